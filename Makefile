@@ -1,0 +1,36 @@
+# `make demo` and `make test` create the environment on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+LRC    := $(VENV)/bin/lrcurve
+STAMP  := $(VENV)/.installed
+DEMO   := demo_out
+
+.PHONY: env demo test bench accuracy clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p $(DEMO)
+	$(LRC) fit sample_runs/constant.csv sample_runs/cosine.csv -o $(DEMO)/fit.json --plot $(DEMO)/fit.png --force
+	$(LRC) predict $(DEMO)/fit.json --schedule wsd --steps 72000 --decay 0.15 --shape sqrt --plot $(DEMO)/wsd.png -o $(DEMO)/wsd.csv --force
+	$(LRC) predict $(DEMO)/fit.json --schedule cosine --steps 72000 --floor 0.1
+	@echo "demo outputs in $(DEMO)/"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/speed.py
+
+accuracy: $(STAMP)
+	$(PY) benchmarks/accuracy.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build *.egg-info

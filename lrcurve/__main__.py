@@ -1,0 +1,3 @@
+from lrcurve.cli import main
+
+main()

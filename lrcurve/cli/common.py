@@ -1,0 +1,233 @@
+"""Shared CLI plumbing: consoles, JSON, progress, run loading, schedule flags."""
+
+import functools
+import inspect
+import json
+import math
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lrcurve.errors import InputError
+from lrcurve.readers import Columns, read_runs, read_schedule
+from lrcurve.runs import Run
+from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def note(message: str) -> None:
+    """A one-line message for people, on stderr."""
+    err.print(f"lrcurve: {message}", markup=False, soft_wrap=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    return value
+
+
+def emit_json(data: Any) -> None:
+    """Machine output on stdout: strict JSON (non-finite numbers become null)."""
+    sys.stdout.write(json.dumps(_jsonable(data), indent=1) + "\n")
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar on stderr; yields ``update(done, total)``."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def sig(value: float | None, digits: int = 5) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+# --- reading runs -------------------------------------------------------------------
+
+StepCol = Annotated[Optional[str], typer.Option("--step-col", help="Step column (default: detect step/iter/_step...).")]
+LrCol = Annotated[Optional[str], typer.Option("--lr-col", help="LR column (default: detect lr/learning_rate/train_lr...).")]
+LossCol = Annotated[Optional[str], typer.Option("--loss-col", help="Loss column (default: detect val_loss/loss/train_loss...).")]
+RunCol = Annotated[Optional[str], typer.Option("--run-col", help="Column that tells several runs in one file apart (default: run).")]
+LossUnit = Annotated[str, typer.Option("--loss-unit", help="auto, nats, bits or ppl (perplexity); converted to nats.")]
+WarmupSteps = Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warmup steps of the runs (default: detected from a rising LR at the start, else 0).")]
+
+
+def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int | None) -> list[Run]:
+    runs: list[Run] = []
+    for path in files:
+        runs.extend(read_runs(path, columns, loss_unit=loss_unit, warmup_steps=warmup))
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        runs = [Run(f"{r.name}#{i + 1}", r.steps, r.loss, r.schedule, r.source, r.lr_origin, r.notes) for i, r in enumerate(runs)]
+    for run in runs:
+        for message in run.notes:
+            note(message)
+    return runs
+
+
+# --- schedule flags -------------------------------------------------------------------
+
+
+@dataclass
+class ScheduleSpec:
+    """The schedule flags of ``predict`` and ``schedule show``."""
+
+    schedule: str
+    steps: Optional[int]
+    peak: Optional[float]
+    warmup: Optional[int]
+    decay: float
+    shape: Optional[str]
+    floor: Optional[float]
+    period: Optional[int]
+    cycle: Optional[int]
+    milestones: Optional[str]
+    factors: Optional[str]
+    lr_file: Optional[Path]
+    at_step: Optional[int]
+    then: str
+    base_run: Optional[str]
+    power_a: Optional[float]
+    power_b: Optional[float]
+    batch: Optional[float]
+    tokens_per_step: Optional[float]
+
+    def build(self, runs: tuple[Run, ...] = (), defaults: dict[str, Any] | None = None) -> tuple[Schedule, list[str]]:
+        """The schedule, and the defaults it took from ``defaults`` (the fitted runs)."""
+        defaults = defaults or {}
+        used: list[str] = []
+
+        def pick(name: str, value: Any, fallback: Any = None) -> Any:
+            if value is not None:
+                return value
+            if defaults.get(name) is not None:
+                used.append(f"{name}={defaults[name]:g}")
+                return defaults[name]
+            return fallback
+
+        if self.schedule == "file":
+            if self.lr_file is None:
+                raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
+            return read_schedule(self.lr_file, warmup_steps=self.warmup), used
+        if self.shape is not None and self.shape not in WSD_SHAPES:
+            raise InputError(f"--shape must be one of {', '.join(WSD_SHAPES)}, got {self.shape!r}")
+        steps = pick("steps", self.steps)
+        peak = pick("peak", self.peak)
+        if steps is None:
+            raise InputError("give the number of steps with --steps")
+        if peak is None:
+            raise InputError("give the peak LR with --peak")
+        name = self.then if self.schedule == "rewarmup" else self.schedule
+        if name not in SCHEDULE_NAMES:
+            raise InputError(f"--schedule must be one of {', '.join((*SCHEDULE_NAMES, 'rewarmup', 'file'))}, got {name!r}")
+        warmup = pick("warmup", self.warmup, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
+        try:
+            milestones = tuple(int(m) for m in self.milestones.split(",")) if self.milestones else ()
+            factors = tuple(float(f) for f in self.factors.split(",")) if self.factors else ()
+        except ValueError:
+            raise InputError("--milestones and --factors take comma-separated numbers, e.g. --milestones 8000,16000 --factors 0.3,0.1") from None
+        if self.schedule == "rewarmup":
+            return self._rewarmup(runs, int(steps), float(peak), int(warmup), milestones, factors), used
+        try:
+            schedule = make_schedule(name, steps=int(steps), peak=float(peak), warmup=int(warmup), decay=self.decay,
+                                     shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
+                                     milestones=milestones, factors=factors, power_a=self.power_a, power_b=self.power_b,
+                                     batch=self.batch, tokens_per_step=self.tokens_per_step)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        return schedule, used
+
+    def _rewarmup(self, runs: tuple[Run, ...], steps: int, peak: float, warmup: int,
+                  milestones: tuple[int, ...], factors: tuple[float, ...]) -> Schedule:
+        if not runs:
+            raise InputError("--schedule rewarmup continues a fitted run; give a fit file")
+        base = runs[0]
+        if self.base_run is not None:
+            matches = [r for r in runs if r.name == self.base_run]
+            if not matches:
+                raise InputError(f"--base-run {self.base_run!r}: the fit has runs {', '.join(r.name for r in runs)}")
+            base = matches[0]
+        at_step = self.at_step or base.horizon
+        if not 0 < at_step < steps:
+            raise InputError(f"--at-step ({at_step}) must be between 0 and --steps ({steps})")
+        try:
+            body = make_schedule(self.then, steps=steps - at_step, peak=peak, warmup=warmup, decay=self.decay,
+                                 shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
+                                 milestones=milestones, factors=factors).law_view()
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        return rewarmup(base.schedule, at_step, body, warmup)
+
+
+_SCHEDULE_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "schedule": (str, typer.Option("--schedule", "-s", help=f"Family: {', '.join(SCHEDULE_NAMES)}, rewarmup, or file (--lr-file).")),
+    "steps": (Optional[int], typer.Option("--steps", min=1, help="Total steps (default: the fitted runs' horizon).")),
+    "peak": (Optional[float], typer.Option("--peak", help="Peak LR (default: the fitted runs' peak).")),
+    "warmup": (Optional[int], typer.Option("--warmup", min=0, help="Warmup steps (default: the fitted runs').")),
+    "decay": (float, typer.Option("--decay", min=0.0, max=1.0, help="WSD/power: fraction of the steps spent decaying.")),
+    "shape": (Optional[str], typer.Option("--shape", help=f"Decay shape: {', '.join(WSD_SHAPES)} (WSD default linear).")),
+    "floor": (Optional[float], typer.Option("--floor", min=0.0, max=1.0, help="Final LR as a fraction of the peak.")),
+    "period": (Optional[int], typer.Option("--period", min=1, help="Cosine: steps of the half-cosine (default: to the end).")),
+    "cycle": (Optional[int], typer.Option("--cycle", min=1, help="Cyclic cosine: steps per cycle.")),
+    "milestones": (Optional[str], typer.Option("--milestones", help="Multistep: steps where the LR changes, e.g. 8000,16000.")),
+    "factors": (Optional[str], typer.Option("--factors", help="Multistep: LR after each milestone as a fraction of the peak.")),
+    "lr_file": (Optional[Path], typer.Option("--lr-file", help="File schedule: a table of step,lr.")),
+    "at_step": (Optional[int], typer.Option("--at-step", min=1, help="Rewarmup: step where the new phase starts (default: the base run's end).")),
+    "then": (str, typer.Option("--then", help="Rewarmup: family of the new phase.")),
+    "base_run": (Optional[str], typer.Option("--base-run", help="Rewarmup: fitted run to continue (default: the first).")),
+    "power_a": (Optional[float], typer.Option("--a", help="Power scheduler: a in lr = batch*a*tokens^b.")),
+    "power_b": (Optional[float], typer.Option("--b", help="Power scheduler: b (negative).")),
+    "batch": (Optional[float], typer.Option("--batch", help="Power scheduler: batch size.")),
+    "tokens_per_step": (Optional[float], typer.Option("--tokens-per-step", help="Power scheduler: tokens per optimiser step.")),
+}
+_SCHEDULE_DEFAULTS = {"schedule": "wsd", "decay": 0.2, "then": "cosine"}
+
+
+def schedule_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command`` the schedule flags; it receives them as ``spec: ScheduleSpec``."""
+    signature = inspect.signature(command)
+    kept = [p for p in signature.parameters.values() if p.name != "spec"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_SCHEDULE_DEFAULTS.get(name),
+                          annotation=Annotated[kind, option])
+        for name, (kind, option) in _SCHEDULE_OPTIONS.items()
+    ]
+    names = [f.name for f in fields(ScheduleSpec)]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        spec = ScheduleSpec(**{name: kwargs.pop(name) for name in names})
+        return command(spec=spec, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in kept + added}
+    return wrapper
+
+
+def sampled_indices(n: int, rows: int = 12, start: int = 0) -> np.ndarray:
+    """About ``rows`` evenly spaced indices of ``start..n-1``, always with the last."""
+    start = min(start, n - 1)
+    return np.unique(np.concatenate([np.linspace(start, n - 1, rows).round().astype(int), [n - 1]]))

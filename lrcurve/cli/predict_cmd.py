@@ -1,0 +1,109 @@
+"""``lrcurve predict``: the loss curve of a schedule, from a fit file."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from lrcurve.cli import app
+from lrcurve.cli.common import ScheduleSpec, emit_json, note, out, sampled_indices, schedule_options, sig
+from lrcurve.errors import InputError
+from lrcurve.fitfile import load_fit
+from lrcurve.fitting import FittedLaw, Prediction
+from lrcurve.output import check_plot_path, check_writable, write_text
+
+
+def fit_defaults(fitted: FittedLaw) -> dict:
+    return {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
+
+
+def prediction_csv(prediction: Prediction) -> str:
+    columns = [prediction.steps.astype(str), np.char.mod("%.8g", prediction.lr), np.char.mod("%.6f", prediction.loss)]
+    header = "step,lr,loss"
+    if prediction.loss_stderr is not None:
+        columns.append(np.char.mod("%.6f", prediction.loss_stderr))
+        header += ",loss_stderr"
+    rows = columns[0]
+    for column in columns[1:]:
+        rows = np.char.add(np.char.add(rows, ","), column)
+    return header + "\n" + "\n".join(rows.tolist()) + "\n"
+
+
+@app.command("predict")
+@schedule_options
+def predict_command(
+    fit_file: Annotated[Optional[Path], typer.Argument(help="Fit file from `lrcurve fit` (default: lrcurve.fit.json).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the whole curve, every step, as CSV.")] = None,
+    every: Annotated[Optional[int], typer.Option("--every", min=1, help="JSON: one point every N steps (default: about 1000 points).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the prediction with the fitted data to PNG/SVG/PDF.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    *,
+    spec: ScheduleSpec,
+) -> None:
+    """Predict the loss curve of a schedule (default horizon, peak and warmup: the fitted runs')."""
+    if output is not None:
+        check_writable(output, force)
+    if plot is not None:
+        check_plot_path(plot, force)
+    fitted = load_fit(fit_file)
+    schedule, used = spec.build(fitted.runs, fit_defaults(fitted))
+    if used:
+        note(f"from the fitted runs: {', '.join(used)}")
+    n_steps = schedule.horizon
+    if n_steps is None:
+        raise InputError("the schedule has no horizon; give --steps")
+    if n_steps > 50_000_000:
+        raise InputError(f"--steps {n_steps} is beyond what lrcurve predicts (50M steps)")
+    prediction = fitted.predict(schedule, n_steps)
+    if not np.all(np.isfinite(prediction.loss)):
+        raise InputError("the law is not defined for this schedule (the LR is zero from the start?)")
+    for warning in fitted.warnings:
+        note(f"warning: the fit says: {warning}")
+    if n_steps > 1.5 * fitted.horizon:
+        note(f"warning: {n_steps} steps is {n_steps / fitted.horizon:.1f}x the longest fitted run; the law extrapolates")
+    if schedule.peak > 1.2 * fitted.peak_lr or schedule.peak < fitted.peak_lr / 1.2:
+        note(f"warning: peak LR {schedule.peak:g} differs from the fitted runs' {fitted.peak_lr:g}; "
+             "the laws are fitted at one peak LR")
+    if output is not None:
+        write_text(output, prediction_csv(prediction))
+    if plot is not None:
+        from lrcurve.plotting import plot_prediction
+
+        plot_prediction(fitted, [prediction], plot, [str(schedule)])
+    stride = every or max(1, n_steps // 1000)
+    if json_out:
+        idx = np.unique(np.concatenate([np.arange(stride - 1, n_steps, stride), [n_steps - 1]]))
+        idx = idx[idx >= min(schedule.warmup_steps, n_steps - 1)]
+        emit_json({
+            "schedule": schedule.to_dict(),
+            "schedule_text": str(schedule),
+            "law": fitted.law.name,
+            "steps": n_steps,
+            "final_loss": prediction.final_loss,
+            "final_stderr": prediction.final_stderr,
+            "defaults_used": used,
+            "curve": {
+                "step": prediction.steps[idx].tolist(),
+                "lr": prediction.lr[idx].tolist(),
+                "loss": prediction.loss[idx].tolist(),
+                "loss_stderr": None if prediction.loss_stderr is None else prediction.loss_stderr[idx].tolist(),
+            },
+            "output": str(output) if output else None,
+            "plot": str(plot) if plot else None,
+        })
+        return
+    table = Table(title=f"predicted loss ({fitted.law.name} law): {schedule}", title_justify="left")
+    for column in ("step", "LR", "loss", "± s.e."):
+        table.add_column(column, justify="right")
+    for i in sampled_indices(n_steps, start=schedule.warmup_steps):  # the laws do not describe warmup
+        stderr = None if prediction.loss_stderr is None else float(prediction.loss_stderr[i])
+        table.add_row(str(prediction.steps[i]), f"{prediction.lr[i]:.4g}", f"{prediction.loss[i]:.4f}", sig(stderr, 2))
+    out.print(table)
+    band = f" ± {prediction.final_stderr:.4f}" if prediction.final_stderr is not None else ""
+    out.print(f"final loss at step {n_steps}: {prediction.final_loss:.4f}{band}")
+    written = [str(p) for p in (output, plot) if p is not None]
+    if written:
+        out.print(f"wrote {' and '.join(written)}")

@@ -1,0 +1,261 @@
+"""Fitting a loss law to logged runs, and the fitted object that predicts.
+
+One mechanism serves every law: robust least squares on the relative error
+(``scipy.optimize.least_squares``, soft-L1 loss) from each of the law's starting
+points, bounds from the law, and parameter uncertainties from the Jacobian at the
+solution (``cov = s^2 (J^T J)^-1``). Parameters the data cannot determine (a single
+constant-LR run says nothing about the annealing term) are reported as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import least_squares
+
+from lrcurve.errors import InputError
+from lrcurve.laws import law_from_dict, law_to_dict
+from lrcurve.laws.base import FitData, Law, LRHistory
+from lrcurve.metrics import Scores, score
+from lrcurve.runs import Run
+from lrcurve.schedules import Schedule
+
+Progress = Callable[[int, int], None]
+DEFAULT_SKIP = 0.05
+ROBUST_SCALE = 1e-3  # relative residual where the soft-L1 loss turns from quadratic to linear
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: float
+    stderr: float | None
+    lower: float
+    upper: float
+
+    @property
+    def at_bound(self) -> bool:
+        span = max(abs(self.value), 1e-12)
+        return bool(abs(self.value - self.lower) <= 1e-6 * span or abs(self.value - self.upper) <= 1e-6 * span)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "stderr": self.stderr, "lower": self.lower, "upper": self.upper}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted loss curve at every step ``1..n`` of a schedule."""
+
+    schedule: Schedule
+    steps: NDArray[np.int64]
+    lr: NDArray[np.float64]
+    loss: NDArray[np.float64]
+    loss_stderr: NDArray[np.float64] | None = None
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.loss[-1])
+
+    @property
+    def final_stderr(self) -> float | None:
+        return None if self.loss_stderr is None else float(self.loss_stderr[-1])
+
+
+def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
+    """The points a fit uses: after warmup and after the first ``skip_fraction`` of the run."""
+    return (run.steps > run.warmup_steps) & (run.steps >= skip_fraction * run.last_step)
+
+
+@dataclass(frozen=True, eq=False)
+class FittedLaw:
+    """A law with fitted parameters, the runs it saw, and how well it fits them."""
+
+    law: Law
+    params: tuple[Parameter, ...]
+    runs: tuple[Run, ...]
+    skip_fraction: float
+    covariance: NDArray[np.float64] | None
+    converged: bool
+    message: str
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def values(self) -> NDArray[np.float64]:
+        return np.array([p.value for p in self.params])
+
+    def __getitem__(self, name: str) -> Parameter:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def peak_lr(self) -> float:
+        return max(r.peak_lr for r in self.runs)
+
+    @property
+    def horizon(self) -> int:
+        return max(r.horizon for r in self.runs)
+
+    @property
+    def warmup_steps(self) -> int:
+        return max(r.warmup_steps for r in self.runs)
+
+    def curve(self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+        history = LRHistory.of(schedule, int(np.max(steps)))
+        return self.law.predict(self.values if theta is None else theta, history, steps)
+
+    def predict(self, schedule: Schedule, n_steps: int | None = None, *, with_stderr: bool = True) -> Prediction:
+        """The loss at every step of ``schedule`` up to ``n_steps`` (default: its horizon)."""
+        n = n_steps or schedule.horizon
+        if not n or n < 1:
+            raise InputError("the schedule has no horizon; give the number of steps")
+        steps = np.arange(1, n + 1, dtype=np.int64)
+        history = LRHistory.of(schedule, n)
+        prepared = self.law.prepare(history, steps)
+        loss = self.law.evaluate(self.values, prepared)
+        stderr = None
+        if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
+            stderr = self._propagate(prepared, loss)
+        return Prediction(schedule, steps, schedule.per_step(n), loss, stderr)
+
+    def _propagate(self, prepared: Any, loss: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Delta-method standard error of the curve from the parameter covariance."""
+        theta = self.values
+        lo, hi = self.law.bounds()
+        jac = np.empty((loss.size, theta.size))
+        for j in range(theta.size):
+            h = 1e-6 * max(abs(theta[j]), 1e-8)
+            if theta[j] + h > hi[j]:
+                h = -h
+            shifted = theta.copy()
+            shifted[j] += h
+            jac[:, j] = (self.law.evaluate(shifted, prepared) - loss) / h
+        variance = np.einsum("ij,jk,ik->i", jac, self.covariance, jac)
+        return np.sqrt(np.maximum(variance, 0.0))
+
+    def predict_run(self, run: Run) -> NDArray[np.float64]:
+        """The law's loss at a run's logged steps, under the run's own schedule."""
+        return self.curve(run.schedule, run.steps)
+
+    def scores(self) -> dict[str, Scores]:
+        return {run.name: score(self.predict_run(run), run.loss) for run in self.runs}
+
+    def to_dict(self) -> dict[str, Any]:
+        scores = self.scores()
+        return {
+            "law": law_to_dict(self.law),
+            "formula": self.law.formula,
+            "reference": self.law.reference,
+            "params": {p.name: p.to_dict() for p in self.params},
+            "covariance": None if self.covariance is None else self.covariance.tolist(),
+            "converged": self.converged,
+            "message": self.message,
+            "warnings": list(self.warnings),
+            "skip_fraction": self.skip_fraction,
+            "peak_lr": self.peak_lr,
+            "warmup_steps": self.warmup_steps,
+            "horizon": self.horizon,
+            "runs": [{**run.to_dict(), "scores": scores[run.name].to_dict()} for run in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FittedLaw":
+        cov = data.get("covariance")
+        return cls(
+            law=law_from_dict(data["law"]),
+            params=tuple(Parameter(name, **p) for name, p in data["params"].items()),
+            runs=tuple(Run.from_dict(r) for r in data["runs"]),
+            skip_fraction=float(data.get("skip_fraction", DEFAULT_SKIP)),
+            covariance=None if cov is None else np.asarray(cov, dtype=np.float64),
+            converged=bool(data.get("converged", True)),
+            message=str(data.get("message", "")),
+            warnings=tuple(data.get("warnings", ())),
+        )
+
+
+def _covariance(jac: NDArray[np.float64], residuals: NDArray[np.float64], names: Sequence[str]) -> tuple[NDArray[np.float64] | None, list[str]]:
+    """``s^2 (J^T J)^-1`` and the names of parameters the data do not determine."""
+    n, p = jac.shape
+    if n <= p:
+        return None, list(names)
+    scale = np.linalg.norm(jac, axis=0)
+    scale[scale == 0] = 1.0
+    _, sing, vt = np.linalg.svd(jac / scale, full_matrices=False)
+    weak = sing < 1e-9 * sing[0]
+    unidentified = sorted({names[int(np.argmax(np.abs(v)))] for v in vt[weak]})
+    if unidentified:
+        return None, unidentified
+    inv = (vt.T / sing**2) @ vt
+    s2 = float(residuals @ residuals) / (n - p)
+    return s2 * inv / np.outer(scale, scale), []
+
+
+def fit(
+    runs: Sequence[Run],
+    law: Law | None = None,
+    *,
+    skip_fraction: float = DEFAULT_SKIP,
+    progress: Progress | None = None,
+) -> FittedLaw:
+    """Fit ``law`` (default: the momentum law) jointly to ``runs``."""
+    from lrcurve.laws.momentum import MomentumLaw
+
+    law = law or MomentumLaw()
+    if not runs:
+        raise InputError("no runs to fit")
+    if not 0.0 <= skip_fraction < 1.0:
+        raise InputError(f"--skip must be in [0, 1), got {skip_fraction}")
+    data: list[FitData] = []
+    for run in runs:
+        window = fit_window(run, skip_fraction)
+        if window.sum() < 3:
+            raise InputError(f"{run.source or run.name}: only {int(window.sum())} points after warmup and the first "
+                             f"{skip_fraction:.0%} of steps; a fit needs at least 3 (lower --skip)")
+        data.append(FitData(LRHistory.of(run.schedule, run.last_step), run.steps[window], run.loss[window]))
+    prepared = [law.prepare(d.history, d.steps) for d in data]
+    observed = np.concatenate([d.loss for d in data])
+    n_points = observed.size
+    if n_points <= len(law.param_names):
+        raise InputError(f"{n_points} points cannot determine {len(law.param_names)} parameters")
+
+    def residuals(theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        predicted = np.concatenate([law.evaluate(theta, p) for p in prepared])
+        return (predicted - observed) / observed
+
+    lo, hi = law.bounds()
+    starts = law.initial_guesses(data)
+    best = None
+    for i, x0 in enumerate(starts):
+        with np.errstate(all="ignore"):
+            result = least_squares(residuals, np.clip(x0, lo, hi), bounds=(lo, hi), loss="soft_l1",
+                                   f_scale=ROBUST_SCALE, x_scale="jac", max_nfev=2000)
+        if np.all(np.isfinite(result.fun)) and (best is None or result.cost < best.cost):
+            best = result
+        if progress:
+            progress(i + 1, len(starts))
+    if best is None:
+        raise InputError("the fit failed from every starting point (the loss could not be evaluated)")
+
+    warnings: list[str] = []
+    plain = residuals(best.x)
+    with np.errstate(all="ignore"):
+        jac = least_squares(residuals, best.x, bounds=(lo, hi), max_nfev=1).jac
+    covariance, unidentified = _covariance(np.asarray(jac), plain, law.param_names)
+    if unidentified:
+        warnings.append(f"parameters not identifiable from these runs: {', '.join(unidentified)} "
+                        "(e.g. no run decays its LR); their values are arbitrary")
+    stderr = np.sqrt(np.diag(covariance)) if covariance is not None else np.full(len(law.param_names), np.nan)
+    params = tuple(
+        Parameter(name, float(v), None if not np.isfinite(e) else float(e), float(l), float(h))
+        for name, v, e, l, h in zip(law.param_names, best.x, stderr, lo, hi)
+    )
+    for p in params:
+        if p.at_bound:
+            warnings.append(f"parameter {p.name} = {p.value:.6g} is at its bound [{p.lower:g}, {p.upper:g}]")
+    if not best.success:
+        warnings.append(f"the optimiser did not converge: {best.message}")
+    return FittedLaw(law, params, tuple(runs), skip_fraction, covariance, bool(best.success), str(best.message), tuple(warnings))

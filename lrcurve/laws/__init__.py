@@ -1,0 +1,25 @@
+"""Loss laws: each predicts the loss curve from the per-step LR history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrcurve.laws.base import Law
+from lrcurve.laws.momentum import MomentumLaw
+
+LAWS: dict[str, type[Law]] = {MomentumLaw.name: MomentumLaw}
+
+
+def make_law(name: str, **options: Any) -> Law:
+    if name not in LAWS:
+        raise ValueError(f"unknown law {name!r}; choose from {', '.join(LAWS)}")
+    return LAWS[name](**options)  # type: ignore[call-arg]
+
+
+def law_to_dict(law: Law) -> dict[str, Any]:
+    return {"name": law.name, **law.options()}
+
+
+def law_from_dict(data: dict[str, Any]) -> Law:
+    data = dict(data)
+    return make_law(data.pop("name"), **data)

@@ -1,0 +1,76 @@
+"""What every loss law provides, and the per-step LR history the laws read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.schedules import Schedule
+
+
+@dataclass(frozen=True)
+class LRHistory:
+    """The per-step LR of steps ``1..n`` as the laws see it (warmup held at the peak),
+    and the LR the warmup steps really had."""
+
+    lr: NDArray[np.float64]
+    warmup_lr: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def of(cls, schedule: Schedule, n_steps: int) -> "LRHistory":
+        warmup = min(schedule.warmup_steps, n_steps)
+        return cls(schedule.law_view().per_step(n_steps), schedule.per_step(warmup))
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(self.warmup_lr.size)
+
+    def actual_lr(self, n_steps: int) -> NDArray[np.float64]:
+        """The LR of steps ``1..n_steps`` with the warmup as it was run."""
+        lr = self.lr[:n_steps].copy()
+        w = min(self.warmup_steps, n_steps)
+        lr[:w] = self.warmup_lr[:w]
+        return lr
+
+
+@dataclass(frozen=True)
+class FitData:
+    """One run's points inside the fit window, with its LR history."""
+
+    history: LRHistory
+    steps: NDArray[np.int64]
+    loss: NDArray[np.float64]
+
+
+class Law:
+    """A loss law ``L(step; theta)`` of the LR history.
+
+    ``prepare`` does the work that does not depend on the parameters (once per run);
+    ``evaluate`` is called many times while fitting.
+    """
+
+    name: ClassVar[str]
+    formula: ClassVar[str]
+    reference: ClassVar[str]
+    param_names: ClassVar[tuple[str, ...]]
+
+    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        raise NotImplementedError
+
+    def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> Any:
+        raise NotImplementedError
+
+    def evaluate(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+    def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def predict(self, theta: NDArray[np.float64], history: LRHistory, steps: NDArray[np.int64]) -> NDArray[np.float64]:
+        return self.evaluate(theta, self.prepare(history, steps))

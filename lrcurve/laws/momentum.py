@@ -1,0 +1,98 @@
+"""The momentum law: scaling law with LR annealing.
+
+Tissue et al., *Scaling Law with Learning Rate Annealing*, arXiv 2408.11029::
+
+    L(s) = L0 + A * S1(s)^-alpha - C * S2(s)
+
+``S1`` is the forward area (cumulative LR) and ``S2`` the annealing area, the sum of
+the momentum ``m_i = lam*m_{i-1} + (eta_{i-1} - eta_i)`` (see :mod:`lrcurve.areas`).
+Warmup steps count as the peak LR in the paper (``warmup="peak"``);
+the default ``warmup="actual"`` counts the warmup's real area in ``S1``, as the
+multi-power law does with its ``S_W``.
+
+For fixed ``alpha`` and ``lam`` the law is linear in ``(L0, A, C)``; the starting
+points come from solving that linear problem on a grid of ``(alpha, lam)``
+(variable projection), so the fit needs no guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.areas import forward_area, lr_drops
+from lrcurve.laws.base import FitData, Law, LRHistory
+from scipy.signal import lfilter
+
+WARMUP_CONVENTIONS = ("peak", "actual")
+LAM_RANGE = (0.99, 0.9999)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    s1: NDArray[np.float64]          # forward area at the requested steps
+    cum_drops: NDArray[np.float64]   # sum of LR drops up to each requested step
+    drops: NDArray[np.float64]       # per-step drops up to the last requested step
+    index: NDArray[np.int64]         # requested steps as 0-based indices
+
+
+def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
+    """``S2`` at the requested steps: ``S2(s) = (D(s) - lam*m_s) / (1 - lam)``,
+    where ``D`` is the summed drops and ``m_s`` the momentum (one linear filter)."""
+    momentum = lfilter([1.0], [1.0, -lam], prepared.drops)[prepared.index]
+    return (prepared.cum_drops - lam * momentum) / (1.0 - lam)
+
+
+@dataclass(frozen=True)
+class MomentumLaw(Law):
+    name: ClassVar[str] = "momentum"
+    formula: ClassVar[str] = "L(s) = L0 + A*S1(s)^-alpha - C*S2(s)"
+    reference: ClassVar[str] = "Tissue et al., Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
+    param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "C", "lam")
+
+    warmup: str = "actual"
+
+    def __post_init__(self) -> None:
+        if self.warmup not in WARMUP_CONVENTIONS:
+            raise ValueError(f"warmup convention must be one of {WARMUP_CONVENTIONS}, got {self.warmup!r}")
+
+    def options(self) -> dict[str, Any]:
+        return {"warmup": self.warmup}
+
+    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return (np.array([0.0, 1e-12, 1e-3, 0.0, LAM_RANGE[0]]),
+                np.array([np.inf, np.inf, 3.0, np.inf, LAM_RANGE[1]]))
+
+    def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
+        index = np.asarray(steps, dtype=np.int64) - 1
+        n = int(index.max()) + 1
+        lr = history.lr[:n]
+        s1 = forward_area(history.actual_lr(n) if self.warmup == "actual" else lr)
+        drops = lr_drops(lr)
+        return _Prepared(s1[index], np.cumsum(drops)[index], drops, index)
+
+    def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+        L0, A, alpha, C, lam = theta
+        return L0 + A * prepared.s1 ** (-alpha) - C * annealing_area_at(prepared, lam)
+
+    def initial_guesses(self, data: Sequence[FitData], keep: int = 3) -> list[NDArray[np.float64]]:
+        prepared = [self.prepare(d.history, d.steps) for d in data]
+        weights = np.concatenate([1.0 / d.loss for d in data])
+        target = np.concatenate([d.loss for d in data]) * weights
+        log_s1 = np.concatenate([np.log(p.s1) for p in prepared])
+        lo, hi = self.bounds()
+        candidates: list[tuple[float, NDArray[np.float64]]] = []
+        for lam in 1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9):
+            s2 = np.concatenate([annealing_area_at(p, lam) for p in prepared])
+            for alpha in np.linspace(0.05, 2.0, 40):
+                design = np.column_stack([np.ones_like(s2), np.exp(-alpha * log_s1), -s2]) * weights[:, None]
+                (L0, A, C), *_ = np.linalg.lstsq(design, target, rcond=None)
+                theta = np.clip(np.array([L0, A, alpha, C, lam]), lo, hi)
+                theta[1] = max(theta[1], 1e-6)
+                resid = design[:, :3] @ theta[[0, 1, 3]] - target
+                candidates.append((float(resid @ resid), theta))
+        candidates.sort(key=lambda c: c[0])
+        return [theta for _, theta in candidates[:keep]]

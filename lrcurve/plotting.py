@@ -1,0 +1,87 @@
+"""Matplotlib figures: data against the fitted law, predictions, schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lrcurve.fitting import FittedLaw, Prediction  # noqa: E402
+from lrcurve.output import write_atomic  # noqa: E402
+from lrcurve.schedules import Schedule  # noqa: E402
+
+
+def _figure() -> tuple[plt.Figure, plt.Axes, plt.Axes]:
+    fig, (ax_loss, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1))
+    ax_loss.set_ylabel("loss (nats)")
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.set_xlabel("step")
+    ax_loss.grid(alpha=0.3)
+    ax_lr.grid(alpha=0.3)
+    return fig, ax_loss, ax_lr
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130))
+    plt.close(fig)
+
+
+def _data_and_fit(fitted: FittedLaw, ax_loss: plt.Axes, ax_lr: plt.Axes, alpha: float = 1.0) -> None:
+    for i, run in enumerate(fitted.runs):
+        color = f"C{i}"
+        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha, label=f"{run.name} (data)")
+        grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
+        ax_loss.plot(grid, fitted.curve(run.schedule, grid), "-", lw=1.2, color=color, alpha=alpha, label=f"{run.name} ({fitted.law.name} fit)")
+        ax_lr.plot(grid, run.schedule(grid), "-", lw=1, color=color, alpha=alpha)
+
+
+def _zoom(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
+    """Show the part of the curves where schedules differ, not the early descent."""
+    tail = np.concatenate([v[len(v) // 10:] for v in values if len(v)])
+    lo, hi = float(np.min(tail)), float(np.max(tail))
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def plot_fit(fitted: FittedLaw, path: Path) -> None:
+    fig, ax_loss, ax_lr = _figure()
+    _data_and_fit(fitted, ax_loss, ax_lr)
+    _zoom(ax_loss, [r.loss for r in fitted.runs])
+    ax_loss.set_title(f"{fitted.law.name} law: {fitted.law.formula}", fontsize=10)
+    ax_loss.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_prediction(fitted: FittedLaw, predictions: Sequence[Prediction], path: Path, labels: Sequence[str]) -> None:
+    fig, ax_loss, ax_lr = _figure()
+    _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
+    curves = [r.loss for r in fitted.runs]
+    for j, (pred, label) in enumerate(zip(predictions, labels)):
+        color = f"C{len(fitted.runs) + j}"
+        ax_loss.plot(pred.steps, pred.loss, "-", lw=1.6, color=color, label=f"predicted: {label}")
+        if pred.loss_stderr is not None:
+            ax_loss.fill_between(pred.steps, pred.loss - 2 * pred.loss_stderr, pred.loss + 2 * pred.loss_stderr,
+                                 color=color, alpha=0.2, lw=0)
+        ax_lr.plot(pred.steps, pred.lr, "-", lw=1.4, color=color)
+        curves.append(pred.loss)
+    _zoom(ax_loss, curves)
+    ax_loss.set_title(f"prediction from the {fitted.law.name} law (band: ±2 s.e. from the fit)", fontsize=10)
+    ax_loss.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_schedule(schedule: Schedule, n_steps: int, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    steps = np.arange(1, n_steps + 1)
+    ax.plot(steps, schedule(steps), lw=1.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title(str(schedule), fontsize=9)
+    ax.grid(alpha=0.3)
+    _save(fig, path)

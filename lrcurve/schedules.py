@@ -1,0 +1,496 @@
+"""Learning-rate schedules as values.
+
+A schedule maps 1-based optimiser steps to learning rates, vectorised over a numpy
+array of steps. Schedules are frozen dataclasses: they can be evaluated, composed
+(:class:`Warmup` in front of a body, :class:`Join` to concatenate segments as in
+re-warmup for continual pretraining), printed, and saved to JSON with
+:meth:`Schedule.to_dict` / :func:`schedule_from_dict`.
+
+Every schedule that decays does so from ``peak`` towards ``final * peak``, where
+``final`` is a fraction of the peak (``final=0.1`` is "decay to 10 %").
+
+The loss laws count warmup steps as the peak LR (Tissue et al., arXiv 2408.11029,
+sec. 3.4); :meth:`Schedule.law_view` returns the schedule with its initial warmup
+replaced accordingly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")
+
+
+def _steps(steps: ArrayLike) -> NDArray[np.float64]:
+    return np.asarray(steps, dtype=np.float64)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class Schedule:
+    """Base class: a pure function from 1-based steps to learning rates."""
+
+    kind: ClassVar[str] = "schedule"
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+    def per_step(self, n_steps: int) -> NDArray[np.float64]:
+        """The LR at steps ``1..n_steps``."""
+        return self(np.arange(1, n_steps + 1))
+
+    @property
+    def horizon(self) -> int | None:
+        """The planned number of steps, where the schedule has one."""
+        return None
+
+    @property
+    def warmup_steps(self) -> int:
+        return 0
+
+    @property
+    def peak(self) -> float:
+        raise NotImplementedError
+
+    def law_view(self) -> "Schedule":
+        """The schedule as the loss laws see it: initial warmup held at the peak."""
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, Schedule):
+                value = value.to_dict()
+            elif isinstance(value, tuple) and value and isinstance(value[0], Schedule):
+                value = [v.to_dict() for v in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def __str__(self) -> str:
+        args = ", ".join(
+            f"{f.name}={_fmt(getattr(self, f.name))}"
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.repr and not isinstance(getattr(self, f.name), (tuple, np.ndarray))
+        )
+        return f"{self.kind}({args})"
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    """``lr(s) = value``."""
+
+    kind: ClassVar[str] = "constant"
+    value: float
+    steps: int | None = None
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        return np.full_like(_steps(steps), self.value)
+
+    @property
+    def horizon(self) -> int | None:
+        return self.steps
+
+    @property
+    def peak(self) -> float:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """Cosine decay from ``peak`` to ``final*peak`` between ``start`` and ``start+period``.
+
+    ``period`` defaults to ``steps - start`` (one half-cosine over the run); after the
+    period the LR stays at the floor.
+    """
+
+    kind: ClassVar[str] = "cosine"
+    peak_lr: float
+    steps: int
+    final: float = 0.0
+    start: int = 0
+    period: int | None = None
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        period = self.period or max(self.steps - self.start, 1)
+        progress = np.clip((_steps(steps) - self.start) / period, 0.0, 1.0)
+        floor = self.final * self.peak_lr
+        return floor + (self.peak_lr - floor) * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+    @property
+    def horizon(self) -> int | None:
+        return self.steps
+
+    @property
+    def peak(self) -> float:
+        return self.peak_lr
+
+
+@dataclass(frozen=True)
+class CyclicCosine(Schedule):
+    """Cosine cycles of ``cycle`` steps from ``peak`` to ``final*peak``, restarting each cycle."""
+
+    kind: ClassVar[str] = "cyclic"
+    peak_lr: float
+    cycle: int
+    final: float = 0.0
+    start: int = 0
+    steps: int | None = None
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        s = np.maximum(_steps(steps) - self.start, 0.0)
+        progress = np.where(s > 0, ((s - 1) % self.cycle + 1) / self.cycle, 0.0)
+        floor = self.final * self.peak_lr
+        return floor + (self.peak_lr - floor) * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+    @property
+    def horizon(self) -> int | None:
+        return self.steps
+
+    @property
+    def peak(self) -> float:
+        return self.peak_lr
+
+
+def decay_factor(progress: NDArray[np.float64], shape: str, final: float) -> NDArray[np.float64]:
+    """LR as a fraction of the peak, for decay progress in [0, 1]."""
+    if shape == "exp":
+        if final <= 0:
+            raise ValueError("an exponential decay needs a final LR fraction > 0")
+        return final**progress
+    if shape == "linear":
+        f = 1.0 - progress
+    elif shape == "sqrt":
+        f = 1.0 - np.sqrt(progress)
+    elif shape == "cosine":
+        f = 0.5 * (1.0 + np.cos(np.pi * progress))
+    elif shape == "square":
+        f = 1.0 - progress**2
+    else:
+        raise ValueError(f"unknown decay shape {shape!r}; choose from {', '.join(WSD_SHAPES)}")
+    return final + (1.0 - final) * f
+
+
+@dataclass(frozen=True)
+class WSD(Schedule):
+    """Warmup-stable-decay body: ``peak`` until the last ``decay`` fraction of ``steps``,
+    then a decay of the given shape to ``final*peak``.
+
+    Shapes: ``linear``, ``sqrt`` (1-sqrt), ``cosine``, ``square`` (1-square), ``exp``.
+    """
+
+    kind: ClassVar[str] = "wsd"
+    peak_lr: float
+    steps: int
+    decay: float = 0.2
+    shape: str = "linear"
+    final: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.shape not in WSD_SHAPES:
+            raise ValueError(f"unknown decay shape {self.shape!r}; choose from {', '.join(WSD_SHAPES)}")
+        if not 0.0 <= self.decay <= 1.0:
+            raise ValueError(f"decay fraction must be in [0, 1], got {self.decay}")
+
+    @property
+    def decay_start(self) -> int:
+        return self.steps - int(round(self.decay * self.steps))
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        decay_steps = max(self.steps - self.decay_start, 1)
+        progress = np.clip((_steps(steps) - self.decay_start) / decay_steps, 0.0, 1.0)
+        return self.peak_lr * decay_factor(progress, self.shape, self.final)
+
+    @property
+    def horizon(self) -> int | None:
+        return self.steps
+
+    @property
+    def peak(self) -> float:
+        return self.peak_lr
+
+
+@dataclass(frozen=True)
+class MultiStep(Schedule):
+    """``peak`` until the first milestone, then ``factors[i]*peak`` from ``milestones[i]`` on."""
+
+    kind: ClassVar[str] = "multistep"
+    peak_lr: float
+    milestones: tuple[int, ...]
+    factors: tuple[float, ...]
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.milestones) != len(self.factors):
+            raise ValueError("multistep needs as many factors as milestones")
+        if list(self.milestones) != sorted(self.milestones):
+            raise ValueError("multistep milestones must be increasing")
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        levels = np.concatenate([[1.0], np.asarray(self.factors, dtype=np.float64)])
+        index = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), _steps(steps), side="right")
+        return self.peak_lr * levels[index]
+
+    @property
+    def horizon(self) -> int | None:
+        return self.steps
+
+    @property
+    def peak(self) -> float:
+        return self.peak_lr
+
+    def __str__(self) -> str:
+        stages = ", ".join(f"{m}:{f:g}" for m, f in zip(self.milestones, self.factors))
+        return f"multistep(peak_lr={self.peak_lr:.4g}, {stages})"
+
+
+@dataclass(frozen=True)
+class Power(Schedule):
+    """Power scheduler (Shen et al., arXiv 2408.13359).
+
+    ``lr(n) = min(peak, batch * a * n^b)`` with ``n`` the tokens seen (``tokens_per_step``
+    per step) and ``batch`` the batch size, then a decay over the last ``decay``
+    fraction of ``steps`` (shape as in :class:`WSD`, default exponential to ``final``).
+    """
+
+    kind: ClassVar[str] = "power"
+    a: float
+    b: float
+    batch: float
+    tokens_per_step: float
+    peak_lr: float
+    steps: int
+    decay: float = 0.1
+    shape: str = "exp"
+    final: float = 0.01
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        s = _steps(steps)
+        tokens = np.maximum(s, 1.0) * self.tokens_per_step
+        power = np.minimum(self.peak_lr, self.batch * self.a * tokens**self.b)
+        decay_start = self.steps - int(round(self.decay * self.steps))
+        progress = np.clip((s - decay_start) / max(self.steps - decay_start, 1), 0.0, 1.0)
+        at_decay = min(self.peak_lr, self.batch * self.a * (decay_start * self.tokens_per_step) ** self.b)
+        return np.where(s <= decay_start, power, at_decay * decay_factor(progress, self.shape, self.final))
+
+    @property
+    def horizon(self) -> int | None:
+        return self.steps
+
+    @property
+    def peak(self) -> float:
+        return self.peak_lr
+
+
+@dataclass(frozen=True, eq=False)
+class Piecewise(Schedule):
+    """Linear interpolation of logged ``(step, lr)`` points, held constant outside them."""
+
+    kind: ClassVar[str] = "piecewise"
+    at_steps: tuple[float, ...]
+    lrs: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.at_steps) != len(self.lrs) or not self.at_steps:
+            raise ValueError("piecewise schedule needs matching, non-empty steps and LRs")
+        if np.any(np.diff(self.at_steps) <= 0):
+            raise ValueError("piecewise schedule steps must be strictly increasing")
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        return np.interp(_steps(steps), self.at_steps, self.lrs)
+
+    @property
+    def horizon(self) -> int | None:
+        return int(self.at_steps[-1])
+
+    @property
+    def peak(self) -> float:
+        return float(max(self.lrs))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Piecewise)
+            and np.array_equal(self.at_steps, other.at_steps)
+            and np.array_equal(self.lrs, other.lrs)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.at_steps, self.lrs))
+
+    def __str__(self) -> str:
+        return f"piecewise({len(self.at_steps)} points, steps {self.at_steps[0]:g}..{self.at_steps[-1]:g})"
+
+
+@dataclass(frozen=True)
+class Warmup(Schedule):
+    """Linear warmup from ``init`` to ``body(steps)`` over the first ``steps`` steps."""
+
+    kind: ClassVar[str] = "warmup"
+    body: Schedule
+    steps: int
+    init: float = 0.0
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        s = _steps(steps)
+        if self.steps <= 0:
+            return self.body(s)
+        target = float(self.body(np.array([self.steps]))[0])
+        ramp = self.init + (target - self.init) * np.clip(s / self.steps, 0.0, 1.0)
+        return np.where(s < self.steps, ramp, self.body(s))
+
+    @property
+    def horizon(self) -> int | None:
+        return self.body.horizon
+
+    @property
+    def warmup_steps(self) -> int:
+        return self.steps
+
+    @property
+    def peak(self) -> float:
+        return self.body.peak
+
+    def law_view(self) -> Schedule:
+        return self.body
+
+    def __str__(self) -> str:
+        return f"warmup({self.steps}) -> {self.body}"
+
+
+@dataclass(frozen=True)
+class Join(Schedule):
+    """Segments one after another: segment ``i+1`` starts after step ``boundaries[i]``
+    and sees steps counted from that boundary (like ``optax.join_schedules``)."""
+
+    kind: ClassVar[str] = "join"
+    segments: tuple[Schedule, ...]
+    boundaries: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.segments) != len(self.boundaries) + 1:
+            raise ValueError("join needs one boundary fewer than segments")
+
+    def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
+        s = _steps(steps)
+        out = self.segments[0](s)
+        for boundary, segment in zip(self.boundaries, self.segments[1:]):
+            later = s > boundary
+            if np.any(later):
+                out = np.where(later, segment(s - boundary), out)
+        return out
+
+    @property
+    def horizon(self) -> int | None:
+        last = self.segments[-1].horizon
+        return None if last is None else self.boundaries[-1] + last
+
+    @property
+    def warmup_steps(self) -> int:
+        return self.segments[0].warmup_steps
+
+    @property
+    def peak(self) -> float:
+        return max(seg.peak for seg in self.segments)
+
+    def law_view(self) -> Schedule:
+        return replace(self, segments=(self.segments[0].law_view(), *self.segments[1:]))
+
+    def __str__(self) -> str:
+        parts = [str(self.segments[0])]
+        parts += [f"@{b}: {seg}" for b, seg in zip(self.boundaries, self.segments[1:])]
+        return " | ".join(parts)
+
+
+def rewarmup(base: Schedule, at_step: int, body: Schedule, warmup_steps: int) -> Join:
+    """Continual pretraining: run ``base`` to ``at_step``, then warm up again from the LR
+    reached there to ``body``'s peak and follow ``body`` (steps counted from ``at_step``)."""
+    start_lr = float(base(np.array([at_step]))[0])
+    return Join((base, Warmup(body, warmup_steps, init=start_lr)), (at_step,))
+
+
+_KINDS: dict[str, type[Schedule]] = {
+    cls.kind: cls for cls in (Constant, Cosine, CyclicCosine, WSD, MultiStep, Power, Piecewise, Warmup, Join)
+}
+
+
+def schedule_from_dict(data: dict[str, Any]) -> Schedule:
+    """Inverse of :meth:`Schedule.to_dict`."""
+    data = dict(data)
+    kind = data.pop("kind")
+    cls = _KINDS.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown schedule kind {kind!r}")
+    if "body" in data:
+        data["body"] = schedule_from_dict(data["body"])
+    if "segments" in data:
+        data["segments"] = tuple(schedule_from_dict(d) for d in data["segments"])
+    for key in ("milestones", "factors", "boundaries", "at_steps", "lrs"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return cls(**data)
+
+
+def with_warmup(body: Schedule, warmup_steps: int) -> Schedule:
+    """``body`` with a linear warmup in front, or ``body`` itself when there is none."""
+    return Warmup(body, warmup_steps) if warmup_steps > 0 else body
+
+
+def make_schedule(
+    name: str,
+    *,
+    steps: int,
+    peak: float,
+    warmup: int = 0,
+    decay: float = 0.2,
+    shape: str | None = None,
+    floor: float | None = None,
+    period: int | None = None,
+    cycle: int | None = None,
+    milestones: Sequence[int] = (),
+    factors: Sequence[float] = (),
+    power_a: float | None = None,
+    power_b: float | None = None,
+    batch: float | None = None,
+    tokens_per_step: float | None = None,
+) -> Schedule:
+    """Build a named schedule family from flat options (what the CLI flags give).
+
+    ``shape`` and ``floor`` default per family: WSD decays linearly to 0, the power
+    scheduler exponentially to 1 % of its LR, cosine to 0.
+    """
+    if steps <= 0:
+        raise ValueError(f"steps must be positive, got {steps}")
+    if peak <= 0 or not math.isfinite(peak):
+        raise ValueError(f"peak LR must be positive, got {peak}")
+    if not 0 <= warmup < steps:
+        raise ValueError(f"warmup ({warmup}) must be in [0, steps)")
+    if name == "constant":
+        body: Schedule = Constant(peak, steps)
+    elif name == "cosine":
+        body = Cosine(peak, steps, final=floor or 0.0, start=warmup, period=period)
+    elif name == "wsd":
+        body = WSD(peak, steps, decay=decay, shape=shape or "linear", final=floor or 0.0)
+    elif name == "cyclic":
+        body = CyclicCosine(peak, cycle or max((steps - warmup) // 4, 1), final=floor or 0.0, start=warmup, steps=steps)
+    elif name == "multistep":
+        body = MultiStep(peak, tuple(milestones), tuple(factors), steps)
+    elif name == "power":
+        if None in (power_a, power_b, batch, tokens_per_step):
+            raise ValueError("the power schedule needs --a, --b, --batch and --tokens-per-step")
+        body = Power(power_a, power_b, batch, tokens_per_step, peak, steps,  # type: ignore[arg-type]
+                     decay=decay, shape=shape or "exp", final=0.01 if floor is None else floor)
+    else:
+        raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_NAMES)}")
+    return with_warmup(body, warmup)
+
+
+SCHEDULE_NAMES = ("constant", "cosine", "wsd", "cyclic", "multistep", "power")

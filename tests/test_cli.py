@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import SAMPLES
+
+
+def lrcurve(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def fitted_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fit")
+    r = lrcurve("fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--warmup", 2160, "--plot", "fit.png", cwd=d)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_fit_writes_default_fit_file_and_plot(fitted_dir):
+    data = json.loads((fitted_dir / "lrcurve.fit.json").read_text())
+    assert data["law"]["name"] == "momentum"
+    assert set(data["params"]) == {"L0", "A", "alpha", "C", "lam"}
+    assert all(r["scores"]["mape"] < 0.2 for r in data["runs"])
+    assert (fitted_dir / "fit.png").stat().st_size > 10_000
+
+
+def test_predict_without_fit_file_uses_the_default_and_says_which_defaults(fitted_dir):
+    r = lrcurve("predict", "--schedule", "wsd", "--decay", "0.15", "--json", cwd=fitted_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["steps"] == 23936
+    assert "steps=23936" in r.stderr and "peak=0.0003" in r.stderr
+    assert 3.2 < out["final_loss"] < 3.4
+
+
+def test_predict_writes_csv_and_refuses_to_overwrite(fitted_dir):
+    args = ("predict", "lrcurve.fit.json", "--schedule", "cosine", "--steps", 30000, "--floor", 0.1, "-o", "cos.csv")
+    assert lrcurve(*args, cwd=fitted_dir).returncode == 0
+    lines = (fitted_dir / "cos.csv").read_text().splitlines()
+    assert lines[0].startswith("step,lr,loss") and len(lines) == 30001
+    again = lrcurve(*args, cwd=fitted_dir)
+    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+    assert lrcurve(*args, "--force", cwd=fitted_dir).returncode == 0
+
+
+def test_schedule_show_json():
+    r = lrcurve("schedule", "show", "wsd", "--steps", 24000, "--decay", 0.2, "--peak", 3e-4, "--json", cwd=SAMPLES)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["final_lr"] == 0.0 and out["S1"] == pytest.approx(3e-4 * (24000 - 0.5 * 4800), rel=1e-3)

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from lrcurve import MomentumLaw, fit, make_schedule, read_runs
+from lrcurve.fitting import FittedLaw
+from lrcurve.metrics import score
+from lrcurve.runs import Run
+
+
+def synthetic_run(name, schedule, theta, steps, noise=0.0, seed=0):
+    law = MomentumLaw()
+    from lrcurve.laws.base import LRHistory
+
+    loss = law.predict(np.asarray(theta), LRHistory.of(schedule, int(steps[-1])), steps)
+    loss = loss * (1 + noise * np.random.default_rng(seed).standard_normal(loss.size))
+    return Run(name, steps, loss, schedule)
+
+
+TRUE = [2.5, 0.6, 0.5, 0.8, 0.998]
+
+
+def test_fit_recovers_known_parameters_from_two_synthetic_curves():
+    steps = np.arange(200, 20001, 100)
+    runs = [synthetic_run("constant", make_schedule("constant", steps=20000, peak=1e-3), TRUE, steps),
+            synthetic_run("cosine", make_schedule("cosine", steps=20000, peak=1e-3, floor=0.1), TRUE, steps)]
+    fitted = fit(runs, skip_fraction=0.0)
+    assert fitted.values == pytest.approx(TRUE, rel=1e-4)
+    assert not fitted.warnings
+
+
+def test_uncertainties_shrink_with_less_noise():
+    steps = np.arange(200, 20001, 100)
+    def stderr(noise):
+        runs = [synthetic_run("c", make_schedule("constant", steps=20000, peak=1e-3), TRUE, steps, noise, 1),
+                synthetic_run("k", make_schedule("cosine", steps=20000, peak=1e-3), TRUE, steps, noise, 2)]
+        return np.array([p.stderr for p in fit(runs).params])
+    assert np.all(stderr(1e-4) < stderr(1e-3))
+
+
+def test_single_constant_run_says_annealing_is_not_identifiable():
+    steps = np.arange(200, 20001, 100)
+    fitted = fit([synthetic_run("c", make_schedule("constant", steps=20000, peak=1e-3), TRUE, steps, 1e-4)])
+    assert any("not identifiable" in w and "C" in w for w in fitted.warnings)
+    assert fitted["C"].stderr is None
+
+
+def test_real_curves_fit_and_predict_wsd_within_tolerance(samples):
+    runs = read_runs(samples / "constant.csv", warmup_steps=2160) + read_runs(samples / "cosine.csv", warmup_steps=2160)
+    fitted = fit(runs)
+    for s in fitted.scores().values():
+        assert s.mape < 0.15 and s.r2 > 0.998
+    wsd = read_runs(samples / "wsd.csv", warmup_steps=2160)[0]
+    held_out = score(fitted.predict_run(wsd), wsd.loss)
+    assert held_out.mape < 0.2
+    assert abs(held_out.final_error) < 0.6
+    # the whole-curve prediction agrees with the run-level one at the logged steps
+    pred = fitted.predict(wsd.schedule, wsd.last_step)
+    assert pred.loss[wsd.steps - 1] == pytest.approx(fitted.predict_run(wsd))
+    assert pred.final_stderr is not None and 0 < pred.final_stderr < 0.01
+
+
+def test_fit_round_trips_through_a_dict(samples):
+    runs = read_runs(samples / "constant.csv") + read_runs(samples / "cosine.csv")
+    fitted = fit(runs)
+    again = FittedLaw.from_dict(fitted.to_dict())
+    schedule = make_schedule("wsd", steps=30000, peak=3e-4, decay=0.2)
+    assert np.array_equal(again.predict(schedule).loss, fitted.predict(schedule).loss)
+    assert again.law == fitted.law

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrcurve.schedules import (WSD, WSD_SHAPES, Constant, Cosine, CyclicCosine, Join, MultiStep, Piecewise, Power,
+                               Warmup, make_schedule, rewarmup, schedule_from_dict)
+
+peaks = st.floats(1e-5, 1e-2)
+horizons = st.integers(10, 200_000)
+finals = st.floats(0.0, 0.5)
+
+
+def test_cosine_matches_the_shared_data_schedule():
+    # cosine_24000 in the multi-power-law data: warmup 2160, decay to 10 % at 24000
+    s = make_schedule("cosine", steps=24000, peak=3e-4, warmup=2160, floor=0.1)
+    assert s(np.array([2160]))[0] == pytest.approx(3e-4)
+    assert s(np.array([24000]))[0] == pytest.approx(3e-5)
+    assert s(np.array([2288]))[0] == pytest.approx(0.0002999771173709568, rel=1e-12)
+
+
+def test_wsd_exponential_matches_the_shared_data_schedule():
+    s = WSD(3e-4, 24000, decay=4000 / 24000, shape="exp", final=0.1)
+    assert s(np.array([23904]))[0] == pytest.approx(3.170452527640976e-05, rel=1e-9)
+    assert s(np.array([20000]))[0] == pytest.approx(3e-4)
+
+
+@settings(max_examples=50, deadline=None)
+@given(peaks, horizons, st.floats(0.0, 1.0), st.sampled_from(WSD_SHAPES), st.floats(0.01, 0.5))
+def test_wsd_is_stable_then_decays_monotonically(peak, steps, decay, shape, final):
+    s = WSD(peak, steps, decay=decay, shape=shape, final=final)
+    lr = s.per_step(steps)
+    assert np.all(lr[: s.decay_start] == pytest.approx(peak))
+    assert np.all(np.diff(lr) <= 1e-15 * peak)
+    assert lr.min() >= final * peak * (1 - 1e-9)
+    if decay * steps >= 1:
+        assert lr[-1] == pytest.approx(final * peak, rel=1e-9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(peaks, horizons, finals)
+def test_cosine_decays_from_peak_to_floor(peak, steps, final):
+    lr = Cosine(peak, steps, final=final).per_step(steps)
+    assert np.all(np.diff(lr) <= 1e-15)
+    assert lr[-1] == pytest.approx(final * peak, rel=1e-9, abs=1e-18)
+    assert lr[0] <= peak
+
+
+def test_cosine_period_shorter_than_run_holds_the_floor():
+    s = Cosine(1e-3, 1000, final=0.1, period=500)
+    assert np.all(s(np.arange(500, 1001)) == pytest.approx(1e-4))
+
+
+def test_cyclic_cosine_restarts():
+    s = CyclicCosine(1e-3, cycle=100)
+    assert s(np.array([100]))[0] == pytest.approx(0.0)
+    assert s(np.array([101]))[0] == pytest.approx(s(np.array([1]))[0])
+
+
+def test_warmup_ramps_linearly_and_the_laws_see_the_peak():
+    s = Warmup(Constant(1e-3), 100)
+    lr = s.per_step(200)
+    assert lr[49] == pytest.approx(0.5e-3)
+    assert np.all(lr[99:] == 1e-3)
+    assert np.all(s.law_view().per_step(200) == 1e-3)
+    assert s.warmup_steps == 100
+
+
+def test_multistep_changes_at_milestones():
+    s = MultiStep(3e-4, (8000,), (0.3,))
+    assert s(np.array([7999, 8000]))[0] == 3e-4
+    assert s(np.array([8000]))[0] == pytest.approx(9e-5)
+
+
+def test_join_and_rewarmup_continue_from_the_base_run():
+    base = Cosine(1e-3, 1000, final=0.1)
+    s = rewarmup(base, 1000, Cosine(5e-4, 500, final=0.0, start=50), 50)
+    lr = s.per_step(1500)
+    assert lr[999] == pytest.approx(1e-4)                # end of the base run
+    assert lr[1049] == pytest.approx(5e-4)               # re-warmed to the new peak
+    assert lr[-1] == pytest.approx(0.0, abs=1e-12)
+    assert s.horizon == 1500
+    # the laws keep the re-warmup (it is not the initial warmup)
+    assert np.array_equal(s.law_view().per_step(1500), lr)
+
+
+def test_power_schedule_decays_as_a_power_of_tokens():
+    s = Power(a=4.6, b=-0.51, batch=1024, tokens_per_step=1024 * 4096, peak_lr=0.02, steps=100_000, decay=0.1)
+    lr = s.per_step(100_000)
+    assert lr[0] == pytest.approx(0.02)                   # capped at the peak early on
+    mid = np.array([20_000, 40_000])
+    ratio = s(mid)[1] / s(mid)[0]
+    assert ratio == pytest.approx(2 ** -0.51, rel=1e-9)
+    assert lr[-1] == pytest.approx(0.01 * s(np.array([90_000]))[0], rel=1e-6)
+
+
+def test_piecewise_interpolates_and_holds_ends():
+    s = Piecewise((10.0, 20.0), (1.0, 3.0))
+    assert list(s(np.array([1, 15, 30]))) == [1.0, 2.0, 3.0]
+
+
+schedules = st.one_of(
+    st.builds(Constant, peaks, st.none() | horizons),
+    st.builds(Cosine, peaks, horizons, finals, st.integers(0, 100)),
+    st.builds(WSD, peaks, horizons, st.floats(0, 1), st.sampled_from(("linear", "sqrt", "cosine", "square")), finals),
+    st.builds(MultiStep, peaks, st.just((100, 200)), st.just((0.5, 0.1))),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedules, st.integers(0, 50))
+def test_schedules_round_trip_through_dicts_and_print(schedule, warmup):
+    s = Warmup(schedule, warmup) if warmup else schedule
+    again = schedule_from_dict(s.to_dict())
+    assert again == s
+    steps = np.arange(1, 300)
+    assert np.array_equal(again(steps), s(steps))
+    assert s.kind in str(s) or "warmup" in str(s)
+    assert np.all(np.isfinite(s(steps))) and np.all(s(steps) >= 0)
+
+
+def test_join_round_trips():
+    s = Join((Constant(1e-3), Cosine(1e-3, 100)), (50,))
+    assert schedule_from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(name="wsd", steps=0, peak=1e-3), "steps"),
+    (dict(name="wsd", steps=100, peak=-1.0), "peak"),
+    (dict(name="wsd", steps=100, peak=1e-3, warmup=100), "warmup"),
+    (dict(name="wsd", steps=100, peak=1e-3, shape="zigzag"), "shape"),
+    (dict(name="nope", steps=100, peak=1e-3), "unknown schedule"),
+    (dict(name="power", steps=100, peak=1e-3), "--a"),
+])
+def test_make_schedule_rejects_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_schedule(kwargs.pop("name"), **kwargs)
