@@ -79,20 +79,31 @@ class MomentumLaw(Law):
         return L0 + A * prepared.s1 ** (-alpha) - C * annealing_area_at(prepared, lam)
 
     def initial_guesses(self, data: Sequence[FitData], keep: int = 3) -> list[NDArray[np.float64]]:
+        """The best ``keep`` points of a ``(alpha, lam)`` grid, each with ``(L0, A, C)`` solved
+        exactly by weighted linear least squares (relative error: weights ``1/loss``)."""
         prepared = [self.prepare(d.history, d.steps) for d in data]
         weights = np.concatenate([1.0 / d.loss for d in data])
         target = np.concatenate([d.loss for d in data]) * weights
         log_s1 = np.concatenate([np.log(p.s1) for p in prepared])
+        alphas = np.linspace(0.05, 2.0, 40)
+        power_terms = np.exp(-np.outer(log_s1, alphas)) * weights[:, None]          # n x n_alpha
         lo, hi = self.bounds()
         candidates: list[tuple[float, NDArray[np.float64]]] = []
         for lam in 1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9):
-            s2 = np.concatenate([annealing_area_at(p, lam) for p in prepared])
-            for alpha in np.linspace(0.05, 2.0, 40):
-                design = np.column_stack([np.ones_like(s2), np.exp(-alpha * log_s1), -s2]) * weights[:, None]
-                (L0, A, C), *_ = np.linalg.lstsq(design, target, rcond=None)
-                theta = np.clip(np.array([L0, A, alpha, C, lam]), lo, hi)
-                theta[1] = max(theta[1], 1e-6)
-                resid = design[:, :3] @ theta[[0, 1, 3]] - target
-                candidates.append((float(resid @ resid), theta))
+            s2 = -np.concatenate([annealing_area_at(p, lam) for p in prepared]) * weights
+            # design per alpha: columns (weights, power term, -S2): batched normal equations
+            design = np.stack([np.broadcast_to(weights[:, None], power_terms.shape), power_terms,
+                               np.broadcast_to(s2[:, None], power_terms.shape)], axis=-1)  # n x n_alpha x 3
+            norms = np.sqrt(np.einsum("nak,nak->ak", design, design))
+            norms[norms == 0] = 1.0
+            gram = np.einsum("naj,nak->ajk", design, design) / (norms[:, :, None] * norms[:, None, :])
+            rhs = np.einsum("nak,n->ak", design, target) / norms
+            coef = np.einsum("ajk,ak->aj", np.linalg.pinv(gram, rcond=1e-12), rhs) / norms
+            thetas = np.column_stack([coef[:, 0], coef[:, 1], alphas, coef[:, 2], np.full_like(alphas, lam)])
+            thetas = np.clip(thetas, lo, hi)
+            thetas[:, 1] = np.maximum(thetas[:, 1], 1e-6)
+            resid = (weights[:, None] * thetas[:, 0] + power_terms * thetas[:, 1]
+                     + s2[:, None] * thetas[:, 3] - target[:, None])
+            candidates.extend(zip(np.einsum("na,na->a", resid, resid).tolist(), thetas))
         candidates.sort(key=lambda c: c[0])
         return [theta for _, theta in candidates[:keep]]
