@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	mkdir -p $(DEMO)
-	$(LRC) fit sample_runs/constant.csv sample_runs/cosine.csv -o $(DEMO)/fit.json --plot $(DEMO)/fit.png --force
+	$(LRC) fit sample_runs/constant.csv sample_runs/cosine.csv --warmup 2160 -o $(DEMO)/fit.json --plot $(DEMO)/fit.png --force
 	$(LRC) predict $(DEMO)/fit.json --schedule wsd --steps 72000 --decay 0.15 --shape sqrt --plot $(DEMO)/wsd.png -o $(DEMO)/wsd.csv --force
 	$(LRC) predict $(DEMO)/fit.json --schedule cosine --steps 72000 --floor 0.1
 	@echo "demo outputs in $(DEMO)/"

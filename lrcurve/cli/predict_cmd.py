@@ -95,7 +95,8 @@ def predict_command(
             "plot": str(plot) if plot else None,
         })
         return
-    table = Table(title=f"predicted loss ({fitted.law.name} law): {schedule}", title_justify="left")
+    out.print(f"schedule: {schedule}", soft_wrap=True)
+    table = Table(title=f"predicted loss ({fitted.law.name} law)", title_justify="left")
     for column in ("step", "LR", "loss", "± s.e."):
         table.add_column(column, justify="right")
     for i in sampled_indices(n_steps, start=schedule.warmup_steps):  # the laws do not describe warmup

@@ -58,7 +58,8 @@ def show_command(
                    "sampled": {"step": (idx + 1).tolist(), "lr": lr[idx].tolist(), "S1": s1[idx].tolist(), "S2": s2[idx].tolist()},
                    "final_lr": float(lr[-1]), "S1": float(s1[-1]), "S2": float(s2[-1])})
         return
-    table = Table(title=str(schedule), title_justify="left")
+    out.print(f"schedule: {schedule}", soft_wrap=True)
+    table = Table(title=f"LR and areas at sampled steps ({n} steps)", title_justify="left")
     for column in ("step", "LR", "S1 (forward)", f"S2 (annealing, λ={lam:g})"):
         table.add_column(column, justify="right")
     for i in idx:
