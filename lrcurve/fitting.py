@@ -120,7 +120,7 @@ class FittedLaw:
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
             stderr = self._propagate(prepared, loss)
-        return Prediction(schedule, steps, schedule.per_step(n), loss, stderr)
+        return Prediction(schedule, steps, history.actual_lr(n), loss, stderr)
 
     def _propagate(self, prepared: Any, loss: NDArray[np.float64]) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""

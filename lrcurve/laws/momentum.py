@@ -33,7 +33,7 @@ LAM_RANGE = (0.99, 0.9999)
 
 @dataclass(frozen=True)
 class _Prepared:
-    s1: NDArray[np.float64]          # forward area at the requested steps
+    log_s1: NDArray[np.float64]      # log of the forward area at the requested steps
     cum_drops: NDArray[np.float64]   # sum of LR drops up to each requested step
     drops: NDArray[np.float64]       # per-step drops up to the last requested step
     index: NDArray[np.int64]         # requested steps as 0-based indices
@@ -42,7 +42,9 @@ class _Prepared:
 def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
     """``S2`` at the requested steps: ``S2(s) = (D(s) - lam*m_s) / (1 - lam)``,
     where ``D`` is the summed drops and ``m_s`` the momentum (one linear filter)."""
-    momentum = lfilter([1.0], [1.0, -lam], prepared.drops)[prepared.index]
+    momentum = lfilter([1.0], [1.0, -lam], prepared.drops)
+    if momentum.size != prepared.index.size:
+        momentum = momentum[prepared.index]
     return (prepared.cum_drops - lam * momentum) / (1.0 - lam)
 
 
@@ -72,11 +74,16 @@ class MomentumLaw(Law):
         lr = history.lr[:n]
         s1 = forward_area(history.actual_lr(n) if self.warmup == "actual" else lr)
         drops = lr_drops(lr)
-        return _Prepared(s1[index], np.cumsum(drops)[index], drops, index)
+        cum_drops = np.cumsum(drops)
+        every_step = index.size == n and index[0] == 0 and bool(np.all(np.diff(index) == 1))
+        if not every_step:  # pick the requested steps
+            s1, cum_drops = s1[index], cum_drops[index]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _Prepared(np.log(s1), cum_drops, drops, index)
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         L0, A, alpha, C, lam = theta
-        return L0 + A * prepared.s1 ** (-alpha) - C * annealing_area_at(prepared, lam)
+        return L0 + A * np.exp(-alpha * prepared.log_s1) - C * annealing_area_at(prepared, lam)
 
     def initial_guesses(self, data: Sequence[FitData], keep: int = 3) -> list[NDArray[np.float64]]:
         """The best ``keep`` points of a ``(alpha, lam)`` grid, each with ``(L0, A, C)`` solved
@@ -84,7 +91,7 @@ class MomentumLaw(Law):
         prepared = [self.prepare(d.history, d.steps) for d in data]
         weights = np.concatenate([1.0 / d.loss for d in data])
         target = np.concatenate([d.loss for d in data]) * weights
-        log_s1 = np.concatenate([np.log(p.s1) for p in prepared])
+        log_s1 = np.concatenate([p.log_s1 for p in prepared])
         alphas = np.linspace(0.05, 2.0, 40)
         power_terms = np.exp(-np.outer(log_s1, alphas)) * weights[:, None]          # n x n_alpha
         lo, hi = self.bounds()
