@@ -49,7 +49,7 @@ class Schedule:
     @property
     def horizon(self) -> int | None:
         """The planned number of steps, where the schedule has one."""
-        return None
+        return getattr(self, "steps", None)
 
     @property
     def warmup_steps(self) -> int:
@@ -57,7 +57,8 @@ class Schedule:
 
     @property
     def peak(self) -> float:
-        raise NotImplementedError
+        """The largest LR the schedule reaches."""
+        return float(getattr(self, "peak_lr"))
 
     def law_view(self) -> "Schedule":
         """The schedule as the loss laws see it: initial warmup held at the peak."""
@@ -97,10 +98,6 @@ class Constant(Schedule):
         return np.full_like(_steps(steps), self.value)
 
     @property
-    def horizon(self) -> int | None:
-        return self.steps
-
-    @property
     def peak(self) -> float:
         return self.value
 
@@ -123,16 +120,7 @@ class Cosine(Schedule):
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         period = self.period or max(self.steps - self.start, 1)
         progress = np.clip((_steps(steps) - self.start) / period, 0.0, 1.0)
-        floor = self.final * self.peak_lr
-        return floor + (self.peak_lr - floor) * 0.5 * (1.0 + np.cos(np.pi * progress))
-
-    @property
-    def horizon(self) -> int | None:
-        return self.steps
-
-    @property
-    def peak(self) -> float:
-        return self.peak_lr
+        return self.peak_lr * decay_factor(progress, "cosine", self.final)
 
 
 @dataclass(frozen=True)
@@ -149,16 +137,7 @@ class CyclicCosine(Schedule):
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = np.maximum(_steps(steps) - self.start, 0.0)
         progress = np.where(s > 0, ((s - 1) % self.cycle + 1) / self.cycle, 0.0)
-        floor = self.final * self.peak_lr
-        return floor + (self.peak_lr - floor) * 0.5 * (1.0 + np.cos(np.pi * progress))
-
-    @property
-    def horizon(self) -> int | None:
-        return self.steps
-
-    @property
-    def peak(self) -> float:
-        return self.peak_lr
+        return self.peak_lr * decay_factor(progress, "cosine", self.final)
 
 
 def decay_factor(progress: NDArray[np.float64], shape: str, final: float) -> NDArray[np.float64]:
@@ -210,14 +189,6 @@ class WSD(Schedule):
         progress = np.clip((_steps(steps) - self.decay_start) / decay_steps, 0.0, 1.0)
         return self.peak_lr * decay_factor(progress, self.shape, self.final)
 
-    @property
-    def horizon(self) -> int | None:
-        return self.steps
-
-    @property
-    def peak(self) -> float:
-        return self.peak_lr
-
 
 @dataclass(frozen=True)
 class MultiStep(Schedule):
@@ -239,14 +210,6 @@ class MultiStep(Schedule):
         levels = np.concatenate([[1.0], np.asarray(self.factors, dtype=np.float64)])
         index = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), _steps(steps), side="right")
         return self.peak_lr * levels[index]
-
-    @property
-    def horizon(self) -> int | None:
-        return self.steps
-
-    @property
-    def peak(self) -> float:
-        return self.peak_lr
 
     def __str__(self) -> str:
         stages = ", ".join(f"{m}:{f:g}" for m, f in zip(self.milestones, self.factors))
@@ -281,14 +244,6 @@ class Power(Schedule):
         progress = np.clip((s - decay_start) / max(self.steps - decay_start, 1), 0.0, 1.0)
         at_decay = min(self.peak_lr, self.batch * self.a * (decay_start * self.tokens_per_step) ** self.b)
         return np.where(s <= decay_start, power, at_decay * decay_factor(progress, self.shape, self.final))
-
-    @property
-    def horizon(self) -> int | None:
-        return self.steps
-
-    @property
-    def peak(self) -> float:
-        return self.peak_lr
 
 
 @dataclass(frozen=True, eq=False)
