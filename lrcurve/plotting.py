@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lrcurve.fitting import FittedLaw, Prediction  # noqa: E402
+from lrcurve.horizon import HorizonLaw  # noqa: E402
 from lrcurve.output import write_atomic  # noqa: E402
 from lrcurve.schedules import Schedule  # noqa: E402
 
@@ -84,4 +85,41 @@ def plot_schedule(schedule: Schedule, n_steps: int, path: Path) -> None:
     ax.set_ylabel("learning rate")
     ax.set_title(str(schedule), fontsize=9)
     ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = None) -> None:
+    """Left: final loss vs peak LR per horizon with the fitted parabolas. Right: lr_opt vs horizon."""
+    fig, (ax_sweep, ax_law) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for i, o in enumerate(law.optima):
+        color = f"C{i}"
+        ax_sweep.plot([p.lr for p in o.points], [p.loss for p in o.points], "o", color=color, label=f"D={o.horizon:.3g}")
+        x = np.log([p.lr for p in o.used])
+        if len(o.used) >= 3:
+            coef = np.polyfit(x, [p.loss for p in o.used], 2)
+            grid = np.linspace(x.min(), x.max(), 100)
+            ax_sweep.plot(np.exp(grid), np.polyval(coef, grid), "-", color=color, lw=1)
+        ax_sweep.axvline(o.lr_opt, color=color, ls=":", lw=1)
+    ax_sweep.set_xscale("log")
+    ax_sweep.set_xlabel("peak LR")
+    ax_sweep.set_ylabel("final loss")
+    ax_sweep.legend(fontsize=8)
+    horizons = np.array([o.horizon for o in law.optima])
+    lrs = np.array([o.lr_opt for o in law.optima])
+    errors = np.array([o.log_lr_stderr or 0.0 for o in law.optima])
+    ax_law.errorbar(horizons, lrs, yerr=[lrs - lrs * np.exp(-errors), lrs * np.exp(errors) - lrs], fmt="o", label="per-horizon optimum")
+    top = max(horizons.max(), target or 0) * 1.3
+    grid = np.geomspace(horizons.min() / 1.3, top, 100)
+    ax_law.plot(grid, law.B * grid ** (-law.beta), "-", label=f"{law.B:.3g} D^-{law.beta:.3f}")
+    if target is not None:
+        lr, lo, hi = law.predict(target)
+        ax_law.errorbar([target], [lr], yerr=None if lo is None else [[lr - lo], [hi - lr]], fmt="s", color="C3",
+                        label=f"extrapolated: {lr:.3g}")
+    ax_law.set_xscale("log")
+    ax_law.set_yscale("log")
+    ax_law.set_xlabel(f"horizon D ({unit})")
+    ax_law.set_ylabel("optimal peak LR")
+    ax_law.legend(fontsize=8)
+    for ax in (ax_sweep, ax_law):
+        ax.grid(alpha=0.3, which="both")
     _save(fig, path)

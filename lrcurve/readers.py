@@ -44,7 +44,7 @@ class Columns:
     run: str | None = None
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -80,7 +80,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _find_column(frame: pd.DataFrame, path: Path, names: tuple[str, ...], given: str | None) -> str | None:
+def find_column(frame: pd.DataFrame, path: Path, names: tuple[str, ...], given: str | None) -> str | None:
     if given is not None:
         if given not in frame.columns:
             raise InputError(f"{path}: no column {given!r} (columns: {', '.join(frame.columns)})")
@@ -95,7 +95,7 @@ def _find_column(frame: pd.DataFrame, path: Path, names: tuple[str, ...], given:
 _NON_FINITE = {"nan": np.nan, "inf": np.inf, "+inf": np.inf, "-inf": -np.inf, "infinity": np.inf, "-infinity": -np.inf}
 
 
-def _numeric(frame: pd.DataFrame, column: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def numeric_column(frame: pd.DataFrame, column: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A column as floats, and which cells were blank. Text that is not a number is an error."""
     text = frame[column].fillna("").astype(str).str.strip()
     blank = (text == "").to_numpy()
@@ -192,13 +192,13 @@ def _unique_sorted(steps: np.ndarray, where: str, notes: list[str]) -> np.ndarra
 def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: int | None = None) -> Schedule:
     """A schedule from a file of ``step,lr`` rows (linear between rows)."""
     path = Path(path)
-    frame = _read_table(path)
-    step_col = _find_column(frame, path, STEP_NAMES, columns.step)
-    lr_col = _find_column(frame, path, LR_NAMES, columns.lr)
+    frame = read_table(path)
+    step_col = find_column(frame, path, STEP_NAMES, columns.step)
+    lr_col = find_column(frame, path, LR_NAMES, columns.lr)
     if step_col is None or lr_col is None:
         raise InputError(f"{path}: a schedule file needs step and lr columns (columns: {', '.join(frame.columns)})")
-    steps, _ = _numeric(frame, step_col, path)
-    lr, _ = _numeric(frame, lr_col, path)
+    steps, _ = numeric_column(frame, step_col, path)
+    lr, _ = numeric_column(frame, lr_col, path)
     _check_steps(steps, str(path), step_col)
     _check_lr(lr, str(path), lr_col)
     idx = _unique_sorted(steps, str(path), [])
@@ -215,11 +215,11 @@ def read_runs(
 ) -> list[Run]:
     """Read one or more runs from a CSV/TSV file (several when it has a run column)."""
     path = Path(path)
-    frame = _read_table(path)
-    step_col = _find_column(frame, path, STEP_NAMES, columns.step)
-    lr_col = _find_column(frame, path, LR_NAMES, columns.lr)
-    loss_col = _find_column(frame, path, LOSS_NAMES, columns.loss)
-    run_col = _find_column(frame, path, RUN_NAMES, columns.run)
+    frame = read_table(path)
+    step_col = find_column(frame, path, STEP_NAMES, columns.step)
+    lr_col = find_column(frame, path, LR_NAMES, columns.lr)
+    loss_col = find_column(frame, path, LOSS_NAMES, columns.loss)
+    run_col = find_column(frame, path, RUN_NAMES, columns.run)
     for what, col, names, flag in (
         ("step", step_col, STEP_NAMES, "--step-col"),
         ("LR", lr_col, LR_NAMES, "--lr-col"),
@@ -253,9 +253,9 @@ def _run_from_frame(
     max_bad_fraction: float,
 ) -> Run:
     notes: list[str] = []
-    steps, _ = _numeric(frame, step_col, path)
-    lr, _ = _numeric(frame, lr_col, path)
-    loss, loss_blank = _numeric(frame, loss_col, path)
+    steps, _ = numeric_column(frame, step_col, path)
+    lr, _ = numeric_column(frame, lr_col, path)
+    loss, loss_blank = numeric_column(frame, loss_col, path)
     where = f"{path}" if name == path.stem else f"{path} (run {name.split(':', 1)[1]})"
 
     _check_steps(steps, where, step_col)

@@ -1,0 +1,170 @@
+"""Optimal peak LR across token horizons.
+
+Bjorck et al., *Scaling Optimal LR Across Token Horizons*, arXiv 2409.19913: at a fixed
+model size the best peak LR falls as a power of the training horizon ``D`` (tokens)::
+
+    lr_opt(D) = B * D^-beta
+
+Per horizon, the final loss is close to a parabola in ``log(lr)`` near its minimum; the
+vertex gives ``log lr_opt`` and, through the delta method on the parabola's coefficient
+covariance, its standard error. ``log lr_opt = log B - beta log D`` is then a weighted
+linear fit across horizons, which extrapolates to a longer horizon with an interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.errors import InputError
+
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One finished run of a sweep: its horizon, peak LR and final loss."""
+
+    horizon: float
+    lr: float
+    loss: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class HorizonOptimum:
+    """The best peak LR at one horizon, from a parabola in log LR."""
+
+    horizon: float
+    lr_opt: float
+    log_lr_stderr: float | None
+    loss_at_opt: float
+    points: tuple[SweepPoint, ...]
+    used: tuple[SweepPoint, ...]
+    bracketed: bool
+    note: str = ""
+
+    @property
+    def best_observed(self) -> SweepPoint:
+        return min(self.points, key=lambda p: p.loss)
+
+
+@dataclass(frozen=True)
+class HorizonLaw:
+    """``lr_opt(D) = B * D^-beta`` fitted to per-horizon optima."""
+
+    B: float
+    beta: float
+    covariance: NDArray[np.float64] | None   # of (log B, beta)
+    optima: tuple[HorizonOptimum, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def beta_stderr(self) -> float | None:
+        return None if self.covariance is None else float(np.sqrt(self.covariance[1, 1]))
+
+    def predict(self, horizon: float) -> tuple[float, float | None, float | None]:
+        """``lr_opt`` at ``horizon`` and its 95 % interval (None without a covariance)."""
+        lr = self.B * horizon ** (-self.beta)
+        if self.covariance is None:
+            return lr, None, None
+        grad = np.array([1.0, -np.log(horizon)])
+        se = float(np.sqrt(grad @ self.covariance @ grad))
+        return lr, lr * np.exp(-Z95 * se), lr * np.exp(Z95 * se)
+
+
+def _valley(points: Sequence[SweepPoint], span: float) -> tuple[SweepPoint, ...]:
+    """The runs within a factor ``span`` of the best observed LR: the parabola only
+    describes the loss near its minimum."""
+    best = min(points, key=lambda p: p.loss)
+    return tuple(p for p in sorted(points, key=lambda p: p.lr) if best.lr / span <= p.lr <= best.lr * span)
+
+
+def _parabola(used: Sequence[SweepPoint]) -> tuple[NDArray[np.float64], NDArray[np.float64], float, int]:
+    """Least-squares ``loss = a x^2 + b x + c`` in ``x = log lr``: coefficients, unscaled
+    covariance ``(X^T X)^-1``, residual sum of squares and degrees of freedom."""
+    x = np.log([p.lr for p in used])
+    y = np.array([p.loss for p in used])
+    design = np.vander(x, 3)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ coef
+    return coef, np.linalg.pinv(design.T @ design), float(resid @ resid), len(used) - 3
+
+
+def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None) -> HorizonOptimum:
+    """The vertex of the parabola through the valley of one horizon's sweep. Its standard
+    error uses this horizon's residuals, or ``noise_var`` (pooled over horizons) when the
+    parabola passes exactly through three points."""
+    points = tuple(sorted(points, key=lambda p: p.lr))
+    horizon, best = points[0].horizon, min(points, key=lambda p: p.loss)
+    used = _valley(points, span)
+    if len({p.lr for p in used}) < 3:
+        return HorizonOptimum(horizon, best.lr, None, best.loss, points, used, False,
+                              f"only {len({p.lr for p in used})} distinct LRs near the best; took the best observed")
+    coef, unscaled, rss, dof = _parabola(used)
+    a, b, _ = coef
+    if a <= 0:
+        return HorizonOptimum(horizon, best.lr, None, best.loss, points, used, False,
+                              "loss is not convex in log LR here; took the best observed")
+    vertex = -b / (2 * a)
+    variance = rss / dof if dof > 0 else noise_var
+    stderr = None
+    if variance is not None:
+        grad = np.array([b / (2 * a * a), -1 / (2 * a), 0.0])
+        stderr = float(np.sqrt(max(grad @ (unscaled * variance) @ grad, 0.0)))
+    x = np.log([p.lr for p in used])
+    bracketed = bool(x.min() < vertex < x.max())
+    note = "" if bracketed else "the optimum lies outside the LRs tried (extrapolated vertex)"
+    return HorizonOptimum(horizon, float(np.exp(vertex)), stderr, float(np.polyval(coef, vertex)), points, used,
+                          bracketed, note)
+
+
+def pooled_noise_variance(groups: Sequence[Sequence[SweepPoint]], span: float) -> float | None:
+    """Loss noise variance around the parabolas, pooled over the horizons that have
+    more runs in their valley than a parabola has coefficients."""
+    rss_total, dof_total = 0.0, 0
+    for group in groups:
+        used = _valley(group, span)
+        if len(used) > 3 and len({p.lr for p in used}) >= 3:
+            _, _, rss, dof = _parabola(used)
+            rss_total, dof_total = rss_total + rss, dof_total + dof
+    return rss_total / dof_total if dof_total else None
+
+
+def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> HorizonLaw:
+    """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons."""
+    by_horizon: dict[float, list[SweepPoint]] = {}
+    for p in points:
+        if not (np.isfinite(p.loss) and p.lr > 0 and p.horizon > 0):
+            raise InputError(f"sweep point {p.name or p}: needs a positive LR and horizon and a finite loss")
+        by_horizon.setdefault(p.horizon, []).append(p)
+    if len(by_horizon) < 2:
+        raise InputError(f"the runs cover {len(by_horizon)} horizon(s); fitting lr_opt(D) needs at least 2")
+    groups = [group for _, group in sorted(by_horizon.items())]
+    noise_var = pooled_noise_variance(groups, span)
+    optima = tuple(optimum_at_horizon(group, span, noise_var) for group in groups)
+    warnings = [f"horizon {o.horizon:g}: {o.note}" for o in optima if o.note]
+    log_d = np.log([o.horizon for o in optima])
+    log_lr = np.log([o.lr_opt for o in optima])
+    errors = np.array([o.log_lr_stderr if o.log_lr_stderr else np.nan for o in optima])
+    if np.all(np.isfinite(errors)) and np.all(errors > 0):
+        weights = 1.0 / errors**2
+    else:
+        weights = np.ones_like(log_d)
+        warnings.append("not every horizon has an uncertainty; fitted lr_opt(D) with equal weights")
+    design = np.column_stack([np.ones_like(log_d), -log_d])
+    normal = design.T @ (design * weights[:, None])
+    coef = np.linalg.solve(normal, design.T @ (weights * log_lr))
+    dof = len(optima) - 2
+    covariance = None
+    if dof > 0 or np.all(np.isfinite(errors)):
+        covariance = np.linalg.inv(normal)
+        if dof > 0:
+            resid = log_lr - design @ coef
+            chi2 = float(resid @ (weights * resid)) / dof
+            # equal weights carry no scale of their own; measured errors are inflated, never shrunk
+            covariance = covariance * (chi2 if not np.all(np.isfinite(errors)) else max(chi2, 1.0))
+    return HorizonLaw(float(np.exp(coef[0])), float(coef[1]), covariance, optima, tuple(warnings))
