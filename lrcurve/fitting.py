@@ -19,6 +19,7 @@ from scipy.optimize import least_squares
 from lrcurve.errors import InputError
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import FitData, Law, LRHistory
+from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.metrics import Scores, score
 from lrcurve.runs import Run
 from lrcurve.schedules import Schedule
@@ -54,6 +55,7 @@ class Prediction:
     lr: NDArray[np.float64]
     loss: NDArray[np.float64]
     loss_stderr: NDArray[np.float64] | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def final_loss(self) -> float:
@@ -120,7 +122,17 @@ class FittedLaw:
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
             stderr = self._propagate(prepared, loss)
-        return Prediction(schedule, steps, history.actual_lr(n), loss, stderr)
+        return Prediction(schedule, steps, history.actual_lr(n), loss, stderr, self.regime_warnings(schedule, n))
+
+    def regime_warnings(self, schedule: Schedule, n_steps: int) -> tuple[str, ...]:
+        """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR."""
+        warnings = []
+        if n_steps > 1.5 * self.horizon:
+            warnings.append(f"{n_steps} steps is {n_steps / self.horizon:.1f}x the longest fitted run; the law extrapolates")
+        if not self.peak_lr / 1.2 <= schedule.peak <= 1.2 * self.peak_lr:
+            warnings.append(f"peak LR {schedule.peak:g} differs from the fitted runs' {self.peak_lr:g}; "
+                            "the laws are fitted at one peak LR")
+        return tuple(warnings)
 
     def _propagate(self, prepared: Any, loss: NDArray[np.float64]) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""
@@ -202,8 +214,6 @@ def fit(
     progress: Progress | None = None,
 ) -> FittedLaw:
     """Fit ``law`` (default: the momentum law) jointly to ``runs``."""
-    from lrcurve.laws.momentum import MomentumLaw
-
     law = law or MomentumLaw()
     if not runs:
         raise InputError("no runs to fit")

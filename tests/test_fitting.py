@@ -66,3 +66,13 @@ def test_fit_round_trips_through_a_dict(samples):
     schedule = make_schedule("wsd", steps=30000, peak=3e-4, decay=0.2)
     assert np.array_equal(again.predict(schedule).loss, fitted.predict(schedule).loss)
     assert again.law == fitted.law
+
+
+def test_predictions_outside_the_fitted_regime_carry_warnings(samples):
+    fitted = fit(read_runs(samples / "runs.csv", warmup_steps=2160))
+    inside = fitted.predict(make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160))
+    assert inside.warnings == ()
+    longer = fitted.predict(make_schedule("wsd", steps=72000, peak=3e-4, warmup=2160))
+    assert any("3.0x" in w for w in longer.warnings)
+    hotter = fitted.predict(make_schedule("wsd", steps=24000, peak=1e-3, warmup=2160))
+    assert any("peak LR" in w for w in hotter.warnings)

@@ -62,11 +62,8 @@ def predict_command(
         raise InputError("the law is not defined for this schedule (the LR is zero from the start?)")
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    if n_steps > 1.5 * fitted.horizon:
-        note(f"warning: {n_steps} steps is {n_steps / fitted.horizon:.1f}x the longest fitted run; the law extrapolates")
-    if schedule.peak > 1.2 * fitted.peak_lr or schedule.peak < fitted.peak_lr / 1.2:
-        note(f"warning: peak LR {schedule.peak:g} differs from the fitted runs' {fitted.peak_lr:g}; "
-             "the laws are fitted at one peak LR")
+    for warning in prediction.warnings:
+        note(f"warning: {warning}")
     if output is not None:
         write_text(output, prediction_csv(prediction))
     if plot is not None:
@@ -85,6 +82,7 @@ def predict_command(
             "final_loss": prediction.final_loss,
             "final_stderr": prediction.final_stderr,
             "defaults_used": used,
+            "warnings": list(fitted.warnings) + list(prediction.warnings),
             "curve": {
                 "step": prediction.steps[idx].tolist(),
                 "lr": prediction.lr[idx].tolist(),
