@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 
 from lrcurve.cli import fit_cmd, predict_cmd, schedule_cmd  # noqa: E402,F401  (registers the commands)
+from lrcurve.cli import optimize_cmd, power_cmd  # noqa: E402,F401
 
 
 def main() -> None:
