@@ -93,8 +93,7 @@ def _print_tables(result: Search, top: int) -> None:
 
     curves = result.curves()
     xs = sorted({c.x for c in result.candidates})
-    trade = Table(title=f"trade-off: loss by {result.x_name} (rows) and {result.series_name} (columns); "
-                        "* = best of the column", title_justify="left")
+    trade = Table(title="trade-off (* best per column)", title_justify="left")
     trade.add_column(result.x_name, justify="right")
     for series in curves:
         trade.add_column(series, justify="right")
@@ -214,7 +213,7 @@ def optimize_command(
         })
         return
     _print_tables(result, top)
-    band = f" ± {result.gain_stderr:.4f}" if result.gain_stderr is not None else ""
+    band = f" ± {result.gain_stderr:.2g}" if result.gain_stderr is not None else ""
     out.print(f"best: {result.best.label}: loss {result.best_loss:.4f} at step {result.at_step}", soft_wrap=True)
     out.print(f"gain over the baseline ({result.baseline_loss:.4f}): {result.gain:.4f}{band} ({100 * rel:.2f} %)", soft_wrap=True)
     if plot is not None:

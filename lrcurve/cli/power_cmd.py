@@ -102,8 +102,7 @@ def fit_power_command(
         emit_json(result)
         return
 
-    table = Table(title=f"power law lr_opt = batch * a * tokens^b, fitted to {fitted.lr.size} sweeps (log-linear least squares)",
-                  title_justify="left")
+    table = Table(title=f"lr_opt = batch*a*tokens^b ({fitted.lr.size} sweeps)", title_justify="left")
     for column in ("parameter", "value", "std. error"):
         table.add_column(column, justify="right")
     table.add_row("a", sig(fitted.a), sig(fitted.a_stderr, 3))
