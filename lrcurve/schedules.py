@@ -220,9 +220,11 @@ class MultiStep(Schedule):
 class Power(Schedule):
     """Power scheduler (Shen et al., arXiv 2408.13359).
 
-    ``lr(n) = min(peak, batch * a * n^b)`` with ``n`` the tokens seen (``tokens_per_step``
-    per step) and ``batch`` the batch size, then a decay over the last ``decay``
-    fraction of ``steps`` (shape as in :class:`WSD`, default exponential to ``final``).
+    ``lr(n) = min(peak, batch * a * n^b)`` with ``n`` the tokens seen after the step
+    (``tokens_per_step`` per step) and ``batch`` the batch size (in sequences in the
+    paper), then a decay over the last ``decay`` fraction of ``steps`` from the LR reached
+    there (shape as in :class:`WSD`, default exponential to ``final`` of it). Warmup, as
+    in the paper, is a :class:`Warmup` in front: linear to the power LR at its end.
     """
 
     kind: ClassVar[str] = "power"
@@ -236,6 +238,15 @@ class Power(Schedule):
     shape: str = "exp"
     final: float = 0.01
 
+    def __post_init__(self) -> None:
+        for name in ("a", "batch", "tokens_per_step", "peak_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"power schedule: {name} must be positive, got {getattr(self, name)}")
+        if self.shape not in WSD_SHAPES:
+            raise ValueError(f"unknown decay shape {self.shape!r}; choose from {', '.join(WSD_SHAPES)}")
+        if not 0.0 <= self.decay <= 1.0:
+            raise ValueError(f"decay fraction must be in [0, 1], got {self.decay}")
+
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)
         tokens = np.maximum(s, 1.0) * self.tokens_per_step
@@ -244,6 +255,12 @@ class Power(Schedule):
         progress = np.clip((s - decay_start) / max(self.steps - decay_start, 1), 0.0, 1.0)
         at_decay = min(self.peak_lr, self.batch * self.a * (decay_start * self.tokens_per_step) ** self.b)
         return np.where(s <= decay_start, power, at_decay * decay_factor(progress, self.shape, self.final))
+
+    @property
+    def peak(self) -> float:
+        """The highest LR reached: the power law is monotone, so at step 1 or where the decay starts."""
+        decay_start = self.steps - int(round(self.decay * self.steps))
+        return float(np.max(self(np.array([1.0, float(max(decay_start, 1))]))))
 
 
 @dataclass(frozen=True, eq=False)

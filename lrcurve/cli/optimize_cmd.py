@@ -1,0 +1,220 @@
+"""``lrcurve optimize``: the best setting of a schedule family, and the whole trade-off."""
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from lrcurve.cli import app
+from lrcurve.cli.common import ScheduleSpec, emit_json, note, out, progress_bar
+from lrcurve.cli.predict_cmd import fit_defaults
+from lrcurve.errors import InputError
+from lrcurve.fitfile import load_fit
+from lrcurve.fitting import FittedLaw
+from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_MAX_LRS, DEFAULT_PERIODS, DEFAULT_SHAPES,
+                              FAMILIES, Candidate, Search, cosine_candidates, default_baseline, default_rewarmup_baseline,
+                              first_decaying_run, rewarmup_candidates, search, wsd_candidates)
+from lrcurve.output import check_plot_path, write_atomic
+from lrcurve.runs import Run
+from lrcurve.schedules import Schedule
+
+
+def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    if text is None:
+        return default
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+
+
+def _base_run(runs: tuple[Run, ...], name: Optional[str]) -> Run:
+    if name is None:
+        run, _ = first_decaying_run(runs)
+        note(f"re-warmup continues fitted run {run.name} (--base-run to choose)")
+        return run
+    for run in runs:
+        if run.name == name:
+            return run
+    raise InputError(f"--base-run {name!r}: the fit has runs {', '.join(r.name for r in runs)}")
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.3g} %"
+
+
+def _x_text(search_result: Search, x: float) -> str:
+    return _percent(x) if search_result.family == "wsd" else f"{x:.3g}"
+
+
+def plot_search(result: Search, fitted: FittedLaw, path: Path) -> None:
+    """Trade-off curves (loss vs the family's main parameter, one line per series) and the
+    LR of the best candidate against the baseline's."""
+    from lrcurve.plotting import plt
+
+    fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(12, 4.8), width_ratios=(3, 2))
+    for i, (series, (x, loss)) in enumerate(result.curves().items()):
+        ax.plot(x, loss, "o-", ms=3.5, lw=1.3, color=f"C{i}", label=series)
+    ax.axhline(result.baseline_loss, color="k", ls="--", lw=1, label=f"baseline: {result.baseline_label.split(' (')[0]}")
+    ax.plot([result.best.x], [result.best_loss], "*", ms=14, color="gold", mec="k", zorder=5, label=f"best: {result.best.label}")
+    ax.set_xlabel(result.x_name)
+    ax.set_ylabel(f"predicted loss at step {result.at_step}")
+    ax.set_title(f"{result.family}: predicted loss ({fitted.law.name} law)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    steps = np.unique(np.linspace(1, result.steps, 2000).round().astype(np.int64))
+    ax_lr.plot(steps, result.baseline(steps), "k--", lw=1.2, label="baseline")
+    ax_lr.plot(steps, result.best.schedule(steps), "-", lw=1.6, color="C3", label="best")
+    ax_lr.set_xlabel("step")
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.grid(alpha=0.3)
+    ax_lr.legend(fontsize=8)
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130))
+    plt.close(fig)
+
+
+def _candidate_json(candidate: Candidate, loss: float) -> dict[str, Any]:
+    return {**candidate.params, "series": candidate.series, "x": candidate.x, "loss": loss}
+
+
+def _print_tables(result: Search, top: int) -> None:
+    table = Table(title=f"best {min(top, len(result.candidates))} of {len(result.candidates)} candidates "
+                        f"(predicted loss at step {result.at_step})", title_justify="left")
+    for column in ("rank", "setting", "loss", "vs baseline"):
+        table.add_column(column, justify="left" if column == "setting" else "right")
+    for rank, i in enumerate(result.order[:top], 1):
+        loss = float(result.loss[i])
+        table.add_row(str(rank), result.candidates[i].label, f"{loss:.4f}", f"{loss - result.baseline_loss:+.4f}")
+    table.add_row("", f"baseline: {result.baseline_label}", f"{result.baseline_loss:.4f}", "", style="dim")
+    out.print(table)
+
+    curves = result.curves()
+    xs = sorted({c.x for c in result.candidates})
+    trade = Table(title="trade-off (* best per column)", title_justify="left")
+    trade.add_column(result.x_name, justify="right")
+    for series in curves:
+        trade.add_column(series, justify="right")
+    best_x = result.best_per_series()
+    for x in xs:
+        cells = []
+        for series, (sx, sl) in curves.items():
+            hit = np.flatnonzero(np.isclose(sx, x, rtol=1e-12, atol=0))
+            cells.append("" if hit.size == 0 else f"{sl[hit[0]]:.4f}" + ("*" if best_x[series][0] == x else " "))
+        trade.add_row(_x_text(result, x), *cells)
+    out.print(trade)
+
+
+@app.command("optimize")
+def optimize_command(
+    fit_file: Annotated[Optional[Path], typer.Argument(help="Fit file from `lrcurve fit` (default: lrcurve.fit.json).", show_default=False)] = None,
+    family: Annotated[str, typer.Option("--family", "-f", help=f"Family to search: {', '.join(FAMILIES)}.")] = "wsd",
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Total steps (default: the fitted runs' horizon).")] = None,
+    peak: Annotated[Optional[float], typer.Option("--peak", help="Peak LR (default: the fitted runs').")] = None,
+    warmup: Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warmup steps (default: the fitted runs').")] = None,
+    at_step: Annotated[Optional[int], typer.Option("--at-step", min=1, help="Compare the loss at this step (default: the last).")] = None,
+    shapes: Annotated[Optional[str], typer.Option("--shapes", help=f"WSD: decay shapes searched (default {','.join(DEFAULT_SHAPES)}).")] = None,
+    fractions: Annotated[Optional[str], typer.Option("--fractions", help="WSD: decay fractions searched (default 0.025..0.6, 13 values).")] = None,
+    periods: Annotated[Optional[str], typer.Option("--periods", help="Cosine: periods searched, as fractions of the steps after warmup (1 = ends at the last step; default 0.5..1.5).")] = None,
+    floors: Annotated[Optional[str], typer.Option("--floors", help="Final LR fractions searched (cosine default 0,0.01,0.02,0.05,0.1,0.2; WSD and re-warmup default 0).")] = None,
+    from_step: Annotated[Optional[int], typer.Option("--from-step", min=1, help="Re-warmup: step where the new phase starts (default: the base run's end).")] = None,
+    base_run: Annotated[Optional[str], typer.Option("--base-run", help="Re-warmup: fitted run to continue (default: the first that decays).")] = None,
+    max_lrs: Annotated[Optional[str], typer.Option("--max-lrs", help="Re-warmup: maximum LRs searched, as fractions of --peak (default 0.1..1).")] = None,
+    rewarmups: Annotated[Optional[str], typer.Option("--rewarmups", help="Re-warmup: warmup lengths searched, in steps (default 0,1,2,5,10 % of the new phase).")] = None,
+    then: Annotated[str, typer.Option("--then", help="Re-warmup: family of the new phase (candidates and a rewarmup baseline).")] = "cosine",
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Baseline family, with the usual flags below (default: the fitted runs' first decaying schedule at this horizon).")] = None,
+    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="Baseline WSD/power: decay fraction.")] = 0.2,
+    shape: Annotated[Optional[str], typer.Option("--shape", help="Baseline WSD: decay shape.")] = None,
+    floor: Annotated[Optional[float], typer.Option("--floor", min=0.0, max=1.0, help="Baseline: final LR as a fraction of the peak.")] = None,
+    period: Annotated[Optional[int], typer.Option("--period", min=1, help="Baseline cosine: steps of the half-cosine.")] = None,
+    cycle: Annotated[Optional[int], typer.Option("--cycle", min=1, help="Baseline cyclic cosine: steps per cycle.")] = None,
+    milestones: Annotated[Optional[str], typer.Option("--milestones", help="Baseline multistep: steps where the LR changes.")] = None,
+    factors: Annotated[Optional[str], typer.Option("--factors", help="Baseline multistep: LR after each milestone (fraction of the peak).")] = None,
+    lr_file: Annotated[Optional[Path], typer.Option("--lr-file", help="Baseline file: a table of step,lr.")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Candidates listed in the table.")] = 10,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+) -> None:
+    """Search a schedule family for the lowest predicted loss; show the trade-off and the gain over a baseline."""
+    if family not in FAMILIES:
+        raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    if plot is not None:
+        check_plot_path(plot, force)
+    fitted = load_fit(fit_file)
+    defaults = fit_defaults(fitted)
+    used = [f"{k}={defaults[k]:g}" for k, v in (("steps", steps), ("peak", peak), ("warmup", warmup)) if v is None]
+    steps = defaults["steps"] if steps is None else steps
+    peak = defaults["peak"] if peak is None else peak
+    warmup = defaults["warmup"] if warmup is None else warmup
+    if used:
+        note(f"from the fitted runs: {', '.join(used)}")
+    if not 0 <= warmup < steps:
+        raise InputError(f"--warmup ({warmup}) must be in [0, --steps ({steps}))")
+    if at_step is not None and at_step > steps:
+        raise InputError(f"--at-step ({at_step}) must be between 1 and --steps ({steps})")
+    floor_grid = _numbers(floors, "--floors", DEFAULT_COSINE_FLOORS if family == "cosine" else (0.0,))
+
+    base: Run | None = None
+    if family == "wsd":
+        shape_list = tuple(s.strip() for s in shapes.split(",") if s.strip()) if shapes else DEFAULT_SHAPES
+        candidates = wsd_candidates(steps, peak, warmup, _numbers(fractions, "--fractions", DEFAULT_FRACTIONS), shape_list, floor_grid)
+    elif family == "cosine":
+        candidates = cosine_candidates(steps, peak, warmup, _numbers(periods, "--periods", DEFAULT_PERIODS), floor_grid)
+    else:
+        base = _base_run(fitted.runs, base_run)
+        from_step = from_step or base.horizon
+        warmup_grid = None if rewarmups is None else [int(v) for v in _numbers(rewarmups, "--rewarmups", ())]
+        candidates = rewarmup_candidates(base.schedule, from_step, steps, peak, _numbers(max_lrs, "--max-lrs", DEFAULT_MAX_LRS),
+                                         warmup_grid, then, floor_grid, decay=decay, shape=shape)
+
+    if baseline is None:
+        if base is not None:
+            baseline_schedule, baseline_label = default_rewarmup_baseline(fitted.runs, base.schedule, from_step, steps, peak, warmup)
+        else:
+            baseline_schedule, baseline_label = default_baseline(fitted.runs, steps, peak, warmup)
+        note(f"baseline (--baseline to choose): {baseline_label}")
+    else:
+        spec = ScheduleSpec(baseline, steps, peak, warmup, decay, shape, floor, period, cycle, milestones, factors, lr_file,
+                            from_step, then, base_run or (base.name if base else None), None, None, None, None)
+        baseline_schedule, _ = spec.build(fitted.runs)
+        baseline_label = str(baseline_schedule)
+    if baseline_schedule.horizon is not None and baseline_schedule.horizon < (at_step or steps):
+        raise InputError(f"the baseline ends at step {baseline_schedule.horizon}, before step {at_step or steps}")
+
+    with progress_bar(f"predicting {len(candidates)} {family} schedules") as update:
+        result = search(fitted, family, candidates, baseline_schedule, baseline_label, steps=steps, at_step=at_step, progress=update)
+    for warning in fitted.warnings:
+        note(f"warning: the fit says: {warning}")
+    if steps > 1.5 * fitted.horizon:
+        note(f"warning: {steps} steps is {steps / fitted.horizon:.1f}x the longest fitted run; the law extrapolates")
+    if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:
+        note(f"warning: some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has no penalty for "
+             "too high an LR and extrapolates there")
+    for message in result.notes:
+        note(message)
+    if plot is not None:
+        plot_search(result, fitted, plot)
+
+    rel = result.gain / result.baseline_loss
+    if json_out:
+        emit_json({
+            "family": family, "law": fitted.law.name, "steps": steps, "at_step": result.at_step, "peak": peak,
+            "warmup": warmup, "defaults_used": used, "x_name": result.x_name, "series_name": result.series_name,
+            "best": {**_candidate_json(result.best, result.best_loss), "schedule": result.best.schedule.to_dict(),
+                     "schedule_text": str(result.best.schedule)},
+            "baseline": {"label": result.baseline_label, "loss": result.baseline_loss, "schedule": result.baseline.to_dict()},
+            "gain": result.gain, "gain_stderr": result.gain_stderr, "gain_percent": 100 * rel,
+            "best_per_series": {s: {"x": x, "loss": v} for s, (x, v) in result.best_per_series().items()},
+            "candidates": [_candidate_json(c, float(v)) for c, v in zip(result.candidates, result.loss)],
+            "notes": list(result.notes), "plot": str(plot) if plot else None,
+        })
+        return
+    _print_tables(result, top)
+    band = f" ± {result.gain_stderr:.2g}" if result.gain_stderr is not None else ""
+    out.print(f"best: {result.best.label}: loss {result.best_loss:.4f} at step {result.at_step}", soft_wrap=True)
+    out.print(f"gain over the baseline ({result.baseline_loss:.4f}): {result.gain:.4f}{band} ({100 * rel:.2f} %)", soft_wrap=True)
+    if plot is not None:
+        out.print(f"wrote {plot}")

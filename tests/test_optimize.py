@@ -1,0 +1,221 @@
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from lrcurve import fit, read_runs
+from lrcurve.errors import InputError
+from lrcurve.fitting import FittedLaw, Parameter
+from lrcurve.laws.base import Law
+from lrcurve.laws.momentum import MomentumLaw
+from lrcurve.optimize import (cosine_candidates, default_baseline, predicted_losses, recognise, rewarmup_candidates,
+                              search, wsd_candidates)
+from lrcurve.schedules import make_schedule
+from tests.conftest import shared_path
+from tests.test_cli import lrcurve
+
+WARMUP, PEAK = 2160, 3e-4
+
+
+def fit_shared(size):
+    folder = shared_path("multipowerlaw", size)
+    runs = [read_runs(folder / f"{name}_24000.csv", warmup_steps=WARMUP)[0] for name in ("constant", "cosine")]
+    return fit(runs)
+
+
+@pytest.fixture(scope="module", params=["csv_25", "csv_100"])
+def fitted(request):
+    return fit_shared(request.param)
+
+
+def run_search(fitted, family, candidates, steps):
+    baseline, label = default_baseline(fitted.runs, steps, PEAK, WARMUP)
+    return search(fitted, family, candidates, baseline, label, steps=steps)
+
+
+# --- evaluation ------------------------------------------------------------------------
+
+
+class MomentumCopy(MomentumLaw):
+    """The momentum law under another class: no fast path, so the generic one runs."""
+
+
+def test_fast_path_matches_generic_path_and_full_prediction(fitted):
+    candidates = wsd_candidates(30000, PEAK, WARMUP, fractions=(0.05, 0.2, 0.5), shapes=("linear", "sqrt"))
+    candidates += cosine_candidates(30000, PEAK, WARMUP, periods=(0.7, 1.2), floors=(0.0, 0.1))
+    schedules = [c.schedule for c in candidates]
+    for at_step in (30000, 12345):
+        fast = predicted_losses(fitted, schedules, at_step)
+        generic = predicted_losses(fitted, schedules, at_step, fast=False)
+        assert fast == pytest.approx(generic, rel=1e-12, abs=1e-12)
+    full = [fitted.predict(s, with_stderr=False).final_loss for s in schedules]
+    assert predicted_losses(fitted, schedules, 30000) == pytest.approx(full, rel=1e-12)
+    other = FittedLaw(MomentumCopy(), fitted.params, fitted.runs, fitted.skip_fraction, fitted.covariance, True, "")
+    assert predicted_losses(other, schedules, 30000) == pytest.approx(full, rel=1e-12)
+
+
+@dataclass(frozen=True)
+class AreaLaw(Law):
+    """A toy law for known answers: the loss falls linearly with the forward area."""
+
+    name = "area"
+    formula = "L = L0 - k*S1"
+    reference = "test"
+    param_names = ("L0", "k")
+
+    def bounds(self):
+        return np.array([0.0, 0.0]), np.array([np.inf, np.inf])
+
+    def prepare(self, history, steps):
+        return np.cumsum(history.lr)[np.asarray(steps) - 1]
+
+    def evaluate(self, theta, prepared):
+        return theta[0] - theta[1] * prepared
+
+
+def test_any_law_works_through_the_generic_path_with_known_answers(fitted):
+    params = (Parameter("L0", 5.0, 0.01, 0.0, np.inf), Parameter("k", 100.0, 1.0, 0.0, np.inf))
+    area = FittedLaw(AreaLaw(), params, fitted.runs, 0.05, np.diag([1e-4, 1.0]), True, "")
+    steps = 10000
+    wsd = run_search(area, "wsd", wsd_candidates(steps, PEAK, 100, fractions=(0.1, 0.3, 0.5)), steps)
+    # most LR area: the shortest decay with the slowest-falling shape (1-square is not searched; cosine > linear)
+    assert wsd.best.params["decay"] == 0.1 and wsd.best.params["shape"] == "cosine"
+    best_area = wsd.best.schedule.law_view().per_step(steps).sum()
+    assert wsd.best_loss == pytest.approx(5.0 - 100.0 * best_area, rel=1e-12)
+    cos = run_search(area, "cosine", cosine_candidates(steps, PEAK, 100, periods=(0.5, 1.0, 1.5), floors=(0.0, 0.2)), steps)
+    assert cos.best.params["period_fraction"] == 1.5 and cos.best.params["floor"] == 0.2
+    # gain's standard error from the covariance: only k matters, se = area difference * se(k)
+    area_diff = cos.baseline.law_view().per_step(steps).sum() - cos.best.schedule.law_view().per_step(steps).sum()
+    assert cos.gain_stderr == pytest.approx(abs(area_diff) * 1.0, rel=1e-4)
+
+
+def test_grids_reject_bad_values():
+    with pytest.raises(InputError, match="shape"):
+        wsd_candidates(1000, PEAK, 0, shapes=("wobbly",))
+    with pytest.raises(InputError, match="fractions"):
+        wsd_candidates(1000, PEAK, 0, fractions=(0.1, 1.5))
+    with pytest.raises(InputError, match="from-step"):
+        rewarmup_candidates(make_schedule("cosine", steps=1000, peak=PEAK), 2000, 1500, PEAK)
+
+
+def test_recognises_the_shared_runs_schedules():
+    folder = shared_path("multipowerlaw", "csv_25")
+    read = lambda name: read_runs(folder / f"{name}.csv", warmup_steps=WARMUP)[0].schedule  # noqa: E731
+    assert recognise(read("constant_24000")) == ("constant", {})
+    name, options = recognise(read("cosine_72000"))
+    assert name == "cosine" and options["floor"] == pytest.approx(0.1, abs=1e-3)
+    name, options = recognise(read("wsdld_20000_24000"))
+    assert name == "wsd" and options["shape"] == "linear" and options["decay"] == pytest.approx(4000 / 24000, abs=0.01)
+    assert recognise(make_schedule("wsd", steps=5000, peak=PEAK, decay=0.3, shape="sqrt")) == (
+        "wsd", {"decay": 0.3, "shape": "sqrt", "floor": 0.0})
+
+
+# --- the momentum-law paper's findings, on real fits (Tissue et al. 2408.11029, sec. 5) ------
+
+
+def test_cosine_best_with_floor_zero_and_period_near_the_total_steps(fitted):
+    steps = 72000
+    result = run_search(fitted, "cosine", cosine_candidates(steps, PEAK, WARMUP), steps)
+    assert result.best.params["floor"] == 0.0
+    # among periods that end by the last step (the usual practice) the full length wins ...
+    within = [i for i, c in enumerate(result.candidates) if c.params["period_fraction"] <= 1.0]
+    assert result.candidates[min(within, key=lambda i: result.loss[i])].params["period_fraction"] == 1.0
+    # ... and the law prefers a period slightly longer than the run, by a small margin
+    assert 1.0 <= result.best.params["period_fraction"] <= 1.3
+    at_full = min(result.loss[i] for i in within)
+    assert 0 < at_full - result.best_loss < 0.01
+    # a floor of 0 beats 10 % at the full period
+    by = {(c.params["period_fraction"], c.params["floor"]): v for c, v in zip(result.candidates, result.loss)}
+    assert by[(1.0, 0.0)] < by[(1.0, 0.1)]
+
+
+def test_wsd_best_decay_fraction_is_10_to_30_percent_and_shrinks_with_the_horizon(fitted):
+    best = {}
+    for steps in (24000, 72000, 100000):
+        result = run_search(fitted, "wsd", wsd_candidates(steps, PEAK, WARMUP), steps)
+        best[steps] = result.best_per_series()
+        assert result.gain > 0  # beats cosine to 10 %
+        for shape, (fraction, _) in best[steps].items():
+            assert 0.1 <= fraction <= 0.3, (steps, shape, fraction)
+    assert 0.1 <= min(f for f, _ in best[100000].values()) <= 0.2
+    for shape in ("linear", "sqrt", "cosine"):
+        assert best[24000][shape][0] >= best[72000][shape][0] >= best[100000][shape][0]
+    assert any(best[24000][s][0] > best[100000][s][0] for s in best[24000])
+
+
+def test_sqrt_beats_cosine_shape_at_short_decays_and_cosine_wins_at_50_percent(fitted):
+    fractions = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+    crossover = {}
+    for steps in (24000, 72000):
+        result = run_search(fitted, "wsd", wsd_candidates(steps, PEAK, WARMUP, fractions, ("sqrt", "cosine")), steps)
+        curves = result.curves()
+        sqrt_better = curves["sqrt"][1] < curves["cosine"][1]
+        assert sqrt_better[0] and not sqrt_better[-1]           # sqrt wins at 5 %, cosine at 50 %
+        crossover[steps] = fractions[int(np.argmin(sqrt_better))]  # first fraction where cosine wins
+    assert sqrt_better.tolist() == sorted(sqrt_better.tolist(), reverse=True)  # one crossover
+    assert crossover[24000] > 0.1                                 # at the fitted horizon: sqrt wins at 10 %
+    assert crossover[72000] <= crossover[24000]                   # the crossover moves to shorter decays
+
+
+def test_rewarmup_max_lr_depends_on_the_continual_pretraining_length(fitted):
+    base = fitted.runs[1].schedule  # cosine to 10 %
+    short = rewarmup_candidates(base, 24000, 25500, PEAK, max_lrs=(0.1, 0.3, 0.5, 1.0), warmups=(0, 500))
+    long = rewarmup_candidates(base, 24000, 48000, PEAK, max_lrs=(0.1, 0.3, 0.5, 1.0), warmups=(0, 500))
+    baseline = make_schedule("cosine", steps=48000, peak=PEAK, warmup=WARMUP)
+    short_best = search(fitted, "rewarmup", short, baseline, "b", steps=25500).best.params
+    long_best = search(fitted, "rewarmup", long, baseline, "b", steps=48000).best.params
+    assert short_best["max_lr_fraction"] == 0.1 and short_best["rewarmup"] == 0
+    assert long_best["max_lr_fraction"] == 1.0
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fit_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("opt")
+    folder = shared_path("multipowerlaw", "csv_25")
+    r = lrcurve("fit", folder / "constant_24000.csv", folder / "cosine_24000.csv", "--warmup", WARMUP, cwd=d)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_optimize_wsd_json_and_plot(fit_dir):
+    r = lrcurve("optimize", "--family", "wsd", "--steps", 72000, "--shapes", "linear,sqrt", "--json", "--plot", "wsd.png", cwd=fit_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["candidates"]) == 26 and out["best"]["shape"] in ("linear", "sqrt")
+    assert out["best"]["loss"] == min(c["loss"] for c in out["candidates"])
+    assert out["gain"] == pytest.approx(out["baseline"]["loss"] - out["best"]["loss"])
+    assert 0 < out["gain_stderr"] < out["gain"]
+    assert "cosine to 10 %" in out["baseline"]["label"] and "baseline" in r.stderr and "peak=0.0003" in r.stderr
+    assert (fit_dir / "wsd.png").stat().st_size > 10_000
+    again = lrcurve("optimize", "--family", "wsd", "--steps", 72000, "--plot", "wsd.png", cwd=fit_dir)
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_optimize_cosine_table_with_a_given_baseline(fit_dir):
+    r = lrcurve("optimize", "lrcurve.fit.json", "--family", "cosine", "--steps", 30000, "--periods", "0.8,1,1.2",
+                "--floors", "0,0.1", "--baseline", "wsd", "--decay", 0.2, "--shape", "sqrt", cwd=fit_dir)
+    assert r.returncode == 0, r.stderr
+    assert "trade-off" in r.stdout and "wsd(" in r.stdout and "gain over the baseline" in r.stdout
+
+
+def test_optimize_rewarmup_at_step(fit_dir):
+    r = lrcurve("optimize", "--family", "rewarmup", "--from-step", 24000, "--steps", 30000, "--at-step", 29000,
+                "--max-lrs", "0.2,0.6,1", "--rewarmups", "0,300", "--json", cwd=fit_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["at_step"] == 29000 and len(out["candidates"]) == 6 and "cosine_24000" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--family", "linear"), "--family"),
+    (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
+    (("--family", "wsd", "--at-step", 99999), "--at-step"),
+    (("--family", "wsd", "--baseline", "nope"), "--schedule"),
+])
+def test_optimize_bad_input_is_one_line(fit_dir, args, message):
+    r = lrcurve("optimize", *args, cwd=fit_dir)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr

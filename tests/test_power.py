@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+
+from lrcurve.errors import InputError
+from lrcurve.power import fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
+from lrcurve.schedules import Power, make_schedule, schedule_from_dict
+from tests.test_cli import lrcurve
+
+A, B = 4.6, -0.51
+
+
+def sweeps(noise=0.0, seed=0):
+    """Synthetic optimal-LR sweeps: 4 batch sizes x 5 token counts on the paper's law."""
+    batch, tokens = np.meshgrid([16.0, 32.0, 64.0, 128.0], [1e9, 2e9, 4e9, 8e9, 16e9])
+    batch, tokens = batch.ravel(), tokens.ravel()
+    lr = batch * A * tokens**B * np.exp(noise * np.random.default_rng(seed).standard_normal(batch.size))
+    return batch, tokens, lr
+
+
+def test_fit_recovers_a_and_b_exactly_without_noise():
+    fitted = fit_power_law(*sweeps())
+    assert fitted.a == pytest.approx(A, rel=1e-9) and fitted.b == pytest.approx(B, rel=1e-9)
+    assert fitted.r2 == pytest.approx(1.0) and fitted.a_stderr < 1e-6
+
+
+def test_fit_with_noise_matches_polyfit_and_covers_the_truth():
+    batch, tokens, lr = sweeps(noise=0.05, seed=3)
+    fitted = fit_power_law(batch, tokens, lr)
+    coef, cov = np.polyfit(np.log(tokens), np.log(lr / batch), 1, cov=True)
+    assert fitted.b == pytest.approx(coef[0]) and fitted.log_a == pytest.approx(coef[1])
+    assert fitted.covariance[::-1, ::-1] == pytest.approx(cov, rel=1e-6)
+    assert abs(fitted.b - B) < 3 * fitted.b_stderr and abs(fitted.a - A) < 3 * fitted.a_stderr
+    quieter = fit_power_law(*sweeps(noise=0.005, seed=3))
+    assert quieter.b_stderr < fitted.b_stderr / 5
+
+
+def test_extrapolated_lr_uncertainty_grows_away_from_the_data():
+    fitted = fit_power_law(*sweeps(noise=0.05, seed=1))
+    inside, far = fitted.optimal_lr_log_stderr([4e9, 1e13])
+    assert far > 3 * inside
+
+
+def test_fit_rejects_bad_sweeps():
+    with pytest.raises(InputError, match="two different token counts"):
+        fit_power_law([1, 2, 4], [1e9, 1e9, 1e9], [1e-3, 2e-3, 4e-3])
+    with pytest.raises(InputError, match="lr must be positive"):
+        fit_power_law([1, 2, 4], [1e9, 2e9, 4e9], [1e-3, -2e-3, 4e-3])
+
+
+def test_power_schedule_follows_the_paper():
+    per_step, tokens, lr_max = 64 * 2048, 64 * 2048 * 10000, 0.01
+    schedule = power_schedule(A, B, 64, per_step, tokens, lr_max, warmup=100, decay=0.1, shape="exp", floor=0.01)
+    steps = np.arange(1, schedule.horizon + 1)
+    lr = schedule(steps)
+    law = np.minimum(lr_max, 64 * A * (steps * per_step) ** B)
+    stable = (steps >= 100) & (steps <= 9000)
+    assert lr[stable] == pytest.approx(law[stable], rel=1e-12)
+    assert lr[:100] == pytest.approx(law[99] * steps[:100] / 100, rel=1e-12)      # linear warmup to the power LR
+    assert lr[-1] == pytest.approx(0.01 * law[8999], rel=1e-9)                    # exponential decay to 1 %
+    assert np.all(np.diff(lr[9000:]) < 0)
+    assert schedule.peak == pytest.approx(min(lr_max, 64 * A * per_step**B))
+    assert schedule_from_dict(schedule.to_dict()) == schedule
+    linear = power_schedule(A, B, 64, per_step, tokens, lr_max, decay=0.2, shape="linear", floor=0.0)
+    assert linear(np.array([10000]))[0] == 0.0
+
+
+def test_power_schedule_validation():
+    with pytest.raises(ValueError, match="batch"):
+        Power(A, B, 0.0, 100.0, 1e-3, 1000)
+    with pytest.raises(ValueError, match="shape"):
+        Power(A, B, 8.0, 100.0, 1e-3, 1000, shape="zigzag")
+    with pytest.raises(ValueError, match="--tokens-per-step"):
+        make_schedule("power", steps=100, peak=1e-3, power_a=A, power_b=B)
+    with pytest.raises(InputError, match="--seq-len"):
+        tokens_per_step_of(8, None, None)
+
+
+def write_sweeps(path, noise=0.03):
+    batch, tokens, lr = sweeps(noise=noise, seed=2)
+    path.write_text("batch_size,tokens,optimal_lr\n" + "".join(f"{b:g},{t:.0f},{v:.6g}\n" for b, t, v in zip(batch, tokens, lr)))
+    return path
+
+
+def test_read_sweeps_names_the_problem(tmp_path):
+    batch, tokens, lr = read_sweeps(write_sweeps(tmp_path / "s.csv"))
+    assert batch.size == tokens.size == lr.size == 20
+    bad = tmp_path / "bad.csv"
+    bad.write_text("batch,steps,lr\n1,2,3\n")
+    with pytest.raises(InputError, match="bad.csv: no tokens column"):
+        read_sweeps(bad)
+
+
+def test_fit_power_cli_json_table_and_plot(tmp_path):
+    write_sweeps(tmp_path / "sweeps.csv")
+    r = lrcurve("fit-power", "sweeps.csv", "--batch", 256, "--tokens", 1e11, "--seq-len", 4096, "--peak", 0.02,
+                "--json", "--plot", "p.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert abs(out["b"] - B) < 3 * out["b_stderr"]
+    new = out["new_run"]
+    assert new["optimal_constant_lr"] == pytest.approx(256 * out["a"] * 1e11 ** out["b"])
+    assert new["range_2se"][0] < new["optimal_constant_lr"] < new["range_2se"][1]
+    assert new["steps"] == int(np.ceil(1e11 / (256 * 4096))) and new["tokens_per_step"] == 256 * 4096
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    table = lrcurve("fit-power", "sweeps.csv", cwd=tmp_path)
+    assert table.returncode == 0 and "std. error" in table.stdout and "residual" in table.stdout
+    missing = lrcurve("fit-power", "nope.csv", cwd=tmp_path)
+    assert missing.returncode == 2 and "nope.csv" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_schedule_power_cli(tmp_path):
+    r = lrcurve("schedule", "power", "--a", A, "--b", B, "--batch", 1024, "--seq-len", 4096, "--tokens", 1e12,
+                "--peak", 0.02, "--warmup", 500, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["steps"] == int(np.ceil(1e12 / (1024 * 4096))) and out["schedule"]["body"]["kind"] == "power"
+    assert out["final_lr"] == pytest.approx(0.01 * 1024 * A * (0.9 * 1e12) ** B, rel=1e-3)
+    bad = lrcurve("schedule", "power", "--a", A, "--b", B, "--batch", 8, "--tokens", 1e9, "--peak", 0.02, cwd=tmp_path)
+    assert bad.returncode == 2 and "--seq-len" in bad.stderr
