@@ -203,7 +203,10 @@ def run_from_series(
     frame = pd.concat([loss, lr], axis=1).rename_axis("step").reset_index()
     frame.columns = ["step", loss_name, lr_name or "lr"]
     frame = frame.astype(object).where(frame.notna(), "")  # blank cell: not logged at that step
-    return _run_from_frame(frame, name, path, "step", lr_name or "lr", loss_name, loss_unit, warmup_steps, max_bad_fraction)
+    # the table reader names a run "<file stem>" or "<file stem>:<run>"
+    label = name if name == path.stem or name.startswith(path.stem + ":") else path.stem
+    run = _run_from_frame(frame, label, path, "step", lr_name or "lr", loss_name, loss_unit, warmup_steps, max_bad_fraction)
+    return run if label == name else replace(run, name=name)
 
 
 def lr_mismatch(schedule: Schedule, steps: ArrayLike, lr: ArrayLike, horizon: int | None = None) -> str | None:

@@ -55,9 +55,9 @@ def _scalars(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         events = acc.Scalars(tag)
         series[tag] = (np.array([e.step for e in events], dtype=np.float64), np.array([e.value for e in events], dtype=np.float64))
     for tag in tags.get(ea.TENSORS, []):
-        values = [tensor_util.make_ndarray(e.tensor_proto) for e in acc.Tensors(tag)]
+        events = acc.Tensors(tag)
+        values = [tensor_util.make_ndarray(e.tensor_proto) for e in events]
         if tag not in series and values and all(v.size == 1 and v.dtype.kind in "fiu" for v in values):
-            events = acc.Tensors(tag)
             series[tag] = (np.array([e.step for e in events], dtype=np.float64),
                            np.array([float(v.reshape(())) for v in values], dtype=np.float64))
     return series
