@@ -194,8 +194,12 @@ def _unique_sorted(steps: np.ndarray, where: str, notes: list[str]) -> np.ndarra
 
 
 def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: int | None = None) -> Schedule:
-    """A schedule from a file of ``step,lr`` rows (linear between rows)."""
+    """A schedule from a file of ``step,lr`` rows (linear between rows), or a run's log (W&B, TensorBoard)."""
     path = Path(path)
+    from lrcurve import logs
+
+    if logs.log_format(path) != "table":
+        return read_runs(path, warmup_steps=warmup_steps)[0].schedule
     frame = _read_table(path)
     step_col = _find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = _find_column(frame, path, LR_NAMES, columns.lr)

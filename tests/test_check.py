@@ -2,8 +2,8 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,8 +68,6 @@ def test_a_drifting_run_is_caught_at_the_drift(fitted, files):
 def test_a_partial_run_gets_a_forecast_of_its_final_loss(fitted, files):
     run = read_runs(files / "partial.csv", warmup_steps=WARMUP)[0]
     planned = Warmup(WSD(3e-4, 24000, decay=4000 / 24000, shape="exp", final=0.1), WARMUP)
-    from dataclasses import replace
-
     result = check_run(fitted, replace(run, schedule=planned), 0.005)
     forecast = result.forecast
     assert forecast is not None and forecast.horizon == 24000

@@ -195,3 +195,37 @@ def test_smoothing_specs_and_their_effect():
     for bad in ("ema:1.5", "window:0", "gauss:3", "window:2.5"):
         with pytest.raises(InputError, match="--smooth"):
             parse_smoothing(bad)
+
+
+def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path):
+    import subprocess
+    import sys
+
+    def lrcurve(*args):
+        return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=tmp_path, capture_output=True, text=True)
+
+    branch = lr_file("ann124-0.2_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.2"
+                     "_iter25000_bs50x2_ws2_seed0_data_seed1337.json")
+    r = lrcurve("fit", lr_file(STABLE), branch, "--loss", "train", "--json")
+    assert r.returncode == 0, r.stderr
+    runs = json.loads(r.stdout)["runs"]
+    assert [run["lr_origin"].startswith("rebuilt from the W&B config") for run in runs] == [True, True]
+    assert "stitched onto" in r.stderr and "smoothed the 'train_loss' series with window:11" in r.stderr
+    assert all(run["scores"]["mape"] < 1.5 for run in runs)
+    p = lrcurve("predict", "--schedule", "file", "--lr-file", branch, "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["steps"] == 25000 and "wsd" in json.loads(p.stdout)["schedule_text"]
+
+
+def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path):
+    import subprocess
+    import sys
+
+    branch = pd.read_csv(SAMPLES / "wsd.csv")
+    (tmp_path / "cooldown.csv").write_text(branch[branch.step >= 20000].to_csv(index=False))
+    r = subprocess.run([sys.executable, "-m", "lrcurve", "fit", SAMPLES / "constant.csv", "cooldown.csv", "--parent",
+                        SAMPLES / "constant.csv", "--warmup", "2160", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    runs = {run["name"]: run for run in json.loads(r.stdout)["runs"]}
+    assert runs["constant"]["scores"]["n_points"] == 171
+    assert runs["cooldown"]["scores"]["n_points"] > 150  # the parent's points before the fork, then the cooldown's

@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Optional
 
@@ -82,8 +82,10 @@ Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this
 def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int | None,
               log: LogOptions | None = None) -> list[Run]:
     runs: list[Run] = []
+    log = log or LogOptions()
     for path in files:
-        runs.extend(read_runs(path, columns, loss_unit=loss_unit, warmup_steps=warmup, log=log or LogOptions()))
+        own = log if str(log.parent) in ("auto", "none") or Path(log.parent).resolve() != path.resolve() else replace(log, parent="none")
+        runs.extend(read_runs(path, columns, loss_unit=loss_unit, warmup_steps=warmup, log=own))
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         runs = [Run(f"{r.name}#{i + 1}", r.steps, r.loss, r.schedule, r.source, r.lr_origin, r.notes) for i, r in enumerate(runs)]
