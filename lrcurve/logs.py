@@ -190,17 +190,19 @@ def run_from_series(
 ) -> Run:
     """A run from named ``(steps, values)`` series, checked like a CSV table.
 
-    The loss and LR series may be logged at different steps (a repeated step keeps its
-    last value). Without an LR series the LR is ``lr_fallback`` at the loss steps.
+    The loss and LR series may be logged at different steps, in any order (a repeated
+    step keeps its last value); a loss at step 0, before any update, is left out. Without
+    an LR series the LR is ``lr_fallback`` at the loss steps.
     """
     loss = _deduplicated(*series[loss_name]).rename("loss")
+    loss = loss[loss.index > 0]  # trainers log the loss before any update as step 0: not part of the curve
     if lr_name is not None:
         lr = _deduplicated(*series[lr_name]).rename("lr")
     elif lr_fallback is not None:
         lr = pd.Series(lr_fallback(loss.index.to_numpy()), index=loss.index, name="lr")
     else:
         raise InputError(f"{path}: no learning-rate series for run {name} (looked for {', '.join(LR_NAMES[:4])}, ...)")
-    frame = pd.concat([loss, lr], axis=1).rename_axis("step").reset_index()
+    frame = pd.concat([loss, lr], axis=1).sort_index().rename_axis("step").reset_index()
     frame.columns = ["step", loss_name, lr_name or "lr"]
     frame = frame.astype(object).where(frame.notna(), "")  # blank cell: not logged at that step
     # the table reader names a run "<file stem>" or "<file stem>:<run>"

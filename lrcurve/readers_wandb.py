@@ -145,7 +145,10 @@ def find_parent(path: Path, experiment: str) -> Path | None:
     for root in roots:
         found = _run_names(str(root.resolve())).get(experiment)
         if found:
-            return Path(found)
+            try:  # as the user named the branch: relative stays relative
+                return root / Path(found).relative_to(root.resolve())
+            except ValueError:
+                return Path(found)
     for root in roots:
         direct = sorted(root.rglob(glob.escape(experiment) + ".json"))
         if direct:

@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,9 +17,22 @@ WARMUP = 2160
 DRIFT_FROM = 15000
 
 
-def lrcurve(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+@pytest.fixture
+def lrcurve(capsys, monkeypatch):
+    """Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output."""
+    from lrcurve.cli import main
+
+    def run(*args, cwd, env=None):
+        monkeypatch.chdir(cwd)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(sys, "argv", ["lrcurve", *map(str, args)])
+        with pytest.raises(SystemExit) as stop:
+            main()
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, stop.value.code or 0, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +100,7 @@ def test_bad_tolerances(text):
         parse_tolerance(text)
 
 
-def test_cli_exit_codes_json_and_github_annotations(files):
+def test_cli_exit_codes_json_and_github_annotations(files, lrcurve):
     ok = lrcurve("check", "fit.json", SAMPLES / "wsd.csv", "--json", cwd=files)
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
@@ -109,7 +121,7 @@ def test_cli_exit_codes_json_and_github_annotations(files):
     assert "lrcurve check: DRIFT:" in plain.stderr
 
 
-def test_cli_forecasts_with_flag_schedule(files):
+def test_cli_forecasts_with_flag_schedule(files, lrcurve):
     r = lrcurve("check", "fit.json", "partial.csv", "--schedule", "wsd", "--steps", 24000, "--decay", 0.16667,
                 "--shape", "exp", "--floor", 0.1, "--json", cwd=files)
     assert r.returncode == 0, r.stderr
@@ -126,7 +138,7 @@ def test_cli_forecasts_with_flag_schedule(files):
     (("fit.json", "drift.csv", "--tolerance", "5"), "--tolerance"),
     (("fit.json", "fit.json"), "not a W&B run export"),
 ])
-def test_cli_bad_input_is_exit_2_and_one_line(files, args, message):
+def test_cli_bad_input_is_exit_2_and_one_line(files, lrcurve, args, message):
     r = lrcurve("check", *args, cwd=files)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert message in r.stderr and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr

@@ -45,10 +45,10 @@ def annotation(result: CheckResult) -> str:
 def print_result(result: CheckResult) -> None:
     table = Table(title=f"{result.run.name}: logged loss against the prediction (tolerance ±{100 * result.tolerance:.3g} %)",
                   title_justify="left")
-    for column in ("steps", "points", "deviation %", ""):
-        table.add_column(column, justify="right" if column else "left")
+    for column in ("steps", "points", "deviation %", "band"):
+        table.add_column(column, justify="left" if column == "band" else "right")
     for w in result.windows:
-        table.add_row(f"{w.start}-{w.end}", str(w.points), f"{100 * w.deviation:+.3f}", "" if w.in_band else "[red]drift[/red]")
+        table.add_row(f"{w.start}-{w.end}", str(w.points), f"{100 * w.deviation:+.3f}", "ok" if w.in_band else "[red]drift[/red]")
     out.print(table)
     if result.forecast is not None:
         f = result.forecast
