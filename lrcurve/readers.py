@@ -14,6 +14,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ import pandas as pd
 from lrcurve.errors import InputError
 from lrcurve.runs import Run, logged_schedule
 from lrcurve.schedules import Schedule
+
+if TYPE_CHECKING:
+    from lrcurve.logs import LogOptions
 
 STEP_NAMES = ("step", "steps", "iter", "iteration", "iterations", "_step", "global_step", "trainer/global_step", "train/step")
 LR_NAMES = ("lr", "learning_rate", "train_lr", "learning-rate", "learningrate", "train/lr", "optimizer/lr", "lr-adam", "lr-adamw", "train/learning_rate")
@@ -190,8 +194,12 @@ def _unique_sorted(steps: np.ndarray, where: str, notes: list[str]) -> np.ndarra
 
 
 def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: int | None = None) -> Schedule:
-    """A schedule from a file of ``step,lr`` rows (linear between rows)."""
+    """A schedule from a file of ``step,lr`` rows (linear between rows), or a run's log (W&B, TensorBoard)."""
     path = Path(path)
+    from lrcurve import logs
+
+    if logs.log_format(path) != "table":
+        return read_runs(path, warmup_steps=warmup_steps)[0].schedule
     frame = read_table(path)
     step_col = find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = find_column(frame, path, LR_NAMES, columns.lr)
@@ -212,9 +220,19 @@ def read_runs(
     loss_unit: str = "auto",
     warmup_steps: int | None = None,
     max_bad_fraction: float = 0.5,
+    log: "LogOptions | None" = None,
 ) -> list[Run]:
-    """Read one or more runs from a CSV/TSV file (several when it has a run column)."""
+    """Read one or more runs from a CSV/TSV file (several when it has a run column).
+
+    W&B exports and TensorBoard logs are read too, and ``log`` picks the loss series,
+    its smoothing and a parent run (:mod:`lrcurve.logs`).
+    """
     path = Path(path)
+    from lrcurve import logs  # W&B, TensorBoard, and the log options for any format
+
+    if log is not None or logs.log_format(path) != "table":
+        return logs.read_log(path, columns, log or logs.LogOptions(), loss_unit=loss_unit, warmup_steps=warmup_steps,
+                             max_bad_fraction=max_bad_fraction)
     frame = read_table(path)
     step_col = find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = find_column(frame, path, LR_NAMES, columns.lr)

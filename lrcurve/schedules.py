@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")
+WARMUP_SHAPES = ("linear", "cosine")
 
 
 def _steps(steps: ArrayLike) -> NDArray[np.float64]:
@@ -304,19 +305,31 @@ class Piecewise(Schedule):
 
 @dataclass(frozen=True)
 class Warmup(Schedule):
-    """Linear warmup from ``init`` to ``body(steps)`` over the first ``steps`` steps."""
+    """Warmup from ``init`` to ``body(steps)`` over the first ``steps`` steps.
+
+    ``shape`` is ``linear`` or ``cosine`` (a half-cosine ramp, as PyTorch's
+    ``OneCycleLR`` warms up: ``init + (target - init) * (1 - cos(pi * s / steps)) / 2``).
+    """
 
     kind: ClassVar[str] = "warmup"
     body: Schedule
     steps: int
     init: float = 0.0
+    shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.shape not in WARMUP_SHAPES:
+            raise ValueError(f"unknown warmup shape {self.shape!r}; choose from {', '.join(WARMUP_SHAPES)}")
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)
         if self.steps <= 0:
             return self.body(s)
         target = float(self.body(np.array([self.steps]))[0])
-        ramp = self.init + (target - self.init) * np.clip(s / self.steps, 0.0, 1.0)
+        progress = np.clip(s / self.steps, 0.0, 1.0)
+        if self.shape == "cosine":
+            progress = 0.5 * (1.0 - np.cos(np.pi * progress))
+        ramp = self.init + (target - self.init) * progress
         return np.where(s < self.steps, ramp, self.body(s))
 
     @property
@@ -335,7 +348,8 @@ class Warmup(Schedule):
         return self.body
 
     def __str__(self) -> str:
-        return f"warmup({self.steps}) -> {self.body}"
+        shape = "" if self.shape == "linear" else f", {self.shape}"
+        return f"warmup({self.steps}{shape}) -> {self.body}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ app = typer.Typer(
     help="Predict a pretraining loss curve under any learning-rate schedule from logged curves.",
 )
 
-from lrcurve.cli import fit_cmd, horizon_cmd, optimize_cmd, power_cmd, predict_cmd, schedule_cmd  # noqa: E402,F401  (registers the commands)
+from lrcurve.cli import (check_cmd, fit_cmd, horizon_cmd, optimize_cmd, power_cmd,  # noqa: E402,F401  (registers the commands)
+                         predict_cmd, schedule_cmd)
 
 
 def main() -> None:

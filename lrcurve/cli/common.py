@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Optional
 
@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lrcurve.errors import InputError
+from lrcurve.logs import LogOptions
 from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import Run
 from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
@@ -73,12 +74,18 @@ LossCol = Annotated[Optional[str], typer.Option("--loss-col", help="Loss column 
 RunCol = Annotated[Optional[str], typer.Option("--run-col", help="Column that tells several runs in one file apart (default: run).")]
 LossUnit = Annotated[str, typer.Option("--loss-unit", help="auto, nats, bits or ppl (perplexity); converted to nats.")]
 WarmupSteps = Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warmup steps of the runs (default: detected from a rising LR at the start, else 0).")]
+LossSeries = Annotated[Optional[str], typer.Option("--loss", help="Loss series: val, train, or a column/tag/metric name (default: val when logged, else train).")]
+Smooth = Annotated[str, typer.Option("--smooth", help="Smooth the loss before fitting: none, ema:B (e.g. ema:0.9), window:N; auto = window:11 for a training loss, none for validation.")]
+Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]
 
 
-def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int | None) -> list[Run]:
+def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int | None,
+              log: LogOptions | None = None) -> list[Run]:
     runs: list[Run] = []
+    log = log or LogOptions()
     for path in files:
-        runs.extend(read_runs(path, columns, loss_unit=loss_unit, warmup_steps=warmup))
+        own = log if str(log.parent) in ("auto", "none") or Path(log.parent).resolve() != path.resolve() else replace(log, parent="none")
+        runs.extend(read_runs(path, columns, loss_unit=loss_unit, warmup_steps=warmup, log=own))
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         runs = [Run(f"{r.name}#{i + 1}", r.steps, r.loss, r.schedule, r.source, r.lr_origin, r.notes) for i, r in enumerate(runs)]

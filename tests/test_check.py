@@ -1,0 +1,144 @@
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from lrcurve.check import check_run, parse_tolerance
+from lrcurve.errors import InputError
+from lrcurve.fitting import fit
+from lrcurve.readers import read_runs
+from lrcurve.schedules import WSD, Warmup
+from tests.conftest import SAMPLES
+
+WARMUP = 2160
+DRIFT_FROM = 15000
+
+
+@pytest.fixture
+def lrcurve(capsys, monkeypatch):
+    """Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output."""
+    from lrcurve.cli import main
+
+    def run(*args, cwd, env=None):
+        monkeypatch.chdir(cwd)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(sys, "argv", ["lrcurve", *map(str, args)])
+        with pytest.raises(SystemExit) as stop:
+            main()
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, stop.value.code or 0, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    runs = [read_runs(SAMPLES / name, warmup_steps=WARMUP)[0] for name in ("constant.csv", "cosine.csv")]
+    return fit(runs)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, fitted):
+    """A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD run."""
+    from lrcurve.fitfile import save_fit
+
+    d = tmp_path_factory.mktemp("check")
+    save_fit(fitted, d / "fit.json")
+    wsd = pd.read_csv(SAMPLES / "wsd.csv")
+    drift = wsd.copy()
+    drift.loc[drift.step >= DRIFT_FROM, "loss"] *= 1.02
+    drift.to_csv(d / "drift.csv", index=False)
+    wsd.head(140).to_csv(d / "partial.csv", index=False)
+    return d
+
+
+def test_the_wsd_run_is_within_a_sensible_tolerance(fitted):
+    run = read_runs(SAMPLES / "wsd.csv", warmup_steps=WARMUP)[0]
+    result = check_run(fitted, run, parse_tolerance("0.5%"))
+    assert not result.drifted and result.first_drift is None
+    assert len(result.windows) == 20 and sum(w.points for w in result.windows) == run.steps.size
+    assert all(abs(w.deviation) < 0.005 for w in result.windows)
+    assert result.forecast is None  # the log reaches the end of its schedule
+    tight = check_run(fitted, run, parse_tolerance("0.05%"))
+    assert tight.drifted  # the same run fails a band narrower than the law's accuracy
+
+
+def test_a_drifting_run_is_caught_at_the_drift(fitted, files):
+    run = read_runs(files / "drift.csv", warmup_steps=WARMUP)[0]
+    result = check_run(fitted, run, 0.005)
+    assert result.drifted
+    first = result.first_drift
+    assert first.start <= DRIFT_FROM + 1000 and first.end >= DRIFT_FROM and first.deviation > 0.01
+    assert result.to_dict()["drift_direction"] == "above"
+    assert all(w.in_band for w in result.windows if w.end < DRIFT_FROM)
+
+
+def test_a_partial_run_gets_a_forecast_of_its_final_loss(fitted, files):
+    run = read_runs(files / "partial.csv", warmup_steps=WARMUP)[0]
+    planned = Warmup(WSD(3e-4, 24000, decay=4000 / 24000, shape="exp", final=0.1), WARMUP)
+    result = check_run(fitted, replace(run, schedule=planned), 0.005)
+    forecast = result.forecast
+    assert forecast is not None and forecast.horizon == 24000
+    final_logged = pd.read_csv(SAMPLES / "wsd.csv").loss.iloc[-1]
+    assert forecast.final_loss == pytest.approx(final_logged, rel=0.01)
+    lo, hi = forecast.interval
+    assert lo < forecast.final_loss < hi
+
+
+@pytest.mark.parametrize("text, value", [("0.5%", 0.005), ("2 %", 0.02), ("0.005", 0.005)])
+def test_tolerance_forms(text, value):
+    assert parse_tolerance(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["0.5", "-1%", "abc", "0%"])
+def test_bad_tolerances(text):
+    with pytest.raises(InputError, match="--tolerance"):
+        parse_tolerance(text)
+
+
+def test_cli_exit_codes_json_and_github_annotations(files, lrcurve):
+    ok = lrcurve("check", "fit.json", SAMPLES / "wsd.csv", "--json", cwd=files)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["status"] == "ok" and report["runs"][0]["first_drift_step"] is None
+    assert "warmup=2160" in ok.stderr  # taken from the fit: the log starts after warmup
+
+    drift = lrcurve("check", "fit.json", "drift.csv", "--tolerance", "0.5%", "--plot", "drift.png", cwd=files,
+                    env={"GITHUB_ACTIONS": "true"})
+    assert drift.returncode == 1, drift.stderr
+    line = [x for x in drift.stdout.splitlines() if x.startswith("::")]
+    assert len(line) == 1 and line[0].startswith("::error title=lrcurve check::") and "left the ±0.5 %25 band" in line[0]
+    assert (files / "drift.png").stat().st_size > 10_000
+    again = lrcurve("check", "fit.json", "drift.csv", "--plot", "drift.png", cwd=files)
+    assert again.returncode == 2 and "--force" in again.stderr
+
+    plain = lrcurve("check", "fit.json", "drift.csv", "--json", cwd=files, env={"GITHUB_ACTIONS": "false"})
+    assert plain.returncode == 1 and json.loads(plain.stdout)["status"] == "drift"
+    assert "lrcurve check: DRIFT:" in plain.stderr
+
+
+def test_cli_forecasts_with_flag_schedule(files, lrcurve):
+    r = lrcurve("check", "fit.json", "partial.csv", "--schedule", "wsd", "--steps", 24000, "--decay", 0.16667,
+                "--shape", "exp", "--floor", 0.1, "--json", cwd=files)
+    assert r.returncode == 0, r.stderr
+    forecast = json.loads(r.stdout)["runs"][0]["forecast"]
+    assert forecast["horizon"] == 24000 and 3.2 < forecast["final_loss"] < 3.35
+    assert "warning" not in r.stderr  # the flags agree with the logged LR
+    wrong = lrcurve("check", "fit.json", "partial.csv", "--schedule", "cosine", "--steps", 24000, "--json", cwd=files)
+    assert "differs from the logged LR" in wrong.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("nofit.json", "drift.csv"), "no such fit file"),
+    (("fit.json", "missing.csv"), "no such file"),
+    (("fit.json", "drift.csv", "--tolerance", "5"), "--tolerance"),
+    (("fit.json", "fit.json"), "not a W&B run export"),
+])
+def test_cli_bad_input_is_exit_2_and_one_line(files, lrcurve, args, message):
+    r = lrcurve("check", *args, cwd=files)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr

@@ -1,0 +1,84 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lrcurve.errors import InputError
+from lrcurve.logs import LogOptions
+from lrcurve.readers import read_runs
+
+tensorboard = pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed: pip install 'lrcurve[tensorboard]'")
+
+
+def write_events(folder, scalars: dict[str, list[tuple[int, float]]], as_tensors: bool = False) -> None:
+    """A tiny event file, as PyTorch's SummaryWriter (simple values) or TensorFlow 2 (tensors) writes it."""
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.util import tensor_util
+
+    writer = EventFileWriter(str(folder))
+    for tag, points in scalars.items():
+        for step, value in points:
+            if as_tensors:
+                meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+                summary = Summary(value=[Summary.Value(tag=tag, metadata=meta,
+                                                       tensor=tensor_util.make_tensor_proto(np.float32(value)))])
+            else:
+                summary = Summary(value=[Summary.Value(tag=tag, simple_value=value)])
+            writer.add_event(Event(step=step, wall_time=1.7e9 + step, summary=summary))
+    writer.close()
+
+
+def curve(steps):
+    return [(int(s), float(3 + 20 / np.sqrt(s))) for s in steps]
+
+
+@pytest.mark.parametrize("as_tensors", [False, True])
+def test_reads_loss_and_lr_tags(tmp_path, as_tensors):
+    steps = np.arange(100, 3100, 100)
+    write_events(tmp_path, {"train/loss": curve(np.arange(10, 3010, 10)), "eval/loss": curve(steps),
+                            "train/learning_rate": [(int(s), 1e-3 * min(1.0, s / 500)) for s in np.arange(10, 3010, 10)]},
+                 as_tensors)
+    run = read_runs(tmp_path)[0]
+    assert list(run.steps) == list(steps)  # the validation loss by default
+    assert run.loss[0] == pytest.approx(3 + 2, rel=1e-6) and run.peak_lr == pytest.approx(1e-3)
+    assert run.warmup_steps == 500  # from the rising LR
+    train = read_runs(tmp_path, log=LogOptions(loss="train", smooth="none"))[0]
+    assert len(train.steps) == 300 and train.loss[-1] == pytest.approx(3 + 20 / np.sqrt(3000), rel=1e-6)
+    event_file = next(tmp_path.glob("*tfevents*"))
+    assert len(read_runs(event_file)[0].steps) == 30  # a single event file reads the same
+
+
+def test_each_folder_of_events_is_a_run_and_missing_tags_are_clear(tmp_path):
+    for name, scale in (("run_a", 1.0), ("run_b", 1.1)):
+        (tmp_path / name).mkdir()
+        write_events(tmp_path / name, {"val_loss": [(s, scale * v) for s, v in curve(range(50, 1050, 50))],
+                                       "lr-AdamW": [(s, 5e-4) for s in range(50, 1050, 50)]})
+    runs = read_runs(tmp_path)
+    assert sorted(r.name for r in runs) == [f"{tmp_path.name}:run_a", f"{tmp_path.name}:run_b"]
+    a, b = sorted(runs, key=lambda r: r.name)
+    assert np.allclose(b.loss / a.loss, 1.1)
+    with pytest.raises(InputError, match="no series 'val_bpb'"):
+        read_runs(tmp_path, log=LogOptions(loss="val_bpb"))
+    (tmp_path / "run_c").mkdir()
+    write_events(tmp_path / "run_c", {"val_loss": curve(range(50, 1050, 50))})
+    with pytest.raises(InputError, match="no learning-rate tag"):
+        read_runs(tmp_path)
+
+
+def test_without_the_extra_the_error_names_it(tmp_path):
+    write_events(tmp_path, {"val_loss": curve(range(50, 550, 50)), "lr": [(s, 1e-3) for s in range(50, 550, 50)]})
+    blocker = ("import sys, builtins\n"
+               "real = builtins.__import__\n"
+               "def fake(name, *a, **k):\n"
+               "    if name.startswith('tensorboard'): raise ImportError(name)\n"
+               "    return real(name, *a, **k)\n"
+               "builtins.__import__ = fake\n"
+               "from lrcurve.cli import main\n"
+               f"sys.argv = ['lrcurve', 'fit', {str(tmp_path)!r}]\n"
+               "main()\n")
+    result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "lrcurve[tensorboard]" in result.stderr

@@ -1,0 +1,231 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lrcurve.errors import InputError
+from lrcurve.fitting import fit
+from lrcurve.logs import LogOptions, parse_smoothing, smooth, stitch
+from lrcurve.readers import read_runs
+from lrcurve.readers_wandb import resume_point, schedule_from_config
+from lrcurve.runs import Run
+from lrcurve.schedules import Constant, Join, Piecewise
+from tests.conftest import SAMPLES, shared_path
+
+LR_DATA = ("lr-scheduling",)
+STABLE = "stable-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.0_iter50000_bs50x2_ws2_seed0_data_seed1337.json"
+COSINE = "cos-10-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.0005_sched_cos_warmup300_decay_sqrt_0.0_iter25000_bs50x2_ws2_seed0_data_seed1337.json"
+
+
+def lr_file(name: str):
+    return shared_path("lr-scheduling", "data", name)
+
+
+@pytest.fixture(scope="module")
+def index() -> pd.DataFrame:
+    return pd.read_csv(shared_path("lr-scheduling", "index.csv"))
+
+
+def one_of(index: pd.DataFrame, **where) -> str:
+    rows = index
+    for key, value in where.items():
+        rows = rows[rows[key] == value]
+    assert len(rows), where
+    return rows.file.iloc[0]
+
+
+@pytest.mark.parametrize("where", [
+    dict(scheduler="wsd", decay_type="linear", needs_stitch_with_stable_run=False),
+    dict(scheduler="wsd", decay_type="sqrt", needs_stitch_with_stable_run=False),
+    dict(scheduler="cos", family="cos-10-124m"),
+    dict(scheduler="cos", family="cos-zero-124m"),
+    dict(scheduler="wsd_twostage"),
+])
+def test_config_schedule_reproduces_every_logged_lr(index, where):
+    path = shared_path("lr-scheduling", one_of(index, **where))
+    data = json.loads(path.read_text())
+    schedule = schedule_from_config(data["config"])
+    train = data["history"]["train"]
+    steps, logged = np.array(train["iter"], dtype=float), np.array(train["train_lr"], dtype=float)
+    used = steps < data["config"]["iterations"]  # the LR logged after the last update is used by none
+    np.testing.assert_allclose(schedule(steps[used]), logged[used], rtol=1e-5, atol=1e-6 * data["config"]["lr"])
+    assert schedule.horizon == data["config"]["iterations"]
+    run = read_runs(path)[0]
+    assert run.schedule == schedule and "rebuilt from the W&B config" in run.lr_origin and "matches" in run.lr_origin
+    assert not any("warning" in n for n in run.notes)
+
+
+def test_reads_validation_loss_by_default_and_train_loss_on_request():
+    data = json.loads(lr_file(STABLE).read_text())
+    val = read_runs(lr_file(STABLE))[0]
+    val_iters = np.array(data["history"]["val"]["iter"])
+    assert set(val.steps) == set(val_iters[val_iters > 0])  # sorted, deduplicated, step 0 dropped
+    assert np.all(np.diff(val.steps) > 0)
+    last = dict(zip(data["history"]["val"]["iter"], data["history"]["val"]["val_loss"]))
+    assert val.loss[-1] == pytest.approx(last[val.steps[-1]])
+
+    raw = read_runs(lr_file(STABLE), log=LogOptions(loss="train", smooth="none"))[0]
+    train = dict(zip(data["history"]["train"]["iter"], data["history"]["train"]["train_loss"]))
+    assert np.allclose(raw.loss, [train[s] for s in raw.steps])
+    smoothed = read_runs(lr_file(STABLE), log=LogOptions(loss="train"))[0]  # auto: a training loss is smoothed
+    assert any("window:11" in n for n in smoothed.notes)
+    assert np.std(np.diff(smoothed.loss)) < 0.5 * np.std(np.diff(raw.loss))
+    named = read_runs(lr_file(STABLE), log=LogOptions(loss="val_perplexity"))[0]
+    assert np.allclose(named.loss, np.log(np.exp(val.loss)), rtol=1e-6)  # perplexity converted to nats
+
+
+def test_missing_loss_series_is_one_clear_error():
+    with pytest.raises(InputError, match="no series 'val_bpb'.*val_loss"):
+        read_runs(lr_file(STABLE), log=LogOptions(loss="val_bpb"))
+
+
+def test_every_run_needing_a_stitch_is_stitched_at_its_fork(index):
+    flagged = index[index.needs_stitch_with_stable_run]
+    for file in flagged.file.iloc[::10]:
+        path = shared_path("lr-scheduling", file)
+        config = json.loads(path.read_text())["config"]
+        _, fork = resume_point(config)
+        run = read_runs(path)[0]
+        assert any(f"at step {fork}" in n and "stitched onto" in n for n in run.notes), run.notes
+        assert run.steps[0] < fork <= run.steps[-1]
+        assert np.all(np.diff(run.steps) > 0)
+        assert run.schedule.horizon == config["iterations"]
+
+
+def test_stitched_branch_has_the_parents_history_and_fits_better_than_the_branch_alone(index):
+    file = one_of(index, family="ann124-0.2", needs_stitch_with_stable_run=True, decay_type="linear", peak_lr=0.001)
+    path = shared_path("lr-scheduling", file)
+    stitched = read_runs(path)[0]
+    alone = read_runs(path, log=LogOptions(parent="none"))[0]
+    fork = resume_point(json.loads(path.read_text())["config"])[1]
+    assert alone.steps[0] >= fork and stitched.steps[0] < 0.1 * fork
+    assert np.array_equal(stitched.steps[stitched.steps >= fork], alone.steps)
+    parent = read_runs(lr_file(STABLE))[0]  # the run named in the branch's resume_from
+    before = stitched.steps < fork
+    assert np.array_equal(stitched.loss[before], parent.loss[parent.steps < fork])
+    # the stable parent alone says nothing about annealing; with the branch the fit sees a cooldown
+    fitted = fit([stitched])
+    assert fitted.scores()[stitched.name].mape < 0.5
+
+
+def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
+    parent = pd.read_csv(SAMPLES / "constant.csv")
+    branch = pd.read_csv(SAMPLES / "wsd.csv")
+    fork = 20000
+    (tmp_path / "stable.csv").write_text(parent.to_csv(index=False))
+    (tmp_path / "cooldown.csv").write_text(branch[branch.step >= fork].to_csv(index=False))
+    run = read_runs(tmp_path / "cooldown.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))[0]
+    assert isinstance(run.schedule, Join) and run.schedule.boundaries == (int(branch.step[branch.step >= fork].iloc[0]) - 1,)
+    assert run.steps[0] == parent.step.iloc[0] and run.steps[-1] == branch.step.iloc[-1]
+    whole = read_runs(SAMPLES / "wsd.csv")[0]
+    np.testing.assert_allclose(run.schedule(whole.steps), whole.schedule(whole.steps), rtol=1e-9)
+    with pytest.raises(InputError, match="its own parent"):
+        read_runs(tmp_path / "stable.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))
+
+
+def test_stitch_needs_points_on_both_sides():
+    parent = Run("p", np.array([100, 200]), np.array([3.0, 2.9]), Constant(1e-3, 1000))
+    branch = Run("b", np.array([300, 400]), np.array([2.8, 2.7]), Piecewise((300.0, 400.0), (1e-3, 5e-4)))
+    with pytest.raises(InputError, match="no logged loss before"):
+        stitch(parent, branch, 50)
+    with pytest.raises(InputError, match="from the fork step 500"):
+        stitch(parent, branch, 500)
+    assert list(stitch(parent, branch, 299).steps) == [100, 200, 300, 400]
+
+
+def test_config_lr_mismatch_is_a_note(tmp_path):
+    data = json.loads(lr_file(COSINE).read_text())
+    data["config"]["lr"] = 0.0006  # the logged LR says 5e-4
+    path = tmp_path / "wrong.json"
+    path.write_text(json.dumps(data))
+    run = read_runs(path)[0]
+    assert any("warning" in n and "differs from the logged LR" in n for n in run.notes)
+    assert "matches" not in run.lr_origin
+
+
+def test_history_as_logged_rows_and_no_config(tmp_path):
+    rows = [{"_step": i, "trainer/global_step": 10 * (i + 1), "lr": 1e-3, "train/loss": 4 - 0.01 * i} for i in range(30)]
+    rows += [{"_step": 30 + i, "trainer/global_step": 50 * (i + 1), "val/loss": 3.9 - 0.05 * i} for i in range(6)]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
+    run = read_runs(path)[0]
+    assert list(run.steps) == [50, 100, 150, 200, 250, 300]  # the training step, not W&B's _step
+    assert run.lr_origin.startswith("interpolated") and run.peak_lr == 1e-3
+
+
+def test_wandb_panel_export(tmp_path):
+    steps = np.arange(100, 2100, 100)
+    frame = pd.DataFrame({"Step": steps})
+    for run, scale in (("a", 1.0), ("b", 1.02)):
+        frame[f"{run} - val_loss"] = scale * (3 + 10 / np.sqrt(steps))
+        frame[f"{run} - val_loss__MIN"] = frame[f"{run} - val_loss"] - 0.01
+        frame[f"{run} - val_loss__MAX"] = frame[f"{run} - val_loss"] + 0.01
+        frame[f"{run} - lr"] = 1e-3
+    frame.loc[3, "b - val_loss"] = np.nan  # runs logged at other steps leave blanks
+    path = tmp_path / "panel.csv"
+    path.write_text(frame.to_csv(index=False))
+    runs = {r.name: r for r in read_runs(path)}
+    assert set(runs) == {"panel:a", "panel:b"}
+    assert len(runs["panel:a"].steps) == 20 and len(runs["panel:b"].steps) == 19
+    assert runs["panel:b"].loss[0] == pytest.approx(1.02 * (3 + 1))
+    no_lr = frame[[c for c in frame.columns if not c.endswith(" - lr")]]
+    no_lr.to_csv(path, index=False)
+    with pytest.raises(InputError, match="no learning-rate metric"):
+        read_runs(path)
+
+
+@pytest.mark.parametrize("text, message", [("json", "not valid JSON"), ('{"a": 1}', "not a W&B run export"),
+                                           ('{"history": 3}', "no history")])
+def test_bad_exports_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_runs(path)
+
+
+def test_smoothing_specs_and_their_effect():
+    x = np.array([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])
+    assert np.allclose(smooth(x, parse_smoothing("window:3"))[1:-1], [5 / 3, 7 / 3, 5 / 3, 7 / 3])
+    assert smooth(x, parse_smoothing("window:3"))[0] == pytest.approx(2.0)  # shorter window at the ends
+    ema = smooth(x, parse_smoothing("ema:0.5"))
+    assert ema[0] == pytest.approx(1.0)  # debiased
+    assert ema[1] == pytest.approx((0.5 * 0.5 * 1 + 0.5 * 3) / 0.75)
+    assert np.array_equal(smooth(x, parse_smoothing("none")), x)
+    for bad in ("ema:1.5", "window:0", "gauss:3", "window:2.5"):
+        with pytest.raises(InputError, match="--smooth"):
+            parse_smoothing(bad)
+
+
+def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path):
+    import subprocess
+    import sys
+
+    def lrcurve(*args):
+        return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=tmp_path, capture_output=True, text=True)
+
+    branch = lr_file("ann124-0.2_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.2"
+                     "_iter25000_bs50x2_ws2_seed0_data_seed1337.json")
+    r = lrcurve("fit", lr_file(STABLE), branch, "--loss", "train", "--json")
+    assert r.returncode == 0, r.stderr
+    runs = json.loads(r.stdout)["runs"]
+    assert [run["lr_origin"].startswith("rebuilt from the W&B config") for run in runs] == [True, True]
+    assert "stitched onto" in r.stderr and "smoothed the 'train_loss' series with window:11" in r.stderr
+    assert all(run["scores"]["mape"] < 1.5 for run in runs)
+    p = lrcurve("predict", "--schedule", "file", "--lr-file", branch, "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["steps"] == 25000 and "wsd" in json.loads(p.stdout)["schedule_text"]
+
+
+def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path):
+    import subprocess
+    import sys
+
+    branch = pd.read_csv(SAMPLES / "wsd.csv")
+    (tmp_path / "cooldown.csv").write_text(branch[branch.step >= 20000].to_csv(index=False))
+    r = subprocess.run([sys.executable, "-m", "lrcurve", "fit", SAMPLES / "constant.csv", "cooldown.csv", "--parent",
+                        SAMPLES / "constant.csv", "--warmup", "2160", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    runs = {run["name"]: run for run in json.loads(r.stdout)["runs"]}
+    assert runs["constant"]["scores"]["n_points"] == 171
+    assert runs["cooldown"]["scores"]["n_points"] > 150  # the parent's points before the fork, then the cooldown's
