@@ -201,6 +201,8 @@ def recognise(schedule: Schedule) -> tuple[str, dict[str, Any]] | None:
         return "constant", {}
     if isinstance(body, Cosine) and body.start == schedule.warmup_steps and body.period is None:
         return "cosine", {"floor": body.final}
+    if isinstance(body, WSD) and body.decay_start >= body.steps:
+        return "constant", {}
     if isinstance(body, WSD):
         return "wsd", {"decay": body.decay, "shape": body.shape, "floor": body.final}
     horizon, warmup = schedule.horizon, schedule.warmup_steps
@@ -364,3 +366,39 @@ def search(fitted: FittedLaw, family: str, candidates: Sequence[Candidate], base
         notes.append(f"the best {x_name} ({_fmt(result.best.x)}) is at the edge of the range searched; "
                      "the optimum may lie beyond it")
     return replace(result, gain_stderr=difference_stderr(fitted, baseline, result.best.schedule, at_step), notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """A run of a measured sweep: its final logged loss and the law's prediction for its own schedule."""
+
+    name: str
+    label: str
+    horizon: int
+    step: int
+    measured: float
+    predicted: float
+
+    @property
+    def error_percent(self) -> float:
+        return 100.0 * (self.predicted - self.measured) / self.measured
+
+
+def against_measured(fitted: FittedLaw, runs: Sequence[Run]) -> list[MeasuredRun]:
+    """Score the law on a measured sweep (e.g. WSD runs that differ in cooldown fraction):
+    each run's last logged loss next to the loss the law predicts for that run's schedule."""
+    scored = []
+    for run in runs:
+        family = recognise(run.schedule)
+        label = describe(*family) if family is not None else str(run.schedule)
+        predicted = float(predicted_losses(fitted, [run.schedule], run.last_step)[0])
+        scored.append(MeasuredRun(run.name, label, run.horizon, run.last_step, float(run.loss[-1]), predicted))
+    return scored
+
+
+def measured_bests(scored: Sequence[MeasuredRun]) -> dict[int, tuple[MeasuredRun, MeasuredRun]]:
+    """Per horizon: the measured best run and the run the law ranks best."""
+    groups: dict[int, list[MeasuredRun]] = {}
+    for item in scored:
+        groups.setdefault(item.horizon, []).append(item)
+    return {h: (min(g, key=lambda m: m.measured), min(g, key=lambda m: m.predicted)) for h, g in sorted(groups.items())}

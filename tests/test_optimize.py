@@ -219,3 +219,24 @@ def test_optimize_rewarmup_at_step(fit_dir):
 def test_optimize_bad_input_is_one_line(fit_dir, args, message):
     r = lrcurve("optimize", *args, cwd=fit_dir)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():
+    """The ann124 sweep measured linear cooldowns of 10-90 % at 25k steps (lr 1e-3); the
+    momentum law fitted on the constant and cosine runs of the same model ranks them."""
+    from lrcurve import read_runs
+    from lrcurve.optimize import against_measured, measured_bests
+
+    data = shared_path("lr-scheduling", "data")
+    fitted = fit(read_runs(next(data.glob("stable-124m_*_lr0.001_*iter50000*.json")))
+                 + read_runs(next(data.glob("cos-10-124m_*_lr0.001_*iter25000*.json"))))
+    sweep = [r for f in sorted(data.glob("ann124-0.*_lr0.001_*decay_linear_0.*_iter25000_*.json")) for r in read_runs(f)]
+    scored = against_measured(fitted, sweep)
+    assert len(scored) == 6
+    (measured_best, predicted_best), = measured_bests(scored).values()
+    assert measured_best.label == "wsd (linear, 60 % decay) to 0 %"
+    assert predicted_best is measured_best
+    # the law is close where it matters (near the optimum) and pessimistic for short cooldowns
+    near = [m for m in scored if "40 %" in m.label or "60 %" in m.label]
+    assert all(abs(m.error_percent) < 0.3 for m in near)
+    assert all(m.error_percent > 0 for m in scored)

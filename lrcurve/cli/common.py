@@ -1,6 +1,7 @@
 """Shared CLI plumbing: consoles, JSON, progress, run loading, schedule flags."""
 
 import functools
+import glob
 import inspect
 import json
 import math
@@ -77,6 +78,20 @@ WarmupSteps = Annotated[Optional[int], typer.Option("--warmup", min=0, help="War
 LossSeries = Annotated[Optional[str], typer.Option("--loss", help="Loss series: val, train, or a column/tag/metric name (default: val when logged, else train).")]
 Smooth = Annotated[str, typer.Option("--smooth", help="Smooth the loss before fitting: none, ema:B (e.g. ema:0.9), window:N; auto = window:11 for a training loss, none for validation.")]
 Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]
+
+
+def expand_paths(patterns: list[str], flag: str) -> list[Path]:
+    """Paths, with glob patterns (``*``, ``?``, ``[``) expanded in sorted order."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        if any(c in pattern for c in "*?["):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise InputError(f"{flag} {pattern}: no file matches")
+            paths += [Path(m) for m in matches]
+        else:
+            paths.append(Path(pattern))
+    return paths
 
 
 def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int | None,

@@ -1,5 +1,6 @@
 """``lrcurve optimize``: the best setting of a schedule family, and the whole trade-off."""
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -8,14 +9,15 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import ScheduleSpec, emit_json, note, out, progress_bar
+from lrcurve.cli.common import ScheduleSpec, emit_json, expand_paths, load_runs, note, out, progress_bar
 from lrcurve.cli.predict_cmd import fit_defaults
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
 from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_MAX_LRS, DEFAULT_PERIODS, DEFAULT_SHAPES,
-                              FAMILIES, Candidate, Search, cosine_candidates, default_baseline, default_rewarmup_baseline,
-                              first_decaying_run, rewarmup_candidates, search, wsd_candidates)
+                              FAMILIES, Candidate, MeasuredRun, Search, against_measured, cosine_candidates, default_baseline, default_rewarmup_baseline,
+                              first_decaying_run, measured_bests, rewarmup_candidates, search, wsd_candidates)
+from lrcurve.readers import Columns
 from lrcurve.output import check_plot_path, write_atomic
 from lrcurve.runs import Run
 from lrcurve.schedules import Schedule
@@ -107,6 +109,21 @@ def _print_tables(result: Search, top: int) -> None:
     out.print(trade)
 
 
+def _print_measured(scored: list[MeasuredRun]) -> None:
+    table = Table(title="measured sweep: last logged loss against the law's prediction for each run's schedule",
+                  title_justify="left")
+    for column in ("run schedule", "step", "measured", "predicted", "error %"):
+        table.add_column(column, justify="left" if column == "run schedule" else "right")
+    for m in sorted(scored, key=lambda m: (m.horizon, m.label)):
+        table.add_row(m.label, str(m.step), f"{m.measured:.4f}", f"{m.predicted:.4f}", f"{m.error_percent:+.2f}")
+    out.print(table)
+    for horizon, (measured_best, predicted_best) in measured_bests(scored).items():
+        verdict = "agree" if measured_best is predicted_best else "differ"
+        out.print(f"horizon {horizon}: measured best {measured_best.label} ({measured_best.measured:.4f}); "
+                  f"the law's best of these runs {predicted_best.label} ({predicted_best.predicted:.4f}): {verdict}",
+                  soft_wrap=True)
+
+
 @app.command("optimize")
 def optimize_command(
     fit_file: Annotated[Optional[Path], typer.Argument(help="Fit file from `lrcurve fit` (default: lrcurve.fit.json).", show_default=False)] = None,
@@ -133,6 +150,7 @@ def optimize_command(
     milestones: Annotated[Optional[str], typer.Option("--milestones", help="Baseline multistep: steps where the LR changes.")] = None,
     factors: Annotated[Optional[str], typer.Option("--factors", help="Baseline multistep: LR after each milestone (fraction of the peak).")] = None,
     lr_file: Annotated[Optional[Path], typer.Option("--lr-file", help="Baseline file: a table of step,lr.")] = None,
+    measured: Annotated[Optional[list[str]], typer.Option("--measured", help="Runs of a measured sweep (e.g. WSD runs with different cooldown fractions; a file or a quoted glob pattern, repeatable): their final loss next to the law's prediction, and the best of each.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Candidates listed in the table.")] = 10,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -188,13 +206,15 @@ def optimize_command(
         result = search(fitted, family, candidates, baseline_schedule, baseline_label, steps=steps, at_step=at_step, progress=update)
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    if steps > 1.5 * fitted.horizon:
-        note(f"warning: {steps} steps is {steps / fitted.horizon:.1f}x the longest fitted run; the law extrapolates")
+    for warning in fitted.regime_warnings(result.best.schedule, steps):
+        if "peak LR" not in warning:  # candidates' peaks are reported below, for all of them
+            note(f"warning: {warning}")
     if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:
         note(f"warning: some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has no penalty for "
              "too high an LR and extrapolates there")
     for message in result.notes:
         note(message)
+    scored = against_measured(fitted, load_runs(expand_paths(measured, "--measured"), Columns(), "auto", None)) if measured else []
     if plot is not None:
         plot_search(result, fitted, plot)
 
@@ -210,9 +230,14 @@ def optimize_command(
             "best_per_series": {s: {"x": x, "loss": v} for s, (x, v) in result.best_per_series().items()},
             "candidates": [_candidate_json(c, float(v)) for c, v in zip(result.candidates, result.loss)],
             "notes": list(result.notes), "plot": str(plot) if plot else None,
+            "measured": [{**asdict(m), "error_percent": m.error_percent} for m in scored],
+            "measured_best": {str(h): {"measured": mb.name, "predicted": pb.name}
+                              for h, (mb, pb) in measured_bests(scored).items()},
         })
         return
     _print_tables(result, top)
+    if scored:
+        _print_measured(scored)
     band = f" ± {result.gain_stderr:.2g}" if result.gain_stderr is not None else ""
     out.print(f"best: {result.best.label}: loss {result.best_loss:.4f} at step {result.at_step}", soft_wrap=True)
     out.print(f"gain over the baseline ({result.baseline_loss:.4f}): {result.gain:.4f}{band} ({100 * rel:.2f} %)", soft_wrap=True)
