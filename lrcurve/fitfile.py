@@ -2,7 +2,9 @@
 
 ``lrcurve fit`` writes one; ``lrcurve predict`` reads it. Without ``-o`` the fit goes
 to ``lrcurve.fit.json`` in the working directory, which a later fit of the same runs
-may refresh; a fit of other runs needs ``--force`` to replace it.
+may refresh; a fit of other runs needs ``--force`` to replace it, and so does any
+existing file named with ``-o``. A fit file is checked as it is read, so a damaged
+one ends in one message naming it instead of failing later.
 """
 
 from __future__ import annotations
@@ -11,39 +13,72 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lrcurve import __version__
 from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw
-from lrcurve.output import check_writable, write_json
+from lrcurve.output import check_writable, mark_input, write_json
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")
 FORMAT = 1
 
 
-def _run_keys(data: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(str(Path(r.get("source", "")).resolve()) if r.get("source") else "", r["name"]) for r in data.get("runs", [])}
+def _run_keys(sources: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(str(Path(source).resolve()) if source else "", name) for source, name in sources}
+
+
+def _holds_fit_of(path: Path, sources: list[tuple[str, str]]) -> bool:
+    """Is ``path`` a fit file of exactly the runs ``sources`` (source path, run name)?"""
+    try:
+        runs = json.loads(path.read_text())["runs"]
+        return _run_keys([(r.get("source", ""), r["name"]) for r in runs]) == _run_keys(sources)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def check_fit_destination(path: Path, sources: list[tuple[str, str]], force: bool, default: bool) -> None:
-    """May a fit of ``sources`` (source path, run name) be written to ``path``?"""
-    if not path.exists() or force:
-        check_writable(path, True)
-        return
-    if not default:
-        check_writable(path, force)
-    try:
-        existing = json.loads(path.read_text())
-        same = _run_keys(existing) == {(str(Path(s).resolve()) if s else "", n) for s, n in sources}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        same = False
-    if not same:
-        raise InputError(f"{path} holds a fit of other runs; pass --force to replace it, or -o to write elsewhere")
+    """May a fit of ``sources`` (source path, run name) be written to ``path``?
+
+    ``default``: the path was not named by the user, so a fit of the same runs may refresh it.
+    """
+    if default and path.is_file() and not force:
+        if not _holds_fit_of(path, sources):
+            raise InputError(f"{path} holds a fit of other runs; pass --force to replace it, or -o to write elsewhere")
+        force = True
+    check_writable(path, force)
 
 
 def save_fit(fitted: FittedLaw, path: Path) -> dict[str, Any]:
     data = {"lrcurve": __version__, "format": FORMAT, **fitted.to_dict()}
     write_json(path, data)
     return data
+
+
+def _check_fit(fitted: FittedLaw) -> None:
+    """Raise ``ValueError`` unless ``fitted`` is a fit `lrcurve fit` could have written."""
+    names = tuple(p.name for p in fitted.params)
+    if names != tuple(fitted.law.param_names):
+        raise ValueError(f"parameters {', '.join(names) or 'none'}; the {fitted.law.name} law has {', '.join(fitted.law.param_names)}")
+    values = np.array([p.value for p in fitted.params], dtype=np.float64)
+    lower, upper = fitted.law.bounds()
+    if not np.all(np.isfinite(values) & (values >= lower) & (values <= upper)):
+        raise ValueError("parameter values are not finite numbers within the law's bounds")
+    stderrs = np.array([np.nan if p.stderr is None else p.stderr for p in fitted.params], dtype=np.float64)
+    if np.any(stderrs < 0):
+        raise ValueError("negative standard errors")
+    if fitted.covariance is not None and fitted.covariance.shape != (len(names), len(names)):
+        raise ValueError(f"covariance of shape {fitted.covariance.shape} for {len(names)} parameters")
+    if not fitted.runs:
+        raise ValueError("no runs")
+    for run in fitted.runs:
+        if run.steps.ndim != 1 or not run.steps.size or run.steps[0] < 1 or np.any(np.diff(run.steps) <= 0):
+            raise ValueError(f"run {run.name!r}: steps are not increasing positive numbers")
+        if not np.all(np.isfinite(run.loss)):
+            raise ValueError(f"run {run.name!r}: losses are not finite numbers")
+        lr = run.schedule(run.steps)
+        if not (np.all(np.isfinite(lr) & (lr >= 0)) and 0 < run.peak_lr < np.inf and run.horizon >= 1):
+            raise ValueError(f"run {run.name!r}: its schedule has no finite, non-negative LR")
 
 
 def load_fit(path: Path | None) -> FittedLaw:
@@ -53,15 +88,24 @@ def load_fit(path: Path | None) -> FittedLaw:
             raise InputError(f"no fit file given and no {DEFAULT_FIT_FILE} here; run `lrcurve fit RUNS...` first")
     if not path.exists():
         raise InputError(f"{path}: no such fit file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a fit file")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read: {err}") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not a JSON fit file (not UTF-8 text, byte {err.start})") from None
     except ValueError as err:
         raise InputError(f"{path}: not a JSON fit file ({err})") from None
+    mark_input(path)
     if not isinstance(data, dict) or "law" not in data or "params" not in data:
         raise InputError(f"{path}: not an lrcurve fit file (no law and params)")
     try:
-        return FittedLaw.from_dict(data)
-    except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{path}: damaged fit file ({type(err).__name__}: {err})") from None
+        fitted = FittedLaw.from_dict(data)
+        _check_fit(fitted)
+    except KeyError as err:
+        raise InputError(f"{path}: damaged fit file: no {err}") from None
+    except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
+        raise InputError(f"{path}: damaged fit file: {err}") from None
+    return fitted

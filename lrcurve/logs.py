@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 
 from lrcurve.errors import InputError
-from lrcurve.readers import LOSS_NAMES, LR_NAMES, Columns, _run_from_frame, read_runs
+from lrcurve.readers import LOSS_NAMES, LR_NAMES, Columns, read_runs, runs_from_frame
 from lrcurve.runs import Run
 from lrcurve.schedules import Join, Piecewise, Schedule, Warmup
 
@@ -205,10 +205,9 @@ def run_from_series(
     frame = pd.concat([loss, lr], axis=1).sort_index().rename_axis("step").reset_index()
     frame.columns = ["step", loss_name, lr_name or "lr"]
     frame = frame.astype(object).where(frame.notna(), "")  # blank cell: not logged at that step
-    # the table reader names a run "<file stem>" or "<file stem>:<run>"
-    label = name if name == path.stem or name.startswith(path.stem + ":") else path.stem
-    run = _run_from_frame(frame, label, path, "step", lr_name or "lr", loss_name, loss_unit, warmup_steps, max_bad_fraction)
-    return run if label == name else replace(run, name=name)
+    run, = runs_from_frame(frame, path, Columns(step="step", lr=lr_name or "lr", loss=loss_name), loss_unit=loss_unit,
+                           warmup_steps=warmup_steps, max_bad_fraction=max_bad_fraction)
+    return run if run.name == name else replace(run, name=name)
 
 
 def lr_mismatch(schedule: Schedule, steps: ArrayLike, lr: ArrayLike, horizon: int | None = None) -> str | None:

@@ -1,4 +1,9 @@
-"""Writing results: never over an existing file without ``force``, always atomically."""
+"""Writing results: never over an existing file without ``force``, never over an input,
+always atomically (a temporary file beside the target, renamed into place).
+
+Readers call :func:`mark_input` on every file they read; a write to one of those
+files is refused even with ``force``, so nothing the user gave is ever modified.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,31 @@ from lrcurve.errors import InputError
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
+_inputs: set[Path] = set()
+
+
+def mark_input(path: Path) -> None:
+    """Remember that ``path`` was read: it is an input and is never written."""
+    _inputs.add(path.resolve())
+
+
+def _refuse_input(path: Path) -> None:
+    if path.resolve() in _inputs:
+        raise InputError(f"{path} is one of the inputs; lrcurve never overwrites its inputs, write elsewhere")
+
 
 def check_writable(path: Path, force: bool, flag: str = "--force") -> None:
-    """Refuse early, before any work, when ``path`` exists and may not be replaced."""
+    """Refuse early, before any work, when ``path`` may not be written."""
+    _refuse_input(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory")
     if path.exists() and not force:
         raise InputError(f"{path} exists; pass {flag} to overwrite it")
-    if path.exists() and path.is_dir():
-        raise InputError(f"{path} is a directory")
-    if not path.parent.exists():
-        raise InputError(f"{path.parent}: no such directory for output {path.name}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InputError(f"{parent}: no such directory for output {path.name}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{parent}: no permission to write {path.name} there")
 
 
 def check_plot_path(path: Path, force: bool) -> None:
@@ -29,14 +50,29 @@ def check_plot_path(path: Path, force: bool) -> None:
     check_writable(path, force)
 
 
+def _new_file_mode() -> int:
+    """The permissions ``open()`` would give a new file (mkstemp makes it private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    _refuse_input(path)
+    mode = path.stat().st_mode & 0o777 if path.is_file() else _new_file_mode()
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write: {err.strerror or err}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write: {err.strerror or err}") from None
     finally:
         if tmp.exists():
             tmp.unlink()

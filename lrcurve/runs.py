@@ -16,6 +16,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from lrcurve.schedules import Piecewise, Schedule, Warmup, schedule_from_dict
 
+# The laws keep per-step LR arrays; beyond this many steps they no longer fit in memory.
+MAX_STEPS = 50_000_000
+
 
 @dataclass(frozen=True, eq=False)
 class Run:

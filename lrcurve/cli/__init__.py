@@ -1,15 +1,25 @@
 """The ``lrcurve`` command line: a thin layer over the library.
 
 Every command prints a rich table for people or ``--json`` for machines. Bad input
-ends in one line on stderr and exit status 2; nothing is overwritten without --force.
+and bad usage (unknown options, invalid values) end in one line on stderr and exit
+status 2, never a traceback; warnings are one ``lrcurve: warning:`` line each;
+nothing is overwritten without --force.
 """
 
 import os
 import sys
+import warnings
+from typing import Any, TextIO
 
 import typer
 
 from lrcurve.errors import InputError
+
+try:  # typer >= 0.20 ships its own copy of click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import ClickException
+    NoArgsIsHelpError = ()  # type: ignore[assignment,misc]
 
 app = typer.Typer(
     add_completion=False,
@@ -22,18 +32,46 @@ from lrcurve.cli import (check_cmd, fit_cmd, horizon_cmd, optimize_cmd, power_cm
                          predict_cmd, schedule_cmd)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"lrcurve: warning: {_one_line(str(message))}", file=sys.stderr)
+
+
+def _usage_error(error: ClickException) -> str:
+    ctx: Any = getattr(error, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"lrcurve: error: {_one_line(error.format_message())}{hint}"
+
+
 def main() -> None:
-    try:
-        app()
-    except InputError as error:
-        print(f"lrcurve: error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        print("lrcurve: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as error:  # a bug: still one line, the traceback on request
-        if os.environ.get("LRCURVE_DEBUG"):
-            raise
-        print(f"lrcurve: internal error: {type(error).__name__}: {error} (set LRCURVE_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        sys.exit(1)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            code = app(prog_name="lrcurve", standalone_mode=False)
+        except NoArgsIsHelpError as error:  # bare `lrcurve` or `lrcurve schedule`: the help (rich prints it itself)
+            if error.format_message():
+                print(error.format_message())
+            sys.exit(error.exit_code)
+        except ClickException as error:
+            print(_usage_error(error), file=sys.stderr)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            print("lrcurve: aborted", file=sys.stderr)
+            sys.exit(1)
+        except InputError as error:
+            print(f"lrcurve: error: {_one_line(str(error))}", file=sys.stderr)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            print("lrcurve: interrupted", file=sys.stderr)
+            sys.exit(130)
+        except Exception as error:  # a bug: still one line, the traceback on request
+            if os.environ.get("LRCURVE_DEBUG"):
+                raise
+            print(f"lrcurve: internal error: {type(error).__name__}: {_one_line(str(error))} "
+                  "(set LRCURVE_DEBUG=1 for the traceback)", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)

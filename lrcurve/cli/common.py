@@ -19,11 +19,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from lrcurve.errors import InputError
 from lrcurve.logs import LogOptions
 from lrcurve.readers import Columns, read_runs, read_schedule
-from lrcurve.runs import Run
+from lrcurve.runs import MAX_STEPS, Run
 from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 
 
 def note(message: str) -> None:
@@ -50,9 +50,9 @@ def emit_json(data: Any) -> None:
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar on stderr; yields ``update(done, total)``."""
+    """A transient progress bar on stderr (none when stderr is not a terminal); yields ``update(done, total)``."""
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
@@ -96,6 +96,12 @@ def expand_paths(patterns: list[str], flag: str) -> list[Path]:
 
 def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int | None,
               log: LogOptions | None = None) -> list[Run]:
+    """The runs of every file, renamed apart when names repeat; their notes go to stderr."""
+    seen: dict[Path, Path] = {}
+    for path in files:
+        if path.resolve() in seen:
+            raise InputError(f"{path}: given twice (also as {seen[path.resolve()]})")
+        seen[path.resolve()] = path
     runs: list[Run] = []
     log = log or LogOptions()
     for path in files:
@@ -111,6 +117,31 @@ def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int |
 
 
 # --- schedule flags -------------------------------------------------------------------
+
+
+# Flags that only mean something for some families (rewarmup: the family of the new phase).
+_FAMILY_FLAGS = {
+    "steps": SCHEDULE_NAMES, "peak": SCHEDULE_NAMES, "lr_file": ("file",),
+    "period": ("cosine",), "cycle": ("cyclic",), "milestones": ("multistep",), "factors": ("multistep",),
+    "power_a": ("power",), "power_b": ("power",), "batch": ("power",), "tokens_per_step": ("power",),
+    "shape": ("wsd", "power"), "floor": ("cosine", "wsd", "cyclic", "power"),
+}
+_REWARMUP_FLAGS = ("at_step", "base_run")
+
+
+def _flag(name: str) -> str:
+    """The command-line spelling of a schedule option, e.g. ``power_a`` -> ``--a``."""
+    return str(_SCHEDULE_OPTIONS[name][1].default)
+
+
+def _numbers(name: str, text: str | None, kind: type) -> tuple[Any, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(kind(item) for item in text.split(","))
+    except ValueError:
+        raise InputError(f"{_flag(name)} {text!r}: expected comma-separated numbers, e.g. --milestones 8000,16000 "
+                         "--factors 0.3,0.1") from None
 
 
 @dataclass
@@ -150,27 +181,34 @@ class ScheduleSpec:
                 return defaults[name]
             return fallback
 
+        self._check_flags()
         if self.schedule == "file":
             if self.lr_file is None:
                 raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
-            return read_schedule(self.lr_file, warmup_steps=self.warmup), used
-        if self.shape is not None and self.shape not in WSD_SHAPES:
-            raise InputError(f"--shape must be one of {', '.join(WSD_SHAPES)}, got {self.shape!r}")
+            notes: list[str] = []
+            schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes)
+            for message in notes:
+                note(message)
+            return schedule, used
         steps = pick("steps", self.steps)
         peak = pick("peak", self.peak)
         if steps is None:
             raise InputError("give the number of steps with --steps")
         if peak is None:
             raise InputError("give the peak LR with --peak")
+        if steps > MAX_STEPS:
+            raise InputError(f"--steps {steps} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
         name = self.then if self.schedule == "rewarmup" else self.schedule
-        if name not in SCHEDULE_NAMES:
-            raise InputError(f"--schedule must be one of {', '.join((*SCHEDULE_NAMES, 'rewarmup', 'file'))}, got {name!r}")
         warmup = pick("warmup", self.warmup, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
-        try:
-            milestones = tuple(int(m) for m in self.milestones.split(",")) if self.milestones else ()
-            factors = tuple(float(f) for f in self.factors.split(",")) if self.factors else ()
-        except ValueError:
-            raise InputError("--milestones and --factors take comma-separated numbers, e.g. --milestones 8000,16000 --factors 0.3,0.1") from None
+        if warmup >= steps:
+            raise InputError(f"--warmup {warmup} must be less than --steps {steps}")
+        milestones = _numbers("milestones", self.milestones, int)
+        factors = _numbers("factors", self.factors, float)
+        outside = [m for m in milestones if not 0 < m < steps]
+        if outside:
+            raise InputError(f"--milestones {outside[0]}: milestones must lie between 0 and --steps {steps}")
+        if any(not 0.0 <= f <= 1.0 for f in factors):  # also refuses nan
+            raise InputError(f"--factors {self.factors}: each factor is a fraction of the peak LR, in [0, 1]")
         if self.schedule == "rewarmup":
             return self._rewarmup(runs, int(steps), float(peak), int(warmup), milestones, factors), used
         try:
@@ -181,6 +219,31 @@ class ScheduleSpec:
         except ValueError as error:
             raise InputError(str(error)) from None
         return schedule, used
+
+    def _check_flags(self) -> None:
+        """Refuse unknown names, non-finite numbers and flags the chosen family does not use."""
+        families = (*SCHEDULE_NAMES, "rewarmup", "file")
+        if self.schedule not in families:
+            raise InputError(f"--schedule must be one of {', '.join(families)}, got {self.schedule!r}")
+        if self.schedule == "rewarmup" and self.then not in SCHEDULE_NAMES:
+            raise InputError(f"--then must be one of {', '.join(SCHEDULE_NAMES)}, got {self.then!r}")
+        if self.shape is not None and self.shape not in WSD_SHAPES:
+            raise InputError(f"--shape must be one of {', '.join(WSD_SHAPES)}, got {self.shape!r}")
+        family = self.then if self.schedule == "rewarmup" else self.schedule
+        chosen = f"--then {family}" if self.schedule == "rewarmup" else f"--schedule {family}"
+        for name, value in vars(self).items():
+            if value is None:
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"{_flag(name)} {value}: not a finite number")
+            if name in _REWARMUP_FLAGS and self.schedule != "rewarmup":
+                raise InputError(f"{_flag(name)} applies to --schedule rewarmup only")
+            if family not in _FAMILY_FLAGS.get(name, (family,)):
+                raise InputError(f"{_flag(name)} does not apply to {chosen}")
+        for name in ("power_a", "batch", "tokens_per_step"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InputError(f"{_flag(name)} {value:g}: must be positive")
 
     def _rewarmup(self, runs: tuple[Run, ...], steps: int, peak: float, warmup: int,
                   milestones: tuple[int, ...], factors: tuple[float, ...]) -> Schedule:

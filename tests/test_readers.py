@@ -1,0 +1,433 @@
+"""read_runs / read_schedule: every malformed input is an InputError naming the file,
+column or value; safe repairs are made and said; valid logs read back exactly."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lrcurve.errors import InputError
+from lrcurve.readers import Columns, read_runs, read_schedule
+from lrcurve.runs import MAX_STEPS
+
+
+def write(tmp_path: Path, text: str, name: str = "run.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def table(rows: list[tuple], header: str = "step,lr,loss") -> str:
+    return header + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows)
+
+
+GOOD = [(100 * i, 1e-3, 4.0 - 0.1 * i) for i in range(1, 8)]
+
+
+def refused(path: Path, *fragments: str, **kwargs) -> str:
+    """read_runs refuses ``path`` with one line naming the file and every fragment."""
+    with pytest.raises(InputError) as caught:
+        read_runs(path, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+# --- files that are not tables ----------------------------------------------------------
+
+
+def test_missing_file_and_directory(tmp_path):
+    refused(tmp_path / "nope.csv", "no such file")
+    (tmp_path / "logs.csv").mkdir()
+    refused(tmp_path / "logs.csv", "directory")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "   \n"])
+def test_empty_file(tmp_path, text):
+    refused(write(tmp_path, text), "empty")
+
+
+def test_header_only(tmp_path):
+    refused(write(tmp_path, "step,lr,loss\n"), "no rows")
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (b"\x00\x01\x02\xffPNG" * 20, "binary"),
+    (bytes(range(128, 256)) * 4, "not UTF-8"),
+    ("step,lr,loss\n1,0.1,3\n".encode("utf-16"), "UTF-16"),
+])
+def test_binary_junk(tmp_path, data, fragment):
+    path = tmp_path / "junk.csv"
+    path.write_bytes(data)
+    refused(path, fragment)
+
+
+def test_json_given_as_a_table(tmp_path):
+    refused(write(tmp_path, '[{"step": 1, "lr": 0.1, "loss": 3}]\n'))
+
+
+@pytest.mark.parametrize("sep", ["|", " "])
+def test_unknown_delimiter_is_named(tmp_path, sep):
+    text = table(GOOD).replace(",", sep)
+    refused(write(tmp_path, text), "single column", f"step{sep}lr{sep}loss")
+
+
+@pytest.mark.parametrize("sep, suffix", [(";", ".csv"), ("\t", ".csv"), ("\t", ".tsv"), (",", ".tsv")])
+def test_delimiter_comes_from_the_header(tmp_path, sep, suffix):
+    path = write(tmp_path, table(GOOD).replace(",", sep), "run" + suffix)
+    (run,) = read_runs(path)
+    assert run.steps.tolist() == [s for s, _, _ in GOOD]
+    assert run.loss.tolist() == [x for _, _, x in GOOD]
+
+
+def test_ragged_rows(tmp_path):
+    refused(write(tmp_path, table(GOOD) + "900,1e-3,3.0,7\n"), "cannot parse", "line 9")
+    every_row_longer = "step,lr,loss\n" + "".join(f"0,{s},{lr},{x}\n" for s, lr, x in GOOD)
+    refused(write(tmp_path, every_row_longer), "more fields than the header")
+
+
+def test_repeated_column_name(tmp_path):
+    refused(write(tmp_path, table([(s, lr, x, x) for s, lr, x in GOOD], "step,lr,loss,loss")), "'loss'", "more than once")
+
+
+# --- columns ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header, missing, flag", [
+    ("lr,loss", "step", "--step-col"),
+    ("step,loss", "LR", "--lr-col"),
+    ("step,lr", "loss", "--loss-col"),
+])
+def test_missing_column(tmp_path, header, missing, flag):
+    rows = [(1e-3, 3.0)] * 4 if header == "lr,loss" else [(i, 3.0) for i in range(1, 5)]
+    refused(write(tmp_path, table(rows, header)), f"no {missing} column", flag, header.replace(",", ", "))
+
+
+def test_named_column_that_is_not_there(tmp_path):
+    refused(write(tmp_path, table(GOOD)), "no column 'val'", columns=Columns(loss="val"))
+
+
+def test_detected_names_and_preferences(tmp_path):
+    rows = [(s, lr, x + 1, x) for s, lr, x in GOOD]
+    (run,) = read_runs(write(tmp_path, table(rows, "Iter,Learning_Rate,train_loss,val_loss")))
+    assert run.loss.tolist() == [x for _, _, x in GOOD]  # validation loss over training loss
+    (named,) = read_runs(write(tmp_path, table(rows, "Iter,Learning_Rate,train_loss,val_loss")),
+                         Columns(step="iter", lr="learning_rate", loss="train_loss"))
+    assert named.loss.tolist() == [x + 1 for _, _, x in GOOD]
+
+
+@pytest.mark.parametrize("column, cell, value", [
+    ("loss", "abc", "'abc'"),
+    ("lr", "3e-4x", "'3e-4x'"),
+    ("step", "1,000", "'1,000'"),
+])
+def test_text_in_numeric_columns(tmp_path, column, cell, value):
+    rows = [dict(zip(("step", "lr", "loss"), map(str, row))) for row in GOOD]
+    rows[2][column] = f'"{cell}"'
+    path = write(tmp_path, table([tuple(r.values()) for r in rows]))
+    refused(path, f"column {column!r}", "row 4", value)
+
+
+@pytest.mark.parametrize("step, fragment", [
+    ("", "missing"), ("-5", "negative step"), ("2.5", "not a whole number"), ("1e12", "beyond"), ("nan", "missing"),
+])
+def test_bad_steps(tmp_path, step, fragment):
+    rows = list(GOOD)
+    rows[3] = (step, 1e-3, 3.0)
+    refused(write(tmp_path, table(rows)), "column 'step'", "row 5", fragment)
+    assert MAX_STEPS < 1e12
+
+
+def test_single_row_and_too_few_rows(tmp_path):
+    refused(write(tmp_path, table(GOOD[:1])), "only 1 usable loss")
+    refused(write(tmp_path, table(GOOD[:2])), "only 2 usable loss")
+
+
+def test_negative_loss(tmp_path):
+    rows = list(GOOD)
+    rows[1] = (200, 1e-3, -0.5)
+    refused(write(tmp_path, table(rows)), "negative loss -0.5", "step 200")
+
+
+# --- NaN / inf values -------------------------------------------------------------------------
+
+
+def test_a_few_nan_or_inf_losses_are_dropped_and_said(tmp_path):
+    rows = list(GOOD)
+    rows[1] = (200, 1e-3, "nan")
+    rows[4] = (500, 1e-3, "inf")
+    (run,) = read_runs(write(tmp_path, table(rows)))
+    assert 200 not in run.steps and 500 not in run.steps and run.steps.size == len(GOOD) - 2
+    assert any("dropped 2 rows" in n and "'loss'" in n for n in run.notes)
+
+
+def test_mostly_nan_losses_are_refused(tmp_path):
+    rows = [(100 * i, 1e-3, "NaN" if i % 5 > 1 else 4 - 0.1 * i) for i in range(1, 11)]
+    path = write(tmp_path, table(rows))
+    refused(path, "column 'loss'", "6 of 10 values are NaN or infinite", "refusing")
+    (lenient,) = read_runs(path, max_bad_fraction=0.7)
+    assert lenient.steps.tolist() == [100, 500, 600, 1000]
+
+
+def test_blank_loss_cells_are_rows_without_a_loss(tmp_path):
+    rows = GOOD[:1] + [(150, 1e-3, "")] + GOOD[1:2] + [(250, 2e-3, "")] + GOOD[2:]
+    (run,) = read_runs(write(tmp_path, table(rows)), warmup_steps=0)
+    assert run.steps.tolist() == [s for s, _, _ in GOOD] and not run.notes
+    assert run.schedule(np.array([250]))[0] == 2e-3
+
+
+def test_nan_learning_rates_are_dropped(tmp_path):
+    rows = list(GOOD)
+    rows[2] = (300, "nan", 3.7)
+    (run,) = read_runs(write(tmp_path, table(rows)), warmup_steps=0)
+    assert 300 in run.steps and any("'lr' is NaN" in n for n in run.notes)
+
+
+# --- learning rates -------------------------------------------------------------------------------
+
+
+def test_all_zero_learning_rate(tmp_path):
+    refused(write(tmp_path, table([(s, 0, x) for s, _, x in GOOD])), "column 'lr'", "zero everywhere")
+
+
+def test_negative_learning_rate(tmp_path):
+    rows = list(GOOD)
+    rows[3] = (400, -1e-4, 3.6)
+    refused(write(tmp_path, table(rows)), "column 'lr'", "negative learning rate -0.0001", "step 400")
+
+
+def test_detected_warmup_and_override(tmp_path):
+    rising = [(s, 3e-4 * min(s / 500, 1.0), 6.0 - s / 1000) for s in range(100, 2001, 100)]
+    path = write(tmp_path, table(rising))
+    (run,) = read_runs(path)
+    assert run.warmup_steps == 500 and run.peak_lr == pytest.approx(3e-4)
+    early = np.array([100, 300])
+    assert np.all(run.schedule.law_view()(early) == 3e-4)  # the laws see warmup at the peak
+    assert np.allclose(run.schedule(early), 3e-4 * early / 500)  # the real warmup ramps up
+    (none,) = read_runs(path, warmup_steps=0)
+    assert none.warmup_steps == 0 and none.schedule(early).tolist() == [3e-4 / 5, 3e-4 * 3 / 5]
+    (longer,) = read_runs(path, warmup_steps=800)
+    assert longer.warmup_steps == 800
+    refused(path, "warmup of 5000 steps", "step 2000", warmup_steps=5000)
+
+
+def test_constant_lr_has_no_warmup(tmp_path):
+    (run,) = read_runs(write(tmp_path, table(GOOD)))
+    assert run.warmup_steps == 0 and np.all(run.schedule(run.steps) == 1e-3)
+
+
+def test_step_zero(tmp_path):
+    rows = [(0, 2e-3, 11.0)] + [(s, 1e-3, x) for s, _, x in GOOD]
+    (run,) = read_runs(write(tmp_path, table(rows)), warmup_steps=0)
+    assert run.steps[0] == 100 and any("step 0" in n for n in run.notes)
+    assert run.schedule(np.array([1]))[0] == 2e-3  # the LR logged at step 0 drives update 1
+
+
+# --- repeated and unsorted steps -----------------------------------------------------------------
+
+
+def test_duplicate_steps_keep_the_last_line_logged(tmp_path):
+    # a run resumed from its step-200 checkpoint logs steps 300-500 again (300 twice)
+    resumed = GOOD[:5] + [(300, 1e-3, 9.0), (300, 1e-3, 3.3), (400, 1e-3, 3.2), (500, 1e-3, 3.1)] + GOOD[5:]
+    (run,) = read_runs(write(tmp_path, table(resumed)))
+    assert run.steps.tolist() == [s for s, _, _ in GOOD]
+    assert run.loss.tolist() == [3.9, 3.8, 3.3, 3.2, 3.1, 3.4, 3.3]
+    assert any("3 steps logged more than once" in n and "step 300" in n for n in run.notes)
+    assert not any("sorted" in n for n in run.notes)
+
+
+def test_unsorted_steps_are_sorted_and_said(tmp_path):
+    (run,) = read_runs(write(tmp_path, table(GOOD[::-1])))
+    assert run.steps.tolist() == [s for s, _, _ in GOOD] and run.loss.tolist() == [x for _, _, x in GOOD]
+    assert any("not in order; sorted" in n for n in run.notes)
+
+
+def test_merged_log_with_lr_and_loss_on_separate_lines(tmp_path):
+    rows = [row for s, lr, x in GOOD for row in ((s, lr, ""), (s, "", x))]
+    (run,) = read_runs(write(tmp_path, table(rows)))
+    assert run.loss.tolist() == [x for _, _, x in GOOD] and not run.notes
+
+
+# --- loss units ------------------------------------------------------------------------------------
+
+
+def test_perplexity_detected_by_name(tmp_path):
+    rows = [(s, lr, math.exp(x)) for s, lr, x in GOOD]
+    (run,) = read_runs(write(tmp_path, table(rows, "step,lr,val_ppl")))
+    assert np.allclose(run.loss, [x for _, _, x in GOOD])
+    assert any("from ppl to nats" in n for n in run.notes)
+
+
+def test_perplexity_in_a_loss_column_is_refused_and_the_fix_named(tmp_path):
+    path = write(tmp_path, table([(s, lr, 10 * math.exp(x)) for s, lr, x in GOOD]))
+    refused(path, "column 'loss'", "too large for a loss in nats", "--loss-unit ppl")
+    (run,) = read_runs(path, loss_unit="ppl")
+    assert np.allclose(run.loss, [x + math.log(10) for _, _, x in GOOD])
+
+
+def test_bits(tmp_path):
+    rows = [(s, lr, x / math.log(2)) for s, lr, x in GOOD]
+    (named,) = read_runs(write(tmp_path, table(rows, "step,lr,loss_bits")), Columns(loss="loss_bits"))
+    (flagged,) = read_runs(write(tmp_path, table(rows), "b.csv"), loss_unit="bits")
+    for run in (named, flagged):
+        assert np.allclose(run.loss, [x for _, _, x in GOOD]) and any("from bits" in n for n in run.notes)
+
+
+def test_bad_loss_units(tmp_path):
+    with pytest.raises(InputError, match="--loss-unit"):
+        read_runs(write(tmp_path, table(GOOD)), loss_unit="furlongs")
+    refused(write(tmp_path, table([(s, lr, 0.5) for s, lr, _ in GOOD]), "p.csv"), "perplexity 0.5 < 1", loss_unit="ppl")
+
+
+# --- several runs in one file ---------------------------------------------------------------------
+
+
+def test_run_column(tmp_path):
+    rows = [("b", s, lr, x) for s, lr, x in GOOD] + [("a", s, lr, x + 1) for s, lr, x in GOOD[:4]]
+    runs = read_runs(write(tmp_path, table(rows, "run,step,lr,loss"), "sweep.csv"))
+    assert [r.name for r in runs] == ["sweep:b", "sweep:a"]
+    assert runs[1].loss.tolist() == [x + 1 for _, _, x in GOOD[:4]]
+    named = read_runs(write(tmp_path, table(rows, "seed,step,lr,loss"), "s2.csv"), Columns(run="seed"))
+    assert [r.name for r in named] == ["s2:b", "s2:a"]
+
+
+def test_problems_in_one_run_name_it(tmp_path):
+    rows = [("ok", s, lr, x) for s, lr, x in GOOD] + [("bad", s, 0, x) for s, _, x in GOOD]
+    message = refused(write(tmp_path, table(rows, "run,step,lr,loss")), "(run bad)", "zero everywhere")
+    assert "(run ok)" not in message
+    blank = [("a", s, lr, x) for s, lr, x in GOOD] + [("", 900, 1e-3, 3.0)]
+    refused(write(tmp_path, table(blank, "run,step,lr,loss"), "b.csv"), "column 'run'", "row 9", "run name '' is blank")
+
+
+# --- schedule files -----------------------------------------------------------------------------------
+
+
+def test_read_schedule(tmp_path):
+    rows = [(1, 1e-3), (500, 1e-3), (1000, 1e-4)]
+    schedule = read_schedule(write(tmp_path, table(rows, "step,lr")), warmup_steps=0)
+    assert schedule(np.array([1, 500, 750, 1000])).tolist() == pytest.approx([1e-3, 1e-3, 5.5e-4, 1e-4])
+    notes: list[str] = []
+    shuffled = read_schedule(write(tmp_path, table(rows[::-1] + [(500, 1e-3)], "step,lr"), "s.csv"), warmup_steps=0, notes=notes)
+    assert shuffled(np.array([500, 1000])).tolist() == [1e-3, 1e-4]
+    assert any("sorted" in n for n in notes) and any("more than once" in n for n in notes)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("step,lr\n1,1e-3\n", "at least 2 rows"),
+    ("step,loss\n1,3\n2,3\n", "needs step and lr columns"),
+    ("step,lr\n1,0\n2,0\n", "zero everywhere"),
+    ("step,lr\n1,1e-3\n2,-1e-3\n", "negative learning rate"),
+    ("step,lr\n1,1e-3\n2,fast\n", "'fast' is not a number"),
+    ("", "empty"),
+])
+def test_bad_schedule_files(tmp_path, text, fragment):
+    path = write(tmp_path, text, "lr.csv")
+    with pytest.raises(InputError, match=fragment) as caught:
+        read_schedule(path)
+    assert str(path) in str(caught.value)
+
+
+# --- property tests ---------------------------------------------------------------------------------
+
+NUMBER_FORMATS = (repr, "{:.6g}".format, "{:.3e}".format)
+
+
+@st.composite
+def logged_files(draw):
+    """A valid log as text, and what reading it must give: {run key: (steps, loss, lr knots)}."""
+    names = (draw(st.sampled_from(["step", "iter", "_step", "Step", "ITER"])),
+             draw(st.sampled_from(["lr", "learning_rate", "train_lr", "LR"])),
+             draw(st.sampled_from(["loss", "val_loss", "train_loss", "eval_loss", "Loss"])))
+    sep = draw(st.sampled_from([",", "\t"])) + draw(st.sampled_from(["", " "]))
+    keys = draw(st.lists(st.sampled_from(["a", "run-1", "7", "b c"]), min_size=1, max_size=3, unique=True))
+    with_run_column = len(keys) > 1 or draw(st.booleans())
+    number = draw(st.sampled_from(NUMBER_FORMATS))
+    expected, final, stale = {}, [], []
+    for key in keys:
+        steps = draw(st.lists(st.integers(1, 10**6), min_size=3, max_size=25, unique=True))
+        lr_only = draw(st.lists(st.integers(1, 10**6).filter(lambda s: s not in steps), max_size=5, unique=True))
+        cells = []
+        for step in steps + lr_only:
+            lr = number(draw(st.floats(1e-6, 1e-1)))
+            loss = number(draw(st.floats(0.5, 11.0))) if step in steps else ""
+            cells.append((key, str(step) if draw(st.booleans()) else f"{step}.0", lr, loss))
+            if draw(st.integers(0, 5)) == 0:  # logged again earlier in the file; the later line wins
+                stale.append(((key, str(step), number(draw(st.floats(1e-6, 1e-1))), loss and "9.5"), len(final) + len(cells) - 1))
+        final += cells
+        order = sorted(steps)
+        knots = sorted(steps + lr_only)
+        by_step = {int(float(c[1])): c for c in cells}
+        expected[key] = (order, [float(by_step[s][3]) for s in order], knots, [float(by_step[s][2]) for s in knots])
+    lines = draw(st.permutations(list(range(len(final)))))
+    rows = [final[i] for i in lines]
+    for row, target in stale:
+        at = rows.index(final[target])
+        rows.insert(draw(st.integers(0, at)), row)
+    header = ("run",) * with_run_column + names
+    text = sep.join(header) + "\n" + "".join(sep.join(row[not with_run_column:]) + "\n" for row in rows)
+    return text, expected, with_run_column, bool(stale)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(logged=logged_files())
+def test_valid_logs_read_back_exactly(tmp_path, logged):
+    text, expected, with_run_column, has_stale = logged
+    path = write(tmp_path, text, "log.csv")
+    runs = read_runs(path, warmup_steps=0)
+    names = [f"log:{k}" for k in expected] if with_run_column else ["log"]
+    assert sorted(r.name for r in runs) == sorted(names)
+    for run in runs:
+        steps, loss, knots, lrs = expected[run.name.split(":", 1)[1]] if with_run_column else next(iter(expected.values()))
+        assert run.steps.tolist() == steps
+        assert run.loss.tolist() == loss
+        assert run.schedule(np.array(knots)).tolist() == lrs
+        assert run.warmup_steps == 0
+    assert has_stale == any("logged more than once" in n for r in runs for n in r.notes)
+
+
+CELLS = st.one_of(
+    st.sampled_from(["step", "lr", "loss", "run", "val_loss", "iter", "nan", "inf", "-inf", "", " ", "0", "1",
+                     "-1", "2", "3", "1e9", "1e400", "abc", '"', "0.5", "3.2", "1e-3", "{", "[", "ppl"]),
+    st.floats(allow_nan=True).map(repr),
+    st.integers(-10, 10**12).map(str),
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=4),
+)
+
+
+@st.composite
+def malformed_texts(draw):
+    sep = draw(st.sampled_from([",", "\t", ";", "|"]))
+    header = draw(st.sampled_from(["step,lr,loss", "run,step,lr,loss", "iter,train_lr,train_loss", ""])).replace(",", sep)
+    lines = draw(st.lists(st.lists(CELLS, max_size=5).map(sep.join), max_size=12))
+    return (header + "\n" * draw(st.booleans()) + "\n".join(lines)).encode()
+
+
+def check_valid(runs: list) -> None:
+    for run in runs:
+        assert run.steps.size >= 3 and np.all(np.diff(run.steps) > 0) and run.steps[0] >= 1
+        assert np.all(np.isfinite(run.loss)) and np.all(run.loss >= 0)
+        lr = run.schedule(run.steps)
+        assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and run.peak_lr > 0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(malformed_texts(), st.binary(max_size=200)))
+def test_malformed_input_is_read_or_refused_never_crashes(tmp_path, data):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(data)
+    for read in (read_runs, read_schedule):
+        try:
+            result = read(path)
+        except InputError as error:
+            assert "\n" not in str(error) and str(path) in str(error)
+            continue
+        if read is read_runs:
+            check_valid(result)
+        else:
+            lr = result(np.arange(1, result.horizon + 1))
+            assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and result.peak > 0
