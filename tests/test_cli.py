@@ -51,3 +51,11 @@ def test_schedule_show_json():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["final_lr"] == 0.0 and out["S1"] == pytest.approx(3e-4 * (24000 - 0.5 * 4800), rel=1e-3)
+
+
+def test_names_with_brackets_are_printed_verbatim(tmp_path):
+    rows = "\n".join(f"[/dim],{s},1e-3,{4.0 - 0.1 * i ** 0.5:.4f}" for i, s in enumerate(range(100, 1100, 100)))
+    (tmp_path / "r[x].csv").write_text("run,step,lr,loss\n" + rows + "\n")
+    r = lrcurve("fit", "r[x].csv", "-o", "m.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "r[x]:[/dim]" in r.stdout and "Traceback" not in r.stderr

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from lrcurve.check import DEFAULT_TOLERANCE, DEFAULT_WINDOWS, CheckResult, check_run, parse_tolerance
 from lrcurve.cli import app
@@ -48,7 +49,7 @@ def print_result(result: CheckResult) -> None:
     for column in ("steps", "points", "deviation %", "band"):
         table.add_column(column, justify="left" if column == "band" else "right")
     for w in result.windows:
-        table.add_row(f"{w.start}-{w.end}", str(w.points), f"{100 * w.deviation:+.3f}", "ok" if w.in_band else "[red]drift[/red]")
+        table.add_row(f"{w.start}-{w.end}", str(w.points), f"{100 * w.deviation:+.3f}", "ok" if w.in_band else Text("drift", style="red"))
     out.print(table)
     if result.forecast is not None:
         f = result.forecast

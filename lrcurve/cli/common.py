@@ -22,8 +22,8 @@ from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS, Run
 from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
+out = Console(highlight=False, markup=False)  # user-supplied names may contain "["
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # one message, one line
 
 
 def note(message: str) -> None:

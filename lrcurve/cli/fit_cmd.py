@@ -14,7 +14,7 @@ from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
 from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit
 from lrcurve.laws import LAWS, make_law
 from lrcurve.logs import LogOptions
-from lrcurve.output import check_plot_path
+from lrcurve.output import check_plot_path, check_writable
 from lrcurve.readers import Columns
 
 
@@ -69,6 +69,8 @@ def fit_command(
     destination = output or DEFAULT_FIT_FILE
     if plot is not None:
         check_plot_path(plot, force)
+    if output is not None:
+        check_writable(output, force)  # an explicit -o needs no look at the runs to be refused
     if law not in LAWS:
         raise InputError(f"--law must be one of {', '.join(LAWS)}, got {law!r}")
     try:
@@ -91,5 +93,5 @@ def fit_command(
         return
     print_fit(fitted)
     for run in fitted.runs:
-        err.print(f"[dim]{run.name}: peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, LR {run.lr_origin}[/dim]")
+        err.print(f"{run.name}: peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, LR {run.lr_origin}", style="dim")
     out.print(f"wrote {destination}" + (f" and {plot}" if plot else ""))

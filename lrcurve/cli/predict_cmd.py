@@ -12,6 +12,7 @@ from lrcurve.cli.common import ScheduleSpec, emit_json, note, out, sampled_indic
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
 from lrcurve.fitting import FittedLaw, Prediction
+from lrcurve.runs import MAX_STEPS
 from lrcurve.output import check_plot_path, check_writable, write_text
 
 
@@ -55,8 +56,8 @@ def predict_command(
     n_steps = schedule.horizon
     if n_steps is None:
         raise InputError("the schedule has no horizon; give --steps")
-    if n_steps > 50_000_000:
-        raise InputError(f"--steps {n_steps} is beyond what lrcurve predicts (50M steps)")
+    if n_steps > MAX_STEPS:
+        raise InputError(f"the schedule runs {n_steps:,} steps, beyond {MAX_STEPS:,}, the most lrcurve predicts")
     prediction = fitted.predict(schedule, n_steps)
     if not np.all(np.isfinite(prediction.loss)):
         raise InputError("the law is not defined for this schedule (the LR is zero from the start?)")
