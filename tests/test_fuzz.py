@@ -1,0 +1,187 @@
+"""Fuzz every command with malformed input: each run ends in a result (exit 0) or in one
+``lrcurve: error:`` line with exit 2 — never a traceback, never exit 1 (an internal error),
+and a refused command writes nothing.
+
+Five tests of 200 examples and one of 60 (1,060 inputs), with the reader fuzz of
+``test_readers.py`` (450 more), make over 1,500 malformed inputs per run; the commands
+run in-process through ``lrcurve.cli.main()``.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lrcurve.cli import main
+from tests.conftest import SAMPLES, shared_path
+from tests.test_readers import malformed_texts
+
+FUZZ = settings(max_examples=200, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+WEIRD = ["nan", "inf", "-inf", "-1", "0", "1e400", "1e-400", "abc", "", " ", "3e-4", "0.5", "2", "72000",
+         "1,2", "[1]", "--json", "-", "1e20", "0x10", "١٢", "None"]
+
+
+@pytest.fixture(scope="module")
+def fit_file(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("fit")
+    run_cli(directory, "fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--warmup", "2160", "-o", "fit.json")
+    return directory / "fit.json"
+
+
+def run_cli(directory: Path, *args: object) -> tuple[int, str, str]:
+    """``lrcurve ARGS`` in ``directory``: exit code, stdout, stderr."""
+    import contextlib
+    import io
+    import os
+
+    out, err = io.StringIO(), io.StringIO()
+    old_argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv = ["lrcurve", *map(str, args)]
+    os.chdir(directory)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
+def check_outcome(directory: Path, before: dict[str, bytes], code: int, out: str, err: str, json_out: bool,
+                  drift_allowed: bool = False) -> None:
+    assert "Traceback" not in err, err
+    if drift_allowed and code == 1:  # `check`: the run left the band, a result and not an error
+        assert "DRIFT" in out + err or '"drift"' in out, (out, err)
+        return
+    assert code in (0, 2), (code, err)
+    if code == 2:
+        lines = err.strip().splitlines()
+        assert lines and lines[-1].startswith("lrcurve: error: ") and "\n" not in lines[-1], err
+        assert snapshot(directory) == before, "a refused command wrote or changed a file"
+    elif json_out:
+        json.loads(out)  # machine output stays valid JSON whatever stderr says
+
+
+def fuzz_dir(tmp_path: Path, name: str) -> Path:
+    directory = tmp_path / name
+    directory.mkdir(exist_ok=True)
+    for stale in directory.iterdir():
+        stale.unlink()
+    return directory
+
+
+@FUZZ
+@given(data=st.one_of(malformed_texts(), st.binary(max_size=300)), command=st.sampled_from(["fit", "lr-horizon", "fit-power"]),
+       json_out=st.booleans())
+def test_commands_that_read_tables(tmp_path, data, command, json_out):
+    directory = fuzz_dir(tmp_path, "tables")
+    (directory / "in.csv").write_bytes(data)
+    before = snapshot(directory)
+    args = [command, "in.csv"] if command != "lr-horizon" else [command, "--table", "in.csv"]
+    if command == "fit":
+        args += ["-o", "out.json"]
+    code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out)
+
+
+def wandb_like() -> st.SearchStrategy[bytes]:
+    """Real W&B exports cut short, with values swapped for junk, or JSON of the wrong shape."""
+    real = shared_path("lr-scheduling", "data").glob("ann0.2_slimpajama_llama_norm_nlayers8_nhead6_*iter3000*.json")
+    text = next(real).read_text()
+    doc = json.loads(text)
+    junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
+                     st.lists(st.floats(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+    @st.composite
+    def mutated(draw):
+        d = json.loads(text)
+        section = draw(st.sampled_from(["config", "history"]))
+        keys = list(d[section])
+        key = draw(st.sampled_from(keys))
+        if section == "history" and isinstance(d[section][key], dict) and d[section][key] and draw(st.booleans()):
+            series = d[section][key]
+            inner = draw(st.sampled_from(list(series)))
+            series[inner] = draw(junk)
+        else:
+            d[section][key] = draw(junk)
+        return json.dumps(d).encode()
+
+    truncated = st.integers(0, len(text)).map(lambda n: text[:n].encode())
+    shapes = st.recursive(st.none() | st.floats() | st.text(max_size=4),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["history", "config", "name", "train", "val", "iter"]), inner, max_size=3),
+                          max_leaves=8).map(lambda v: json.dumps(v).encode())
+    assert doc["history"]
+    return st.one_of(truncated, mutated(), shapes)
+
+
+@FUZZ
+@given(data=wandb_like(), loss=st.sampled_from(["val", "train", "val_loss", "nope"]), json_out=st.booleans())
+def test_fit_reads_malformed_wandb_exports(tmp_path, data, loss, json_out):
+    directory = fuzz_dir(tmp_path, "wandb")
+    (directory / "run.json").write_bytes(data)
+    before = snapshot(directory)
+    code, out, err = run_cli(directory, "fit", "run.json", "--loss", loss, "--parent", "none", "-o", "out.json",
+                             *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out)
+
+
+SCHEDULE_FLAGS = ["--steps", "--peak", "--warmup", "--decay", "--shape", "--floor", "--period", "--cycle",
+                  "--milestones", "--factors", "--at-step", "--then", "--a", "--b", "--batch", "--tokens-per-step"]
+
+
+@FUZZ
+@given(command=st.sampled_from(["predict", "schedule show", "optimize", "check"]),
+       family=st.sampled_from(["wsd", "cosine", "constant", "cyclic", "multistep", "power", "rewarmup", "file", "zig"]),
+       flags=st.lists(st.tuples(st.sampled_from(SCHEDULE_FLAGS), st.sampled_from(WEIRD)), max_size=4),
+       json_out=st.booleans())
+def test_commands_with_malformed_flags(tmp_path, fit_file, command, family, flags, json_out):
+    directory = fuzz_dir(tmp_path, "flags")
+    before = snapshot(directory)
+    args = command.split()
+    if command == "predict":
+        args += [fit_file, "--schedule", family]
+    elif command == "schedule show":
+        args += [family]
+    elif command == "optimize":
+        args += [fit_file, "--family", family if family in ("wsd", "cosine", "rewarmup") else "wsd"]
+        flags = [(f, v) for f, v in flags if f in ("--steps", "--peak", "--warmup", "--decay", "--shape", "--floor")]
+    else:
+        args += [fit_file, SAMPLES / "wsd.csv"]
+        flags = [(f, v) for f, v in flags if f in ("--warmup",)] + [("--tolerance", v) for _, v in flags[:1]]
+    for flag, value in flags:
+        args += [flag, value]
+    code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=400), st.text(max_size=200).map(str.encode),
+                      st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(st.sampled_from(["law", "params", "runs", "covariance", "skip_fraction"]), st.one_of(st.none(), st.integers(), st.text(max_size=4), st.lists(st.integers(), max_size=2)), max_size=5))))
+def test_predict_with_a_damaged_fit_file(tmp_path, data):
+    directory = fuzz_dir(tmp_path, "fitfile")
+    (directory / "fit.json").write_bytes(data)
+    before = snapshot(directory)
+    code, out, err = run_cli(directory, "predict", "fit.json", "--schedule", "wsd", "--steps", "1000", "--json")
+    check_outcome(directory, before, code, out, err, True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(min_size=1, max_size=200))
+def test_tensorboard_named_junk(tmp_path, data):
+    directory = fuzz_dir(tmp_path, "tb")
+    (directory / "events.out.tfevents.1.host").write_bytes(data)
+    before = snapshot(directory)
+    code, out, err = run_cli(directory, "fit", ".", "-o", "out.json")
+    check_outcome(directory, before, code, out, err, False)
