@@ -18,7 +18,7 @@ app = typer.Typer(
     help="Predict a pretraining loss curve under any learning-rate schedule from logged curves.",
 )
 
-from lrcurve.cli import fit_cmd, predict_cmd, schedule_cmd  # noqa: E402,F401  (registers the commands)
+from lrcurve.cli import compare_cmd, fit_cmd, predict_cmd, schedule_cmd  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:
