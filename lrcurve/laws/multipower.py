@@ -46,7 +46,7 @@ from lrcurve.areas import forward_area, lr_drops
 from lrcurve.laws.base import FitData, Law, LRHistory
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
-DEFAULT_TOLERANCE = 0.3
+DEFAULT_TOLERANCE = 0.2
 GAMMA_MAX = 1.5           # upper bound of gamma; the block test assumes it
 CHUNK_STEPS = 4096        # requested steps walked through the tree at once
 CACHE_PAIRS = 2_000_000   # keep the (step, block) terms when there are at most this many
