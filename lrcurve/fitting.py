@@ -138,14 +138,10 @@ class FittedLaw:
         """Delta-method standard error of the curve from the parameter covariance."""
         theta = self.values
         lo, hi = self.law.bounds()
-        jac = np.empty((loss.size, theta.size))
-        for j in range(theta.size):
-            h = 1e-6 * max(abs(theta[j]), 1e-8)
-            if theta[j] + h > hi[j]:
-                h = -h
-            shifted = theta.copy()
-            shifted[j] += h
-            jac[:, j] = (self.law.evaluate(shifted, prepared) - loss) / h
+        h = 1e-6 * np.maximum(np.abs(theta), 1e-8)
+        h = np.where(theta + h > hi, -h, h)
+        shifted = theta + np.diag(h)
+        jac = ((self.law.evaluate_many(shifted, prepared) - loss) / h[:, None]).T
         variance = np.einsum("ij,jk,ik->i", jac, self.covariance, jac)
         return np.sqrt(np.maximum(variance, 0.0))
 

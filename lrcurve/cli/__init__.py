@@ -28,8 +28,20 @@ app = typer.Typer(
     help="Predict a pretraining loss curve under any learning-rate schedule from logged curves.",
 )
 
-from lrcurve.cli import (check_cmd, fit_cmd, horizon_cmd, optimize_cmd, power_cmd,  # noqa: E402,F401  (registers the commands)
+from lrcurve.cli import (check_cmd, compare_cmd, fit_cmd, horizon_cmd, optimize_cmd, power_cmd,  # noqa: E402,F401  (registers the commands)
                          predict_cmd, schedule_cmd)
+from lrcurve.cli.common import finite_floats  # noqa: E402
+
+
+def _guard_floats(group: typer.Typer) -> None:
+    """Every command, in every group, refuses non-finite float flags (one mechanism for all)."""
+    for info in group.registered_commands:
+        info.callback = finite_floats(info.callback)
+    for sub in group.registered_groups:
+        _guard_floats(sub.typer_instance)
+
+
+_guard_floats(app)
 
 
 def _one_line(text: str) -> str:

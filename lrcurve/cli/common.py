@@ -80,6 +80,31 @@ Smooth = Annotated[str, typer.Option("--smooth", help="Smooth the loss before fi
 Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]
 
 
+def _flag_of(parameter: inspect.Parameter) -> str:
+    """The command-line flag of a typer parameter (its first declared name)."""
+    for meta in getattr(parameter.annotation, "__metadata__", ()):
+        decls = getattr(meta, "param_decls", None)
+        if decls:
+            return decls[0]
+    return "--" + parameter.name.replace("_", "-")
+
+
+def finite_floats(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse a NaN or infinite number given to any float flag of ``command``, naming the flag."""
+    signature = inspect.signature(command)
+    flags = {name: _flag_of(p) for name, p in signature.parameters.items()}
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for name, value in kwargs.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"{flags.get(name, name)} {value}: not a finite number")
+        return command(*args, **kwargs)
+
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    return wrapper
+
+
 def expand_paths(patterns: list[str], flag: str) -> list[Path]:
     """Paths, with glob patterns (``*``, ``?``, ``[``) expanded in sorted order."""
     paths: list[Path] = []

@@ -167,10 +167,12 @@ def optimize_command(
     steps = defaults["steps"] if steps is None else steps
     peak = defaults["peak"] if peak is None else peak
     warmup = defaults["warmup"] if warmup is None else warmup
-    if used:
-        note(f"from the fitted runs: {', '.join(used)}")
     if not 0 <= warmup < steps:
         raise InputError(f"--warmup ({warmup}) must be in [0, --steps ({steps}))")
+    if peak <= 0:
+        raise InputError(f"--peak {peak:g}: must be positive")
+    if used:
+        note(f"from the fitted runs: {', '.join(used)}")
     if at_step is not None and at_step > steps:
         raise InputError(f"--at-step ({at_step}) must be between 1 and --steps ({steps})")
     floor_grid = _numbers(floors, "--floors", DEFAULT_COSINE_FLOORS if family == "cosine" else (0.0,))

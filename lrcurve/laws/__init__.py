@@ -6,8 +6,9 @@ from typing import Any
 
 from lrcurve.laws.base import Law
 from lrcurve.laws.momentum import MomentumLaw
+from lrcurve.laws.multipower import MultiPowerLaw
 
-LAWS: dict[str, type[Law]] = {MomentumLaw.name: MomentumLaw}
+LAWS: dict[str, type[Law]] = {MomentumLaw.name: MomentumLaw, MultiPowerLaw.name: MultiPowerLaw}
 
 
 def make_law(name: str, **options: Any) -> Law:

@@ -66,6 +66,10 @@ class Law:
     def evaluate(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64]:
         raise NotImplementedError
 
+    def evaluate_many(self, thetas: NDArray[np.float64], prepared: Any) -> NDArray[np.float64]:
+        """``evaluate`` for each row of ``thetas``; laws override it to share work between rows."""
+        return np.array([self.evaluate(theta, prepared) for theta in thetas])
+
     def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
         raise NotImplementedError
 

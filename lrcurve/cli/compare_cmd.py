@@ -1,0 +1,77 @@
+"""``lrcurve compare``: fit every law, score each on held-out curves, recommend one."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from lrcurve.cli import app
+from lrcurve.cli.common import (LossCol, LossUnit, LrCol, RunCol, StepCol, WarmupSteps, emit_json, load_runs, note, out,
+                                progress_bar)
+from lrcurve.compare import Comparison, compare
+from lrcurve.errors import InputError
+from lrcurve.fitting import DEFAULT_SKIP
+from lrcurve.laws import LAWS
+from lrcurve.output import check_plot_path
+from lrcurve.readers import Columns
+
+
+def print_comparison(comparison: Comparison) -> None:
+    best = comparison.best
+    table = Table(title=f"loss laws scored on held-out curves ({comparison.method})", title_justify="left")
+    for column in ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"):
+        table.add_column(column, justify="left" if column in ("law", "held-out run") else "right",
+                         no_wrap=column in ("law", "held-out run"))
+    for result in comparison.results:
+        for i, h in enumerate(result.heldout):
+            first = i == 0
+            table.add_row(result.name + (" *" if result is best and first else "") if first else "",
+                          str(result.n_params) if first else "", h.run.name, f"{h.scores.mape:.3f}",
+                          f"{h.scores.final_error:+.3f}", f"{h.scores.r2:.4f}",
+                          f"{result.aic:.1f}" if first else "", f"{result.bic:.1f}" if first else "")
+        table.add_row("", "", "[b]mean[/b]", f"[b]{result.mape:.3f}[/b]", "", "", "", "", end_section=True)
+    out.print(table)
+    out.print(f"recommended: {best.name} (lowest mean held-out MAPE, {best.mape:.3f} %); AIC/BIC are on the fit data")
+
+
+@app.command("compare")
+def compare_command(
+    files: Annotated[list[Path], typer.Argument(help="Runs to fit: CSV/TSV with step, lr and loss columns.", show_default=False)],
+    holdout: Annotated[Optional[list[Path]], typer.Option("--holdout", help="Runs to score on, never fitted (repeatable). Without it: leave one run out, or the last 20 % of a single run.")] = None,
+    warmup_area: Annotated[str, typer.Option("--warmup-area", help="How the laws count warmup: 'actual' (its real area) or 'peak'.")] = "actual",
+    skip: Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave out the first fraction of each run's steps (and its warmup) from the fits.")] = DEFAULT_SKIP,
+    warmup: WarmupSteps = None,
+    step_col: StepCol = None,
+    lr_col: LrCol = None,
+    loss_col: LossCol = None,
+    run_col: RunCol = None,
+    loss_unit: LossUnit = "auto",
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw every law against the data to a PNG/SVG/PDF file.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+) -> None:
+    """Fit every loss law, score each on curves it did not see, and recommend one."""
+    if plot is not None:
+        check_plot_path(plot, force)
+    columns = Columns(step_col, lr_col, loss_col, run_col)
+    runs = load_runs(files, columns, loss_unit, warmup)
+    held = load_runs(holdout or [], columns, loss_unit, warmup)
+    with progress_bar(f"fitting {len(LAWS)} laws") as update:
+        try:
+            comparison = compare(runs, held, skip_fraction=skip, warmup=warmup_area, progress=update)
+        except ValueError as error:
+            raise InputError(f"--warmup-area: {error}") from None
+    for result in comparison.results:
+        for warning in result.fitted.warnings:
+            note(f"warning: {result.name}: {warning}")
+    if plot is not None:
+        from lrcurve.compare import plot_comparison
+
+        plot_comparison(comparison, plot)
+    if json_out:
+        emit_json({**comparison.to_dict(), "plot": str(plot) if plot else None})
+        return
+    print_comparison(comparison)
+    if plot is not None:
+        out.print(f"wrote {plot}")

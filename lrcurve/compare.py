@@ -1,0 +1,187 @@
+"""Which loss law predicts these runs best: fit every law, score it on curves it did not see.
+
+Held-out scoring, in order of preference:
+
+* ``holdout`` runs given: fit on the fit runs, score on the held-out runs;
+* two or more fit runs: leave one run out (fit on the others, score on it), in turn;
+* a single run: fit on its first 80 % of steps, score on the rest (late window).
+
+Every law is also fitted to all fit runs for the information criteria on the fit
+data, from the relative residuals the fit minimises (``n`` points, ``k`` parameters,
+``RSS`` their sum of squares): ``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n``.
+The recommended law has the lowest mean held-out MAPE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from lrcurve.errors import InputError
+from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit, fit_window
+from lrcurve.laws import LAWS, make_law
+from lrcurve.metrics import Scores, score
+from lrcurve.runs import Run
+
+LATE_WINDOW = 0.8  # single run: fit on steps up to this fraction of the last step
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Heldout:
+    """A curve a law did not see while fitted, and how well it predicted it."""
+
+    run: Run
+    fitted: FittedLaw
+    scores: Scores
+
+
+@dataclass(frozen=True)
+class LawResult:
+    name: str
+    fitted: FittedLaw            # fitted to all fit runs
+    heldout: tuple[Heldout, ...]
+    n_points: int
+    rss: float
+
+    @property
+    def n_params(self) -> int:
+        return len(self.fitted.params)
+
+    @property
+    def mape(self) -> float:
+        """Mean held-out MAPE, percent."""
+        return float(np.mean([h.scores.mape for h in self.heldout]))
+
+    @property
+    def aic(self) -> float:
+        return self.n_points * np.log(self.rss / self.n_points) + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return self.n_points * np.log(self.rss / self.n_points) + self.n_params * np.log(self.n_points)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "law": self.name,
+            "n_params": self.n_params,
+            "params": {p.name: p.value for p in self.fitted.params},
+            "warnings": list(self.fitted.warnings),
+            "heldout_mape": self.mape,
+            "heldout": [{"run": h.run.name, **h.scores.to_dict()} for h in self.heldout],
+            "fit": {name: s.to_dict() for name, s in self.fitted.scores().items()},
+            "n_points": self.n_points,
+            "aic": self.aic,
+            "bic": self.bic,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    method: str                  # "holdout", "leave-one-run-out" or "late-window"
+    results: tuple[LawResult, ...]
+
+    @property
+    def best(self) -> LawResult:
+        return min(self.results, key=lambda r: (np.nan_to_num(r.mape, nan=np.inf), r.n_params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "recommended": self.best.name, "laws": [r.to_dict() for r in self.results]}
+
+
+def truncate(run: Run, last_step: float) -> Run:
+    """The run's points up to ``last_step``, with the same schedule."""
+    keep = run.steps <= last_step
+    return replace(run, steps=run.steps[keep], loss=run.loss[keep])
+
+
+def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
+    """The run split into its first ``fraction`` of steps and the rest."""
+    cut = fraction * run.last_step
+    head = truncate(run, cut)
+    tail_keep = run.steps > cut
+    if tail_keep.sum() < 1:
+        raise InputError(f"{run.source or run.name}: no points after {fraction:.0%} of the run to score on")
+    return head, replace(run, name=f"{run.name} (last {1 - fraction:.0%})", steps=run.steps[tail_keep], loss=run.loss[tail_keep])
+
+
+def _residual_sum(fitted: FittedLaw) -> tuple[int, float]:
+    """Points in the fit window and their sum of squared relative residuals."""
+    n, rss = 0, 0.0
+    for run in fitted.runs:
+        window = fit_window(run, fitted.skip_fraction)
+        rel = fitted.curve(run.schedule, run.steps[window]) / run.loss[window] - 1.0
+        n += int(window.sum())
+        rss += float(rel @ rel)
+    return n, rss
+
+
+def compare(
+    runs: Sequence[Run],
+    holdout: Sequence[Run] = (),
+    *,
+    laws: Sequence[str] | None = None,
+    skip_fraction: float = DEFAULT_SKIP,
+    warmup: str = "actual",
+    progress: Progress | None = None,
+) -> Comparison:
+    """Fit each law in ``laws`` (default: all of ``LAWS``) and score it on held-out curves."""
+    if not runs:
+        raise InputError("no runs to compare the laws on")
+    names = list(laws or LAWS)
+    if holdout:
+        method, splits = "holdout", [(list(runs), list(holdout))]
+    elif len(runs) >= 2:
+        method = "leave-one-run-out"
+        splits = [([r for j, r in enumerate(runs) if j != i], [run]) for i, run in enumerate(runs)]
+    else:
+        method = "late-window"
+        head, tail = late_window(runs[0])
+        splits = [([head], [tail])]
+    total = len(names) * (1 + (0 if method == "holdout" else len(splits)))
+    done = 0
+    results = []
+    for name in names:
+        law = make_law(name, warmup=warmup)
+        fitted = fit(runs, law, skip_fraction=skip_fraction)
+        done += 1
+        if progress:
+            progress(done, total)
+        heldout = []
+        for train, test in splits:
+            model = fitted if method == "holdout" else fit(train, law, skip_fraction=skip_fraction)
+            if method != "holdout":
+                done += 1
+                if progress:
+                    progress(done, total)
+            heldout.extend(Heldout(run, model, score(model.predict_run(run), run.loss)) for run in test)
+        n_points, rss = _residual_sum(fitted)
+        results.append(LawResult(name, fitted, tuple(heldout), n_points, rss))
+    return Comparison(method, tuple(results))
+
+
+def plot_comparison(comparison: Comparison, path: Path) -> None:
+    """Every run's data against each law fitted to the fit runs (held-out runs are predicted unseen)."""
+    from lrcurve.plotting import _figure, _save, _zoom
+
+    fig, ax_loss, ax_lr = _figure()
+    first = comparison.results[0]
+    shown: list[Run] = list(first.fitted.runs) + [h.run for h in first.heldout if comparison.method == "holdout"]
+    curves = []
+    for i, run in enumerate(shown):
+        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=f"C{i}", alpha=0.5, label=f"{run.name} (data)")
+        ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=f"C{i}")
+        curves.append(run.loss)
+    styles = ("-", "--", ":", "-.")
+    for j, result in enumerate(comparison.results):
+        for i, run in enumerate(shown):
+            grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
+            ax_loss.plot(grid, result.fitted.curve(run.schedule, grid), styles[j % len(styles)], lw=1.1, color=f"C{i}",
+                         label=f"{result.name}" if i == 0 else None)
+    _zoom(ax_loss, curves)
+    ax_loss.set_title(f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10)
+    ax_loss.legend(fontsize=7)
+    _save(fig, path)

@@ -1,0 +1,316 @@
+"""The multi-power law: the loss curve as a power law minus a sum of power-law drops.
+
+Luo et al., *A Multi-Power Law for Loss Curve Prediction Across Learning Rate
+Schedules*, arXiv 2503.12811::
+
+    L(t)  = L0 + A * (S1(t) + S_W)^-alpha - LD(t)
+    LD(t) = B * sum_{k=1..t} (eta_{k-1} - eta_k) * G(eta_k^-gamma * S_k(t))
+    G(x)  = 1 - (C*x + 1)^-beta,        S_k(t) = sum_{tau=k..t} eta_tau
+
+``S1`` is the forward area after warmup and ``S_W`` the warmup's area: with the
+default ``warmup="actual"`` the warmup counts with the LR it really had, with
+``warmup="peak"`` every warmup step counts at the peak LR. Each LR drop
+``eta_{k-1} - eta_k`` buys a loss reduction that grows with the area trained
+since, saturating at ``B`` times the drop; a rise (re-warmup) costs loss the same way.
+
+Fast evaluation. Only steps where the LR changes contribute to ``LD``; they are
+the leaves of a binary tree whose nodes merge runs of consecutive changes of one
+sign into a block (total drop, drop-weighted mean of ``S_{k}`` origin and of
+``log eta_k``). For each requested step ``t`` the tree is walked from the root and
+a block is used as one term when it is *far*: the spread it introduces in
+``log x`` (``log`` of the ratio of the block's furthest and nearest ``S_k(t)``,
+plus ``gamma_max`` times its spread in ``log eta``) is at most ``tolerance``;
+otherwise its two halves are visited (a Barnes-Hut walk). Because the block term
+sits at the drop-weighted centroid, the first-order error cancels and what is left
+is second order in the spread, damped by ``G''`` which falls off as a power of
+``x``. Every step thus sees its recent changes exactly and older ones in blocks
+whose width grows with their age: ``O(log n / tolerance)`` terms per step instead
+of ``O(n)``, and ``O(n)`` memory when the requested steps are processed in chunks.
+Measured against the direct double sum (tests, ``benchmarks/speed_multipower.py``):
+with the default ``tolerance=0.2`` the error is a few ``1e-7`` of the loss on cosine
+and WSD schedules, zero on step schedules, and below
+``0.01 * tolerance^2 * B * sum_k |eta_{k-1} - eta_k|`` on random schedules that jump
+at every step (there up to ``1e-5`` of the loss). ``tolerance=0`` evaluates exactly.
+
+The parameters ``(L0, A, B)`` enter linearly; starting points come from solving for
+them on a grid of the nonlinear ``(alpha, C, beta, gamma)`` (variable projection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.areas import forward_area, lr_drops
+from lrcurve.laws.base import FitData, Law, LRHistory
+
+WARMUP_CONVENTIONS = ("peak", "actual", "full")
+DEFAULT_TOLERANCE = 0.2
+GAMMA_MAX = 1.5           # upper bound of gamma; the block test assumes it
+CHUNK_STEPS = 4096        # requested steps walked through the tree at once
+CACHE_PAIRS = 2_000_000   # keep the (step, block) terms when there are at most this many
+
+
+@dataclass(frozen=True)
+class ChangeTree:
+    """LR changes of one sign, merged pairwise level by level (level 0: single changes).
+
+    All levels live in flat arrays; ``offsets[j]`` is where level ``j`` starts.
+    """
+
+    sign: float
+    offsets: tuple[int, ...]
+    first_step: NDArray[np.int64]    # first change step in the block (huge for padding)
+    last_step: NDArray[np.int64]     # last change step in the block (-1 for padding)
+    weight: NDArray[np.float64]      # sum of |drop|
+    origin: NDArray[np.float64]      # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
+    origin_lo: NDArray[np.float64]   # F_{k-1} of the first change
+    origin_hi: NDArray[np.float64]   # F_{k-1} of the last change
+    log_lr: NDArray[np.float64]      # weighted mean of log eta_k
+    log_lr_lo: NDArray[np.float64]
+    log_lr_hi: NDArray[np.float64]
+
+    @classmethod
+    def build(cls, steps: NDArray[np.int64], drops: NDArray[np.float64], area_before: NDArray[np.float64],
+              log_lr: NDArray[np.float64], sign: float) -> "ChangeTree":
+        size = 1 << int(np.ceil(np.log2(max(steps.size, 1))))
+        pad = size - steps.size
+
+        def padded(values: NDArray[Any], fill: float) -> NDArray[Any]:
+            return np.concatenate([values, np.full(pad, fill, dtype=values.dtype)])
+
+        first = [padded(steps.astype(np.int64), np.iinfo(np.int64).max)]
+        last = [padded(steps.astype(np.int64), -1)]
+        weight = [padded(np.abs(drops), 0.0)]
+        origin = [padded(area_before, 0.0)]
+        lo, hi = [origin[0]], [origin[0]]
+        mean_lr = [padded(log_lr, 0.0)]
+        lr_lo, lr_hi = [padded(log_lr, np.inf)], [padded(log_lr, -np.inf)]
+        while first[-1].size > 1:
+            w0, w1 = weight[-1][0::2], weight[-1][1::2]
+            w = w0 + w1
+            share = np.divide(w1, w, out=np.zeros_like(w), where=w > 0)
+            real_right = last[-1][1::2] >= 0
+            first.append(np.minimum(first[-1][0::2], first[-1][1::2]))
+            last.append(np.maximum(last[-1][0::2], last[-1][1::2]))
+            weight.append(w)
+            with np.errstate(invalid="ignore"):
+                origin.append(origin[-1][0::2] + share * (origin[-1][1::2] - origin[-1][0::2]))
+                mean_lr.append(mean_lr[-1][0::2] + share * (mean_lr[-1][1::2] - mean_lr[-1][0::2]))
+            lo.append(lo[-1][0::2])
+            hi.append(np.where(real_right, hi[-1][1::2], hi[-1][0::2]))
+            lr_lo.append(np.minimum(lr_lo[-1][0::2], lr_lo[-1][1::2]))
+            lr_hi.append(np.maximum(lr_hi[-1][0::2], lr_hi[-1][1::2]))
+        offsets = tuple(int(o) for o in np.concatenate([[0], np.cumsum([a.size for a in first])])[:-1])
+        return cls(sign, offsets, *(np.concatenate(a) for a in (first, last, weight, origin, lo, hi, mean_lr, lr_lo, lr_hi)))
+
+    @property
+    def root(self) -> int:
+        return self.offsets[-1]
+
+    def children(self, block: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The left child of each block (the right one follows it); -1 for single changes."""
+        level = np.searchsorted(self.offsets, block, side="right") - 1
+        offsets = np.asarray(self.offsets)
+        return np.where(level > 0, offsets[np.maximum(level - 1, 0)] + 2 * (block - offsets[level]), -1)
+
+    def walk(self, steps: NDArray[np.int64], area: NDArray[np.float64], tolerance: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The (requested step index, block id) terms that make up ``LD`` at ``steps`` (sorted).
+
+        ``area`` is ``F_t`` at those steps. A block is one term for step ``t`` when
+        all its changes happened by ``t`` and it is far enough (module docstring).
+        Runs of consecutive requested steps are walked together (a dual-tree walk):
+        a block that is far from the first step of a run is far from all of it.
+        """
+        if self.weight[self.root] == 0 or steps.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        lo, hi = np.array([0]), np.array([steps.size])
+        block = np.array([self.root])
+        found = []
+        while block.size:
+            started = self.first_step[block] <= steps[hi - 1]
+            lo, hi, block = lo[started], hi[started], block[started]
+            first_t, first_area = steps[lo], area[lo]
+            child = self.children(block)
+            near = first_area - self.origin_hi[block]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                spread = (np.log((first_area - self.origin_lo[block]) / near)
+                          + GAMMA_MAX * (self.log_lr_hi[block] - self.log_lr_lo[block]))
+            done = (self.last_step[block] <= first_t) & ((child < 0) | ((near > 0) & (spread <= tolerance)))
+            found.append((lo[done], hi[done], block[done]))
+            lo, hi, block, child = lo[~done], hi[~done], block[~done], child[~done]
+            wider = (self.origin_hi[block] - self.origin_lo[block]) >= (area[hi - 1] - area[lo])
+            split_block = (child >= 0) & ((hi - lo == 1) | wider)
+            mid = (lo + hi) // 2
+            lo = np.concatenate([lo[split_block], lo[split_block], lo[~split_block], mid[~split_block]])
+            hi = np.concatenate([hi[split_block], hi[split_block], mid[~split_block], hi[~split_block]])
+            block = np.concatenate([child[split_block], child[split_block] + 1, block[~split_block], block[~split_block]])
+        lo, hi, block = (np.concatenate(parts) for parts in zip(*found))
+        lengths = hi - lo
+        run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        index = np.repeat(lo, lengths) + np.arange(int(lengths.sum())) - run_start
+        return index, np.repeat(block, lengths)
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """The block terms of ``LD`` for a chunk of requested steps, theta-free."""
+
+    index: NDArray[np.int64]          # requested step (within the chunk) each term adds to
+    weight: NDArray[np.float64]       # signed total drop of the block
+    area: NDArray[np.float64]         # S from the block's centroid to t
+    log_lr: NDArray[np.float64]       # mean log eta of the block
+
+
+@dataclass(frozen=True)
+class LossDrop:
+    """``LD`` at fixed requested steps of a fixed LR history, as a function of
+    ``(B, C, beta, gamma)``: the tree walk is done once (and kept when small)."""
+
+    steps: NDArray[np.int64]             # requested steps (1-based)
+    area: NDArray[np.float64]            # F_t, the cumulative LR, at the requested steps
+    trees: tuple[ChangeTree, ...]        # drops, then rises
+    tolerance: float
+    cache: dict[int, _Terms] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, lr: NDArray[np.float64], steps: NDArray[np.int64], tolerance: float = DEFAULT_TOLERANCE) -> "LossDrop":
+        """From the per-step LR ``lr`` of steps ``1..n`` and the steps ``LD`` is wanted at."""
+        steps = np.asarray(steps, dtype=np.int64)
+        if np.any(np.diff(steps) < 0):
+            raise ValueError("LossDrop needs the requested steps in increasing order")
+        lr = np.asarray(lr, dtype=np.float64)
+        cumulative = forward_area(lr)
+        drops = lr_drops(lr)
+        trees = []
+        for sign in (1.0, -1.0):
+            at = np.flatnonzero(sign * drops > 0)
+            with np.errstate(divide="ignore"):
+                log_lr = np.log(lr[at])
+            trees.append(ChangeTree.build(at + 1, drops[at], cumulative[at - 1], log_lr, sign))
+        return cls(steps, cumulative[steps - 1], tuple(trees), tolerance)
+
+    def __call__(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
+        return self.many(np.array([[B, C, beta, gamma]]))[0]
+
+    def many(self, params: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``LD`` for each row ``(B, C, beta, gamma)`` of ``params``: one tree walk for all."""
+        result = np.zeros((len(params), self.steps.size))
+        for part, terms in self._chunks():
+            started = terms.area > 0                     # nothing trained since the change: no effect yet
+            for row, (B, C, beta, gamma) in zip(result, params):
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    x = np.where(started, np.exp(-gamma * terms.log_lr) * terms.area, 0.0)
+                    saturation = -np.expm1(-beta * np.log1p(C * x))
+                row[part] = B * np.bincount(terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start)
+        return result
+
+    def n_terms(self) -> int:
+        """How many (step, block) terms ``LD`` sums over."""
+        return sum(terms.index.size for _, terms in self._chunks())
+
+    def _chunks(self) -> Iterator[tuple[slice, _Terms]]:
+        for start in range(0, self.steps.size, CHUNK_STEPS):
+            part = slice(start, min(start + CHUNK_STEPS, self.steps.size))
+            terms = self.cache.get(start)
+            if terms is None:
+                terms = self._terms(part)
+                if terms.index.size * self.steps.size <= CACHE_PAIRS * (part.stop - part.start):
+                    self.cache[start] = terms
+            yield part, terms
+
+    def _terms(self, part: slice) -> _Terms:
+        steps, area = self.steps[part], self.area[part]
+        pieces = []
+        for tree in self.trees:
+            at, block = tree.walk(steps, area, self.tolerance)
+            pieces.append((at, tree.sign * tree.weight[block], area[at] - tree.origin[block], tree.log_lr[block]))
+        return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    s1: NDArray[np.float64]      # S1 + S_W at the requested steps
+    loss_drop: LossDrop
+
+
+def loss_drop_direct(lr: NDArray[np.float64], steps: NDArray[np.int64], B: float, C: float, beta: float,
+                     gamma: float) -> NDArray[np.float64]:
+    """``LD`` by the double sum as written, ``O(len(steps) * t)``: the reference for checks."""
+    lr = np.asarray(lr, dtype=np.float64)
+    drops = lr_drops(lr)
+    out = np.empty(len(steps))
+    for i, t in enumerate(np.asarray(steps, dtype=np.int64)):
+        eta = lr[:t]
+        area_since = np.cumsum(eta[::-1])[::-1]          # S_k(t) for k = 1..t
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            x = np.where(area_since > 0, eta ** (-gamma) * area_since, 0.0)
+            out[i] = B * np.sum(drops[:t] * (1.0 - (C * x + 1.0) ** (-beta)))
+    return out
+
+
+@dataclass(frozen=True)
+class MultiPowerLaw(Law):
+    name: ClassVar[str] = "multipower"
+    formula: ClassVar[str] = "L(t) = L0 + A*(S1(t)+S_W)^-alpha - B*sum_k (eta_{k-1}-eta_k)*(1-(C*eta_k^-gamma*S_k(t)+1)^-beta)"
+    reference: ClassVar[str] = ("Luo et al., A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules, "
+                                "arXiv 2503.12811")
+    param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
+
+    warmup: str = "actual"
+    tolerance: float = DEFAULT_TOLERANCE
+
+    def __post_init__(self) -> None:
+        if self.warmup not in WARMUP_CONVENTIONS:
+            raise ValueError(f"warmup convention must be one of {WARMUP_CONVENTIONS}, got {self.warmup!r}")
+        if not 0.0 <= self.tolerance <= 1.0:
+            raise ValueError(f"tolerance must be in [0, 1], got {self.tolerance}")
+
+    def options(self) -> dict[str, Any]:
+        return {"warmup": self.warmup, "tolerance": self.tolerance}
+
+    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        #                 L0   A      alpha B    C     beta  gamma
+        return (np.array([0.0, 1e-12, 1e-3, 0.0, 1e-6, 1e-3, 0.0]),
+                np.array([np.inf, np.inf, 3.0, np.inf, 1e6, 3.0, GAMMA_MAX]))
+
+    def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
+        steps = np.asarray(steps, dtype=np.int64)
+        n = int(steps.max())
+        lr = history.lr[:n]
+        actual = history.actual_lr(n)
+        s1 = forward_area(lr if self.warmup == "peak" else actual)
+        return _Prepared(s1[steps - 1], LossDrop.of(actual if self.warmup == "full" else lr, steps, self.tolerance))
+
+    def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+        return self.evaluate_many(np.asarray(theta)[None, :], prepared)[0]
+
+    def evaluate_many(self, thetas: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+        thetas = np.asarray(thetas, dtype=np.float64)
+        L0, A, alpha = (thetas[:, i, None] for i in range(3))
+        return L0 + A * prepared.s1 ** (-alpha) - prepared.loss_drop.many(thetas[:, 3:])
+
+    def initial_guesses(self, data: Sequence[FitData], keep: int = 4) -> list[NDArray[np.float64]]:
+        """Best points of a grid over ``(alpha, C, beta, gamma)``, with ``(L0, A, B)``
+        solved by weighted linear least squares at each."""
+        prepared = [self.prepare(d.history, d.steps) for d in data]
+        weights = np.concatenate([1.0 / d.loss for d in data])
+        target = np.concatenate([d.loss for d in data]) * weights
+        log_s1 = np.concatenate([np.log(p.s1) for p in prepared])
+        lo, hi = self.bounds()
+        candidates: list[tuple[float, NDArray[np.float64]]] = []
+        for C in (0.5, 2.0, 8.0):
+            for beta in (0.3, 0.6, 1.0):
+                for gamma in (0.3, 0.6, 0.9):
+                    drop = np.concatenate([p.loss_drop(1.0, C, beta, gamma) for p in prepared])
+                    for alpha in np.linspace(0.1, 1.2, 23):
+                        design = np.column_stack([np.ones_like(drop), np.exp(-alpha * log_s1), -drop]) * weights[:, None]
+                        (L0, A, B), *_ = np.linalg.lstsq(design, target, rcond=None)
+                        theta = np.clip(np.array([L0, max(A, 1e-6), alpha, max(B, 0.0), C, beta, gamma]), lo, hi)
+                        resid = design @ theta[[0, 1, 3]] - target
+                        candidates.append((float(resid @ resid), theta))
+        candidates.sort(key=lambda c: c[0])
+        return [theta for _, theta in candidates[:keep]]

@@ -1,0 +1,83 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lrcurve import make_schedule, read_runs
+from lrcurve.compare import compare, late_window
+from lrcurve.laws.base import LRHistory
+from lrcurve.laws.multipower import MultiPowerLaw
+from lrcurve.runs import Run
+from tests.conftest import SAMPLES
+
+THETA = np.array([2.9, 0.55, 0.5, 380.0, 2.0, 0.6, 0.65])
+
+
+def mpl_run(name, schedule, noise_seed):
+    steps = np.arange(2200, 24001, 128)
+    loss = MultiPowerLaw().predict(THETA, LRHistory.of(schedule, 24000), steps)
+    loss *= 1 + 2e-4 * np.random.default_rng(noise_seed).standard_normal(loss.size)
+    return Run(name, steps, loss, schedule)
+
+
+def test_compare_picks_the_law_that_generated_the_data():
+    def multistep(at, factor):
+        return make_schedule("multistep", steps=24000, peak=3e-4, warmup=2160, milestones=at, factors=factor)
+
+    runs = [mpl_run("constant", make_schedule("constant", steps=24000, peak=3e-4, warmup=2160), 1),
+            mpl_run("two drops", multistep((10000, 17000), (0.3, 0.1)), 2)]
+    held = [mpl_run("one drop", multistep((14000,), (0.05,)), 3)]
+    result = compare(runs, held)
+    assert result.method == "holdout"
+    assert result.best.name == "multipower"
+    by_name = {r.name: r for r in result.results}
+    noise_mape = 100 * 2e-4 * np.sqrt(2 / np.pi)   # mean |N(0, 2e-4)| in percent
+    assert by_name["multipower"].mape < 1.2 * noise_mape
+    assert by_name["momentum"].mape > 2 * by_name["multipower"].mape
+    assert by_name["multipower"].aic < by_name["momentum"].aic
+
+
+def test_scoring_falls_back_to_leave_one_out_and_to_a_late_window():
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    loro = compare(runs, laws=["momentum"])
+    assert loro.method == "leave-one-run-out"
+    assert [h.run.name for h in loro.results[0].heldout] == ["constant", "cosine"]
+    late = compare(runs[:1], laws=["momentum"])
+    assert late.method == "late-window"
+    (held,) = late.results[0].heldout
+    assert held.run.steps.min() > 0.8 * runs[0].last_step
+    assert held.fitted.runs[0].last_step <= 0.8 * runs[0].last_step
+    head, tail = late_window(runs[0])
+    assert head.steps.size + tail.steps.size == runs[0].steps.size
+
+
+def lrcurve(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+def test_compare_cli_json_and_plot(tmp_path):
+    r = lrcurve("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout", SAMPLES / "wsd.csv",
+                "--warmup", 2160, "--json", "--plot", "cmp.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["method"] == "holdout"
+    assert {law["law"] for law in out["laws"]} == {"momentum", "multipower"}
+    assert out["recommended"] == min(out["laws"], key=lambda law: law["heldout_mape"])["law"]
+    for law in out["laws"]:
+        assert [h["run"] for h in law["heldout"]] == ["wsd"]
+        assert set(law["heldout"][0]) >= {"mape", "final_error", "r2"}
+        assert law["n_params"] == len(law["params"]) and np.isfinite(law["aic"]) and np.isfinite(law["bic"])
+        assert law["heldout_mape"] < 0.3
+    assert (tmp_path / "cmp.png").stat().st_size > 10_000
+    again = lrcurve("compare", SAMPLES / "constant.csv", "--plot", "cmp.png", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_compare_cli_bad_input_is_one_line_and_exit_2(tmp_path):
+    r = lrcurve("compare", SAMPLES / "constant.csv", "--holdout", tmp_path / "missing.csv", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "missing.csv" in r.stderr and "Traceback" not in r.stderr
+    r = lrcurve("compare", SAMPLES / "constant.csv", "--warmup-area", "sideways", cwd=tmp_path)
+    assert r.returncode == 2 and "--warmup-area" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrcurve import fit, make_schedule
+from lrcurve.laws import make_law
+from lrcurve.laws.base import LRHistory
+from lrcurve.laws.multipower import LossDrop, MultiPowerLaw, loss_drop_direct
+from lrcurve.runs import Run
+
+SHAPE = dict(B=400.0, C=2.0, beta=0.6, gamma=0.65)
+
+
+def double_sum(lr, t, B, C, beta, gamma):
+    """LD(t) written out term by term (eta index 1..t, eta_0 has no drop)."""
+    total = 0.0
+    for k in range(2, t + 1):
+        drop = lr[k - 2] - lr[k - 1]
+        area = sum(lr[k - 1:t])
+        total += drop * (1 - (C * lr[k - 1] ** -gamma * area + 1) ** -beta)
+    return B * total
+
+
+def test_constant_lr_has_no_loss_drop():
+    lr = np.full(50, 3e-4)
+    steps = np.arange(1, 51)
+    assert np.all(LossDrop.of(lr, steps)(**SHAPE) == 0.0)
+
+
+def test_single_drop_by_hand():
+    lr = np.array([4e-4, 4e-4, 1e-4, 1e-4, 1e-4])
+    B, C, beta, gamma = 100.0, 2.0, 0.5, 0.5
+    steps = np.arange(1, 6)
+    # the drop of 3e-4 happens at step 3; S_3(t) = 1e-4 * (t - 2)
+    expected = [0, 0] + [B * 3e-4 * (1 - (C * (1e-4) ** -0.5 * 1e-4 * (t - 2) + 1) ** -0.5) for t in (3, 4, 5)]
+    assert LossDrop.of(lr, steps)(B, C, beta, gamma) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert loss_drop_direct(lr, steps, B, C, beta, gamma) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_tiny_schedule_matches_the_written_double_sum():
+    lr = [5e-4, 4e-4, 4e-4, 2e-4, 3e-4, 1e-4]  # includes a rise
+    steps = np.arange(1, 7)
+    expected = [double_sum(lr, t, **SHAPE) for t in steps]
+    assert LossDrop.of(np.array(lr), steps, tolerance=0.0)(**SHAPE) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert LossDrop.of(np.array(lr), steps)(**SHAPE) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.floats(1e-6, 1e-3), min_size=2, max_size=12), st.integers(0, 2**31 - 1), st.integers(20, 400))
+def test_fast_evaluation_matches_the_double_sum_on_random_schedules(levels, seed, n):
+    rng = np.random.default_rng(seed)
+    # piecewise schedules: random levels, some held, some ramped linearly
+    knots = np.sort(rng.choice(np.arange(1, n + 1), size=min(len(levels), n), replace=False))
+    lr = np.interp(np.arange(1, n + 1), knots, levels[:knots.size])
+    kind = rng.random()
+    if kind < 0.25:
+        lr = lr[np.argsort(-lr, kind="stable")]          # decaying
+    elif kind < 0.5:
+        lr = np.round(lr, 4) + 1e-6                      # steps
+    elif kind < 0.75:
+        lr = rng.choice(levels, size=n)                  # a jump at every step
+    steps = np.unique(rng.integers(1, n + 1, size=15))
+    exact = loss_drop_direct(lr, steps, **SHAPE)
+    assert LossDrop.of(lr, steps, tolerance=0.0)(**SHAPE) == pytest.approx(exact, rel=1e-10, abs=1e-12)
+    # block merging: second order in the tolerance, relative to B * (summed |LR changes|)
+    scale = SHAPE["B"] * np.abs(np.diff(lr)).sum()
+    for tolerance in (0.1, 0.2):
+        error = np.max(np.abs(LossDrop.of(lr, steps, tolerance)(**SHAPE) - exact))
+        assert error <= 0.02 * tolerance**2 * scale + 1e-15
+
+
+def test_block_merging_error_on_a_long_cosine_is_tiny():
+    lr = make_schedule("cosine", steps=30000, peak=3e-4, warmup=2000, floor=0.0).law_view().per_step(30000)
+    steps = np.arange(1, 30001, 97)
+    fast = LossDrop.of(lr, steps)
+    exact = loss_drop_direct(lr, steps, **SHAPE)
+    assert np.max(np.abs(fast(**SHAPE) - exact)) < 3e-6
+    assert fast.n_terms() < 0.02 * steps.size * 30000   # far fewer terms than the double sum
+
+
+def test_requested_steps_may_be_dense_or_sparse_with_the_same_values():
+    lr = make_schedule("wsd", steps=6000, peak=3e-4, decay=0.3, shape="sqrt").per_step(6000)
+    dense = LossDrop.of(lr, np.arange(1, 6001))(**SHAPE)
+    sparse_steps = np.array([1, 10, 4199, 4200, 4201, 5000, 6000])
+    assert LossDrop.of(lr, sparse_steps)(**SHAPE) == pytest.approx(dense[sparse_steps - 1], abs=3e-6)
+    assert np.all(np.diff(dense[4200:-1]) > 0)  # the loss drop grows while the LR decays (to 0 at the end)
+
+
+def test_evaluate_many_agrees_with_evaluate():
+    law = MultiPowerLaw()
+    schedule = make_schedule("cosine", steps=5000, peak=3e-4, warmup=500, floor=0.1)
+    prepared = law.prepare(LRHistory.of(schedule, 5000), np.arange(600, 5001, 50))
+    thetas = np.array([[3.0, 0.5, 0.5, 400, 2.0, 0.6, 0.65], [2.8, 0.6, 0.4, 300, 1.0, 0.5, 0.5]])
+    both = law.evaluate_many(thetas, prepared)
+    for row, theta in zip(both, thetas):
+        assert row == pytest.approx(law.evaluate(theta, prepared), rel=1e-14)
+
+
+def test_warmup_conventions_change_only_the_warmup_area():
+    schedule = make_schedule("constant", steps=4000, peak=3e-4, warmup=1000)
+    theta = np.array([3.0, 0.5, 0.5, 400, 2.0, 0.6, 0.65])
+    steps = np.arange(1200, 4001, 100)
+    history = LRHistory.of(schedule, 4000)
+    actual = MultiPowerLaw("actual").predict(theta, history, steps)
+    peak = MultiPowerLaw("peak").predict(theta, history, steps)
+    full = MultiPowerLaw("full").predict(theta, history, steps)
+    assert np.all(actual > peak)          # less area trained counts as less progress
+    assert np.all(full > actual)          # "full": the warmup's LR rises count as (negative) drops
+    with pytest.raises(ValueError, match="warmup"):
+        make_law("multipower", warmup="none")
+
+
+TRUE = np.array([2.9, 0.55, 0.5, 380.0, 2.0, 0.6, 0.65])
+
+
+def synthetic(name, schedule, steps):
+    loss = MultiPowerLaw().predict(TRUE, LRHistory.of(schedule, int(steps[-1])), steps)
+    return Run(name, steps, loss, schedule)
+
+
+def test_fit_recovers_known_parameters_from_synthetic_curves():
+    steps = np.arange(2200, 24001, 128)
+    runs = [synthetic("constant", make_schedule("constant", steps=24000, peak=3e-4, warmup=2160), steps),
+            synthetic("cosine", make_schedule("cosine", steps=24000, peak=3e-4, warmup=2160, floor=0.1), steps),
+            synthetic("wsd", make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160, decay=0.2, floor=0.1), steps)]
+    fitted = fit(runs, MultiPowerLaw(), skip_fraction=0.0)
+    predicted = np.concatenate([fitted.predict_run(r) for r in runs])
+    assert np.max(np.abs(predicted / np.concatenate([r.loss for r in runs]) - 1)) < 1e-5
+    assert fitted.values == pytest.approx(TRUE, rel=0.05)
+    long = make_schedule("cosine", steps=60000, peak=3e-4, warmup=2160, floor=0.0)
+    truth = MultiPowerLaw().predict(TRUE, LRHistory.of(long, 60000), np.array([60000]))
+    assert fitted.predict(long).final_loss == pytest.approx(truth[0], rel=2e-4)
