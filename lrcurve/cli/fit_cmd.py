@@ -50,7 +50,7 @@ def fit_command(
     files: Annotated[list[Path], typer.Argument(help="Logged runs: CSV/TSV with step, lr and loss columns, W&B exports (run JSON, panel CSV), TensorBoard event files or folders.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help=f"Fit file to write (default: {DEFAULT_FIT_FILE}).")] = None,
     law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LAWS)}.")] = "momentum",
-    warmup_area: Annotated[str, typer.Option("--warmup-area", help="How S1 counts warmup: 'actual' (its real area) or 'peak' (every warmup step at the peak LR, as in the momentum-law paper).")] = "actual",
+    warmup_area: Annotated[str, typer.Option("--warmup-area", help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: warmup rises also enter the loss-drop sum, as in the authors' code).")] = "actual",
     skip: Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave out the first fraction of each run's steps (and its warmup) from the fit.")] = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
     step_col: StepCol = None,
