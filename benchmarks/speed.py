@@ -1,13 +1,14 @@
 """Speed of the LR areas, momentum-law prediction and fitting, on this machine.
 
 Run: ``python benchmarks/speed.py`` (or ``make bench``). Prints one line per figure:
-the best of several repeats, next to a naive Python-loop reference where one applies.
+the best of several repeats, next to a naive Python-loop reference where one applies;
+then the multi-power-law figures (``speed_multipower.py``) and ``optimize``'s
+(``speed_optimize.py``), which also run on their own.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,19 +17,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import best_of  # noqa: E402
 from lrcurve import MomentumLaw, fit, make_schedule, read_runs  # noqa: E402
 from lrcurve.areas import annealing_area, forward_area  # noqa: E402
 from lrcurve.laws.base import LRHistory  # noqa: E402
 from lrcurve.runs import Run  # noqa: E402
 
 
-def best_of(func: Callable[[], object], repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def naive_areas(lr: np.ndarray, lam: float) -> tuple[list[float], list[float]]:
@@ -87,3 +82,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    import speed_multipower
+    import speed_optimize
+
+    print("\nmulti-power law")
+    speed_multipower.main()
+    print("\noptimize")
+    speed_optimize.main()

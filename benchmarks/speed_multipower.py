@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
+from timing import timed  # noqa: E402
 from lrcurve import fit, make_schedule, read_runs
 from lrcurve.fitting import FittedLaw, Parameter
 from lrcurve.laws.base import LRHistory
@@ -24,10 +24,6 @@ THETA = np.array([3.04, 0.525, 0.508, 364.0, 2.07, 0.583, 0.641])
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_runs"
 
 
-def timed(call):
-    start = time.perf_counter()
-    value = call()
-    return value, time.perf_counter() - start
 
 
 def naive_loss_drop(lr: list[float], t: int, B: float, C: float, beta: float, gamma: float) -> float:

@@ -9,7 +9,6 @@ any law uses (``FittedLaw.curve`` per candidate), best of several repeats.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import best_of  # noqa: E402
 from lrcurve import fit, read_runs  # noqa: E402
 from lrcurve.optimize import cosine_candidates, default_baseline, predicted_losses, search, wsd_candidates  # noqa: E402
 
@@ -25,13 +25,6 @@ DATA = ROOT.parent / "shared" / "data" / "multipowerlaw" / "csv_25"
 STEPS, PEAK, WARMUP = 100_000, 3e-4, 2160
 
 
-def best_of(func: Callable[[], object], repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
