@@ -402,3 +402,25 @@ def measured_bests(scored: Sequence[MeasuredRun]) -> dict[int, tuple[MeasuredRun
     for item in scored:
         groups.setdefault(item.horizon, []).append(item)
     return {h: (min(g, key=lambda m: m.measured), min(g, key=lambda m: m.predicted)) for h, g in sorted(groups.items())}
+
+
+@dataclass(frozen=True)
+class LawOpinion:
+    """Another fitted law's losses for the same candidates, and where it puts the best."""
+
+    law: str
+    loss: NDArray[np.float64]
+
+    @property
+    def best(self) -> int:
+        return int(np.argmin(self.loss))
+
+    def rank_of(self, index: int) -> int:
+        """1-based rank this law gives candidate ``index``."""
+        return int(np.sum(self.loss < self.loss[index])) + 1
+
+
+def other_laws(result: Search, fits: Sequence[FittedLaw], *, progress: Progress | None = None) -> list[LawOpinion]:
+    """Score the search's candidates with other fitted laws, to see where the laws disagree."""
+    schedules = [c.schedule for c in result.candidates]
+    return [LawOpinion(f.law.name, predicted_losses(f, schedules, result.at_step, progress=progress)) for f in fits]

@@ -12,7 +12,7 @@ from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.optimize import (cosine_candidates, default_baseline, predicted_losses, recognise, rewarmup_candidates,
                               search, wsd_candidates)
 from lrcurve.schedules import make_schedule
-from tests.conftest import shared_path
+from tests.conftest import SAMPLES, shared_path
 from tests.test_cli import lrcurve
 
 WARMUP, PEAK = 2160, 3e-4
@@ -240,3 +240,21 @@ def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():
     near = [m for m in scored if "40 %" in m.label or "60 %" in m.label]
     assert all(abs(m.error_percent) < 0.3 for m in near)
     assert all(m.error_percent > 0 for m in scored)
+
+
+def test_other_laws_score_the_same_candidates_and_report_disagreement(tmp_path):
+    from lrcurve.fitfile import save_fit
+    from tests.test_fuzz import run_cli
+
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    save_fit(fit(runs, MomentumLaw()), tmp_path / "actual.json")
+    save_fit(fit(runs, MomentumLaw(warmup="peak")), tmp_path / "peak.json")
+    code, out, err = run_cli(tmp_path, "optimize", "actual.json", "--family", "wsd", "--steps", "72000",
+                             "--also", "peak.json", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    (other,) = result["other_laws"]
+    assert other["law"] == "momentum" and len(other["losses"]) == len(result["candidates"])
+    ours = [c["loss"] for c in result["candidates"]]
+    assert other["rank_of_our_best"] == 1 + sum(v < other["losses"][ours.index(min(ours))] for v in other["losses"])
+    assert other["best"]["loss"] == pytest.approx(min(other["losses"]))

@@ -15,8 +15,8 @@ from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
 from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_MAX_LRS, DEFAULT_PERIODS, DEFAULT_SHAPES,
-                              FAMILIES, Candidate, MeasuredRun, Search, against_measured, cosine_candidates, default_baseline, default_rewarmup_baseline,
-                              first_decaying_run, measured_bests, rewarmup_candidates, search, wsd_candidates)
+                              FAMILIES, Candidate, LawOpinion, MeasuredRun, Search, against_measured, cosine_candidates, default_baseline, default_rewarmup_baseline,
+                              first_decaying_run, measured_bests, other_laws, rewarmup_candidates, search, wsd_candidates)
 from lrcurve.readers import Columns
 from lrcurve.output import check_plot_path, write_atomic
 from lrcurve.runs import Run
@@ -109,6 +109,23 @@ def _print_tables(result: Search, top: int) -> None:
     out.print(trade)
 
 
+def _print_opinions(result: Search, law: str, opinions: list[LawOpinion], top: int) -> None:
+    table = Table(title=f"the laws side by side (rank by the {law} law)", title_justify="left")
+    table.add_column("setting")
+    for name in (law, *(o.law for o in opinions)):
+        table.add_column(f"{name} loss (rank)", justify="right")
+    for rank, i in enumerate(result.order[:top], 1):
+        cells = [f"{result.loss[i]:.4f} ({rank})"] + [f"{o.loss[i]:.4f} ({o.rank_of(int(i))})" for o in opinions]
+        table.add_row(result.candidates[i].label, *cells)
+    out.print(table)
+    for o in opinions:
+        best = result.candidates[o.best]
+        verdict = "agree" if o.best == int(result.order[0]) else (
+            f"differ: the {o.law} law ranks the {law} law's best #{o.rank_of(int(result.order[0]))}")
+        out.print(f"best by the {o.law} law: {best.label} ({o.loss[o.best]:.4f}); by the {law} law: "
+                  f"{result.best.label}: {verdict}", soft_wrap=True)
+
+
 def _print_measured(scored: list[MeasuredRun]) -> None:
     table = Table(title="measured sweep: last logged loss against the law's prediction for each run's schedule",
                   title_justify="left")
@@ -150,6 +167,7 @@ def optimize_command(
     milestones: Annotated[Optional[str], typer.Option("--milestones", help="Baseline multistep: steps where the LR changes.")] = None,
     factors: Annotated[Optional[str], typer.Option("--factors", help="Baseline multistep: LR after each milestone (fraction of the peak).")] = None,
     lr_file: Annotated[Optional[Path], typer.Option("--lr-file", help="Baseline file: a table of step,lr.")] = None,
+    also: Annotated[Optional[list[Path]], typer.Option("--also", help="Fit files of other laws (e.g. from `fit --law multipower`): score the same candidates with each and show where the laws disagree (repeatable).")] = None,
     measured: Annotated[Optional[list[str]], typer.Option("--measured", help="Runs of a measured sweep (e.g. WSD runs with different cooldown fractions; a file or a quoted glob pattern, repeatable): their final loss next to the law's prediction, and the best of each.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Candidates listed in the table.")] = 10,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")] = None,
@@ -216,6 +234,10 @@ def optimize_command(
              "too high an LR and extrapolates there")
     for message in result.notes:
         note(message)
+    opinions = []
+    if also:
+        with progress_bar("scoring the candidates with the other laws") as update:
+            opinions = other_laws(result, [load_fit(path) for path in also], progress=update)
     scored = against_measured(fitted, load_runs(expand_paths(measured, "--measured"), Columns(), "auto", None)) if measured else []
     if plot is not None:
         plot_search(result, fitted, plot)
@@ -232,12 +254,17 @@ def optimize_command(
             "best_per_series": {s: {"x": x, "loss": v} for s, (x, v) in result.best_per_series().items()},
             "candidates": [_candidate_json(c, float(v)) for c, v in zip(result.candidates, result.loss)],
             "notes": list(result.notes), "plot": str(plot) if plot else None,
+            "other_laws": [{"law": o.law, "best": _candidate_json(result.candidates[o.best], float(o.loss[o.best])),
+                            "rank_of_our_best": o.rank_of(int(result.order[0])),
+                            "losses": o.loss.tolist()} for o in opinions],
             "measured": [{**asdict(m), "error_percent": m.error_percent} for m in scored],
             "measured_best": {str(h): {"measured": mb.name, "predicted": pb.name}
                               for h, (mb, pb) in measured_bests(scored).items()},
         })
         return
     _print_tables(result, top)
+    if opinions:
+        _print_opinions(result, fitted.law.name, opinions, top)
     if scored:
         _print_measured(scored)
     band = f" ± {result.gain_stderr:.2g}" if result.gain_stderr is not None else ""
