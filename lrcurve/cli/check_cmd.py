@@ -11,13 +11,11 @@ from rich.text import Text
 
 from lrcurve.check import DEFAULT_TOLERANCE, DEFAULT_WINDOWS, CheckResult, check_run, parse_tolerance
 from lrcurve.cli import app
-from lrcurve.cli.common import (LossCol, LossSeries, LossUnit, LrCol, Parent, RunCol, ScheduleSpec, Smooth, StepCol,
-                                emit_json, load_runs, note, out, schedule_options)
+from lrcurve.cli.common import (RunInputs, ScheduleSpec, emit_json, input_options, note, out, schedule_options)
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
-from lrcurve.logs import LogOptions, logged_lr, lr_mismatch
+from lrcurve.logs import logged_lr, lr_mismatch
 from lrcurve.output import check_plot_path
-from lrcurve.readers import Columns
 from lrcurve.runs import Run
 
 
@@ -60,24 +58,18 @@ def print_result(result: CheckResult) -> None:
 
 @app.command("check")
 @schedule_options
+@input_options
 def check_command(
     fit_file: Annotated[Path, typer.Argument(help="Fit file from `lrcurve fit`.", show_default=False)],
     run_file: Annotated[Path, typer.Argument(help="The run's log so far (CSV, W&B export, TensorBoard).", show_default=False)],
     tolerance: Annotated[str, typer.Option("--tolerance", "-t", help="Allowed relative deviation of a window, e.g. 0.5% or 0.005.")] = DEFAULT_TOLERANCE,
     windows: Annotated[int, typer.Option("--windows", min=1, help="Cut the compared log into this many windows of consecutive points.")] = DEFAULT_WINDOWS,
-    loss: LossSeries = None,
-    smooth: Smooth = "auto",
-    parent: Parent = "auto",
-    step_col: StepCol = None,
-    lr_col: LrCol = None,
-    loss_col: LossCol = None,
-    run_col: RunCol = None,
-    loss_unit: LossUnit = "auto",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw logged vs predicted loss and the window deviations to PNG/SVG/PDF.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
     *,
     spec: ScheduleSpec,
+    inputs: RunInputs,
 ) -> None:
     """Compare a run's logged loss with the loss the fit predicts for its schedule.
 
@@ -89,15 +81,14 @@ def check_command(
     if plot is not None:
         check_plot_path(plot, force)
     fitted = load_fit(fit_file)
-    if str(parent) == str(run_file):
-        raise InputError(f"--parent {parent}: a run cannot be its own parent")
-    columns, log = Columns(step_col, lr_col, loss_col, run_col), LogOptions(loss, smooth, parent)
-    runs = load_runs([run_file], columns, loss_unit, spec.warmup, log)
+    if str(inputs.parent) == str(run_file):
+        raise InputError(f"--parent {inputs.parent}: a run cannot be its own parent")
+    runs = inputs.load([run_file], spec.warmup)
     if spec.warmup is None and fitted.warmup_steps and all(r.warmup_steps == 0 and r.steps[0] >= fitted.warmup_steps
                                                             for r in runs):
         # a log that starts after the fitted runs' warmup, with no warmup of its own: theirs, as `predict` does
         note(f"from the fit: warmup={fitted.warmup_steps} (the log starts at step {runs[0].steps[0]}; give --warmup to change it)")
-        runs = load_runs([run_file], columns, loss_unit, fitted.warmup_steps, log)
+        runs = inputs.load([run_file], fitted.warmup_steps)
     if spec.steps is not None or spec.lr_file is not None:
         runs = [with_flag_schedule(run, spec) for run in runs]
         for run in runs:

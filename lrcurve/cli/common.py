@@ -9,7 +9,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional, get_args
 
 import numpy as np
 import typer
@@ -77,6 +77,8 @@ LossUnit = Annotated[str, typer.Option("--loss-unit", help="auto, nats, bits or 
 WarmupSteps = Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warmup steps of the runs (default: detected from a rising LR at the start, else 0).")]
 LossSeries = Annotated[Optional[str], typer.Option("--loss", help="Loss series: val, train, or a column/tag/metric name (default: val when logged, else train).")]
 Smooth = Annotated[str, typer.Option("--smooth", help="Smooth the loss before fitting: none, ema:B (e.g. ema:0.9), window:N; auto = window:11 for a training loss, none for validation.")]
+WarmupArea = Annotated[str, typer.Option("--warmup-area", help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: warmup rises also enter the loss-drop sum, as in the authors' code).")]
+Skip = Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave out the first fraction of each run's steps (and its warmup) from the fit.")]
 Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]
 
 
@@ -316,25 +318,66 @@ _SCHEDULE_OPTIONS: dict[str, tuple[Any, Any]] = {
 _SCHEDULE_DEFAULTS = {"schedule": "wsd", "decay": 0.2, "then": "cosine"}
 
 
-def schedule_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give ``command`` the schedule flags; it receives them as ``spec: ScheduleSpec``."""
+def _inject(command: Callable[..., Any], param: str, cls: type, options: dict[str, tuple[Any, Any]],
+            defaults: dict[str, Any]) -> Callable[..., Any]:
+    """Give ``command`` the flags in ``options``; it receives them as one ``cls`` value named ``param``."""
     signature = inspect.signature(command)
-    kept = [p for p in signature.parameters.values() if p.name != "spec"]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_SCHEDULE_DEFAULTS.get(name),
-                          annotation=Annotated[kind, option])
-        for name, (kind, option) in _SCHEDULE_OPTIONS.items()
-    ]
-    names = [f.name for f in fields(ScheduleSpec)]
+    kept = [p for p in signature.parameters.values() if p.name != param]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults.get(name),
+                               annotation=Annotated[kind, option])
+             for name, (kind, option) in options.items()]
+    names = [f.name for f in fields(cls)]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
-        spec = ScheduleSpec(**{name: kwargs.pop(name) for name in names})
-        return command(spec=spec, **kwargs)
+        value = cls(**{name: kwargs.pop(name) for name in names})
+        return command(**{param: value}, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in kept + added}
     return wrapper
+
+
+def schedule_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command`` the schedule flags; it receives them as ``spec: ScheduleSpec``."""
+    return _inject(command, "spec", ScheduleSpec, _SCHEDULE_OPTIONS, _SCHEDULE_DEFAULTS)
+
+
+@dataclass
+class RunInputs:
+    """How to read logged runs: column names, loss unit, which loss series, smoothing, parent."""
+
+    step_col: Optional[str]
+    lr_col: Optional[str]
+    loss_col: Optional[str]
+    run_col: Optional[str]
+    loss_unit: str
+    loss: Optional[str]
+    smooth: str
+    parent: str
+
+    @property
+    def columns(self) -> Columns:
+        return Columns(self.step_col, self.lr_col, self.loss_col, self.run_col)
+
+    @property
+    def log(self) -> LogOptions:
+        return LogOptions(self.loss, self.smooth, self.parent)
+
+    def load(self, files: list[Path], warmup: int | None) -> list[Run]:
+        return load_runs(files, self.columns, self.loss_unit, warmup, self.log)
+
+
+_INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    name: (get_args(alias)[0], get_args(alias)[1])
+    for name, alias in (("step_col", StepCol), ("lr_col", LrCol), ("loss_col", LossCol), ("run_col", RunCol),
+                        ("loss_unit", LossUnit), ("loss", LossSeries), ("smooth", Smooth), ("parent", Parent))
+}
+
+
+def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command`` the flags that say how to read runs; it receives them as ``inputs: RunInputs``."""
+    return _inject(command, "inputs", RunInputs, _INPUT_OPTIONS, {"loss_unit": "auto", "smooth": "auto", "parent": "auto"})
 
 
 def sampled_indices(n: int, rows: int = 12, start: int = 0) -> np.ndarray:

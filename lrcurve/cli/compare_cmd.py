@@ -7,14 +7,13 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (LossCol, LossUnit, LrCol, RunCol, StepCol, WarmupSteps, emit_json, load_runs, note, out,
+from lrcurve.cli.common import (RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, input_options, note, out,
                                 progress_bar)
 from lrcurve.compare import Comparison, compare
 from lrcurve.errors import InputError
 from lrcurve.fitting import DEFAULT_SKIP
 from lrcurve.laws import LAWS
 from lrcurve.output import check_plot_path
-from lrcurve.readers import Columns
 
 
 def print_comparison(comparison: Comparison) -> None:
@@ -36,27 +35,24 @@ def print_comparison(comparison: Comparison) -> None:
 
 
 @app.command("compare")
+@input_options
 def compare_command(
     files: Annotated[list[Path], typer.Argument(help="Runs to fit: CSV/TSV with step, lr and loss columns.", show_default=False)],
     holdout: Annotated[Optional[list[Path]], typer.Option("--holdout", help="Runs to score on, never fitted (repeatable). Without it: leave one run out, or the last 20 % of a single run.")] = None,
-    warmup_area: Annotated[str, typer.Option("--warmup-area", help="How the laws count warmup: 'actual' (its real area) or 'peak'.")] = "actual",
-    skip: Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave out the first fraction of each run's steps (and its warmup) from the fits.")] = DEFAULT_SKIP,
+    warmup_area: WarmupArea = "actual",
+    skip: Skip = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
-    step_col: StepCol = None,
-    lr_col: LrCol = None,
-    loss_col: LossCol = None,
-    run_col: RunCol = None,
-    loss_unit: LossUnit = "auto",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw every law against the data to a PNG/SVG/PDF file.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+    *,
+    inputs: RunInputs,
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one."""
     if plot is not None:
         check_plot_path(plot, force)
-    columns = Columns(step_col, lr_col, loss_col, run_col)
-    runs = load_runs(files, columns, loss_unit, warmup)
-    held = load_runs(holdout or [], columns, loss_unit, warmup)
+    runs = inputs.load(files, warmup)
+    held = inputs.load(holdout or [], warmup)
     with progress_bar(f"fitting {len(LAWS)} laws") as update:
         try:
             comparison = compare(runs, held, skip_fraction=skip, warmup=warmup_area, progress=update)

@@ -7,15 +7,13 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (LossCol, LossSeries, LossUnit, LrCol, Parent, RunCol, Smooth, StepCol, WarmupSteps,
-                                emit_json, err, load_runs, note, out, progress_bar, sig)
+from lrcurve.cli.common import (RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, err, input_options, note, out,
+                                progress_bar, sig)
 from lrcurve.errors import InputError
 from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
 from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit
 from lrcurve.laws import LAWS, make_law
-from lrcurve.logs import LogOptions
 from lrcurve.output import check_plot_path, check_writable
-from lrcurve.readers import Columns
 
 
 def fit_summary(fitted: FittedLaw) -> dict:
@@ -46,24 +44,19 @@ def print_fit(fitted: FittedLaw) -> None:
 
 
 @app.command("fit")
+@input_options
 def fit_command(
     files: Annotated[list[Path], typer.Argument(help="Logged runs: CSV/TSV with step, lr and loss columns, W&B exports (run JSON, panel CSV), TensorBoard event files or folders.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help=f"Fit file to write (default: {DEFAULT_FIT_FILE}).")] = None,
     law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LAWS)}.")] = "momentum",
-    warmup_area: Annotated[str, typer.Option("--warmup-area", help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: warmup rises also enter the loss-drop sum, as in the authors' code).")] = "actual",
-    skip: Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave out the first fraction of each run's steps (and its warmup) from the fit.")] = DEFAULT_SKIP,
+    warmup_area: WarmupArea = "actual",
+    skip: Skip = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
-    step_col: StepCol = None,
-    lr_col: LrCol = None,
-    loss_col: LossCol = None,
-    run_col: RunCol = None,
-    loss_unit: LossUnit = "auto",
-    loss: LossSeries = None,
-    smooth: Smooth = "auto",
-    parent: Parent = "auto",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw data and fit to a PNG/SVG/PDF file.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    *,
+    inputs: RunInputs,
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     destination = output or DEFAULT_FIT_FILE
@@ -77,7 +70,7 @@ def fit_command(
         model = make_law(law, warmup=warmup_area)
     except ValueError as error:
         raise InputError(f"--warmup-area: {error}") from None
-    runs = load_runs(files, Columns(step_col, lr_col, loss_col, run_col), loss_unit, warmup, LogOptions(loss, smooth, parent))
+    runs = inputs.load(files, warmup)
     check_fit_destination(destination, [(r.source, r.name) for r in runs], force, default=output is None)
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)

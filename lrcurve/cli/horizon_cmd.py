@@ -8,11 +8,11 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import LossCol, LossUnit, LrCol, RunCol, StepCol, emit_json, load_runs, note, out, sig
+from lrcurve.cli.common import RunInputs, emit_json, input_options, note, out, sig
 from lrcurve.errors import InputError
 from lrcurve.horizon import HorizonLaw, SweepPoint, fit_horizon_law
 from lrcurve.output import check_plot_path
-from lrcurve.readers import Columns, find_column, numeric_column, read_table
+from lrcurve.readers import find_column, numeric_column, read_table
 
 TABLE_LR = ("lr", "peak_lr", "learning_rate", "max_lr")
 TABLE_HORIZON = ("tokens", "horizon", "steps", "iterations", "iters", "train_steps")
@@ -62,6 +62,7 @@ def print_horizon(law: HorizonLaw, unit: str, target: Optional[float]) -> None:
 
 
 @app.command("lr-horizon")
+@input_options
 def horizon_command(
     files: Annotated[Optional[list[Path]], typer.Argument(help="Finished runs at several peak LRs and horizons.", show_default=False)] = None,
     table_file: Annotated[Optional[Path], typer.Option("--table", help="A summary table instead: one row per run with lr, horizon (tokens or steps) and final loss columns.")] = None,
@@ -69,14 +70,11 @@ def horizon_command(
     tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", min=1.0, help="Tokens per optimiser step: horizons in tokens instead of steps.")] = None,
     target: Annotated[Optional[float], typer.Option("--target", help="Horizon to extrapolate the best LR to (tokens with --tokens-per-step, else steps).")] = None,
     span: Annotated[float, typer.Option("--span", min=1.5, help="Fit each parabola to the runs within this factor of the best observed LR.")] = 10.0,
-    step_col: StepCol = None,
-    lr_col: LrCol = None,
-    loss_col: LossCol = None,
-    run_col: RunCol = None,
-    loss_unit: LossUnit = "auto",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Loss vs LR per horizon and lr_opt vs D, to PNG/SVG/PDF.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+    *,
+    inputs: RunInputs,
 ) -> None:
     """Best peak LR per training horizon and the power law lr_opt = B * D^-beta (Bjorck et al. 2409.19913)."""
     if plot is not None:
@@ -90,7 +88,7 @@ def horizon_command(
         points += points_from_table(table_file, where or [], scale)
         if tokens_per_step is None and read_table(table_file).columns.str.lower().isin(["tokens"]).any():
             unit = "tokens"
-    for run in load_runs(files or [], Columns(step_col, lr_col, loss_col, run_col), loss_unit, None):
+    for run in inputs.load(files or [], None):
         if run.last_step < 0.98 * run.horizon:
             note(f"{run.name}: logged to step {run.last_step} of {run.horizon}; left out (not finished)")
             continue
