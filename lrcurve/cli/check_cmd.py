@@ -11,7 +11,7 @@ from rich.text import Text
 
 from lrcurve.check import DEFAULT_TOLERANCE, DEFAULT_WINDOWS, CheckResult, check_run, parse_tolerance
 from lrcurve.cli import app
-from lrcurve.cli.common import (RunInputs, ScheduleSpec, emit_json, input_options, note, out, schedule_options)
+from lrcurve.cli.common import (Force, JsonOut, RunInputs, ScheduleSpec, emit_json, input_options, note, out, schedule_options)
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
 from lrcurve.logs import logged_lr, lr_mismatch
@@ -65,8 +65,8 @@ def check_command(
     tolerance: Annotated[str, typer.Option("--tolerance", "-t", help="Allowed relative deviation of a window, e.g. 0.5% or 0.005.")] = DEFAULT_TOLERANCE,
     windows: Annotated[int, typer.Option("--windows", min=1, help="Cut the compared log into this many windows of consecutive points.")] = DEFAULT_WINDOWS,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw logged vs predicted loss and the window deviations to PNG/SVG/PDF.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
     *,
     spec: ScheduleSpec,
     inputs: RunInputs,

@@ -77,6 +77,8 @@ LossUnit = Annotated[str, typer.Option("--loss-unit", help="auto, nats, bits or 
 WarmupSteps = Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warmup steps of the runs (default: detected from a rising LR at the start, else 0).")]
 LossSeries = Annotated[Optional[str], typer.Option("--loss", help="Loss series: val, train, or a column/tag/metric name (default: val when logged, else train).")]
 Smooth = Annotated[str, typer.Option("--smooth", help="Smooth the loss before fitting: none, ema:B (e.g. ema:0.9), window:N; auto = window:11 for a training loss, none for validation.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 WarmupArea = Annotated[str, typer.Option("--warmup-area", help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: warmup rises also enter the loss-drop sum, as in the authors' code).")]
 Skip = Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave out the first fraction of each run's steps (and its warmup) from the fit.")]
 Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, input_options, note, out,
+from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, input_options, note, out,
                                 progress_bar)
 from lrcurve.compare import Comparison, compare
 from lrcurve.errors import InputError
@@ -43,8 +43,8 @@ def compare_command(
     skip: Skip = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw every law against the data to a PNG/SVG/PDF file.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
     *,
     inputs: RunInputs,
 ) -> None:

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, err, input_options, note, out,
+from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, err, input_options, note, out,
                                 progress_bar, sig)
 from lrcurve.errors import InputError
 from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
@@ -53,8 +53,8 @@ def fit_command(
     skip: Skip = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw data and fit to a PNG/SVG/PDF file.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
     *,
     inputs: RunInputs,
 ) -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import RunInputs, emit_json, input_options, note, out, sig
+from lrcurve.cli.common import Force, JsonOut, RunInputs, emit_json, input_options, note, out, sig
 from lrcurve.errors import InputError
 from lrcurve.horizon import HorizonLaw, SweepPoint, fit_horizon_law
 from lrcurve.output import check_plot_path
@@ -71,8 +71,8 @@ def horizon_command(
     target: Annotated[Optional[float], typer.Option("--target", help="Horizon to extrapolate the best LR to (tokens with --tokens-per-step, else steps).")] = None,
     span: Annotated[float, typer.Option("--span", min=1.5, help="Fit each parabola to the runs within this factor of the best observed LR.")] = 10.0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Loss vs LR per horizon and lr_opt vs D, to PNG/SVG/PDF.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
     *,
     inputs: RunInputs,
 ) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import ScheduleSpec, emit_json, expand_paths, load_runs, note, out, progress_bar
+from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, expand_paths, load_runs, note, out, progress_bar
 from lrcurve.cli.predict_cmd import fit_defaults
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
@@ -171,8 +171,8 @@ def optimize_command(
     measured: Annotated[Optional[list[str]], typer.Option("--measured", help="Runs of a measured sweep (e.g. WSD runs with different cooldown fractions; a file or a quoted glob pattern, repeatable): their final loss next to the law's prediction, and the best of each.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Candidates listed in the table.")] = 10,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
 ) -> None:
     """Search a schedule family for the lowest predicted loss; show the trade-off and the gain over a baseline."""
     if family not in FAMILIES:

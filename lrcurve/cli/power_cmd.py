@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import emit_json, out, sampled_indices, sig
+from lrcurve.cli.common import Force, JsonOut, emit_json, out, sampled_indices, sig
 from lrcurve.errors import InputError
 from lrcurve.output import check_plot_path, write_atomic
 from lrcurve.power import PowerLawFit, fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
@@ -62,8 +62,8 @@ def fit_power_command(
     shape: Annotated[str, typer.Option("--shape", help="New run: final decay shape (exp, linear, ...).")] = "exp",
     floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="New run: LR at the end as a fraction of the LR where the decay starts.")] = 0.01,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the fit (and the implied schedule) to PNG/SVG/PDF.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
 ) -> None:
     """Fit lr_opt = batch * a * tokens^b to optimal-LR sweeps; give the Power schedule for a new --batch/--tokens."""
     if plot is not None:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import ScheduleSpec, emit_json, note, out, sampled_indices, schedule_options, sig
+from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, note, out, sampled_indices, schedule_options, sig
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
 from lrcurve.fitting import FittedLaw, Prediction
@@ -39,8 +39,8 @@ def predict_command(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the whole curve, every step, as CSV.")] = None,
     every: Annotated[Optional[int], typer.Option("--every", min=1, help="JSON: one point every N steps (default: about 1000 points).")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the prediction with the fitted data to PNG/SVG/PDF.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
     *,
     spec: ScheduleSpec,
 ) -> None:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from lrcurve.areas import annealing_area, forward_area
 from lrcurve.cli import app
-from lrcurve.cli.common import ScheduleSpec, emit_json, out, sampled_indices, schedule_options
+from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, out, sampled_indices, schedule_options
 from lrcurve.errors import InputError
 from lrcurve.output import check_plot_path, check_writable, write_text
 from lrcurve.schedules import Schedule
@@ -25,8 +25,8 @@ def show_command(
     lam: Annotated[float, typer.Option("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown.")] = 0.999,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
     *,
     spec: ScheduleSpec,
 ) -> None:
@@ -90,8 +90,8 @@ def power_command(
     lam: Annotated[float, typer.Option("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown.")] = 0.999,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    json_out: JsonOut = False,
+    force: Force = False,
 ) -> None:
     """The Power scheduler (Shen et al. 2408.13359): lr = min(peak, batch*a*tokens^b), then a short decay."""
     from lrcurve.power import power_schedule, tokens_per_step_of
