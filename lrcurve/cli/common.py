@@ -5,6 +5,7 @@ import glob
 import inspect
 import json
 import math
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -22,7 +23,10 @@ from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS, Run
 from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
 
-out = Console(highlight=False, markup=False)  # user-supplied names may contain "["
+# No markup: user-supplied names may contain "[". Piped output gets room for the widest tables
+# rather than rich's 80 columns, so numbers are never cut (COLUMNS still wins when set).
+out = Console(highlight=False, markup=False,
+              width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # one message, one line
 
 

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from lrcurve.cli import app
 from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, input_options, note, out,
@@ -29,7 +30,8 @@ def print_comparison(comparison: Comparison) -> None:
                           str(result.n_params) if first else "", h.run.name, f"{h.scores.mape:.3f}",
                           f"{h.scores.final_error:+.3f}", f"{h.scores.r2:.4f}",
                           f"{result.aic:.1f}" if first else "", f"{result.bic:.1f}" if first else "")
-        table.add_row("", "", "[b]mean[/b]", f"[b]{result.mape:.3f}[/b]", "", "", "", "", end_section=True)
+        table.add_row("", "", Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"), "", "", "", "",
+                      end_section=True)
     out.print(table)
     out.print(f"recommended: {best.name} (lowest mean held-out MAPE, {best.mape:.3f} %); AIC/BIC are on the fit data")
 
