@@ -4,10 +4,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrcurve import fit, make_schedule
+from lrcurve.areas import lr_drops
 from lrcurve.laws import make_law
 from lrcurve.laws.base import LRHistory
-from lrcurve.laws.multipower import LossDrop, MultiPowerLaw, loss_drop_direct
+from lrcurve.laws.multipower import Knots, LossDrop, MultiPowerLaw, loss_drop_direct
 from lrcurve.runs import Run
+from lrcurve.schedules import rewarmup
 
 SHAPE = dict(B=400.0, C=2.0, beta=0.6, gamma=0.65)
 
@@ -85,6 +87,76 @@ def test_requested_steps_may_be_dense_or_sparse_with_the_same_values():
     sparse_steps = np.array([1, 10, 4199, 4200, 4201, 5000, 6000])
     assert LossDrop.of(lr, sparse_steps)(**SHAPE) == pytest.approx(dense[sparse_steps - 1], abs=3e-6)
     assert np.all(np.diff(dense[4200:-1]) > 0)  # the loss drop grows while the LR decays (to 0 at the end)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.integers(0, 2**31 - 1), st.integers(200, 5000))
+def test_knots_interpolate_piecewise_quadratics_exactly_and_keep_their_jumps(seed, n):
+    rng = np.random.default_rng(seed)
+    # an LR with a few jumps and corners: each starts a segment
+    lr = np.interp(np.arange(1, n + 1), np.sort(rng.choice(np.arange(1, n + 1), 6, replace=False)), rng.uniform(1e-5, 1e-3, 6))
+    lr[rng.choice(n, 3)] *= 0.5
+    knots = Knots.of(lr_drops(lr))
+    assert knots.steps[0] == 1 and knots.steps[-1] == n and np.all(np.diff(knots.steps) > 0)
+    starts = knots.steps[np.flatnonzero(np.diff(knots.segment, prepend=-1))]
+    assert np.all(np.isin(starts[1:] - 1, knots.steps))      # the step before a segment is a knot
+    steps = np.arange(1, n + 1)
+    piece = np.searchsorted(starts, steps, side="right") - 1
+    coef = rng.normal(size=(starts.size, 3))
+    curve = coef[piece, 0] + coef[piece, 1] * steps / n + coef[piece, 2] * (steps / n) ** 2 + 10 * piece
+    values = np.vstack([curve[knots.steps - 1], -curve[knots.steps - 1]])
+    assert knots.interpolate(values, knots.interpolation(steps)) == pytest.approx(np.vstack([curve, -curve]), abs=1e-9)
+
+
+def family(name, n):
+    peak, warmup = 3e-4, n // 20
+    return {
+        "cosine": make_schedule("cosine", steps=n, peak=peak, warmup=warmup, floor=0.0),
+        "wsd": make_schedule("wsd", steps=n, peak=peak, warmup=warmup, decay=0.2),
+        "wsd-sqrt": make_schedule("wsd", steps=n, peak=peak, warmup=warmup, decay=0.3, shape="sqrt", floor=0.1),
+        "multistep": make_schedule("multistep", steps=n, peak=peak, warmup=warmup, milestones=[n // 2, 3 * n // 4], factors=[0.3, 0.1]),
+        "cyclic": make_schedule("cyclic", steps=n, peak=peak, warmup=warmup, cycle=n // 5),
+        "rewarmup": rewarmup(make_schedule("cosine", steps=n // 2, peak=peak, warmup=warmup, floor=0.1), n // 2,
+                             make_schedule("cosine", steps=n // 2, peak=peak, floor=0.0), n // 40),
+    }[name]
+
+
+@settings(max_examples=16, deadline=None, derandomize=True)
+@given(st.sampled_from(["cosine", "wsd", "wsd-sqrt", "multistep", "cyclic", "rewarmup"]), st.sampled_from(["actual", "full"]),
+       st.floats(-3, 4), st.floats(0.05, 3.0), st.floats(0.0, 1.5), st.integers(0, 2**31 - 1))
+def test_dense_prediction_matches_the_exact_sum(name, warmup, log_C, beta, gamma, seed):
+    n = 60_000
+    history = LRHistory.of(family(name, n), n)
+    theta = np.array([2.9, 0.55, 0.5, 400.0, 10.0**log_C, beta, gamma])
+    law = MultiPowerLaw(warmup)
+    dense = law.prepare(history, np.arange(1, n + 1))
+    knots = dense.loss_drop.knots
+    assert knots is not None and knots.steps.size < n / 2          # the knots are what is walked
+    check = np.unique(np.random.default_rng(seed).integers(1, n + 1, 25))
+    lr = history.actual_lr(n) if warmup == "full" else history.lr
+    exact_drop = LossDrop.of(lr, check, tolerance=0.0)(*theta[3:])
+    # the interpolation alone, from exact values at the knots it reads (within two of each interval)
+    interpolation = knots.interpolation(check)
+    read = np.unique(np.clip(np.unique(interpolation.indices % knots.steps.size)[:, None] + np.arange(-2, 3), 0, knots.steps.size - 1))
+    at_knots = np.zeros((1, knots.steps.size))
+    at_knots[0, read] = LossDrop.of(lr, knots.steps[read], tolerance=0.0)(*theta[3:])
+    scale = theta[3] * np.abs(lr_drops(lr)).sum()
+    assert np.max(np.abs(knots.interpolate(at_knots, interpolation)[0] - exact_drop)) <= 1e-7 * scale
+    # with the block merging at the knots: far below fit noise
+    loss = law.evaluate(theta, dense)[check - 1]
+    assert np.max(np.abs(dense.loss_drop(*theta[3:])[check - 1] - exact_drop) / loss) < 1e-6
+
+
+def test_dense_rows_share_the_walk_and_the_interpolation():
+    law = MultiPowerLaw()
+    n = 40_000
+    prepared = law.prepare(LRHistory.of(family("wsd", n), n), np.arange(1, n + 1))
+    thetas = np.array([[3.0, 0.5, 0.5, 400, 2.0, 0.6, 0.65], [2.8, 0.6, 0.4, 300, 1.0, 0.5, 0.5], [2.8, 0.6, 0.4, 300, 1.0, 0.5, 0.0]])
+    both = law.evaluate_many(thetas, prepared)
+    assert prepared.loss_drop.knots is not None
+    for row, theta in zip(both, thetas):
+        assert row == pytest.approx(law.evaluate(theta, prepared), rel=1e-14)
+        assert np.all(np.isfinite(row))
 
 
 def test_evaluate_many_agrees_with_evaluate():
