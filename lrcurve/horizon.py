@@ -13,7 +13,7 @@ linear fit across horizons, which extrapolates to a longer horizon with an inter
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -76,11 +76,15 @@ class HorizonLaw:
         return lr, lr * np.exp(-Z95 * se), lr * np.exp(Z95 * se)
 
 
+MAX_EXCESS = 0.05  # a run this much worse than the best is off the valley (diverged, or far from the optimum)
+
+
 def _valley(points: Sequence[SweepPoint], span: float) -> tuple[SweepPoint, ...]:
-    """The runs within a factor ``span`` of the best observed LR: the parabola only
-    describes the loss near its minimum."""
+    """The runs within a factor ``span`` of the best observed LR and within ``MAX_EXCESS``
+    of its loss: the parabola only describes the loss near its minimum."""
     best = min(points, key=lambda p: p.loss)
-    return tuple(p for p in sorted(points, key=lambda p: p.lr) if best.lr / span <= p.lr <= best.lr * span)
+    return tuple(p for p in sorted(points, key=lambda p: p.lr)
+                 if best.lr / span <= p.lr <= best.lr * span and p.loss <= best.loss * (1 + MAX_EXCESS))
 
 
 def _parabola(used: Sequence[SweepPoint]) -> tuple[NDArray[np.float64], NDArray[np.float64], float, int]:
@@ -101,25 +105,31 @@ def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_v
     points = tuple(sorted(points, key=lambda p: p.lr))
     horizon, best = points[0].horizon, min(points, key=lambda p: p.loss)
     used = _valley(points, span)
+    off = len([p for p in points if p.loss > best.loss * (1 + MAX_EXCESS)])
+    left_out = f"; left out {off} run(s) over {MAX_EXCESS:.0%} worse than the best (diverged?)" if off else ""
+
+    def best_observed(why: str) -> HorizonOptimum:
+        return HorizonOptimum(horizon, best.lr, None, best.loss, points, used, False, why + left_out)
+
     if len({p.lr for p in used}) < 3:
-        return HorizonOptimum(horizon, best.lr, None, best.loss, points, used, False,
-                              f"only {len({p.lr for p in used})} distinct LRs near the best; took the best observed")
+        return best_observed(f"only {len({p.lr for p in used})} distinct LRs near the best; took the best observed")
     coef, unscaled, rss, dof = _parabola(used)
     a, b, _ = coef
     if a <= 0:
-        return HorizonOptimum(horizon, best.lr, None, best.loss, points, used, False,
-                              "loss is not convex in log LR here; took the best observed")
+        return best_observed("loss is not convex in log LR here; took the best observed")
     vertex = -b / (2 * a)
+    x = np.log([p.lr for p in used])
+    if not x.min() < vertex < x.max():
+        return best_observed("the parabola's vertex lies outside the LRs tried; took the best observed (try LRs beyond it)")
+    loss_at_vertex = float(np.polyval(coef, vertex))
+    if loss_at_vertex < best.loss - 3 * np.sqrt(rss / max(dof, 1)) - 0.01 * best.loss:
+        return best_observed("the parabola dips far below every observed loss; took the best observed")
     variance = rss / dof if dof > 0 else noise_var
     stderr = None
     if variance is not None:
         grad = np.array([b / (2 * a * a), -1 / (2 * a), 0.0])
         stderr = float(np.sqrt(max(grad @ (unscaled * variance) @ grad, 0.0)))
-    x = np.log([p.lr for p in used])
-    bracketed = bool(x.min() < vertex < x.max())
-    note = "" if bracketed else "the optimum lies outside the LRs tried (extrapolated vertex)"
-    return HorizonOptimum(horizon, float(np.exp(vertex)), stderr, float(np.polyval(coef, vertex)), points, used,
-                          bracketed, note)
+    return HorizonOptimum(horizon, float(np.exp(vertex)), stderr, loss_at_vertex, points, used, True, left_out.lstrip("; "))
 
 
 def pooled_noise_variance(groups: Sequence[Sequence[SweepPoint]], span: float) -> float | None:
@@ -167,4 +177,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
             chi2 = float(resid @ (weights * resid)) / dof
             # equal weights carry no scale of their own; measured errors are inflated, never shrunk
             covariance = covariance * (chi2 if not np.all(np.isfinite(errors)) else max(chi2, 1.0))
-    return HorizonLaw(float(np.exp(coef[0])), float(coef[1]), covariance, optima, tuple(warnings))
+    law = HorizonLaw(float(np.exp(coef[0])), float(coef[1]), covariance, optima, tuple(warnings))
+    if law.beta_stderr is not None and law.beta_stderr > abs(law.beta):
+        law = replace(law, warnings=(*law.warnings, f"beta = {law.beta:.3g} ± {law.beta_stderr:.2g}: these runs do not "
+                                                    "determine how the best LR moves with the horizon"))
+    return law
