@@ -61,3 +61,33 @@ def test_undetermined_beta_is_said():
     assert law.beta_stderr > abs(law.beta)
     assert any("do not determine" in w for w in law.warnings)
     assert not any("do not determine" in w for w in fit_horizon_law(synthetic_sweep(noise=0.002, seed=3)).warnings)
+
+
+def test_one_horizon_is_not_enough():
+    with pytest.raises(InputError, match="at least 2"):
+        fit_horizon_law(synthetic_sweep(horizons=(1e9,)))
+
+
+def lrcurve(*args):
+    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_on_the_shared_cooldown_sweep():
+    index = shared_path("lr-scheduling", "index.csv")
+    r = lrcurve("lr-horizon", "--table", index, "--where", "family=ann124-0.1", "--tokens-per-step", 102400,
+                "--target", 1e10, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["unit"] == "tokens" and len(out["horizons"]) == 4
+    # the best LR falls with the horizon (the paper's finding) and the fit says so with confidence
+    assert out["beta"] > 0 and out["beta"] - 2 * out["beta_stderr"] > 0
+    optima = [h["lr_opt"] for h in out["horizons"]]
+    assert optima == sorted(optima, reverse=True)
+    target = out["target"]
+    assert target["lower95"] < target["lr_opt"] < target["upper95"] < optima[-1]
+
+
+def test_cli_bad_filter_is_one_line_exit_2():
+    r = lrcurve("lr-horizon", "--table", shared_path("lr-scheduling", "index.csv"), "--where", "nosuchcolumn")
+    assert r.returncode == 2 and "--where" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
