@@ -52,6 +52,13 @@ class LawResult:
         return len(self.fitted.params)
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """The full fit's warnings, then those of each fold fit that produced a held-out score."""
+        folds = [f"fit predicting {h.run.name}: {w}" for h in self.heldout if h.fitted is not self.fitted
+                 for w in h.fitted.warnings]
+        return (*self.fitted.warnings, *dict.fromkeys(folds))
+
+    @property
     def mape(self) -> float:
         """Mean held-out MAPE, percent."""
         return float(np.mean([h.scores.mape for h in self.heldout]))
@@ -69,7 +76,7 @@ class LawResult:
             "law": self.name,
             "n_params": self.n_params,
             "params": {p.name: p.value for p in self.fitted.params},
-            "warnings": list(self.fitted.warnings),
+            "warnings": list(self.warnings),
             "heldout_mape": self.mape,
             "heldout": [{"run": h.run.name, **h.scores.to_dict()} for h in self.heldout],
             "fit": {name: s.to_dict() for name, s in self.fitted.scores().items()},
@@ -157,10 +164,19 @@ def compare(
                 done += 1
                 if progress:
                     progress(done, total)
-            heldout.extend(Heldout(run, model, score(model.predict_run(run), run.loss)) for run in test)
+            heldout.extend(Heldout(run, model, _heldout_score(model, run, skip_fraction)) for run in test)
         n_points, rss = _residual_sum(fitted)
         results.append(LawResult(name, fitted, tuple(heldout), n_points, rss))
     return Comparison(method, tuple(results))
+
+
+def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
+    """Score a held-out run where the laws apply: after its warmup and the skipped start,
+    the same window the fits and ``check`` use."""
+    window = fit_window(run, skip_fraction)
+    if window.sum() < 2:
+        window = np.ones(run.steps.size, dtype=bool)
+    return score(model.predict_run(run)[window], run.loss[window])
 
 
 def plot_comparison(comparison: Comparison, path: Path) -> None:

@@ -10,7 +10,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional, get_args
+from typing import Annotated, Any, Callable, Iterator, Optional, Sequence, get_args
 
 import numpy as np
 import typer
@@ -63,6 +63,19 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+NAME_WIDTH = 48
+
+
+def add_columns(table: Any, names: Sequence[str], text: Sequence[str] = ()) -> None:
+    """Add columns: ``text`` ones (run names, settings) fold at ``NAME_WIDTH`` characters,
+    numeric ones never wrap, so long W&B run names cannot squeeze the numbers out."""
+    for name in names:
+        if name in text:
+            table.add_column(name, justify="left", overflow="fold", max_width=NAME_WIDTH)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
 
 
 def sig(value: float | None, digits: int = 5) -> str:

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, input_options, note, out,
+from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, input_options, note, out,
                                 progress_bar)
 from lrcurve.compare import Comparison, compare
 from lrcurve.errors import InputError
@@ -20,9 +20,8 @@ from lrcurve.output import check_plot_path
 def print_comparison(comparison: Comparison) -> None:
     best = comparison.best
     table = Table(title=f"loss laws scored on held-out curves ({comparison.method})", title_justify="left")
-    for column in ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"):
-        table.add_column(column, justify="left" if column in ("law", "held-out run") else "right",
-                         no_wrap=column in ("law", "held-out run"))
+    add_columns(table, ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"),
+                text=("law", "held-out run"))
     for result in comparison.results:
         for i, h in enumerate(result.heldout):
             first = i == 0
@@ -61,7 +60,7 @@ def compare_command(
         except ValueError as error:
             raise InputError(f"--warmup-area: {error}") from None
     for result in comparison.results:
-        for warning in result.fitted.warnings:
+        for warning in result.warnings:
             note(f"warning: {result.name}: {warning}")
     if plot is not None:
         from lrcurve.compare import plot_comparison

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, emit_json, err, input_options, note, out,
+from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, err, input_options, note, out,
                                 progress_bar, sig)
 from lrcurve.errors import InputError
 from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
@@ -33,8 +33,7 @@ def print_fit(fitted: FittedLaw) -> None:
         table.add_row(p.name, sig(p.value, 6), sig(p.stderr, 3), rel)
     out.print(table)
     runs = Table(title="goodness of fit on each run (all logged points)", title_justify="left")
-    for column in ("run", "points", "MAPE %", "max err %", "RMSE", "R²", "final err %"):
-        runs.add_column(column, justify="left" if column == "run" else "right")
+    add_columns(runs, ("run", "points", "MAPE %", "max err %", "RMSE", "R²", "final err %"), text=("run",))
     scores = fitted.scores()
     for run in fitted.runs:
         s = scores[run.name]

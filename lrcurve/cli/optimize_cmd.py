@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, expand_paths, load_runs, note, out, progress_bar
+from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, add_columns, emit_json, expand_paths, load_runs, note, out, progress_bar
 from lrcurve.cli.predict_cmd import fit_defaults
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
@@ -129,8 +129,7 @@ def _print_opinions(result: Search, law: str, opinions: list[LawOpinion], top: i
 def _print_measured(scored: list[MeasuredRun]) -> None:
     table = Table(title="measured sweep: last logged loss against the law's prediction for each run's schedule",
                   title_justify="left")
-    for column in ("run schedule", "step", "measured", "predicted", "error %"):
-        table.add_column(column, justify="left" if column == "run schedule" else "right")
+    add_columns(table, ("run schedule", "step", "measured", "predicted", "error %"), text=("run schedule",))
     for m in sorted(scored, key=lambda m: (m.horizon, m.label)):
         table.add_row(m.label, str(m.step), f"{m.measured:.4f}", f"{m.predicted:.4f}", f"{m.error_percent:+.2f}")
     out.print(table)
