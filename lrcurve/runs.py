@@ -77,9 +77,11 @@ class Run:
 def logged_schedule(steps: ArrayLike, lr: ArrayLike, warmup_steps: int | None = None) -> tuple[Schedule, str]:
     """The schedule implied by logged ``(step, lr)`` points, and how it was rebuilt.
 
-    A rising start is read as warmup (held at the LR it reaches, for the laws);
-    ``warmup_steps`` overrides that, e.g. when the log starts after warmup. Before
-    the first logged step the LR is taken as the first logged value.
+    A rising start is read as warmup (held at the LR it reaches, for the laws) when the
+    log begins near the start of training, in the first half of the rise; a log that
+    begins later (a branch re-warming from a checkpoint) keeps its rise as logged.
+    ``warmup_steps`` overrides that, e.g. when the log starts after warmup. Before the
+    first logged step the LR is taken as the first logged value.
     """
     s = np.asarray(steps, dtype=np.float64)
     eta = np.asarray(lr, dtype=np.float64).copy()
@@ -87,7 +89,7 @@ def logged_schedule(steps: ArrayLike, lr: ArrayLike, warmup_steps: int | None = 
     while rising + 1 < len(eta) and eta[rising + 1] > eta[rising]:
         rising += 1
     if warmup_steps is None:
-        warmup_steps = int(s[rising]) if rising > 0 else 0
+        warmup_steps = int(s[rising]) if rising > 0 and s[0] <= 0.5 * s[rising] else 0
     if warmup_steps > 0:
         in_warmup = s < warmup_steps
         after = np.flatnonzero(~in_warmup)

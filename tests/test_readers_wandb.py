@@ -229,3 +229,21 @@ def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path):
     runs = {run["name"]: run for run in json.loads(r.stdout)["runs"]}
     assert runs["constant"]["scores"]["n_points"] == 171
     assert runs["cooldown"]["scores"]["n_points"] > 150  # the parent's points before the fork, then the cooldown's
+
+
+def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
+    """A branch that re-warms from its parent's final LR keeps the ramp it logged."""
+    from lrcurve.logs import LogOptions
+
+    steps = np.arange(100, 10001, 100)
+    parent_lr = np.where(steps <= 8000, 3e-4, 3e-4 - (steps - 8000) * 1e-7)          # decays to 1e-4 at 10000
+    (tmp_path / "parent.csv").write_text("step,lr,loss\n" + "\n".join(
+        f"{s},{lr:.6g},{3.5 - 0.1 * np.log(s / 100):.5f}" for s, lr in zip(steps, parent_lr)))
+    branch_steps = np.arange(10100, 14001, 100)
+    branch_lr = np.minimum(1e-4 + (branch_steps - 10000) * 4e-7, 5e-4)              # ramps to 5e-4 at 11000
+    (tmp_path / "branch.csv").write_text("step,lr,loss\n" + "\n".join(
+        f"{s},{lr:.6g},{3.0 - 1e-6 * s:.5f}" for s, lr in zip(branch_steps, branch_lr)))
+    (run,) = read_runs(tmp_path / "branch.csv", log=LogOptions(parent=str(tmp_path / "parent.csv")))
+    lr = run.schedule.law_view()(np.array([10100, 10500, 10900, 11000]))
+    assert lr == pytest.approx([1.4e-4, 3.0e-4, 4.6e-4, 5e-4], rel=1e-6)
+    assert run.steps[0] == 100 and run.steps[-1] == 14000
