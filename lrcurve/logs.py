@@ -11,7 +11,8 @@ Loss series (``--loss``): ``val`` (the default when logged), ``train``, or a ser
 Smoothing (``--smooth``), per logged point, for noisy training losses:
 
 - ``ema:b``: ``y_t = b*y_(t-1) + (1-b)*x_t``, debiased by ``1 - b^t`` (TensorBoard's smoothing);
-- ``window:n``: centred moving average of ``n`` points, shorter at the ends (no lag);
+- ``window:n``: centred moving average of ``n`` points (no lag inside the run; the window
+  is one-sided at the ends, so the last points lag the curve by up to ``(n-1)/4`` logs);
 - ``auto``: ``window:11`` for a training loss, nothing for a validation loss.
 
 Stitching (``--parent``): a cooldown branch forked from step ``f`` of a parent run logs only

@@ -212,8 +212,11 @@ def history_series(history: Any, where: str, misaligned: list[str] | None = None
     return series
 
 
-def _loss_like(series: Series) -> list[str]:
-    return [n for n in series if any(word in n.lower() for word in ("loss", "perplexity", "ppl"))]
+def _loss_candidates(series: Series, log: LogOptions) -> list[str]:
+    """The series ``--loss`` may pick from: any, for a named series; else those that look like a loss."""
+    if log.loss not in (None, "auto", "val", "train"):
+        return list(series)
+    return [n for n in series if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
 
 
 def _load_json(path: Path) -> Any:
@@ -243,7 +246,7 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, o
     misaligned: list[str] = []
     series = history_series(export["history"], where, misaligned)
     config = _unwrap(export.get("config"))
-    names = list(series) if log.loss not in (None, "auto", "val", "train") else _loss_like(series)
+    names = _loss_candidates(series, log)
     try:
         loss_name = choose_loss(names, log.loss, where)
     except InputError as error:
@@ -325,8 +328,7 @@ def read_wandb_panel(path: Path, log: LogOptions, options: ReadOptions) -> list[
             series[metric] = (steps, values)
         name = path.stem if len(by_run) == 1 else f"{path.stem}:{run_name}"
         where = f"{path} (run {run_name})"
-        loss_name = choose_loss(list(series) if log.loss not in (None, "auto", "val", "train")
-                                else [m for m in series if m.lower() in LOSS_NAMES or "loss" in m.lower()], log.loss, where)
+        loss_name = choose_loss(_loss_candidates(series, log), log.loss, where)
         lr_name = choose_lr(list(series))
         if lr_name is None:
             raise InputError(f"{where}: the panel has no learning-rate metric (metrics: {', '.join(series)}); export a chart "
