@@ -124,15 +124,21 @@ class FittedLaw:
             stderr = self._propagate(prepared, loss)
         return Prediction(schedule, steps, history.actual_lr(n), loss, stderr, self.regime_warnings(schedule, n))
 
+    def horizon_warning(self, n_steps: int) -> str | None:
+        """Said when ``n_steps`` is well beyond the longest fitted run."""
+        if n_steps > 1.5 * self.horizon:
+            return f"{n_steps} steps is {n_steps / self.horizon:.1f}x the longest fitted run; the law extrapolates"
+        return None
+
+    def peak_warning(self, peak: float) -> str | None:
+        """Said when a peak LR is not the one the runs were fitted at."""
+        if not self.peak_lr / 1.2 <= peak <= 1.2 * self.peak_lr:
+            return f"peak LR {peak:g} differs from the fitted runs' {self.peak_lr:g}; the laws are fitted at one peak LR"
+        return None
+
     def regime_warnings(self, schedule: Schedule, n_steps: int) -> tuple[str, ...]:
         """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR."""
-        warnings = []
-        if n_steps > 1.5 * self.horizon:
-            warnings.append(f"{n_steps} steps is {n_steps / self.horizon:.1f}x the longest fitted run; the law extrapolates")
-        if not self.peak_lr / 1.2 <= schedule.peak <= 1.2 * self.peak_lr:
-            warnings.append(f"peak LR {schedule.peak:g} differs from the fitted runs' {self.peak_lr:g}; "
-                            "the laws are fitted at one peak LR")
-        return tuple(warnings)
+        return tuple(w for w in (self.horizon_warning(n_steps), self.peak_warning(schedule.peak)) if w)
 
     def _propagate(self, prepared: Any, loss: NDArray[np.float64]) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""

@@ -96,9 +96,9 @@ def check_command(
                 note(run.notes[-1])
     results = [check_run(fitted, run, band, windows) for run in runs]
     for run in runs:
-        if not 1 / 1.2 <= run.peak_lr / fitted.peak_lr <= 1.2:
-            note(f"warning: {run.name} peaks at LR {run.peak_lr:g}, the fitted runs at {fitted.peak_lr:g}; "
-                 "the laws are fitted at one peak LR")
+        peak_warning = fitted.peak_warning(run.peak_lr)
+        if peak_warning:
+            note(f"warning: {run.name}: {peak_warning}")
     if plot is not None:
         from lrcurve.check import plot_check
 

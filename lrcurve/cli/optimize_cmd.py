@@ -225,9 +225,9 @@ def optimize_command(
         result = search(fitted, family, candidates, baseline_schedule, baseline_label, steps=steps, at_step=at_step, progress=update)
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    for warning in fitted.regime_warnings(result.best.schedule, steps):
-        if "peak LR" not in warning:  # candidates' peaks are reported below, for all of them
-            note(f"warning: {warning}")
+    horizon_warning = fitted.horizon_warning(steps)  # candidates' peaks are reported below, for all of them
+    if horizon_warning:
+        note(f"warning: {horizon_warning}")
     if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:
         note(f"warning: some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has no penalty for "
              "too high an LR and extrapolates there")
