@@ -190,6 +190,16 @@ def _numbers(name: str, text: str | None, kind: type) -> tuple[Any, ...]:
                          "--factors 0.3,0.1") from None
 
 
+def default_from(name: str, value: Any, defaults: dict[str, Any], used: list[str], fallback: Any = None) -> Any:
+    """``value`` when given; else ``defaults[name]``, noted in ``used`` as ``name=value``; else ``fallback``."""
+    if value is not None:
+        return value
+    if defaults.get(name) is not None:
+        used.append(f"{name}={defaults[name]:g}")
+        return defaults[name]
+    return fallback
+
+
 @dataclass
 class ScheduleSpec:
     """The schedule flags of ``predict`` and ``schedule show``."""
@@ -218,15 +228,6 @@ class ScheduleSpec:
         """The schedule, and the defaults it took from ``defaults`` (the fitted runs)."""
         defaults = defaults or {}
         used: list[str] = []
-
-        def pick(name: str, value: Any, fallback: Any = None) -> Any:
-            if value is not None:
-                return value
-            if defaults.get(name) is not None:
-                used.append(f"{name}={defaults[name]:g}")
-                return defaults[name]
-            return fallback
-
         self._check_flags()
         if self.schedule == "file":
             if self.lr_file is None:
@@ -236,8 +237,8 @@ class ScheduleSpec:
             for message in notes:
                 note(message)
             return schedule, used
-        steps = pick("steps", self.steps)
-        peak = pick("peak", self.peak)
+        steps = default_from("steps", self.steps, defaults, used)
+        peak = default_from("peak", self.peak, defaults, used)
         if steps is None:
             raise InputError("give the number of steps with --steps")
         if peak is None:
@@ -245,7 +246,7 @@ class ScheduleSpec:
         if steps > MAX_STEPS:
             raise InputError(f"--steps {steps} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
         name = self.then if self.schedule == "rewarmup" else self.schedule
-        warmup = pick("warmup", self.warmup, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
+        warmup = default_from("warmup", self.warmup, defaults, used, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
         if warmup >= steps:
             raise InputError(f"--warmup {warmup} must be less than --steps {steps}")
         milestones = _numbers("milestones", self.milestones, int)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, add_columns, emit_json, expand_paths, load_runs, note, out, progress_bar
+from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, add_columns, default_from, emit_json, expand_paths, load_runs, note, out, progress_bar
 from lrcurve.cli.predict_cmd import fit_defaults
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
@@ -180,10 +180,10 @@ def optimize_command(
         check_plot_path(plot, force)
     fitted = load_fit(fit_file)
     defaults = fit_defaults(fitted)
-    used = [f"{k}={defaults[k]:g}" for k, v in (("steps", steps), ("peak", peak), ("warmup", warmup)) if v is None]
-    steps = defaults["steps"] if steps is None else steps
-    peak = defaults["peak"] if peak is None else peak
-    warmup = defaults["warmup"] if warmup is None else warmup
+    used: list[str] = []
+    steps = default_from("steps", steps, defaults, used)
+    peak = default_from("peak", peak, defaults, used)
+    warmup = default_from("warmup", warmup, defaults, used)
     if not 0 <= warmup < steps:
         raise InputError(f"--warmup ({warmup}) must be in [0, --steps ({steps}))")
     if peak <= 0:
