@@ -278,19 +278,19 @@ def default_rewarmup_baseline(runs: Sequence[Run], base: Schedule, from_step: in
 def _momentum_at_step(fitted: FittedLaw, schedules: Sequence[Schedule], at_step: int,
                       progress: Progress | None) -> NDArray[np.float64]:
     """The momentum law's loss at ``at_step`` for many schedules: both areas in one pass."""
-    L0, A, alpha, C, lam = fitted.values
+    law: MomentumLaw = fitted.law  # type: ignore[assignment]
+    lam = fitted.values[4]
     j = np.arange(1, at_step + 1, dtype=np.float64)
     # m_s = sum_j c_j eta_j:  +lam^(s-j-1) from the drop after step j, -lam^(s-j) from the drop into j
     coef = np.where(j < at_step, lam ** np.maximum(at_step - j - 1, 0), 0.0) - np.where(j >= 2, lam ** (at_step - j), 0.0)
-    actual = isinstance(fitted.law, MomentumLaw) and fitted.law.warmup == "actual"
     chunk = max(1, CHUNK_VALUES // at_step)
     loss = np.empty(len(schedules))
     for start in range(0, len(schedules), chunk):
         histories = [LRHistory.of(s, at_step) for s in schedules[start:start + chunk]]
         lr = np.stack([h.lr[:at_step] for h in histories])
-        s1 = np.array([h.actual_lr(at_step).sum() for h in histories]) if actual else lr.sum(axis=1)
+        s1 = np.array([law.forward_lr(h, at_step).sum() for h in histories])
         s2 = (lr[:, 0] - lr[:, -1] - lam * (lr @ coef)) / (1.0 - lam)
-        loss[start:start + len(histories)] = L0 + A * s1 ** (-alpha) - C * s2
+        loss[start:start + len(histories)] = law.loss(fitted.values, s1, s2)
         if progress:
             progress(start + len(histories), len(schedules))
     return loss

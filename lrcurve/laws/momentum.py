@@ -68,11 +68,21 @@ class MomentumLaw(Law):
         return (np.array([0.0, 1e-12, 1e-3, 0.0, LAM_RANGE[0]]),
                 np.array([np.inf, np.inf, 3.0, np.inf, LAM_RANGE[1]]))
 
+    def forward_lr(self, history: LRHistory, n_steps: int) -> NDArray[np.float64]:
+        """The per-step LR that ``S1`` sums under this law's warmup convention."""
+        return history.actual_lr(n_steps) if self.warmup == "actual" else history.lr[:n_steps]
+
+    @staticmethod
+    def loss(theta: NDArray[np.float64], s1: NDArray[np.float64], s2: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``L0 + A*S1^-alpha - C*S2`` from the two areas."""
+        L0, A, alpha, C, _ = theta
+        return L0 + A * s1 ** (-alpha) - C * s2
+
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
         index = np.asarray(steps, dtype=np.int64) - 1
         n = int(index.max()) + 1
         lr = history.lr[:n]
-        s1 = forward_area(history.actual_lr(n) if self.warmup == "actual" else lr)
+        s1 = forward_area(self.forward_lr(history, n))
         drops = lr_drops(lr)
         cum_drops = np.cumsum(drops)
         every_step = index.size == n and index[0] == 0 and bool(np.all(np.diff(index) == 1))
