@@ -181,9 +181,9 @@ def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
 
 def plot_comparison(comparison: Comparison, path: Path) -> None:
     """Every run's data against each law fitted to the fit runs (held-out runs are predicted unseen)."""
-    from lrcurve.plotting import _figure, _save, _zoom
+    from lrcurve.plotting import loss_lr_figure, save_figure, zoom_to_tail
 
-    fig, ax_loss, ax_lr = _figure()
+    fig, ax_loss, ax_lr = loss_lr_figure()
     first = comparison.results[0]
     shown: list[Run] = list(first.fitted.runs) + [h.run for h in first.heldout if comparison.method == "holdout"]
     curves = []
@@ -197,7 +197,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
             grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
             ax_loss.plot(grid, result.fitted.curve(run.schedule, grid), styles[j % len(styles)], lw=1.1, color=f"C{i}",
                          label=f"{result.name}" if i == 0 else None)
-    _zoom(ax_loss, curves)
+    zoom_to_tail(ax_loss, curves)
     ax_loss.set_title(f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10)
     ax_loss.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -17,7 +17,7 @@ from lrcurve.output import write_atomic  # noqa: E402
 from lrcurve.schedules import Schedule  # noqa: E402
 
 
-def _figure() -> tuple[plt.Figure, plt.Axes, plt.Axes]:
+def loss_lr_figure() -> tuple[plt.Figure, plt.Axes, plt.Axes]:
     fig, (ax_loss, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1))
     ax_loss.set_ylabel("loss (nats)")
     ax_lr.set_ylabel("learning rate")
@@ -27,7 +27,8 @@ def _figure() -> tuple[plt.Figure, plt.Axes, plt.Axes]:
     return fig, ax_loss, ax_lr
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """Lay out, write atomically (PNG/SVG/PDF by suffix) and close."""
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130))
     plt.close(fig)
@@ -42,7 +43,7 @@ def _data_and_fit(fitted: FittedLaw, ax_loss: plt.Axes, ax_lr: plt.Axes, alpha: 
         ax_lr.plot(grid, run.schedule(grid), "-", lw=1, color=color, alpha=alpha)
 
 
-def _zoom(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
+def zoom_to_tail(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
     """Show the part of the curves where schedules differ, not the early descent."""
     tail = np.concatenate([v[len(v) // 10:] for v in values if len(v)])
     lo, hi = float(np.min(tail)), float(np.max(tail))
@@ -51,16 +52,16 @@ def _zoom(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
 
 
 def plot_fit(fitted: FittedLaw, path: Path) -> None:
-    fig, ax_loss, ax_lr = _figure()
+    fig, ax_loss, ax_lr = loss_lr_figure()
     _data_and_fit(fitted, ax_loss, ax_lr)
-    _zoom(ax_loss, [r.loss for r in fitted.runs])
+    zoom_to_tail(ax_loss, [r.loss for r in fitted.runs])
     ax_loss.set_title(f"{fitted.law.name} law: {fitted.law.formula}", fontsize=10)
     ax_loss.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_prediction(fitted: FittedLaw, predictions: Sequence[Prediction], path: Path, labels: Sequence[str]) -> None:
-    fig, ax_loss, ax_lr = _figure()
+    fig, ax_loss, ax_lr = loss_lr_figure()
     _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
     curves = [r.loss for r in fitted.runs]
     for j, (pred, label) in enumerate(zip(predictions, labels)):
@@ -71,10 +72,10 @@ def plot_prediction(fitted: FittedLaw, predictions: Sequence[Prediction], path: 
                                  color=color, alpha=0.2, lw=0)
         ax_lr.plot(pred.steps, pred.lr, "-", lw=1.4, color=color)
         curves.append(pred.loss)
-    _zoom(ax_loss, curves)
+    zoom_to_tail(ax_loss, curves)
     ax_loss.set_title(f"prediction from the {fitted.law.name} law (band: ±2 s.e. from the fit)", fontsize=10)
     ax_loss.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_schedule(schedule: Schedule, n_steps: int, path: Path) -> None:
@@ -85,7 +86,7 @@ def plot_schedule(schedule: Schedule, n_steps: int, path: Path) -> None:
     ax.set_ylabel("learning rate")
     ax.set_title(str(schedule), fontsize=9)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = None) -> None:
@@ -122,4 +123,4 @@ def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = 
     ax_law.legend(fontsize=8)
     for ax in (ax_sweep, ax_law):
         ax.grid(alpha=0.3, which="both")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -17,7 +17,7 @@ replaced accordingly.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, Sequence
 
 import numpy as np

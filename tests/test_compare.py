@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from lrcurve import make_schedule, read_runs
 from lrcurve.compare import compare, late_window

@@ -18,9 +18,8 @@ from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_
                               FAMILIES, Candidate, LawOpinion, MeasuredRun, Search, against_measured, cosine_candidates, default_baseline, default_rewarmup_baseline,
                               first_decaying_run, measured_bests, other_laws, rewarmup_candidates, search, wsd_candidates)
 from lrcurve.readers import Columns
-from lrcurve.output import check_plot_path, write_atomic
+from lrcurve.output import check_plot_path
 from lrcurve.runs import Run
-from lrcurve.schedules import Schedule
 
 
 def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -54,7 +53,7 @@ def _x_text(search_result: Search, x: float) -> str:
 def plot_search(result: Search, fitted: FittedLaw, path: Path) -> None:
     """Trade-off curves (loss vs the family's main parameter, one line per series) and the
     LR of the best candidate against the baseline's."""
-    from lrcurve.plotting import plt
+    from lrcurve.plotting import plt, save_figure
 
     fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(12, 4.8), width_ratios=(3, 2))
     for i, (series, (x, loss)) in enumerate(result.curves().items()):
@@ -73,9 +72,7 @@ def plot_search(result: Search, fitted: FittedLaw, path: Path) -> None:
     ax_lr.set_ylabel("learning rate")
     ax_lr.grid(alpha=0.3)
     ax_lr.legend(fontsize=8)
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _candidate_json(candidate: Candidate, loss: float) -> dict[str, Any]:

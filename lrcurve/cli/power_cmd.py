@@ -10,14 +10,14 @@ from rich.table import Table
 from lrcurve.cli import app
 from lrcurve.cli.common import Force, JsonOut, emit_json, out, sampled_indices, sig
 from lrcurve.errors import InputError
-from lrcurve.output import check_plot_path, write_atomic
+from lrcurve.output import check_plot_path
 from lrcurve.power import PowerLawFit, fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
 from lrcurve.schedules import Schedule
 
 
 def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None) -> None:
     """Left: ``lr/batch`` against tokens (log-log) with the fitted line; right: the implied schedule."""
-    from lrcurve.plotting import plt
+    from lrcurve.plotting import plt, save_figure
 
     panels = 2 if schedule is not None else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
@@ -41,9 +41,7 @@ def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, p
         axes[0, 1].set_ylabel("learning rate")
         axes[0, 1].set_title(str(schedule), fontsize=7)
         axes[0, 1].grid(alpha=0.3)
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @app.command("fit-power")
