@@ -66,7 +66,18 @@ def _number(config: Mapping[str, Any], key: str, default: float | None = None) -
 
 
 def schedule_from_config(config: Mapping[str, Any]) -> Schedule | None:
-    """The exact schedule a config describes (see the module docstring), or None."""
+    """The exact schedule a config describes (see the module docstring), or None.
+
+    None also when the values are out of range (a decay fraction of -1, a negative floor): such a
+    config describes no schedule, so the logged LR series is used instead.
+    """
+    try:
+        return _config_schedule(config)
+    except ValueError:
+        return None
+
+
+def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
     name = config.get("scheduler")
     peak, steps = _number(config, "lr"), _number(config, "iterations")
     warmup = int(_number(config, "warmup_steps", 0) or 0)

@@ -118,6 +118,9 @@ class Cosine(Schedule):
     start: int = 0
     period: int | None = None
 
+    def __post_init__(self) -> None:
+        _check_final(self.final)
+
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         period = self.period or max(self.steps - self.start, 1)
         progress = np.clip((_steps(steps) - self.start) / period, 0.0, 1.0)
@@ -135,10 +138,26 @@ class CyclicCosine(Schedule):
     start: int = 0
     steps: int | None = None
 
+    def __post_init__(self) -> None:
+        _check_final(self.final)
+
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = np.maximum(_steps(steps) - self.start, 0.0)
         progress = np.where(s > 0, ((s - 1) % self.cycle + 1) / self.cycle, 0.0)
         return self.peak_lr * decay_factor(progress, "cosine", self.final)
+
+
+def _check_final(final: float) -> None:
+    if not final >= 0.0:
+        raise ValueError(f"final LR fraction must be >= 0, got {final}")
+
+
+def _check_decay(shape: str, decay: float, final: float) -> None:
+    if shape not in WSD_SHAPES:
+        raise ValueError(f"unknown decay shape {shape!r}; choose from {', '.join(WSD_SHAPES)}")
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"decay fraction must be in [0, 1], got {decay}")
+    _check_final(final)
 
 
 def decay_factor(progress: NDArray[np.float64], shape: str, final: float) -> NDArray[np.float64]:
@@ -176,10 +195,7 @@ class WSD(Schedule):
     final: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.shape not in WSD_SHAPES:
-            raise ValueError(f"unknown decay shape {self.shape!r}; choose from {', '.join(WSD_SHAPES)}")
-        if not 0.0 <= self.decay <= 1.0:
-            raise ValueError(f"decay fraction must be in [0, 1], got {self.decay}")
+        _check_decay(self.shape, self.decay, self.final)
 
     @property
     def decay_start(self) -> int:
@@ -243,10 +259,7 @@ class Power(Schedule):
         for name in ("a", "batch", "tokens_per_step", "peak_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"power schedule: {name} must be positive, got {getattr(self, name)}")
-        if self.shape not in WSD_SHAPES:
-            raise ValueError(f"unknown decay shape {self.shape!r}; choose from {', '.join(WSD_SHAPES)}")
-        if not 0.0 <= self.decay <= 1.0:
-            raise ValueError(f"decay fraction must be in [0, 1], got {self.decay}")
+        _check_decay(self.shape, self.decay, self.final)
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)

@@ -144,6 +144,17 @@ def test_config_lr_mismatch_is_a_note(tmp_path):
     assert "matches" not in run.lr_origin
 
 
+@pytest.mark.parametrize("key, value", [("wsd_fract_decay", -1), ("wsd_fract_decay", 1.5), ("wsd_final_lr_scale", -0.5)])
+def test_out_of_range_config_falls_back_to_the_logged_lr(tmp_path, key, value):
+    data = json.loads(lr_file(COSINE).read_text())
+    data["config"].update({"scheduler": "wsd", key: value})
+    path = tmp_path / "bad_config.json"
+    path.write_text(json.dumps(data))
+    assert schedule_from_config(data["config"]) is None
+    run = read_runs(path)[0]
+    assert not run.lr_origin.startswith("rebuilt") and run.peak_lr > 0
+
+
 def test_history_as_logged_rows_and_no_config(tmp_path):
     rows = [{"_step": i, "trainer/global_step": 10 * (i + 1), "lr": 1e-3, "train/loss": 4 - 0.01 * i} for i in range(30)]
     rows += [{"_step": 30 + i, "trainer/global_step": 50 * (i + 1), "val/loss": 3.9 - 0.05 * i} for i in range(6)]
