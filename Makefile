@@ -6,7 +6,7 @@ LRC    := $(VENV)/bin/lrcurve
 STAMP  := $(VENV)/.installed
 DEMO   := demo_out
 
-.PHONY: env demo test bench accuracy clean
+.PHONY: env demo test fuzz bench accuracy clean
 
 env: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The malformed-input tests with 20x the examples (about 10 minutes); run before a release.
+fuzz: $(STAMP)
+	LRCURVE_FUZZ_SCALE=20 $(PY) -m pytest -q tests/test_fuzz.py tests/test_readers.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/speed.py

@@ -61,8 +61,11 @@ Series = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _number(config: Mapping[str, Any], key: str, default: float | None = None) -> float | None:
+    """``config[key]`` when it is a finite number, else ``default``."""
     value = config.get(key, default)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+        return float(value)
+    return default
 
 
 def schedule_from_config(config: Mapping[str, Any]) -> Schedule | None:
@@ -81,9 +84,11 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
     name = config.get("scheduler")
     peak, steps = _number(config, "lr"), _number(config, "iterations")
     warmup = int(_number(config, "warmup_steps", 0) or 0)
-    if name not in ("wsd", "cos", "wsd_twostage") or not peak or not steps or peak <= 0 or steps <= warmup:
+    if name not in ("wsd", "cos", "wsd_twostage") or not peak or not steps or peak <= 0 or warmup < 0:
         return None
     steps = int(steps)
+    if steps <= max(warmup, 1):
+        return None
     init = WARMUP_START * peak
     final = _number(config, "wsd_final_lr_scale", 0.0) or 0.0
     if name == "cos":

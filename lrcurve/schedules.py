@@ -158,6 +158,8 @@ def _check_decay(shape: str, decay: float, final: float) -> None:
     if not 0.0 <= decay <= 1.0:
         raise ValueError(f"decay fraction must be in [0, 1], got {decay}")
     _check_final(final)
+    if shape == "exp" and final <= 0:
+        raise ValueError("an exponential decay needs a final LR fraction > 0")
 
 
 def decay_factor(progress: NDArray[np.float64], shape: str, final: float) -> NDArray[np.float64]:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -5,6 +6,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_runs"
 SHARED = ROOT.parent / "shared" / "data"
+# `make fuzz` multiplies the number of examples of the malformed-input tests by this.
+FUZZ_SCALE = max(1, int(os.environ.get("LRCURVE_FUZZ_SCALE", "1")))
 
 
 @pytest.fixture

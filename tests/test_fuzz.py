@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.cli import main
-from tests.conftest import SAMPLES, shared_path
+from tests.conftest import FUZZ_SCALE, SAMPLES, shared_path
 from tests.test_readers import malformed_texts
 
-FUZZ = settings(max_examples=200, deadline=None,
+FUZZ = settings(max_examples=200 * FUZZ_SCALE, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 WEIRD = ["nan", "inf", "-inf", "-1", "0", "1e400", "1e-400", "abc", "", " ", "3e-4", "0.5", "2", "72000",
          "1,2", "[1]", "--json", "-", "1e20", "0x10", "١٢", "None"]
@@ -177,7 +177,7 @@ def test_predict_with_a_damaged_fit_file(tmp_path, data):
     check_outcome(directory, before, code, out, err, True)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(min_size=1, max_size=200))
 def test_tensorboard_named_junk(tmp_path, data):
     directory = fuzz_dir(tmp_path, "tb")

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lrcurve.errors import InputError
 from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS
+from tests.conftest import FUZZ_SCALE
 
 
 def write(tmp_path: Path, text: str, name: str = "run.csv") -> Path:
@@ -373,7 +374,7 @@ def logged_files(draw):
     return text, expected, with_run_column, bool(stale)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=150 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(logged=logged_files())
 def test_valid_logs_read_back_exactly(tmp_path, logged):
     text, expected, with_run_column, has_stale = logged
@@ -415,7 +416,7 @@ def check_valid(runs: list) -> None:
         assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and run.peak_lr > 0
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.one_of(malformed_texts(), st.binary(max_size=200)))
 def test_malformed_input_is_read_or_refused_never_crashes(tmp_path, data):
     path = tmp_path / "fuzz.csv"

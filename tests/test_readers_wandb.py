@@ -3,6 +3,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
 from lrcurve.fitting import fit
@@ -258,3 +260,22 @@ def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
     lr = run.schedule.law_view()(np.array([10100, 10500, 10900, 11000]))
     assert lr == pytest.approx([1.4e-4, 3.0e-4, 4.6e-4, 5e-4], rel=1e-6)
     assert run.steps[0] == 100 and run.steps[-1] == 14000
+
+
+CONFIG_VALUES = st.one_of(st.none(), st.booleans(), st.text(max_size=3),
+                          st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**7),
+                          st.sampled_from(["linear", "sqrt", "cosine", "exp", "miror_cosine", -1, 0, 1, 0.5]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(scheduler=st.sampled_from(["wsd", "cos", "wsd_twostage", "const", None]),
+       values=st.dictionaries(st.sampled_from(["lr", "iterations", "warmup_steps", "wsd_fract_decay", "decay_type",
+                                               "wsd_final_lr_scale", "cos_final_lr", "wsd_twostage_factor",
+                                               "wsd_twostage_transition_after", "wsd_twostage_transition_steps"]),
+                              CONFIG_VALUES))
+def test_any_config_gives_a_valid_schedule_or_none(scheduler, values):
+    config = {"scheduler": scheduler, "lr": 1e-3, "iterations": 1000, "warmup_steps": 100, **values}
+    schedule = schedule_from_config(config)
+    if schedule is not None:
+        lr = schedule(np.arange(1, int(config["iterations"]) + 1, max(1, int(config["iterations"]) // 500)))
+        assert np.all(np.isfinite(lr)) and np.all(lr >= 0)
