@@ -238,12 +238,17 @@ def fit(
         predicted = np.concatenate([law.evaluate(theta, p) for p in prepared])
         return (predicted - observed) / observed
 
+    def analytic_jacobian(theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.concatenate([law.jacobian(theta, p) for p in prepared]) / observed[:, None]  # type: ignore[misc]
+
+    jacobian: Any = analytic_jacobian if type(law).jacobian is not Law.jacobian else "2-point"
+
     lo, hi = law.bounds()
     starts = law.initial_guesses(data)
     best = None
     for i, x0 in enumerate(starts):
         with np.errstate(all="ignore"):
-            result = least_squares(residuals, np.clip(x0, lo, hi), bounds=(lo, hi), loss="soft_l1",
+            result = least_squares(residuals, np.clip(x0, lo, hi), jac=jacobian, bounds=(lo, hi), loss="soft_l1",
                                    f_scale=ROBUST_SCALE, x_scale="jac", max_nfev=2000)
         if np.all(np.isfinite(result.fun)) and (best is None or result.cost < best.cost):
             best = result
@@ -255,7 +260,7 @@ def fit(
     warnings: list[str] = []
     plain = residuals(best.x)
     with np.errstate(all="ignore"):
-        jac = least_squares(residuals, best.x, bounds=(lo, hi), max_nfev=1).jac
+        jac = least_squares(residuals, best.x, jac=jacobian, bounds=(lo, hi), max_nfev=1).jac
     covariance, unidentified = _covariance(np.asarray(jac), plain, law.param_names)
     if unidentified:
         warnings.append(f"parameters not identifiable from these runs: {', '.join(unidentified)} "

@@ -203,3 +203,43 @@ def test_fit_recovers_known_parameters_from_synthetic_curves():
     long = make_schedule("cosine", steps=60000, peak=3e-4, warmup=2160, floor=0.0)
     truth = MultiPowerLaw().predict(TRUE, LRHistory.of(long, 60000), np.array([60000]))
     assert fitted.predict(long).final_loss == pytest.approx(truth[0], rel=2e-4)
+
+
+@pytest.mark.parametrize("name, lr, steps", [
+    ("cosine to 10 %, every step (knots)", make_schedule("cosine", steps=3000, peak=3e-4, floor=0.1)(np.arange(1, 3001)),
+     np.arange(1, 3001)),
+    ("WSD to zero LR, logged rows", make_schedule("wsd", steps=2000, peak=3e-4, decay=0.2)(np.arange(1, 2001)),
+     np.arange(100, 2001, 128)),
+    ("re-warmup", rewarmup(make_schedule("cosine", steps=1000, peak=3e-4, floor=0.1), 1000,
+                           make_schedule("cosine", steps=1000, peak=2e-4), 100)(np.arange(1, 2001)), np.arange(50, 2001, 50)),
+])
+@pytest.mark.parametrize("theta", [(3.0, 0.5, 0.5, 400.0, 2.0, 0.6, 0.65), (2.5, 1.0, 0.3, 50.0, 0.01, 1.5, 0.0),
+                                   (3.0, 0.5, 0.5, 400.0, 30.0, 0.05, 1.4)])
+def test_analytic_jacobian_matches_finite_differences(name, lr, steps, theta):
+    law = MultiPowerLaw()
+    prepared = law.prepare(LRHistory(np.asarray(lr, dtype=np.float64)), steps)
+    theta = np.array(theta)
+    analytic = law.jacobian(theta, prepared)
+    for i in range(theta.size):
+        h = 1e-6 * max(abs(theta[i]), 1e-3)
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        high, low = law.evaluate(up, prepared), law.evaluate(down, prepared)
+        numeric = (high - low) / (2 * h)
+        roundoff = 64 * np.finfo(float).eps * np.abs(high).max() / h   # the difference quotient's own error
+        assert np.abs(analytic[:, i] - numeric).max() <= 1e-5 * np.abs(numeric).max() + roundoff, (name, law.param_names[i])
+    assert np.all(np.isfinite(analytic))
+
+
+def test_fit_with_the_analytic_jacobian_recovers_the_parameters():
+    theta = np.array([3.0, 0.5, 0.5, 400.0, 2.0, 0.6, 0.65])
+    law = MultiPowerLaw()
+    runs = []
+    for kind in ("constant", "cosine", "wsd"):
+        schedule = make_schedule(kind, steps=6000, peak=3e-4, floor=0.1, decay=0.2)
+        steps = np.arange(64, 6001, 64)
+        loss = law.predict(theta, LRHistory.of(schedule, 6000), steps)
+        runs.append(Run(kind, steps, loss, schedule))
+    fitted = fit(runs, law)
+    assert fitted.values == pytest.approx(theta, rel=1e-3)

@@ -70,6 +70,10 @@ class Law:
         """``evaluate`` for each row of ``thetas``; laws override it to share work between rows."""
         return np.array([self.evaluate(theta, prepared) for theta in thetas])
 
+    def jacobian(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64] | None:
+        """``d evaluate / d theta`` (points x parameters), or None to let the fit take finite differences."""
+        return None
+
     def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
         raise NotImplementedError
 

@@ -50,7 +50,9 @@ requested steps (short schedules, or an LR that bends sharply at every step) eve
 requested step is walked as before.
 
 The parameters ``(L0, A, B)`` enter linearly; starting points come from solving for
-them on a grid of the nonlinear ``(alpha, C, beta, gamma)`` (variable projection).
+them on a grid of the nonlinear ``(alpha, C, beta, gamma)`` (variable projection). The
+fit uses the analytic Jacobian (:meth:`MultiPowerLaw.jacobian`: the derivatives of ``G``
+summed over the same block terms in one walk), about twice as fast as finite differences.
 """
 
 from __future__ import annotations
@@ -305,13 +307,20 @@ class LossDrop:
         """``LD`` for each row ``(B, C, beta, gamma)`` of ``params``: one tree walk for all."""
         result = np.zeros((len(params), self.walked.size))
         for part, terms in self._chunks():
-            started = terms.area > 0                     # nothing trained since the change: no effect yet
             for row, (B, C, beta, gamma) in zip(result, params):
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    scale = np.exp(-gamma * terms.log_lr) if gamma else 1.0   # eta^-0 = 1 even where eta = 0
-                    x = np.where(started, scale * terms.area, 0.0)
-                    saturation = -np.expm1(-beta * np.log1p(C * x))
+                saturation, _ = _saturation(terms, C, beta, gamma)
                 row[part] = B * np.bincount(terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start)
+        return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
+
+    def with_gradient(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
+        """Rows ``LD, dLD/dB, dLD/dC, dLD/dbeta, dLD/dgamma`` at the requested steps."""
+        result = np.zeros((5, self.walked.size))
+        for part, terms in self._chunks():
+            saturation, slopes = _saturation(terms, C, beta, gamma, gradient=True)
+            count = part.stop - part.start
+            drop = np.bincount(terms.index, weights=terms.weight * saturation, minlength=count)
+            result[:, part] = [B * drop, drop, *(B * np.bincount(terms.index, weights=terms.weight * d, minlength=count)
+                                                  for d in slopes)]
         return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
 
     def n_terms(self) -> int:
@@ -335,6 +344,30 @@ class LossDrop:
             at, block = tree.walk(steps, area, self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE))
             pieces.append((at, tree.sign * tree.weight[block], area[at] - tree.origin[block], tree.log_lr[block]))
         return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
+
+
+def _saturation(terms: _Terms, C: float, beta: float, gamma: float,
+                gradient: bool = False) -> tuple[NDArray[np.float64], list[NDArray[np.float64]]]:
+    """``G(x) = 1 - (C*x + 1)^-beta`` per term, ``x = eta^-gamma * S``, and with ``gradient``
+    its derivatives in ``C``, ``beta`` and ``gamma``::
+
+        dG/dC = beta * x * (1 + C*x)^(-beta-1)      dG/dbeta = (1 + C*x)^-beta * log(1 + C*x)
+        dG/dgamma = -log(eta) * C * dG/dC
+    """
+    started = terms.area > 0                     # nothing trained since the change: no effect yet
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scale = np.exp(-gamma * terms.log_lr) if gamma else 1.0   # eta^-0 = 1 even where eta = 0
+        x = np.where(started, scale * terms.area, 0.0)
+        log_base = np.log1p(C * x)
+        saturation = -np.expm1(-beta * log_base)
+        if not gradient:
+            return saturation, []
+        remaining = np.exp(-beta * log_base)                  # (1 + C*x)^-beta
+        finite = np.isfinite(x)                             # x = inf (eta = 0): G = 1, flat in every parameter
+        d_C = np.where(finite, beta * x * remaining / (1.0 + C * x), 0.0)
+        d_beta = np.where(finite, remaining * log_base, 0.0)
+        d_gamma = np.where(finite & started, -terms.log_lr * C * d_C, 0.0)
+    return saturation, [d_C, d_beta, d_gamma]
 
 
 @dataclass(frozen=True)
@@ -398,6 +431,13 @@ class MultiPowerLaw(Law):
         thetas = np.asarray(thetas, dtype=np.float64)
         L0, A, alpha = (thetas[:, i, None] for i in range(3))
         return L0 + A * np.exp(-alpha * prepared.log_s1) - prepared.loss_drop.many(thetas[:, 3:])
+
+    def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+        """``d evaluate / d theta``, one row per requested step (analytic, one tree walk)."""
+        L0, A, alpha, B, C, beta, gamma = theta
+        power = np.exp(-alpha * prepared.log_s1)
+        drop = prepared.loss_drop.with_gradient(B, C, beta, gamma)
+        return np.column_stack([np.ones_like(power), power, -A * prepared.log_s1 * power, *(-drop[1:])])
 
     def initial_guesses(self, data: Sequence[FitData], keep: int = 4) -> list[NDArray[np.float64]]:
         """Best points of a grid over ``(alpha, C, beta, gamma)``, with ``(L0, A, B)``
