@@ -14,7 +14,7 @@ Two reference tables follow per size, to tell a fitting problem from a limit of 
   runs (github.com/thu-yao-01-luo/MultiPowerLaw, README, "Best Parameters"), under their
   warmup convention (``full``).
 
-    python benchmarks/accuracy.py [--skip 0.05] [--warmup-area actual] [--no-reference]
+    python benchmarks/accuracy.py [--skip 0.05] [--warmup-area actual] [--lr-exponent 1] [--no-reference]
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip", type=float, default=0.05)
     parser.add_argument("--warmup-area", default="actual")
+    parser.add_argument("--lr-exponent", type=float, default=1.0, help="p of the forward area sum eta^p (1: the papers)")
     parser.add_argument("--no-reference", action="store_true", help="only the protocol table")
     args = parser.parse_args()
     for size in ("csv_25", "csv_100"):
@@ -76,7 +77,7 @@ def main() -> None:
         summary = []
         for name in LAWS:
             try:
-                law = make_law(name, warmup=args.warmup_area)
+                law = make_law(name, warmup=args.warmup_area, lr_exponent=args.lr_exponent)
             except ValueError as error:
                 summary.append(f"- {name}: left out ({error})")
                 continue
@@ -86,7 +87,8 @@ def main() -> None:
             columns[name] = [score(fitted.predict_run(runs[n]), runs[n].loss) for n in PREDICT]
             bounds = [w for w in fitted.warnings if "bound" in w]
             summary.append(verdict(name, columns[name], f"; fit {seconds:.1f} s" + (f"; {'; '.join(bounds)}" if bounds else "")))
-        table(f"## {size}: fit on {' + '.join(FIT)}, skip {args.skip}, warmup area {args.warmup_area}", PREDICT, columns)
+        table(f"## {size}: fit on {' + '.join(FIT)}, skip {args.skip}, warmup area {args.warmup_area}, "
+              f"lr exponent {args.lr_exponent:g}", PREDICT, columns)
         print()
         print("\n".join(summary))
         if args.no_reference:
@@ -94,7 +96,8 @@ def main() -> None:
         every = FIT + PREDICT
         ceiling: dict[str, list[Scores]] = {}
         for name in columns:
-            fitted: FittedLaw = fit([runs[n] for n in every], make_law(name, warmup=args.warmup_area), skip_fraction=args.skip)
+            fitted: FittedLaw = fit([runs[n] for n in every], make_law(name, warmup=args.warmup_area, lr_exponent=args.lr_exponent),
+                                    skip_fraction=args.skip)
             ceiling[f"{name} ceiling"] = [score(fitted.predict_run(runs[n]), runs[n].loss) for n in every]
         ceiling["published multipower"] = published_scores(size, runs, every)
         table(f"### {size} reference: each law fitted to all nine curves (in-sample), and the published multipower "

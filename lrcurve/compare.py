@@ -133,6 +133,7 @@ def compare(
     laws: Sequence[str] | None = None,
     skip_fraction: float = DEFAULT_SKIP,
     warmup: str = "actual",
+    lr_exponent: float = 1.0,
     progress: Progress | None = None,
 ) -> Comparison:
     """Fit each law in ``laws`` (default: all of ``LAWS``) and score it on held-out curves."""
@@ -152,7 +153,7 @@ def compare(
     done = 0
     results = []
     for name in names:
-        law = make_law(name, warmup=warmup)
+        law = make_law(name, warmup=warmup, lr_exponent=lr_exponent)
         fitted = fit(runs, law, skip_fraction=skip_fraction)
         done += 1
         if progress:

@@ -124,6 +124,8 @@ def test_fit_names_the_bad_file_among_good_ones(logs, lrcurve):
     (["--loss-unit", "furlongs"], ["--loss-unit", "furlongs"]),
     (["--law", "nope"], ["--law", "nope"]),
     (["--warmup-area", "half"], ["--warmup-area", "half"]),
+    (["--lr-exponent", "0"], ["--lr-exponent", "greater than or equal to 0.1"]),
+    (["--lr-exponent", "nan"], ["--lr-exponent"]),
     (["--warmup", "-5"], ["--warmup", "greater than or equal to 0"]),
     (["--warmup", "999999"], ["a.csv", "warmup of 999999 steps"]),
     (["--skip", "2"], ["--skip"]),

@@ -76,3 +76,46 @@ def test_predictions_outside_the_fitted_regime_carry_warnings(samples):
     assert any("3.0x" in w for w in longer.warnings)
     hotter = fitted.predict(make_schedule("wsd", steps=24000, peak=1e-3, warmup=2160))
     assert any("peak LR" in w for w in hotter.warnings)
+
+
+@pytest.mark.parametrize("law_name", ["momentum", "multipower"])
+def test_lr_exponent_generalises_the_forward_area_analytically(law_name):
+    from lrcurve.laws import make_law
+    from lrcurve.laws.base import LRHistory
+
+    lr, p = 2e-4, 0.6
+    steps = np.arange(10, 1001, 10)
+    history = LRHistory.of(make_schedule("constant", steps=1000, peak=lr), 1000)
+    theta = np.array([2.5, 0.6, 0.5, 0.8, 0.998] if law_name == "momentum" else [2.5, 0.6, 0.5, 300.0, 2.0, 0.6, 0.6])
+    law = make_law(law_name, lr_exponent=p)
+    # a constant LR has no annealing: L = L0 + A * (t * lr^p)^-alpha
+    expected = 2.5 + 0.6 * (steps * lr**p) ** -0.5
+    assert law.predict(theta, history, steps) == pytest.approx(expected, rel=1e-12)
+    assert make_law(law_name, lr_exponent=1.0).predict(theta, history, steps) == pytest.approx(
+        make_law(law_name).predict(theta, history, steps), rel=0)
+    with pytest.raises(ValueError, match="lr exponent"):
+        make_law(law_name, lr_exponent=0.0)
+
+
+def test_fit_with_the_right_lr_exponent_recovers_the_curves_and_p1_does_not():
+    from lrcurve.laws.base import LRHistory
+
+    truth = MomentumLaw(lr_exponent=0.6)
+    theta = np.array([2.5, 2.0, 0.5, 0.8, 0.998])
+    steps = np.arange(200, 20001, 100)
+    runs = []
+    for kind in ("constant", "cosine", "wsd"):
+        schedule = make_schedule(kind, steps=20000, peak=1e-3, floor=0.1, decay=0.2)
+        runs.append(Run(kind, steps, truth.predict(theta, LRHistory.of(schedule, 20000), steps), schedule))
+    right = fit(runs, MomentumLaw(lr_exponent=0.6), skip_fraction=0.0)
+    assert right.values == pytest.approx(theta, rel=1e-4)
+    assert FittedLaw.from_dict(right.to_dict()).law == MomentumLaw(lr_exponent=0.6)
+    wrong = fit(runs, MomentumLaw(), skip_fraction=0.0)
+    assert max(s.mape for s in wrong.scores().values()) > 20 * max(s.mape for s in right.scores().values())
+
+
+def test_fit_files_without_an_lr_exponent_load_with_the_papers_forward_area(samples):
+    runs = read_runs(samples / "constant.csv") + read_runs(samples / "cosine.csv")
+    data = fit(runs).to_dict()
+    data["law"].pop("lr_exponent")
+    assert FittedLaw.from_dict(data).law == MomentumLaw()

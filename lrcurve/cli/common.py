@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lrcurve.laws.base import LR_EXPONENT_RANGE
 from lrcurve.errors import InputError
 from lrcurve.logs import LogOptions
 from lrcurve.readers import Columns, read_runs, read_schedule
@@ -97,6 +98,7 @@ Smooth = Annotated[str, typer.Option("--smooth", help="Smooth the loss before fi
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 WarmupArea = Annotated[str, typer.Option("--warmup-area", help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: warmup rises also enter the loss-drop sum, as in the authors' code).")]
+LRExponent = Annotated[float, typer.Option("--lr-exponent", min=LR_EXPONENT_RANGE[0], max=LR_EXPONENT_RANGE[1], help="Exponent p of the forward area S1 = sum eta^p (1: the papers' laws; lrcurve's extension, see the README's accuracy section).")]
 Skip = Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave out the first fraction of each run's steps (and its warmup) from the fit.")]
 Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]
 

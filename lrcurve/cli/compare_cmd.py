@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, input_options, note, out,
+from lrcurve.cli.common import (Force, JsonOut, LRExponent, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, input_options, note, out,
                                 progress_bar)
 from lrcurve.compare import Comparison, compare
 from lrcurve.errors import InputError
@@ -41,6 +41,7 @@ def compare_command(
     files: Annotated[list[Path], typer.Argument(help="Runs to fit: CSV/TSV with step, lr and loss columns.", show_default=False)],
     holdout: Annotated[Optional[list[Path]], typer.Option("--holdout", help="Runs to score on, never fitted (repeatable). Without it: leave one run out, or the last 20 % of a single run.")] = None,
     warmup_area: WarmupArea = "actual",
+    lr_exponent: LRExponent = 1.0,
     skip: Skip = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw every law against the data to a PNG/SVG/PDF file.")] = None,
@@ -56,7 +57,8 @@ def compare_command(
     held = inputs.load(holdout or [], warmup)
     with progress_bar(f"fitting {len(LAWS)} laws") as update:
         try:
-            comparison = compare(runs, held, skip_fraction=skip, warmup=warmup_area, progress=update)
+            comparison = compare(runs, held, skip_fraction=skip, warmup=warmup_area, lr_exponent=lr_exponent,
+                                 progress=update)
         except ValueError as error:
             raise InputError(f"--warmup-area: {error}") from None
     for result in comparison.results:

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, err, input_options, note, out,
+from lrcurve.cli.common import (Force, JsonOut, LRExponent, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, err, input_options, note, out,
                                 progress_bar, sig)
 from lrcurve.errors import InputError
 from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
@@ -25,7 +25,9 @@ def fit_summary(fitted: FittedLaw) -> dict:
 
 
 def print_fit(fitted: FittedLaw) -> None:
-    table = Table(title=f"{fitted.law.name} law: {fitted.law.formula}", title_justify="left")
+    exponent = fitted.law.options().get("lr_exponent", 1.0)
+    table = Table(title=f"{fitted.law.name} law: {fitted.law.formula}" + (f", S1 = sum eta^{exponent:g}" if exponent != 1.0 else ""),
+                  title_justify="left")
     for column in ("parameter", "value", "std. error", "rel. error"):
         table.add_column(column, justify="right" if column != "parameter" else "left")
     for p in fitted.params:
@@ -49,6 +51,7 @@ def fit_command(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help=f"Fit file to write (default: {DEFAULT_FIT_FILE}).")] = None,
     law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LAWS)}.")] = "momentum",
     warmup_area: WarmupArea = "actual",
+    lr_exponent: LRExponent = 1.0,
     skip: Skip = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw data and fit to a PNG/SVG/PDF file.")] = None,
@@ -66,7 +69,7 @@ def fit_command(
     if law not in LAWS:
         raise InputError(f"--law must be one of {', '.join(LAWS)}, got {law!r}")
     try:
-        model = make_law(law, warmup=warmup_area)
+        model = make_law(law, warmup=warmup_area, lr_exponent=lr_exponent)
     except ValueError as error:
         raise InputError(f"--warmup-area: {error}") from None
     runs = inputs.load(files, warmup)

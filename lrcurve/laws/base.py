@@ -36,6 +36,21 @@ class LRHistory:
         return lr
 
 
+LR_EXPONENT_RANGE = (0.1, 2.0)
+
+
+def check_lr_exponent(exponent: float) -> None:
+    """Refuse an ``lr_exponent`` outside :data:`LR_EXPONENT_RANGE`."""
+    lo, hi = LR_EXPONENT_RANGE
+    if not lo <= exponent <= hi:
+        raise ValueError(f"lr exponent must be in [{lo:g}, {hi:g}], got {exponent}")
+
+
+def forward_terms(lr: NDArray[np.float64], exponent: float) -> NDArray[np.float64]:
+    """The per-step terms ``eta^p`` of the forward area ``S1`` (``p = 1``: the LR itself)."""
+    return lr if exponent == 1.0 else np.power(lr, exponent)
+
+
 @dataclass(frozen=True)
 class FitData:
     """One run's points inside the fit window, with its LR history."""

@@ -10,6 +10,11 @@ Warmup steps count as the peak LR in the paper (``warmup="peak"``);
 the default ``warmup="actual"`` counts the warmup's real area in ``S1``, as the
 multi-power law does with its ``S_W``.
 
+``lr_exponent`` (``p``, default 1: the paper) generalises the forward area to
+``S1(s) = sum_{i<=s} eta_i^p``: with ``p < 1`` a step at a low LR advances training more
+than its share of the LR area. This is lrcurve's own extension, not the paper's; the
+README's accuracy section gives the evidence for and against it.
+
 For fixed ``alpha`` and ``lam`` the law is linear in ``(L0, A, C)``; the starting
 points come from solving that linear problem on a grid of ``(alpha, lam)``
 (variable projection), so the fit needs no guessing.
@@ -24,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_terms
 from scipy.signal import lfilter
 
 WARMUP_CONVENTIONS = ("peak", "actual")
@@ -56,21 +61,24 @@ class MomentumLaw(Law):
     param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "C", "lam")
 
     warmup: str = "actual"
+    lr_exponent: float = 1.0
 
     def __post_init__(self) -> None:
         if self.warmup not in WARMUP_CONVENTIONS:
             raise ValueError(f"warmup convention must be one of {WARMUP_CONVENTIONS}, got {self.warmup!r}")
+        check_lr_exponent(self.lr_exponent)
 
     def options(self) -> dict[str, Any]:
-        return {"warmup": self.warmup}
+        return {"warmup": self.warmup, "lr_exponent": self.lr_exponent}
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return (np.array([0.0, 1e-12, 1e-3, 0.0, LAM_RANGE[0]]),
                 np.array([np.inf, np.inf, 3.0, np.inf, LAM_RANGE[1]]))
 
     def forward_lr(self, history: LRHistory, n_steps: int) -> NDArray[np.float64]:
-        """The per-step LR that ``S1`` sums under this law's warmup convention."""
-        return history.actual_lr(n_steps) if self.warmup == "actual" else history.lr[:n_steps]
+        """The per-step terms ``eta^p`` that ``S1`` sums, under this law's warmup convention."""
+        lr = history.actual_lr(n_steps) if self.warmup == "actual" else history.lr[:n_steps]
+        return forward_terms(lr, self.lr_exponent)
 
     @staticmethod
     def loss(theta: NDArray[np.float64], s1: NDArray[np.float64], s2: NDArray[np.float64]) -> NDArray[np.float64]:

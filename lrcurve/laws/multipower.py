@@ -7,7 +7,8 @@ Schedules*, arXiv 2503.12811::
     LD(t) = B * sum_{k=1..t} (eta_{k-1} - eta_k) * G(eta_k^-gamma * S_k(t))
     G(x)  = 1 - (C*x + 1)^-beta,        S_k(t) = sum_{tau=k..t} eta_tau
 
-``S1`` is the forward area after warmup and ``S_W`` the warmup's area: with the
+``S1`` is the forward area after warmup and ``S_W`` the warmup's area (both sums of
+``eta^p`` with ``lr_exponent=p``, as in :mod:`lrcurve.laws.momentum`; default 1): with the
 default ``warmup="actual"`` the warmup counts with the LR it really had, with
 ``warmup="peak"`` every warmup step counts at the peak LR. Each LR drop
 ``eta_{k-1} - eta_k`` buys a loss reduction that grows with the area trained
@@ -65,7 +66,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_terms
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 DEFAULT_TOLERANCE = 0.2
@@ -401,15 +402,17 @@ class MultiPowerLaw(Law):
 
     warmup: str = "actual"
     tolerance: float = DEFAULT_TOLERANCE
+    lr_exponent: float = 1.0
 
     def __post_init__(self) -> None:
         if self.warmup not in WARMUP_CONVENTIONS:
             raise ValueError(f"warmup convention must be one of {WARMUP_CONVENTIONS}, got {self.warmup!r}")
         if not 0.0 <= self.tolerance <= 1.0:
             raise ValueError(f"tolerance must be in [0, 1], got {self.tolerance}")
+        check_lr_exponent(self.lr_exponent)
 
     def options(self) -> dict[str, Any]:
-        return {"warmup": self.warmup, "tolerance": self.tolerance}
+        return {"warmup": self.warmup, "tolerance": self.tolerance, "lr_exponent": self.lr_exponent}
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         #                 L0   A      alpha B    C     beta  gamma
@@ -421,7 +424,7 @@ class MultiPowerLaw(Law):
         n = int(steps.max())
         lr = history.lr[:n]
         actual = history.actual_lr(n)
-        s1 = forward_area(lr if self.warmup == "peak" else actual)
+        s1 = forward_area(forward_terms(lr if self.warmup == "peak" else actual, self.lr_exponent))
         return _Prepared(np.log(s1[steps - 1]), LossDrop.of(actual if self.warmup == "full" else lr, steps, self.tolerance))
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
