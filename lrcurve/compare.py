@@ -95,8 +95,14 @@ class Comparison:
     def best(self) -> LawResult:
         return min(self.results, key=lambda r: (np.nan_to_num(r.mape, nan=np.inf), r.n_params))
 
+    @property
+    def lr_exponent(self) -> float:
+        """The forward-area exponent every law was fitted with."""
+        return float(self.results[0].fitted.law.options().get("lr_exponent", 1.0))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "recommended": self.best.name, "laws": [r.to_dict() for r in self.results]}
+        return {"method": self.method, "lr_exponent": self.lr_exponent, "recommended": self.best.name,
+                "laws": [r.to_dict() for r in self.results]}
 
 
 def truncate(run: Run, last_step: float) -> Run:

@@ -80,3 +80,14 @@ def test_compare_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and "missing.csv" in r.stderr and "Traceback" not in r.stderr
     r = lrcurve("compare", SAMPLES / "constant.csv", "--warmup-area", "sideways", cwd=tmp_path)
     assert r.returncode == 2 and "--warmup-area" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_compare_with_an_lr_exponent_fits_every_law_with_it_and_says_so(tmp_path):
+    r = lrcurve("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout", SAMPLES / "wsd.csv",
+                "--warmup", 2160, "--lr-exponent", 0.7, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "S1 = sum eta^0.7" in r.stdout
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    result = compare(runs, read_runs(SAMPLES / "wsd.csv", warmup_steps=2160), lr_exponent=0.7)
+    assert result.to_dict()["lr_exponent"] == 0.7
+    assert all(r.fitted.law.options()["lr_exponent"] == 0.7 for r in result.results)

@@ -19,7 +19,8 @@ from lrcurve.output import check_plot_path
 
 def print_comparison(comparison: Comparison) -> None:
     best = comparison.best
-    table = Table(title=f"loss laws scored on held-out curves ({comparison.method})", title_justify="left")
+    exponent = f", S1 = sum eta^{comparison.lr_exponent:g}" if comparison.lr_exponent != 1.0 else ""
+    table = Table(title=f"loss laws scored on held-out curves ({comparison.method}{exponent})", title_justify="left")
     add_columns(table, ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"),
                 text=("law", "held-out run"))
     for result in comparison.results:
