@@ -14,7 +14,12 @@ Two reference tables follow per size, to tell a fitting problem from a limit of 
   runs (github.com/thu-yao-01-luo/MultiPowerLaw, README, "Best Parameters"), under their
   warmup convention (``full``).
 
+With ``--scan-lr-exponent`` it prints instead, per size, the momentum law fitted to all
+nine curves for each forward-area exponent p in 0.4..1.2: in-sample RMS, worst MAPE and
+worst final error (which p the curves themselves prefer).
+
     python benchmarks/accuracy.py [--skip 0.05] [--warmup-area actual] [--lr-exponent 1] [--no-reference]
+    python benchmarks/accuracy.py --scan-lr-exponent
 """
 
 from __future__ import annotations
@@ -64,15 +69,30 @@ def published_scores(size: str, runs: dict[str, Run], curves: tuple[str, ...]) -
             for n in curves]
 
 
+def scan_lr_exponent(size: str, runs: list[Run], args: argparse.Namespace) -> None:
+    print(f"\n## {size}: momentum law fitted to all nine curves, by forward-area exponent p\n")
+    print("| p | in-sample RMS % | worst MAPE % | worst abs final % |")
+    print("|---:|---:|---:|---:|")
+    for p in np.round(np.arange(0.4, 1.21, 0.1), 2):
+        fitted = fit(runs, make_law("momentum", warmup=args.warmup_area, lr_exponent=float(p)), skip_fraction=args.skip)
+        scores = [score(fitted.predict_run(r), r.loss) for r in runs]
+        rms = 100 * np.sqrt(np.mean(np.concatenate([((fitted.predict_run(r) - r.loss) / r.loss) ** 2 for r in runs])))
+        print(f"| {p:g} | {rms:.3f} | {max(s.mape for s in scores):.3f} | {max(abs(s.final_error) for s in scores):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip", type=float, default=0.05)
     parser.add_argument("--warmup-area", default="actual")
     parser.add_argument("--lr-exponent", type=float, default=1.0, help="p of the forward area sum eta^p (1: the papers)")
     parser.add_argument("--no-reference", action="store_true", help="only the protocol table")
+    parser.add_argument("--scan-lr-exponent", action="store_true", help="in-sample momentum fits over p instead")
     args = parser.parse_args()
     for size in ("csv_25", "csv_100"):
         runs = {name: read_runs(DATA / size / f"{name}.csv", warmup_steps=2160)[0] for name in FIT + PREDICT}
+        if args.scan_lr_exponent:
+            scan_lr_exponent(size, [runs[n] for n in FIT + PREDICT], args)
+            continue
         columns: dict[str, list[Scores]] = {}
         summary = []
         for name in LAWS:

@@ -243,3 +243,13 @@ def test_fit_with_the_analytic_jacobian_recovers_the_parameters():
         runs.append(Run(kind, steps, loss, schedule))
     fitted = fit(runs, law)
     assert fitted.values == pytest.approx(theta, rel=1e-3)
+
+
+def test_analytic_jacobian_is_finite_when_the_lr_reaches_zero_and_rises_again_at_gamma_zero():
+    schedule = make_schedule("cyclic", steps=3000, peak=3e-4, cycle=1000, floor=0.0)
+    lr = schedule(np.arange(1, 3001))
+    assert np.any(lr == 0)
+    law = MultiPowerLaw()
+    prepared = law.prepare(LRHistory(lr), np.arange(10, 3001, 10))
+    jacobian = law.jacobian(np.array([3.0, 0.5, 0.5, 400.0, 2.0, 0.6, 0.0]), prepared)
+    assert np.all(np.isfinite(jacobian))

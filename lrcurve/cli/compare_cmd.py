@@ -13,14 +13,14 @@ from lrcurve.cli.common import (Force, JsonOut, LRExponent, RunInputs, Skip, War
 from lrcurve.compare import Comparison, compare
 from lrcurve.errors import InputError
 from lrcurve.fitting import DEFAULT_SKIP
-from lrcurve.laws import LAWS
+from lrcurve.laws import LAWS, forward_area_note
 from lrcurve.output import check_plot_path
 
 
 def print_comparison(comparison: Comparison) -> None:
     best = comparison.best
-    exponent = f", S1 = sum eta^{comparison.lr_exponent:g}" if comparison.lr_exponent != 1.0 else ""
-    table = Table(title=f"loss laws scored on held-out curves ({comparison.method}{exponent})", title_justify="left")
+    title = f"loss laws scored on held-out curves ({comparison.method}{forward_area_note(comparison.results[0].fitted.law)})"
+    table = Table(title=title, title_justify="left")
     add_columns(table, ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"),
                 text=("law", "held-out run"))
     for result in comparison.results:

@@ -12,7 +12,7 @@ from lrcurve.cli.common import (Force, JsonOut, LRExponent, RunInputs, Skip, War
 from lrcurve.errors import InputError
 from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
 from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit
-from lrcurve.laws import LAWS, make_law
+from lrcurve.laws import LAWS, forward_area_note, make_law
 from lrcurve.output import check_plot_path, check_writable
 
 
@@ -25,9 +25,7 @@ def fit_summary(fitted: FittedLaw) -> dict:
 
 
 def print_fit(fitted: FittedLaw) -> None:
-    exponent = fitted.law.options().get("lr_exponent", 1.0)
-    table = Table(title=f"{fitted.law.name} law: {fitted.law.formula}" + (f", S1 = sum eta^{exponent:g}" if exponent != 1.0 else ""),
-                  title_justify="left")
+    table = Table(title=f"{fitted.law.name} law: {fitted.law.formula}{forward_area_note(fitted.law)}", title_justify="left")
     for column in ("parameter", "value", "std. error", "rel. error"):
         table.add_column(column, justify="right" if column != "parameter" else "left")
     for p in fitted.params:

@@ -11,6 +11,7 @@ from lrcurve.cli import app
 from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, note, out, sampled_indices, schedule_options, sig
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
+from lrcurve.laws import forward_area_note, law_to_dict
 from lrcurve.fitting import FittedLaw, Prediction
 from lrcurve.runs import MAX_STEPS
 from lrcurve.output import check_plot_path, check_writable, write_text
@@ -79,6 +80,7 @@ def predict_command(
             "schedule": schedule.to_dict(),
             "schedule_text": str(schedule),
             "law": fitted.law.name,
+            "law_options": {k: v for k, v in law_to_dict(fitted.law).items() if k != "name"},
             "steps": n_steps,
             "final_loss": prediction.final_loss,
             "final_stderr": prediction.final_stderr,
@@ -95,7 +97,7 @@ def predict_command(
         })
         return
     out.print(f"schedule: {schedule}", soft_wrap=True)
-    table = Table(title=f"predicted loss ({fitted.law.name} law)", title_justify="left")
+    table = Table(title=f"predicted loss ({fitted.law.name} law{forward_area_note(fitted.law)})", title_justify="left")
     for column in ("step", "LR", "loss", "± s.e."):
         table.add_column(column, justify="right")
     for i in sampled_indices(n_steps, start=schedule.warmup_steps):  # the laws do not describe warmup

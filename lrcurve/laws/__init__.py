@@ -17,6 +17,12 @@ def make_law(name: str, **options: Any) -> Law:
     return LAWS[name](**options)  # type: ignore[call-arg]
 
 
+def forward_area_note(law: Law) -> str:
+    """``", S1 = sum eta^p"`` when the law sums a power of the LR, else ``""`` (for titles)."""
+    exponent = float(law.options().get("lr_exponent", 1.0))
+    return f", S1 = sum eta^{exponent:g}" if exponent != 1.0 else ""
+
+
 def law_to_dict(law: Law) -> dict[str, Any]:
     return {"name": law.name, **law.options()}
 

@@ -86,7 +86,9 @@ class Law:
         return np.array([self.evaluate(theta, prepared) for theta in thetas])
 
     def jacobian(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64] | None:
-        """``d evaluate / d theta`` (points x parameters), or None to let the fit take finite differences."""
+        """``d evaluate / d theta`` (points x parameters). Laws that override this give the fit an
+        analytic Jacobian (an override must return the matrix); the base class's None means the fit
+        takes finite differences."""
         return None
 
     def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:

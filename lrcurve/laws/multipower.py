@@ -367,7 +367,7 @@ def _saturation(terms: _Terms, C: float, beta: float, gamma: float,
         finite = np.isfinite(x)                             # x = inf (eta = 0): G = 1, flat in every parameter
         d_C = np.where(finite, beta * x * remaining / (1.0 + C * x), 0.0)
         d_beta = np.where(finite, remaining * log_base, 0.0)
-        d_gamma = np.where(finite & started, -terms.log_lr * C * d_C, 0.0)
+        d_gamma = np.where(finite & started & np.isfinite(terms.log_lr), -terms.log_lr * C * d_C, 0.0)
     return saturation, [d_C, d_beta, d_gamma]
 
 
