@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,28 @@ def _decode(path: Path) -> str:
     if not text.strip():
         raise InputError(f"{path}: file is empty")
     return text
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer as Python reads it, but one beyond float range as +-inf (as JSON's ``1e400`` is)."""
+    return int(text) if len(text) < 300 else float(text)
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The JSON value in ``path``; unreadable, non-UTF-8, invalid or absurdly nested text is refused
+    as ``{path}: not {what} (...)``."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not {what} (not UTF-8 text, byte {err.start})") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise InputError(f"{path}: not {what} (nested too deeply)") from None
+    except ValueError as err:
+        raise InputError(f"{path}: not {what} ({err})") from None
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -30,7 +30,6 @@ stitched onto the run of that experiment when its export is found beside it (see
 from __future__ import annotations
 
 import glob
-import json
 import re
 from dataclasses import replace
 from functools import lru_cache
@@ -43,7 +42,7 @@ import pandas as pd
 from lrcurve.errors import InputError
 from lrcurve.logs import (LogOptions, ReadOptions, attach_parent, choose_loss, choose_lr, lr_mismatch,
                           run_from_series, table_header)
-from lrcurve.readers import LOSS_NAMES, STEP_NAMES
+from lrcurve.readers import LOSS_NAMES, STEP_NAMES, read_json
 from lrcurve.runs import Run
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
 
@@ -63,9 +62,13 @@ Series = dict[str, tuple[np.ndarray, np.ndarray]]
 def _number(config: Mapping[str, Any], key: str, default: float | None = None) -> float | None:
     """``config[key]`` when it is a finite number, else ``default``."""
     value = config.get(key, default)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
-        return float(value)
-    return default
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return default
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        return default
+    return number if np.isfinite(number) else default
 
 
 def schedule_from_config(config: Mapping[str, Any]) -> Schedule | None:
@@ -147,8 +150,8 @@ def _run_names(root: str) -> dict[str, str]:
     names: dict[str, str] = {}
     for file in sorted(Path(root).rglob("*.json")):
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_json(file, "valid JSON")
+        except InputError:
             continue
         if isinstance(data, dict) and isinstance(data.get("name"), str):
             names.setdefault(data["name"], str(file))
@@ -235,18 +238,9 @@ def _loss_candidates(series: Series, log: LogOptions) -> list[str]:
     return [n for n in series if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
 
 
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    except ValueError as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
-
-
 def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[tuple[Run, str]]:
     """Runs of a W&B run export, each with the name of its loss series."""
-    data = _load_json(path)
+    data = read_json(path, "valid JSON")
     exports = data if isinstance(data, list) else [data]
     if not exports or not all(isinstance(e, dict) and "history" in e for e in exports):
         raise InputError(f"{path}: not a W&B run export (expected an object with config and history)")

@@ -76,3 +76,17 @@ def test_predictions_outside_the_fitted_regime_carry_warnings(samples):
     assert any("3.0x" in w for w in longer.warnings)
     hotter = fitted.predict(make_schedule("wsd", steps=24000, peak=1e-3, warmup=2160))
     assert any("peak LR" in w for w in hotter.warnings)
+
+
+# --- fit files: a damaged one ends in one InputError naming it ----------------------------------
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"law": ' + '{"a": ' * 5000 + "1" + "}" * 5001])
+def test_deeply_nested_fit_file_is_refused(tmp_path, text):
+    from lrcurve.errors import InputError
+    from lrcurve.fitfile import load_fit
+
+    path = tmp_path / "deep.fit.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"deep\.fit\.json: not a JSON fit file \(nested too deeply\)"):
+        load_fit(path)
