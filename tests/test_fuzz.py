@@ -7,6 +7,7 @@ Five tests of 200 examples and one of 60 (1,060 inputs), with the reader fuzz of
 run in-process through ``lrcurve.cli.main()``.
 """
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -185,3 +186,53 @@ def test_tensorboard_named_junk(tmp_path, data):
     before = snapshot(directory)
     code, out, err = run_cli(directory, "fit", ".", "-o", "out.json")
     check_outcome(directory, before, code, out, err, False)
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4),
+              st.sampled_from([10**400, 2**63, -1, 0, 1, 0.5, 1e308, 5e-324, -0.0, "nan", "wsd", "constant", "momentum"])),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["kind", "value", "steps", "name", "x"]), inner, max_size=2),
+    max_leaves=6)
+NUMBERS = st.one_of(st.floats(allow_nan=False), st.integers(-10**12, 10**12),
+                    st.sampled_from([0, 1, -1, 2, 0.5, 1e-300, 5e-324, 1e308, 1e30, -0.0, 10**400, 2**63, 50_000_001]))
+
+
+def json_paths(value: object, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a JSON document: the keys and indices that lead to it (long lists: a few items)."""
+    paths = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += json_paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for i in sorted({0, 1, len(value) // 2, len(value) - 1} & set(range(len(value)))):
+            paths += json_paths(value[i], (*prefix, i))
+    return paths
+
+
+def put(document: object, path: tuple, value: object) -> object:
+    """``document`` with the value at ``path`` replaced (the root when ``path`` is empty)."""
+    if not path:
+        return value
+    put(document[path[0]], path[1:], value) if len(path) > 1 else document.__setitem__(path[0], value)
+    return document
+
+
+@FUZZ
+@given(data=st.data(), command=st.sampled_from(["predict", "optimize", "check"]), json_out=st.booleans())
+def test_any_value_anywhere_in_a_fit_file(tmp_path, fit_file, data, command, json_out):
+    """A real fit file with one to three values replaced by any JSON value: predicted from or refused."""
+    document = json.loads(fit_file.read_text())
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(json_paths(document)))
+        number = isinstance(functools.reduce(lambda value, key: value[key], path, document), (int, float))
+        document = put(document, path, data.draw(NUMBERS if number and data.draw(st.booleans()) else JSON_VALUES))
+    directory = fuzz_dir(tmp_path, "fitvalues")
+    (directory / "fit.json").write_text(json.dumps(document))
+    before = snapshot(directory)
+    args = {"predict": ["predict", "fit.json", "--schedule", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"]))],
+            "optimize": ["optimize", "fit.json", "--family", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])),
+                         "--fractions", "0.1,0.3", "--shapes", "linear", "--periods", "1", "--floors", "0", "--max-lrs", "0.5",
+                         "--rewarmups", "10"],
+            "check": ["check", "fit.json", SAMPLES / "wsd.csv"]}[command]
+    code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
