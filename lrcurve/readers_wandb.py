@@ -43,7 +43,7 @@ from lrcurve.errors import InputError
 from lrcurve.logs import (LogOptions, ReadOptions, attach_parent, choose_loss, choose_lr, lr_mismatch,
                           run_from_series, table_header)
 from lrcurve.readers import LOSS_NAMES, STEP_NAMES, read_json
-from lrcurve.runs import Run
+from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
 
 # W&B's own "_step" counts log calls, not optimiser steps: the last choice
@@ -87,17 +87,23 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
     name = config.get("scheduler")
     peak, steps = _number(config, "lr"), _number(config, "iterations")
     warmup = int(_number(config, "warmup_steps", 0) or 0)
-    if name not in ("wsd", "cos", "wsd_twostage") or not peak or not steps or peak <= 0 or warmup < 0:
+    if name not in ("wsd", "cos", "wsd_twostage") or not peak or not steps or warmup < 0:
+        return None
+    if not PEAK_LR_RANGE[0] <= peak <= PEAK_LR_RANGE[1]:
         return None
     steps = int(steps)
-    if steps <= max(warmup, 1):
+    if not max(warmup, 1) < steps <= MAX_STEPS:
         return None
     init = WARMUP_START * peak
     final = _number(config, "wsd_final_lr_scale", 0.0) or 0.0
+    if not final <= 1.0:  # decays from the peak, to a fraction of it
+        return None
     if name == "cos":
         end_of_warmup = warmup - 1
         floor = _number(config, "cos_final_lr")
         fraction = ONECYCLE_FLOOR if floor is None or floor < 0 else floor / peak
+        if not fraction <= 1.0:
+            return None
         body: Schedule = Cosine(peak, steps, final=fraction, start=end_of_warmup, period=steps - 1 - end_of_warmup)
         return Warmup(body, end_of_warmup, init=init, shape="cosine") if end_of_warmup > 0 else body
     decay_steps = int((_number(config, "wsd_fract_decay", 0.0) or 0.0) * steps)
@@ -111,7 +117,7 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
         after = _number(config, "wsd_twostage_transition_after")
         ramp = _number(config, "wsd_twostage_transition_steps", 0.0) or 0.0
         hold = steps - decay_steps
-        if factor is None or after is None or shape != "linear" or not warmup < after < after + ramp < hold:
+        if factor is None or after is None or shape != "linear" or not warmup < after < after + ramp < hold or not 0 <= factor <= 1:
             return None
         body = Piecewise((float(warmup), after, after + ramp, float(hold), float(steps)),
                          (peak, peak, factor * peak, factor * peak, final * peak))

@@ -12,8 +12,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.cli import main
@@ -236,3 +237,44 @@ def test_any_value_anywhere_in_a_fit_file(tmp_path, fit_file, data, command, jso
             "check": ["check", "fit.json", SAMPLES / "wsd.csv"]}[command]
     code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
     check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
+
+
+SCALES = [10.0**k for k in (-320, -200, -100, -30, -8, -4, 0, 3, 30, 100, 300)]
+
+
+@st.composite
+def extreme_tables(draw) -> bytes:
+    """Well-formed step,lr,loss tables whose numbers are extreme: tiny or huge scales, zeros, -0, denormals, huge steps."""
+    n = draw(st.integers(3, 25))
+    last = draw(st.sampled_from([n, 1000, 100_000] * 3 + [50_000_000, 50_000_001, 10**20]))
+    steps = sorted(set(draw(st.lists(st.integers(0, last), min_size=n, max_size=n)) + [last]))
+    lr_scale = draw(st.sampled_from([1e-4] * len(SCALES) + SCALES))  # half of them plausible
+    loss_scale = draw(st.sampled_from([1.0] * len(SCALES) + SCALES))
+    lr_shape = draw(st.sampled_from(["constant", "decay", "decay to 0", "drop", "any"]))
+    position = np.linspace(0, 1, len(steps))
+    lr = {"constant": np.ones_like(position), "decay": 1 - 0.9 * position, "decay to 0": 1 - position,
+          "drop": np.where(position < 0.7, 1.0, 1e-300),
+          "any": np.array(draw(st.lists(st.floats(0, 1), min_size=len(steps), max_size=len(steps))))}[lr_shape] * lr_scale
+    loss = (3 + 1 / np.sqrt(np.asarray(steps, dtype=float) + 1)) * loss_scale
+    cells = [[str(s), repr(float(l)), repr(float(v))] for s, l, v in zip(steps, lr, loss)]
+    for _ in range(draw(st.integers(0, 3))):  # a few odd cells
+        row, column = draw(st.integers(0, len(cells) - 1)), draw(st.integers(1, 2))
+        cells[row][column] = draw(st.sampled_from(["0", "-0", "-0.0", "5e-324", "1e308", "1.7976931348623157e308", "nan", "1e-320"]))
+    return ("step,lr,loss\n" + "\n".join(",".join(row) for row in cells) + "\n").encode()
+
+
+@settings(max_examples=25 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(table=extreme_tables(), law=st.sampled_from(["momentum", "multipower"]), json_out=st.booleans())
+@example(table=b"step,lr,loss\n50,1e-320,3.14e-320\n51,1e-320,3.139e-320\n52,1e-320,3.137e-320\n1000,1e-320,3.03e-320\n",
+         law="momentum", json_out=False)  # vanishing LR and loss: the fit divided by them
+@example(table=b"step,lr,loss\n0,0.0,4.0\n5000,0.0,3.01414\n5001,0.0,3.01413\n5002,0.0,3.01413\n100000,0.0001,3.00316\n",
+         law="momentum", json_out=False)  # losses before the LR leaves 0: an LR area of 0
+@example(table=b"step,lr,loss\n1,0.0,3.7\n1418,0.0,3.02\n3978,0.0001,3.015\n5125,2.225074e-317,3.013\n8392,0.0,3.0109\n"
+               b"8393,0.0,3.0108\n8394,0.0,3.0107\n100000,0.0001,3.003\n", law="multipower", json_out=False)  # a denormal LR
+def test_fit_tables_with_extreme_numbers(tmp_path, table, law, json_out):
+    directory = fuzz_dir(tmp_path, "extreme")
+    (directory / "in.csv").write_bytes(table)
+    before = snapshot(directory)
+    code, out, err = run_cli(directory, "fit", "in.csv", "--law", law, "-o", "out.json", *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out)
+

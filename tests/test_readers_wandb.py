@@ -146,10 +146,13 @@ def test_config_lr_mismatch_is_a_note(tmp_path):
     assert "matches" not in run.lr_origin
 
 
-@pytest.mark.parametrize("key, value", [("wsd_fract_decay", -1), ("wsd_fract_decay", 1.5), ("wsd_final_lr_scale", -0.5)])
+@pytest.mark.parametrize("key, value", [("wsd_fract_decay", -1), ("wsd_fract_decay", 1.5), ("wsd_final_lr_scale", -0.5),
+                                        ("wsd_final_lr_scale", 3.0), ("lr", 1e-100), ("lr", 1e100), ("iterations", 10**9),
+                                        ("cos_final_lr", 0.5)])
 def test_out_of_range_config_falls_back_to_the_logged_lr(tmp_path, key, value):
+    """A config LR of 1e-100 replaced the logged LR and overflowed the fit; a floor above the peak is no decay."""
     data = json.loads(lr_file(COSINE).read_text())
-    data["config"].update({"scheduler": "wsd", key: value})
+    data["config"].update({"scheduler": "cos" if key == "cos_final_lr" else "wsd", key: value})
     path = tmp_path / "bad_config.json"
     path.write_text(json.dumps(data))
     assert schedule_from_config(data["config"]) is None
