@@ -283,14 +283,17 @@ class Power(Schedule):
                 raise ValueError(f"power schedule: {name} must be positive, got {getattr(self, name)}")
         _check_decay(self.shape, self.decay, self.final)
 
+    def _power(self, s: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``min(peak, batch * a * n^b)`` after step ``s`` (at least one step: ``n`` > 0 for a negative ``b``)."""
+        tokens = np.maximum(s, 1.0) * self.tokens_per_step
+        return np.minimum(self.peak_lr, self.batch * self.a * tokens**self.b)
+
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)
-        tokens = np.maximum(s, 1.0) * self.tokens_per_step
-        power = np.minimum(self.peak_lr, self.batch * self.a * tokens**self.b)
         decay_start = self.steps - int(round(self.decay * self.steps))
         progress = np.clip((s - decay_start) / max(self.steps - decay_start, 1), 0.0, 1.0)
-        at_decay = min(self.peak_lr, self.batch * self.a * (decay_start * self.tokens_per_step) ** self.b)
-        return np.where(s <= decay_start, power, at_decay * decay_factor(progress, self.shape, self.final))
+        at_decay = self._power(np.float64(decay_start))  # a decay over every step starts from the LR of step 1
+        return np.where(s <= decay_start, self._power(s), at_decay * decay_factor(progress, self.shape, self.final))
 
     @property
     def peak(self) -> float:

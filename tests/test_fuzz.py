@@ -278,3 +278,70 @@ def test_fit_tables_with_extreme_numbers(tmp_path, table, law, json_out):
     code, out, err = run_cli(directory, "fit", "in.csv", "--law", law, "-o", "out.json", *(["--json"] if json_out else []))
     check_outcome(directory, before, code, out, err, json_out)
 
+
+EXTREME = st.one_of(st.sampled_from(["0", "1", "-1", "2", "1e-300", "5e-324", "1e308", "1.7976931348623157e308", "-0",
+                                     "99999999999999999999999", "50000001", "0.999999", "3e-4", "1000"]),
+                    st.integers(-10**25, 10**25).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr))
+POWER_FLAGS = ["--a", "--b", "--batch", "--tokens", "--peak", "--seq-len", "--tokens-per-step", "--warmup", "--decay", "--floor", "--lam"]
+COMMAND_FLAGS = {
+    "predict": ["--steps", "--peak", "--warmup", "--decay", "--floor", "--period", "--cycle", "--at-step", "--every"],
+    "schedule show": ["--steps", "--peak", "--warmup", "--decay", "--floor", "--period", "--cycle", "--lam", "--a", "--b",
+                      "--batch", "--tokens-per-step"],
+    "optimize": ["--steps", "--peak", "--warmup", "--at-step", "--from-step", "--top", "--decay", "--floor", "--fractions",
+                 "--floors", "--periods", "--max-lrs", "--rewarmups"],
+    "check": ["--tolerance", "--windows", "--warmup", "--steps", "--peak"],
+    "fit": ["--skip", "--warmup"],
+    "lr-horizon": ["--tokens-per-step", "--target", "--span"],
+    "fit-power": ["--batch", "--tokens", "--seq-len", "--tokens-per-step", "--peak", "--warmup", "--decay", "--floor"],
+}
+
+
+@pytest.fixture(scope="module")
+def sweeps_file(tmp_path_factory) -> Path:
+    from tests.test_power import write_sweeps
+
+    return write_sweeps(tmp_path_factory.mktemp("sweeps") / "sweeps.csv")
+
+
+@FUZZ
+@given(data=st.data(), command=st.sampled_from([*COMMAND_FLAGS, "schedule power"]), json_out=st.booleans())
+def test_numeric_flags_with_extreme_values(tmp_path, fit_file, sweeps_file, data, command, json_out):
+    """Every numeric flag given a huge, tiny, negative or fractional number: a result or one error line."""
+    directory = fuzz_dir(tmp_path, "numbers")
+    before = snapshot(directory)
+    names = POWER_FLAGS if command == "schedule power" else COMMAND_FLAGS[command]
+    flags = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
+    args = {"predict": ["predict", fit_file, "--schedule", data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "rewarmup"]))],
+            "schedule show": ["schedule", "show", data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "constant", "power"])),
+                              "--steps", "1000", "--peak", "1e-3"],
+            "schedule power": ["schedule", "power", "--a", "4.6", "--b", "-0.51", "--batch", "1024", "--tokens", "1e9",
+                               "--peak", "0.02", "--seq-len", "4096"],
+            "optimize": ["optimize", fit_file, "--family", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])), "--fractions",
+                         "0.1,0.2", "--shapes", "linear", "--periods", "1", "--max-lrs", "0.5", "--rewarmups", "10"],
+            "check": ["check", fit_file, SAMPLES / "wsd.csv"],
+            "fit": ["fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "-o", "out.json"],
+            "lr-horizon": ["lr-horizon", "--table", shared_path("lr-scheduling", "index.csv"), "--where", "family=ann124-0.1"],
+            "fit-power": ["fit-power", sweeps_file, "--batch", "256", "--tokens", "1e11", "--seq-len", "4096", "--peak", "0.02"]}[command]
+    if command in ("schedule power", "fit-power") and "--tokens-per-step" in flags:
+        args.remove("--seq-len"), args.remove("4096")  # the flag gives the tokens per step
+    for flag in flags:
+        if flag in args:
+            i = args.index(flag)
+            del args[i:i + 2]
+        args += [flag, data.draw(EXTREME)]
+    code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
+
+
+@pytest.mark.parametrize("args", [
+    ["fit-power", "SWEEPS", "--batch", "256", "--tokens", "1e11", "--seq-len", "4096", "--decay", "1"],  # ZeroDivisionError
+    ["fit-power", "SWEEPS", "--batch", "256", "--tokens", "1e308", "--seq-len", "4096"],  # 1e300 steps: a dtype error
+    ["schedule", "power", "--a", "4.6", "--b", "-0.5", "--batch", "1", "--tokens", "1e9", "--peak", "0.02",
+     "--tokens-per-step", "1e-300"],  # tokens / tokens-per-step overflowed math.ceil
+    ["optimize", "FIT", "--steps", "99999999999999999999999"],  # "Maximum allowed size exceeded"
+])
+def test_extreme_flags_found_by_the_fuzz(tmp_path, fit_file, sweeps_file, args):
+    directory = fuzz_dir(tmp_path, "found")
+    args = [{"SWEEPS": sweeps_file, "FIT": fit_file}.get(a, a) for a in args]
+    code, out, err = run_cli(directory, *args)
+    check_outcome(directory, {}, code, out, err, False)

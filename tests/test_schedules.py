@@ -185,3 +185,13 @@ def test_step_counts_are_whole_numbers(build, value):
 
 def test_whole_float_counts_from_json_are_accepted():
     assert Warmup(WSD(1e-3, 100.0), 10.0)(np.array([5, 50]))[1] == 1e-3
+
+
+def test_power_schedule_decaying_over_every_step_starts_from_step_one():
+    """With decay=1 the decay started at step 0, where n^b with b < 0 divided by zero (ZeroDivisionError)."""
+    schedule = Power(4.6, -0.51, 256.0, 1e6, 0.02, 1000, decay=1.0, shape="linear", final=0.0)
+    lr = schedule(np.array([1, 500, 1000]))
+    start = min(0.02, 256.0 * 4.6 * 1e6**-0.51)
+    assert lr.tolist() == pytest.approx([start * 999 / 1000, start * 500 / 1000, 0.0])
+    with np.errstate(over="ignore"):  # an exponent far beyond any fit: the LR is capped at the peak, not an error
+        assert np.all(Power(4.6, 50.0, 256.0, 1e6, 0.02, 1000)(np.array([1, 999])) <= 0.02)
