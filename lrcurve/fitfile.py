@@ -9,7 +9,6 @@ one ends in one message naming it instead of failing later.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from lrcurve import __version__
 from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw
 from lrcurve.output import check_writable, mark_input, write_json
+from lrcurve.readers import read_json
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")
 FORMAT = 1
@@ -31,9 +31,9 @@ def _run_keys(sources: list[tuple[str, str]]) -> set[tuple[str, str]]:
 def _holds_fit_of(path: Path, sources: list[tuple[str, str]]) -> bool:
     """Is ``path`` a fit file of exactly the runs ``sources`` (source path, run name)?"""
     try:
-        runs = json.loads(path.read_text())["runs"]
+        runs = read_json(path, "a JSON fit file")["runs"]
         return _run_keys([(r.get("source", ""), r["name"]) for r in runs]) == _run_keys(sources)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (InputError, KeyError, TypeError, AttributeError):
         return False
 
 
@@ -90,14 +90,7 @@ def load_fit(path: Path | None) -> FittedLaw:
         raise InputError(f"{path}: no such fit file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a fit file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not a JSON fit file (not UTF-8 text, byte {err.start})") from None
-    except ValueError as err:
-        raise InputError(f"{path}: not a JSON fit file ({err})") from None
+    data = read_json(path, "a JSON fit file")
     mark_input(path)
     if not isinstance(data, dict) or "law" not in data or "params" not in data:
         raise InputError(f"{path}: not an lrcurve fit file (no law and params)")

@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from lrcurve.errors import InputError
 from lrcurve.readers import LR_NAMES, find_column, numeric_column, read_table
+from lrcurve.runs import MAX_STEPS
 from lrcurve.schedules import Power, Schedule, with_warmup
 
 BATCH_NAMES = ("batch", "batch_size", "bs", "beta", "global_batch_size", "batch_sequences")
@@ -129,7 +130,11 @@ def read_sweeps(path: Path, batch_col: str | None = None, tokens_col: str | None
 def power_schedule(a: float, b: float, batch: float, tokens_per_step: float, tokens: float, lr_max: float, *,
                    warmup: int = 0, decay: float = 0.1, shape: str = "exp", floor: float = 0.01) -> Schedule:
     """The Power scheduler for a run of ``tokens`` tokens at ``tokens_per_step`` per step."""
-    steps = int(math.ceil(tokens / tokens_per_step))
+    exact = tokens / tokens_per_step
+    if not exact <= MAX_STEPS:
+        raise InputError(f"{tokens:g} tokens at {tokens_per_step:g} per step is beyond {MAX_STEPS:,} steps, "
+                         "the most lrcurve handles")
+    steps = int(math.ceil(exact))
     if steps < 2:
         raise InputError(f"{tokens:g} tokens at {tokens_per_step:g} per step is less than two steps")
     if not 0 <= warmup < steps:

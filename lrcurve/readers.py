@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import InputError
 from lrcurve.output import mark_input
-from lrcurve.runs import MAX_STEPS, Run, logged_schedule
+from lrcurve.runs import MAX_STEPS, MIN_LOSS, PEAK_LR_RANGE, Run, logged_schedule
 from lrcurve.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -87,6 +88,28 @@ def _decode(path: Path) -> str:
     if not text.strip():
         raise InputError(f"{path}: file is empty")
     return text
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer as Python reads it, but one beyond float range as +-inf (as JSON's ``1e400`` is)."""
+    return int(text) if len(text) < 300 else float(text)
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The JSON value in ``path``; unreadable, non-UTF-8, invalid or absurdly nested text is refused
+    as ``{path}: not {what} (...)``."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not {what} (not UTF-8 text, byte {err.start})") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise InputError(f"{path}: not {what} (nested too deeply)") from None
+    except ValueError as err:
+        raise InputError(f"{path}: not {what} ({err})") from None
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -233,12 +256,28 @@ def _lr_schedule(steps: NDArray[np.float64], lr: NDArray[np.float64], where: str
         raise InputError(f"{where}: column {column!r}: negative learning rate {lr[lr < 0][0]:g} at step {steps[lr < 0][0]:g}")
     if not np.any(lr > 0):
         raise InputError(f"{where}: column {column!r} is zero everywhere; the laws need a positive learning rate")
+    low, high = PEAK_LR_RANGE
+    if not low <= lr.max() <= high:
+        raise InputError(f"{where}: column {column!r}: peak learning rate {lr.max():g} is outside [{low:g}, {high:g}], "
+                         "the range the laws can evaluate (a unit mistake?)")
+    lr = np.where(lr < low, 0.0, lr)  # such an update changes no float32 weight; as a denormal it overflows the laws
     if steps[0] == 0:  # the LR logged "at step 0" is the one the first update uses
         if steps.size > 1 and steps[1] == 1:
             steps, lr = steps[1:], lr[1:]
         else:
             steps = np.concatenate([[1.0], steps[1:]])
     return logged_schedule(steps, lr, warmup_steps)
+
+
+def _idle_until(schedule: Schedule, lr_steps: NDArray[np.float64]) -> float:
+    """The last step up to which the LR has been (below ``PEAK_LR_RANGE[0]``, i.e.) 0 since step 1; 0 if none.
+
+    Exact for the schedules read from a log: linear between the logged steps and the warmup's end.
+    """
+    points = np.unique(np.concatenate([[1.0, float(schedule.warmup_steps)], lr_steps]))
+    points = points[points >= 1]
+    moving = np.flatnonzero(schedule(points) >= PEAK_LR_RANGE[0])
+    return 0.0 if not moving.size or moving[0] == 0 else float(points[moving[0] - 1])
 
 
 def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: int | None = None,
@@ -345,11 +384,23 @@ def runs_from_frame(
         if np.any(loss_values < 0):
             first = int(np.flatnonzero(loss_values < 0)[0])
             raise InputError(f"{where}: column {loss_col!r}: negative loss {loss_values[first]:g} at step {loss_steps[first]:g}")
+        if np.any(loss_values[loss_steps > 0] < MIN_LOSS):  # the laws fit relative errors: 0 cannot be one
+            first = int(np.flatnonzero((loss_values < MIN_LOSS) & (loss_steps > 0))[0])
+            raise InputError(f"{where}: column {loss_col!r}: loss {loss_values[first]:g} at step {loss_steps[first]:g}; "
+                             f"the laws fit relative errors and need losses of at least {MIN_LOSS:g} nats")
         if loss_steps.size and loss_steps[0] == 0:
             notes.append(f"{where}: dropped the loss at step 0 (before any update)")
             loss_steps, loss_values = loss_steps[1:], loss_values[1:]
+        idle = loss_steps <= _idle_until(schedule, lr_steps)
+        dropped = ""
+        if idle.any():
+            dropped = (f"dropped {int(idle.sum())} losses up to step {loss_steps[idle][-1]:g}, where the LR has been 0 "
+                       "since the start (no training yet; the laws need a positive LR area)")
+            notes.append(f"{where}: {dropped}")
+            loss_steps, loss_values = loss_steps[~idle], loss_values[~idle]
         if loss_steps.size < MIN_LOSS_POINTS:
-            raise InputError(f"{where}: only {loss_steps.size} usable loss values; a fit needs at least {MIN_LOSS_POINTS}")
+            raise InputError(f"{where}: only {loss_steps.size} usable loss values; a fit needs at least {MIN_LOSS_POINTS}"
+                             + (f" ({dropped})" if dropped else ""))
         if warmup_steps is not None and warmup_steps >= loss_steps[-1]:
             raise InputError(f"{where}: warmup of {warmup_steps} steps covers every logged loss (the last is at step {loss_steps[-1]:g})")
         runs.append(Run(name=name, steps=loss_steps.astype(np.int64), loss=loss_values, schedule=schedule,

@@ -30,7 +30,6 @@ stitched onto the run of that experiment when its export is found beside it (see
 from __future__ import annotations
 
 import glob
-import json
 import re
 from dataclasses import replace
 from functools import lru_cache
@@ -43,8 +42,8 @@ import pandas as pd
 from lrcurve.errors import InputError
 from lrcurve.logs import (LogOptions, ReadOptions, attach_parent, choose_loss, choose_lr, lr_mismatch,
                           run_from_series, table_header)
-from lrcurve.readers import LOSS_NAMES, STEP_NAMES
-from lrcurve.runs import Run
+from lrcurve.readers import LOSS_NAMES, STEP_NAMES, read_json
+from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
 
 # W&B's own "_step" counts log calls, not optimiser steps: the last choice
@@ -63,9 +62,13 @@ Series = dict[str, tuple[np.ndarray, np.ndarray]]
 def _number(config: Mapping[str, Any], key: str, default: float | None = None) -> float | None:
     """``config[key]`` when it is a finite number, else ``default``."""
     value = config.get(key, default)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
-        return float(value)
-    return default
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return default
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        return default
+    return number if np.isfinite(number) else default
 
 
 def schedule_from_config(config: Mapping[str, Any]) -> Schedule | None:
@@ -84,17 +87,23 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
     name = config.get("scheduler")
     peak, steps = _number(config, "lr"), _number(config, "iterations")
     warmup = int(_number(config, "warmup_steps", 0) or 0)
-    if name not in ("wsd", "cos", "wsd_twostage") or not peak or not steps or peak <= 0 or warmup < 0:
+    if name not in ("wsd", "cos", "wsd_twostage") or not peak or not steps or warmup < 0:
+        return None
+    if not PEAK_LR_RANGE[0] <= peak <= PEAK_LR_RANGE[1]:
         return None
     steps = int(steps)
-    if steps <= max(warmup, 1):
+    if not max(warmup, 1) < steps <= MAX_STEPS:
         return None
     init = WARMUP_START * peak
     final = _number(config, "wsd_final_lr_scale", 0.0) or 0.0
+    if not final <= 1.0:  # decays from the peak, to a fraction of it
+        return None
     if name == "cos":
         end_of_warmup = warmup - 1
         floor = _number(config, "cos_final_lr")
         fraction = ONECYCLE_FLOOR if floor is None or floor < 0 else floor / peak
+        if not fraction <= 1.0:
+            return None
         body: Schedule = Cosine(peak, steps, final=fraction, start=end_of_warmup, period=steps - 1 - end_of_warmup)
         return Warmup(body, end_of_warmup, init=init, shape="cosine") if end_of_warmup > 0 else body
     decay_steps = int((_number(config, "wsd_fract_decay", 0.0) or 0.0) * steps)
@@ -108,7 +117,7 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
         after = _number(config, "wsd_twostage_transition_after")
         ramp = _number(config, "wsd_twostage_transition_steps", 0.0) or 0.0
         hold = steps - decay_steps
-        if factor is None or after is None or shape != "linear" or not warmup < after < after + ramp < hold:
+        if factor is None or after is None or shape != "linear" or not warmup < after < after + ramp < hold or not 0 <= factor <= 1:
             return None
         body = Piecewise((float(warmup), after, after + ramp, float(hold), float(steps)),
                          (peak, peak, factor * peak, factor * peak, final * peak))
@@ -147,8 +156,8 @@ def _run_names(root: str) -> dict[str, str]:
     names: dict[str, str] = {}
     for file in sorted(Path(root).rglob("*.json")):
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_json(file, "valid JSON")
+        except InputError:
             continue
         if isinstance(data, dict) and isinstance(data.get("name"), str):
             names.setdefault(data["name"], str(file))
@@ -235,18 +244,9 @@ def _loss_candidates(series: Series, log: LogOptions) -> list[str]:
     return [n for n in series if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
 
 
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    except ValueError as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
-
-
 def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[tuple[Run, str]]:
     """Runs of a W&B run export, each with the name of its loss series."""
-    data = _load_json(path)
+    data = read_json(path, "valid JSON")
     exports = data if isinstance(data, list) else [data]
     if not exports or not all(isinstance(e, dict) and "history" in e for e in exports):
         raise InputError(f"{path}: not a W&B run export (expected an object with config and history)")

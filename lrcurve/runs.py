@@ -18,6 +18,11 @@ from lrcurve.schedules import Piecewise, Schedule, Warmup, schedule_from_dict
 
 # The laws keep per-step LR arrays; beyond this many steps they no longer fit in memory.
 MAX_STEPS = 50_000_000
+# The laws raise sums of LRs to powers and fit relative errors of the loss in float64: a peak LR
+# outside this range or a loss below MIN_LOSS nats is a unit mistake or junk (Adam's peak LRs are
+# ~1e-5..1e-2, per-token losses ~0.1..12 nats), and would overflow the fit.
+PEAK_LR_RANGE = (1e-20, 1e20)
+MIN_LOSS = 1e-20
 
 
 @dataclass(frozen=True, eq=False)

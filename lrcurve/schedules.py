@@ -95,6 +95,9 @@ class Constant(Schedule):
     value: float
     steps: int | None = None
 
+    def __post_init__(self) -> None:
+        _check_count("constant schedule: steps", self.steps, 1, optional=True)
+
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         return np.full_like(_steps(steps), self.value)
 
@@ -119,6 +122,8 @@ class Cosine(Schedule):
     period: int | None = None
 
     def __post_init__(self) -> None:
+        _check_count("cosine schedule: steps", self.steps, 1)
+        _check_count("cosine schedule: period", self.period, 1, optional=True)
         _check_final(self.final)
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
@@ -139,12 +144,24 @@ class CyclicCosine(Schedule):
     steps: int | None = None
 
     def __post_init__(self) -> None:
+        _check_count("cyclic schedule: cycle", self.cycle, 1)
+        _check_count("cyclic schedule: steps", self.steps, 1, optional=True)
         _check_final(self.final)
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = np.maximum(_steps(steps) - self.start, 0.0)
         progress = np.where(s > 0, ((s - 1) % self.cycle + 1) / self.cycle, 0.0)
         return self.peak_lr * decay_factor(progress, "cosine", self.final)
+
+
+def _check_count(what: str, value: Any, minimum: int, optional: bool = False) -> None:
+    """Refuse a number of steps that is not a whole number >= ``minimum`` (``None`` too, unless optional)."""
+    if value is None and optional:
+        return
+    whole = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and float(value).is_integer()
+    if not (whole and value >= minimum):
+        raise ValueError(f"{what} must be a whole number of steps >= {minimum}, got {value!r}")
 
 
 def _check_final(final: float) -> None:
@@ -197,6 +214,7 @@ class WSD(Schedule):
     final: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_count("WSD schedule: steps", self.steps, 1)
         _check_decay(self.shape, self.decay, self.final)
 
     @property
@@ -220,6 +238,7 @@ class MultiStep(Schedule):
     steps: int | None = None
 
     def __post_init__(self) -> None:
+        _check_count("multistep schedule: steps", self.steps, 1, optional=True)
         if len(self.milestones) != len(self.factors):
             raise ValueError("multistep needs as many factors as milestones")
         if list(self.milestones) != sorted(self.milestones):
@@ -258,19 +277,23 @@ class Power(Schedule):
     final: float = 0.01
 
     def __post_init__(self) -> None:
+        _check_count("power schedule: steps", self.steps, 1)
         for name in ("a", "batch", "tokens_per_step", "peak_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"power schedule: {name} must be positive, got {getattr(self, name)}")
         _check_decay(self.shape, self.decay, self.final)
 
+    def _power(self, s: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``min(peak, batch * a * n^b)`` after step ``s`` (at least one step: ``n`` > 0 for a negative ``b``)."""
+        tokens = np.maximum(s, 1.0) * self.tokens_per_step
+        return np.minimum(self.peak_lr, self.batch * self.a * tokens**self.b)
+
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)
-        tokens = np.maximum(s, 1.0) * self.tokens_per_step
-        power = np.minimum(self.peak_lr, self.batch * self.a * tokens**self.b)
         decay_start = self.steps - int(round(self.decay * self.steps))
         progress = np.clip((s - decay_start) / max(self.steps - decay_start, 1), 0.0, 1.0)
-        at_decay = min(self.peak_lr, self.batch * self.a * (decay_start * self.tokens_per_step) ** self.b)
-        return np.where(s <= decay_start, power, at_decay * decay_factor(progress, self.shape, self.final))
+        at_decay = self._power(np.float64(decay_start))  # a decay over every step starts from the LR of step 1
+        return np.where(s <= decay_start, self._power(s), at_decay * decay_factor(progress, self.shape, self.final))
 
     @property
     def peak(self) -> float:
@@ -333,6 +356,7 @@ class Warmup(Schedule):
     shape: str = "linear"
 
     def __post_init__(self) -> None:
+        _check_count("warmup", self.steps, 0)
         if self.shape not in WARMUP_SHAPES:
             raise ValueError(f"unknown warmup shape {self.shape!r}; choose from {', '.join(WARMUP_SHAPES)}")
 
@@ -340,12 +364,14 @@ class Warmup(Schedule):
         s = _steps(steps)
         if self.steps <= 0:
             return self.body(s)
-        target = float(self.body(np.array([self.steps]))[0])
+        # one evaluation of the body, at the steps and at the end of warmup (nested warmups stay linear in depth)
+        body = self.body(np.append(s.ravel(), float(self.steps)))
+        target, after = body[-1], body[:-1].reshape(s.shape)
         progress = np.clip(s / self.steps, 0.0, 1.0)
         if self.shape == "cosine":
             progress = 0.5 * (1.0 - np.cos(np.pi * progress))
         ramp = self.init + (target - self.init) * progress
-        return np.where(s < self.steps, ramp, self.body(s))
+        return np.where(s < self.steps, ramp, after)
 
     @property
     def horizon(self) -> int | None:
@@ -377,6 +403,8 @@ class Join(Schedule):
     boundaries: tuple[int, ...]
 
     def __post_init__(self) -> None:
+        for boundary in self.boundaries:
+            _check_count("join boundary", boundary, 0)
         if len(self.segments) != len(self.boundaries) + 1:
             raise ValueError("join needs one boundary fewer than segments")
 
@@ -423,17 +451,24 @@ _KINDS: dict[str, type[Schedule]] = {
 }
 
 
-def schedule_from_dict(data: dict[str, Any]) -> Schedule:
+# Schedules nest (a warmup around a body, joined segments) a few levels deep; a saved one nested
+# deeper than this is damaged, and evaluating it would exhaust the stack.
+MAX_NESTING = 64
+
+
+def schedule_from_dict(data: dict[str, Any], _depth: int = 0) -> Schedule:
     """Inverse of :meth:`Schedule.to_dict`."""
+    if _depth > MAX_NESTING:
+        raise ValueError(f"schedule nested more than {MAX_NESTING} levels deep")
     data = dict(data)
     kind = data.pop("kind")
     cls = _KINDS.get(kind)
     if cls is None:
         raise ValueError(f"unknown schedule kind {kind!r}")
     if "body" in data:
-        data["body"] = schedule_from_dict(data["body"])
+        data["body"] = schedule_from_dict(data["body"], _depth + 1)
     if "segments" in data:
-        data["segments"] = tuple(schedule_from_dict(d) for d in data["segments"])
+        data["segments"] = tuple(schedule_from_dict(d, _depth + 1) for d in data["segments"])
     for key in ("milestones", "factors", "boundaries", "at_steps", "lrs"):
         if key in data:
             data[key] = tuple(data[key])

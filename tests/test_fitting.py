@@ -119,3 +119,17 @@ def test_fit_files_without_an_lr_exponent_load_with_the_papers_forward_area(samp
     data = fit(runs).to_dict()
     data["law"].pop("lr_exponent")
     assert FittedLaw.from_dict(data).law == MomentumLaw()
+
+
+# --- fit files: a damaged one ends in one InputError naming it ----------------------------------
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"law": ' + '{"a": ' * 5000 + "1" + "}" * 5001])
+def test_deeply_nested_fit_file_is_refused(tmp_path, text):
+    from lrcurve.errors import InputError
+    from lrcurve.fitfile import load_fit
+
+    path = tmp_path / "deep.fit.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"deep\.fit\.json: not a JSON fit file \(nested too deeply\)"):
+        load_fit(path)

@@ -7,12 +7,14 @@ Five tests of 200 examples and one of 60 (1,060 inputs), with the reader fuzz of
 run in-process through ``lrcurve.cli.main()``.
 """
 
+import functools
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.cli import main
@@ -185,3 +187,161 @@ def test_tensorboard_named_junk(tmp_path, data):
     before = snapshot(directory)
     code, out, err = run_cli(directory, "fit", ".", "-o", "out.json")
     check_outcome(directory, before, code, out, err, False)
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4),
+              st.sampled_from([10**400, 2**63, -1, 0, 1, 0.5, 1e308, 5e-324, -0.0, "nan", "wsd", "constant", "momentum"])),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["kind", "value", "steps", "name", "x"]), inner, max_size=2),
+    max_leaves=6)
+NUMBERS = st.one_of(st.floats(allow_nan=False), st.integers(-10**12, 10**12),
+                    st.sampled_from([0, 1, -1, 2, 0.5, 1e-300, 5e-324, 1e308, 1e30, -0.0, 10**400, 2**63, 50_000_001]))
+
+
+def json_paths(value: object, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a JSON document: the keys and indices that lead to it (long lists: a few items)."""
+    paths = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += json_paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for i in sorted({0, 1, len(value) // 2, len(value) - 1} & set(range(len(value)))):
+            paths += json_paths(value[i], (*prefix, i))
+    return paths
+
+
+def put(document: object, path: tuple, value: object) -> object:
+    """``document`` with the value at ``path`` replaced (the root when ``path`` is empty)."""
+    if not path:
+        return value
+    put(document[path[0]], path[1:], value) if len(path) > 1 else document.__setitem__(path[0], value)
+    return document
+
+
+@FUZZ
+@given(data=st.data(), command=st.sampled_from(["predict", "optimize", "check"]), json_out=st.booleans())
+def test_any_value_anywhere_in_a_fit_file(tmp_path, fit_file, data, command, json_out):
+    """A real fit file with one to three values replaced by any JSON value: predicted from or refused."""
+    document = json.loads(fit_file.read_text())
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(json_paths(document)))
+        number = isinstance(functools.reduce(lambda value, key: value[key], path, document), (int, float))
+        document = put(document, path, data.draw(NUMBERS if number and data.draw(st.booleans()) else JSON_VALUES))
+    directory = fuzz_dir(tmp_path, "fitvalues")
+    (directory / "fit.json").write_text(json.dumps(document))
+    before = snapshot(directory)
+    args = {"predict": ["predict", "fit.json", "--schedule", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"]))],
+            "optimize": ["optimize", "fit.json", "--family", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])),
+                         "--fractions", "0.1,0.3", "--shapes", "linear", "--periods", "1", "--floors", "0", "--max-lrs", "0.5",
+                         "--rewarmups", "10"],
+            "check": ["check", "fit.json", SAMPLES / "wsd.csv"]}[command]
+    code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
+
+
+SCALES = [10.0**k for k in (-320, -200, -100, -30, -8, -4, 0, 3, 30, 100, 300)]
+
+
+@st.composite
+def extreme_tables(draw) -> bytes:
+    """Well-formed step,lr,loss tables whose numbers are extreme: tiny or huge scales, zeros, -0, denormals, huge steps."""
+    n = draw(st.integers(3, 25))
+    last = draw(st.sampled_from([n, 1000, 100_000] * 3 + [50_000_000, 50_000_001, 10**20]))
+    steps = sorted(set(draw(st.lists(st.integers(0, last), min_size=n, max_size=n)) + [last]))
+    lr_scale = draw(st.sampled_from([1e-4] * len(SCALES) + SCALES))  # half of them plausible
+    loss_scale = draw(st.sampled_from([1.0] * len(SCALES) + SCALES))
+    lr_shape = draw(st.sampled_from(["constant", "decay", "decay to 0", "drop", "any"]))
+    position = np.linspace(0, 1, len(steps))
+    lr = {"constant": np.ones_like(position), "decay": 1 - 0.9 * position, "decay to 0": 1 - position,
+          "drop": np.where(position < 0.7, 1.0, 1e-300),
+          "any": np.array(draw(st.lists(st.floats(0, 1), min_size=len(steps), max_size=len(steps))))}[lr_shape] * lr_scale
+    loss = (3 + 1 / np.sqrt(np.asarray(steps, dtype=float) + 1)) * loss_scale
+    cells = [[str(s), repr(float(l)), repr(float(v))] for s, l, v in zip(steps, lr, loss)]
+    for _ in range(draw(st.integers(0, 3))):  # a few odd cells
+        row, column = draw(st.integers(0, len(cells) - 1)), draw(st.integers(1, 2))
+        cells[row][column] = draw(st.sampled_from(["0", "-0", "-0.0", "5e-324", "1e308", "1.7976931348623157e308", "nan", "1e-320"]))
+    return ("step,lr,loss\n" + "\n".join(",".join(row) for row in cells) + "\n").encode()
+
+
+@settings(max_examples=25 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(table=extreme_tables(), law=st.sampled_from(["momentum", "multipower"]), json_out=st.booleans())
+@example(table=b"step,lr,loss\n50,1e-320,3.14e-320\n51,1e-320,3.139e-320\n52,1e-320,3.137e-320\n1000,1e-320,3.03e-320\n",
+         law="momentum", json_out=False)  # vanishing LR and loss: the fit divided by them
+@example(table=b"step,lr,loss\n0,0.0,4.0\n5000,0.0,3.01414\n5001,0.0,3.01413\n5002,0.0,3.01413\n100000,0.0001,3.00316\n",
+         law="momentum", json_out=False)  # losses before the LR leaves 0: an LR area of 0
+@example(table=b"step,lr,loss\n1,0.0,3.7\n1418,0.0,3.02\n3978,0.0001,3.015\n5125,2.225074e-317,3.013\n8392,0.0,3.0109\n"
+               b"8393,0.0,3.0108\n8394,0.0,3.0107\n100000,0.0001,3.003\n", law="multipower", json_out=False)  # a denormal LR
+def test_fit_tables_with_extreme_numbers(tmp_path, table, law, json_out):
+    directory = fuzz_dir(tmp_path, "extreme")
+    (directory / "in.csv").write_bytes(table)
+    before = snapshot(directory)
+    code, out, err = run_cli(directory, "fit", "in.csv", "--law", law, "-o", "out.json", *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out)
+
+
+EXTREME = st.one_of(st.sampled_from(["0", "1", "-1", "2", "1e-300", "5e-324", "1e308", "1.7976931348623157e308", "-0",
+                                     "99999999999999999999999", "50000001", "0.999999", "3e-4", "1000"]),
+                    st.integers(-10**25, 10**25).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr))
+POWER_FLAGS = ["--a", "--b", "--batch", "--tokens", "--peak", "--seq-len", "--tokens-per-step", "--warmup", "--decay", "--floor", "--lam"]
+COMMAND_FLAGS = {
+    "predict": ["--steps", "--peak", "--warmup", "--decay", "--floor", "--period", "--cycle", "--at-step", "--every"],
+    "schedule show": ["--steps", "--peak", "--warmup", "--decay", "--floor", "--period", "--cycle", "--lam", "--a", "--b",
+                      "--batch", "--tokens-per-step"],
+    "optimize": ["--steps", "--peak", "--warmup", "--at-step", "--from-step", "--top", "--decay", "--floor", "--fractions",
+                 "--floors", "--periods", "--max-lrs", "--rewarmups"],
+    "check": ["--tolerance", "--windows", "--warmup", "--steps", "--peak"],
+    "fit": ["--skip", "--warmup"],
+    "lr-horizon": ["--tokens-per-step", "--target", "--span"],
+    "fit-power": ["--batch", "--tokens", "--seq-len", "--tokens-per-step", "--peak", "--warmup", "--decay", "--floor"],
+}
+
+
+@pytest.fixture(scope="module")
+def sweeps_file(tmp_path_factory) -> Path:
+    from tests.test_power import write_sweeps
+
+    return write_sweeps(tmp_path_factory.mktemp("sweeps") / "sweeps.csv")
+
+
+@FUZZ
+@given(data=st.data(), command=st.sampled_from([*COMMAND_FLAGS, "schedule power"]), json_out=st.booleans())
+def test_numeric_flags_with_extreme_values(tmp_path, fit_file, sweeps_file, data, command, json_out):
+    """Every numeric flag given a huge, tiny, negative or fractional number: a result or one error line."""
+    directory = fuzz_dir(tmp_path, "numbers")
+    before = snapshot(directory)
+    names = POWER_FLAGS if command == "schedule power" else COMMAND_FLAGS[command]
+    flags = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
+    args = {"predict": ["predict", fit_file, "--schedule", data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "rewarmup"]))],
+            "schedule show": ["schedule", "show", data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "constant", "power"])),
+                              "--steps", "1000", "--peak", "1e-3"],
+            "schedule power": ["schedule", "power", "--a", "4.6", "--b", "-0.51", "--batch", "1024", "--tokens", "1e9",
+                               "--peak", "0.02", "--seq-len", "4096"],
+            "optimize": ["optimize", fit_file, "--family", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])), "--fractions",
+                         "0.1,0.2", "--shapes", "linear", "--periods", "1", "--max-lrs", "0.5", "--rewarmups", "10"],
+            "check": ["check", fit_file, SAMPLES / "wsd.csv"],
+            "fit": ["fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "-o", "out.json"],
+            "lr-horizon": ["lr-horizon", "--table", shared_path("lr-scheduling", "index.csv"), "--where", "family=ann124-0.1"],
+            "fit-power": ["fit-power", sweeps_file, "--batch", "256", "--tokens", "1e11", "--seq-len", "4096", "--peak", "0.02"]}[command]
+    if command in ("schedule power", "fit-power") and "--tokens-per-step" in flags:
+        args.remove("--seq-len"), args.remove("4096")  # the flag gives the tokens per step
+    for flag in flags:
+        if flag in args:
+            i = args.index(flag)
+            del args[i:i + 2]
+        args += [flag, data.draw(EXTREME)]
+    code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
+
+
+@pytest.mark.parametrize("args", [
+    ["fit-power", "SWEEPS", "--batch", "256", "--tokens", "1e11", "--seq-len", "4096", "--decay", "1"],  # ZeroDivisionError
+    ["fit-power", "SWEEPS", "--batch", "256", "--tokens", "1e308", "--seq-len", "4096"],  # 1e300 steps: a dtype error
+    ["schedule", "power", "--a", "4.6", "--b", "-0.5", "--batch", "1", "--tokens", "1e9", "--peak", "0.02",
+     "--tokens-per-step", "1e-300"],  # tokens / tokens-per-step overflowed math.ceil
+    ["optimize", "FIT", "--steps", "99999999999999999999999"],  # "Maximum allowed size exceeded"
+])
+def test_extreme_flags_found_by_the_fuzz(tmp_path, fit_file, sweeps_file, args):
+    directory = fuzz_dir(tmp_path, "found")
+    args = [{"SWEEPS": sweeps_file, "FIT": fit_file}.get(a, a) for a in args]
+    code, out, err = run_cli(directory, *args)
+    check_outcome(directory, {}, code, out, err, False)

@@ -155,6 +155,44 @@ def test_negative_loss(tmp_path):
     refused(write(tmp_path, table(rows)), "negative loss -0.5", "step 200")
 
 
+@pytest.mark.parametrize("loss, shown", [(0, "loss 0 at step 200"), ("-0", "loss -0 at step 200"),
+                                         (1e-300, "loss 1e-300 at step 200"), ("5e-324", "loss 4.94066e-324")])
+def test_zero_or_vanishing_loss(tmp_path, loss, shown):
+    """A loss of 0 or 1e-300 made the fit divide by it and fail inside (LinAlgError)."""
+    rows = list(GOOD)
+    rows[1] = (200, 1e-3, loss)
+    refused(write(tmp_path, table(rows)), shown, "relative errors")
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-300, 1e30, 1e300])
+def test_peak_learning_rate_far_outside_any_training(tmp_path, scale):
+    """A peak LR of 1e-100 or 1e300 overflowed the laws in the fit (LinAlgError)."""
+    refused(write(tmp_path, table([(s, lr * scale, x) for s, lr, x in GOOD])), "column 'lr'", "peak learning rate",
+            "unit mistake")
+    (run,) = read_runs(write(tmp_path, table([(s, lr * 1e3, x) for s, lr, x in GOOD])))  # an LR of 1 is fine
+    assert run.peak_lr == 1.0
+
+
+def test_losses_before_the_lr_moves_are_dropped(tmp_path):
+    """A log whose LR stays 0 for its first steps: those losses predate training (their LR area is 0, which
+    made the laws' starting guesses fail inside); they are dropped and said."""
+    rows = [(100, 0.0, 4.5), (200, 0.0, 4.5), (300, 1e-3, 4.2)] + [(s, 1e-3, x) for s, _, x in GOOD[3:]]
+    (run,) = read_runs(write(tmp_path, table(rows)))
+    assert run.steps.tolist() == [300, 400, 500, 600, 700]  # the LR rises from 0 after step 200
+    assert any("dropped 2 losses up to step 200" in n for n in run.notes)
+    (warm,) = read_runs(write(tmp_path, table(rows)), warmup_steps=300)  # a warmup ramps from step 1: all kept
+    assert warm.steps[0] == 100
+    refused(write(tmp_path, table([(s, 0.0 if s < 600 else 1e-3, x) for s, _, x in GOOD])), "only 2 usable loss",
+            "LR has been 0 since the start")
+
+
+def test_learning_rates_too_small_to_change_a_weight_are_zero(tmp_path):
+    """A denormal LR (2e-317) logged between zeros overflowed the multi-power law's LR^-gamma terms."""
+    rows = [(s, 1e-3 if s < 400 else 2.2e-317 if s == 400 else 1e-21, x) for s, _, x in GOOD]
+    (run,) = read_runs(write(tmp_path, table(rows)))
+    assert run.schedule(np.array([400, 500, 700])).tolist() == [0.0, 0.0, 0.0] and run.peak_lr == 1e-3
+
+
 # --- NaN / inf values -------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
@@ -13,7 +13,7 @@ from lrcurve.readers import read_runs
 from lrcurve.readers_wandb import resume_point, schedule_from_config
 from lrcurve.runs import Run
 from lrcurve.schedules import Constant, Join, Piecewise
-from tests.conftest import SAMPLES, shared_path
+from tests.conftest import FUZZ_SCALE, SAMPLES, shared_path
 
 LR_DATA = ("lr-scheduling",)
 STABLE = "stable-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.0_iter50000_bs50x2_ws2_seed0_data_seed1337.json"
@@ -146,10 +146,13 @@ def test_config_lr_mismatch_is_a_note(tmp_path):
     assert "matches" not in run.lr_origin
 
 
-@pytest.mark.parametrize("key, value", [("wsd_fract_decay", -1), ("wsd_fract_decay", 1.5), ("wsd_final_lr_scale", -0.5)])
+@pytest.mark.parametrize("key, value", [("wsd_fract_decay", -1), ("wsd_fract_decay", 1.5), ("wsd_final_lr_scale", -0.5),
+                                        ("wsd_final_lr_scale", 3.0), ("lr", 1e-100), ("lr", 1e100), ("iterations", 10**9),
+                                        ("cos_final_lr", 0.5)])
 def test_out_of_range_config_falls_back_to_the_logged_lr(tmp_path, key, value):
+    """A config LR of 1e-100 replaced the logged LR and overflowed the fit; a floor above the peak is no decay."""
     data = json.loads(lr_file(COSINE).read_text())
-    data["config"].update({"scheduler": "wsd", key: value})
+    data["config"].update({"scheduler": "cos" if key == "cos_final_lr" else "wsd", key: value})
     path = tmp_path / "bad_config.json"
     path.write_text(json.dumps(data))
     assert schedule_from_config(data["config"]) is None
@@ -279,3 +282,75 @@ def test_any_config_gives_a_valid_schedule_or_none(scheduler, values):
     if schedule is not None:
         lr = schedule(np.arange(1, int(config["iterations"]) + 1, max(1, int(config["iterations"]) // 500)))
         assert np.all(np.isfinite(lr)) and np.all(lr >= 0)
+
+
+# --- malformed values: every export is read or refused with an InputError -------------------------
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from([10**400, -10**400, 2**63, -1, 0]),
+              st.floats(), st.text(max_size=4), st.sampled_from(["nan", "inf", "1e400", "wsd", "cos", "linear"])),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=6)
+SMALL_EXPORT = "ann0.2_slimpajama_llama_norm_nlayers8_nhead6_*iter3000*.json"
+
+
+def assert_valid_run(run: Run) -> None:
+    assert run.steps.size >= 3 and run.steps[0] >= 1 and np.all(np.diff(run.steps) > 0)
+    assert np.all(np.isfinite(run.loss)) and np.all(run.loss >= 0)
+    lr = run.schedule(run.steps)
+    assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and 0 < run.peak_lr < np.inf
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("config", "lr", 10**400), ("config", "iterations", -10**400), ("config", "warmup_steps", 10**400),
+    ("history", ("train", "train_lr", 3), 10**400), ("history", ("val", "iter", 2), 10**400),
+    ("history", ("val", "val_loss", 1), -10**400)], ids=lambda v: "huge" if isinstance(v, int) else None)
+def test_integers_beyond_float_range_are_infinite_values(tmp_path, section, key, value):
+    """JSON has no limit on integers: one beyond float range is +-inf, like 1e400 (was an OverflowError)."""
+    data = json.loads(next(shared_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
+    if section == "config":
+        data["config"][key] = value
+    else:
+        group, series, i = key
+        data["history"][group][series][i] = value
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(data))
+    try:
+        runs = read_runs(path, log=LogOptions(parent="none"))
+    except InputError as error:  # a step of +-inf is refused, naming it
+        assert "non-finite step" in str(error) and section == "history"
+        return
+    assert_valid_run(runs[0])
+    if key in ("lr", "iterations"):
+        assert not runs[0].lr_origin.startswith("rebuilt")  # the config describes no schedule: the logged LR
+
+
+def test_deeply_nested_json_is_refused(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        read_runs(path)
+
+
+@settings(max_examples=100 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
+    doc = json.loads(next(shared_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
+    for _ in range(data.draw(st.integers(1, 3))):
+        section = data.draw(st.sampled_from(["config", "history"]))
+        key = data.draw(st.sampled_from(sorted(doc[section])))
+        target, name = doc[section], key
+        if section == "history" and isinstance(target[key], dict) and target[key] and data.draw(st.booleans()):
+            target, name = target[key], data.draw(st.sampled_from(sorted(target[key])))
+            if isinstance(target[name], list) and target[name] and data.draw(st.booleans()):
+                target, name = target[name], data.draw(st.integers(0, len(target[name]) - 1))
+        target[name] = data.draw(JSON_VALUES)
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(doc))
+    try:
+        runs = read_runs(path, log=LogOptions(parent="none", smooth=data.draw(st.sampled_from(["auto", "none"]))))
+    except InputError as error:
+        assert "\n" not in str(error)
+        return
+    for run in runs:
+        assert_valid_run(run)

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrcurve.schedules import (WSD, WSD_SHAPES, Constant, Cosine, CyclicCosine, Join, MultiStep, Piecewise, Power,
-                               Warmup, make_schedule, rewarmup, schedule_from_dict)
+                               MAX_NESTING, Schedule, Warmup, make_schedule, rewarmup, schedule_from_dict)
 
 peaks = st.floats(1e-5, 1e-2)
 horizons = st.integers(10, 200_000)
@@ -135,3 +135,63 @@ def test_join_round_trips():
 def test_make_schedule_rejects_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_schedule(kwargs.pop("name"), **kwargs)
+
+
+class CountingConstant(Constant):
+    """A constant schedule that counts its evaluations in ``calls``."""
+
+    calls: list[int] = []
+
+    def __call__(self, steps):
+        self.calls.append(1)
+        return super().__call__(steps)
+
+
+def test_nested_warmups_evaluate_their_body_once():
+    """Each warmup evaluated its body twice: 22 nested ones in a fit file took minutes."""
+    body = CountingConstant(1e-3, 1000)
+    nested: Schedule = body
+    for depth in range(30):
+        nested = Warmup(nested, 10 + depth, init=1e-5)
+    CountingConstant.calls.clear()
+    lr = nested(np.arange(1, 100))
+    assert len(CountingConstant.calls) == 1
+    assert lr[-1] == 1e-3 and lr[0] == pytest.approx(1e-5 + (1e-3 - 1e-5) / 39)  # the outermost ramp
+    one = Warmup(Cosine(1e-3, 100), 20, init=1e-4, shape="cosine")
+    steps = np.array([[1, 10], [20, 90]])
+    assert np.array_equal(one(steps), np.array([one(s) for s in steps.ravel()]).reshape(2, 2))
+
+
+def test_schedule_dicts_nested_too_deeply_are_refused():
+    data = Constant(1e-3, 100).to_dict()
+    for _ in range(MAX_NESTING):
+        data = {"kind": "join", "segments": [data, {"kind": "constant", "value": 1e-4}], "boundaries": [5]}
+    assert schedule_from_dict(data).peak == 1e-3
+    with pytest.raises(ValueError, match="nested more than"):
+        schedule_from_dict({"kind": "warmup", "body": data, "steps": 3})
+
+
+@pytest.mark.parametrize("build", [
+    lambda v: Warmup(Constant(1e-3), v), lambda v: WSD(1e-3, v), lambda v: Cosine(1e-3, v), lambda v: Cosine(1e-3, 100, period=v),
+    lambda v: CyclicCosine(1e-3, v), lambda v: Constant(1e-3, v), lambda v: MultiStep(1e-3, (), (), v),
+    lambda v: Power(1.0, -0.5, 1.0, 1.0, 1e-3, v), lambda v: Join((Constant(1e-3), Constant(1e-4)), (v,)),
+])
+@pytest.mark.parametrize("value", [-1, -1.0, 2.5, float("nan"), float("inf"), True, "10", [10]])
+def test_step_counts_are_whole_numbers(build, value):
+    """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count is checked when built."""
+    with pytest.raises(ValueError, match="whole number of steps"):
+        build(value)
+
+
+def test_whole_float_counts_from_json_are_accepted():
+    assert Warmup(WSD(1e-3, 100.0), 10.0)(np.array([5, 50]))[1] == 1e-3
+
+
+def test_power_schedule_decaying_over_every_step_starts_from_step_one():
+    """With decay=1 the decay started at step 0, where n^b with b < 0 divided by zero (ZeroDivisionError)."""
+    schedule = Power(4.6, -0.51, 256.0, 1e6, 0.02, 1000, decay=1.0, shape="linear", final=0.0)
+    lr = schedule(np.array([1, 500, 1000]))
+    start = min(0.02, 256.0 * 4.6 * 1e6**-0.51)
+    assert lr.tolist() == pytest.approx([start * 999 / 1000, start * 500 / 1000, 0.0])
+    with np.errstate(over="ignore"):  # an exponent far beyond any fit: the LR is capped at the peak, not an error
+        assert np.all(Power(4.6, 50.0, 256.0, 1e6, 0.02, 1000)(np.array([1, 999])) <= 0.02)

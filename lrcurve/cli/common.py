@@ -202,6 +202,12 @@ def default_from(name: str, value: Any, defaults: dict[str, Any], used: list[str
     return fallback
 
 
+def check_steps(steps: int) -> None:
+    """Refuse ``--steps`` beyond what the laws can hold in memory."""
+    if steps > MAX_STEPS:
+        raise InputError(f"--steps {steps} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
+
+
 @dataclass
 class ScheduleSpec:
     """The schedule flags of ``predict`` and ``schedule show``."""
@@ -245,8 +251,7 @@ class ScheduleSpec:
             raise InputError("give the number of steps with --steps")
         if peak is None:
             raise InputError("give the peak LR with --peak")
-        if steps > MAX_STEPS:
-            raise InputError(f"--steps {steps} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
+        check_steps(steps)
         name = self.then if self.schedule == "rewarmup" else self.schedule
         warmup = default_from("warmup", self.warmup, defaults, used, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
         if warmup >= steps:

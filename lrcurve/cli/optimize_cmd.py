@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, add_columns, default_from, emit_json, expand_paths, load_runs, note, out, progress_bar
+from lrcurve.cli.common import (Force, JsonOut, ScheduleSpec, add_columns, check_steps, default_from, emit_json, expand_paths, load_runs,
+                                note, out, progress_bar)
 from lrcurve.cli.predict_cmd import fit_defaults
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
@@ -181,6 +182,7 @@ def optimize_command(
     steps = default_from("steps", steps, defaults, used)
     peak = default_from("peak", peak, defaults, used)
     warmup = default_from("warmup", warmup, defaults, used)
+    check_steps(steps)
     if not 0 <= warmup < steps:
         raise InputError(f"--warmup ({warmup}) must be in [0, --steps ({steps}))")
     if peak <= 0:
