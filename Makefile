@@ -28,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The malformed-input tests with 20x the examples (about 10 minutes); run before a release.
+# The malformed-input tests with 20x the examples (tens of minutes on 2 cores); run before a release.
 fuzz: $(STAMP)
 	LRCURVE_FUZZ_SCALE=20 $(PY) -m pytest -q tests/test_fuzz.py tests/test_readers.py
 
