@@ -121,7 +121,7 @@ class FittedLaw:
         loss = self.law.evaluate(self.values, prepared)
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
-            stderr = self._propagate(prepared, loss)
+            stderr = self._propagate(prepared)
         return Prediction(schedule, steps, history.actual_lr(n), loss, stderr, self.regime_warnings(schedule, n))
 
     def horizon_warning(self, n_steps: int) -> str | None:
@@ -140,14 +140,9 @@ class FittedLaw:
         """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR."""
         return tuple(w for w in (self.horizon_warning(n_steps), self.peak_warning(schedule.peak)) if w)
 
-    def _propagate(self, prepared: Any, loss: NDArray[np.float64]) -> NDArray[np.float64]:
+    def _propagate(self, prepared: Any) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""
-        theta = self.values
-        lo, hi = self.law.bounds()
-        h = 1e-6 * np.maximum(np.abs(theta), 1e-8)
-        h = np.where(theta + h > hi, -h, h)
-        shifted = theta + np.diag(h)
-        jac = ((self.law.evaluate_many(shifted, prepared) - loss) / h[:, None]).T
+        jac = self.law.derivatives(self.values, prepared)
         variance = np.einsum("ij,jk,ik->i", jac, self.covariance, jac)
         return np.sqrt(np.maximum(variance, 0.0))
 

@@ -325,20 +325,8 @@ def difference_stderr(fitted: FittedLaw, first: Schedule, second: Schedule, at_s
         return None
     at = np.array([at_step], dtype=np.int64)
     law, theta = fitted.law, fitted.values
-    prepared = [law.prepare(LRHistory.of(s, at_step), at) for s in (first, second)]
-
-    def diff(t: NDArray[np.float64]) -> float:
-        return float(law.evaluate(t, prepared[0])[0] - law.evaluate(t, prepared[1])[0])
-
-    base = diff(theta)
-    _, hi = law.bounds()
-    grad = np.empty(theta.size)
-    for k in range(theta.size):
-        h = 1e-6 * max(abs(theta[k]), 1e-8)
-        h = -h if theta[k] + h > hi[k] else h
-        shifted = theta.copy()
-        shifted[k] += h
-        grad[k] = (diff(shifted) - base) / h
+    first_grad, second_grad = (law.derivatives(theta, law.prepare(LRHistory.of(s, at_step), at))[0] for s in (first, second))
+    grad = first_grad - second_grad
     return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
 
 

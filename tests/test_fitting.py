@@ -133,3 +133,21 @@ def test_deeply_nested_fit_file_is_refused(tmp_path, text):
     path.write_text(text)
     with pytest.raises(InputError, match=r"deep\.fit\.json: not a JSON fit file \(nested too deeply\)"):
         load_fit(path)
+
+
+def test_finite_difference_derivatives_match_the_momentum_law_written_out():
+    from lrcurve.areas import forward_area
+    from lrcurve.laws.base import LRHistory
+
+    law = MomentumLaw()
+    schedule = make_schedule("cosine", steps=5000, peak=1e-3, floor=0.1)
+    steps = np.arange(100, 5001, 100)
+    prepared = law.prepare(LRHistory.of(schedule, 5000), steps)
+    theta = np.array(TRUE)
+    derivatives = law.derivatives(theta, prepared)
+    s1 = forward_area(LRHistory.of(schedule, 5000).actual_lr(5000))[steps - 1]
+    L0, A, alpha = theta[:3]
+    assert derivatives[:, 0] == pytest.approx(1.0, rel=1e-6)
+    assert derivatives[:, 1] == pytest.approx(s1**-alpha, rel=1e-5)
+    assert derivatives[:, 2] == pytest.approx(-A * np.log(s1) * s1**-alpha, rel=1e-4)
+

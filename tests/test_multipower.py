@@ -253,3 +253,23 @@ def test_analytic_jacobian_is_finite_when_the_lr_reaches_zero_and_rises_again_at
     prepared = law.prepare(LRHistory(lr), np.arange(10, 3001, 10))
     jacobian = law.jacobian(np.array([3.0, 0.5, 0.5, 400.0, 2.0, 0.6, 0.0]), prepared)
     assert np.all(np.isfinite(jacobian))
+
+
+class _WithoutJacobian(MultiPowerLaw):
+    def jacobian(self, theta, prepared):
+        return None
+
+
+def test_prediction_band_from_the_analytic_jacobian_matches_finite_differences():
+    theta = np.array([3.0, 0.5, 0.5, 400.0, 2.0, 0.6, 0.65])
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, decay=0.2)
+    prepared = MultiPowerLaw().prepare(LRHistory.of(schedule, 6000), np.arange(1, 6001))
+    analytic = MultiPowerLaw().derivatives(theta, prepared)
+    numeric = _WithoutJacobian().derivatives(theta, prepared)
+    assert analytic.shape == numeric.shape == (6000, 7)
+    scale = np.abs(numeric).max(axis=0)
+    assert np.all(np.abs(analytic - numeric).max(axis=0) <= 1e-4 * scale)
+    # and so the standard-error band a prediction carries
+    covariance = np.diag((0.01 * theta) ** 2)
+    band = [np.sqrt(np.einsum("ij,jk,ik->i", d, covariance, d)) for d in (analytic, numeric)]
+    assert band[0] == pytest.approx(band[1], rel=1e-3)

@@ -91,6 +91,20 @@ class Law:
         takes finite differences."""
         return None
 
+    def derivatives(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64]:
+        """``d evaluate / d theta`` (points x parameters) for propagating uncertainties: the
+        analytic :meth:`jacobian` when the law has one, else one-sided finite differences
+        that step away from an upper bound."""
+        analytic = self.jacobian(theta, prepared)
+        if analytic is not None:
+            return analytic
+        theta = np.asarray(theta, dtype=np.float64)
+        _, hi = self.bounds()
+        h = 1e-6 * np.maximum(np.abs(theta), 1e-8)
+        h = np.where(theta + h > hi, -h, h)
+        shifted = self.evaluate_many(theta + np.diag(h), prepared)
+        return ((shifted - self.evaluate(theta, prepared)) / h[:, None]).T
+
     def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
         raise NotImplementedError
 
