@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from lrcurve import fit, read_runs
+from lrcurve.compare import truncate
 from lrcurve.fitting import FittedLaw
 from lrcurve.laws import LAWS, make_law
 from lrcurve.laws.base import Law, LRHistory
@@ -73,19 +73,13 @@ def published_scores(size: str, runs: dict[str, Run], curves: tuple[str, ...]) -
             for n in curves]
 
 
-def truncated(run: Run, last_step: int) -> Run:
-    """``run`` as if its log stopped at ``last_step``."""
-    keep = run.steps <= last_step
-    return replace(run, steps=run.steps[keep], loss=run.loss[keep])
-
-
 def tail_forecast_mape(runs: dict[str, Run], law: Law, skip: float) -> float:
     """Mean MAPE on the held-back tails when one fit run is cut at 12k or 16k steps and the
     law, fitted on the cut run plus the other whole run, forecasts the rest of the cut run."""
     mapes = []
     for cut in TAIL_CUTS:
         for name in FIT:
-            fit_runs = [truncated(runs[n], cut) if n == name else runs[n] for n in FIT]
+            fit_runs = [truncate(runs[n], cut) if n == name else runs[n] for n in FIT]
             fitted = fit(fit_runs, law, skip_fraction=skip)
             tail = runs[name].steps > cut
             mapes.append(score(fitted.predict_run(runs[name])[tail], runs[name].loss[tail]).mape)

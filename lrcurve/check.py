@@ -184,7 +184,7 @@ def check_run(fitted: FittedLaw, run: Run, tolerance: float, windows: int = DEFA
 
 def plot_check(fitted: FittedLaw, result: CheckResult, path: Path) -> None:
     """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
-    from lrcurve.plotting import plt, save_figure
+    from lrcurve.plotting import plt, save_figure, set_title
 
     fig, (ax_loss, ax_dev) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3))
     run, tol = result.run, result.tolerance
@@ -215,6 +215,6 @@ def plot_check(fitted: FittedLaw, result: CheckResult, path: Path) -> None:
     ax_dev.set_ylabel("window deviation (%)")
     ax_dev.set_xlabel("step")
     ax_loss.set_ylabel("loss (nats)")
-    ax_loss.set_title(("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, wrap=True)
+    set_title(ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115)
     ax_loss.legend(fontsize=8)
     save_figure(fig, path)

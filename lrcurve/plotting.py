@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -25,6 +26,11 @@ def loss_lr_figure() -> tuple[plt.Figure, plt.Axes, plt.Axes]:
     ax_loss.grid(alpha=0.3)
     ax_lr.grid(alpha=0.3)
     return fig, ax_loss, ax_lr
+
+
+def set_title(ax: plt.Axes, title: str, fontsize: float = 10, width: int = 95) -> None:
+    """A title wrapped onto as many lines as it needs (law formulas and nested schedules are long)."""
+    ax.set_title(textwrap.fill(title, width=width, break_long_words=False), fontsize=fontsize)
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -55,7 +61,7 @@ def plot_fit(fitted: FittedLaw, path: Path) -> None:
     fig, ax_loss, ax_lr = loss_lr_figure()
     _data_and_fit(fitted, ax_loss, ax_lr)
     zoom_to_tail(ax_loss, [r.loss for r in fitted.runs])
-    ax_loss.set_title(f"{fitted.law.name} law: {fitted.law.formula}", fontsize=10)
+    set_title(ax_loss, f"{fitted.law.name} law: {fitted.law.formula}")
     ax_loss.legend(fontsize=8)
     save_figure(fig, path)
 
@@ -73,7 +79,7 @@ def plot_prediction(fitted: FittedLaw, predictions: Sequence[Prediction], path: 
         ax_lr.plot(pred.steps, pred.lr, "-", lw=1.4, color=color)
         curves.append(pred.loss)
     zoom_to_tail(ax_loss, curves)
-    ax_loss.set_title(f"prediction from the {fitted.law.name} law (band: ±2 s.e. from the fit)", fontsize=10)
+    set_title(ax_loss, f"prediction from the {fitted.law.name} law (band: ±2 s.e. from the fit)")
     ax_loss.legend(fontsize=8)
     save_figure(fig, path)
 
@@ -84,7 +90,7 @@ def plot_schedule(schedule: Schedule, n_steps: int, path: Path) -> None:
     ax.plot(steps, schedule(steps), lw=1.5)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
-    ax.set_title(str(schedule), fontsize=9)
+    set_title(ax, str(schedule), fontsize=9, width=105)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
 

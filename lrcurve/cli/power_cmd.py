@@ -17,7 +17,7 @@ from lrcurve.schedules import Schedule
 
 def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None) -> None:
     """Left: ``lr/batch`` against tokens (log-log) with the fitted line; right: the implied schedule."""
-    from lrcurve.plotting import plt, save_figure
+    from lrcurve.plotting import plt, save_figure, set_title
 
     panels = 2 if schedule is not None else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
@@ -39,7 +39,7 @@ def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, p
         axes[0, 1].plot(steps * per_step, schedule(steps), lw=1.5)
         axes[0, 1].set_xlabel("tokens seen")
         axes[0, 1].set_ylabel("learning rate")
-        axes[0, 1].set_title(str(schedule), fontsize=7)
+        set_title(axes[0, 1], str(schedule), fontsize=7, width=60)
         axes[0, 1].grid(alpha=0.3)
     save_figure(fig, path)
 

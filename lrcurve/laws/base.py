@@ -46,8 +46,11 @@ def check_lr_exponent(exponent: float) -> None:
         raise ValueError(f"lr exponent must be in [{lo:g}, {hi:g}], got {exponent}")
 
 
-def forward_terms(lr: NDArray[np.float64], exponent: float) -> NDArray[np.float64]:
-    """The per-step terms ``eta^p`` of the forward area ``S1`` (``p = 1``: the LR itself)."""
+def forward_lr(history: LRHistory, n_steps: int, warmup: str, exponent: float) -> NDArray[np.float64]:
+    """The per-step terms ``eta^p`` that the forward area ``S1`` sums over steps ``1..n_steps``:
+    warmup steps at the peak LR under the ``"peak"`` convention, at the LR they ran with
+    otherwise (``p = 1``: the LR itself)."""
+    lr = history.lr[:n_steps] if warmup == "peak" else history.actual_lr(n_steps)
     return lr if exponent == 1.0 else np.power(lr, exponent)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_terms
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr
 from scipy.signal import lfilter
 
 WARMUP_CONVENTIONS = ("peak", "actual")
@@ -77,8 +77,7 @@ class MomentumLaw(Law):
 
     def forward_lr(self, history: LRHistory, n_steps: int) -> NDArray[np.float64]:
         """The per-step terms ``eta^p`` that ``S1`` sums, under this law's warmup convention."""
-        lr = history.actual_lr(n_steps) if self.warmup == "actual" else history.lr[:n_steps]
-        return forward_terms(lr, self.lr_exponent)
+        return forward_lr(history, n_steps, self.warmup, self.lr_exponent)
 
     @staticmethod
     def loss(theta: NDArray[np.float64], s1: NDArray[np.float64], s2: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -66,7 +66,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_terms
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 DEFAULT_TOLERANCE = 0.2
@@ -422,10 +422,9 @@ class MultiPowerLaw(Law):
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
         steps = np.asarray(steps, dtype=np.int64)
         n = int(steps.max())
-        lr = history.lr[:n]
-        actual = history.actual_lr(n)
-        s1 = forward_area(forward_terms(lr if self.warmup == "peak" else actual, self.lr_exponent))
-        return _Prepared(np.log(s1[steps - 1]), LossDrop.of(actual if self.warmup == "full" else lr, steps, self.tolerance))
+        s1 = forward_area(forward_lr(history, n, self.warmup, self.lr_exponent))
+        drop_lr = history.actual_lr(n) if self.warmup == "full" else history.lr[:n]
+        return _Prepared(np.log(s1[steps - 1]), LossDrop.of(drop_lr, steps, self.tolerance))
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         return self.evaluate_many(np.asarray(theta)[None, :], prepared)[0]
