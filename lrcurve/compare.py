@@ -44,12 +44,24 @@ class LawResult:
     name: str
     fitted: FittedLaw            # fitted to all fit runs
     heldout: tuple[Heldout, ...]
-    n_points: int
-    rss: float
 
     @property
     def n_params(self) -> int:
         return len(self.fitted.params)
+
+    @property
+    def n_points(self) -> int:
+        """Points in the full fit's window."""
+        if self.fitted.n_fit_points is None:
+            raise ValueError(f"the {self.name} fit does not record its residuals")
+        return self.fitted.n_fit_points
+
+    @property
+    def rss(self) -> float:
+        """Sum of squared relative residuals of the full fit."""
+        if self.fitted.fit_rss is None:
+            raise ValueError(f"the {self.name} fit does not record its residuals")
+        return self.fitted.fit_rss
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -121,17 +133,6 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
     return head, replace(run, name=f"{run.name} (last {1 - fraction:.0%})", steps=run.steps[tail_keep], loss=run.loss[tail_keep])
 
 
-def _residual_sum(fitted: FittedLaw) -> tuple[int, float]:
-    """Points in the fit window and their sum of squared relative residuals."""
-    n, rss = 0, 0.0
-    for run in fitted.runs:
-        window = fit_window(run, fitted.skip_fraction)
-        rel = fitted.curve(run.schedule, run.steps[window]) / run.loss[window] - 1.0
-        n += int(window.sum())
-        rss += float(rel @ rel)
-    return n, rss
-
-
 def compare(
     runs: Sequence[Run],
     holdout: Sequence[Run] = (),
@@ -172,8 +173,7 @@ def compare(
                 if progress:
                     progress(done, total)
             heldout.extend(Heldout(run, model, _heldout_score(model, run, skip_fraction)) for run in test)
-        n_points, rss = _residual_sum(fitted)
-        results.append(LawResult(name, fitted, tuple(heldout), n_points, rss))
+        results.append(LawResult(name, fitted, tuple(heldout)))
     return Comparison(method, tuple(results))
 
 

@@ -3,9 +3,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from lrcurve import make_schedule, read_runs
 from lrcurve.compare import compare, late_window
+from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.runs import Run
@@ -91,3 +93,19 @@ def test_compare_with_an_lr_exponent_fits_every_law_with_it_and_says_so(tmp_path
     result = compare(runs, read_runs(SAMPLES / "wsd.csv", warmup_steps=2160), lr_exponent=0.7)
     assert result.to_dict()["lr_exponent"] == 0.7
     assert all(r.fitted.law.options()["lr_exponent"] == 0.7 for r in result.results)
+
+
+def test_aic_and_bic_come_from_the_fit_residuals_and_survive_a_fit_file():
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    (result,) = compare(runs, laws=["momentum"]).results
+    rel = np.concatenate([result.fitted.curve(r.schedule, r.steps[w]) / r.loss[w] - 1
+                          for r in runs for w in [fit_window(r, result.fitted.skip_fraction)]])
+    n, rss, k = rel.size, float(rel @ rel), 5
+    assert result.n_points == n == 341
+    assert result.aic == pytest.approx(n * np.log(rss / n) + 2 * k, rel=1e-9)
+    assert result.bic == pytest.approx(n * np.log(rss / n) + k * np.log(n), rel=1e-9)
+    saved = result.fitted.to_dict()
+    again = FittedLaw.from_dict(json.loads(json.dumps(saved)))
+    assert (again.n_fit_points, again.fit_rss) == (n, pytest.approx(rss, rel=1e-9))
+    old = FittedLaw.from_dict({k: v for k, v in saved.items() if k not in ("n_fit_points", "fit_rss")})
+    assert old.n_fit_points is None and old.fit_rss is None and np.allclose(old.values, result.fitted.values)
