@@ -9,7 +9,8 @@ Held-out scoring, in order of preference:
 Every law is also fitted to all fit runs for the information criteria on the fit
 data, from the relative residuals the fit minimises (``n`` points, ``k`` parameters,
 ``RSS`` their sum of squares): ``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n``.
-The recommended law has the lowest mean held-out MAPE.
+The recommended law has the lowest mean held-out MAPE; laws within ``TIE`` (1 %, relative)
+of the lowest count as tied, and the tie goes to the law with the fewest parameters.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lrcurve.metrics import Scores, score
 from lrcurve.runs import Run
 
 LATE_WINDOW = 0.8  # single run: fit on steps up to this fraction of the last step
+TIE = 0.01  # mean held-out MAPEs within this fraction of the lowest are tied
 Progress = Callable[[int, int], None]
 
 
@@ -104,8 +106,29 @@ class Comparison:
     results: tuple[LawResult, ...]
 
     @property
+    def tied(self) -> tuple[LawResult, ...]:
+        """The laws whose mean held-out MAPE is within ``TIE`` (relative) of the lowest."""
+        mapes = [_mape_key(r) for r in self.results]
+        lowest = min(mapes)
+        return tuple(r for r, m in zip(self.results, mapes) if m <= lowest * (1 + TIE))
+
+    @property
     def best(self) -> LawResult:
-        return min(self.results, key=lambda r: (np.nan_to_num(r.mape, nan=np.inf), r.n_params))
+        """The recommended law: the fewest parameters among the tied, then the lowest MAPE."""
+        return min(self.tied, key=lambda r: (r.n_params, _mape_key(r)))
+
+    @property
+    def recommendation(self) -> str:
+        """Which law is recommended and why, in words."""
+        best = self.best
+        rivals = [r for r in self.tied if r is not best]
+        if not rivals:
+            return f"{best.name} (lowest mean held-out MAPE, {best.mape:.3f} %)"
+        within = f"a tie within {100 * TIE:g} % with " + ", ".join(f"{r.name}, {r.mape:.3f} %" for r in rivals)
+        if any(r.n_params > best.n_params for r in rivals):
+            counts = " vs ".join(str(n) for n in sorted({best.n_params, *(r.n_params for r in rivals)}))
+            return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, decided by parameter count: {counts})"
+        return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, as many parameters, lowest MAPE)"
 
     @property
     def lr_exponent(self) -> float:
@@ -114,7 +137,12 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "lr_exponent": self.lr_exponent, "recommended": self.best.name,
-                "laws": [r.to_dict() for r in self.results]}
+                "tied": [r.name for r in self.tied], "laws": [r.to_dict() for r in self.results]}
+
+
+def _mape_key(result: LawResult) -> float:
+    """Mean held-out MAPE for ranking (no score ranks last)."""
+    return float(np.nan_to_num(result.mape, nan=np.inf))
 
 
 def truncate(run: Run, last_step: float) -> Run:

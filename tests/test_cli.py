@@ -59,3 +59,19 @@ def test_names_with_brackets_are_printed_verbatim(tmp_path):
     r = lrcurve("fit", "r[x].csv", "-o", "m.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "r[x]:[/dim]" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_compare_calls_a_tie_on_a_late_window_and_recommends_the_fewer_parameters(tmp_path):
+    # The last 20 % of the WSD run: both laws miss its cooldown by the same 1.41 % (to 1e-5).
+    r = lrcurve("compare", SAMPLES / "wsd.csv", "--warmup", 2160, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    mape = {law["law"]: law["heldout_mape"] for law in out["laws"]}
+    assert mape["multipower"] < mape["momentum"] < 1.01 * mape["multipower"]
+    assert out["method"] == "late-window" and out["tied"] == ["momentum", "multipower"]
+    assert out["recommended"] == "momentum"
+    table = lrcurve("compare", SAMPLES / "wsd.csv", "--warmup", 2160, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    (line,) = [s for s in table.stdout.splitlines() if s.startswith("recommended:")]
+    assert line.startswith("recommended: momentum") and "a tie within 1 % with multipower" in line
+    assert "decided by parameter count: 5 vs 7" in line

@@ -1,12 +1,13 @@
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from lrcurve import make_schedule, read_runs
-from lrcurve.compare import compare, late_window
+from lrcurve.compare import Comparison, Heldout, LawResult, compare, late_window
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.multipower import MultiPowerLaw
@@ -65,7 +66,10 @@ def test_compare_cli_json_and_plot(tmp_path):
     out = json.loads(r.stdout)
     assert out["method"] == "holdout"
     assert {law["law"] for law in out["laws"]} == {"momentum", "multipower"}
-    assert out["recommended"] == min(out["laws"], key=lambda law: law["heldout_mape"])["law"]
+    lowest = min(law["heldout_mape"] for law in out["laws"])
+    tied = [law for law in out["laws"] if law["heldout_mape"] <= 1.01 * lowest]
+    assert out["tied"] == [law["law"] for law in tied]
+    assert out["recommended"] == min(tied, key=lambda law: law["n_params"])["law"]
     for law in out["laws"]:
         assert [h["run"] for h in law["heldout"]] == ["wsd"]
         assert set(law["heldout"][0]) >= {"mape", "final_error", "r2"}
@@ -109,3 +113,25 @@ def test_aic_and_bic_come_from_the_fit_residuals_and_survive_a_fit_file():
     assert (again.n_fit_points, again.fit_rss) == (n, pytest.approx(rss, rel=1e-9))
     old = FittedLaw.from_dict({k: v for k, v in saved.items() if k not in ("n_fit_points", "fit_rss")})
     assert old.n_fit_points is None and old.fit_rss is None and np.allclose(old.values, result.fitted.values)
+
+
+def constructed(name, n_params, *mapes):
+    """A LawResult with ``n_params`` parameters and these held-out MAPEs (nothing else is needed to rank it)."""
+    fitted = SimpleNamespace(params=(None,) * n_params)
+    return LawResult(name, fitted, tuple(Heldout(None, fitted, SimpleNamespace(mape=m)) for m in mapes))
+
+
+def test_mapes_within_one_percent_are_a_tie_that_goes_to_the_fewest_parameters():
+    small, big = constructed("small", 5, 1.0, 1.02), constructed("big", 7, 0.99, 1.02)  # means 1.01 and 1.005
+    tie = Comparison("leave-one-run-out", (big, small))
+    assert tie.tied == (big, small) and tie.best is small
+    assert "decided by parameter count: 5 vs 7" in tie.recommendation and "big, 1.005 %" in tie.recommendation
+    apart = Comparison("holdout", (constructed("big", 7, 0.98), constructed("small", 5, 0.99)))  # 1.02 % apart
+    assert apart.best.name == "big" and [r.name for r in apart.tied] == ["big"]
+    assert apart.recommendation == "big (lowest mean held-out MAPE, 0.980 %)"
+    same = Comparison("holdout", (constructed("a", 5, 1.004), constructed("b", 5, 1.0), constructed("c", 7, 0.5)))
+    assert same.best.name == "c"  # a and b are within 1 % of each other, not of the best
+    equal = Comparison("holdout", (constructed("a", 5, 1.004), constructed("b", 5, 1.0)))
+    assert equal.best.name == "b" and "as many parameters, lowest MAPE" in equal.recommendation
+    unscored = Comparison("holdout", (constructed("nan", 2, np.nan), constructed("scored", 7, 3.0)))
+    assert unscored.best.name == "scored"

@@ -33,7 +33,7 @@ def print_comparison(comparison: Comparison) -> None:
         table.add_row("", "", Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"), "", "", "", "",
                       end_section=True)
     out.print(table)
-    out.print(f"recommended: {best.name} (lowest mean held-out MAPE, {best.mape:.3f} %); AIC/BIC are on the fit data")
+    out.print(f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True)
 
 
 @app.command("compare")
