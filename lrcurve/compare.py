@@ -222,7 +222,8 @@ def compare(
         head, tail = late_window(runs[0])
         splits = [([head], [tail])]
     per_law = 1 + (0 if method == "holdout" else len(splits))
-    results, failed = [], []
+    results: list[LawResult] = []
+    failed: list[LeftOut] = []
     for i, law in enumerate(laws):
         def tick(done: int, before: int = i * per_law) -> None:
             """``done`` of this law's fits are done."""
@@ -241,6 +242,7 @@ def compare(
 
 
 def _names(runs: Sequence[Run]) -> str:
+    """The runs' names, for messages."""
     return ", ".join(run.name for run in runs)
 
 
@@ -256,7 +258,7 @@ def _fit_and_score(law: Law, runs: Sequence[Run], splits: Sequence[tuple[list[Ru
 
     fitted = fit_on(runs, f"fit on {_names(runs)}")
     tick(1)
-    heldout = []
+    heldout: list[Heldout] = []
     for j, (train, test) in enumerate(splits):
         model = fitted if holdout else fit_on(train, f"fit on {_names(train)} to predict {_names(test)}")
         if not holdout:
