@@ -6,10 +6,14 @@ Held-out scoring, in order of preference:
 * two or more fit runs: leave one run out (fit on the others, score on it), in turn;
 * a single run: fit on its first 80 % of steps, score on the rest (late window).
 
+A law is left out, with the reason, when it lacks the requested warmup convention
+(``build_laws``) or when its fit to all runs or to any fold fails (too few points).
+
 Every law is also fitted to all fit runs for the information criteria on the fit
 data, from the relative residuals the fit minimises (``n`` points, ``k`` parameters,
 ``RSS`` their sum of squares): ``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n``.
-The recommended law has the lowest mean held-out MAPE.
+The recommended law has the lowest mean held-out MAPE; laws within ``TIE`` (1 %, relative)
+of the lowest count as tied, and the tie goes to the law with the fewest parameters.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import numpy as np
 
 from lrcurve.errors import InputError
 from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit, fit_window
-from lrcurve.laws import LAWS, make_law
+from lrcurve.laws import LAWS, law_class, make_law
+from lrcurve.laws.base import Law
 from lrcurve.metrics import Scores, score
 from lrcurve.runs import Run
 
 LATE_WINDOW = 0.8  # single run: fit on steps up to this fraction of the last step
+TIE = 0.01  # mean held-out MAPEs within this fraction of the lowest are tied
 Progress = Callable[[int, int], None]
 
 
@@ -44,12 +50,24 @@ class LawResult:
     name: str
     fitted: FittedLaw            # fitted to all fit runs
     heldout: tuple[Heldout, ...]
-    n_points: int
-    rss: float
 
     @property
     def n_params(self) -> int:
         return len(self.fitted.params)
+
+    @property
+    def n_points(self) -> int:
+        """Points in the full fit's window."""
+        if self.fitted.n_fit_points is None:
+            raise ValueError(f"the {self.name} fit does not record its residuals")
+        return self.fitted.n_fit_points
+
+    @property
+    def rss(self) -> float:
+        """Sum of squared relative residuals of the full fit."""
+        if self.fitted.fit_rss is None:
+            raise ValueError(f"the {self.name} fit does not record its residuals")
+        return self.fitted.fit_rss
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -87,13 +105,47 @@ class LawResult:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A law the comparison does not score, and why."""
+
+    name: str
+    n_params: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.name, "n_params": self.n_params, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Comparison:
     method: str                  # "holdout", "leave-one-run-out" or "late-window"
     results: tuple[LawResult, ...]
+    left_out: tuple[LeftOut, ...] = ()
+
+    @property
+    def tied(self) -> tuple[LawResult, ...]:
+        """The laws whose mean held-out MAPE is within ``TIE`` (relative) of the lowest."""
+        mapes = [_mape_key(r) for r in self.results]
+        lowest = min(mapes)
+        return tuple(r for r, m in zip(self.results, mapes) if m <= lowest * (1 + TIE))
 
     @property
     def best(self) -> LawResult:
-        return min(self.results, key=lambda r: (np.nan_to_num(r.mape, nan=np.inf), r.n_params))
+        """The recommended law: the fewest parameters among the tied, then the lowest MAPE."""
+        return min(self.tied, key=lambda r: (r.n_params, _mape_key(r)))
+
+    @property
+    def recommendation(self) -> str:
+        """Which law is recommended and why, in words."""
+        best = self.best
+        rivals = [r for r in self.tied if r is not best]
+        if not rivals:
+            return f"{best.name} (lowest mean held-out MAPE, {best.mape:.3f} %)"
+        within = f"a tie within {100 * TIE:g} % with " + ", ".join(f"{r.name}, {r.mape:.3f} %" for r in rivals)
+        if any(r.n_params > best.n_params for r in rivals):
+            counts = " vs ".join(str(n) for n in sorted({best.n_params, *(r.n_params for r in rivals)}))
+            return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, decided by parameter count: {counts})"
+        return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, as many parameters, lowest MAPE)"
 
     @property
     def lr_exponent(self) -> float:
@@ -102,7 +154,13 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "lr_exponent": self.lr_exponent, "recommended": self.best.name,
-                "laws": [r.to_dict() for r in self.results]}
+                "tied": [r.name for r in self.tied], "laws": [r.to_dict() for r in self.results],
+                "left_out": [gone.to_dict() for gone in self.left_out]}
+
+
+def _mape_key(result: LawResult) -> float:
+    """Mean held-out MAPE for ranking (no score ranks last)."""
+    return float(np.nan_to_num(result.mape, nan=np.inf))
 
 
 def truncate(run: Run, last_step: float) -> Run:
@@ -114,38 +172,46 @@ def truncate(run: Run, last_step: float) -> Run:
 def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
     """The run split into its first ``fraction`` of steps and the rest."""
     cut = fraction * run.last_step
-    head = truncate(run, cut)
+    head = replace(truncate(run, cut), name=f"{run.name} (first {fraction:.0%})")
     tail_keep = run.steps > cut
     if tail_keep.sum() < 1:
         raise InputError(f"{run.source or run.name}: no points after {fraction:.0%} of the run to score on")
     return head, replace(run, name=f"{run.name} (last {1 - fraction:.0%})", steps=run.steps[tail_keep], loss=run.loss[tail_keep])
 
 
-def _residual_sum(fitted: FittedLaw) -> tuple[int, float]:
-    """Points in the fit window and their sum of squared relative residuals."""
-    n, rss = 0, 0.0
-    for run in fitted.runs:
-        window = fit_window(run, fitted.skip_fraction)
-        rel = fitted.curve(run.schedule, run.steps[window]) / run.loss[window] - 1.0
-        n += int(window.sum())
-        rss += float(rel @ rel)
-    return n, rss
+def build_laws(names: Sequence[str] | None = None, *, warmup: str = "actual",
+               lr_exponent: float = 1.0) -> tuple[tuple[Law, ...], tuple[LeftOut, ...]]:
+    """Each law in ``names`` (default: all of ``LAWS``) with these options, and those left out
+    for lacking the ``warmup`` convention. ``ValueError`` for an unknown law or a bad option,
+    or when no law has the convention."""
+    classes = [law_class(name) for name in names or LAWS]
+    having = [c for c in classes if warmup in c.warmup_conventions]
+    if not having:
+        known = dict.fromkeys(w for c in classes for w in c.warmup_conventions)
+        raise ValueError(f"no law has the warmup convention {warmup!r}; choose from {', '.join(known)}")
+    laws = tuple(make_law(c.name, warmup=warmup, lr_exponent=lr_exponent) for c in having)
+    left_out = tuple(LeftOut(c.name, len(c.param_names),
+                             f"no {warmup!r} warmup convention (it has {', '.join(c.warmup_conventions)})")
+                     for c in classes if c not in having)
+    return laws, left_out
 
 
 def compare(
     runs: Sequence[Run],
     holdout: Sequence[Run] = (),
     *,
-    laws: Sequence[str] | None = None,
+    laws: Sequence[Law] | None = None,
+    left_out: Sequence[LeftOut] = (),
     skip_fraction: float = DEFAULT_SKIP,
-    warmup: str = "actual",
-    lr_exponent: float = 1.0,
     progress: Progress | None = None,
 ) -> Comparison:
-    """Fit each law in ``laws`` (default: all of ``LAWS``) and score it on held-out curves."""
+    """Fit each of ``laws`` (default: every law, default options) and score it on held-out curves.
+
+    ``left_out`` (from ``build_laws``) is reported with the laws that fail to fit; a law that
+    fails is left out and the rest are compared; ``InputError`` when none can be."""
     if not runs:
         raise InputError("no runs to compare the laws on")
-    names = list(laws or LAWS)
+    laws = build_laws()[0] if laws is None else tuple(laws)
     if holdout:
         method, splits = "holdout", [(list(runs), list(holdout))]
     elif len(runs) >= 2:
@@ -155,26 +221,50 @@ def compare(
         method = "late-window"
         head, tail = late_window(runs[0])
         splits = [([head], [tail])]
-    total = len(names) * (1 + (0 if method == "holdout" else len(splits)))
-    done = 0
-    results = []
-    for name in names:
-        law = make_law(name, warmup=warmup, lr_exponent=lr_exponent)
-        fitted = fit(runs, law, skip_fraction=skip_fraction)
-        done += 1
-        if progress:
-            progress(done, total)
-        heldout = []
-        for train, test in splits:
-            model = fitted if method == "holdout" else fit(train, law, skip_fraction=skip_fraction)
-            if method != "holdout":
-                done += 1
-                if progress:
-                    progress(done, total)
-            heldout.extend(Heldout(run, model, _heldout_score(model, run, skip_fraction)) for run in test)
-        n_points, rss = _residual_sum(fitted)
-        results.append(LawResult(name, fitted, tuple(heldout), n_points, rss))
-    return Comparison(method, tuple(results))
+    per_law = 1 + (0 if method == "holdout" else len(splits))
+    results: list[LawResult] = []
+    failed: list[LeftOut] = []
+    for i, law in enumerate(laws):
+        def tick(done: int, before: int = i * per_law) -> None:
+            """``done`` of this law's fits are done."""
+            if progress:
+                progress(before + done, len(laws) * per_law)
+
+        try:
+            results.append(_fit_and_score(law, runs, splits, method == "holdout", skip_fraction, tick))
+        except InputError as error:
+            failed.append(LeftOut(law.name, len(law.param_names), str(error)))
+        tick(per_law)
+    gone = (*left_out, *failed)
+    if not results:
+        raise InputError("no law could be compared: " + "; ".join(f"{g.name}: {g.reason}" for g in gone))
+    return Comparison(method, tuple(results), gone)
+
+
+def _names(runs: Sequence[Run]) -> str:
+    """The runs' names, for messages."""
+    return ", ".join(run.name for run in runs)
+
+
+def _fit_and_score(law: Law, runs: Sequence[Run], splits: Sequence[tuple[list[Run], list[Run]]], holdout: bool,
+                   skip_fraction: float, tick: Callable[[int], None]) -> LawResult:
+    """Fit ``law`` to all ``runs`` and to each split's fit runs, score it on each split's others.
+    ``InputError`` naming the fit that failed."""
+    def fit_on(train: Sequence[Run], what: str) -> FittedLaw:
+        try:
+            return fit(train, law, skip_fraction=skip_fraction)
+        except InputError as error:
+            raise InputError(f"{what}: {error}") from None
+
+    fitted = fit_on(runs, f"fit on {_names(runs)}")
+    tick(1)
+    heldout: list[Heldout] = []
+    for j, (train, test) in enumerate(splits):
+        model = fitted if holdout else fit_on(train, f"fit on {_names(train)} to predict {_names(test)}")
+        if not holdout:
+            tick(2 + j)
+        heldout.extend(Heldout(run, model, _heldout_score(model, run, skip_fraction)) for run in test)
+    return LawResult(law.name, fitted, tuple(heldout))
 
 
 def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:

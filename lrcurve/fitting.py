@@ -73,7 +73,10 @@ def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
 
 @dataclass(frozen=True, eq=False)
 class FittedLaw:
-    """A law with fitted parameters, the runs it saw, and how well it fits them."""
+    """A law with fitted parameters, the runs it saw, and how well it fits them.
+
+    ``n_fit_points`` and ``fit_rss`` are the points in the fit window and the sum of squares
+    of their relative residuals at the solution (``None`` in fit files older than them)."""
 
     law: Law
     params: tuple[Parameter, ...]
@@ -83,6 +86,8 @@ class FittedLaw:
     converged: bool
     message: str
     warnings: tuple[str, ...] = field(default=())
+    n_fit_points: int | None = None
+    fit_rss: float | None = None
 
     @property
     def values(self) -> NDArray[np.float64]:
@@ -165,6 +170,8 @@ class FittedLaw:
             "message": self.message,
             "warnings": list(self.warnings),
             "skip_fraction": self.skip_fraction,
+            "n_fit_points": self.n_fit_points,
+            "fit_rss": self.fit_rss,
             "peak_lr": self.peak_lr,
             "warmup_steps": self.warmup_steps,
             "horizon": self.horizon,
@@ -183,6 +190,8 @@ class FittedLaw:
             converged=bool(data.get("converged", True)),
             message=str(data.get("message", "")),
             warnings=tuple(data.get("warnings", ())),
+            n_fit_points=None if data.get("n_fit_points") is None else int(data["n_fit_points"]),
+            fit_rss=None if data.get("fit_rss") is None else float(data["fit_rss"]),
         )
 
 
@@ -270,4 +279,5 @@ def fit(
             warnings.append(f"parameter {p.name} = {p.value:.6g} is at its bound [{p.lower:g}, {p.upper:g}]")
     if not best.success:
         warnings.append(f"the optimiser did not converge: {best.message}")
-    return FittedLaw(law, params, tuple(runs), skip_fraction, covariance, bool(best.success), str(best.message), tuple(warnings))
+    return FittedLaw(law, params, tuple(runs), skip_fraction, covariance, bool(best.success), str(best.message), tuple(warnings),
+                     n_fit_points=n_points, fit_rss=float(plain @ plain))

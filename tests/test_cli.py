@@ -1,14 +1,16 @@
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, short_log
 
 
-def lrcurve(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+def lrcurve(*args, cwd, columns=None):
+    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
+    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,41 @@ def test_names_with_brackets_are_printed_verbatim(tmp_path):
     r = lrcurve("fit", "r[x].csv", "-o", "m.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "r[x]:[/dim]" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_compare_calls_a_tie_on_a_late_window_and_recommends_the_fewer_parameters(tmp_path):
+    # The last 20 % of the WSD run: both laws miss its cooldown by the same 1.41 % (to 1e-5).
+    r = lrcurve("compare", SAMPLES / "wsd.csv", "--warmup", 2160, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    mape = {law["law"]: law["heldout_mape"] for law in out["laws"]}
+    assert mape["multipower"] < mape["momentum"] < 1.01 * mape["multipower"]
+    assert out["method"] == "late-window" and out["tied"] == ["momentum", "multipower"]
+    assert out["recommended"] == "momentum"
+    table = lrcurve("compare", SAMPLES / "wsd.csv", "--warmup", 2160, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    (line,) = [s for s in table.stdout.splitlines() if s.startswith("recommended:")]
+    assert line.startswith("recommended: momentum") and "a tie within 1 % with multipower" in line
+    assert "decided by parameter count: 5 vs 7" in line
+
+
+def test_compare_with_the_full_warmup_area_leaves_the_momentum_law_out(tmp_path):
+    r = lrcurve("compare", SAMPLES / "constant.csv", "--holdout", SAMPLES / "cosine.csv", "--warmup", 2160,
+                "--warmup-area", "full", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [law["law"] for law in out["laws"]] == ["multipower"] and out["recommended"] == "multipower"
+    assert out["left_out"] == [{"law": "momentum", "n_params": 5, "reason": "no 'full' warmup convention (it has peak, actual)"}]
+    assert "lrcurve: momentum left out: no 'full' warmup convention" in r.stderr
+
+
+def test_compare_leaves_out_a_law_too_big_for_a_short_run_and_scores_the_rest(tmp_path):
+    short_log(tmp_path / "run.csv", 11)  # the first 80 %: 7 points after warmup
+    r = lrcurve("compare", "run.csv", "--warmup", 2160, cwd=tmp_path, columns=160)
+    assert r.returncode == 0, r.stderr
+    reason = "fit on run (first 80%) to predict run (last 20%): 7 points cannot determine 7 parameters"
+    assert f"lrcurve: multipower left out: {reason}" in r.stderr.splitlines()
+    assert "recommended: momentum (lowest mean held-out MAPE" in r.stdout
+    rows = [line for line in r.stdout.splitlines() if line.startswith("│ ")]
+    assert rows[0].split("│")[1].strip() == "momentum *"
+    assert [row.split("│")[1:4] for row in rows if "left out" in row] == [[" multipower ", "      7 ", " left out (see note) "]]

@@ -18,7 +18,7 @@ import pytest
 from lrcurve import fit, read_runs
 from lrcurve.cli import main
 from lrcurve.fitfile import save_fit
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, short_log
 
 
 @dataclass
@@ -339,6 +339,28 @@ def test_schedule_show_needs_a_peak_and_refuses_existing_output(tmp_path, lrcurv
     refused(lrcurve("schedule", "show", "cosine", "--steps", "1000", "--peak", "1e-3", "-o", "lr.csv"), "lr.csv exists")
     refused(lrcurve("schedule", "show", "cosine", "--steps", "1000", "--peak", "1e-3", "--plot", "lr.gif"), "lr.gif")
     assert snapshot(tmp_path) == {"lr.csv": b"mine"}
+
+
+# --- compare ------------------------------------------------------------------------------------
+
+
+def test_compare_refuses_when_no_law_can_be_fitted_and_says_why_for_each(tmp_path, lrcurve):
+    short_log(tmp_path / "run.csv", 8)  # 7 points after warmup, 5 of them in the first 80 %
+    refused(lrcurve("compare", "run.csv", "--warmup", 2160), "no law could be compared",
+            "momentum: fit on run (first 80%) to predict run (last 20%): 5 points cannot determine 5 parameters",
+            "multipower: fit on run: 7 points cannot determine 7 parameters")
+    refused(lrcurve("compare", "run.csv", "--warmup-area", "sideways"),
+            "--warmup-area: no law has the warmup convention 'sideways'; choose from peak, actual, full")
+
+
+def test_compare_does_not_blame_the_warmup_area_for_an_error_while_fitting(logs, lrcurve, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("a bug while fitting")
+
+    monkeypatch.setattr("lrcurve.compare.fit", broken)
+    result = lrcurve("compare", "a.csv", "--warmup-area", "full")
+    assert result.code == 1 and "--warmup-area" not in result.err
+    assert "internal error: ValueError: a bug while fitting" in result.err
 
 
 # --- notes and warnings -------------------------------------------------------------------------

@@ -10,10 +10,10 @@ from rich.text import Text
 from lrcurve.cli import app
 from lrcurve.cli.common import (Force, JsonOut, LRExponent, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, input_options, note, out,
                                 progress_bar)
-from lrcurve.compare import Comparison, compare
+from lrcurve.compare import Comparison, build_laws, compare
 from lrcurve.errors import InputError
 from lrcurve.fitting import DEFAULT_SKIP
-from lrcurve.laws import LAWS, forward_area_note
+from lrcurve.laws import forward_area_note
 from lrcurve.output import check_plot_path
 
 
@@ -32,8 +32,11 @@ def print_comparison(comparison: Comparison) -> None:
                           f"{result.aic:.1f}" if first else "", f"{result.bic:.1f}" if first else "")
         table.add_row("", "", Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"), "", "", "", "",
                       end_section=True)
+    for gone in comparison.left_out:
+        table.add_row(gone.name, str(gone.n_params), Text("left out (see note)", style="dim"),
+                      "-", "-", "-", "-", "-", end_section=True)
     out.print(table)
-    out.print(f"recommended: {best.name} (lowest mean held-out MAPE, {best.mape:.3f} %); AIC/BIC are on the fit data")
+    out.print(f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True)
 
 
 @app.command("compare")
@@ -54,14 +57,16 @@ def compare_command(
     """Fit every loss law, score each on curves it did not see, and recommend one."""
     if plot is not None:
         check_plot_path(plot, force)
+    try:
+        laws, left_out = build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
+    except ValueError as error:
+        raise InputError(f"--warmup-area: {error}") from None
     runs = inputs.load(files, warmup)
     held = inputs.load(holdout or [], warmup)
-    with progress_bar(f"fitting {len(LAWS)} laws") as update:
-        try:
-            comparison = compare(runs, held, skip_fraction=skip, warmup=warmup_area, lr_exponent=lr_exponent,
-                                 progress=update)
-        except ValueError as error:
-            raise InputError(f"--warmup-area: {error}") from None
+    with progress_bar(f"fitting {len(laws)} laws") as update:
+        comparison = compare(runs, held, laws=laws, left_out=left_out, skip_fraction=skip, progress=update)
+    for gone in comparison.left_out:
+        note(f"{gone.name} left out: {gone.reason}")
     for result in comparison.results:
         for warning in result.warnings:
             note(f"warning: {result.name}: {warning}")

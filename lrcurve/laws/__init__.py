@@ -11,10 +11,15 @@ from lrcurve.laws.multipower import MultiPowerLaw
 LAWS: dict[str, type[Law]] = {MomentumLaw.name: MomentumLaw, MultiPowerLaw.name: MultiPowerLaw}
 
 
-def make_law(name: str, **options: Any) -> Law:
+def law_class(name: str) -> type[Law]:
+    """The law called ``name``; ``ValueError`` for an unknown name."""
     if name not in LAWS:
         raise ValueError(f"unknown law {name!r}; choose from {', '.join(LAWS)}")
-    return LAWS[name](**options)  # type: ignore[call-arg]
+    return LAWS[name]
+
+
+def make_law(name: str, **options: Any) -> Law:
+    return law_class(name)(**options)  # type: ignore[call-arg]
 
 
 def forward_area_note(law: Law) -> str:

@@ -74,6 +74,7 @@ class Law:
     formula: ClassVar[str]
     reference: ClassVar[str]
     param_names: ClassVar[tuple[str, ...]]
+    warmup_conventions: ClassVar[tuple[str, ...]]  # the ``warmup`` options the law accepts
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         raise NotImplementedError

@@ -59,13 +59,14 @@ class MomentumLaw(Law):
     formula: ClassVar[str] = "L(s) = L0 + A*S1(s)^-alpha - C*S2(s)"
     reference: ClassVar[str] = "Tissue et al., Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
     param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "C", "lam")
+    warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
 
     warmup: str = "actual"
     lr_exponent: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.warmup not in WARMUP_CONVENTIONS:
-            raise ValueError(f"warmup convention must be one of {WARMUP_CONVENTIONS}, got {self.warmup!r}")
+        if self.warmup not in self.warmup_conventions:
+            raise ValueError(f"warmup convention must be one of {self.warmup_conventions}, got {self.warmup!r}")
         check_lr_exponent(self.lr_exponent)
 
     def options(self) -> dict[str, Any]:

@@ -399,14 +399,15 @@ class MultiPowerLaw(Law):
     reference: ClassVar[str] = ("Luo et al., A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules, "
                                 "arXiv 2503.12811")
     param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
+    warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
 
     warmup: str = "actual"
     tolerance: float = DEFAULT_TOLERANCE
     lr_exponent: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.warmup not in WARMUP_CONVENTIONS:
-            raise ValueError(f"warmup convention must be one of {WARMUP_CONVENTIONS}, got {self.warmup!r}")
+        if self.warmup not in self.warmup_conventions:
+            raise ValueError(f"warmup convention must be one of {self.warmup_conventions}, got {self.warmup!r}")
         if not 0.0 <= self.tolerance <= 1.0:
             raise ValueError(f"tolerance must be in [0, 1], got {self.tolerance}")
         check_lr_exponent(self.lr_exponent)
