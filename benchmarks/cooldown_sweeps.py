@@ -7,6 +7,8 @@ cosine run (``cos-10-124m``, 25k steps), then asked two things per horizon: whic
 measured runs it ranks best, and its own best fraction on a fine grid.
 
 Run: ``python benchmarks/cooldown_sweeps.py [--lr-exponent P]`` (about 30 s).
+``--scan-lr-exponent`` instead fits each peak LR's 26 runs together for p in 0.5..1.1 and
+prints the in-sample RMS and mean final-loss error (which p the runs themselves prefer).
 """
 
 from __future__ import annotations
@@ -21,28 +23,38 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lrcurve import fit, read_runs  # noqa: E402
+from lrcurve.fitting import fit_window  # noqa: E402
 from lrcurve.laws import MomentumLaw  # noqa: E402
 from lrcurve.metrics import score  # noqa: E402
 from lrcurve.optimize import against_measured, measured_bests, predicted_losses, wsd_candidates  # noqa: E402
+from lrcurve.runs import Run  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "lr-scheduling" / "data"
 FINE = tuple(np.round(np.arange(0.05, 0.951, 0.05), 3))
+PEAK_LRS = ("0.0005", "0.001", "0.002")
+HORIZONS = (15000, 25000, 35000, 50000)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lr-exponent", type=float, default=1.0, help="p of the forward area sum eta^p (1: the paper)")
-    law = MomentumLaw(lr_exponent=parser.parse_args().lr_exponent)
+def stable_and_cosine(lr: str) -> list[Run]:
+    """The constant run (50k steps) and the cosine run (25k steps) at one peak LR."""
+    return (read_runs(next(DATA.glob(f"stable-124m_*_lr{lr}_*iter50000*.json")))
+            + read_runs(next(DATA.glob(f"cos-10-124m_*_lr{lr}_*iter25000*.json"))))
+
+
+def sweep_runs(lr: str, steps: int) -> list[Run]:
+    """The linear-cooldown WSD runs of one peak LR and horizon, one per cooldown fraction."""
+    return [r for f in sorted(DATA.glob(f"ann124-0.*_lr{lr}_*decay_linear_0.*_iter{steps}_*.json")) for r in read_runs(f)]
+
+
+def predict_sweeps(law: MomentumLaw) -> None:
     print(f"{'peak LR':>8} {'steps':>6}  {'measured best':>13}  {'law: best run':>13}  {'law: fine grid':>14}  "
           f"{'final-loss error':>16}  {'curve MAPE':>10}")
     agree = total = 0
     final_errors, curve_mapes = [], []
-    for lr in ("0.0005", "0.001", "0.002"):
-        fitted = fit(read_runs(next(DATA.glob(f"stable-124m_*_lr{lr}_*iter50000*.json")))
-                     + read_runs(next(DATA.glob(f"cos-10-124m_*_lr{lr}_*iter25000*.json"))), law)
-        for steps in (15000, 25000, 35000, 50000):
-            files = sorted(DATA.glob(f"ann124-0.*_lr{lr}_*decay_linear_0.*_iter{steps}_*.json"))
-            sweep = [r for f in files for r in read_runs(f)]
+    for lr in PEAK_LRS:
+        fitted = fit(stable_and_cosine(lr), law)
+        for steps in HORIZONS:
+            sweep = sweep_runs(lr, steps)
             scored = against_measured(fitted, sweep)
             curves = [score(fitted.predict_run(r), r.loss).mape for r in sweep]
             (measured_best, predicted_best), = measured_bests(scored).values()
@@ -59,6 +71,34 @@ def main() -> None:
     print(f"the law ranks the measured best run first in {agree} of {total} sweeps; over all {len(final_errors)} runs: "
           f"mean |final-loss error| {np.mean(final_errors):.3f} %, mean curve MAPE {np.mean(curve_mapes):.3f} %")
 
+
+def scan_lr_exponent() -> None:
+    """The momentum law fitted to every run of one peak LR (constant, cosine and all 24
+    cooldowns) for each p: which p these runs prefer when nothing is extrapolated."""
+    print("in-sample: each peak LR's 26 runs fitted together; RMS in the fit windows, mean |final-loss error|\n")
+    print("| p | " + " | ".join(f"lr {lr}: RMS % / abs final %" for lr in PEAK_LRS) + " |")
+    print("|---:|" + "---:|" * len(PEAK_LRS))
+    families = {lr: stable_and_cosine(lr) + [r for steps in HORIZONS for r in sweep_runs(lr, steps)] for lr in PEAK_LRS}
+    for p in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1):
+        cells = []
+        for runs in families.values():
+            fitted = fit(runs, MomentumLaw(lr_exponent=p))
+            windows = [fit_window(r, fitted.skip_fraction) for r in runs]
+            rel = np.concatenate([(fitted.predict_run(r) / r.loss - 1.0)[w] for r, w in zip(runs, windows)])
+            final = np.mean([abs(score(fitted.predict_run(r), r.loss).final_error) for r in runs])
+            cells.append(f"{100 * np.sqrt(np.mean(rel ** 2)):.3f} / {final:.3f}")
+        print(f"| {p:g} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lr-exponent", type=float, default=1.0, help="p of the forward area sum eta^p (1: the paper)")
+    parser.add_argument("--scan-lr-exponent", action="store_true", help="in-sample fits over p instead")
+    args = parser.parse_args()
+    if args.scan_lr_exponent:
+        scan_lr_exponent()
+    else:
+        predict_sweeps(MomentumLaw(lr_exponent=args.lr_exponent))
 
 if __name__ == "__main__":
     main()
