@@ -142,10 +142,10 @@ class Comparison:
         if not rivals:
             return f"{best.name} (lowest mean held-out MAPE, {best.mape:.3f} %)"
         within = f"a tie within {100 * TIE:g} % with " + ", ".join(f"{r.name}, {r.mape:.3f} %" for r in rivals)
-        if any(r.n_params > best.n_params for r in rivals):
+        if any(_mape_key(r) < _mape_key(best) for r in rivals):  # a law with more parameters predicted better
             counts = " vs ".join(str(n) for n in sorted({best.n_params, *(r.n_params for r in rivals)}))
             return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, decided by parameter count: {counts})"
-        return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, as many parameters, lowest MAPE)"
+        return f"{best.name} (lowest mean held-out MAPE, {best.mape:.3f} %; {within})"
 
     @property
     def lr_exponent(self) -> float:

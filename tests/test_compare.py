@@ -136,7 +136,12 @@ def test_mapes_within_one_percent_are_a_tie_that_goes_to_the_fewest_parameters()
     same = Comparison("holdout", (constructed("a", 5, 1.004), constructed("b", 5, 1.0), constructed("c", 7, 0.5)))
     assert same.best.name == "c"  # a and b are within 1 % of each other, not of the best
     equal = Comparison("holdout", (constructed("a", 5, 1.004), constructed("b", 5, 1.0)))
-    assert equal.best.name == "b" and "as many parameters, lowest MAPE" in equal.recommendation
+    assert equal.best.name == "b" and equal.recommendation == "b (lowest mean held-out MAPE, 1.000 %; a tie within 1 % with a, 1.004 %)"
+    # the simpler law also predicted best: parameter count decided nothing, and the line does not say it did
+    simpler_and_better = Comparison("holdout", (constructed("big", 7, 1.0), constructed("small", 5, 0.995)))
+    assert simpler_and_better.best.name == "small"
+    assert "parameter count" not in simpler_and_better.recommendation
+    assert simpler_and_better.recommendation.startswith("small (lowest mean held-out MAPE, 0.995 %; a tie within 1 % with big")
     unscored = Comparison("holdout", (constructed("nan", 2, np.nan), constructed("scored", 7, 3.0)))
     assert unscored.best.name == "scored"
 
