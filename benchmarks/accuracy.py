@@ -5,14 +5,18 @@ predict the other seven runs, and print whole-curve MAPE % and final-loss error 
 curve and law, with the fit time. Goal for the best law: MAPE <= 0.15 % and
 |final error| <= 0.3 % on every curve.
 
-Two reference tables follow per size, to tell a fitting problem from a limit of the law:
+Three reference tables follow per size, to tell a fitting problem from a limit of the law
+or of the data:
 
 - *ceiling*: each law fitted to all nine curves at once and scored in-sample; a curve
   that misses the goal here cannot meet it from any two-curve fit of the same law (the
   same robust least squares chooses the parameters);
 - *published*: the multi-power law with the parameters its authors published for these
   runs (github.com/thu-yao-01-luo/MultiPowerLaw, README, "Best Parameters"), under their
-  warmup convention (``full``).
+  warmup convention (``full``);
+- *run to run*: each held-out curve against the fitted constant run where their LRs
+  agree (identical losses: branched from that run; otherwise another run whose gap no
+  law fitted to the first can predict).
 
 With ``--scan-lr-exponent`` it prints instead, per size and for each forward-area exponent
 p in 0.4..1.2, which p each criterion prefers for the momentum law: the fit on the two
@@ -108,6 +112,27 @@ def scan_lr_exponent(size: str, runs: dict[str, Run], args: argparse.Namespace) 
               f"| {rms_percent(on_nine, every):.3f} | {max(s.mape for s in nine):.3f} / {max(abs(s.final_error) for s in nine):.3f} |")
 
 
+def run_to_run(size: str, runs: dict[str, Run]) -> None:
+    """How far apart two runs are while their LRs agree: each held-out curve against the
+    fitted constant run over their common steps at the same LR. Identical losses mean the
+    curve was branched from that very run; otherwise the gap is run-to-run variation
+    (another seed or data order) that no law fitted to constant_24000 can predict."""
+    print(f"\n### {size} reference: held-out curves against constant_24000 where their LRs agree\n")
+    print("| curve | common steps | same run | MAPE % | first 2k steps MAPE % |")
+    print("|---|---:|---|---:|---:|")
+    fitted_run = runs["constant_24000"]
+    for name in PREDICT:
+        run = runs[name]
+        common, i, j = np.intersect1d(run.steps, fitted_run.steps, return_indices=True)
+        same_lr = np.isclose(run.schedule(common), fitted_run.schedule(common), rtol=1e-9, atol=0.0)
+        if same_lr.sum() < 2:
+            continue
+        a, b, at = run.loss[i][same_lr], fitted_run.loss[j][same_lr], common[same_lr]
+        early = at < at[0] + 2000
+        print(f"| {name} | {same_lr.sum()} | {'yes' if np.array_equal(a, b) else 'no'} | {score(b, a).mape:.3f} "
+              f"| {score(b[early], a[early]).mape:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip", type=float, default=0.05)
@@ -152,6 +177,7 @@ def main() -> None:
               "parameters", every, ceiling)
         print()
         print("\n".join(verdict(name, scores) for name, scores in ceiling.items()))
+        run_to_run(size, runs)
 
 
 if __name__ == "__main__":
