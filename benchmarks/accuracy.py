@@ -112,14 +112,16 @@ def scan_lr_exponent(size: str, runs: dict[str, Run], args: argparse.Namespace) 
               f"| {rms_percent(on_nine, every):.3f} | {max(s.mape for s in nine):.3f} / {max(abs(s.final_error) for s in nine):.3f} |")
 
 
-def run_to_run(size: str, runs: dict[str, Run]) -> None:
+def run_to_run(size: str, runs: dict[str, Run], fits: dict[str, FittedLaw]) -> None:
     """How far apart two runs are while their LRs agree: each held-out curve against the
     fitted constant run over their common steps at the same LR. Identical losses mean the
     curve was branched from that very run; otherwise the gap is run-to-run variation
-    (another seed or data order) that no law fitted to constant_24000 can predict."""
+    (another seed or data order) that no law fitted to constant_24000 can predict. Next to
+    it, each protocol fit's MAPE on the same steps, and on the rest of the curve."""
     print(f"\n### {size} reference: held-out curves against constant_24000 where their LRs agree\n")
-    print("| curve | common steps | same run | MAPE % | first 2k steps MAPE % |")
-    print("|---|---:|---|---:|---:|")
+    laws = " | ".join(f"{name}: MAPE there / after % " for name in fits)
+    print(f"| curve | common steps | same run | MAPE % | first 2k steps MAPE % | {laws}|")
+    print("|---|---:|---|---:|---:|" + "---:|" * len(fits))
     fitted_run = runs["constant_24000"]
     for name in PREDICT:
         run = runs[name]
@@ -129,8 +131,13 @@ def run_to_run(size: str, runs: dict[str, Run]) -> None:
             continue
         a, b, at = run.loss[i][same_lr], fitted_run.loss[j][same_lr], common[same_lr]
         early = at < at[0] + 2000
+        there = np.isin(run.steps, at)
+        by_law = " | ".join(
+            f"{score(f.predict_run(run)[there], run.loss[there]).mape:.3f} / "
+            + (f"{score(f.predict_run(run)[~there], run.loss[~there]).mape:.3f}" if (~there).any() else "-")
+            for f in fits.values())
         print(f"| {name} | {same_lr.sum()} | {'yes' if np.array_equal(a, b) else 'no'} | {score(b, a).mape:.3f} "
-              f"| {score(b[early], a[early]).mape:.3f} |")
+              f"| {score(b[early], a[early]).mape:.3f} | {by_law} |")
 
 
 def main() -> None:
@@ -147,6 +154,7 @@ def main() -> None:
             scan_lr_exponent(size, runs, args)
             continue
         columns: dict[str, list[Scores]] = {}
+        protocol_fits: dict[str, FittedLaw] = {}
         summary = []
         for name in LAWS:
             try:
@@ -158,6 +166,7 @@ def main() -> None:
             fitted = fit([runs[n] for n in FIT], law, skip_fraction=args.skip)
             seconds = time.perf_counter() - start
             columns[name] = [score(fitted.predict_run(runs[n]), runs[n].loss) for n in PREDICT]
+            protocol_fits[name] = fitted
             bounds = [w for w in fitted.warnings if "bound" in w]
             summary.append(verdict(name, columns[name], f"; fit {seconds:.1f} s" + (f"; {'; '.join(bounds)}" if bounds else "")))
         table(f"## {size}: fit on {' + '.join(FIT)}, skip {args.skip}, warmup area {args.warmup_area}, "
@@ -177,7 +186,7 @@ def main() -> None:
               "parameters", every, ceiling)
         print()
         print("\n".join(verdict(name, scores) for name, scores in ceiling.items()))
-        run_to_run(size, runs)
+        run_to_run(size, runs, protocol_fits)
 
 
 if __name__ == "__main__":
