@@ -151,3 +151,26 @@ def test_finite_difference_derivatives_match_the_momentum_law_written_out():
     assert derivatives[:, 1] == pytest.approx(s1**-alpha, rel=1e-5)
     assert derivatives[:, 2] == pytest.approx(-A * np.log(s1) * s1**-alpha, rel=1e-4)
 
+
+
+def test_linear_fits_solve_a_batch_of_problems_and_survive_a_vanishing_column():
+    from lrcurve.laws.base import linear_fits, power_law_design, residual_sums
+
+    rng = np.random.default_rng(3)
+    s1 = np.linspace(1.0, 20.0, 60)
+    weights = 1.0 / (3.0 + rng.random(60))
+    alphas = np.array([0.3, 0.6, 0.9])
+    power = np.exp(-np.outer(np.log(s1), alphas)) * weights[:, None]
+    annealing = np.sin(s1)
+    truth = np.array([[2.0, 0.5, 0.1], [1.5, 0.8, -0.2], [3.0, 0.1, 0.0]])   # (L0, A, coefficient) per alpha
+    design = power_law_design(weights, power, annealing)
+    assert design.shape == (60, 3, 3)
+    for g, coef in enumerate(truth):   # a target made exactly by grid point g is solved exactly there
+        target = design[:, g, :] @ coef
+        solved = linear_fits(design, target)
+        assert solved[g] == pytest.approx(coef, abs=1e-8)
+        sums = residual_sums(design, solved, target)
+        assert sums[g] == pytest.approx(0.0, abs=1e-16) and np.argmin(sums) == g
+    flat = power_law_design(weights, power, np.zeros(60))   # no annealing at all (a constant-LR run)
+    solved = linear_fits(flat, flat[:, 1, :] @ np.array([2.0, 0.5, 0.0]))
+    assert np.all(np.isfinite(solved)) and solved[1] == pytest.approx([2.0, 0.5, 0.0], abs=1e-8)

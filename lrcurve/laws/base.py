@@ -54,6 +54,34 @@ def forward_lr(history: LRHistory, n_steps: int, warmup: str, exponent: float) -
     return lr if exponent == 1.0 else np.power(lr, exponent)
 
 
+def power_law_design(weights: NDArray[np.float64], power_terms: NDArray[np.float64],
+                     annealing: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The linear part of ``L0 + A*S1^-alpha + (annealing coefficient)*annealing`` at each
+    ``alpha`` of a grid, weighted: points x n_alpha x (L0, A, coefficient). ``power_terms``
+    (points x n_alpha) are ``S1^-alpha`` already weighted; ``annealing`` is per point."""
+    shape = power_terms.shape
+    return np.stack([np.broadcast_to(weights[:, None], shape), power_terms,
+                     np.broadcast_to((annealing * weights)[:, None], shape)], axis=-1)
+
+
+def linear_fits(design: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Least-squares coefficients of ``g`` linear problems at once: ``design`` is points x g x
+    columns (a law's linear parameters at each point of a grid over its nonlinear ones),
+    ``target`` the points. Columns are scaled to unit norm and the normal equations solved by
+    pseudo-inverse, so a column that vanishes or repeats another gives no error."""
+    norms = np.sqrt(np.einsum("ngk,ngk->gk", design, design))
+    norms[norms == 0] = 1.0
+    gram = np.einsum("ngj,ngk->gjk", design, design) / (norms[:, :, None] * norms[:, None, :])
+    rhs = np.einsum("ngk,n->gk", design, target) / norms
+    return np.einsum("gjk,gk->gj", np.linalg.pinv(gram, rcond=1e-12), rhs) / norms
+
+
+def residual_sums(design: NDArray[np.float64], coef: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Sum of squared residuals of each of the ``g`` problems of :func:`linear_fits` at ``coef`` (g x columns)."""
+    resid = np.einsum("ngk,gk->ng", design, coef) - target[:, None]
+    return np.einsum("ng,ng->g", resid, resid)
+
+
 @dataclass(frozen=True)
 class FitData:
     """One run's points inside the fit window, with its LR history."""

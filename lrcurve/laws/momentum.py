@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, residual_sums
 from scipy.signal import lfilter
 
 WARMUP_CONVENTIONS = ("peak", "actual")
@@ -115,20 +115,11 @@ class MomentumLaw(Law):
         lo, hi = self.bounds()
         candidates: list[tuple[float, NDArray[np.float64]]] = []
         for lam in 1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9):
-            s2 = -np.concatenate([annealing_area_at(p, lam) for p in prepared]) * weights
-            # design per alpha: columns (weights, power term, -S2): batched normal equations
-            design = np.stack([np.broadcast_to(weights[:, None], power_terms.shape), power_terms,
-                               np.broadcast_to(s2[:, None], power_terms.shape)], axis=-1)  # n x n_alpha x 3
-            norms = np.sqrt(np.einsum("nak,nak->ak", design, design))
-            norms[norms == 0] = 1.0
-            gram = np.einsum("naj,nak->ajk", design, design) / (norms[:, :, None] * norms[:, None, :])
-            rhs = np.einsum("nak,n->ak", design, target) / norms
-            coef = np.einsum("ajk,ak->aj", np.linalg.pinv(gram, rcond=1e-12), rhs) / norms
+            design = power_law_design(weights, power_terms, -np.concatenate([annealing_area_at(p, lam) for p in prepared]))
+            coef = linear_fits(design, target)
             thetas = np.column_stack([coef[:, 0], coef[:, 1], alphas, coef[:, 2], np.full_like(alphas, lam)])
             thetas = np.clip(thetas, lo, hi)
             thetas[:, 1] = np.maximum(thetas[:, 1], 1e-6)
-            resid = (weights[:, None] * thetas[:, 0] + power_terms * thetas[:, 1]
-                     + s2[:, None] * thetas[:, 3] - target[:, None])
-            candidates.extend(zip(np.einsum("na,na->a", resid, resid).tolist(), thetas))
+            candidates.extend(zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas))
         candidates.sort(key=lambda c: c[0])
         return [theta for _, theta in candidates[:keep]]

@@ -66,7 +66,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, residual_sums
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 DEFAULT_TOLERANCE = 0.2
@@ -450,16 +450,18 @@ class MultiPowerLaw(Law):
         target = np.concatenate([d.loss for d in data]) * weights
         log_s1 = np.concatenate([p.log_s1 for p in prepared])
         lo, hi = self.bounds()
+        alphas = np.linspace(0.1, 1.2, 23)
+        power_terms = np.exp(-np.outer(log_s1, alphas)) * weights[:, None]          # n x n_alpha
         candidates: list[tuple[float, NDArray[np.float64]]] = []
         for C in (0.5, 2.0, 8.0):
             for beta in (0.3, 0.6, 1.0):
                 for gamma in (0.3, 0.6, 0.9):
-                    drop = np.concatenate([p.loss_drop(1.0, C, beta, gamma) for p in prepared])
-                    for alpha in np.linspace(0.1, 1.2, 23):
-                        design = np.column_stack([np.ones_like(drop), np.exp(-alpha * log_s1), -drop]) * weights[:, None]
-                        (L0, A, B), *_ = np.linalg.lstsq(design, target, rcond=None)
-                        theta = np.clip(np.array([L0, max(A, 1e-6), alpha, max(B, 0.0), C, beta, gamma]), lo, hi)
-                        resid = design @ theta[[0, 1, 3]] - target
-                        candidates.append((float(resid @ resid), theta))
+                    design = power_law_design(weights, power_terms, -np.concatenate([p.loss_drop(1.0, C, beta, gamma) for p in prepared]))
+                    coef = linear_fits(design, target)
+                    n = alphas.size
+                    thetas = np.column_stack([coef[:, 0], np.maximum(coef[:, 1], 1e-6), alphas, np.maximum(coef[:, 2], 0.0),
+                                              np.full(n, C), np.full(n, beta), np.full(n, gamma)])
+                    thetas = np.clip(thetas, lo, hi)
+                    candidates.extend(zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas))
         candidates.sort(key=lambda c: c[0])
         return [theta for _, theta in candidates[:keep]]
