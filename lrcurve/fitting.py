@@ -10,6 +10,7 @@ constant-LR run says nothing about the annealing term) are reported as such.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -27,6 +28,18 @@ from lrcurve.schedules import Schedule
 Progress = Callable[[int, int], None]
 DEFAULT_SKIP = 0.05
 ROBUST_SCALE = 1e-3  # relative residual where the soft-L1 loss turns from quadratic to linear
+DROP_WINDOW = 256    # steps over which the steepest LR fall of a schedule is measured
+STEEP_FACTOR = 2.0   # a fall this many times steeper than any fitted run's is out of regime
+STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
+LOW_FACTOR = 0.5     # an LR below this fraction of the fitted runs' lowest is out of regime
+
+
+def steepest_fall(lr: NDArray[np.float64], peak: float, window: int = DROP_WINDOW) -> float:
+    """The largest fall of the LR within ``window`` steps, as a fraction of ``peak``."""
+    if lr.size < 2 or peak <= 0:
+        return 0.0
+    w = min(window, lr.size - 1)
+    return float(np.max(lr[:-w] - lr[w:], initial=0.0)) / peak
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,7 @@ class FittedLaw:
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
             stderr = self._propagate(prepared)
-        return Prediction(schedule, steps, history.actual_lr(n), loss, stderr, self.regime_warnings(schedule, n))
+        return Prediction(schedule, steps, history.actual_lr(n), loss, stderr, self.regime_warnings(schedule, n, history.lr))
 
     def horizon_warning(self, n_steps: int) -> str | None:
         """Said when ``n_steps`` is well beyond the longest fitted run."""
@@ -141,9 +154,33 @@ class FittedLaw:
             return f"peak LR {peak:g} differs from the fitted runs' {self.peak_lr:g}; the laws are fitted at one peak LR"
         return None
 
-    def regime_warnings(self, schedule: Schedule, n_steps: int) -> tuple[str, ...]:
-        """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR."""
-        return tuple(w for w in (self.horizon_warning(n_steps), self.peak_warning(schedule.peak)) if w)
+    @cached_property
+    def _fitted_lr_regime(self) -> tuple[float, float]:
+        """The fitted runs' lowest LR after warmup and steepest LR fall (fraction of the peak)."""
+        histories = [LRHistory.of(r.schedule, r.last_step).lr for r in self.runs]
+        return (min(float(h.min()) for h in histories),
+                max(steepest_fall(h, r.peak_lr) for h, r in zip(histories, self.runs)))
+
+    def decay_warnings(self, lr: NDArray[np.float64], peak: float) -> tuple[str, ...]:
+        """Said when a schedule (per-step LR, warmup at the peak) decays lower or faster than
+        any fitted run: the two things a constant and a cosine run do not pin (README, accuracy)."""
+        lowest, steepest = self._fitted_lr_regime
+        warnings = []
+        if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
+            warnings.append(f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest ({lowest:.3g}); "
+                            "the loss gained from the end of the decay is extrapolated")
+        fall = steepest_fall(lr, peak)
+        if fall > max(STEEP_FACTOR * steepest, STEEP_MINIMUM):
+            warnings.append(f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster than in any fitted run "
+                            f"({steepest:.0%}); how fast the loss answers a sharp drop is extrapolated")
+        return tuple(warnings)
+
+    def regime_warnings(self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None) -> tuple[str, ...]:
+        """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR,
+        a decay lower or steeper than the fitted runs'. ``lr``: the schedule's per-step LR if known."""
+        lr = LRHistory.of(schedule, n_steps).lr if lr is None else lr
+        return tuple(w for w in (self.horizon_warning(n_steps), self.peak_warning(schedule.peak),
+                                 *self.decay_warnings(lr, schedule.peak)) if w)
 
     def _propagate(self, prepared: Any) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""

@@ -69,9 +69,18 @@ def test_fit_round_trips_through_a_dict(samples):
 
 
 def test_predictions_outside_the_fitted_regime_carry_warnings(samples):
-    fitted = fit(read_runs(samples / "runs.csv", warmup_steps=2160))
-    inside = fitted.predict(make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160))
-    assert inside.warnings == ()
+    fitted = fit(read_runs(samples / "runs.csv", warmup_steps=2160))   # constant + cosine to 10 %
+    for inside in (make_schedule("cosine", steps=20000, peak=3e-4, floor=0.1, warmup=2160),
+                   make_schedule("wsd", steps=24000, peak=3e-4, decay=0.2, floor=0.1, warmup=2160)):  # 4.8 % per 256 steps
+        assert fitted.predict(inside).warnings == (), str(inside)
+    to_zero = fitted.predict(make_schedule("wsd", steps=24000, peak=3e-4, decay=0.5, warmup=2160)).warnings
+    assert len(to_zero) == 1 and "falls to 0, below half the fitted runs' lowest (3e-05)" in to_zero[0]
+    sharp = fitted.predict(make_schedule("wsd", steps=24000, peak=3e-4, decay=0.1, floor=0.1, warmup=2160)).warnings
+    assert len(sharp) == 1 and "falls by 10% of its peak within 256 steps" in sharp[0] and "(2%)" in sharp[0]
+    # a fitted WSD run (falling 13 % of the peak within 256 steps) puts the sharp cooldown inside the regime
+    wsd = read_runs(samples / "wsd.csv", warmup_steps=2160)
+    with_wsd = fit(read_runs(samples / "runs.csv", warmup_steps=2160) + wsd)
+    assert with_wsd.predict(make_schedule("wsd", steps=24000, peak=3e-4, decay=0.1, floor=0.1, warmup=2160)).warnings == ()
     longer = fitted.predict(make_schedule("wsd", steps=72000, peak=3e-4, warmup=2160))
     assert any("3.0x" in w for w in longer.warnings)
     hotter = fitted.predict(make_schedule("wsd", steps=24000, peak=1e-3, warmup=2160))
