@@ -161,9 +161,12 @@ class FittedLaw:
         return (min(float(h.min()) for h in histories),
                 max(steepest_fall(h, r.peak_lr) for h, r in zip(histories, self.runs)))
 
-    def decay_warnings(self, lr: NDArray[np.float64], peak: float) -> tuple[str, ...]:
-        """Said when a schedule (per-step LR, warmup at the peak) decays lower or faster than
-        any fitted run: the two things a constant and a cosine run do not pin (README, accuracy)."""
+    def decay_warnings(self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None) -> tuple[str, ...]:
+        """Said when ``schedule`` decays lower or faster than any fitted run over its first
+        ``n_steps``: the two things a constant and a cosine run do not pin (README, accuracy).
+        ``lr``: its per-step LR (warmup at the peak) if already computed."""
+        lr = LRHistory.of(schedule, n_steps).lr if lr is None else lr
+        peak = schedule.peak
         lowest, steepest = self._fitted_lr_regime
         warnings = []
         if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
@@ -178,9 +181,8 @@ class FittedLaw:
     def regime_warnings(self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None) -> tuple[str, ...]:
         """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR,
         a decay lower or steeper than the fitted runs'. ``lr``: the schedule's per-step LR if known."""
-        lr = LRHistory.of(schedule, n_steps).lr if lr is None else lr
         return tuple(w for w in (self.horizon_warning(n_steps), self.peak_warning(schedule.peak),
-                                 *self.decay_warnings(lr, schedule.peak)) if w)
+                                 *self.decay_warnings(schedule, n_steps, lr)) if w)
 
     def _propagate(self, prepared: Any) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""

@@ -190,6 +190,8 @@ def test_optimize_wsd_json_and_plot(fit_dir):
     assert out["gain"] == pytest.approx(out["baseline"]["loss"] - out["best"]["loss"])
     assert 0 < out["gain_stderr"] < out["gain"]
     assert "cosine to 10 %" in out["baseline"]["label"] and "baseline" in r.stderr and "peak=0.0003" in r.stderr
+    # fitted on a constant and a cosine to 10 %, a WSD to zero is outside what the fit saw
+    assert "warning: the best candidate: the LR falls to 0, below half the fitted runs' lowest" in r.stderr
     assert (fit_dir / "wsd.png").stat().st_size > 10_000
     again = lrcurve("optimize", "--family", "wsd", "--steps", 72000, "--plot", "wsd.png", cwd=fit_dir)
     assert again.returncode == 2 and "--force" in again.stderr
@@ -200,6 +202,9 @@ def test_optimize_cosine_table_with_a_given_baseline(fit_dir):
                 "--floors", "0,0.1", "--baseline", "wsd", "--decay", 0.2, "--shape", "sqrt", cwd=fit_dir)
     assert r.returncode == 0, r.stderr
     assert "trade-off" in r.stdout and "wsd(" in r.stdout and "gain over the baseline" in r.stdout
+    like_the_fit = lrcurve("optimize", "lrcurve.fit.json", "--family", "cosine", "--steps", 30000, "--periods", "1",
+                           "--floors", "0.1", cwd=fit_dir)
+    assert like_the_fit.returncode == 0 and "best candidate" not in like_the_fit.stderr
 
 
 def test_optimize_rewarmup_at_step(fit_dir):

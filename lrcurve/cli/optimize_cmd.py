@@ -230,6 +230,8 @@ def optimize_command(
     if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:
         note(f"warning: some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has no penalty for "
              "too high an LR and extrapolates there")
+    for warning in fitted.decay_warnings(result.best.schedule, result.at_step):
+        note(f"warning: the best candidate: {warning}")
     for message in result.notes:
         note(message)
     opinions = []
