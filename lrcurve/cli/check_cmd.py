@@ -96,9 +96,9 @@ def check_command(
                 note(run.notes[-1])
     results = [check_run(fitted, run, band, windows) for run in runs]
     for run in runs:
-        peak_warning = fitted.peak_warning(run.peak_lr)
-        if peak_warning:
-            note(f"warning: {run.name}: {peak_warning}")
+        for warning in (fitted.peak_warning(run.peak_lr), *fitted.decay_warnings(run.schedule, run.horizon)):
+            if warning:
+                note(f"warning: {run.name}: {warning}")
     if plot is not None:
         from lrcurve.check import plot_check
 
