@@ -119,3 +119,16 @@ def test_schedule_power_cli(tmp_path):
     assert out["final_lr"] == pytest.approx(0.01 * 1024 * A * (0.9 * 1e12) ** B, rel=1e-3)
     bad = lrcurve("schedule", "power", "--a", A, "--b", B, "--batch", 8, "--tokens", 1e9, "--peak", 0.02, cwd=tmp_path)
     assert bad.returncode == 2 and "--seq-len" in bad.stderr
+
+
+@pytest.mark.parametrize("tokens, per_step", [(-1.0, 5e-324), (0.0, 1.0), (-1e9, 1e6), (float("nan"), 1e6)])
+def test_no_tokens_or_a_negative_count_is_refused_not_an_overflow(tokens, per_step):
+    # -1 token at 5e-324 tokens per step was -inf steps: an OverflowError inside (found by make fuzz)
+    with pytest.raises(InputError, match="--tokens must be positive"):
+        power_schedule(4.6, -0.51, 64, per_step, tokens, 3e-4)
+
+
+def test_schedule_power_cli_refuses_negative_tokens_in_one_line(tmp_path):
+    r = lrcurve("schedule", "power", "--a", 4.6, "--b", -0.51, "--batch", 512, "--peak", 3e-4,
+                "--tokens-per-step", "5e-324", "--tokens", -1, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--tokens must be positive" in r.stderr, r.stderr
