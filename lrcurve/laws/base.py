@@ -54,6 +54,17 @@ def forward_lr(history: LRHistory, n_steps: int, warmup: str, exponent: float) -
     return lr if exponent == 1.0 else np.power(lr, exponent)
 
 
+def power_law_grid(prepared: Sequence[Any], data: Sequence["FitData"],
+                   alphas: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The weighted problem behind a law's starting points, for runs ``data`` prepared as
+    ``prepared`` (each with its ``log_s1``): weights ``1/loss`` (relative error), the weighted
+    target, and the weighted ``S1^-alpha`` at every point and ``alpha`` (points x n_alpha)."""
+    weights = np.concatenate([1.0 / d.loss for d in data])
+    target = np.concatenate([d.loss for d in data]) * weights
+    log_s1 = np.concatenate([p.log_s1 for p in prepared])
+    return weights, target, np.exp(-np.outer(log_s1, alphas)) * weights[:, None]
+
+
 def power_law_design(weights: NDArray[np.float64], power_terms: NDArray[np.float64],
                      annealing: NDArray[np.float64]) -> NDArray[np.float64]:
     """The linear part of ``L0 + A*S1^-alpha + (annealing coefficient)*annealing`` at each

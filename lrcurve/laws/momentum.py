@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, residual_sums
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
 from scipy.signal import lfilter
 
 WARMUP_CONVENTIONS = ("peak", "actual")
@@ -107,11 +107,8 @@ class MomentumLaw(Law):
         """The best ``keep`` points of a ``(alpha, lam)`` grid, each with ``(L0, A, C)`` solved
         exactly by weighted linear least squares (relative error: weights ``1/loss``)."""
         prepared = [self.prepare(d.history, d.steps) for d in data]
-        weights = np.concatenate([1.0 / d.loss for d in data])
-        target = np.concatenate([d.loss for d in data]) * weights
-        log_s1 = np.concatenate([p.log_s1 for p in prepared])
         alphas = np.linspace(0.05, 2.0, 40)
-        power_terms = np.exp(-np.outer(log_s1, alphas)) * weights[:, None]          # n x n_alpha
+        weights, target, power_terms = power_law_grid(prepared, data, alphas)
         lo, hi = self.bounds()
         candidates: list[tuple[float, NDArray[np.float64]]] = []
         for lam in 1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9):

@@ -66,7 +66,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, residual_sums
+from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 DEFAULT_TOLERANCE = 0.2
@@ -446,19 +446,16 @@ class MultiPowerLaw(Law):
         """Best points of a grid over ``(alpha, C, beta, gamma)``, with ``(L0, A, B)``
         solved by weighted linear least squares at each."""
         prepared = [self.prepare(d.history, d.steps) for d in data]
-        weights = np.concatenate([1.0 / d.loss for d in data])
-        target = np.concatenate([d.loss for d in data]) * weights
-        log_s1 = np.concatenate([p.log_s1 for p in prepared])
         lo, hi = self.bounds()
         alphas = np.linspace(0.1, 1.2, 23)
-        power_terms = np.exp(-np.outer(log_s1, alphas)) * weights[:, None]          # n x n_alpha
+        n = alphas.size
+        weights, target, power_terms = power_law_grid(prepared, data, alphas)
         candidates: list[tuple[float, NDArray[np.float64]]] = []
         for C in (0.5, 2.0, 8.0):
             for beta in (0.3, 0.6, 1.0):
                 for gamma in (0.3, 0.6, 0.9):
                     design = power_law_design(weights, power_terms, -np.concatenate([p.loss_drop(1.0, C, beta, gamma) for p in prepared]))
                     coef = linear_fits(design, target)
-                    n = alphas.size
                     thetas = np.column_stack([coef[:, 0], np.maximum(coef[:, 1], 1e-6), alphas, np.maximum(coef[:, 2], 0.0),
                                               np.full(n, C), np.full(n, beta), np.full(n, gamma)])
                     thetas = np.clip(thetas, lo, hi)
