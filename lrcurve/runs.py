@@ -3,7 +3,7 @@
 Logged LRs are usually sparse (every k steps). The per-step LR the laws need comes
 from the run's :class:`~lrcurve.schedules.Schedule`: an exact schedule when it is
 known (from a config or flags), otherwise a linear interpolation of the logged LR
-values (``lr_origin`` says which).
+values, with jumps between flat stretches kept as steps (``lr_origin`` says which).
 """
 
 from __future__ import annotations
@@ -79,6 +79,31 @@ class Run:
         )
 
 
+# Two logged LRs closer than this (relative) are the same LR level.
+SAME_LR_RTOL = 1e-6
+
+
+def step_changes(steps: NDArray[np.float64], lr: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which gaps between logged rows (``i`` between rows ``i`` and ``i+1``) hold a step
+    change: the LR jumps there from one flat stretch (two or more rows at one level) to
+    another. A multi-step or WSD-with-drops schedule changes like this; a decay that merely
+    starts between two rows does not (the rows after it differ)."""
+    if steps.size < 4:
+        return np.zeros(max(steps.size - 1, 0), dtype=bool)
+    same = np.isclose(lr[1:], lr[:-1], rtol=SAME_LR_RTOL, atol=0.0)
+    flat_before = np.concatenate([[False], same[:-1]])
+    flat_after = np.concatenate([same[1:], [False]])
+    return ~same & flat_before & flat_after & (np.diff(steps) > 1)
+
+
+def with_step_changes(steps: NDArray[np.float64], lr: NDArray[np.float64],
+                      jumps: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The logged points with the old LR held up to the step before each jump's second row
+    (the first row that shows the new LR), so interpolation makes a step there, not a ramp."""
+    gap = np.flatnonzero(jumps)
+    return np.insert(steps, gap + 1, steps[gap + 1] - 1.0), np.insert(lr, gap + 1, lr[gap])
+
+
 def logged_schedule(steps: ArrayLike, lr: ArrayLike, warmup_steps: int | None = None) -> tuple[Schedule, str]:
     """The schedule implied by logged ``(step, lr)`` points, and how it was rebuilt.
 
@@ -86,7 +111,10 @@ def logged_schedule(steps: ArrayLike, lr: ArrayLike, warmup_steps: int | None = 
     log begins near the start of training, in the first half of the rise; a log that
     begins later (a branch re-warming from a checkpoint) keeps its rise as logged.
     ``warmup_steps`` overrides that, e.g. when the log starts after warmup. Before the
-    first logged step the LR is taken as the first logged value.
+    first logged step the LR is taken as the first logged value. Between rows the LR is
+    interpolated linearly, except across a jump between two flat stretches, which is a
+    step change at the first row that shows the new LR (see :func:`step_changes`): a linear
+    ramp there would spread a drop over the whole logging interval.
     """
     s = np.asarray(steps, dtype=np.float64)
     eta = np.asarray(lr, dtype=np.float64).copy()
@@ -105,5 +133,10 @@ def logged_schedule(steps: ArrayLike, lr: ArrayLike, warmup_steps: int | None = 
         origin = "logged at every step"
     else:
         origin = f"interpolated linearly between {s.size} logged LR values (every ~{int(np.median(gaps))} steps)"
+        jumps = step_changes(s, eta)
+        if jumps.any():
+            n = int(jumps.sum())
+            origin += f"; {n} jump{'s' if n > 1 else ''} between flat stretches kept as step{'s' if n > 1 else ''}"
+            s, eta = with_step_changes(s, eta, jumps)
     body: Schedule = Piecewise(tuple(s.tolist()), tuple(eta.tolist()))
     return (Warmup(body, warmup_steps) if warmup_steps > 0 else body), origin

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
 from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS
+from lrcurve.schedules import MultiStep
 from tests.conftest import FUZZ_SCALE
 
 
@@ -341,6 +342,41 @@ def test_problems_in_one_run_name_it(tmp_path):
     assert "(run ok)" not in message
     blank = [("a", s, lr, x) for s, lr, x in GOOD] + [("", 900, 1e-3, 3.0)]
     refused(write(tmp_path, table(blank, "run,step,lr,loss"), "b.csv"), "column 'run'", "row 9", "run name '' is blank")
+
+
+def test_jump_between_flat_stretches_is_a_step(tmp_path):
+    """A drop logged as flat rows, a jump, flat rows (the multi-power-law paper's wsdcon runs)
+    is a step at the first row showing the new LR, not a ramp over the logging interval."""
+    rows = [(s, 3e-4, 4.0) for s in range(2176, 8000, 128)] + [(s, 3e-5, 3.5) for s in (8000, 8128, 8256, 8384)]
+    (run,) = read_runs(write(tmp_path, table(rows)), warmup_steps=0)
+    assert run.schedule(np.array([7936, 7999, 8000, 8100])).tolist() == [3e-4, 3e-4, 3e-5, 3e-5]
+    assert "1 jump between flat stretches kept as step" in run.lr_origin
+
+
+def test_a_decay_between_rows_stays_linear(tmp_path):
+    """A decay that starts between two rows has no flat stretch after the jump: interpolated."""
+    rows = [(100 * i, 1e-3, 4.0) for i in range(1, 6)] + [(600, 8e-4, 3.9), (700, 6e-4, 3.8), (800, 4e-4, 3.7)]
+    (run,) = read_runs(write(tmp_path, table(rows)), warmup_steps=0)
+    assert run.schedule(np.array([550]))[0] == pytest.approx(9e-4)
+    assert "jump" not in run.lr_origin
+
+
+@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(every=st.integers(2, 500), levels=st.lists(st.tuples(st.integers(2, 6), st.floats(1e-6, 1e-2)), min_size=2, max_size=5))
+def test_multistep_logs_read_back_exactly(tmp_path, every, levels):
+    """A multi-step schedule logged every ``every`` steps, each level on two or more rows and each
+    change on a logged row, is rebuilt exactly at every step."""
+    assume(all(abs(b[1] - a[1]) > 1e-3 * a[1] for a, b in zip(levels, levels[1:])))
+    lr_rows: list[float] = []
+    for n_rows, lr in levels:
+        lr_rows += [lr] * n_rows
+    steps = every * np.arange(1, len(lr_rows) + 1)
+    path = write(tmp_path, table([(s, lr, 3.0) for s, lr in zip(steps, lr_rows)]))
+    (run,) = read_runs(path, warmup_steps=0)
+    changes = [i for i in range(1, len(lr_rows)) if lr_rows[i] != lr_rows[i - 1]]
+    truth = MultiStep(lr_rows[0], tuple(int(steps[i]) for i in changes), tuple(lr_rows[i] / lr_rows[0] for i in changes))
+    every_step = np.arange(1, int(steps[-1]) + 1)
+    assert np.allclose(run.schedule(every_step), truth(every_step), rtol=1e-12, atol=0)
 
 
 # --- schedule files -----------------------------------------------------------------------------------
