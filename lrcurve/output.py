@@ -11,7 +11,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
 
 from lrcurve.errors import InputError
 
@@ -50,6 +53,17 @@ def check_plot_path(path: Path, force: bool) -> None:
     check_writable(path, force)
 
 
+def check_outputs(force: bool, output: Path | None = None, plot: Path | None = None) -> None:
+    """Refuse early, before any work, a ``-o`` output or ``--plot`` file that may not be
+    written, or the two naming one file (the second write would replace the first)."""
+    if output is not None and plot is not None and output.resolve() == plot.resolve():
+        raise InputError(f"-o and --plot both name {plot}; give two different files")
+    if output is not None:
+        check_writable(output, force)
+    if plot is not None:
+        check_plot_path(plot, force)
+
+
 def _new_file_mode() -> int:
     """The permissions ``open()`` would give a new file (mkstemp makes it private)."""
     umask = os.umask(0)
@@ -80,6 +94,13 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 def write_text(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_csv(path: Path, header: str, columns: Sequence[NDArray[Any]], formats: Sequence[str]) -> None:
+    """Write ``columns`` as CSV rows under ``header``, one ``formats`` entry per column. Rows are
+    written one by one, so a curve of millions of steps never becomes one string in memory."""
+    table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    write_atomic(path, lambda tmp: np.savetxt(tmp, table, fmt=list(formats), delimiter=",", header=header, comments=""))
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import SAMPLES, short_log
@@ -42,7 +43,10 @@ def test_predict_writes_csv_and_refuses_to_overwrite(fitted_dir):
     args = ("predict", "lrcurve.fit.json", "--schedule", "cosine", "--steps", 30000, "--floor", 0.1, "-o", "cos.csv")
     assert lrcurve(*args, cwd=fitted_dir).returncode == 0
     lines = (fitted_dir / "cos.csv").read_text().splitlines()
-    assert lines[0].startswith("step,lr,loss") and len(lines) == 30001
+    assert lines[0] == "step,lr,loss,loss_stderr" and len(lines) == 30001
+    curve = np.loadtxt(fitted_dir / "cos.csv", delimiter=",", skiprows=1)
+    assert curve[:, 0].tolist() == list(range(1, 30001)) and lines[-1].startswith("30000,3e-05,")
+    assert np.all(np.isfinite(curve[:, 2:])) and np.all(curve[:, 3] > 0)
     again = lrcurve(*args, cwd=fitted_dir)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
     assert lrcurve(*args, "--force", cwd=fitted_dir).returncode == 0

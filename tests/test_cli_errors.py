@@ -278,6 +278,22 @@ def test_predict_never_writes_over_its_inputs(fitted, lrcurve):
     assert snapshot(fitted.parent) == before
 
 
+def test_one_file_for_both_outputs_is_refused(fitted, lrcurve):
+    """-o and --plot naming one file: the plot would replace the CSV."""
+    before = snapshot(fitted.parent)
+    refused(lrcurve("predict", "fit.json", "-o", "same.png", "--plot", "same.png"), "-o and --plot", "same.png")
+    refused(lrcurve("schedule", "show", "wsd", "--peak", "1e-3", "--steps", "100", "--warmup", "0",
+                    "-o", "s.svg", "--plot", "./s.svg", "--force"), "-o and --plot", "s.svg")
+    assert snapshot(fitted.parent) == before
+
+
+def test_predict_every_beyond_the_horizon_gives_the_last_step(fitted, lrcurve):
+    result = lrcurve("predict", "fit.json", "--json", "--every", str(2**63))
+    assert result.code == 0, result.err
+    curve = json.loads(result.out)["curve"]
+    assert curve["step"] == [json.loads(result.out)["steps"]]
+
+
 # --- schedule flags (predict and schedule show share them) ---------------------------------------
 
 SCHEDULE_CASES = [

@@ -13,7 +13,7 @@ from lrcurve.errors import InputError
 from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
 from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit
 from lrcurve.laws import LAWS, forward_area_note, make_law
-from lrcurve.output import check_plot_path, check_writable
+from lrcurve.output import check_outputs
 
 
 def fit_summary(fitted: FittedLaw) -> dict:
@@ -60,10 +60,7 @@ def fit_command(
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     destination = output or DEFAULT_FIT_FILE
-    if plot is not None:
-        check_plot_path(plot, force)
-    if output is not None:
-        check_writable(output, force)  # an explicit -o needs no look at the runs to be refused
+    check_outputs(force, output, plot)  # an explicit -o needs no look at the runs to be refused
     if law not in LAWS:
         raise InputError(f"--law must be one of {', '.join(LAWS)}, got {law!r}")
     try:

@@ -14,23 +14,21 @@ from lrcurve.fitfile import load_fit
 from lrcurve.laws import forward_area_note, law_to_dict
 from lrcurve.fitting import FittedLaw, Prediction
 from lrcurve.runs import MAX_STEPS
-from lrcurve.output import check_plot_path, check_writable, write_text
+from lrcurve.output import check_outputs, write_csv
 
 
 def fit_defaults(fitted: FittedLaw) -> dict:
     return {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
 
 
-def prediction_csv(prediction: Prediction) -> str:
-    columns = [prediction.steps.astype(str), np.char.mod("%.8g", prediction.lr), np.char.mod("%.6f", prediction.loss)]
-    header = "step,lr,loss"
+def write_prediction_csv(path: Path, prediction: Prediction) -> None:
+    """The whole curve, every step: ``step,lr,loss[,loss_stderr]``."""
+    columns, formats, header = [prediction.steps, prediction.lr, prediction.loss], ["%d", "%.8g", "%.6f"], "step,lr,loss"
     if prediction.loss_stderr is not None:
-        columns.append(np.char.mod("%.6f", prediction.loss_stderr))
+        columns.append(prediction.loss_stderr)
+        formats.append("%.6f")
         header += ",loss_stderr"
-    rows = columns[0]
-    for column in columns[1:]:
-        rows = np.char.add(np.char.add(rows, ","), column)
-    return header + "\n" + "\n".join(rows.tolist()) + "\n"
+    write_csv(path, header, columns, formats)
 
 
 @app.command("predict")
@@ -46,10 +44,7 @@ def predict_command(
     spec: ScheduleSpec,
 ) -> None:
     """Predict the loss curve of a schedule (default horizon, peak and warmup: the fitted runs')."""
-    if output is not None:
-        check_writable(output, force)
-    if plot is not None:
-        check_plot_path(plot, force)
+    check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
     schedule, used = spec.build(fitted.runs, fit_defaults(fitted))
     if used:
@@ -67,12 +62,12 @@ def predict_command(
     for warning in prediction.warnings:
         note(f"warning: {warning}")
     if output is not None:
-        write_text(output, prediction_csv(prediction))
+        write_prediction_csv(output, prediction)
     if plot is not None:
         from lrcurve.plotting import plot_prediction
 
         plot_prediction(fitted, [prediction], plot, [str(schedule)])
-    stride = every or max(1, n_steps // 1000)
+    stride = min(every or max(1, n_steps // 1000), n_steps)  # an --every past the horizon: the last step only
     if json_out:
         idx = np.unique(np.concatenate([np.arange(stride - 1, n_steps, stride), [n_steps - 1]]))
         idx = idx[idx >= min(schedule.warmup_steps, n_steps - 1)]

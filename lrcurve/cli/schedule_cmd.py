@@ -11,7 +11,7 @@ from lrcurve.areas import annealing_area, forward_area
 from lrcurve.cli import app
 from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, out, sampled_indices, schedule_options
 from lrcurve.errors import InputError
-from lrcurve.output import check_plot_path, check_writable, write_text
+from lrcurve.output import check_outputs, write_csv
 from lrcurve.schedules import Schedule
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Build and inspect LR schedules.")
@@ -33,10 +33,7 @@ def show_command(
     """Show a schedule's LR at sampled steps with its forward and annealing areas."""
     if name is not None:
         spec.schedule = name
-    if output is not None:
-        check_writable(output, force)
-    if plot is not None:
-        check_plot_path(plot, force)
+    check_outputs(force, output, plot)
     if spec.peak is None and spec.schedule != "file":
         raise InputError("give the peak LR with --peak (e.g. --peak 3e-4)")
     schedule, _ = spec.build()
@@ -53,8 +50,7 @@ def show_schedule(schedule: Schedule, lam: float, output: Optional[Path], plot: 
     law_lr = schedule.law_view().per_step(n)
     s1, s2 = forward_area(law_lr), annealing_area(law_lr, lam)
     if output is not None:
-        steps = np.arange(1, n + 1)
-        write_text(output, "step,lr\n" + "\n".join(f"{s},{v:.8g}" for s, v in zip(steps, lr)) + "\n")
+        write_csv(output, "step,lr", [np.arange(1, n + 1), lr], ["%d", "%.8g"])
     if plot is not None:
         from lrcurve.plotting import plot_schedule
 
@@ -96,10 +92,7 @@ def power_command(
     """The Power scheduler (Shen et al. 2408.13359): lr = min(peak, batch*a*tokens^b), then a short decay."""
     from lrcurve.power import power_schedule, tokens_per_step_of
 
-    if output is not None:
-        check_writable(output, force)
-    if plot is not None:
-        check_plot_path(plot, force)
+    check_outputs(force, output, plot)
     per_step = tokens_per_step_of(batch, seq_len, tokens_per_step)
     schedule = power_schedule(a, b, batch, per_step, tokens, peak, warmup=warmup, decay=decay, shape=shape, floor=floor)
     show_schedule(schedule, lam, output, plot, json_out, {"tokens_per_step": per_step, "tokens": tokens})
