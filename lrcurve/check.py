@@ -42,7 +42,7 @@ def parse_tolerance(text: str) -> float:
         raise InputError(f"--tolerance {text!r}: give a relative tolerance such as 0.5% or 0.005") from None
     fraction = value / 100 if percent else value
     if not np.isfinite(fraction) or fraction <= 0:
-        raise InputError(f"--tolerance {text!r}: must be positive")
+        raise InputError(f"--tolerance {text!r}: must be a positive, finite number")
     if not percent and fraction >= 0.2:
         raise InputError(f"--tolerance {text!r} would allow {100 * fraction:g} %; write {value:g}% for {value:g} percent")
     return fraction

@@ -36,8 +36,12 @@ def _refuse_input(path: Path) -> None:
 def check_writable(path: Path, force: bool, flag: str = "--force") -> None:
     """Refuse early, before any work, when ``path`` may not be written."""
     _refuse_input(path)
+    if str(path) == "-":
+        raise InputError("-o -: lrcurve does not write files to stdout; give a file name (or use --json)")
     if path.is_dir():
         raise InputError(f"{path} is a directory")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path} is not a regular file (a device or pipe); lrcurve writes only regular files")
     if path.exists() and not force:
         raise InputError(f"{path} exists; pass {flag} to overwrite it")
     parent = path.parent
@@ -49,7 +53,8 @@ def check_writable(path: Path, force: bool, flag: str = "--force") -> None:
 
 def check_plot_path(path: Path, force: bool) -> None:
     if path.suffix.lower() not in PLOT_SUFFIXES:
-        raise InputError(f"--plot {path}: the file must end in {', '.join(PLOT_SUFFIXES)}")
+        hint = " after a name (e.g. curve.png)" if path.name.lower() in PLOT_SUFFIXES else ""
+        raise InputError(f"--plot {path}: the file name must end in {', '.join(PLOT_SUFFIXES)}{hint}")
     check_writable(path, force)
 
 

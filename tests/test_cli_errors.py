@@ -287,6 +287,16 @@ def test_one_file_for_both_outputs_is_refused(fitted, lrcurve):
     assert snapshot(fitted.parent) == before
 
 
+def test_outputs_that_are_not_regular_files_are_refused(fitted, lrcurve, tmp_path):
+    """-o /dev/null --force must not replace the device with a file; -o - is not a file name."""
+    fifo = fitted.parent / "pipe"
+    os.mkfifo(fifo)
+    refused(lrcurve("predict", "fit.json", "-o", str(fifo), "--force"), "pipe", "not a regular file")
+    assert fifo.is_fifo()
+    refused(lrcurve("predict", "fit.json", "-o", "-"), "-o -", "stdout")
+    refused(lrcurve("predict", "fit.json", "--plot", ".png"), "--plot .png", "after a name")
+
+
 def test_predict_every_beyond_the_horizon_gives_the_last_step(fitted, lrcurve):
     result = lrcurve("predict", "fit.json", "--json", "--every", str(2**63))
     assert result.code == 0, result.err
@@ -367,6 +377,10 @@ def test_compare_refuses_when_no_law_can_be_fitted_and_says_why_for_each(tmp_pat
             "multipower: fit on run: 7 points cannot determine 7 parameters")
     refused(lrcurve("compare", "run.csv", "--warmup-area", "sideways"),
             "--warmup-area: no law has the warmup convention 'sideways'; choose from peak, actual, full")
+
+
+def test_compare_refuses_a_holdout_that_is_also_fitted(logs, lrcurve):
+    refused(lrcurve("compare", "a.csv", "b.csv", "--holdout", "./a.csv"), "--holdout a.csv", "also given as a run to fit")
 
 
 def test_compare_does_not_blame_the_warmup_area_for_an_error_while_fitting(logs, lrcurve, monkeypatch):

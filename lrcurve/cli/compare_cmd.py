@@ -61,6 +61,10 @@ def compare_command(
         laws, left_out = build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
     except ValueError as error:
         raise InputError(f"--warmup-area: {error}") from None
+    fitted_paths = {path.resolve(): path for path in files}
+    for path in holdout or []:
+        if path.resolve() in fitted_paths:
+            raise InputError(f"--holdout {path}: also given as a run to fit; a held-out run must not be fitted")
     runs = inputs.load(files, warmup)
     held = inputs.load(holdout or [], warmup)
     with progress_bar(f"fitting {len(laws)} laws") as update:
