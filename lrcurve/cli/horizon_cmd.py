@@ -54,11 +54,12 @@ def print_horizon(law: HorizonLaw, unit: str, target: Optional[float]) -> None:
         table.add_row(f"{o.horizon:.4g}", str(len(o.points)), str(len(o.used)), f"{o.best_observed.lr:.3g}",
                       f"{o.lr_opt:.4g}", factor, "yes" if o.bracketed else "no")
     out.print(table)
-    out.print(f"lr_opt(D) = {law.B:.4g} * D^-{law.beta:.4f}   (beta ± {sig(law.beta_stderr, 2)}, D in {unit})")
+    beta_se = sig(law.beta_stderr, 2) if law.beta_stderr is not None else "n/a"
+    out.print(f"lr_opt(D) = {law.B:.4g} * D^-{law.beta:.4f}   (beta ± {beta_se}, D in {unit})")
     if target is not None:
         lr, lo, hi = law.predict(target)
-        interval = f"  (95 % interval {lo:.3g} .. {hi:.3g})" if lo is not None else ""
-        out.print(f"best peak LR at D = {target:.4g} {unit}: {lr:.4g}{interval}")
+        interval = f"95 % interval {lo:.3g} .. {hi:.3g}" if lo is not None else f"no 95 % interval: {law.no_interval}"
+        out.print(f"best peak LR at D = {target:.4g} {unit}: {lr:.4g}  ({interval})", soft_wrap=True)
 
 
 @app.command("lr-horizon")
@@ -107,12 +108,14 @@ def horizon_command(
         emit_json({
             "unit": unit, "B": law.B, "beta": law.beta, "beta_stderr": law.beta_stderr,
             "covariance_logB_beta": None if law.covariance is None else law.covariance.tolist(),
+            "no_interval": law.no_interval or None,
             "horizons": [{"horizon": o.horizon, "lr_opt": o.lr_opt, "log_lr_stderr": o.log_lr_stderr,
                           "bracketed": o.bracketed, "best_observed_lr": o.best_observed.lr,
                           "runs": [{"name": p.name, "lr": p.lr, "loss": p.loss} for p in o.points], "note": o.note}
                          for o in law.optima],
             "target": None if prediction is None else {"horizon": target, "lr_opt": prediction[0],
-                                                        "lower95": prediction[1], "upper95": prediction[2]},
+                                                        "lower95": prediction[1], "upper95": prediction[2],
+                                                        "no_interval": law.no_interval or None},
             "warnings": list(law.warnings),
         })
         return
