@@ -147,3 +147,13 @@ def test_cli_says_why_there_is_no_interval(tmp_path):
     assert out["target"]["lower95"] is None and out["target"]["upper95"] is None
     assert "lowest or highest" in out["target"]["no_interval"] and out["beta_stderr"] is None
 
+
+def test_cli_signs_the_exponent_once(tmp_path):
+    # the best LR rises with the horizon: beta < 0, printed D^+0.1..., never D^--0.1...
+    rising = write_table(tmp_path / "rising.csv", synthetic_sweep(B=1.2e-4, beta=-0.1))
+    r = lrcurve("lr-horizon", "--table", rising)
+    assert r.returncode == 0, r.stderr
+    assert "D^+0.1000" in r.stdout and "^--" not in r.stdout
+    flat = write_table(tmp_path / "flat.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))   # beta ~ ±1e-14
+    assert "D^+0.0000" in lrcurve("lr-horizon", "--table", flat).stdout
+
