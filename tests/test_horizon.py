@@ -157,3 +157,14 @@ def test_cli_signs_the_exponent_once(tmp_path):
     flat = write_table(tmp_path / "flat.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))   # beta ~ ±1e-14
     assert "D^+0.0000" in lrcurve("lr-horizon", "--table", flat).stdout
 
+
+@pytest.mark.parametrize("loss", [0.0, -2.5])
+def test_cli_refuses_a_loss_that_is_not_positive(tmp_path, loss):
+    points = grid_sweep([3.0, 2.9, 2.95, 3.0, 3.1])
+    points[7] = SweepPoint(points[7].horizon, points[7].lr, loss, points[7].name)
+    r = lrcurve("lr-horizon", "--table", write_table(tmp_path / "sw.csv", points))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"sw.csv: column 'loss' row 9: loss {loss:g} is not positive" in r.stderr
+    with pytest.raises(InputError, match="positive"):
+        fit_horizon_law(points)
+

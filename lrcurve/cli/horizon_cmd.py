@@ -34,9 +34,15 @@ def points_from_table(path: Path, where: list[str], tokens_per_step: float) -> l
     missing = [what for what, col in columns.items() if col is None]
     if missing:
         raise InputError(f"{path}: no {' or '.join(missing)} column (columns: {', '.join(frame.columns)})")
-    lr, _ = numeric_column(frame, columns["lr"], path)
-    horizon, _ = numeric_column(frame, columns["horizon"], path)
-    loss, _ = numeric_column(frame, columns["loss"], path)
+    values: dict[str, np.ndarray] = {}
+    for what, column in columns.items():
+        numbers, _ = numeric_column(frame, column, path)
+        bad = numbers <= 0
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{path}: column {column!r} row {frame.index[row] + 2}: {what} {numbers[row]:g} is not positive")
+        values[what] = numbers
+    lr, horizon, loss = values["lr"], values["horizon"], values["loss"]
     scale = 1.0 if columns["horizon"].lower() == "tokens" else tokens_per_step
     names = frame[frame.columns[0]].astype(str).tolist()
     keep = np.isfinite(loss) & np.isfinite(lr) & np.isfinite(horizon)
