@@ -169,8 +169,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
     """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons."""
     by_horizon: dict[float, list[SweepPoint]] = {}
     for p in points:
-        if not (np.isfinite(p.loss) and p.loss > 0 and p.lr > 0 and p.horizon > 0):
-            raise InputError(f"sweep point {p.name or p}: needs a positive LR and horizon and a positive finite loss")
+        if not (np.isfinite(p.loss) and p.loss > 0 and p.lr > 0 and np.isfinite(p.horizon) and p.horizon > 0):
+            raise InputError(f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon and loss")
         by_horizon.setdefault(p.horizon, []).append(p)
     if len(by_horizon) < 2:
         raise InputError(f"the runs cover {len(by_horizon)} horizon(s); fitting lr_opt(D) needs at least 2")

@@ -168,3 +168,12 @@ def test_cli_refuses_a_loss_that_is_not_positive(tmp_path, loss):
     with pytest.raises(InputError, match="positive"):
         fit_horizon_law(points)
 
+
+def test_tokens_per_step_that_overflows_is_refused(tmp_path):
+    table = write_table(tmp_path / "sw.csv", grid_sweep([3.0, 2.9, 2.95, 3.0, 3.1]))
+    r = lrcurve("lr-horizon", "--table", table, "--tokens-per-step", "1e308")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--tokens-per-step" in r.stderr and "overflow" in r.stderr and "horizon(s)" not in r.stderr
+    assert "RuntimeWarning" not in r.stderr and "warning" not in r.stderr
+    with pytest.raises(InputError, match="finite horizon"):
+        fit_horizon_law([SweepPoint(float("inf"), 1e-3, 3.0), *synthetic_sweep(horizons=(1e9, 2e9))])

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import numpy as np
 import typer
+from numpy.typing import ArrayLike, NDArray
 from rich.table import Table
 
 from lrcurve.cli import app
@@ -34,7 +35,7 @@ def points_from_table(path: Path, where: list[str], tokens_per_step: float) -> l
     missing = [what for what, col in columns.items() if col is None]
     if missing:
         raise InputError(f"{path}: no {' or '.join(missing)} column (columns: {', '.join(frame.columns)})")
-    values: dict[str, np.ndarray] = {}
+    values: dict[str, NDArray[np.float64]] = {}
     for what, column in columns.items():
         numbers, _ = numeric_column(frame, column, path)
         bad = numbers <= 0
@@ -42,13 +43,26 @@ def points_from_table(path: Path, where: list[str], tokens_per_step: float) -> l
             row = int(np.flatnonzero(bad)[0])
             raise InputError(f"{path}: column {column!r} row {frame.index[row] + 2}: {what} {numbers[row]:g} is not positive")
         values[what] = numbers
-    lr, horizon, loss = values["lr"], values["horizon"], values["loss"]
+    lr, loss = values["lr"], values["loss"]
     scale = 1.0 if columns["horizon"].lower() == "tokens" else tokens_per_step
+    horizon = scaled_horizons(values["horizon"], scale)
     names = frame[frame.columns[0]].astype(str).tolist()
-    keep = np.isfinite(loss) & np.isfinite(lr) & np.isfinite(horizon)
+    keep = np.isfinite(loss) & np.isfinite(lr) & np.isfinite(values["horizon"])
     if (~keep).any():
         note(f"{path}: left out {int((~keep).sum())} rows without a finite LR, horizon and loss")
-    return [SweepPoint(float(h * scale), float(l), float(v), n) for h, l, v, n, k in zip(horizon, lr, loss, names, keep) if k]
+    return [SweepPoint(float(h), float(l), float(v), n) for h, l, v, n, k in zip(horizon, lr, loss, names, keep) if k]
+
+
+def scaled_horizons(steps: ArrayLike, tokens_per_step: float) -> NDArray[np.float64]:
+    """Horizons in tokens: ``steps * --tokens-per-step``, refusing a product that overflows."""
+    steps = np.asarray(steps, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        tokens = steps * tokens_per_step
+    over = np.isfinite(steps) & ~np.isfinite(tokens)
+    if over.any():
+        raise InputError(f"--tokens-per-step {tokens_per_step:g}: a horizon of {steps[over][0]:g} steps "
+                         "overflows to an infinite token count")
+    return tokens
 
 
 def print_horizon(law: HorizonLaw, unit: str, target: Optional[float]) -> None:
@@ -89,6 +103,8 @@ def horizon_command(
         check_plot_path(plot, force)
     if not files and table_file is None:
         raise InputError("give finished runs, or a summary table with --table")
+    if target is not None and target <= 0:
+        raise InputError(f"--target must be positive, got {target:g}")
     scale = tokens_per_step or 1.0
     unit = "tokens" if tokens_per_step else "steps"
     points: list[SweepPoint] = []
@@ -100,12 +116,10 @@ def horizon_command(
         if run.last_step < 0.98 * run.horizon:
             note(f"{run.name}: logged to step {run.last_step} of {run.horizon}; left out (not finished)")
             continue
-        points.append(SweepPoint(run.horizon * scale, run.peak_lr, float(run.loss[-1]), run.name))
+        points.append(SweepPoint(float(scaled_horizons(run.horizon, scale)), run.peak_lr, float(run.loss[-1]), run.name))
     law = fit_horizon_law(points, span)
     for warning in law.warnings:
         note(f"warning: {warning}")
-    if target is not None and target <= 0:
-        raise InputError(f"--target must be positive, got {target:g}")
     if plot is not None:
         from lrcurve.plotting import plot_horizon
 
