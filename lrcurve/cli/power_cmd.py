@@ -68,7 +68,11 @@ def fit_power_command(
         check_plot_path(plot, force)
     if (batch is None) != (tokens is None):
         raise InputError("give both --batch and --tokens for the new run (or neither)")
-    fitted = fit_power_law(*read_sweeps(sweeps, batch_col, tokens_col, lr_col))
+    columns = read_sweeps(sweeps, batch_col, tokens_col, lr_col)
+    try:
+        fitted = fit_power_law(*columns)
+    except InputError as error:
+        raise InputError(f"{sweeps}: {error}") from None
     result: dict[str, Any] = {
         "sweeps": str(sweeps), "points": int(fitted.lr.size),
         "a": fitted.a, "a_stderr": fitted.a_stderr, "b": fitted.b, "b_stderr": fitted.b_stderr,
@@ -106,7 +110,8 @@ def fit_power_command(
     table.add_row("a", sig(fitted.a), sig(fitted.a_stderr, 3))
     table.add_row("b", sig(fitted.b), sig(fitted.b_stderr, 3))
     out.print(table)
-    out.print(f"corr(log a, b) = {fitted.correlation:+.3f}; R² = {fitted.r2:.4f} (of log(lr/batch)); "
+    r2 = "n/a" if fitted.r2 is None else f"{fitted.r2:.4f}"
+    out.print(f"corr(log a, b) = {fitted.correlation:+.3f}; R² = {r2} (of log(lr/batch)); "
               f"RMS residual {100 * result['rms_log_residual']:.1f} % of the LR", soft_wrap=True)
     rows = Table(title="sweeps: best LR found and the law's", title_justify="left")
     for column in ("batch", "tokens", "best LR", "law", "residual"):
