@@ -157,3 +157,17 @@ def test_fit_power_cli_refuses_a_flat_table_in_one_line(tmp_path):
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert r.stderr.startswith("lrcurve: error: flat.csv: every sweep has the same best LR per batch (6.25e-05)")
         assert "-inf" not in r.stdout + r.stderr and "divide" not in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seq-len", 4096], "--seq-len applies to a new run only: give --batch and --tokens too"),
+    (["--tokens-per-step", 1e6], "--tokens-per-step applies to a new run only"),
+    (["--warmup", 10], "--warmup applies to a new run only"),
+    (["--batch", 256, "--tokens", 1e11, "--peak", 0.02], "--peak applies to the Power schedule only: give --seq-len"),
+    (["--batch", 256, "--tokens", 1e11, "--shape", "linear"], "--shape applies to the Power schedule only"),
+])
+def test_fit_power_refuses_flags_that_would_be_ignored(tmp_path, args, message):
+    # --seq-len without --batch/--tokens was silently ignored
+    write_sweeps(tmp_path / "sweeps.csv")
+    r = lrcurve("fit-power", "sweeps.csv", *args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
