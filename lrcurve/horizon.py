@@ -7,8 +7,11 @@ model size the best peak LR falls as a power of the training horizon ``D`` (toke
 
 Per horizon, the final loss is close to a parabola in ``log(lr)`` near its minimum; the
 vertex gives ``log lr_opt`` and, through the delta method on the parabola's coefficient
-covariance, its standard error. ``log lr_opt = log B - beta log D`` is then a weighted
-linear fit across horizons, which extrapolates to a longer horizon with an interval.
+covariance, its standard error. When no parabola fits, the best observed LR stands in, with
+half the LR grid's spacing around it as its standard error (none when it is the lowest or
+highest LR tried: the optimum may lie beyond). ``log lr_opt = log B - beta log D`` is then a
+weighted linear fit across horizons, which extrapolates to a longer horizon with an interval
+when the optima's uncertainties (or their scatter about the law) allow one.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.stats import t as student_t
 
 from lrcurve.errors import InputError
 
@@ -61,19 +65,22 @@ class HorizonLaw:
     covariance: NDArray[np.float64] | None   # of (log B, beta)
     optima: tuple[HorizonOptimum, ...]
     warnings: tuple[str, ...] = field(default=())
+    no_interval: str = ""   # why there is no covariance (and so no interval), when there is none
+    z95: float = Z95        # the two-sided 95 % quantile: Student's t when the scale comes from the scatter
 
     @property
     def beta_stderr(self) -> float | None:
         return None if self.covariance is None else float(np.sqrt(self.covariance[1, 1]))
 
     def predict(self, horizon: float) -> tuple[float, float | None, float | None]:
-        """``lr_opt`` at ``horizon`` and its 95 % interval (None without a covariance)."""
+        """``lr_opt`` at ``horizon`` and its 95 % interval (None without a covariance:
+        ``no_interval`` says why)."""
         lr = self.B * horizon ** (-self.beta)
         if self.covariance is None:
             return lr, None, None
         grad = np.array([1.0, -np.log(horizon)])
         se = float(np.sqrt(grad @ self.covariance @ grad))
-        return lr, lr * np.exp(-Z95 * se), lr * np.exp(Z95 * se)
+        return lr, lr * np.exp(-self.z95 * se), lr * np.exp(self.z95 * se)
 
 
 MAX_EXCESS = 0.05  # a run this much worse than the best is off the valley (diverged, or far from the optimum)
@@ -98,6 +105,17 @@ def _parabola(used: Sequence[SweepPoint]) -> tuple[NDArray[np.float64], NDArray[
     return coef, np.linalg.pinv(design.T @ design), float(resid @ resid), len(used) - 3
 
 
+def grid_stderr(points: Sequence[SweepPoint], lr: float) -> float | None:
+    """Half the wider log-LR gap from ``lr`` to its neighbours among the LRs tried: the
+    standard error of an optimum known only to the grid. None when ``lr`` is the lowest or
+    highest LR tried, where the optimum may lie anywhere beyond it."""
+    x = np.log(sorted({p.lr for p in points}))
+    i = int(np.searchsorted(x, np.log(lr)))
+    if i == 0 or i >= len(x) - 1:
+        return None
+    return float(max(x[i] - x[i - 1], x[i + 1] - x[i]) / 2)
+
+
 def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None) -> HorizonOptimum:
     """The vertex of the parabola through the valley of one horizon's sweep. Its standard
     error uses this horizon's residuals, or ``noise_var`` (pooled over horizons) when the
@@ -109,7 +127,10 @@ def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_v
     left_out = f"; left out {off} run(s) over {MAX_EXCESS:.0%} worse than the best (diverged?)" if off else ""
 
     def best_observed(why: str) -> HorizonOptimum:
-        return HorizonOptimum(horizon, best.lr, None, best.loss, points, used, False, why + left_out)
+        stderr = grid_stderr(points, best.lr)
+        error = (" (± half the LR grid spacing)" if stderr is not None
+                 else "; no error bar (it is the lowest or highest LR tried)")
+        return HorizonOptimum(horizon, best.lr, stderr, best.loss, points, used, False, why + error + left_out)
 
     if len({p.lr for p in used}) < 3:
         return best_observed(f"only {len({p.lr for p in used})} distinct LRs near the best; took the best observed")
@@ -148,8 +169,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
     """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons."""
     by_horizon: dict[float, list[SweepPoint]] = {}
     for p in points:
-        if not (np.isfinite(p.loss) and p.lr > 0 and p.horizon > 0):
-            raise InputError(f"sweep point {p.name or p}: needs a positive LR and horizon and a finite loss")
+        if not (np.isfinite(p.loss) and p.loss > 0 and p.lr > 0 and np.isfinite(p.horizon) and p.horizon > 0):
+            raise InputError(f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon and loss")
         by_horizon.setdefault(p.horizon, []).append(p)
     if len(by_horizon) < 2:
         raise InputError(f"the runs cover {len(by_horizon)} horizon(s); fitting lr_opt(D) needs at least 2")
@@ -160,7 +181,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
     log_d = np.log([o.horizon for o in optima])
     log_lr = np.log([o.lr_opt for o in optima])
     errors = np.array([o.log_lr_stderr if o.log_lr_stderr else np.nan for o in optima])
-    if np.all(np.isfinite(errors)) and np.all(errors > 0):
+    known = bool(np.all(np.isfinite(errors)))
+    if known:
         weights = 1.0 / errors**2
     else:
         weights = np.ones_like(log_d)
@@ -169,15 +191,26 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
     normal = design.T @ (design * weights[:, None])
     coef = np.linalg.solve(normal, design.T @ (weights * log_lr))
     dof = len(optima) - 2
-    covariance = None
-    if dof > 0 or np.all(np.isfinite(errors)):
-        covariance = np.linalg.inv(normal)
-        if dof > 0:
-            resid = log_lr - design @ coef
-            chi2 = float(resid @ (weights * resid)) / dof
-            # equal weights carry no scale of their own; measured errors are inflated, never shrunk
-            covariance = covariance * (chi2 if not np.all(np.isfinite(errors)) else max(chi2, 1.0))
-    law = HorizonLaw(float(np.exp(coef[0])), float(coef[1]), covariance, optima, tuple(warnings))
+    resid = log_lr - design @ coef
+    chi2 = float(resid @ (weights * resid)) / dof if dof > 0 else 0.0
+    covariance, no_interval, z95 = None, "", Z95
+    edges = [f"{o.horizon:g}" for o in optima if o.log_lr_stderr is None and not o.bracketed]
+    if known:
+        # measured errors are inflated by the scatter about the law, never shrunk
+        covariance = np.linalg.inv(normal) * max(chi2, 1.0)
+    elif edges:
+        no_interval = (f"the best LR at horizon(s) {', '.join(edges)} is the lowest or highest LR tried, "
+                       "a bound rather than an estimate; try LRs beyond it")
+    elif dof == 0:
+        no_interval = "two horizons without error bars leave no degrees of freedom for the scatter"
+    elif chi2 <= 0:
+        no_interval = "the optima lie exactly on the law and have no error bars: no scale for an interval"
+    else:
+        # equal weights carry no scale of their own: the scatter about the law sets it, with t's wider quantile
+        covariance, z95 = np.linalg.inv(normal) * chi2, float(student_t.ppf(0.975, dof))
+    if no_interval:
+        warnings.append(f"no interval for lr_opt(D): {no_interval}")
+    law = HorizonLaw(float(np.exp(coef[0])), float(coef[1]), covariance, optima, tuple(warnings), no_interval, z95)
     if law.beta_stderr is not None and law.beta_stderr > abs(law.beta):
         law = replace(law, warnings=(*law.warnings, f"beta = {law.beta:.3g} ± {law.beta_stderr:.2g}: these runs do not "
                                                     "determine how the best LR moves with the horizon"))

@@ -34,6 +34,12 @@ from lrcurve.schedules import Power, Schedule, with_warmup
 BATCH_NAMES = ("batch", "batch_size", "bs", "beta", "global_batch_size", "batch_sequences")
 TOKENS_NAMES = ("tokens", "n_tokens", "num_tokens", "train_tokens", "training_tokens", "tokens_seen", "n")
 OPT_LR_NAMES = ("optimal_lr", "lr_opt", "opt_lr", "best_lr", *LR_NAMES)
+FLAT_LOG = 1e-9  # log(lr/batch) values closer than this are the same LR per batch (rounding, not signal)
+
+
+def is_flat(values: NDArray[np.float64]) -> bool:
+    """Whether ``values`` (logs) are all the same, up to rounding."""
+    return bool(np.ptp(values) <= FLAT_LOG)
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,11 @@ class PowerLawFit:
         return np.log(self.lr) - np.log(self.optimal_lr(self.batch, self.tokens))
 
     @property
-    def r2(self) -> float:
+    def r2(self) -> float | None:
+        """R² of ``log(lr/batch)``; None (undefined) when that does not vary."""
         y = np.log(self.lr / self.batch)
+        if is_flat(y):
+            return None
         return float(1.0 - np.sum(self.residuals**2) / np.sum((y - y.mean()) ** 2))
 
 
@@ -99,6 +108,10 @@ def fit_power_law(batch: ArrayLike, tokens: ArrayLike, lr: ArrayLike) -> PowerLa
         raise InputError(f"{batch.size} sweeps cannot give a and b with uncertainties; give at least 3")
     design = np.column_stack([np.ones_like(tokens), np.log(tokens)])
     target = np.log(lr / batch)
+    if is_flat(target):
+        raise InputError(f"every sweep has the same best LR per batch ({lr[0] / batch[0]:.4g}) whatever its tokens: "
+                         "that does not determine a and b (it would fit b = 0 with no uncertainty); "
+                         "a finer LR grid in the sweeps may show the change")
     coef, *_ = np.linalg.lstsq(design, target, rcond=None)
     resid = target - design @ coef
     s2 = float(resid @ resid) / (target.size - 2)

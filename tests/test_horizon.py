@@ -91,3 +91,89 @@ def test_cli_bad_filter_is_one_line_exit_2():
     r = lrcurve("lr-horizon", "--table", shared_path("lr-scheduling", "index.csv"), "--where", "nosuchcolumn")
     assert r.returncode == 2 and "--where" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def grid_sweep(losses, horizons=(1000, 2000, 4000), lrs=(1e-3, 2e-3, 4e-3, 8e-3, 16e-3)):
+    """Every horizon with the same loss-vs-LR shape (shifted down with the horizon)."""
+    return [SweepPoint(h, lr, loss - 0.1 * i, f"h{h}-lr{lr:g}") for i, h in enumerate(horizons) for lr, loss in zip(lrs, losses)]
+
+
+def write_table(path, points):
+    path.write_text("name,steps,lr,loss\n" + "".join(f"{p.name},{p.horizon:g},{p.lr:g},{p.loss:.17g}\n" for p in points))
+    return path
+
+
+def test_optima_at_the_edge_of_the_lrs_tried_give_no_zero_width_interval():
+    # the best LR is the highest tried at every horizon: the optima agree exactly, yet they are only bounds
+    law = fit_horizon_law(grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))
+    assert all(o.log_lr_stderr is None for o in law.optima)
+    assert law.covariance is None and law.beta_stderr is None and "lowest or highest" in law.no_interval
+    assert law.predict(8000)[1:] == (None, None)
+    assert any("no interval" in w for w in law.warnings)
+
+
+def test_an_interior_grid_point_optimum_has_half_the_grid_spacing_as_its_error():
+    # not convex in log LR (a W), best at the middle LR: known to the grid, not better
+    law = fit_horizon_law(grid_sweep([3.0, 3.03, 2.99, 3.03, 3.0]))
+    assert all(not o.bracketed and o.lr_opt == 4e-3 for o in law.optima)
+    assert all(o.log_lr_stderr == pytest.approx(np.log(2) / 2) for o in law.optima)
+    lr, lo, hi = law.predict(8000)
+    assert law.no_interval == "" and hi / lo > 2      # an honest width, not 0.004 .. 0.004
+
+
+def test_two_horizons_without_error_bars_have_no_interval():
+    points = [SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
+              for d, best in ((1e9, 1e-3), (4e9, 0.7e-3)) for lr in (3e-4, 1e-3, 3e-3)]
+    law = fit_horizon_law(points)
+    assert all(o.bracketed and o.log_lr_stderr is None for o in law.optima)
+    assert law.covariance is None and "degrees of freedom" in law.no_interval
+
+
+def test_scatter_alone_sets_the_interval_with_students_t():
+    points = [SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
+              for d, best in ((1e9, 1e-3), (2e9, 0.85e-3), (4e9, 0.75e-3)) for lr in (3e-4, 1e-3, 3e-3)]
+    law = fit_horizon_law(points)
+    assert all(o.log_lr_stderr is None for o in law.optima) and law.covariance is not None
+    assert law.z95 == pytest.approx(12.706, rel=1e-4)     # one degree of freedom
+
+
+def test_cli_says_why_there_is_no_interval(tmp_path):
+    table = write_table(tmp_path / "sw.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))
+    r = lrcurve("lr-horizon", "--table", table, "--target", 8000)
+    assert r.returncode == 0, r.stderr
+    assert "no 95 % interval: " in r.stdout and "0.008 .. 0.008" not in r.stdout
+    assert "beta ± n/a" in r.stdout
+    out = json.loads(lrcurve("lr-horizon", "--table", table, "--target", 8000, "--json").stdout)
+    assert out["target"]["lower95"] is None and out["target"]["upper95"] is None
+    assert "lowest or highest" in out["target"]["no_interval"] and out["beta_stderr"] is None
+
+
+def test_cli_signs_the_exponent_once(tmp_path):
+    # the best LR rises with the horizon: beta < 0, printed D^+0.1..., never D^--0.1...
+    rising = write_table(tmp_path / "rising.csv", synthetic_sweep(B=1.2e-4, beta=-0.1))
+    r = lrcurve("lr-horizon", "--table", rising)
+    assert r.returncode == 0, r.stderr
+    assert "D^+0.1000" in r.stdout and "^--" not in r.stdout
+    flat = write_table(tmp_path / "flat.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))   # beta ~ ±1e-14
+    assert "D^+0.0000" in lrcurve("lr-horizon", "--table", flat).stdout
+
+
+@pytest.mark.parametrize("loss", [0.0, -2.5])
+def test_cli_refuses_a_loss_that_is_not_positive(tmp_path, loss):
+    points = grid_sweep([3.0, 2.9, 2.95, 3.0, 3.1])
+    points[7] = SweepPoint(points[7].horizon, points[7].lr, loss, points[7].name)
+    r = lrcurve("lr-horizon", "--table", write_table(tmp_path / "sw.csv", points))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"sw.csv: column 'loss' row 9: loss {loss:g} is not positive" in r.stderr
+    with pytest.raises(InputError, match="positive"):
+        fit_horizon_law(points)
+
+
+def test_tokens_per_step_that_overflows_is_refused(tmp_path):
+    table = write_table(tmp_path / "sw.csv", grid_sweep([3.0, 2.9, 2.95, 3.0, 3.1]))
+    r = lrcurve("lr-horizon", "--table", table, "--tokens-per-step", "1e308")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--tokens-per-step" in r.stderr and "overflow" in r.stderr and "horizon(s)" not in r.stderr
+    assert "RuntimeWarning" not in r.stderr and "warning" not in r.stderr
+    with pytest.raises(InputError, match="finite horizon"):
+        fit_horizon_law([SweepPoint(float("inf"), 1e-3, 3.0), *synthetic_sweep(horizons=(1e9, 2e9))])

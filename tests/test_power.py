@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -132,3 +133,41 @@ def test_schedule_power_cli_refuses_negative_tokens_in_one_line(tmp_path):
     r = lrcurve("schedule", "power", "--a", 4.6, "--b", -0.51, "--batch", 512, "--peak", 3e-4,
                 "--tokens-per-step", "5e-324", "--tokens", -1, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--tokens must be positive" in r.stderr, r.stderr
+
+
+def test_sweeps_whose_best_lr_per_batch_never_moves_are_refused():
+    # constant batch and LR at three token counts: b = 0 with zero residuals, R² 0/0 (was -inf and a numpy warning)
+    with pytest.raises(InputError, match="same best LR per batch"):
+        fit_power_law([16, 16, 16], [1e9, 2e9, 4e9], [1e-3, 1e-3, 1e-3])
+    with pytest.raises(InputError, match="same best LR per batch"):
+        fit_power_law([16, 32, 64], [1e9, 2e9, 4e9], [1e-3, 2e-3, 4e-3])
+
+
+def test_r2_is_undefined_without_variance():
+    fitted = fit_power_law(*sweeps())
+    flat = replace(fitted, batch=np.full(3, 16.0), tokens=np.array([1e9, 2e9, 4e9]), lr=np.full(3, 1e-3))
+    with np.errstate(all="raise"):
+        assert flat.r2 is None and fitted.r2 == pytest.approx(1.0)
+
+
+def test_fit_power_cli_refuses_a_flat_table_in_one_line(tmp_path):
+    (tmp_path / "flat.csv").write_text("batch,tokens,lr\n16,1e9,0.001\n16,2e9,0.001\n16,4e9,0.001\n")
+    for extra in ([], ["--json"]):
+        r = lrcurve("fit-power", "flat.csv", *extra, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("lrcurve: error: flat.csv: every sweep has the same best LR per batch (6.25e-05)")
+        assert "-inf" not in r.stdout + r.stderr and "divide" not in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seq-len", 4096], "--seq-len applies to a new run only: give --batch and --tokens too"),
+    (["--tokens-per-step", 1e6], "--tokens-per-step applies to a new run only"),
+    (["--warmup", 10], "--warmup applies to a new run only"),
+    (["--batch", 256, "--tokens", 1e11, "--peak", 0.02], "--peak applies to the Power schedule only: give --seq-len"),
+    (["--batch", 256, "--tokens", 1e11, "--shape", "linear"], "--shape applies to the Power schedule only"),
+])
+def test_fit_power_refuses_flags_that_would_be_ignored(tmp_path, args, message):
+    # --seq-len without --batch/--tokens was silently ignored
+    write_sweeps(tmp_path / "sweeps.csv")
+    r = lrcurve("fit-power", "sweeps.csv", *args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr

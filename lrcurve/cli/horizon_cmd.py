@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import numpy as np
 import typer
+from numpy.typing import ArrayLike, NDArray
 from rich.table import Table
 
 from lrcurve.cli import app
@@ -34,15 +35,34 @@ def points_from_table(path: Path, where: list[str], tokens_per_step: float) -> l
     missing = [what for what, col in columns.items() if col is None]
     if missing:
         raise InputError(f"{path}: no {' or '.join(missing)} column (columns: {', '.join(frame.columns)})")
-    lr, _ = numeric_column(frame, columns["lr"], path)
-    horizon, _ = numeric_column(frame, columns["horizon"], path)
-    loss, _ = numeric_column(frame, columns["loss"], path)
+    values: dict[str, NDArray[np.float64]] = {}
+    for what, column in columns.items():
+        numbers, _ = numeric_column(frame, column, path)
+        bad = numbers <= 0
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{path}: column {column!r} row {frame.index[row] + 2}: {what} {numbers[row]:g} is not positive")
+        values[what] = numbers
+    lr, loss = values["lr"], values["loss"]
     scale = 1.0 if columns["horizon"].lower() == "tokens" else tokens_per_step
+    horizon = scaled_horizons(values["horizon"], scale)
     names = frame[frame.columns[0]].astype(str).tolist()
-    keep = np.isfinite(loss) & np.isfinite(lr) & np.isfinite(horizon)
+    keep = np.isfinite(loss) & np.isfinite(lr) & np.isfinite(values["horizon"])
     if (~keep).any():
         note(f"{path}: left out {int((~keep).sum())} rows without a finite LR, horizon and loss")
-    return [SweepPoint(float(h * scale), float(l), float(v), n) for h, l, v, n, k in zip(horizon, lr, loss, names, keep) if k]
+    return [SweepPoint(float(h), float(l), float(v), n) for h, l, v, n, k in zip(horizon, lr, loss, names, keep) if k]
+
+
+def scaled_horizons(steps: ArrayLike, tokens_per_step: float) -> NDArray[np.float64]:
+    """Horizons in tokens: ``steps * --tokens-per-step``, refusing a product that overflows."""
+    steps = np.asarray(steps, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        tokens = steps * tokens_per_step
+    over = np.isfinite(steps) & ~np.isfinite(tokens)
+    if over.any():
+        raise InputError(f"--tokens-per-step {tokens_per_step:g}: a horizon of {steps[over][0]:g} steps "
+                         "overflows to an infinite token count")
+    return tokens
 
 
 def print_horizon(law: HorizonLaw, unit: str, target: Optional[float]) -> None:
@@ -54,11 +74,13 @@ def print_horizon(law: HorizonLaw, unit: str, target: Optional[float]) -> None:
         table.add_row(f"{o.horizon:.4g}", str(len(o.points)), str(len(o.used)), f"{o.best_observed.lr:.3g}",
                       f"{o.lr_opt:.4g}", factor, "yes" if o.bracketed else "no")
     out.print(table)
-    out.print(f"lr_opt(D) = {law.B:.4g} * D^-{law.beta:.4f}   (beta ± {sig(law.beta_stderr, 2)}, D in {unit})")
+    exponent = round(-law.beta, 4) + 0.0   # + 0.0: no "-0.0000"
+    beta_se = sig(law.beta_stderr, 2) if law.beta_stderr is not None else "n/a"
+    out.print(f"lr_opt(D) = {law.B:.4g} * D^{exponent:+.4f}   (beta ± {beta_se}, D in {unit})")
     if target is not None:
         lr, lo, hi = law.predict(target)
-        interval = f"  (95 % interval {lo:.3g} .. {hi:.3g})" if lo is not None else ""
-        out.print(f"best peak LR at D = {target:.4g} {unit}: {lr:.4g}{interval}")
+        interval = f"95 % interval {lo:.3g} .. {hi:.3g}" if lo is not None else f"no 95 % interval: {law.no_interval}"
+        out.print(f"best peak LR at D = {target:.4g} {unit}: {lr:.4g}  ({interval})", soft_wrap=True)
 
 
 @app.command("lr-horizon")
@@ -81,6 +103,8 @@ def horizon_command(
         check_plot_path(plot, force)
     if not files and table_file is None:
         raise InputError("give finished runs, or a summary table with --table")
+    if target is not None and target <= 0:
+        raise InputError(f"--target must be positive, got {target:g}")
     scale = tokens_per_step or 1.0
     unit = "tokens" if tokens_per_step else "steps"
     points: list[SweepPoint] = []
@@ -92,12 +116,10 @@ def horizon_command(
         if run.last_step < 0.98 * run.horizon:
             note(f"{run.name}: logged to step {run.last_step} of {run.horizon}; left out (not finished)")
             continue
-        points.append(SweepPoint(run.horizon * scale, run.peak_lr, float(run.loss[-1]), run.name))
+        points.append(SweepPoint(float(scaled_horizons(run.horizon, scale)), run.peak_lr, float(run.loss[-1]), run.name))
     law = fit_horizon_law(points, span)
     for warning in law.warnings:
         note(f"warning: {warning}")
-    if target is not None and target <= 0:
-        raise InputError(f"--target must be positive, got {target:g}")
     if plot is not None:
         from lrcurve.plotting import plot_horizon
 
@@ -107,12 +129,14 @@ def horizon_command(
         emit_json({
             "unit": unit, "B": law.B, "beta": law.beta, "beta_stderr": law.beta_stderr,
             "covariance_logB_beta": None if law.covariance is None else law.covariance.tolist(),
+            "no_interval": law.no_interval or None,
             "horizons": [{"horizon": o.horizon, "lr_opt": o.lr_opt, "log_lr_stderr": o.log_lr_stderr,
                           "bracketed": o.bracketed, "best_observed_lr": o.best_observed.lr,
                           "runs": [{"name": p.name, "lr": p.lr, "loss": p.loss} for p in o.points], "note": o.note}
                          for o in law.optima],
             "target": None if prediction is None else {"horizon": target, "lr_opt": prediction[0],
-                                                        "lower95": prediction[1], "upper95": prediction[2]},
+                                                        "lower95": prediction[1], "upper95": prediction[2],
+                                                        "no_interval": law.no_interval or None},
             "warnings": list(law.warnings),
         })
         return

@@ -14,6 +14,21 @@ from lrcurve.output import check_plot_path
 from lrcurve.power import PowerLawFit, fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
 from lrcurve.schedules import Schedule
 
+# defaults of the Power schedule's flags: a value other than these was given on the command line
+WARMUP, DECAY, SHAPE, FLOOR = 0, 0.1, "exp", 0.01
+
+
+def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
+    """Refuse a new-run flag (``flags``: which were given) without ``--batch``/``--tokens``, and a
+    schedule flag without ``--seq-len``/``--tokens-per-step``: it would be silently ignored."""
+    given = [flag for flag, on in flags.items() if on]
+    if given and not new_run:
+        raise InputError(f"{given[0]} applies to a new run only: give --batch and --tokens too")
+    per_step = flags["--seq-len"] or flags["--tokens-per-step"]
+    schedule_only = [flag for flag in given if flag not in ("--seq-len", "--tokens-per-step")]
+    if schedule_only and not per_step:
+        raise InputError(f"{schedule_only[0]} applies to the Power schedule only: give --seq-len or --tokens-per-step too")
+
 
 def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None) -> None:
     """Left: ``lr/batch`` against tokens (log-log) with the fitted line; right: the implied schedule."""
@@ -55,10 +70,10 @@ def fit_power_command(
     seq_len: Annotated[Optional[int], typer.Option("--seq-len", min=1, help="New run: tokens per sequence (tokens per step = batch * seq-len).")] = None,
     tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", help="New run: tokens per step (instead of --seq-len).")] = None,
     peak: Annotated[Optional[float], typer.Option("--peak", help="New run: lr_max, the cap (default: the highest LR in the table).")] = None,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="New run: warmup steps.")] = 0,
-    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps.")] = 0.1,
-    shape: Annotated[str, typer.Option("--shape", help="New run: final decay shape (exp, linear, ...).")] = "exp",
-    floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="New run: LR at the end as a fraction of the LR where the decay starts.")] = 0.01,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="New run: warmup steps.")] = WARMUP,
+    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps.")] = DECAY,
+    shape: Annotated[str, typer.Option("--shape", help="New run: final decay shape (exp, linear, ...).")] = SHAPE,
+    floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="New run: LR at the end as a fraction of the LR where the decay starts.")] = FLOOR,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the fit (and the implied schedule) to PNG/SVG/PDF.")] = None,
     json_out: JsonOut = False,
     force: Force = False,
@@ -68,7 +83,14 @@ def fit_power_command(
         check_plot_path(plot, force)
     if (batch is None) != (tokens is None):
         raise InputError("give both --batch and --tokens for the new run (or neither)")
-    fitted = fit_power_law(*read_sweeps(sweeps, batch_col, tokens_col, lr_col))
+    check_new_run_flags(batch is not None, {
+        "--seq-len": seq_len is not None, "--tokens-per-step": tokens_per_step is not None, "--peak": peak is not None,
+        "--warmup": warmup != WARMUP, "--decay": decay != DECAY, "--shape": shape != SHAPE, "--floor": floor != FLOOR})
+    columns = read_sweeps(sweeps, batch_col, tokens_col, lr_col)
+    try:
+        fitted = fit_power_law(*columns)
+    except InputError as error:
+        raise InputError(f"{sweeps}: {error}") from None
     result: dict[str, Any] = {
         "sweeps": str(sweeps), "points": int(fitted.lr.size),
         "a": fitted.a, "a_stderr": fitted.a_stderr, "b": fitted.b, "b_stderr": fitted.b_stderr,
@@ -106,7 +128,8 @@ def fit_power_command(
     table.add_row("a", sig(fitted.a), sig(fitted.a_stderr, 3))
     table.add_row("b", sig(fitted.b), sig(fitted.b_stderr, 3))
     out.print(table)
-    out.print(f"corr(log a, b) = {fitted.correlation:+.3f}; R² = {fitted.r2:.4f} (of log(lr/batch)); "
+    r2 = "n/a" if fitted.r2 is None else f"{fitted.r2:.4f}"
+    out.print(f"corr(log a, b) = {fitted.correlation:+.3f}; R² = {r2} (of log(lr/batch)); "
               f"RMS residual {100 * result['rms_log_residual']:.1f} % of the LR", soft_wrap=True)
     rows = Table(title="sweeps: best LR found and the law's", title_justify="left")
     for column in ("batch", "tokens", "best LR", "law", "residual"):
