@@ -68,6 +68,11 @@ class HorizonLaw:
     no_interval: str = ""   # why there is no covariance (and so no interval), when there is none
     z95: float = Z95        # the two-sided 95 % quantile: Student's t when the scale comes from the scatter
 
+    def formula(self, digits: int = 4) -> str:
+        """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1`` or ``-0.0000``)."""
+        exponent = round(-self.beta, digits) + 0.0   # + 0.0 turns -0.0 into 0.0
+        return f"{self.B:.{digits}g} * D^{exponent:+.{digits}f}"
+
     @property
     def beta_stderr(self) -> float | None:
         return None if self.covariance is None else float(np.sqrt(self.covariance[1, 1]))

@@ -117,7 +117,7 @@ def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = 
     ax_law.errorbar(horizons, lrs, yerr=[lrs - lrs * np.exp(-errors), lrs * np.exp(errors) - lrs], fmt="o", label="per-horizon optimum")
     top = max(horizons.max(), target or 0) * 1.3
     grid = np.geomspace(horizons.min() / 1.3, top, 100)
-    ax_law.plot(grid, law.B * grid ** (-law.beta), "-", label=f"{law.B:.3g} D^-{law.beta:.3f}")
+    ax_law.plot(grid, law.B * grid ** (-law.beta), "-", label=law.formula(3))
     if target is not None:
         lr, lo, hi = law.predict(target)
         ax_law.errorbar([target], [lr], yerr=None if lo is None else [[lr - lo], [hi - lr]], fmt="s", color="C3",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lrcurve.errors import InputError
-from lrcurve.horizon import SweepPoint, fit_horizon_law, optimum_at_horizon
+from lrcurve.horizon import HorizonLaw, SweepPoint, fit_horizon_law, optimum_at_horizon
 from tests.conftest import shared_path
 
 
@@ -177,3 +177,10 @@ def test_tokens_per_step_that_overflows_is_refused(tmp_path):
     assert "RuntimeWarning" not in r.stderr and "warning" not in r.stderr
     with pytest.raises(InputError, match="finite horizon"):
         fit_horizon_law([SweepPoint(float("inf"), 1e-3, 3.0), *synthetic_sweep(horizons=(1e9, 2e9))])
+
+
+def test_the_formula_signs_its_exponent_once():
+    law = HorizonLaw(B=0.02, beta=-0.1, covariance=None, optima=())
+    assert law.formula() == "0.02 * D^+0.1000" and law.formula(3) == "0.02 * D^+0.100"
+    assert HorizonLaw(B=0.02, beta=0.3, covariance=None, optima=()).formula() == "0.02 * D^-0.3000"
+    assert "-0.0000" not in HorizonLaw(B=0.02, beta=1e-9, covariance=None, optima=()).formula()

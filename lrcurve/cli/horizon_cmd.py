@@ -74,9 +74,8 @@ def print_horizon(law: HorizonLaw, unit: str, target: Optional[float]) -> None:
         table.add_row(f"{o.horizon:.4g}", str(len(o.points)), str(len(o.used)), f"{o.best_observed.lr:.3g}",
                       f"{o.lr_opt:.4g}", factor, "yes" if o.bracketed else "no")
     out.print(table)
-    exponent = round(-law.beta, 4) + 0.0   # + 0.0: no "-0.0000"
     beta_se = sig(law.beta_stderr, 2) if law.beta_stderr is not None else "n/a"
-    out.print(f"lr_opt(D) = {law.B:.4g} * D^{exponent:+.4f}   (beta ± {beta_se}, D in {unit})")
+    out.print(f"lr_opt(D) = {law.formula()}   (beta ± {beta_se}, D in {unit})")
     if target is not None:
         lr, lo, hi = law.predict(target)
         interval = f"95 % interval {lo:.3g} .. {hi:.3g}" if lo is not None else f"no 95 % interval: {law.no_interval}"
