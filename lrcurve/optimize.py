@@ -174,7 +174,7 @@ def rewarmup_candidates(base: Schedule, from_step: int, steps: int, peak: float,
     _check_fractions(max_lrs, "maximum LRs (fractions of the peak)", 1e-6, 100.0)
     _check_fractions(floors, "floors", 0.0, 1.0)
     if not warmups or min(warmups) < 0 or max(warmups) >= phase:
-        raise InputError(f"re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}")
+        raise InputError(f"--rewarmups: re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}")
     out = []
     for floor in floors:
         for w in warmups:

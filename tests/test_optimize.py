@@ -226,6 +226,16 @@ def test_optimize_bad_input_is_one_line(fit_dir, args, message):
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("rewarmups", ["nan", "1e400", "0.5", "100,-1", "7000"])
+def test_optimize_refuses_rewarmup_lengths_that_are_not_whole_steps_of_the_phase(fit_dir, rewarmups):
+    # nan and 1e400 were an internal error from int(); 0.5 was silently truncated to 0
+    r = lrcurve("optimize", "--family", "rewarmup", "--from-step", 24000, "--steps", 30000, "--rewarmups", rewarmups,
+                cwd=fit_dir)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    error = r.stderr.splitlines()[-1]
+    assert error.startswith("lrcurve: error: --rewarmups") and "internal" not in error, error
+
+
 def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():
     """The ann124 sweep measured linear cooldowns of 10-90 % at 25k steps (lr 1e-3); the
     momentum law fitted on the constant and cosine runs of the same model ranks them."""

@@ -20,7 +20,7 @@ from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_
                               first_decaying_run, measured_bests, other_laws, rewarmup_candidates, search, wsd_candidates)
 from lrcurve.readers import Columns
 from lrcurve.output import check_plot_path
-from lrcurve.runs import Run
+from lrcurve.runs import MAX_STEPS, Run
 
 
 def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -30,6 +30,18 @@ def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tupl
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise InputError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+
+
+def _step_counts(text: Optional[str], flag: str) -> Optional[list[int]]:
+    """Comma-separated whole numbers of steps (``1e3`` too); ``None`` when the flag is not given."""
+    if text is None:
+        return None
+    counts = []
+    for value in _numbers(text, flag, ()):
+        if not (value.is_integer() and 0 <= value <= MAX_STEPS):
+            raise InputError(f"{flag} {text!r}: {value:g} is not a whole number of steps in [0, {MAX_STEPS:,}]")
+        counts.append(int(value))
+    return counts
 
 
 def _base_run(runs: tuple[Run, ...], name: Optional[str]) -> Run:
@@ -202,7 +214,7 @@ def optimize_command(
     else:
         base = _base_run(fitted.runs, base_run)
         from_step = from_step or base.horizon
-        warmup_grid = None if rewarmups is None else [int(v) for v in _numbers(rewarmups, "--rewarmups", ())]
+        warmup_grid = _step_counts(rewarmups, "--rewarmups")
         candidates = rewarmup_candidates(base.schedule, from_step, steps, peak, _numbers(max_lrs, "--max-lrs", DEFAULT_MAX_LRS),
                                          warmup_grid, then, floor_grid, decay=decay, shape=shape)
 
