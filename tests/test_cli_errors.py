@@ -294,6 +294,9 @@ SCHEDULE_CASES = [
     (["--schedule", "constant", "--cycle", "100"], ["--cycle", "does not apply"]),
     (["--schedule", "cosine", "--peak", "nan"], ["--peak nan", "not a finite number"]),
     (["--schedule", "cosine", "--peak", "-1e-3"], ["peak LR", "-0.001"]),
+    # a peak outside the range runs are read in: 1e-320 predicted a loss of 8.5e303 ± nan
+    (["--schedule", "cosine", "--peak", "1e-30"], ["--peak", "1e-30", "outside [1e-20, 1e+20]"]),
+    (["--schedule", "cosine", "--peak", "1e308"], ["--peak", "1e+308", "outside [1e-20, 1e+20]"]),
     (["--schedule", "cosine", "--steps", "0"], ["--steps", "lrcurve"]),
     (["--schedule", "cosine", "--steps", "100000000000"], ["--steps 100000000000", "beyond"]),
     (["--schedule", "cosine", "--decay", "1.5"], ["--decay"]),

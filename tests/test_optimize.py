@@ -220,6 +220,8 @@ def test_optimize_rewarmup_at_step(fit_dir):
     (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
     (("--family", "wsd", "--at-step", 99999), "--at-step"),
     (("--family", "wsd", "--baseline", "nope"), "--schedule"),
+    (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
+    (("--family", "rewarmup", "--peak", "1e308"), "--peak: peak LR 1e+308 is outside [1e-20, 1e+20]"),
 ])
 def test_optimize_bad_input_is_one_line(fit_dir, args, message):
     r = lrcurve("optimize", *args, cwd=fit_dir)

@@ -132,3 +132,9 @@ def test_schedule_power_cli_refuses_negative_tokens_in_one_line(tmp_path):
     r = lrcurve("schedule", "power", "--a", 4.6, "--b", -0.51, "--batch", 512, "--peak", 3e-4,
                 "--tokens-per-step", "5e-324", "--tokens", -1, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--tokens must be positive" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("lr_max", [1e-320, 1e308, -1.0, float("nan")])
+def test_power_schedule_refuses_a_peak_outside_the_range_runs_are_read_in(lr_max):
+    with pytest.raises(InputError, match="--peak: lr_max .* is outside"):
+        power_schedule(4.6, -0.51, 64, 1e6, 1e10, lr_max)

@@ -21,7 +21,7 @@ from lrcurve.laws.base import LR_EXPONENT_RANGE
 from lrcurve.errors import InputError
 from lrcurve.logs import LogOptions
 from lrcurve.readers import Columns, read_runs, read_schedule
-from lrcurve.runs import MAX_STEPS, Run
+from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
 from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
 
 # No markup: user-supplied names may contain "[". Piped output gets room for the widest tables
@@ -202,6 +202,9 @@ def default_from(name: str, value: Any, defaults: dict[str, Any], used: list[str
     return fallback
 
 
+PEAK_FLAG = "--peak: peak LR"  # how a peak LR given as --peak is named when refused
+
+
 def check_steps(steps: int) -> None:
     """Refuse ``--steps`` beyond what the laws can hold in memory."""
     if steps > MAX_STEPS:
@@ -251,6 +254,7 @@ class ScheduleSpec:
             raise InputError("give the number of steps with --steps")
         if peak is None:
             raise InputError("give the peak LR with --peak")
+        check_peak_lr(peak, PEAK_FLAG)
         check_steps(steps)
         name = self.then if self.schedule == "rewarmup" else self.schedule
         warmup = default_from("warmup", self.warmup, defaults, used, 0) if self.schedule != "rewarmup" else (self.warmup or 0)

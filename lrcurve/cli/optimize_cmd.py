@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, ScheduleSpec, add_columns, check_steps, default_from, emit_json, expand_paths, load_runs,
+from lrcurve.cli.common import (PEAK_FLAG, Force, JsonOut, ScheduleSpec, add_columns, check_steps, default_from, emit_json, expand_paths, load_runs,
                                 note, out, progress_bar)
 from lrcurve.cli.predict_cmd import fit_defaults
 from lrcurve.errors import InputError
@@ -20,7 +20,7 @@ from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_
                               first_decaying_run, measured_bests, other_laws, rewarmup_candidates, search, wsd_candidates)
 from lrcurve.readers import Columns
 from lrcurve.output import check_plot_path
-from lrcurve.runs import MAX_STEPS, Run
+from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
 
 
 def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -197,8 +197,7 @@ def optimize_command(
     check_steps(steps)
     if not 0 <= warmup < steps:
         raise InputError(f"--warmup ({warmup}) must be in [0, --steps ({steps}))")
-    if peak <= 0:
-        raise InputError(f"--peak {peak:g}: must be positive")
+    check_peak_lr(peak, PEAK_FLAG)
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     if at_step is not None and at_step > steps:
