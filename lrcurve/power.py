@@ -128,7 +128,7 @@ def read_sweeps(path: Path, batch_col: str | None = None, tokens_col: str | None
 
 
 def power_schedule(a: float, b: float, batch: float, tokens_per_step: float, tokens: float, lr_max: float, *,
-                   warmup: int = 0, decay: float = 0.1, shape: str = "exp", floor: float = 0.01) -> Schedule:
+                   warmup: int = 0, decay: float = Power.decay, shape: str = Power.shape, floor: float = Power.final) -> Schedule:
     """The Power scheduler for a run of ``tokens`` tokens at ``tokens_per_step`` per step."""
     if not tokens > 0:
         raise InputError(f"--tokens must be positive, got {tokens:g}")

@@ -486,7 +486,7 @@ def make_schedule(
     steps: int,
     peak: float,
     warmup: int = 0,
-    decay: float = 0.2,
+    decay: float | None = None,
     shape: str | None = None,
     floor: float | None = None,
     period: int | None = None,
@@ -500,9 +500,11 @@ def make_schedule(
 ) -> Schedule:
     """Build a named schedule family from flat options (what the CLI flags give).
 
-    ``shape`` and ``floor`` default per family: WSD decays linearly to 0, the power
-    scheduler exponentially to 1 % of its LR, cosine to 0.
+    ``decay``, ``shape`` and ``floor`` default per family: WSD decays linearly over the last
+    20 % to 0, the power scheduler exponentially over the last 10 % to 1 % of its LR (the
+    defaults of :class:`WSD` and :class:`Power`), cosine to 0.
     """
+    decay_option = {} if decay is None else {"decay": decay}
     if steps <= 0:
         raise ValueError(f"steps must be positive, got {steps}")
     if peak <= 0 or not math.isfinite(peak):
@@ -514,7 +516,7 @@ def make_schedule(
     elif name == "cosine":
         body = Cosine(peak, steps, final=floor or 0.0, start=warmup, period=period)
     elif name == "wsd":
-        body = WSD(peak, steps, decay=decay, shape=shape or "linear", final=floor or 0.0)
+        body = WSD(peak, steps, **decay_option, shape=shape or "linear", final=floor or 0.0)
     elif name == "cyclic":
         body = CyclicCosine(peak, cycle or max((steps - warmup) // 4, 1), final=floor or 0.0, start=warmup, steps=steps)
     elif name == "multistep":
@@ -523,7 +525,7 @@ def make_schedule(
         if None in (power_a, power_b, batch, tokens_per_step):
             raise ValueError("the power schedule needs --a, --b, --batch and --tokens-per-step")
         body = Power(power_a, power_b, batch, tokens_per_step, peak, steps,  # type: ignore[arg-type]
-                     decay=decay, shape=shape or "exp", final=0.01 if floor is None else floor)
+                     **decay_option, shape=shape or Power.shape, final=Power.final if floor is None else floor)
     else:
         raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_NAMES)}")
     return with_warmup(body, warmup)

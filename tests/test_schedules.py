@@ -195,3 +195,11 @@ def test_power_schedule_decaying_over_every_step_starts_from_step_one():
     assert lr.tolist() == pytest.approx([start * 999 / 1000, start * 500 / 1000, 0.0])
     with np.errstate(over="ignore"):  # an exponent far beyond any fit: the LR is capped at the peak, not an error
         assert np.all(Power(4.6, 50.0, 256.0, 1e6, 0.02, 1000)(np.array([1, 999])) <= 0.02)
+
+
+def test_make_schedule_decay_defaults_per_family():
+    """The power family decayed over the last 20 % (WSD's default) through make_schedule, 10 % through Power."""
+    power = make_schedule("power", steps=1000, peak=1e-3, power_a=4.6, power_b=-0.5, batch=8.0, tokens_per_step=1e4)
+    assert power.decay == Power(4.6, -0.5, 8.0, 1e4, 1e-3, 1000).decay == 0.1
+    assert make_schedule("wsd", steps=1000, peak=1e-3).decay == WSD(1e-3, 1000).decay == 0.2
+    assert make_schedule("wsd", steps=1000, peak=1e-3, decay=0.5).decay == 0.5

@@ -22,7 +22,7 @@ from lrcurve.errors import InputError
 from lrcurve.logs import LogOptions
 from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
-from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
+from lrcurve.schedules import SCHEDULE_NAMES, WSD, WSD_SHAPES, Power, Schedule, make_schedule, rewarmup
 
 # No markup: user-supplied names may contain "[". Piped output gets room for the widest tables
 # rather than rich's 80 columns, so numbers are never cut (COLUMNS still wins when set).
@@ -219,7 +219,7 @@ class ScheduleSpec:
     steps: Optional[int]
     peak: Optional[float]
     warmup: Optional[int]
-    decay: float
+    decay: Optional[float]
     shape: Optional[str]
     floor: Optional[float]
     period: Optional[int]
@@ -330,7 +330,7 @@ _SCHEDULE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "steps": (Optional[int], typer.Option("--steps", min=1, help="Total steps (default: the fitted runs' horizon).")),
     "peak": (Optional[float], typer.Option("--peak", help="Peak LR (default: the fitted runs' peak).")),
     "warmup": (Optional[int], typer.Option("--warmup", min=0, help="Warmup steps (default: the fitted runs').")),
-    "decay": (float, typer.Option("--decay", min=0.0, max=1.0, help="WSD/power: fraction of the steps spent decaying.")),
+    "decay": (Optional[float], typer.Option("--decay", min=0.0, max=1.0, help=f"WSD/power: fraction of the steps spent decaying (default: WSD {WSD.decay:g}, power {Power.decay:g}).")),
     "shape": (Optional[str], typer.Option("--shape", help=f"Decay shape: {', '.join(WSD_SHAPES)} (WSD default linear).")),
     "floor": (Optional[float], typer.Option("--floor", min=0.0, max=1.0, help="Final LR as a fraction of the peak.")),
     "period": (Optional[int], typer.Option("--period", min=1, help="Cosine: steps of the half-cosine (default: to the end).")),
@@ -346,7 +346,7 @@ _SCHEDULE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "batch": (Optional[float], typer.Option("--batch", help="Power scheduler: batch size.")),
     "tokens_per_step": (Optional[float], typer.Option("--tokens-per-step", help="Power scheduler: tokens per optimiser step.")),
 }
-_SCHEDULE_DEFAULTS = {"schedule": "wsd", "decay": 0.2, "then": "cosine"}
+_SCHEDULE_DEFAULTS = {"schedule": "wsd", "then": "cosine"}
 
 
 def _inject(command: Callable[..., Any], param: str, cls: type, options: dict[str, tuple[Any, Any]],

@@ -21,6 +21,7 @@ from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_
 from lrcurve.readers import Columns
 from lrcurve.output import check_plot_path
 from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
+from lrcurve.schedules import WSD
 
 
 def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -168,7 +169,7 @@ def optimize_command(
     rewarmups: Annotated[Optional[str], typer.Option("--rewarmups", help="Re-warmup: warmup lengths searched, in steps (default 0,1,2,5,10 % of the new phase).")] = None,
     then: Annotated[str, typer.Option("--then", help="Re-warmup: family of the new phase (candidates and a rewarmup baseline).")] = "cosine",
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Baseline family, with the usual flags below (default: the fitted runs' first decaying schedule at this horizon).")] = None,
-    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="Baseline WSD/power: decay fraction.")] = 0.2,
+    decay: Annotated[Optional[float], typer.Option("--decay", min=0.0, max=1.0, help=f"WSD: decay fraction of the baseline or of the re-warmup's new phase (default {WSD.decay:g}).")] = None,
     shape: Annotated[Optional[str], typer.Option("--shape", help="Baseline WSD: decay shape.")] = None,
     floor: Annotated[Optional[float], typer.Option("--floor", min=0.0, max=1.0, help="Baseline: final LR as a fraction of the peak.")] = None,
     period: Annotated[Optional[int], typer.Option("--period", min=1, help="Baseline cosine: steps of the half-cosine.")] = None,

@@ -12,7 +12,7 @@ from lrcurve.cli.common import Force, JsonOut, emit_json, out, sampled_indices, 
 from lrcurve.errors import InputError
 from lrcurve.output import check_plot_path
 from lrcurve.power import PowerLawFit, fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
-from lrcurve.schedules import Schedule
+from lrcurve.schedules import Power, Schedule
 
 
 def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None) -> None:
@@ -56,9 +56,9 @@ def fit_power_command(
     tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", help="New run: tokens per step (instead of --seq-len).")] = None,
     peak: Annotated[Optional[float], typer.Option("--peak", help="New run: lr_max, the cap (default: the highest LR in the table).")] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="New run: warmup steps.")] = 0,
-    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps.")] = 0.1,
-    shape: Annotated[str, typer.Option("--shape", help="New run: final decay shape (exp, linear, ...).")] = "exp",
-    floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="New run: LR at the end as a fraction of the LR where the decay starts.")] = 0.01,
+    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps.")] = Power.decay,
+    shape: Annotated[str, typer.Option("--shape", help="New run: final decay shape (exp, linear, ...).")] = Power.shape,
+    floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="New run: LR at the end as a fraction of the LR where the decay starts.")] = Power.final,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the fit (and the implied schedule) to PNG/SVG/PDF.")] = None,
     json_out: JsonOut = False,
     force: Force = False,
