@@ -336,6 +336,19 @@ def test_rewarmup_flags(fitted, lrcurve):
     refused(lrcurve("schedule", "show", "rewarmup", "--steps", "30000", "--peak", "3e-4"), "rewarmup", "fit file")
 
 
+def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, lrcurve):
+    """A milestone was checked against --steps but applied from --at-step: 20000 fired at step 32000, never."""
+    rewarm = ("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000", "--then", "multistep")
+    for milestone in ("11000", "12000", "30000"):
+        refused(lrcurve(*rewarm, "--milestones", milestone, "--factors", "0.1"),
+                f"--milestones {milestone}", "--at-step 12000", "--steps 30000")
+    result = lrcurve(*rewarm, "--milestones", "20000", "--factors", "0.1", "--every", "10", "--json")
+    assert result.code == 0, result.err
+    curve = json.loads(result.out)["curve"]
+    lr = dict(zip(curve["step"], curve["lr"]))
+    assert lr[19990] == pytest.approx(3e-4) and lr[20010] == pytest.approx(3e-5)
+
+
 def test_schedule_show_needs_a_peak_and_refuses_existing_output(tmp_path, lrcurve):
     refused(lrcurve("schedule", "show", "cosine", "--steps", "1000"), "--peak")
     (tmp_path / "lr.csv").write_text("mine")

@@ -211,6 +211,14 @@ def check_steps(steps: int) -> None:
         raise InputError(f"--steps {steps} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
 
 
+def _check_milestones(milestones: Sequence[int], start: int, steps: int) -> None:
+    """Refuse a milestone outside the schedule's steps ``start+1 .. steps-1`` (steps of the whole run)."""
+    outside = [m for m in milestones if not start < m < steps]
+    if outside:
+        where = f"--at-step {start}" if start else "0"
+        raise InputError(f"--milestones {outside[0]}: milestones must lie between {where} and --steps {steps}")
+
+
 @dataclass
 class ScheduleSpec:
     """The schedule flags of ``predict`` and ``schedule show``."""
@@ -262,13 +270,11 @@ class ScheduleSpec:
             raise InputError(f"--warmup {warmup} must be less than --steps {steps}")
         milestones = _numbers("milestones", self.milestones, int)
         factors = _numbers("factors", self.factors, float)
-        outside = [m for m in milestones if not 0 < m < steps]
-        if outside:
-            raise InputError(f"--milestones {outside[0]}: milestones must lie between 0 and --steps {steps}")
         if any(not 0.0 <= f <= 1.0 for f in factors):  # also refuses nan
             raise InputError(f"--factors {self.factors}: each factor is a fraction of the peak LR, in [0, 1]")
         if self.schedule == "rewarmup":
             return self._rewarmup(runs, int(steps), float(peak), int(warmup), milestones, factors), used
+        _check_milestones(milestones, 0, steps)
         try:
             schedule = make_schedule(name, steps=int(steps), peak=float(peak), warmup=int(warmup), decay=self.decay,
                                      shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
@@ -316,10 +322,11 @@ class ScheduleSpec:
         at_step = self.at_step or base.horizon
         if not 0 < at_step < steps:
             raise InputError(f"--at-step ({at_step}) must be between 0 and --steps ({steps})")
-        try:
+        _check_milestones(milestones, at_step, steps)
+        try:  # the new phase counts its steps from --at-step
             body = make_schedule(self.then, steps=steps - at_step, peak=peak, warmup=warmup, decay=self.decay,
                                  shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
-                                 milestones=milestones, factors=factors).law_view()
+                                 milestones=tuple(m - at_step for m in milestones), factors=factors).law_view()
         except ValueError as error:
             raise InputError(str(error)) from None
         return rewarmup(base.schedule, at_step, body, warmup)
