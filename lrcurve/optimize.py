@@ -35,6 +35,9 @@ from lrcurve.runs import Run
 from lrcurve.schedules import WSD_SHAPES, Constant, Cosine, Schedule, WSD, make_schedule, rewarmup
 
 FAMILIES = ("wsd", "cosine", "rewarmup")
+# The new phase of a re-warmup search: families built from the flags optimize has (not multistep's
+# milestones nor the power scheduler's a, b, batch and tokens per step).
+REWARMUP_THEN = ("constant", "cosine", "wsd", "cyclic")
 DEFAULT_FRACTIONS = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 DEFAULT_SHAPES = ("linear", "sqrt", "cosine")
 DEFAULT_PERIODS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5)
@@ -167,6 +170,8 @@ def rewarmup_candidates(base: Schedule, from_step: int, steps: int, peak: float,
                         then: str = "cosine", floors: Sequence[float] = (0.0,), **then_options: Any) -> list[Candidate]:
     """Continue ``base`` to ``from_step``, re-warm over ``w`` steps to ``m * peak`` and decay
     with family ``then`` to the end: every ``m`` in ``max_lrs`` x ``w`` in ``warmups`` x floor."""
+    if then not in REWARMUP_THEN:
+        raise InputError(f"--then {then}: the re-warmup search's new phase is one of {', '.join(REWARMUP_THEN)}")
     if not 0 < from_step < steps:
         raise InputError(f"--from-step ({from_step}) must be between 0 and --steps ({steps})")
     phase = steps - from_step

@@ -349,6 +349,16 @@ def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, l
     assert lr[19990] == pytest.approx(3e-4) and lr[20010] == pytest.approx(3e-5)
 
 
+def test_rewarmup_then_power_takes_the_power_flags(fitted, lrcurve):
+    """The power flags were not passed on to the new phase: 'needs --a, --b, ...' although given."""
+    result = lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000",
+                     "--then", "power", "--a", "4.6", "--b", "-0.51", "--batch", "1024", "--tokens-per-step", "4194304",
+                     "--peak", "3e-4", "--json")
+    assert result.code == 0, result.err
+    phase = json.loads(result.out)["schedule"]["segments"][1]["body"]
+    assert phase["kind"] == "power" and phase["a"] == 4.6 and phase["steps"] == 18000
+
+
 def test_schedule_show_needs_a_peak_and_refuses_existing_output(tmp_path, lrcurve):
     refused(lrcurve("schedule", "show", "cosine", "--steps", "1000"), "--peak")
     (tmp_path / "lr.csv").write_text("mine")

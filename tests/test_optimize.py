@@ -220,6 +220,11 @@ def test_optimize_rewarmup_at_step(fit_dir):
     (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
     (("--family", "wsd", "--at-step", 99999), "--at-step"),
     (("--family", "wsd", "--baseline", "nope"), "--schedule"),
+    # the power family needs flags optimize has not; --then multistep searched constant schedules
+    (("--family", "wsd", "--baseline", "power"), "--baseline power: optimize has no --a"),
+    (("--family", "wsd", "--baseline", "rewarmup", "--then", "power"), "--baseline rewarmup --then power: optimize has no --a"),
+    (("--family", "rewarmup", "--then", "power"), "--then power: the re-warmup search's new phase is one of constant, cosine"),
+    (("--family", "rewarmup", "--then", "multistep"), "--then multistep: the re-warmup search's new phase is one of"),
     (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
     (("--family", "rewarmup", "--peak", "1e308"), "--peak: peak LR 1e+308 is outside [1e-20, 1e+20]"),
 ])

@@ -276,13 +276,16 @@ class ScheduleSpec:
             return self._rewarmup(runs, int(steps), float(peak), int(warmup), milestones, factors), used
         _check_milestones(milestones, 0, steps)
         try:
-            schedule = make_schedule(name, steps=int(steps), peak=float(peak), warmup=int(warmup), decay=self.decay,
-                                     shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
-                                     milestones=milestones, factors=factors, power_a=self.power_a, power_b=self.power_b,
-                                     batch=self.batch, tokens_per_step=self.tokens_per_step)
+            schedule = make_schedule(name, steps=int(steps), peak=float(peak), warmup=int(warmup), milestones=milestones,
+                                     factors=factors, **self._family_options())
         except ValueError as error:
             raise InputError(str(error)) from None
         return schedule, used
+
+    def _family_options(self) -> dict[str, Any]:
+        """The ``make_schedule`` keywords given as they are by the family flags."""
+        return {name: getattr(self, name) for name in ("decay", "shape", "floor", "period", "cycle", "power_a",
+                                                       "power_b", "batch", "tokens_per_step")}
 
     def _check_flags(self) -> None:
         """Refuse unknown names, non-finite numbers and flags the chosen family does not use."""
@@ -324,9 +327,9 @@ class ScheduleSpec:
             raise InputError(f"--at-step ({at_step}) must be between 0 and --steps ({steps})")
         _check_milestones(milestones, at_step, steps)
         try:  # the new phase counts its steps from --at-step
-            body = make_schedule(self.then, steps=steps - at_step, peak=peak, warmup=warmup, decay=self.decay,
-                                 shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
-                                 milestones=tuple(m - at_step for m in milestones), factors=factors).law_view()
+            body = make_schedule(self.then, steps=steps - at_step, peak=peak, warmup=warmup,
+                                 milestones=tuple(m - at_step for m in milestones), factors=factors,
+                                 **self._family_options()).law_view()
         except ValueError as error:
             raise InputError(str(error)) from None
         return rewarmup(base.schedule, at_step, body, warmup)

@@ -225,6 +225,10 @@ def optimize_command(
             baseline_schedule, baseline_label = default_baseline(fitted.runs, steps, peak, warmup)
         note(f"baseline (--baseline to choose): {baseline_label}")
     else:
+        if "power" in (baseline, then if baseline == "rewarmup" else None):
+            given = "--baseline power" if baseline == "power" else "--baseline rewarmup --then power"
+            raise InputError(f"{given}: optimize has no --a, --b, --batch or --tokens-per-step; give the power "
+                             "schedule as --baseline file --lr-file LR.csv (from `lrcurve schedule power -o LR.csv`)")
         spec = ScheduleSpec(baseline, steps, peak, warmup, decay, shape, floor, period, cycle, milestones, factors, lr_file,
                             from_step, then, base_run or (base.name if base else None), None, None, None, None)
         baseline_schedule, _ = spec.build(fitted.runs)
