@@ -165,6 +165,13 @@ def cosine_candidates(steps: int, peak: float, warmup: int, periods: Sequence[fl
     return out
 
 
+def check_from_step(from_step: int, steps: int, default_of: str | None = None) -> None:
+    """Refuse a re-warmup start outside the run; ``default_of`` names the run whose end it defaulted to."""
+    if not 0 < from_step < steps:
+        given = f"--from-step ({from_step})" if default_of is None else f"the end of run {default_of} ({from_step}; --from-step to choose)"
+        raise InputError(f"{given} must be between 0 and --steps ({steps})")
+
+
 def rewarmup_candidates(base: Schedule, from_step: int, steps: int, peak: float,
                         max_lrs: Sequence[float] = DEFAULT_MAX_LRS, warmups: Sequence[int] | None = None,
                         then: str = "cosine", floors: Sequence[float] = (0.0,), **then_options: Any) -> list[Candidate]:
@@ -172,8 +179,7 @@ def rewarmup_candidates(base: Schedule, from_step: int, steps: int, peak: float,
     with family ``then`` to the end: every ``m`` in ``max_lrs`` x ``w`` in ``warmups`` x floor."""
     if then not in REWARMUP_THEN:
         raise InputError(f"--then {then}: the re-warmup search's new phase is one of {', '.join(REWARMUP_THEN)}")
-    if not 0 < from_step < steps:
-        raise InputError(f"--from-step ({from_step}) must be between 0 and --steps ({steps})")
+    check_from_step(from_step, steps)
     phase = steps - from_step
     warmups = sorted({int(round(f * phase)) for f in DEFAULT_REWARMUP_FRACTIONS}) if warmups is None else list(warmups)
     _check_fractions(max_lrs, "maximum LRs (fractions of the peak)", 1e-6, 100.0)

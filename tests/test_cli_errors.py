@@ -308,6 +308,9 @@ SCHEDULE_CASES = [
     (["--schedule", "cosine", "--at-step", "10"], ["--at-step", "rewarmup only"]),
     (["--schedule", "file", "--lr-file", "one_lr.csv", "--steps", "100"], ["--steps", "does not apply", "file"]),
     (["--schedule", "rewarmup", "--then", "zigzag"], ["--then", "zigzag"]),
+    # a flag the family does not use is refused, also when it has a default (--decay was 0.2, --then cosine)
+    (["--schedule", "cosine", "--decay", "0.5"], ["--decay", "does not apply", "--schedule cosine"]),
+    (["--schedule", "cosine", "--then", "wsd"], ["--then", "rewarmup only"]),
 ]
 
 
@@ -347,6 +350,11 @@ def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, l
     curve = json.loads(result.out)["curve"]
     lr = dict(zip(curve["step"], curve["lr"]))
     assert lr[19990] == pytest.approx(3e-4) and lr[20010] == pytest.approx(3e-5)
+
+
+def test_rewarmup_warmup_longer_than_the_new_phase_names_the_flag_and_the_phase(fitted, lrcurve):
+    refused(lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000", "--warmup", "18000"),
+            "--warmup 18000", "18000 steps of the re-warmup's new phase", "12000..30000")
 
 
 def test_rewarmup_then_power_takes_the_power_flags(fitted, lrcurve):

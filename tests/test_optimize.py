@@ -207,6 +207,13 @@ def test_optimize_cosine_table_with_a_given_baseline(fit_dir):
     assert like_the_fit.returncode == 0 and "best candidate" not in like_the_fit.stderr
 
 
+def test_optimize_takes_flags_for_its_baseline_and_wsd_phase(fit_dir):
+    for args in (("--family", "wsd", "--baseline", "wsd", "--decay", 0.3), ("--family", "rewarmup", "--then", "wsd", "--decay", 0.3),
+                 ("--family", "rewarmup", "--baseline", "wsd"), ("--family", "wsd", "--baseline", "rewarmup", "--from-step", 12000)):
+        r = lrcurve("optimize", *args, "--steps", 30000, "--top", 1, cwd=fit_dir)
+        assert r.returncode == 0, (args, r.stderr)
+
+
 def test_optimize_rewarmup_at_step(fit_dir):
     r = lrcurve("optimize", "--family", "rewarmup", "--from-step", 24000, "--steps", 30000, "--at-step", 29000,
                 "--max-lrs", "0.2,0.6,1", "--rewarmups", "0,300", "--json", cwd=fit_dir)
@@ -225,6 +232,17 @@ def test_optimize_rewarmup_at_step(fit_dir):
     (("--family", "wsd", "--baseline", "rewarmup", "--then", "power"), "--baseline rewarmup --then power: optimize has no --a"),
     (("--family", "rewarmup", "--then", "power"), "--then power: the re-warmup search's new phase is one of constant, cosine"),
     (("--family", "rewarmup", "--then", "multistep"), "--then multistep: the re-warmup search's new phase is one of"),
+    # flags that do not apply to the search or the baseline were silently ignored
+    (("--family", "cosine", "--shapes", "sqrt"), "--shapes does not apply to --family cosine"),
+    (("--family", "wsd", "--periods", "1"), "--periods does not apply to --family wsd"),
+    (("--family", "wsd", "--then", "power"), "--then applies to --family rewarmup or --baseline rewarmup only"),
+    (("--family", "wsd", "--from-step", 1000), "--from-step applies to --family rewarmup or --baseline rewarmup only"),
+    (("--family", "wsd", "--decay", 0.3), "--decay applies to the --baseline schedule"),
+    (("--family", "rewarmup", "--decay", 0.3), "--decay applies to the --baseline schedule"),
+    (("--family", "wsd", "--floor", 0.1), "--floor applies to the --baseline schedule"),
+    (("--family", "wsd", "--baseline", "cosine", "--decay", 0.3), "--decay does not apply to --schedule cosine"),
+    # the start of a rewarmup baseline is optimize's --from-step (default: the base run's end), not --at-step
+    (("--family", "wsd", "--steps", 23920, "--baseline", "rewarmup"), "the end of run cosine_24000 (23920; --from-step to choose) must be"),
     (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
     (("--family", "rewarmup", "--peak", "1e308"), "--peak: peak LR 1e+308 is outside [1e-20, 1e+20]"),
 ])

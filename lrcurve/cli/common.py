@@ -172,9 +172,10 @@ _FAMILY_FLAGS = {
     "steps": SCHEDULE_NAMES, "peak": SCHEDULE_NAMES, "lr_file": ("file",),
     "period": ("cosine",), "cycle": ("cyclic",), "milestones": ("multistep",), "factors": ("multistep",),
     "power_a": ("power",), "power_b": ("power",), "batch": ("power",), "tokens_per_step": ("power",),
-    "shape": ("wsd", "power"), "floor": ("cosine", "wsd", "cyclic", "power"),
+    "decay": ("wsd", "power"), "shape": ("wsd", "power"), "floor": ("cosine", "wsd", "cyclic", "power"),
 }
-_REWARMUP_FLAGS = ("at_step", "base_run")
+_REWARMUP_FLAGS = ("at_step", "base_run", "then")
+REWARMUP_PHASE = "cosine"  # the family of a re-warmup's new phase without --then
 
 
 def _flag(name: str) -> str:
@@ -236,7 +237,7 @@ class ScheduleSpec:
     factors: Optional[str]
     lr_file: Optional[Path]
     at_step: Optional[int]
-    then: str
+    then: Optional[str]
     base_run: Optional[str]
     power_a: Optional[float]
     power_b: Optional[float]
@@ -264,7 +265,7 @@ class ScheduleSpec:
             raise InputError("give the peak LR with --peak")
         check_peak_lr(peak, PEAK_FLAG)
         check_steps(steps)
-        name = self.then if self.schedule == "rewarmup" else self.schedule
+        name = self.new_phase if self.schedule == "rewarmup" else self.schedule
         warmup = default_from("warmup", self.warmup, defaults, used, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
         if warmup >= steps:
             raise InputError(f"--warmup {warmup} must be less than --steps {steps}")
@@ -282,6 +283,11 @@ class ScheduleSpec:
             raise InputError(str(error)) from None
         return schedule, used
 
+    @property
+    def new_phase(self) -> str:
+        """The family a re-warmup follows after its new warmup."""
+        return self.then or REWARMUP_PHASE
+
     def _family_options(self) -> dict[str, Any]:
         """The ``make_schedule`` keywords given as they are by the family flags."""
         return {name: getattr(self, name) for name in ("decay", "shape", "floor", "period", "cycle", "power_a",
@@ -292,11 +298,11 @@ class ScheduleSpec:
         families = (*SCHEDULE_NAMES, "rewarmup", "file")
         if self.schedule not in families:
             raise InputError(f"--schedule must be one of {', '.join(families)}, got {self.schedule!r}")
-        if self.schedule == "rewarmup" and self.then not in SCHEDULE_NAMES:
+        if self.schedule == "rewarmup" and self.new_phase not in SCHEDULE_NAMES:
             raise InputError(f"--then must be one of {', '.join(SCHEDULE_NAMES)}, got {self.then!r}")
         if self.shape is not None and self.shape not in WSD_SHAPES:
             raise InputError(f"--shape must be one of {', '.join(WSD_SHAPES)}, got {self.shape!r}")
-        family = self.then if self.schedule == "rewarmup" else self.schedule
+        family = self.new_phase if self.schedule == "rewarmup" else self.schedule
         chosen = f"--then {family}" if self.schedule == "rewarmup" else f"--schedule {family}"
         for name, value in vars(self).items():
             if value is None:
@@ -325,9 +331,12 @@ class ScheduleSpec:
         at_step = self.at_step or base.horizon
         if not 0 < at_step < steps:
             raise InputError(f"--at-step ({at_step}) must be between 0 and --steps ({steps})")
+        if warmup >= steps - at_step:
+            raise InputError(f"--warmup {warmup} must be less than the {steps - at_step} steps of the re-warmup's new phase "
+                             f"(steps {at_step}..{steps})")
         _check_milestones(milestones, at_step, steps)
         try:  # the new phase counts its steps from --at-step
-            body = make_schedule(self.then, steps=steps - at_step, peak=peak, warmup=warmup,
+            body = make_schedule(self.new_phase, steps=steps - at_step, peak=peak, warmup=warmup,
                                  milestones=tuple(m - at_step for m in milestones), factors=factors,
                                  **self._family_options()).law_view()
         except ValueError as error:
@@ -349,14 +358,14 @@ _SCHEDULE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "factors": (Optional[str], typer.Option("--factors", help="Multistep: LR after each milestone as a fraction of the peak.")),
     "lr_file": (Optional[Path], typer.Option("--lr-file", help="File schedule: a table of step,lr.")),
     "at_step": (Optional[int], typer.Option("--at-step", min=1, help="Rewarmup: step where the new phase starts (default: the base run's end).")),
-    "then": (str, typer.Option("--then", help="Rewarmup: family of the new phase.")),
+    "then": (Optional[str], typer.Option("--then", help=f"Rewarmup: family of the new phase (default {REWARMUP_PHASE}).")),
     "base_run": (Optional[str], typer.Option("--base-run", help="Rewarmup: fitted run to continue (default: the first).")),
     "power_a": (Optional[float], typer.Option("--a", help="Power scheduler: a in lr = batch*a*tokens^b.")),
     "power_b": (Optional[float], typer.Option("--b", help="Power scheduler: b (negative).")),
     "batch": (Optional[float], typer.Option("--batch", help="Power scheduler: batch size.")),
     "tokens_per_step": (Optional[float], typer.Option("--tokens-per-step", help="Power scheduler: tokens per optimiser step.")),
 }
-_SCHEDULE_DEFAULTS = {"schedule": "wsd", "then": "cosine"}
+_SCHEDULE_DEFAULTS = {"schedule": "wsd"}
 
 
 def _inject(command: Callable[..., Any], param: str, cls: type, options: dict[str, tuple[Any, Any]],
