@@ -307,6 +307,9 @@ SCHEDULE_CASES = [
     (["--schedule", "file", "--lr-file", "one_lr.csv"], ["one_lr.csv", "at least 2 rows"]),
     (["--schedule", "cosine", "--at-step", "10"], ["--at-step", "rewarmup only"]),
     (["--schedule", "file", "--lr-file", "one_lr.csv", "--steps", "100"], ["--steps", "does not apply", "file"]),
+    # a warmup covering the whole file was accepted, where every other family refuses --warmup >= --steps
+    (["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "200"], ["--warmup 200", "100 steps of --lr-file two_lrs.csv"]),
+    (["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "100"], ["--warmup 100", "100 steps of --lr-file two_lrs.csv"]),
     (["--schedule", "rewarmup", "--then", "zigzag"], ["--then", "zigzag"]),
     # a flag the family does not use is refused, also when it has a default (--decay was 0.2, --then cosine)
     (["--schedule", "cosine", "--decay", "0.5"], ["--decay", "does not apply", "--schedule cosine"]),
@@ -317,6 +320,7 @@ SCHEDULE_CASES = [
 @pytest.mark.parametrize("args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES])
 def test_predict_refuses_bad_schedule_flags(fitted, lrcurve, args, fragments):
     (fitted.parent / "one_lr.csv").write_text("step,lr\n100,3e-4\n")
+    (fitted.parent / "two_lrs.csv").write_text("step,lr\n1,3e-4\n100,3e-5\n")
     before = snapshot(fitted.parent)
     refused(lrcurve("predict", "fit.json", *args, "-o", "curve.csv", "--plot", "curve.png"), *fragments)
     assert snapshot(fitted.parent) == before
@@ -325,6 +329,7 @@ def test_predict_refuses_bad_schedule_flags(fitted, lrcurve, args, fragments):
 @pytest.mark.parametrize("args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES])
 def test_schedule_show_refuses_bad_schedule_flags(tmp_path, lrcurve, args, fragments):
     (tmp_path / "one_lr.csv").write_text("step,lr\n100,3e-4\n")
+    (tmp_path / "two_lrs.csv").write_text("step,lr\n1,3e-4\n100,3e-5\n")
     before = snapshot(tmp_path)
     family = ["--steps", "24000", "--peak", "3e-4"] if "file" not in args else []
     refused(lrcurve("schedule", "show", *family, *args, "-o", "lr.csv"), *fragments)

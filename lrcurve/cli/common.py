@@ -254,6 +254,8 @@ class ScheduleSpec:
                 raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
             notes: list[str] = []
             schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes)
+            if self.warmup is not None and schedule.horizon is not None and self.warmup >= schedule.horizon:
+                raise InputError(f"--warmup {self.warmup} must be less than the {schedule.horizon} steps of --lr-file {self.lr_file}")
             for message in notes:
                 note(message)
             return schedule, used
