@@ -302,6 +302,9 @@ SCHEDULE_CASES = [
     (["--schedule", "cosine", "--decay", "1.5"], ["--decay"]),
     (["--schedule", "power", "--a", "4", "--b", "-0.5", "--batch", "0", "--tokens-per-step", "4096"], ["--batch 0", "positive"]),
     (["--schedule", "power"], ["power schedule needs", "--a"]),
+    # the flags are --a and --b (they were named --power-a and --power-b, which do not exist)
+    (["--schedule", "power", "--a", "4", "--b", "nan", "--batch", "8", "--tokens-per-step", "4096"], ["--b nan", "not a finite number"]),
+    (["--schedule", "power", "--a", "inf", "--b", "-0.5", "--batch", "8", "--tokens-per-step", "4096"], ["--a inf", "not a finite number"]),
     (["--schedule", "file"], ["--lr-file"]),
     (["--schedule", "file", "--lr-file", "nowhere.csv"], ["nowhere.csv", "no such file"]),
     (["--schedule", "file", "--lr-file", "one_lr.csv"], ["one_lr.csv", "at least 2 rows"]),

@@ -103,12 +103,19 @@ Skip = Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave ou
 Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]
 
 
+def _option_flag(option: Any) -> str | None:
+    """The first declared name of a typer option, if it declares one. Inside ``Annotated``,
+    typer keeps the first name as the option's ``default`` (``typer.Option("--a")``)."""
+    decls = (getattr(option, "default", None), *(getattr(option, "param_decls", None) or ()))
+    return next((d for d in decls if isinstance(d, str) and d.startswith("-")), None)
+
+
 def _flag_of(parameter: inspect.Parameter) -> str:
     """The command-line flag of a typer parameter (its first declared name)."""
     for meta in getattr(parameter.annotation, "__metadata__", ()):
-        decls = getattr(meta, "param_decls", None)
-        if decls:
-            return decls[0]
+        flag = _option_flag(meta)
+        if flag:
+            return flag
     return "--" + parameter.name.replace("_", "-")
 
 
@@ -180,7 +187,7 @@ REWARMUP_PHASE = "cosine"  # the family of a re-warmup's new phase without --the
 
 def _flag(name: str) -> str:
     """The command-line spelling of a schedule option, e.g. ``power_a`` -> ``--a``."""
-    return str(_SCHEDULE_OPTIONS[name][1].default)
+    return _option_flag(_SCHEDULE_OPTIONS[name][1]) or name
 
 
 def _numbers(name: str, text: str | None, kind: type) -> tuple[Any, ...]:
