@@ -35,6 +35,9 @@ from lrcurve.runs import Run
 from lrcurve.schedules import WSD_SHAPES, Constant, Cosine, Schedule, WSD, make_schedule, rewarmup
 
 FAMILIES = ("wsd", "cosine", "rewarmup")
+# The new phase of a re-warmup search: families built from the flags optimize has (not multistep's
+# milestones nor the power scheduler's a, b, batch and tokens per step).
+REWARMUP_THEN = ("constant", "cosine", "wsd", "cyclic")
 DEFAULT_FRACTIONS = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 DEFAULT_SHAPES = ("linear", "sqrt", "cosine")
 DEFAULT_PERIODS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5)
@@ -162,19 +165,27 @@ def cosine_candidates(steps: int, peak: float, warmup: int, periods: Sequence[fl
     return out
 
 
+def check_from_step(from_step: int, steps: int, default_of: str | None = None) -> None:
+    """Refuse a re-warmup start outside the run; ``default_of`` names the run whose end it defaulted to."""
+    if not 0 < from_step < steps:
+        given = f"--from-step ({from_step})" if default_of is None else f"the end of run {default_of} ({from_step}; --from-step to choose)"
+        raise InputError(f"{given} must be between 0 and --steps ({steps})")
+
+
 def rewarmup_candidates(base: Schedule, from_step: int, steps: int, peak: float,
                         max_lrs: Sequence[float] = DEFAULT_MAX_LRS, warmups: Sequence[int] | None = None,
                         then: str = "cosine", floors: Sequence[float] = (0.0,), **then_options: Any) -> list[Candidate]:
     """Continue ``base`` to ``from_step``, re-warm over ``w`` steps to ``m * peak`` and decay
     with family ``then`` to the end: every ``m`` in ``max_lrs`` x ``w`` in ``warmups`` x floor."""
-    if not 0 < from_step < steps:
-        raise InputError(f"--from-step ({from_step}) must be between 0 and --steps ({steps})")
+    if then not in REWARMUP_THEN:
+        raise InputError(f"--then {then}: the re-warmup search's new phase is one of {', '.join(REWARMUP_THEN)}")
+    check_from_step(from_step, steps)
     phase = steps - from_step
     warmups = sorted({int(round(f * phase)) for f in DEFAULT_REWARMUP_FRACTIONS}) if warmups is None else list(warmups)
     _check_fractions(max_lrs, "maximum LRs (fractions of the peak)", 1e-6, 100.0)
     _check_fractions(floors, "floors", 0.0, 1.0)
     if not warmups or min(warmups) < 0 or max(warmups) >= phase:
-        raise InputError(f"re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}")
+        raise InputError(f"--rewarmups: re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}")
     out = []
     for floor in floors:
         for w in warmups:

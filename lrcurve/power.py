@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from lrcurve.errors import InputError
 from lrcurve.readers import LR_NAMES, find_column, numeric_column, read_table
-from lrcurve.runs import MAX_STEPS
+from lrcurve.runs import MAX_STEPS, check_peak_lr
 from lrcurve.schedules import Power, Schedule, with_warmup
 
 BATCH_NAMES = ("batch", "batch_size", "bs", "beta", "global_batch_size", "batch_sequences")
@@ -141,10 +141,11 @@ def read_sweeps(path: Path, batch_col: str | None = None, tokens_col: str | None
 
 
 def power_schedule(a: float, b: float, batch: float, tokens_per_step: float, tokens: float, lr_max: float, *,
-                   warmup: int = 0, decay: float = 0.1, shape: str = "exp", floor: float = 0.01) -> Schedule:
+                   warmup: int = 0, decay: float = Power.decay, shape: str = Power.shape, floor: float = Power.final) -> Schedule:
     """The Power scheduler for a run of ``tokens`` tokens at ``tokens_per_step`` per step."""
     if not tokens > 0:
         raise InputError(f"--tokens must be positive, got {tokens:g}")
+    check_peak_lr(lr_max, "--peak: lr_max")
     exact = tokens / tokens_per_step
     if not exact <= MAX_STEPS:
         raise InputError(f"{tokens:g} tokens at {tokens_per_step:g} per step is beyond {MAX_STEPS:,} steps, "

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import InputError
 from lrcurve.output import mark_input
-from lrcurve.runs import MAX_STEPS, MIN_LOSS, PEAK_LR_RANGE, Run, logged_schedule
+from lrcurve.runs import MAX_STEPS, MIN_LOSS, PEAK_LR_RANGE, Run, check_peak_lr, logged_schedule
 from lrcurve.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -256,11 +256,8 @@ def _lr_schedule(steps: NDArray[np.float64], lr: NDArray[np.float64], where: str
         raise InputError(f"{where}: column {column!r}: negative learning rate {lr[lr < 0][0]:g} at step {steps[lr < 0][0]:g}")
     if not np.any(lr > 0):
         raise InputError(f"{where}: column {column!r} is zero everywhere; the laws need a positive learning rate")
-    low, high = PEAK_LR_RANGE
-    if not low <= lr.max() <= high:
-        raise InputError(f"{where}: column {column!r}: peak learning rate {lr.max():g} is outside [{low:g}, {high:g}], "
-                         "the range the laws can evaluate (a unit mistake?)")
-    lr = np.where(lr < low, 0.0, lr)  # such an update changes no float32 weight; as a denormal it overflows the laws
+    check_peak_lr(float(lr.max()), f"{where}: column {column!r}: peak learning rate")
+    lr = np.where(lr < PEAK_LR_RANGE[0], 0.0, lr)  # such an update changes no float32 weight; as a denormal it overflows the laws
     if steps[0] == 0:  # the LR logged "at step 0" is the one the first update uses
         if steps.size > 1 and steps[1] == 1:
             steps, lr = steps[1:], lr[1:]

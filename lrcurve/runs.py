@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from lrcurve.errors import InputError
 from lrcurve.schedules import Piecewise, Schedule, Warmup, schedule_from_dict
 
 # The laws keep per-step LR arrays; beyond this many steps they no longer fit in memory.
@@ -23,6 +24,13 @@ MAX_STEPS = 50_000_000
 # ~1e-5..1e-2, per-token losses ~0.1..12 nats), and would overflow the fit.
 PEAK_LR_RANGE = (1e-20, 1e20)
 MIN_LOSS = 1e-20
+
+
+def check_peak_lr(peak: float, what: str) -> None:
+    """Refuse a peak LR outside ``PEAK_LR_RANGE`` (or NaN); ``what`` names it, e.g. ``--peak: peak LR``."""
+    low, high = PEAK_LR_RANGE
+    if not low <= peak <= high:
+        raise InputError(f"{what} {peak:g} is outside [{low:g}, {high:g}], the range the laws can evaluate (a unit mistake?)")
 
 
 @dataclass(frozen=True, eq=False)

@@ -165,8 +165,9 @@ def _check_count(what: str, value: Any, minimum: int, optional: bool = False) ->
 
 
 def _check_final(final: float) -> None:
-    if not final >= 0.0:
-        raise ValueError(f"final LR fraction must be >= 0, got {final}")
+    """Refuse a final LR that is not a fraction of the peak in [0, 1] (NaN too)."""
+    if not 0.0 <= final <= 1.0:
+        raise ValueError(f"final LR fraction must be in [0, 1], got {final}")
 
 
 def _check_decay(shape: str, decay: float, final: float) -> None:
@@ -241,13 +242,23 @@ class MultiStep(Schedule):
         _check_count("multistep schedule: steps", self.steps, 1, optional=True)
         if len(self.milestones) != len(self.factors):
             raise ValueError("multistep needs as many factors as milestones")
+        for milestone in self.milestones:
+            _check_count("multistep schedule: milestone", milestone, 1)
         if list(self.milestones) != sorted(self.milestones):
             raise ValueError("multistep milestones must be increasing")
+        bad = [f for f in self.factors if not 0.0 <= f < math.inf]
+        if bad:
+            raise ValueError(f"multistep factors multiply peak_lr and must be finite and >= 0, got {bad[0]}")
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         levels = np.concatenate([[1.0], np.asarray(self.factors, dtype=np.float64)])
         index = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), _steps(steps), side="right")
         return self.peak_lr * levels[index]
+
+    @property
+    def peak(self) -> float:
+        """The largest LR: ``peak_lr``, or more after a milestone with a factor above 1."""
+        return self.peak_lr * max(1.0, *self.factors)
 
     def __str__(self) -> str:
         stages = ", ".join(f"{m}:{f:g}" for m, f in zip(self.milestones, self.factors))
@@ -279,8 +290,10 @@ class Power(Schedule):
     def __post_init__(self) -> None:
         _check_count("power schedule: steps", self.steps, 1)
         for name in ("a", "batch", "tokens_per_step", "peak_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"power schedule: {name} must be positive, got {getattr(self, name)}")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"power schedule: {name} must be positive and finite, got {getattr(self, name)}")
+        if not math.isfinite(self.b):
+            raise ValueError(f"power schedule: b must be finite, got {self.b}")
         _check_decay(self.shape, self.decay, self.final)
 
     def _power(self, s: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -407,6 +420,8 @@ class Join(Schedule):
             _check_count("join boundary", boundary, 0)
         if len(self.segments) != len(self.boundaries) + 1:
             raise ValueError("join needs one boundary fewer than segments")
+        if any(later <= earlier for earlier, later in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"join boundaries must be increasing, got {list(self.boundaries)}")
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)
@@ -440,8 +455,10 @@ class Join(Schedule):
 
 
 def rewarmup(base: Schedule, at_step: int, body: Schedule, warmup_steps: int) -> Join:
-    """Continual pretraining: run ``base`` to ``at_step``, then warm up again from the LR
-    reached there to ``body``'s peak and follow ``body`` (steps counted from ``at_step``)."""
+    """Continual pretraining: run ``base`` to ``at_step``, then warm up again over ``warmup_steps``
+    from the LR reached there to ``body``'s LR at the end of the warmup (its peak when the body
+    holds the peak through the warmup, as the ``law_view()`` of a warmed-up family does) and
+    follow ``body`` (steps counted from ``at_step``)."""
     start_lr = float(base(np.array([at_step]))[0])
     return Join((base, Warmup(body, warmup_steps, init=start_lr)), (at_step,))
 
@@ -486,7 +503,7 @@ def make_schedule(
     steps: int,
     peak: float,
     warmup: int = 0,
-    decay: float = 0.2,
+    decay: float | None = None,
     shape: str | None = None,
     floor: float | None = None,
     period: int | None = None,
@@ -500,21 +517,23 @@ def make_schedule(
 ) -> Schedule:
     """Build a named schedule family from flat options (what the CLI flags give).
 
-    ``shape`` and ``floor`` default per family: WSD decays linearly to 0, the power
-    scheduler exponentially to 1 % of its LR, cosine to 0.
+    ``decay``, ``shape`` and ``floor`` default per family: WSD decays linearly over the last
+    20 % to 0, the power scheduler exponentially over the last 10 % to 1 % of its LR (the
+    defaults of :class:`WSD` and :class:`Power`), cosine to 0.
     """
-    if steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}")
+    decay_option = {} if decay is None else {"decay": decay}
+    _check_count("steps", steps, 1)
     if peak <= 0 or not math.isfinite(peak):
         raise ValueError(f"peak LR must be positive, got {peak}")
-    if not 0 <= warmup < steps:
+    _check_count("warmup", warmup, 0)
+    if not warmup < steps:
         raise ValueError(f"warmup ({warmup}) must be in [0, steps)")
     if name == "constant":
         body: Schedule = Constant(peak, steps)
     elif name == "cosine":
         body = Cosine(peak, steps, final=floor or 0.0, start=warmup, period=period)
     elif name == "wsd":
-        body = WSD(peak, steps, decay=decay, shape=shape or "linear", final=floor or 0.0)
+        body = WSD(peak, steps, **decay_option, shape=shape or "linear", final=floor or 0.0)
     elif name == "cyclic":
         body = CyclicCosine(peak, cycle or max((steps - warmup) // 4, 1), final=floor or 0.0, start=warmup, steps=steps)
     elif name == "multistep":
@@ -523,7 +542,7 @@ def make_schedule(
         if None in (power_a, power_b, batch, tokens_per_step):
             raise ValueError("the power schedule needs --a, --b, --batch and --tokens-per-step")
         body = Power(power_a, power_b, batch, tokens_per_step, peak, steps,  # type: ignore[arg-type]
-                     decay=decay, shape=shape or "exp", final=0.01 if floor is None else floor)
+                     **decay_option, shape=shape or Power.shape, final=Power.final if floor is None else floor)
     else:
         raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_NAMES)}")
     return with_warmup(body, warmup)

@@ -320,23 +320,36 @@ SCHEDULE_CASES = [
     (["--schedule", "constant", "--cycle", "100"], ["--cycle", "does not apply"]),
     (["--schedule", "cosine", "--peak", "nan"], ["--peak nan", "not a finite number"]),
     (["--schedule", "cosine", "--peak", "-1e-3"], ["peak LR", "-0.001"]),
+    # a peak outside the range runs are read in: 1e-320 predicted a loss of 8.5e303 ± nan
+    (["--schedule", "cosine", "--peak", "1e-30"], ["--peak", "1e-30", "outside [1e-20, 1e+20]"]),
+    (["--schedule", "cosine", "--peak", "1e308"], ["--peak", "1e+308", "outside [1e-20, 1e+20]"]),
     (["--schedule", "cosine", "--steps", "0"], ["--steps", "lrcurve"]),
     (["--schedule", "cosine", "--steps", "100000000000"], ["--steps 100000000000", "beyond"]),
     (["--schedule", "cosine", "--decay", "1.5"], ["--decay"]),
     (["--schedule", "power", "--a", "4", "--b", "-0.5", "--batch", "0", "--tokens-per-step", "4096"], ["--batch 0", "positive"]),
     (["--schedule", "power"], ["power schedule needs", "--a"]),
+    # the flags are --a and --b (they were named --power-a and --power-b, which do not exist)
+    (["--schedule", "power", "--a", "4", "--b", "nan", "--batch", "8", "--tokens-per-step", "4096"], ["--b nan", "not a finite number"]),
+    (["--schedule", "power", "--a", "inf", "--b", "-0.5", "--batch", "8", "--tokens-per-step", "4096"], ["--a inf", "not a finite number"]),
     (["--schedule", "file"], ["--lr-file"]),
     (["--schedule", "file", "--lr-file", "nowhere.csv"], ["nowhere.csv", "no such file"]),
     (["--schedule", "file", "--lr-file", "one_lr.csv"], ["one_lr.csv", "at least 2 rows"]),
     (["--schedule", "cosine", "--at-step", "10"], ["--at-step", "rewarmup only"]),
     (["--schedule", "file", "--lr-file", "one_lr.csv", "--steps", "100"], ["--steps", "does not apply", "file"]),
+    # a warmup covering the whole file was accepted, where every other family refuses --warmup >= --steps
+    (["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "200"], ["--warmup 200", "100 steps of --lr-file two_lrs.csv"]),
+    (["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "100"], ["--warmup 100", "100 steps of --lr-file two_lrs.csv"]),
     (["--schedule", "rewarmup", "--then", "zigzag"], ["--then", "zigzag"]),
+    # a flag the family does not use is refused, also when it has a default (--decay was 0.2, --then cosine)
+    (["--schedule", "cosine", "--decay", "0.5"], ["--decay", "does not apply", "--schedule cosine"]),
+    (["--schedule", "cosine", "--then", "wsd"], ["--then", "rewarmup only"]),
 ]
 
 
 @pytest.mark.parametrize("args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES])
 def test_predict_refuses_bad_schedule_flags(fitted, lrcurve, args, fragments):
     (fitted.parent / "one_lr.csv").write_text("step,lr\n100,3e-4\n")
+    (fitted.parent / "two_lrs.csv").write_text("step,lr\n1,3e-4\n100,3e-5\n")
     before = snapshot(fitted.parent)
     refused(lrcurve("predict", "fit.json", *args, "-o", "curve.csv", "--plot", "curve.png"), *fragments)
     assert snapshot(fitted.parent) == before
@@ -345,6 +358,7 @@ def test_predict_refuses_bad_schedule_flags(fitted, lrcurve, args, fragments):
 @pytest.mark.parametrize("args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES])
 def test_schedule_show_refuses_bad_schedule_flags(tmp_path, lrcurve, args, fragments):
     (tmp_path / "one_lr.csv").write_text("step,lr\n100,3e-4\n")
+    (tmp_path / "two_lrs.csv").write_text("step,lr\n1,3e-4\n100,3e-5\n")
     before = snapshot(tmp_path)
     family = ["--steps", "24000", "--peak", "3e-4"] if "file" not in args else []
     refused(lrcurve("schedule", "show", *family, *args, "-o", "lr.csv"), *fragments)
@@ -357,6 +371,34 @@ def test_rewarmup_flags(fitted, lrcurve):
     refused(lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--steps", "50000", "--base-run", "zz"),
             "--base-run 'zz'", "constant, cosine")
     refused(lrcurve("schedule", "show", "rewarmup", "--steps", "30000", "--peak", "3e-4"), "rewarmup", "fit file")
+
+
+def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, lrcurve):
+    """A milestone was checked against --steps but applied from --at-step: 20000 fired at step 32000, never."""
+    rewarm = ("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000", "--then", "multistep")
+    for milestone in ("11000", "12000", "30000"):
+        refused(lrcurve(*rewarm, "--milestones", milestone, "--factors", "0.1"),
+                f"--milestones {milestone}", "--at-step 12000", "--steps 30000")
+    result = lrcurve(*rewarm, "--milestones", "20000", "--factors", "0.1", "--every", "10", "--json")
+    assert result.code == 0, result.err
+    curve = json.loads(result.out)["curve"]
+    lr = dict(zip(curve["step"], curve["lr"]))
+    assert lr[19990] == pytest.approx(3e-4) and lr[20010] == pytest.approx(3e-5)
+
+
+def test_rewarmup_warmup_longer_than_the_new_phase_names_the_flag_and_the_phase(fitted, lrcurve):
+    refused(lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000", "--warmup", "18000"),
+            "--warmup 18000", "18000 steps of the re-warmup's new phase", "12000..30000")
+
+
+def test_rewarmup_then_power_takes_the_power_flags(fitted, lrcurve):
+    """The power flags were not passed on to the new phase: 'needs --a, --b, ...' although given."""
+    result = lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000",
+                     "--then", "power", "--a", "4.6", "--b", "-0.51", "--batch", "1024", "--tokens-per-step", "4194304",
+                     "--peak", "3e-4", "--json")
+    assert result.code == 0, result.err
+    phase = json.loads(result.out)["schedule"]["segments"][1]["body"]
+    assert phase["kind"] == "power" and phase["a"] == 4.6 and phase["steps"] == 18000
 
 
 def test_schedule_show_needs_a_peak_and_refuses_existing_output(tmp_path, lrcurve):

@@ -207,6 +207,13 @@ def test_optimize_cosine_table_with_a_given_baseline(fit_dir):
     assert like_the_fit.returncode == 0 and "best candidate" not in like_the_fit.stderr
 
 
+def test_optimize_takes_flags_for_its_baseline_and_wsd_phase(fit_dir):
+    for args in (("--family", "wsd", "--baseline", "wsd", "--decay", 0.3), ("--family", "rewarmup", "--then", "wsd", "--decay", 0.3),
+                 ("--family", "rewarmup", "--baseline", "wsd"), ("--family", "wsd", "--baseline", "rewarmup", "--from-step", 12000)):
+        r = lrcurve("optimize", *args, "--steps", 30000, "--top", 1, cwd=fit_dir)
+        assert r.returncode == 0, (args, r.stderr)
+
+
 def test_optimize_rewarmup_at_step(fit_dir):
     r = lrcurve("optimize", "--family", "rewarmup", "--from-step", 24000, "--steps", 30000, "--at-step", 29000,
                 "--max-lrs", "0.2,0.6,1", "--rewarmups", "0,300", "--json", cwd=fit_dir)
@@ -220,10 +227,38 @@ def test_optimize_rewarmup_at_step(fit_dir):
     (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
     (("--family", "wsd", "--at-step", 99999), "--at-step"),
     (("--family", "wsd", "--baseline", "nope"), "--schedule"),
+    # the power family needs flags optimize has not; --then multistep searched constant schedules
+    (("--family", "wsd", "--baseline", "power"), "--baseline power: optimize has no --a"),
+    (("--family", "wsd", "--baseline", "rewarmup", "--then", "power"), "--baseline rewarmup --then power: optimize has no --a"),
+    (("--family", "rewarmup", "--then", "power"), "--then power: the re-warmup search's new phase is one of constant, cosine"),
+    (("--family", "rewarmup", "--then", "multistep"), "--then multistep: the re-warmup search's new phase is one of"),
+    # flags that do not apply to the search or the baseline were silently ignored
+    (("--family", "cosine", "--shapes", "sqrt"), "--shapes does not apply to --family cosine"),
+    (("--family", "wsd", "--periods", "1"), "--periods does not apply to --family wsd"),
+    (("--family", "wsd", "--then", "power"), "--then applies to --family rewarmup or --baseline rewarmup only"),
+    (("--family", "wsd", "--from-step", 1000), "--from-step applies to --family rewarmup or --baseline rewarmup only"),
+    (("--family", "wsd", "--decay", 0.3), "--decay applies to the --baseline schedule"),
+    (("--family", "rewarmup", "--decay", 0.3), "--decay applies to the --baseline schedule"),
+    (("--family", "wsd", "--floor", 0.1), "--floor applies to the --baseline schedule"),
+    (("--family", "wsd", "--baseline", "cosine", "--decay", 0.3), "--decay does not apply to --schedule cosine"),
+    # the start of a rewarmup baseline is optimize's --from-step (default: the base run's end), not --at-step
+    (("--family", "wsd", "--steps", 23920, "--baseline", "rewarmup"), "the end of run cosine_24000 (23920; --from-step to choose) must be"),
+    (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
+    (("--family", "rewarmup", "--peak", "1e308"), "--peak: peak LR 1e+308 is outside [1e-20, 1e+20]"),
 ])
 def test_optimize_bad_input_is_one_line(fit_dir, args, message):
     r = lrcurve("optimize", *args, cwd=fit_dir)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("rewarmups", ["nan", "1e400", "0.5", "100,-1", "7000"])
+def test_optimize_refuses_rewarmup_lengths_that_are_not_whole_steps_of_the_phase(fit_dir, rewarmups):
+    # nan and 1e400 were an internal error from int(); 0.5 was silently truncated to 0
+    r = lrcurve("optimize", "--family", "rewarmup", "--from-step", 24000, "--steps", 30000, "--rewarmups", rewarmups,
+                cwd=fit_dir)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    error = r.stderr.splitlines()[-1]
+    assert error.startswith("lrcurve: error: --rewarmups") and "internal" not in error, error
 
 
 def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():

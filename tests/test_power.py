@@ -171,3 +171,18 @@ def test_fit_power_refuses_flags_that_would_be_ignored(tmp_path, args, message):
     write_sweeps(tmp_path / "sweeps.csv")
     r = lrcurve("fit-power", "sweeps.csv", *args, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("lr_max", [1e-320, 1e308, -1.0, float("nan")])
+def test_power_schedule_refuses_a_peak_outside_the_range_runs_are_read_in(lr_max):
+    with pytest.raises(InputError, match="--peak: lr_max .* is outside"):
+        power_schedule(4.6, -0.51, 64, 1e6, 1e10, lr_max)
+
+
+def test_schedule_show_power_and_schedule_power_build_the_same_schedule(tmp_path):
+    """`schedule show power` decayed over 20 % (the WSD default of --decay), `schedule power` over 10 %."""
+    flags = ("--a", A, "--b", B, "--batch", 1024, "--tokens-per-step", 4194304, "--peak", 0.02)
+    shown = lrcurve("schedule", "show", "power", *flags, "--steps", 238419, "--json", cwd=tmp_path)
+    built = lrcurve("schedule", "power", *flags, "--tokens", 238419 * 4194304, "--json", cwd=tmp_path)
+    assert shown.returncode == built.returncode == 0, shown.stderr + built.stderr
+    assert json.loads(shown.stdout)["schedule"] == json.loads(built.stdout)["schedule"]

@@ -195,3 +195,42 @@ def test_power_schedule_decaying_over_every_step_starts_from_step_one():
     assert lr.tolist() == pytest.approx([start * 999 / 1000, start * 500 / 1000, 0.0])
     with np.errstate(over="ignore"):  # an exponent far beyond any fit: the LR is capped at the peak, not an error
         assert np.all(Power(4.6, 50.0, 256.0, 1e6, 0.02, 1000)(np.array([1, 999])) <= 0.02)
+
+
+def test_make_schedule_decay_defaults_per_family():
+    """The power family decayed over the last 20 % (WSD's default) through make_schedule, 10 % through Power."""
+    power = make_schedule("power", steps=1000, peak=1e-3, power_a=4.6, power_b=-0.5, batch=8.0, tokens_per_step=1e4)
+    assert power.decay == Power(4.6, -0.5, 8.0, 1e4, 1e-3, 1000).decay == 0.1
+    assert make_schedule("wsd", steps=1000, peak=1e-3).decay == WSD(1e-3, 1000).decay == 0.2
+    assert make_schedule("wsd", steps=1000, peak=1e-3, decay=0.5).decay == 0.5
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: make_schedule("cosine", steps=10, peak=1e-3, floor=2), "final LR fraction must be in \\[0, 1\\], got 2"),
+    (lambda: WSD(1e-3, 100, final=float("nan")), "final LR fraction .* nan"),
+    (lambda: MultiStep(1e-3, (10,), (-0.5,), 100), "factors .* -0.5"),
+    (lambda: MultiStep(1e-3, (10,), (float("nan"),), 100), "factors .* nan"),
+    (lambda: MultiStep(1e-3, (10,), (float("inf"),), 100), "factors .* inf"),
+    (lambda: MultiStep(1e-3, (0.5,), (0.1,), 100), "milestone must be a whole number"),
+    (lambda: Power(4.6, float("nan"), 8.0, 1e4, 1e-3, 100), "b must be finite, got nan"),
+    (lambda: Power(float("inf"), -0.5, 8.0, 1e4, 1e-3, 100), "a must be positive and finite, got inf"),
+    (lambda: Join((Constant(1e-3), Constant(1e-4), Constant(1e-5)), (50, 20)), "boundaries must be increasing, got \\[50, 20\\]"),
+    (lambda: make_schedule("wsd", steps=float("nan"), peak=1e-3), "steps must be a whole number of steps >= 1, got nan"),
+    (lambda: make_schedule("wsd", steps=100, peak=1e-3, warmup=float("nan")), "warmup must be a whole number"),
+])
+def test_constructors_refuse_values_outside_their_meaning(build, message):
+    """A floor of 2 reached twice the peak .peak reported; negative or NaN factors, b=nan and unsorted boundaries were built."""
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_rewarmup_warms_up_to_the_body_at_the_end_of_the_warmup():
+    body = Cosine(1e-3, 100)  # no warmup held at the peak: the ramp ends where the cosine is at step 20
+    joined = rewarmup(Constant(1e-4, 50), 50, body, 20)
+    target = body(np.array([20]))[0]
+    assert target < 1e-3 and joined(np.array([60, 70]))[1] == pytest.approx(target)
+    assert joined(np.array([60]))[0] == pytest.approx(1e-4 + (target - 1e-4) * 10 / 20)
+
+
+def test_multistep_peak_counts_a_factor_above_one():
+    assert MultiStep(1e-3, (10, 20), (2.0, 0.5), 100).peak == 2e-3 and MultiStep(1e-3, (10,), (0.1,)).peak == 1e-3

@@ -21,8 +21,8 @@ from lrcurve.laws.base import LR_EXPONENT_RANGE
 from lrcurve.errors import InputError
 from lrcurve.logs import LogOptions
 from lrcurve.readers import Columns, read_runs, read_schedule
-from lrcurve.runs import MAX_STEPS, Run
-from lrcurve.schedules import SCHEDULE_NAMES, WSD_SHAPES, Schedule, make_schedule, rewarmup
+from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
+from lrcurve.schedules import SCHEDULE_NAMES, WSD, WSD_SHAPES, Power, Schedule, make_schedule, rewarmup
 
 # No markup: user-supplied names may contain "[". Piped output gets room for the widest tables
 # rather than rich's 80 columns, so numbers are never cut (COLUMNS still wins when set).
@@ -103,12 +103,19 @@ Skip = Annotated[float, typer.Option("--skip", min=0.0, max=0.95, help="Leave ou
 Parent = Annotated[str, typer.Option("--parent", help="Stitch each run onto this parent run (the run it forked from): a file, 'auto' (W&B configs' resume_from) or 'none'.")]
 
 
+def _option_flag(option: Any) -> str | None:
+    """The first declared name of a typer option, if it declares one. Inside ``Annotated``,
+    typer keeps the first name as the option's ``default`` (``typer.Option("--a")``)."""
+    decls = (getattr(option, "default", None), *(getattr(option, "param_decls", None) or ()))
+    return next((d for d in decls if isinstance(d, str) and d.startswith("-")), None)
+
+
 def _flag_of(parameter: inspect.Parameter) -> str:
     """The command-line flag of a typer parameter (its first declared name)."""
     for meta in getattr(parameter.annotation, "__metadata__", ()):
-        decls = getattr(meta, "param_decls", None)
-        if decls:
-            return decls[0]
+        flag = _option_flag(meta)
+        if flag:
+            return flag
     return "--" + parameter.name.replace("_", "-")
 
 
@@ -172,14 +179,15 @@ _FAMILY_FLAGS = {
     "steps": SCHEDULE_NAMES, "peak": SCHEDULE_NAMES, "lr_file": ("file",),
     "period": ("cosine",), "cycle": ("cyclic",), "milestones": ("multistep",), "factors": ("multistep",),
     "power_a": ("power",), "power_b": ("power",), "batch": ("power",), "tokens_per_step": ("power",),
-    "shape": ("wsd", "power"), "floor": ("cosine", "wsd", "cyclic", "power"),
+    "decay": ("wsd", "power"), "shape": ("wsd", "power"), "floor": ("cosine", "wsd", "cyclic", "power"),
 }
-_REWARMUP_FLAGS = ("at_step", "base_run")
+_REWARMUP_FLAGS = ("at_step", "base_run", "then")
+REWARMUP_PHASE = "cosine"  # the family of a re-warmup's new phase without --then
 
 
 def _flag(name: str) -> str:
     """The command-line spelling of a schedule option, e.g. ``power_a`` -> ``--a``."""
-    return str(_SCHEDULE_OPTIONS[name][1].default)
+    return _option_flag(_SCHEDULE_OPTIONS[name][1]) or name
 
 
 def _numbers(name: str, text: str | None, kind: type) -> tuple[Any, ...]:
@@ -202,10 +210,21 @@ def default_from(name: str, value: Any, defaults: dict[str, Any], used: list[str
     return fallback
 
 
+PEAK_FLAG = "--peak: peak LR"  # how a peak LR given as --peak is named when refused
+
+
 def check_steps(steps: int) -> None:
     """Refuse ``--steps`` beyond what the laws can hold in memory."""
     if steps > MAX_STEPS:
         raise InputError(f"--steps {steps} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
+
+
+def _check_milestones(milestones: Sequence[int], start: int, steps: int) -> None:
+    """Refuse a milestone outside the schedule's steps ``start+1 .. steps-1`` (steps of the whole run)."""
+    outside = [m for m in milestones if not start < m < steps]
+    if outside:
+        where = f"--at-step {start}" if start else "0"
+        raise InputError(f"--milestones {outside[0]}: milestones must lie between {where} and --steps {steps}")
 
 
 @dataclass
@@ -216,7 +235,7 @@ class ScheduleSpec:
     steps: Optional[int]
     peak: Optional[float]
     warmup: Optional[int]
-    decay: float
+    decay: Optional[float]
     shape: Optional[str]
     floor: Optional[float]
     period: Optional[int]
@@ -225,7 +244,7 @@ class ScheduleSpec:
     factors: Optional[str]
     lr_file: Optional[Path]
     at_step: Optional[int]
-    then: str
+    then: Optional[str]
     base_run: Optional[str]
     power_a: Optional[float]
     power_b: Optional[float]
@@ -242,6 +261,8 @@ class ScheduleSpec:
                 raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
             notes: list[str] = []
             schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes)
+            if self.warmup is not None and schedule.horizon is not None and self.warmup >= schedule.horizon:
+                raise InputError(f"--warmup {self.warmup} must be less than the {schedule.horizon} steps of --lr-file {self.lr_file}")
             for message in notes:
                 note(message)
             return schedule, used
@@ -251,39 +272,46 @@ class ScheduleSpec:
             raise InputError("give the number of steps with --steps")
         if peak is None:
             raise InputError("give the peak LR with --peak")
+        check_peak_lr(peak, PEAK_FLAG)
         check_steps(steps)
-        name = self.then if self.schedule == "rewarmup" else self.schedule
+        name = self.new_phase if self.schedule == "rewarmup" else self.schedule
         warmup = default_from("warmup", self.warmup, defaults, used, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
         if warmup >= steps:
             raise InputError(f"--warmup {warmup} must be less than --steps {steps}")
         milestones = _numbers("milestones", self.milestones, int)
         factors = _numbers("factors", self.factors, float)
-        outside = [m for m in milestones if not 0 < m < steps]
-        if outside:
-            raise InputError(f"--milestones {outside[0]}: milestones must lie between 0 and --steps {steps}")
         if any(not 0.0 <= f <= 1.0 for f in factors):  # also refuses nan
             raise InputError(f"--factors {self.factors}: each factor is a fraction of the peak LR, in [0, 1]")
         if self.schedule == "rewarmup":
             return self._rewarmup(runs, int(steps), float(peak), int(warmup), milestones, factors), used
+        _check_milestones(milestones, 0, steps)
         try:
-            schedule = make_schedule(name, steps=int(steps), peak=float(peak), warmup=int(warmup), decay=self.decay,
-                                     shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
-                                     milestones=milestones, factors=factors, power_a=self.power_a, power_b=self.power_b,
-                                     batch=self.batch, tokens_per_step=self.tokens_per_step)
+            schedule = make_schedule(name, steps=int(steps), peak=float(peak), warmup=int(warmup), milestones=milestones,
+                                     factors=factors, **self._family_options())
         except ValueError as error:
             raise InputError(str(error)) from None
         return schedule, used
+
+    @property
+    def new_phase(self) -> str:
+        """The family a re-warmup follows after its new warmup."""
+        return self.then or REWARMUP_PHASE
+
+    def _family_options(self) -> dict[str, Any]:
+        """The ``make_schedule`` keywords given as they are by the family flags."""
+        return {name: getattr(self, name) for name in ("decay", "shape", "floor", "period", "cycle", "power_a",
+                                                       "power_b", "batch", "tokens_per_step")}
 
     def _check_flags(self) -> None:
         """Refuse unknown names, non-finite numbers and flags the chosen family does not use."""
         families = (*SCHEDULE_NAMES, "rewarmup", "file")
         if self.schedule not in families:
             raise InputError(f"--schedule must be one of {', '.join(families)}, got {self.schedule!r}")
-        if self.schedule == "rewarmup" and self.then not in SCHEDULE_NAMES:
+        if self.schedule == "rewarmup" and self.new_phase not in SCHEDULE_NAMES:
             raise InputError(f"--then must be one of {', '.join(SCHEDULE_NAMES)}, got {self.then!r}")
         if self.shape is not None and self.shape not in WSD_SHAPES:
             raise InputError(f"--shape must be one of {', '.join(WSD_SHAPES)}, got {self.shape!r}")
-        family = self.then if self.schedule == "rewarmup" else self.schedule
+        family = self.new_phase if self.schedule == "rewarmup" else self.schedule
         chosen = f"--then {family}" if self.schedule == "rewarmup" else f"--schedule {family}"
         for name, value in vars(self).items():
             if value is None:
@@ -312,10 +340,14 @@ class ScheduleSpec:
         at_step = self.at_step or base.horizon
         if not 0 < at_step < steps:
             raise InputError(f"--at-step ({at_step}) must be between 0 and --steps ({steps})")
-        try:
-            body = make_schedule(self.then, steps=steps - at_step, peak=peak, warmup=warmup, decay=self.decay,
-                                 shape=self.shape, floor=self.floor, period=self.period, cycle=self.cycle,
-                                 milestones=milestones, factors=factors).law_view()
+        if warmup >= steps - at_step:
+            raise InputError(f"--warmup {warmup} must be less than the {steps - at_step} steps of the re-warmup's new phase "
+                             f"(steps {at_step}..{steps})")
+        _check_milestones(milestones, at_step, steps)
+        try:  # the new phase counts its steps from --at-step
+            body = make_schedule(self.new_phase, steps=steps - at_step, peak=peak, warmup=warmup,
+                                 milestones=tuple(m - at_step for m in milestones), factors=factors,
+                                 **self._family_options()).law_view()
         except ValueError as error:
             raise InputError(str(error)) from None
         return rewarmup(base.schedule, at_step, body, warmup)
@@ -326,7 +358,7 @@ _SCHEDULE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "steps": (Optional[int], typer.Option("--steps", min=1, help="Total steps (default: the fitted runs' horizon).")),
     "peak": (Optional[float], typer.Option("--peak", help="Peak LR (default: the fitted runs' peak).")),
     "warmup": (Optional[int], typer.Option("--warmup", min=0, help="Warmup steps (default: the fitted runs').")),
-    "decay": (float, typer.Option("--decay", min=0.0, max=1.0, help="WSD/power: fraction of the steps spent decaying.")),
+    "decay": (Optional[float], typer.Option("--decay", min=0.0, max=1.0, help=f"WSD/power: fraction of the steps spent decaying (default: WSD {WSD.decay:g}, power {Power.decay:g}).")),
     "shape": (Optional[str], typer.Option("--shape", help=f"Decay shape: {', '.join(WSD_SHAPES)} (WSD default linear).")),
     "floor": (Optional[float], typer.Option("--floor", min=0.0, max=1.0, help="Final LR as a fraction of the peak.")),
     "period": (Optional[int], typer.Option("--period", min=1, help="Cosine: steps of the half-cosine (default: to the end).")),
@@ -335,14 +367,14 @@ _SCHEDULE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "factors": (Optional[str], typer.Option("--factors", help="Multistep: LR after each milestone as a fraction of the peak.")),
     "lr_file": (Optional[Path], typer.Option("--lr-file", help="File schedule: a table of step,lr.")),
     "at_step": (Optional[int], typer.Option("--at-step", min=1, help="Rewarmup: step where the new phase starts (default: the base run's end).")),
-    "then": (str, typer.Option("--then", help="Rewarmup: family of the new phase.")),
+    "then": (Optional[str], typer.Option("--then", help=f"Rewarmup: family of the new phase (default {REWARMUP_PHASE}).")),
     "base_run": (Optional[str], typer.Option("--base-run", help="Rewarmup: fitted run to continue (default: the first).")),
     "power_a": (Optional[float], typer.Option("--a", help="Power scheduler: a in lr = batch*a*tokens^b.")),
     "power_b": (Optional[float], typer.Option("--b", help="Power scheduler: b (negative).")),
     "batch": (Optional[float], typer.Option("--batch", help="Power scheduler: batch size.")),
     "tokens_per_step": (Optional[float], typer.Option("--tokens-per-step", help="Power scheduler: tokens per optimiser step.")),
 }
-_SCHEDULE_DEFAULTS = {"schedule": "wsd", "decay": 0.2, "then": "cosine"}
+_SCHEDULE_DEFAULTS = {"schedule": "wsd"}
 
 
 def _inject(command: Callable[..., Any], param: str, cls: type, options: dict[str, tuple[Any, Any]],

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, ScheduleSpec, add_columns, check_steps, default_from, emit_json, expand_paths, load_runs,
+from lrcurve.cli.common import (PEAK_FLAG, REWARMUP_PHASE, Force, JsonOut, ScheduleSpec, add_columns, check_steps, default_from, emit_json, expand_paths, load_runs,
                                 note, out, progress_bar)
 from lrcurve.cli.predict_cmd import fit_defaults
 from lrcurve.errors import InputError
@@ -17,10 +17,11 @@ from lrcurve.fitfile import load_fit
 from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import (DEFAULT_COSINE_FLOORS, DEFAULT_FRACTIONS, DEFAULT_MAX_LRS, DEFAULT_PERIODS, DEFAULT_SHAPES,
                               FAMILIES, Candidate, LawOpinion, MeasuredRun, Search, against_measured, cosine_candidates, default_baseline, default_rewarmup_baseline,
-                              first_decaying_run, measured_bests, other_laws, rewarmup_candidates, search, wsd_candidates)
+                              check_from_step, first_decaying_run, measured_bests, other_laws, rewarmup_candidates, search, wsd_candidates)
 from lrcurve.readers import Columns
 from lrcurve.output import check_plot_path
-from lrcurve.runs import Run
+from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
+from lrcurve.schedules import WSD
 
 
 def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -30,6 +31,49 @@ def _numbers(text: Optional[str], flag: str, default: tuple[float, ...]) -> tupl
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise InputError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+
+
+def _step_counts(text: Optional[str], flag: str) -> Optional[list[int]]:
+    """Comma-separated whole numbers of steps (``1e3`` too); ``None`` when the flag is not given."""
+    if text is None:
+        return None
+    counts = []
+    for value in _numbers(text, flag, ()):
+        if not (value.is_integer() and 0 <= value <= MAX_STEPS):
+            raise InputError(f"{flag} {text!r}: {value:g} is not a whole number of steps in [0, {MAX_STEPS:,}]")
+        counts.append(int(value))
+    return counts
+
+
+# Flags that shape only some searches (``rewarmup`` also when it is the baseline: --baseline rewarmup).
+_SEARCH_FLAGS = {"shapes": ("wsd",), "fractions": ("wsd",), "periods": ("cosine",), "max_lrs": ("rewarmup",),
+                 "rewarmups": ("rewarmup",)}
+_REWARMUP_FLAGS = ("from_step", "base_run", "then")
+_PHASE_FLAGS = ("decay", "shape")  # the WSD phase of a re-warmup search takes these too
+
+
+def _check_applicable(family: str, baseline: Optional[str], **given: Any) -> None:
+    """Refuse a flag given (not None) that neither the search of ``family`` nor the baseline uses."""
+    wsd_phase = family == "rewarmup" and given.get("then") == "wsd"  # --decay and --shape shape its candidates
+    for name, value in given.items():
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name in _SEARCH_FLAGS:
+            if family not in _SEARCH_FLAGS[name]:
+                raise InputError(f"{flag} does not apply to --family {family}")
+        elif name in _REWARMUP_FLAGS:
+            if "rewarmup" not in (family, baseline):
+                raise InputError(f"{flag} applies to --family rewarmup or --baseline rewarmup only")
+        elif baseline is None and not (name in _PHASE_FLAGS and wsd_phase):
+            also = " or the candidates of --family rewarmup --then wsd" if name in _PHASE_FLAGS else ""
+            raise InputError(f"{flag} applies to the --baseline schedule{also}; give --baseline NAME")
+
+
+def _rewarmup_start(from_step: Optional[int], base: Run, steps: int) -> int:
+    """Where the re-warmup starts: ``--from-step``, else the end of ``base``; inside the run."""
+    check_from_step(from_step or base.horizon, steps, None if from_step else base.name)
+    return from_step or base.horizon
 
 
 def _base_run(runs: tuple[Run, ...], name: Optional[str]) -> Run:
@@ -154,9 +198,9 @@ def optimize_command(
     base_run: Annotated[Optional[str], typer.Option("--base-run", help="Re-warmup: fitted run to continue (default: the first that decays).")] = None,
     max_lrs: Annotated[Optional[str], typer.Option("--max-lrs", help="Re-warmup: maximum LRs searched, as fractions of --peak (default 0.1..1).")] = None,
     rewarmups: Annotated[Optional[str], typer.Option("--rewarmups", help="Re-warmup: warmup lengths searched, in steps (default 0,1,2,5,10 % of the new phase).")] = None,
-    then: Annotated[str, typer.Option("--then", help="Re-warmup: family of the new phase (candidates and a rewarmup baseline).")] = "cosine",
+    then: Annotated[Optional[str], typer.Option("--then", help=f"Re-warmup: family of the new phase (candidates and a rewarmup baseline; default {REWARMUP_PHASE}).")] = None,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Baseline family, with the usual flags below (default: the fitted runs' first decaying schedule at this horizon).")] = None,
-    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="Baseline WSD/power: decay fraction.")] = 0.2,
+    decay: Annotated[Optional[float], typer.Option("--decay", min=0.0, max=1.0, help=f"WSD: decay fraction of the baseline or of the re-warmup's new phase (default {WSD.decay:g}).")] = None,
     shape: Annotated[Optional[str], typer.Option("--shape", help="Baseline WSD: decay shape.")] = None,
     floor: Annotated[Optional[float], typer.Option("--floor", min=0.0, max=1.0, help="Baseline: final LR as a fraction of the peak.")] = None,
     period: Annotated[Optional[int], typer.Option("--period", min=1, help="Baseline cosine: steps of the half-cosine.")] = None,
@@ -174,6 +218,9 @@ def optimize_command(
     """Search a schedule family for the lowest predicted loss; show the trade-off and the gain over a baseline."""
     if family not in FAMILIES:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    _check_applicable(family, baseline, shapes=shapes, fractions=fractions, periods=periods, from_step=from_step,
+                      base_run=base_run, max_lrs=max_lrs, rewarmups=rewarmups, then=then, decay=decay, shape=shape,
+                      floor=floor, period=period, cycle=cycle, milestones=milestones, factors=factors, lr_file=lr_file)
     if plot is not None:
         check_plot_path(plot, force)
     fitted = load_fit(fit_file)
@@ -185,8 +232,7 @@ def optimize_command(
     check_steps(steps)
     if not 0 <= warmup < steps:
         raise InputError(f"--warmup ({warmup}) must be in [0, --steps ({steps}))")
-    if peak <= 0:
-        raise InputError(f"--peak {peak:g}: must be positive")
+    check_peak_lr(peak, PEAK_FLAG)
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     if at_step is not None and at_step > steps:
@@ -194,27 +240,34 @@ def optimize_command(
     floor_grid = _numbers(floors, "--floors", DEFAULT_COSINE_FLOORS if family == "cosine" else (0.0,))
 
     base: Run | None = None
+    if "rewarmup" in (family, baseline):
+        base = _base_run(fitted.runs, base_run)
+        from_step = _rewarmup_start(from_step, base, steps)
     if family == "wsd":
         shape_list = tuple(s.strip() for s in shapes.split(",") if s.strip()) if shapes else DEFAULT_SHAPES
         candidates = wsd_candidates(steps, peak, warmup, _numbers(fractions, "--fractions", DEFAULT_FRACTIONS), shape_list, floor_grid)
     elif family == "cosine":
         candidates = cosine_candidates(steps, peak, warmup, _numbers(periods, "--periods", DEFAULT_PERIODS), floor_grid)
     else:
-        base = _base_run(fitted.runs, base_run)
-        from_step = from_step or base.horizon
-        warmup_grid = None if rewarmups is None else [int(v) for v in _numbers(rewarmups, "--rewarmups", ())]
+        warmup_grid = _step_counts(rewarmups, "--rewarmups")
         candidates = rewarmup_candidates(base.schedule, from_step, steps, peak, _numbers(max_lrs, "--max-lrs", DEFAULT_MAX_LRS),
-                                         warmup_grid, then, floor_grid, decay=decay, shape=shape)
+                                         warmup_grid, then or REWARMUP_PHASE, floor_grid, decay=decay, shape=shape)
 
     if baseline is None:
-        if base is not None:
+        if family == "rewarmup":
             baseline_schedule, baseline_label = default_rewarmup_baseline(fitted.runs, base.schedule, from_step, steps, peak, warmup)
         else:
             baseline_schedule, baseline_label = default_baseline(fitted.runs, steps, peak, warmup)
         note(f"baseline (--baseline to choose): {baseline_label}")
     else:
+        if "power" in (baseline, then if baseline == "rewarmup" else None):
+            given = "--baseline power" if baseline == "power" else "--baseline rewarmup --then power"
+            raise InputError(f"{given}: optimize has no --a, --b, --batch or --tokens-per-step; give the power "
+                             "schedule as --baseline file --lr-file LR.csv (from `lrcurve schedule power -o LR.csv`)")
+        rewarm = baseline == "rewarmup"  # takes --from-step, --then and the base run; other baselines refuse them
         spec = ScheduleSpec(baseline, steps, peak, warmup, decay, shape, floor, period, cycle, milestones, factors, lr_file,
-                            from_step, then, base_run or (base.name if base else None), None, None, None, None)
+                            from_step if rewarm else None, then if rewarm else None, base.name if rewarm else None,
+                            None, None, None, None)
         baseline_schedule, _ = spec.build(fitted.runs)
         baseline_label = str(baseline_schedule)
     if baseline_schedule.horizon is not None and baseline_schedule.horizon < (at_step or steps):

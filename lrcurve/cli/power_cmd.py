@@ -12,10 +12,10 @@ from lrcurve.cli.common import Force, JsonOut, emit_json, out, sampled_indices, 
 from lrcurve.errors import InputError
 from lrcurve.output import check_plot_path
 from lrcurve.power import PowerLawFit, fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
-from lrcurve.schedules import Schedule
+from lrcurve.schedules import Power, Schedule
 
 # defaults of the Power schedule's flags: a value other than these was given on the command line
-WARMUP, DECAY, SHAPE, FLOOR = 0, 0.1, "exp", 0.01
+WARMUP, DECAY, SHAPE, FLOOR = 0, Power.decay, Power.shape, Power.final
 
 
 def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:

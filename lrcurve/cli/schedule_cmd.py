@@ -12,7 +12,7 @@ from lrcurve.cli import app
 from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, out, sampled_indices, schedule_options
 from lrcurve.errors import InputError
 from lrcurve.output import check_outputs, write_csv
-from lrcurve.schedules import Schedule
+from lrcurve.schedules import Power, Schedule
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Build and inspect LR schedules.")
 app.add_typer(schedule_app, name="schedule")
@@ -80,9 +80,9 @@ def power_command(
     seq_len: Annotated[Optional[int], typer.Option("--seq-len", min=1, help="Tokens per sequence: tokens per step = batch * seq-len.")] = None,
     tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", help="Tokens per optimiser step (instead of --seq-len).")] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Linear warmup steps.")] = 0,
-    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="Fraction of the steps spent in the final decay.")] = 0.1,
-    shape: Annotated[str, typer.Option("--shape", help="Final decay shape (exp or linear, or any WSD shape).")] = "exp",
-    floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="LR at the end as a fraction of the LR where the decay starts.")] = 0.01,
+    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="Fraction of the steps spent in the final decay.")] = Power.decay,
+    shape: Annotated[str, typer.Option("--shape", help="Final decay shape (exp or linear, or any WSD shape).")] = Power.shape,
+    floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="LR at the end as a fraction of the LR where the decay starts.")] = Power.final,
     lam: Annotated[float, typer.Option("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown.")] = 0.999,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")] = None,
