@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 
 from lrcurve.errors import InputError
+from lrcurve.output import mark_input
 from lrcurve.readers import LOSS_NAMES, LR_NAMES, Columns, read_runs, runs_from_frame
 from lrcurve.runs import Run
 from lrcurve.schedules import Join, Piecewise, Schedule, Warmup
@@ -304,6 +305,16 @@ def log_format(path: Path) -> str:
     return "table"
 
 
+def mark_log_inputs(path: Path) -> None:
+    """Mark ``path`` as an input (never written, even with ``--force``), and for a folder
+    every file below it: a TensorBoard run's event files are read through their folder."""
+    mark_input(path)
+    if path.is_dir():
+        for file in path.rglob("*"):
+            if file.is_file():
+                mark_input(file)
+
+
 def table_header(path: Path) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -326,6 +337,7 @@ def read_log(
     """Runs from a log of any supported format, with ``log``'s loss, smoothing and parent."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    mark_log_inputs(path)
     fmt = log_format(path)
     options = ReadOptions(loss_unit, warmup_steps, max_bad_fraction)
     runs: list[tuple[Run, str]]

@@ -82,3 +82,19 @@ def test_without_the_extra_the_error_names_it(tmp_path):
     result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "lrcurve[tensorboard]" in result.stderr
+
+
+def test_event_files_read_are_never_written(tmp_path):
+    """An event file read, alone or through its folder, is an input: never written, even with --force."""
+    from lrcurve.output import write_text
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_events(tmp_path / name, {"val_loss": curve(range(50, 1050, 50)), "lr": [(s, 1e-3) for s in range(50, 1050, 50)]})
+    (a,), (b,) = (list((tmp_path / name).glob("*tfevents*")) for name in ("a", "b"))
+    read_runs(a)
+    read_runs(tmp_path)  # reads b through the folders
+    for event_file in (a, b):
+        with pytest.raises(InputError, match="is one of the inputs"):
+            write_text(event_file, "{}")
+        assert event_file.stat().st_size > 2

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from lrcurve.errors import InputError
 from lrcurve.fitting import fit
 from lrcurve.logs import LogOptions, parse_smoothing, smooth, stitch
-from lrcurve.readers import read_runs
+from lrcurve.output import write_text
+from lrcurve.readers import read_runs, read_schedule
 from lrcurve.readers_wandb import resume_point, schedule_from_config
 from lrcurve.runs import Run
 from lrcurve.schedules import Constant, Join, Piecewise
@@ -189,6 +190,52 @@ def test_wandb_panel_export(tmp_path):
     no_lr.to_csv(path, index=False)
     with pytest.raises(InputError, match="no learning-rate metric"):
         read_runs(path)
+
+
+def small_panel(path, runs=("a",), sep=","):
+    """A W&B panel export of ``runs``, each with a val_loss and an lr metric, written to ``path``."""
+    steps = np.arange(100, 2100, 100)
+    frame = pd.DataFrame({"Step": steps})
+    for i, run in enumerate(runs):
+        frame[f"{run} - val_loss"] = (1 + 0.02 * i) * (3 + 10 / np.sqrt(steps))
+        frame[f"{run} - lr"] = 1e-3
+    path.write_text(frame.to_csv(index=False, sep=sep))
+    return frame
+
+
+def test_exports_panels_and_lr_files_read_are_never_written(tmp_path):
+    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the export."""
+    export, panel, schedule = tmp_path / "run.json", tmp_path / "panel.csv", tmp_path / "lr.json"
+    export.write_text(lr_file(COSINE).read_text())
+    schedule.write_text(lr_file(COSINE).read_text())
+    small_panel(panel)
+    read_runs(export)
+    read_runs(panel)
+    read_schedule(schedule)
+    for path in (export, panel, schedule):
+        before = path.read_bytes()
+        with pytest.raises(InputError, match="is one of the inputs"):
+            write_text(path, "{}")
+        assert path.read_bytes() == before
+
+
+def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path):
+    import subprocess
+    import sys
+
+    def lrcurve(*args):
+        return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=tmp_path, capture_output=True, text=True)
+
+    export = tmp_path / "run.json"
+    export.write_text(lr_file(COSINE).read_text())
+    before = export.read_bytes()
+    r = lrcurve("fit", "run.json", "-o", "run.json", "--force")
+    assert r.returncode == 2 and r.stderr.strip().endswith("run.json is one of the inputs; lrcurve never overwrites "
+                                                          "its inputs, write elsewhere")
+    assert lrcurve("fit", lr_file(STABLE), "-o", "fit.json").returncode == 0
+    p = lrcurve("predict", "fit.json", "--schedule", "file", "--lr-file", "run.json", "-o", "run.json", "--force")
+    assert p.returncode == 2 and "run.json is one of the inputs" in p.stderr
+    assert export.read_bytes() == before
 
 
 @pytest.mark.parametrize("text, message", [("json", "not valid JSON"), ('{"a": 1}', "not a W&B run export"),
