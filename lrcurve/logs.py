@@ -37,7 +37,7 @@ from scipy.signal import lfilter
 
 from lrcurve.errors import InputError
 from lrcurve.output import mark_input
-from lrcurve.readers import LOSS_NAMES, LR_NAMES, Columns, read_runs, runs_from_frame
+from lrcurve.readers import LOSS_NAMES, LR_NAMES, Columns, delimiter, read_runs, runs_from_frame
 from lrcurve.runs import Run
 from lrcurve.schedules import Join, Piecewise, Schedule, Warmup
 
@@ -316,13 +316,13 @@ def mark_log_inputs(path: Path) -> None:
 
 
 def table_header(path: Path) -> list[str]:
+    """The column names of a table's first line, split as :func:`~lrcurve.readers.read_table` splits them."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             first = handle.readline()
     except (OSError, UnicodeDecodeError):
         return []
-    sep = "\t" if "\t" in first else ";" if ";" in first and "," not in first else ","
-    return [c.strip() for c in next(csv.reader([first], delimiter=sep), [])]
+    return [c.strip() for c in next(csv.reader([first], delimiter=delimiter(first)), [])]
 
 
 def read_log(

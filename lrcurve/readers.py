@@ -112,6 +112,11 @@ def read_json(path: Path, what: str) -> Any:
         raise InputError(f"{path}: not {what} ({err})") from None
 
 
+def delimiter(header: str) -> str:
+    """A table's delimiter: the one of ``DELIMITERS`` its header line uses most."""
+    return max(DELIMITERS, key=header.count)
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """The file as a table of text cells; the index is each row's position."""
     text = _decode(path)
@@ -119,7 +124,7 @@ def read_table(path: Path) -> pd.DataFrame:
     header = text.lstrip().splitlines()[0]
     if header.startswith(("{", "[")):
         raise InputError(f"{path}: looks like JSON; lrcurve reads CSV/TSV tables with step, lr and loss columns")
-    sep = max(DELIMITERS, key=header.count)
+    sep = delimiter(header)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, dtype=str,
                             keep_default_na=False, na_values=[])
@@ -174,7 +179,8 @@ def numeric_column(frame: pd.DataFrame, column: str, path: Path) -> tuple[NDArra
     return values, blank
 
 
-def _check_steps(steps: NDArray[np.float64], index: pd.Index, path: Path, column: str) -> None:
+def check_steps(steps: NDArray[np.float64], index: pd.Index, path: Path, column: str) -> None:
+    """Refuse a missing, non-finite, negative, fractional or absurdly large step, naming its row."""
     def fail(mask: NDArray[np.bool_], what: str) -> None:
         row = int(np.flatnonzero(mask)[0])
         raise InputError(f"{path}: column {column!r} row {index[row] + 2}: {what.format(steps[row])}")
@@ -298,7 +304,7 @@ def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: 
     if step_col is None or lr_col is None:
         raise InputError(f"{path}: a schedule file needs step and lr columns (columns: {', '.join(frame.columns)})")
     steps, _ = numeric_column(frame, step_col, path)
-    _check_steps(steps, frame.index, path, step_col)
+    check_steps(steps, frame.index, path, step_col)
     lr, blank = numeric_column(frame, lr_col, path)
     notes = [] if notes is None else notes
     lr_steps, lr = _last_logged(steps, lr, ~blank, lr_col, str(path), notes, 0.5)
@@ -359,7 +365,7 @@ def runs_from_frame(
             )
     assert step_col is not None and lr_col is not None and loss_col is not None
     steps, _ = numeric_column(frame, step_col, path)
-    _check_steps(steps, frame.index, path, step_col)
+    check_steps(steps, frame.index, path, step_col)
     lr, lr_blank = numeric_column(frame, lr_col, path)
     loss, loss_blank = numeric_column(frame, loss_col, path)
     unit = _loss_unit(loss_col, loss, loss_unit, path)

@@ -42,7 +42,7 @@ import pandas as pd
 from lrcurve.errors import InputError
 from lrcurve.logs import (LogOptions, ReadOptions, attach_parent, choose_loss, choose_lr, lr_mismatch,
                           run_from_series, table_header)
-from lrcurve.readers import LOSS_NAMES, STEP_NAMES, read_json
+from lrcurve.readers import LOSS_NAMES, STEP_NAMES, check_steps, numeric_column, read_json, read_table
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
 
@@ -325,23 +325,17 @@ def is_wandb_panel(path: Path) -> bool:
 
 def read_wandb_panel(path: Path, log: LogOptions, options: ReadOptions) -> list[tuple[Run, str]]:
     """Runs of a W&B panel export; each needs its LR among the panel's metrics."""
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError) as err:
-        raise InputError(f"{path}: cannot parse the W&B panel export: {str(err).strip().splitlines()[0]}") from None
+    frame = read_table(path)  # the delimiter from the header; repeated column names refused
     step_col = str(frame.columns[0])
-    steps = _floats(frame[step_col])
-    if steps is None:
-        raise InputError(f"{path}: column {step_col!r} holds values that are not numbers")
+    steps, _ = numeric_column(frame, step_col, path)
+    check_steps(steps, frame.index, path, step_col)
     by_run = _panel_columns([str(c) for c in frame.columns])
     runs = []
     for run_name, metrics in by_run.items():
         series: Series = {}
         for metric, column in metrics.items():
-            values = _floats(frame[column])
-            if values is None:
-                raise InputError(f"{path}: column {column!r} holds values that are not numbers")
-            series[metric] = (steps, values)
+            values, blank = numeric_column(frame, column, path)
+            series[metric] = (steps[~blank], values[~blank])  # a blank cell: the run logged nothing at that step
         name = path.stem if len(by_run) == 1 else f"{path.stem}:{run_name}"
         where = f"{path} (run {run_name})"
         loss_name = choose_loss(_loss_candidates(series, log), log.loss, where)

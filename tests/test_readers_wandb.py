@@ -238,6 +238,29 @@ def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path):
     assert export.read_bytes() == before
 
 
+@pytest.mark.parametrize("sep", [",", "\t", ";"])
+def test_panel_delimiter_is_read_from_the_header(tmp_path, sep):
+    """A tab- or semicolon-separated panel was split on commas: "column 'Step;a - lr' holds values that are not numbers"."""
+    path = tmp_path / "panel.csv"
+    frame = small_panel(path, runs=("a", "b"), sep=sep)
+    runs = {r.name: r for r in read_runs(path)}
+    assert set(runs) == {"panel:a", "panel:b"} and len(runs["panel:a"].steps) == len(frame)
+    assert runs["panel:b"].loss[0] == pytest.approx(frame["b - val_loss"].iloc[0])
+
+
+def test_panel_refuses_what_the_table_reader_refuses(tmp_path):
+    """A repeated panel column was renamed 'val_loss.1' by pandas and read silently; a CSV table refuses it."""
+    path = tmp_path / "panel.csv"
+    small_panel(path)
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header + ",a - val_loss", *(row + ",3.5" for row in rows)]) + "\n")
+    with pytest.raises(InputError, match="column 'a - val_loss' appears more than once in the header"):
+        read_runs(path)
+    path.write_text("\n".join([header, *rows[:4], rows[4].replace(",", ",x", 1), *rows[5:]]) + "\n")
+    with pytest.raises(InputError, match=r"panel.csv: column 'a - val_loss' row 6: 'x.*' is not a number"):
+        read_runs(path)
+
+
 @pytest.mark.parametrize("text, message", [("json", "not valid JSON"), ('{"a": 1}', "not a W&B run export"),
                                            ('{"history": 3}', "no history")])
 def test_bad_exports_are_one_line_errors(tmp_path, text, message):
