@@ -206,6 +206,9 @@ def _step_column(names: Any) -> str | None:
 def history_series(history: Any, where: str, misaligned: list[str] | None = None) -> Series:
     """Named ``(steps, values)`` series of a W&B history (grouped series or logged rows).
 
+    A series holds the points logged: a ``null`` (or a row without the key) is left out,
+    a ``NaN`` is kept, a logged bad value.
+
     A series with more or fewer values than its group has steps cannot be placed; it
     is left out and described in ``misaligned`` when that list is given.
     """
@@ -214,7 +217,8 @@ def history_series(history: Any, where: str, misaligned: list[str] | None = None
     if isinstance(history, list):
         if not all(isinstance(row, dict) for row in history):
             raise InputError(f"{where}: history is a list but not of logged rows")
-        groups = {"": pd.DataFrame.from_records(history).to_dict(orient="list")} if history else {}
+        keys = dict.fromkeys(key for row in history for key in row)
+        groups = {"": {key: [row.get(key) for row in history] for key in keys}} if history else {}
     elif isinstance(history, dict):
         groups = history
     else:
@@ -228,12 +232,16 @@ def history_series(history: Any, where: str, misaligned: list[str] | None = None
             continue
         for column, values in table.items():
             numbers = _floats(values)
-            if column == step_col or numbers is None or numbers.ndim != 1 or not np.isfinite(numbers).any():
+            if column == step_col or numbers is None or numbers.ndim != 1:
+                continue
+            logged = np.array([v is not None for v in values], dtype=bool) if isinstance(values, list) else \
+                np.ones(numbers.size, dtype=bool)
+            if not logged.any():
                 continue
             if numbers.size != steps.size:  # exports drop some values of some series: they cannot be placed
                 misaligned.append(f"{group}.{column} has {numbers.size} values for {steps.size} steps")
                 continue
-            series[column if column not in series else f"{group}/{column}"] = (steps, numbers)
+            series[column if column not in series else f"{group}/{column}"] = (steps[logged], numbers[logged])
     return series
 
 

@@ -98,3 +98,19 @@ def test_event_files_read_are_never_written(tmp_path):
         with pytest.raises(InputError, match="is one of the inputs"):
             write_text(event_file, "{}")
         assert event_file.stat().st_size > 2
+
+
+def test_logged_nan_losses_count_as_bad_values(tmp_path):
+    """TensorBoard NaNs were read as "not logged": a run whose loss diverged to NaN was fitted on its
+    few finite points instead of being refused like the same CSV."""
+    steps = range(50, 1050, 50)
+    lr = [(s, 1e-3) for s in steps]
+    diverged = [(s, v if s <= 300 else float("nan")) for s, v in curve(steps)]
+    write_events(tmp_path, {"val_loss": diverged, "lr": lr})
+    with pytest.raises(InputError, match=r"column 'val_loss': 14 of 20 values are NaN or infinite; refusing"):
+        read_runs(tmp_path)
+    (tmp_path / "few").mkdir()
+    write_events(tmp_path / "few", {"val_loss": [(s, float("nan") if s == 500 else v) for s, v in curve(steps)], "lr": lr})
+    run = read_runs(tmp_path / "few")[0]
+    assert 500 not in run.steps and len(run.steps) == 19
+    assert any("dropped 1 rows whose 'val_loss' is NaN or infinite" in n for n in run.notes)

@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -259,6 +260,37 @@ def test_panel_refuses_what_the_table_reader_refuses(tmp_path):
     path.write_text("\n".join([header, *rows[:4], rows[4].replace(",", ",x", 1), *rows[5:]]) + "\n")
     with pytest.raises(InputError, match=r"panel.csv: column 'a - val_loss' row 6: 'x.*' is not a number"):
         read_runs(path)
+
+
+LOSS_CELL = st.one_of(st.floats(2.0, 6.0), st.sampled_from([math.nan, math.inf, None]))
+
+
+def read_or_refusal(path) -> tuple:
+    """What a reader makes of ``path``, with the path left out: the points and notes, or the error."""
+    try:
+        run, = read_runs(path, log=LogOptions(smooth="none", parent="none"))
+    except InputError as error:
+        return ("refused", str(error).replace(str(path), "F"))
+    return (run.steps.tolist(), run.loss.tolist(), sorted(n.replace(str(path), "F") for n in run.notes))
+
+
+@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(losses=st.lists(LOSS_CELL, min_size=3, max_size=25))
+def test_a_logged_nan_counts_as_in_a_csv_and_a_value_never_logged_does_not(tmp_path, losses):
+    """Every NaN became a blank cell ("not logged") before the bad values were counted: a W&B or panel
+    log of a diverged run was fitted on its few finite points, where the same CSV is refused."""
+    steps = [100 * (i + 1) for i in range(len(losses))]
+    cells = ["" if v is None else repr(v) for v in losses]
+    csv_path, export, rows, panel = (tmp_path / n for n in ("a.csv", "a.json", "b.json", "c.csv"))
+    csv_path.write_text("step,lr,val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells)))
+    export.write_text(json.dumps({"config": {}, "history": {"train": {"iter": steps, "train_lr": [1e-3] * len(steps)},
+                                                             "val": {"iter": steps, "val_loss": losses}}}))
+    rows.write_text(json.dumps({"config": {}, "history": [{"iter": s, "lr": 1e-3, **({} if v is None else {"val_loss": v})}
+                                                          for s, v in zip(steps, losses)]}))
+    panel.write_text("Step,a - lr,a - val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells)))
+    expected = read_or_refusal(csv_path)
+    for path in (export, rows, panel):
+        assert read_or_refusal(path) == expected, path.name
 
 
 @pytest.mark.parametrize("text, message", [("json", "not valid JSON"), ('{"a": 1}', "not a W&B run export"),
