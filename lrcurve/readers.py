@@ -286,23 +286,36 @@ def _idle_until(schedule: Schedule, lr_steps: NDArray[np.float64]) -> float:
     return 0.0 if not moving.size or moving[0] == 0 else float(points[moving[0] - 1])
 
 
+def _one_run(path: Path, names: list[str], where: str = "") -> None:
+    """Refuse a schedule source holding several runs: their LRs would be mixed into one schedule."""
+    if len(names) > 1:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise InputError(f"{path}: holds {len(names)} runs{where} ({shown}); a schedule is read from one run: "
+                         "give a file (or TensorBoard folder) holding only the run you want")
+
+
 def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: int | None = None,
                   notes: list[str] | None = None) -> Schedule:
     """A schedule from a file of ``step,lr`` rows (linear between rows), or a run's log
-    (W&B, TensorBoard); repairs go to ``notes``."""
+    (W&B, TensorBoard); repairs go to ``notes``. A file or folder of several runs is refused."""
     path = Path(path)
     from lrcurve import logs
 
     if logs.log_format(path) != "table":
-        run = read_runs(path, warmup_steps=warmup_steps)[0]
+        runs = read_runs(path, warmup_steps=warmup_steps)
+        _one_run(path, [run.name for run in runs])
         if notes is not None:
-            notes.extend(run.notes)
-        return run.schedule
+            notes.extend(runs[0].notes)
+        return runs[0].schedule
     frame = read_table(path)
     step_col = find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = find_column(frame, path, LR_NAMES, columns.lr)
     if step_col is None or lr_col is None:
         raise InputError(f"{path}: a schedule file needs step and lr columns (columns: {', '.join(frame.columns)})")
+    run_col = find_column(frame, path, RUN_NAMES, columns.run)
+    if run_col is not None:
+        keys = frame[run_col].fillna("").astype(str).str.strip()
+        _one_run(path, [str(key) for key in pd.unique(keys[keys != ""])], f" in column {run_col!r}")
     steps, _ = numeric_column(frame, step_col, path)
     check_steps(steps, frame.index, path, step_col)
     lr, blank = numeric_column(frame, lr_col, path)

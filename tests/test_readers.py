@@ -392,6 +392,18 @@ def test_read_schedule(tmp_path):
     assert any("sorted" in n for n in notes) and any("more than once" in n for n in notes)
 
 
+def test_schedule_file_of_several_runs_is_refused(tmp_path):
+    """A run column was ignored: two runs' LRs were merged into one zigzag schedule, said only as "sorted"."""
+    rows = [("const", s, 1e-3) for s in (100, 200, 300)] + [("cos", s, 1e-3 * (1 + math.cos(s / 300 * math.pi)) / 2)
+                                                             for s in (100, 200, 300)]
+    path = write(tmp_path, table(rows, "run,step,lr"), "lr.csv")
+    with pytest.raises(InputError, match=r"lr.csv: holds 2 runs in column 'run' \(const, cos\); a schedule is read "
+                                         r"from one run: give a file \(or TensorBoard folder\) holding only the run"):
+        read_schedule(path)
+    one = read_schedule(write(tmp_path, table(rows[:3], "run,step,lr"), "one.csv"), warmup_steps=0)
+    assert one(np.array([100, 300])).tolist() == [1e-3, 1e-3]
+
+
 @pytest.mark.parametrize("text, fragment", [
     ("step,lr\n1,1e-3\n", "at least 2 rows"),
     ("step,loss\n1,3\n2,3\n", "needs step and lr columns"),

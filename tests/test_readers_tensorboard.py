@@ -114,3 +114,15 @@ def test_logged_nan_losses_count_as_bad_values(tmp_path):
     run = read_runs(tmp_path / "few")[0]
     assert 500 not in run.steps and len(run.steps) == 19
     assert any("dropped 1 rows whose 'val_loss' is NaN or infinite" in n for n in run.notes)
+
+
+def test_schedule_from_a_folder_of_several_runs_is_refused(tmp_path):
+    """read_schedule took the first run of a folder of several, silently."""
+    from lrcurve.readers import read_schedule
+
+    for name, peak in (("a", 1e-3), ("b", 3e-4)):
+        (tmp_path / name).mkdir()
+        write_events(tmp_path / name, {"val_loss": curve(range(50, 1050, 50)), "lr": [(s, peak) for s in range(50, 1050, 50)]})
+    with pytest.raises(InputError, match=rf"holds 2 runs \({tmp_path.name}:a, {tmp_path.name}:b\); a schedule is read from one run"):
+        read_schedule(tmp_path)
+    assert read_schedule(tmp_path / "b").peak == pytest.approx(3e-4)
