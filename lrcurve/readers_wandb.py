@@ -34,7 +34,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -203,17 +203,17 @@ def _step_column(names: Any) -> str | None:
     return next((lower[n] for n in STEP_PREFERENCE if n in lower), None)
 
 
-def history_series(history: Any, where: str, misaligned: list[str] | None = None) -> Series:
+def history_series(history: Any, where: str, misaligned: dict[str, str] | None = None) -> Series:
     """Named ``(steps, values)`` series of a W&B history (grouped series or logged rows).
 
     A series holds the points logged: a ``null`` (or a row without the key) is left out,
     a ``NaN`` is kept, a logged bad value.
 
     A series with more or fewer values than its group has steps cannot be placed; it
-    is left out and described in ``misaligned`` when that list is given.
+    is left out and described in ``misaligned`` (series name -> why) when that dict is given.
     """
     series: Series = {}
-    misaligned = [] if misaligned is None else misaligned
+    misaligned = {} if misaligned is None else misaligned
     if isinstance(history, list):
         if not all(isinstance(row, dict) for row in history):
             raise InputError(f"{where}: history is a list but not of logged rows")
@@ -239,17 +239,29 @@ def history_series(history: Any, where: str, misaligned: list[str] | None = None
             if not logged.any():
                 continue
             if numbers.size != steps.size:  # exports drop some values of some series: they cannot be placed
-                misaligned.append(f"{group}.{column} has {numbers.size} values for {steps.size} steps")
+                misaligned[column] = f"{group}.{column} has {numbers.size} values for {steps.size} steps"
                 continue
             series[column if column not in series else f"{group}/{column}"] = (steps[logged], numbers[logged])
     return series
 
 
-def _loss_candidates(series: Series, log: LogOptions) -> list[str]:
+def _loss_candidates(names: Iterable[str], log: LogOptions) -> list[str]:
     """The series ``--loss`` may pick from: any, for a named series; else those that look like a loss."""
     if log.loss not in (None, "auto", "val", "train"):
-        return list(series)
-    return [n for n in series if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
+        return list(names)
+    return [n for n in names if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
+
+
+def _skipped_loss(names: list[str], misaligned: Mapping[str, str], log: LogOptions, where: str) -> str | None:
+    """The series ``--loss`` would have picked were it not left out as misaligned, if any."""
+    left_out = [n for n in _loss_candidates(misaligned, log) if n not in names]
+    if not left_out:
+        return None
+    try:
+        preferred = choose_loss(names + left_out, log.loss, where)
+    except InputError:
+        return None
+    return preferred if preferred in left_out else None
 
 
 def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[tuple[Run, str]]:
@@ -267,19 +279,23 @@ def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[t
 
 def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, options: ReadOptions) -> tuple[Run, str]:
     where = str(path) if name == path.stem else f"{path} (run {name})"
-    misaligned: list[str] = []
+    misaligned: dict[str, str] = {}
     series = history_series(export["history"], where, misaligned)
     config = _unwrap(export.get("config"))
     names = _loss_candidates(series, log)
     try:
         loss_name = choose_loss(names, log.loss, where)
     except InputError as error:
-        raise InputError(f"{error}{'; left out: ' + '; '.join(misaligned) if misaligned else ''}") from None
+        raise InputError(f"{error}{'; left out: ' + '; '.join(misaligned.values()) if misaligned else ''}") from None
+    skipped = _skipped_loss(names, misaligned, log, where)
     lr_name = choose_lr(list(series))
     schedule = schedule_from_config(config)
     if schedule is None and lr_name is None:
         raise InputError(f"{where}: no LR series (train_lr, lr, ...) and no schedule in the config to rebuild it from")
     run = run_from_series(name, path, series, loss_name, lr_name, lr_fallback=schedule, **options.kwargs())
+    if skipped is not None:
+        run = replace(run, notes=(*run.notes, f"{where}: {misaligned[skipped]}, so its values cannot be "
+                                  f"placed at steps and it is left out; fitting {loss_name!r} instead"))
     if schedule is not None:
         notes = list(run.notes)
         origin = f"rebuilt from the W&B config ({_describe(config)})"

@@ -294,6 +294,20 @@ def test_a_logged_nan_counts_as_in_a_csv_and_a_value_never_logged_does_not(tmp_p
         assert read_or_refusal(path) == expected, path.name
 
 
+def test_a_misaligned_validation_loss_left_out_is_said(tmp_path):
+    """A val_loss one value short of its steps silently switched the fit to the (smoothed) training loss."""
+    data = json.loads(lr_file(COSINE).read_text())
+    data["history"]["val"] = {k: v for k, v in data["history"]["val"].items() if k in ("iter", "val_loss")}
+    data["history"]["val"]["val_loss"].pop()
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps(data))
+    run = read_runs(path)[0]
+    assert any("val.val_loss has 132 values for 133 steps" in n and "left out; fitting 'train_loss' instead" in n
+               for n in run.notes), run.notes
+    assert not any("left out" in n for n in read_runs(lr_file(COSINE))[0].notes)
+    assert not any("left out" in n for n in read_runs(path, log=LogOptions(loss="train"))[0].notes)  # train was asked for
+
+
 @pytest.mark.parametrize("text, message", [("json", "not valid JSON"), ('{"a": 1}', "not a W&B run export"),
                                            ('{"history": 3}', "no history")])
 def test_bad_exports_are_one_line_errors(tmp_path, text, message):
