@@ -204,7 +204,8 @@ def run_from_series(
     step a series has no point at is a blank cell. The loss and LR series may be logged at
     different steps, in any order (a repeated step keeps its last value); a loss at step 0,
     before any update, is left out. Without an LR series the LR is ``lr_fallback`` at the
-    loss steps.
+    loss steps; ``lr_fallback`` is an exact schedule that will replace the logged LR, so where the
+    logged LR ends is not said.
     """
     loss = _deduplicated(*series[loss_name]).rename("loss")
     loss = loss[loss.index > 0]  # trainers log the loss before any update as step 0: not part of the curve
@@ -218,7 +219,8 @@ def run_from_series(
     frame = pd.DataFrame({"step": steps.to_numpy(), loss_name: _cells(loss, steps).to_numpy(),
                           (lr_name or "lr"): _cells(lr, steps).to_numpy()})
     run, = runs_from_frame(frame, path, Columns(step="step", lr=lr_name or "lr", loss=loss_name), loss_unit=loss_unit,
-                           warmup_steps=warmup_steps, max_bad_fraction=max_bad_fraction)
+                           warmup_steps=warmup_steps, max_bad_fraction=max_bad_fraction,
+                           exact_schedule=lr_fallback is not None)
     return run if run.name == name else replace(run, name=name)
 
 

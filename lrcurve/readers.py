@@ -55,6 +55,8 @@ DELIMITERS = (",", "\t", ";")
 # ln(vocabulary size) bounds a per-token loss in nats; no tokenizer in use exceeds 2^20 entries.
 MAX_PLAUSIBLE_NATS = math.log(2**20)
 MIN_LOSS_POINTS = 3
+# A logged LR may end this fraction of the run (plus one logging interval) before the last loss unsaid.
+LR_HELD_SLACK = 0.05
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,20 @@ def _lr_schedule(steps: NDArray[np.float64], lr: NDArray[np.float64], where: str
     return logged_schedule(steps, lr, warmup_steps)
 
 
+def _held_lr_note(where: str, column: str, lr_steps: NDArray[np.float64], lr: NDArray[np.float64],
+                  loss_steps: NDArray[np.float64]) -> str | None:
+    """A note when the logged LR stops well before the last loss (by more than one logging interval
+    plus 5 % of the run): the schedule holds its last value over the rest, an assumption to say."""
+    if not lr_steps.size or not loss_steps.size:
+        return None
+    interval = float(np.median(np.diff(lr_steps))) if lr_steps.size > 1 else 0.0
+    last, end = float(lr_steps[-1]), float(loss_steps[-1])
+    if end - last <= interval + LR_HELD_SLACK * end:
+        return None
+    return (f"{where}: the logged {column!r} stops at step {last:g}, {end - last:g} steps before the last loss "
+            f"(step {end:g}); the LR after step {last:g} is held at its last logged value {lr[-1]:g}")
+
+
 def _idle_until(schedule: Schedule, lr_steps: NDArray[np.float64]) -> float:
     """The last step up to which the LR has been (below ``PEAK_LR_RANGE[0]``, i.e.) 0 since step 1; 0 if none.
 
@@ -360,8 +376,13 @@ def runs_from_frame(
     loss_unit: str = "auto",
     warmup_steps: int | None = None,
     max_bad_fraction: float = 0.5,
+    exact_schedule: bool = False,
 ) -> list[Run]:
-    """The runs of a table of text cells read from ``path``, with every check of the CSV reader."""
+    """The runs of a table of text cells read from ``path``, with every check of the CSV reader.
+
+    ``exact_schedule``: the caller replaces the logged LR by an exact schedule, so where
+    the logged LR ends is not said.
+    """
     step_col = find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = find_column(frame, path, LR_NAMES, columns.lr)
     loss_col = find_column(frame, path, LOSS_NAMES, columns.loss)
@@ -417,6 +438,9 @@ def runs_from_frame(
                        "since the start (no training yet; the laws need a positive LR area)")
             notes.append(f"{where}: {dropped}")
             loss_steps, loss_values = loss_steps[~idle], loss_values[~idle]
+        held = None if exact_schedule else _held_lr_note(where, lr_col, lr_steps, lr_values, loss_steps)
+        if held:
+            notes.append(held)
         if loss_steps.size < MIN_LOSS_POINTS:
             raise InputError(f"{where}: only {loss_steps.size} usable loss values; a fit needs at least {MIN_LOSS_POINTS}"
                              + (f" ({dropped})" if dropped else ""))

@@ -231,6 +231,19 @@ def test_nan_learning_rates_are_dropped(tmp_path):
 # --- learning rates -------------------------------------------------------------------------------
 
 
+def test_an_lr_log_that_ends_early_is_held_and_said(tmp_path):
+    """An LR column blank after row 40 of 171 was held at its step-7152 value to step 23920, unsaid."""
+    rows = [(128 * i, 3e-4 * (1 + math.cos(math.pi * i / 50)) / 2 + 1e-5 if i <= 10 else "", 4 - 0.01 * i)
+            for i in range(1, 51)]
+    run = read_runs(write(tmp_path, table(rows)))[0]
+    assert any("the logged 'lr' stops at step 1280, 5120 steps before the last loss (step 6400); the LR after step "
+               "1280 is held at its last logged value" in n for n in run.notes), run.notes
+    assert run.schedule(np.array([6400]))[0] == pytest.approx(run.schedule(np.array([1280]))[0])
+    # an LR logged to within one interval (plus 5 % of the run) of the last loss is not worth a note
+    nearly = [(s, lr if s <= 6016 else "", loss) for s, lr, loss in ((128 * i, 1e-3, 4 - 0.01 * i) for i in range(1, 51))]
+    assert not any("held" in n for n in read_runs(write(tmp_path, table(nearly), "nearly.csv"))[0].notes)
+
+
 def test_all_zero_learning_rate(tmp_path):
     refused(write(tmp_path, table([(s, 0, x) for s, _, x in GOOD])), "column 'lr'", "zero everywhere")
 
