@@ -126,3 +126,16 @@ def test_schedule_from_a_folder_of_several_runs_is_refused(tmp_path):
     with pytest.raises(InputError, match=rf"holds 2 runs \({tmp_path.name}:a, {tmp_path.name}:b\); a schedule is read from one run"):
         read_schedule(tmp_path)
     assert read_schedule(tmp_path / "b").peak == pytest.approx(3e-4)
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 2, b"step,lr,loss\n1,2,3\n"], ids=["empty", "junk", "csv"])
+def test_an_unreadable_event_file_is_named_as_such(tmp_path, content):
+    """Random bytes named events.out.tfevents.* gave "no loss series (series: none)"."""
+    (tmp_path / "events.out.tfevents.1.host").write_bytes(content)
+    for path in (tmp_path, tmp_path / "events.out.tfevents.1.host"):
+        with pytest.raises(InputError, match="not a readable TensorBoard event log: .* no event TensorBoard can read"):
+            read_runs(path)
+    (tmp_path / "empty_run").mkdir()
+    write_events(tmp_path / "empty_run", {})  # a valid log with no scalars: which series is missing
+    with pytest.raises(InputError, match="no loss series"):
+        read_runs(tmp_path / "empty_run")
