@@ -203,7 +203,8 @@ def _step_column(names: Any) -> str | None:
     return next((lower[n] for n in STEP_PREFERENCE if n in lower), None)
 
 
-def history_series(history: Any, where: str, misaligned: dict[str, str] | None = None) -> Series:
+def history_series(history: Any, where: str, misaligned: dict[str, str] | None = None,
+                   step_columns: dict[str, str] | None = None) -> Series:
     """Named ``(steps, values)`` series of a W&B history (grouped series or logged rows).
 
     A series holds the points logged: a ``null`` (or a row without the key) is left out,
@@ -211,9 +212,11 @@ def history_series(history: Any, where: str, misaligned: dict[str, str] | None =
 
     A series with more or fewer values than its group has steps cannot be placed; it
     is left out and described in ``misaligned`` (series name -> why) when that dict is given.
+    ``step_columns`` receives the step column of each series.
     """
     series: Series = {}
     misaligned = {} if misaligned is None else misaligned
+    step_columns = {} if step_columns is None else step_columns
     if isinstance(history, list):
         if not all(isinstance(row, dict) for row in history):
             raise InputError(f"{where}: history is a list but not of logged rows")
@@ -241,7 +244,9 @@ def history_series(history: Any, where: str, misaligned: dict[str, str] | None =
             if numbers.size != steps.size:  # exports drop some values of some series: they cannot be placed
                 misaligned[column] = f"{group}.{column} has {numbers.size} values for {steps.size} steps"
                 continue
-            series[column if column not in series else f"{group}/{column}"] = (steps[logged], numbers[logged])
+            name = column if column not in series else f"{group}/{column}"
+            series[name] = (steps[logged], numbers[logged])
+            step_columns[name] = str(step_col)
     return series
 
 
@@ -280,7 +285,8 @@ def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[t
 def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, options: ReadOptions) -> tuple[Run, str]:
     where = str(path) if name == path.stem else f"{path} (run {name})"
     misaligned: dict[str, str] = {}
-    series = history_series(export["history"], where, misaligned)
+    step_columns: dict[str, str] = {}
+    series = history_series(export["history"], where, misaligned, step_columns)
     config = _unwrap(export.get("config"))
     names = _loss_candidates(series, log)
     try:
@@ -296,6 +302,10 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, o
     if skipped is not None:
         run = replace(run, notes=(*run.notes, f"{where}: {misaligned[skipped]}, so its values cannot be "
                                   f"placed at steps and it is left out; fitting {loss_name!r} instead"))
+    if step_columns.get(loss_name) == "_step":
+        run = replace(run, notes=(*run.notes, f"{where}: the steps are W&B's '_step', its count of log calls (no "
+                                  "iter, step or global_step is logged); they are optimizer steps only if the run "
+                                  "logged once per step"))
     if schedule is not None:
         notes = list(run.notes)
         origin = f"rebuilt from the W&B config ({_describe(config)})"

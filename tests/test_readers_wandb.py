@@ -172,6 +172,18 @@ def test_history_as_logged_rows_and_no_config(tmp_path):
     assert run.lr_origin.startswith("interpolated") and run.peak_lr == 1e-3
 
 
+def test_steps_counted_by_wandb_log_calls_are_said(tmp_path):
+    """Rows with only W&B's _step were fitted on log-call counts with no word of it."""
+    rows = [{"_step": i, "lr": 1e-3, "train/loss": 4 - 0.01 * i} for i in range(30)]
+    path = tmp_path / "calls.json"
+    path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
+    run = read_runs(path)[0]
+    assert any("the steps are W&B's '_step', its count of log calls" in n for n in run.notes), run.notes
+    rows = [{**row, "trainer/global_step": 10 * (row["_step"] + 1)} for row in rows]
+    path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
+    assert not any("'_step'" in n for n in read_runs(path)[0].notes)
+
+
 def test_wandb_panel_export(tmp_path):
     steps = np.arange(100, 2100, 100)
     frame = pd.DataFrame({"Step": steps})
