@@ -36,7 +36,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.signal import lfilter
 
 from lrcurve.errors import InputError
-from lrcurve.readers import LOSS_NAMES, LR_NAMES, Columns, read_runs, runs_from_frame
+from lrcurve.output import mark_input
+from lrcurve.readers import LOSS_NAMES, LR_NAMES, Columns, delimiter, read_runs, runs_from_frame
 from lrcurve.runs import Run
 from lrcurve.schedules import Join, Piecewise, Schedule, Warmup
 
@@ -172,9 +173,16 @@ def smooth_run(run: Run, spec: str, series: str) -> Run:
 
 
 def _deduplicated(steps: ArrayLike, values: ArrayLike) -> pd.Series:
+    """The last value logged at each step (a logged NaN included), in step order."""
     s = pd.Series(np.asarray(values, dtype=np.float64), index=np.asarray(steps, dtype=np.float64))
     s = s[np.isfinite(s.index.to_numpy())]
-    return s.groupby(level=0).last()
+    return s[~s.index.duplicated(keep="last")].sort_index()
+
+
+def _cells(values: pd.Series, steps: pd.Index) -> pd.Series:
+    """``values`` as table cells at ``steps``: blank where nothing was logged, ``nan`` where a NaN was
+    (a diverged run), so the table reader counts it as a bad value."""
+    return values.astype(object).where(values.notna(), "nan").reindex(steps, fill_value="")
 
 
 def run_from_series(
@@ -191,9 +199,13 @@ def run_from_series(
 ) -> Run:
     """A run from named ``(steps, values)`` series, checked like a CSV table.
 
-    The loss and LR series may be logged at different steps, in any order (a repeated
-    step keeps its last value); a loss at step 0, before any update, is left out. Without
-    an LR series the LR is ``lr_fallback`` at the loss steps.
+    A series holds the points that were logged: a NaN in it is a logged NaN, a bad value
+    counted as in a CSV column (dropped with a note, most of a series bad is refused); a
+    step a series has no point at is a blank cell. The loss and LR series may be logged at
+    different steps, in any order (a repeated step keeps its last value); a loss at step 0,
+    before any update, is left out. Without an LR series the LR is ``lr_fallback`` at the
+    loss steps; ``lr_fallback`` is an exact schedule that will replace the logged LR, so where the
+    logged LR ends is not said.
     """
     loss = _deduplicated(*series[loss_name]).rename("loss")
     loss = loss[loss.index > 0]  # trainers log the loss before any update as step 0: not part of the curve
@@ -203,11 +215,12 @@ def run_from_series(
         lr = pd.Series(lr_fallback(loss.index.to_numpy()), index=loss.index, name="lr")
     else:
         raise InputError(f"{path}: no learning-rate series for run {name} (looked for {', '.join(LR_NAMES[:4])}, ...)")
-    frame = pd.concat([loss, lr], axis=1).sort_index().rename_axis("step").reset_index()
-    frame.columns = ["step", loss_name, lr_name or "lr"]
-    frame = frame.astype(object).where(frame.notna(), "")  # blank cell: not logged at that step
+    steps = loss.index.union(lr.index)
+    frame = pd.DataFrame({"step": steps.to_numpy(), loss_name: _cells(loss, steps).to_numpy(),
+                          (lr_name or "lr"): _cells(lr, steps).to_numpy()})
     run, = runs_from_frame(frame, path, Columns(step="step", lr=lr_name or "lr", loss=loss_name), loss_unit=loss_unit,
-                           warmup_steps=warmup_steps, max_bad_fraction=max_bad_fraction)
+                           warmup_steps=warmup_steps, max_bad_fraction=max_bad_fraction,
+                           exact_schedule=lr_fallback is not None)
     return run if run.name == name else replace(run, name=name)
 
 
@@ -304,14 +317,24 @@ def log_format(path: Path) -> str:
     return "table"
 
 
+def mark_log_inputs(path: Path) -> None:
+    """Mark ``path`` as an input (never written, even with ``--force``), and for a folder
+    every file below it: a TensorBoard run's event files are read through their folder."""
+    mark_input(path)
+    if path.is_dir():
+        for file in path.rglob("*"):
+            if file.is_file():
+                mark_input(file)
+
+
 def table_header(path: Path) -> list[str]:
+    """The column names of a table's first line, split as :func:`~lrcurve.readers.read_table` splits them."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             first = handle.readline()
     except (OSError, UnicodeDecodeError):
         return []
-    sep = "\t" if "\t" in first else ";" if ";" in first and "," not in first else ","
-    return [c.strip() for c in next(csv.reader([first], delimiter=sep), [])]
+    return [c.strip() for c in next(csv.reader([first], delimiter=delimiter(first)), [])]
 
 
 def read_log(
@@ -326,6 +349,7 @@ def read_log(
     """Runs from a log of any supported format, with ``log``'s loss, smoothing and parent."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    mark_log_inputs(path)
     fmt = log_format(path)
     options = ReadOptions(loss_unit, warmup_steps, max_bad_fraction)
     runs: list[tuple[Run, str]]

@@ -55,6 +55,8 @@ DELIMITERS = (",", "\t", ";")
 # ln(vocabulary size) bounds a per-token loss in nats; no tokenizer in use exceeds 2^20 entries.
 MAX_PLAUSIBLE_NATS = math.log(2**20)
 MIN_LOSS_POINTS = 3
+# A logged LR may end this fraction of the run (plus one logging interval) before the last loss unsaid.
+LR_HELD_SLACK = 0.05
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,11 @@ def read_json(path: Path, what: str) -> Any:
         raise InputError(f"{path}: not {what} ({err})") from None
 
 
+def delimiter(header: str) -> str:
+    """A table's delimiter: the one of ``DELIMITERS`` its header line uses most."""
+    return max(DELIMITERS, key=header.count)
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """The file as a table of text cells; the index is each row's position."""
     text = _decode(path)
@@ -119,7 +126,7 @@ def read_table(path: Path) -> pd.DataFrame:
     header = text.lstrip().splitlines()[0]
     if header.startswith(("{", "[")):
         raise InputError(f"{path}: looks like JSON; lrcurve reads CSV/TSV tables with step, lr and loss columns")
-    sep = max(DELIMITERS, key=header.count)
+    sep = delimiter(header)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, dtype=str,
                             keep_default_na=False, na_values=[])
@@ -174,7 +181,8 @@ def numeric_column(frame: pd.DataFrame, column: str, path: Path) -> tuple[NDArra
     return values, blank
 
 
-def _check_steps(steps: NDArray[np.float64], index: pd.Index, path: Path, column: str) -> None:
+def check_steps(steps: NDArray[np.float64], index: pd.Index, path: Path, column: str) -> None:
+    """Refuse a missing, non-finite, negative, fractional or absurdly large step, naming its row."""
     def fail(mask: NDArray[np.bool_], what: str) -> None:
         row = int(np.flatnonzero(mask)[0])
         raise InputError(f"{path}: column {column!r} row {index[row] + 2}: {what.format(steps[row])}")
@@ -266,6 +274,20 @@ def _lr_schedule(steps: NDArray[np.float64], lr: NDArray[np.float64], where: str
     return logged_schedule(steps, lr, warmup_steps)
 
 
+def _held_lr_note(where: str, column: str, lr_steps: NDArray[np.float64], lr: NDArray[np.float64],
+                  loss_steps: NDArray[np.float64]) -> str | None:
+    """A note when the logged LR stops well before the last loss (by more than one logging interval
+    plus 5 % of the run): the schedule holds its last value over the rest, an assumption to say."""
+    if not lr_steps.size or not loss_steps.size:
+        return None
+    interval = float(np.median(np.diff(lr_steps))) if lr_steps.size > 1 else 0.0
+    last, end = float(lr_steps[-1]), float(loss_steps[-1])
+    if end - last <= interval + LR_HELD_SLACK * end:
+        return None
+    return (f"{where}: the logged {column!r} stops at step {last:g}, {end - last:g} steps before the last loss "
+            f"(step {end:g}); the LR after step {last:g} is held at its last logged value {lr[-1]:g}")
+
+
 def _idle_until(schedule: Schedule, lr_steps: NDArray[np.float64]) -> float:
     """The last step up to which the LR has been (below ``PEAK_LR_RANGE[0]``, i.e.) 0 since step 1; 0 if none.
 
@@ -277,25 +299,38 @@ def _idle_until(schedule: Schedule, lr_steps: NDArray[np.float64]) -> float:
     return 0.0 if not moving.size or moving[0] == 0 else float(points[moving[0] - 1])
 
 
+def _one_run(path: Path, names: list[str], where: str = "") -> None:
+    """Refuse a schedule source holding several runs: their LRs would be mixed into one schedule."""
+    if len(names) > 1:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise InputError(f"{path}: holds {len(names)} runs{where} ({shown}); a schedule is read from one run: "
+                         "give a file (or TensorBoard folder) holding only the run you want")
+
+
 def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: int | None = None,
                   notes: list[str] | None = None) -> Schedule:
     """A schedule from a file of ``step,lr`` rows (linear between rows), or a run's log
-    (W&B, TensorBoard); repairs go to ``notes``."""
+    (W&B, TensorBoard); repairs go to ``notes``. A file or folder of several runs is refused."""
     path = Path(path)
     from lrcurve import logs
 
     if logs.log_format(path) != "table":
-        run = read_runs(path, warmup_steps=warmup_steps)[0]
+        runs = read_runs(path, warmup_steps=warmup_steps)
+        _one_run(path, [run.name for run in runs])
         if notes is not None:
-            notes.extend(run.notes)
-        return run.schedule
+            notes.extend(runs[0].notes)
+        return runs[0].schedule
     frame = read_table(path)
     step_col = find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = find_column(frame, path, LR_NAMES, columns.lr)
     if step_col is None or lr_col is None:
         raise InputError(f"{path}: a schedule file needs step and lr columns (columns: {', '.join(frame.columns)})")
+    run_col = find_column(frame, path, RUN_NAMES, columns.run)
+    if run_col is not None:
+        keys = frame[run_col].fillna("").astype(str).str.strip()
+        _one_run(path, [str(key) for key in pd.unique(keys[keys != ""])], f" in column {run_col!r}")
     steps, _ = numeric_column(frame, step_col, path)
-    _check_steps(steps, frame.index, path, step_col)
+    check_steps(steps, frame.index, path, step_col)
     lr, blank = numeric_column(frame, lr_col, path)
     notes = [] if notes is None else notes
     lr_steps, lr = _last_logged(steps, lr, ~blank, lr_col, str(path), notes, 0.5)
@@ -338,8 +373,13 @@ def runs_from_frame(
     loss_unit: str = "auto",
     warmup_steps: int | None = None,
     max_bad_fraction: float = 0.5,
+    exact_schedule: bool = False,
 ) -> list[Run]:
-    """The runs of a table of text cells read from ``path``, with every check of the CSV reader."""
+    """The runs of a table of text cells read from ``path``, with every check of the CSV reader.
+
+    ``exact_schedule``: the caller replaces the logged LR by an exact schedule, so where
+    the logged LR ends is not said.
+    """
     step_col = find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = find_column(frame, path, LR_NAMES, columns.lr)
     loss_col = find_column(frame, path, LOSS_NAMES, columns.loss)
@@ -356,7 +396,7 @@ def runs_from_frame(
             )
     assert step_col is not None and lr_col is not None and loss_col is not None
     steps, _ = numeric_column(frame, step_col, path)
-    _check_steps(steps, frame.index, path, step_col)
+    check_steps(steps, frame.index, path, step_col)
     lr, lr_blank = numeric_column(frame, lr_col, path)
     loss, loss_blank = numeric_column(frame, loss_col, path)
     unit = _loss_unit(loss_col, loss, loss_unit, path)
@@ -395,6 +435,9 @@ def runs_from_frame(
                        "since the start (no training yet; the laws need a positive LR area)")
             notes.append(f"{where}: {dropped}")
             loss_steps, loss_values = loss_steps[~idle], loss_values[~idle]
+        held = None if exact_schedule else _held_lr_note(where, lr_col, lr_steps, lr_values, loss_steps)
+        if held:
+            notes.append(held)
         if loss_steps.size < MIN_LOSS_POINTS:
             raise InputError(f"{where}: only {loss_steps.size} usable loss values; a fit needs at least {MIN_LOSS_POINTS}"
                              + (f" ({dropped})" if dropped else ""))

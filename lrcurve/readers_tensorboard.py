@@ -50,6 +50,10 @@ def _scalars(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     except Exception as error:  # damaged files raise protobuf and I/O errors of many kinds
         raise InputError(f"{source}: cannot read the TensorBoard events: {type(error).__name__}: {error}") from None
     tags = acc.Tags()
+    if getattr(acc, "file_version", None) is None and not any(v for v in tags.values() if isinstance(v, list)):
+        what = "its event files hold" if source.is_dir() else "it holds"
+        raise InputError(f"{source}: not a readable TensorBoard event log: {what} no event TensorBoard can read "
+                         "(empty, damaged or another format)")
     series = {}
     for tag in tags.get(ea.SCALARS, []):
         events = acc.Scalars(tag)

@@ -34,7 +34,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ import pandas as pd
 from lrcurve.errors import InputError
 from lrcurve.logs import (LogOptions, ReadOptions, attach_parent, choose_loss, choose_lr, lr_mismatch,
                           run_from_series, table_header)
-from lrcurve.readers import LOSS_NAMES, STEP_NAMES, read_json
+from lrcurve.readers import LOSS_NAMES, STEP_NAMES, check_steps, numeric_column, read_json, read_table
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
 
@@ -203,18 +203,25 @@ def _step_column(names: Any) -> str | None:
     return next((lower[n] for n in STEP_PREFERENCE if n in lower), None)
 
 
-def history_series(history: Any, where: str, misaligned: list[str] | None = None) -> Series:
+def history_series(history: Any, where: str, misaligned: dict[str, str] | None = None,
+                   step_columns: dict[str, str] | None = None) -> Series:
     """Named ``(steps, values)`` series of a W&B history (grouped series or logged rows).
 
+    A series holds the points logged: a ``null`` (or a row without the key) is left out,
+    a ``NaN`` is kept, a logged bad value.
+
     A series with more or fewer values than its group has steps cannot be placed; it
-    is left out and described in ``misaligned`` when that list is given.
+    is left out and described in ``misaligned`` (series name -> why) when that dict is given.
+    ``step_columns`` receives the step column of each series.
     """
     series: Series = {}
-    misaligned = [] if misaligned is None else misaligned
+    misaligned = {} if misaligned is None else misaligned
+    step_columns = {} if step_columns is None else step_columns
     if isinstance(history, list):
         if not all(isinstance(row, dict) for row in history):
             raise InputError(f"{where}: history is a list but not of logged rows")
-        groups = {"": pd.DataFrame.from_records(history).to_dict(orient="list")} if history else {}
+        keys = dict.fromkeys(key for row in history for key in row)
+        groups = {"": {key: [row.get(key) for row in history] for key in keys}} if history else {}
     elif isinstance(history, dict):
         groups = history
     else:
@@ -228,20 +235,38 @@ def history_series(history: Any, where: str, misaligned: list[str] | None = None
             continue
         for column, values in table.items():
             numbers = _floats(values)
-            if column == step_col or numbers is None or numbers.ndim != 1 or not np.isfinite(numbers).any():
+            if column == step_col or numbers is None or numbers.ndim != 1:
+                continue
+            logged = np.array([v is not None for v in values], dtype=bool) if isinstance(values, list) else \
+                np.ones(numbers.size, dtype=bool)
+            if not logged.any():
                 continue
             if numbers.size != steps.size:  # exports drop some values of some series: they cannot be placed
-                misaligned.append(f"{group}.{column} has {numbers.size} values for {steps.size} steps")
+                misaligned[column] = f"{group}.{column} has {numbers.size} values for {steps.size} steps"
                 continue
-            series[column if column not in series else f"{group}/{column}"] = (steps, numbers)
+            name = column if column not in series else f"{group}/{column}"
+            series[name] = (steps[logged], numbers[logged])
+            step_columns[name] = str(step_col)
     return series
 
 
-def _loss_candidates(series: Series, log: LogOptions) -> list[str]:
+def _loss_candidates(names: Iterable[str], log: LogOptions) -> list[str]:
     """The series ``--loss`` may pick from: any, for a named series; else those that look like a loss."""
     if log.loss not in (None, "auto", "val", "train"):
-        return list(series)
-    return [n for n in series if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
+        return list(names)
+    return [n for n in names if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
+
+
+def _skipped_loss(names: list[str], misaligned: Mapping[str, str], log: LogOptions, where: str) -> str | None:
+    """The series ``--loss`` would have picked were it not left out as misaligned, if any."""
+    left_out = [n for n in _loss_candidates(misaligned, log) if n not in names]
+    if not left_out:
+        return None
+    try:
+        preferred = choose_loss(names + left_out, log.loss, where)
+    except InputError:
+        return None
+    return preferred if preferred in left_out else None
 
 
 def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[tuple[Run, str]]:
@@ -259,19 +284,28 @@ def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[t
 
 def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, options: ReadOptions) -> tuple[Run, str]:
     where = str(path) if name == path.stem else f"{path} (run {name})"
-    misaligned: list[str] = []
-    series = history_series(export["history"], where, misaligned)
+    misaligned: dict[str, str] = {}
+    step_columns: dict[str, str] = {}
+    series = history_series(export["history"], where, misaligned, step_columns)
     config = _unwrap(export.get("config"))
     names = _loss_candidates(series, log)
     try:
         loss_name = choose_loss(names, log.loss, where)
     except InputError as error:
-        raise InputError(f"{error}{'; left out: ' + '; '.join(misaligned) if misaligned else ''}") from None
+        raise InputError(f"{error}{'; left out: ' + '; '.join(misaligned.values()) if misaligned else ''}") from None
+    skipped = _skipped_loss(names, misaligned, log, where)
     lr_name = choose_lr(list(series))
     schedule = schedule_from_config(config)
     if schedule is None and lr_name is None:
         raise InputError(f"{where}: no LR series (train_lr, lr, ...) and no schedule in the config to rebuild it from")
     run = run_from_series(name, path, series, loss_name, lr_name, lr_fallback=schedule, **options.kwargs())
+    if skipped is not None:
+        run = replace(run, notes=(*run.notes, f"{where}: {misaligned[skipped]}, so its values cannot be "
+                                  f"placed at steps and it is left out; fitting {loss_name!r} instead"))
+    if step_columns.get(loss_name) == "_step":
+        run = replace(run, notes=(*run.notes, f"{where}: the steps are W&B's '_step', its count of log calls (no "
+                                  "iter, step or global_step is logged); they are optimizer steps only if the run "
+                                  "logged once per step"))
     if schedule is not None:
         notes = list(run.notes)
         origin = f"rebuilt from the W&B config ({_describe(config)})"
@@ -325,23 +359,17 @@ def is_wandb_panel(path: Path) -> bool:
 
 def read_wandb_panel(path: Path, log: LogOptions, options: ReadOptions) -> list[tuple[Run, str]]:
     """Runs of a W&B panel export; each needs its LR among the panel's metrics."""
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError) as err:
-        raise InputError(f"{path}: cannot parse the W&B panel export: {str(err).strip().splitlines()[0]}") from None
+    frame = read_table(path)  # the delimiter from the header; repeated column names refused
     step_col = str(frame.columns[0])
-    steps = _floats(frame[step_col])
-    if steps is None:
-        raise InputError(f"{path}: column {step_col!r} holds values that are not numbers")
+    steps, _ = numeric_column(frame, step_col, path)
+    check_steps(steps, frame.index, path, step_col)
     by_run = _panel_columns([str(c) for c in frame.columns])
     runs = []
     for run_name, metrics in by_run.items():
         series: Series = {}
         for metric, column in metrics.items():
-            values = _floats(frame[column])
-            if values is None:
-                raise InputError(f"{path}: column {column!r} holds values that are not numbers")
-            series[metric] = (steps, values)
+            values, blank = numeric_column(frame, column, path)
+            series[metric] = (steps[~blank], values[~blank])  # a blank cell: the run logged nothing at that step
         name = path.stem if len(by_run) == 1 else f"{path.stem}:{run_name}"
         where = f"{path} (run {run_name})"
         loss_name = choose_loss(_loss_candidates(series, log), log.loss, where)

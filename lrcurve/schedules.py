@@ -258,7 +258,7 @@ class MultiStep(Schedule):
     @property
     def peak(self) -> float:
         """The largest LR: ``peak_lr``, or more after a milestone with a factor above 1."""
-        return self.peak_lr * max(1.0, *self.factors)
+        return self.peak_lr * max((1.0, *self.factors))
 
     def __str__(self) -> str:
         stages = ", ".join(f"{m}:{f:g}" for m, f in zip(self.milestones, self.factors))

@@ -231,6 +231,19 @@ def test_nan_learning_rates_are_dropped(tmp_path):
 # --- learning rates -------------------------------------------------------------------------------
 
 
+def test_an_lr_log_that_ends_early_is_held_and_said(tmp_path):
+    """An LR column blank after row 40 of 171 was held at its step-7152 value to step 23920, unsaid."""
+    rows = [(128 * i, 3e-4 * (1 + math.cos(math.pi * i / 50)) / 2 + 1e-5 if i <= 10 else "", 4 - 0.01 * i)
+            for i in range(1, 51)]
+    run = read_runs(write(tmp_path, table(rows)))[0]
+    assert any("the logged 'lr' stops at step 1280, 5120 steps before the last loss (step 6400); the LR after step "
+               "1280 is held at its last logged value" in n for n in run.notes), run.notes
+    assert run.schedule(np.array([6400]))[0] == pytest.approx(run.schedule(np.array([1280]))[0])
+    # an LR logged to within one interval (plus 5 % of the run) of the last loss is not worth a note
+    nearly = [(s, lr if s <= 6016 else "", loss) for s, lr, loss in ((128 * i, 1e-3, 4 - 0.01 * i) for i in range(1, 51))]
+    assert not any("held" in n for n in read_runs(write(tmp_path, table(nearly), "nearly.csv"))[0].notes)
+
+
 def test_all_zero_learning_rate(tmp_path):
     refused(write(tmp_path, table([(s, 0, x) for s, _, x in GOOD])), "column 'lr'", "zero everywhere")
 
@@ -390,6 +403,18 @@ def test_read_schedule(tmp_path):
     shuffled = read_schedule(write(tmp_path, table(rows[::-1] + [(500, 1e-3)], "step,lr"), "s.csv"), warmup_steps=0, notes=notes)
     assert shuffled(np.array([500, 1000])).tolist() == [1e-3, 1e-4]
     assert any("sorted" in n for n in notes) and any("more than once" in n for n in notes)
+
+
+def test_schedule_file_of_several_runs_is_refused(tmp_path):
+    """A run column was ignored: two runs' LRs were merged into one zigzag schedule, said only as "sorted"."""
+    rows = [("const", s, 1e-3) for s in (100, 200, 300)] + [("cos", s, 1e-3 * (1 + math.cos(s / 300 * math.pi)) / 2)
+                                                             for s in (100, 200, 300)]
+    path = write(tmp_path, table(rows, "run,step,lr"), "lr.csv")
+    with pytest.raises(InputError, match=r"lr.csv: holds 2 runs in column 'run' \(const, cos\); a schedule is read "
+                                         r"from one run: give a file \(or TensorBoard folder\) holding only the run"):
+        read_schedule(path)
+    one = read_schedule(write(tmp_path, table(rows[:3], "run,step,lr"), "one.csv"), warmup_steps=0)
+    assert one(np.array([100, 300])).tolist() == [1e-3, 1e-3]
 
 
 @pytest.mark.parametrize("text, fragment", [

@@ -82,3 +82,60 @@ def test_without_the_extra_the_error_names_it(tmp_path):
     result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "lrcurve[tensorboard]" in result.stderr
+
+
+def test_event_files_read_are_never_written(tmp_path):
+    """An event file read, alone or through its folder, is an input: never written, even with --force."""
+    from lrcurve.output import write_text
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_events(tmp_path / name, {"val_loss": curve(range(50, 1050, 50)), "lr": [(s, 1e-3) for s in range(50, 1050, 50)]})
+    (a,), (b,) = (list((tmp_path / name).glob("*tfevents*")) for name in ("a", "b"))
+    read_runs(a)
+    read_runs(tmp_path)  # reads b through the folders
+    for event_file in (a, b):
+        with pytest.raises(InputError, match="is one of the inputs"):
+            write_text(event_file, "{}")
+        assert event_file.stat().st_size > 2
+
+
+def test_logged_nan_losses_count_as_bad_values(tmp_path):
+    """TensorBoard NaNs were read as "not logged": a run whose loss diverged to NaN was fitted on its
+    few finite points instead of being refused like the same CSV."""
+    steps = range(50, 1050, 50)
+    lr = [(s, 1e-3) for s in steps]
+    diverged = [(s, v if s <= 300 else float("nan")) for s, v in curve(steps)]
+    write_events(tmp_path, {"val_loss": diverged, "lr": lr})
+    with pytest.raises(InputError, match=r"column 'val_loss': 14 of 20 values are NaN or infinite; refusing"):
+        read_runs(tmp_path)
+    (tmp_path / "few").mkdir()
+    write_events(tmp_path / "few", {"val_loss": [(s, float("nan") if s == 500 else v) for s, v in curve(steps)], "lr": lr})
+    run = read_runs(tmp_path / "few")[0]
+    assert 500 not in run.steps and len(run.steps) == 19
+    assert any("dropped 1 rows whose 'val_loss' is NaN or infinite" in n for n in run.notes)
+
+
+def test_schedule_from_a_folder_of_several_runs_is_refused(tmp_path):
+    """read_schedule took the first run of a folder of several, silently."""
+    from lrcurve.readers import read_schedule
+
+    for name, peak in (("a", 1e-3), ("b", 3e-4)):
+        (tmp_path / name).mkdir()
+        write_events(tmp_path / name, {"val_loss": curve(range(50, 1050, 50)), "lr": [(s, peak) for s in range(50, 1050, 50)]})
+    with pytest.raises(InputError, match=rf"holds 2 runs \({tmp_path.name}:a, {tmp_path.name}:b\); a schedule is read from one run"):
+        read_schedule(tmp_path)
+    assert read_schedule(tmp_path / "b").peak == pytest.approx(3e-4)
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 2, b"step,lr,loss\n1,2,3\n"], ids=["empty", "junk", "csv"])
+def test_an_unreadable_event_file_is_named_as_such(tmp_path, content):
+    """Random bytes named events.out.tfevents.* gave "no loss series (series: none)"."""
+    (tmp_path / "events.out.tfevents.1.host").write_bytes(content)
+    for path in (tmp_path, tmp_path / "events.out.tfevents.1.host"):
+        with pytest.raises(InputError, match="not a readable TensorBoard event log: .* no event TensorBoard can read"):
+            read_runs(path)
+    (tmp_path / "empty_run").mkdir()
+    write_events(tmp_path / "empty_run", {})  # a valid log with no scalars: which series is missing
+    with pytest.raises(InputError, match="no loss series"):
+        read_runs(tmp_path / "empty_run")

@@ -1,15 +1,17 @@
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
 from lrcurve.fitting import fit
 from lrcurve.logs import LogOptions, parse_smoothing, smooth, stitch
-from lrcurve.readers import read_runs
+from lrcurve.output import write_text
+from lrcurve.readers import read_runs, read_schedule
 from lrcurve.readers_wandb import resume_point, schedule_from_config
 from lrcurve.runs import Run
 from lrcurve.schedules import Constant, Join, Piecewise
@@ -170,6 +172,18 @@ def test_history_as_logged_rows_and_no_config(tmp_path):
     assert run.lr_origin.startswith("interpolated") and run.peak_lr == 1e-3
 
 
+def test_steps_counted_by_wandb_log_calls_are_said(tmp_path):
+    """Rows with only W&B's _step were fitted on log-call counts with no word of it."""
+    rows = [{"_step": i, "lr": 1e-3, "train/loss": 4 - 0.01 * i} for i in range(30)]
+    path = tmp_path / "calls.json"
+    path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
+    run = read_runs(path)[0]
+    assert any("the steps are W&B's '_step', its count of log calls" in n for n in run.notes), run.notes
+    rows = [{**row, "trainer/global_step": 10 * (row["_step"] + 1)} for row in rows]
+    path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
+    assert not any("'_step'" in n for n in read_runs(path)[0].notes)
+
+
 def test_wandb_panel_export(tmp_path):
     steps = np.arange(100, 2100, 100)
     frame = pd.DataFrame({"Step": steps})
@@ -189,6 +203,121 @@ def test_wandb_panel_export(tmp_path):
     no_lr.to_csv(path, index=False)
     with pytest.raises(InputError, match="no learning-rate metric"):
         read_runs(path)
+
+
+def small_panel(path, runs=("a",), sep=","):
+    """A W&B panel export of ``runs``, each with a val_loss and an lr metric, written to ``path``."""
+    steps = np.arange(100, 2100, 100)
+    frame = pd.DataFrame({"Step": steps})
+    for i, run in enumerate(runs):
+        frame[f"{run} - val_loss"] = (1 + 0.02 * i) * (3 + 10 / np.sqrt(steps))
+        frame[f"{run} - lr"] = 1e-3
+    path.write_text(frame.to_csv(index=False, sep=sep))
+    return frame
+
+
+def test_exports_panels_and_lr_files_read_are_never_written(tmp_path):
+    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the export."""
+    export, panel, schedule = tmp_path / "run.json", tmp_path / "panel.csv", tmp_path / "lr.json"
+    export.write_text(lr_file(COSINE).read_text())
+    schedule.write_text(lr_file(COSINE).read_text())
+    small_panel(panel)
+    read_runs(export)
+    read_runs(panel)
+    read_schedule(schedule)
+    for path in (export, panel, schedule):
+        before = path.read_bytes()
+        with pytest.raises(InputError, match="is one of the inputs"):
+            write_text(path, "{}")
+        assert path.read_bytes() == before
+
+
+def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path):
+    import subprocess
+    import sys
+
+    def lrcurve(*args):
+        return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=tmp_path, capture_output=True, text=True)
+
+    export = tmp_path / "run.json"
+    export.write_text(lr_file(COSINE).read_text())
+    before = export.read_bytes()
+    r = lrcurve("fit", "run.json", "-o", "run.json", "--force")
+    assert r.returncode == 2 and r.stderr.strip().endswith("run.json is one of the inputs; lrcurve never overwrites "
+                                                          "its inputs, write elsewhere")
+    assert lrcurve("fit", lr_file(STABLE), "-o", "fit.json").returncode == 0
+    p = lrcurve("predict", "fit.json", "--schedule", "file", "--lr-file", "run.json", "-o", "run.json", "--force")
+    assert p.returncode == 2 and "run.json is one of the inputs" in p.stderr
+    assert export.read_bytes() == before
+
+
+@pytest.mark.parametrize("sep", [",", "\t", ";"])
+def test_panel_delimiter_is_read_from_the_header(tmp_path, sep):
+    """A tab- or semicolon-separated panel was split on commas: "column 'Step;a - lr' holds values that are not numbers"."""
+    path = tmp_path / "panel.csv"
+    frame = small_panel(path, runs=("a", "b"), sep=sep)
+    runs = {r.name: r for r in read_runs(path)}
+    assert set(runs) == {"panel:a", "panel:b"} and len(runs["panel:a"].steps) == len(frame)
+    assert runs["panel:b"].loss[0] == pytest.approx(frame["b - val_loss"].iloc[0])
+
+
+def test_panel_refuses_what_the_table_reader_refuses(tmp_path):
+    """A repeated panel column was renamed 'val_loss.1' by pandas and read silently; a CSV table refuses it."""
+    path = tmp_path / "panel.csv"
+    small_panel(path)
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header + ",a - val_loss", *(row + ",3.5" for row in rows)]) + "\n")
+    with pytest.raises(InputError, match="column 'a - val_loss' appears more than once in the header"):
+        read_runs(path)
+    path.write_text("\n".join([header, *rows[:4], rows[4].replace(",", ",x", 1), *rows[5:]]) + "\n")
+    with pytest.raises(InputError, match=r"panel.csv: column 'a - val_loss' row 6: 'x.*' is not a number"):
+        read_runs(path)
+
+
+LOSS_CELL = st.one_of(st.floats(2.0, 6.0), st.sampled_from([math.nan, math.inf, None]))
+
+
+def read_or_refusal(path) -> tuple:
+    """What a reader makes of ``path``, with the path left out: the points and notes, or the error."""
+    try:
+        run, = read_runs(path, log=LogOptions(smooth="none", parent="none"))
+    except InputError as error:
+        return ("refused", str(error).replace(str(path), "F"))
+    return (run.steps.tolist(), run.loss.tolist(), sorted(n.replace(str(path), "F") for n in run.notes))
+
+
+@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(losses=st.lists(LOSS_CELL, min_size=3, max_size=25))
+def test_a_logged_nan_counts_as_in_a_csv_and_a_value_never_logged_does_not(tmp_path, losses):
+    """Every NaN became a blank cell ("not logged") before the bad values were counted: a W&B or panel
+    log of a diverged run was fitted on its few finite points, where the same CSV is refused."""
+    assume(any(v is not None for v in losses))  # a series never logged is no series: "no loss series"
+    steps = [100 * (i + 1) for i in range(len(losses))]
+    cells = ["" if v is None else repr(v) for v in losses]
+    csv_path, export, rows, panel = (tmp_path / n for n in ("a.csv", "a.json", "b.json", "c.csv"))
+    csv_path.write_text("step,lr,val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells)))
+    export.write_text(json.dumps({"config": {}, "history": {"train": {"iter": steps, "train_lr": [1e-3] * len(steps)},
+                                                             "val": {"iter": steps, "val_loss": losses}}}))
+    rows.write_text(json.dumps({"config": {}, "history": [{"iter": s, "lr": 1e-3, **({} if v is None else {"val_loss": v})}
+                                                          for s, v in zip(steps, losses)]}))
+    panel.write_text("Step,a - lr,a - val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells)))
+    expected = read_or_refusal(csv_path)
+    for path in (export, rows, panel):
+        assert read_or_refusal(path) == expected, path.name
+
+
+def test_a_misaligned_validation_loss_left_out_is_said(tmp_path):
+    """A val_loss one value short of its steps silently switched the fit to the (smoothed) training loss."""
+    data = json.loads(lr_file(COSINE).read_text())
+    data["history"]["val"] = {k: v for k, v in data["history"]["val"].items() if k in ("iter", "val_loss")}
+    data["history"]["val"]["val_loss"].pop()
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps(data))
+    run = read_runs(path)[0]
+    assert any("val.val_loss has 132 values for 133 steps" in n and "left out; fitting 'train_loss' instead" in n
+               for n in run.notes), run.notes
+    assert not any("left out" in n for n in read_runs(lr_file(COSINE))[0].notes)
+    assert not any("left out" in n for n in read_runs(path, log=LogOptions(loss="train"))[0].notes)  # train was asked for
 
 
 @pytest.mark.parametrize("text, message", [("json", "not valid JSON"), ('{"a": 1}', "not a W&B run export"),

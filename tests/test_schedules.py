@@ -234,3 +234,4 @@ def test_rewarmup_warms_up_to_the_body_at_the_end_of_the_warmup():
 
 def test_multistep_peak_counts_a_factor_above_one():
     assert MultiStep(1e-3, (10, 20), (2.0, 0.5), 100).peak == 2e-3 and MultiStep(1e-3, (10,), (0.1,)).peak == 1e-3
+    assert MultiStep(1e-3, (), ()).peak == 1e-3  # no milestones: a constant (predict --schedule multistep without any)
