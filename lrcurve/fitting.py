@@ -22,7 +22,7 @@ from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import FitData, Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.metrics import Scores, score
-from lrcurve.runs import Run
+from lrcurve.runs import MIN_LOSS, Run
 from lrcurve.schedules import Schedule
 
 Progress = Callable[[int, int], None]
@@ -77,6 +77,16 @@ class Prediction:
     @property
     def final_stderr(self) -> float | None:
         return None if self.loss_stderr is None else float(self.loss_stderr[-1])
+
+
+def refuse_nonpositive_loss(loss: NDArray[np.float64], peak: float, fitted_peak: float, where: Callable[[int], str]) -> None:
+    """Refuse a predicted loss at or below zero (``where(i)`` says where entry ``i`` is): a law
+    taken far from its fit, e.g. to a peak LR thousands of times the fitted one, gives one."""
+    low = np.flatnonzero(loss <= MIN_LOSS)
+    if low.size:
+        i = int(low[0])
+        raise InputError(f"the law predicts a loss of {loss[i]:.4g} {where(i)}: this schedule is far outside the fitted "
+                         f"runs (peak LR {peak:g}; fitted at {fitted_peak:g})")
 
 
 def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
@@ -234,6 +244,21 @@ class FittedLaw:
         )
 
 
+def moving_parameters(law: Law, prepared: Sequence[Any], start: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which parameters change the law's curve on these runs at all: a column of the Jacobian
+    that is zero at ``start`` and at a nudged copy of it (so a coefficient that starts at 0 does
+    not hide its partner) belongs to a term these runs never exercise, e.g. the annealing
+    term when no run decays its LR. The fit holds those at their start."""
+    lo, hi = law.bounds()
+    nudged = np.clip(start + 0.1 * (np.abs(start) + 1e-3), lo, hi)
+    moving = np.zeros(len(start), dtype=bool)
+    for theta in (start, nudged):
+        with np.errstate(all="ignore"):
+            columns = np.concatenate([law.derivatives(theta, p) for p in prepared])
+        moving |= np.any((columns != 0) & np.isfinite(columns), axis=0)
+    return moving
+
+
 def _covariance(jac: NDArray[np.float64], residuals: NDArray[np.float64], names: Sequence[str]) -> tuple[NDArray[np.float64] | None, list[str]]:
     """``s^2 (J^T J)^-1`` and the names of parameters the data do not determine."""
     n, p = jac.shape
@@ -287,14 +312,27 @@ def fit(
     jacobian: Any = analytic_jacobian if type(law).jacobian is not Law.jacobian else "2-point"
 
     lo, hi = law.bounds()
-    starts = law.initial_guesses(data)
+    starts = [np.clip(x0, lo, hi) for x0 in law.initial_guesses(data)]
     best = None
     for i, x0 in enumerate(starts):
+        free = moving_parameters(law, prepared, x0)
+        if free.all():
+            fun, jac_free, x_free = residuals, jacobian, x0
+        else:  # optimise only what the runs can move; the rest keep their start (reported as not identifiable)
+            def full(x: NDArray[np.float64], x0: NDArray[np.float64] = x0, free: NDArray[np.bool_] = free) -> NDArray[np.float64]:
+                theta = x0.copy()
+                theta[free] = x
+                return theta
+            fun = lambda x, full=full: residuals(full(x))  # noqa: E731
+            jac_free = (lambda x, full=full, free=free: analytic_jacobian(full(x))[:, free]) if callable(jacobian) else jacobian
+            x_free = x0[free]
         with np.errstate(all="ignore"):
-            result = least_squares(residuals, np.clip(x0, lo, hi), jac=jacobian, bounds=(lo, hi), loss="soft_l1",
+            result = least_squares(fun, x_free, jac=jac_free, bounds=(lo[free], hi[free]), loss="soft_l1",
                                    f_scale=ROBUST_SCALE, x_scale="jac", max_nfev=2000)
+        if not free.all():
+            result.x = full(result.x)
         if np.all(np.isfinite(result.fun)) and (best is None or result.cost < best.cost):
-            best = result
+            best, held = result, ~free
         if progress:
             progress(i + 1, len(starts))
     if best is None:
@@ -307,14 +345,15 @@ def fit(
     covariance, unidentified = _covariance(np.asarray(jac), plain, law.param_names)
     if unidentified:
         warnings.append(f"parameters not identifiable from these runs: {', '.join(unidentified)} "
-                        "(e.g. no run decays its LR); their values are arbitrary")
+                        "(e.g. no run decays its LR); their values are arbitrary"
+                        + (" (those that change nothing on these runs are held at their start)" if held.any() else ""))
     stderr = np.sqrt(np.diag(covariance)) if covariance is not None else np.full(len(law.param_names), np.nan)
     params = tuple(
         Parameter(name, float(v), None if not np.isfinite(e) else float(e), float(l), float(h))
         for name, v, e, l, h in zip(law.param_names, best.x, stderr, lo, hi)
     )
-    for p in params:
-        if p.at_bound:
+    for p, is_held in zip(params, held):
+        if p.at_bound and not is_held:
             warnings.append(f"parameter {p.name} = {p.value:.6g} is at its bound [{p.lower:g}, {p.upper:g}]")
     if not best.success:
         warnings.append(f"the optimiser did not converge: {best.message}")

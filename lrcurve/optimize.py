@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.errors import InputError
-from lrcurve.fitting import FittedLaw
+from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
@@ -355,6 +355,9 @@ def search(fitted: FittedLaw, family: str, candidates: Sequence[Candidate], base
     losses = predicted_losses(fitted, schedules, at_step, progress=progress)
     if not np.all(np.isfinite(losses)):
         raise InputError("the law is not defined for some candidates (an LR of zero from the start?)")
+    labels = [c.label for c in candidates] + [baseline_label]
+    refuse_nonpositive_loss(losses, max(s.peak for s in schedules), fitted.peak_lr,
+                            lambda i: f"for {labels[i]} at step {at_step}")
     x_name, series_name = {"wsd": ("decay fraction", "shape"), "cosine": ("period / steps after warmup", "floor"),
                            "rewarmup": ("max LR", "re-warmup steps")}[family]
     result = Search(family, x_name, series_name, steps, at_step, tuple(candidates), losses[:-1],

@@ -68,19 +68,21 @@ def test_names_with_brackets_are_printed_verbatim(tmp_path):
 
 
 def test_compare_calls_a_tie_on_a_late_window_and_recommends_the_fewer_parameters(tmp_path):
-    # The last 20 % of the WSD run: both laws miss its cooldown by the same 1.41 % (to 1e-5).
+    # The last 20 % of the WSD run: its first 80 % never decays, so both laws reduce to the same
+    # L0 + A*S1^-alpha (their annealing terms held) and miss the cooldown by the same 1.41 %.
+    # Which is lower is rounding; the tie goes to the fewer parameters (the branch where that
+    # overrides a lower MAPE is tested in test_compare).
     r = lrcurve("compare", SAMPLES / "wsd.csv", "--warmup", 2160, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     mape = {law["law"]: law["heldout_mape"] for law in out["laws"]}
-    assert mape["multipower"] < mape["momentum"] < 1.01 * mape["multipower"]
+    assert mape["momentum"] == pytest.approx(mape["multipower"], rel=1e-6) and 1.3 < mape["momentum"] < 1.5
     assert out["method"] == "late-window" and out["tied"] == ["momentum", "multipower"]
     assert out["recommended"] == "momentum"
     table = lrcurve("compare", SAMPLES / "wsd.csv", "--warmup", 2160, cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     (line,) = [s for s in table.stdout.splitlines() if s.startswith("recommended:")]
     assert line.startswith("recommended: momentum") and "a tie within 1 % with multipower" in line
-    assert "decided by parameter count: 5 vs 7" in line
 
 
 def test_compare_with_the_full_warmup_area_leaves_the_momentum_law_out(tmp_path):

@@ -297,6 +297,14 @@ def test_outputs_that_are_not_regular_files_are_refused(fitted, lrcurve, tmp_pat
     refused(lrcurve("predict", "fit.json", "--plot", ".png"), "--plot .png", "after a name")
 
 
+def test_predict_refuses_a_negative_loss(fitted, lrcurve):
+    """--peak 1e3 is inside the LR range runs are read in, but the law then predicts -3e5 nats."""
+    refused(lrcurve("predict", "fit.json", "--peak", "1e3"), "predicts a loss of -", "peak LR 1000", "fitted at 0.0003")
+    result = lrcurve("optimize", "fit.json", "--peak", "1e3")
+    assert result.code == 2 and result.out == "" and "Traceback" not in result.err
+    assert result.err.splitlines()[-1].startswith("lrcurve: error: the law predicts a loss of -")
+
+
 def test_predict_every_beyond_the_horizon_gives_the_last_step(fitted, lrcurve):
     result = lrcurve("predict", "fit.json", "--json", "--every", str(2**63))
     assert result.code == 0, result.err

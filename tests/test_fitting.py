@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from lrcurve import MomentumLaw, fit, make_schedule, read_runs
-from lrcurve.fitting import FittedLaw
+from lrcurve.fitting import FittedLaw, moving_parameters
+from lrcurve.laws import make_law
+from lrcurve.laws.base import FitData, LRHistory
 from lrcurve.metrics import score
 from lrcurve.runs import Run
 
@@ -42,6 +44,33 @@ def test_single_constant_run_says_annealing_is_not_identifiable():
     fitted = fit([synthetic_run("c", make_schedule("constant", steps=20000, peak=1e-3), TRUE, steps, 1e-4)])
     assert any("not identifiable" in w and "C" in w for w in fitted.warnings)
     assert fitted["C"].stderr is None
+
+
+@pytest.mark.parametrize("law", ["momentum", "multipower"])
+def test_terms_no_run_exercises_are_held_and_the_fit_converges(law):
+    """One constant run: the annealing term changes nothing, so its parameters are held at their
+    start (a real 50k-step W&B run took 13 s and ran out of evaluations searching them)."""
+    steps = np.arange(200, 20001, 100)
+    run = synthetic_run("c", make_schedule("constant", steps=20000, peak=1e-3), TRUE, steps, 1e-4)
+    model = make_law(law)
+    data = [FitData(LRHistory.of(run.schedule, run.last_step), run.steps, run.loss)]
+    prepared = [model.prepare(d.history, d.steps) for d in data]
+    moving = moving_parameters(model, prepared, model.initial_guesses(data)[0])
+    assert list(np.array(model.param_names)[moving]) == ["L0", "A", "alpha"]
+    fitted = fit([run], model)
+    assert fitted.converged and not any("at its bound" in w for w in fitted.warnings)
+    assert any("held at their start" in w for w in fitted.warnings)
+    assert score(fitted.predict_run(run), run.loss).mape < 0.05
+
+
+def test_every_parameter_moves_when_a_run_decays():
+    steps = np.arange(200, 20001, 100)
+    runs = [synthetic_run("k", make_schedule("cosine", steps=20000, peak=1e-3), TRUE, steps, 1e-4)]
+    model = MomentumLaw()
+    data = [FitData(LRHistory.of(r.schedule, r.last_step), r.steps, r.loss) for r in runs]
+    start = model.initial_guesses(data)[0]
+    start[3] = 0.0  # C at 0 must not hide lam
+    assert moving_parameters(model, [model.prepare(d.history, d.steps) for d in data], start).all()
 
 
 def test_real_curves_fit_and_predict_wsd_within_tolerance(samples):

@@ -11,7 +11,8 @@ from rich.text import Text
 
 from lrcurve.check import DEFAULT_TOLERANCE, DEFAULT_WINDOWS, CheckResult, check_run, parse_tolerance
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, RunInputs, ScheduleSpec, emit_json, input_options, note, out, schedule_options)
+from lrcurve.cli.common import (Force, JsonOut, RunInputs, ScheduleSpec, emit_json, input_options, note, out, say_notes,
+                                schedule_options)
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
 from lrcurve.logs import logged_lr, lr_mismatch
@@ -83,12 +84,13 @@ def check_command(
     fitted = load_fit(fit_file)
     if str(inputs.parent) == str(run_file):
         raise InputError(f"--parent {inputs.parent}: a run cannot be its own parent")
-    runs = inputs.load([run_file], spec.warmup)
+    runs = inputs.load([run_file], spec.warmup, quiet=True)
     if spec.warmup is None and fitted.warmup_steps and all(r.warmup_steps == 0 and r.steps[0] >= fitted.warmup_steps
                                                             for r in runs):
         # a log that starts after the fitted runs' warmup, with no warmup of its own: theirs, as `predict` does
         note(f"from the fit: warmup={fitted.warmup_steps} (the log starts at step {runs[0].steps[0]}; give --warmup to change it)")
-        runs = inputs.load([run_file], fitted.warmup_steps)
+        runs = inputs.load([run_file], fitted.warmup_steps, quiet=True)
+    say_notes(runs)
     if spec.steps is not None or spec.lr_file is not None:
         runs = [with_flag_schedule(run, spec) for run in runs]
         for run in runs:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lrcurve.laws.base import LR_EXPONENT_RANGE
 from lrcurve.errors import InputError
-from lrcurve.logs import LogOptions
+from lrcurve.logs import LogOptions, logged_lr
 from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
 from lrcurve.schedules import SCHEDULE_NAMES, WSD, WSD_SHAPES, Power, Schedule, make_schedule, rewarmup
@@ -150,8 +150,9 @@ def expand_paths(patterns: list[str], flag: str) -> list[Path]:
 
 
 def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int | None,
-              log: LogOptions | None = None) -> list[Run]:
-    """The runs of every file, renamed apart when names repeat; their notes go to stderr."""
+              log: LogOptions | None = None, quiet: bool = False) -> list[Run]:
+    """The runs of every file, renamed apart when names repeat; their notes go to stderr
+    (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
     seen: dict[Path, Path] = {}
     for path in files:
         if path.resolve() in seen:
@@ -165,10 +166,16 @@ def load_runs(files: list[Path], columns: Columns, loss_unit: str, warmup: int |
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         runs = [Run(f"{r.name}#{i + 1}", r.steps, r.loss, r.schedule, r.source, r.lr_origin, r.notes) for i, r in enumerate(runs)]
+    if not quiet:
+        say_notes(runs)
+    return runs
+
+
+def say_notes(runs: list[Run]) -> None:
+    """What reading ``runs`` repaired or noticed, on stderr."""
     for run in runs:
         for message in run.notes:
             note(message)
-    return runs
 
 
 # --- schedule flags -------------------------------------------------------------------
@@ -261,6 +268,14 @@ class ScheduleSpec:
                 raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
             notes: list[str] = []
             schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes)
+            inherited = defaults.get("warmup")
+            points = logged_lr(schedule)
+            if self.warmup is None and schedule.warmup_steps == 0 and inherited and points is not None \
+                    and points[0][0] >= inherited:
+                # a file that starts after warmup (like the fitted runs' logs): their warmup, as for the other families
+                notes = []
+                schedule = read_schedule(self.lr_file, warmup_steps=int(inherited), notes=notes)
+                used.append(f"warmup={int(inherited)}")
             if self.warmup is not None and schedule.horizon is not None and self.warmup >= schedule.horizon:
                 raise InputError(f"--warmup {self.warmup} must be less than the {schedule.horizon} steps of --lr-file {self.lr_file}")
             for message in notes:
@@ -423,8 +438,8 @@ class RunInputs:
     def log(self) -> LogOptions:
         return LogOptions(self.loss, self.smooth, self.parent)
 
-    def load(self, files: list[Path], warmup: int | None) -> list[Run]:
-        return load_runs(files, self.columns, self.loss_unit, warmup, self.log)
+    def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Run]:
+        return load_runs(files, self.columns, self.loss_unit, warmup, self.log, quiet)
 
 
 _INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {

@@ -68,6 +68,7 @@ def fit_command(
     except ValueError as error:
         raise InputError(f"--warmup-area: {error}") from None
     runs = inputs.load(files, warmup)
+    check_outputs(force, output, plot)  # again, now that every file read is known as an input: refused before the fit
     check_fit_destination(destination, [(r.source, r.name) for r in runs], force, default=output is None)
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)

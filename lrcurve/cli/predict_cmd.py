@@ -12,7 +12,7 @@ from lrcurve.cli.common import Force, JsonOut, ScheduleSpec, emit_json, note, ou
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
 from lrcurve.laws import forward_area_note, law_to_dict
-from lrcurve.fitting import FittedLaw, Prediction
+from lrcurve.fitting import FittedLaw, Prediction, refuse_nonpositive_loss
 from lrcurve.runs import MAX_STEPS
 from lrcurve.output import check_outputs, write_csv
 
@@ -47,8 +47,7 @@ def predict_command(
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
     schedule, used = spec.build(fitted.runs, fit_defaults(fitted))
-    if used:
-        note(f"from the fitted runs: {', '.join(used)}")
+    check_outputs(force, output, plot)  # again: the fit file and an --lr-file are inputs now known
     n_steps = schedule.horizon
     if n_steps is None:
         raise InputError("the schedule has no horizon; give --steps")
@@ -57,6 +56,9 @@ def predict_command(
     prediction = fitted.predict(schedule, n_steps)
     if not np.all(np.isfinite(prediction.loss)):
         raise InputError("the law is not defined for this schedule (the LR is zero from the start?)")
+    refuse_nonpositive_loss(prediction.loss, schedule.peak, fitted.peak_lr, lambda i: f"at step {i + 1}")
+    if used:
+        note(f"from the fitted runs: {', '.join(used)}")
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
     for warning in prediction.warnings:
