@@ -123,8 +123,8 @@ def grid_stderr(points: Sequence[SweepPoint], lr: float) -> float | None:
 
 def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None) -> HorizonOptimum:
     """The vertex of the parabola through the valley of one horizon's sweep. Its standard
-    error uses this horizon's residuals, or ``noise_var`` (pooled over horizons) when the
-    parabola passes exactly through three points."""
+    error uses the loss noise ``noise_var`` pooled over horizons, or this horizon's own
+    residuals when there is no pooled value."""
     points = tuple(sorted(points, key=lambda p: p.lr))
     horizon, best = points[0].horizon, min(points, key=lambda p: p.loss)
     used = _valley(points, span)
@@ -150,7 +150,9 @@ def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_v
     loss_at_vertex = float(np.polyval(coef, vertex))
     if loss_at_vertex < best.loss - 3 * np.sqrt(rss / max(dof, 1)) - 0.01 * best.loss:
         return best_observed("the parabola dips far below every observed loss; took the best observed")
-    variance = rss / dof if dof > 0 else noise_var
+    # the pooled noise when there is one: a parabola's own residuals have a degree of freedom or two
+    # and can be near zero by chance, which gave one horizon an error bar of 1e-13 and all the weight
+    variance = noise_var if noise_var is not None else (rss / dof if dof > 0 else None)
     stderr = None
     if variance is not None:
         grad = np.array([b / (2 * a * a), -1 / (2 * a), 0.0])

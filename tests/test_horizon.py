@@ -184,3 +184,15 @@ def test_the_formula_signs_its_exponent_once():
     assert law.formula() == "0.02 * D^+0.1000" and law.formula(3) == "0.02 * D^+0.100"
     assert HorizonLaw(B=0.02, beta=0.3, covariance=None, optima=()).formula() == "0.02 * D^-0.3000"
     assert "-0.0000" not in HorizonLaw(B=0.02, beta=1e-9, covariance=None, optima=()).formula()
+
+
+def test_a_parabola_that_happens_to_fit_exactly_does_not_take_all_the_weight():
+    """Each horizon's error bar uses the noise pooled over horizons: one horizon whose four
+    points lay on a parabola by chance had an error bar of ~1e-13 from its own 1-dof residuals."""
+    points = synthetic_sweep(lrs=(4e-4, 7e-4, 1.2e-3, 2e-3), noise=2e-3, seed=3)
+    exact = [p for p in synthetic_sweep(lrs=(4e-4, 7e-4, 1.2e-3, 2e-3), noise=1e-7, seed=5) if p.horizon == 2e9]
+    points = [p for p in points if p.horizon != 2e9] + exact
+    law = fit_horizon_law(points)
+    errors = [o.log_lr_stderr for o in law.optima]
+    assert all(e is not None for e in errors) and max(errors) / min(errors) < 5
+    assert abs(law.beta - 0.3) < 3 * law.beta_stderr
