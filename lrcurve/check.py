@@ -10,7 +10,8 @@ drifted, from the first step of the first window outside the band.
 A partial log whose schedule has a horizon beyond the next logged step (rebuilt from a
 config, or given with flags) also gets a forecast: the final loss ``L_pred(T)`` with its
 delta-method standard error from :meth:`lrcurve.fitting.FittedLaw.predict`, a 95 %
-interval ``L_pred(T) +- 1.96 s.e.``, and ``L_pred(T) * (1 + d_last)`` if the deviation of
+interval ``L_pred(T) +- 1.96 s.e.`` of the fitted parameters only (the law's own error
+across schedules is not in it, so it is a lower bound on the uncertainty), and ``L_pred(T) * (1 + d_last)`` if the deviation of
 the latest window persists.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.errors import InputError
-from lrcurve.fitting import FittedLaw, Prediction, fit_window
+from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositive_loss
 from lrcurve.runs import Run
 
 DEFAULT_TOLERANCE = "0.5%"
@@ -80,7 +81,8 @@ class Forecast:
 
     def to_dict(self) -> dict[str, Any]:
         return {"horizon": self.horizon, "final_loss": self.final_loss, "final_stderr": self.final_stderr,
-                "interval95": list(self.interval) if self.interval else None,
+                "fit_interval95": list(self.interval) if self.interval else None,
+                "fit_interval_covers": "the fitted parameters' uncertainty only, not the law's own error",
                 "final_loss_at_current_deviation": self.at_current_deviation}
 
 
@@ -128,7 +130,7 @@ class CheckResult:
             text = f"{head}within {band} of the prediction over {len(self.windows)} windows to step {self.steps[-1]} (worst {worst})"
         if self.forecast is not None:
             interval = self.forecast.interval
-            ci = f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
+            ci = f" [{interval[0]:.4f}, {interval[1]:.4f}, fit uncertainty only]" if interval else ""
             text += f"; predicted final loss at step {self.forecast.horizon}: {self.forecast.final_loss:.4f}{ci}"
         return text
 
@@ -165,6 +167,7 @@ def check_run(fitted: FittedLaw, run: Run, tolerance: float, windows: int = DEFA
     predicted = fitted.curve(run.schedule, steps)
     if not np.all(np.isfinite(predicted)):
         raise InputError(f"{run.source or run.name}: the law is not defined for this run's schedule ({run.schedule})")
+    refuse_nonpositive_loss(predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}")
     deviation = (observed - predicted) / predicted
     parts = np.array_split(np.arange(steps.size), min(windows, steps.size))
     starts = np.array([p[0] for p in parts])
@@ -177,6 +180,7 @@ def check_run(fitted: FittedLaw, run: Run, tolerance: float, windows: int = DEFA
     log_interval = float(np.median(np.diff(run.steps))) if run.steps.size > 1 else 0.0
     if horizon is not None and horizon > run.last_step + log_interval:  # more than one more log to come
         prediction = fitted.predict(run.schedule, horizon)
+        refuse_nonpositive_loss(prediction.loss, run.peak_lr, fitted.peak_lr, lambda i: f"at step {i + 1} of {run.name}'s forecast")
         forecast = Forecast(horizon, prediction.final_loss, prediction.final_stderr,
                             prediction.final_loss * (1.0 + cut[-1].deviation))
     return CheckResult(run, tolerance, steps, observed, predicted, cut, forecast, prediction)
@@ -208,6 +212,8 @@ def plot_check(fitted: FittedLaw, result: CheckResult, path: Path) -> None:
         ax.grid(alpha=0.3)
     tail = result.observed[len(result.observed) // 10:]
     lo, hi = float(min(tail.min(), predicted.min())), float(max(tail.max(), predicted[len(predicted) // 10:].max()))
+    if result.prediction is not None:  # the forecast is drawn too
+        lo = min(lo, float(result.prediction.loss[result.prediction.steps > run.last_step].min(initial=lo)))
     ax_loss.set_ylim(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
     for w in result.windows:
         ax_dev.hlines(100 * w.deviation, w.start, w.end, color="C0" if w.in_band else "C3", lw=3)

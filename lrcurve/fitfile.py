@@ -16,8 +16,9 @@ import numpy as np
 
 from lrcurve import __version__
 from lrcurve.errors import InputError
-from lrcurve.fitting import FittedLaw
+from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.output import check_writable, mark_input, write_json
+from lrcurve.runs import MAX_STEPS
 from lrcurve.readers import read_json
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")
@@ -58,6 +59,12 @@ def save_fit(fitted: FittedLaw, path: Path) -> dict[str, Any]:
 def _check_fit(fitted: FittedLaw) -> None:
     """Raise ``ValueError`` unless ``fitted`` is a fit `lrcurve fit` could have written."""
     names = tuple(p.name for p in fitted.params)
+    def is_number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+    if not all(is_number(p.value) and (p.stderr is None or is_number(p.stderr)) for p in fitted.params):
+        raise ValueError("parameter values and standard errors must be numbers")
+    if not 0.0 <= fitted.skip_fraction < 1.0:
+        raise ValueError(f"skip_fraction {fitted.skip_fraction} is not in [0, 1)")
     if names != tuple(fitted.law.param_names):
         raise ValueError(f"parameters {', '.join(names) or 'none'}; the {fitted.law.name} law has {', '.join(fitted.law.param_names)}")
     values = np.array([p.value for p in fitted.params], dtype=np.float64)
@@ -74,11 +81,21 @@ def _check_fit(fitted: FittedLaw) -> None:
     for run in fitted.runs:
         if run.steps.ndim != 1 or not run.steps.size or run.steps[0] < 1 or np.any(np.diff(run.steps) <= 0):
             raise ValueError(f"run {run.name!r}: steps are not increasing positive numbers")
+        if run.horizon > MAX_STEPS or not 0 <= run.warmup_steps < run.horizon:
+            raise ValueError(f"run {run.name!r}: {run.horizon} steps with a warmup of {run.warmup_steps} "
+                             f"(at most {MAX_STEPS:,} steps, the warmup shorter than the run)")
         if not np.all(np.isfinite(run.loss)):
             raise ValueError(f"run {run.name!r}: losses are not finite numbers")
         lr = run.schedule(run.steps)
         if not (np.all(np.isfinite(lr) & (lr >= 0)) and 0 < run.peak_lr < np.inf and run.horizon >= 1):
             raise ValueError(f"run {run.name!r}: its schedule has no finite, non-negative LR")
+    with np.errstate(all="ignore"):  # a fit lrcurve wrote is within a few percent of its runs where it fitted them
+        for run in fitted.runs:
+            window = fit_window(run, fitted.skip_fraction)
+            gap = np.abs(fitted.curve(run.schedule, run.steps[window]) - run.loss[window])
+            if not np.all(gap < run.loss[window]):
+                raise ValueError(f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or more, "
+                                 "or not finite)")
 
 
 def load_fit(path: Path | None) -> FittedLaw:
@@ -94,6 +111,9 @@ def load_fit(path: Path | None) -> FittedLaw:
     mark_input(path)
     if not isinstance(data, dict) or "law" not in data or "params" not in data:
         raise InputError(f"{path}: not an lrcurve fit file (no law and params)")
+    if data.get("format") != FORMAT:
+        raise InputError(f"{path}: fit file format {data.get('format')!r}; this lrcurve ({__version__}) reads format {FORMAT} "
+                         "(fit the runs again)")
     try:
         fitted = FittedLaw.from_dict(data)
         _check_fit(fitted)

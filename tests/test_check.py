@@ -128,6 +128,8 @@ def test_cli_forecasts_with_flag_schedule(files, lrcurve):
     assert r.returncode == 0, r.stderr
     forecast = json.loads(r.stdout)["runs"][0]["forecast"]
     assert forecast["horizon"] == 24000 and 3.2 < forecast["final_loss"] < 3.35
+    low, high = forecast["fit_interval95"]
+    assert low < forecast["final_loss"] < high and "parameters' uncertainty only" in forecast["fit_interval_covers"]
     assert "differs from the logged LR" not in r.stderr  # the flags agree with the logged LR
     # the planned exponential cooldown falls faster than the fitted constant and cosine runs ever did
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
@@ -141,6 +143,9 @@ def test_cli_forecasts_with_flag_schedule(files, lrcurve):
     (("fit.json", "missing.csv"), "no such file"),
     (("fit.json", "drift.csv", "--tolerance", "5"), "--tolerance"),
     (("fit.json", "fit.json"), "not a W&B run export"),
+    (("fit.json", "partial.csv", "--decay", "0.3"), "--decay sets the run's planned schedule: give --steps"),
+    (("fit.json", "partial.csv", "--schedule", "cosine"), "--schedule sets the run's planned schedule"),
+    (("fit.json", "partial.csv", "--schedule", "wsd", "--steps", "10000"), "ends at step 10000, before"),
 ])
 def test_cli_bad_input_is_exit_2_and_one_line(files, lrcurve, args, message):
     r = lrcurve("check", *args, cwd=files)
@@ -163,3 +168,15 @@ def test_notes_from_reading_the_run_are_said_once(files, lrcurve):
     rows.to_csv(files / "nanloss.csv", index=False, na_rep="nan")
     r = lrcurve("check", "fit.json", "nanloss.csv", cwd=files)
     assert r.stderr.count("dropped 1 rows whose 'loss' is NaN") == 1 and "from the fit: warmup=2160" in r.stderr, r.stderr
+
+
+def test_a_forecast_at_or_below_zero_loss_is_refused(files, lrcurve):
+    """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1."""
+    r = lrcurve("check", "fit.json", "partial.csv", "--schedule", "wsd", "--steps", 24000, "--peak", 0.01, cwd=files)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1].startswith("lrcurve: error: the law predicts a loss of")
+
+
+def test_check_says_when_the_run_goes_beyond_the_fit(files, lrcurve):
+    r = lrcurve("check", "fit.json", "partial.csv", "--schedule", "wsd", "--steps", 72000, "--json", cwd=files)
+    assert "the law extrapolates" in r.stderr and json.loads(r.stdout)["runs"][0]["forecast"]["horizon"] == 72000

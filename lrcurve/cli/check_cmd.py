@@ -23,6 +23,9 @@ from lrcurve.runs import Run
 def with_flag_schedule(run: Run, spec: ScheduleSpec) -> Run:
     """``run`` under the schedule of the flags (its planned horizon), checked against its logged LR."""
     schedule, used = spec.build((run,), {"peak": run.peak_lr, "warmup": run.warmup_steps})
+    if schedule.horizon is not None and schedule.horizon < run.last_step:
+        raise InputError(f"the schedule of the flags ends at step {schedule.horizon}, before {run.source or run.name}'s "
+                         f"last logged step {run.last_step}; --steps is the run's planned horizon")
     if used:
         note(f"{run.name}: from the log: {', '.join(used)}")
     notes = list(run.notes)
@@ -52,7 +55,7 @@ def print_result(result: CheckResult) -> None:
     out.print(table)
     if result.forecast is not None:
         f = result.forecast
-        ci = f" (95 %: {f.interval[0]:.4f} - {f.interval[1]:.4f})" if f.interval else ""
+        ci = f" (fit uncertainty only, 95 %: {f.interval[0]:.4f} - {f.interval[1]:.4f})" if f.interval else ""
         out.print(f"forecast: final loss at step {f.horizon}: {f.final_loss:.4f}{ci}; "
                   f"{f.at_current_deviation:.4f} if the latest deviation persists")
 
@@ -84,23 +87,28 @@ def check_command(
     fitted = load_fit(fit_file)
     if str(inputs.parent) == str(run_file):
         raise InputError(f"--parent {inputs.parent}: a run cannot be its own parent")
+    planned = spec.steps is not None or spec.lr_file is not None
+    if not planned and spec.given(ignore=("warmup",)):
+        raise InputError(f"{spec.given(ignore=('warmup',))[0]} sets the run's planned schedule: give --steps "
+                         "(its horizon) or --lr-file too")
     runs = inputs.load([run_file], spec.warmup, quiet=True)
+    inherited = None
     if spec.warmup is None and fitted.warmup_steps and all(r.warmup_steps == 0 and r.steps[0] >= fitted.warmup_steps
                                                             for r in runs):
         # a log that starts after the fitted runs' warmup, with no warmup of its own: theirs, as `predict` does
-        note(f"from the fit: warmup={fitted.warmup_steps} (the log starts at step {runs[0].steps[0]}; give --warmup to change it)")
+        inherited = f"from the fit: warmup={fitted.warmup_steps} (the log starts at step {runs[0].steps[0]}; give --warmup to change it)"
         runs = inputs.load([run_file], fitted.warmup_steps, quiet=True)
+    if planned:
+        runs = [with_flag_schedule(run, spec) for run in runs]  # may refuse the flags: before any note
+    if inherited:
+        note(inherited)
     say_notes(runs)
-    if spec.steps is not None or spec.lr_file is not None:
-        runs = [with_flag_schedule(run, spec) for run in runs]
-        for run in runs:
-            if run.notes and "warning" in run.notes[-1]:
-                note(run.notes[-1])
     results = [check_run(fitted, run, band, windows) for run in runs]
+    for warning in fitted.warnings:
+        note(f"warning: the fit says: {warning}")
     for run in runs:
-        for warning in (fitted.peak_warning(run.peak_lr), *fitted.decay_warnings(run.schedule, run.horizon)):
-            if warning:
-                note(f"warning: {run.name}: {warning}")
+        for warning in fitted.regime_warnings(run.schedule, run.horizon):
+            note(f"warning: {run.name}: {warning}")
     if plot is not None:
         from lrcurve.check import plot_check
 

@@ -292,6 +292,9 @@ class ScheduleSpec:
         name = self.new_phase if self.schedule == "rewarmup" else self.schedule
         warmup = default_from("warmup", self.warmup, defaults, used, 0) if self.schedule != "rewarmup" else (self.warmup or 0)
         if warmup >= steps:
+            if self.warmup is None:
+                raise InputError(f"the fitted runs' warmup, {warmup} steps, must be less than --steps {steps} "
+                                 "(give --warmup to change it)")
             raise InputError(f"--warmup {warmup} must be less than --steps {steps}")
         milestones = _numbers("milestones", self.milestones, int)
         factors = _numbers("factors", self.factors, float)
@@ -316,6 +319,14 @@ class ScheduleSpec:
         """The ``make_schedule`` keywords given as they are by the family flags."""
         return {name: getattr(self, name) for name in ("decay", "shape", "floor", "period", "cycle", "power_a",
                                                        "power_b", "batch", "tokens_per_step")}
+
+    def given(self, *, ignore: tuple[str, ...] = ()) -> list[str]:
+        """The schedule flags given on the command line (``--schedule`` when not its default)."""
+        flags = [_flag(name) for name, value in vars(self).items()
+                 if value is not None and name != "schedule" and name not in ignore]
+        if self.schedule != _SCHEDULE_DEFAULTS["schedule"] and "schedule" not in ignore:
+            flags.insert(0, _flag("schedule"))
+        return flags
 
     def _check_flags(self) -> None:
         """Refuse unknown names, non-finite numbers and flags the chosen family does not use."""
