@@ -186,3 +186,16 @@ def test_schedule_show_power_and_schedule_power_build_the_same_schedule(tmp_path
     built = lrcurve("schedule", "power", *flags, "--tokens", 238419 * 4194304, "--json", cwd=tmp_path)
     assert shown.returncode == built.returncode == 0, shown.stderr + built.stderr
     assert json.loads(shown.stdout)["schedule"] == json.loads(built.stdout)["schedule"]
+
+
+def test_the_laws_hold_a_power_warmup_at_the_lr_it_reaches():
+    """The Power body is above its end-of-warmup LR during the warmup; the laws counted that as
+    a drop training never had (S2 997 instead of 71 at lam 0.999 with a cap of 1.0)."""
+    from lrcurve.laws.base import LRHistory
+
+    schedule = make_schedule("power", steps=5000, peak=1.0, warmup=500, power_a=4.0, power_b=-0.51, batch=1024,
+                             tokens_per_step=4e6)
+    history = LRHistory.of(schedule, 5000)
+    reached = float(schedule(np.array([500]))[0])
+    assert reached < 0.1 and np.all(history.lr[:500] == reached)
+    assert np.all(np.diff(history.lr) <= 0) and history.actual_lr(5000)[0] < reached  # the real warmup still ramps

@@ -21,8 +21,14 @@ class LRHistory:
 
     @classmethod
     def of(cls, schedule: Schedule, n_steps: int) -> "LRHistory":
+        """Steps ``1..n_steps`` of ``schedule``; the warmup held at the LR it reaches (the body's
+        LR at its last step), whatever the body does before that: a Power scheduler's body, say,
+        is above its end-of-warmup LR there, and training never ran at it."""
         warmup = min(schedule.warmup_steps, n_steps)
-        return cls(schedule.law_view().per_step(n_steps), schedule.per_step(warmup))
+        lr = schedule.law_view().per_step(n_steps)
+        if warmup:
+            lr[:warmup] = lr[warmup - 1]
+        return cls(lr, schedule.per_step(warmup))
 
     @property
     def warmup_steps(self) -> int:
