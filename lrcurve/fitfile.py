@@ -56,12 +56,15 @@ def save_fit(fitted: FittedLaw, path: Path) -> dict[str, Any]:
     return data
 
 
+def _is_number(x: Any) -> bool:
+    """A JSON number (not a string of digits, not true/false)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def _check_fit(fitted: FittedLaw) -> None:
     """Raise ``ValueError`` unless ``fitted`` is a fit `lrcurve fit` could have written."""
     names = tuple(p.name for p in fitted.params)
-    def is_number(x: Any) -> bool:
-        return isinstance(x, (int, float)) and not isinstance(x, bool)
-    if not all(is_number(p.value) and (p.stderr is None or is_number(p.stderr)) for p in fitted.params):
+    if not all(_is_number(p.value) and (p.stderr is None or _is_number(p.stderr)) for p in fitted.params):
         raise ValueError("parameter values and standard errors must be numbers")
     if not 0.0 <= fitted.skip_fraction < 1.0:
         raise ValueError(f"skip_fraction {fitted.skip_fraction} is not in [0, 1)")
@@ -89,13 +92,12 @@ def _check_fit(fitted: FittedLaw) -> None:
         lr = run.schedule(run.steps)
         if not (np.all(np.isfinite(lr) & (lr >= 0)) and 0 < run.peak_lr < np.inf and run.horizon >= 1):
             raise ValueError(f"run {run.name!r}: its schedule has no finite, non-negative LR")
-    with np.errstate(all="ignore"):  # a fit lrcurve wrote is within a few percent of its runs where it fitted them
-        for run in fitted.runs:
-            window = fit_window(run, fitted.skip_fraction)
+        window = fit_window(run, fitted.skip_fraction)
+        with np.errstate(all="ignore"):  # a fit lrcurve wrote is within a few percent of its runs where it fitted them
             gap = np.abs(fitted.curve(run.schedule, run.steps[window]) - run.loss[window])
-            if not np.all(gap < run.loss[window]):
-                raise ValueError(f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or more, "
-                                 "or not finite)")
+        if not np.all(gap < run.loss[window]):
+            raise ValueError(f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or more, "
+                             "or not finite)")
 
 
 def load_fit(path: Path | None) -> FittedLaw:

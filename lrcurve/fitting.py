@@ -259,6 +259,25 @@ def moving_parameters(law: Law, prepared: Sequence[Any], start: NDArray[np.float
     return moving
 
 
+def _on_free(residuals: Callable[[NDArray[np.float64]], NDArray[np.float64]], jacobian: Any,
+             start: NDArray[np.float64], free: NDArray[np.bool_]) -> tuple[Callable[..., Any], Any, Callable[..., Any]]:
+    """The fit problem in the ``free`` parameters only, the others held at ``start``: its
+    residuals, its Jacobian (a callable's columns, or the finite-difference scheme as given),
+    and the map from free values back to all parameters."""
+    def full(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        theta = start.copy()
+        theta[free] = x
+        return theta
+
+    def fun(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        return residuals(full(x))
+
+    def jac(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        return jacobian(full(x))[:, free]
+
+    return fun, jac if callable(jacobian) else jacobian, full
+
+
 def _covariance(jac: NDArray[np.float64], residuals: NDArray[np.float64], names: Sequence[str]) -> tuple[NDArray[np.float64] | None, list[str]]:
     """``s^2 (J^T J)^-1`` and the names of parameters the data do not determine."""
     n, p = jac.shape
@@ -315,22 +334,12 @@ def fit(
     starts = [np.clip(x0, lo, hi) for x0 in law.initial_guesses(data)]
     best = None
     for i, x0 in enumerate(starts):
-        free = moving_parameters(law, prepared, x0)
-        if free.all():
-            fun, jac_free, x_free = residuals, jacobian, x0
-        else:  # optimise only what the runs can move; the rest keep their start (reported as not identifiable)
-            def full(x: NDArray[np.float64], x0: NDArray[np.float64] = x0, free: NDArray[np.bool_] = free) -> NDArray[np.float64]:
-                theta = x0.copy()
-                theta[free] = x
-                return theta
-            fun = lambda x, full=full: residuals(full(x))  # noqa: E731
-            jac_free = (lambda x, full=full, free=free: analytic_jacobian(full(x))[:, free]) if callable(jacobian) else jacobian
-            x_free = x0[free]
+        free = moving_parameters(law, prepared, x0)  # the rest keep their start (reported as not identifiable)
+        fun, jac_free, full = _on_free(residuals, jacobian, x0, free)
         with np.errstate(all="ignore"):
-            result = least_squares(fun, x_free, jac=jac_free, bounds=(lo[free], hi[free]), loss="soft_l1",
+            result = least_squares(fun, x0[free], jac=jac_free, bounds=(lo[free], hi[free]), loss="soft_l1",
                                    f_scale=ROBUST_SCALE, x_scale="jac", max_nfev=2000)
-        if not free.all():
-            result.x = full(result.x)
+        result.x = full(result.x)
         if np.all(np.isfinite(result.fun)) and (best is None or result.cost < best.cost):
             best, held = result, ~free
         if progress:

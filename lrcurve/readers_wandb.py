@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 
 from lrcurve.errors import InputError
 from lrcurve.logs import (LogOptions, ReadOptions, attach_parent, choose_loss, choose_lr, lr_mismatch,

@@ -88,9 +88,9 @@ def check_command(
     if str(inputs.parent) == str(run_file):
         raise InputError(f"--parent {inputs.parent}: a run cannot be its own parent")
     planned = spec.steps is not None or spec.lr_file is not None
-    if not planned and spec.given(ignore=("warmup",)):
-        raise InputError(f"{spec.given(ignore=('warmup',))[0]} sets the run's planned schedule: give --steps "
-                         "(its horizon) or --lr-file too")
+    planning = spec.given(ignore=("warmup",))
+    if planning and not planned:
+        raise InputError(f"{planning[0]} sets the run's planned schedule: give --steps (its horizon) or --lr-file too")
     runs = inputs.load([run_file], spec.warmup, quiet=True)
     inherited = None
     if spec.warmup is None and fitted.warmup_steps and all(r.warmup_steps == 0 and r.steps[0] >= fitted.warmup_steps

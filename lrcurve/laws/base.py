@@ -121,6 +121,14 @@ class Law:
     param_names: ClassVar[tuple[str, ...]]
     warmup_conventions: ClassVar[tuple[str, ...]]  # the ``warmup`` options the law accepts
 
+    def check_options(self) -> None:
+        """Refuse a ``warmup`` convention the law does not have and an ``lr_exponent`` out of range
+        (laws call this from ``__post_init__``)."""
+        warmup = getattr(self, "warmup")
+        if warmup not in self.warmup_conventions:
+            raise ValueError(f"warmup convention must be one of {self.warmup_conventions}, got {warmup!r}")
+        check_lr_exponent(getattr(self, "lr_exponent"))
+
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         raise NotImplementedError
 

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
+from lrcurve.laws.base import FitData, Law, LRHistory, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
 from scipy.signal import lfilter
 
 WARMUP_CONVENTIONS = ("peak", "actual")
@@ -65,9 +65,7 @@ class MomentumLaw(Law):
     lr_exponent: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.warmup not in self.warmup_conventions:
-            raise ValueError(f"warmup convention must be one of {self.warmup_conventions}, got {self.warmup!r}")
-        check_lr_exponent(self.lr_exponent)
+        self.check_options()
 
     def options(self) -> dict[str, Any]:
         return {"warmup": self.warmup, "lr_exponent": self.lr_exponent}

@@ -67,7 +67,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, check_lr_exponent, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
+from lrcurve.laws.base import FitData, Law, LRHistory, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 DEFAULT_TOLERANCE = 0.2
@@ -410,11 +410,9 @@ class MultiPowerLaw(Law):
     lr_exponent: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.warmup not in self.warmup_conventions:
-            raise ValueError(f"warmup convention must be one of {self.warmup_conventions}, got {self.warmup!r}")
+        self.check_options()
         if not 0.0 <= self.tolerance <= 1.0:
             raise ValueError(f"tolerance must be in [0, 1], got {self.tolerance}")
-        check_lr_exponent(self.lr_exponent)
 
     def options(self) -> dict[str, Any]:
         return {"warmup": self.warmup, "tolerance": self.tolerance, "lr_exponent": self.lr_exponent}
