@@ -46,12 +46,22 @@ from lrcurve.runs import Run
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "multipowerlaw"
 FIT = ("constant_24000", "cosine_24000")
-PREDICT = ("constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_9", "wsdcon_18")
+PREDICT = (
+    "constant_72000",
+    "cosine_72000",
+    "wsd_20000_24000",
+    "wsdld_20000_24000",
+    "wsdcon_3",
+    "wsdcon_9",
+    "wsdcon_18",
+)
 GOAL_MAPE, GOAL_FINAL = 0.15, 0.3
 TAIL_CUTS = (12000, 16000)
 # (L0, A, alpha, B, C, beta, gamma) as published by the authors for these two model sizes.
-PUBLISHED = {"csv_25": (3.040, 0.525, 0.508, 363.788, 2.066, 0.583, 0.641),
-             "csv_100": (2.651, 0.601, 0.453, 437.946, 2.132, 0.598, 0.655)}
+PUBLISHED = {
+    "csv_25": (3.040, 0.525, 0.508, 363.788, 2.066, 0.583, 0.641),
+    "csv_100": (2.651, 0.601, 0.453, 437.946, 2.132, 0.598, 0.655),
+}
 
 
 def table(title: str, curves: tuple[str, ...], columns: dict[str, list[Scores]]) -> None:
@@ -59,22 +69,33 @@ def table(title: str, curves: tuple[str, ...], columns: dict[str, list[Scores]])
     print("| curve | " + " | ".join(f"{name} MAPE % | {name} final % " for name in columns) + "|")
     print("|---|" + "---:|---:|" * len(columns))
     for i, curve in enumerate(curves):
-        print(f"| {curve} | " + " | ".join(f"{s[i].mape:.3f} | {s[i].final_error:+.3f}" for s in columns.values()) + " |")
+        print(
+            f"| {curve} | "
+            + " | ".join(f"{s[i].mape:.3f} | {s[i].final_error:+.3f}" for s in columns.values())
+            + " |"
+        )
 
 
 def verdict(name: str, scores: list[Scores], extra: str = "") -> str:
     worst_mape = max(s.mape for s in scores)
     worst_final = max(abs(s.final_error) for s in scores)
     met = worst_mape <= GOAL_MAPE and worst_final <= GOAL_FINAL
-    return (f"- {name}: worst MAPE {worst_mape:.3f} %, worst |final| {worst_final:.3f} % -> goal {'met' if met else 'missed'}"
-            + extra)
+    return (
+        f"- {name}: worst MAPE {worst_mape:.3f} %, worst |final| {worst_final:.3f} % -> goal {'met' if met else 'missed'}"
+        + extra
+    )
 
 
 def published_scores(size: str, runs: dict[str, Run], curves: tuple[str, ...]) -> list[Scores]:
     law = make_law("multipower", warmup="full")
     theta = np.array(PUBLISHED[size])
-    return [score(law.predict(theta, LRHistory.of(runs[n].schedule, runs[n].last_step), runs[n].steps), runs[n].loss)
-            for n in curves]
+    return [
+        score(
+            law.predict(theta, LRHistory.of(runs[n].schedule, runs[n].last_step), runs[n].steps),
+            runs[n].loss,
+        )
+        for n in curves
+    ]
 
 
 def tail_forecast_mape(runs: dict[str, Run], law: Law, skip: float) -> float:
@@ -91,14 +112,22 @@ def tail_forecast_mape(runs: dict[str, Run], law: Law, skip: float) -> float:
 
 
 def rms_percent(fitted: FittedLaw, runs: list[Run]) -> float:
-    return 100 * float(np.sqrt(np.mean(np.concatenate([((fitted.predict_run(r) - r.loss) / r.loss) ** 2 for r in runs]))))
+    return 100 * float(
+        np.sqrt(
+            np.mean(
+                np.concatenate([((fitted.predict_run(r) - r.loss) / r.loss) ** 2 for r in runs])
+            )
+        )
+    )
 
 
 def scan_lr_exponent(size: str, runs: dict[str, Run], args: argparse.Namespace) -> None:
     """Which forward-area exponent p each criterion prefers, for the momentum law."""
     print(f"\n## {size}: momentum law by forward-area exponent p\n")
-    print("| p | two fit runs: RMS % | two fit runs: tail forecast MAPE % | protocol: worst MAPE % / abs final % "
-          "| all nine in-sample: RMS % | all nine in-sample: worst MAPE % / abs final % |")
+    print(
+        "| p | two fit runs: RMS % | two fit runs: tail forecast MAPE % | protocol: worst MAPE % / abs final % "
+        "| all nine in-sample: RMS % | all nine in-sample: worst MAPE % / abs final % |"
+    )
     print("|---:|---:|---:|---:|---:|---:|")
     every = [runs[n] for n in FIT + PREDICT]
     for p in np.round(np.arange(0.4, 1.21, 0.1), 2):
@@ -107,9 +136,11 @@ def scan_lr_exponent(size: str, runs: dict[str, Run], args: argparse.Namespace) 
         protocol = [score(on_two.predict_run(runs[n]), runs[n].loss) for n in PREDICT]
         on_nine = fit(every, law, skip_fraction=args.skip)
         nine = [score(on_nine.predict_run(r), r.loss) for r in every]
-        print(f"| {p:g} | {rms_percent(on_two, [runs[n] for n in FIT]):.3f} | {tail_forecast_mape(runs, law, args.skip):.3f} "
-              f"| {max(s.mape for s in protocol):.3f} / {max(abs(s.final_error) for s in protocol):.3f} "
-              f"| {rms_percent(on_nine, every):.3f} | {max(s.mape for s in nine):.3f} / {max(abs(s.final_error) for s in nine):.3f} |")
+        print(
+            f"| {p:g} | {rms_percent(on_two, [runs[n] for n in FIT]):.3f} | {tail_forecast_mape(runs, law, args.skip):.3f} "
+            f"| {max(s.mape for s in protocol):.3f} / {max(abs(s.final_error) for s in protocol):.3f} "
+            f"| {rms_percent(on_nine, every):.3f} | {max(s.mape for s in nine):.3f} / {max(abs(s.final_error) for s in nine):.3f} |"
+        )
 
 
 def run_to_run(size: str, runs: dict[str, Run], fits: dict[str, FittedLaw]) -> None:
@@ -134,22 +165,39 @@ def run_to_run(size: str, runs: dict[str, Run], fits: dict[str, FittedLaw]) -> N
         there = np.isin(run.steps, at)
         by_law = " | ".join(
             f"{score(f.predict_run(run)[there], run.loss[there]).mape:.3f} / "
-            + (f"{score(f.predict_run(run)[~there], run.loss[~there]).mape:.3f}" if (~there).any() else "-")
-            for f in fits.values())
-        print(f"| {name} | {same_lr.sum()} | {'yes' if np.array_equal(a, b) else 'no'} | {score(b, a).mape:.3f} "
-              f"| {score(b[early], a[early]).mape:.3f} | {by_law} |")
+            + (
+                f"{score(f.predict_run(run)[~there], run.loss[~there]).mape:.3f}"
+                if (~there).any()
+                else "-"
+            )
+            for f in fits.values()
+        )
+        print(
+            f"| {name} | {same_lr.sum()} | {'yes' if np.array_equal(a, b) else 'no'} | {score(b, a).mape:.3f} "
+            f"| {score(b[early], a[early]).mape:.3f} | {by_law} |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip", type=float, default=0.05)
     parser.add_argument("--warmup-area", default="actual")
-    parser.add_argument("--lr-exponent", type=float, default=1.0, help="p of the forward area sum eta^p (1: the papers)")
+    parser.add_argument(
+        "--lr-exponent",
+        type=float,
+        default=1.0,
+        help="p of the forward area sum eta^p (1: the papers)",
+    )
     parser.add_argument("--no-reference", action="store_true", help="only the protocol table")
-    parser.add_argument("--scan-lr-exponent", action="store_true", help="which p each criterion prefers, instead")
+    parser.add_argument(
+        "--scan-lr-exponent", action="store_true", help="which p each criterion prefers, instead"
+    )
     args = parser.parse_args()
     for size in ("csv_25", "csv_100"):
-        runs = {name: read_runs(DATA / size / f"{name}.csv", warmup_steps=2160)[0] for name in FIT + PREDICT}
+        runs = {
+            name: read_runs(DATA / size / f"{name}.csv", warmup_steps=2160)[0]
+            for name in FIT + PREDICT
+        }
         if args.scan_lr_exponent:
             scan_lr_exponent(size, runs, args)
             continue
@@ -168,9 +216,19 @@ def main() -> None:
             columns[name] = [score(fitted.predict_run(runs[n]), runs[n].loss) for n in PREDICT]
             protocol_fits[name] = fitted
             bounds = [w for w in fitted.warnings if "bound" in w]
-            summary.append(verdict(name, columns[name], f"; fit {seconds:.1f} s" + (f"; {'; '.join(bounds)}" if bounds else "")))
-        table(f"## {size}: fit on {' + '.join(FIT)}, skip {args.skip}, warmup area {args.warmup_area}, "
-              f"lr exponent {args.lr_exponent:g}", PREDICT, columns)
+            summary.append(
+                verdict(
+                    name,
+                    columns[name],
+                    f"; fit {seconds:.1f} s" + (f"; {'; '.join(bounds)}" if bounds else ""),
+                )
+            )
+        table(
+            f"## {size}: fit on {' + '.join(FIT)}, skip {args.skip}, warmup area {args.warmup_area}, "
+            f"lr exponent {args.lr_exponent:g}",
+            PREDICT,
+            columns,
+        )
         print()
         print("\n".join(summary))
         if args.no_reference:
@@ -178,12 +236,21 @@ def main() -> None:
         every = FIT + PREDICT
         ceiling: dict[str, list[Scores]] = {}
         for name in columns:
-            fitted: FittedLaw = fit([runs[n] for n in every], make_law(name, warmup=args.warmup_area, lr_exponent=args.lr_exponent),
-                                    skip_fraction=args.skip)
-            ceiling[f"{name} ceiling"] = [score(fitted.predict_run(runs[n]), runs[n].loss) for n in every]
+            fitted: FittedLaw = fit(
+                [runs[n] for n in every],
+                make_law(name, warmup=args.warmup_area, lr_exponent=args.lr_exponent),
+                skip_fraction=args.skip,
+            )
+            ceiling[f"{name} ceiling"] = [
+                score(fitted.predict_run(runs[n]), runs[n].loss) for n in every
+            ]
         ceiling["published multipower"] = published_scores(size, runs, every)
-        table(f"### {size} reference: each law fitted to all nine curves (in-sample), and the published multipower "
-              "parameters", every, ceiling)
+        table(
+            f"### {size} reference: each law fitted to all nine curves (in-sample), and the published multipower "
+            "parameters",
+            every,
+            ceiling,
+        )
         print()
         print("\n".join(verdict(name, scores) for name, scores in ceiling.items()))
         run_to_run(size, runs, protocol_fits)

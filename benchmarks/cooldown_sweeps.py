@@ -36,18 +36,25 @@ HORIZONS = (15000, 25000, 35000, 50000)
 
 def stable_and_cosine(lr: str) -> list[Run]:
     """The constant run (50k steps) and the cosine run (25k steps) at one peak LR."""
-    return (read_runs(next(DATA.glob(f"stable-124m_*_lr{lr}_*iter50000*.json")))
-            + read_runs(next(DATA.glob(f"cos-10-124m_*_lr{lr}_*iter25000*.json"))))
+    return read_runs(next(DATA.glob(f"stable-124m_*_lr{lr}_*iter50000*.json"))) + read_runs(
+        next(DATA.glob(f"cos-10-124m_*_lr{lr}_*iter25000*.json"))
+    )
 
 
 def sweep_runs(lr: str, steps: int) -> list[Run]:
     """The linear-cooldown WSD runs of one peak LR and horizon, one per cooldown fraction."""
-    return [r for f in sorted(DATA.glob(f"ann124-0.*_lr{lr}_*decay_linear_0.*_iter{steps}_*.json")) for r in read_runs(f)]
+    return [
+        r
+        for f in sorted(DATA.glob(f"ann124-0.*_lr{lr}_*decay_linear_0.*_iter{steps}_*.json"))
+        for r in read_runs(f)
+    ]
 
 
 def predict_sweeps(law: MomentumLaw) -> None:
-    print(f"{'peak LR':>8} {'steps':>6}  {'measured best':>13}  {'law: best run':>13}  {'law: fine grid':>14}  "
-          f"{'final-loss error':>16}  {'curve MAPE':>10}")
+    print(
+        f"{'peak LR':>8} {'steps':>6}  {'measured best':>13}  {'law: best run':>13}  {'law: fine grid':>14}  "
+        f"{'final-loss error':>16}  {'curve MAPE':>10}"
+    )
     agree = total = 0
     final_errors, curve_mapes = [], []
     for lr in PEAK_LRS:
@@ -56,7 +63,7 @@ def predict_sweeps(law: MomentumLaw) -> None:
             sweep = sweep_runs(lr, steps)
             scored = against_measured(fitted, sweep)
             curves = [score(fitted.predict_run(r), r.loss).mape for r in sweep]
-            (measured_best, predicted_best), = measured_bests(scored).values()
+            ((measured_best, predicted_best),) = measured_bests(scored).values()
             candidates = wsd_candidates(steps, float(lr), 300, FINE, ("linear",), (0.0,))
             losses = predicted_losses(fitted, [c.schedule for c in candidates], steps)
             fine_best = candidates[int(np.argmin(losses))].x
@@ -65,19 +72,28 @@ def predict_sweeps(law: MomentumLaw) -> None:
             curve_mapes += curves
             agree += measured_best is predicted_best
             total += 1
-            print(f"{lr:>8} {steps:>6}  {measured_best.label.split(', ')[1].split(')')[0]:>13}  "
-                  f"{predicted_best.label.split(', ')[1].split(')')[0]:>13}  {100 * fine_best:>12.0f} %  {mape:>14.2f} %  {np.mean(curves):>8.3f} %")
-    print(f"the law ranks the measured best run first in {agree} of {total} sweeps; over all {len(final_errors)} runs: "
-          f"mean |final-loss error| {np.mean(final_errors):.3f} %, mean curve MAPE {np.mean(curve_mapes):.3f} %")
+            print(
+                f"{lr:>8} {steps:>6}  {measured_best.label.split(', ')[1].split(')')[0]:>13}  "
+                f"{predicted_best.label.split(', ')[1].split(')')[0]:>13}  {100 * fine_best:>12.0f} %  {mape:>14.2f} %  {np.mean(curves):>8.3f} %"
+            )
+    print(
+        f"the law ranks the measured best run first in {agree} of {total} sweeps; over all {len(final_errors)} runs: "
+        f"mean |final-loss error| {np.mean(final_errors):.3f} %, mean curve MAPE {np.mean(curve_mapes):.3f} %"
+    )
 
 
 def scan_lr_exponent() -> None:
     """The momentum law fitted to every run of one peak LR (constant, cosine and all 24
     cooldowns) for each p: which p these runs prefer when nothing is extrapolated."""
-    print("in-sample: each peak LR's 26 runs fitted together; RMS in the fit windows, mean |final-loss error|\n")
+    print(
+        "in-sample: each peak LR's 26 runs fitted together; RMS in the fit windows, mean |final-loss error|\n"
+    )
     print("| p | " + " | ".join(f"lr {lr}: RMS % / abs final %" for lr in PEAK_LRS) + " |")
     print("|---:|" + "---:|" * len(PEAK_LRS))
-    families = {lr: stable_and_cosine(lr) + [r for steps in HORIZONS for r in sweep_runs(lr, steps)] for lr in PEAK_LRS}
+    families = {
+        lr: stable_and_cosine(lr) + [r for steps in HORIZONS for r in sweep_runs(lr, steps)]
+        for lr in PEAK_LRS
+    }
     for p in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1):
         cells = []
         for runs in families.values():
@@ -90,13 +106,21 @@ def scan_lr_exponent() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lr-exponent", type=float, default=1.0, help="p of the forward area sum eta^p (1: the paper)")
-    parser.add_argument("--scan-lr-exponent", action="store_true", help="in-sample fits over p instead")
+    parser.add_argument(
+        "--lr-exponent",
+        type=float,
+        default=1.0,
+        help="p of the forward area sum eta^p (1: the paper)",
+    )
+    parser.add_argument(
+        "--scan-lr-exponent", action="store_true", help="in-sample fits over p instead"
+    )
     args = parser.parse_args()
     if args.scan_lr_exponent:
         scan_lr_exponent()
     else:
         predict_sweeps(MomentumLaw(lr_exponent=args.lr_exponent))
+
 
 if __name__ == "__main__":
     main()

@@ -17,12 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from timing import best_of  # noqa: E402
+
 from lrcurve import MomentumLaw, fit, make_schedule, read_runs  # noqa: E402
 from lrcurve.areas import annealing_area, forward_area  # noqa: E402
 from lrcurve.laws.base import LRHistory  # noqa: E402
 from lrcurve.runs import Run  # noqa: E402
-
-
 
 
 def naive_areas(lr: np.ndarray, lam: float) -> tuple[list[float], list[float]]:
@@ -39,7 +38,11 @@ def naive_areas(lr: np.ndarray, lam: float) -> tuple[list[float], list[float]]:
 
 
 def row(what: str, seconds: float, reference: float | None = None) -> None:
-    extra = f"   naive loop {reference * 1e3:9.1f} ms  ({reference / seconds:,.0f}x)" if reference else ""
+    extra = (
+        f"   naive loop {reference * 1e3:9.1f} ms  ({reference / seconds:,.0f}x)"
+        if reference
+        else ""
+    )
     print(f"{what:<58} {seconds * 1e3:9.2f} ms{extra}")
 
 
@@ -51,7 +54,9 @@ def synthetic_runs(n_steps: int, every: int) -> list[Run]:
     runs = []
     for name in ("constant", "cosine"):
         schedule = make_schedule(name, steps=n_steps, peak=1e-3, warmup=n_steps // 50, floor=0.1)
-        loss = law.predict(theta, LRHistory.of(schedule, n_steps), steps) * (1 + 5e-4 * rng.standard_normal(steps.size))
+        loss = law.predict(theta, LRHistory.of(schedule, n_steps), steps) * (
+            1 + 5e-4 * rng.standard_normal(steps.size)
+        )
         runs.append(Run(name, steps, loss, schedule))
     return runs
 
@@ -59,24 +64,41 @@ def synthetic_runs(n_steps: int, every: int) -> list[Run]:
 def main() -> None:
     print(f"lrcurve speed on {sys.platform}, numpy {np.__version__}")
     for n in (100_000, 1_000_000):
-        schedule = make_schedule("wsd", steps=n, peak=3e-4, warmup=n // 100, decay=0.2, shape="sqrt")
+        schedule = make_schedule(
+            "wsd", steps=n, peak=3e-4, warmup=n // 100, decay=0.2, shape="sqrt"
+        )
         lr = schedule.law_view().per_step(n)
         fast = best_of(lambda: (forward_area(lr), annealing_area(lr, 0.999)))
         slow = best_of(lambda: naive_areas(lr, 0.999), repeats=1)
         row(f"areas S1+S2, {n:,} steps", fast, slow)
 
-    constant, cosine = (read_runs(ROOT / "sample_runs" / f"{name}.csv", warmup_steps=2160)[0] for name in ("constant", "cosine"))
+    constant, cosine = (
+        read_runs(ROOT / "sample_runs" / f"{name}.csv", warmup_steps=2160)[0]
+        for name in ("constant", "cosine")
+    )
     fitted = fit([constant, cosine])
     for n in (100_000, 1_000_000):
         schedule = make_schedule("wsd", steps=n, peak=3e-4, warmup=2160, decay=0.2, shape="sqrt")
-        row(f"momentum predict, {n:,}-step WSD (no s.e.)", best_of(lambda: fitted.predict(schedule, with_stderr=False)))
-        row(f"momentum predict, {n:,}-step WSD (with s.e. band)", best_of(lambda: fitted.predict(schedule)))
+        row(
+            f"momentum predict, {n:,}-step WSD (no s.e.)",
+            best_of(lambda: fitted.predict(schedule, with_stderr=False)),
+        )
+        row(
+            f"momentum predict, {n:,}-step WSD (with s.e. band)",
+            best_of(lambda: fitted.predict(schedule)),
+        )
 
-    row("momentum fit incl. lam, two real 24k-step curves", best_of(lambda: fit([constant, cosine]), repeats=3))
+    row(
+        "momentum fit incl. lam, two real 24k-step curves",
+        best_of(lambda: fit([constant, cosine]), repeats=3),
+    )
     for every in (100, 10):
         runs = synthetic_runs(100_000, every)
         points = sum(r.steps.size for r in runs)
-        row(f"momentum fit incl. lam, two 100k-step curves ({points:,} points)", best_of(lambda: fit(runs), repeats=3))
+        row(
+            f"momentum fit incl. lam, two 100k-step curves ({points:,} points)",
+            best_of(lambda: fit(runs), repeats=3),
+        )
 
 
 if __name__ == "__main__":

@@ -17,20 +17,30 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from timing import best_of  # noqa: E402
+
 from lrcurve import fit, read_runs  # noqa: E402
-from lrcurve.optimize import cosine_candidates, default_baseline, predicted_losses, search, wsd_candidates  # noqa: E402
+from lrcurve.optimize import (
+    cosine_candidates,
+    default_baseline,
+    predicted_losses,
+    search,
+    wsd_candidates,
+)  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "multipowerlaw" / "csv_25"
 STEPS, PEAK, WARMUP = 100_000, 3e-4, 2160
 
 
-
-
 def main() -> None:
-    runs = [read_runs(DATA / f"{name}_24000.csv", warmup_steps=WARMUP)[0] for name in ("constant", "cosine")]
+    runs = [
+        read_runs(DATA / f"{name}_24000.csv", warmup_steps=WARMUP)[0]
+        for name in ("constant", "cosine")
+    ]
     fitted = fit(runs)
     fractions = tuple(np.round(np.linspace(0.02, 0.6, 17), 4))
-    wsd = lambda: wsd_candidates(STEPS, PEAK, WARMUP, fractions[:17], ("linear", "sqrt", "cosine"))[:50]  # noqa: E731
+    wsd = lambda: wsd_candidates(STEPS, PEAK, WARMUP, fractions[:17], ("linear", "sqrt", "cosine"))[
+        :50
+    ]  # noqa: E731
     candidates = wsd()
     schedules = [c.schedule for c in candidates]
     baseline, label = default_baseline(fitted.runs, STEPS, PEAK, WARMUP)
@@ -38,12 +48,22 @@ def main() -> None:
     rows = [
         ("build the candidate schedules", best_of(wsd)),
         ("losses, momentum fast path", best_of(lambda: predicted_losses(fitted, schedules, STEPS))),
-        ("losses, generic path (any law)", best_of(lambda: predicted_losses(fitted, schedules, STEPS, fast=False))),
-        ("whole search incl. grid, baseline, gain s.e.",
-         best_of(lambda: search(fitted, "wsd", wsd(), baseline, label, steps=STEPS))),
+        (
+            "losses, generic path (any law)",
+            best_of(lambda: predicted_losses(fitted, schedules, STEPS, fast=False)),
+        ),
+        (
+            "whole search incl. grid, baseline, gain s.e.",
+            best_of(lambda: search(fitted, "wsd", wsd(), baseline, label, steps=STEPS)),
+        ),
     ]
     cosine = [c.schedule for c in cosine_candidates(STEPS, PEAK, WARMUP)]
-    rows.append((f"{len(cosine)} cosine candidates, fast path", best_of(lambda: predicted_losses(fitted, cosine, STEPS))))
+    rows.append(
+        (
+            f"{len(cosine)} cosine candidates, fast path",
+            best_of(lambda: predicted_losses(fitted, cosine, STEPS)),
+        )
+    )
     for what, seconds in rows:
         print(f"{what:<48} {seconds * 1e3:8.1f} ms")
 

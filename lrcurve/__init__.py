@@ -18,6 +18,16 @@ from lrcurve.schedules import make_schedule
 
 __version__ = "0.1.0"
 __all__ = [
-    "Columns", "FittedLaw", "LAWS", "MomentumLaw", "Prediction", "Run",
-    "annealing_area", "fit", "forward_area", "make_law", "make_schedule", "read_runs",
+    "Columns",
+    "FittedLaw",
+    "LAWS",
+    "MomentumLaw",
+    "Prediction",
+    "Run",
+    "annealing_area",
+    "fit",
+    "forward_area",
+    "make_law",
+    "make_schedule",
+    "read_runs",
 ]

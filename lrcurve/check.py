@@ -40,12 +40,16 @@ def parse_tolerance(text: str) -> float:
     try:
         value = float(spec.rstrip("%").strip())
     except ValueError:
-        raise InputError(f"--tolerance {text!r}: give a relative tolerance such as 0.5% or 0.005") from None
+        raise InputError(
+            f"--tolerance {text!r}: give a relative tolerance such as 0.5% or 0.005"
+        ) from None
     fraction = value / 100 if percent else value
     if not np.isfinite(fraction) or fraction <= 0:
         raise InputError(f"--tolerance {text!r}: must be a positive, finite number")
     if not percent and fraction >= 0.2:
-        raise InputError(f"--tolerance {text!r} would allow {100 * fraction:g} %; write {value:g}% for {value:g} percent")
+        raise InputError(
+            f"--tolerance {text!r} would allow {100 * fraction:g} %; write {value:g}% for {value:g} percent"
+        )
     return fraction
 
 
@@ -60,8 +64,13 @@ class Window:
     in_band: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "points": self.points, "deviation": self.deviation,
-                "in_band": self.in_band}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "points": self.points,
+            "deviation": self.deviation,
+            "in_band": self.in_band,
+        }
 
 
 @dataclass(frozen=True)
@@ -80,10 +89,14 @@ class Forecast:
         return self.final_loss - Z95 * self.final_stderr, self.final_loss + Z95 * self.final_stderr
 
     def to_dict(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "final_loss": self.final_loss, "final_stderr": self.final_stderr,
-                "fit_interval95": list(self.interval) if self.interval else None,
-                "fit_interval_covers": "the fitted parameters' uncertainty only, not the law's own error",
-                "final_loss_at_current_deviation": self.at_current_deviation}
+        return {
+            "horizon": self.horizon,
+            "final_loss": self.final_loss,
+            "final_stderr": self.final_stderr,
+            "fit_interval95": list(self.interval) if self.interval else None,
+            "fit_interval_covers": "the fitted parameters' uncertainty only, not the law's own error",
+            "final_loss_at_current_deviation": self.at_current_deviation,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,13 +137,17 @@ class CheckResult:
             first = self.first_drift
             assert first is not None
             side = "above" if first.deviation > 0 else "below"
-            text = (f"{head}the loss left the {band} band at step {first.start} ({100 * first.deviation:+.2f} % {side} "
-                    f"the prediction over steps {first.start}-{first.end}; worst window {worst})")
+            text = (
+                f"{head}the loss left the {band} band at step {first.start} ({100 * first.deviation:+.2f} % {side} "
+                f"the prediction over steps {first.start}-{first.end}; worst window {worst})"
+            )
         else:
             text = f"{head}within {band} of the prediction over {len(self.windows)} windows to step {self.steps[-1]} (worst {worst})"
         if self.forecast is not None:
             interval = self.forecast.interval
-            ci = f" [{interval[0]:.4f}, {interval[1]:.4f}, fit uncertainty only]" if interval else ""
+            ci = (
+                f" [{interval[0]:.4f}, {interval[1]:.4f}, fit uncertainty only]" if interval else ""
+            )
             text += f"; predicted final loss at step {self.forecast.horizon}: {self.forecast.final_loss:.4f}{ci}"
         return text
 
@@ -147,7 +164,9 @@ class CheckResult:
             "mean_deviation": float(np.mean(self.deviation)),
             "worst_window_deviation": self.worst.deviation,
             "first_drift_step": None if first is None else first.start,
-            "drift_direction": None if first is None else ("above" if first.deviation > 0 else "below"),
+            "drift_direction": None
+            if first is None
+            else ("above" if first.deviation > 0 else "below"),
             "windows": [w.to_dict() for w in self.windows],
             "forecast": None if self.forecast is None else self.forecast.to_dict(),
             "schedule": str(self.run.schedule),
@@ -156,33 +175,56 @@ class CheckResult:
         }
 
 
-def check_run(fitted: FittedLaw, run: Run, tolerance: float, windows: int = DEFAULT_WINDOWS) -> CheckResult:
+def check_run(
+    fitted: FittedLaw, run: Run, tolerance: float, windows: int = DEFAULT_WINDOWS
+) -> CheckResult:
     """Compare ``run``'s logged loss with ``fitted``'s prediction for its schedule."""
     if windows < 1:
         raise InputError(f"--windows must be at least 1, got {windows}")
     compared = fit_window(run, fitted.skip_fraction)
     if not compared.any():
-        raise InputError(f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to check")
+        raise InputError(
+            f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to check"
+        )
     steps, observed = run.steps[compared], run.loss[compared]
     predicted = fitted.curve(run.schedule, steps)
     if not np.all(np.isfinite(predicted)):
-        raise InputError(f"{run.source or run.name}: the law is not defined for this run's schedule ({run.schedule})")
-    refuse_nonpositive_loss(predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}")
+        raise InputError(
+            f"{run.source or run.name}: the law is not defined for this run's schedule ({run.schedule})"
+        )
+    refuse_nonpositive_loss(
+        predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"
+    )
     deviation = (observed - predicted) / predicted
     parts = np.array_split(np.arange(steps.size), min(windows, steps.size))
     starts = np.array([p[0] for p in parts])
     counts = np.array([p.size for p in parts])
     means = np.add.reduceat(deviation, starts) / counts
-    cut = tuple(Window(int(steps[p[0]]), int(steps[p[-1]]), int(p.size), float(m), bool(abs(m) <= tolerance))
-                for p, m in zip(parts, means))
+    cut = tuple(
+        Window(
+            int(steps[p[0]]), int(steps[p[-1]]), int(p.size), float(m), bool(abs(m) <= tolerance)
+        )
+        for p, m in zip(parts, means)
+    )
     forecast, prediction = None, None
     horizon = run.schedule.horizon
     log_interval = float(np.median(np.diff(run.steps))) if run.steps.size > 1 else 0.0
-    if horizon is not None and horizon > run.last_step + log_interval:  # more than one more log to come
+    if (
+        horizon is not None and horizon > run.last_step + log_interval
+    ):  # more than one more log to come
         prediction = fitted.predict(run.schedule, horizon)
-        refuse_nonpositive_loss(prediction.loss, run.peak_lr, fitted.peak_lr, lambda i: f"at step {i + 1} of {run.name}'s forecast")
-        forecast = Forecast(horizon, prediction.final_loss, prediction.final_stderr,
-                            prediction.final_loss * (1.0 + cut[-1].deviation))
+        refuse_nonpositive_loss(
+            prediction.loss,
+            run.peak_lr,
+            fitted.peak_lr,
+            lambda i: f"at step {i + 1} of {run.name}'s forecast",
+        )
+        forecast = Forecast(
+            horizon,
+            prediction.final_loss,
+            prediction.final_stderr,
+            prediction.final_loss * (1.0 + cut[-1].deviation),
+        )
     return CheckResult(run, tolerance, steps, observed, predicted, cut, forecast, prediction)
 
 
@@ -190,30 +232,53 @@ def plot_check(fitted: FittedLaw, result: CheckResult, path: Path) -> None:
     """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
     from lrcurve.plotting import plt, save_figure, set_title
 
-    fig, (ax_loss, ax_dev) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3))
+    fig, (ax_loss, ax_dev) = plt.subplots(
+        2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3)
+    )
     run, tol = result.run, result.tolerance
     grid = np.unique(np.linspace(result.steps[0], run.last_step, 800).astype(np.int64))
-    ax_loss.plot(run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)")
+    ax_loss.plot(
+        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
+    )
     predicted = fitted.curve(run.schedule, grid)
     ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
-    ax_loss.fill_between(grid, predicted * (1 - tol), predicted * (1 + tol), color="C1", alpha=0.2, lw=0,
-                         label=f"±{100 * tol:.3g} % band")
+    ax_loss.fill_between(
+        grid,
+        predicted * (1 - tol),
+        predicted * (1 + tol),
+        color="C1",
+        alpha=0.2,
+        lw=0,
+        label=f"±{100 * tol:.3g} % band",
+    )
     if result.prediction is not None:
         p = result.prediction
         later = p.steps > run.last_step
         ax_loss.plot(p.steps[later], p.loss[later], "--", color="C1", lw=1.2, label="forecast")
         if p.loss_stderr is not None:
-            ax_loss.fill_between(p.steps[later], p.loss[later] - Z95 * p.loss_stderr[later],
-                                 p.loss[later] + Z95 * p.loss_stderr[later], color="C1", alpha=0.12, lw=0)
+            ax_loss.fill_between(
+                p.steps[later],
+                p.loss[later] - Z95 * p.loss_stderr[later],
+                p.loss[later] + Z95 * p.loss_stderr[later],
+                color="C1",
+                alpha=0.12,
+                lw=0,
+            )
     first = result.first_drift
     for ax in (ax_loss, ax_dev):
         if first is not None:
             ax.axvline(first.start, color="C3", lw=1, ls=":")
         ax.grid(alpha=0.3)
-    tail = result.observed[len(result.observed) // 10:]
-    lo, hi = float(min(tail.min(), predicted.min())), float(max(tail.max(), predicted[len(predicted) // 10:].max()))
+    tail = result.observed[len(result.observed) // 10 :]
+    lo, hi = (
+        float(min(tail.min(), predicted.min())),
+        float(max(tail.max(), predicted[len(predicted) // 10 :].max())),
+    )
     if result.prediction is not None:  # the forecast is drawn too
-        lo = min(lo, float(result.prediction.loss[result.prediction.steps > run.last_step].min(initial=lo)))
+        lo = min(
+            lo,
+            float(result.prediction.loss[result.prediction.steps > run.last_step].min(initial=lo)),
+        )
     ax_loss.set_ylim(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
     for w in result.windows:
         ax_dev.hlines(100 * w.deviation, w.start, w.end, color="C0" if w.in_band else "C3", lw=3)
@@ -221,6 +286,8 @@ def plot_check(fitted: FittedLaw, result: CheckResult, path: Path) -> None:
     ax_dev.set_ylabel("window deviation (%)")
     ax_dev.set_xlabel("step")
     ax_loss.set_ylabel("loss (nats)")
-    set_title(ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115)
+    set_title(
+        ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115
+    )
     ax_loss.legend(fontsize=8)
     save_figure(fig, path)

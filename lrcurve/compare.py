@@ -18,9 +18,10 @@ of the lowest count as tied, and the tie goes to the law with the fewest paramet
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class Heldout:
 @dataclass(frozen=True)
 class LawResult:
     name: str
-    fitted: FittedLaw            # fitted to all fit runs
+    fitted: FittedLaw  # fitted to all fit runs
     heldout: tuple[Heldout, ...]
 
     @property
@@ -72,8 +73,12 @@ class LawResult:
     @property
     def warnings(self) -> tuple[str, ...]:
         """The full fit's warnings, then those of each fold fit that produced a held-out score."""
-        folds = [f"fit predicting {h.run.name}: {w}" for h in self.heldout if h.fitted is not self.fitted
-                 for w in h.fitted.warnings]
+        folds = [
+            f"fit predicting {h.run.name}: {w}"
+            for h in self.heldout
+            if h.fitted is not self.fitted
+            for w in h.fitted.warnings
+        ]
         return (*self.fitted.warnings, *dict.fromkeys(folds))
 
     @property
@@ -87,7 +92,9 @@ class LawResult:
 
     @property
     def bic(self) -> float:
-        return self.n_points * np.log(self.rss / self.n_points) + self.n_params * np.log(self.n_points)
+        return self.n_points * np.log(self.rss / self.n_points) + self.n_params * np.log(
+            self.n_points
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +125,7 @@ class LeftOut:
 
 @dataclass(frozen=True)
 class Comparison:
-    method: str                  # "holdout", "leave-one-run-out" or "late-window"
+    method: str  # "holdout", "leave-one-run-out" or "late-window"
     results: tuple[LawResult, ...]
     left_out: tuple[LeftOut, ...] = ()
 
@@ -141,9 +148,15 @@ class Comparison:
         rivals = [r for r in self.tied if r is not best]
         if not rivals:
             return f"{best.name} (lowest mean held-out MAPE, {best.mape:.3f} %)"
-        within = f"a tie within {100 * TIE:g} % with " + ", ".join(f"{r.name}, {r.mape:.3f} %" for r in rivals)
-        if any(_mape_key(r) < _mape_key(best) for r in rivals):  # a law with more parameters predicted better
-            counts = " vs ".join(str(n) for n in sorted({best.n_params, *(r.n_params for r in rivals)}))
+        within = f"a tie within {100 * TIE:g} % with " + ", ".join(
+            f"{r.name}, {r.mape:.3f} %" for r in rivals
+        )
+        if any(
+            _mape_key(r) < _mape_key(best) for r in rivals
+        ):  # a law with more parameters predicted better
+            counts = " vs ".join(
+                str(n) for n in sorted({best.n_params, *(r.n_params for r in rivals)})
+            )
             return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, decided by parameter count: {counts})"
         return f"{best.name} (lowest mean held-out MAPE, {best.mape:.3f} %; {within})"
 
@@ -153,9 +166,14 @@ class Comparison:
         return float(self.results[0].fitted.law.options().get("lr_exponent", 1.0))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "lr_exponent": self.lr_exponent, "recommended": self.best.name,
-                "tied": [r.name for r in self.tied], "laws": [r.to_dict() for r in self.results],
-                "left_out": [gone.to_dict() for gone in self.left_out]}
+        return {
+            "method": self.method,
+            "lr_exponent": self.lr_exponent,
+            "recommended": self.best.name,
+            "tied": [r.name for r in self.tied],
+            "laws": [r.to_dict() for r in self.results],
+            "left_out": [gone.to_dict() for gone in self.left_out],
+        }
 
 
 def _mape_key(result: LawResult) -> float:
@@ -175,12 +193,20 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
     head = replace(truncate(run, cut), name=f"{run.name} (first {fraction:.0%})")
     tail_keep = run.steps > cut
     if tail_keep.sum() < 1:
-        raise InputError(f"{run.source or run.name}: no points after {fraction:.0%} of the run to score on")
-    return head, replace(run, name=f"{run.name} (last {1 - fraction:.0%})", steps=run.steps[tail_keep], loss=run.loss[tail_keep])
+        raise InputError(
+            f"{run.source or run.name}: no points after {fraction:.0%} of the run to score on"
+        )
+    return head, replace(
+        run,
+        name=f"{run.name} (last {1 - fraction:.0%})",
+        steps=run.steps[tail_keep],
+        loss=run.loss[tail_keep],
+    )
 
 
-def build_laws(names: Sequence[str] | None = None, *, warmup: str = "actual",
-               lr_exponent: float = 1.0) -> tuple[tuple[Law, ...], tuple[LeftOut, ...]]:
+def build_laws(
+    names: Sequence[str] | None = None, *, warmup: str = "actual", lr_exponent: float = 1.0
+) -> tuple[tuple[Law, ...], tuple[LeftOut, ...]]:
     """Each law in ``names`` (default: all of ``LAWS``) with these options, and those left out
     for lacking the ``warmup`` convention. ``ValueError`` for an unknown law or a bad option,
     or when no law has the convention."""
@@ -188,11 +214,19 @@ def build_laws(names: Sequence[str] | None = None, *, warmup: str = "actual",
     having = [c for c in classes if warmup in c.warmup_conventions]
     if not having:
         known = dict.fromkeys(w for c in classes for w in c.warmup_conventions)
-        raise ValueError(f"no law has the warmup convention {warmup!r}; choose from {', '.join(known)}")
+        raise ValueError(
+            f"no law has the warmup convention {warmup!r}; choose from {', '.join(known)}"
+        )
     laws = tuple(make_law(c.name, warmup=warmup, lr_exponent=lr_exponent) for c in having)
-    left_out = tuple(LeftOut(c.name, len(c.param_names),
-                             f"no {warmup!r} warmup convention (it has {', '.join(c.warmup_conventions)})")
-                     for c in classes if c not in having)
+    left_out = tuple(
+        LeftOut(
+            c.name,
+            len(c.param_names),
+            f"no {warmup!r} warmup convention (it has {', '.join(c.warmup_conventions)})",
+        )
+        for c in classes
+        if c not in having
+    )
     return laws, left_out
 
 
@@ -225,19 +259,24 @@ def compare(
     results: list[LawResult] = []
     failed: list[LeftOut] = []
     for i, law in enumerate(laws):
+
         def tick(done: int, before: int = i * per_law) -> None:
             """``done`` of this law's fits are done."""
             if progress:
                 progress(before + done, len(laws) * per_law)
 
         try:
-            results.append(_fit_and_score(law, runs, splits, method == "holdout", skip_fraction, tick))
+            results.append(
+                _fit_and_score(law, runs, splits, method == "holdout", skip_fraction, tick)
+            )
         except InputError as error:
             failed.append(LeftOut(law.name, len(law.param_names), str(error)))
         tick(per_law)
     gone = (*left_out, *failed)
     if not results:
-        raise InputError("no law could be compared: " + "; ".join(f"{g.name}: {g.reason}" for g in gone))
+        raise InputError(
+            "no law could be compared: " + "; ".join(f"{g.name}: {g.reason}" for g in gone)
+        )
     return Comparison(method, tuple(results), gone)
 
 
@@ -246,10 +285,17 @@ def _names(runs: Sequence[Run]) -> str:
     return ", ".join(run.name for run in runs)
 
 
-def _fit_and_score(law: Law, runs: Sequence[Run], splits: Sequence[tuple[list[Run], list[Run]]], holdout: bool,
-                   skip_fraction: float, tick: Callable[[int], None]) -> LawResult:
+def _fit_and_score(
+    law: Law,
+    runs: Sequence[Run],
+    splits: Sequence[tuple[list[Run], list[Run]]],
+    holdout: bool,
+    skip_fraction: float,
+    tick: Callable[[int], None],
+) -> LawResult:
     """Fit ``law`` to all ``runs`` and to each split's fit runs, score it on each split's others.
     ``InputError`` naming the fit that failed."""
+
     def fit_on(train: Sequence[Run], what: str) -> FittedLaw:
         try:
             return fit(train, law, skip_fraction=skip_fraction)
@@ -260,10 +306,16 @@ def _fit_and_score(law: Law, runs: Sequence[Run], splits: Sequence[tuple[list[Ru
     tick(1)
     heldout: list[Heldout] = []
     for j, (train, test) in enumerate(splits):
-        model = fitted if holdout else fit_on(train, f"fit on {_names(train)} to predict {_names(test)}")
+        model = (
+            fitted
+            if holdout
+            else fit_on(train, f"fit on {_names(train)} to predict {_names(test)}")
+        )
         if not holdout:
             tick(2 + j)
-        heldout.extend(Heldout(run, model, _heldout_score(model, run, skip_fraction)) for run in test)
+        heldout.extend(
+            Heldout(run, model, _heldout_score(model, run, skip_fraction)) for run in test
+        )
     return LawResult(law.name, fitted, tuple(heldout))
 
 
@@ -282,19 +334,31 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
 
     fig, ax_loss, ax_lr = loss_lr_figure()
     first = comparison.results[0]
-    shown: list[Run] = list(first.fitted.runs) + [h.run for h in first.heldout if comparison.method == "holdout"]
+    shown: list[Run] = list(first.fitted.runs) + [
+        h.run for h in first.heldout if comparison.method == "holdout"
+    ]
     curves = []
     for i, run in enumerate(shown):
-        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=f"C{i}", alpha=0.5, label=f"{run.name} (data)")
+        ax_loss.plot(
+            run.steps, run.loss, ".", ms=3, color=f"C{i}", alpha=0.5, label=f"{run.name} (data)"
+        )
         ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=f"C{i}")
         curves.append(run.loss)
     styles = ("-", "--", ":", "-.")
     for j, result in enumerate(comparison.results):
         for i, run in enumerate(shown):
             grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
-            ax_loss.plot(grid, result.fitted.curve(run.schedule, grid), styles[j % len(styles)], lw=1.1, color=f"C{i}",
-                         label=f"{result.name}" if i == 0 else None)
+            ax_loss.plot(
+                grid,
+                result.fitted.curve(run.schedule, grid),
+                styles[j % len(styles)],
+                lw=1.1,
+                color=f"C{i}",
+                label=f"{result.name}" if i == 0 else None,
+            )
     zoom_to_tail(ax_loss, curves)
-    ax_loss.set_title(f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10)
+    ax_loss.set_title(
+        f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10
+    )
     ax_loss.legend(fontsize=7)
     save_figure(fig, path)

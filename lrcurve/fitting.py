@@ -9,9 +9,10 @@ constant-LR run says nothing about the annealing term) are reported as such.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,10 +29,10 @@ from lrcurve.schedules import Schedule
 Progress = Callable[[int, int], None]
 DEFAULT_SKIP = 0.05
 ROBUST_SCALE = 1e-3  # relative residual where the soft-L1 loss turns from quadratic to linear
-DROP_WINDOW = 256    # steps over which the steepest LR fall of a schedule is measured
-STEEP_FACTOR = 2.0   # a fall this many times steeper than any fitted run's is out of regime
+DROP_WINDOW = 256  # steps over which the steepest LR fall of a schedule is measured
+STEEP_FACTOR = 2.0  # a fall this many times steeper than any fitted run's is out of regime
 STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
-LOW_FACTOR = 0.5     # an LR below this fraction of the fitted runs' lowest is out of regime
+LOW_FACTOR = 0.5  # an LR below this fraction of the fitted runs' lowest is out of regime
 
 
 def steepest_fall(lr: NDArray[np.float64], peak: float, window: int = DROP_WINDOW) -> float:
@@ -53,10 +54,18 @@ class Parameter:
     @property
     def at_bound(self) -> bool:
         span = max(abs(self.value), 1e-12)
-        return bool(abs(self.value - self.lower) <= 1e-6 * span or abs(self.value - self.upper) <= 1e-6 * span)
+        return bool(
+            abs(self.value - self.lower) <= 1e-6 * span
+            or abs(self.value - self.upper) <= 1e-6 * span
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "stderr": self.stderr, "lower": self.lower, "upper": self.upper}
+        return {
+            "value": self.value,
+            "stderr": self.stderr,
+            "lower": self.lower,
+            "upper": self.upper,
+        }
 
 
 @dataclass(frozen=True)
@@ -79,14 +88,18 @@ class Prediction:
         return None if self.loss_stderr is None else float(self.loss_stderr[-1])
 
 
-def refuse_nonpositive_loss(loss: NDArray[np.float64], peak: float, fitted_peak: float, where: Callable[[int], str]) -> None:
+def refuse_nonpositive_loss(
+    loss: NDArray[np.float64], peak: float, fitted_peak: float, where: Callable[[int], str]
+) -> None:
     """Refuse a predicted loss at or below zero (``where(i)`` says where entry ``i`` is): a law
     taken far from its fit, e.g. to a peak LR thousands of times the fitted one, gives one."""
     low = np.flatnonzero(loss <= MIN_LOSS)
     if low.size:
         i = int(low[0])
-        raise InputError(f"the law predicts a loss of {loss[i]:.4g} {where(i)}: this schedule is far outside the fitted "
-                         f"runs (peak LR {peak:g}; fitted at {fitted_peak:g})")
+        raise InputError(
+            f"the law predicts a loss of {loss[i]:.4g} {where(i)}: this schedule is far outside the fitted "
+            f"runs (peak LR {peak:g}; fitted at {fitted_peak:g})"
+        )
 
 
 def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
@@ -134,11 +147,15 @@ class FittedLaw:
     def warmup_steps(self) -> int:
         return max(r.warmup_steps for r in self.runs)
 
-    def curve(self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    def curve(
+        self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
         history = LRHistory.of(schedule, int(np.max(steps)))
         return self.law.predict(self.values if theta is None else theta, history, steps)
 
-    def predict(self, schedule: Schedule, n_steps: int | None = None, *, with_stderr: bool = True) -> Prediction:
+    def predict(
+        self, schedule: Schedule, n_steps: int | None = None, *, with_stderr: bool = True
+    ) -> Prediction:
         """The loss at every step of ``schedule`` up to ``n_steps`` (default: its horizon)."""
         n = n_steps or schedule.horizon
         if not n or n < 1:
@@ -150,7 +167,14 @@ class FittedLaw:
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
             stderr = self._propagate(prepared)
-        return Prediction(schedule, steps, history.actual_lr(n), loss, stderr, self.regime_warnings(schedule, n, history.lr))
+        return Prediction(
+            schedule,
+            steps,
+            history.actual_lr(n),
+            loss,
+            stderr,
+            self.regime_warnings(schedule, n, history.lr),
+        )
 
     def horizon_warning(self, n_steps: int) -> str | None:
         """Said when ``n_steps`` is well beyond the longest fitted run."""
@@ -168,10 +192,14 @@ class FittedLaw:
     def _fitted_lr_regime(self) -> tuple[float, float]:
         """The fitted runs' lowest LR after warmup and steepest LR fall (fraction of the peak)."""
         histories = [LRHistory.of(r.schedule, r.last_step).lr for r in self.runs]
-        return (min(float(h.min()) for h in histories),
-                max(steepest_fall(h, r.peak_lr) for h, r in zip(histories, self.runs)))
+        return (
+            min(float(h.min()) for h in histories),
+            max(steepest_fall(h, r.peak_lr) for h, r in zip(histories, self.runs)),
+        )
 
-    def decay_warnings(self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None) -> tuple[str, ...]:
+    def decay_warnings(
+        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
+    ) -> tuple[str, ...]:
         """Said when ``schedule`` decays lower or faster than any fitted run over its first
         ``n_steps``: the two things a constant and a cosine run do not pin (README, accuracy).
         ``lr``: its per-step LR (warmup at the peak) if already computed."""
@@ -180,19 +208,32 @@ class FittedLaw:
         lowest, steepest = self._fitted_lr_regime
         warnings = []
         if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
-            warnings.append(f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest ({lowest:.3g}); "
-                            "the loss gained from the end of the decay is extrapolated")
+            warnings.append(
+                f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest ({lowest:.3g}); "
+                "the loss gained from the end of the decay is extrapolated"
+            )
         fall = steepest_fall(lr, peak)
         if fall > max(STEEP_FACTOR * steepest, STEEP_MINIMUM):
-            warnings.append(f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster than in any fitted run "
-                            f"({steepest:.0%}); how fast the loss answers a sharp drop is extrapolated")
+            warnings.append(
+                f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster than in any fitted run "
+                f"({steepest:.0%}); how fast the loss answers a sharp drop is extrapolated"
+            )
         return tuple(warnings)
 
-    def regime_warnings(self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None) -> tuple[str, ...]:
+    def regime_warnings(
+        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
+    ) -> tuple[str, ...]:
         """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR,
         a decay lower or steeper than the fitted runs'. ``lr``: the schedule's per-step LR if known."""
-        return tuple(w for w in (self.horizon_warning(n_steps), self.peak_warning(schedule.peak),
-                                 *self.decay_warnings(schedule, n_steps, lr)) if w)
+        return tuple(
+            w
+            for w in (
+                self.horizon_warning(n_steps),
+                self.peak_warning(schedule.peak),
+                *self.decay_warnings(schedule, n_steps, lr),
+            )
+            if w
+        )
 
     def _propagate(self, prepared: Any) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""
@@ -228,7 +269,7 @@ class FittedLaw:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FittedLaw":
+    def from_dict(cls, data: dict[str, Any]) -> FittedLaw:
         cov = data.get("covariance")
         return cls(
             law=law_from_dict(data["law"]),
@@ -244,7 +285,9 @@ class FittedLaw:
         )
 
 
-def moving_parameters(law: Law, prepared: Sequence[Any], start: NDArray[np.float64]) -> NDArray[np.bool_]:
+def moving_parameters(
+    law: Law, prepared: Sequence[Any], start: NDArray[np.float64]
+) -> NDArray[np.bool_]:
     """Which parameters change the law's curve on these runs at all: a column of the Jacobian
     that is zero at ``start`` and at a nudged copy of it (so a coefficient that starts at 0 does
     not hide its partner) belongs to a term these runs never exercise, e.g. the annealing
@@ -259,11 +302,16 @@ def moving_parameters(law: Law, prepared: Sequence[Any], start: NDArray[np.float
     return moving
 
 
-def _on_free(residuals: Callable[[NDArray[np.float64]], NDArray[np.float64]], jacobian: Any,
-             start: NDArray[np.float64], free: NDArray[np.bool_]) -> tuple[Callable[..., Any], Any, Callable[..., Any]]:
+def _on_free(
+    residuals: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    jacobian: Any,
+    start: NDArray[np.float64],
+    free: NDArray[np.bool_],
+) -> tuple[Callable[..., Any], Any, Callable[..., Any]]:
     """The fit problem in the ``free`` parameters only, the others held at ``start``: its
     residuals, its Jacobian (a callable's columns, or the finite-difference scheme as given),
     and the map from free values back to all parameters."""
+
     def full(x: NDArray[np.float64]) -> NDArray[np.float64]:
         theta = start.copy()
         theta[free] = x
@@ -278,7 +326,9 @@ def _on_free(residuals: Callable[[NDArray[np.float64]], NDArray[np.float64]], ja
     return fun, jac if callable(jacobian) else jacobian, full
 
 
-def _covariance(jac: NDArray[np.float64], residuals: NDArray[np.float64], names: Sequence[str]) -> tuple[NDArray[np.float64] | None, list[str]]:
+def _covariance(
+    jac: NDArray[np.float64], residuals: NDArray[np.float64], names: Sequence[str]
+) -> tuple[NDArray[np.float64] | None, list[str]]:
     """``s^2 (J^T J)^-1`` and the names of parameters the data do not determine."""
     n, p = jac.shape
     if n <= p:
@@ -312,9 +362,13 @@ def fit(
     for run in runs:
         window = fit_window(run, skip_fraction)
         if window.sum() < 3:
-            raise InputError(f"{run.source or run.name}: only {int(window.sum())} points after warmup and the first "
-                             f"{skip_fraction:.0%} of steps; a fit needs at least 3 (lower --skip)")
-        data.append(FitData(LRHistory.of(run.schedule, run.last_step), run.steps[window], run.loss[window]))
+            raise InputError(
+                f"{run.source or run.name}: only {int(window.sum())} points after warmup and the first "
+                f"{skip_fraction:.0%} of steps; a fit needs at least 3 (lower --skip)"
+            )
+        data.append(
+            FitData(LRHistory.of(run.schedule, run.last_step), run.steps[window], run.loss[window])
+        )
     prepared = [law.prepare(d.history, d.steps) for d in data]
     observed = np.concatenate([d.loss for d in data])
     n_points = observed.size
@@ -334,18 +388,30 @@ def fit(
     starts = [np.clip(x0, lo, hi) for x0 in law.initial_guesses(data)]
     best = None
     for i, x0 in enumerate(starts):
-        free = moving_parameters(law, prepared, x0)  # the rest keep their start (reported as not identifiable)
+        free = moving_parameters(
+            law, prepared, x0
+        )  # the rest keep their start (reported as not identifiable)
         fun, jac_free, full = _on_free(residuals, jacobian, x0, free)
         with np.errstate(all="ignore"):
-            result = least_squares(fun, x0[free], jac=jac_free, bounds=(lo[free], hi[free]), loss="soft_l1",
-                                   f_scale=ROBUST_SCALE, x_scale="jac", max_nfev=2000)
+            result = least_squares(
+                fun,
+                x0[free],
+                jac=jac_free,
+                bounds=(lo[free], hi[free]),
+                loss="soft_l1",
+                f_scale=ROBUST_SCALE,
+                x_scale="jac",
+                max_nfev=2000,
+            )
         result.x = full(result.x)
         if np.all(np.isfinite(result.fun)) and (best is None or result.cost < best.cost):
             best, held = result, ~free
         if progress:
             progress(i + 1, len(starts))
     if best is None:
-        raise InputError("the fit failed from every starting point (the loss could not be evaluated)")
+        raise InputError(
+            "the fit failed from every starting point (the loss could not be evaluated)"
+        )
 
     warnings: list[str] = []
     plain = residuals(best.x)
@@ -353,18 +419,40 @@ def fit(
         jac = least_squares(residuals, best.x, jac=jacobian, bounds=(lo, hi), max_nfev=1).jac
     covariance, unidentified = _covariance(np.asarray(jac), plain, law.param_names)
     if unidentified:
-        warnings.append(f"parameters not identifiable from these runs: {', '.join(unidentified)} "
-                        "(e.g. no run decays its LR); their values are arbitrary"
-                        + (" (those that change nothing on these runs are held at their start)" if held.any() else ""))
-    stderr = np.sqrt(np.diag(covariance)) if covariance is not None else np.full(len(law.param_names), np.nan)
+        warnings.append(
+            f"parameters not identifiable from these runs: {', '.join(unidentified)} "
+            "(e.g. no run decays its LR); their values are arbitrary"
+            + (
+                " (those that change nothing on these runs are held at their start)"
+                if held.any()
+                else ""
+            )
+        )
+    stderr = (
+        np.sqrt(np.diag(covariance))
+        if covariance is not None
+        else np.full(len(law.param_names), np.nan)
+    )
     params = tuple(
         Parameter(name, float(v), None if not np.isfinite(e) else float(e), float(l), float(h))
         for name, v, e, l, h in zip(law.param_names, best.x, stderr, lo, hi)
     )
     for p, is_held in zip(params, held):
         if p.at_bound and not is_held:
-            warnings.append(f"parameter {p.name} = {p.value:.6g} is at its bound [{p.lower:g}, {p.upper:g}]")
+            warnings.append(
+                f"parameter {p.name} = {p.value:.6g} is at its bound [{p.lower:g}, {p.upper:g}]"
+            )
     if not best.success:
         warnings.append(f"the optimiser did not converge: {best.message}")
-    return FittedLaw(law, params, tuple(runs), skip_fraction, covariance, bool(best.success), str(best.message), tuple(warnings),
-                     n_fit_points=n_points, fit_rss=float(plain @ plain))
+    return FittedLaw(
+        law,
+        params,
+        tuple(runs),
+        skip_fraction,
+        covariance,
+        bool(best.success),
+        str(best.message),
+        tuple(warnings),
+        n_fit_points=n_points,
+        fit_rss=float(plain @ plain),
+    )

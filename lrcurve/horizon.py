@@ -16,8 +16,8 @@ when the optima's uncertainties (or their scatter about the law) allow one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,15 +62,17 @@ class HorizonLaw:
 
     B: float
     beta: float
-    covariance: NDArray[np.float64] | None   # of (log B, beta)
+    covariance: NDArray[np.float64] | None  # of (log B, beta)
     optima: tuple[HorizonOptimum, ...]
     warnings: tuple[str, ...] = field(default=())
-    no_interval: str = ""   # why there is no covariance (and so no interval), when there is none
-    z95: float = Z95        # the two-sided 95 % quantile: Student's t when the scale comes from the scatter
+    no_interval: str = ""  # why there is no covariance (and so no interval), when there is none
+    z95: float = (
+        Z95  # the two-sided 95 % quantile: Student's t when the scale comes from the scatter
+    )
 
     def formula(self, digits: int = 4) -> str:
         """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1`` or ``-0.0000``)."""
-        exponent = round(-self.beta, digits) + 0.0   # + 0.0 turns -0.0 into 0.0
+        exponent = round(-self.beta, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
         return f"{self.B:.{digits}g} * D^{exponent:+.{digits}f}"
 
     @property
@@ -95,11 +97,16 @@ def _valley(points: Sequence[SweepPoint], span: float) -> tuple[SweepPoint, ...]
     """The runs within a factor ``span`` of the best observed LR and within ``MAX_EXCESS``
     of its loss: the parabola only describes the loss near its minimum."""
     best = min(points, key=lambda p: p.loss)
-    return tuple(p for p in sorted(points, key=lambda p: p.lr)
-                 if best.lr / span <= p.lr <= best.lr * span and p.loss <= best.loss * (1 + MAX_EXCESS))
+    return tuple(
+        p
+        for p in sorted(points, key=lambda p: p.lr)
+        if best.lr / span <= p.lr <= best.lr * span and p.loss <= best.loss * (1 + MAX_EXCESS)
+    )
 
 
-def _parabola(used: Sequence[SweepPoint]) -> tuple[NDArray[np.float64], NDArray[np.float64], float, int]:
+def _parabola(
+    used: Sequence[SweepPoint],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, int]:
     """Least-squares ``loss = a x^2 + b x + c`` in ``x = log lr``: coefficients, unscaled
     covariance ``(X^T X)^-1``, residual sum of squares and degrees of freedom."""
     x = np.log([p.lr for p in used])
@@ -121,7 +128,9 @@ def grid_stderr(points: Sequence[SweepPoint], lr: float) -> float | None:
     return float(max(x[i] - x[i - 1], x[i + 1] - x[i]) / 2)
 
 
-def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None) -> HorizonOptimum:
+def optimum_at_horizon(
+    points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None
+) -> HorizonOptimum:
     """The vertex of the parabola through the valley of one horizon's sweep. Its standard
     error uses the loss noise ``noise_var`` pooled over horizons, or this horizon's own
     residuals when there is no pooled value."""
@@ -129,16 +138,27 @@ def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_v
     horizon, best = points[0].horizon, min(points, key=lambda p: p.loss)
     used = _valley(points, span)
     off = len([p for p in points if p.loss > best.loss * (1 + MAX_EXCESS)])
-    left_out = f"; left out {off} run(s) over {MAX_EXCESS:.0%} worse than the best (diverged?)" if off else ""
+    left_out = (
+        f"; left out {off} run(s) over {MAX_EXCESS:.0%} worse than the best (diverged?)"
+        if off
+        else ""
+    )
 
     def best_observed(why: str) -> HorizonOptimum:
         stderr = grid_stderr(points, best.lr)
-        error = (" (± half the LR grid spacing)" if stderr is not None
-                 else "; no error bar (it is the lowest or highest LR tried)")
-        return HorizonOptimum(horizon, best.lr, stderr, best.loss, points, used, False, why + error + left_out)
+        error = (
+            " (± half the LR grid spacing)"
+            if stderr is not None
+            else "; no error bar (it is the lowest or highest LR tried)"
+        )
+        return HorizonOptimum(
+            horizon, best.lr, stderr, best.loss, points, used, False, why + error + left_out
+        )
 
     if len({p.lr for p in used}) < 3:
-        return best_observed(f"only {len({p.lr for p in used})} distinct LRs near the best; took the best observed")
+        return best_observed(
+            f"only {len({p.lr for p in used})} distinct LRs near the best; took the best observed"
+        )
     coef, unscaled, rss, dof = _parabola(used)
     a, b, _ = coef
     if a <= 0:
@@ -146,10 +166,14 @@ def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_v
     vertex = -b / (2 * a)
     x = np.log([p.lr for p in used])
     if not x.min() < vertex < x.max():
-        return best_observed("the parabola's vertex lies outside the LRs tried; took the best observed (try LRs beyond it)")
+        return best_observed(
+            "the parabola's vertex lies outside the LRs tried; took the best observed (try LRs beyond it)"
+        )
     loss_at_vertex = float(np.polyval(coef, vertex))
     if loss_at_vertex < best.loss - 3 * np.sqrt(rss / max(dof, 1)) - 0.01 * best.loss:
-        return best_observed("the parabola dips far below every observed loss; took the best observed")
+        return best_observed(
+            "the parabola dips far below every observed loss; took the best observed"
+        )
     # the pooled noise when there is one: a parabola's own residuals have a degree of freedom or two
     # and can be near zero by chance, which gave one horizon an error bar of 1e-13 and all the weight
     variance = noise_var if noise_var is not None else (rss / dof if dof > 0 else None)
@@ -157,7 +181,16 @@ def optimum_at_horizon(points: Sequence[SweepPoint], span: float = 10.0, noise_v
     if variance is not None:
         grad = np.array([b / (2 * a * a), -1 / (2 * a), 0.0])
         stderr = float(np.sqrt(max(grad @ (unscaled * variance) @ grad, 0.0)))
-    return HorizonOptimum(horizon, float(np.exp(vertex)), stderr, loss_at_vertex, points, used, True, left_out.lstrip("; "))
+    return HorizonOptimum(
+        horizon,
+        float(np.exp(vertex)),
+        stderr,
+        loss_at_vertex,
+        points,
+        used,
+        True,
+        left_out.lstrip("; "),
+    )
 
 
 def pooled_noise_variance(groups: Sequence[Sequence[SweepPoint]], span: float) -> float | None:
@@ -176,11 +209,21 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
     """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons."""
     by_horizon: dict[float, list[SweepPoint]] = {}
     for p in points:
-        if not (np.isfinite(p.loss) and p.loss > 0 and p.lr > 0 and np.isfinite(p.horizon) and p.horizon > 0):
-            raise InputError(f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon and loss")
+        if not (
+            np.isfinite(p.loss)
+            and p.loss > 0
+            and p.lr > 0
+            and np.isfinite(p.horizon)
+            and p.horizon > 0
+        ):
+            raise InputError(
+                f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon and loss"
+            )
         by_horizon.setdefault(p.horizon, []).append(p)
     if len(by_horizon) < 2:
-        raise InputError(f"the runs cover {len(by_horizon)} horizon(s); fitting lr_opt(D) needs at least 2")
+        raise InputError(
+            f"the runs cover {len(by_horizon)} horizon(s); fitting lr_opt(D) needs at least 2"
+        )
     groups = [group for _, group in sorted(by_horizon.items())]
     noise_var = pooled_noise_variance(groups, span)
     optima = tuple(optimum_at_horizon(group, span, noise_var) for group in groups)
@@ -206,19 +249,37 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
         # measured errors are inflated by the scatter about the law, never shrunk
         covariance = np.linalg.inv(normal) * max(chi2, 1.0)
     elif edges:
-        no_interval = (f"the best LR at horizon(s) {', '.join(edges)} is the lowest or highest LR tried, "
-                       "a bound rather than an estimate; try LRs beyond it")
+        no_interval = (
+            f"the best LR at horizon(s) {', '.join(edges)} is the lowest or highest LR tried, "
+            "a bound rather than an estimate; try LRs beyond it"
+        )
     elif dof == 0:
         no_interval = "two horizons without error bars leave no degrees of freedom for the scatter"
     elif chi2 <= 0:
-        no_interval = "the optima lie exactly on the law and have no error bars: no scale for an interval"
+        no_interval = (
+            "the optima lie exactly on the law and have no error bars: no scale for an interval"
+        )
     else:
         # equal weights carry no scale of their own: the scatter about the law sets it, with t's wider quantile
         covariance, z95 = np.linalg.inv(normal) * chi2, float(student_t.ppf(0.975, dof))
     if no_interval:
         warnings.append(f"no interval for lr_opt(D): {no_interval}")
-    law = HorizonLaw(float(np.exp(coef[0])), float(coef[1]), covariance, optima, tuple(warnings), no_interval, z95)
+    law = HorizonLaw(
+        float(np.exp(coef[0])),
+        float(coef[1]),
+        covariance,
+        optima,
+        tuple(warnings),
+        no_interval,
+        z95,
+    )
     if law.beta_stderr is not None and law.beta_stderr > abs(law.beta):
-        law = replace(law, warnings=(*law.warnings, f"beta = {law.beta:.3g} ± {law.beta_stderr:.2g}: these runs do not "
-                                                    "determine how the best LR moves with the horizon"))
+        law = replace(
+            law,
+            warnings=(
+                *law.warnings,
+                f"beta = {law.beta:.3g} ± {law.beta_stderr:.2g}: these runs do not "
+                "determine how the best LR moves with the horizon",
+            ),
+        )
     return law

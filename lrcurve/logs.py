@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,9 @@ from lrcurve.schedules import Join, Piecewise, Schedule, Warmup
 
 VAL_LOSS_NAMES = tuple(n for n in LOSS_NAMES if n.startswith(("val", "valid", "eval")))
 # explicit training names first: a bare "loss" is the last resort for --loss train
-TRAIN_LOSS_NAMES = tuple(sorted((n for n in LOSS_NAMES if n not in VAL_LOSS_NAMES), key=lambda n: "train" not in n))
+TRAIN_LOSS_NAMES = tuple(
+    sorted((n for n in LOSS_NAMES if n not in VAL_LOSS_NAMES), key=lambda n: "train" not in n)
+)
 DEFAULT_TRAIN_SMOOTHING = "window:11"
 # the relative LR difference (of the peak) above which a rebuilt schedule and the log disagree
 LR_MISMATCH = 1e-3
@@ -86,8 +88,10 @@ def choose_loss(names: Sequence[str], loss: str | None, where: str) -> str:
             picked = _match(names, TRAIN_LOSS_NAMES)
         if picked is None:
             kind = {"val": "validation loss", "train": "training loss"}.get(str(loss), "loss")
-            raise InputError(f"{where}: no {kind} series (series: {', '.join(names) or 'none'}); "
-                             "name one with --loss COLUMN")
+            raise InputError(
+                f"{where}: no {kind} series (series: {', '.join(names) or 'none'}); "
+                "name one with --loss COLUMN"
+            )
         return picked
     assert loss is not None
     if loss in names:
@@ -138,7 +142,9 @@ def parse_smoothing(text: str) -> Smoothing:
         return Smoothing("ema", number)
     if kind == "window" and number >= 1 and number == int(number):
         return Smoothing("window", int(number))
-    raise InputError(f"--smooth {text!r}: use none, ema:B with 0 <= B < 1 (e.g. ema:0.9) or window:N (e.g. window:11)")
+    raise InputError(
+        f"--smooth {text!r}: use none, ema:B with 0 <= B < 1 (e.g. ema:0.9) or window:N (e.g. window:11)"
+    )
 
 
 def smooth(values: ArrayLike, smoothing: Smoothing) -> NDArray[np.float64]:
@@ -208,23 +214,40 @@ def run_from_series(
     logged LR ends is not said.
     """
     loss = _deduplicated(*series[loss_name]).rename("loss")
-    loss = loss[loss.index > 0]  # trainers log the loss before any update as step 0: not part of the curve
+    loss = loss[
+        loss.index > 0
+    ]  # trainers log the loss before any update as step 0: not part of the curve
     if lr_name is not None:
         lr = _deduplicated(*series[lr_name]).rename("lr")
     elif lr_fallback is not None:
         lr = pd.Series(lr_fallback(loss.index.to_numpy()), index=loss.index, name="lr")
     else:
-        raise InputError(f"{path}: no learning-rate series for run {name} (looked for {', '.join(LR_NAMES[:4])}, ...)")
+        raise InputError(
+            f"{path}: no learning-rate series for run {name} (looked for {', '.join(LR_NAMES[:4])}, ...)"
+        )
     steps = loss.index.union(lr.index)
-    frame = pd.DataFrame({"step": steps.to_numpy(), loss_name: _cells(loss, steps).to_numpy(),
-                          (lr_name or "lr"): _cells(lr, steps).to_numpy()})
-    run, = runs_from_frame(frame, path, Columns(step="step", lr=lr_name or "lr", loss=loss_name), loss_unit=loss_unit,
-                           warmup_steps=warmup_steps, max_bad_fraction=max_bad_fraction,
-                           exact_schedule=lr_fallback is not None)
+    frame = pd.DataFrame(
+        {
+            "step": steps.to_numpy(),
+            loss_name: _cells(loss, steps).to_numpy(),
+            (lr_name or "lr"): _cells(lr, steps).to_numpy(),
+        }
+    )
+    (run,) = runs_from_frame(
+        frame,
+        path,
+        Columns(step="step", lr=lr_name or "lr", loss=loss_name),
+        loss_unit=loss_unit,
+        warmup_steps=warmup_steps,
+        max_bad_fraction=max_bad_fraction,
+        exact_schedule=lr_fallback is not None,
+    )
     return run if run.name == name else replace(run, name=name)
 
 
-def lr_mismatch(schedule: Schedule, steps: ArrayLike, lr: ArrayLike, horizon: int | None = None) -> str | None:
+def lr_mismatch(
+    schedule: Schedule, steps: ArrayLike, lr: ArrayLike, horizon: int | None = None
+) -> str | None:
     """Where ``schedule`` and logged LRs differ by more than ``LR_MISMATCH`` of the peak, or None.
 
     Steps at or after ``horizon`` are left out: the LR a trainer logs after its last
@@ -240,8 +263,10 @@ def lr_mismatch(schedule: Schedule, steps: ArrayLike, lr: ArrayLike, horizon: in
     if gap.max() <= LR_MISMATCH:
         return None
     i = int(np.argmax(gap))
-    return (f"the schedule {schedule} differs from the logged LR by up to {100 * gap[i]:.3g} % of the peak "
-            f"(step {int(s[i])}: {float(schedule(s[i:i + 1])[0]):.4g} vs {logged[i]:.4g} logged)")
+    return (
+        f"the schedule {schedule} differs from the logged LR by up to {100 * gap[i]:.3g} % of the peak "
+        f"(step {int(s[i])}: {float(schedule(s[i : i + 1])[0]):.4g} vs {logged[i]:.4g} logged)"
+    )
 
 
 def logged_lr(schedule: Schedule) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
@@ -264,21 +289,31 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
     parent's LR to step ``fork``, then the branch's logged LR.
     """
     after = branch.steps >= fork
-    before = (parent.steps <= fork) & (parent.steps < (branch.steps[after][0] if after.any() else fork))
+    before = (parent.steps <= fork) & (
+        parent.steps < (branch.steps[after][0] if after.any() else fork)
+    )
     if not before.any():
-        raise InputError(f"{parent.source or parent.name}: no logged loss before the fork step {fork} of {branch.name}")
+        raise InputError(
+            f"{parent.source or parent.name}: no logged loss before the fork step {fork} of {branch.name}"
+        )
     if not after.any():
-        raise InputError(f"{branch.source or branch.name}: no logged loss from the fork step {fork} on")
+        raise InputError(
+            f"{branch.source or branch.name}: no logged loss from the fork step {fork} on"
+        )
     notes = [*parent.notes, *branch.notes]
     if schedule is None:
         points = logged_lr(branch.schedule)
         if points is None:
-            raise InputError(f"{branch.source or branch.name}: cannot join a {branch.schedule.kind} schedule onto its parent; "
-                             "give its schedule in full")
+            raise InputError(
+                f"{branch.source or branch.name}: cannot join a {branch.schedule.kind} schedule onto its parent; "
+                "give its schedule in full"
+            )
         at, values = points
         later = at > fork
         if not later.any():
-            raise InputError(f"{branch.source or branch.name}: no logged LR after the fork step {fork}")
+            raise InputError(
+                f"{branch.source or branch.name}: no logged LR after the fork step {fork}"
+            )
         tail = Piecewise(tuple((at[later] - fork).tolist()), tuple(values[later].tolist()))
         schedule = Join((parent.schedule, tail), (fork,))
         origin = f"the parent's LR to step {fork}, then the branch's ({branch.lr_origin})"
@@ -286,9 +321,13 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
         origin = branch.lr_origin
         gap = lr_mismatch(schedule, np.arange(1, fork + 1), parent.schedule.per_step(fork))
         if gap is not None:
-            notes.append(f"{branch.source or branch.name}: warning: before the fork the parent's LR differs: {gap}")
-    notes.append(f"{branch.source or branch.name}: stitched onto {parent.source or parent.name} at step {fork}: "
-                 f"{int(before.sum())} points of the parent, {int(after.sum())} of the branch")
+            notes.append(
+                f"{branch.source or branch.name}: warning: before the fork the parent's LR differs: {gap}"
+            )
+    notes.append(
+        f"{branch.source or branch.name}: stitched onto {parent.source or parent.name} at step {fork}: "
+        f"{int(before.sum())} points of the parent, {int(after.sum())} of the branch"
+    )
     return Run(
         name=branch.name,
         steps=np.concatenate([parent.steps[before], branch.steps[after]]),
@@ -362,7 +401,10 @@ def read_log(
                 if log.loss is not None:
                     raise
                 column = None  # the table reader says what is missing
-        runs = [(run, column or "") for run in read_runs(path, replace(columns, loss=column), **options.kwargs())]
+        runs = [
+            (run, column or "")
+            for run in read_runs(path, replace(columns, loss=column), **options.kwargs())
+        ]
     elif fmt == "tensorboard":
         from lrcurve.readers_tensorboard import read_tensorboard
 
@@ -372,7 +414,9 @@ def read_log(
 
         runs = (read_wandb_json if fmt == "wandb-json" else read_wandb_panel)(path, log, options)
     if fmt != "wandb-json" and str(log.parent) not in ("auto", "none"):
-        runs = [(attach_parent(run, Path(log.parent), log, options), series) for run, series in runs]
+        runs = [
+            (attach_parent(run, Path(log.parent), log, options), series) for run, series in runs
+        ]
     return [smooth_run(run, log.smooth, series) for run, series in runs]
 
 
@@ -385,11 +429,21 @@ class ReadOptions:
     max_bad_fraction: float = 0.5
 
     def kwargs(self) -> dict:
-        return {"loss_unit": self.loss_unit, "warmup_steps": self.warmup_steps, "max_bad_fraction": self.max_bad_fraction}
+        return {
+            "loss_unit": self.loss_unit,
+            "warmup_steps": self.warmup_steps,
+            "max_bad_fraction": self.max_bad_fraction,
+        }
 
 
-def attach_parent(branch: Run, parent_path: Path, log: LogOptions, options: ReadOptions, fork: int | None = None,
-                  schedule: Schedule | None = None) -> Run:
+def attach_parent(
+    branch: Run,
+    parent_path: Path,
+    log: LogOptions,
+    options: ReadOptions,
+    fork: int | None = None,
+    schedule: Schedule | None = None,
+) -> Run:
     """Stitch ``branch`` onto the run in ``parent_path`` at ``fork`` (default: the step before
     the branch's first logged one).
 
@@ -397,7 +451,14 @@ def attach_parent(branch: Run, parent_path: Path, log: LogOptions, options: Read
     """
     if branch.source and parent_path.resolve() == Path(branch.source).resolve():
         raise InputError(f"--parent {parent_path}: a run cannot be its own parent")
-    parents = read_log(parent_path, Columns(), LogOptions(loss=log.loss, smooth="none", parent="none"), **options.kwargs())
+    parents = read_log(
+        parent_path,
+        Columns(),
+        LogOptions(loss=log.loss, smooth="none", parent="none"),
+        **options.kwargs(),
+    )
     if len(parents) != 1:
-        raise InputError(f"--parent {parent_path}: holds {len(parents)} runs; the parent must be one run")
+        raise InputError(
+            f"--parent {parent_path}: holds {len(parents)} runs; the parent must be one run"
+        )
     return stitch(parents[0], branch, int(branch.steps[0]) - 1 if fork is None else fork, schedule)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,18 +31,24 @@ def mark_input(path: Path) -> None:
 
 def _refuse_input(path: Path) -> None:
     if path.resolve() in _inputs:
-        raise InputError(f"{path} is one of the inputs; lrcurve never overwrites its inputs, write elsewhere")
+        raise InputError(
+            f"{path} is one of the inputs; lrcurve never overwrites its inputs, write elsewhere"
+        )
 
 
 def check_writable(path: Path, force: bool, flag: str = "--force") -> None:
     """Refuse early, before any work, when ``path`` may not be written."""
     _refuse_input(path)
     if str(path) == "-":
-        raise InputError("-o -: lrcurve does not write files to stdout; give a file name (or use --json)")
+        raise InputError(
+            "-o -: lrcurve does not write files to stdout; give a file name (or use --json)"
+        )
     if path.is_dir():
         raise InputError(f"{path} is a directory")
     if path.exists() and not path.is_file():
-        raise InputError(f"{path} is not a regular file (a device or pipe); lrcurve writes only regular files")
+        raise InputError(
+            f"{path} is not a regular file (a device or pipe); lrcurve writes only regular files"
+        )
     if path.exists() and not force:
         raise InputError(f"{path} exists; pass {flag} to overwrite it")
     parent = path.parent
@@ -54,7 +61,9 @@ def check_writable(path: Path, force: bool, flag: str = "--force") -> None:
 def check_plot_path(path: Path, force: bool) -> None:
     if path.suffix.lower() not in PLOT_SUFFIXES:
         hint = " after a name (e.g. curve.png)" if path.name.lower() in PLOT_SUFFIXES else ""
-        raise InputError(f"--plot {path}: the file name must end in {', '.join(PLOT_SUFFIXES)}{hint}")
+        raise InputError(
+            f"--plot {path}: the file name must end in {', '.join(PLOT_SUFFIXES)}{hint}"
+        )
     check_writable(path, force)
 
 
@@ -81,7 +90,9 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     _refuse_input(path)
     mode = path.stat().st_mode & 0o777 if path.is_file() else _new_file_mode()
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent
+        )
     except OSError as err:
         raise InputError(f"{path}: cannot write: {err.strerror or err}") from None
     os.close(fd)
@@ -101,11 +112,18 @@ def write_text(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
-def write_csv(path: Path, header: str, columns: Sequence[NDArray[Any]], formats: Sequence[str]) -> None:
+def write_csv(
+    path: Path, header: str, columns: Sequence[NDArray[Any]], formats: Sequence[str]
+) -> None:
     """Write ``columns`` as CSV rows under ``header``, one ``formats`` entry per column. Rows are
     written one by one, so a curve of millions of steps never becomes one string in memory."""
     table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
-    write_atomic(path, lambda tmp: np.savetxt(tmp, table, fmt=list(formats), delimiter=",", header=header, comments=""))
+    write_atomic(
+        path,
+        lambda tmp: np.savetxt(
+            tmp, table, fmt=list(formats), delimiter=",", header=header, comments=""
+        ),
+    )
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -40,18 +40,36 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
-def _data_and_fit(fitted: FittedLaw, ax_loss: plt.Axes, ax_lr: plt.Axes, alpha: float = 1.0) -> None:
+def _data_and_fit(
+    fitted: FittedLaw, ax_loss: plt.Axes, ax_lr: plt.Axes, alpha: float = 1.0
+) -> None:
     for i, run in enumerate(fitted.runs):
         color = f"C{i}"
-        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha, label=f"{run.name} (data)")
+        ax_loss.plot(
+            run.steps,
+            run.loss,
+            ".",
+            ms=3,
+            color=color,
+            alpha=0.5 * alpha,
+            label=f"{run.name} (data)",
+        )
         grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
-        ax_loss.plot(grid, fitted.curve(run.schedule, grid), "-", lw=1.2, color=color, alpha=alpha, label=f"{run.name} ({fitted.law.name} fit)")
+        ax_loss.plot(
+            grid,
+            fitted.curve(run.schedule, grid),
+            "-",
+            lw=1.2,
+            color=color,
+            alpha=alpha,
+            label=f"{run.name} ({fitted.law.name} fit)",
+        )
         ax_lr.plot(grid, run.schedule(grid), "-", lw=1, color=color, alpha=alpha)
 
 
 def zoom_to_tail(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
     """Show the part of the curves where schedules differ, not the early descent."""
-    tail = np.concatenate([v[len(v) // 10:] for v in values if len(v)])
+    tail = np.concatenate([v[len(v) // 10 :] for v in values if len(v)])
     lo, hi = float(np.min(tail)), float(np.max(tail))
     pad = 0.05 * (hi - lo or 1.0)
     ax.set_ylim(lo - pad, hi + pad)
@@ -66,7 +84,9 @@ def plot_fit(fitted: FittedLaw, path: Path) -> None:
     save_figure(fig, path)
 
 
-def plot_prediction(fitted: FittedLaw, predictions: Sequence[Prediction], path: Path, labels: Sequence[str]) -> None:
+def plot_prediction(
+    fitted: FittedLaw, predictions: Sequence[Prediction], path: Path, labels: Sequence[str]
+) -> None:
     fig, ax_loss, ax_lr = loss_lr_figure()
     _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
     curves = [r.loss for r in fitted.runs]
@@ -74,8 +94,14 @@ def plot_prediction(fitted: FittedLaw, predictions: Sequence[Prediction], path: 
         color = f"C{len(fitted.runs) + j}"
         ax_loss.plot(pred.steps, pred.loss, "-", lw=1.6, color=color, label=f"predicted: {label}")
         if pred.loss_stderr is not None:
-            ax_loss.fill_between(pred.steps, pred.loss - 2 * pred.loss_stderr, pred.loss + 2 * pred.loss_stderr,
-                                 color=color, alpha=0.2, lw=0)
+            ax_loss.fill_between(
+                pred.steps,
+                pred.loss - 2 * pred.loss_stderr,
+                pred.loss + 2 * pred.loss_stderr,
+                color=color,
+                alpha=0.2,
+                lw=0,
+            )
         ax_lr.plot(pred.steps, pred.lr, "-", lw=1.4, color=color)
         curves.append(pred.loss)
     zoom_to_tail(ax_loss, curves)
@@ -100,7 +126,13 @@ def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = 
     fig, (ax_sweep, ax_law) = plt.subplots(1, 2, figsize=(11, 4.5))
     for i, o in enumerate(law.optima):
         color = f"C{i}"
-        ax_sweep.plot([p.lr for p in o.points], [p.loss for p in o.points], "o", color=color, label=f"D={o.horizon:.3g}")
+        ax_sweep.plot(
+            [p.lr for p in o.points],
+            [p.loss for p in o.points],
+            "o",
+            color=color,
+            label=f"D={o.horizon:.3g}",
+        )
         x = np.log([p.lr for p in o.used])
         if len(o.used) >= 3:
             coef = np.polyfit(x, [p.loss for p in o.used], 2)
@@ -114,14 +146,26 @@ def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = 
     horizons = np.array([o.horizon for o in law.optima])
     lrs = np.array([o.lr_opt for o in law.optima])
     errors = np.array([o.log_lr_stderr or 0.0 for o in law.optima])
-    ax_law.errorbar(horizons, lrs, yerr=[lrs - lrs * np.exp(-errors), lrs * np.exp(errors) - lrs], fmt="o", label="per-horizon optimum")
+    ax_law.errorbar(
+        horizons,
+        lrs,
+        yerr=[lrs - lrs * np.exp(-errors), lrs * np.exp(errors) - lrs],
+        fmt="o",
+        label="per-horizon optimum",
+    )
     top = max(horizons.max(), target or 0) * 1.3
     grid = np.geomspace(horizons.min() / 1.3, top, 100)
     ax_law.plot(grid, law.B * grid ** (-law.beta), "-", label=law.formula(3))
     if target is not None:
         lr, lo, hi = law.predict(target)
-        ax_law.errorbar([target], [lr], yerr=None if lo is None else [[lr - lo], [hi - lr]], fmt="s", color="C3",
-                        label=f"extrapolated: {lr:.3g}")
+        ax_law.errorbar(
+            [target],
+            [lr],
+            yerr=None if lo is None else [[lr - lo], [hi - lr]],
+            fmt="s",
+            color="C3",
+            label=f"extrapolated: {lr:.3g}",
+        )
     ax_law.set_xscale("log")
     ax_law.set_yscale("log")
     ax_law.set_xlabel(f"horizon D ({unit})")

@@ -32,9 +32,19 @@ from lrcurve.runs import MAX_STEPS, check_peak_lr
 from lrcurve.schedules import Power, Schedule, with_warmup
 
 BATCH_NAMES = ("batch", "batch_size", "bs", "beta", "global_batch_size", "batch_sequences")
-TOKENS_NAMES = ("tokens", "n_tokens", "num_tokens", "train_tokens", "training_tokens", "tokens_seen", "n")
+TOKENS_NAMES = (
+    "tokens",
+    "n_tokens",
+    "num_tokens",
+    "train_tokens",
+    "training_tokens",
+    "tokens_seen",
+    "n",
+)
 OPT_LR_NAMES = ("optimal_lr", "lr_opt", "opt_lr", "best_lr", *LR_NAMES)
-FLAT_LOG = 1e-9  # log(lr/batch) values closer than this are the same LR per batch (rounding, not signal)
+FLAT_LOG = (
+    1e-9  # log(lr/batch) values closer than this are the same LR per batch (rounding, not signal)
+)
 
 
 def is_flat(values: NDArray[np.float64]) -> bool:
@@ -49,7 +59,7 @@ class PowerLawFit:
 
     log_a: float
     b: float
-    covariance: NDArray[np.float64]      # of (log a, b)
+    covariance: NDArray[np.float64]  # of (log a, b)
     batch: NDArray[np.float64]
     tokens: NDArray[np.float64]
     lr: NDArray[np.float64]
@@ -69,14 +79,26 @@ class PowerLawFit:
 
     @property
     def correlation(self) -> float:
-        return float(self.covariance[0, 1] / math.sqrt(self.covariance[0, 0] * self.covariance[1, 1]))
+        return float(
+            self.covariance[0, 1] / math.sqrt(self.covariance[0, 0] * self.covariance[1, 1])
+        )
 
     def optimal_lr(self, batch: ArrayLike, tokens: ArrayLike) -> NDArray[np.float64]:
-        return np.asarray(batch, dtype=np.float64) * self.a * np.asarray(tokens, dtype=np.float64) ** self.b
+        return (
+            np.asarray(batch, dtype=np.float64)
+            * self.a
+            * np.asarray(tokens, dtype=np.float64) ** self.b
+        )
 
     def optimal_lr_log_stderr(self, tokens: ArrayLike) -> NDArray[np.float64]:
         """Standard error of ``log eta_opt`` at ``tokens`` (a relative error of the LR)."""
-        x = np.stack([np.ones_like(np.asarray(tokens, dtype=np.float64)), np.log(np.asarray(tokens, dtype=np.float64))], axis=-1)
+        x = np.stack(
+            [
+                np.ones_like(np.asarray(tokens, dtype=np.float64)),
+                np.log(np.asarray(tokens, dtype=np.float64)),
+            ],
+            axis=-1,
+        )
         return np.sqrt(np.einsum("...i,ij,...j->...", x, self.covariance, x))
 
     @property
@@ -101,17 +123,25 @@ def fit_power_law(batch: ArrayLike, tokens: ArrayLike, lr: ArrayLike) -> PowerLa
     for name, values in (("batch", batch), ("tokens", tokens), ("lr", lr)):
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
-            raise InputError(f"{name} must be positive and finite; row {int(np.flatnonzero(bad)[0]) + 1} is {values[bad][0]!r}")
+            raise InputError(
+                f"{name} must be positive and finite; row {int(np.flatnonzero(bad)[0]) + 1} is {values[bad][0]!r}"
+            )
     if np.unique(tokens).size < 2:
-        raise InputError("the sweeps need at least two different token counts to fit the exponent b")
+        raise InputError(
+            "the sweeps need at least two different token counts to fit the exponent b"
+        )
     if batch.size < 3:
-        raise InputError(f"{batch.size} sweeps cannot give a and b with uncertainties; give at least 3")
+        raise InputError(
+            f"{batch.size} sweeps cannot give a and b with uncertainties; give at least 3"
+        )
     design = np.column_stack([np.ones_like(tokens), np.log(tokens)])
     target = np.log(lr / batch)
     if is_flat(target):
-        raise InputError(f"every sweep has the same best LR per batch ({lr[0] / batch[0]:.4g}) whatever its tokens: "
-                         "that does not determine a and b (it would fit b = 0 with no uncertainty); "
-                         "a finer LR grid in the sweeps may show the change")
+        raise InputError(
+            f"every sweep has the same best LR per batch ({lr[0] / batch[0]:.4g}) whatever its tokens: "
+            "that does not determine a and b (it would fit b = 0 with no uncertainty); "
+            "a finer LR grid in the sweeps may show the change"
+        )
     coef, *_ = np.linalg.lstsq(design, target, rcond=None)
     resid = target - design @ coef
     s2 = float(resid @ resid) / (target.size - 2)
@@ -119,44 +149,74 @@ def fit_power_law(batch: ArrayLike, tokens: ArrayLike, lr: ArrayLike) -> PowerLa
     return PowerLawFit(float(coef[0]), float(coef[1]), covariance, batch, tokens, lr)
 
 
-def read_sweeps(path: Path, batch_col: str | None = None, tokens_col: str | None = None,
-                lr_col: str | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def read_sweeps(
+    path: Path,
+    batch_col: str | None = None,
+    tokens_col: str | None = None,
+    lr_col: str | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """A table with one row per sweep: batch size, training tokens, best LR found."""
     frame = read_table(path)
     columns = []
-    for what, names, given in (("batch", BATCH_NAMES, batch_col), ("tokens", TOKENS_NAMES, tokens_col),
-                               ("lr", OPT_LR_NAMES, lr_col)):
+    for what, names, given in (
+        ("batch", BATCH_NAMES, batch_col),
+        ("tokens", TOKENS_NAMES, tokens_col),
+        ("lr", OPT_LR_NAMES, lr_col),
+    ):
         column = find_column(frame, path, names, given)
         if column is None:
-            raise InputError(f"{path}: no {what} column (looked for {', '.join(names[:5])}...; name it with --{what}-col)")
+            raise InputError(
+                f"{path}: no {what} column (looked for {', '.join(names[:5])}...; name it with --{what}-col)"
+            )
         values, blank = numeric_column(frame, column, path)
         if blank.any():
-            raise InputError(f"{path}: column {column!r} row {int(np.flatnonzero(blank)[0]) + 2} is empty")
+            raise InputError(
+                f"{path}: column {column!r} row {int(np.flatnonzero(blank)[0]) + 2} is empty"
+            )
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{path}: column {column!r} row {row + 2}: {values[row]!r} is not a positive number")
+            raise InputError(
+                f"{path}: column {column!r} row {row + 2}: {values[row]!r} is not a positive number"
+            )
         columns.append(values)
     return columns[0], columns[1], columns[2]
 
 
-def power_schedule(a: float, b: float, batch: float, tokens_per_step: float, tokens: float, lr_max: float, *,
-                   warmup: int = 0, decay: float = Power.decay, shape: str = Power.shape, floor: float = Power.final) -> Schedule:
+def power_schedule(
+    a: float,
+    b: float,
+    batch: float,
+    tokens_per_step: float,
+    tokens: float,
+    lr_max: float,
+    *,
+    warmup: int = 0,
+    decay: float = Power.decay,
+    shape: str = Power.shape,
+    floor: float = Power.final,
+) -> Schedule:
     """The Power scheduler for a run of ``tokens`` tokens at ``tokens_per_step`` per step."""
     if not tokens > 0:
         raise InputError(f"--tokens must be positive, got {tokens:g}")
     check_peak_lr(lr_max, "--peak: lr_max")
     exact = tokens / tokens_per_step
     if not exact <= MAX_STEPS:
-        raise InputError(f"{tokens:g} tokens at {tokens_per_step:g} per step is beyond {MAX_STEPS:,} steps, "
-                         "the most lrcurve handles")
+        raise InputError(
+            f"{tokens:g} tokens at {tokens_per_step:g} per step is beyond {MAX_STEPS:,} steps, "
+            "the most lrcurve handles"
+        )
     steps = int(math.ceil(exact))
     if steps < 2:
-        raise InputError(f"{tokens:g} tokens at {tokens_per_step:g} per step is less than two steps")
+        raise InputError(
+            f"{tokens:g} tokens at {tokens_per_step:g} per step is less than two steps"
+        )
     if not 0 <= warmup < steps:
         raise InputError(f"--warmup ({warmup}) must be in [0, {steps}) steps")
     try:
-        body = Power(a, b, batch, tokens_per_step, lr_max, steps, decay=decay, shape=shape, final=floor)
+        body = Power(
+            a, b, batch, tokens_per_step, lr_max, steps, decay=decay, shape=shape, final=floor
+        )
     except ValueError as error:
         raise InputError(str(error)) from None
     return with_warmup(body, warmup)
@@ -165,7 +225,9 @@ def power_schedule(a: float, b: float, batch: float, tokens_per_step: float, tok
 def tokens_per_step_of(batch: float, seq_len: int | None, tokens_per_step: float | None) -> float:
     """Tokens per optimiser step from ``--seq-len`` (``batch * seq_len``) or ``--tokens-per-step``."""
     if (seq_len is None) == (tokens_per_step is None):
-        raise InputError("give the tokens per step: --seq-len L (tokens per step = batch * L) or --tokens-per-step N")
+        raise InputError(
+            "give the tokens per step: --seq-len L (tokens per step = batch * L) or --tokens-per-step N"
+        )
     per_step = batch * seq_len if seq_len is not None else float(tokens_per_step)  # type: ignore[arg-type]
     if not per_step > 0:
         raise InputError(f"tokens per step must be positive, got {per_step:g}")

@@ -42,12 +42,48 @@ from lrcurve.schedules import Schedule
 if TYPE_CHECKING:
     from lrcurve.logs import LogOptions
 
-STEP_NAMES = ("step", "steps", "iter", "iteration", "iterations", "_step", "global_step", "trainer/global_step", "train/step")
-LR_NAMES = ("lr", "learning_rate", "train_lr", "learning-rate", "learningrate", "train/lr", "optimizer/lr", "lr-adam", "lr-adamw", "train/learning_rate")
+STEP_NAMES = (
+    "step",
+    "steps",
+    "iter",
+    "iteration",
+    "iterations",
+    "_step",
+    "global_step",
+    "trainer/global_step",
+    "train/step",
+)
+LR_NAMES = (
+    "lr",
+    "learning_rate",
+    "train_lr",
+    "learning-rate",
+    "learningrate",
+    "train/lr",
+    "optimizer/lr",
+    "lr-adam",
+    "lr-adamw",
+    "train/learning_rate",
+)
 LOSS_NAMES = (
-    "val_loss", "validation_loss", "valid_loss", "eval_loss", "val/loss", "eval/loss", "validation/loss",
-    "loss", "lm_loss", "train_loss", "train/loss", "training_loss",
-    "val_ppl", "val_perplexity", "eval_ppl", "ppl", "perplexity", "train_ppl",
+    "val_loss",
+    "validation_loss",
+    "valid_loss",
+    "eval_loss",
+    "val/loss",
+    "eval/loss",
+    "validation/loss",
+    "loss",
+    "lm_loss",
+    "train_loss",
+    "train/loss",
+    "training_loss",
+    "val_ppl",
+    "val_perplexity",
+    "eval_ppl",
+    "ppl",
+    "perplexity",
+    "train_ppl",
 )
 RUN_NAMES = ("run", "run_name", "run_id")
 LOSS_UNITS = ("auto", "nats", "bits", "ppl")
@@ -125,23 +161,37 @@ def read_table(path: Path) -> pd.DataFrame:
     mark_input(path)
     header = text.lstrip().splitlines()[0]
     if header.startswith(("{", "[")):
-        raise InputError(f"{path}: looks like JSON; lrcurve reads CSV/TSV tables with step, lr and loss columns")
+        raise InputError(
+            f"{path}: looks like JSON; lrcurve reads CSV/TSV tables with step, lr and loss columns"
+        )
     sep = delimiter(header)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, dtype=str,
-                            keep_default_na=False, na_values=[])
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            skipinitialspace=True,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: cannot parse as a table: {reason}") from None
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made the extra leading fields an index
-        raise InputError(f"{path}: the rows have more fields than the header's {len(frame.columns)} names")
-    names = [name.strip() for name in next(csv.reader([header], delimiter=sep, skipinitialspace=True))]
+        raise InputError(
+            f"{path}: the rows have more fields than the header's {len(frame.columns)} names"
+        )
+    names = [
+        name.strip() for name in next(csv.reader([header], delimiter=sep, skipinitialspace=True))
+    ]
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise InputError(f"{path}: column {repeated[0]!r} appears more than once in the header")
     frame.columns = [str(c).strip() for c in frame.columns]
     if any("\n" in c or "\r" in c for c in frame.columns):
-        raise InputError(f"{path}: a column name spans several lines (an unclosed quote in the header?)")
+        raise InputError(
+            f"{path}: a column name spans several lines (an unclosed quote in the header?)"
+        )
     if len(frame.columns) < 2:
         raise InputError(
             f"{path}: found a single column {frame.columns[0]!r}; expected step, lr and loss columns "
@@ -152,7 +202,9 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def find_column(frame: pd.DataFrame, path: Path, names: tuple[str, ...], given: str | None) -> str | None:
+def find_column(
+    frame: pd.DataFrame, path: Path, names: tuple[str, ...], given: str | None
+) -> str | None:
     lower = {c.lower(): c for c in frame.columns}
     if given is not None:
         found = given if given in frame.columns else lower.get(given.lower())
@@ -162,37 +214,58 @@ def find_column(frame: pd.DataFrame, path: Path, names: tuple[str, ...], given: 
     return next((lower[name] for name in names if name in lower), None)
 
 
-_NON_FINITE = {"nan": np.nan, "inf": np.inf, "+inf": np.inf, "-inf": -np.inf, "infinity": np.inf,
-               "+infinity": np.inf, "-infinity": -np.inf}
+_NON_FINITE = {
+    "nan": np.nan,
+    "inf": np.inf,
+    "+inf": np.inf,
+    "-inf": -np.inf,
+    "infinity": np.inf,
+    "+infinity": np.inf,
+    "-infinity": -np.inf,
+}
 
 
-def numeric_column(frame: pd.DataFrame, column: str, path: Path) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def numeric_column(
+    frame: pd.DataFrame, column: str, path: Path
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """A column as floats, and which cells are blank. Text that is not a number is an error."""
     text = frame[column].fillna("").astype(str).str.strip()
     blank = (text == "").to_numpy()
     lowered = text.str.lower()
     special = lowered.isin(_NON_FINITE.keys()).to_numpy()
-    values = pd.to_numeric(text.where(~blank & ~special), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan).copy()
+    values = (
+        pd.to_numeric(text.where(~blank & ~special), errors="coerce")
+        .to_numpy(dtype=np.float64, na_value=np.nan)
+        .copy()
+    )
     values[special] = lowered[special].map(_NON_FINITE).to_numpy(dtype=np.float64)
     bad = np.isnan(values) & ~blank & ~special
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{path}: column {column!r} row {frame.index[row] + 2}: {text.iloc[row]!r} is not a number")
+        raise InputError(
+            f"{path}: column {column!r} row {frame.index[row] + 2}: {text.iloc[row]!r} is not a number"
+        )
     return values, blank
 
 
 def check_steps(steps: NDArray[np.float64], index: pd.Index, path: Path, column: str) -> None:
     """Refuse a missing, non-finite, negative, fractional or absurdly large step, naming its row."""
+
     def fail(mask: NDArray[np.bool_], what: str) -> None:
         row = int(np.flatnonzero(mask)[0])
-        raise InputError(f"{path}: column {column!r} row {index[row] + 2}: {what.format(steps[row])}")
+        raise InputError(
+            f"{path}: column {column!r} row {index[row] + 2}: {what.format(steps[row])}"
+        )
 
     if not np.all(np.isfinite(steps)):
         fail(~np.isfinite(steps), "missing or non-finite step")
     if np.any(steps < 0):
         fail(steps < 0, "negative step {:g}")
     if np.any(steps > MAX_STEPS):
-        fail(steps > MAX_STEPS, f"step {{:g}} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
+        fail(
+            steps > MAX_STEPS,
+            f"step {{:g}} is beyond {MAX_STEPS:,} steps, the most lrcurve handles",
+        )
     if np.any(steps != np.round(steps)):
         fail(steps != np.round(steps), "step {:g} is not a whole number")
 
@@ -242,30 +315,45 @@ def _last_logged(
     last = rows[~logged_steps.duplicated(keep="last").to_numpy()]
     if last.size < rows.size:
         repeated = np.unique(logged_steps[logged_steps.duplicated()].to_numpy())
-        notes.append(f"{where}: {repeated.size} steps logged more than once (the first: step {repeated[0]:g}); "
-                     "kept the last value logged for each")
+        notes.append(
+            f"{where}: {repeated.size} steps logged more than once (the first: step {repeated[0]:g}); "
+            "kept the last value logged for each"
+        )
     if np.any(np.diff(steps[last]) < 0):
         notes.append(f"{where}: steps were not in order; sorted them")
     last = last[np.argsort(steps[last], kind="stable")]
     bad = ~np.isfinite(values[last])
     if bad.any():
         if bad.sum() > max_bad_fraction * bad.size:
-            raise InputError(f"{where}: column {column!r}: {int(bad.sum())} of {bad.size} values are NaN or infinite; refusing to use it")
+            raise InputError(
+                f"{where}: column {column!r}: {int(bad.sum())} of {bad.size} values are NaN or infinite; refusing to use it"
+            )
         notes.append(f"{where}: dropped {int(bad.sum())} rows whose {column!r} is NaN or infinite")
     return steps[last[~bad]], values[last[~bad]]
 
 
-def _lr_schedule(steps: NDArray[np.float64], lr: NDArray[np.float64], where: str, column: str,
-                 warmup_steps: int | None) -> tuple[Schedule, str]:
+def _lr_schedule(
+    steps: NDArray[np.float64],
+    lr: NDArray[np.float64],
+    where: str,
+    column: str,
+    warmup_steps: int | None,
+) -> tuple[Schedule, str]:
     """The schedule of logged ``(step, lr)`` points (sorted, unique, finite)."""
     if not steps.size:
         raise InputError(f"{where}: column {column!r} has no values")
     if np.any(lr < 0):
-        raise InputError(f"{where}: column {column!r}: negative learning rate {lr[lr < 0][0]:g} at step {steps[lr < 0][0]:g}")
+        raise InputError(
+            f"{where}: column {column!r}: negative learning rate {lr[lr < 0][0]:g} at step {steps[lr < 0][0]:g}"
+        )
     if not np.any(lr > 0):
-        raise InputError(f"{where}: column {column!r} is zero everywhere; the laws need a positive learning rate")
+        raise InputError(
+            f"{where}: column {column!r} is zero everywhere; the laws need a positive learning rate"
+        )
     check_peak_lr(float(lr.max()), f"{where}: column {column!r}: peak learning rate")
-    lr = np.where(lr < PEAK_LR_RANGE[0], 0.0, lr)  # such an update changes no float32 weight; as a denormal it overflows the laws
+    lr = np.where(
+        lr < PEAK_LR_RANGE[0], 0.0, lr
+    )  # such an update changes no float32 weight; as a denormal it overflows the laws
     if steps[0] == 0:  # the LR logged "at step 0" is the one the first update uses
         if steps.size > 1 and steps[1] == 1:
             steps, lr = steps[1:], lr[1:]
@@ -274,8 +362,13 @@ def _lr_schedule(steps: NDArray[np.float64], lr: NDArray[np.float64], where: str
     return logged_schedule(steps, lr, warmup_steps)
 
 
-def _held_lr_note(where: str, column: str, lr_steps: NDArray[np.float64], lr: NDArray[np.float64],
-                  loss_steps: NDArray[np.float64]) -> str | None:
+def _held_lr_note(
+    where: str,
+    column: str,
+    lr_steps: NDArray[np.float64],
+    lr: NDArray[np.float64],
+    loss_steps: NDArray[np.float64],
+) -> str | None:
     """A note when the logged LR stops well before the last loss (by more than one logging interval
     plus 5 % of the run): the schedule holds its last value over the rest, an assumption to say."""
     if not lr_steps.size or not loss_steps.size:
@@ -284,8 +377,10 @@ def _held_lr_note(where: str, column: str, lr_steps: NDArray[np.float64], lr: ND
     last, end = float(lr_steps[-1]), float(loss_steps[-1])
     if end - last <= interval + LR_HELD_SLACK * end:
         return None
-    return (f"{where}: the logged {column!r} stops at step {last:g}, {end - last:g} steps before the last loss "
-            f"(step {end:g}); the LR after step {last:g} is held at its last logged value {lr[-1]:g}")
+    return (
+        f"{where}: the logged {column!r} stops at step {last:g}, {end - last:g} steps before the last loss "
+        f"(step {end:g}); the LR after step {last:g} is held at its last logged value {lr[-1]:g}"
+    )
 
 
 def _idle_until(schedule: Schedule, lr_steps: NDArray[np.float64]) -> float:
@@ -303,12 +398,18 @@ def _one_run(path: Path, names: list[str], where: str = "") -> None:
     """Refuse a schedule source holding several runs: their LRs would be mixed into one schedule."""
     if len(names) > 1:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        raise InputError(f"{path}: holds {len(names)} runs{where} ({shown}); a schedule is read from one run: "
-                         "give a file (or TensorBoard folder) holding only the run you want")
+        raise InputError(
+            f"{path}: holds {len(names)} runs{where} ({shown}); a schedule is read from one run: "
+            "give a file (or TensorBoard folder) holding only the run you want"
+        )
 
 
-def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: int | None = None,
-                  notes: list[str] | None = None) -> Schedule:
+def read_schedule(
+    path: str | Path,
+    columns: Columns = Columns(),
+    warmup_steps: int | None = None,
+    notes: list[str] | None = None,
+) -> Schedule:
     """A schedule from a file of ``step,lr`` rows (linear between rows), or a run's log
     (W&B, TensorBoard); repairs go to ``notes``. A file or folder of several runs is refused."""
     path = Path(path)
@@ -324,7 +425,9 @@ def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: 
     step_col = find_column(frame, path, STEP_NAMES, columns.step)
     lr_col = find_column(frame, path, LR_NAMES, columns.lr)
     if step_col is None or lr_col is None:
-        raise InputError(f"{path}: a schedule file needs step and lr columns (columns: {', '.join(frame.columns)})")
+        raise InputError(
+            f"{path}: a schedule file needs step and lr columns (columns: {', '.join(frame.columns)})"
+        )
     run_col = find_column(frame, path, RUN_NAMES, columns.run)
     if run_col is not None:
         keys = frame[run_col].fillna("").astype(str).str.strip()
@@ -335,7 +438,9 @@ def read_schedule(path: str | Path, columns: Columns = Columns(), warmup_steps: 
     notes = [] if notes is None else notes
     lr_steps, lr = _last_logged(steps, lr, ~blank, lr_col, str(path), notes, 0.5)
     if lr_steps.size < 2:
-        raise InputError(f"{path}: a schedule file needs at least 2 rows of step and lr (found {lr_steps.size})")
+        raise InputError(
+            f"{path}: a schedule file needs at least 2 rows of step and lr (found {lr_steps.size})"
+        )
     return _lr_schedule(lr_steps, lr, str(path), lr_col, warmup_steps)[0]
 
 
@@ -346,7 +451,7 @@ def read_runs(
     loss_unit: str = "auto",
     warmup_steps: int | None = None,
     max_bad_fraction: float = 0.5,
-    log: "LogOptions | None" = None,
+    log: LogOptions | None = None,
 ) -> list[Run]:
     """Read one or more runs from a CSV/TSV file (several when it has a run column).
 
@@ -359,10 +464,22 @@ def read_runs(
     from lrcurve import logs  # W&B, TensorBoard, and the log options for any format
 
     if log is not None or logs.log_format(path) != "table":
-        return logs.read_log(path, columns, log or logs.LogOptions(), loss_unit=loss_unit, warmup_steps=warmup_steps,
-                             max_bad_fraction=max_bad_fraction)
-    return runs_from_frame(read_table(path), path, columns, loss_unit=loss_unit, warmup_steps=warmup_steps,
-                           max_bad_fraction=max_bad_fraction)
+        return logs.read_log(
+            path,
+            columns,
+            log or logs.LogOptions(),
+            loss_unit=loss_unit,
+            warmup_steps=warmup_steps,
+            max_bad_fraction=max_bad_fraction,
+        )
+    return runs_from_frame(
+        read_table(path),
+        path,
+        columns,
+        loss_unit=loss_unit,
+        warmup_steps=warmup_steps,
+        max_bad_fraction=max_bad_fraction,
+    )
 
 
 def runs_from_frame(
@@ -402,47 +519,85 @@ def runs_from_frame(
     unit = _loss_unit(loss_col, loss, loss_unit, path)
     loss = _to_nats(loss, unit, loss_col, path)
 
-    groups: list[tuple[str, str, NDArray[np.int64]]] = [(path.stem, str(path), np.arange(len(frame)))]
+    groups: list[tuple[str, str, NDArray[np.int64]]] = [
+        (path.stem, str(path), np.arange(len(frame)))
+    ]
     if run_col is not None:
         keys = frame[run_col].fillna("").astype(str).str.strip()
         bad = (keys == "") | keys.str.contains("\n|\r", regex=True)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{path}: column {run_col!r} row {row + 2}: run name {keys.iloc[row]!r} is blank or spans several lines")
+            raise InputError(
+                f"{path}: column {run_col!r} row {row + 2}: run name {keys.iloc[row]!r} is blank or spans several lines"
+            )
         rows_of = keys.groupby(keys, sort=False).indices
-        groups = [(f"{path.stem}:{key}", f"{path} (run {key})", rows_of[key]) for key in pd.unique(keys)]
+        groups = [
+            (f"{path.stem}:{key}", f"{path} (run {key})", rows_of[key]) for key in pd.unique(keys)
+        ]
     runs = []
     for name, where, rows in groups:
-        notes = [f"{where}: converted column {loss_col!r} from {unit} to nats"] if unit != "nats" else []
-        lr_steps, lr_values = _last_logged(steps[rows], lr[rows], ~lr_blank[rows], lr_col, where, notes, max_bad_fraction)
+        notes = (
+            [f"{where}: converted column {loss_col!r} from {unit} to nats"]
+            if unit != "nats"
+            else []
+        )
+        lr_steps, lr_values = _last_logged(
+            steps[rows], lr[rows], ~lr_blank[rows], lr_col, where, notes, max_bad_fraction
+        )
         schedule, origin = _lr_schedule(lr_steps, lr_values, where, lr_col, warmup_steps)
-        loss_steps, loss_values = _last_logged(steps[rows], loss[rows], ~loss_blank[rows], loss_col, where, notes,
-                                               max_bad_fraction)
+        loss_steps, loss_values = _last_logged(
+            steps[rows], loss[rows], ~loss_blank[rows], loss_col, where, notes, max_bad_fraction
+        )
         if np.any(loss_values < 0):
             first = int(np.flatnonzero(loss_values < 0)[0])
-            raise InputError(f"{where}: column {loss_col!r}: negative loss {loss_values[first]:g} at step {loss_steps[first]:g}")
-        if np.any(loss_values[loss_steps > 0] < MIN_LOSS):  # the laws fit relative errors: 0 cannot be one
+            raise InputError(
+                f"{where}: column {loss_col!r}: negative loss {loss_values[first]:g} at step {loss_steps[first]:g}"
+            )
+        if np.any(
+            loss_values[loss_steps > 0] < MIN_LOSS
+        ):  # the laws fit relative errors: 0 cannot be one
             first = int(np.flatnonzero((loss_values < MIN_LOSS) & (loss_steps > 0))[0])
-            raise InputError(f"{where}: column {loss_col!r}: loss {loss_values[first]:g} at step {loss_steps[first]:g}; "
-                             f"the laws fit relative errors and need losses of at least {MIN_LOSS:g} nats")
+            raise InputError(
+                f"{where}: column {loss_col!r}: loss {loss_values[first]:g} at step {loss_steps[first]:g}; "
+                f"the laws fit relative errors and need losses of at least {MIN_LOSS:g} nats"
+            )
         if loss_steps.size and loss_steps[0] == 0:
             notes.append(f"{where}: dropped the loss at step 0 (before any update)")
             loss_steps, loss_values = loss_steps[1:], loss_values[1:]
         idle = loss_steps <= _idle_until(schedule, lr_steps)
         dropped = ""
         if idle.any():
-            dropped = (f"dropped {int(idle.sum())} losses up to step {loss_steps[idle][-1]:g}, where the LR has been 0 "
-                       "since the start (no training yet; the laws need a positive LR area)")
+            dropped = (
+                f"dropped {int(idle.sum())} losses up to step {loss_steps[idle][-1]:g}, where the LR has been 0 "
+                "since the start (no training yet; the laws need a positive LR area)"
+            )
             notes.append(f"{where}: {dropped}")
             loss_steps, loss_values = loss_steps[~idle], loss_values[~idle]
-        held = None if exact_schedule else _held_lr_note(where, lr_col, lr_steps, lr_values, loss_steps)
+        held = (
+            None
+            if exact_schedule
+            else _held_lr_note(where, lr_col, lr_steps, lr_values, loss_steps)
+        )
         if held:
             notes.append(held)
         if loss_steps.size < MIN_LOSS_POINTS:
-            raise InputError(f"{where}: only {loss_steps.size} usable loss values; a fit needs at least {MIN_LOSS_POINTS}"
-                             + (f" ({dropped})" if dropped else ""))
+            raise InputError(
+                f"{where}: only {loss_steps.size} usable loss values; a fit needs at least {MIN_LOSS_POINTS}"
+                + (f" ({dropped})" if dropped else "")
+            )
         if warmup_steps is not None and warmup_steps >= loss_steps[-1]:
-            raise InputError(f"{where}: warmup of {warmup_steps} steps covers every logged loss (the last is at step {loss_steps[-1]:g})")
-        runs.append(Run(name=name, steps=loss_steps.astype(np.int64), loss=loss_values, schedule=schedule,
-                        source=str(path), lr_origin=origin, notes=tuple(dict.fromkeys(notes))))
+            raise InputError(
+                f"{where}: warmup of {warmup_steps} steps covers every logged loss (the last is at step {loss_steps[-1]:g})"
+            )
+        runs.append(
+            Run(
+                name=name,
+                steps=loss_steps.astype(np.int64),
+                loss=loss_values,
+                schedule=schedule,
+                source=str(path),
+                lr_origin=origin,
+                notes=tuple(dict.fromkeys(notes)),
+            )
+        )
     return runs

@@ -48,22 +48,37 @@ def _scalars(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     try:
         acc.Reload()
     except Exception as error:  # damaged files raise protobuf and I/O errors of many kinds
-        raise InputError(f"{source}: cannot read the TensorBoard events: {type(error).__name__}: {error}") from None
+        raise InputError(
+            f"{source}: cannot read the TensorBoard events: {type(error).__name__}: {error}"
+        ) from None
     tags = acc.Tags()
-    if getattr(acc, "file_version", None) is None and not any(v for v in tags.values() if isinstance(v, list)):
+    if getattr(acc, "file_version", None) is None and not any(
+        v for v in tags.values() if isinstance(v, list)
+    ):
         what = "its event files hold" if source.is_dir() else "it holds"
-        raise InputError(f"{source}: not a readable TensorBoard event log: {what} no event TensorBoard can read "
-                         "(empty, damaged or another format)")
+        raise InputError(
+            f"{source}: not a readable TensorBoard event log: {what} no event TensorBoard can read "
+            "(empty, damaged or another format)"
+        )
     series = {}
     for tag in tags.get(ea.SCALARS, []):
         events = acc.Scalars(tag)
-        series[tag] = (np.array([e.step for e in events], dtype=np.float64), np.array([e.value for e in events], dtype=np.float64))
+        series[tag] = (
+            np.array([e.step for e in events], dtype=np.float64),
+            np.array([e.value for e in events], dtype=np.float64),
+        )
     for tag in tags.get(ea.TENSORS, []):
         events = acc.Tensors(tag)
         values = [tensor_util.make_ndarray(e.tensor_proto) for e in events]
-        if tag not in series and values and all(v.size == 1 and v.dtype.kind in "fiu" for v in values):
-            series[tag] = (np.array([e.step for e in events], dtype=np.float64),
-                           np.array([float(v.reshape(())) for v in values], dtype=np.float64))
+        if (
+            tag not in series
+            and values
+            and all(v.size == 1 and v.dtype.kind in "fiu" for v in values)
+        ):
+            series[tag] = (
+                np.array([e.step for e in events], dtype=np.float64),
+                np.array([float(v.reshape(())) for v in values], dtype=np.float64),
+            )
     return series
 
 
@@ -72,7 +87,10 @@ def _run_sources(path: Path) -> list[tuple[str, Path]]:
     if path.is_file():
         return [(path.parent.name or path.stem, path)]
     folders = sorted({p.parent for p in path.rglob(f"*{EVENT_MARK}*") if p.is_file()})
-    return [(path.name if f == path else f"{path.name}:{f.relative_to(path).as_posix()}", f) for f in folders]
+    return [
+        (path.name if f == path else f"{path.name}:{f.relative_to(path).as_posix()}", f)
+        for f in folders
+    ]
 
 
 def read_tensorboard(path: Path, loss: str | None, options: ReadOptions) -> list[tuple[Run, str]]:
@@ -82,13 +100,25 @@ def read_tensorboard(path: Path, loss: str | None, options: ReadOptions) -> list
         series = _scalars(source)
         where = f"{source}"
         tags = list(series)
-        loss_tag = choose_loss(tags if loss not in (None, "auto", "val", "train") else
-                               [t for t in tags if "loss" in t.lower() or "ppl" in t.lower() or "perplexity" in t.lower()],
-                               loss, where)
+        loss_tag = choose_loss(
+            tags
+            if loss not in (None, "auto", "val", "train")
+            else [
+                t
+                for t in tags
+                if "loss" in t.lower() or "ppl" in t.lower() or "perplexity" in t.lower()
+            ],
+            loss,
+            where,
+        )
         lr_tag = choose_lr(tags)
         if lr_tag is None:
-            raise InputError(f"{where}: no learning-rate tag (tags: {', '.join(tags) or 'none'}); log the LR as lr or learning_rate")
-        runs.append((run_from_series(name, source, series, loss_tag, lr_tag, **options.kwargs()), loss_tag))
+            raise InputError(
+                f"{where}: no learning-rate tag (tags: {', '.join(tags) or 'none'}); log the LR as lr or learning_rate"
+            )
+        runs.append(
+            (run_from_series(name, source, series, loss_tag, lr_tag, **options.kwargs()), loss_tag)
+        )
     if not runs:
         raise InputError(f"{path}: no TensorBoard event files")
     return runs

@@ -31,17 +31,33 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from lrcurve.errors import InputError
-from lrcurve.logs import (LogOptions, ReadOptions, attach_parent, choose_loss, choose_lr, lr_mismatch,
-                          run_from_series, table_header)
-from lrcurve.readers import LOSS_NAMES, STEP_NAMES, check_steps, numeric_column, read_json, read_table
+from lrcurve.logs import (
+    LogOptions,
+    ReadOptions,
+    attach_parent,
+    choose_loss,
+    choose_lr,
+    lr_mismatch,
+    run_from_series,
+    table_header,
+)
+from lrcurve.readers import (
+    LOSS_NAMES,
+    STEP_NAMES,
+    check_steps,
+    numeric_column,
+    read_json,
+    read_table,
+)
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
 
@@ -103,7 +119,9 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
         fraction = ONECYCLE_FLOOR if floor is None or floor < 0 else floor / peak
         if not fraction <= 1.0:
             return None
-        body: Schedule = Cosine(peak, steps, final=fraction, start=end_of_warmup, period=steps - 1 - end_of_warmup)
+        body: Schedule = Cosine(
+            peak, steps, final=fraction, start=end_of_warmup, period=steps - 1 - end_of_warmup
+        )
         return Warmup(body, end_of_warmup, init=init, shape="cosine") if end_of_warmup > 0 else body
     decay_steps = int((_number(config, "wsd_fract_decay", 0.0) or 0.0) * steps)
     shape = config.get("decay_type") or "linear"
@@ -116,16 +134,34 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
         after = _number(config, "wsd_twostage_transition_after")
         ramp = _number(config, "wsd_twostage_transition_steps", 0.0) or 0.0
         hold = steps - decay_steps
-        if factor is None or after is None or shape != "linear" or not warmup < after < after + ramp < hold or not 0 <= factor <= 1:
+        if (
+            factor is None
+            or after is None
+            or shape != "linear"
+            or not warmup < after < after + ramp < hold
+            or not 0 <= factor <= 1
+        ):
             return None
-        body = Piecewise((float(warmup), after, after + ramp, float(hold), float(steps)),
-                         (peak, peak, factor * peak, factor * peak, final * peak))
+        body = Piecewise(
+            (float(warmup), after, after + ramp, float(hold), float(steps)),
+            (peak, peak, factor * peak, factor * peak, final * peak),
+        )
     return Warmup(body, warmup, init=init) if warmup > 0 else body
 
 
 def _describe(config: Mapping[str, Any]) -> str:
-    keys = ("scheduler", "lr", "warmup_steps", "iterations", "wsd_fract_decay", "decay_type", "cos_final_lr",
-            "wsd_twostage_factor", "wsd_twostage_transition_after", "wsd_twostage_transition_steps")
+    keys = (
+        "scheduler",
+        "lr",
+        "warmup_steps",
+        "iterations",
+        "wsd_fract_decay",
+        "decay_type",
+        "cos_final_lr",
+        "wsd_twostage_factor",
+        "wsd_twostage_transition_after",
+        "wsd_twostage_transition_steps",
+    )
     return ", ".join(f"{k}={config[k]}" for k in keys if config.get(k) is not None)
 
 
@@ -202,8 +238,12 @@ def _step_column(names: Any) -> str | None:
     return next((lower[n] for n in STEP_PREFERENCE if n in lower), None)
 
 
-def history_series(history: Any, where: str, misaligned: dict[str, str] | None = None,
-                   step_columns: dict[str, str] | None = None) -> Series:
+def history_series(
+    history: Any,
+    where: str,
+    misaligned: dict[str, str] | None = None,
+    step_columns: dict[str, str] | None = None,
+) -> Series:
     """Named ``(steps, values)`` series of a W&B history (grouped series or logged rows).
 
     A series holds the points logged: a ``null`` (or a row without the key) is left out,
@@ -236,12 +276,19 @@ def history_series(history: Any, where: str, misaligned: dict[str, str] | None =
             numbers = _floats(values)
             if column == step_col or numbers is None or numbers.ndim != 1:
                 continue
-            logged = np.array([v is not None for v in values], dtype=bool) if isinstance(values, list) else \
-                np.ones(numbers.size, dtype=bool)
+            logged = (
+                np.array([v is not None for v in values], dtype=bool)
+                if isinstance(values, list)
+                else np.ones(numbers.size, dtype=bool)
+            )
             if not logged.any():
                 continue
-            if numbers.size != steps.size:  # exports drop some values of some series: they cannot be placed
-                misaligned[column] = f"{group}.{column} has {numbers.size} values for {steps.size} steps"
+            if (
+                numbers.size != steps.size
+            ):  # exports drop some values of some series: they cannot be placed
+                misaligned[column] = (
+                    f"{group}.{column} has {numbers.size} values for {steps.size} steps"
+                )
                 continue
             name = column if column not in series else f"{group}/{column}"
             series[name] = (steps[logged], numbers[logged])
@@ -253,10 +300,16 @@ def _loss_candidates(names: Iterable[str], log: LogOptions) -> list[str]:
     """The series ``--loss`` may pick from: any, for a named series; else those that look like a loss."""
     if log.loss not in (None, "auto", "val", "train"):
         return list(names)
-    return [n for n in names if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))]
+    return [
+        n
+        for n in names
+        if n.lower() in LOSS_NAMES or any(w in n.lower() for w in ("loss", "perplexity", "ppl"))
+    ]
 
 
-def _skipped_loss(names: list[str], misaligned: Mapping[str, str], log: LogOptions, where: str) -> str | None:
+def _skipped_loss(
+    names: list[str], misaligned: Mapping[str, str], log: LogOptions, where: str
+) -> str | None:
     """The series ``--loss`` would have picked were it not left out as misaligned, if any."""
     left_out = [n for n in _loss_candidates(misaligned, log) if n not in names]
     if not left_out:
@@ -273,7 +326,9 @@ def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[t
     data = read_json(path, "valid JSON")
     exports = data if isinstance(data, list) else [data]
     if not exports or not all(isinstance(e, dict) and "history" in e for e in exports):
-        raise InputError(f"{path}: not a W&B run export (expected an object with config and history)")
+        raise InputError(
+            f"{path}: not a W&B run export (expected an object with config and history)"
+        )
     runs = []
     for i, export in enumerate(exports):
         name = path.stem if len(exports) == 1 else f"{path.stem}:{export.get('name', i + 1)}"
@@ -281,7 +336,9 @@ def read_wandb_json(path: Path, log: LogOptions, options: ReadOptions) -> list[t
     return runs
 
 
-def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, options: ReadOptions) -> tuple[Run, str]:
+def _wandb_run(
+    path: Path, name: str, export: dict[str, Any], log: LogOptions, options: ReadOptions
+) -> tuple[Run, str]:
     where = str(path) if name == path.stem else f"{path} (run {name})"
     misaligned: dict[str, str] = {}
     step_columns: dict[str, str] = {}
@@ -291,20 +348,38 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, o
     try:
         loss_name = choose_loss(names, log.loss, where)
     except InputError as error:
-        raise InputError(f"{error}{'; left out: ' + '; '.join(misaligned.values()) if misaligned else ''}") from None
+        raise InputError(
+            f"{error}{'; left out: ' + '; '.join(misaligned.values()) if misaligned else ''}"
+        ) from None
     skipped = _skipped_loss(names, misaligned, log, where)
     lr_name = choose_lr(list(series))
     schedule = schedule_from_config(config)
     if schedule is None and lr_name is None:
-        raise InputError(f"{where}: no LR series (train_lr, lr, ...) and no schedule in the config to rebuild it from")
-    run = run_from_series(name, path, series, loss_name, lr_name, lr_fallback=schedule, **options.kwargs())
+        raise InputError(
+            f"{where}: no LR series (train_lr, lr, ...) and no schedule in the config to rebuild it from"
+        )
+    run = run_from_series(
+        name, path, series, loss_name, lr_name, lr_fallback=schedule, **options.kwargs()
+    )
     if skipped is not None:
-        run = replace(run, notes=(*run.notes, f"{where}: {misaligned[skipped]}, so its values cannot be "
-                                  f"placed at steps and it is left out; fitting {loss_name!r} instead"))
+        run = replace(
+            run,
+            notes=(
+                *run.notes,
+                f"{where}: {misaligned[skipped]}, so its values cannot be "
+                f"placed at steps and it is left out; fitting {loss_name!r} instead",
+            ),
+        )
     if step_columns.get(loss_name) == "_step":
-        run = replace(run, notes=(*run.notes, f"{where}: the steps are W&B's '_step', its count of log calls (no "
-                                  "iter, step or global_step is logged); they are optimizer steps only if the run "
-                                  "logged once per step"))
+        run = replace(
+            run,
+            notes=(
+                *run.notes,
+                f"{where}: the steps are W&B's '_step', its count of log calls (no "
+                "iter, step or global_step is logged); they are optimizer steps only if the run "
+                "logged once per step",
+            ),
+        )
     if schedule is not None:
         notes = list(run.notes)
         origin = f"rebuilt from the W&B config ({_describe(config)})"
@@ -318,21 +393,39 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], log: LogOptions, o
     return _with_parent(path, run, config, log, options, schedule), loss_name
 
 
-def _with_parent(path: Path, run: Run, config: Mapping[str, Any], log: LogOptions, options: ReadOptions,
-                 schedule: Schedule | None) -> Run:
+def _with_parent(
+    path: Path,
+    run: Run,
+    config: Mapping[str, Any],
+    log: LogOptions,
+    options: ReadOptions,
+    schedule: Schedule | None,
+) -> Run:
     resume = resume_point(config)
     if str(log.parent) == "none":
         return run
     if str(log.parent) != "auto":
-        return attach_parent(run, Path(log.parent), log, options, fork=resume[1] if resume and resume[1] else None,
-                             schedule=schedule)
+        return attach_parent(
+            run,
+            Path(log.parent),
+            log,
+            options,
+            fork=resume[1] if resume and resume[1] else None,
+            schedule=schedule,
+        )
     if resume is None or resume[1] == 0:
         return run
     experiment, fork = resume
     parent = find_parent(path, experiment)
     if parent is None or parent.resolve() == path.resolve():
-        return replace(run, notes=(*run.notes, f"{path}: a branch of {experiment} from step {fork}, whose export is not "
-                                   "beside it; pass --parent FILE to add the parent's points (fitting the branch alone)"))
+        return replace(
+            run,
+            notes=(
+                *run.notes,
+                f"{path}: a branch of {experiment} from step {fork}, whose export is not "
+                "beside it; pass --parent FILE to add the parent's points (fitting the branch alone)",
+            ),
+        )
     return attach_parent(run, parent, log, options, fork=fork, schedule=schedule)
 
 
@@ -368,13 +461,20 @@ def read_wandb_panel(path: Path, log: LogOptions, options: ReadOptions) -> list[
         series: Series = {}
         for metric, column in metrics.items():
             values, blank = numeric_column(frame, column, path)
-            series[metric] = (steps[~blank], values[~blank])  # a blank cell: the run logged nothing at that step
+            series[metric] = (
+                steps[~blank],
+                values[~blank],
+            )  # a blank cell: the run logged nothing at that step
         name = path.stem if len(by_run) == 1 else f"{path.stem}:{run_name}"
         where = f"{path} (run {run_name})"
         loss_name = choose_loss(_loss_candidates(series, log), log.loss, where)
         lr_name = choose_lr(list(series))
         if lr_name is None:
-            raise InputError(f"{where}: the panel has no learning-rate metric (metrics: {', '.join(series)}); export a chart "
-                             "that plots the LR (lr, train_lr, ...) with the loss, or the run's JSON export")
-        runs.append((run_from_series(name, path, series, loss_name, lr_name, **options.kwargs()), loss_name))
+            raise InputError(
+                f"{where}: the panel has no learning-rate metric (metrics: {', '.join(series)}); export a chart "
+                "that plots the LR (lr, train_lr, ...) with the loss, or the run's JSON export"
+            )
+        runs.append(
+            (run_from_series(name, path, series, loss_name, lr_name, **options.kwargs()), loss_name)
+        )
     return runs

@@ -30,7 +30,9 @@ def check_peak_lr(peak: float, what: str) -> None:
     """Refuse a peak LR outside ``PEAK_LR_RANGE`` (or NaN); ``what`` names it, e.g. ``--peak: peak LR``."""
     low, high = PEAK_LR_RANGE
     if not low <= peak <= high:
-        raise InputError(f"{what} {peak:g} is outside [{low:g}, {high:g}], the range the laws can evaluate (a unit mistake?)")
+        raise InputError(
+            f"{what} {peak:g} is outside [{low:g}, {high:g}], the range the laws can evaluate (a unit mistake?)"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +46,7 @@ class Run:
     source: str = ""
     lr_origin: str = "schedule"
     notes: tuple[str, ...] = field(default=())
+    inputs: tuple[str, ...] = field(default=())  # every file read to make the run (never written)
 
     def __post_init__(self) -> None:
         if len(self.steps) != len(self.loss):
@@ -76,7 +79,7 @@ class Run:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Run":
+    def from_dict(cls, data: dict[str, Any]) -> Run:
         return cls(
             name=data["name"],
             steps=np.asarray(data["steps"], dtype=np.int64),
@@ -104,15 +107,18 @@ def step_changes(steps: NDArray[np.float64], lr: NDArray[np.float64]) -> NDArray
     return ~same & flat_before & flat_after & (np.diff(steps) > 1)
 
 
-def with_step_changes(steps: NDArray[np.float64], lr: NDArray[np.float64],
-                      jumps: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def with_step_changes(
+    steps: NDArray[np.float64], lr: NDArray[np.float64], jumps: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The logged points with the old LR held up to the step before each jump's second row
     (the first row that shows the new LR), so interpolation makes a step there, not a ramp."""
     gap = np.flatnonzero(jumps)
     return np.insert(steps, gap + 1, steps[gap + 1] - 1.0), np.insert(lr, gap + 1, lr[gap])
 
 
-def logged_schedule(steps: ArrayLike, lr: ArrayLike, warmup_steps: int | None = None) -> tuple[Schedule, str]:
+def logged_schedule(
+    steps: ArrayLike, lr: ArrayLike, warmup_steps: int | None = None
+) -> tuple[Schedule, str]:
     """The schedule implied by logged ``(step, lr)`` points, and how it was rebuilt.
 
     A rising start is read as warmup (held at the LR it reaches, for the laws) when the

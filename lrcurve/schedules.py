@@ -17,8 +17,9 @@ replaced accordingly.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -59,9 +60,9 @@ class Schedule:
     @property
     def peak(self) -> float:
         """The largest LR the schedule reaches."""
-        return float(getattr(self, "peak_lr"))
+        return float(self.peak_lr)
 
-    def law_view(self) -> "Schedule":
+    def law_view(self) -> Schedule:
         """The schedule as the loss laws see it: initial warmup held at the peak."""
         return self
 
@@ -158,8 +159,11 @@ def _check_count(what: str, value: Any, minimum: int, optional: bool = False) ->
     """Refuse a number of steps that is not a whole number >= ``minimum`` (``None`` too, unless optional)."""
     if value is None and optional:
         return
-    whole = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+    whole = (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
         and float(value).is_integer()
+    )
     if not (whole and value >= minimum):
         raise ValueError(f"{what} must be a whole number of steps >= {minimum}, got {value!r}")
 
@@ -248,11 +252,15 @@ class MultiStep(Schedule):
             raise ValueError("multistep milestones must be increasing")
         bad = [f for f in self.factors if not 0.0 <= f < math.inf]
         if bad:
-            raise ValueError(f"multistep factors multiply peak_lr and must be finite and >= 0, got {bad[0]}")
+            raise ValueError(
+                f"multistep factors multiply peak_lr and must be finite and >= 0, got {bad[0]}"
+            )
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         levels = np.concatenate([[1.0], np.asarray(self.factors, dtype=np.float64)])
-        index = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), _steps(steps), side="right")
+        index = np.searchsorted(
+            np.asarray(self.milestones, dtype=np.float64), _steps(steps), side="right"
+        )
         return self.peak_lr * levels[index]
 
     @property
@@ -291,7 +299,9 @@ class Power(Schedule):
         _check_count("power schedule: steps", self.steps, 1)
         for name in ("a", "batch", "tokens_per_step", "peak_lr"):
             if not 0 < getattr(self, name) < math.inf:
-                raise ValueError(f"power schedule: {name} must be positive and finite, got {getattr(self, name)}")
+                raise ValueError(
+                    f"power schedule: {name} must be positive and finite, got {getattr(self, name)}"
+                )
         if not math.isfinite(self.b):
             raise ValueError(f"power schedule: b must be finite, got {self.b}")
         _check_decay(self.shape, self.decay, self.final)
@@ -305,8 +315,14 @@ class Power(Schedule):
         s = _steps(steps)
         decay_start = self.steps - int(round(self.decay * self.steps))
         progress = np.clip((s - decay_start) / max(self.steps - decay_start, 1), 0.0, 1.0)
-        at_decay = self._power(np.float64(decay_start))  # a decay over every step starts from the LR of step 1
-        return np.where(s <= decay_start, self._power(s), at_decay * decay_factor(progress, self.shape, self.final))
+        at_decay = self._power(
+            np.float64(decay_start)
+        )  # a decay over every step starts from the LR of step 1
+        return np.where(
+            s <= decay_start,
+            self._power(s),
+            at_decay * decay_factor(progress, self.shape, self.final),
+        )
 
     @property
     def peak(self) -> float:
@@ -371,7 +387,9 @@ class Warmup(Schedule):
     def __post_init__(self) -> None:
         _check_count("warmup", self.steps, 0)
         if self.shape not in WARMUP_SHAPES:
-            raise ValueError(f"unknown warmup shape {self.shape!r}; choose from {', '.join(WARMUP_SHAPES)}")
+            raise ValueError(
+                f"unknown warmup shape {self.shape!r}; choose from {', '.join(WARMUP_SHAPES)}"
+            )
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)
@@ -464,7 +482,8 @@ def rewarmup(base: Schedule, at_step: int, body: Schedule, warmup_steps: int) ->
 
 
 _KINDS: dict[str, type[Schedule]] = {
-    cls.kind: cls for cls in (Constant, Cosine, CyclicCosine, WSD, MultiStep, Power, Piecewise, Warmup, Join)
+    cls.kind: cls
+    for cls in (Constant, Cosine, CyclicCosine, WSD, MultiStep, Power, Piecewise, Warmup, Join)
 }
 
 
@@ -535,14 +554,29 @@ def make_schedule(
     elif name == "wsd":
         body = WSD(peak, steps, **decay_option, shape=shape or "linear", final=floor or 0.0)
     elif name == "cyclic":
-        body = CyclicCosine(peak, cycle or max((steps - warmup) // 4, 1), final=floor or 0.0, start=warmup, steps=steps)
+        body = CyclicCosine(
+            peak,
+            cycle or max((steps - warmup) // 4, 1),
+            final=floor or 0.0,
+            start=warmup,
+            steps=steps,
+        )
     elif name == "multistep":
         body = MultiStep(peak, tuple(milestones), tuple(factors), steps)
     elif name == "power":
         if None in (power_a, power_b, batch, tokens_per_step):
             raise ValueError("the power schedule needs --a, --b, --batch and --tokens-per-step")
-        body = Power(power_a, power_b, batch, tokens_per_step, peak, steps,  # type: ignore[arg-type]
-                     **decay_option, shape=shape or Power.shape, final=Power.final if floor is None else floor)
+        body = Power(
+            power_a,
+            power_b,
+            batch,
+            tokens_per_step,
+            peak,
+            steps,  # type: ignore[arg-type]
+            **decay_option,
+            shape=shape or Power.shape,
+            final=Power.final if floor is None else floor,
+        )
     else:
         raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_NAMES)}")
     return with_warmup(body, warmup)

@@ -31,7 +31,7 @@ def test_single_drop_matches_closed_form():
     expected = np.where(s >= k, (a - b) * (1 - lam ** (s - k + 1)) / (1 - lam), 0.0)
     assert np.allclose(annealing_area(lr, lam), expected, rtol=1e-10, atol=1e-15)
     # long after the drop the area approaches (a-b)/(1-lam) per step of momentum accumulated
-    assert annealing_momentum(lr, lam)[-1] < (a - b) * lam ** 500
+    assert annealing_momentum(lr, lam)[-1] < (a - b) * lam**500
 
 
 def test_rising_lr_makes_annealing_area_negative():

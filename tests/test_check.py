@@ -37,7 +37,9 @@ def lrcurve(capsys, monkeypatch):
 
 @pytest.fixture(scope="module")
 def fitted():
-    runs = [read_runs(SAMPLES / name, warmup_steps=WARMUP)[0] for name in ("constant.csv", "cosine.csv")]
+    runs = [
+        read_runs(SAMPLES / name, warmup_steps=WARMUP)[0] for name in ("constant.csv", "cosine.csv")
+    ]
     return fit(runs)
 
 
@@ -108,45 +110,100 @@ def test_cli_exit_codes_json_and_github_annotations(files, lrcurve):
     assert report["status"] == "ok" and report["runs"][0]["first_drift_step"] is None
     assert "warmup=2160" in ok.stderr  # taken from the fit: the log starts after warmup
 
-    drift = lrcurve("check", "fit.json", "drift.csv", "--tolerance", "0.5%", "--plot", "drift.png", cwd=files,
-                    env={"GITHUB_ACTIONS": "true"})
+    drift = lrcurve(
+        "check",
+        "fit.json",
+        "drift.csv",
+        "--tolerance",
+        "0.5%",
+        "--plot",
+        "drift.png",
+        cwd=files,
+        env={"GITHUB_ACTIONS": "true"},
+    )
     assert drift.returncode == 1, drift.stderr
     line = [x for x in drift.stdout.splitlines() if x.startswith("::")]
-    assert len(line) == 1 and line[0].startswith("::error title=lrcurve check::") and "left the ±0.5 %25 band" in line[0]
+    assert (
+        len(line) == 1
+        and line[0].startswith("::error title=lrcurve check::")
+        and "left the ±0.5 %25 band" in line[0]
+    )
     assert (files / "drift.png").stat().st_size > 10_000
     again = lrcurve("check", "fit.json", "drift.csv", "--plot", "drift.png", cwd=files)
     assert again.returncode == 2 and "--force" in again.stderr
 
-    plain = lrcurve("check", "fit.json", "drift.csv", "--json", cwd=files, env={"GITHUB_ACTIONS": "false"})
+    plain = lrcurve(
+        "check", "fit.json", "drift.csv", "--json", cwd=files, env={"GITHUB_ACTIONS": "false"}
+    )
     assert plain.returncode == 1 and json.loads(plain.stdout)["status"] == "drift"
     assert "lrcurve check: DRIFT:" in plain.stderr
 
 
 def test_cli_forecasts_with_flag_schedule(files, lrcurve):
-    r = lrcurve("check", "fit.json", "partial.csv", "--schedule", "wsd", "--steps", 24000, "--decay", 0.16667,
-                "--shape", "exp", "--floor", 0.1, "--json", cwd=files)
+    r = lrcurve(
+        "check",
+        "fit.json",
+        "partial.csv",
+        "--schedule",
+        "wsd",
+        "--steps",
+        24000,
+        "--decay",
+        0.16667,
+        "--shape",
+        "exp",
+        "--floor",
+        0.1,
+        "--json",
+        cwd=files,
+    )
     assert r.returncode == 0, r.stderr
     forecast = json.loads(r.stdout)["runs"][0]["forecast"]
     assert forecast["horizon"] == 24000 and 3.2 < forecast["final_loss"] < 3.35
     low, high = forecast["fit_interval95"]
-    assert low < forecast["final_loss"] < high and "parameters' uncertainty only" in forecast["fit_interval_covers"]
+    assert (
+        low < forecast["final_loss"] < high
+        and "parameters' uncertainty only" in forecast["fit_interval_covers"]
+    )
     assert "differs from the logged LR" not in r.stderr  # the flags agree with the logged LR
     # the planned exponential cooldown falls faster than the fitted constant and cosine runs ever did
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "falls by 14% of its peak within 256 steps" in warnings[0]
-    wrong = lrcurve("check", "fit.json", "partial.csv", "--schedule", "cosine", "--steps", 24000, "--json", cwd=files)
+    wrong = lrcurve(
+        "check",
+        "fit.json",
+        "partial.csv",
+        "--schedule",
+        "cosine",
+        "--steps",
+        24000,
+        "--json",
+        cwd=files,
+    )
     assert "differs from the logged LR" in wrong.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (("nofit.json", "drift.csv"), "no such fit file"),
-    (("fit.json", "missing.csv"), "no such file"),
-    (("fit.json", "drift.csv", "--tolerance", "5"), "--tolerance"),
-    (("fit.json", "fit.json"), "not a W&B run export"),
-    (("fit.json", "partial.csv", "--decay", "0.3"), "--decay sets the run's planned schedule: give --steps"),
-    (("fit.json", "partial.csv", "--schedule", "cosine"), "--schedule sets the run's planned schedule"),
-    (("fit.json", "partial.csv", "--schedule", "wsd", "--steps", "10000"), "ends at step 10000, before"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("nofit.json", "drift.csv"), "no such fit file"),
+        (("fit.json", "missing.csv"), "no such file"),
+        (("fit.json", "drift.csv", "--tolerance", "5"), "--tolerance"),
+        (("fit.json", "fit.json"), "not a W&B run export"),
+        (
+            ("fit.json", "partial.csv", "--decay", "0.3"),
+            "--decay sets the run's planned schedule: give --steps",
+        ),
+        (
+            ("fit.json", "partial.csv", "--schedule", "cosine"),
+            "--schedule sets the run's planned schedule",
+        ),
+        (
+            ("fit.json", "partial.csv", "--schedule", "wsd", "--steps", "10000"),
+            "ends at step 10000, before",
+        ),
+    ],
+)
 def test_cli_bad_input_is_exit_2_and_one_line(files, lrcurve, args, message):
     r = lrcurve("check", *args, cwd=files)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -156,7 +213,16 @@ def test_cli_bad_input_is_exit_2_and_one_line(files, lrcurve, args, message):
 def test_an_lr_file_that_starts_after_warmup_takes_the_fits_warmup(files, lrcurve):
     """--lr-file of a log that starts after warmup: the fitted runs' warmup, as for the other
     families (it was dropped: the warmup counted at the peak, a false +4.8 % DRIFT at step 2176)."""
-    r = lrcurve("check", "fit.json", SAMPLES / "wsd.csv", "--schedule", "file", "--lr-file", SAMPLES / "wsd.csv", cwd=files)
+    r = lrcurve(
+        "check",
+        "fit.json",
+        SAMPLES / "wsd.csv",
+        "--schedule",
+        "file",
+        "--lr-file",
+        SAMPLES / "wsd.csv",
+        cwd=files,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "warmup=2160" in r.stderr and "OK" in r.stdout
 
@@ -167,16 +233,43 @@ def test_notes_from_reading_the_run_are_said_once(files, lrcurve):
     rows.loc[4, "loss"] = float("nan")
     rows.to_csv(files / "nanloss.csv", index=False, na_rep="nan")
     r = lrcurve("check", "fit.json", "nanloss.csv", cwd=files)
-    assert r.stderr.count("dropped 1 rows whose 'loss' is NaN") == 1 and "from the fit: warmup=2160" in r.stderr, r.stderr
+    assert (
+        r.stderr.count("dropped 1 rows whose 'loss' is NaN") == 1
+        and "from the fit: warmup=2160" in r.stderr
+    ), r.stderr
 
 
 def test_a_forecast_at_or_below_zero_loss_is_refused(files, lrcurve):
     """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1."""
-    r = lrcurve("check", "fit.json", "partial.csv", "--schedule", "wsd", "--steps", 24000, "--peak", 0.01, cwd=files)
+    r = lrcurve(
+        "check",
+        "fit.json",
+        "partial.csv",
+        "--schedule",
+        "wsd",
+        "--steps",
+        24000,
+        "--peak",
+        0.01,
+        cwd=files,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.splitlines()[-1].startswith("lrcurve: error: the law predicts a loss of")
 
 
 def test_check_says_when_the_run_goes_beyond_the_fit(files, lrcurve):
-    r = lrcurve("check", "fit.json", "partial.csv", "--schedule", "wsd", "--steps", 72000, "--json", cwd=files)
-    assert "the law extrapolates" in r.stderr and json.loads(r.stdout)["runs"][0]["forecast"]["horizon"] == 72000
+    r = lrcurve(
+        "check",
+        "fit.json",
+        "partial.csv",
+        "--schedule",
+        "wsd",
+        "--steps",
+        72000,
+        "--json",
+        cwd=files,
+    )
+    assert (
+        "the law extrapolates" in r.stderr
+        and json.loads(r.stdout)["runs"][0]["forecast"]["horizon"] == 72000
+    )

@@ -11,13 +11,28 @@ from tests.conftest import SAMPLES, short_log
 
 def lrcurve(*args, cwd, columns=None):
     env = {**os.environ, "COLUMNS": str(columns)} if columns else None
-    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lrcurve", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
 def fitted_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("fit")
-    r = lrcurve("fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--warmup", 2160, "--plot", "fit.png", cwd=d)
+    r = lrcurve(
+        "fit",
+        SAMPLES / "constant.csv",
+        SAMPLES / "cosine.csv",
+        "--warmup",
+        2160,
+        "--plot",
+        "fit.png",
+        cwd=d,
+    )
     assert r.returncode == 0, r.stderr
     return d
 
@@ -40,7 +55,18 @@ def test_predict_without_fit_file_uses_the_default_and_says_which_defaults(fitte
 
 
 def test_predict_writes_csv_and_refuses_to_overwrite(fitted_dir):
-    args = ("predict", "lrcurve.fit.json", "--schedule", "cosine", "--steps", 30000, "--floor", 0.1, "-o", "cos.csv")
+    args = (
+        "predict",
+        "lrcurve.fit.json",
+        "--schedule",
+        "cosine",
+        "--steps",
+        30000,
+        "--floor",
+        0.1,
+        "-o",
+        "cos.csv",
+    )
     assert lrcurve(*args, cwd=fitted_dir).returncode == 0
     lines = (fitted_dir / "cos.csv").read_text().splitlines()
     assert lines[0] == "step,lr,loss,loss_stderr" and len(lines) == 30001
@@ -53,14 +79,30 @@ def test_predict_writes_csv_and_refuses_to_overwrite(fitted_dir):
 
 
 def test_schedule_show_json():
-    r = lrcurve("schedule", "show", "wsd", "--steps", 24000, "--decay", 0.2, "--peak", 3e-4, "--json", cwd=SAMPLES)
+    r = lrcurve(
+        "schedule",
+        "show",
+        "wsd",
+        "--steps",
+        24000,
+        "--decay",
+        0.2,
+        "--peak",
+        3e-4,
+        "--json",
+        cwd=SAMPLES,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["final_lr"] == 0.0 and out["S1"] == pytest.approx(3e-4 * (24000 - 0.5 * 4800), rel=1e-3)
+    assert out["final_lr"] == 0.0 and out["S1"] == pytest.approx(
+        3e-4 * (24000 - 0.5 * 4800), rel=1e-3
+    )
 
 
 def test_names_with_brackets_are_printed_verbatim(tmp_path):
-    rows = "\n".join(f"[/dim],{s},1e-3,{4.0 - 0.1 * i ** 0.5:.4f}" for i, s in enumerate(range(100, 1100, 100)))
+    rows = "\n".join(
+        f"[/dim],{s},1e-3,{4.0 - 0.1 * i**0.5:.4f}" for i, s in enumerate(range(100, 1100, 100))
+    )
     (tmp_path / "r[x].csv").write_text("run,step,lr,loss\n" + rows + "\n")
     r = lrcurve("fit", "r[x].csv", "-o", "m.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -76,7 +118,10 @@ def test_compare_calls_a_tie_on_a_late_window_and_recommends_the_fewer_parameter
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     mape = {law["law"]: law["heldout_mape"] for law in out["laws"]}
-    assert mape["momentum"] == pytest.approx(mape["multipower"], rel=1e-6) and 1.3 < mape["momentum"] < 1.5
+    assert (
+        mape["momentum"] == pytest.approx(mape["multipower"], rel=1e-6)
+        and 1.3 < mape["momentum"] < 1.5
+    )
     assert out["method"] == "late-window" and out["tied"] == ["momentum", "multipower"]
     assert out["recommended"] == "momentum"
     table = lrcurve("compare", SAMPLES / "wsd.csv", "--warmup", 2160, cwd=tmp_path)
@@ -86,12 +131,30 @@ def test_compare_calls_a_tie_on_a_late_window_and_recommends_the_fewer_parameter
 
 
 def test_compare_with_the_full_warmup_area_leaves_the_momentum_law_out(tmp_path):
-    r = lrcurve("compare", SAMPLES / "constant.csv", "--holdout", SAMPLES / "cosine.csv", "--warmup", 2160,
-                "--warmup-area", "full", "--json", cwd=tmp_path)
+    r = lrcurve(
+        "compare",
+        SAMPLES / "constant.csv",
+        "--holdout",
+        SAMPLES / "cosine.csv",
+        "--warmup",
+        2160,
+        "--warmup-area",
+        "full",
+        "--json",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert [law["law"] for law in out["laws"]] == ["multipower"] and out["recommended"] == "multipower"
-    assert out["left_out"] == [{"law": "momentum", "n_params": 5, "reason": "no 'full' warmup convention (it has peak, actual)"}]
+    assert [law["law"] for law in out["laws"]] == ["multipower"] and out[
+        "recommended"
+    ] == "multipower"
+    assert out["left_out"] == [
+        {
+            "law": "momentum",
+            "n_params": 5,
+            "reason": "no 'full' warmup convention (it has peak, actual)",
+        }
+    ]
     assert "lrcurve: momentum left out: no 'full' warmup convention" in r.stderr
 
 
@@ -99,9 +162,13 @@ def test_compare_leaves_out_a_law_too_big_for_a_short_run_and_scores_the_rest(tm
     short_log(tmp_path / "run.csv", 11)  # the first 80 %: 7 points after warmup
     r = lrcurve("compare", "run.csv", "--warmup", 2160, cwd=tmp_path, columns=160)
     assert r.returncode == 0, r.stderr
-    reason = "fit on run (first 80%) to predict run (last 20%): 7 points cannot determine 7 parameters"
+    reason = (
+        "fit on run (first 80%) to predict run (last 20%): 7 points cannot determine 7 parameters"
+    )
     assert f"lrcurve: multipower left out: {reason}" in r.stderr.splitlines()
     assert "recommended: momentum (lowest mean held-out MAPE" in r.stdout
     rows = [line for line in r.stdout.splitlines() if line.startswith("│ ")]
     assert rows[0].split("│")[1].strip() == "momentum *"
-    assert [row.split("│")[1:4] for row in rows if "left out" in row] == [[" multipower ", "      7 ", " left out (see note) "]]
+    assert [row.split("│")[1:4] for row in rows if "left out" in row] == [
+        [" multipower ", "      7 ", " left out (see note) "]
+    ]

@@ -44,7 +44,11 @@ def lrcurve(tmp_path, monkeypatch, capsys):
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def refused(result: Result, *fragments: str) -> str:
@@ -68,7 +72,16 @@ def logs(tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def fit_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fit") / "fit.json"
-    save_fit(fit([run for name in ("constant.csv", "cosine.csv") for run in read_runs(SAMPLES / name, warmup_steps=2160)]), path)
+    save_fit(
+        fit(
+            [
+                run
+                for name in ("constant.csv", "cosine.csv")
+                for run in read_runs(SAMPLES / name, warmup_steps=2160)
+            ]
+        ),
+        path,
+    )
     return path
 
 
@@ -84,17 +97,44 @@ BAD_LOGS = [
     ("empty.csv", b"", ["empty"]),
     ("header.csv", b"step,lr,loss\n", ["no rows"]),
     ("noloss.csv", b"step,lr\n1,0.1\n2,0.1\n3,0.1\n", ["no loss column", "--loss-col"]),
-    ("nan.csv", b"step,lr,loss\n1,0.1,3\n2,0.1,nan\n3,0.1,inf\n4,0.1,NaN\n5,0.1,2.9\n",
-     ["column 'loss'", "3 of 5 values are NaN or infinite", "refusing"]),
-    ("zero.csv", ("step,lr,loss\n" + ROWS.replace("3e-4", "0")).encode(), ["column 'lr'", "zero everywhere"]),
-    ("neg.csv", ("step,lr,loss\n" + ROWS.replace("300,3e-4", "300,-3e-4")).encode(), ["column 'lr'", "-0.0003", "step 300"]),
-    ("ppl.csv", b"step,lr,loss\n1,0.1,30\n2,0.1,25\n3,0.1,20\n", ["column 'loss'", "--loss-unit ppl"]),
-    ("pipe.csv", ("step|lr|loss\n" + ROWS.replace(",", "|")).encode(), ["single column", "'step|lr|loss'"]),
-    ("text.csv", ("step,lr,loss\n" + ROWS.replace("3.6", "3.6abc")).encode(), ["column 'loss'", "row 5", "'3.6abc'"]),
+    (
+        "nan.csv",
+        b"step,lr,loss\n1,0.1,3\n2,0.1,nan\n3,0.1,inf\n4,0.1,NaN\n5,0.1,2.9\n",
+        ["column 'loss'", "3 of 5 values are NaN or infinite", "refusing"],
+    ),
+    (
+        "zero.csv",
+        ("step,lr,loss\n" + ROWS.replace("3e-4", "0")).encode(),
+        ["column 'lr'", "zero everywhere"],
+    ),
+    (
+        "neg.csv",
+        ("step,lr,loss\n" + ROWS.replace("300,3e-4", "300,-3e-4")).encode(),
+        ["column 'lr'", "-0.0003", "step 300"],
+    ),
+    (
+        "ppl.csv",
+        b"step,lr,loss\n1,0.1,30\n2,0.1,25\n3,0.1,20\n",
+        ["column 'loss'", "--loss-unit ppl"],
+    ),
+    (
+        "pipe.csv",
+        ("step|lr|loss\n" + ROWS.replace(",", "|")).encode(),
+        ["single column", "'step|lr|loss'"],
+    ),
+    (
+        "text.csv",
+        ("step,lr,loss\n" + ROWS.replace("3.6", "3.6abc")).encode(),
+        ["column 'loss'", "row 5", "'3.6abc'"],
+    ),
     ("one.csv", b"step,lr,loss\n100,3e-4,4.0\n", ["only 1 usable loss"]),
     ("junk.csv", bytes(range(256)) * 3, ["binary"]),
     ("latin.csv", "step,lr,loss\n1,0.1,3\n# café\n".encode("latin-1"), ["not UTF-8"]),
-    ("steps.csv", ("step,lr,loss\n" + ROWS.replace("400,", "400.5,")).encode(), ["column 'step'", "400.5"]),
+    (
+        "steps.csv",
+        ("step,lr,loss\n" + ROWS.replace("400,", "400.5,")).encode(),
+        ["column 'step'", "400.5"],
+    ),
 ]
 
 
@@ -119,22 +159,25 @@ def test_fit_names_the_bad_file_among_good_ones(logs, lrcurve):
     assert not (logs / "lrcurve.fit.json").exists()
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--step-col", "iteration"], ["a.csv", "no column 'iteration'"]),
-    (["--loss-unit", "furlongs"], ["--loss-unit", "furlongs"]),
-    (["--law", "nope"], ["--law", "nope"]),
-    (["--warmup-area", "half"], ["--warmup-area", "half"]),
-    (["--lr-exponent", "0"], ["--lr-exponent", "greater than or equal to 0.1"]),
-    (["--lr-exponent", "nan"], ["--lr-exponent"]),
-    (["--warmup", "-5"], ["--warmup", "greater than or equal to 0"]),
-    (["--warmup", "999999"], ["a.csv", "warmup of 999999 steps"]),
-    (["--skip", "2"], ["--skip"]),
-    (["--frobnicate"], ["No such option", "--frobnicate"]),
-    (["--plot", "fit.txt"], ["--plot fit.txt", ".png"]),
-    (["--plot", "nodir/fit.png"], ["nodir", "no such directory"]),
-    (["-o", "nodir/fit.json"], ["nodir", "no such directory"]),
-    (["a.csv"], ["a.csv", "given twice"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--step-col", "iteration"], ["a.csv", "no column 'iteration'"]),
+        (["--loss-unit", "furlongs"], ["--loss-unit", "furlongs"]),
+        (["--law", "nope"], ["--law", "nope"]),
+        (["--warmup-area", "half"], ["--warmup-area", "half"]),
+        (["--lr-exponent", "0"], ["--lr-exponent", "greater than or equal to 0.1"]),
+        (["--lr-exponent", "nan"], ["--lr-exponent"]),
+        (["--warmup", "-5"], ["--warmup", "greater than or equal to 0"]),
+        (["--warmup", "999999"], ["a.csv", "warmup of 999999 steps"]),
+        (["--skip", "2"], ["--skip"]),
+        (["--frobnicate"], ["No such option", "--frobnicate"]),
+        (["--plot", "fit.txt"], ["--plot fit.txt", ".png"]),
+        (["--plot", "nodir/fit.png"], ["nodir", "no such directory"]),
+        (["-o", "nodir/fit.json"], ["nodir", "no such directory"]),
+        (["a.csv"], ["a.csv", "given twice"]),
+    ],
+)
 def test_fit_refuses_bad_flags(logs, lrcurve, args, fragments):
     before = snapshot(logs)
     refused(lrcurve("fit", "a.csv", *args), *fragments)
@@ -147,7 +190,9 @@ def test_fit_needs_files(tmp_path, lrcurve):
 
 def test_fit_never_writes_over_its_inputs(logs, lrcurve):
     before = snapshot(logs)
-    refused(lrcurve("fit", "a.csv", "b.csv", "-o", "a.csv", "--force"), "a.csv", "one of the inputs")
+    refused(
+        lrcurve("fit", "a.csv", "b.csv", "-o", "a.csv", "--force"), "a.csv", "one of the inputs"
+    )
     assert snapshot(logs) == before
 
 
@@ -177,21 +222,36 @@ def test_default_fit_file_rule(logs, lrcurve):
     assert fit_runs(default) == {"a", "b"}
     umask = os.umask(0)
     os.umask(umask)
-    assert default.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not private like a temp file
+    assert (
+        default.stat().st_mode & 0o777 == 0o666 & ~umask
+    )  # as open() makes it, not private like a temp file
 
     again = lrcurve("fit", "b.csv", "a.csv", "--warmup", 2160, "--skip", 0.1, "--json")
     assert again.code == 0 and json.loads(again.out)["fit_file"] == "lrcurve.fit.json"
     assert json.loads(default.read_text())["skip_fraction"] == 0.1  # the same runs refresh it
 
     before = default.read_bytes()
-    refused(lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160), "lrcurve.fit.json", "other runs", "--force", "-o")
+    refused(
+        lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160),
+        "lrcurve.fit.json",
+        "other runs",
+        "--force",
+        "-o",
+    )
     assert default.read_bytes() == before
 
     assert lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160, "-o", "other.json").code == 0
     assert fit_runs(logs / "other.json") == {"a", "c"} and default.read_bytes() == before
     other = (logs / "other.json").read_bytes()
-    refused(lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160, "-o", "other.json"), "other.json exists", "--force")
-    refused(lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160, "-o", "lrcurve.fit.json"), "lrcurve.fit.json exists")
+    refused(
+        lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160, "-o", "other.json"),
+        "other.json exists",
+        "--force",
+    )
+    refused(
+        lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160, "-o", "lrcurve.fit.json"),
+        "lrcurve.fit.json exists",
+    )
     assert (logs / "other.json").read_bytes() == other and default.read_bytes() == before
 
     assert lrcurve("fit", "a.csv", "c.csv", "--warmup", 2160, "--force").code == 0
@@ -209,6 +269,7 @@ def test_a_damaged_default_fit_file_is_not_replaced_without_force(logs, lrcurve)
 
 def damaged(data: dict) -> list[tuple[str, dict | list | str]]:
     """Fit files damaged in the ways a hand edit or a truncated copy does."""
+
     def edit(change) -> dict:
         copy = json.loads(json.dumps(data))
         change(copy)
@@ -228,7 +289,10 @@ def damaged(data: dict) -> list[tuple[str, dict | list | str]]:
         ("no runs", edit(lambda d: d.update(runs=[]))),
         ("runs missing", edit(lambda d: d.pop("runs"))),
         ("covariance shape", edit(lambda d: d.update(covariance=[[1.0]]))),
-        ("huge step", edit(lambda d: d["runs"][0].update(steps=[1e308] * len(d["runs"][0]["steps"])))),
+        (
+            "huge step",
+            edit(lambda d: d["runs"][0].update(steps=[1e308] * len(d["runs"][0]["steps"]))),
+        ),
         ("bad schedule", edit(lambda d: d["runs"][0]["schedule"].update(kind="spiral"))),
         ("bad lr", edit(lambda d: d["runs"][0]["schedule"]["body"]["lrs"].__setitem__(0, "fast"))),
         ("param a numeric string", edit(lambda d: d["params"]["L0"].update(value="3.1"))),
@@ -248,17 +312,23 @@ def test_predict_refuses_damaged_fit_files(fitted, lrcurve):
         path = fitted.parent / "damaged.json"
         path.write_text(content if isinstance(content, str) else json.dumps(content))
         before = snapshot(fitted.parent)
-        line = refused(lrcurve("predict", "damaged.json", "--schedule", "cosine", "-o", "curve.csv"), "damaged.json")
+        line = refused(
+            lrcurve("predict", "damaged.json", "--schedule", "cosine", "-o", "curve.csv"),
+            "damaged.json",
+        )
         assert "fit file" in line, (label, line)
         assert snapshot(fitted.parent) == before, label
 
 
-@pytest.mark.parametrize("args, fragments", [
-    ([], ["no fit file given", "lrcurve.fit.json", "lrcurve fit"]),
-    (["missing.json"], ["missing.json", "no such fit file"]),
-    (["a.csv"], ["a.csv", "not a JSON fit file"]),
-    (["."], [".", "directory"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        ([], ["no fit file given", "lrcurve.fit.json", "lrcurve fit"]),
+        (["missing.json"], ["missing.json", "no such fit file"]),
+        (["a.csv"], ["a.csv", "not a JSON fit file"]),
+        (["."], [".", "directory"]),
+    ],
+)
 def test_predict_without_a_fit_file(logs, lrcurve, args, fragments):
     refused(lrcurve("predict", *args), *fragments)
 
@@ -282,16 +352,40 @@ def test_predict_never_writes_over_its_inputs(fitted, lrcurve):
     for args in (["-o", "fit.json"], ["--schedule", "file", "--lr-file", "lr.csv", "-o", "lr.csv"]):
         result = lrcurve("predict", "fit.json", *args, "--force")
         assert result.code == 2 and "Traceback" not in result.err
-        assert result.err.splitlines()[-1].endswith("is one of the inputs; lrcurve never overwrites its inputs, write elsewhere")
+        assert result.err.splitlines()[-1].endswith(
+            "is one of the inputs; lrcurve never overwrites its inputs, write elsewhere"
+        )
     assert snapshot(fitted.parent) == before
 
 
 def test_one_file_for_both_outputs_is_refused(fitted, lrcurve):
     """-o and --plot naming one file: the plot would replace the CSV."""
     before = snapshot(fitted.parent)
-    refused(lrcurve("predict", "fit.json", "-o", "same.png", "--plot", "same.png"), "-o and --plot", "same.png")
-    refused(lrcurve("schedule", "show", "wsd", "--peak", "1e-3", "--steps", "100", "--warmup", "0",
-                    "-o", "s.svg", "--plot", "./s.svg", "--force"), "-o and --plot", "s.svg")
+    refused(
+        lrcurve("predict", "fit.json", "-o", "same.png", "--plot", "same.png"),
+        "-o and --plot",
+        "same.png",
+    )
+    refused(
+        lrcurve(
+            "schedule",
+            "show",
+            "wsd",
+            "--peak",
+            "1e-3",
+            "--steps",
+            "100",
+            "--warmup",
+            "0",
+            "-o",
+            "s.svg",
+            "--plot",
+            "./s.svg",
+            "--force",
+        ),
+        "-o and --plot",
+        "s.svg",
+    )
     assert snapshot(fitted.parent) == before
 
 
@@ -299,7 +393,9 @@ def test_outputs_that_are_not_regular_files_are_refused(fitted, lrcurve, tmp_pat
     """-o /dev/null --force must not replace the device with a file; -o - is not a file name."""
     fifo = fitted.parent / "pipe"
     os.mkfifo(fifo)
-    refused(lrcurve("predict", "fit.json", "-o", str(fifo), "--force"), "pipe", "not a regular file")
+    refused(
+        lrcurve("predict", "fit.json", "-o", str(fifo), "--force"), "pipe", "not a regular file"
+    )
     assert fifo.is_fifo()
     refused(lrcurve("predict", "fit.json", "-o", "-"), "-o -", "stdout")
     refused(lrcurve("predict", "fit.json", "--plot", ".png"), "--plot .png", "after a name")
@@ -307,7 +403,12 @@ def test_outputs_that_are_not_regular_files_are_refused(fitted, lrcurve, tmp_pat
 
 def test_predict_refuses_a_negative_loss(fitted, lrcurve):
     """--peak 1e3 is inside the LR range runs are read in, but the law then predicts -3e5 nats."""
-    refused(lrcurve("predict", "fit.json", "--peak", "1e3"), "predicts a loss of -", "peak LR 1000", "fitted at 0.0003")
+    refused(
+        lrcurve("predict", "fit.json", "--peak", "1e3"),
+        "predicts a loss of -",
+        "peak LR 1000",
+        "fitted at 0.0003",
+    )
     result = lrcurve("optimize", "fit.json", "--peak", "1e3")
     assert result.code == 2 and result.out == "" and "Traceback" not in result.err
     assert result.err.splitlines()[-1].startswith("lrcurve: error: the law predicts a loss of -")
@@ -325,12 +426,38 @@ def test_predict_every_beyond_the_horizon_gives_the_last_step(fitted, lrcurve):
 SCHEDULE_CASES = [
     (["--schedule", "zigzag"], ["--schedule", "zigzag"]),
     (["--schedule", "wsd", "--shape", "wobbly"], ["--shape", "wobbly"]),
-    (["--schedule", "wsd", "--warmup", "1000", "--steps", "1000"], ["--warmup 1000", "--steps 1000"]),
-    (["--schedule", "multistep", "--milestones", "8k,16k", "--factors", "0.3,0.1"], ["--milestones", "8k,16k"]),
+    (
+        ["--schedule", "wsd", "--warmup", "1000", "--steps", "1000"],
+        ["--warmup 1000", "--steps 1000"],
+    ),
+    (
+        ["--schedule", "multistep", "--milestones", "8k,16k", "--factors", "0.3,0.1"],
+        ["--milestones", "8k,16k"],
+    ),
     (["--schedule", "multistep", "--milestones", "100", "--factors", "x"], ["--factors", "'x'"]),
-    (["--schedule", "multistep", "--milestones", "100,200", "--factors", "0.1"], ["factors", "milestones"]),
-    (["--schedule", "multistep", "--milestones", "200,100", "--factors", "0.3,0.1"], ["milestones", "increasing"]),
-    (["--schedule", "multistep", "--milestones", "5000", "--factors", "0.1", "--steps", "1000", "--warmup", "0"], ["--milestones 5000", "--steps 1000"]),
+    (
+        ["--schedule", "multistep", "--milestones", "100,200", "--factors", "0.1"],
+        ["factors", "milestones"],
+    ),
+    (
+        ["--schedule", "multistep", "--milestones", "200,100", "--factors", "0.3,0.1"],
+        ["milestones", "increasing"],
+    ),
+    (
+        [
+            "--schedule",
+            "multistep",
+            "--milestones",
+            "5000",
+            "--factors",
+            "0.1",
+            "--steps",
+            "1000",
+            "--warmup",
+            "0",
+        ],
+        ["--milestones 5000", "--steps 1000"],
+    ),
     (["--schedule", "multistep", "--milestones", "100", "--factors", "-0.5"], ["--factors -0.5"]),
     (["--schedule", "cosine", "--milestones", "100"], ["--milestones", "does not apply", "cosine"]),
     (["--schedule", "constant", "--cycle", "100"], ["--cycle", "does not apply"]),
@@ -342,36 +469,96 @@ SCHEDULE_CASES = [
     (["--schedule", "cosine", "--steps", "0"], ["--steps", "lrcurve"]),
     (["--schedule", "cosine", "--steps", "100000000000"], ["--steps 100000000000", "beyond"]),
     (["--schedule", "cosine", "--decay", "1.5"], ["--decay"]),
-    (["--schedule", "power", "--a", "4", "--b", "-0.5", "--batch", "0", "--tokens-per-step", "4096"], ["--batch 0", "positive"]),
+    (
+        [
+            "--schedule",
+            "power",
+            "--a",
+            "4",
+            "--b",
+            "-0.5",
+            "--batch",
+            "0",
+            "--tokens-per-step",
+            "4096",
+        ],
+        ["--batch 0", "positive"],
+    ),
     (["--schedule", "power"], ["power schedule needs", "--a"]),
     # the flags are --a and --b (they were named --power-a and --power-b, which do not exist)
-    (["--schedule", "power", "--a", "4", "--b", "nan", "--batch", "8", "--tokens-per-step", "4096"], ["--b nan", "not a finite number"]),
-    (["--schedule", "power", "--a", "inf", "--b", "-0.5", "--batch", "8", "--tokens-per-step", "4096"], ["--a inf", "not a finite number"]),
+    (
+        [
+            "--schedule",
+            "power",
+            "--a",
+            "4",
+            "--b",
+            "nan",
+            "--batch",
+            "8",
+            "--tokens-per-step",
+            "4096",
+        ],
+        ["--b nan", "not a finite number"],
+    ),
+    (
+        [
+            "--schedule",
+            "power",
+            "--a",
+            "inf",
+            "--b",
+            "-0.5",
+            "--batch",
+            "8",
+            "--tokens-per-step",
+            "4096",
+        ],
+        ["--a inf", "not a finite number"],
+    ),
     (["--schedule", "file"], ["--lr-file"]),
     (["--schedule", "file", "--lr-file", "nowhere.csv"], ["nowhere.csv", "no such file"]),
     (["--schedule", "file", "--lr-file", "one_lr.csv"], ["one_lr.csv", "at least 2 rows"]),
     (["--schedule", "cosine", "--at-step", "10"], ["--at-step", "rewarmup only"]),
-    (["--schedule", "file", "--lr-file", "one_lr.csv", "--steps", "100"], ["--steps", "does not apply", "file"]),
+    (
+        ["--schedule", "file", "--lr-file", "one_lr.csv", "--steps", "100"],
+        ["--steps", "does not apply", "file"],
+    ),
     # a warmup covering the whole file was accepted, where every other family refuses --warmup >= --steps
-    (["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "200"], ["--warmup 200", "100 steps of --lr-file two_lrs.csv"]),
-    (["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "100"], ["--warmup 100", "100 steps of --lr-file two_lrs.csv"]),
+    (
+        ["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "200"],
+        ["--warmup 200", "100 steps of --lr-file two_lrs.csv"],
+    ),
+    (
+        ["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "100"],
+        ["--warmup 100", "100 steps of --lr-file two_lrs.csv"],
+    ),
     (["--schedule", "rewarmup", "--then", "zigzag"], ["--then", "zigzag"]),
     # a flag the family does not use is refused, also when it has a default (--decay was 0.2, --then cosine)
-    (["--schedule", "cosine", "--decay", "0.5"], ["--decay", "does not apply", "--schedule cosine"]),
+    (
+        ["--schedule", "cosine", "--decay", "0.5"],
+        ["--decay", "does not apply", "--schedule cosine"],
+    ),
     (["--schedule", "cosine", "--then", "wsd"], ["--then", "rewarmup only"]),
 ]
 
 
-@pytest.mark.parametrize("args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES])
+@pytest.mark.parametrize(
+    "args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES]
+)
 def test_predict_refuses_bad_schedule_flags(fitted, lrcurve, args, fragments):
     (fitted.parent / "one_lr.csv").write_text("step,lr\n100,3e-4\n")
     (fitted.parent / "two_lrs.csv").write_text("step,lr\n1,3e-4\n100,3e-5\n")
     before = snapshot(fitted.parent)
-    refused(lrcurve("predict", "fit.json", *args, "-o", "curve.csv", "--plot", "curve.png"), *fragments)
+    refused(
+        lrcurve("predict", "fit.json", *args, "-o", "curve.csv", "--plot", "curve.png"), *fragments
+    )
     assert snapshot(fitted.parent) == before
 
 
-@pytest.mark.parametrize("args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES])
+@pytest.mark.parametrize(
+    "args, fragments", SCHEDULE_CASES, ids=[" ".join(a) for a, _ in SCHEDULE_CASES]
+)
 def test_schedule_show_refuses_bad_schedule_flags(tmp_path, lrcurve, args, fragments):
     (tmp_path / "one_lr.csv").write_text("step,lr\n100,3e-4\n")
     (tmp_path / "two_lrs.csv").write_text("step,lr\n1,3e-4\n100,3e-5\n")
@@ -382,20 +569,58 @@ def test_schedule_show_refuses_bad_schedule_flags(tmp_path, lrcurve, args, fragm
 
 
 def test_rewarmup_flags(fitted, lrcurve):
-    refused(lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--steps", "30000", "--at-step", "40000"),
-            "--at-step (40000)", "--steps (30000)")
-    refused(lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--steps", "50000", "--base-run", "zz"),
-            "--base-run 'zz'", "constant, cosine")
-    refused(lrcurve("schedule", "show", "rewarmup", "--steps", "30000", "--peak", "3e-4"), "rewarmup", "fit file")
+    refused(
+        lrcurve(
+            "predict",
+            "fit.json",
+            "--schedule",
+            "rewarmup",
+            "--steps",
+            "30000",
+            "--at-step",
+            "40000",
+        ),
+        "--at-step (40000)",
+        "--steps (30000)",
+    )
+    refused(
+        lrcurve(
+            "predict", "fit.json", "--schedule", "rewarmup", "--steps", "50000", "--base-run", "zz"
+        ),
+        "--base-run 'zz'",
+        "constant, cosine",
+    )
+    refused(
+        lrcurve("schedule", "show", "rewarmup", "--steps", "30000", "--peak", "3e-4"),
+        "rewarmup",
+        "fit file",
+    )
 
 
 def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, lrcurve):
     """A milestone was checked against --steps but applied from --at-step: 20000 fired at step 32000, never."""
-    rewarm = ("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000", "--then", "multistep")
+    rewarm = (
+        "predict",
+        "fit.json",
+        "--schedule",
+        "rewarmup",
+        "--at-step",
+        "12000",
+        "--steps",
+        "30000",
+        "--then",
+        "multistep",
+    )
     for milestone in ("11000", "12000", "30000"):
-        refused(lrcurve(*rewarm, "--milestones", milestone, "--factors", "0.1"),
-                f"--milestones {milestone}", "--at-step 12000", "--steps 30000")
-    result = lrcurve(*rewarm, "--milestones", "20000", "--factors", "0.1", "--every", "10", "--json")
+        refused(
+            lrcurve(*rewarm, "--milestones", milestone, "--factors", "0.1"),
+            f"--milestones {milestone}",
+            "--at-step 12000",
+            "--steps 30000",
+        )
+    result = lrcurve(
+        *rewarm, "--milestones", "20000", "--factors", "0.1", "--every", "10", "--json"
+    )
     assert result.code == 0, result.err
     curve = json.loads(result.out)["curve"]
     lr = dict(zip(curve["step"], curve["lr"]))
@@ -403,15 +628,50 @@ def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, l
 
 
 def test_rewarmup_warmup_longer_than_the_new_phase_names_the_flag_and_the_phase(fitted, lrcurve):
-    refused(lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000", "--warmup", "18000"),
-            "--warmup 18000", "18000 steps of the re-warmup's new phase", "12000..30000")
+    refused(
+        lrcurve(
+            "predict",
+            "fit.json",
+            "--schedule",
+            "rewarmup",
+            "--at-step",
+            "12000",
+            "--steps",
+            "30000",
+            "--warmup",
+            "18000",
+        ),
+        "--warmup 18000",
+        "18000 steps of the re-warmup's new phase",
+        "12000..30000",
+    )
 
 
 def test_rewarmup_then_power_takes_the_power_flags(fitted, lrcurve):
     """The power flags were not passed on to the new phase: 'needs --a, --b, ...' although given."""
-    result = lrcurve("predict", "fit.json", "--schedule", "rewarmup", "--at-step", "12000", "--steps", "30000",
-                     "--then", "power", "--a", "4.6", "--b", "-0.51", "--batch", "1024", "--tokens-per-step", "4194304",
-                     "--peak", "3e-4", "--json")
+    result = lrcurve(
+        "predict",
+        "fit.json",
+        "--schedule",
+        "rewarmup",
+        "--at-step",
+        "12000",
+        "--steps",
+        "30000",
+        "--then",
+        "power",
+        "--a",
+        "4.6",
+        "--b",
+        "-0.51",
+        "--batch",
+        "1024",
+        "--tokens-per-step",
+        "4194304",
+        "--peak",
+        "3e-4",
+        "--json",
+    )
     assert result.code == 0, result.err
     phase = json.loads(result.out)["schedule"]["segments"][1]["body"]
     assert phase["kind"] == "power" and phase["a"] == 4.6 and phase["steps"] == 18000
@@ -420,8 +680,16 @@ def test_rewarmup_then_power_takes_the_power_flags(fitted, lrcurve):
 def test_schedule_show_needs_a_peak_and_refuses_existing_output(tmp_path, lrcurve):
     refused(lrcurve("schedule", "show", "cosine", "--steps", "1000"), "--peak")
     (tmp_path / "lr.csv").write_text("mine")
-    refused(lrcurve("schedule", "show", "cosine", "--steps", "1000", "--peak", "1e-3", "-o", "lr.csv"), "lr.csv exists")
-    refused(lrcurve("schedule", "show", "cosine", "--steps", "1000", "--peak", "1e-3", "--plot", "lr.gif"), "lr.gif")
+    refused(
+        lrcurve("schedule", "show", "cosine", "--steps", "1000", "--peak", "1e-3", "-o", "lr.csv"),
+        "lr.csv exists",
+    )
+    refused(
+        lrcurve(
+            "schedule", "show", "cosine", "--steps", "1000", "--peak", "1e-3", "--plot", "lr.gif"
+        ),
+        "lr.gif",
+    )
     assert snapshot(tmp_path) == {"lr.csv": b"mine"}
 
 
@@ -430,18 +698,29 @@ def test_schedule_show_needs_a_peak_and_refuses_existing_output(tmp_path, lrcurv
 
 def test_compare_refuses_when_no_law_can_be_fitted_and_says_why_for_each(tmp_path, lrcurve):
     short_log(tmp_path / "run.csv", 8)  # 7 points after warmup, 5 of them in the first 80 %
-    refused(lrcurve("compare", "run.csv", "--warmup", 2160), "no law could be compared",
-            "momentum: fit on run (first 80%) to predict run (last 20%): 5 points cannot determine 5 parameters",
-            "multipower: fit on run: 7 points cannot determine 7 parameters")
-    refused(lrcurve("compare", "run.csv", "--warmup-area", "sideways"),
-            "--warmup-area: no law has the warmup convention 'sideways'; choose from peak, actual, full")
+    refused(
+        lrcurve("compare", "run.csv", "--warmup", 2160),
+        "no law could be compared",
+        "momentum: fit on run (first 80%) to predict run (last 20%): 5 points cannot determine 5 parameters",
+        "multipower: fit on run: 7 points cannot determine 7 parameters",
+    )
+    refused(
+        lrcurve("compare", "run.csv", "--warmup-area", "sideways"),
+        "--warmup-area: no law has the warmup convention 'sideways'; choose from peak, actual, full",
+    )
 
 
 def test_compare_refuses_a_holdout_that_is_also_fitted(logs, lrcurve):
-    refused(lrcurve("compare", "a.csv", "b.csv", "--holdout", "./a.csv"), "--holdout a.csv", "also given as a run to fit")
+    refused(
+        lrcurve("compare", "a.csv", "b.csv", "--holdout", "./a.csv"),
+        "--holdout a.csv",
+        "also given as a run to fit",
+    )
 
 
-def test_compare_does_not_blame_the_warmup_area_for_an_error_while_fitting(logs, lrcurve, monkeypatch):
+def test_compare_does_not_blame_the_warmup_area_for_an_error_while_fitting(
+    logs, lrcurve, monkeypatch
+):
     def broken(*args, **kwargs):
         raise ValueError("a bug while fitting")
 
@@ -465,7 +744,12 @@ def test_repairs_are_one_line_notes_on_stderr_and_json_stays_clean(logs, lrcurve
     notes = result.err.splitlines()
     assert all(line.startswith("lrcurve: ") for line in notes), result.err
     text = "\n".join(notes)
-    assert "messy.csv" in text and "logged more than once" in text and "sorted" in text and "NaN" in text
+    assert (
+        "messy.csv" in text
+        and "logged more than once" in text
+        and "sorted" in text
+        and "NaN" in text
+    )
 
 
 def test_numeric_warnings_are_one_line(fitted, lrcurve):
@@ -483,9 +767,17 @@ def test_numeric_warnings_are_one_line(fitted, lrcurve):
 
 def test_a_real_process_shows_the_same(tmp_path):
     (tmp_path / "header.csv").write_text("step,lr,loss\n")
-    for args, fragment in ((["fit", "header.csv"], "header.csv: has a header but no rows"),
-                           (["schedule", "show", "--steps", "0"], "--steps")):
-        result = subprocess.run([sys.executable, "-m", "lrcurve", *args], cwd=tmp_path, capture_output=True, text=True)
+    for args, fragment in (
+        (["fit", "header.csv"], "header.csv: has a header but no rows"),
+        (["schedule", "show", "--steps", "0"], "--steps"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "lrcurve", *args], cwd=tmp_path, capture_output=True, text=True
+        )
         assert result.returncode == 2 and result.stdout == ""
-        assert result.stderr.count("\n") == 1 and fragment in result.stderr and "Traceback" not in result.stderr
+        assert (
+            result.stderr.count("\n") == 1
+            and fragment in result.stderr
+            and "Traceback" not in result.stderr
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["header.csv"]

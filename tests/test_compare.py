@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from lrcurve import make_schedule, read_runs
-from lrcurve.compare import Comparison, Heldout, LawResult, LeftOut, build_laws, compare, late_window
+from lrcurve.compare import (
+    Comparison,
+    Heldout,
+    LawResult,
+    LeftOut,
+    build_laws,
+    compare,
+    late_window,
+)
 from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.laws.base import LRHistory
@@ -28,23 +36,29 @@ def mpl_run(name, schedule, noise_seed):
 
 def test_compare_picks_the_law_that_generated_the_data():
     def multistep(at, factor):
-        return make_schedule("multistep", steps=24000, peak=3e-4, warmup=2160, milestones=at, factors=factor)
+        return make_schedule(
+            "multistep", steps=24000, peak=3e-4, warmup=2160, milestones=at, factors=factor
+        )
 
-    runs = [mpl_run("constant", make_schedule("constant", steps=24000, peak=3e-4, warmup=2160), 1),
-            mpl_run("two drops", multistep((10000, 17000), (0.3, 0.1)), 2)]
+    runs = [
+        mpl_run("constant", make_schedule("constant", steps=24000, peak=3e-4, warmup=2160), 1),
+        mpl_run("two drops", multistep((10000, 17000), (0.3, 0.1)), 2),
+    ]
     held = [mpl_run("one drop", multistep((14000,), (0.05,)), 3)]
     result = compare(runs, held)
     assert result.method == "holdout"
     assert result.best.name == "multipower"
     by_name = {r.name: r for r in result.results}
-    noise_mape = 100 * 2e-4 * np.sqrt(2 / np.pi)   # mean |N(0, 2e-4)| in percent
+    noise_mape = 100 * 2e-4 * np.sqrt(2 / np.pi)  # mean |N(0, 2e-4)| in percent
     assert by_name["multipower"].mape < 1.2 * noise_mape
     assert by_name["momentum"].mape > 2 * by_name["multipower"].mape
     assert by_name["multipower"].aic < by_name["momentum"].aic
 
 
 def test_scoring_falls_back_to_leave_one_out_and_to_a_late_window():
-    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(
+        SAMPLES / "cosine.csv", warmup_steps=2160
+    )
     loro = compare(runs, laws=[MomentumLaw()])
     assert loro.method == "leave-one-run-out"
     assert [h.run.name for h in loro.results[0].heldout] == ["constant", "cosine"]
@@ -58,12 +72,25 @@ def test_scoring_falls_back_to_leave_one_out_and_to_a_late_window():
 
 
 def lrcurve(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True
+    )
 
 
 def test_compare_cli_json_and_plot(tmp_path):
-    r = lrcurve("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout", SAMPLES / "wsd.csv",
-                "--warmup", 2160, "--json", "--plot", "cmp.png", cwd=tmp_path)
+    r = lrcurve(
+        "compare",
+        SAMPLES / "constant.csv",
+        SAMPLES / "cosine.csv",
+        "--holdout",
+        SAMPLES / "wsd.csv",
+        "--warmup",
+        2160,
+        "--json",
+        "--plot",
+        "cmp.png",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["method"] == "holdout"
@@ -75,7 +102,11 @@ def test_compare_cli_json_and_plot(tmp_path):
     for law in out["laws"]:
         assert [h["run"] for h in law["heldout"]] == ["wsd"]
         assert set(law["heldout"][0]) >= {"mape", "final_error", "r2"}
-        assert law["n_params"] == len(law["params"]) and np.isfinite(law["aic"]) and np.isfinite(law["bic"])
+        assert (
+            law["n_params"] == len(law["params"])
+            and np.isfinite(law["aic"])
+            and np.isfinite(law["bic"])
+        )
         assert law["heldout_mape"] < 0.3
     assert (tmp_path / "cmp.png").stat().st_size > 10_000
     again = lrcurve("compare", SAMPLES / "constant.csv", "--plot", "cmp.png", cwd=tmp_path)
@@ -83,19 +114,37 @@ def test_compare_cli_json_and_plot(tmp_path):
 
 
 def test_compare_cli_bad_input_is_one_line_and_exit_2(tmp_path):
-    r = lrcurve("compare", SAMPLES / "constant.csv", "--holdout", tmp_path / "missing.csv", cwd=tmp_path)
+    r = lrcurve(
+        "compare", SAMPLES / "constant.csv", "--holdout", tmp_path / "missing.csv", cwd=tmp_path
+    )
     assert r.returncode == 2
-    assert r.stderr.strip().count("\n") == 0 and "missing.csv" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.stderr.strip().count("\n") == 0
+        and "missing.csv" in r.stderr
+        and "Traceback" not in r.stderr
+    )
     r = lrcurve("compare", SAMPLES / "constant.csv", "--warmup-area", "sideways", cwd=tmp_path)
     assert r.returncode == 2 and "--warmup-area" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_compare_with_an_lr_exponent_fits_every_law_with_it_and_says_so(tmp_path):
-    r = lrcurve("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout", SAMPLES / "wsd.csv",
-                "--warmup", 2160, "--lr-exponent", 0.7, cwd=tmp_path)
+    r = lrcurve(
+        "compare",
+        SAMPLES / "constant.csv",
+        SAMPLES / "cosine.csv",
+        "--holdout",
+        SAMPLES / "wsd.csv",
+        "--warmup",
+        2160,
+        "--lr-exponent",
+        0.7,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "S1 = sum eta^0.7" in r.stdout
-    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(
+        SAMPLES / "cosine.csv", warmup_steps=2160
+    )
     laws, left_out = build_laws(lr_exponent=0.7)
     assert left_out == ()
     result = compare(runs, read_runs(SAMPLES / "wsd.csv", warmup_steps=2160), laws=laws)
@@ -104,10 +153,17 @@ def test_compare_with_an_lr_exponent_fits_every_law_with_it_and_says_so(tmp_path
 
 
 def test_aic_and_bic_come_from_the_fit_residuals_and_survive_a_fit_file():
-    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(
+        SAMPLES / "cosine.csv", warmup_steps=2160
+    )
     (result,) = compare(runs, laws=[MomentumLaw()]).results
-    rel = np.concatenate([result.fitted.curve(r.schedule, r.steps[w]) / r.loss[w] - 1
-                          for r in runs for w in [fit_window(r, result.fitted.skip_fraction)]])
+    rel = np.concatenate(
+        [
+            result.fitted.curve(r.schedule, r.steps[w]) / r.loss[w] - 1
+            for r in runs
+            for w in [fit_window(r, result.fitted.skip_fraction)]
+        ]
+    )
     n, rss, k = rel.size, float(rel @ rel), 5
     assert result.n_points == n == 341
     assert result.aic == pytest.approx(n * np.log(rss / n) + 2 * k, rel=1e-9)
@@ -115,33 +171,59 @@ def test_aic_and_bic_come_from_the_fit_residuals_and_survive_a_fit_file():
     saved = result.fitted.to_dict()
     again = FittedLaw.from_dict(json.loads(json.dumps(saved)))
     assert (again.n_fit_points, again.fit_rss) == (n, pytest.approx(rss, rel=1e-9))
-    old = FittedLaw.from_dict({k: v for k, v in saved.items() if k not in ("n_fit_points", "fit_rss")})
-    assert old.n_fit_points is None and old.fit_rss is None and np.allclose(old.values, result.fitted.values)
+    old = FittedLaw.from_dict(
+        {k: v for k, v in saved.items() if k not in ("n_fit_points", "fit_rss")}
+    )
+    assert (
+        old.n_fit_points is None
+        and old.fit_rss is None
+        and np.allclose(old.values, result.fitted.values)
+    )
 
 
 def constructed(name, n_params, *mapes):
     """A LawResult with ``n_params`` parameters and these held-out MAPEs (nothing else is needed to rank it)."""
     fitted = SimpleNamespace(params=(None,) * n_params)
-    return LawResult(name, fitted, tuple(Heldout(None, fitted, SimpleNamespace(mape=m)) for m in mapes))
+    return LawResult(
+        name, fitted, tuple(Heldout(None, fitted, SimpleNamespace(mape=m)) for m in mapes)
+    )
 
 
 def test_mapes_within_one_percent_are_a_tie_that_goes_to_the_fewest_parameters():
-    small, big = constructed("small", 5, 1.0, 1.02), constructed("big", 7, 0.99, 1.02)  # means 1.01 and 1.005
+    small, big = (
+        constructed("small", 5, 1.0, 1.02),
+        constructed("big", 7, 0.99, 1.02),
+    )  # means 1.01 and 1.005
     tie = Comparison("leave-one-run-out", (big, small))
     assert tie.tied == (big, small) and tie.best is small
-    assert "decided by parameter count: 5 vs 7" in tie.recommendation and "big, 1.005 %" in tie.recommendation
-    apart = Comparison("holdout", (constructed("big", 7, 0.98), constructed("small", 5, 0.99)))  # 1.02 % apart
+    assert (
+        "decided by parameter count: 5 vs 7" in tie.recommendation
+        and "big, 1.005 %" in tie.recommendation
+    )
+    apart = Comparison(
+        "holdout", (constructed("big", 7, 0.98), constructed("small", 5, 0.99))
+    )  # 1.02 % apart
     assert apart.best.name == "big" and [r.name for r in apart.tied] == ["big"]
     assert apart.recommendation == "big (lowest mean held-out MAPE, 0.980 %)"
-    same = Comparison("holdout", (constructed("a", 5, 1.004), constructed("b", 5, 1.0), constructed("c", 7, 0.5)))
+    same = Comparison(
+        "holdout", (constructed("a", 5, 1.004), constructed("b", 5, 1.0), constructed("c", 7, 0.5))
+    )
     assert same.best.name == "c"  # a and b are within 1 % of each other, not of the best
     equal = Comparison("holdout", (constructed("a", 5, 1.004), constructed("b", 5, 1.0)))
-    assert equal.best.name == "b" and equal.recommendation == "b (lowest mean held-out MAPE, 1.000 %; a tie within 1 % with a, 1.004 %)"
+    assert (
+        equal.best.name == "b"
+        and equal.recommendation
+        == "b (lowest mean held-out MAPE, 1.000 %; a tie within 1 % with a, 1.004 %)"
+    )
     # the simpler law also predicted best: parameter count decided nothing, and the line does not say it did
-    simpler_and_better = Comparison("holdout", (constructed("big", 7, 1.0), constructed("small", 5, 0.995)))
+    simpler_and_better = Comparison(
+        "holdout", (constructed("big", 7, 1.0), constructed("small", 5, 0.995))
+    )
     assert simpler_and_better.best.name == "small"
     assert "parameter count" not in simpler_and_better.recommendation
-    assert simpler_and_better.recommendation.startswith("small (lowest mean held-out MAPE, 0.995 %; a tie within 1 % with big")
+    assert simpler_and_better.recommendation.startswith(
+        "small (lowest mean held-out MAPE, 0.995 %; a tie within 1 % with big"
+    )
     unscored = Comparison("holdout", (constructed("nan", 2, np.nan), constructed("scored", 7, 3.0)))
     assert unscored.best.name == "scored"
 
@@ -149,9 +231,13 @@ def test_mapes_within_one_percent_are_a_tie_that_goes_to_the_fewest_parameters()
 def test_build_laws_leaves_out_the_laws_without_the_warmup_convention():
     laws, left_out = build_laws(warmup="full", lr_exponent=0.8)
     assert laws == (MultiPowerLaw(warmup="full", lr_exponent=0.8),)
-    assert left_out == (LeftOut("momentum", 5, "no 'full' warmup convention (it has peak, actual)"),)
+    assert left_out == (
+        LeftOut("momentum", 5, "no 'full' warmup convention (it has peak, actual)"),
+    )
     assert [law.name for law in build_laws(warmup="peak")[0]] == ["momentum", "multipower"]
-    with pytest.raises(ValueError, match="no law has the warmup convention 'full'; choose from peak, actual"):
+    with pytest.raises(
+        ValueError, match="no law has the warmup convention 'full'; choose from peak, actual"
+    ):
         build_laws(["momentum"], warmup="full")
     with pytest.raises(ValueError, match="'sideways'; choose from peak, actual, full"):
         build_laws(warmup="sideways")
@@ -163,7 +249,9 @@ def short_run(name, steps):
     """A WSD run logged only at ``steps``, its loss from the momentum law."""
     schedule = make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160, decay=0.2)
     steps = np.asarray(steps)
-    loss = MomentumLaw().predict(np.array([2.9, 0.6, 0.5, 400.0, 0.999]), LRHistory.of(schedule, 24000), steps)
+    loss = MomentumLaw().predict(
+        np.array([2.9, 0.6, 0.5, 400.0, 0.999]), LRHistory.of(schedule, 24000), steps
+    )
     return Run(name, steps, loss, schedule)
 
 
@@ -175,13 +263,28 @@ def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
     assert np.isfinite(result.best.mape) and np.isfinite(result.best.aic)
     (gone,) = result.left_out
     assert gone.name == "multipower"
-    assert gone.reason == "fit on short (first 80%) to predict short (last 20%): 7 points cannot determine 7 parameters"
-    assert result.to_dict()["left_out"] == [{"law": "multipower", "n_params": 7, "reason": gone.reason}]
-    with pytest.raises(InputError, match=r"no law could be compared: momentum: fit on short \(first 80%\) to "
-                                         r"predict short \(last 20%\): 5 points .*; multipower: fit on short: 7 points cannot"):
+    assert (
+        gone.reason
+        == "fit on short (first 80%) to predict short (last 20%): 7 points cannot determine 7 parameters"
+    )
+    assert result.to_dict()["left_out"] == [
+        {"law": "multipower", "n_params": 7, "reason": gone.reason}
+    ]
+    with pytest.raises(
+        InputError,
+        match=r"no law could be compared: momentum: fit on short \(first 80%\) to "
+        r"predict short \(last 20%\): 5 points .*; multipower: fit on short: 7 points cannot",
+    ):
         compare([short_run("short", [1080, *range(2400, 19300, 3600), 21000, 24000])])
     # leave-one-run-out: both runs fit together, but b alone (3 points) cannot predict a
     runs = [short_run("a", range(2400, 24001, 2400)), short_run("b", [2400, 12000, 24000])]
-    with pytest.raises(InputError, match=r"^no law could be compared: multipower: no 'full' warmup convention; "
-                                         r"momentum: fit on b to predict a: 3 points cannot determine 5 parameters$"):
-        compare(runs, laws=[MomentumLaw()], left_out=[LeftOut("multipower", 7, "no 'full' warmup convention")])
+    with pytest.raises(
+        InputError,
+        match=r"^no law could be compared: multipower: no 'full' warmup convention; "
+        r"momentum: fit on b to predict a: 3 points cannot determine 5 parameters$",
+    ):
+        compare(
+            runs,
+            laws=[MomentumLaw()],
+            left_out=[LeftOut("multipower", 7, "no 'full' warmup convention")],
+        )

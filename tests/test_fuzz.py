@@ -21,16 +21,50 @@ from lrcurve.cli import main
 from tests.conftest import FUZZ_SCALE, SAMPLES, shared_path
 from tests.test_readers import malformed_texts
 
-FUZZ = settings(max_examples=200 * FUZZ_SCALE, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-WEIRD = ["nan", "inf", "-inf", "-1", "0", "1e400", "1e-400", "abc", "", " ", "3e-4", "0.5", "2", "72000",
-         "1,2", "[1]", "--json", "-", "1e20", "0x10", "١٢", "None"]
+FUZZ = settings(
+    max_examples=200 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+WEIRD = [
+    "nan",
+    "inf",
+    "-inf",
+    "-1",
+    "0",
+    "1e400",
+    "1e-400",
+    "abc",
+    "",
+    " ",
+    "3e-4",
+    "0.5",
+    "2",
+    "72000",
+    "1,2",
+    "[1]",
+    "--json",
+    "-",
+    "1e20",
+    "0x10",
+    "١٢",
+    "None",
+]
 
 
 @pytest.fixture(scope="module")
 def fit_file(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("fit")
-    run_cli(directory, "fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--warmup", "2160", "-o", "fit.json")
+    run_cli(
+        directory,
+        "fit",
+        SAMPLES / "constant.csv",
+        SAMPLES / "cosine.csv",
+        "--warmup",
+        "2160",
+        "-o",
+        "fit.json",
+    )
     return directory / "fit.json"
 
 
@@ -61,8 +95,15 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
 
 
-def check_outcome(directory: Path, before: dict[str, bytes], code: int, out: str, err: str, json_out: bool,
-                  drift_allowed: bool = False) -> None:
+def check_outcome(
+    directory: Path,
+    before: dict[str, bytes],
+    code: int,
+    out: str,
+    err: str,
+    json_out: bool,
+    drift_allowed: bool = False,
+) -> None:
     assert "Traceback" not in err, err
     if drift_allowed and code == 1:  # `check`: the run left the band, a result and not an error
         assert "DRIFT" in out + err or '"drift"' in out, (out, err)
@@ -85,8 +126,11 @@ def fuzz_dir(tmp_path: Path, name: str) -> Path:
 
 
 @FUZZ
-@given(data=st.one_of(malformed_texts(), st.binary(max_size=300)), command=st.sampled_from(["fit", "lr-horizon", "fit-power"]),
-       json_out=st.booleans())
+@given(
+    data=st.one_of(malformed_texts(), st.binary(max_size=300)),
+    command=st.sampled_from(["fit", "lr-horizon", "fit-power"]),
+    json_out=st.booleans(),
+)
 def test_commands_that_read_tables(tmp_path, data, command, json_out):
     directory = fuzz_dir(tmp_path, "tables")
     (directory / "in.csv").write_bytes(data)
@@ -100,11 +144,20 @@ def test_commands_that_read_tables(tmp_path, data, command, json_out):
 
 def wandb_like() -> st.SearchStrategy[bytes]:
     """Real W&B exports cut short, with values swapped for junk, or JSON of the wrong shape."""
-    real = shared_path("lr-scheduling", "data").glob("ann0.2_slimpajama_llama_norm_nlayers8_nhead6_*iter3000*.json")
+    real = shared_path("lr-scheduling", "data").glob(
+        "ann0.2_slimpajama_llama_norm_nlayers8_nhead6_*iter3000*.json"
+    )
     text = next(real).read_text()
     doc = json.loads(text)
-    junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
-                     st.lists(st.floats(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+    junk = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=5),
+        st.lists(st.floats(), max_size=3),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )
 
     @st.composite
     def mutated(draw):
@@ -112,7 +165,12 @@ def wandb_like() -> st.SearchStrategy[bytes]:
         section = draw(st.sampled_from(["config", "history"]))
         keys = list(d[section])
         key = draw(st.sampled_from(keys))
-        if section == "history" and isinstance(d[section][key], dict) and d[section][key] and draw(st.booleans()):
+        if (
+            section == "history"
+            and isinstance(d[section][key], dict)
+            and d[section][key]
+            and draw(st.booleans())
+        ):
             series = d[section][key]
             inner = draw(st.sampled_from(list(series)))
             series[inner] = draw(junk)
@@ -121,33 +179,76 @@ def wandb_like() -> st.SearchStrategy[bytes]:
         return json.dumps(d).encode()
 
     truncated = st.integers(0, len(text)).map(lambda n: text[:n].encode())
-    shapes = st.recursive(st.none() | st.floats() | st.text(max_size=4),
-                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["history", "config", "name", "train", "val", "iter"]), inner, max_size=3),
-                          max_leaves=8).map(lambda v: json.dumps(v).encode())
+    shapes = st.recursive(
+        st.none() | st.floats() | st.text(max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["history", "config", "name", "train", "val", "iter"]),
+                inner,
+                max_size=3,
+            )
+        ),
+        max_leaves=8,
+    ).map(lambda v: json.dumps(v).encode())
     assert doc["history"]
     return st.one_of(truncated, mutated(), shapes)
 
 
 @FUZZ
-@given(data=wandb_like(), loss=st.sampled_from(["val", "train", "val_loss", "nope"]), json_out=st.booleans())
+@given(
+    data=wandb_like(),
+    loss=st.sampled_from(["val", "train", "val_loss", "nope"]),
+    json_out=st.booleans(),
+)
 def test_fit_reads_malformed_wandb_exports(tmp_path, data, loss, json_out):
     directory = fuzz_dir(tmp_path, "wandb")
     (directory / "run.json").write_bytes(data)
     before = snapshot(directory)
-    code, out, err = run_cli(directory, "fit", "run.json", "--loss", loss, "--parent", "none", "-o", "out.json",
-                             *(["--json"] if json_out else []))
+    code, out, err = run_cli(
+        directory,
+        "fit",
+        "run.json",
+        "--loss",
+        loss,
+        "--parent",
+        "none",
+        "-o",
+        "out.json",
+        *(["--json"] if json_out else []),
+    )
     check_outcome(directory, before, code, out, err, json_out)
 
 
-SCHEDULE_FLAGS = ["--steps", "--peak", "--warmup", "--decay", "--shape", "--floor", "--period", "--cycle",
-                  "--milestones", "--factors", "--at-step", "--then", "--a", "--b", "--batch", "--tokens-per-step"]
+SCHEDULE_FLAGS = [
+    "--steps",
+    "--peak",
+    "--warmup",
+    "--decay",
+    "--shape",
+    "--floor",
+    "--period",
+    "--cycle",
+    "--milestones",
+    "--factors",
+    "--at-step",
+    "--then",
+    "--a",
+    "--b",
+    "--batch",
+    "--tokens-per-step",
+]
 
 
 @FUZZ
-@given(command=st.sampled_from(["predict", "schedule show", "optimize", "check"]),
-       family=st.sampled_from(["wsd", "cosine", "constant", "cyclic", "multistep", "power", "rewarmup", "file", "zig"]),
-       flags=st.lists(st.tuples(st.sampled_from(SCHEDULE_FLAGS), st.sampled_from(WEIRD)), max_size=4),
-       json_out=st.booleans())
+@given(
+    command=st.sampled_from(["predict", "schedule show", "optimize", "check"]),
+    family=st.sampled_from(
+        ["wsd", "cosine", "constant", "cyclic", "multistep", "power", "rewarmup", "file", "zig"]
+    ),
+    flags=st.lists(st.tuples(st.sampled_from(SCHEDULE_FLAGS), st.sampled_from(WEIRD)), max_size=4),
+    json_out=st.booleans(),
+)
 def test_commands_with_malformed_flags(tmp_path, fit_file, command, family, flags, json_out):
     directory = fuzz_dir(tmp_path, "flags")
     before = snapshot(directory)
@@ -158,10 +259,16 @@ def test_commands_with_malformed_flags(tmp_path, fit_file, command, family, flag
         args += [family]
     elif command == "optimize":
         args += [fit_file, "--family", family if family in ("wsd", "cosine", "rewarmup") else "wsd"]
-        flags = [(f, v) for f, v in flags if f in ("--steps", "--peak", "--warmup", "--decay", "--shape", "--floor")]
+        flags = [
+            (f, v)
+            for f, v in flags
+            if f in ("--steps", "--peak", "--warmup", "--decay", "--shape", "--floor")
+        ]
     else:
         args += [fit_file, SAMPLES / "wsd.csv"]
-        flags = [(f, v) for f, v in flags if f in ("--warmup",)] + [("--tolerance", v) for _, v in flags[:1]]
+        flags = [(f, v) for f, v in flags if f in ("--warmup",)] + [
+            ("--tolerance", v) for _, v in flags[:1]
+        ]
     for flag, value in flags:
         args += [flag, value]
     code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
@@ -169,17 +276,40 @@ def test_commands_with_malformed_flags(tmp_path, fit_file, command, family, flag
 
 
 @FUZZ
-@given(data=st.one_of(st.binary(max_size=400), st.text(max_size=200).map(str.encode),
-                      st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(st.sampled_from(["law", "params", "runs", "covariance", "skip_fraction"]), st.one_of(st.none(), st.integers(), st.text(max_size=4), st.lists(st.integers(), max_size=2)), max_size=5))))
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=200).map(str.encode),
+        st.builds(
+            lambda d: json.dumps(d).encode(),
+            st.dictionaries(
+                st.sampled_from(["law", "params", "runs", "covariance", "skip_fraction"]),
+                st.one_of(
+                    st.none(),
+                    st.integers(),
+                    st.text(max_size=4),
+                    st.lists(st.integers(), max_size=2),
+                ),
+                max_size=5,
+            ),
+        ),
+    )
+)
 def test_predict_with_a_damaged_fit_file(tmp_path, data):
     directory = fuzz_dir(tmp_path, "fitfile")
     (directory / "fit.json").write_bytes(data)
     before = snapshot(directory)
-    code, out, err = run_cli(directory, "predict", "fit.json", "--schedule", "wsd", "--steps", "1000", "--json")
+    code, out, err = run_cli(
+        directory, "predict", "fit.json", "--schedule", "wsd", "--steps", "1000", "--json"
+    )
     check_outcome(directory, before, code, out, err, True)
 
 
-@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.binary(min_size=1, max_size=200))
 def test_tensorboard_named_junk(tmp_path, data):
     directory = fuzz_dir(tmp_path, "tb")
@@ -190,12 +320,45 @@ def test_tensorboard_named_junk(tmp_path, data):
 
 
 JSON_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4),
-              st.sampled_from([10**400, 2**63, -1, 0, 1, 0.5, 1e308, 5e-324, -0.0, "nan", "wsd", "constant", "momentum"])),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["kind", "value", "steps", "name", "x"]), inner, max_size=2),
-    max_leaves=6)
-NUMBERS = st.one_of(st.floats(allow_nan=False), st.integers(-10**12, 10**12),
-                    st.sampled_from([0, 1, -1, 2, 0.5, 1e-300, 5e-324, 1e308, 1e30, -0.0, 10**400, 2**63, 50_000_001]))
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=4),
+        st.sampled_from(
+            [
+                10**400,
+                2**63,
+                -1,
+                0,
+                1,
+                0.5,
+                1e308,
+                5e-324,
+                -0.0,
+                "nan",
+                "wsd",
+                "constant",
+                "momentum",
+            ]
+        ),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["kind", "value", "steps", "name", "x"]), inner, max_size=2
+        )
+    ),
+    max_leaves=6,
+)
+NUMBERS = st.one_of(
+    st.floats(allow_nan=False),
+    st.integers(-(10**12), 10**12),
+    st.sampled_from(
+        [0, 1, -1, 2, 0.5, 1e-300, 5e-324, 1e308, 1e30, -0.0, 10**400, 2**63, 50_000_001]
+    ),
+)
 
 
 def json_paths(value: object, prefix: tuple = ()) -> list[tuple]:
@@ -214,27 +377,61 @@ def put(document: object, path: tuple, value: object) -> object:
     """``document`` with the value at ``path`` replaced (the root when ``path`` is empty)."""
     if not path:
         return value
-    put(document[path[0]], path[1:], value) if len(path) > 1 else document.__setitem__(path[0], value)
+    put(document[path[0]], path[1:], value) if len(path) > 1 else document.__setitem__(
+        path[0], value
+    )
     return document
 
 
 @FUZZ
-@given(data=st.data(), command=st.sampled_from(["predict", "optimize", "check"]), json_out=st.booleans())
+@given(
+    data=st.data(),
+    command=st.sampled_from(["predict", "optimize", "check"]),
+    json_out=st.booleans(),
+)
 def test_any_value_anywhere_in_a_fit_file(tmp_path, fit_file, data, command, json_out):
     """A real fit file with one to three values replaced by any JSON value: predicted from or refused."""
     document = json.loads(fit_file.read_text())
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(json_paths(document)))
-        number = isinstance(functools.reduce(lambda value, key: value[key], path, document), (int, float))
-        document = put(document, path, data.draw(NUMBERS if number and data.draw(st.booleans()) else JSON_VALUES))
+        number = isinstance(
+            functools.reduce(lambda value, key: value[key], path, document), (int, float)
+        )
+        document = put(
+            document,
+            path,
+            data.draw(NUMBERS if number and data.draw(st.booleans()) else JSON_VALUES),
+        )
     directory = fuzz_dir(tmp_path, "fitvalues")
     (directory / "fit.json").write_text(json.dumps(document))
     before = snapshot(directory)
-    args = {"predict": ["predict", "fit.json", "--schedule", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"]))],
-            "optimize": ["optimize", "fit.json", "--family", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])),
-                         "--fractions", "0.1,0.3", "--shapes", "linear", "--periods", "1", "--floors", "0", "--max-lrs", "0.5",
-                         "--rewarmups", "10"],
-            "check": ["check", "fit.json", SAMPLES / "wsd.csv"]}[command]
+    args = {
+        "predict": [
+            "predict",
+            "fit.json",
+            "--schedule",
+            data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])),
+        ],
+        "optimize": [
+            "optimize",
+            "fit.json",
+            "--family",
+            data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])),
+            "--fractions",
+            "0.1,0.3",
+            "--shapes",
+            "linear",
+            "--periods",
+            "1",
+            "--floors",
+            "0",
+            "--max-lrs",
+            "0.5",
+            "--rewarmups",
+            "10",
+        ],
+        "check": ["check", "fit.json", SAMPLES / "wsd.csv"],
+    }[command]
     code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
     check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
 
@@ -252,47 +449,155 @@ def extreme_tables(draw) -> bytes:
     loss_scale = draw(st.sampled_from([1.0] * len(SCALES) + SCALES))
     lr_shape = draw(st.sampled_from(["constant", "decay", "decay to 0", "drop", "any"]))
     position = np.linspace(0, 1, len(steps))
-    lr = {"constant": np.ones_like(position), "decay": 1 - 0.9 * position, "decay to 0": 1 - position,
-          "drop": np.where(position < 0.7, 1.0, 1e-300),
-          "any": np.array(draw(st.lists(st.floats(0, 1), min_size=len(steps), max_size=len(steps))))}[lr_shape] * lr_scale
+    lr = {
+        "constant": np.ones_like(position),
+        "decay": 1 - 0.9 * position,
+        "decay to 0": 1 - position,
+        "drop": np.where(position < 0.7, 1.0, 1e-300),
+        "any": np.array(draw(st.lists(st.floats(0, 1), min_size=len(steps), max_size=len(steps)))),
+    }[lr_shape] * lr_scale
     loss = (3 + 1 / np.sqrt(np.asarray(steps, dtype=float) + 1)) * loss_scale
     cells = [[str(s), repr(float(l)), repr(float(v))] for s, l, v in zip(steps, lr, loss)]
     for _ in range(draw(st.integers(0, 3))):  # a few odd cells
         row, column = draw(st.integers(0, len(cells) - 1)), draw(st.integers(1, 2))
-        cells[row][column] = draw(st.sampled_from(["0", "-0", "-0.0", "5e-324", "1e308", "1.7976931348623157e308", "nan", "1e-320"]))
+        cells[row][column] = draw(
+            st.sampled_from(
+                ["0", "-0", "-0.0", "5e-324", "1e308", "1.7976931348623157e308", "nan", "1e-320"]
+            )
+        )
     return ("step,lr,loss\n" + "\n".join(",".join(row) for row in cells) + "\n").encode()
 
 
-@settings(max_examples=25 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(table=extreme_tables(), law=st.sampled_from(["momentum", "multipower"]), json_out=st.booleans())
-@example(table=b"step,lr,loss\n50,1e-320,3.14e-320\n51,1e-320,3.139e-320\n52,1e-320,3.137e-320\n1000,1e-320,3.03e-320\n",
-         law="momentum", json_out=False)  # vanishing LR and loss: the fit divided by them
-@example(table=b"step,lr,loss\n0,0.0,4.0\n5000,0.0,3.01414\n5001,0.0,3.01413\n5002,0.0,3.01413\n100000,0.0001,3.00316\n",
-         law="momentum", json_out=False)  # losses before the LR leaves 0: an LR area of 0
-@example(table=b"step,lr,loss\n1,0.0,3.7\n1418,0.0,3.02\n3978,0.0001,3.015\n5125,2.225074e-317,3.013\n8392,0.0,3.0109\n"
-               b"8393,0.0,3.0108\n8394,0.0,3.0107\n100000,0.0001,3.003\n", law="multipower", json_out=False)  # a denormal LR
+@settings(
+    max_examples=25 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    table=extreme_tables(), law=st.sampled_from(["momentum", "multipower"]), json_out=st.booleans()
+)
+@example(
+    table=b"step,lr,loss\n50,1e-320,3.14e-320\n51,1e-320,3.139e-320\n52,1e-320,3.137e-320\n1000,1e-320,3.03e-320\n",
+    law="momentum",
+    json_out=False,
+)  # vanishing LR and loss: the fit divided by them
+@example(
+    table=b"step,lr,loss\n0,0.0,4.0\n5000,0.0,3.01414\n5001,0.0,3.01413\n5002,0.0,3.01413\n100000,0.0001,3.00316\n",
+    law="momentum",
+    json_out=False,
+)  # losses before the LR leaves 0: an LR area of 0
+@example(
+    table=b"step,lr,loss\n1,0.0,3.7\n1418,0.0,3.02\n3978,0.0001,3.015\n5125,2.225074e-317,3.013\n8392,0.0,3.0109\n"
+    b"8393,0.0,3.0108\n8394,0.0,3.0107\n100000,0.0001,3.003\n",
+    law="multipower",
+    json_out=False,
+)  # a denormal LR
 def test_fit_tables_with_extreme_numbers(tmp_path, table, law, json_out):
     directory = fuzz_dir(tmp_path, "extreme")
     (directory / "in.csv").write_bytes(table)
     before = snapshot(directory)
-    code, out, err = run_cli(directory, "fit", "in.csv", "--law", law, "-o", "out.json", *(["--json"] if json_out else []))
+    code, out, err = run_cli(
+        directory,
+        "fit",
+        "in.csv",
+        "--law",
+        law,
+        "-o",
+        "out.json",
+        *(["--json"] if json_out else []),
+    )
     check_outcome(directory, before, code, out, err, json_out)
 
 
-EXTREME = st.one_of(st.sampled_from(["0", "1", "-1", "2", "1e-300", "5e-324", "1e308", "1.7976931348623157e308", "-0",
-                                     "99999999999999999999999", "50000001", "0.999999", "3e-4", "1000"]),
-                    st.integers(-10**25, 10**25).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr))
-POWER_FLAGS = ["--a", "--b", "--batch", "--tokens", "--peak", "--seq-len", "--tokens-per-step", "--warmup", "--decay", "--floor", "--lam"]
+EXTREME = st.one_of(
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-1",
+            "2",
+            "1e-300",
+            "5e-324",
+            "1e308",
+            "1.7976931348623157e308",
+            "-0",
+            "99999999999999999999999",
+            "50000001",
+            "0.999999",
+            "3e-4",
+            "1000",
+        ]
+    ),
+    st.integers(-(10**25), 10**25).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+POWER_FLAGS = [
+    "--a",
+    "--b",
+    "--batch",
+    "--tokens",
+    "--peak",
+    "--seq-len",
+    "--tokens-per-step",
+    "--warmup",
+    "--decay",
+    "--floor",
+    "--lam",
+]
 COMMAND_FLAGS = {
-    "predict": ["--steps", "--peak", "--warmup", "--decay", "--floor", "--period", "--cycle", "--at-step", "--every"],
-    "schedule show": ["--steps", "--peak", "--warmup", "--decay", "--floor", "--period", "--cycle", "--lam", "--a", "--b",
-                      "--batch", "--tokens-per-step"],
-    "optimize": ["--steps", "--peak", "--warmup", "--at-step", "--from-step", "--top", "--decay", "--floor", "--fractions",
-                 "--floors", "--periods", "--max-lrs", "--rewarmups"],
+    "predict": [
+        "--steps",
+        "--peak",
+        "--warmup",
+        "--decay",
+        "--floor",
+        "--period",
+        "--cycle",
+        "--at-step",
+        "--every",
+    ],
+    "schedule show": [
+        "--steps",
+        "--peak",
+        "--warmup",
+        "--decay",
+        "--floor",
+        "--period",
+        "--cycle",
+        "--lam",
+        "--a",
+        "--b",
+        "--batch",
+        "--tokens-per-step",
+    ],
+    "optimize": [
+        "--steps",
+        "--peak",
+        "--warmup",
+        "--at-step",
+        "--from-step",
+        "--top",
+        "--decay",
+        "--floor",
+        "--fractions",
+        "--floors",
+        "--periods",
+        "--max-lrs",
+        "--rewarmups",
+    ],
     "check": ["--tolerance", "--windows", "--warmup", "--steps", "--peak"],
     "fit": ["--skip", "--warmup"],
     "lr-horizon": ["--tokens-per-step", "--target", "--span"],
-    "fit-power": ["--batch", "--tokens", "--seq-len", "--tokens-per-step", "--peak", "--warmup", "--decay", "--floor"],
+    "fit-power": [
+        "--batch",
+        "--tokens",
+        "--seq-len",
+        "--tokens-per-step",
+        "--peak",
+        "--warmup",
+        "--decay",
+        "--floor",
+    ],
 }
 
 
@@ -304,42 +609,149 @@ def sweeps_file(tmp_path_factory) -> Path:
 
 
 @FUZZ
-@given(data=st.data(), command=st.sampled_from([*COMMAND_FLAGS, "schedule power"]), json_out=st.booleans())
-def test_numeric_flags_with_extreme_values(tmp_path, fit_file, sweeps_file, data, command, json_out):
+@given(
+    data=st.data(),
+    command=st.sampled_from([*COMMAND_FLAGS, "schedule power"]),
+    json_out=st.booleans(),
+)
+def test_numeric_flags_with_extreme_values(
+    tmp_path, fit_file, sweeps_file, data, command, json_out
+):
     """Every numeric flag given a huge, tiny, negative or fractional number: a result or one error line."""
     directory = fuzz_dir(tmp_path, "numbers")
     before = snapshot(directory)
     names = POWER_FLAGS if command == "schedule power" else COMMAND_FLAGS[command]
     flags = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
-    args = {"predict": ["predict", fit_file, "--schedule", data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "rewarmup"]))],
-            "schedule show": ["schedule", "show", data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "constant", "power"])),
-                              "--steps", "1000", "--peak", "1e-3"],
-            "schedule power": ["schedule", "power", "--a", "4.6", "--b", "-0.51", "--batch", "1024", "--tokens", "1e9",
-                               "--peak", "0.02", "--seq-len", "4096"],
-            "optimize": ["optimize", fit_file, "--family", data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])), "--fractions",
-                         "0.1,0.2", "--shapes", "linear", "--periods", "1", "--max-lrs", "0.5", "--rewarmups", "10"],
-            "check": ["check", fit_file, SAMPLES / "wsd.csv"],
-            "fit": ["fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "-o", "out.json"],
-            "lr-horizon": ["lr-horizon", "--table", shared_path("lr-scheduling", "index.csv"), "--where", "family=ann124-0.1"],
-            "fit-power": ["fit-power", sweeps_file, "--batch", "256", "--tokens", "1e11", "--seq-len", "4096", "--peak", "0.02"]}[command]
+    args = {
+        "predict": [
+            "predict",
+            fit_file,
+            "--schedule",
+            data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "rewarmup"])),
+        ],
+        "schedule show": [
+            "schedule",
+            "show",
+            data.draw(st.sampled_from(["wsd", "cosine", "cyclic", "constant", "power"])),
+            "--steps",
+            "1000",
+            "--peak",
+            "1e-3",
+        ],
+        "schedule power": [
+            "schedule",
+            "power",
+            "--a",
+            "4.6",
+            "--b",
+            "-0.51",
+            "--batch",
+            "1024",
+            "--tokens",
+            "1e9",
+            "--peak",
+            "0.02",
+            "--seq-len",
+            "4096",
+        ],
+        "optimize": [
+            "optimize",
+            fit_file,
+            "--family",
+            data.draw(st.sampled_from(["wsd", "cosine", "rewarmup"])),
+            "--fractions",
+            "0.1,0.2",
+            "--shapes",
+            "linear",
+            "--periods",
+            "1",
+            "--max-lrs",
+            "0.5",
+            "--rewarmups",
+            "10",
+        ],
+        "check": ["check", fit_file, SAMPLES / "wsd.csv"],
+        "fit": ["fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "-o", "out.json"],
+        "lr-horizon": [
+            "lr-horizon",
+            "--table",
+            shared_path("lr-scheduling", "index.csv"),
+            "--where",
+            "family=ann124-0.1",
+        ],
+        "fit-power": [
+            "fit-power",
+            sweeps_file,
+            "--batch",
+            "256",
+            "--tokens",
+            "1e11",
+            "--seq-len",
+            "4096",
+            "--peak",
+            "0.02",
+        ],
+    }[command]
     if command in ("schedule power", "fit-power") and "--tokens-per-step" in flags:
         args.remove("--seq-len"), args.remove("4096")  # the flag gives the tokens per step
     for flag in flags:
         if flag in args:
             i = args.index(flag)
-            del args[i:i + 2]
+            del args[i : i + 2]
         args += [flag, data.draw(EXTREME)]
     code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
     check_outcome(directory, before, code, out, err, json_out, drift_allowed=command == "check")
 
 
-@pytest.mark.parametrize("args", [
-    ["fit-power", "SWEEPS", "--batch", "256", "--tokens", "1e11", "--seq-len", "4096", "--decay", "1"],  # ZeroDivisionError
-    ["fit-power", "SWEEPS", "--batch", "256", "--tokens", "1e308", "--seq-len", "4096"],  # 1e300 steps: a dtype error
-    ["schedule", "power", "--a", "4.6", "--b", "-0.5", "--batch", "1", "--tokens", "1e9", "--peak", "0.02",
-     "--tokens-per-step", "1e-300"],  # tokens / tokens-per-step overflowed math.ceil
-    ["optimize", "FIT", "--steps", "99999999999999999999999"],  # "Maximum allowed size exceeded"
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [
+            "fit-power",
+            "SWEEPS",
+            "--batch",
+            "256",
+            "--tokens",
+            "1e11",
+            "--seq-len",
+            "4096",
+            "--decay",
+            "1",
+        ],  # ZeroDivisionError
+        [
+            "fit-power",
+            "SWEEPS",
+            "--batch",
+            "256",
+            "--tokens",
+            "1e308",
+            "--seq-len",
+            "4096",
+        ],  # 1e300 steps: a dtype error
+        [
+            "schedule",
+            "power",
+            "--a",
+            "4.6",
+            "--b",
+            "-0.5",
+            "--batch",
+            "1",
+            "--tokens",
+            "1e9",
+            "--peak",
+            "0.02",
+            "--tokens-per-step",
+            "1e-300",
+        ],  # tokens / tokens-per-step overflowed math.ceil
+        [
+            "optimize",
+            "FIT",
+            "--steps",
+            "99999999999999999999999",
+        ],  # "Maximum allowed size exceeded"
+    ],
+)
 def test_extreme_flags_found_by_the_fuzz(tmp_path, fit_file, sweeps_file, args):
     directory = fuzz_dir(tmp_path, "found")
     args = [{"SWEEPS": sweeps_file, "FIT": fit_file}.get(a, a) for a in args]

@@ -10,13 +10,25 @@ from lrcurve.horizon import HorizonLaw, SweepPoint, fit_horizon_law, optimum_at_
 from tests.conftest import shared_path
 
 
-def synthetic_sweep(B=0.5, beta=0.3, horizons=(1e9, 2e9, 4e9, 8e9), lrs=(2e-4, 5e-4, 1e-3, 2e-3, 4e-3), noise=0.0, seed=0):
+def synthetic_sweep(
+    B=0.5,
+    beta=0.3,
+    horizons=(1e9, 2e9, 4e9, 8e9),
+    lrs=(2e-4, 5e-4, 1e-3, 2e-3, 4e-3),
+    noise=0.0,
+    seed=0,
+):
     rng = np.random.default_rng(seed)
     points = []
     for d in horizons:
         best = B * d**-beta
         for lr in lrs:
-            loss = 3.0 - 0.1 * np.log(d / 1e9) + 0.05 * np.log(lr / best) ** 2 + noise * rng.standard_normal()
+            loss = (
+                3.0
+                - 0.1 * np.log(d / 1e9)
+                + 0.05 * np.log(lr / best) ** 2
+                + noise * rng.standard_normal()
+            )
             points.append(SweepPoint(d, lr, loss, f"d{d:g}-lr{lr:g}"))
     return points
 
@@ -40,14 +52,18 @@ def test_noisy_sweep_gives_an_interval_that_covers_the_truth():
 
 def test_vertex_outside_the_lrs_tried_falls_back_to_the_best_observed():
     # every LR tried lies below the optimum (1e-3): the parabola's vertex is an extrapolation
-    points = [SweepPoint(1e9, lr, 3.0 + 0.01 * np.log(lr / 1e-3) ** 2) for lr in (1e-4, 2e-4, 3e-4, 5e-4)]
+    points = [
+        SweepPoint(1e9, lr, 3.0 + 0.01 * np.log(lr / 1e-3) ** 2) for lr in (1e-4, 2e-4, 3e-4, 5e-4)
+    ]
     optimum = optimum_at_horizon(points)
     assert not optimum.bracketed and "outside" in optimum.note
     assert optimum.lr_opt == 5e-4 and optimum.log_lr_stderr is None
 
 
 def test_diverged_runs_are_left_out_of_the_parabola():
-    points = [p for p in synthetic_sweep(horizons=(1e9,))] + [SweepPoint(1e9, 8e-3, 7.5, "diverged")]
+    points = [p for p in synthetic_sweep(horizons=(1e9,))] + [
+        SweepPoint(1e9, 8e-3, 7.5, "diverged")
+    ]
     optimum = optimum_at_horizon(points)
     assert all(p.name != "diverged" for p in optimum.used) and "diverged" in optimum.note
     assert optimum.lr_opt == pytest.approx(0.5 * 1e9**-0.3, rel=1e-6)
@@ -55,12 +71,18 @@ def test_diverged_runs_are_left_out_of_the_parabola():
 
 def test_undetermined_beta_is_said():
     # optima that wander over horizons only 10 % apart: the slope in D is not determined
-    points = [SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
-              for d, best in ((1e9, 1e-3), (1.05e9, 1.3e-3), (1.1e9, 0.8e-3)) for lr in (2e-4, 5e-4, 1e-3, 2e-3, 4e-3)]
+    points = [
+        SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
+        for d, best in ((1e9, 1e-3), (1.05e9, 1.3e-3), (1.1e9, 0.8e-3))
+        for lr in (2e-4, 5e-4, 1e-3, 2e-3, 4e-3)
+    ]
     law = fit_horizon_law(points)
     assert law.beta_stderr > abs(law.beta)
     assert any("do not determine" in w for w in law.warnings)
-    assert not any("do not determine" in w for w in fit_horizon_law(synthetic_sweep(noise=0.002, seed=3)).warnings)
+    assert not any(
+        "do not determine" in w
+        for w in fit_horizon_law(synthetic_sweep(noise=0.002, seed=3)).warnings
+    )
 
 
 def test_one_horizon_is_not_enough():
@@ -69,13 +91,25 @@ def test_one_horizon_is_not_enough():
 
 
 def lrcurve(*args):
-    return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "lrcurve", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def test_cli_on_the_shared_cooldown_sweep():
     index = shared_path("lr-scheduling", "index.csv")
-    r = lrcurve("lr-horizon", "--table", index, "--where", "family=ann124-0.1", "--tokens-per-step", 102400,
-                "--target", 1e10, "--json")
+    r = lrcurve(
+        "lr-horizon",
+        "--table",
+        index,
+        "--where",
+        "family=ann124-0.1",
+        "--tokens-per-step",
+        102400,
+        "--target",
+        1e10,
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["unit"] == "tokens" and len(out["horizons"]) == 4
@@ -88,18 +122,31 @@ def test_cli_on_the_shared_cooldown_sweep():
 
 
 def test_cli_bad_filter_is_one_line_exit_2():
-    r = lrcurve("lr-horizon", "--table", shared_path("lr-scheduling", "index.csv"), "--where", "nosuchcolumn")
+    r = lrcurve(
+        "lr-horizon",
+        "--table",
+        shared_path("lr-scheduling", "index.csv"),
+        "--where",
+        "nosuchcolumn",
+    )
     assert r.returncode == 2 and "--where" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
 def grid_sweep(losses, horizons=(1000, 2000, 4000), lrs=(1e-3, 2e-3, 4e-3, 8e-3, 16e-3)):
     """Every horizon with the same loss-vs-LR shape (shifted down with the horizon)."""
-    return [SweepPoint(h, lr, loss - 0.1 * i, f"h{h}-lr{lr:g}") for i, h in enumerate(horizons) for lr, loss in zip(lrs, losses)]
+    return [
+        SweepPoint(h, lr, loss - 0.1 * i, f"h{h}-lr{lr:g}")
+        for i, h in enumerate(horizons)
+        for lr, loss in zip(lrs, losses)
+    ]
 
 
 def write_table(path, points):
-    path.write_text("name,steps,lr,loss\n" + "".join(f"{p.name},{p.horizon:g},{p.lr:g},{p.loss:.17g}\n" for p in points))
+    path.write_text(
+        "name,steps,lr,loss\n"
+        + "".join(f"{p.name},{p.horizon:g},{p.lr:g},{p.loss:.17g}\n" for p in points)
+    )
     return path
 
 
@@ -107,7 +154,11 @@ def test_optima_at_the_edge_of_the_lrs_tried_give_no_zero_width_interval():
     # the best LR is the highest tried at every horizon: the optima agree exactly, yet they are only bounds
     law = fit_horizon_law(grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))
     assert all(o.log_lr_stderr is None for o in law.optima)
-    assert law.covariance is None and law.beta_stderr is None and "lowest or highest" in law.no_interval
+    assert (
+        law.covariance is None
+        and law.beta_stderr is None
+        and "lowest or highest" in law.no_interval
+    )
     assert law.predict(8000)[1:] == (None, None)
     assert any("no interval" in w for w in law.warnings)
 
@@ -118,23 +169,29 @@ def test_an_interior_grid_point_optimum_has_half_the_grid_spacing_as_its_error()
     assert all(not o.bracketed and o.lr_opt == 4e-3 for o in law.optima)
     assert all(o.log_lr_stderr == pytest.approx(np.log(2) / 2) for o in law.optima)
     lr, lo, hi = law.predict(8000)
-    assert law.no_interval == "" and hi / lo > 2      # an honest width, not 0.004 .. 0.004
+    assert law.no_interval == "" and hi / lo > 2  # an honest width, not 0.004 .. 0.004
 
 
 def test_two_horizons_without_error_bars_have_no_interval():
-    points = [SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
-              for d, best in ((1e9, 1e-3), (4e9, 0.7e-3)) for lr in (3e-4, 1e-3, 3e-3)]
+    points = [
+        SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
+        for d, best in ((1e9, 1e-3), (4e9, 0.7e-3))
+        for lr in (3e-4, 1e-3, 3e-3)
+    ]
     law = fit_horizon_law(points)
     assert all(o.bracketed and o.log_lr_stderr is None for o in law.optima)
     assert law.covariance is None and "degrees of freedom" in law.no_interval
 
 
 def test_scatter_alone_sets_the_interval_with_students_t():
-    points = [SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
-              for d, best in ((1e9, 1e-3), (2e9, 0.85e-3), (4e9, 0.75e-3)) for lr in (3e-4, 1e-3, 3e-3)]
+    points = [
+        SweepPoint(d, lr, 3.0 + 0.02 * np.log(lr / best) ** 2)
+        for d, best in ((1e9, 1e-3), (2e9, 0.85e-3), (4e9, 0.75e-3))
+        for lr in (3e-4, 1e-3, 3e-3)
+    ]
     law = fit_horizon_law(points)
     assert all(o.log_lr_stderr is None for o in law.optima) and law.covariance is not None
-    assert law.z95 == pytest.approx(12.706, rel=1e-4)     # one degree of freedom
+    assert law.z95 == pytest.approx(12.706, rel=1e-4)  # one degree of freedom
 
 
 def test_cli_says_why_there_is_no_interval(tmp_path):
@@ -154,7 +211,9 @@ def test_cli_signs_the_exponent_once(tmp_path):
     r = lrcurve("lr-horizon", "--table", rising)
     assert r.returncode == 0, r.stderr
     assert "D^+0.1000" in r.stdout and "^--" not in r.stdout
-    flat = write_table(tmp_path / "flat.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))   # beta ~ ±1e-14
+    flat = write_table(
+        tmp_path / "flat.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0])
+    )  # beta ~ ±1e-14
     assert "D^+0.0000" in lrcurve("lr-horizon", "--table", flat).stdout
 
 
@@ -173,10 +232,14 @@ def test_tokens_per_step_that_overflows_is_refused(tmp_path):
     table = write_table(tmp_path / "sw.csv", grid_sweep([3.0, 2.9, 2.95, 3.0, 3.1]))
     r = lrcurve("lr-horizon", "--table", table, "--tokens-per-step", "1e308")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "--tokens-per-step" in r.stderr and "overflow" in r.stderr and "horizon(s)" not in r.stderr
+    assert (
+        "--tokens-per-step" in r.stderr and "overflow" in r.stderr and "horizon(s)" not in r.stderr
+    )
     assert "RuntimeWarning" not in r.stderr and "warning" not in r.stderr
     with pytest.raises(InputError, match="finite horizon"):
-        fit_horizon_law([SweepPoint(float("inf"), 1e-3, 3.0), *synthetic_sweep(horizons=(1e9, 2e9))])
+        fit_horizon_law(
+            [SweepPoint(float("inf"), 1e-3, 3.0), *synthetic_sweep(horizons=(1e9, 2e9))]
+        )
 
 
 def test_the_formula_signs_its_exponent_once():
@@ -190,7 +253,11 @@ def test_a_parabola_that_happens_to_fit_exactly_does_not_take_all_the_weight():
     """Each horizon's error bar uses the noise pooled over horizons: one horizon whose four
     points lay on a parabola by chance had an error bar of ~1e-13 from its own 1-dof residuals."""
     points = synthetic_sweep(lrs=(4e-4, 7e-4, 1.2e-3, 2e-3), noise=2e-3, seed=3)
-    exact = [p for p in synthetic_sweep(lrs=(4e-4, 7e-4, 1.2e-3, 2e-3), noise=1e-7, seed=5) if p.horizon == 2e9]
+    exact = [
+        p
+        for p in synthetic_sweep(lrs=(4e-4, 7e-4, 1.2e-3, 2e-3), noise=1e-7, seed=5)
+        if p.horizon == 2e9
+    ]
     points = [p for p in points if p.horizon != 2e9] + exact
     law = fit_horizon_law(points)
     errors = [o.log_lr_stderr for o in law.optima]

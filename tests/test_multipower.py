@@ -19,7 +19,7 @@ def double_sum(lr, t, B, C, beta, gamma):
     total = 0.0
     for k in range(2, t + 1):
         drop = lr[k - 2] - lr[k - 1]
-        area = sum(lr[k - 1:t])
+        area = sum(lr[k - 1 : t])
         total += drop * (1 - (C * lr[k - 1] ** -gamma * area + 1) ** -beta)
     return B * total
 
@@ -35,36 +35,52 @@ def test_single_drop_by_hand():
     B, C, beta, gamma = 100.0, 2.0, 0.5, 0.5
     steps = np.arange(1, 6)
     # the drop of 3e-4 happens at step 3; S_3(t) = 1e-4 * (t - 2)
-    expected = [0, 0] + [B * 3e-4 * (1 - (C * (1e-4) ** -0.5 * 1e-4 * (t - 2) + 1) ** -0.5) for t in (3, 4, 5)]
-    assert LossDrop.of(lr, steps)(B, C, beta, gamma) == pytest.approx(expected, rel=1e-12, abs=1e-15)
-    assert loss_drop_direct(lr, steps, B, C, beta, gamma) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    expected = [0, 0] + [
+        B * 3e-4 * (1 - (C * (1e-4) ** -0.5 * 1e-4 * (t - 2) + 1) ** -0.5) for t in (3, 4, 5)
+    ]
+    assert LossDrop.of(lr, steps)(B, C, beta, gamma) == pytest.approx(
+        expected, rel=1e-12, abs=1e-15
+    )
+    assert loss_drop_direct(lr, steps, B, C, beta, gamma) == pytest.approx(
+        expected, rel=1e-12, abs=1e-15
+    )
 
 
 def test_tiny_schedule_matches_the_written_double_sum():
     lr = [5e-4, 4e-4, 4e-4, 2e-4, 3e-4, 1e-4]  # includes a rise
     steps = np.arange(1, 7)
     expected = [double_sum(lr, t, **SHAPE) for t in steps]
-    assert LossDrop.of(np.array(lr), steps, tolerance=0.0)(**SHAPE) == pytest.approx(expected, rel=1e-12, abs=1e-15)
-    assert LossDrop.of(np.array(lr), steps)(**SHAPE) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert LossDrop.of(np.array(lr), steps, tolerance=0.0)(**SHAPE) == pytest.approx(
+        expected, rel=1e-12, abs=1e-15
+    )
+    assert LossDrop.of(np.array(lr), steps)(**SHAPE) == pytest.approx(
+        expected, rel=1e-12, abs=1e-15
+    )
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(st.lists(st.floats(1e-6, 1e-3), min_size=2, max_size=12), st.integers(0, 2**31 - 1), st.integers(20, 400))
+@given(
+    st.lists(st.floats(1e-6, 1e-3), min_size=2, max_size=12),
+    st.integers(0, 2**31 - 1),
+    st.integers(20, 400),
+)
 def test_fast_evaluation_matches_the_double_sum_on_random_schedules(levels, seed, n):
     rng = np.random.default_rng(seed)
     # piecewise schedules: random levels, some held, some ramped linearly
     knots = np.sort(rng.choice(np.arange(1, n + 1), size=min(len(levels), n), replace=False))
-    lr = np.interp(np.arange(1, n + 1), knots, levels[:knots.size])
+    lr = np.interp(np.arange(1, n + 1), knots, levels[: knots.size])
     kind = rng.random()
     if kind < 0.25:
-        lr = lr[np.argsort(-lr, kind="stable")]          # decaying
+        lr = lr[np.argsort(-lr, kind="stable")]  # decaying
     elif kind < 0.5:
-        lr = np.round(lr, 4) + 1e-6                      # steps
+        lr = np.round(lr, 4) + 1e-6  # steps
     elif kind < 0.75:
-        lr = rng.choice(levels, size=n)                  # a jump at every step
+        lr = rng.choice(levels, size=n)  # a jump at every step
     steps = np.unique(rng.integers(1, n + 1, size=15))
     exact = loss_drop_direct(lr, steps, **SHAPE)
-    assert LossDrop.of(lr, steps, tolerance=0.0)(**SHAPE) == pytest.approx(exact, rel=1e-10, abs=1e-12)
+    assert LossDrop.of(lr, steps, tolerance=0.0)(**SHAPE) == pytest.approx(
+        exact, rel=1e-10, abs=1e-12
+    )
     # block merging: second order in the tolerance, relative to B * (summed |LR changes|)
     scale = SHAPE["B"] * np.abs(np.diff(lr)).sum()
     for tolerance in (0.1, 0.2):
@@ -73,20 +89,28 @@ def test_fast_evaluation_matches_the_double_sum_on_random_schedules(levels, seed
 
 
 def test_block_merging_error_on_a_long_cosine_is_tiny():
-    lr = make_schedule("cosine", steps=30000, peak=3e-4, warmup=2000, floor=0.0).law_view().per_step(30000)
+    lr = (
+        make_schedule("cosine", steps=30000, peak=3e-4, warmup=2000, floor=0.0)
+        .law_view()
+        .per_step(30000)
+    )
     steps = np.arange(1, 30001, 97)
     fast = LossDrop.of(lr, steps)
     exact = loss_drop_direct(lr, steps, **SHAPE)
     assert np.max(np.abs(fast(**SHAPE) - exact)) < 3e-6
-    assert fast.n_terms() < 0.02 * steps.size * 30000   # far fewer terms than the double sum
+    assert fast.n_terms() < 0.02 * steps.size * 30000  # far fewer terms than the double sum
 
 
 def test_requested_steps_may_be_dense_or_sparse_with_the_same_values():
     lr = make_schedule("wsd", steps=6000, peak=3e-4, decay=0.3, shape="sqrt").per_step(6000)
     dense = LossDrop.of(lr, np.arange(1, 6001))(**SHAPE)
     sparse_steps = np.array([1, 10, 4199, 4200, 4201, 5000, 6000])
-    assert LossDrop.of(lr, sparse_steps)(**SHAPE) == pytest.approx(dense[sparse_steps - 1], abs=3e-6)
-    assert np.all(np.diff(dense[4200:-1]) > 0)  # the loss drop grows while the LR decays (to 0 at the end)
+    assert LossDrop.of(lr, sparse_steps)(**SHAPE) == pytest.approx(
+        dense[sparse_steps - 1], abs=3e-6
+    )
+    assert np.all(
+        np.diff(dense[4200:-1]) > 0
+    )  # the loss drop grows while the LR decays (to 0 at the end)
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -94,18 +118,26 @@ def test_requested_steps_may_be_dense_or_sparse_with_the_same_values():
 def test_knots_interpolate_piecewise_quadratics_exactly_and_keep_their_jumps(seed, n):
     rng = np.random.default_rng(seed)
     # an LR with a few jumps and corners: each starts a segment
-    lr = np.interp(np.arange(1, n + 1), np.sort(rng.choice(np.arange(1, n + 1), 6, replace=False)), rng.uniform(1e-5, 1e-3, 6))
+    lr = np.interp(
+        np.arange(1, n + 1),
+        np.sort(rng.choice(np.arange(1, n + 1), 6, replace=False)),
+        rng.uniform(1e-5, 1e-3, 6),
+    )
     lr[rng.choice(n, 3)] *= 0.5
     knots = Knots.of(lr_drops(lr))
     assert knots.steps[0] == 1 and knots.steps[-1] == n and np.all(np.diff(knots.steps) > 0)
     starts = knots.steps[np.flatnonzero(np.diff(knots.segment, prepend=-1))]
-    assert np.all(np.isin(starts[1:] - 1, knots.steps))      # the step before a segment is a knot
+    assert np.all(np.isin(starts[1:] - 1, knots.steps))  # the step before a segment is a knot
     steps = np.arange(1, n + 1)
     piece = np.searchsorted(starts, steps, side="right") - 1
     coef = rng.normal(size=(starts.size, 3))
-    curve = coef[piece, 0] + coef[piece, 1] * steps / n + coef[piece, 2] * (steps / n) ** 2 + 10 * piece
+    curve = (
+        coef[piece, 0] + coef[piece, 1] * steps / n + coef[piece, 2] * (steps / n) ** 2 + 10 * piece
+    )
     values = np.vstack([curve[knots.steps - 1], -curve[knots.steps - 1]])
-    assert knots.interpolate(values, knots.interpolation(steps)) == pytest.approx(np.vstack([curve, -curve]), abs=1e-9)
+    assert knots.interpolate(values, knots.interpolation(steps)) == pytest.approx(
+        np.vstack([curve, -curve]), abs=1e-9
+    )
 
 
 def family(name, n):
@@ -113,17 +145,36 @@ def family(name, n):
     return {
         "cosine": make_schedule("cosine", steps=n, peak=peak, warmup=warmup, floor=0.0),
         "wsd": make_schedule("wsd", steps=n, peak=peak, warmup=warmup, decay=0.2),
-        "wsd-sqrt": make_schedule("wsd", steps=n, peak=peak, warmup=warmup, decay=0.3, shape="sqrt", floor=0.1),
-        "multistep": make_schedule("multistep", steps=n, peak=peak, warmup=warmup, milestones=[n // 2, 3 * n // 4], factors=[0.3, 0.1]),
+        "wsd-sqrt": make_schedule(
+            "wsd", steps=n, peak=peak, warmup=warmup, decay=0.3, shape="sqrt", floor=0.1
+        ),
+        "multistep": make_schedule(
+            "multistep",
+            steps=n,
+            peak=peak,
+            warmup=warmup,
+            milestones=[n // 2, 3 * n // 4],
+            factors=[0.3, 0.1],
+        ),
         "cyclic": make_schedule("cyclic", steps=n, peak=peak, warmup=warmup, cycle=n // 5),
-        "rewarmup": rewarmup(make_schedule("cosine", steps=n // 2, peak=peak, warmup=warmup, floor=0.1), n // 2,
-                             make_schedule("cosine", steps=n // 2, peak=peak, floor=0.0), n // 40),
+        "rewarmup": rewarmup(
+            make_schedule("cosine", steps=n // 2, peak=peak, warmup=warmup, floor=0.1),
+            n // 2,
+            make_schedule("cosine", steps=n // 2, peak=peak, floor=0.0),
+            n // 40,
+        ),
     }[name]
 
 
 @settings(max_examples=16, deadline=None, derandomize=True)
-@given(st.sampled_from(["cosine", "wsd", "wsd-sqrt", "multistep", "cyclic", "rewarmup"]), st.sampled_from(["actual", "full"]),
-       st.floats(-3, 4), st.floats(0.05, 3.0), st.floats(0.0, 1.5), st.integers(0, 2**31 - 1))
+@given(
+    st.sampled_from(["cosine", "wsd", "wsd-sqrt", "multistep", "cyclic", "rewarmup"]),
+    st.sampled_from(["actual", "full"]),
+    st.floats(-3, 4),
+    st.floats(0.05, 3.0),
+    st.floats(0.0, 1.5),
+    st.integers(0, 2**31 - 1),
+)
 def test_dense_prediction_matches_the_exact_sum(name, warmup, log_C, beta, gamma, seed):
     n = 60_000
     history = LRHistory.of(family(name, n), n)
@@ -131,17 +182,25 @@ def test_dense_prediction_matches_the_exact_sum(name, warmup, log_C, beta, gamma
     law = MultiPowerLaw(warmup)
     dense = law.prepare(history, np.arange(1, n + 1))
     knots = dense.loss_drop.knots
-    assert knots is not None and knots.steps.size < n / 2          # the knots are what is walked
+    assert knots is not None and knots.steps.size < n / 2  # the knots are what is walked
     check = np.unique(np.random.default_rng(seed).integers(1, n + 1, 25))
     lr = history.actual_lr(n) if warmup == "full" else history.lr
     exact_drop = LossDrop.of(lr, check, tolerance=0.0)(*theta[3:])
     # the interpolation alone, from exact values at the knots it reads (within two of each interval)
     interpolation = knots.interpolation(check)
-    read = np.unique(np.clip(np.unique(interpolation.indices % knots.steps.size)[:, None] + np.arange(-2, 3), 0, knots.steps.size - 1))
+    read = np.unique(
+        np.clip(
+            np.unique(interpolation.indices % knots.steps.size)[:, None] + np.arange(-2, 3),
+            0,
+            knots.steps.size - 1,
+        )
+    )
     at_knots = np.zeros((1, knots.steps.size))
     at_knots[0, read] = LossDrop.of(lr, knots.steps[read], tolerance=0.0)(*theta[3:])
     scale = theta[3] * np.abs(lr_drops(lr)).sum()
-    assert np.max(np.abs(knots.interpolate(at_knots, interpolation)[0] - exact_drop)) <= 1e-7 * scale
+    assert (
+        np.max(np.abs(knots.interpolate(at_knots, interpolation)[0] - exact_drop)) <= 1e-7 * scale
+    )
     # with the block merging at the knots: far below fit noise
     loss = law.evaluate(theta, dense)[check - 1]
     assert np.max(np.abs(dense.loss_drop(*theta[3:])[check - 1] - exact_drop) / loss) < 1e-6
@@ -159,14 +218,23 @@ def test_dense_prediction_holds_to_the_last_step_of_a_decay_to_zero():
     at_knots = LossDrop.of(lr, knots.steps, tolerance=0.0)(*theta[3:])[None, :]
     exact = LossDrop.of(lr, check, tolerance=0.0)(*theta[3:])
     scale = theta[3] * np.abs(lr_drops(lr)).sum()
-    assert np.max(np.abs(knots.interpolate(at_knots, knots.interpolation(check))[0] - exact)) <= 1e-7 * scale
+    assert (
+        np.max(np.abs(knots.interpolate(at_knots, knots.interpolation(check))[0] - exact))
+        <= 1e-7 * scale
+    )
 
 
 def test_dense_rows_share_the_walk_and_the_interpolation():
     law = MultiPowerLaw()
     n = 40_000
     prepared = law.prepare(LRHistory.of(family("wsd", n), n), np.arange(1, n + 1))
-    thetas = np.array([[3.0, 0.5, 0.5, 400, 2.0, 0.6, 0.65], [2.8, 0.6, 0.4, 300, 1.0, 0.5, 0.5], [2.8, 0.6, 0.4, 300, 1.0, 0.5, 0.0]])
+    thetas = np.array(
+        [
+            [3.0, 0.5, 0.5, 400, 2.0, 0.6, 0.65],
+            [2.8, 0.6, 0.4, 300, 1.0, 0.5, 0.5],
+            [2.8, 0.6, 0.4, 300, 1.0, 0.5, 0.0],
+        ]
+    )
     both = law.evaluate_many(thetas, prepared)
     assert prepared.loss_drop.knots is not None
     for row, theta in zip(both, thetas):
@@ -192,8 +260,8 @@ def test_warmup_conventions_change_only_the_warmup_area():
     actual = MultiPowerLaw("actual").predict(theta, history, steps)
     peak = MultiPowerLaw("peak").predict(theta, history, steps)
     full = MultiPowerLaw("full").predict(theta, history, steps)
-    assert np.all(actual > peak)          # less area trained counts as less progress
-    assert np.all(full > actual)          # "full": the warmup's LR rises count as (negative) drops
+    assert np.all(actual > peak)  # less area trained counts as less progress
+    assert np.all(full > actual)  # "full": the warmup's LR rises count as (negative) drops
     with pytest.raises(ValueError, match="warmup"):
         make_law("multipower", warmup="none")
 
@@ -208,9 +276,19 @@ def synthetic(name, schedule, steps):
 
 def test_fit_recovers_known_parameters_from_synthetic_curves():
     steps = np.arange(2200, 24001, 128)
-    runs = [synthetic("constant", make_schedule("constant", steps=24000, peak=3e-4, warmup=2160), steps),
-            synthetic("cosine", make_schedule("cosine", steps=24000, peak=3e-4, warmup=2160, floor=0.1), steps),
-            synthetic("wsd", make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160, decay=0.2, floor=0.1), steps)]
+    runs = [
+        synthetic(
+            "constant", make_schedule("constant", steps=24000, peak=3e-4, warmup=2160), steps
+        ),
+        synthetic(
+            "cosine", make_schedule("cosine", steps=24000, peak=3e-4, warmup=2160, floor=0.1), steps
+        ),
+        synthetic(
+            "wsd",
+            make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160, decay=0.2, floor=0.1),
+            steps,
+        ),
+    ]
     fitted = fit(runs, MultiPowerLaw(), skip_fraction=0.0)
     predicted = np.concatenate([fitted.predict_run(r) for r in runs])
     assert np.max(np.abs(predicted / np.concatenate([r.loss for r in runs]) - 1)) < 1e-5
@@ -220,16 +298,39 @@ def test_fit_recovers_known_parameters_from_synthetic_curves():
     assert fitted.predict(long).final_loss == pytest.approx(truth[0], rel=2e-4)
 
 
-@pytest.mark.parametrize("name, lr, steps", [
-    ("cosine to 10 %, every step (knots)", make_schedule("cosine", steps=3000, peak=3e-4, floor=0.1)(np.arange(1, 3001)),
-     np.arange(1, 3001)),
-    ("WSD to zero LR, logged rows", make_schedule("wsd", steps=2000, peak=3e-4, decay=0.2)(np.arange(1, 2001)),
-     np.arange(100, 2001, 128)),
-    ("re-warmup", rewarmup(make_schedule("cosine", steps=1000, peak=3e-4, floor=0.1), 1000,
-                           make_schedule("cosine", steps=1000, peak=2e-4), 100)(np.arange(1, 2001)), np.arange(50, 2001, 50)),
-])
-@pytest.mark.parametrize("theta", [(3.0, 0.5, 0.5, 400.0, 2.0, 0.6, 0.65), (2.5, 1.0, 0.3, 50.0, 0.01, 1.5, 0.0),
-                                   (3.0, 0.5, 0.5, 400.0, 30.0, 0.05, 1.4)])
+@pytest.mark.parametrize(
+    "name, lr, steps",
+    [
+        (
+            "cosine to 10 %, every step (knots)",
+            make_schedule("cosine", steps=3000, peak=3e-4, floor=0.1)(np.arange(1, 3001)),
+            np.arange(1, 3001),
+        ),
+        (
+            "WSD to zero LR, logged rows",
+            make_schedule("wsd", steps=2000, peak=3e-4, decay=0.2)(np.arange(1, 2001)),
+            np.arange(100, 2001, 128),
+        ),
+        (
+            "re-warmup",
+            rewarmup(
+                make_schedule("cosine", steps=1000, peak=3e-4, floor=0.1),
+                1000,
+                make_schedule("cosine", steps=1000, peak=2e-4),
+                100,
+            )(np.arange(1, 2001)),
+            np.arange(50, 2001, 50),
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "theta",
+    [
+        (3.0, 0.5, 0.5, 400.0, 2.0, 0.6, 0.65),
+        (2.5, 1.0, 0.3, 50.0, 0.01, 1.5, 0.0),
+        (3.0, 0.5, 0.5, 400.0, 30.0, 0.05, 1.4),
+    ],
+)
 def test_analytic_jacobian_matches_finite_differences(name, lr, steps, theta):
     law = MultiPowerLaw()
     prepared = law.prepare(LRHistory(np.asarray(lr, dtype=np.float64)), steps)
@@ -242,8 +343,13 @@ def test_analytic_jacobian_matches_finite_differences(name, lr, steps, theta):
         down[i] -= h
         high, low = law.evaluate(up, prepared), law.evaluate(down, prepared)
         numeric = (high - low) / (2 * h)
-        roundoff = 64 * np.finfo(float).eps * np.abs(high).max() / h   # the difference quotient's own error
-        assert np.abs(analytic[:, i] - numeric).max() <= 1e-5 * np.abs(numeric).max() + roundoff, (name, law.param_names[i])
+        roundoff = (
+            64 * np.finfo(float).eps * np.abs(high).max() / h
+        )  # the difference quotient's own error
+        assert np.abs(analytic[:, i] - numeric).max() <= 1e-5 * np.abs(numeric).max() + roundoff, (
+            name,
+            law.param_names[i],
+        )
     assert np.all(np.isfinite(analytic))
 
 

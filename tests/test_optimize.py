@@ -9,8 +9,15 @@ from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw, Parameter
 from lrcurve.laws.base import Law
 from lrcurve.laws.momentum import MomentumLaw
-from lrcurve.optimize import (cosine_candidates, default_baseline, predicted_losses, recognise, rewarmup_candidates,
-                              search, wsd_candidates)
+from lrcurve.optimize import (
+    cosine_candidates,
+    default_baseline,
+    predicted_losses,
+    recognise,
+    rewarmup_candidates,
+    search,
+    wsd_candidates,
+)
 from lrcurve.schedules import make_schedule
 from tests.conftest import SAMPLES, shared_path
 from tests.test_cli import lrcurve
@@ -20,7 +27,10 @@ WARMUP, PEAK = 2160, 3e-4
 
 def fit_shared(size):
     folder = shared_path("multipowerlaw", size)
-    runs = [read_runs(folder / f"{name}_24000.csv", warmup_steps=WARMUP)[0] for name in ("constant", "cosine")]
+    runs = [
+        read_runs(folder / f"{name}_24000.csv", warmup_steps=WARMUP)[0]
+        for name in ("constant", "cosine")
+    ]
     return fit(runs)
 
 
@@ -42,7 +52,9 @@ class MomentumCopy(MomentumLaw):
 
 
 def test_fast_path_matches_generic_path_and_full_prediction(fitted):
-    candidates = wsd_candidates(30000, PEAK, WARMUP, fractions=(0.05, 0.2, 0.5), shapes=("linear", "sqrt"))
+    candidates = wsd_candidates(
+        30000, PEAK, WARMUP, fractions=(0.05, 0.2, 0.5), shapes=("linear", "sqrt")
+    )
     candidates += cosine_candidates(30000, PEAK, WARMUP, periods=(0.7, 1.2), floors=(0.0, 0.1))
     schedules = [c.schedule for c in candidates]
     for at_step in (30000, 12345):
@@ -51,7 +63,15 @@ def test_fast_path_matches_generic_path_and_full_prediction(fitted):
         assert fast == pytest.approx(generic, rel=1e-12, abs=1e-12)
     full = [fitted.predict(s, with_stderr=False).final_loss for s in schedules]
     assert predicted_losses(fitted, schedules, 30000) == pytest.approx(full, rel=1e-12)
-    other = FittedLaw(MomentumCopy(), fitted.params, fitted.runs, fitted.skip_fraction, fitted.covariance, True, "")
+    other = FittedLaw(
+        MomentumCopy(),
+        fitted.params,
+        fitted.runs,
+        fitted.skip_fraction,
+        fitted.covariance,
+        True,
+        "",
+    )
     assert predicted_losses(other, schedules, 30000) == pytest.approx(full, rel=1e-12)
 
 
@@ -75,18 +95,31 @@ class AreaLaw(Law):
 
 
 def test_any_law_works_through_the_generic_path_with_known_answers(fitted):
-    params = (Parameter("L0", 5.0, 0.01, 0.0, np.inf), Parameter("k", 1.0, 1.0, 0.0, np.inf))  # losses stay positive
+    params = (
+        Parameter("L0", 5.0, 0.01, 0.0, np.inf),
+        Parameter("k", 1.0, 1.0, 0.0, np.inf),
+    )  # losses stay positive
     area = FittedLaw(AreaLaw(), params, fitted.runs, 0.05, np.diag([1e-4, 1.0]), True, "")
     steps = 10000
-    wsd = run_search(area, "wsd", wsd_candidates(steps, PEAK, 100, fractions=(0.1, 0.3, 0.5)), steps)
+    wsd = run_search(
+        area, "wsd", wsd_candidates(steps, PEAK, 100, fractions=(0.1, 0.3, 0.5)), steps
+    )
     # most LR area: the shortest decay with the slowest-falling shape (1-square is not searched; cosine > linear)
     assert wsd.best.params["decay"] == 0.1 and wsd.best.params["shape"] == "cosine"
     best_area = wsd.best.schedule.law_view().per_step(steps).sum()
     assert wsd.best_loss == pytest.approx(5.0 - 1.0 * best_area, rel=1e-12)
-    cos = run_search(area, "cosine", cosine_candidates(steps, PEAK, 100, periods=(0.5, 1.0, 1.5), floors=(0.0, 0.2)), steps)
+    cos = run_search(
+        area,
+        "cosine",
+        cosine_candidates(steps, PEAK, 100, periods=(0.5, 1.0, 1.5), floors=(0.0, 0.2)),
+        steps,
+    )
     assert cos.best.params["period_fraction"] == 1.5 and cos.best.params["floor"] == 0.2
     # gain's standard error from the covariance: only k matters, se = area difference * se(k)
-    area_diff = cos.baseline.law_view().per_step(steps).sum() - cos.best.schedule.law_view().per_step(steps).sum()
+    area_diff = (
+        cos.baseline.law_view().per_step(steps).sum()
+        - cos.best.schedule.law_view().per_step(steps).sum()
+    )
     assert cos.gain_stderr == pytest.approx(abs(area_diff) * 1.0, rel=1e-4)
 
 
@@ -106,9 +139,15 @@ def test_recognises_the_shared_runs_schedules():
     name, options = recognise(read("cosine_72000"))
     assert name == "cosine" and options["floor"] == pytest.approx(0.1, abs=1e-3)
     name, options = recognise(read("wsdld_20000_24000"))
-    assert name == "wsd" and options["shape"] == "linear" and options["decay"] == pytest.approx(4000 / 24000, abs=0.01)
+    assert (
+        name == "wsd"
+        and options["shape"] == "linear"
+        and options["decay"] == pytest.approx(4000 / 24000, abs=0.01)
+    )
     assert recognise(make_schedule("wsd", steps=5000, peak=PEAK, decay=0.3, shape="sqrt")) == (
-        "wsd", {"decay": 0.3, "shape": "sqrt", "floor": 0.0})
+        "wsd",
+        {"decay": 0.3, "shape": "sqrt", "floor": 0.0},
+    )
 
 
 # --- the momentum-law paper's findings, on real fits (Tissue et al. 2408.11029, sec. 5) ------
@@ -120,13 +159,19 @@ def test_cosine_best_with_floor_zero_and_period_near_the_total_steps(fitted):
     assert result.best.params["floor"] == 0.0
     # among periods that end by the last step (the usual practice) the full length wins ...
     within = [i for i, c in enumerate(result.candidates) if c.params["period_fraction"] <= 1.0]
-    assert result.candidates[min(within, key=lambda i: result.loss[i])].params["period_fraction"] == 1.0
+    assert (
+        result.candidates[min(within, key=lambda i: result.loss[i])].params["period_fraction"]
+        == 1.0
+    )
     # ... and the law prefers a period slightly longer than the run, by a small margin
     assert 1.0 <= result.best.params["period_fraction"] <= 1.3
     at_full = min(result.loss[i] for i in within)
     assert 0 < at_full - result.best_loss < 0.01
     # a floor of 0 beats 10 % at the full period
-    by = {(c.params["period_fraction"], c.params["floor"]): v for c, v in zip(result.candidates, result.loss)}
+    by = {
+        (c.params["period_fraction"], c.params["floor"]): v
+        for c, v in zip(result.candidates, result.loss)
+    }
     assert by[(1.0, 0.0)] < by[(1.0, 0.1)]
 
 
@@ -148,20 +193,28 @@ def test_sqrt_beats_cosine_shape_at_short_decays_and_cosine_wins_at_50_percent(f
     fractions = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
     crossover = {}
     for steps in (24000, 72000):
-        result = run_search(fitted, "wsd", wsd_candidates(steps, PEAK, WARMUP, fractions, ("sqrt", "cosine")), steps)
+        result = run_search(
+            fitted, "wsd", wsd_candidates(steps, PEAK, WARMUP, fractions, ("sqrt", "cosine")), steps
+        )
         curves = result.curves()
         sqrt_better = curves["sqrt"][1] < curves["cosine"][1]
-        assert sqrt_better[0] and not sqrt_better[-1]           # sqrt wins at 5 %, cosine at 50 %
-        crossover[steps] = fractions[int(np.argmin(sqrt_better))]  # first fraction where cosine wins
+        assert sqrt_better[0] and not sqrt_better[-1]  # sqrt wins at 5 %, cosine at 50 %
+        crossover[steps] = fractions[
+            int(np.argmin(sqrt_better))
+        ]  # first fraction where cosine wins
     assert sqrt_better.tolist() == sorted(sqrt_better.tolist(), reverse=True)  # one crossover
-    assert crossover[24000] > 0.1                                 # at the fitted horizon: sqrt wins at 10 %
-    assert crossover[72000] <= crossover[24000]                   # the crossover moves to shorter decays
+    assert crossover[24000] > 0.1  # at the fitted horizon: sqrt wins at 10 %
+    assert crossover[72000] <= crossover[24000]  # the crossover moves to shorter decays
 
 
 def test_rewarmup_max_lr_depends_on_the_continual_pretraining_length(fitted):
     base = fitted.runs[1].schedule  # cosine to 10 %
-    short = rewarmup_candidates(base, 24000, 25500, PEAK, max_lrs=(0.1, 0.3, 0.5, 1.0), warmups=(0, 500))
-    long = rewarmup_candidates(base, 24000, 48000, PEAK, max_lrs=(0.1, 0.3, 0.5, 1.0), warmups=(0, 500))
+    short = rewarmup_candidates(
+        base, 24000, 25500, PEAK, max_lrs=(0.1, 0.3, 0.5, 1.0), warmups=(0, 500)
+    )
+    long = rewarmup_candidates(
+        base, 24000, 48000, PEAK, max_lrs=(0.1, 0.3, 0.5, 1.0), warmups=(0, 500)
+    )
     baseline = make_schedule("cosine", steps=48000, peak=PEAK, warmup=WARMUP)
     short_best = search(fitted, "rewarmup", short, baseline, "b", steps=25500).best.params
     long_best = search(fitted, "rewarmup", long, baseline, "b", steps=48000).best.params
@@ -176,86 +229,195 @@ def test_rewarmup_max_lr_depends_on_the_continual_pretraining_length(fitted):
 def fit_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("opt")
     folder = shared_path("multipowerlaw", "csv_25")
-    r = lrcurve("fit", folder / "constant_24000.csv", folder / "cosine_24000.csv", "--warmup", WARMUP, cwd=d)
+    r = lrcurve(
+        "fit", folder / "constant_24000.csv", folder / "cosine_24000.csv", "--warmup", WARMUP, cwd=d
+    )
     assert r.returncode == 0, r.stderr
     return d
 
 
 def test_optimize_wsd_json_and_plot(fit_dir):
-    r = lrcurve("optimize", "--family", "wsd", "--steps", 72000, "--shapes", "linear,sqrt", "--json", "--plot", "wsd.png", cwd=fit_dir)
+    r = lrcurve(
+        "optimize",
+        "--family",
+        "wsd",
+        "--steps",
+        72000,
+        "--shapes",
+        "linear,sqrt",
+        "--json",
+        "--plot",
+        "wsd.png",
+        cwd=fit_dir,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["candidates"]) == 26 and out["best"]["shape"] in ("linear", "sqrt")
     assert out["best"]["loss"] == min(c["loss"] for c in out["candidates"])
     assert out["gain"] == pytest.approx(out["baseline"]["loss"] - out["best"]["loss"])
     assert 0 < out["gain_stderr"] < out["gain"]
-    assert "cosine to 10 %" in out["baseline"]["label"] and "baseline" in r.stderr and "peak=0.0003" in r.stderr
+    assert (
+        "cosine to 10 %" in out["baseline"]["label"]
+        and "baseline" in r.stderr
+        and "peak=0.0003" in r.stderr
+    )
     # fitted on a constant and a cosine to 10 %, a WSD to zero is outside what the fit saw
-    assert "warning: the best candidate: the LR falls to 0, below half the fitted runs' lowest" in r.stderr
+    assert (
+        "warning: the best candidate: the LR falls to 0, below half the fitted runs' lowest"
+        in r.stderr
+    )
     assert (fit_dir / "wsd.png").stat().st_size > 10_000
-    again = lrcurve("optimize", "--family", "wsd", "--steps", 72000, "--plot", "wsd.png", cwd=fit_dir)
+    again = lrcurve(
+        "optimize", "--family", "wsd", "--steps", 72000, "--plot", "wsd.png", cwd=fit_dir
+    )
     assert again.returncode == 2 and "--force" in again.stderr
 
 
 def test_optimize_cosine_table_with_a_given_baseline(fit_dir):
-    r = lrcurve("optimize", "lrcurve.fit.json", "--family", "cosine", "--steps", 30000, "--periods", "0.8,1,1.2",
-                "--floors", "0,0.1", "--baseline", "wsd", "--decay", 0.2, "--shape", "sqrt", cwd=fit_dir)
+    r = lrcurve(
+        "optimize",
+        "lrcurve.fit.json",
+        "--family",
+        "cosine",
+        "--steps",
+        30000,
+        "--periods",
+        "0.8,1,1.2",
+        "--floors",
+        "0,0.1",
+        "--baseline",
+        "wsd",
+        "--decay",
+        0.2,
+        "--shape",
+        "sqrt",
+        cwd=fit_dir,
+    )
     assert r.returncode == 0, r.stderr
     assert "trade-off" in r.stdout and "wsd(" in r.stdout and "gain over the baseline" in r.stdout
-    like_the_fit = lrcurve("optimize", "lrcurve.fit.json", "--family", "cosine", "--steps", 30000, "--periods", "1",
-                           "--floors", "0.1", cwd=fit_dir)
+    like_the_fit = lrcurve(
+        "optimize",
+        "lrcurve.fit.json",
+        "--family",
+        "cosine",
+        "--steps",
+        30000,
+        "--periods",
+        "1",
+        "--floors",
+        "0.1",
+        cwd=fit_dir,
+    )
     assert like_the_fit.returncode == 0 and "best candidate" not in like_the_fit.stderr
 
 
 def test_optimize_takes_flags_for_its_baseline_and_wsd_phase(fit_dir):
-    for args in (("--family", "wsd", "--baseline", "wsd", "--decay", 0.3), ("--family", "rewarmup", "--then", "wsd", "--decay", 0.3),
-                 ("--family", "rewarmup", "--baseline", "wsd"), ("--family", "wsd", "--baseline", "rewarmup", "--from-step", 12000)):
+    for args in (
+        ("--family", "wsd", "--baseline", "wsd", "--decay", 0.3),
+        ("--family", "rewarmup", "--then", "wsd", "--decay", 0.3),
+        ("--family", "rewarmup", "--baseline", "wsd"),
+        ("--family", "wsd", "--baseline", "rewarmup", "--from-step", 12000),
+    ):
         r = lrcurve("optimize", *args, "--steps", 30000, "--top", 1, cwd=fit_dir)
         assert r.returncode == 0, (args, r.stderr)
 
 
 def test_optimize_rewarmup_at_step(fit_dir):
-    r = lrcurve("optimize", "--family", "rewarmup", "--from-step", 24000, "--steps", 30000, "--at-step", 29000,
-                "--max-lrs", "0.2,0.6,1", "--rewarmups", "0,300", "--json", cwd=fit_dir)
+    r = lrcurve(
+        "optimize",
+        "--family",
+        "rewarmup",
+        "--from-step",
+        24000,
+        "--steps",
+        30000,
+        "--at-step",
+        29000,
+        "--max-lrs",
+        "0.2,0.6,1",
+        "--rewarmups",
+        "0,300",
+        "--json",
+        cwd=fit_dir,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["at_step"] == 29000 and len(out["candidates"]) == 6 and "cosine_24000" in r.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--family", "linear"), "--family"),
-    (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
-    (("--family", "wsd", "--at-step", 99999), "--at-step"),
-    (("--family", "wsd", "--baseline", "nope"), "--schedule"),
-    # the power family needs flags optimize has not; --then multistep searched constant schedules
-    (("--family", "wsd", "--baseline", "power"), "--baseline power: optimize has no --a"),
-    (("--family", "wsd", "--baseline", "rewarmup", "--then", "power"), "--baseline rewarmup --then power: optimize has no --a"),
-    (("--family", "rewarmup", "--then", "power"), "--then power: the re-warmup search's new phase is one of constant, cosine"),
-    (("--family", "rewarmup", "--then", "multistep"), "--then multistep: the re-warmup search's new phase is one of"),
-    # flags that do not apply to the search or the baseline were silently ignored
-    (("--family", "cosine", "--shapes", "sqrt"), "--shapes does not apply to --family cosine"),
-    (("--family", "wsd", "--periods", "1"), "--periods does not apply to --family wsd"),
-    (("--family", "wsd", "--then", "power"), "--then applies to --family rewarmup or --baseline rewarmup only"),
-    (("--family", "wsd", "--from-step", 1000), "--from-step applies to --family rewarmup or --baseline rewarmup only"),
-    (("--family", "wsd", "--decay", 0.3), "--decay applies to the --baseline schedule"),
-    (("--family", "rewarmup", "--decay", 0.3), "--decay applies to the --baseline schedule"),
-    (("--family", "wsd", "--floor", 0.1), "--floor applies to the --baseline schedule"),
-    (("--family", "wsd", "--baseline", "cosine", "--decay", 0.3), "--decay does not apply to --schedule cosine"),
-    # the start of a rewarmup baseline is optimize's --from-step (default: the base run's end), not --at-step
-    (("--family", "wsd", "--steps", 23920, "--baseline", "rewarmup"), "the end of run cosine_24000 (23920; --from-step to choose) must be"),
-    (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
-    (("--family", "rewarmup", "--peak", "1e308"), "--peak: peak LR 1e+308 is outside [1e-20, 1e+20]"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--family", "linear"), "--family"),
+        (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
+        (("--family", "wsd", "--at-step", 99999), "--at-step"),
+        (("--family", "wsd", "--baseline", "nope"), "--schedule"),
+        # the power family needs flags optimize has not; --then multistep searched constant schedules
+        (("--family", "wsd", "--baseline", "power"), "--baseline power: optimize has no --a"),
+        (
+            ("--family", "wsd", "--baseline", "rewarmup", "--then", "power"),
+            "--baseline rewarmup --then power: optimize has no --a",
+        ),
+        (
+            ("--family", "rewarmup", "--then", "power"),
+            "--then power: the re-warmup search's new phase is one of constant, cosine",
+        ),
+        (
+            ("--family", "rewarmup", "--then", "multistep"),
+            "--then multistep: the re-warmup search's new phase is one of",
+        ),
+        # flags that do not apply to the search or the baseline were silently ignored
+        (("--family", "cosine", "--shapes", "sqrt"), "--shapes does not apply to --family cosine"),
+        (("--family", "wsd", "--periods", "1"), "--periods does not apply to --family wsd"),
+        (
+            ("--family", "wsd", "--then", "power"),
+            "--then applies to --family rewarmup or --baseline rewarmup only",
+        ),
+        (
+            ("--family", "wsd", "--from-step", 1000),
+            "--from-step applies to --family rewarmup or --baseline rewarmup only",
+        ),
+        (("--family", "wsd", "--decay", 0.3), "--decay applies to the --baseline schedule"),
+        (("--family", "rewarmup", "--decay", 0.3), "--decay applies to the --baseline schedule"),
+        (("--family", "wsd", "--floor", 0.1), "--floor applies to the --baseline schedule"),
+        (
+            ("--family", "wsd", "--baseline", "cosine", "--decay", 0.3),
+            "--decay does not apply to --schedule cosine",
+        ),
+        # the start of a rewarmup baseline is optimize's --from-step (default: the base run's end), not --at-step
+        (
+            ("--family", "wsd", "--steps", 23920, "--baseline", "rewarmup"),
+            "the end of run cosine_24000 (23920; --from-step to choose) must be",
+        ),
+        (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
+        (
+            ("--family", "rewarmup", "--peak", "1e308"),
+            "--peak: peak LR 1e+308 is outside [1e-20, 1e+20]",
+        ),
+    ],
+)
 def test_optimize_bad_input_is_one_line(fit_dir, args, message):
     r = lrcurve("optimize", *args, cwd=fit_dir)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("rewarmups", ["nan", "1e400", "0.5", "100,-1", "7000"])
-def test_optimize_refuses_rewarmup_lengths_that_are_not_whole_steps_of_the_phase(fit_dir, rewarmups):
+def test_optimize_refuses_rewarmup_lengths_that_are_not_whole_steps_of_the_phase(
+    fit_dir, rewarmups
+):
     # nan and 1e400 were an internal error from int(); 0.5 was silently truncated to 0
-    r = lrcurve("optimize", "--family", "rewarmup", "--from-step", 24000, "--steps", 30000, "--rewarmups", rewarmups,
-                cwd=fit_dir)
+    r = lrcurve(
+        "optimize",
+        "--family",
+        "rewarmup",
+        "--from-step",
+        24000,
+        "--steps",
+        30000,
+        "--rewarmups",
+        rewarmups,
+        cwd=fit_dir,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     error = r.stderr.splitlines()[-1]
     assert error.startswith("lrcurve: error: --rewarmups") and "internal" not in error, error
@@ -268,12 +430,18 @@ def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():
     from lrcurve.optimize import against_measured, measured_bests
 
     data = shared_path("lr-scheduling", "data")
-    fitted = fit(read_runs(next(data.glob("stable-124m_*_lr0.001_*iter50000*.json")))
-                 + read_runs(next(data.glob("cos-10-124m_*_lr0.001_*iter25000*.json"))))
-    sweep = [r for f in sorted(data.glob("ann124-0.*_lr0.001_*decay_linear_0.*_iter25000_*.json")) for r in read_runs(f)]
+    fitted = fit(
+        read_runs(next(data.glob("stable-124m_*_lr0.001_*iter50000*.json")))
+        + read_runs(next(data.glob("cos-10-124m_*_lr0.001_*iter25000*.json")))
+    )
+    sweep = [
+        r
+        for f in sorted(data.glob("ann124-0.*_lr0.001_*decay_linear_0.*_iter25000_*.json"))
+        for r in read_runs(f)
+    ]
     scored = against_measured(fitted, sweep)
     assert len(scored) == 6
-    (measured_best, predicted_best), = measured_bests(scored).values()
+    ((measured_best, predicted_best),) = measured_bests(scored).values()
     assert measured_best.label == "wsd (linear, 60 % decay) to 0 %"
     assert predicted_best is measured_best
     # the law is close where it matters (near the optimum) and pessimistic for short cooldowns
@@ -286,15 +454,29 @@ def test_other_laws_score_the_same_candidates_and_report_disagreement(tmp_path):
     from lrcurve.fitfile import save_fit
     from tests.test_fuzz import run_cli
 
-    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(SAMPLES / "cosine.csv", warmup_steps=2160)
+    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(
+        SAMPLES / "cosine.csv", warmup_steps=2160
+    )
     save_fit(fit(runs, MomentumLaw()), tmp_path / "actual.json")
     save_fit(fit(runs, MomentumLaw(warmup="peak")), tmp_path / "peak.json")
-    code, out, err = run_cli(tmp_path, "optimize", "actual.json", "--family", "wsd", "--steps", "72000",
-                             "--also", "peak.json", "--json")
+    code, out, err = run_cli(
+        tmp_path,
+        "optimize",
+        "actual.json",
+        "--family",
+        "wsd",
+        "--steps",
+        "72000",
+        "--also",
+        "peak.json",
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)
     (other,) = result["other_laws"]
     assert other["law"] == "momentum" and len(other["losses"]) == len(result["candidates"])
     ours = [c["loss"] for c in result["candidates"]]
-    assert other["rank_of_our_best"] == 1 + sum(v < other["losses"][ours.index(min(ours))] for v in other["losses"])
+    assert other["rank_of_our_best"] == 1 + sum(
+        v < other["losses"][ours.index(min(ours))] for v in other["losses"]
+    )
     assert other["best"]["loss"] == pytest.approx(min(other["losses"]))

@@ -14,7 +14,9 @@ def test_long_titles_are_wrapped_onto_lines_that_fit_the_figure():
 
 
 def test_a_multipower_fit_plot_is_written(samples, tmp_path):
-    runs = [read_runs(samples / f"{name}.csv", warmup_steps=2160)[0] for name in ("constant", "cosine")]
+    runs = [
+        read_runs(samples / f"{name}.csv", warmup_steps=2160)[0] for name in ("constant", "cosine")
+    ]
     fitted = fit(runs, make_law("multipower"))
     path = tmp_path / "fit.png"
     plot_fit(fitted, path)

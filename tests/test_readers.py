@@ -58,11 +58,14 @@ def test_header_only(tmp_path):
     refused(write(tmp_path, "step,lr,loss\n"), "no rows")
 
 
-@pytest.mark.parametrize("data, fragment", [
-    (b"\x00\x01\x02\xffPNG" * 20, "binary"),
-    (bytes(range(128, 256)) * 4, "not UTF-8"),
-    ("step,lr,loss\n1,0.1,3\n".encode("utf-16"), "UTF-16"),
-])
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"\x00\x01\x02\xffPNG" * 20, "binary"),
+        (bytes(range(128, 256)) * 4, "not UTF-8"),
+        ("step,lr,loss\n1,0.1,3\n".encode("utf-16"), "UTF-16"),
+    ],
+)
 def test_binary_junk(tmp_path, data, fragment):
     path = tmp_path / "junk.csv"
     path.write_bytes(data)
@@ -79,7 +82,9 @@ def test_unknown_delimiter_is_named(tmp_path, sep):
     refused(write(tmp_path, text), "single column", f"step{sep}lr{sep}loss")
 
 
-@pytest.mark.parametrize("sep, suffix", [(";", ".csv"), ("\t", ".csv"), ("\t", ".tsv"), (",", ".tsv")])
+@pytest.mark.parametrize(
+    "sep, suffix", [(";", ".csv"), ("\t", ".csv"), ("\t", ".tsv"), (",", ".tsv")]
+)
 def test_delimiter_comes_from_the_header(tmp_path, sep, suffix):
     path = write(tmp_path, table(GOOD).replace(",", sep), "run" + suffix)
     (run,) = read_runs(path)
@@ -94,20 +99,32 @@ def test_ragged_rows(tmp_path):
 
 
 def test_repeated_column_name(tmp_path):
-    refused(write(tmp_path, table([(s, lr, x, x) for s, lr, x in GOOD], "step,lr,loss,loss")), "'loss'", "more than once")
+    refused(
+        write(tmp_path, table([(s, lr, x, x) for s, lr, x in GOOD], "step,lr,loss,loss")),
+        "'loss'",
+        "more than once",
+    )
 
 
 # --- columns ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header, missing, flag", [
-    ("lr,loss", "step", "--step-col"),
-    ("step,loss", "LR", "--lr-col"),
-    ("step,lr", "loss", "--loss-col"),
-])
+@pytest.mark.parametrize(
+    "header, missing, flag",
+    [
+        ("lr,loss", "step", "--step-col"),
+        ("step,loss", "LR", "--lr-col"),
+        ("step,lr", "loss", "--loss-col"),
+    ],
+)
 def test_missing_column(tmp_path, header, missing, flag):
     rows = [(1e-3, 3.0)] * 4 if header == "lr,loss" else [(i, 3.0) for i in range(1, 5)]
-    refused(write(tmp_path, table(rows, header)), f"no {missing} column", flag, header.replace(",", ", "))
+    refused(
+        write(tmp_path, table(rows, header)),
+        f"no {missing} column",
+        flag,
+        header.replace(",", ", "),
+    )
 
 
 def test_named_column_that_is_not_there(tmp_path):
@@ -118,16 +135,21 @@ def test_detected_names_and_preferences(tmp_path):
     rows = [(s, lr, x + 1, x) for s, lr, x in GOOD]
     (run,) = read_runs(write(tmp_path, table(rows, "Iter,Learning_Rate,train_loss,val_loss")))
     assert run.loss.tolist() == [x for _, _, x in GOOD]  # validation loss over training loss
-    (named,) = read_runs(write(tmp_path, table(rows, "Iter,Learning_Rate,train_loss,val_loss")),
-                         Columns(step="iter", lr="learning_rate", loss="train_loss"))
+    (named,) = read_runs(
+        write(tmp_path, table(rows, "Iter,Learning_Rate,train_loss,val_loss")),
+        Columns(step="iter", lr="learning_rate", loss="train_loss"),
+    )
     assert named.loss.tolist() == [x + 1 for _, _, x in GOOD]
 
 
-@pytest.mark.parametrize("column, cell, value", [
-    ("loss", "abc", "'abc'"),
-    ("lr", "3e-4x", "'3e-4x'"),
-    ("step", "1,000", "'1,000'"),
-])
+@pytest.mark.parametrize(
+    "column, cell, value",
+    [
+        ("loss", "abc", "'abc'"),
+        ("lr", "3e-4x", "'3e-4x'"),
+        ("step", "1,000", "'1,000'"),
+    ],
+)
 def test_text_in_numeric_columns(tmp_path, column, cell, value):
     rows = [dict(zip(("step", "lr", "loss"), map(str, row))) for row in GOOD]
     rows[2][column] = f'"{cell}"'
@@ -135,9 +157,16 @@ def test_text_in_numeric_columns(tmp_path, column, cell, value):
     refused(path, f"column {column!r}", "row 4", value)
 
 
-@pytest.mark.parametrize("step, fragment", [
-    ("", "missing"), ("-5", "negative step"), ("2.5", "not a whole number"), ("1e12", "beyond"), ("nan", "missing"),
-])
+@pytest.mark.parametrize(
+    "step, fragment",
+    [
+        ("", "missing"),
+        ("-5", "negative step"),
+        ("2.5", "not a whole number"),
+        ("1e12", "beyond"),
+        ("nan", "missing"),
+    ],
+)
 def test_bad_steps(tmp_path, step, fragment):
     rows = list(GOOD)
     rows[3] = (step, 1e-3, 3.0)
@@ -156,8 +185,15 @@ def test_negative_loss(tmp_path):
     refused(write(tmp_path, table(rows)), "negative loss -0.5", "step 200")
 
 
-@pytest.mark.parametrize("loss, shown", [(0, "loss 0 at step 200"), ("-0", "loss -0 at step 200"),
-                                         (1e-300, "loss 1e-300 at step 200"), ("5e-324", "loss 4.94066e-324")])
+@pytest.mark.parametrize(
+    "loss, shown",
+    [
+        (0, "loss 0 at step 200"),
+        ("-0", "loss -0 at step 200"),
+        (1e-300, "loss 1e-300 at step 200"),
+        ("5e-324", "loss 4.94066e-324"),
+    ],
+)
 def test_zero_or_vanishing_loss(tmp_path, loss, shown):
     """A loss of 0 or 1e-300 made the fit divide by it and fail inside (LinAlgError)."""
     rows = list(GOOD)
@@ -168,30 +204,45 @@ def test_zero_or_vanishing_loss(tmp_path, loss, shown):
 @pytest.mark.parametrize("scale", [1e-30, 1e-300, 1e30, 1e300])
 def test_peak_learning_rate_far_outside_any_training(tmp_path, scale):
     """A peak LR of 1e-100 or 1e300 overflowed the laws in the fit (LinAlgError)."""
-    refused(write(tmp_path, table([(s, lr * scale, x) for s, lr, x in GOOD])), "column 'lr'", "peak learning rate",
-            "unit mistake")
-    (run,) = read_runs(write(tmp_path, table([(s, lr * 1e3, x) for s, lr, x in GOOD])))  # an LR of 1 is fine
+    refused(
+        write(tmp_path, table([(s, lr * scale, x) for s, lr, x in GOOD])),
+        "column 'lr'",
+        "peak learning rate",
+        "unit mistake",
+    )
+    (run,) = read_runs(
+        write(tmp_path, table([(s, lr * 1e3, x) for s, lr, x in GOOD]))
+    )  # an LR of 1 is fine
     assert run.peak_lr == 1.0
 
 
 def test_losses_before_the_lr_moves_are_dropped(tmp_path):
     """A log whose LR stays 0 for its first steps: those losses predate training (their LR area is 0, which
     made the laws' starting guesses fail inside); they are dropped and said."""
-    rows = [(100, 0.0, 4.5), (200, 0.0, 4.5), (300, 1e-3, 4.2)] + [(s, 1e-3, x) for s, _, x in GOOD[3:]]
+    rows = [(100, 0.0, 4.5), (200, 0.0, 4.5), (300, 1e-3, 4.2)] + [
+        (s, 1e-3, x) for s, _, x in GOOD[3:]
+    ]
     (run,) = read_runs(write(tmp_path, table(rows)))
     assert run.steps.tolist() == [300, 400, 500, 600, 700]  # the LR rises from 0 after step 200
     assert any("dropped 2 losses up to step 200" in n for n in run.notes)
-    (warm,) = read_runs(write(tmp_path, table(rows)), warmup_steps=300)  # a warmup ramps from step 1: all kept
+    (warm,) = read_runs(
+        write(tmp_path, table(rows)), warmup_steps=300
+    )  # a warmup ramps from step 1: all kept
     assert warm.steps[0] == 100
-    refused(write(tmp_path, table([(s, 0.0 if s < 600 else 1e-3, x) for s, _, x in GOOD])), "only 2 usable loss",
-            "LR has been 0 since the start")
+    refused(
+        write(tmp_path, table([(s, 0.0 if s < 600 else 1e-3, x) for s, _, x in GOOD])),
+        "only 2 usable loss",
+        "LR has been 0 since the start",
+    )
 
 
 def test_learning_rates_too_small_to_change_a_weight_are_zero(tmp_path):
     """A denormal LR (2e-317) logged between zeros overflowed the multi-power law's LR^-gamma terms."""
     rows = [(s, 1e-3 if s < 400 else 2.2e-317 if s == 400 else 1e-21, x) for s, _, x in GOOD]
     (run,) = read_runs(write(tmp_path, table(rows)))
-    assert run.schedule(np.array([400, 500, 700])).tolist() == [0.0, 0.0, 0.0] and run.peak_lr == 1e-3
+    assert (
+        run.schedule(np.array([400, 500, 700])).tolist() == [0.0, 0.0, 0.0] and run.peak_lr == 1e-3
+    )
 
 
 # --- NaN / inf values -------------------------------------------------------------------------
@@ -233,25 +284,43 @@ def test_nan_learning_rates_are_dropped(tmp_path):
 
 def test_an_lr_log_that_ends_early_is_held_and_said(tmp_path):
     """An LR column blank after row 40 of 171 was held at its step-7152 value to step 23920, unsaid."""
-    rows = [(128 * i, 3e-4 * (1 + math.cos(math.pi * i / 50)) / 2 + 1e-5 if i <= 10 else "", 4 - 0.01 * i)
-            for i in range(1, 51)]
+    rows = [
+        (
+            128 * i,
+            3e-4 * (1 + math.cos(math.pi * i / 50)) / 2 + 1e-5 if i <= 10 else "",
+            4 - 0.01 * i,
+        )
+        for i in range(1, 51)
+    ]
     run = read_runs(write(tmp_path, table(rows)))[0]
-    assert any("the logged 'lr' stops at step 1280, 5120 steps before the last loss (step 6400); the LR after step "
-               "1280 is held at its last logged value" in n for n in run.notes), run.notes
+    assert any(
+        "the logged 'lr' stops at step 1280, 5120 steps before the last loss (step 6400); the LR after step "
+        "1280 is held at its last logged value" in n
+        for n in run.notes
+    ), run.notes
     assert run.schedule(np.array([6400]))[0] == pytest.approx(run.schedule(np.array([1280]))[0])
     # an LR logged to within one interval (plus 5 % of the run) of the last loss is not worth a note
-    nearly = [(s, lr if s <= 6016 else "", loss) for s, lr, loss in ((128 * i, 1e-3, 4 - 0.01 * i) for i in range(1, 51))]
-    assert not any("held" in n for n in read_runs(write(tmp_path, table(nearly), "nearly.csv"))[0].notes)
+    nearly = [
+        (s, lr if s <= 6016 else "", loss)
+        for s, lr, loss in ((128 * i, 1e-3, 4 - 0.01 * i) for i in range(1, 51))
+    ]
+    assert not any(
+        "held" in n for n in read_runs(write(tmp_path, table(nearly), "nearly.csv"))[0].notes
+    )
 
 
 def test_all_zero_learning_rate(tmp_path):
-    refused(write(tmp_path, table([(s, 0, x) for s, _, x in GOOD])), "column 'lr'", "zero everywhere")
+    refused(
+        write(tmp_path, table([(s, 0, x) for s, _, x in GOOD])), "column 'lr'", "zero everywhere"
+    )
 
 
 def test_negative_learning_rate(tmp_path):
     rows = list(GOOD)
     rows[3] = (400, -1e-4, 3.6)
-    refused(write(tmp_path, table(rows)), "column 'lr'", "negative learning rate -0.0001", "step 400")
+    refused(
+        write(tmp_path, table(rows)), "column 'lr'", "negative learning rate -0.0001", "step 400"
+    )
 
 
 def test_detected_warmup_and_override(tmp_path):
@@ -286,7 +355,11 @@ def test_step_zero(tmp_path):
 
 def test_duplicate_steps_keep_the_last_line_logged(tmp_path):
     # a run resumed from its step-200 checkpoint logs steps 300-500 again (300 twice)
-    resumed = GOOD[:5] + [(300, 1e-3, 9.0), (300, 1e-3, 3.3), (400, 1e-3, 3.2), (500, 1e-3, 3.1)] + GOOD[5:]
+    resumed = (
+        GOOD[:5]
+        + [(300, 1e-3, 9.0), (300, 1e-3, 3.3), (400, 1e-3, 3.2), (500, 1e-3, 3.1)]
+        + GOOD[5:]
+    )
     (run,) = read_runs(write(tmp_path, table(resumed)))
     assert run.steps.tolist() == [s for s, _, _ in GOOD]
     assert run.loss.tolist() == [3.9, 3.8, 3.3, 3.2, 3.1, 3.4, 3.3]
@@ -296,7 +369,9 @@ def test_duplicate_steps_keep_the_last_line_logged(tmp_path):
 
 def test_unsorted_steps_are_sorted_and_said(tmp_path):
     (run,) = read_runs(write(tmp_path, table(GOOD[::-1])))
-    assert run.steps.tolist() == [s for s, _, _ in GOOD] and run.loss.tolist() == [x for _, _, x in GOOD]
+    assert run.steps.tolist() == [s for s, _, _ in GOOD] and run.loss.tolist() == [
+        x for _, _, x in GOOD
+    ]
     assert any("not in order; sorted" in n for n in run.notes)
 
 
@@ -325,16 +400,24 @@ def test_perplexity_in_a_loss_column_is_refused_and_the_fix_named(tmp_path):
 
 def test_bits(tmp_path):
     rows = [(s, lr, x / math.log(2)) for s, lr, x in GOOD]
-    (named,) = read_runs(write(tmp_path, table(rows, "step,lr,loss_bits")), Columns(loss="loss_bits"))
+    (named,) = read_runs(
+        write(tmp_path, table(rows, "step,lr,loss_bits")), Columns(loss="loss_bits")
+    )
     (flagged,) = read_runs(write(tmp_path, table(rows), "b.csv"), loss_unit="bits")
     for run in (named, flagged):
-        assert np.allclose(run.loss, [x for _, _, x in GOOD]) and any("from bits" in n for n in run.notes)
+        assert np.allclose(run.loss, [x for _, _, x in GOOD]) and any(
+            "from bits" in n for n in run.notes
+        )
 
 
 def test_bad_loss_units(tmp_path):
     with pytest.raises(InputError, match="--loss-unit"):
         read_runs(write(tmp_path, table(GOOD)), loss_unit="furlongs")
-    refused(write(tmp_path, table([(s, lr, 0.5) for s, lr, _ in GOOD]), "p.csv"), "perplexity 0.5 < 1", loss_unit="ppl")
+    refused(
+        write(tmp_path, table([(s, lr, 0.5) for s, lr, _ in GOOD]), "p.csv"),
+        "perplexity 0.5 < 1",
+        loss_unit="ppl",
+    )
 
 
 # --- several runs in one file ---------------------------------------------------------------------
@@ -345,22 +428,33 @@ def test_run_column(tmp_path):
     runs = read_runs(write(tmp_path, table(rows, "run,step,lr,loss"), "sweep.csv"))
     assert [r.name for r in runs] == ["sweep:b", "sweep:a"]
     assert runs[1].loss.tolist() == [x + 1 for _, _, x in GOOD[:4]]
-    named = read_runs(write(tmp_path, table(rows, "seed,step,lr,loss"), "s2.csv"), Columns(run="seed"))
+    named = read_runs(
+        write(tmp_path, table(rows, "seed,step,lr,loss"), "s2.csv"), Columns(run="seed")
+    )
     assert [r.name for r in named] == ["s2:b", "s2:a"]
 
 
 def test_problems_in_one_run_name_it(tmp_path):
     rows = [("ok", s, lr, x) for s, lr, x in GOOD] + [("bad", s, 0, x) for s, _, x in GOOD]
-    message = refused(write(tmp_path, table(rows, "run,step,lr,loss")), "(run bad)", "zero everywhere")
+    message = refused(
+        write(tmp_path, table(rows, "run,step,lr,loss")), "(run bad)", "zero everywhere"
+    )
     assert "(run ok)" not in message
     blank = [("a", s, lr, x) for s, lr, x in GOOD] + [("", 900, 1e-3, 3.0)]
-    refused(write(tmp_path, table(blank, "run,step,lr,loss"), "b.csv"), "column 'run'", "row 9", "run name '' is blank")
+    refused(
+        write(tmp_path, table(blank, "run,step,lr,loss"), "b.csv"),
+        "column 'run'",
+        "row 9",
+        "run name '' is blank",
+    )
 
 
 def test_jump_between_flat_stretches_is_a_step(tmp_path):
     """A drop logged as flat rows, a jump, flat rows (the multi-power-law paper's wsdcon runs)
     is a step at the first row showing the new LR, not a ramp over the logging interval."""
-    rows = [(s, 3e-4, 4.0) for s in range(2176, 8000, 128)] + [(s, 3e-5, 3.5) for s in (8000, 8128, 8256, 8384)]
+    rows = [(s, 3e-4, 4.0) for s in range(2176, 8000, 128)] + [
+        (s, 3e-5, 3.5) for s in (8000, 8128, 8256, 8384)
+    ]
     (run,) = read_runs(write(tmp_path, table(rows)), warmup_steps=0)
     assert run.schedule(np.array([7936, 7999, 8000, 8100])).tolist() == [3e-4, 3e-4, 3e-5, 3e-5]
     assert "1 jump between flat stretches kept as step" in run.lr_origin
@@ -368,14 +462,25 @@ def test_jump_between_flat_stretches_is_a_step(tmp_path):
 
 def test_a_decay_between_rows_stays_linear(tmp_path):
     """A decay that starts between two rows has no flat stretch after the jump: interpolated."""
-    rows = [(100 * i, 1e-3, 4.0) for i in range(1, 6)] + [(600, 8e-4, 3.9), (700, 6e-4, 3.8), (800, 4e-4, 3.7)]
+    rows = [(100 * i, 1e-3, 4.0) for i in range(1, 6)] + [
+        (600, 8e-4, 3.9),
+        (700, 6e-4, 3.8),
+        (800, 4e-4, 3.7),
+    ]
     (run,) = read_runs(write(tmp_path, table(rows)), warmup_steps=0)
     assert run.schedule(np.array([550]))[0] == pytest.approx(9e-4)
     assert "jump" not in run.lr_origin
 
 
-@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(every=st.integers(2, 500), levels=st.lists(st.tuples(st.integers(2, 6), st.floats(1e-6, 1e-2)), min_size=2, max_size=5))
+@settings(
+    max_examples=60 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    every=st.integers(2, 500),
+    levels=st.lists(st.tuples(st.integers(2, 6), st.floats(1e-6, 1e-2)), min_size=2, max_size=5),
+)
 def test_multistep_logs_read_back_exactly(tmp_path, every, levels):
     """A multi-step schedule logged every ``every`` steps, each level on two or more rows and each
     change on a logged row, is rebuilt exactly at every step."""
@@ -387,7 +492,11 @@ def test_multistep_logs_read_back_exactly(tmp_path, every, levels):
     path = write(tmp_path, table([(s, lr, 3.0) for s, lr in zip(steps, lr_rows)]))
     (run,) = read_runs(path, warmup_steps=0)
     changes = [i for i in range(1, len(lr_rows)) if lr_rows[i] != lr_rows[i - 1]]
-    truth = MultiStep(lr_rows[0], tuple(int(steps[i]) for i in changes), tuple(lr_rows[i] / lr_rows[0] for i in changes))
+    truth = MultiStep(
+        lr_rows[0],
+        tuple(int(steps[i]) for i in changes),
+        tuple(lr_rows[i] / lr_rows[0] for i in changes),
+    )
     every_step = np.arange(1, int(steps[-1]) + 1)
     assert np.allclose(run.schedule(every_step), truth(every_step), rtol=1e-12, atol=0)
 
@@ -398,33 +507,46 @@ def test_multistep_logs_read_back_exactly(tmp_path, every, levels):
 def test_read_schedule(tmp_path):
     rows = [(1, 1e-3), (500, 1e-3), (1000, 1e-4)]
     schedule = read_schedule(write(tmp_path, table(rows, "step,lr")), warmup_steps=0)
-    assert schedule(np.array([1, 500, 750, 1000])).tolist() == pytest.approx([1e-3, 1e-3, 5.5e-4, 1e-4])
+    assert schedule(np.array([1, 500, 750, 1000])).tolist() == pytest.approx(
+        [1e-3, 1e-3, 5.5e-4, 1e-4]
+    )
     notes: list[str] = []
-    shuffled = read_schedule(write(tmp_path, table(rows[::-1] + [(500, 1e-3)], "step,lr"), "s.csv"), warmup_steps=0, notes=notes)
+    shuffled = read_schedule(
+        write(tmp_path, table(rows[::-1] + [(500, 1e-3)], "step,lr"), "s.csv"),
+        warmup_steps=0,
+        notes=notes,
+    )
     assert shuffled(np.array([500, 1000])).tolist() == [1e-3, 1e-4]
     assert any("sorted" in n for n in notes) and any("more than once" in n for n in notes)
 
 
 def test_schedule_file_of_several_runs_is_refused(tmp_path):
     """A run column was ignored: two runs' LRs were merged into one zigzag schedule, said only as "sorted"."""
-    rows = [("const", s, 1e-3) for s in (100, 200, 300)] + [("cos", s, 1e-3 * (1 + math.cos(s / 300 * math.pi)) / 2)
-                                                             for s in (100, 200, 300)]
+    rows = [("const", s, 1e-3) for s in (100, 200, 300)] + [
+        ("cos", s, 1e-3 * (1 + math.cos(s / 300 * math.pi)) / 2) for s in (100, 200, 300)
+    ]
     path = write(tmp_path, table(rows, "run,step,lr"), "lr.csv")
-    with pytest.raises(InputError, match=r"lr.csv: holds 2 runs in column 'run' \(const, cos\); a schedule is read "
-                                         r"from one run: give a file \(or TensorBoard folder\) holding only the run"):
+    with pytest.raises(
+        InputError,
+        match=r"lr.csv: holds 2 runs in column 'run' \(const, cos\); a schedule is read "
+        r"from one run: give a file \(or TensorBoard folder\) holding only the run",
+    ):
         read_schedule(path)
     one = read_schedule(write(tmp_path, table(rows[:3], "run,step,lr"), "one.csv"), warmup_steps=0)
     assert one(np.array([100, 300])).tolist() == [1e-3, 1e-3]
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("step,lr\n1,1e-3\n", "at least 2 rows"),
-    ("step,loss\n1,3\n2,3\n", "needs step and lr columns"),
-    ("step,lr\n1,0\n2,0\n", "zero everywhere"),
-    ("step,lr\n1,1e-3\n2,-1e-3\n", "negative learning rate"),
-    ("step,lr\n1,1e-3\n2,fast\n", "'fast' is not a number"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("step,lr\n1,1e-3\n", "at least 2 rows"),
+        ("step,loss\n1,3\n2,3\n", "needs step and lr columns"),
+        ("step,lr\n1,0\n2,0\n", "zero everywhere"),
+        ("step,lr\n1,1e-3\n2,-1e-3\n", "negative learning rate"),
+        ("step,lr\n1,1e-3\n2,fast\n", "'fast' is not a number"),
+        ("", "empty"),
+    ],
+)
 def test_bad_schedule_files(tmp_path, text, fragment):
     path = write(tmp_path, text, "lr.csv")
     with pytest.raises(InputError, match=fragment) as caught:
@@ -440,40 +562,68 @@ NUMBER_FORMATS = (repr, "{:.6g}".format, "{:.3e}".format)
 @st.composite
 def logged_files(draw):
     """A valid log as text, and what reading it must give: {run key: (steps, loss, lr knots)}."""
-    names = (draw(st.sampled_from(["step", "iter", "_step", "Step", "ITER"])),
-             draw(st.sampled_from(["lr", "learning_rate", "train_lr", "LR"])),
-             draw(st.sampled_from(["loss", "val_loss", "train_loss", "eval_loss", "Loss"])))
+    names = (
+        draw(st.sampled_from(["step", "iter", "_step", "Step", "ITER"])),
+        draw(st.sampled_from(["lr", "learning_rate", "train_lr", "LR"])),
+        draw(st.sampled_from(["loss", "val_loss", "train_loss", "eval_loss", "Loss"])),
+    )
     sep = draw(st.sampled_from([",", "\t"])) + draw(st.sampled_from(["", " "]))
-    keys = draw(st.lists(st.sampled_from(["a", "run-1", "7", "b c"]), min_size=1, max_size=3, unique=True))
+    keys = draw(
+        st.lists(st.sampled_from(["a", "run-1", "7", "b c"]), min_size=1, max_size=3, unique=True)
+    )
     with_run_column = len(keys) > 1 or draw(st.booleans())
     number = draw(st.sampled_from(NUMBER_FORMATS))
     expected, final, stale = {}, [], []
     for key in keys:
         steps = draw(st.lists(st.integers(1, 10**6), min_size=3, max_size=25, unique=True))
-        lr_only = draw(st.lists(st.integers(1, 10**6).filter(lambda s: s not in steps), max_size=5, unique=True))
+        lr_only = draw(
+            st.lists(
+                st.integers(1, 10**6).filter(lambda s: s not in steps), max_size=5, unique=True
+            )
+        )
         cells = []
         for step in steps + lr_only:
             lr = number(draw(st.floats(1e-6, 1e-1)))
             loss = number(draw(st.floats(0.5, 11.0))) if step in steps else ""
             cells.append((key, str(step) if draw(st.booleans()) else f"{step}.0", lr, loss))
-            if draw(st.integers(0, 5)) == 0:  # logged again earlier in the file; the later line wins
-                stale.append(((key, str(step), number(draw(st.floats(1e-6, 1e-1))), loss and "9.5"), len(final) + len(cells) - 1))
+            if (
+                draw(st.integers(0, 5)) == 0
+            ):  # logged again earlier in the file; the later line wins
+                stale.append(
+                    (
+                        (key, str(step), number(draw(st.floats(1e-6, 1e-1))), loss and "9.5"),
+                        len(final) + len(cells) - 1,
+                    )
+                )
         final += cells
         order = sorted(steps)
         knots = sorted(steps + lr_only)
         by_step = {int(float(c[1])): c for c in cells}
-        expected[key] = (order, [float(by_step[s][3]) for s in order], knots, [float(by_step[s][2]) for s in knots])
+        expected[key] = (
+            order,
+            [float(by_step[s][3]) for s in order],
+            knots,
+            [float(by_step[s][2]) for s in knots],
+        )
     lines = draw(st.permutations(list(range(len(final)))))
     rows = [final[i] for i in lines]
     for row, target in stale:
         at = rows.index(final[target])
         rows.insert(draw(st.integers(0, at)), row)
     header = ("run",) * with_run_column + names
-    text = sep.join(header) + "\n" + "".join(sep.join(row[not with_run_column:]) + "\n" for row in rows)
+    text = (
+        sep.join(header)
+        + "\n"
+        + "".join(sep.join(row[not with_run_column :]) + "\n" for row in rows)
+    )
     return text, expected, with_run_column, bool(stale)
 
 
-@settings(max_examples=150 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(logged=logged_files())
 def test_valid_logs_read_back_exactly(tmp_path, logged):
     text, expected, with_run_column, has_stale = logged
@@ -482,7 +632,11 @@ def test_valid_logs_read_back_exactly(tmp_path, logged):
     names = [f"log:{k}" for k in expected] if with_run_column else ["log"]
     assert sorted(r.name for r in runs) == sorted(names)
     for run in runs:
-        steps, loss, knots, lrs = expected[run.name.split(":", 1)[1]] if with_run_column else next(iter(expected.values()))
+        steps, loss, knots, lrs = (
+            expected[run.name.split(":", 1)[1]]
+            if with_run_column
+            else next(iter(expected.values()))
+        )
         assert run.steps.tolist() == steps
         assert run.loss.tolist() == loss
         assert run.schedule(np.array(knots)).tolist() == lrs
@@ -491,8 +645,36 @@ def test_valid_logs_read_back_exactly(tmp_path, logged):
 
 
 CELLS = st.one_of(
-    st.sampled_from(["step", "lr", "loss", "run", "val_loss", "iter", "nan", "inf", "-inf", "", " ", "0", "1",
-                     "-1", "2", "3", "1e9", "1e400", "abc", '"', "0.5", "3.2", "1e-3", "{", "[", "ppl"]),
+    st.sampled_from(
+        [
+            "step",
+            "lr",
+            "loss",
+            "run",
+            "val_loss",
+            "iter",
+            "nan",
+            "inf",
+            "-inf",
+            "",
+            " ",
+            "0",
+            "1",
+            "-1",
+            "2",
+            "3",
+            "1e9",
+            "1e400",
+            "abc",
+            '"',
+            "0.5",
+            "3.2",
+            "1e-3",
+            "{",
+            "[",
+            "ppl",
+        ]
+    ),
     st.floats(allow_nan=True).map(repr),
     st.integers(-10, 10**12).map(str),
     st.text(st.characters(exclude_categories=("Cs",)), max_size=4),
@@ -502,7 +684,9 @@ CELLS = st.one_of(
 @st.composite
 def malformed_texts(draw):
     sep = draw(st.sampled_from([",", "\t", ";", "|"]))
-    header = draw(st.sampled_from(["step,lr,loss", "run,step,lr,loss", "iter,train_lr,train_loss", ""])).replace(",", sep)
+    header = draw(
+        st.sampled_from(["step,lr,loss", "run,step,lr,loss", "iter,train_lr,train_loss", ""])
+    ).replace(",", sep)
     lines = draw(st.lists(st.lists(CELLS, max_size=5).map(sep.join), max_size=12))
     return (header + "\n" * draw(st.booleans()) + "\n".join(lines)).encode()
 
@@ -515,7 +699,11 @@ def check_valid(runs: list) -> None:
         assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and run.peak_lr > 0
 
 
-@settings(max_examples=300 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.one_of(malformed_texts(), st.binary(max_size=200)))
 def test_malformed_input_is_read_or_refused_never_crashes(tmp_path, data):
     path = tmp_path / "fuzz.csv"

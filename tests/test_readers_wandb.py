@@ -39,24 +39,35 @@ def one_of(index: pd.DataFrame, **where) -> str:
     return rows.file.iloc[0]
 
 
-@pytest.mark.parametrize("where", [
-    dict(scheduler="wsd", decay_type="linear", needs_stitch_with_stable_run=False),
-    dict(scheduler="wsd", decay_type="sqrt", needs_stitch_with_stable_run=False),
-    dict(scheduler="cos", family="cos-10-124m"),
-    dict(scheduler="cos", family="cos-zero-124m"),
-    dict(scheduler="wsd_twostage"),
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        dict(scheduler="wsd", decay_type="linear", needs_stitch_with_stable_run=False),
+        dict(scheduler="wsd", decay_type="sqrt", needs_stitch_with_stable_run=False),
+        dict(scheduler="cos", family="cos-10-124m"),
+        dict(scheduler="cos", family="cos-zero-124m"),
+        dict(scheduler="wsd_twostage"),
+    ],
+)
 def test_config_schedule_reproduces_every_logged_lr(index, where):
     path = shared_path("lr-scheduling", one_of(index, **where))
     data = json.loads(path.read_text())
     schedule = schedule_from_config(data["config"])
     train = data["history"]["train"]
     steps, logged = np.array(train["iter"], dtype=float), np.array(train["train_lr"], dtype=float)
-    used = steps < data["config"]["iterations"]  # the LR logged after the last update is used by none
-    np.testing.assert_allclose(schedule(steps[used]), logged[used], rtol=1e-5, atol=1e-6 * data["config"]["lr"])
+    used = (
+        steps < data["config"]["iterations"]
+    )  # the LR logged after the last update is used by none
+    np.testing.assert_allclose(
+        schedule(steps[used]), logged[used], rtol=1e-5, atol=1e-6 * data["config"]["lr"]
+    )
     assert schedule.horizon == data["config"]["iterations"]
     run = read_runs(path)[0]
-    assert run.schedule == schedule and "rebuilt from the W&B config" in run.lr_origin and "matches" in run.lr_origin
+    assert (
+        run.schedule == schedule
+        and "rebuilt from the W&B config" in run.lr_origin
+        and "matches" in run.lr_origin
+    )
     assert not any("warning" in n for n in run.notes)
 
 
@@ -72,11 +83,15 @@ def test_reads_validation_loss_by_default_and_train_loss_on_request():
     raw = read_runs(lr_file(STABLE), log=LogOptions(loss="train", smooth="none"))[0]
     train = dict(zip(data["history"]["train"]["iter"], data["history"]["train"]["train_loss"]))
     assert np.allclose(raw.loss, [train[s] for s in raw.steps])
-    smoothed = read_runs(lr_file(STABLE), log=LogOptions(loss="train"))[0]  # auto: a training loss is smoothed
+    smoothed = read_runs(lr_file(STABLE), log=LogOptions(loss="train"))[
+        0
+    ]  # auto: a training loss is smoothed
     assert any("window:11" in n for n in smoothed.notes)
     assert np.std(np.diff(smoothed.loss)) < 0.5 * np.std(np.diff(raw.loss))
     named = read_runs(lr_file(STABLE), log=LogOptions(loss="val_perplexity"))[0]
-    assert np.allclose(named.loss, np.log(np.exp(val.loss)), rtol=1e-6)  # perplexity converted to nats
+    assert np.allclose(
+        named.loss, np.log(np.exp(val.loss)), rtol=1e-6
+    )  # perplexity converted to nats
 
 
 def test_missing_loss_series_is_one_clear_error():
@@ -98,7 +113,13 @@ def test_every_run_needing_a_stitch_is_stitched_at_its_fork(index):
 
 
 def test_stitched_branch_has_the_parents_history_and_fits_better_than_the_branch_alone(index):
-    file = one_of(index, family="ann124-0.2", needs_stitch_with_stable_run=True, decay_type="linear", peak_lr=0.001)
+    file = one_of(
+        index,
+        family="ann124-0.2",
+        needs_stitch_with_stable_run=True,
+        decay_type="linear",
+        peak_lr=0.001,
+    )
     path = shared_path("lr-scheduling", file)
     stitched = read_runs(path)[0]
     alone = read_runs(path, log=LogOptions(parent="none"))[0]
@@ -119,8 +140,12 @@ def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
     fork = 20000
     (tmp_path / "stable.csv").write_text(parent.to_csv(index=False))
     (tmp_path / "cooldown.csv").write_text(branch[branch.step >= fork].to_csv(index=False))
-    run = read_runs(tmp_path / "cooldown.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))[0]
-    assert isinstance(run.schedule, Join) and run.schedule.boundaries == (int(branch.step[branch.step >= fork].iloc[0]) - 1,)
+    run = read_runs(tmp_path / "cooldown.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))[
+        0
+    ]
+    assert isinstance(run.schedule, Join) and run.schedule.boundaries == (
+        int(branch.step[branch.step >= fork].iloc[0]) - 1,
+    )
     assert run.steps[0] == parent.step.iloc[0] and run.steps[-1] == branch.step.iloc[-1]
     whole = read_runs(SAMPLES / "wsd.csv")[0]
     np.testing.assert_allclose(run.schedule(whole.steps), whole.schedule(whole.steps), rtol=1e-9)
@@ -130,7 +155,9 @@ def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
 
 def test_stitch_needs_points_on_both_sides():
     parent = Run("p", np.array([100, 200]), np.array([3.0, 2.9]), Constant(1e-3, 1000))
-    branch = Run("b", np.array([300, 400]), np.array([2.8, 2.7]), Piecewise((300.0, 400.0), (1e-3, 5e-4)))
+    branch = Run(
+        "b", np.array([300, 400]), np.array([2.8, 2.7]), Piecewise((300.0, 400.0), (1e-3, 5e-4))
+    )
     with pytest.raises(InputError, match="no logged loss before"):
         stitch(parent, branch, 50)
     with pytest.raises(InputError, match="from the fork step 500"):
@@ -148,9 +175,19 @@ def test_config_lr_mismatch_is_a_note(tmp_path):
     assert "matches" not in run.lr_origin
 
 
-@pytest.mark.parametrize("key, value", [("wsd_fract_decay", -1), ("wsd_fract_decay", 1.5), ("wsd_final_lr_scale", -0.5),
-                                        ("wsd_final_lr_scale", 3.0), ("lr", 1e-100), ("lr", 1e100), ("iterations", 10**9),
-                                        ("cos_final_lr", 0.5)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("wsd_fract_decay", -1),
+        ("wsd_fract_decay", 1.5),
+        ("wsd_final_lr_scale", -0.5),
+        ("wsd_final_lr_scale", 3.0),
+        ("lr", 1e-100),
+        ("lr", 1e100),
+        ("iterations", 10**9),
+        ("cos_final_lr", 0.5),
+    ],
+)
 def test_out_of_range_config_falls_back_to_the_logged_lr(tmp_path, key, value):
     """A config LR of 1e-100 replaced the logged LR and overflowed the fit; a floor above the peak is no decay."""
     data = json.loads(lr_file(COSINE).read_text())
@@ -163,8 +200,14 @@ def test_out_of_range_config_falls_back_to_the_logged_lr(tmp_path, key, value):
 
 
 def test_history_as_logged_rows_and_no_config(tmp_path):
-    rows = [{"_step": i, "trainer/global_step": 10 * (i + 1), "lr": 1e-3, "train/loss": 4 - 0.01 * i} for i in range(30)]
-    rows += [{"_step": 30 + i, "trainer/global_step": 50 * (i + 1), "val/loss": 3.9 - 0.05 * i} for i in range(6)]
+    rows = [
+        {"_step": i, "trainer/global_step": 10 * (i + 1), "lr": 1e-3, "train/loss": 4 - 0.01 * i}
+        for i in range(30)
+    ]
+    rows += [
+        {"_step": 30 + i, "trainer/global_step": 50 * (i + 1), "val/loss": 3.9 - 0.05 * i}
+        for i in range(6)
+    ]
     path = tmp_path / "rows.json"
     path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
     run = read_runs(path)[0]
@@ -178,7 +221,9 @@ def test_steps_counted_by_wandb_log_calls_are_said(tmp_path):
     path = tmp_path / "calls.json"
     path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
     run = read_runs(path)[0]
-    assert any("the steps are W&B's '_step', its count of log calls" in n for n in run.notes), run.notes
+    assert any("the steps are W&B's '_step', its count of log calls" in n for n in run.notes), (
+        run.notes
+    )
     rows = [{**row, "trainer/global_step": 10 * (row["_step"] + 1)} for row in rows]
     path.write_text(json.dumps({"name": "x", "config": {}, "history": rows}))
     assert not any("'_step'" in n for n in read_runs(path)[0].notes)
@@ -237,16 +282,32 @@ def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path):
     import sys
 
     def lrcurve(*args):
-        return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=tmp_path, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "lrcurve", *map(str, args)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
 
     export = tmp_path / "run.json"
     export.write_text(lr_file(COSINE).read_text())
     before = export.read_bytes()
     r = lrcurve("fit", "run.json", "-o", "run.json", "--force")
-    assert r.returncode == 2 and r.stderr.strip().endswith("run.json is one of the inputs; lrcurve never overwrites "
-                                                          "its inputs, write elsewhere")
+    assert r.returncode == 2 and r.stderr.strip().endswith(
+        "run.json is one of the inputs; lrcurve never overwrites its inputs, write elsewhere"
+    )
     assert lrcurve("fit", lr_file(STABLE), "-o", "fit.json").returncode == 0
-    p = lrcurve("predict", "fit.json", "--schedule", "file", "--lr-file", "run.json", "-o", "run.json", "--force")
+    p = lrcurve(
+        "predict",
+        "fit.json",
+        "--schedule",
+        "file",
+        "--lr-file",
+        "run.json",
+        "-o",
+        "run.json",
+        "--force",
+    )
     assert p.returncode == 2 and "run.json is one of the inputs" in p.stderr
     assert export.read_bytes() == before
 
@@ -267,10 +328,14 @@ def test_panel_refuses_what_the_table_reader_refuses(tmp_path):
     small_panel(path)
     header, *rows = path.read_text().splitlines()
     path.write_text("\n".join([header + ",a - val_loss", *(row + ",3.5" for row in rows)]) + "\n")
-    with pytest.raises(InputError, match="column 'a - val_loss' appears more than once in the header"):
+    with pytest.raises(
+        InputError, match="column 'a - val_loss' appears more than once in the header"
+    ):
         read_runs(path)
     path.write_text("\n".join([header, *rows[:4], rows[4].replace(",", ",x", 1), *rows[5:]]) + "\n")
-    with pytest.raises(InputError, match=r"panel.csv: column 'a - val_loss' row 6: 'x.*' is not a number"):
+    with pytest.raises(
+        InputError, match=r"panel.csv: column 'a - val_loss' row 6: 'x.*' is not a number"
+    ):
         read_runs(path)
 
 
@@ -280,27 +345,59 @@ LOSS_CELL = st.one_of(st.floats(2.0, 6.0), st.sampled_from([math.nan, math.inf, 
 def read_or_refusal(path) -> tuple:
     """What a reader makes of ``path``, with the path left out: the points and notes, or the error."""
     try:
-        run, = read_runs(path, log=LogOptions(smooth="none", parent="none"))
+        (run,) = read_runs(path, log=LogOptions(smooth="none", parent="none"))
     except InputError as error:
         return ("refused", str(error).replace(str(path), "F"))
-    return (run.steps.tolist(), run.loss.tolist(), sorted(n.replace(str(path), "F") for n in run.notes))
+    return (
+        run.steps.tolist(),
+        run.loss.tolist(),
+        sorted(n.replace(str(path), "F") for n in run.notes),
+    )
 
 
-@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(losses=st.lists(LOSS_CELL, min_size=3, max_size=25))
 def test_a_logged_nan_counts_as_in_a_csv_and_a_value_never_logged_does_not(tmp_path, losses):
     """Every NaN became a blank cell ("not logged") before the bad values were counted: a W&B or panel
     log of a diverged run was fitted on its few finite points, where the same CSV is refused."""
-    assume(any(v is not None for v in losses))  # a series never logged is no series: "no loss series"
+    assume(
+        any(v is not None for v in losses)
+    )  # a series never logged is no series: "no loss series"
     steps = [100 * (i + 1) for i in range(len(losses))]
     cells = ["" if v is None else repr(v) for v in losses]
     csv_path, export, rows, panel = (tmp_path / n for n in ("a.csv", "a.json", "b.json", "c.csv"))
-    csv_path.write_text("step,lr,val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells)))
-    export.write_text(json.dumps({"config": {}, "history": {"train": {"iter": steps, "train_lr": [1e-3] * len(steps)},
-                                                             "val": {"iter": steps, "val_loss": losses}}}))
-    rows.write_text(json.dumps({"config": {}, "history": [{"iter": s, "lr": 1e-3, **({} if v is None else {"val_loss": v})}
-                                                          for s, v in zip(steps, losses)]}))
-    panel.write_text("Step,a - lr,a - val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells)))
+    csv_path.write_text(
+        "step,lr,val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells))
+    )
+    export.write_text(
+        json.dumps(
+            {
+                "config": {},
+                "history": {
+                    "train": {"iter": steps, "train_lr": [1e-3] * len(steps)},
+                    "val": {"iter": steps, "val_loss": losses},
+                },
+            }
+        )
+    )
+    rows.write_text(
+        json.dumps(
+            {
+                "config": {},
+                "history": [
+                    {"iter": s, "lr": 1e-3, **({} if v is None else {"val_loss": v})}
+                    for s, v in zip(steps, losses)
+                ],
+            }
+        )
+    )
+    panel.write_text(
+        "Step,a - lr,a - val_loss\n" + "".join(f"{s},0.001,{c}\n" for s, c in zip(steps, cells))
+    )
     expected = read_or_refusal(csv_path)
     for path in (export, rows, panel):
         assert read_or_refusal(path) == expected, path.name
@@ -309,19 +406,32 @@ def test_a_logged_nan_counts_as_in_a_csv_and_a_value_never_logged_does_not(tmp_p
 def test_a_misaligned_validation_loss_left_out_is_said(tmp_path):
     """A val_loss one value short of its steps silently switched the fit to the (smoothed) training loss."""
     data = json.loads(lr_file(COSINE).read_text())
-    data["history"]["val"] = {k: v for k, v in data["history"]["val"].items() if k in ("iter", "val_loss")}
+    data["history"]["val"] = {
+        k: v for k, v in data["history"]["val"].items() if k in ("iter", "val_loss")
+    }
     data["history"]["val"]["val_loss"].pop()
     path = tmp_path / "short.json"
     path.write_text(json.dumps(data))
     run = read_runs(path)[0]
-    assert any("val.val_loss has 132 values for 133 steps" in n and "left out; fitting 'train_loss' instead" in n
-               for n in run.notes), run.notes
+    assert any(
+        "val.val_loss has 132 values for 133 steps" in n
+        and "left out; fitting 'train_loss' instead" in n
+        for n in run.notes
+    ), run.notes
     assert not any("left out" in n for n in read_runs(lr_file(COSINE))[0].notes)
-    assert not any("left out" in n for n in read_runs(path, log=LogOptions(loss="train"))[0].notes)  # train was asked for
+    assert not any(
+        "left out" in n for n in read_runs(path, log=LogOptions(loss="train"))[0].notes
+    )  # train was asked for
 
 
-@pytest.mark.parametrize("text, message", [("json", "not valid JSON"), ('{"a": 1}', "not a W&B run export"),
-                                           ('{"history": 3}', "no history")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("json", "not valid JSON"),
+        ('{"a": 1}', "not a W&B run export"),
+        ('{"history": 3}', "no history"),
+    ],
+)
 def test_bad_exports_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "bad.json"
     path.write_text(text)
@@ -332,7 +442,9 @@ def test_bad_exports_are_one_line_errors(tmp_path, text, message):
 def test_smoothing_specs_and_their_effect():
     x = np.array([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])
     assert np.allclose(smooth(x, parse_smoothing("window:3"))[1:-1], [5 / 3, 7 / 3, 5 / 3, 7 / 3])
-    assert smooth(x, parse_smoothing("window:3"))[0] == pytest.approx(2.0)  # shorter window at the ends
+    assert smooth(x, parse_smoothing("window:3"))[0] == pytest.approx(
+        2.0
+    )  # shorter window at the ends
     ema = smooth(x, parse_smoothing("ema:0.5"))
     assert ema[0] == pytest.approx(1.0)  # debiased
     assert ema[1] == pytest.approx((0.5 * 0.5 * 1 + 0.5 * 3) / 0.75)
@@ -347,15 +459,28 @@ def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path):
     import sys
 
     def lrcurve(*args):
-        return subprocess.run([sys.executable, "-m", "lrcurve", *map(str, args)], cwd=tmp_path, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "lrcurve", *map(str, args)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
 
-    branch = lr_file("ann124-0.2_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.2"
-                     "_iter25000_bs50x2_ws2_seed0_data_seed1337.json")
+    branch = lr_file(
+        "ann124-0.2_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.2"
+        "_iter25000_bs50x2_ws2_seed0_data_seed1337.json"
+    )
     r = lrcurve("fit", lr_file(STABLE), branch, "--loss", "train", "--json")
     assert r.returncode == 0, r.stderr
     runs = json.loads(r.stdout)["runs"]
-    assert [run["lr_origin"].startswith("rebuilt from the W&B config") for run in runs] == [True, True]
-    assert "stitched onto" in r.stderr and "smoothed the 'train_loss' series with window:11" in r.stderr
+    assert [run["lr_origin"].startswith("rebuilt from the W&B config") for run in runs] == [
+        True,
+        True,
+    ]
+    assert (
+        "stitched onto" in r.stderr
+        and "smoothed the 'train_loss' series with window:11" in r.stderr
+    )
     assert all(run["scores"]["mape"] < 1.5 for run in runs)
     p = lrcurve("predict", "--schedule", "file", "--lr-file", branch, "--json")
     assert p.returncode == 0, p.stderr
@@ -368,12 +493,30 @@ def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path):
 
     branch = pd.read_csv(SAMPLES / "wsd.csv")
     (tmp_path / "cooldown.csv").write_text(branch[branch.step >= 20000].to_csv(index=False))
-    r = subprocess.run([sys.executable, "-m", "lrcurve", "fit", SAMPLES / "constant.csv", "cooldown.csv", "--parent",
-                        SAMPLES / "constant.csv", "--warmup", "2160", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lrcurve",
+            "fit",
+            SAMPLES / "constant.csv",
+            "cooldown.csv",
+            "--parent",
+            SAMPLES / "constant.csv",
+            "--warmup",
+            "2160",
+            "--json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     runs = {run["name"]: run for run in json.loads(r.stdout)["runs"]}
     assert runs["constant"]["scores"]["n_points"] == 171
-    assert runs["cooldown"]["scores"]["n_points"] > 150  # the parent's points before the fork, then the cooldown's
+    assert (
+        runs["cooldown"]["scores"]["n_points"] > 150
+    )  # the parent's points before the fork, then the cooldown's
 
 
 def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
@@ -381,45 +524,85 @@ def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
     from lrcurve.logs import LogOptions
 
     steps = np.arange(100, 10001, 100)
-    parent_lr = np.where(steps <= 8000, 3e-4, 3e-4 - (steps - 8000) * 1e-7)          # decays to 1e-4 at 10000
-    (tmp_path / "parent.csv").write_text("step,lr,loss\n" + "\n".join(
-        f"{s},{lr:.6g},{3.5 - 0.1 * np.log(s / 100):.5f}" for s, lr in zip(steps, parent_lr)))
+    parent_lr = np.where(
+        steps <= 8000, 3e-4, 3e-4 - (steps - 8000) * 1e-7
+    )  # decays to 1e-4 at 10000
+    (tmp_path / "parent.csv").write_text(
+        "step,lr,loss\n"
+        + "\n".join(
+            f"{s},{lr:.6g},{3.5 - 0.1 * np.log(s / 100):.5f}" for s, lr in zip(steps, parent_lr)
+        )
+    )
     branch_steps = np.arange(10100, 14001, 100)
-    branch_lr = np.minimum(1e-4 + (branch_steps - 10000) * 4e-7, 5e-4)              # ramps to 5e-4 at 11000
-    (tmp_path / "branch.csv").write_text("step,lr,loss\n" + "\n".join(
-        f"{s},{lr:.6g},{3.0 - 1e-6 * s:.5f}" for s, lr in zip(branch_steps, branch_lr)))
+    branch_lr = np.minimum(1e-4 + (branch_steps - 10000) * 4e-7, 5e-4)  # ramps to 5e-4 at 11000
+    (tmp_path / "branch.csv").write_text(
+        "step,lr,loss\n"
+        + "\n".join(f"{s},{lr:.6g},{3.0 - 1e-6 * s:.5f}" for s, lr in zip(branch_steps, branch_lr))
+    )
     (run,) = read_runs(tmp_path / "branch.csv", log=LogOptions(parent=str(tmp_path / "parent.csv")))
     lr = run.schedule.law_view()(np.array([10100, 10500, 10900, 11000]))
     assert lr == pytest.approx([1.4e-4, 3.0e-4, 4.6e-4, 5e-4], rel=1e-6)
     assert run.steps[0] == 100 and run.steps[-1] == 14000
 
 
-CONFIG_VALUES = st.one_of(st.none(), st.booleans(), st.text(max_size=3),
-                          st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**7),
-                          st.sampled_from(["linear", "sqrt", "cosine", "exp", "miror_cosine", -1, 0, 1, 0.5]))
+CONFIG_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**6), 10**7),
+    st.sampled_from(["linear", "sqrt", "cosine", "exp", "miror_cosine", -1, 0, 1, 0.5]),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(scheduler=st.sampled_from(["wsd", "cos", "wsd_twostage", "const", None]),
-       values=st.dictionaries(st.sampled_from(["lr", "iterations", "warmup_steps", "wsd_fract_decay", "decay_type",
-                                               "wsd_final_lr_scale", "cos_final_lr", "wsd_twostage_factor",
-                                               "wsd_twostage_transition_after", "wsd_twostage_transition_steps"]),
-                              CONFIG_VALUES))
+@given(
+    scheduler=st.sampled_from(["wsd", "cos", "wsd_twostage", "const", None]),
+    values=st.dictionaries(
+        st.sampled_from(
+            [
+                "lr",
+                "iterations",
+                "warmup_steps",
+                "wsd_fract_decay",
+                "decay_type",
+                "wsd_final_lr_scale",
+                "cos_final_lr",
+                "wsd_twostage_factor",
+                "wsd_twostage_transition_after",
+                "wsd_twostage_transition_steps",
+            ]
+        ),
+        CONFIG_VALUES,
+    ),
+)
 def test_any_config_gives_a_valid_schedule_or_none(scheduler, values):
     config = {"scheduler": scheduler, "lr": 1e-3, "iterations": 1000, "warmup_steps": 100, **values}
     schedule = schedule_from_config(config)
     if schedule is not None:
-        lr = schedule(np.arange(1, int(config["iterations"]) + 1, max(1, int(config["iterations"]) // 500)))
+        lr = schedule(
+            np.arange(1, int(config["iterations"]) + 1, max(1, int(config["iterations"]) // 500))
+        )
         assert np.all(np.isfinite(lr)) and np.all(lr >= 0)
 
 
 # --- malformed values: every export is read or refused with an InputError -------------------------
 
 JSON_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from([10**400, -10**400, 2**63, -1, 0]),
-              st.floats(), st.text(max_size=4), st.sampled_from(["nan", "inf", "1e400", "wsd", "cos", "linear"])),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
-    max_leaves=6)
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.sampled_from([10**400, -(10**400), 2**63, -1, 0]),
+        st.floats(),
+        st.text(max_size=4),
+        st.sampled_from(["nan", "inf", "1e400", "wsd", "cos", "linear"]),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
 SMALL_EXPORT = "ann0.2_slimpajama_llama_norm_nlayers8_nhead6_*iter3000*.json"
 
 
@@ -430,10 +613,18 @@ def assert_valid_run(run: Run) -> None:
     assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and 0 < run.peak_lr < np.inf
 
 
-@pytest.mark.parametrize("section, key, value", [
-    ("config", "lr", 10**400), ("config", "iterations", -10**400), ("config", "warmup_steps", 10**400),
-    ("history", ("train", "train_lr", 3), 10**400), ("history", ("val", "iter", 2), 10**400),
-    ("history", ("val", "val_loss", 1), -10**400)], ids=lambda v: "huge" if isinstance(v, int) else None)
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("config", "lr", 10**400),
+        ("config", "iterations", -(10**400)),
+        ("config", "warmup_steps", 10**400),
+        ("history", ("train", "train_lr", 3), 10**400),
+        ("history", ("val", "iter", 2), 10**400),
+        ("history", ("val", "val_loss", 1), -(10**400)),
+    ],
+    ids=lambda v: "huge" if isinstance(v, int) else None,
+)
 def test_integers_beyond_float_range_are_infinite_values(tmp_path, section, key, value):
     """JSON has no limit on integers: one beyond float range is +-inf, like 1e400 (was an OverflowError)."""
     data = json.loads(next(shared_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
@@ -451,7 +642,9 @@ def test_integers_beyond_float_range_are_infinite_values(tmp_path, section, key,
         return
     assert_valid_run(runs[0])
     if key in ("lr", "iterations"):
-        assert not runs[0].lr_origin.startswith("rebuilt")  # the config describes no schedule: the logged LR
+        assert not runs[0].lr_origin.startswith(
+            "rebuilt"
+        )  # the config describes no schedule: the logged LR
 
 
 def test_deeply_nested_json_is_refused(tmp_path):
@@ -461,7 +654,11 @@ def test_deeply_nested_json_is_refused(tmp_path):
         read_runs(path)
 
 
-@settings(max_examples=100 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
     doc = json.loads(next(shared_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
@@ -469,7 +666,12 @@ def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
         section = data.draw(st.sampled_from(["config", "history"]))
         key = data.draw(st.sampled_from(sorted(doc[section])))
         target, name = doc[section], key
-        if section == "history" and isinstance(target[key], dict) and target[key] and data.draw(st.booleans()):
+        if (
+            section == "history"
+            and isinstance(target[key], dict)
+            and target[key]
+            and data.draw(st.booleans())
+        ):
             target, name = target[key], data.draw(st.sampled_from(sorted(target[key])))
             if isinstance(target[name], list) and target[name] and data.draw(st.booleans()):
                 target, name = target[name], data.draw(st.integers(0, len(target[name]) - 1))
@@ -477,7 +679,9 @@ def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
     path = tmp_path / "export.json"
     path.write_text(json.dumps(doc))
     try:
-        runs = read_runs(path, log=LogOptions(parent="none", smooth=data.draw(st.sampled_from(["auto", "none"]))))
+        runs = read_runs(
+            path, log=LogOptions(parent="none", smooth=data.draw(st.sampled_from(["auto", "none"])))
+        )
     except InputError as error:
         assert "\n" not in str(error)
         return

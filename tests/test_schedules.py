@@ -3,8 +3,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lrcurve.schedules import (WSD, WSD_SHAPES, Constant, Cosine, CyclicCosine, Join, MultiStep, Piecewise, Power,
-                               MAX_NESTING, Schedule, Warmup, make_schedule, rewarmup, schedule_from_dict)
+from lrcurve.schedules import (
+    MAX_NESTING,
+    WSD,
+    WSD_SHAPES,
+    Constant,
+    Cosine,
+    CyclicCosine,
+    Join,
+    MultiStep,
+    Piecewise,
+    Power,
+    Schedule,
+    Warmup,
+    make_schedule,
+    rewarmup,
+    schedule_from_dict,
+)
 
 peaks = st.floats(1e-5, 1e-2)
 horizons = st.integers(10, 200_000)
@@ -76,8 +91,8 @@ def test_join_and_rewarmup_continue_from_the_base_run():
     base = Cosine(1e-3, 1000, final=0.1)
     s = rewarmup(base, 1000, Cosine(5e-4, 500, final=0.0, start=50), 50)
     lr = s.per_step(1500)
-    assert lr[999] == pytest.approx(1e-4)                # end of the base run
-    assert lr[1049] == pytest.approx(5e-4)               # re-warmed to the new peak
+    assert lr[999] == pytest.approx(1e-4)  # end of the base run
+    assert lr[1049] == pytest.approx(5e-4)  # re-warmed to the new peak
     assert lr[-1] == pytest.approx(0.0, abs=1e-12)
     assert s.horizon == 1500
     # the laws keep the re-warmup (it is not the initial warmup)
@@ -85,12 +100,20 @@ def test_join_and_rewarmup_continue_from_the_base_run():
 
 
 def test_power_schedule_decays_as_a_power_of_tokens():
-    s = Power(a=4.6, b=-0.51, batch=1024, tokens_per_step=1024 * 4096, peak_lr=0.02, steps=100_000, decay=0.1)
+    s = Power(
+        a=4.6,
+        b=-0.51,
+        batch=1024,
+        tokens_per_step=1024 * 4096,
+        peak_lr=0.02,
+        steps=100_000,
+        decay=0.1,
+    )
     lr = s.per_step(100_000)
-    assert lr[0] == pytest.approx(0.02)                   # capped at the peak early on
+    assert lr[0] == pytest.approx(0.02)  # capped at the peak early on
     mid = np.array([20_000, 40_000])
     ratio = s(mid)[1] / s(mid)[0]
-    assert ratio == pytest.approx(2 ** -0.51, rel=1e-9)
+    assert ratio == pytest.approx(2**-0.51, rel=1e-9)
     assert lr[-1] == pytest.approx(0.01 * s(np.array([90_000]))[0], rel=1e-6)
 
 
@@ -102,7 +125,14 @@ def test_piecewise_interpolates_and_holds_ends():
 schedules = st.one_of(
     st.builds(Constant, peaks, st.none() | horizons),
     st.builds(Cosine, peaks, horizons, finals, st.integers(0, 100)),
-    st.builds(WSD, peaks, horizons, st.floats(0, 1), st.sampled_from(("linear", "sqrt", "cosine", "square")), finals),
+    st.builds(
+        WSD,
+        peaks,
+        horizons,
+        st.floats(0, 1),
+        st.sampled_from(("linear", "sqrt", "cosine", "square")),
+        finals,
+    ),
     st.builds(MultiStep, peaks, st.just((100, 200)), st.just((0.5, 0.1))),
 )
 
@@ -124,14 +154,17 @@ def test_join_round_trips():
     assert schedule_from_dict(s.to_dict()) == s
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(name="wsd", steps=0, peak=1e-3), "steps"),
-    (dict(name="wsd", steps=100, peak=-1.0), "peak"),
-    (dict(name="wsd", steps=100, peak=1e-3, warmup=100), "warmup"),
-    (dict(name="wsd", steps=100, peak=1e-3, shape="zigzag"), "shape"),
-    (dict(name="nope", steps=100, peak=1e-3), "unknown schedule"),
-    (dict(name="power", steps=100, peak=1e-3), "--a"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(name="wsd", steps=0, peak=1e-3), "steps"),
+        (dict(name="wsd", steps=100, peak=-1.0), "peak"),
+        (dict(name="wsd", steps=100, peak=1e-3, warmup=100), "warmup"),
+        (dict(name="wsd", steps=100, peak=1e-3, shape="zigzag"), "shape"),
+        (dict(name="nope", steps=100, peak=1e-3), "unknown schedule"),
+        (dict(name="power", steps=100, peak=1e-3), "--a"),
+    ],
+)
 def test_make_schedule_rejects_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_schedule(kwargs.pop("name"), **kwargs)
@@ -156,7 +189,9 @@ def test_nested_warmups_evaluate_their_body_once():
     CountingConstant.calls.clear()
     lr = nested(np.arange(1, 100))
     assert len(CountingConstant.calls) == 1
-    assert lr[-1] == 1e-3 and lr[0] == pytest.approx(1e-5 + (1e-3 - 1e-5) / 39)  # the outermost ramp
+    assert lr[-1] == 1e-3 and lr[0] == pytest.approx(
+        1e-5 + (1e-3 - 1e-5) / 39
+    )  # the outermost ramp
     one = Warmup(Cosine(1e-3, 100), 20, init=1e-4, shape="cosine")
     steps = np.array([[1, 10], [20, 90]])
     assert np.array_equal(one(steps), np.array([one(s) for s in steps.ravel()]).reshape(2, 2))
@@ -165,17 +200,30 @@ def test_nested_warmups_evaluate_their_body_once():
 def test_schedule_dicts_nested_too_deeply_are_refused():
     data = Constant(1e-3, 100).to_dict()
     for _ in range(MAX_NESTING):
-        data = {"kind": "join", "segments": [data, {"kind": "constant", "value": 1e-4}], "boundaries": [5]}
+        data = {
+            "kind": "join",
+            "segments": [data, {"kind": "constant", "value": 1e-4}],
+            "boundaries": [5],
+        }
     assert schedule_from_dict(data).peak == 1e-3
     with pytest.raises(ValueError, match="nested more than"):
         schedule_from_dict({"kind": "warmup", "body": data, "steps": 3})
 
 
-@pytest.mark.parametrize("build", [
-    lambda v: Warmup(Constant(1e-3), v), lambda v: WSD(1e-3, v), lambda v: Cosine(1e-3, v), lambda v: Cosine(1e-3, 100, period=v),
-    lambda v: CyclicCosine(1e-3, v), lambda v: Constant(1e-3, v), lambda v: MultiStep(1e-3, (), (), v),
-    lambda v: Power(1.0, -0.5, 1.0, 1.0, 1e-3, v), lambda v: Join((Constant(1e-3), Constant(1e-4)), (v,)),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda v: Warmup(Constant(1e-3), v),
+        lambda v: WSD(1e-3, v),
+        lambda v: Cosine(1e-3, v),
+        lambda v: Cosine(1e-3, 100, period=v),
+        lambda v: CyclicCosine(1e-3, v),
+        lambda v: Constant(1e-3, v),
+        lambda v: MultiStep(1e-3, (), (), v),
+        lambda v: Power(1.0, -0.5, 1.0, 1.0, 1e-3, v),
+        lambda v: Join((Constant(1e-3), Constant(1e-4)), (v,)),
+    ],
+)
 @pytest.mark.parametrize("value", [-1, -1.0, 2.5, float("nan"), float("inf"), True, "10", [10]])
 def test_step_counts_are_whole_numbers(build, value):
     """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count is checked when built."""
@@ -193,31 +241,53 @@ def test_power_schedule_decaying_over_every_step_starts_from_step_one():
     lr = schedule(np.array([1, 500, 1000]))
     start = min(0.02, 256.0 * 4.6 * 1e6**-0.51)
     assert lr.tolist() == pytest.approx([start * 999 / 1000, start * 500 / 1000, 0.0])
-    with np.errstate(over="ignore"):  # an exponent far beyond any fit: the LR is capped at the peak, not an error
+    with np.errstate(
+        over="ignore"
+    ):  # an exponent far beyond any fit: the LR is capped at the peak, not an error
         assert np.all(Power(4.6, 50.0, 256.0, 1e6, 0.02, 1000)(np.array([1, 999])) <= 0.02)
 
 
 def test_make_schedule_decay_defaults_per_family():
     """The power family decayed over the last 20 % (WSD's default) through make_schedule, 10 % through Power."""
-    power = make_schedule("power", steps=1000, peak=1e-3, power_a=4.6, power_b=-0.5, batch=8.0, tokens_per_step=1e4)
+    power = make_schedule(
+        "power", steps=1000, peak=1e-3, power_a=4.6, power_b=-0.5, batch=8.0, tokens_per_step=1e4
+    )
     assert power.decay == Power(4.6, -0.5, 8.0, 1e4, 1e-3, 1000).decay == 0.1
     assert make_schedule("wsd", steps=1000, peak=1e-3).decay == WSD(1e-3, 1000).decay == 0.2
     assert make_schedule("wsd", steps=1000, peak=1e-3, decay=0.5).decay == 0.5
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda: make_schedule("cosine", steps=10, peak=1e-3, floor=2), "final LR fraction must be in \\[0, 1\\], got 2"),
-    (lambda: WSD(1e-3, 100, final=float("nan")), "final LR fraction .* nan"),
-    (lambda: MultiStep(1e-3, (10,), (-0.5,), 100), "factors .* -0.5"),
-    (lambda: MultiStep(1e-3, (10,), (float("nan"),), 100), "factors .* nan"),
-    (lambda: MultiStep(1e-3, (10,), (float("inf"),), 100), "factors .* inf"),
-    (lambda: MultiStep(1e-3, (0.5,), (0.1,), 100), "milestone must be a whole number"),
-    (lambda: Power(4.6, float("nan"), 8.0, 1e4, 1e-3, 100), "b must be finite, got nan"),
-    (lambda: Power(float("inf"), -0.5, 8.0, 1e4, 1e-3, 100), "a must be positive and finite, got inf"),
-    (lambda: Join((Constant(1e-3), Constant(1e-4), Constant(1e-5)), (50, 20)), "boundaries must be increasing, got \\[50, 20\\]"),
-    (lambda: make_schedule("wsd", steps=float("nan"), peak=1e-3), "steps must be a whole number of steps >= 1, got nan"),
-    (lambda: make_schedule("wsd", steps=100, peak=1e-3, warmup=float("nan")), "warmup must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (
+            lambda: make_schedule("cosine", steps=10, peak=1e-3, floor=2),
+            "final LR fraction must be in \\[0, 1\\], got 2",
+        ),
+        (lambda: WSD(1e-3, 100, final=float("nan")), "final LR fraction .* nan"),
+        (lambda: MultiStep(1e-3, (10,), (-0.5,), 100), "factors .* -0.5"),
+        (lambda: MultiStep(1e-3, (10,), (float("nan"),), 100), "factors .* nan"),
+        (lambda: MultiStep(1e-3, (10,), (float("inf"),), 100), "factors .* inf"),
+        (lambda: MultiStep(1e-3, (0.5,), (0.1,), 100), "milestone must be a whole number"),
+        (lambda: Power(4.6, float("nan"), 8.0, 1e4, 1e-3, 100), "b must be finite, got nan"),
+        (
+            lambda: Power(float("inf"), -0.5, 8.0, 1e4, 1e-3, 100),
+            "a must be positive and finite, got inf",
+        ),
+        (
+            lambda: Join((Constant(1e-3), Constant(1e-4), Constant(1e-5)), (50, 20)),
+            "boundaries must be increasing, got \\[50, 20\\]",
+        ),
+        (
+            lambda: make_schedule("wsd", steps=float("nan"), peak=1e-3),
+            "steps must be a whole number of steps >= 1, got nan",
+        ),
+        (
+            lambda: make_schedule("wsd", steps=100, peak=1e-3, warmup=float("nan")),
+            "warmup must be a whole number",
+        ),
+    ],
+)
 def test_constructors_refuse_values_outside_their_meaning(build, message):
     """A floor of 2 reached twice the peak .peak reported; negative or NaN factors, b=nan and unsorted boundaries were built."""
     with pytest.raises(ValueError, match=message):
@@ -225,7 +295,9 @@ def test_constructors_refuse_values_outside_their_meaning(build, message):
 
 
 def test_rewarmup_warms_up_to_the_body_at_the_end_of_the_warmup():
-    body = Cosine(1e-3, 100)  # no warmup held at the peak: the ramp ends where the cosine is at step 20
+    body = Cosine(
+        1e-3, 100
+    )  # no warmup held at the peak: the ramp ends where the cosine is at step 20
     joined = rewarmup(Constant(1e-4, 50), 50, body, 20)
     target = body(np.array([20]))[0]
     assert target < 1e-3 and joined(np.array([60, 70]))[1] == pytest.approx(target)
@@ -233,5 +305,10 @@ def test_rewarmup_warms_up_to_the_body_at_the_end_of_the_warmup():
 
 
 def test_multistep_peak_counts_a_factor_above_one():
-    assert MultiStep(1e-3, (10, 20), (2.0, 0.5), 100).peak == 2e-3 and MultiStep(1e-3, (10,), (0.1,)).peak == 1e-3
-    assert MultiStep(1e-3, (), ()).peak == 1e-3  # no milestones: a constant (predict --schedule multistep without any)
+    assert (
+        MultiStep(1e-3, (10, 20), (2.0, 0.5), 100).peak == 2e-3
+        and MultiStep(1e-3, (10,), (0.1,)).peak == 1e-3
+    )
+    assert (
+        MultiStep(1e-3, (), ()).peak == 1e-3
+    )  # no milestones: a constant (predict --schedule multistep without any)

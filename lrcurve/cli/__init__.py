@@ -19,6 +19,7 @@ try:  # typer >= 0.20 ships its own copy of click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click.exceptions import ClickException
+
     NoArgsIsHelpError = ()  # type: ignore[assignment,misc]
 
 app = typer.Typer(
@@ -28,8 +29,16 @@ app = typer.Typer(
     help="Predict a pretraining loss curve under any learning-rate schedule from logged curves.",
 )
 
-from lrcurve.cli import (check_cmd, compare_cmd, fit_cmd, horizon_cmd, optimize_cmd, power_cmd,  # noqa: E402,F401  (registers the commands)
-                         predict_cmd, schedule_cmd)
+from lrcurve.cli import (
+    check_cmd,
+    compare_cmd,
+    fit_cmd,
+    horizon_cmd,
+    optimize_cmd,
+    power_cmd,  # noqa: E402,F401  (registers the commands)
+    predict_cmd,
+    schedule_cmd,
+)
 from lrcurve.cli.common import finite_floats  # noqa: E402
 
 
@@ -48,8 +57,14 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: TextIO | None = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     print(f"lrcurve: warning: {_one_line(str(message))}", file=sys.stderr)
 
 
@@ -64,7 +79,9 @@ def main() -> None:
         warnings.showwarning = _show_warning
         try:
             code = app(prog_name="lrcurve", standalone_mode=False)
-        except NoArgsIsHelpError as error:  # bare `lrcurve` or `lrcurve schedule`: the help (rich prints it itself)
+        except (
+            NoArgsIsHelpError
+        ) as error:  # bare `lrcurve` or `lrcurve schedule`: the help (rich prints it itself)
             if error.format_message():
                 print(error.format_message())
             sys.exit(error.exit_code)
@@ -83,7 +100,10 @@ def main() -> None:
         except Exception as error:  # a bug: still one line, the traceback on request
             if os.environ.get("LRCURVE_DEBUG"):
                 raise
-            print(f"lrcurve: internal error: {type(error).__name__}: {_one_line(str(error))} "
-                  "(set LRCURVE_DEBUG=1 for the traceback)", file=sys.stderr)
+            print(
+                f"lrcurve: internal error: {type(error).__name__}: {_one_line(str(error))} "
+                "(set LRCURVE_DEBUG=1 for the traceback)",
+                file=sys.stderr,
+            )
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

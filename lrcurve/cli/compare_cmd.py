@@ -1,15 +1,28 @@
 """``lrcurve compare``: fit every law, score each on held-out curves, recommend one."""
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from lrcurve.cli import app
-from lrcurve.cli.common import (Force, JsonOut, LRExponent, RunInputs, Skip, WarmupArea, WarmupSteps, add_columns, emit_json, input_options, note, out,
-                                progress_bar)
+from lrcurve.cli.common import (
+    Force,
+    JsonOut,
+    LRExponent,
+    RunInputs,
+    Skip,
+    WarmupArea,
+    WarmupSteps,
+    add_columns,
+    emit_json,
+    input_options,
+    note,
+    out,
+    progress_bar,
+)
 from lrcurve.compare import Comparison, build_laws, compare
 from lrcurve.errors import InputError
 from lrcurve.fitting import DEFAULT_SKIP
@@ -21,34 +34,77 @@ def print_comparison(comparison: Comparison) -> None:
     best = comparison.best
     title = f"loss laws scored on held-out curves ({comparison.method}{forward_area_note(comparison.results[0].fitted.law)})"
     table = Table(title=title, title_justify="left")
-    add_columns(table, ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"),
-                text=("law", "held-out run"))
+    add_columns(
+        table,
+        ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"),
+        text=("law", "held-out run"),
+    )
     for result in comparison.results:
         for i, h in enumerate(result.heldout):
             first = i == 0
-            table.add_row(result.name + (" *" if result is best and first else "") if first else "",
-                          str(result.n_params) if first else "", h.run.name, f"{h.scores.mape:.3f}",
-                          f"{h.scores.final_error:+.3f}", f"{h.scores.r2:.4f}",
-                          f"{result.aic:.1f}" if first else "", f"{result.bic:.1f}" if first else "")
-        table.add_row("", "", Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"), "", "", "", "",
-                      end_section=True)
+            table.add_row(
+                result.name + (" *" if result is best and first else "") if first else "",
+                str(result.n_params) if first else "",
+                h.run.name,
+                f"{h.scores.mape:.3f}",
+                f"{h.scores.final_error:+.3f}",
+                f"{h.scores.r2:.4f}",
+                f"{result.aic:.1f}" if first else "",
+                f"{result.bic:.1f}" if first else "",
+            )
+        table.add_row(
+            "",
+            "",
+            Text("mean", style="bold"),
+            Text(f"{result.mape:.3f}", style="bold"),
+            "",
+            "",
+            "",
+            "",
+            end_section=True,
+        )
     for gone in comparison.left_out:
-        table.add_row(gone.name, str(gone.n_params), Text("left out (see note)", style="dim"),
-                      "-", "-", "-", "-", "-", end_section=True)
+        table.add_row(
+            gone.name,
+            str(gone.n_params),
+            Text("left out (see note)", style="dim"),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            end_section=True,
+        )
     out.print(table)
-    out.print(f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True)
+    out.print(
+        f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True
+    )
 
 
 @app.command("compare")
 @input_options
 def compare_command(
-    files: Annotated[list[Path], typer.Argument(help="Runs to fit: CSV/TSV with step, lr and loss columns.", show_default=False)],
-    holdout: Annotated[Optional[list[Path]], typer.Option("--holdout", help="Runs to score on, never fitted (repeatable). Without it: leave one run out, or the last 20 % of a single run.")] = None,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Runs to fit: CSV/TSV with step, lr and loss columns.", show_default=False
+        ),
+    ],
+    holdout: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--holdout",
+            help="Runs to score on, never fitted (repeatable). Without it: leave one run out, or the last 20 % of a single run.",
+        ),
+    ] = None,
     warmup_area: WarmupArea = "actual",
     lr_exponent: LRExponent = 1.0,
     skip: Skip = DEFAULT_SKIP,
     warmup: WarmupSteps = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw every law against the data to a PNG/SVG/PDF file.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Draw every law against the data to a PNG/SVG/PDF file."),
+    ] = None,
     json_out: JsonOut = False,
     force: Force = False,
     *,
@@ -64,11 +120,15 @@ def compare_command(
     fitted_paths = {path.resolve(): path for path in files}
     for path in holdout or []:
         if path.resolve() in fitted_paths:
-            raise InputError(f"--holdout {path}: also given as a run to fit; a held-out run must not be fitted")
+            raise InputError(
+                f"--holdout {path}: also given as a run to fit; a held-out run must not be fitted"
+            )
     runs = inputs.load(files, warmup)
     held = inputs.load(holdout or [], warmup)
     with progress_bar(f"fitting {len(laws)} laws") as update:
-        comparison = compare(runs, held, laws=laws, left_out=left_out, skip_fraction=skip, progress=update)
+        comparison = compare(
+            runs, held, laws=laws, left_out=left_out, skip_fraction=skip, progress=update
+        )
     for gone in comparison.left_out:
         note(f"{gone.name} left out: {gone.reason}")
     for result in comparison.results:

@@ -1,7 +1,7 @@
 """``lrcurve fit-power``: fit the Power scheduler's ``a`` and ``b`` to optimal-LR sweeps."""
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -11,7 +11,13 @@ from lrcurve.cli import app
 from lrcurve.cli.common import Force, JsonOut, emit_json, out, sampled_indices, sig
 from lrcurve.errors import InputError
 from lrcurve.output import check_plot_path
-from lrcurve.power import PowerLawFit, fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
+from lrcurve.power import (
+    PowerLawFit,
+    fit_power_law,
+    power_schedule,
+    read_sweeps,
+    tokens_per_step_of,
+)
 from lrcurve.schedules import Power, Schedule
 
 # defaults of the Power schedule's flags: a value other than these was given on the command line
@@ -27,10 +33,14 @@ def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
     per_step = flags["--seq-len"] or flags["--tokens-per-step"]
     schedule_only = [flag for flag in given if flag not in ("--seq-len", "--tokens-per-step")]
     if schedule_only and not per_step:
-        raise InputError(f"{schedule_only[0]} applies to the Power schedule only: give --seq-len or --tokens-per-step too")
+        raise InputError(
+            f"{schedule_only[0]} applies to the Power schedule only: give --seq-len or --tokens-per-step too"
+        )
 
 
-def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None) -> None:
+def plot_power_fit(
+    fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None
+) -> None:
     """Left: ``lr/batch`` against tokens (log-log) with the fitted line; right: the implied schedule."""
     from lrcurve.plotting import plt, save_figure, set_title
 
@@ -39,11 +49,30 @@ def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, p
     ax = axes[0, 0]
     for i, batch in enumerate(np.unique(fitted.batch)):
         rows = fitted.batch == batch
-        ax.loglog(fitted.tokens[rows], fitted.lr[rows] / batch, "o", color=f"C{i}", label=f"batch {batch:g}")
+        ax.loglog(
+            fitted.tokens[rows],
+            fitted.lr[rows] / batch,
+            "o",
+            color=f"C{i}",
+            label=f"batch {batch:g}",
+        )
     grid = np.geomspace(fitted.tokens.min() / 1.5, fitted.tokens.max() * 1.5, 100)
-    ax.loglog(grid, fitted.a * grid**fitted.b, "k-", lw=1.2, label=f"a n^b: a={fitted.a:.3g}, b={fitted.b:.3f}")
+    ax.loglog(
+        grid,
+        fitted.a * grid**fitted.b,
+        "k-",
+        lw=1.2,
+        label=f"a n^b: a={fitted.a:.3g}, b={fitted.b:.3f}",
+    )
     band = np.exp(2 * fitted.optimal_lr_log_stderr(grid))
-    ax.fill_between(grid, fitted.a * grid**fitted.b / band, fitted.a * grid**fitted.b * band, color="k", alpha=0.12, lw=0)
+    ax.fill_between(
+        grid,
+        fitted.a * grid**fitted.b / band,
+        fitted.a * grid**fitted.b * band,
+        color="k",
+        alpha=0.12,
+        lw=0,
+    )
     ax.set_xlabel("training tokens n")
     ax.set_ylabel("optimal LR / batch")
     ax.set_title("optimal LR sweeps and the fitted power law (band: ±2 s.e.)", fontsize=9)
@@ -61,20 +90,72 @@ def plot_power_fit(fitted: PowerLawFit, path: Path, schedule: Schedule | None, p
 
 @app.command("fit-power")
 def fit_power_command(
-    sweeps: Annotated[Path, typer.Argument(help="CSV/TSV: one row per sweep with batch, tokens and the best LR found.")],
-    batch_col: Annotated[Optional[str], typer.Option("--batch-col", help="Batch-size column (default: detect batch/batch_size/bs).")] = None,
-    tokens_col: Annotated[Optional[str], typer.Option("--tokens-col", help="Tokens column (default: detect tokens/n_tokens...).")] = None,
-    lr_col: Annotated[Optional[str], typer.Option("--lr-col", help="Optimal-LR column (default: detect optimal_lr/lr...).")] = None,
-    batch: Annotated[Optional[float], typer.Option("--batch", help="New run: batch size (same unit as the table).")] = None,
-    tokens: Annotated[Optional[float], typer.Option("--tokens", help="New run: training tokens.")] = None,
-    seq_len: Annotated[Optional[int], typer.Option("--seq-len", min=1, help="New run: tokens per sequence (tokens per step = batch * seq-len).")] = None,
-    tokens_per_step: Annotated[Optional[float], typer.Option("--tokens-per-step", help="New run: tokens per step (instead of --seq-len).")] = None,
-    peak: Annotated[Optional[float], typer.Option("--peak", help="New run: lr_max, the cap (default: the highest LR in the table).")] = None,
+    sweeps: Annotated[
+        Path,
+        typer.Argument(help="CSV/TSV: one row per sweep with batch, tokens and the best LR found."),
+    ],
+    batch_col: Annotated[
+        str | None,
+        typer.Option(
+            "--batch-col", help="Batch-size column (default: detect batch/batch_size/bs)."
+        ),
+    ] = None,
+    tokens_col: Annotated[
+        str | None,
+        typer.Option("--tokens-col", help="Tokens column (default: detect tokens/n_tokens...)."),
+    ] = None,
+    lr_col: Annotated[
+        str | None,
+        typer.Option("--lr-col", help="Optimal-LR column (default: detect optimal_lr/lr...)."),
+    ] = None,
+    batch: Annotated[
+        float | None,
+        typer.Option("--batch", help="New run: batch size (same unit as the table)."),
+    ] = None,
+    tokens: Annotated[
+        float | None, typer.Option("--tokens", help="New run: training tokens.")
+    ] = None,
+    seq_len: Annotated[
+        int | None,
+        typer.Option(
+            "--seq-len",
+            min=1,
+            help="New run: tokens per sequence (tokens per step = batch * seq-len).",
+        ),
+    ] = None,
+    tokens_per_step: Annotated[
+        float | None,
+        typer.Option("--tokens-per-step", help="New run: tokens per step (instead of --seq-len)."),
+    ] = None,
+    peak: Annotated[
+        float | None,
+        typer.Option(
+            "--peak", help="New run: lr_max, the cap (default: the highest LR in the table)."
+        ),
+    ] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="New run: warmup steps.")] = WARMUP,
-    decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps.")] = DECAY,
-    shape: Annotated[str, typer.Option("--shape", help="New run: final decay shape (exp, linear, ...).")] = SHAPE,
-    floor: Annotated[float, typer.Option("--floor", min=0.0, max=1.0, help="New run: LR at the end as a fraction of the LR where the decay starts.")] = FLOOR,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the fit (and the implied schedule) to PNG/SVG/PDF.")] = None,
+    decay: Annotated[
+        float,
+        typer.Option(
+            "--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps."
+        ),
+    ] = DECAY,
+    shape: Annotated[
+        str, typer.Option("--shape", help="New run: final decay shape (exp, linear, ...).")
+    ] = SHAPE,
+    floor: Annotated[
+        float,
+        typer.Option(
+            "--floor",
+            min=0.0,
+            max=1.0,
+            help="New run: LR at the end as a fraction of the LR where the decay starts.",
+        ),
+    ] = FLOOR,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Draw the fit (and the implied schedule) to PNG/SVG/PDF."),
+    ] = None,
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
@@ -83,19 +164,35 @@ def fit_power_command(
         check_plot_path(plot, force)
     if (batch is None) != (tokens is None):
         raise InputError("give both --batch and --tokens for the new run (or neither)")
-    check_new_run_flags(batch is not None, {
-        "--seq-len": seq_len is not None, "--tokens-per-step": tokens_per_step is not None, "--peak": peak is not None,
-        "--warmup": warmup != WARMUP, "--decay": decay != DECAY, "--shape": shape != SHAPE, "--floor": floor != FLOOR})
+    check_new_run_flags(
+        batch is not None,
+        {
+            "--seq-len": seq_len is not None,
+            "--tokens-per-step": tokens_per_step is not None,
+            "--peak": peak is not None,
+            "--warmup": warmup != WARMUP,
+            "--decay": decay != DECAY,
+            "--shape": shape != SHAPE,
+            "--floor": floor != FLOOR,
+        },
+    )
     columns = read_sweeps(sweeps, batch_col, tokens_col, lr_col)
     try:
         fitted = fit_power_law(*columns)
     except InputError as error:
         raise InputError(f"{sweeps}: {error}") from None
     result: dict[str, Any] = {
-        "sweeps": str(sweeps), "points": int(fitted.lr.size),
-        "a": fitted.a, "a_stderr": fitted.a_stderr, "b": fitted.b, "b_stderr": fitted.b_stderr,
-        "log_a": fitted.log_a, "covariance_log_a_b": fitted.covariance.tolist(), "correlation": fitted.correlation,
-        "r2": fitted.r2, "rms_log_residual": float(np.sqrt(np.mean(fitted.residuals**2))),
+        "sweeps": str(sweeps),
+        "points": int(fitted.lr.size),
+        "a": fitted.a,
+        "a_stderr": fitted.a_stderr,
+        "b": fitted.b,
+        "b_stderr": fitted.b_stderr,
+        "log_a": fitted.log_a,
+        "covariance_log_a_b": fitted.covariance.tolist(),
+        "correlation": fitted.correlation,
+        "r2": fitted.r2,
+        "rms_log_residual": float(np.sqrt(np.mean(fitted.residuals**2))),
     }
     schedule, per_step = None, None
     if batch is not None and tokens is not None:
@@ -103,18 +200,44 @@ def fit_power_command(
             raise InputError(f"--batch and --tokens must be positive, got {batch:g} and {tokens:g}")
         lr_opt = float(fitted.optimal_lr(batch, tokens))
         rel = float(fitted.optimal_lr_log_stderr(tokens))
-        result["new_run"] = {"batch": batch, "tokens": tokens, "optimal_constant_lr": lr_opt, "log_stderr": rel,
-                             "range_2se": [lr_opt * np.exp(-2 * rel), lr_opt * np.exp(2 * rel)]}
+        result["new_run"] = {
+            "batch": batch,
+            "tokens": tokens,
+            "optimal_constant_lr": lr_opt,
+            "log_stderr": rel,
+            "range_2se": [lr_opt * np.exp(-2 * rel), lr_opt * np.exp(2 * rel)],
+        }
         if seq_len is not None or tokens_per_step is not None:
             per_step = tokens_per_step_of(batch, seq_len, tokens_per_step)
             lr_max = peak if peak is not None else float(fitted.lr.max())
-            schedule = power_schedule(fitted.a, fitted.b, batch, per_step, tokens, lr_max, warmup=warmup, decay=decay,
-                                      shape=shape, floor=floor)
+            schedule = power_schedule(
+                fitted.a,
+                fitted.b,
+                batch,
+                per_step,
+                tokens,
+                lr_max,
+                warmup=warmup,
+                decay=decay,
+                shape=shape,
+                floor=floor,
+            )
             idx = sampled_indices(schedule.horizon, rows=10)
             lr = schedule(idx + 1)
-            result["new_run"].update({"tokens_per_step": per_step, "lr_max": lr_max, "schedule": schedule.to_dict(),
-                                      "schedule_text": str(schedule), "steps": schedule.horizon,
-                                      "sampled": {"step": (idx + 1).tolist(), "tokens": ((idx + 1) * per_step).tolist(), "lr": lr.tolist()}})
+            result["new_run"].update(
+                {
+                    "tokens_per_step": per_step,
+                    "lr_max": lr_max,
+                    "schedule": schedule.to_dict(),
+                    "schedule_text": str(schedule),
+                    "steps": schedule.horizon,
+                    "sampled": {
+                        "step": (idx + 1).tolist(),
+                        "tokens": ((idx + 1) * per_step).tolist(),
+                        "lr": lr.tolist(),
+                    },
+                }
+            )
     if plot is not None:
         plot_power_fit(fitted, plot, schedule, per_step)
         result["plot"] = str(plot)
@@ -122,32 +245,51 @@ def fit_power_command(
         emit_json(result)
         return
 
-    table = Table(title=f"lr_opt = batch*a*tokens^b ({fitted.lr.size} sweeps)", title_justify="left")
+    table = Table(
+        title=f"lr_opt = batch*a*tokens^b ({fitted.lr.size} sweeps)", title_justify="left"
+    )
     for column in ("parameter", "value", "std. error"):
         table.add_column(column, justify="right")
     table.add_row("a", sig(fitted.a), sig(fitted.a_stderr, 3))
     table.add_row("b", sig(fitted.b), sig(fitted.b_stderr, 3))
     out.print(table)
     r2 = "n/a" if fitted.r2 is None else f"{fitted.r2:.4f}"
-    out.print(f"corr(log a, b) = {fitted.correlation:+.3f}; R² = {r2} (of log(lr/batch)); "
-              f"RMS residual {100 * result['rms_log_residual']:.1f} % of the LR", soft_wrap=True)
+    out.print(
+        f"corr(log a, b) = {fitted.correlation:+.3f}; R² = {r2} (of log(lr/batch)); "
+        f"RMS residual {100 * result['rms_log_residual']:.1f} % of the LR",
+        soft_wrap=True,
+    )
     rows = Table(title="sweeps: best LR found and the law's", title_justify="left")
     for column in ("batch", "tokens", "best LR", "law", "residual"):
         rows.add_column(column, justify="right")
     for bt, tk, lr_obs, res in zip(fitted.batch, fitted.tokens, fitted.lr, fitted.residuals):
-        rows.add_row(f"{bt:g}", f"{tk:.4g}", f"{lr_obs:.4g}", f"{lr_obs / np.exp(res):.4g}", f"{100 * res:+.1f} %")
+        rows.add_row(
+            f"{bt:g}",
+            f"{tk:.4g}",
+            f"{lr_obs:.4g}",
+            f"{lr_obs / np.exp(res):.4g}",
+            f"{100 * res:+.1f} %",
+        )
     out.print(rows)
     if "new_run" in result:
         new = result["new_run"]
         lo, hi = new["range_2se"]
-        out.print(f"new run: batch {batch:g}, {tokens:.4g} tokens: best constant (WSD) LR {new['optimal_constant_lr']:.4g} "
-                  f"(±2 s.e.: {lo:.4g} .. {hi:.4g})", soft_wrap=True)
+        out.print(
+            f"new run: batch {batch:g}, {tokens:.4g} tokens: best constant (WSD) LR {new['optimal_constant_lr']:.4g} "
+            f"(±2 s.e.: {lo:.4g} .. {hi:.4g})",
+            soft_wrap=True,
+        )
         if schedule is not None:
-            out.print(f"Power schedule: {schedule} ({schedule.horizon} steps of {per_step:g} tokens)", soft_wrap=True)
+            out.print(
+                f"Power schedule: {schedule} ({schedule.horizon} steps of {per_step:g} tokens)",
+                soft_wrap=True,
+            )
             sched = Table(title="its LR at sampled steps", title_justify="left")
             for column in ("step", "tokens", "LR"):
                 sched.add_column(column, justify="right")
-            for s, t, v in zip(new["sampled"]["step"], new["sampled"]["tokens"], new["sampled"]["lr"]):
+            for s, t, v in zip(
+                new["sampled"]["step"], new["sampled"]["tokens"], new["sampled"]["lr"]
+            ):
                 sched.add_row(str(s), f"{t:.4g}", f"{v:.4g}")
             out.print(sched)
         else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,7 +21,7 @@ class LRHistory:
     warmup_lr: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
-    def of(cls, schedule: Schedule, n_steps: int) -> "LRHistory":
+    def of(cls, schedule: Schedule, n_steps: int) -> LRHistory:
         """Steps ``1..n_steps`` of ``schedule``; the warmup held at the LR it reaches (the body's
         LR at its last step), whatever the body does before that: a Power scheduler's body, say,
         is above its end-of-warmup LR there, and training never ran at it."""
@@ -52,7 +53,9 @@ def check_lr_exponent(exponent: float) -> None:
         raise ValueError(f"lr exponent must be in [{lo:g}, {hi:g}], got {exponent}")
 
 
-def forward_lr(history: LRHistory, n_steps: int, warmup: str, exponent: float) -> NDArray[np.float64]:
+def forward_lr(
+    history: LRHistory, n_steps: int, warmup: str, exponent: float
+) -> NDArray[np.float64]:
     """The per-step terms ``eta^p`` that the forward area ``S1`` sums over steps ``1..n_steps``:
     warmup steps at the peak LR under the ``"peak"`` convention, at the LR they ran with
     otherwise (``p = 1``: the LR itself)."""
@@ -60,8 +63,9 @@ def forward_lr(history: LRHistory, n_steps: int, warmup: str, exponent: float) -
     return lr if exponent == 1.0 else np.power(lr, exponent)
 
 
-def power_law_grid(prepared: Sequence[Any], data: Sequence["FitData"],
-                   alphas: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def power_law_grid(
+    prepared: Sequence[Any], data: Sequence[FitData], alphas: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """The weighted problem behind a law's starting points, for runs ``data`` prepared as
     ``prepared`` (each with its ``log_s1``): weights ``1/loss`` (relative error), the weighted
     target, and the weighted ``S1^-alpha`` at every point and ``alpha`` (points x n_alpha)."""
@@ -71,14 +75,21 @@ def power_law_grid(prepared: Sequence[Any], data: Sequence["FitData"],
     return weights, target, np.exp(-np.outer(log_s1, alphas)) * weights[:, None]
 
 
-def power_law_design(weights: NDArray[np.float64], power_terms: NDArray[np.float64],
-                     annealing: NDArray[np.float64]) -> NDArray[np.float64]:
+def power_law_design(
+    weights: NDArray[np.float64], power_terms: NDArray[np.float64], annealing: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """The linear part of ``L0 + A*S1^-alpha + (annealing coefficient)*annealing`` at each
     ``alpha`` of a grid, weighted: points x n_alpha x (L0, A, coefficient). ``power_terms``
     (points x n_alpha) are ``S1^-alpha`` already weighted; ``annealing`` is per point."""
     shape = power_terms.shape
-    return np.stack([np.broadcast_to(weights[:, None], shape), power_terms,
-                     np.broadcast_to((annealing * weights)[:, None], shape)], axis=-1)
+    return np.stack(
+        [
+            np.broadcast_to(weights[:, None], shape),
+            power_terms,
+            np.broadcast_to((annealing * weights)[:, None], shape),
+        ],
+        axis=-1,
+    )
 
 
 def linear_fits(design: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -93,7 +104,9 @@ def linear_fits(design: NDArray[np.float64], target: NDArray[np.float64]) -> NDA
     return np.einsum("gjk,gk->gj", np.linalg.pinv(gram, rcond=1e-12), rhs) / norms
 
 
-def residual_sums(design: NDArray[np.float64], coef: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
+def residual_sums(
+    design: NDArray[np.float64], coef: NDArray[np.float64], target: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Sum of squared residuals of each of the ``g`` problems of :func:`linear_fits` at ``coef`` (g x columns)."""
     resid = np.einsum("ngk,gk->ng", design, coef) - target[:, None]
     return np.einsum("ng,ng->g", resid, resid)
@@ -124,10 +137,12 @@ class Law:
     def check_options(self) -> None:
         """Refuse a ``warmup`` convention the law does not have and an ``lr_exponent`` out of range
         (laws call this from ``__post_init__``)."""
-        warmup = getattr(self, "warmup")
+        warmup = self.warmup
         if warmup not in self.warmup_conventions:
-            raise ValueError(f"warmup convention must be one of {self.warmup_conventions}, got {warmup!r}")
-        check_lr_exponent(getattr(self, "lr_exponent"))
+            raise ValueError(
+                f"warmup convention must be one of {self.warmup_conventions}, got {warmup!r}"
+            )
+        check_lr_exponent(self.lr_exponent)
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         raise NotImplementedError
@@ -168,5 +183,7 @@ class Law:
     def options(self) -> dict[str, Any]:
         return {}
 
-    def predict(self, theta: NDArray[np.float64], history: LRHistory, steps: NDArray[np.int64]) -> NDArray[np.float64]:
+    def predict(
+        self, theta: NDArray[np.float64], history: LRHistory, steps: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
         return self.evaluate(theta, self.prepare(history, steps))

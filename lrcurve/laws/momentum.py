@@ -22,15 +22,25 @@ points come from solving that linear problem on a grid of ``(alpha, lam)``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.signal import lfilter
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
-from scipy.signal import lfilter
+from lrcurve.laws.base import (
+    FitData,
+    Law,
+    LRHistory,
+    forward_lr,
+    linear_fits,
+    power_law_design,
+    power_law_grid,
+    residual_sums,
+)
 
 WARMUP_CONVENTIONS = ("peak", "actual")
 LAM_RANGE = (0.99, 0.9999)
@@ -38,10 +48,10 @@ LAM_RANGE = (0.99, 0.9999)
 
 @dataclass(frozen=True)
 class _Prepared:
-    log_s1: NDArray[np.float64]      # log of the forward area at the requested steps
-    cum_drops: NDArray[np.float64]   # sum of LR drops up to each requested step
-    drops: NDArray[np.float64]       # per-step drops up to the last requested step
-    index: NDArray[np.int64]         # requested steps as 0-based indices
+    log_s1: NDArray[np.float64]  # log of the forward area at the requested steps
+    cum_drops: NDArray[np.float64]  # sum of LR drops up to each requested step
+    drops: NDArray[np.float64]  # per-step drops up to the last requested step
+    index: NDArray[np.int64]  # requested steps as 0-based indices
 
 
 def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
@@ -57,7 +67,9 @@ def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
 class MomentumLaw(Law):
     name: ClassVar[str] = "momentum"
     formula: ClassVar[str] = "L(s) = L0 + A*S1(s)^-alpha - C*S2(s)"
-    reference: ClassVar[str] = "Tissue et al., Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
+    reference: ClassVar[str] = (
+        "Tissue et al., Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
+    )
     param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "C", "lam")
     warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
 
@@ -71,15 +83,19 @@ class MomentumLaw(Law):
         return {"warmup": self.warmup, "lr_exponent": self.lr_exponent}
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        return (np.array([0.0, 1e-12, 1e-3, 0.0, LAM_RANGE[0]]),
-                np.array([np.inf, np.inf, 3.0, np.inf, LAM_RANGE[1]]))
+        return (
+            np.array([0.0, 1e-12, 1e-3, 0.0, LAM_RANGE[0]]),
+            np.array([np.inf, np.inf, 3.0, np.inf, LAM_RANGE[1]]),
+        )
 
     def forward_lr(self, history: LRHistory, n_steps: int) -> NDArray[np.float64]:
         """The per-step terms ``eta^p`` that ``S1`` sums, under this law's warmup convention."""
         return forward_lr(history, n_steps, self.warmup, self.lr_exponent)
 
     @staticmethod
-    def loss(theta: NDArray[np.float64], s1: NDArray[np.float64], s2: NDArray[np.float64]) -> NDArray[np.float64]:
+    def loss(
+        theta: NDArray[np.float64], s1: NDArray[np.float64], s2: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
         """``L0 + A*S1^-alpha - C*S2`` from the two areas."""
         L0, A, alpha, C, _ = theta
         return L0 + A * s1 ** (-alpha) - C * s2
@@ -110,11 +126,17 @@ class MomentumLaw(Law):
         lo, hi = self.bounds()
         candidates: list[tuple[float, NDArray[np.float64]]] = []
         for lam in 1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9):
-            design = power_law_design(weights, power_terms, -np.concatenate([annealing_area_at(p, lam) for p in prepared]))
+            design = power_law_design(
+                weights, power_terms, -np.concatenate([annealing_area_at(p, lam) for p in prepared])
+            )
             coef = linear_fits(design, target)
-            thetas = np.column_stack([coef[:, 0], coef[:, 1], alphas, coef[:, 2], np.full_like(alphas, lam)])
+            thetas = np.column_stack(
+                [coef[:, 0], coef[:, 1], alphas, coef[:, 2], np.full_like(alphas, lam)]
+            )
             thetas = np.clip(thetas, lo, hi)
             thetas[:, 1] = np.maximum(thetas[:, 1], 1e-6)
-            candidates.extend(zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas))
+            candidates.extend(
+                zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas)
+            )
         candidates.sort(key=lambda c: c[0])
         return [theta for _, theta in candidates[:keep]]

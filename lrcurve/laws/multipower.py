@@ -59,26 +59,38 @@ summed over the same block terms in one walk), about twice as fast as finite dif
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import FitData, Law, LRHistory, forward_lr, linear_fits, power_law_design, power_law_grid, residual_sums
+from lrcurve.laws.base import (
+    FitData,
+    Law,
+    LRHistory,
+    forward_lr,
+    linear_fits,
+    power_law_design,
+    power_law_grid,
+    residual_sums,
+)
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 DEFAULT_TOLERANCE = 0.2
-GAMMA_MAX = 1.5           # upper bound of gamma; the block test assumes it
-CHUNK_STEPS = 4096        # requested steps walked through the tree at once
-CACHE_PAIRS = 2_000_000   # keep the (step, block) terms when there are at most this many
-KINK = 1e-8               # an LR kink (|change of eta_{k-1}-eta_k|) above this share of sum|drops| starts a segment
-DENSE_AFTER_KINK = 16     # steps evaluated one by one after each kink
-KNOT_RATIO = 1.04         # then knots at geometric distances from the kink
-MAX_GAP = 1 / 2048        # and never further apart than this share of the steps
-KNOT_TOLERANCE = 0.25     # knots are few: walk them with this share of the tolerance
+GAMMA_MAX = 1.5  # upper bound of gamma; the block test assumes it
+CHUNK_STEPS = 4096  # requested steps walked through the tree at once
+CACHE_PAIRS = 2_000_000  # keep the (step, block) terms when there are at most this many
+KINK = (
+    1e-8  # an LR kink (|change of eta_{k-1}-eta_k|) above this share of sum|drops| starts a segment
+)
+DENSE_AFTER_KINK = 16  # steps evaluated one by one after each kink
+KNOT_RATIO = 1.04  # then knots at geometric distances from the kink
+MAX_GAP = 1 / 2048  # and never further apart than this share of the steps
+KNOT_TOLERANCE = 0.25  # knots are few: walk them with this share of the tolerance
 
 
 @dataclass(frozen=True)
@@ -90,19 +102,25 @@ class ChangeTree:
 
     sign: float
     offsets: tuple[int, ...]
-    first_step: NDArray[np.int64]    # first change step in the block (huge for padding)
-    last_step: NDArray[np.int64]     # last change step in the block (-1 for padding)
-    weight: NDArray[np.float64]      # sum of |drop|
-    origin: NDArray[np.float64]      # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
-    origin_lo: NDArray[np.float64]   # F_{k-1} of the first change
-    origin_hi: NDArray[np.float64]   # F_{k-1} of the last change
-    log_lr: NDArray[np.float64]      # weighted mean of log eta_k
+    first_step: NDArray[np.int64]  # first change step in the block (huge for padding)
+    last_step: NDArray[np.int64]  # last change step in the block (-1 for padding)
+    weight: NDArray[np.float64]  # sum of |drop|
+    origin: NDArray[np.float64]  # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
+    origin_lo: NDArray[np.float64]  # F_{k-1} of the first change
+    origin_hi: NDArray[np.float64]  # F_{k-1} of the last change
+    log_lr: NDArray[np.float64]  # weighted mean of log eta_k
     log_lr_lo: NDArray[np.float64]
     log_lr_hi: NDArray[np.float64]
 
     @classmethod
-    def build(cls, steps: NDArray[np.int64], drops: NDArray[np.float64], area_before: NDArray[np.float64],
-              log_lr: NDArray[np.float64], sign: float) -> "ChangeTree":
+    def build(
+        cls,
+        steps: NDArray[np.int64],
+        drops: NDArray[np.float64],
+        area_before: NDArray[np.float64],
+        log_lr: NDArray[np.float64],
+        sign: float,
+    ) -> ChangeTree:
         size = 1 << int(np.ceil(np.log2(max(steps.size, 1))))
         sizes = [size >> j for j in range(size.bit_length())]
         offsets = tuple(int(o) for o in np.cumsum([0] + sizes[:-1]))
@@ -114,7 +132,11 @@ class ChangeTree:
         origin[:m] = lo[:m] = hi[:m] = area_before
         mean_lr[:m] = lr_lo[:m] = lr_hi[:m] = log_lr
         for child, parent, width in zip(offsets[:-1], offsets[1:], sizes[1:]):
-            left, right, up = slice(child, child + 2 * width, 2), slice(child + 1, child + 2 * width, 2), slice(parent, parent + width)
+            left, right, up = (
+                slice(child, child + 2 * width, 2),
+                slice(child + 1, child + 2 * width, 2),
+                slice(parent, parent + width),
+            )
             np.add(weight[left], weight[right], out=weight[up])
             share = np.divide(weight[right], weight[up], out=np.zeros(width), where=weight[up] > 0)
             np.minimum(first[left], first[right], out=first[up])
@@ -136,9 +158,13 @@ class ChangeTree:
         """The left child of each block (the right one follows it); -1 for single changes."""
         level = np.searchsorted(self.offsets, block, side="right") - 1
         offsets = np.asarray(self.offsets)
-        return np.where(level > 0, offsets[np.maximum(level - 1, 0)] + 2 * (block - offsets[level]), -1)
+        return np.where(
+            level > 0, offsets[np.maximum(level - 1, 0)] + 2 * (block - offsets[level]), -1
+        )
 
-    def walk(self, steps: NDArray[np.int64], area: NDArray[np.float64], tolerance: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def walk(
+        self, steps: NDArray[np.int64], area: NDArray[np.float64], tolerance: float
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The (requested step index, block id) terms that make up ``LD`` at ``steps`` (sorted).
 
         ``area`` is ``F_t`` at those steps. A block is one term for step ``t`` when
@@ -158,17 +184,31 @@ class ChangeTree:
             child = self.children(block)
             near = first_area - self.origin_hi[block]
             with np.errstate(divide="ignore", invalid="ignore"):
-                spread = (np.log((first_area - self.origin_lo[block]) / near)
-                          + GAMMA_MAX * (self.log_lr_hi[block] - self.log_lr_lo[block]))
-            done = (self.last_step[block] <= first_t) & ((child < 0) | ((near > 0) & (spread <= tolerance)))
+                spread = np.log((first_area - self.origin_lo[block]) / near) + GAMMA_MAX * (
+                    self.log_lr_hi[block] - self.log_lr_lo[block]
+                )
+            done = (self.last_step[block] <= first_t) & (
+                (child < 0) | ((near > 0) & (spread <= tolerance))
+            )
             found.append((lo[done], hi[done], block[done]))
             lo, hi, block, child = lo[~done], hi[~done], block[~done], child[~done]
             wider = (self.origin_hi[block] - self.origin_lo[block]) >= (area[hi - 1] - area[lo])
             split_block = (child >= 0) & ((hi - lo == 1) | wider)
             mid = (lo + hi) // 2
-            lo = np.concatenate([lo[split_block], lo[split_block], lo[~split_block], mid[~split_block]])
-            hi = np.concatenate([hi[split_block], hi[split_block], mid[~split_block], hi[~split_block]])
-            block = np.concatenate([child[split_block], child[split_block] + 1, block[~split_block], block[~split_block]])
+            lo = np.concatenate(
+                [lo[split_block], lo[split_block], lo[~split_block], mid[~split_block]]
+            )
+            hi = np.concatenate(
+                [hi[split_block], hi[split_block], mid[~split_block], hi[~split_block]]
+            )
+            block = np.concatenate(
+                [
+                    child[split_block],
+                    child[split_block] + 1,
+                    block[~split_block],
+                    block[~split_block],
+                ]
+            )
         lo, hi, block = (np.concatenate(parts) for parts in zip(*found))
         lengths = hi - lo
         run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -193,19 +233,25 @@ class Knots:
     into its neighbours).
     """
 
-    steps: NDArray[np.int64]          # knot steps, increasing
-    segment: NDArray[np.int64]        # segment number of each knot
+    steps: NDArray[np.int64]  # knot steps, increasing
+    segment: NDArray[np.int64]  # segment number of each knot
 
     @classmethod
-    def of(cls, drops: NDArray[np.float64]) -> "Knots":
+    def of(cls, drops: NDArray[np.float64]) -> Knots:
         """The knots for steps ``1..n`` of an LR history with per-step ``drops``."""
         n = drops.size
         total = np.abs(drops).sum()
         kink = np.abs(np.diff(drops, prepend=0.0)) > KINK * total
         starts = np.union1d([1], np.flatnonzero(kink) + 1)
         ends = np.append(starts[1:] - 1, n)
-        growth = np.arange(int(np.ceil(np.log(max(n, 2) / DENSE_AFTER_KINK) / np.log(KNOT_RATIO))) + 1)
-        offsets = np.unique(np.concatenate([np.arange(DENSE_AFTER_KINK), np.round(DENSE_AFTER_KINK * KNOT_RATIO ** growth)]))
+        growth = np.arange(
+            int(np.ceil(np.log(max(n, 2) / DENSE_AFTER_KINK) / np.log(KNOT_RATIO))) + 1
+        )
+        offsets = np.unique(
+            np.concatenate(
+                [np.arange(DENSE_AFTER_KINK), np.round(DENSE_AFTER_KINK * KNOT_RATIO**growth)]
+            )
+        )
         offsets = offsets.astype(np.int64)
         count = np.searchsorted(offsets, ends - starts, side="right")
         first = np.repeat(np.cumsum(count) - count, count)
@@ -225,16 +271,20 @@ class Knots:
         starts[1:] = self.segment[1:] != self.segment[:-1]
         ends = np.append(starts[1:], True)
         slope = np.zeros_like(values)
-        i = np.flatnonzero(~starts & ~ends)                     # centred: (i-1, i, i+1)
+        i = np.flatnonzero(~starts & ~ends)  # centred: (i-1, i, i+1)
         slope[..., i] = (h[i] * secant[..., i - 1] + h[i - 1] * secant[..., i]) / (h[i - 1] + h[i])
-        i = np.flatnonzero(starts & ~ends)                      # forward: (i, i+1, i+2) or the secant
+        i = np.flatnonzero(starts & ~ends)  # forward: (i, i+1, i+2) or the secant
         slope[..., i] = secant[..., i]
         i = i[~ends[i + 1]]
-        slope[..., i] = ((2 * h[i] + h[i + 1]) * secant[..., i] - h[i] * secant[..., i + 1]) / (h[i] + h[i + 1])
-        i = np.flatnonzero(ends & ~starts)                      # backward: (i-2, i-1, i) or the secant
+        slope[..., i] = ((2 * h[i] + h[i + 1]) * secant[..., i] - h[i] * secant[..., i + 1]) / (
+            h[i] + h[i + 1]
+        )
+        i = np.flatnonzero(ends & ~starts)  # backward: (i-2, i-1, i) or the secant
         slope[..., i] = secant[..., i - 1]
         i = i[~starts[i - 1]]
-        slope[..., i] = ((2 * h[i - 1] + h[i - 2]) * secant[..., i - 1] - h[i - 1] * secant[..., i - 2]) / (h[i - 2] + h[i - 1])
+        slope[..., i] = (
+            (2 * h[i - 1] + h[i - 2]) * secant[..., i - 1] - h[i - 1] * secant[..., i - 2]
+        ) / (h[i - 2] + h[i - 1])
         return slope
 
     def interpolation(self, at: NDArray[np.int64]) -> csr_matrix:
@@ -246,12 +296,19 @@ class Knots:
         h = self.steps[right] - x0
         u = (at - x0) / h
         u2, u3 = u * u, u * u * u
-        weights = np.column_stack([2 * u3 - 3 * u2 + 1, 3 * u2 - 2 * u3, (u3 - 2 * u2 + u) * h, (u3 - u2) * h])
+        weights = np.column_stack(
+            [2 * u3 - 3 * u2 + 1, 3 * u2 - 2 * u3, (u3 - 2 * u2 + u) * h, (u3 - u2) * h]
+        )
         size = self.steps.size
         columns = np.column_stack([left, right, size + left, size + right])
-        return csr_matrix((weights.ravel(), columns.ravel(), np.arange(0, 4 * at.size + 1, 4)), shape=(at.size, 2 * size))
+        return csr_matrix(
+            (weights.ravel(), columns.ravel(), np.arange(0, 4 * at.size + 1, 4)),
+            shape=(at.size, 2 * size),
+        )
 
-    def interpolate(self, values: NDArray[np.float64], interpolation: csr_matrix) -> NDArray[np.float64]:
+    def interpolate(
+        self, values: NDArray[np.float64], interpolation: csr_matrix
+    ) -> NDArray[np.float64]:
         """Each row of knot ``values`` at the steps of ``interpolation`` (from :meth:`interpolation`)."""
         return np.ascontiguousarray((interpolation @ np.hstack([values, self.slopes(values)]).T).T)
 
@@ -260,10 +317,10 @@ class Knots:
 class _Terms:
     """The block terms of ``LD`` for a chunk of requested steps, theta-free."""
 
-    index: NDArray[np.int64]          # requested step (within the chunk) each term adds to
-    weight: NDArray[np.float64]       # signed total drop of the block
-    area: NDArray[np.float64]         # S from the block's centroid to t
-    log_lr: NDArray[np.float64]       # mean log eta of the block
+    index: NDArray[np.int64]  # requested step (within the chunk) each term adds to
+    weight: NDArray[np.float64]  # signed total drop of the block
+    area: NDArray[np.float64]  # S from the block's centroid to t
+    log_lr: NDArray[np.float64]  # mean log eta of the block
 
 
 @dataclass(frozen=True)
@@ -274,17 +331,19 @@ class LossDrop:
     When the steps are dense (far more of them than :class:`Knots`), the walk runs
     at the knots only and ``LD`` is interpolated to the requested steps."""
 
-    steps: NDArray[np.int64]             # requested steps (1-based)
-    walked: NDArray[np.int64]            # steps the tree is walked at: the requested ones or the knots
-    area: NDArray[np.float64]            # F_t, the cumulative LR, at the walked steps
-    trees: tuple[ChangeTree, ...]        # drops, then rises
+    steps: NDArray[np.int64]  # requested steps (1-based)
+    walked: NDArray[np.int64]  # steps the tree is walked at: the requested ones or the knots
+    area: NDArray[np.float64]  # F_t, the cumulative LR, at the walked steps
+    trees: tuple[ChangeTree, ...]  # drops, then rises
     tolerance: float
     knots: Knots | None = None
-    interpolation: csr_matrix | None = None      # knots -> requested steps
+    interpolation: csr_matrix | None = None  # knots -> requested steps
     cache: dict[int, _Terms] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, lr: NDArray[np.float64], steps: NDArray[np.int64], tolerance: float = DEFAULT_TOLERANCE) -> "LossDrop":
+    def of(
+        cls, lr: NDArray[np.float64], steps: NDArray[np.int64], tolerance: float = DEFAULT_TOLERANCE
+    ) -> LossDrop:
         """From the per-step LR ``lr`` of steps ``1..n`` and the steps ``LD`` is wanted at."""
         steps = np.asarray(steps, dtype=np.int64)
         if np.any(np.diff(steps) < 0):
@@ -298,12 +357,14 @@ class LossDrop:
             with np.errstate(divide="ignore"):
                 log_lr = np.log(lr[at])
             trees.append(ChangeTree.build(at + 1, drops[at], cumulative[at - 1], log_lr, sign))
-        knots = Knots.of(drops[:int(steps[-1])]) if tolerance > 0 and steps.size else None
+        knots = Knots.of(drops[: int(steps[-1])]) if tolerance > 0 and steps.size else None
         if knots is None or 2 * knots.steps.size > steps.size:
             knots = None
         walked = steps if knots is None else knots.steps
         interpolation = None if knots is None else knots.interpolation(steps)
-        return cls(steps, walked, cumulative[walked - 1], tuple(trees), tolerance, knots, interpolation)
+        return cls(
+            steps, walked, cumulative[walked - 1], tuple(trees), tolerance, knots, interpolation
+        )
 
     def __call__(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
         return self.many(np.array([[B, C, beta, gamma]]))[0]
@@ -314,7 +375,9 @@ class LossDrop:
         for part, terms in self._chunks():
             for row, (B, C, beta, gamma) in zip(result, params):
                 saturation, _ = _saturation(terms, C, beta, gamma)
-                row[part] = B * np.bincount(terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start)
+                row[part] = B * np.bincount(
+                    terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start
+                )
         return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
 
     def with_gradient(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
@@ -324,8 +387,14 @@ class LossDrop:
             saturation, slopes = _saturation(terms, C, beta, gamma, gradient=True)
             count = part.stop - part.start
             drop = np.bincount(terms.index, weights=terms.weight * saturation, minlength=count)
-            result[:, part] = [B * drop, drop, *(B * np.bincount(terms.index, weights=terms.weight * d, minlength=count)
-                                                  for d in slopes)]
+            result[:, part] = [
+                B * drop,
+                drop,
+                *(
+                    B * np.bincount(terms.index, weights=terms.weight * d, minlength=count)
+                    for d in slopes
+                ),
+            ]
         return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
 
     def n_terms(self) -> int:
@@ -346,32 +415,44 @@ class LossDrop:
         steps, area = self.walked[part], self.area[part]
         pieces = []
         for tree in self.trees:
-            at, block = tree.walk(steps, area, self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE))
-            pieces.append((at, tree.sign * tree.weight[block], area[at] - tree.origin[block], tree.log_lr[block]))
+            at, block = tree.walk(
+                steps, area, self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE)
+            )
+            pieces.append(
+                (
+                    at,
+                    tree.sign * tree.weight[block],
+                    area[at] - tree.origin[block],
+                    tree.log_lr[block],
+                )
+            )
         return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
 
 
-def _saturation(terms: _Terms, C: float, beta: float, gamma: float,
-                gradient: bool = False) -> tuple[NDArray[np.float64], list[NDArray[np.float64]]]:
+def _saturation(
+    terms: _Terms, C: float, beta: float, gamma: float, gradient: bool = False
+) -> tuple[NDArray[np.float64], list[NDArray[np.float64]]]:
     """``G(x) = 1 - (C*x + 1)^-beta`` per term, ``x = eta^-gamma * S``, and with ``gradient``
     its derivatives in ``C``, ``beta`` and ``gamma``::
 
         dG/dC = beta * x * (1 + C*x)^(-beta-1)      dG/dbeta = (1 + C*x)^-beta * log(1 + C*x)
         dG/dgamma = -log(eta) * C * dG/dC
     """
-    started = terms.area > 0                     # nothing trained since the change: no effect yet
+    started = terms.area > 0  # nothing trained since the change: no effect yet
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        scale = np.exp(-gamma * terms.log_lr) if gamma else 1.0   # eta^-0 = 1 even where eta = 0
+        scale = np.exp(-gamma * terms.log_lr) if gamma else 1.0  # eta^-0 = 1 even where eta = 0
         x = np.where(started, scale * terms.area, 0.0)
         log_base = np.log1p(C * x)
         saturation = -np.expm1(-beta * log_base)
         if not gradient:
             return saturation, []
-        remaining = np.exp(-beta * log_base)                  # (1 + C*x)^-beta
-        finite = np.isfinite(x)                             # x = inf (eta = 0): G = 1, flat in every parameter
+        remaining = np.exp(-beta * log_base)  # (1 + C*x)^-beta
+        finite = np.isfinite(x)  # x = inf (eta = 0): G = 1, flat in every parameter
         d_C = np.where(finite, beta * x * remaining / (1.0 + C * x), 0.0)
         d_beta = np.where(finite, remaining * log_base, 0.0)
-        d_gamma = np.where(finite & started & np.isfinite(terms.log_lr), -terms.log_lr * C * d_C, 0.0)
+        d_gamma = np.where(
+            finite & started & np.isfinite(terms.log_lr), -terms.log_lr * C * d_C, 0.0
+        )
     return saturation, [d_C, d_beta, d_gamma]
 
 
@@ -381,15 +462,16 @@ class _Prepared:
     loss_drop: LossDrop
 
 
-def loss_drop_direct(lr: NDArray[np.float64], steps: NDArray[np.int64], B: float, C: float, beta: float,
-                     gamma: float) -> NDArray[np.float64]:
+def loss_drop_direct(
+    lr: NDArray[np.float64], steps: NDArray[np.int64], B: float, C: float, beta: float, gamma: float
+) -> NDArray[np.float64]:
     """``LD`` by the double sum as written, ``O(len(steps) * t)``: the reference for checks."""
     lr = np.asarray(lr, dtype=np.float64)
     drops = lr_drops(lr)
     out = np.empty(len(steps))
     for i, t in enumerate(np.asarray(steps, dtype=np.int64)):
         eta = lr[:t]
-        area_since = np.cumsum(eta[::-1])[::-1]          # S_k(t) for k = 1..t
+        area_since = np.cumsum(eta[::-1])[::-1]  # S_k(t) for k = 1..t
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             x = np.where(area_since > 0, eta ** (-gamma) * area_since, 0.0)
             out[i] = B * np.sum(drops[:t] * (1.0 - (C * x + 1.0) ** (-beta)))
@@ -399,9 +481,13 @@ def loss_drop_direct(lr: NDArray[np.float64], steps: NDArray[np.int64], B: float
 @dataclass(frozen=True)
 class MultiPowerLaw(Law):
     name: ClassVar[str] = "multipower"
-    formula: ClassVar[str] = "L(t) = L0 + A*(S1(t)+S_W)^-alpha - B*sum_k (eta_{k-1}-eta_k)*(1-(C*eta_k^-gamma*S_k(t)+1)^-beta)"
-    reference: ClassVar[str] = ("Luo et al., A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules, "
-                                "arXiv 2503.12811")
+    formula: ClassVar[str] = (
+        "L(t) = L0 + A*(S1(t)+S_W)^-alpha - B*sum_k (eta_{k-1}-eta_k)*(1-(C*eta_k^-gamma*S_k(t)+1)^-beta)"
+    )
+    reference: ClassVar[str] = (
+        "Luo et al., A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules, "
+        "arXiv 2503.12811"
+    )
     param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
     warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
 
@@ -419,8 +505,10 @@ class MultiPowerLaw(Law):
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         #                 L0   A      alpha B    C     beta  gamma
-        return (np.array([0.0, 1e-12, 1e-3, 0.0, 1e-6, 1e-3, 0.0]),
-                np.array([np.inf, np.inf, 3.0, np.inf, 1e6, 3.0, GAMMA_MAX]))
+        return (
+            np.array([0.0, 1e-12, 1e-3, 0.0, 1e-6, 1e-3, 0.0]),
+            np.array([np.inf, np.inf, 3.0, np.inf, 1e6, 3.0, GAMMA_MAX]),
+        )
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
         steps = np.asarray(steps, dtype=np.int64)
@@ -432,7 +520,9 @@ class MultiPowerLaw(Law):
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         return self.evaluate_many(np.asarray(theta)[None, :], prepared)[0]
 
-    def evaluate_many(self, thetas: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+    def evaluate_many(
+        self, thetas: NDArray[np.float64], prepared: _Prepared
+    ) -> NDArray[np.float64]:
         thetas = np.asarray(thetas, dtype=np.float64)
         L0, A, alpha = (thetas[:, i, None] for i in range(3))
         return L0 + A * np.exp(-alpha * prepared.log_s1) - prepared.loss_drop.many(thetas[:, 3:])
@@ -442,7 +532,9 @@ class MultiPowerLaw(Law):
         L0, A, alpha, B, C, beta, gamma = theta
         power = np.exp(-alpha * prepared.log_s1)
         drop = prepared.loss_drop.with_gradient(B, C, beta, gamma)
-        return np.column_stack([np.ones_like(power), power, -A * prepared.log_s1 * power, *(-drop[1:])])
+        return np.column_stack(
+            [np.ones_like(power), power, -A * prepared.log_s1 * power, *(-drop[1:])]
+        )
 
     def initial_guesses(self, data: Sequence[FitData], keep: int = 4) -> list[NDArray[np.float64]]:
         """Best points of a grid over ``(alpha, C, beta, gamma)``, with ``(L0, A, B)``
@@ -456,11 +548,26 @@ class MultiPowerLaw(Law):
         for C in (0.5, 2.0, 8.0):
             for beta in (0.3, 0.6, 1.0):
                 for gamma in (0.3, 0.6, 0.9):
-                    design = power_law_design(weights, power_terms, -np.concatenate([p.loss_drop(1.0, C, beta, gamma) for p in prepared]))
+                    design = power_law_design(
+                        weights,
+                        power_terms,
+                        -np.concatenate([p.loss_drop(1.0, C, beta, gamma) for p in prepared]),
+                    )
                     coef = linear_fits(design, target)
-                    thetas = np.column_stack([coef[:, 0], np.maximum(coef[:, 1], 1e-6), alphas, np.maximum(coef[:, 2], 0.0),
-                                              np.full(n, C), np.full(n, beta), np.full(n, gamma)])
+                    thetas = np.column_stack(
+                        [
+                            coef[:, 0],
+                            np.maximum(coef[:, 1], 1e-6),
+                            alphas,
+                            np.maximum(coef[:, 2], 0.0),
+                            np.full(n, C),
+                            np.full(n, beta),
+                            np.full(n, gamma),
+                        ]
+                    )
                     thetas = np.clip(thetas, lo, hi)
-                    candidates.extend(zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas))
+                    candidates.extend(
+                        zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas)
+                    )
         candidates.sort(key=lambda c: c[0])
         return [theta for _, theta in candidates[:keep]]
