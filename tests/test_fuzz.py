@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.cli import main
-from tests.conftest import FUZZ_SCALE, SAMPLES, shared_path
+from tests.conftest import FUZZ_SCALE, SAMPLES, data_path
 from tests.test_readers import malformed_texts
 
 FUZZ = settings(
@@ -144,7 +144,7 @@ def test_commands_that_read_tables(tmp_path, data, command, json_out):
 
 def wandb_like() -> st.SearchStrategy[bytes]:
     """Real W&B exports cut short, with values swapped for junk, or JSON of the wrong shape."""
-    real = shared_path("lr-scheduling", "data").glob(
+    real = data_path("lr-scheduling", "data").glob(
         "ann0.2_slimpajama_llama_norm_nlayers8_nhead6_*iter3000*.json"
     )
     text = next(real).read_text()
@@ -675,7 +675,7 @@ def test_numeric_flags_with_extreme_values(
         "lr-horizon": [
             "lr-horizon",
             "--table",
-            shared_path("lr-scheduling", "index.csv"),
+            data_path("lr-scheduling", "index.csv"),
             "--where",
             "family=ann124-0.1",
         ],

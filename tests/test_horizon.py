@@ -7,7 +7,7 @@ import pytest
 
 from lrcurve.errors import InputError
 from lrcurve.horizon import HorizonLaw, SweepPoint, fit_horizon_law, optimum_at_horizon
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 def synthetic_sweep(
@@ -97,7 +97,7 @@ def lrcurve(*args):
 
 
 def test_cli_on_the_shared_cooldown_sweep():
-    index = shared_path("lr-scheduling", "index.csv")
+    index = data_path("lr-scheduling", "index.csv")
     r = lrcurve(
         "lr-horizon",
         "--table",
@@ -125,7 +125,7 @@ def test_cli_bad_filter_is_one_line_exit_2():
     r = lrcurve(
         "lr-horizon",
         "--table",
-        shared_path("lr-scheduling", "index.csv"),
+        data_path("lr-scheduling", "index.csv"),
         "--where",
         "nosuchcolumn",
     )

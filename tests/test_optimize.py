@@ -19,14 +19,14 @@ from lrcurve.optimize import (
     wsd_candidates,
 )
 from lrcurve.schedules import make_schedule
-from tests.conftest import SAMPLES, shared_path
+from tests.conftest import SAMPLES, data_path
 from tests.test_cli import lrcurve
 
 WARMUP, PEAK = 2160, 3e-4
 
 
 def fit_shared(size):
-    folder = shared_path("multipowerlaw", size)
+    folder = data_path("multipowerlaw", size)
     runs = [
         read_runs(folder / f"{name}_24000.csv", warmup_steps=WARMUP)[0]
         for name in ("constant", "cosine")
@@ -133,7 +133,7 @@ def test_grids_reject_bad_values():
 
 
 def test_recognises_the_shared_runs_schedules():
-    folder = shared_path("multipowerlaw", "csv_25")
+    folder = data_path("multipowerlaw", "csv_25")
     read = lambda name: read_runs(folder / f"{name}.csv", warmup_steps=WARMUP)[0].schedule  # noqa: E731
     assert recognise(read("constant_24000")) == ("constant", {})
     name, options = recognise(read("cosine_72000"))
@@ -228,7 +228,7 @@ def test_rewarmup_max_lr_depends_on_the_continual_pretraining_length(fitted):
 @pytest.fixture(scope="module")
 def fit_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("opt")
-    folder = shared_path("multipowerlaw", "csv_25")
+    folder = data_path("multipowerlaw", "csv_25")
     r = lrcurve(
         "fit", folder / "constant_24000.csv", folder / "cosine_24000.csv", "--warmup", WARMUP, cwd=d
     )
@@ -429,7 +429,7 @@ def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():
     from lrcurve import read_runs
     from lrcurve.optimize import against_measured, measured_bests
 
-    data = shared_path("lr-scheduling", "data")
+    data = data_path("lr-scheduling", "data")
     fitted = fit(
         read_runs(next(data.glob("stable-124m_*_lr0.001_*iter50000*.json")))
         + read_runs(next(data.glob("cos-10-124m_*_lr0.001_*iter25000*.json")))

@@ -15,7 +15,7 @@ from lrcurve.readers import read_runs, read_schedule
 from lrcurve.readers_wandb import resume_point, schedule_from_config
 from lrcurve.runs import Run
 from lrcurve.schedules import Constant, Join, Piecewise
-from tests.conftest import FUZZ_SCALE, SAMPLES, shared_path
+from tests.conftest import FUZZ_SCALE, SAMPLES, data_path
 
 LR_DATA = ("lr-scheduling",)
 STABLE = "stable-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.0_iter50000_bs50x2_ws2_seed0_data_seed1337.json"
@@ -23,12 +23,12 @@ COSINE = "cos-10-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.0005_sched_cos
 
 
 def lr_file(name: str):
-    return shared_path("lr-scheduling", "data", name)
+    return data_path("lr-scheduling", "data", name)
 
 
 @pytest.fixture(scope="module")
 def index() -> pd.DataFrame:
-    return pd.read_csv(shared_path("lr-scheduling", "index.csv"))
+    return pd.read_csv(data_path("lr-scheduling", "index.csv"))
 
 
 def one_of(index: pd.DataFrame, **where) -> str:
@@ -50,7 +50,7 @@ def one_of(index: pd.DataFrame, **where) -> str:
     ],
 )
 def test_config_schedule_reproduces_every_logged_lr(index, where):
-    path = shared_path("lr-scheduling", one_of(index, **where))
+    path = data_path("lr-scheduling", one_of(index, **where))
     data = json.loads(path.read_text())
     schedule = schedule_from_config(data["config"])
     train = data["history"]["train"]
@@ -102,7 +102,7 @@ def test_missing_loss_series_is_one_clear_error():
 def test_every_run_needing_a_stitch_is_stitched_at_its_fork(index):
     flagged = index[index.needs_stitch_with_stable_run]
     for file in flagged.file.iloc[::10]:
-        path = shared_path("lr-scheduling", file)
+        path = data_path("lr-scheduling", file)
         config = json.loads(path.read_text())["config"]
         _, fork = resume_point(config)
         run = read_runs(path)[0]
@@ -120,7 +120,7 @@ def test_stitched_branch_has_the_parents_history_and_fits_better_than_the_branch
         decay_type="linear",
         peak_lr=0.001,
     )
-    path = shared_path("lr-scheduling", file)
+    path = data_path("lr-scheduling", file)
     stitched = read_runs(path)[0]
     alone = read_runs(path, log=LogOptions(parent="none"))[0]
     fork = resume_point(json.loads(path.read_text())["config"])[1]
@@ -627,7 +627,7 @@ def assert_valid_run(run: Run) -> None:
 )
 def test_integers_beyond_float_range_are_infinite_values(tmp_path, section, key, value):
     """JSON has no limit on integers: one beyond float range is +-inf, like 1e400 (was an OverflowError)."""
-    data = json.loads(next(shared_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
+    data = json.loads(next(data_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
     if section == "config":
         data["config"][key] = value
     else:
@@ -661,7 +661,7 @@ def test_deeply_nested_json_is_refused(tmp_path):
 )
 @given(data=st.data())
 def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
-    doc = json.loads(next(shared_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
+    doc = json.loads(next(data_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
     for _ in range(data.draw(st.integers(1, 3))):
         section = data.draw(st.sampled_from(["config", "history"]))
         key = data.draw(st.sampled_from(sorted(doc[section])))
