@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import pandas as pd
@@ -18,21 +16,9 @@ DRIFT_FROM = 15000
 
 
 @pytest.fixture
-def lrcurve(capsys, monkeypatch):
-    """Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output."""
-    from lrcurve.cli import main
-
-    def run(*args, cwd, env=None):
-        monkeypatch.chdir(cwd)
-        for key, value in (env or {}).items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "argv", ["lrcurve", *map(str, args)])
-        with pytest.raises(SystemExit) as stop:
-            main()
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, stop.value.code or 0, captured.out, captured.err)
-
-    return run
+def lrcurve(cli):
+    """``lrcurve ARGS`` run in this process (see tests/conftest.py)."""
+    return cli
 
 
 @pytest.fixture(scope="module")

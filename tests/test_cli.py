@@ -1,23 +1,13 @@
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLES, short_log
+from tests.conftest import SAMPLES, run_lrcurve, short_log
 
 
 def lrcurve(*args, cwd, columns=None):
-    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
-    return subprocess.run(
-        [sys.executable, "-m", "lrcurve", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    return run_lrcurve(*args, cwd=cwd, env={"COLUMNS": str(columns)} if columns else None)
 
 
 @pytest.fixture(scope="module")

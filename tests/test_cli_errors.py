@@ -2,7 +2,7 @@
 naming the file, column or value, no traceback, and no file written or changed.
 
 The commands run in-process through ``lrcurve.cli.main()`` (what the ``lrcurve``
-script calls) with a patched ``sys.argv``; one test checks a real process agrees.
+script calls; the ``cli`` fixture of conftest.py); one test checks a real process agrees.
 """
 
 import json
@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from lrcurve import fit, read_runs
-from lrcurve.cli import main
 from lrcurve.fitfile import save_fit
 from tests.conftest import SAMPLES, short_log
 
@@ -29,16 +28,13 @@ class Result:
 
 
 @pytest.fixture
-def lrcurve(tmp_path, monkeypatch, capsys):
+def lrcurve(tmp_path, monkeypatch, cli):
     """Run ``lrcurve ARGS`` in ``tmp_path`` and return its exit code, stdout and stderr."""
     monkeypatch.chdir(tmp_path)
 
     def run(*args: object) -> Result:
-        monkeypatch.setattr(sys, "argv", ["lrcurve", *map(str, args)])
-        with pytest.raises(SystemExit) as exit:
-            main()
-        captured = capsys.readouterr()
-        return Result(exit.value.code, captured.out, captured.err)
+        result = cli(*args)
+        return Result(result.returncode, result.stdout, result.stderr)
 
     return run
 

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,6 +21,7 @@ from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.runs import Run
 from tests.conftest import SAMPLES
+from tests.conftest import run_lrcurve as lrcurve
 
 THETA = np.array([2.9, 0.55, 0.5, 380.0, 2.0, 0.6, 0.65])
 
@@ -69,12 +68,6 @@ def test_scoring_falls_back_to_leave_one_out_and_to_a_late_window():
     assert held.fitted.runs[0].last_step <= 0.8 * runs[0].last_step
     head, tail = late_window(runs[0])
     assert head.steps.size + tail.steps.size == runs[0].steps.size
-
-
-def lrcurve(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True
-    )
 
 
 def test_compare_cli_json_and_plot(tmp_path):

@@ -9,7 +9,6 @@ run in-process through ``lrcurve.cli.main()``.
 
 import functools
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lrcurve.cli import main
-from tests.conftest import FUZZ_SCALE, SAMPLES, data_path
+from tests.conftest import FUZZ_SCALE, SAMPLES, data_path, run_lrcurve
 from tests.test_readers import malformed_texts
 
 FUZZ = settings(
@@ -70,25 +68,8 @@ def fit_file(tmp_path_factory) -> Path:
 
 def run_cli(directory: Path, *args: object) -> tuple[int, str, str]:
     """``lrcurve ARGS`` in ``directory``: exit code, stdout, stderr."""
-    import contextlib
-    import io
-    import os
-
-    out, err = io.StringIO(), io.StringIO()
-    old_argv, old_cwd = sys.argv, os.getcwd()
-    sys.argv = ["lrcurve", *map(str, args)]
-    os.chdir(directory)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-                code = 0
-            except SystemExit as exit:
-                code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
-    finally:
-        sys.argv = old_argv
-        os.chdir(old_cwd)
-    return code, out.getvalue(), err.getvalue()
+    result = run_lrcurve(*args, cwd=directory)
+    return result.returncode, result.stdout, result.stderr
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -8,6 +6,7 @@ import pytest
 from lrcurve.errors import InputError
 from lrcurve.horizon import HorizonLaw, SweepPoint, fit_horizon_law, optimum_at_horizon
 from tests.conftest import data_path
+from tests.conftest import run_lrcurve as lrcurve
 
 
 def synthetic_sweep(
@@ -88,12 +87,6 @@ def test_undetermined_beta_is_said():
 def test_one_horizon_is_not_enough():
     with pytest.raises(InputError, match="at least 2"):
         fit_horizon_law(synthetic_sweep(horizons=(1e9,)))
-
-
-def lrcurve(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "lrcurve", *map(str, args)], capture_output=True, text=True
-    )
 
 
 def test_cli_on_the_shared_cooldown_sweep():

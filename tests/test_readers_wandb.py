@@ -277,18 +277,8 @@ def test_exports_panels_and_lr_files_read_are_never_written(tmp_path):
         assert path.read_bytes() == before
 
 
-def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path):
-    import subprocess
-    import sys
-
-    def lrcurve(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "lrcurve", *map(str, args)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-        )
-
+def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path, cli):
+    lrcurve = cli
     export = tmp_path / "run.json"
     export.write_text(lr_file(COSINE).read_text())
     before = export.read_bytes()
@@ -454,18 +444,8 @@ def test_smoothing_specs_and_their_effect():
             parse_smoothing(bad)
 
 
-def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path):
-    import subprocess
-    import sys
-
-    def lrcurve(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "lrcurve", *map(str, args)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-        )
-
+def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path, cli):
+    lrcurve = cli
     branch = lr_file(
         "ann124-0.2_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.2"
         "_iter25000_bs50x2_ws2_seed0_data_seed1337.json"
@@ -487,29 +467,18 @@ def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path):
     assert json.loads(p.stdout)["steps"] == 25000 and "wsd" in json.loads(p.stdout)["schedule_text"]
 
 
-def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path):
-    import subprocess
-    import sys
-
+def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path, cli):
     branch = pd.read_csv(SAMPLES / "wsd.csv")
     (tmp_path / "cooldown.csv").write_text(branch[branch.step >= 20000].to_csv(index=False))
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lrcurve",
-            "fit",
-            SAMPLES / "constant.csv",
-            "cooldown.csv",
-            "--parent",
-            SAMPLES / "constant.csv",
-            "--warmup",
-            "2160",
-            "--json",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+    r = cli(
+        "fit",
+        SAMPLES / "constant.csv",
+        "cooldown.csv",
+        "--parent",
+        SAMPLES / "constant.csv",
+        "--warmup",
+        "2160",
+        "--json",
     )
     assert r.returncode == 0, r.stderr
     runs = {run["name"]: run for run in json.loads(r.stdout)["runs"]}

@@ -1,0 +1,66 @@
+"""The ``lrcurve`` command as a real process (a few smoke tests: most CLI tests run it in
+this process through ``tests/conftest.py``'s ``run_lrcurve``), and that runner agreeing with
+a process."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import SAMPLES
+
+COMMANDS = ("fit", "predict", "optimize", "check", "compare", "schedule", "lr-horizon")
+
+
+def lrcurve_process(*args: object, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lrcurve", *map(str, args)], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_help_lists_every_command(tmp_path):
+    r = lrcurve_process("--help", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == ""
+    assert all(f" {command} " in r.stdout for command in COMMANDS), r.stdout
+
+
+def test_a_real_fit_and_predict_give_what_the_in_process_runs_give(tmp_path, cli):
+    fit = ("fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--warmup", 2160)
+    predict = ("predict", "fit.json", "--schedule", "wsd", "--decay", 0.15, "--json")
+    (tmp_path / "process").mkdir()
+    (tmp_path / "here").mkdir()
+    real = lrcurve_process(*fit, "-o", "fit.json", "--json", cwd=tmp_path / "process")
+    assert real.returncode == 0, real.stderr
+    here = cli(*fit, "-o", "fit.json", "--json", cwd=tmp_path / "here")
+    assert here.returncode == 0, here.stderr
+    params = {name: p["value"] for name, p in json.loads(real.stdout)["params"].items()}
+    assert params == {name: p["value"] for name, p in json.loads(here.stdout)["params"].items()}
+    assert set(params) == {"L0", "A", "alpha", "C", "lam"}
+
+    real = lrcurve_process(*predict, cwd=tmp_path / "process")
+    here = cli(*predict, cwd=tmp_path / "here")
+    assert (real.returncode, real.stdout, real.stderr) == (0, here.stdout, here.stderr)
+    assert 3.2 < json.loads(real.stdout)["final_loss"] < 3.4
+    assert "lrcurve: warning: the LR falls to 0" in real.stderr
+
+
+def test_in_process_runs_do_not_inherit_the_inputs_of_earlier_runs(tmp_path, cli):
+    """A process starts with no inputs recorded: a file an earlier run read may be written."""
+    for name, sample in (("a.csv", "constant.csv"), ("b.csv", "cosine.csv")):
+        (tmp_path / name).write_text((SAMPLES / sample).read_text())
+    assert cli("fit", "a.csv", "--warmup", 2160, "-o", "fit.json").returncode == 0
+    again = cli("fit", "b.csv", "--warmup", 2160, "-o", "a.csv", "--force")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "a.csv").read_text().startswith("{")
+    refused = cli("fit", "b.csv", "--warmup", 2160, "-o", "b.csv", "--force")
+    assert refused.returncode == 2 and "b.csv is one of the inputs" in refused.stderr
+
+
+def test_a_usage_error_reads_the_same_in_both(tmp_path, cli):
+    args = ("predict", "--schedule", "nosuch")
+    real, here = lrcurve_process(*args, cwd=tmp_path), cli(*args)
+    assert (real.returncode, real.stdout, real.stderr) == (
+        here.returncode,
+        here.stdout,
+        here.stderr,
+    )
+    assert real.returncode == 2 and real.stderr.startswith("lrcurve: error: ")
