@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
+from public_data import add_data_option, data_set
 
 from lrcurve import fit, read_runs
 from lrcurve.compare import truncate
@@ -44,7 +44,6 @@ from lrcurve.laws.base import Law, LRHistory
 from lrcurve.metrics import Scores, score
 from lrcurve.runs import Run
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "multipowerlaw"
 FIT = ("constant_24000", "cosine_24000")
 PREDICT = (
     "constant_72000",
@@ -192,10 +191,12 @@ def main() -> None:
     parser.add_argument(
         "--scan-lr-exponent", action="store_true", help="which p each criterion prefers, instead"
     )
+    add_data_option(parser)
     args = parser.parse_args()
+    data = data_set(args.data, "multipowerlaw")
     for size in ("csv_25", "csv_100"):
         runs = {
-            name: read_runs(DATA / size / f"{name}.csv", warmup_steps=2160)[0]
+            name: read_runs(data / size / f"{name}.csv", warmup_steps=2160)[0]
             for name in FIT + PREDICT
         }
         if args.scan_lr_exponent:

@@ -1,12 +1,12 @@
 """Predicted against measured best WSD cooldown fraction on the shared 124M sweeps.
 
-The ``ann124-*`` runs of ``../shared/data/lr-scheduling`` train the same 124M model with
+The ``ann124-*`` runs of the lr-scheduling set (``--data DIR``, default ``../shared/data``) train the same 124M model with
 linear cooldowns over 10-99 % of the run, at several peak LRs and horizons. For each peak
 LR, the momentum law is fitted on that LR's constant run (``stable-124m``, 50k steps) and
 cosine run (``cos-10-124m``, 25k steps), then asked two things per horizon: which of the
 measured runs it ranks best, and its own best fraction on a fine grid.
 
-Run: ``python benchmarks/cooldown_sweeps.py [--lr-exponent P]`` (about 30 s).
+Run: ``python benchmarks/cooldown_sweeps.py [--lr-exponent P] [--data DIR]`` (about 30 s).
 ``--scan-lr-exponent`` instead fits each peak LR's 26 runs together for p in 0.5..1.1 and
 prints the in-sample RMS and mean final-loss error (which p the runs themselves prefer).
 """
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from public_data import add_data_option, data_set
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,29 +29,28 @@ from lrcurve.metrics import score  # noqa: E402
 from lrcurve.optimize import against_measured, measured_bests, predicted_losses, wsd_candidates  # noqa: E402
 from lrcurve.runs import Run  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "lr-scheduling" / "data"
 FINE = tuple(np.round(np.arange(0.05, 0.951, 0.05), 3))
 PEAK_LRS = ("0.0005", "0.001", "0.002")
 HORIZONS = (15000, 25000, 35000, 50000)
 
 
-def stable_and_cosine(lr: str) -> list[Run]:
+def stable_and_cosine(data: Path, lr: str) -> list[Run]:
     """The constant run (50k steps) and the cosine run (25k steps) at one peak LR."""
-    return read_runs(next(DATA.glob(f"stable-124m_*_lr{lr}_*iter50000*.json"))) + read_runs(
-        next(DATA.glob(f"cos-10-124m_*_lr{lr}_*iter25000*.json"))
+    return read_runs(next(data.glob(f"stable-124m_*_lr{lr}_*iter50000*.json"))) + read_runs(
+        next(data.glob(f"cos-10-124m_*_lr{lr}_*iter25000*.json"))
     )
 
 
-def sweep_runs(lr: str, steps: int) -> list[Run]:
+def sweep_runs(data: Path, lr: str, steps: int) -> list[Run]:
     """The linear-cooldown WSD runs of one peak LR and horizon, one per cooldown fraction."""
     return [
         r
-        for f in sorted(DATA.glob(f"ann124-0.*_lr{lr}_*decay_linear_0.*_iter{steps}_*.json"))
+        for f in sorted(data.glob(f"ann124-0.*_lr{lr}_*decay_linear_0.*_iter{steps}_*.json"))
         for r in read_runs(f)
     ]
 
 
-def predict_sweeps(law: MomentumLaw) -> None:
+def predict_sweeps(data: Path, law: MomentumLaw) -> None:
     print(
         f"{'peak LR':>8} {'steps':>6}  {'measured best':>13}  {'law: best run':>13}  {'law: fine grid':>14}  "
         f"{'final-loss error':>16}  {'curve MAPE':>10}"
@@ -58,9 +58,9 @@ def predict_sweeps(law: MomentumLaw) -> None:
     agree = total = 0
     final_errors, curve_mapes = [], []
     for lr in PEAK_LRS:
-        fitted = fit(stable_and_cosine(lr), law)
+        fitted = fit(stable_and_cosine(data, lr), law)
         for steps in HORIZONS:
-            sweep = sweep_runs(lr, steps)
+            sweep = sweep_runs(data, lr, steps)
             scored = against_measured(fitted, sweep)
             curves = [score(fitted.predict_run(r), r.loss).mape for r in sweep]
             ((measured_best, predicted_best),) = measured_bests(scored).values()
@@ -82,7 +82,7 @@ def predict_sweeps(law: MomentumLaw) -> None:
     )
 
 
-def scan_lr_exponent() -> None:
+def scan_lr_exponent(data: Path) -> None:
     """The momentum law fitted to every run of one peak LR (constant, cosine and all 24
     cooldowns) for each p: which p these runs prefer when nothing is extrapolated."""
     print(
@@ -91,7 +91,8 @@ def scan_lr_exponent() -> None:
     print("| p | " + " | ".join(f"lr {lr}: RMS % / abs final %" for lr in PEAK_LRS) + " |")
     print("|---:|" + "---:|" * len(PEAK_LRS))
     families = {
-        lr: stable_and_cosine(lr) + [r for steps in HORIZONS for r in sweep_runs(lr, steps)]
+        lr: stable_and_cosine(data, lr)
+        + [r for steps in HORIZONS for r in sweep_runs(data, lr, steps)]
         for lr in PEAK_LRS
     }
     for p in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1):
@@ -115,11 +116,13 @@ def main() -> None:
     parser.add_argument(
         "--scan-lr-exponent", action="store_true", help="in-sample fits over p instead"
     )
+    add_data_option(parser)
     args = parser.parse_args()
+    data = data_set(args.data, "lr-scheduling") / "data"
     if args.scan_lr_exponent:
-        scan_lr_exponent()
+        scan_lr_exponent(data)
     else:
-        predict_sweeps(MomentumLaw(lr_exponent=args.lr_exponent))
+        predict_sweeps(data, MomentumLaw(lr_exponent=args.lr_exponent))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Speed of ``lrcurve optimize``: 50 WSD candidates at 100,000 steps (target: <= 2 s).
 
-Run: ``python benchmarks/speed_optimize.py``. Fits the momentum law to the shared 25M
-curves (constant + cosine, 24k steps), then times the search with the momentum fast path
+Run: ``python benchmarks/speed_optimize.py``. Fits the momentum law to the 25M curves of
+``sample_runs/`` (constant + cosine, 24k steps, the multi-power-law set's ``csv_25``), then times the search with the momentum fast path
 (both areas at the last step for all candidates in one pass) and with the generic path
 any law uses (``FittedLaw.curve`` per candidate), best of several repeats.
 """
@@ -27,13 +27,13 @@ from lrcurve.optimize import (
     wsd_candidates,
 )  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "multipowerlaw" / "csv_25"
+SAMPLES = ROOT / "sample_runs"
 STEPS, PEAK, WARMUP = 100_000, 3e-4, 2160
 
 
 def main() -> None:
     runs = [
-        read_runs(DATA / f"{name}_24000.csv", warmup_steps=WARMUP)[0]
+        read_runs(SAMPLES / f"{name}.csv", warmup_steps=WARMUP)[0]
         for name in ("constant", "cosine")
     ]
     fitted = fit(runs)
