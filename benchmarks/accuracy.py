@@ -24,7 +24,8 @@ p in 0.4..1.2, which p each criterion prefers for the momentum law: the fit on t
 run is cut at 12k or 16k), the protocol's worst curve, and the fit on all nine curves
 (in-sample RMS, worst MAPE and worst final error).
 
-    python benchmarks/accuracy.py [--skip 0.05] [--warmup-area actual] [--lr-exponent 1] [--no-reference]
+    python benchmarks/accuracy.py [--skip 0.05] [--warmup-area actual] [--lr-exponent 1]
+        [--no-reference] [--data DIR]
     python benchmarks/accuracy.py --scan-lr-exponent
 """
 
@@ -80,8 +81,8 @@ def verdict(name: str, scores: list[Scores], extra: str = "") -> str:
     worst_final = max(abs(s.final_error) for s in scores)
     met = worst_mape <= GOAL_MAPE and worst_final <= GOAL_FINAL
     return (
-        f"- {name}: worst MAPE {worst_mape:.3f} %, worst |final| {worst_final:.3f} % -> goal {'met' if met else 'missed'}"
-        + extra
+        f"- {name}: worst MAPE {worst_mape:.3f} %, worst |final| {worst_final:.3f} % "
+        f"-> goal {'met' if met else 'missed'}" + extra
     )
 
 
@@ -124,7 +125,8 @@ def scan_lr_exponent(size: str, runs: dict[str, Run], args: argparse.Namespace) 
     """Which forward-area exponent p each criterion prefers, for the momentum law."""
     print(f"\n## {size}: momentum law by forward-area exponent p\n")
     print(
-        "| p | two fit runs: RMS % | two fit runs: tail forecast MAPE % | protocol: worst MAPE % / abs final % "
+        "| p | two fit runs: RMS % | two fit runs: tail forecast MAPE % "
+        "| protocol: worst MAPE % / abs final % "
         "| all nine in-sample: RMS % | all nine in-sample: worst MAPE % / abs final % |"
     )
     print("|---:|---:|---:|---:|---:|---:|")
@@ -136,9 +138,12 @@ def scan_lr_exponent(size: str, runs: dict[str, Run], args: argparse.Namespace) 
         on_nine = fit(every, law, skip_fraction=args.skip)
         nine = [score(on_nine.predict_run(r), r.loss) for r in every]
         print(
-            f"| {p:g} | {rms_percent(on_two, [runs[n] for n in FIT]):.3f} | {tail_forecast_mape(runs, law, args.skip):.3f} "
-            f"| {max(s.mape for s in protocol):.3f} / {max(abs(s.final_error) for s in protocol):.3f} "
-            f"| {rms_percent(on_nine, every):.3f} | {max(s.mape for s in nine):.3f} / {max(abs(s.final_error) for s in nine):.3f} |"
+            f"| {p:g} | {rms_percent(on_two, [runs[n] for n in FIT]):.3f} "
+            f"| {tail_forecast_mape(runs, law, args.skip):.3f} "
+            f"| {max(s.mape for s in protocol):.3f} "
+            f"/ {max(abs(s.final_error) for s in protocol):.3f} "
+            f"| {rms_percent(on_nine, every):.3f} "
+            f"| {max(s.mape for s in nine):.3f} / {max(abs(s.final_error) for s in nine):.3f} |"
         )
 
 
@@ -172,7 +177,8 @@ def run_to_run(size: str, runs: dict[str, Run], fits: dict[str, FittedLaw]) -> N
             for f in fits.values()
         )
         print(
-            f"| {name} | {same_lr.sum()} | {'yes' if np.array_equal(a, b) else 'no'} | {score(b, a).mape:.3f} "
+            f"| {name} | {same_lr.sum()} | {'yes' if np.array_equal(a, b) else 'no'} "
+            f"| {score(b, a).mape:.3f} "
             f"| {score(b[early], a[early]).mape:.3f} | {by_law} |"
         )
 
@@ -225,8 +231,8 @@ def main() -> None:
                 )
             )
         table(
-            f"## {size}: fit on {' + '.join(FIT)}, skip {args.skip}, warmup area {args.warmup_area}, "
-            f"lr exponent {args.lr_exponent:g}",
+            f"## {size}: fit on {' + '.join(FIT)}, skip {args.skip}, "
+            f"warmup area {args.warmup_area}, lr exponent {args.lr_exponent:g}",
             PREDICT,
             columns,
         )
@@ -247,8 +253,8 @@ def main() -> None:
             ]
         ceiling["published multipower"] = published_scores(size, runs, every)
         table(
-            f"### {size} reference: each law fitted to all nine curves (in-sample), and the published multipower "
-            "parameters",
+            f"### {size} reference: each law fitted to all nine curves (in-sample), "
+            "and the published multipower parameters",
             every,
             ceiling,
         )

@@ -1,10 +1,11 @@
 """Predicted against measured best WSD cooldown fraction on the shared 124M sweeps.
 
-The ``ann124-*`` runs of the lr-scheduling set (``--data DIR``, default ``../shared/data``) train the same 124M model with
-linear cooldowns over 10-99 % of the run, at several peak LRs and horizons. For each peak
-LR, the momentum law is fitted on that LR's constant run (``stable-124m``, 50k steps) and
-cosine run (``cos-10-124m``, 25k steps), then asked two things per horizon: which of the
-measured runs it ranks best, and its own best fraction on a fine grid.
+The ``ann124-*`` runs of the lr-scheduling set (``--data DIR``, default ``../shared/data``)
+train the same 124M model with linear cooldowns over 10-99 % of the run, at several peak LRs
+and horizons. For each peak LR, the momentum law is fitted on that LR's constant run
+(``stable-124m``, 50k steps) and cosine run (``cos-10-124m``, 25k steps), then asked two
+things per horizon: which of the measured runs it ranks best, and its own best fraction on a
+fine grid.
 
 Run: ``python benchmarks/cooldown_sweeps.py [--lr-exponent P] [--data DIR]`` (about 30 s).
 ``--scan-lr-exponent`` instead fits each peak LR's 26 runs together for p in 0.5..1.1 and
@@ -52,8 +53,8 @@ def sweep_runs(data: Path, lr: str, steps: int) -> list[Run]:
 
 def predict_sweeps(data: Path, law: MomentumLaw) -> None:
     print(
-        f"{'peak LR':>8} {'steps':>6}  {'measured best':>13}  {'law: best run':>13}  {'law: fine grid':>14}  "
-        f"{'final-loss error':>16}  {'curve MAPE':>10}"
+        f"{'peak LR':>8} {'steps':>6}  {'measured best':>13}  {'law: best run':>13}  "
+        f"{'law: fine grid':>14}  {'final-loss error':>16}  {'curve MAPE':>10}"
     )
     agree = total = 0
     final_errors, curve_mapes = [], []
@@ -74,11 +75,14 @@ def predict_sweeps(data: Path, law: MomentumLaw) -> None:
             total += 1
             print(
                 f"{lr:>8} {steps:>6}  {measured_best.label.split(', ')[1].split(')')[0]:>13}  "
-                f"{predicted_best.label.split(', ')[1].split(')')[0]:>13}  {100 * fine_best:>12.0f} %  {mape:>14.2f} %  {np.mean(curves):>8.3f} %"
+                f"{predicted_best.label.split(', ')[1].split(')')[0]:>13}  "
+                f"{100 * fine_best:>12.0f} %  {mape:>14.2f} %  {np.mean(curves):>8.3f} %"
             )
     print(
-        f"the law ranks the measured best run first in {agree} of {total} sweeps; over all {len(final_errors)} runs: "
-        f"mean |final-loss error| {np.mean(final_errors):.3f} %, mean curve MAPE {np.mean(curve_mapes):.3f} %"
+        f"the law ranks the measured best run first in {agree} of {total} sweeps; "
+        f"over all {len(final_errors)} runs: "
+        f"mean |final-loss error| {np.mean(final_errors):.3f} %, "
+        f"mean curve MAPE {np.mean(curve_mapes):.3f} %"
     )
 
 
@@ -86,7 +90,8 @@ def scan_lr_exponent(data: Path) -> None:
     """The momentum law fitted to every run of one peak LR (constant, cosine and all 24
     cooldowns) for each p: which p these runs prefer when nothing is extrapolated."""
     print(
-        "in-sample: each peak LR's 26 runs fitted together; RMS in the fit windows, mean |final-loss error|\n"
+        "in-sample: each peak LR's 26 runs fitted together; RMS in the fit windows, "
+        "mean |final-loss error|\n"
     )
     print("| p | " + " | ".join(f"lr {lr}: RMS % / abs final %" for lr in PEAK_LRS) + " |")
     print("|---:|" + "---:|" * len(PEAK_LRS))

@@ -68,8 +68,8 @@ def main() -> None:
             "wsd", steps=n, peak=3e-4, warmup=n // 100, decay=0.2, shape="sqrt"
         )
         lr = schedule.law_view().per_step(n)
-        fast = best_of(lambda: (forward_area(lr), annealing_area(lr, 0.999)))
-        slow = best_of(lambda: naive_areas(lr, 0.999), repeats=1)
+        fast = best_of(lambda lr=lr: (forward_area(lr), annealing_area(lr, 0.999)))
+        slow = best_of(lambda lr=lr: naive_areas(lr, 0.999), repeats=1)
         row(f"areas S1+S2, {n:,} steps", fast, slow)
 
     constant, cosine = (
@@ -81,11 +81,11 @@ def main() -> None:
         schedule = make_schedule("wsd", steps=n, peak=3e-4, warmup=2160, decay=0.2, shape="sqrt")
         row(
             f"momentum predict, {n:,}-step WSD (no s.e.)",
-            best_of(lambda: fitted.predict(schedule, with_stderr=False)),
+            best_of(lambda s=schedule: fitted.predict(s, with_stderr=False)),
         )
         row(
             f"momentum predict, {n:,}-step WSD (with s.e. band)",
-            best_of(lambda: fitted.predict(schedule)),
+            best_of(lambda s=schedule: fitted.predict(s)),
         )
 
     row(
@@ -97,7 +97,7 @@ def main() -> None:
         points = sum(r.steps.size for r in runs)
         row(
             f"momentum fit incl. lam, two 100k-step curves ({points:,} points)",
-            best_of(lambda: fit(runs), repeats=3),
+            best_of(lambda runs=runs: fit(runs), repeats=3),
         )
 
 

@@ -51,11 +51,12 @@ def main() -> None:
     shape = dict(zip(("B", "C", "beta", "gamma"), THETA[3:]))
     for n in (100_000, 1_000_000):
         schedule = make_schedule("cosine", steps=n, peak=3e-4, warmup=2160, floor=0.0)
-        _, plain = timed(lambda: model.predict(schedule, with_stderr=False))
-        pred, full = timed(lambda: model.predict(schedule))
+        _, plain = timed(lambda s=schedule: model.predict(s, with_stderr=False))
+        pred, full = timed(lambda s=schedule: model.predict(s))
         assert pred.loss_stderr is not None
         print(
-            f"MPL predict, cosine {n:>9,} steps: {plain:6.2f} s (loss)   {full:6.2f} s (loss + std. error)"
+            f"MPL predict, cosine {n:>9,} steps: {plain:6.2f} s (loss)   "
+            f"{full:6.2f} s (loss + std. error)"
         )
     n_small = 2_000
     lr = (
@@ -67,7 +68,8 @@ def main() -> None:
     _, naive = timed(lambda: [naive_loss_drop(lr, t, **shape) for t in range(1, n_small + 1)])
     _, fast = timed(lambda: LossDrop.of(np.array(lr), np.arange(1, n_small + 1))(**shape))
     print(
-        f"LD at every step, cosine {n_small:,} steps: naive Python loops {naive:6.2f} s, lrcurve {fast:6.3f} s "
+        f"LD at every step, cosine {n_small:,} steps: naive Python loops {naive:6.2f} s, "
+        f"lrcurve {fast:6.3f} s "
         f"(naive is O(n^2): ~{naive * (100_000 / n_small) ** 2 / 3600:.0f} h at 100k steps)"
     )
 
@@ -86,7 +88,8 @@ def main() -> None:
     sparse = np.max(np.abs(LossDrop.of(lr100, check)(**shape) - direct))
     dense = np.max(np.abs(LossDrop.of(lr100, np.arange(1, 100_001))(**shape)[check - 1] - direct))
     print(
-        f"error vs the exact sum, 100k cosine: sparse steps max |dLD| = {sparse:.1e} ({sparse / loss.min():.1e} of the loss), "
+        f"error vs the exact sum, 100k cosine: sparse steps max |dLD| = {sparse:.1e} "
+        f"({sparse / loss.min():.1e} of the loss), "
         f"every step {dense:.1e} ({dense / loss.min():.1e})"
     )
     n = 1_000_000
@@ -101,12 +104,14 @@ def main() -> None:
         )
     )
     print(
-        f"error vs the exact sum, 1M cosine, every step: max |dLD| = {dense:.1e} ({dense / loss.min():.1e} of the loss)"
+        f"error vs the exact sum, 1M cosine, every step: max |dLD| = {dense:.1e} "
+        f"({dense / loss.min():.1e} of the loss)"
     )
 
     fitted, seconds = timed(lambda: fit(runs, law))
     print(
-        f"MPL fit, two 24k-step curves ({sum(r.steps.size for r in runs)} logged points): {seconds:.1f} s "
+        f"MPL fit, two 24k-step curves ({sum(r.steps.size for r in runs)} logged points): "
+        f"{seconds:.1f} s "
         f"({'converged' if fitted.converged else 'not converged'})"
     )
     one = [r.steps.size for r in runs]

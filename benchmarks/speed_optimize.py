@@ -1,9 +1,10 @@
 """Speed of ``lrcurve optimize``: 50 WSD candidates at 100,000 steps (target: <= 2 s).
 
 Run: ``python benchmarks/speed_optimize.py``. Fits the momentum law to the 25M curves of
-``sample_runs/`` (constant + cosine, 24k steps, the multi-power-law set's ``csv_25``), then times the search with the momentum fast path
-(both areas at the last step for all candidates in one pass) and with the generic path
-any law uses (``FittedLaw.curve`` per candidate), best of several repeats.
+``sample_runs/`` (constant + cosine, 24k steps, the multi-power-law set's ``csv_25``), then
+times the search with the momentum fast path (both areas at the last step for all candidates
+in one pass) and with the generic path any law uses (``FittedLaw.curve`` per candidate), best
+of several repeats.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ sys.path.insert(0, str(ROOT))
 from timing import best_of  # noqa: E402
 
 from lrcurve import fit, read_runs  # noqa: E402
-from lrcurve.optimize import (
+from lrcurve.optimize import (  # noqa: E402
     cosine_candidates,
     default_baseline,
     predicted_losses,
     search,
     wsd_candidates,
-)  # noqa: E402
+)
 
 SAMPLES = ROOT / "sample_runs"
 STEPS, PEAK, WARMUP = 100_000, 3e-4, 2160
@@ -38,9 +39,11 @@ def main() -> None:
     ]
     fitted = fit(runs)
     fractions = tuple(np.round(np.linspace(0.02, 0.6, 17), 4))
-    wsd = lambda: wsd_candidates(STEPS, PEAK, WARMUP, fractions[:17], ("linear", "sqrt", "cosine"))[
-        :50
-    ]  # noqa: E731
+
+    def wsd() -> list:
+        shapes = ("linear", "sqrt", "cosine")
+        return wsd_candidates(STEPS, PEAK, WARMUP, fractions[:17], shapes)[:50]
+
     candidates = wsd()
     schedules = [c.schedule for c in candidates]
     baseline, label = default_baseline(fitted.runs, STEPS, PEAK, WARMUP)

@@ -31,7 +31,8 @@ def fitted():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, fitted):
-    """A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD run."""
+    """A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD
+    run."""
     from lrcurve.fitfile import save_fit
 
     d = tmp_path_factory.mktemp("check")
@@ -152,7 +153,8 @@ def test_cli_forecasts_with_flag_schedule(files, lrcurve):
         and "parameters' uncertainty only" in forecast["fit_interval_covers"]
     )
     assert "differs from the logged LR" not in r.stderr  # the flags agree with the logged LR
-    # the planned exponential cooldown falls faster than the fitted constant and cosine runs ever did
+    # the planned exponential cooldown falls faster than the fitted constant and cosine runs ever
+    # did
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "falls by 14% of its peak within 256 steps" in warnings[0]
     wrong = lrcurve(
@@ -226,7 +228,8 @@ def test_notes_from_reading_the_run_are_said_once(files, lrcurve):
 
 
 def test_a_forecast_at_or_below_zero_loss_is_refused(files, lrcurve):
-    """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1."""
+    """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited
+    1."""
     r = lrcurve(
         "check",
         "fit.json",

@@ -175,7 +175,8 @@ def test_aic_and_bic_come_from_the_fit_residuals_and_survive_a_fit_file():
 
 
 def constructed(name, n_params, *mapes):
-    """A LawResult with ``n_params`` parameters and these held-out MAPEs (nothing else is needed to rank it)."""
+    """A LawResult with ``n_params`` parameters and these held-out MAPEs (nothing else is needed to
+    rank it)."""
     fitted = SimpleNamespace(params=(None,) * n_params)
     return LawResult(
         name, fitted, tuple(Heldout(None, fitted, SimpleNamespace(mape=m)) for m in mapes)
@@ -208,7 +209,8 @@ def test_mapes_within_one_percent_are_a_tie_that_goes_to_the_fewest_parameters()
         and equal.recommendation
         == "b (lowest mean held-out MAPE, 1.000 %; a tie within 1 % with a, 1.004 %)"
     )
-    # the simpler law also predicted best: parameter count decided nothing, and the line does not say it did
+    # the simpler law also predicted best: parameter count decided nothing, and the line does not
+    # say it did
     simpler_and_better = Comparison(
         "holdout", (constructed("big", 7, 1.0), constructed("small", 5, 0.995))
     )
@@ -249,7 +251,8 @@ def short_run(name, steps):
 
 
 def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
-    # 7 points after warmup in the first 80 %: enough for momentum's 5 parameters, not multipower's 7
+    # 7 points after warmup in the first 80 %: enough for momentum's 5 parameters, not multipower's
+    # 7
     run = short_run("short", [1080, *range(2400, 19000, 2400), 21000, 23000, 24000])
     result = compare([run])
     assert [r.name for r in result.results] == ["momentum"] and result.best.name == "momentum"
@@ -257,8 +260,8 @@ def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
     (gone,) = result.left_out
     assert gone.name == "multipower"
     assert (
-        gone.reason
-        == "fit on short (first 80%) to predict short (last 20%): 7 points cannot determine 7 parameters"
+        gone.reason == "fit on short (first 80%) to predict short (last 20%): "
+        "7 points cannot determine 7 parameters"
     )
     assert result.to_dict()["left_out"] == [
         {"law": "multipower", "n_params": 7, "reason": gone.reason}

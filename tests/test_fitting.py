@@ -134,7 +134,8 @@ def test_predictions_outside_the_fitted_regime_carry_warnings(samples):
         and "falls by 10% of its peak within 256 steps" in sharp[0]
         and "(2%)" in sharp[0]
     )
-    # a fitted WSD run (falling 13 % of the peak within 256 steps) puts the sharp cooldown inside the regime
+    # a fitted WSD run (falling 13 % of the peak within 256 steps) puts the sharp cooldown inside
+    # the regime
     wsd = read_runs(samples / "wsd.csv", warmup_steps=2160)
     with_wsd = fit(read_runs(samples / "runs.csv", warmup_steps=2160) + wsd)
     assert (

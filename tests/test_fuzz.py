@@ -343,7 +343,8 @@ NUMBERS = st.one_of(
 
 
 def json_paths(value: object, prefix: tuple = ()) -> list[tuple]:
-    """Every place in a JSON document: the keys and indices that lead to it (long lists: a few items)."""
+    """Every place in a JSON document: the keys and indices that lead to it (long lists: a few
+    items)."""
     paths = [prefix]
     if isinstance(value, dict):
         for key, item in value.items():
@@ -371,7 +372,8 @@ def put(document: object, path: tuple, value: object) -> object:
     json_out=st.booleans(),
 )
 def test_any_value_anywhere_in_a_fit_file(tmp_path, fit_file, data, command, json_out):
-    """A real fit file with one to three values replaced by any JSON value: predicted from or refused."""
+    """A real fit file with one to three values replaced by any JSON value: predicted from or
+    refused."""
     document = json.loads(fit_file.read_text())
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(json_paths(document)))
@@ -422,7 +424,8 @@ SCALES = [10.0**k for k in (-320, -200, -100, -30, -8, -4, 0, 3, 30, 100, 300)]
 
 @st.composite
 def extreme_tables(draw) -> bytes:
-    """Well-formed step,lr,loss tables whose numbers are extreme: tiny or huge scales, zeros, -0, denormals, huge steps."""
+    """Well-formed step,lr,loss tables whose numbers are extreme: tiny or huge scales, zeros, -0,
+    denormals, huge steps."""
     n = draw(st.integers(3, 25))
     last = draw(st.sampled_from([n, 1000, 100_000] * 3 + [50_000_000, 50_000_001, 10**20]))
     steps = sorted(set(draw(st.lists(st.integers(0, last), min_size=n, max_size=n)) + [last]))
@@ -438,7 +441,7 @@ def extreme_tables(draw) -> bytes:
         "any": np.array(draw(st.lists(st.floats(0, 1), min_size=len(steps), max_size=len(steps)))),
     }[lr_shape] * lr_scale
     loss = (3 + 1 / np.sqrt(np.asarray(steps, dtype=float) + 1)) * loss_scale
-    cells = [[str(s), repr(float(l)), repr(float(v))] for s, l, v in zip(steps, lr, loss)]
+    cells = [[str(s), repr(float(r)), repr(float(v))] for s, r, v in zip(steps, lr, loss)]
     for _ in range(draw(st.integers(0, 3))):  # a few odd cells
         row, column = draw(st.integers(0, len(cells) - 1)), draw(st.integers(1, 2))
         cells[row][column] = draw(
@@ -598,7 +601,8 @@ def sweeps_file(tmp_path_factory) -> Path:
 def test_numeric_flags_with_extreme_values(
     tmp_path, fit_file, sweeps_file, data, command, json_out
 ):
-    """Every numeric flag given a huge, tiny, negative or fractional number: a result or one error line."""
+    """Every numeric flag given a huge, tiny, negative or fractional number: a result or one error
+    line."""
     directory = fuzz_dir(tmp_path, "numbers")
     before = snapshot(directory)
     names = POWER_FLAGS if command == "schedule power" else COMMAND_FLAGS[command]

@@ -144,7 +144,8 @@ def write_table(path, points):
 
 
 def test_optima_at_the_edge_of_the_lrs_tried_give_no_zero_width_interval():
-    # the best LR is the highest tried at every horizon: the optima agree exactly, yet they are only bounds
+    # the best LR is the highest tried at every horizon: the optima agree exactly, yet they are only
+    # bounds
     law = fit_horizon_law(grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))
     assert all(o.log_lr_stderr is None for o in law.optima)
     assert (

@@ -104,7 +104,8 @@ def test_any_law_works_through_the_generic_path_with_known_answers(fitted):
     wsd = run_search(
         area, "wsd", wsd_candidates(steps, PEAK, 100, fractions=(0.1, 0.3, 0.5)), steps
     )
-    # most LR area: the shortest decay with the slowest-falling shape (1-square is not searched; cosine > linear)
+    # most LR area: the shortest decay with the slowest-falling shape (1-square is not searched;
+    # cosine > linear)
     assert wsd.best.params["decay"] == 0.1 and wsd.best.params["shape"] == "cosine"
     best_area = wsd.best.schedule.law_view().per_step(steps).sum()
     assert wsd.best_loss == pytest.approx(5.0 - 1.0 * best_area, rel=1e-12)
@@ -352,7 +353,8 @@ def test_optimize_rewarmup_at_step(fit_dir):
         (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
         (("--family", "wsd", "--at-step", 99999), "--at-step"),
         (("--family", "wsd", "--baseline", "nope"), "--schedule"),
-        # the power family needs flags optimize has not; --then multistep searched constant schedules
+        # the power family needs flags optimize has not; --then multistep searched constant
+        # schedules
         (("--family", "wsd", "--baseline", "power"), "--baseline power: optimize has no --a"),
         (
             ("--family", "wsd", "--baseline", "rewarmup", "--then", "power"),
@@ -384,7 +386,8 @@ def test_optimize_rewarmup_at_step(fit_dir):
             ("--family", "wsd", "--baseline", "cosine", "--decay", 0.3),
             "--decay does not apply to --schedule cosine",
         ),
-        # the start of a rewarmup baseline is optimize's --from-step (default: the base run's end), not --at-step
+        # the start of a rewarmup baseline is optimize's --from-step (default: the base run's end),
+        # not --at-step
         (
             ("--family", "wsd", "--steps", 23920, "--baseline", "rewarmup"),
             "the end of run cosine_24000 (23920; --from-step to choose) must be",

@@ -217,8 +217,8 @@ def test_peak_learning_rate_far_outside_any_training(tmp_path, scale):
 
 
 def test_losses_before_the_lr_moves_are_dropped(tmp_path):
-    """A log whose LR stays 0 for its first steps: those losses predate training (their LR area is 0, which
-    made the laws' starting guesses fail inside); they are dropped and said."""
+    """A log whose LR stays 0 for its first steps: those losses predate training (their LR area is
+    0, which made the laws' starting guesses fail inside); they are dropped and said."""
     rows = [(100, 0.0, 4.5), (200, 0.0, 4.5), (300, 1e-3, 4.2)] + [
         (s, 1e-3, x) for s, _, x in GOOD[3:]
     ]
@@ -237,7 +237,8 @@ def test_losses_before_the_lr_moves_are_dropped(tmp_path):
 
 
 def test_learning_rates_too_small_to_change_a_weight_are_zero(tmp_path):
-    """A denormal LR (2e-317) logged between zeros overflowed the multi-power law's LR^-gamma terms."""
+    """A denormal LR (2e-317) logged between zeros overflowed the multi-power law's LR^-gamma
+    terms."""
     rows = [(s, 1e-3 if s < 400 else 2.2e-317 if s == 400 else 1e-21, x) for s, _, x in GOOD]
     (run,) = read_runs(write(tmp_path, table(rows)))
     assert (
@@ -283,7 +284,8 @@ def test_nan_learning_rates_are_dropped(tmp_path):
 
 
 def test_an_lr_log_that_ends_early_is_held_and_said(tmp_path):
-    """An LR column blank after row 40 of 171 was held at its step-7152 value to step 23920, unsaid."""
+    """An LR column blank after row 40 of 171 was held at its step-7152 value to step 23920,
+    unsaid."""
     rows = [
         (
             128 * i,
@@ -294,8 +296,8 @@ def test_an_lr_log_that_ends_early_is_held_and_said(tmp_path):
     ]
     run = read_runs(write(tmp_path, table(rows)))[0]
     assert any(
-        "the logged 'lr' stops at step 1280, 5120 steps before the last loss (step 6400); the LR after step "
-        "1280 is held at its last logged value" in n
+        "the logged 'lr' stops at step 1280, 5120 steps before the last loss (step 6400); "
+        "the LR after step 1280 is held at its last logged value" in n
         for n in run.notes
     ), run.notes
     assert run.schedule(np.array([6400]))[0] == pytest.approx(run.schedule(np.array([1280]))[0])
@@ -381,7 +383,7 @@ def test_merged_log_with_lr_and_loss_on_separate_lines(tmp_path):
     assert run.loss.tolist() == [x for _, _, x in GOOD] and not run.notes
 
 
-# --- loss units ------------------------------------------------------------------------------------
+# --- loss units -----------------------------------------------------------------------------------
 
 
 def test_perplexity_detected_by_name(tmp_path):
@@ -501,7 +503,7 @@ def test_multistep_logs_read_back_exactly(tmp_path, every, levels):
     assert np.allclose(run.schedule(every_step), truth(every_step), rtol=1e-12, atol=0)
 
 
-# --- schedule files -----------------------------------------------------------------------------------
+# --- schedule files -------------------------------------------------------------------------------
 
 
 def test_read_schedule(tmp_path):
@@ -521,7 +523,8 @@ def test_read_schedule(tmp_path):
 
 
 def test_schedule_file_of_several_runs_is_refused(tmp_path):
-    """A run column was ignored: two runs' LRs were merged into one zigzag schedule, said only as "sorted"."""
+    """A run column was ignored: two runs' LRs were merged into one zigzag schedule, said only as
+    "sorted"."""
     rows = [("const", s, 1e-3) for s in (100, 200, 300)] + [
         ("cos", s, 1e-3 * (1 + math.cos(s / 300 * math.pi)) / 2) for s in (100, 200, 300)
     ]
@@ -554,7 +557,7 @@ def test_bad_schedule_files(tmp_path, text, fragment):
     assert str(path) in str(caught.value)
 
 
-# --- property tests ---------------------------------------------------------------------------------
+# --- property tests -------------------------------------------------------------------------------
 
 NUMBER_FORMATS = (repr, "{:.6g}".format, "{:.3e}".format)
 
@@ -578,7 +581,9 @@ def logged_files(draw):
         steps = draw(st.lists(st.integers(1, 10**6), min_size=3, max_size=25, unique=True))
         lr_only = draw(
             st.lists(
-                st.integers(1, 10**6).filter(lambda s: s not in steps), max_size=5, unique=True
+                st.integers(1, 10**6).filter(lambda s, taken=steps: s not in taken),
+                max_size=5,
+                unique=True,
             )
         )
         cells = []

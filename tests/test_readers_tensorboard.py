@@ -17,7 +17,8 @@ tensorboard = pytest.importorskip(
 def write_events(
     folder, scalars: dict[str, list[tuple[int, float]]], as_tensors: bool = False
 ) -> None:
-    """A tiny event file, as PyTorch's SummaryWriter (simple values) or TensorFlow 2 (tensors) writes it."""
+    """A tiny event file, as PyTorch's SummaryWriter (simple values) or TensorFlow 2 (tensors)
+    writes it."""
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -121,7 +122,8 @@ def test_without_the_extra_the_error_names_it(tmp_path):
 
 
 def test_event_files_read_are_never_written(tmp_path):
-    """An event file read, alone or through its folder, is an input: never written, even with --force."""
+    """An event file read, alone or through its folder, is an input: never written, even with
+    --force."""
     from lrcurve.output import write_text
 
     for name in ("a", "b"):
@@ -143,8 +145,8 @@ def test_event_files_read_are_never_written(tmp_path):
 
 
 def test_logged_nan_losses_count_as_bad_values(tmp_path):
-    """TensorBoard NaNs were read as "not logged": a run whose loss diverged to NaN was fitted on its
-    few finite points instead of being refused like the same CSV."""
+    """TensorBoard NaNs were read as "not logged": a run whose loss diverged to NaN was fitted on
+    its few finite points instead of being refused like the same CSV."""
     steps = range(50, 1050, 50)
     lr = [(s, 1e-3) for s in steps]
     diverged = [(s, v if s <= 300 else float("nan")) for s, v in curve(steps)]
@@ -178,7 +180,8 @@ def test_schedule_from_a_folder_of_several_runs_is_refused(tmp_path):
         )
     with pytest.raises(
         InputError,
-        match=rf"holds 2 runs \({tmp_path.name}:a, {tmp_path.name}:b\); a schedule is read from one run",
+        match=rf"holds 2 runs \({tmp_path.name}:a, {tmp_path.name}:b\); "
+        "a schedule is read from one run",
     ):
         read_schedule(tmp_path)
     assert read_schedule(tmp_path / "b").peak == pytest.approx(3e-4)

@@ -18,8 +18,14 @@ from lrcurve.schedules import Constant, Join, Piecewise
 from tests.conftest import FUZZ_SCALE, SAMPLES, data_path
 
 LR_DATA = ("lr-scheduling",)
-STABLE = "stable-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_decay_linear_0.0_iter50000_bs50x2_ws2_seed0_data_seed1337.json"
-COSINE = "cos-10-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.0005_sched_cos_warmup300_decay_sqrt_0.0_iter25000_bs50x2_ws2_seed0_data_seed1337.json"
+STABLE = (
+    "stable-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300"
+    "_decay_linear_0.0_iter50000_bs50x2_ws2_seed0_data_seed1337.json"
+)
+COSINE = (
+    "cos-10-124m_slimpajama_llama_norm_nlayers12_nhead12_lr0.0005_sched_cos_warmup300"
+    "_decay_sqrt_0.0_iter25000_bs50x2_ws2_seed0_data_seed1337.json"
+)
 
 
 def lr_file(name: str):
@@ -189,7 +195,8 @@ def test_config_lr_mismatch_is_a_note(tmp_path):
     ],
 )
 def test_out_of_range_config_falls_back_to_the_logged_lr(tmp_path, key, value):
-    """A config LR of 1e-100 replaced the logged LR and overflowed the fit; a floor above the peak is no decay."""
+    """A config LR of 1e-100 replaced the logged LR and overflowed the fit; a floor above the peak
+    is no decay."""
     data = json.loads(lr_file(COSINE).read_text())
     data["config"].update({"scheduler": "cos" if key == "cos_final_lr" else "wsd", key: value})
     path = tmp_path / "bad_config.json"
@@ -251,7 +258,8 @@ def test_wandb_panel_export(tmp_path):
 
 
 def small_panel(path, runs=("a",), sep=","):
-    """A W&B panel export of ``runs``, each with a val_loss and an lr metric, written to ``path``."""
+    """A W&B panel export of ``runs``, each with a val_loss and an lr metric, written to
+    ``path``."""
     steps = np.arange(100, 2100, 100)
     frame = pd.DataFrame({"Step": steps})
     for i, run in enumerate(runs):
@@ -262,7 +270,8 @@ def small_panel(path, runs=("a",), sep=","):
 
 
 def test_exports_panels_and_lr_files_read_are_never_written(tmp_path):
-    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the export."""
+    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the
+    export."""
     export, panel, schedule = tmp_path / "run.json", tmp_path / "panel.csv", tmp_path / "lr.json"
     export.write_text(lr_file(COSINE).read_text())
     schedule.write_text(lr_file(COSINE).read_text())
@@ -304,7 +313,8 @@ def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path, cli):
 
 @pytest.mark.parametrize("sep", [",", "\t", ";"])
 def test_panel_delimiter_is_read_from_the_header(tmp_path, sep):
-    """A tab- or semicolon-separated panel was split on commas: "column 'Step;a - lr' holds values that are not numbers"."""
+    """A tab- or semicolon-separated panel was split on commas: "column 'Step;a - lr' holds values
+    that are not numbers"."""
     path = tmp_path / "panel.csv"
     frame = small_panel(path, runs=("a", "b"), sep=sep)
     runs = {r.name: r for r in read_runs(path)}
@@ -313,7 +323,8 @@ def test_panel_delimiter_is_read_from_the_header(tmp_path, sep):
 
 
 def test_panel_refuses_what_the_table_reader_refuses(tmp_path):
-    """A repeated panel column was renamed 'val_loss.1' by pandas and read silently; a CSV table refuses it."""
+    """A repeated panel column was renamed 'val_loss.1' by pandas and read silently; a CSV table
+    refuses it."""
     path = tmp_path / "panel.csv"
     small_panel(path)
     header, *rows = path.read_text().splitlines()
@@ -333,7 +344,8 @@ LOSS_CELL = st.one_of(st.floats(2.0, 6.0), st.sampled_from([math.nan, math.inf, 
 
 
 def read_or_refusal(path) -> tuple:
-    """What a reader makes of ``path``, with the path left out: the points and notes, or the error."""
+    """What a reader makes of ``path``, with the path left out: the points and notes, or the
+    error."""
     try:
         (run,) = read_runs(path, log=LogOptions(smooth="none", parent="none"))
     except InputError as error:
@@ -352,8 +364,9 @@ def read_or_refusal(path) -> tuple:
 )
 @given(losses=st.lists(LOSS_CELL, min_size=3, max_size=25))
 def test_a_logged_nan_counts_as_in_a_csv_and_a_value_never_logged_does_not(tmp_path, losses):
-    """Every NaN became a blank cell ("not logged") before the bad values were counted: a W&B or panel
-    log of a diverged run was fitted on its few finite points, where the same CSV is refused."""
+    """Every NaN became a blank cell ("not logged") before the bad values were counted: a W&B or
+    panel log of a diverged run was fitted on its few finite points, where the same CSV is
+    refused."""
     assume(
         any(v is not None for v in losses)
     )  # a series never logged is no series: "no loss series"
@@ -394,7 +407,8 @@ def test_a_logged_nan_counts_as_in_a_csv_and_a_value_never_logged_does_not(tmp_p
 
 
 def test_a_misaligned_validation_loss_left_out_is_said(tmp_path):
-    """A val_loss one value short of its steps silently switched the fit to the (smoothed) training loss."""
+    """A val_loss one value short of its steps silently switched the fit to the (smoothed) training
+    loss."""
     data = json.loads(lr_file(COSINE).read_text())
     data["history"]["val"] = {
         k: v for k, v in data["history"]["val"].items() if k in ("iter", "val_loss")
@@ -595,7 +609,8 @@ def assert_valid_run(run: Run) -> None:
     ids=lambda v: "huge" if isinstance(v, int) else None,
 )
 def test_integers_beyond_float_range_are_infinite_values(tmp_path, section, key, value):
-    """JSON has no limit on integers: one beyond float range is +-inf, like 1e400 (was an OverflowError)."""
+    """JSON has no limit on integers: one beyond float range is +-inf, like 1e400 (was an
+    OverflowError)."""
     data = json.loads(next(data_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
     if section == "config":
         data["config"][key] = value

@@ -226,7 +226,8 @@ def test_schedule_dicts_nested_too_deeply_are_refused():
 )
 @pytest.mark.parametrize("value", [-1, -1.0, 2.5, float("nan"), float("inf"), True, "10", [10]])
 def test_step_counts_are_whole_numbers(build, value):
-    """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count is checked when built."""
+    """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count is
+    checked when built."""
     with pytest.raises(ValueError, match="whole number of steps"):
         build(value)
 
@@ -236,7 +237,8 @@ def test_whole_float_counts_from_json_are_accepted():
 
 
 def test_power_schedule_decaying_over_every_step_starts_from_step_one():
-    """With decay=1 the decay started at step 0, where n^b with b < 0 divided by zero (ZeroDivisionError)."""
+    """With decay=1 the decay started at step 0, where n^b with b < 0 divided by zero
+    (ZeroDivisionError)."""
     schedule = Power(4.6, -0.51, 256.0, 1e6, 0.02, 1000, decay=1.0, shape="linear", final=0.0)
     lr = schedule(np.array([1, 500, 1000]))
     start = min(0.02, 256.0 * 4.6 * 1e6**-0.51)
@@ -248,7 +250,8 @@ def test_power_schedule_decaying_over_every_step_starts_from_step_one():
 
 
 def test_make_schedule_decay_defaults_per_family():
-    """The power family decayed over the last 20 % (WSD's default) through make_schedule, 10 % through Power."""
+    """The power family decayed over the last 20 % (WSD's default) through make_schedule, 10 %
+    through Power."""
     power = make_schedule(
         "power", steps=1000, peak=1e-3, power_a=4.6, power_b=-0.5, batch=8.0, tokens_per_step=1e4
     )
@@ -289,7 +292,8 @@ def test_make_schedule_decay_defaults_per_family():
     ],
 )
 def test_constructors_refuse_values_outside_their_meaning(build, message):
-    """A floor of 2 reached twice the peak .peak reported; negative or NaN factors, b=nan and unsorted boundaries were built."""
+    """A floor of 2 reached twice the peak .peak reported; negative or NaN factors, b=nan and
+    unsorted boundaries were built."""
     with pytest.raises(ValueError, match=message):
         build()
 
