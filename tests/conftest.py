@@ -22,6 +22,8 @@ SAMPLES = ROOT / "sample_runs"
 DATA = ROOT / "tests" / "data"
 # `make fuzz` multiplies the number of examples of the malformed-input tests by this.
 FUZZ_SCALE = max(1, int(os.environ.get("LRCURVE_FUZZ_SCALE", "1")))
+# Plots are files: no window, whichever test imports matplotlib first (the CLI picks Agg too).
+os.environ.setdefault("MPLBACKEND", "Agg")
 # The warnings a Python process ignores by default (pytest shows some of them).
 QUIET_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
