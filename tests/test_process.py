@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES
 
 COMMANDS = ("fit", "predict", "optimize", "check", "compare", "schedule", "lr-horizon")
 
@@ -64,3 +64,18 @@ def test_a_usage_error_reads_the_same_in_both(tmp_path, cli):
         here.stderr,
     )
     assert real.returncode == 2 and real.stderr.startswith("lrcurve: error: ")
+
+
+def test_benchmarks_without_the_public_sets_say_where_they_come_from(tmp_path):
+    for script, source in (
+        ("accuracy.py", "github.com/thu-yao-01-luo/MultiPowerLaw"),
+        ("cooldown_sweeps.py", "github.com/fabian-sp/lr-scheduling"),
+    ):
+        r = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script), "--data", str(tmp_path)],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith(f"{script}: no ") and str(tmp_path) in r.stderr
+        assert source in r.stderr and "--data DIR" in r.stderr
