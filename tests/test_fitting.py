@@ -169,7 +169,7 @@ def test_lr_exponent_generalises_the_forward_area_analytically(law_name):
     assert make_law(law_name, lr_exponent=1.0).predict(theta, history, steps) == pytest.approx(
         make_law(law_name).predict(theta, history, steps), rel=0
     )
-    with pytest.raises(ValueError, match="lr exponent"):
+    with pytest.raises(ValueError, match="lr_exponent"):
         make_law(law_name, lr_exponent=0.0)
 
 
@@ -229,7 +229,7 @@ def test_finite_difference_derivatives_match_the_momentum_law_written_out():
     prepared = law.prepare(LRHistory.of(schedule, 5000), steps)
     theta = np.array(TRUE)
     derivatives = law.derivatives(theta, prepared)
-    s1 = forward_area(LRHistory.of(schedule, 5000).actual_lr(5000))[steps - 1]
+    s1 = forward_area(LRHistory.of(schedule, 5000).lr)[steps - 1]
     L0, A, alpha = theta[:3]
     assert derivatives[:, 0] == pytest.approx(1.0, rel=1e-6)
     assert derivatives[:, 1] == pytest.approx(s1**-alpha, rel=1e-5)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lrcurve.errors import InputError
 from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS
+from lrcurve.laws.base import LRHistory
 from lrcurve.schedules import MultiStep
 from tests.conftest import FUZZ_SCALE
 
@@ -329,7 +330,8 @@ def test_detected_warmup_and_override(tmp_path):
     (run,) = read_runs(path)
     assert run.warmup_steps == 500 and run.peak_lr == pytest.approx(3e-4)
     early = np.array([100, 300])
-    assert np.all(run.schedule.law_view()(early) == 3e-4)  # the laws see warmup at the peak
+    held = LRHistory.of(run.schedule, 500).held
+    assert np.all(held[early - 1] == 3e-4)  # the "peak" convention holds the warmup at the peak
     assert np.allclose(run.schedule(early), 3e-4 * early / 500)  # the real warmup ramps up
     (none,) = read_runs(path, warmup_steps=0)
     assert none.warmup_steps == 0 and none.schedule(early).tolist() == [3e-4 / 5, 3e-4 * 3 / 5]

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lrcurve.laws.base import LRHistory
 from lrcurve.schedules import (
     MAX_NESTING,
     WSD,
@@ -72,12 +73,17 @@ def test_cyclic_cosine_restarts():
     assert s(np.array([101]))[0] == pytest.approx(s(np.array([1]))[0])
 
 
-def test_warmup_ramps_linearly_and_the_laws_see_the_peak():
+def test_warmup_ramps_linearly_and_the_laws_hold_it_at_the_lr_it_reaches():
     s = Warmup(Constant(1e-3), 100)
     lr = s.per_step(200)
     assert lr[49] == pytest.approx(0.5e-3)
     assert np.all(lr[99:] == 1e-3)
-    assert np.all(s.law_view().per_step(200) == 1e-3)
+    history = LRHistory.of(s, 200)
+    assert np.array_equal(history.lr, lr)  # the LR as run
+    assert np.all(history.held == 1e-3)  # the "peak" convention
+    assert np.array_equal(history.forward_lr("actual", 200), lr)
+    assert np.all(history.annealing_lr("actual", 200) == 1e-3)  # the warmup's rise is no anneal
+    assert np.array_equal(history.annealing_lr("full", 200), lr)
     assert s.warmup_steps == 100
 
 
@@ -96,7 +102,7 @@ def test_join_and_rewarmup_continue_from_the_base_run():
     assert lr[-1] == pytest.approx(0.0, abs=1e-12)
     assert s.horizon == 1500
     # the laws keep the re-warmup (it is not the initial warmup)
-    assert np.array_equal(s.law_view().per_step(1500), lr)
+    assert np.array_equal(LRHistory.of(s, 1500).held, lr)
 
 
 def test_power_schedule_decays_as_a_power_of_tokens():
