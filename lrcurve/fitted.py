@@ -301,7 +301,8 @@ class FittedLaw:
 
     def _propagate(self, prepared: Any) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""
-        jac = self.law.derivatives(self.values, prepared)
+        with np.errstate(all="ignore"):  # no value in a warmup from LR 0: NaN there
+            jac = self.law.derivatives(self.values, prepared)
         variance = np.einsum("ij,jk,ik->i", jac, self.covariance, jac)
         return np.sqrt(np.maximum(variance, 0.0))
 

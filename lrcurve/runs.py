@@ -54,6 +54,10 @@ class Run:
         if len(self.steps) != len(self.loss):
             raise ValueError("steps and loss differ in length")
 
+    def __repr__(self) -> str:
+        span = f"steps {self.steps[0]}..{self.steps[-1]}" if self.steps.size else "no steps"
+        return f"Run({self.name!r}, {self.steps.size} points, {span}, {self.schedule})"
+
     @property
     def last_step(self) -> int:
         return int(self.steps[-1])
