@@ -232,7 +232,8 @@ def test_schedule_dicts_nested_too_deeply_are_refused():
 )
 @pytest.mark.parametrize("value", [-1, -1.0, 2.5, float("nan"), float("inf"), True, "10", [10]])
 def test_step_counts_are_whole_numbers(build, value):
-    """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count is checked when built."""
+    """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count
+    is checked when built."""
     with pytest.raises(ValueError, match="whole number of steps"):
         build(value)
 
@@ -242,7 +243,8 @@ def test_whole_float_counts_from_json_are_accepted():
 
 
 def test_power_schedule_decaying_over_every_step_starts_from_step_one():
-    """With decay=1 the decay started at step 0, where n^b with b < 0 divided by zero (ZeroDivisionError)."""
+    """With decay=1 the decay started at step 0, where n^b with b < 0 divided by zero
+    (ZeroDivisionError)."""
     schedule = Power(4.6, -0.51, 256.0, 1e6, 0.02, 1000, decay=1.0, shape="linear", final=0.0)
     lr = schedule(np.array([1, 500, 1000]))
     start = min(0.02, 256.0 * 4.6 * 1e6**-0.51)
@@ -254,7 +256,8 @@ def test_power_schedule_decaying_over_every_step_starts_from_step_one():
 
 
 def test_make_schedule_decay_defaults_per_family():
-    """The power family decayed over the last 20 % (WSD's default) through make_schedule, 10 % through Power."""
+    """The power family decayed over the last 20 % (WSD's default) through make_schedule, 10 %
+    through Power."""
     power = make_schedule(
         "power", steps=1000, peak=1e-3, power_a=4.6, power_b=-0.5, batch=8.0, tokens_per_step=1e4
     )
@@ -295,7 +298,8 @@ def test_make_schedule_decay_defaults_per_family():
     ],
 )
 def test_constructors_refuse_values_outside_their_meaning(build, message):
-    """A floor of 2 reached twice the peak .peak reported; negative or NaN factors, b=nan and unsorted boundaries were built."""
+    """A floor of 2 reached twice the peak .peak reported; negative or NaN factors, b=nan and
+    unsorted boundaries were built."""
     with pytest.raises(ValueError, match=message):
         build()
 
@@ -318,3 +322,38 @@ def test_multistep_peak_counts_a_factor_above_one():
     assert (
         MultiStep(1e-3, (), ()).peak == 1e-3
     )  # no milestones: a constant (predict --schedule multistep without any)
+
+
+def test_a_logged_warmup_reaches_the_actual_convention_as_logged(tmp_path):
+    """A warmup logged from 1e-5: the `actual` convention sums the logged LRs (before, the
+    reader held them at the peak and a ramp from 0 was invented: 3e-6, 6e-6, ...)."""
+    from lrcurve import read_runs
+    from lrcurve.laws.momentum import MomentumLaw
+
+    steps = np.arange(1, 3001, 10)
+    lr = np.where(steps < 501, 1e-5 + (3e-4 - 1e-5) * (steps - 1) / 500, 3e-4)
+    rows = "".join(f"{s},{x:.17g},{4.0 - s / 1e4}\n" for s, x in zip(steps, lr))
+    (tmp_path / "run.csv").write_text("step,lr,loss\n" + rows)
+    (run,) = read_runs(tmp_path / "run.csv")
+    assert run.warmup_steps == 501
+    history = LRHistory.of(run.schedule, 3000)
+    actual = history.forward_lr("actual", 3000)
+    assert actual[steps - 1] == pytest.approx(lr, rel=1e-12) and actual[0] == 1e-5
+    assert np.all(history.forward_lr("peak", 3000)[:501] == 3e-4)
+    prepared = MomentumLaw().prepare(history, steps)
+    assert np.exp(prepared.log_s1) == pytest.approx(np.cumsum(actual)[steps - 1], rel=1e-12)
+
+
+def test_an_unlogged_warmup_is_taken_as_a_linear_rise_from_zero(tmp_path):
+    """A log that starts after a warmup of given length: nothing logged to keep, so the warmup
+    rises linearly from 0 to the first logged LR (said in the run's LR origin)."""
+    from lrcurve import read_runs
+
+    steps = np.arange(400, 3001, 100)
+    rows = "".join(f"{s},3e-4,{4.0 - s / 1e4}\n" for s in steps)
+    (tmp_path / "run.csv").write_text("step,lr,loss\n" + rows)
+    (run,) = read_runs(tmp_path / "run.csv", warmup_steps=300)
+    assert run.warmup_steps == 300 and "rise linearly from 0" in run.lr_origin
+    assert run.schedule(np.array([1, 150, 300, 350])) == pytest.approx([1e-6, 1.5e-4, 3e-4, 3e-4])
+    again = schedule_from_dict(run.schedule.to_dict())
+    assert again == run.schedule and again.warmup_steps == 300
