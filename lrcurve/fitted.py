@@ -208,14 +208,18 @@ class FittedLaw:
         )
         return loss if finite.all() else np.where(finite, loss, np.nan)
 
+    def _evaluate(
+        self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        history = LRHistory.of(schedule, int(np.max(steps)))
+        return self.law.predict(self.values if theta is None else theta, history, steps)
+
     def curve(
         self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None
     ) -> NDArray[np.float64]:
         """The loss at ``steps`` of ``schedule`` (at ``theta``, default the fitted values)."""
         steps = np.asarray(steps, dtype=np.int64)
-        history = LRHistory.of(schedule, int(np.max(steps)))
-        loss = self.law.predict(self.values if theta is None else theta, history, steps)
-        return self._checked(loss, steps, schedule)
+        return self._checked(self._evaluate(schedule, steps, theta), steps, schedule)
 
     def predict(
         self, schedule: Schedule, n_steps: int | None = None, *, with_stderr: bool = True
@@ -307,8 +311,9 @@ class FittedLaw:
         return np.sqrt(np.maximum(variance, 0.0))
 
     def predict_run(self, run: Run) -> NDArray[np.float64]:
-        """The law's loss at a run's logged steps, under the run's own schedule."""
-        return self.curve(run.schedule, run.steps)
+        """The law's loss at a run's logged steps, under the run's own schedule, for scoring: not
+        refused (a law that predicts a held-out run below zero gets the score it earns)."""
+        return self._evaluate(run.schedule, run.steps)
 
     def scores(self) -> dict[str, Scores]:
         return {run.name: score(self.predict_run(run), run.loss) for run in self.runs}

@@ -228,8 +228,9 @@ def test_losses_before_the_lr_moves_are_dropped(tmp_path):
     assert any("dropped 2 losses up to step 200" in n for n in run.notes)
     (warm,) = read_runs(
         write(tmp_path, table(rows)), warmup_steps=300
-    )  # a warmup ramps from step 1: all kept
-    assert warm.steps[0] == 100
+    )  # a warmup keeps its logged LRs: the same losses predate training
+    assert warm.warmup_steps == 300 and warm.steps.tolist() == run.steps.tolist()
+    assert warm.schedule(np.array([100, 200])).tolist() == [0.0, 0.0]
     refused(
         write(tmp_path, table([(s, 0.0 if s < 600 else 1e-3, x) for s, _, x in GOOD])),
         "only 2 usable loss",
