@@ -6,7 +6,7 @@ Tissue et al., *Scaling Law with Learning Rate Annealing*, arXiv 2408.11029::
 
 ``S1`` is the forward area (cumulative LR) and ``S2`` the annealing area, the sum of
 the momentum ``m_i = lam*m_{i-1} + (eta_{i-1} - eta_i)`` (see :mod:`lrcurve.areas`).
-Warmup steps count as the peak LR in the paper (``warmup="peak"``);
+Warmup steps count as the LR the warmup reaches in the paper (``warmup="peak"``);
 the default ``warmup="actual"`` counts the warmup's real area in ``S1``, as the
 multi-power law does with its ``S_W``.
 

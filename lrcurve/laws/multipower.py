@@ -10,7 +10,9 @@ Schedules*, arXiv 2503.12811::
 ``S1`` is the forward area after warmup and ``S_W`` the warmup's area (both sums of
 ``eta^p`` with ``lr_exponent=p``, as in :mod:`lrcurve.laws.momentum`; default 1): with the
 default ``warmup="actual"`` the warmup counts with the LR it really had, with
-``warmup="peak"`` every warmup step counts at the peak LR. Each LR drop
+``warmup="peak"`` every warmup step counts at the LR the warmup reaches, and with
+``warmup="full"`` (the paper's code) the warmup's rise also enters ``LD`` as run
+(:data:`lrcurve.laws.base.WARMUP_AS_RUN`). Each LR drop
 ``eta_{k-1} - eta_k`` buys a loss reduction that grows with the area trained
 since, saturating at ``B`` times the drop; a rise (re-warmup) costs loss the same way.
 
@@ -18,7 +20,8 @@ The loss drop ``LD`` is evaluated fast by :mod:`lrcurve.laws.loss_drop` (a Barne
 walk over the LR changes, and Hermite interpolation between knots for dense requests).
 
 The parameters ``(L0, A, B)`` enter linearly; starting points come from solving for
-them on a grid of the nonlinear ``(alpha, C, beta, gamma)`` (variable projection). The
+them on a grid of the nonlinear ``(alpha, C, beta, gamma)`` (variable projection,
+:func:`lrcurve.laws.base.power_law_starts`). The
 fit uses the analytic Jacobian (:meth:`MultiPowerLaw.jacobian`: the derivatives of ``G``
 summed over the same block terms in one walk), about twice as fast as finite differences.
 """
