@@ -425,16 +425,21 @@ def test_aic_and_bic_are_on_the_fit_windows_relative_residuals():
     assert old.aic is None and old.bic is None
 
 
-def test_predict_and_curve_refuse_a_loss_the_law_cannot_give():
-    from lrcurve.errors import ExtrapolationError
-    from lrcurve.schedules import Constant
-
+def _exact_fit():
+    """Noise-free constant and cosine runs of the momentum law, and its fit to them."""
     steps = np.arange(200, 20001, 100)
     runs = [
         synthetic_run(k, make_schedule(k, steps=20000, peak=1e-3), TRUE, steps)
         for k in ("constant", "cosine")
     ]
-    fitted = fit(runs, skip_fraction=0.0)
+    return runs, fit(runs, skip_fraction=0.0)
+
+
+def test_predict_and_curve_refuse_a_loss_the_law_cannot_give():
+    from lrcurve.errors import ExtrapolationError
+    from lrcurve.schedules import Constant
+
+    _, fitted = _exact_fit()
     far = make_schedule("cosine", steps=20000, peak=1e3)  # the annealing term runs away
     with pytest.raises(ExtrapolationError, match=r"predicts a loss of -.* at step \d+ of cosine"):
         fitted.predict(far)
@@ -449,24 +454,14 @@ def test_a_warmup_from_zero_is_not_refused_inside_the_warmup():
     prediction is NaN there and finite after the warmup."""
     from lrcurve.schedules import Piecewise
 
-    steps = np.arange(200, 20001, 100)
-    runs = [
-        synthetic_run(k, make_schedule(k, steps=20000, peak=1e-3), TRUE, steps)
-        for k in ("constant", "cosine")
-    ]
-    fitted = fit(runs, skip_fraction=0.0)
+    _, fitted = _exact_fit()
     logged = Piecewise((1.0, 100.0, 20000.0), (0.0, 1e-3, 1e-3), warmup_steps=100)
     prediction = fitted.predict(logged)
     assert np.isnan(prediction.loss[0]) and np.all(np.isfinite(prediction.loss[1:]))
 
 
 def test_short_reprs_and_frames():
-    steps = np.arange(200, 20001, 100)
-    runs = [
-        synthetic_run(k, make_schedule(k, steps=20000, peak=1e-3), TRUE, steps)
-        for k in ("constant", "cosine")
-    ]
-    fitted = fit(runs, skip_fraction=0.0)
+    runs, fitted = _exact_fit()
     for text in (repr(fitted), repr(runs[0]), repr(fitted.predict(runs[1].schedule))):
         assert "\n" not in text and len(text) < 300 and "array" not in text
     assert repr(fitted).startswith("FittedLaw(momentum: L0=2.5")
