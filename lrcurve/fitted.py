@@ -360,9 +360,13 @@ class FittedLaw:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FittedLaw:
         cov = data.get("covariance")
+        params = tuple(Parameter(name, **p) for name, p in data["params"].items())
+        held = tuple(str(name) for name in data.get("held", ()))
+        if not set(held) <= {p.name for p in params}:
+            raise ValueError(f"held parameters {', '.join(held)} are not all parameters of the fit")
         return cls(
             law=law_from_dict(data["law"]),
-            params=tuple(Parameter(name, **p) for name, p in data["params"].items()),
+            params=params,
             runs=tuple(Run.from_dict(r) for r in data["runs"]),
             skip_fraction=float(data.get("skip_fraction", DEFAULT_SKIP)),
             covariance=None if cov is None else np.asarray(cov, dtype=np.float64),
@@ -371,5 +375,5 @@ class FittedLaw:
             warnings=tuple(data.get("warnings", ())),
             n_fit_points=None if data.get("n_fit_points") is None else int(data["n_fit_points"]),
             fit_rss=None if data.get("fit_rss") is None else float(data["fit_rss"]),
-            held=tuple(str(name) for name in data.get("held", ())),
+            held=held,
         )

@@ -547,6 +547,7 @@ def make_schedule(
     20 % to 0, the power scheduler exponentially over the last 10 % to 1 % of its LR (the
     defaults of :class:`WSD` and :class:`Power`), cosine to 0.
     """
+    # over 60 lines: one short branch per family, each with its defaults, reads best in one place
     decay_option = {} if decay is None else {"decay": decay}
     _check_count("steps", steps, 1)
     if peak <= 0 or not math.isfinite(peak):

@@ -475,3 +475,17 @@ def test_short_reprs_and_frames():
     report = fitted.summary()
     for fragment in ("[[Law]] momentum", fitted.law.formula, "[[Parameters]]", "[[Runs]]", "BIC"):
         assert fragment in report
+
+
+def test_a_fit_file_holding_an_unknown_parameter_is_damaged(tmp_path):
+    import json
+
+    from lrcurve.errors import InputError
+    from lrcurve.fitfile import load_fit, save_fit
+
+    _, fitted = _exact_fit()
+    save_fit(fitted, tmp_path / "fit.json")
+    data = json.loads((tmp_path / "fit.json").read_text())
+    (tmp_path / "bad.json").write_text(json.dumps({**data, "held": ["gamma"]}))
+    with pytest.raises(InputError, match="damaged fit file: held parameters gamma"):
+        load_fit(tmp_path / "bad.json")
