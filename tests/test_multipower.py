@@ -205,8 +205,9 @@ def test_dense_prediction_matches_the_exact_sum(name, warmup, log_C, beta, gamma
 
 
 def test_dense_prediction_holds_to_the_last_step_of_a_decay_to_zero():
-    """The LR reaching 0 bends LD fast in the last steps; with knots only from the segment's start the
-    Hermite fill erred by 2e-5 of LD's scale there (found by an audit against a loop reference)."""
+    """The LR reaching 0 bends LD fast in the last steps; with knots only from the segment's start
+    the Hermite fill erred by 2e-5 of LD's scale there (found by an audit against a loop
+    reference)."""
     n = 20_000
     history = LRHistory.of(family("wsd", n), n)
     lr = history.lr

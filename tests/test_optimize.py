@@ -117,8 +117,7 @@ def test_any_law_works_through_the_generic_path_with_known_answers(fitted):
     assert cos.best.params["period_fraction"] == 1.5 and cos.best.params["floor"] == 0.2
     # gain's standard error from the covariance: only k matters, se = area difference * se(k)
     area_diff = (
-        LRHistory.of(cos.baseline, steps).lr.sum()
-        - LRHistory.of(cos.best.schedule, steps).lr.sum()
+        LRHistory.of(cos.baseline, steps).lr.sum() - LRHistory.of(cos.best.schedule, steps).lr.sum()
     )
     assert cos.gain_stderr == pytest.approx(abs(area_diff) * 1.0, rel=1e-4)
 
