@@ -329,7 +329,12 @@ class FittedLaw:
         import pandas as pd
 
         rows = [
-            {**p.to_dict(), "held": p.name in self.held, "at_bound": p.at_bound}
+            {
+                **p.to_dict(),
+                "stderr": np.nan if p.stderr is None else p.stderr,
+                "held": p.name in self.held,
+                "at_bound": p.at_bound,
+            }
             for p in self.params
         ]
         return pd.DataFrame(rows, index=pd.Index([p.name for p in self.params], name="param"))

@@ -472,6 +472,7 @@ def test_short_reprs_and_frames():
     params = fitted.to_frame()
     assert params.loc["lam", "value"] == fitted["lam"].value
     assert list(params.columns) == ["value", "stderr", "lower", "upper", "held", "at_bound"]
+    assert params["stderr"].dtype == np.float64
     report = fitted.summary()
     for fragment in ("[[Law]] momentum", fitted.law.formula, "[[Parameters]]", "[[Runs]]", "BIC"):
         assert fragment in report
