@@ -67,7 +67,7 @@ def main() -> None:
         schedule = make_schedule(
             "wsd", steps=n, peak=3e-4, warmup=n // 100, decay=0.2, shape="sqrt"
         )
-        lr = schedule.law_view().per_step(n)
+        lr = LRHistory.of(schedule, n).held
         fast = best_of(lambda lr=lr: (forward_area(lr), annealing_area(lr, 0.999)))
         slow = best_of(lambda lr=lr: naive_areas(lr, 0.999), repeats=1)
         row(f"areas S1+S2, {n:,} steps", fast, slow)

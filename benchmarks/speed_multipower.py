@@ -59,12 +59,8 @@ def main() -> None:
             f"{full:6.2f} s (loss + std. error)"
         )
     n_small = 2_000
-    lr = (
-        make_schedule("cosine", steps=n_small, peak=3e-4, warmup=200, floor=0.1)
-        .law_view()
-        .per_step(n_small)
-        .tolist()
-    )
+    small = make_schedule("cosine", steps=n_small, peak=3e-4, warmup=200, floor=0.1)
+    lr = LRHistory.of(small, n_small).held.tolist()
     _, naive = timed(lambda: [naive_loss_drop(lr, t, **shape) for t in range(1, n_small + 1)])
     _, fast = timed(lambda: LossDrop.of(np.array(lr), np.arange(1, n_small + 1))(**shape))
     print(
@@ -73,11 +69,8 @@ def main() -> None:
         f"(naive is O(n^2): ~{naive * (100_000 / n_small) ** 2 / 3600:.0f} h at 100k steps)"
     )
 
-    lr100 = (
-        make_schedule("cosine", steps=100_000, peak=3e-4, warmup=2160, floor=0.0)
-        .law_view()
-        .per_step(100_000)
-    )
+    cosine100 = make_schedule("cosine", steps=100_000, peak=3e-4, warmup=2160, floor=0.0)
+    lr100 = LRHistory.of(cosine100, 100_000).held
     check = np.unique(np.linspace(2200, 100_000, 200).astype(np.int64))
     direct = loss_drop_direct(lr100, check, **shape)
     loss = law.predict(
@@ -93,9 +86,7 @@ def main() -> None:
         f"every step {dense:.1e} ({dense / loss.min():.1e})"
     )
     n = 1_000_000
-    lr1m = (
-        make_schedule("cosine", steps=n, peak=3e-4, warmup=2160, floor=0.0).law_view().per_step(n)
-    )
+    lr1m = LRHistory.of(make_schedule("cosine", steps=n, peak=3e-4, warmup=2160, floor=0.0), n).held
     check = np.unique(np.linspace(2200, n, 24).astype(np.int64))
     dense = np.max(
         np.abs(
@@ -117,7 +108,7 @@ def main() -> None:
     one = [r.steps.size for r in runs]
     prepared = [law.prepare(LRHistory.of(r.schedule, r.last_step), r.steps) for r in runs]
     _, eval_fast = timed(lambda: [law.evaluate(THETA, p) for p in prepared for _ in range(10)])
-    lr_run = LRHistory.of(runs[1].schedule, runs[1].last_step).lr
+    lr_run = LRHistory.of(runs[1].schedule, runs[1].last_step).held
     _, eval_direct = timed(lambda: loss_drop_direct(lr_run, runs[1].steps, *THETA[3:]))
     print(
         f"  one residual evaluation ({sum(one)} points): {eval_fast / 10 * 1e3:.1f} ms; "

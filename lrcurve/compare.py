@@ -10,8 +10,9 @@ A law is left out, with the reason, when it lacks the requested warmup conventio
 (``build_laws``) or when its fit to all runs or to any fold fails (too few points).
 
 Every law is also fitted to all fit runs for the information criteria on the fit
-data, from the relative residuals the fit minimises (``n`` points, ``k`` parameters,
-``RSS`` their sum of squares): ``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n``.
+data (:attr:`FittedLaw.aic`, :attr:`FittedLaw.bic`: from the relative residuals the fit
+minimises, ``n`` points, ``k`` parameters, ``RSS`` their sum of squares:
+``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n``).
 The recommended law has the lowest mean held-out MAPE; laws within ``TIE`` (1 %, relative)
 of the lowest count as tied, and the tie goes to the law with the fewest parameters.
 """
@@ -64,13 +65,6 @@ class LawResult:
         return self.fitted.n_fit_points
 
     @property
-    def rss(self) -> float:
-        """Sum of squared relative residuals of the full fit."""
-        if self.fitted.fit_rss is None:
-            raise ValueError(f"the {self.name} fit does not record its residuals")
-        return self.fitted.fit_rss
-
-    @property
     def warnings(self) -> tuple[str, ...]:
         """The full fit's warnings, then those of each fold fit that produced a held-out score."""
         folds = [
@@ -86,15 +80,18 @@ class LawResult:
         """Mean held-out MAPE, percent."""
         return float(np.mean([h.scores.mape for h in self.heldout]))
 
+    def _recorded(self, value: float | None) -> float:
+        if value is None:
+            raise ValueError(f"the {self.name} fit does not record its residuals")
+        return value
+
     @property
     def aic(self) -> float:
-        return self.n_points * np.log(self.rss / self.n_points) + 2 * self.n_params
+        return self._recorded(self.fitted.aic)
 
     @property
     def bic(self) -> float:
-        return self.n_points * np.log(self.rss / self.n_points) + self.n_params * np.log(
-            self.n_points
-        )
+        return self._recorded(self.fitted.bic)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,7 +154,10 @@ class Comparison:
             counts = " vs ".join(
                 str(n) for n in sorted({best.n_params, *(r.n_params for r in rivals)})
             )
-            return f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, decided by parameter count: {counts})"
+            return (
+                f"{best.name} (mean held-out MAPE {best.mape:.3f} %; {within}, "
+                f"decided by parameter count: {counts})"
+            )
         return f"{best.name} (lowest mean held-out MAPE, {best.mape:.3f} %; {within})"
 
     @property
@@ -329,7 +329,8 @@ def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
 
 
 def plot_comparison(comparison: Comparison, path: Path) -> None:
-    """Every run's data against each law fitted to the fit runs (held-out runs are predicted unseen)."""
+    """Every run's data against each law fitted to the fit runs (held-out runs are predicted
+    unseen)."""
     from lrcurve.plotting import loss_lr_figure, save_figure, zoom_to_tail
 
     fig, ax_loss, ax_lr = loss_lr_figure()

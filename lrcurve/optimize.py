@@ -33,7 +33,16 @@ from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
-from lrcurve.schedules import WSD, WSD_SHAPES, Constant, Cosine, Schedule, make_schedule, rewarmup
+from lrcurve.schedules import (
+    WSD,
+    WSD_SHAPES,
+    Constant,
+    Cosine,
+    Schedule,
+    make_schedule,
+    rewarmup,
+    without_warmup,
+)
 
 FAMILIES = ("wsd", "cosine", "rewarmup")
 # The new phase of a re-warmup search: families built from the flags optimize has (not multistep's
@@ -258,7 +267,7 @@ def rewarmup_candidates(
                 try:
                     body = make_schedule(
                         then, steps=phase, peak=m * peak, warmup=w, floor=floor, **then_options
-                    ).law_view()
+                    )
                 except ValueError as error:
                     raise InputError(str(error)) from None
                 label = f"max LR {m * peak:.3g} ({_pct(m)} of peak), re-warmup {w} steps" + (
@@ -287,7 +296,7 @@ def rewarmup_candidates(
 def recognise(schedule: Schedule) -> tuple[str, dict[str, Any]] | None:
     """The family and options (``make_schedule`` keywords) a schedule follows, when it is
     a constant, a cosine or a WSD within 1 % of its peak LR (RMS over the steps); else None."""
-    body = schedule.law_view()
+    body = without_warmup(schedule)
     if isinstance(body, Constant):
         return "constant", {}
     if isinstance(body, Cosine) and body.start == schedule.warmup_steps and body.period is None:
@@ -312,7 +321,7 @@ def recognise(schedule: Schedule) -> tuple[str, dict[str, Any]] | None:
             if shape != "exp" or floor > 0:
                 guesses.append(("wsd", {"decay": decay, "shape": shape, "floor": floor}))
     for name, options in guesses:  # simplest family first: the first that follows the LR wins
-        model = make_schedule(name, steps=horizon, peak=peak, warmup=warmup, **options).law_view()
+        model = make_schedule(name, steps=horizon, peak=peak, warmup=warmup, **options)
         if np.sqrt(np.mean((model(steps) - lr) ** 2)) < 0.01 * peak:
             return name, options
     return None
@@ -364,7 +373,7 @@ def default_rewarmup_baseline(
         family = ("cosine", {"floor": 0.1})
     phase = steps - from_step
     w = min(warmup, phase - 1)
-    body = make_schedule(family[0], steps=phase, peak=peak, warmup=w, **family[1]).law_view()
+    body = make_schedule(family[0], steps=phase, peak=peak, warmup=w, **family[1])
     return rewarmup(
         base, from_step, body, w
     ), f"re-warm over {w} steps to {peak:g}, then {describe(*family)}"
@@ -378,7 +387,7 @@ def _momentum_at_step(
 ) -> NDArray[np.float64]:
     """The momentum law's loss at ``at_step`` for many schedules: both areas in one pass."""
     law: MomentumLaw = fitted.law  # type: ignore[assignment]
-    lam = fitted.values[4]
+    lam = fitted["lam"].value
     j = np.arange(1, at_step + 1, dtype=np.float64)
     # m_s = sum_j c_j eta_j:  +lam^(s-j-1) from the drop after step j, -lam^(s-j) from the drop into j
     coef = np.where(j < at_step, lam ** np.maximum(at_step - j - 1, 0), 0.0) - np.where(
@@ -388,7 +397,7 @@ def _momentum_at_step(
     loss = np.empty(len(schedules))
     for start in range(0, len(schedules), chunk):
         histories = [LRHistory.of(s, at_step) for s in schedules[start : start + chunk]]
-        lr = np.stack([h.lr[:at_step] for h in histories])
+        lr = np.stack([h.annealing_lr(law.warmup, at_step) for h in histories])
         s1 = np.array([law.forward_lr(h, at_step).sum() for h in histories])
         s2 = (lr[:, 0] - lr[:, -1] - lam * (lr @ coef)) / (1.0 - lam)
         loss[start : start + len(histories)] = law.loss(fitted.values, s1, s2)

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from lrcurve.errors import InputError
-from lrcurve.schedules import Piecewise, Schedule, Warmup, schedule_from_dict
+from lrcurve.schedules import Piecewise, Schedule, schedule_from_dict
 
 # The laws keep per-step LR arrays; beyond this many steps they no longer fit in memory.
 MAX_STEPS = 50_000_000
@@ -27,11 +27,13 @@ MIN_LOSS = 1e-20
 
 
 def check_peak_lr(peak: float, what: str) -> None:
-    """Refuse a peak LR outside ``PEAK_LR_RANGE`` (or NaN); ``what`` names it, e.g. ``--peak: peak LR``."""
+    """Refuse a peak LR outside ``PEAK_LR_RANGE`` (or NaN); ``what`` names it, e.g.
+    ``--peak: peak LR``."""
     low, high = PEAK_LR_RANGE
     if not low <= peak <= high:
         raise InputError(
-            f"{what} {peak:g} is outside [{low:g}, {high:g}], the range the laws can evaluate (a unit mistake?)"
+            f"{what} {peak:g} is outside [{low:g}, {high:g}], the range the laws can evaluate "
+            "(a unit mistake?)"
         )
 
 
@@ -51,6 +53,10 @@ class Run:
     def __post_init__(self) -> None:
         if len(self.steps) != len(self.loss):
             raise ValueError("steps and loss differ in length")
+
+    def __repr__(self) -> str:
+        span = f"steps {self.steps[0]}..{self.steps[-1]}" if self.steps.size else "no steps"
+        return f"Run({self.name!r}, {self.steps.size} points, {span}, {self.schedule})"
 
     @property
     def last_step(self) -> int:
@@ -121,36 +127,45 @@ def logged_schedule(
 ) -> tuple[Schedule, str]:
     """The schedule implied by logged ``(step, lr)`` points, and how it was rebuilt.
 
-    A rising start is read as warmup (held at the LR it reaches, for the laws) when the
-    log begins near the start of training, in the first half of the rise; a log that
-    begins later (a branch re-warming from a checkpoint) keeps its rise as logged.
-    ``warmup_steps`` overrides that, e.g. when the log starts after warmup. Before the
-    first logged step the LR is taken as the first logged value. Between rows the LR is
-    interpolated linearly, except across a jump between two flat stretches, which is a
+    The logged LRs are kept as logged, warmup included; the schedule records how many steps
+    were warmup (the laws apply their warmup convention to them). A rising start is read as
+    warmup when the log begins near the start of training, in the first half of the rise; a
+    log that begins later (a branch re-warming from a checkpoint) is no warmup. ``warmup_steps``
+    overrides that, e.g. when the log starts after warmup. Before the first logged step the LR
+    is the first logged value, except in a warmup that was not logged from step 1: there it is
+    taken to rise linearly from 0 at step 0 (what warmups do) to the first logged LR, reached
+    at the end of the warmup or at the first logged step if that is earlier. Between rows the
+    LR is interpolated linearly, except across a jump between two flat stretches, which is a
     step change at the first row that shows the new LR (see :func:`step_changes`): a linear
     ramp there would spread a drop over the whole logging interval.
     """
     s = np.asarray(steps, dtype=np.float64)
-    eta = np.asarray(lr, dtype=np.float64).copy()
+    eta = np.asarray(lr, dtype=np.float64)
     rising = 0
     while rising + 1 < len(eta) and eta[rising + 1] > eta[rising]:
         rising += 1
     if warmup_steps is None:
         warmup_steps = int(s[rising]) if rising > 0 and s[0] <= 0.5 * s[rising] else 0
-    if warmup_steps > 0:
-        in_warmup = s < warmup_steps
-        after = np.flatnonzero(~in_warmup)
-        hold = eta[after[0]] if after.size else eta.max()
-        eta[in_warmup] = hold
     gaps = np.diff(s)
     if s.size == 1 or np.all(gaps == 1):
         origin = "logged at every step"
     else:
-        origin = f"interpolated linearly between {s.size} logged LR values (every ~{int(np.median(gaps))} steps)"
+        origin = (
+            f"interpolated linearly between {s.size} logged LR values "
+            f"(every ~{int(np.median(gaps))} steps)"
+        )
         jumps = step_changes(s, eta)
         if jumps.any():
             n = int(jumps.sum())
-            origin += f"; {n} jump{'s' if n > 1 else ''} between flat stretches kept as step{'s' if n > 1 else ''}"
+            plural = "s" if n > 1 else ""
+            origin += f"; {n} jump{plural} between flat stretches kept as step{plural}"
             s, eta = with_step_changes(s, eta, jumps)
-    body: Schedule = Piecewise(tuple(s.tolist()), tuple(eta.tolist()))
-    return (Warmup(body, warmup_steps) if warmup_steps > 0 else body), origin
+    if warmup_steps > 0 and s[0] > 1:  # the warmup's start is not logged
+        reached = min(float(warmup_steps), s[0])
+        origin += f"; the unlogged warmup before step {reached:g} taken to rise linearly from 0"
+        later = s > reached
+        s, eta = (
+            np.concatenate([[0.0, reached], s[later]]),
+            np.concatenate([[0.0, eta[0]], eta[later]]),
+        )
+    return Piecewise(tuple(s.tolist()), tuple(eta.tolist()), warmup_steps), origin

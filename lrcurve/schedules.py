@@ -9,16 +9,16 @@ re-warmup for continual pretraining), printed, and saved to JSON with
 Every schedule that decays does so from ``peak`` towards ``final * peak``, where
 ``final`` is a fraction of the peak (``final=0.1`` is "decay to 10 %").
 
-The loss laws count warmup steps as the peak LR (Tissue et al., arXiv 2408.11029,
-sec. 3.4); :meth:`Schedule.law_view` returns the schedule with its initial warmup
-replaced accordingly.
+A schedule gives the LR each step runs with, warmup included; how a loss law counts the warmup
+(at the LR it reaches, or as run) is the law's convention, applied in
+:class:`lrcurve.laws.base.LRHistory`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -61,10 +61,6 @@ class Schedule:
     def peak(self) -> float:
         """The largest LR the schedule reaches."""
         return float(self.peak_lr)
-
-    def law_view(self) -> Schedule:
-        """The schedule as the loss laws see it: initial warmup held at the peak."""
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -156,7 +152,8 @@ class CyclicCosine(Schedule):
 
 
 def _check_count(what: str, value: Any, minimum: int, optional: bool = False) -> None:
-    """Refuse a number of steps that is not a whole number >= ``minimum`` (``None`` too, unless optional)."""
+    """Refuse a number of steps that is not a whole number >= ``minimum`` (``None`` too, unless
+    optional)."""
     if value is None and optional:
         return
     whole = (
@@ -307,7 +304,8 @@ class Power(Schedule):
         _check_decay(self.shape, self.decay, self.final)
 
     def _power(self, s: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``min(peak, batch * a * n^b)`` after step ``s`` (at least one step: ``n`` > 0 for a negative ``b``)."""
+        """``min(peak, batch * a * n^b)`` after step ``s`` (at least one step: ``n`` > 0 for a
+        negative ``b``)."""
         tokens = np.maximum(s, 1.0) * self.tokens_per_step
         return np.minimum(self.peak_lr, self.batch * self.a * tokens**self.b)
 
@@ -326,20 +324,26 @@ class Power(Schedule):
 
     @property
     def peak(self) -> float:
-        """The highest LR reached: the power law is monotone, so at step 1 or where the decay starts."""
+        """The highest LR reached: the power law is monotone, so at step 1 or where the decay
+        starts."""
         decay_start = self.steps - int(round(self.decay * self.steps))
         return float(np.max(self(np.array([1.0, float(max(decay_start, 1))]))))
 
 
 @dataclass(frozen=True, eq=False)
 class Piecewise(Schedule):
-    """Linear interpolation of logged ``(step, lr)`` points, held constant outside them."""
+    """Linear interpolation of logged ``(step, lr)`` points, held constant outside them.
+
+    ``warmup_steps``: how many of the first steps were warmup (their LRs are the points' own:
+    a logged warmup stays as logged)."""
 
     kind: ClassVar[str] = "piecewise"
     at_steps: tuple[float, ...]
     lrs: tuple[float, ...]
+    warmup_steps: int = 0  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        _check_count("piecewise schedule: warmup", self.warmup_steps, 0)
         if len(self.at_steps) != len(self.lrs) or not self.at_steps:
             raise ValueError("piecewise schedule needs matching, non-empty steps and LRs")
         if np.any(np.diff(self.at_steps) <= 0):
@@ -361,13 +365,16 @@ class Piecewise(Schedule):
             isinstance(other, Piecewise)
             and np.array_equal(self.at_steps, other.at_steps)
             and np.array_equal(self.lrs, other.lrs)
+            and self.warmup_steps == other.warmup_steps
         )
 
     def __hash__(self) -> int:
-        return hash((self.at_steps, self.lrs))
+        return hash((self.at_steps, self.lrs, self.warmup_steps))
 
     def __str__(self) -> str:
-        return f"piecewise({len(self.at_steps)} points, steps {self.at_steps[0]:g}..{self.at_steps[-1]:g})"
+        points = f"{len(self.at_steps)} points, steps {self.at_steps[0]:g}..{self.at_steps[-1]:g}"
+        warmup = f", warmup {self.warmup_steps}" if self.warmup_steps else ""
+        return f"piecewise({points}{warmup})"
 
 
 @dataclass(frozen=True)
@@ -395,7 +402,8 @@ class Warmup(Schedule):
         s = _steps(steps)
         if self.steps <= 0:
             return self.body(s)
-        # one evaluation of the body, at the steps and at the end of warmup (nested warmups stay linear in depth)
+        # one evaluation of the body, at the steps and at the end of warmup (nested warmups stay
+        # linear in depth)
         body = self.body(np.append(s.ravel(), float(self.steps)))
         target, after = body[-1], body[:-1].reshape(s.shape)
         progress = np.clip(s / self.steps, 0.0, 1.0)
@@ -415,9 +423,6 @@ class Warmup(Schedule):
     @property
     def peak(self) -> float:
         return self.body.peak
-
-    def law_view(self) -> Schedule:
-        return self.body
 
     def __str__(self) -> str:
         shape = "" if self.shape == "linear" else f", {self.shape}"
@@ -463,22 +468,24 @@ class Join(Schedule):
     def peak(self) -> float:
         return max(seg.peak for seg in self.segments)
 
-    def law_view(self) -> Schedule:
-        return replace(self, segments=(self.segments[0].law_view(), *self.segments[1:]))
-
     def __str__(self) -> str:
         parts = [str(self.segments[0])]
         parts += [f"@{b}: {seg}" for b, seg in zip(self.boundaries, self.segments[1:])]
         return " | ".join(parts)
 
 
+def without_warmup(schedule: Schedule) -> Schedule:
+    """``schedule`` without the :class:`Warmup` in front of it (a warmed-up family's body)."""
+    return schedule.body if isinstance(schedule, Warmup) else schedule
+
+
 def rewarmup(base: Schedule, at_step: int, body: Schedule, warmup_steps: int) -> Join:
     """Continual pretraining: run ``base`` to ``at_step``, then warm up again over ``warmup_steps``
-    from the LR reached there to ``body``'s LR at the end of the warmup (its peak when the body
-    holds the peak through the warmup, as the ``law_view()`` of a warmed-up family does) and
-    follow ``body`` (steps counted from ``at_step``)."""
+    from the LR reached there to ``body``'s LR at the end of the warmup (a :class:`Warmup` in
+    front of ``body`` is replaced by this one) and follow ``body`` (steps counted from
+    ``at_step``)."""
     start_lr = float(base(np.array([at_step]))[0])
-    return Join((base, Warmup(body, warmup_steps, init=start_lr)), (at_step,))
+    return Join((base, Warmup(without_warmup(body), warmup_steps, init=start_lr)), (at_step,))
 
 
 _KINDS: dict[str, type[Schedule]] = {
@@ -540,6 +547,7 @@ def make_schedule(
     20 % to 0, the power scheduler exponentially over the last 10 % to 1 % of its LR (the
     defaults of :class:`WSD` and :class:`Power`), cosine to 0.
     """
+    # over 60 lines: one short branch per family, each with its defaults, reads best in one place
     decay_option = {} if decay is None else {"decay": decay}
     _check_count("steps", steps, 1)
     if peak <= 0 or not math.isfinite(peak):

@@ -290,7 +290,7 @@ def damaged(data: dict) -> list[tuple[str, dict | list | str]]:
             edit(lambda d: d["runs"][0].update(steps=[1e308] * len(d["runs"][0]["steps"]))),
         ),
         ("bad schedule", edit(lambda d: d["runs"][0]["schedule"].update(kind="spiral"))),
-        ("bad lr", edit(lambda d: d["runs"][0]["schedule"]["body"]["lrs"].__setitem__(0, "fast"))),
+        ("bad lr", edit(lambda d: d["runs"][0]["schedule"]["lrs"].__setitem__(0, "fast"))),
         ("param a numeric string", edit(lambda d: d["params"]["L0"].update(value="3.1"))),
         ("last step 1e12", edit(lambda d: d["runs"][0]["steps"].__setitem__(-1, 10**12))),
         ("skip fraction 5", edit(lambda d: d.update(skip_fraction=5))),

@@ -170,7 +170,7 @@ def test_lr_exponent_generalises_the_forward_area_analytically(law_name):
     assert make_law(law_name, lr_exponent=1.0).predict(theta, history, steps) == pytest.approx(
         make_law(law_name).predict(theta, history, steps), rel=0
     )
-    with pytest.raises(ValueError, match="lr exponent"):
+    with pytest.raises(ValueError, match="lr_exponent"):
         make_law(law_name, lr_exponent=0.0)
 
 
@@ -230,7 +230,7 @@ def test_finite_difference_derivatives_match_the_momentum_law_written_out():
     prepared = law.prepare(LRHistory.of(schedule, 5000), steps)
     theta = np.array(TRUE)
     derivatives = law.derivatives(theta, prepared)
-    s1 = forward_area(LRHistory.of(schedule, 5000).actual_lr(5000))[steps - 1]
+    s1 = forward_area(LRHistory.of(schedule, 5000).lr)[steps - 1]
     L0, A, alpha = theta[:3]
     assert derivatives[:, 0] == pytest.approx(1.0, rel=1e-6)
     assert derivatives[:, 1] == pytest.approx(s1**-alpha, rel=1e-5)
@@ -262,3 +262,231 @@ def test_linear_fits_solve_a_batch_of_problems_and_survive_a_vanishing_column():
     flat = power_law_design(weights, power, np.zeros(60))  # no annealing at all (a constant-LR run)
     solved = linear_fits(flat, flat[:, 1, :] @ np.array([2.0, 0.5, 0.0]))
     assert np.all(np.isfinite(solved)) and solved[1] == pytest.approx([2.0, 0.5, 0.0], abs=1e-8)
+
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def _on_grid(law, values):
+    """``values`` with each nonlinear parameter moved to the nearest point of its grid."""
+    out = np.array(values, dtype=np.float64)
+    for i, p in enumerate(law.params):
+        if p.grid:
+            out[i] = min(p.grid, key=lambda g: abs(g - out[i]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["momentum", "multipower"])
+def test_shared_starting_points_recover_parameters_on_their_grid(name):
+    """Noise-free curves made at a grid point of the nonlinear parameters: the best start is
+    the truth (the linear ones solved exactly), whichever law."""
+    law = make_law(name)
+    guess = (
+        [2.5, 0.6, 0.5, 0.8, 0.998] if name == "momentum" else [2.9, 0.55, 0.5, 400, 2, 0.6, 0.6]
+    )
+    truth = _on_grid(law, guess)
+    steps = np.arange(200, 20001, 100)
+    data = []
+    for kind in ("constant", "cosine"):
+        schedule = make_schedule(kind, steps=20000, peak=1e-3, warmup=100)
+        history = LRHistory.of(schedule, 20000)
+        data.append(FitData(history, steps, law.predict(truth, history, steps)))
+    starts = law.initial_guesses(data)
+    assert len(starts) == law.keep_starts
+    assert starts[0] == pytest.approx(truth, rel=1e-6)
+    fitted = fit(
+        [
+            Run(k, d.steps, d.loss, make_schedule(k, steps=20000, peak=1e-3, warmup=100))
+            for k, d in zip(("constant", "cosine"), data)
+        ],
+        law,
+        skip_fraction=0.0,
+    )
+    assert fitted.values == pytest.approx(truth, rel=1e-5)
+
+
+def test_a_law_declares_its_parameters_once():
+    from lrcurve.laws.base import Param
+
+    for name in ("momentum", "multipower"):
+        law = make_law(name)
+        assert all(isinstance(p, Param) for p in law.params)
+        assert law.param_names == tuple(p.name for p in law.params)
+        lo, hi = law.bounds()
+        assert lo.tolist() == [p.lower for p in law.params]
+        assert hi.tolist() == [p.upper for p in law.params]
+        assert law.index("alpha") == [law.param_names.index("alpha")]
+        assert {p.name for p in law.params if p.linear} == {"L0", "A", law.param_names[3]}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"name": "momentum", "warmup": "peak", "lr_exponent": 0.8},
+        {"name": "multipower", "warmup": "full", "tolerance": 0.05, "lr_exponent": 1.2},
+    ],
+)
+def test_options_are_the_dataclass_fields_and_round_trip_through_fit_files(options, tmp_path):
+    from lrcurve.fitfile import load_fit, save_fit
+    from lrcurve.laws import law_from_dict, law_to_dict
+
+    law = law_from_dict(options)
+    assert law_to_dict(law) == options
+    steps = np.arange(200, 20001, 200)
+    runs = [
+        synthetic_run(k, make_schedule(k, steps=20000, peak=1e-3), TRUE, steps, 1e-4)
+        for k in ("constant", "cosine")
+    ]
+    fitted = fit(runs, law)
+    save_fit(fitted, tmp_path / "fit.json")
+    again = load_fit(tmp_path / "fit.json")
+    assert again.law == law and law_to_dict(again.law) == options
+    assert again.held == fitted.held and np.array_equal(again.values, fitted.values)
+
+
+@pytest.mark.parametrize(
+    "name, values, final, at_100",
+    [
+        (
+            "momentum",
+            [
+                2.591988896288924,
+                0.563177693936392,
+                0.7012732652298235,
+                0.7433687807905142,
+                0.998145937482011,
+            ],
+            2.4601000654009844,
+            5.422850972321658,
+        ),
+        (
+            "multipower",
+            [
+                1.9595724211576413,
+                1.0452558759566806,
+                0.5057442105774338,
+                536.7699211371043,
+                0.0002139036740739556,
+                0.5700500842743758,
+                1.4272418146309647,
+            ],
+            2.4816848421149156,
+            7.376554511682926,
+        ),
+    ],
+)
+def test_fit_files_of_the_previous_release_load_and_predict_as_before(name, values, final, at_100):
+    """Written by the code before parameter tables (no ``held``; runs with a logged warmup saved
+    as a ramp in front of held LRs); the figures are what that code predicted."""
+    from lrcurve.fitfile import load_fit
+
+    fitted = load_fit(DATA / f"format1_{name}.fit.json")
+    assert fitted.values.tolist() == values and fitted.held == ()
+    prediction = fitted.predict(make_schedule("wsd", steps=8000, peak=1e-3, warmup=300, decay=0.2))
+    assert prediction.final_loss == pytest.approx(final, rel=1e-12)
+    assert prediction.loss[99] == pytest.approx(at_100, rel=1e-12)
+
+
+def test_held_parameters_are_named_saved_and_reported():
+    steps = np.arange(200, 20001, 100)
+    run = synthetic_run("c", make_schedule("constant", steps=20000, peak=1e-3), TRUE, steps, 1e-4)
+    fitted = fit([run])
+    assert fitted.held == ("C", "lam")
+    assert FittedLaw.from_dict(fitted.to_dict()).held == ("C", "lam")
+    assert fitted.to_dict()["held"] == ["C", "lam"]
+    report = fitted.summary()
+    held_lines = [line for line in report.splitlines() if line.strip().startswith(("C ", "lam"))]
+    assert len(held_lines) == 2 and all("held" in line for line in held_lines)
+    frame = fitted.to_frame()
+    assert frame["held"].to_dict() == {n: n in ("C", "lam") for n in fitted.law.param_names}
+    both = fit(
+        [run, synthetic_run("k", make_schedule("cosine", steps=20000, peak=1e-3), TRUE, steps)]
+    )
+    assert both.held == () and not both.to_frame()["held"].any()
+
+
+def test_aic_and_bic_are_on_the_fit_windows_relative_residuals():
+    steps = np.arange(200, 20001, 100)
+    runs = [
+        synthetic_run(k, make_schedule(k, steps=20000, peak=1e-3), TRUE, steps, 1e-3, seed)
+        for seed, k in enumerate(("constant", "cosine"))
+    ]
+    fitted = fit(runs, skip_fraction=0.1)
+    window = np.concatenate([r.steps >= 0.1 * r.last_step for r in runs])
+    observed = np.concatenate([r.loss for r in runs])[window]
+    predicted = np.concatenate([fitted.predict_run(r) for r in runs])[window]
+    rss = float(np.sum(((predicted - observed) / observed) ** 2))
+    n, k = observed.size, 5
+    assert fitted.n_fit_points == n and fitted.fit_rss == pytest.approx(rss, rel=1e-9)
+    assert fitted.aic == pytest.approx(n * np.log(rss / n) + 2 * k, rel=1e-9)
+    assert fitted.bic == pytest.approx(n * np.log(rss / n) + k * np.log(n), rel=1e-9)
+    assert "AIC" in fitted.summary() and f"{fitted.aic:.6g}" in fitted.summary()
+    old = FittedLaw.from_dict({**fitted.to_dict(), "n_fit_points": None, "fit_rss": None})
+    assert old.aic is None and old.bic is None
+
+
+def _exact_fit():
+    """Noise-free constant and cosine runs of the momentum law, and its fit to them."""
+    steps = np.arange(200, 20001, 100)
+    runs = [
+        synthetic_run(k, make_schedule(k, steps=20000, peak=1e-3), TRUE, steps)
+        for k in ("constant", "cosine")
+    ]
+    return runs, fit(runs, skip_fraction=0.0)
+
+
+def test_predict_and_curve_refuse_a_loss_the_law_cannot_give():
+    from lrcurve.errors import ExtrapolationError
+    from lrcurve.schedules import Constant
+
+    _, fitted = _exact_fit()
+    far = make_schedule("cosine", steps=20000, peak=1e3)  # the annealing term runs away
+    with pytest.raises(ExtrapolationError, match=r"predicts a loss of -.* at step \d+ of cosine"):
+        fitted.predict(far)
+    with pytest.raises(ExtrapolationError, match="peak LR 1000; fitted at 0.001"):
+        fitted.curve(far, np.array([19000, 20000]))
+    with pytest.raises(ExtrapolationError, match="not defined at step 1 of constant"):
+        fitted.curve(Constant(0.0, 100), np.arange(1, 5))
+
+
+def test_a_warmup_from_zero_is_not_refused_inside_the_warmup():
+    """An LR logged as 0 at step 1: the forward area is 0 there and the law has no value; the
+    prediction is NaN there and finite after the warmup."""
+    from lrcurve.schedules import Piecewise
+
+    _, fitted = _exact_fit()
+    logged = Piecewise((1.0, 100.0, 20000.0), (0.0, 1e-3, 1e-3), warmup_steps=100)
+    prediction = fitted.predict(logged)
+    assert np.isnan(prediction.loss[0]) and np.all(np.isfinite(prediction.loss[1:]))
+
+
+def test_short_reprs_and_frames():
+    runs, fitted = _exact_fit()
+    for text in (repr(fitted), repr(runs[0]), repr(fitted.predict(runs[1].schedule))):
+        assert "\n" not in text and len(text) < 300 and "array" not in text
+    assert repr(fitted).startswith("FittedLaw(momentum: L0=2.5")
+    prediction = fitted.predict(runs[1].schedule)
+    frame = prediction.to_frame()
+    assert list(frame.columns) == ["step", "lr", "loss", "stderr"] and len(frame) == 20000
+    assert frame["loss"].iloc[-1] == prediction.final_loss
+    params = fitted.to_frame()
+    assert params.loc["lam", "value"] == fitted["lam"].value
+    assert list(params.columns) == ["value", "stderr", "lower", "upper", "held", "at_bound"]
+    assert params["stderr"].dtype == np.float64
+    report = fitted.summary()
+    for fragment in ("[[Law]] momentum", fitted.law.formula, "[[Parameters]]", "[[Runs]]", "BIC"):
+        assert fragment in report
+
+
+def test_a_fit_file_holding_an_unknown_parameter_is_damaged(tmp_path):
+    import json
+
+    from lrcurve.errors import InputError
+    from lrcurve.fitfile import load_fit, save_fit
+
+    _, fitted = _exact_fit()
+    save_fit(fitted, tmp_path / "fit.json")
+    data = json.loads((tmp_path / "fit.json").read_text())
+    (tmp_path / "bad.json").write_text(json.dumps({**data, "held": ["gamma"]}))
+    with pytest.raises(InputError, match="damaged fit file: held parameters gamma"):
+        load_fit(tmp_path / "bad.json")

@@ -91,10 +91,8 @@ def test_fast_evaluation_matches_the_double_sum_on_random_schedules(levels, seed
 
 def test_block_merging_error_on_a_long_cosine_is_tiny():
     lr = (
-        make_schedule("cosine", steps=30000, peak=3e-4, warmup=2000, floor=0.0)
-        .law_view()
-        .per_step(30000)
-    )
+        LRHistory.of(make_schedule("cosine", steps=30000, peak=3e-4, warmup=2000, floor=0.0), 30000)
+    ).held
     steps = np.arange(1, 30001, 97)
     fast = LossDrop.of(lr, steps)
     exact = loss_drop_direct(lr, steps, **SHAPE)
@@ -188,7 +186,7 @@ def test_dense_prediction_matches_the_exact_sum(name, warmup, log_C, beta, gamma
     knots = dense.loss_drop.knots
     assert knots is not None and knots.steps.size < n / 2  # the knots are what is walked
     check = np.unique(np.random.default_rng(seed).integers(1, n + 1, 25))
-    lr = history.actual_lr(n) if warmup == "full" else history.lr
+    lr = history.annealing_lr(warmup, n)
     exact_drop = LossDrop.of(lr, check, tolerance=0.0)(*theta[3:])
     # the interpolation alone, from exact values at the knots it reads (within two of each interval)
     interpolation = knots.interpolation(check)

@@ -7,7 +7,7 @@ import pytest
 from lrcurve import fit, read_runs
 from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw, Parameter
-from lrcurve.laws.base import Law
+from lrcurve.laws.base import Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.optimize import (
     cosine_candidates,
@@ -107,7 +107,7 @@ def test_any_law_works_through_the_generic_path_with_known_answers(fitted):
     # most LR area: the shortest decay with the slowest-falling shape (1-square is not searched;
     # cosine > linear)
     assert wsd.best.params["decay"] == 0.1 and wsd.best.params["shape"] == "cosine"
-    best_area = wsd.best.schedule.law_view().per_step(steps).sum()
+    best_area = LRHistory.of(wsd.best.schedule, steps).lr.sum()
     assert wsd.best_loss == pytest.approx(5.0 - 1.0 * best_area, rel=1e-12)
     cos = run_search(
         area,
@@ -118,8 +118,7 @@ def test_any_law_works_through_the_generic_path_with_known_answers(fitted):
     assert cos.best.params["period_fraction"] == 1.5 and cos.best.params["floor"] == 0.2
     # gain's standard error from the covariance: only k matters, se = area difference * se(k)
     area_diff = (
-        cos.baseline.law_view().per_step(steps).sum()
-        - cos.best.schedule.law_view().per_step(steps).sum()
+        LRHistory.of(cos.baseline, steps).lr.sum() - LRHistory.of(cos.best.schedule, steps).lr.sum()
     )
     assert cos.gain_stderr == pytest.approx(abs(area_diff) * 1.0, rel=1e-4)
 

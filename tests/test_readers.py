@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
+from lrcurve.laws.base import LRHistory
 from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS
 from lrcurve.schedules import MultiStep
@@ -227,8 +228,9 @@ def test_losses_before_the_lr_moves_are_dropped(tmp_path):
     assert any("dropped 2 losses up to step 200" in n for n in run.notes)
     (warm,) = read_runs(
         write(tmp_path, table(rows)), warmup_steps=300
-    )  # a warmup ramps from step 1: all kept
-    assert warm.steps[0] == 100
+    )  # a warmup keeps its logged LRs: the same losses predate training
+    assert warm.warmup_steps == 300 and warm.steps.tolist() == run.steps.tolist()
+    assert warm.schedule(np.array([100, 200])).tolist() == [0.0, 0.0]
     refused(
         write(tmp_path, table([(s, 0.0 if s < 600 else 1e-3, x) for s, _, x in GOOD])),
         "only 2 usable loss",
@@ -331,7 +333,8 @@ def test_detected_warmup_and_override(tmp_path):
     (run,) = read_runs(path)
     assert run.warmup_steps == 500 and run.peak_lr == pytest.approx(3e-4)
     early = np.array([100, 300])
-    assert np.all(run.schedule.law_view()(early) == 3e-4)  # the laws see warmup at the peak
+    held = LRHistory.of(run.schedule, 500).held
+    assert np.all(held[early - 1] == 3e-4)  # the "peak" convention holds the warmup at the peak
     assert np.allclose(run.schedule(early), 3e-4 * early / 500)  # the real warmup ramps up
     (none,) = read_runs(path, warmup_steps=0)
     assert none.warmup_steps == 0 and none.schedule(early).tolist() == [3e-4 / 5, 3e-4 * 3 / 5]

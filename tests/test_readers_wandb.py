@@ -523,7 +523,7 @@ def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
         + "\n".join(f"{s},{lr:.6g},{3.0 - 1e-6 * s:.5f}" for s, lr in zip(branch_steps, branch_lr))
     )
     (run,) = read_runs(tmp_path / "branch.csv", log=LogOptions(parent=str(tmp_path / "parent.csv")))
-    lr = run.schedule.law_view()(np.array([10100, 10500, 10900, 11000]))
+    lr = run.schedule(np.array([10100, 10500, 10900, 11000]))
     assert lr == pytest.approx([1.4e-4, 3.0e-4, 4.6e-4, 5e-4], rel=1e-6)
     assert run.steps[0] == 100 and run.steps[-1] == 14000
 

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lrcurve.laws.base import LRHistory
 from lrcurve.schedules import (
     MAX_NESTING,
     WSD,
@@ -72,12 +73,17 @@ def test_cyclic_cosine_restarts():
     assert s(np.array([101]))[0] == pytest.approx(s(np.array([1]))[0])
 
 
-def test_warmup_ramps_linearly_and_the_laws_see_the_peak():
+def test_warmup_ramps_linearly_and_the_laws_hold_it_at_the_lr_it_reaches():
     s = Warmup(Constant(1e-3), 100)
     lr = s.per_step(200)
     assert lr[49] == pytest.approx(0.5e-3)
     assert np.all(lr[99:] == 1e-3)
-    assert np.all(s.law_view().per_step(200) == 1e-3)
+    history = LRHistory.of(s, 200)
+    assert np.array_equal(history.lr, lr)  # the LR as run
+    assert np.all(history.held == 1e-3)  # the "peak" convention
+    assert np.array_equal(history.forward_lr("actual", 200), lr)
+    assert np.all(history.annealing_lr("actual", 200) == 1e-3)  # the warmup's rise is no anneal
+    assert np.array_equal(history.annealing_lr("full", 200), lr)
     assert s.warmup_steps == 100
 
 
@@ -96,7 +102,7 @@ def test_join_and_rewarmup_continue_from_the_base_run():
     assert lr[-1] == pytest.approx(0.0, abs=1e-12)
     assert s.horizon == 1500
     # the laws keep the re-warmup (it is not the initial warmup)
-    assert np.array_equal(s.law_view().per_step(1500), lr)
+    assert np.array_equal(LRHistory.of(s, 1500).held, lr)
 
 
 def test_power_schedule_decays_as_a_power_of_tokens():
@@ -226,8 +232,8 @@ def test_schedule_dicts_nested_too_deeply_are_refused():
 )
 @pytest.mark.parametrize("value", [-1, -1.0, 2.5, float("nan"), float("inf"), True, "10", [10]])
 def test_step_counts_are_whole_numbers(build, value):
-    """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count is
-    checked when built."""
+    """A fit file with a warmup of -1 steps made `optimize` fail inside (internal error); a count
+    is checked when built."""
     with pytest.raises(ValueError, match="whole number of steps"):
         build(value)
 
@@ -316,3 +322,38 @@ def test_multistep_peak_counts_a_factor_above_one():
     assert (
         MultiStep(1e-3, (), ()).peak == 1e-3
     )  # no milestones: a constant (predict --schedule multistep without any)
+
+
+def test_a_logged_warmup_reaches_the_actual_convention_as_logged(tmp_path):
+    """A warmup logged from 1e-5: the `actual` convention sums the logged LRs (before, the
+    reader held them at the peak and a ramp from 0 was invented: 3e-6, 6e-6, ...)."""
+    from lrcurve import read_runs
+    from lrcurve.laws.momentum import MomentumLaw
+
+    steps = np.arange(1, 3001, 10)
+    lr = np.where(steps < 501, 1e-5 + (3e-4 - 1e-5) * (steps - 1) / 500, 3e-4)
+    rows = "".join(f"{s},{x:.17g},{4.0 - s / 1e4}\n" for s, x in zip(steps, lr))
+    (tmp_path / "run.csv").write_text("step,lr,loss\n" + rows)
+    (run,) = read_runs(tmp_path / "run.csv")
+    assert run.warmup_steps == 501
+    history = LRHistory.of(run.schedule, 3000)
+    actual = history.forward_lr("actual", 3000)
+    assert actual[steps - 1] == pytest.approx(lr, rel=1e-12) and actual[0] == 1e-5
+    assert np.all(history.forward_lr("peak", 3000)[:501] == 3e-4)
+    prepared = MomentumLaw().prepare(history, steps)
+    assert np.exp(prepared.log_s1) == pytest.approx(np.cumsum(actual)[steps - 1], rel=1e-12)
+
+
+def test_an_unlogged_warmup_is_taken_as_a_linear_rise_from_zero(tmp_path):
+    """A log that starts after a warmup of given length: nothing logged to keep, so the warmup
+    rises linearly from 0 to the first logged LR (said in the run's LR origin)."""
+    from lrcurve import read_runs
+
+    steps = np.arange(400, 3001, 100)
+    rows = "".join(f"{s},3e-4,{4.0 - s / 1e4}\n" for s in steps)
+    (tmp_path / "run.csv").write_text("step,lr,loss\n" + rows)
+    (run,) = read_runs(tmp_path / "run.csv", warmup_steps=300)
+    assert run.warmup_steps == 300 and "rise linearly from 0" in run.lr_origin
+    assert run.schedule(np.array([1, 150, 300, 350])) == pytest.approx([1e-6, 1.5e-4, 3e-4, 3e-4])
+    again = schedule_from_dict(run.schedule.to_dict())
+    assert again == run.schedule and again.warmup_steps == 300

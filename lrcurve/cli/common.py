@@ -551,7 +551,7 @@ class ScheduleSpec:
                 milestones=tuple(m - at_step for m in milestones),
                 factors=factors,
                 **self._family_options(),
-            ).law_view()
+            )
         except ValueError as error:
             raise InputError(str(error)) from None
         return rewarmup(base.schedule, at_step, body, warmup)

@@ -21,7 +21,7 @@ from lrcurve.cli.common import (
 )
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
-from lrcurve.fitting import FittedLaw, Prediction, refuse_nonpositive_loss
+from lrcurve.fitting import FittedLaw, Prediction
 from lrcurve.laws import forward_area_note, law_to_dict
 from lrcurve.output import check_outputs, write_csv
 from lrcurve.runs import MAX_STEPS
@@ -85,14 +85,7 @@ def predict_command(
         raise InputError(
             f"the schedule runs {n_steps:,} steps, beyond {MAX_STEPS:,}, the most lrcurve predicts"
         )
-    prediction = fitted.predict(schedule, n_steps)
-    if not np.all(np.isfinite(prediction.loss)):
-        raise InputError(
-            "the law is not defined for this schedule (the LR is zero from the start?)"
-        )
-    refuse_nonpositive_loss(
-        prediction.loss, schedule.peak, fitted.peak_lr, lambda i: f"at step {i + 1}"
-    )
+    prediction = fitted.predict(schedule, n_steps)  # refuses a loss the law cannot give
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     for warning in fitted.warnings:

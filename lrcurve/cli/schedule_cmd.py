@@ -19,6 +19,7 @@ from lrcurve.cli.common import (
     schedule_options,
 )
 from lrcurve.errors import InputError
+from lrcurve.laws.base import LRHistory
 from lrcurve.output import check_outputs, write_csv
 from lrcurve.schedules import Power, Schedule
 
@@ -71,7 +72,7 @@ def show_schedule(
     if n is None:
         raise InputError("the schedule has no horizon; give --steps")
     lr = schedule.per_step(n)
-    law_lr = schedule.law_view().per_step(n)
+    law_lr = LRHistory.of(schedule, n).held  # the warmup at the LR it reaches
     s1, s2 = forward_area(law_lr), annealing_area(law_lr, lam)
     if output is not None:
         write_csv(output, "step,lr", [np.arange(1, n + 1), lr], ["%d", "%.8g"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrcurve.errors import ParameterError
 from lrcurve.laws.base import Law
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.multipower import MultiPowerLaw
@@ -12,9 +13,9 @@ LAWS: dict[str, type[Law]] = {MomentumLaw.name: MomentumLaw, MultiPowerLaw.name:
 
 
 def law_class(name: str) -> type[Law]:
-    """The law called ``name``; ``ValueError`` for an unknown name."""
+    """The law called ``name``; ``ParameterError`` for an unknown name."""
     if name not in LAWS:
-        raise ValueError(f"unknown law {name!r}; choose from {', '.join(LAWS)}")
+        raise ParameterError(f"unknown law {name!r}; choose from {', '.join(LAWS)}", param="law")
     return LAWS[name]
 
 

@@ -1,46 +1,64 @@
-"""What every loss law provides, and the per-step LR history the laws read."""
+"""What every loss law provides: its parameter table, the per-step LR history it reads (with
+the warmup conventions applied in one place), and the shared starting-point routine."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lrcurve.errors import ParameterError
 from lrcurve.schedules import Schedule
+
+# warmup convention -> (the forward area sees the warmup as run, the annealing term does):
+# ``peak`` holds the warmup at the LR it reaches for both (Tissue et al., sec. 3.4); ``actual``
+# counts its real area in S1, its rise being no anneal; ``full`` takes it as run everywhere
+# (the multi-power paper's code).
+WARMUP_AS_RUN: dict[str, tuple[bool, bool]] = {
+    "peak": (False, False),
+    "actual": (True, False),
+    "full": (True, True),
+}
 
 
 @dataclass(frozen=True)
 class LRHistory:
-    """The per-step LR of steps ``1..n`` as the laws see it (warmup held at the peak),
-    and the LR the warmup steps really had."""
+    """The LR each step ``1..n`` ran with, and how many of the first were warmup."""
 
     lr: NDArray[np.float64]
-    warmup_lr: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    warmup_steps: int = 0
 
     @classmethod
     def of(cls, schedule: Schedule, n_steps: int) -> LRHistory:
-        """Steps ``1..n_steps`` of ``schedule``; the warmup held at the LR it reaches (the body's
-        LR at its last step), whatever the body does before that: a Power scheduler's body, say,
-        is above its end-of-warmup LR there, and training never ran at it."""
-        warmup = min(schedule.warmup_steps, n_steps)
-        lr = schedule.law_view().per_step(n_steps)
-        if warmup:
-            lr[:warmup] = lr[warmup - 1]
-        return cls(lr, schedule.per_step(warmup))
+        """Steps ``1..n_steps`` of ``schedule``, as it runs."""
+        return cls(schedule.per_step(n_steps), min(schedule.warmup_steps, n_steps))
 
-    @property
-    def warmup_steps(self) -> int:
-        return int(self.warmup_lr.size)
-
-    def actual_lr(self, n_steps: int) -> NDArray[np.float64]:
-        """The LR of steps ``1..n_steps`` with the warmup as it was run."""
-        lr = self.lr[:n_steps].copy()
-        w = min(self.warmup_steps, n_steps)
-        lr[:w] = self.warmup_lr[:w]
+    @cached_property
+    def held(self) -> NDArray[np.float64]:
+        """The LR with the warmup held at the LR it reaches (that of its last step), whatever
+        came before: a Power scheduler's body, say, is above its end-of-warmup LR there."""
+        w = self.warmup_steps
+        if not w:
+            return self.lr
+        lr = self.lr.copy()
+        lr[:w] = lr[w - 1]
         return lr
+
+    def _seen(self, n_steps: int, as_run: bool) -> NDArray[np.float64]:
+        return (self.lr if as_run else self.held)[:n_steps]
+
+    def forward_lr(self, convention: str, n_steps: int) -> NDArray[np.float64]:
+        """The per-step LR the forward area ``S1`` sums under a warmup convention."""
+        return self._seen(n_steps, WARMUP_AS_RUN[convention][0])
+
+    def annealing_lr(self, convention: str, n_steps: int) -> NDArray[np.float64]:
+        """The per-step LR whose changes the annealing term sees under a warmup convention."""
+        return self._seen(n_steps, WARMUP_AS_RUN[convention][1])
 
 
 LR_EXPONENT_RANGE = (0.1, 2.0)
@@ -50,29 +68,30 @@ def check_lr_exponent(exponent: float) -> None:
     """Refuse an ``lr_exponent`` outside :data:`LR_EXPONENT_RANGE`."""
     lo, hi = LR_EXPONENT_RANGE
     if not lo <= exponent <= hi:
-        raise ValueError(f"lr exponent must be in [{lo:g}, {hi:g}], got {exponent}")
+        raise ParameterError(f"must be in [{lo:g}, {hi:g}], got {exponent}", param="lr_exponent")
 
 
 def forward_lr(
     history: LRHistory, n_steps: int, warmup: str, exponent: float
 ) -> NDArray[np.float64]:
-    """The per-step terms ``eta^p`` that the forward area ``S1`` sums over steps ``1..n_steps``:
-    warmup steps at the peak LR under the ``"peak"`` convention, at the LR they ran with
-    otherwise (``p = 1``: the LR itself)."""
-    lr = history.lr[:n_steps] if warmup == "peak" else history.actual_lr(n_steps)
+    """The per-step terms ``eta^p`` that the forward area ``S1`` sums over steps ``1..n_steps``
+    under the ``warmup`` convention (``p = 1``: the LR itself)."""
+    lr = history.forward_lr(warmup, n_steps)
     return lr if exponent == 1.0 else np.power(lr, exponent)
 
 
-def power_law_grid(
-    prepared: Sequence[Any], data: Sequence[FitData], alphas: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """The weighted problem behind a law's starting points, for runs ``data`` prepared as
-    ``prepared`` (each with its ``log_s1``): weights ``1/loss`` (relative error), the weighted
-    target, and the weighted ``S1^-alpha`` at every point and ``alpha`` (points x n_alpha)."""
-    weights = np.concatenate([1.0 / d.loss for d in data])
-    target = np.concatenate([d.loss for d in data]) * weights
-    log_s1 = np.concatenate([p.log_s1 for p in prepared])
-    return weights, target, np.exp(-np.outer(log_s1, alphas)) * weights[:, None]
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a law: its bounds, whether the law is linear in it (then its starting
+    values are solved exactly), the grid of starting values of a nonlinear one, and the least
+    starting value (``start_min``: an amplitude of ~0 would hide its exponent)."""
+
+    name: str
+    lower: float
+    upper: float
+    linear: bool = False
+    grid: tuple[float, ...] = ()
+    start_min: float = -np.inf
 
 
 def power_law_design(
@@ -107,7 +126,8 @@ def linear_fits(design: NDArray[np.float64], target: NDArray[np.float64]) -> NDA
 def residual_sums(
     design: NDArray[np.float64], coef: NDArray[np.float64], target: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Sum of squared residuals of each of the ``g`` problems of :func:`linear_fits` at ``coef`` (g x columns)."""
+    """Sum of squared residuals of each of the ``g`` problems of :func:`linear_fits` at
+    ``coef`` (g x columns)."""
     resid = np.einsum("ngk,gk->ng", design, coef) - target[:, None]
     return np.einsum("ng,ng->g", resid, resid)
 
@@ -124,28 +144,45 @@ class FitData:
 class Law:
     """A loss law ``L(step; theta)`` of the LR history.
 
-    ``prepare`` does the work that does not depend on the parameters (once per run);
-    ``evaluate`` is called many times while fitting.
+    A law declares its parameters once in ``params`` (names, bounds, starting grid come from
+    it) and its options as dataclass fields. ``prepare`` does the work that does not depend on
+    the parameters (once per run); ``evaluate`` is called many times while fitting.
     """
 
     name: ClassVar[str]
     formula: ClassVar[str]
     reference: ClassVar[str]
-    param_names: ClassVar[tuple[str, ...]]
+    params: ClassVar[tuple[Param, ...]] = ()
+    param_names: ClassVar[tuple[str, ...]] = ()
     warmup_conventions: ClassVar[tuple[str, ...]]  # the ``warmup`` options the law accepts
+    keep_starts: ClassVar[int] = 3  # starting points the fit runs from
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "params" in cls.__dict__:
+            cls.param_names = tuple(p.name for p in cls.params)
+
+    @classmethod
+    def index(cls, *names: str) -> list[int]:
+        """The positions of the named parameters in a parameter vector."""
+        return [cls.param_names.index(name) for name in names]
 
     def check_options(self) -> None:
-        """Refuse a ``warmup`` convention the law does not have and an ``lr_exponent`` out of range
-        (laws call this from ``__post_init__``)."""
-        warmup = self.warmup
+        """Refuse a ``warmup`` convention the law does not have and an ``lr_exponent`` out of
+        range (laws call this from ``__post_init__``)."""
+        warmup = self.warmup  # type: ignore[attr-defined]
         if warmup not in self.warmup_conventions:
-            raise ValueError(
-                f"warmup convention must be one of {self.warmup_conventions}, got {warmup!r}"
+            raise ParameterError(
+                f"must be one of {self.warmup_conventions}, got {warmup!r}", param="warmup"
             )
-        check_lr_exponent(self.lr_exponent)
+        check_lr_exponent(self.lr_exponent)  # type: ignore[attr-defined]
+
+    def options(self) -> dict[str, Any]:
+        """The law's options: its dataclass fields."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        raise NotImplementedError
+        return np.array([p.lower for p in self.params]), np.array([p.upper for p in self.params])
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> Any:
         raise NotImplementedError
@@ -159,8 +196,8 @@ class Law:
 
     def jacobian(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64] | None:
         """``d evaluate / d theta`` (points x parameters). Laws that override this give the fit an
-        analytic Jacobian (an override must return the matrix); the base class's None means the fit
-        takes finite differences."""
+        analytic Jacobian (an override must return the matrix); the base class's None means the
+        fit takes finite differences."""
         return None
 
     def derivatives(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64]:
@@ -177,13 +214,52 @@ class Law:
         shifted = self.evaluate_many(theta + np.diag(h), prepared)
         return ((shifted - self.evaluate(theta, prepared)) / h[:, None]).T
 
-    def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
+    def annealing_term(self, prepared: Any, **nonlinear: float) -> NDArray[np.float64]:
+        """The term the annealing coefficient multiplies, at fixed values of the other nonlinear
+        parameters (for :func:`power_law_starts`)."""
         raise NotImplementedError
 
-    def options(self) -> dict[str, Any]:
-        return {}
+    def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
+        """Starting points for the fit (default: :func:`power_law_starts`)."""
+        return power_law_starts(self, data, self.keep_starts)
 
     def predict(
         self, theta: NDArray[np.float64], history: LRHistory, steps: NDArray[np.int64]
     ) -> NDArray[np.float64]:
         return self.evaluate(theta, self.prepare(history, steps))
+
+
+EXPONENT = "alpha"  # the exponent of the forward area, solved for on the whole grid at once
+
+
+def power_law_starts(law: Law, data: Sequence[FitData], keep: int) -> list[NDArray[np.float64]]:
+    """The best ``keep`` starting points of a law ``L0 + A*S1^-alpha - K*annealing(...)``
+    (variable projection): on the grid of its nonlinear parameters (``Param.grid``), the linear
+    ones ``(L0, A, K)`` solved by weighted least squares (relative error: weights ``1/loss``,
+    :func:`linear_fits`), clipped to their bounds, ranked by their residual sums."""
+    prepared = [law.prepare(d.history, d.steps) for d in data]
+    table = {p.name: p for p in law.params}
+    linear = [p.name for p in law.params if p.linear]  # design columns: 1, S1^-alpha, annealing
+    others = [p.name for p in law.params if not p.linear and p.name != EXPONENT]
+    alphas = np.asarray(table[EXPONENT].grid)
+    weights = np.concatenate([1.0 / d.loss for d in data])
+    target = np.concatenate([d.loss for d in data]) * weights
+    log_s1 = np.concatenate([p.log_s1 for p in prepared])
+    power_terms = np.exp(-np.outer(log_s1, alphas)) * weights[:, None]
+    lo = np.array([max(p.lower, p.start_min) for p in law.params])
+    _, hi = law.bounds()
+    columns = law.index(*linear)
+    candidates: list[tuple[float, NDArray[np.float64]]] = []
+    for values in itertools.product(*(table[name].grid for name in others)):
+        fixed = dict(zip(others, values))
+        annealing = -np.concatenate([law.annealing_term(p, **fixed) for p in prepared])
+        design = power_law_design(weights, power_terms, annealing)
+        thetas = np.empty((alphas.size, len(law.params)))
+        thetas[:, columns] = linear_fits(design, target)
+        thetas[:, law.index(EXPONENT)[0]] = alphas
+        for name, value in fixed.items():
+            thetas[:, law.index(name)[0]] = value
+        thetas = np.clip(thetas, lo, hi)
+        candidates.extend(zip(residual_sums(design, thetas[:, columns], target).tolist(), thetas))
+    candidates.sort(key=lambda c: c[0])
+    return [theta for _, theta in candidates[:keep]]

@@ -6,7 +6,7 @@ Tissue et al., *Scaling Law with Learning Rate Annealing*, arXiv 2408.11029::
 
 ``S1`` is the forward area (cumulative LR) and ``S2`` the annealing area, the sum of
 the momentum ``m_i = lam*m_{i-1} + (eta_{i-1} - eta_i)`` (see :mod:`lrcurve.areas`).
-Warmup steps count as the peak LR in the paper (``warmup="peak"``);
+Warmup steps count as the LR the warmup reaches in the paper (``warmup="peak"``);
 the default ``warmup="actual"`` counts the warmup's real area in ``S1``, as the
 multi-power law does with its ``S_W``.
 
@@ -22,25 +22,15 @@ points come from solving that linear problem on a grid of ``(alpha, lam)``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import (
-    FitData,
-    Law,
-    LRHistory,
-    forward_lr,
-    linear_fits,
-    power_law_design,
-    power_law_grid,
-    residual_sums,
-)
+from lrcurve.laws.base import Law, LRHistory, Param, forward_lr
 
 WARMUP_CONVENTIONS = ("peak", "actual")
 LAM_RANGE = (0.99, 0.9999)
@@ -70,23 +60,25 @@ class MomentumLaw(Law):
     reference: ClassVar[str] = (
         "Tissue et al., Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
     )
-    param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "C", "lam")
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("L0", 0.0, np.inf, linear=True),
+        Param("A", 1e-12, np.inf, linear=True, start_min=1e-6),
+        Param("alpha", 1e-3, 3.0, grid=tuple(np.linspace(0.05, 2.0, 40).tolist())),
+        Param("C", 0.0, np.inf, linear=True),
+        Param(
+            "lam",
+            *LAM_RANGE,
+            grid=tuple((1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9)).tolist()),
+        ),
+    )
     warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
+    keep_starts: ClassVar[int] = 3
 
     warmup: str = "actual"
     lr_exponent: float = 1.0
 
     def __post_init__(self) -> None:
         self.check_options()
-
-    def options(self) -> dict[str, Any]:
-        return {"warmup": self.warmup, "lr_exponent": self.lr_exponent}
-
-    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        return (
-            np.array([0.0, 1e-12, 1e-3, 0.0, LAM_RANGE[0]]),
-            np.array([np.inf, np.inf, 3.0, np.inf, LAM_RANGE[1]]),
-        )
 
     def forward_lr(self, history: LRHistory, n_steps: int) -> NDArray[np.float64]:
         """The per-step terms ``eta^p`` that ``S1`` sums, under this law's warmup convention."""
@@ -103,9 +95,8 @@ class MomentumLaw(Law):
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
         index = np.asarray(steps, dtype=np.int64) - 1
         n = int(index.max()) + 1
-        lr = history.lr[:n]
         s1 = forward_area(self.forward_lr(history, n))
-        drops = lr_drops(lr)
+        drops = lr_drops(history.annealing_lr(self.warmup, n))
         cum_drops = np.cumsum(drops)
         every_step = index.size == n and index[0] == 0 and bool(np.all(np.diff(index) == 1))
         if not every_step:  # pick the requested steps
@@ -117,26 +108,6 @@ class MomentumLaw(Law):
         L0, A, alpha, C, lam = theta
         return L0 + A * np.exp(-alpha * prepared.log_s1) - C * annealing_area_at(prepared, lam)
 
-    def initial_guesses(self, data: Sequence[FitData], keep: int = 3) -> list[NDArray[np.float64]]:
-        """The best ``keep`` points of a ``(alpha, lam)`` grid, each with ``(L0, A, C)`` solved
-        exactly by weighted linear least squares (relative error: weights ``1/loss``)."""
-        prepared = [self.prepare(d.history, d.steps) for d in data]
-        alphas = np.linspace(0.05, 2.0, 40)
-        weights, target, power_terms = power_law_grid(prepared, data, alphas)
-        lo, hi = self.bounds()
-        candidates: list[tuple[float, NDArray[np.float64]]] = []
-        for lam in 1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9):
-            design = power_law_design(
-                weights, power_terms, -np.concatenate([annealing_area_at(p, lam) for p in prepared])
-            )
-            coef = linear_fits(design, target)
-            thetas = np.column_stack(
-                [coef[:, 0], coef[:, 1], alphas, coef[:, 2], np.full_like(alphas, lam)]
-            )
-            thetas = np.clip(thetas, lo, hi)
-            thetas[:, 1] = np.maximum(thetas[:, 1], 1e-6)
-            candidates.extend(
-                zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas)
-            )
-        candidates.sort(key=lambda c: c[0])
-        return [theta for _, theta in candidates[:keep]]
+    def annealing_term(self, prepared: _Prepared, **nonlinear: float) -> NDArray[np.float64]:
+        """``S2`` at the requested steps for the given ``lam``."""
+        return annealing_area_at(prepared, nonlinear["lam"])

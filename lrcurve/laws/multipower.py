@@ -10,450 +10,41 @@ Schedules*, arXiv 2503.12811::
 ``S1`` is the forward area after warmup and ``S_W`` the warmup's area (both sums of
 ``eta^p`` with ``lr_exponent=p``, as in :mod:`lrcurve.laws.momentum`; default 1): with the
 default ``warmup="actual"`` the warmup counts with the LR it really had, with
-``warmup="peak"`` every warmup step counts at the peak LR. Each LR drop
+``warmup="peak"`` every warmup step counts at the LR the warmup reaches, and with
+``warmup="full"`` (the paper's code) the warmup's rise also enters ``LD`` as run
+(:data:`lrcurve.laws.base.WARMUP_AS_RUN`). Each LR drop
 ``eta_{k-1} - eta_k`` buys a loss reduction that grows with the area trained
 since, saturating at ``B`` times the drop; a rise (re-warmup) costs loss the same way.
 
-Fast evaluation. Only steps where the LR changes contribute to ``LD``; they are
-the leaves of a binary tree whose nodes merge runs of consecutive changes of one
-sign into a block (total drop, drop-weighted mean of ``S_{k}`` origin and of
-``log eta_k``). For each requested step ``t`` the tree is walked from the root and
-a block is used as one term when it is *far*: the spread it introduces in
-``log x`` (``log`` of the ratio of the block's furthest and nearest ``S_k(t)``,
-plus ``gamma_max`` times its spread in ``log eta``) is at most ``tolerance``;
-otherwise its two halves are visited (a Barnes-Hut walk). Because the block term
-sits at the drop-weighted centroid, the first-order error cancels and what is left
-is second order in the spread, damped by ``G''`` which falls off as a power of
-``x``. Every step thus sees its recent changes exactly and older ones in blocks
-whose width grows with their age: ``O(log n / tolerance)`` terms per step instead
-of ``O(n)``, and ``O(n)`` memory when the requested steps are processed in chunks.
-Measured against the direct double sum (tests, ``benchmarks/speed_multipower.py``):
-with the default ``tolerance=0.2`` the error on 100k-step cosine and WSD schedules is at
-most ``5e-5`` of ``LD``'s scale ``B * sum_k |eta_{k-1} - eta_k|`` (at ``gamma = 0``; ``1e-5``
-at ``gamma = 0.6``), zero on step schedules, and below
-``0.01 * tolerance^2 * B * sum_k |eta_{k-1} - eta_k|`` on random schedules that jump
-at every step (there up to ``1e-5`` of the loss). ``tolerance=0`` evaluates exactly.
-
-Dense requests (``predict`` wants every step). ``LD`` is a smooth function of ``t``
-wherever the LR is smooth: term by term, the change ``k`` steps back is a smooth
-function of ``t`` when the LR is. So between the LR's kinks (jumps, the corners of a
-linear decay, restarts) it is walked only at a few thousand :class:`Knots` (every
-step just after a kink, then geometrically spaced, at most ``n/2048`` apart) with a
-quarter of the tolerance, and filled in by cubic Hermite interpolation inside each
-segment (a jump of ``LD`` at a kink stays a jump). The interpolation is a fixed
-sparse linear map of the knot values, built once, so the shifted parameter sets of
-the standard-error band share the walk and the map. Measured against the exact sum
-(tests; ``benchmarks/speed_multipower.py``) on cosine, WSD, step, cyclic and
-re-warmup schedules across the parameter bounds, the interpolation alone errs by at
-most ``1e-7`` of ``LD``'s scale ``B * sum_k |eta_{k-1} - eta_k|`` (typically ``1e-10``),
-and the whole evaluation by about ``1e-6`` of the loss or less (``2e-8`` on the benchmark
-cosine, ten times below the sparse walk). When the knots would be more than half the
-requested steps (short schedules, or an LR that bends sharply at every step) every
-requested step is walked as before.
+The loss drop ``LD`` is evaluated fast by :mod:`lrcurve.laws.loss_drop` (a Barnes-Hut
+walk over the LR changes, and Hermite interpolation between knots for dense requests).
 
 The parameters ``(L0, A, B)`` enter linearly; starting points come from solving for
-them on a grid of the nonlinear ``(alpha, C, beta, gamma)`` (variable projection). The
+them on a grid of the nonlinear ``(alpha, C, beta, gamma)`` (variable projection,
+:func:`lrcurve.laws.base.power_law_starts`). The
 fit uses the analytic Jacobian (:meth:`MultiPowerLaw.jacobian`: the derivatives of ``G``
 summed over the same block terms in one walk), about twice as fast as finite differences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix
 
-from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import (
-    FitData,
-    Law,
-    LRHistory,
-    forward_lr,
-    linear_fits,
-    power_law_design,
-    power_law_grid,
-    residual_sums,
-)
+from lrcurve.areas import forward_area
+from lrcurve.errors import ParameterError
+from lrcurve.laws.base import Law, LRHistory, Param, forward_lr
+from lrcurve.laws.knots import Knots
+from lrcurve.laws.loss_drop import DEFAULT_TOLERANCE, GAMMA_MAX, LossDrop, loss_drop_direct
+
+__all__ = ["Knots", "LossDrop", "MultiPowerLaw", "loss_drop_direct"]
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
-DEFAULT_TOLERANCE = 0.2
-GAMMA_MAX = 1.5  # upper bound of gamma; the block test assumes it
-CHUNK_STEPS = 4096  # requested steps walked through the tree at once
-CACHE_PAIRS = 2_000_000  # keep the (step, block) terms when there are at most this many
-KINK = (
-    1e-8  # an LR kink (|change of eta_{k-1}-eta_k|) above this share of sum|drops| starts a segment
-)
-DENSE_AFTER_KINK = 16  # steps evaluated one by one after each kink
-KNOT_RATIO = 1.04  # then knots at geometric distances from the kink
-MAX_GAP = 1 / 2048  # and never further apart than this share of the steps
-KNOT_TOLERANCE = 0.25  # knots are few: walk them with this share of the tolerance
-
-
-@dataclass(frozen=True)
-class ChangeTree:
-    """LR changes of one sign, merged pairwise level by level (level 0: single changes).
-
-    All levels live in flat arrays; ``offsets[j]`` is where level ``j`` starts.
-    """
-
-    sign: float
-    offsets: tuple[int, ...]
-    first_step: NDArray[np.int64]  # first change step in the block (huge for padding)
-    last_step: NDArray[np.int64]  # last change step in the block (-1 for padding)
-    weight: NDArray[np.float64]  # sum of |drop|
-    origin: NDArray[np.float64]  # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
-    origin_lo: NDArray[np.float64]  # F_{k-1} of the first change
-    origin_hi: NDArray[np.float64]  # F_{k-1} of the last change
-    log_lr: NDArray[np.float64]  # weighted mean of log eta_k
-    log_lr_lo: NDArray[np.float64]
-    log_lr_hi: NDArray[np.float64]
-
-    @classmethod
-    def build(
-        cls,
-        steps: NDArray[np.int64],
-        drops: NDArray[np.float64],
-        area_before: NDArray[np.float64],
-        log_lr: NDArray[np.float64],
-        sign: float,
-    ) -> ChangeTree:
-        size = 1 << int(np.ceil(np.log2(max(steps.size, 1))))
-        sizes = [size >> j for j in range(size.bit_length())]
-        offsets = tuple(int(o) for o in np.cumsum([0] + sizes[:-1]))
-        total, m = 2 * size - 1, steps.size
-        first, last = np.full(total, np.iinfo(np.int64).max), np.full(total, -1, dtype=np.int64)
-        weight, origin, lo, hi, mean_lr = (np.zeros(total) for _ in range(5))
-        lr_lo, lr_hi = np.full(total, np.inf), np.full(total, -np.inf)
-        first[:m], last[:m], weight[:m] = steps, steps, np.abs(drops)
-        origin[:m] = lo[:m] = hi[:m] = area_before
-        mean_lr[:m] = lr_lo[:m] = lr_hi[:m] = log_lr
-        for child, parent, width in zip(offsets[:-1], offsets[1:], sizes[1:]):
-            left, right, up = (
-                slice(child, child + 2 * width, 2),
-                slice(child + 1, child + 2 * width, 2),
-                slice(parent, parent + width),
-            )
-            np.add(weight[left], weight[right], out=weight[up])
-            share = np.divide(weight[right], weight[up], out=np.zeros(width), where=weight[up] > 0)
-            np.minimum(first[left], first[right], out=first[up])
-            np.maximum(last[left], last[right], out=last[up])
-            with np.errstate(invalid="ignore"):
-                origin[up] = origin[left] + share * (origin[right] - origin[left])
-                mean_lr[up] = mean_lr[left] + share * (mean_lr[right] - mean_lr[left])
-            lo[up] = lo[left]
-            hi[up] = np.where(last[right] >= 0, hi[right], hi[left])
-            np.minimum(lr_lo[left], lr_lo[right], out=lr_lo[up])
-            np.maximum(lr_hi[left], lr_hi[right], out=lr_hi[up])
-        return cls(sign, offsets, first, last, weight, origin, lo, hi, mean_lr, lr_lo, lr_hi)
-
-    @property
-    def root(self) -> int:
-        return self.offsets[-1]
-
-    def children(self, block: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The left child of each block (the right one follows it); -1 for single changes."""
-        level = np.searchsorted(self.offsets, block, side="right") - 1
-        offsets = np.asarray(self.offsets)
-        return np.where(
-            level > 0, offsets[np.maximum(level - 1, 0)] + 2 * (block - offsets[level]), -1
-        )
-
-    def walk(
-        self, steps: NDArray[np.int64], area: NDArray[np.float64], tolerance: float
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """The (requested step index, block id) terms that make up ``LD`` at ``steps`` (sorted).
-
-        ``area`` is ``F_t`` at those steps. A block is one term for step ``t`` when
-        all its changes happened by ``t`` and it is far enough (module docstring).
-        Runs of consecutive requested steps are walked together (a dual-tree walk):
-        a block that is far from the first step of a run is far from all of it.
-        """
-        if self.weight[self.root] == 0 or steps.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        lo, hi = np.array([0]), np.array([steps.size])
-        block = np.array([self.root])
-        found = []
-        while block.size:
-            started = self.first_step[block] <= steps[hi - 1]
-            lo, hi, block = lo[started], hi[started], block[started]
-            first_t, first_area = steps[lo], area[lo]
-            child = self.children(block)
-            near = first_area - self.origin_hi[block]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                spread = np.log((first_area - self.origin_lo[block]) / near) + GAMMA_MAX * (
-                    self.log_lr_hi[block] - self.log_lr_lo[block]
-                )
-            done = (self.last_step[block] <= first_t) & (
-                (child < 0) | ((near > 0) & (spread <= tolerance))
-            )
-            found.append((lo[done], hi[done], block[done]))
-            lo, hi, block, child = lo[~done], hi[~done], block[~done], child[~done]
-            wider = (self.origin_hi[block] - self.origin_lo[block]) >= (area[hi - 1] - area[lo])
-            split_block = (child >= 0) & ((hi - lo == 1) | wider)
-            mid = (lo + hi) // 2
-            lo = np.concatenate(
-                [lo[split_block], lo[split_block], lo[~split_block], mid[~split_block]]
-            )
-            hi = np.concatenate(
-                [hi[split_block], hi[split_block], mid[~split_block], hi[~split_block]]
-            )
-            block = np.concatenate(
-                [
-                    child[split_block],
-                    child[split_block] + 1,
-                    block[~split_block],
-                    block[~split_block],
-                ]
-            )
-        lo, hi, block = (np.concatenate(parts) for parts in zip(*found))
-        lengths = hi - lo
-        run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        index = np.repeat(lo, lengths) + np.arange(int(lengths.sum())) - run_start
-        return index, np.repeat(block, lengths)
-
-
-@dataclass(frozen=True)
-class Knots:
-    """Where ``LD`` is evaluated when it is wanted at (nearly) every step, and how it is
-    interpolated to the other steps.
-
-    ``LD`` is smooth in ``t`` wherever the LR is, so the steps split into segments at
-    the LR's kinks (steps where ``eta_{k-1} - eta_k`` itself changes by more than
-    ``KINK`` of the summed changes: jumps, the corners of linear decays, restarts).
-    Each segment gets every step for ``DENSE_AFTER_KINK`` steps, then knots at
-    distances growing geometrically (``KNOT_RATIO``) from its start, the same spacing
-    back from its end (an LR decaying to 0 bends ``LD`` fast there), at most
-    ``MAX_GAP * n`` apart, and its last step. Within a segment ``LD`` is a cubic
-    Hermite interpolant whose slopes are three-point finite differences of the knot
-    values, taken inside the segment only (a jump of ``LD`` at a kink never leaks
-    into its neighbours).
-    """
-
-    steps: NDArray[np.int64]  # knot steps, increasing
-    segment: NDArray[np.int64]  # segment number of each knot
-
-    @classmethod
-    def of(cls, drops: NDArray[np.float64]) -> Knots:
-        """The knots for steps ``1..n`` of an LR history with per-step ``drops``."""
-        n = drops.size
-        total = np.abs(drops).sum()
-        kink = np.abs(np.diff(drops, prepend=0.0)) > KINK * total
-        starts = np.union1d([1], np.flatnonzero(kink) + 1)
-        ends = np.append(starts[1:] - 1, n)
-        growth = np.arange(
-            int(np.ceil(np.log(max(n, 2) / DENSE_AFTER_KINK) / np.log(KNOT_RATIO))) + 1
-        )
-        offsets = np.unique(
-            np.concatenate(
-                [np.arange(DENSE_AFTER_KINK), np.round(DENSE_AFTER_KINK * KNOT_RATIO**growth)]
-            )
-        )
-        offsets = offsets.astype(np.int64)
-        count = np.searchsorted(offsets, ends - starts, side="right")
-        first = np.repeat(np.cumsum(count) - count, count)
-        offset = offsets[np.arange(int(count.sum())) - first]
-        # the same spacing back from each segment's end: an LR decaying to 0 there makes LD bend fast at the end
-        knots = np.concatenate([np.repeat(starts, count) + offset, np.repeat(ends, count) - offset])
-        gap = max(1, int(MAX_GAP * n))
-        knots = np.unique(np.concatenate([knots, ends, np.arange(1, n + 1, gap)]))
-        return cls(knots, np.searchsorted(starts, knots, side="right") - 1)
-
-    def slopes(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """d values / d step at each knot (rows of ``values`` are separate curves)."""
-        x = self.steps.astype(np.float64)
-        h = np.diff(x)
-        secant = np.diff(values, axis=-1) / h
-        starts = np.ones(x.size, dtype=bool)
-        starts[1:] = self.segment[1:] != self.segment[:-1]
-        ends = np.append(starts[1:], True)
-        slope = np.zeros_like(values)
-        i = np.flatnonzero(~starts & ~ends)  # centred: (i-1, i, i+1)
-        slope[..., i] = (h[i] * secant[..., i - 1] + h[i - 1] * secant[..., i]) / (h[i - 1] + h[i])
-        i = np.flatnonzero(starts & ~ends)  # forward: (i, i+1, i+2) or the secant
-        slope[..., i] = secant[..., i]
-        i = i[~ends[i + 1]]
-        slope[..., i] = ((2 * h[i] + h[i + 1]) * secant[..., i] - h[i] * secant[..., i + 1]) / (
-            h[i] + h[i + 1]
-        )
-        i = np.flatnonzero(ends & ~starts)  # backward: (i-2, i-1, i) or the secant
-        slope[..., i] = secant[..., i - 1]
-        i = i[~starts[i - 1]]
-        slope[..., i] = (
-            (2 * h[i - 1] + h[i - 2]) * secant[..., i - 1] - h[i - 1] * secant[..., i - 2]
-        ) / (h[i - 2] + h[i - 1])
-        return slope
-
-    def interpolation(self, at: NDArray[np.int64]) -> csr_matrix:
-        """The linear map from (knot values, knot slopes) to the values at steps ``at``:
-        a ``len(at) x 2K`` matrix with the four cubic Hermite weights in each row."""
-        right = np.clip(np.searchsorted(self.steps, at, side="left"), 1, self.steps.size - 1)
-        left = right - 1
-        x0 = self.steps[left].astype(np.float64)
-        h = self.steps[right] - x0
-        u = (at - x0) / h
-        u2, u3 = u * u, u * u * u
-        weights = np.column_stack(
-            [2 * u3 - 3 * u2 + 1, 3 * u2 - 2 * u3, (u3 - 2 * u2 + u) * h, (u3 - u2) * h]
-        )
-        size = self.steps.size
-        columns = np.column_stack([left, right, size + left, size + right])
-        return csr_matrix(
-            (weights.ravel(), columns.ravel(), np.arange(0, 4 * at.size + 1, 4)),
-            shape=(at.size, 2 * size),
-        )
-
-    def interpolate(
-        self, values: NDArray[np.float64], interpolation: csr_matrix
-    ) -> NDArray[np.float64]:
-        """Each row of knot ``values`` at the steps of ``interpolation`` (from :meth:`interpolation`)."""
-        return np.ascontiguousarray((interpolation @ np.hstack([values, self.slopes(values)]).T).T)
-
-
-@dataclass(frozen=True)
-class _Terms:
-    """The block terms of ``LD`` for a chunk of requested steps, theta-free."""
-
-    index: NDArray[np.int64]  # requested step (within the chunk) each term adds to
-    weight: NDArray[np.float64]  # signed total drop of the block
-    area: NDArray[np.float64]  # S from the block's centroid to t
-    log_lr: NDArray[np.float64]  # mean log eta of the block
-
-
-@dataclass(frozen=True)
-class LossDrop:
-    """``LD`` at fixed requested steps of a fixed LR history, as a function of
-    ``(B, C, beta, gamma)``: the tree walk is done once (and kept when small).
-
-    When the steps are dense (far more of them than :class:`Knots`), the walk runs
-    at the knots only and ``LD`` is interpolated to the requested steps."""
-
-    steps: NDArray[np.int64]  # requested steps (1-based)
-    walked: NDArray[np.int64]  # steps the tree is walked at: the requested ones or the knots
-    area: NDArray[np.float64]  # F_t, the cumulative LR, at the walked steps
-    trees: tuple[ChangeTree, ...]  # drops, then rises
-    tolerance: float
-    knots: Knots | None = None
-    interpolation: csr_matrix | None = None  # knots -> requested steps
-    cache: dict[int, _Terms] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def of(
-        cls, lr: NDArray[np.float64], steps: NDArray[np.int64], tolerance: float = DEFAULT_TOLERANCE
-    ) -> LossDrop:
-        """From the per-step LR ``lr`` of steps ``1..n`` and the steps ``LD`` is wanted at."""
-        steps = np.asarray(steps, dtype=np.int64)
-        if np.any(np.diff(steps) < 0):
-            raise ValueError("LossDrop needs the requested steps in increasing order")
-        lr = np.asarray(lr, dtype=np.float64)
-        cumulative = forward_area(lr)
-        drops = lr_drops(lr)
-        trees = []
-        for sign in (1.0, -1.0):
-            at = np.flatnonzero(sign * drops > 0)
-            with np.errstate(divide="ignore"):
-                log_lr = np.log(lr[at])
-            trees.append(ChangeTree.build(at + 1, drops[at], cumulative[at - 1], log_lr, sign))
-        knots = Knots.of(drops[: int(steps[-1])]) if tolerance > 0 and steps.size else None
-        if knots is None or 2 * knots.steps.size > steps.size:
-            knots = None
-        walked = steps if knots is None else knots.steps
-        interpolation = None if knots is None else knots.interpolation(steps)
-        return cls(
-            steps, walked, cumulative[walked - 1], tuple(trees), tolerance, knots, interpolation
-        )
-
-    def __call__(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
-        return self.many(np.array([[B, C, beta, gamma]]))[0]
-
-    def many(self, params: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``LD`` for each row ``(B, C, beta, gamma)`` of ``params``: one tree walk for all."""
-        result = np.zeros((len(params), self.walked.size))
-        for part, terms in self._chunks():
-            for row, (B, C, beta, gamma) in zip(result, params):
-                saturation, _ = _saturation(terms, C, beta, gamma)
-                row[part] = B * np.bincount(
-                    terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start
-                )
-        return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
-
-    def with_gradient(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
-        """Rows ``LD, dLD/dB, dLD/dC, dLD/dbeta, dLD/dgamma`` at the requested steps."""
-        result = np.zeros((5, self.walked.size))
-        for part, terms in self._chunks():
-            saturation, slopes = _saturation(terms, C, beta, gamma, gradient=True)
-            count = part.stop - part.start
-            drop = np.bincount(terms.index, weights=terms.weight * saturation, minlength=count)
-            result[:, part] = [
-                B * drop,
-                drop,
-                *(
-                    B * np.bincount(terms.index, weights=terms.weight * d, minlength=count)
-                    for d in slopes
-                ),
-            ]
-        return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
-
-    def n_terms(self) -> int:
-        """How many (step, block) terms ``LD`` sums over."""
-        return sum(terms.index.size for _, terms in self._chunks())
-
-    def _chunks(self) -> Iterator[tuple[slice, _Terms]]:
-        for start in range(0, self.walked.size, CHUNK_STEPS):
-            part = slice(start, min(start + CHUNK_STEPS, self.walked.size))
-            terms = self.cache.get(start)
-            if terms is None:
-                terms = self._terms(part)
-                if terms.index.size * self.walked.size <= CACHE_PAIRS * (part.stop - part.start):
-                    self.cache[start] = terms
-            yield part, terms
-
-    def _terms(self, part: slice) -> _Terms:
-        steps, area = self.walked[part], self.area[part]
-        pieces = []
-        for tree in self.trees:
-            at, block = tree.walk(
-                steps, area, self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE)
-            )
-            pieces.append(
-                (
-                    at,
-                    tree.sign * tree.weight[block],
-                    area[at] - tree.origin[block],
-                    tree.log_lr[block],
-                )
-            )
-        return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
-
-
-def _saturation(
-    terms: _Terms, C: float, beta: float, gamma: float, gradient: bool = False
-) -> tuple[NDArray[np.float64], list[NDArray[np.float64]]]:
-    """``G(x) = 1 - (C*x + 1)^-beta`` per term, ``x = eta^-gamma * S``, and with ``gradient``
-    its derivatives in ``C``, ``beta`` and ``gamma``::
-
-        dG/dC = beta * x * (1 + C*x)^(-beta-1)      dG/dbeta = (1 + C*x)^-beta * log(1 + C*x)
-        dG/dgamma = -log(eta) * C * dG/dC
-    """
-    started = terms.area > 0  # nothing trained since the change: no effect yet
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        scale = np.exp(-gamma * terms.log_lr) if gamma else 1.0  # eta^-0 = 1 even where eta = 0
-        x = np.where(started, scale * terms.area, 0.0)
-        log_base = np.log1p(C * x)
-        saturation = -np.expm1(-beta * log_base)
-        if not gradient:
-            return saturation, []
-        remaining = np.exp(-beta * log_base)  # (1 + C*x)^-beta
-        finite = np.isfinite(x)  # x = inf (eta = 0): G = 1, flat in every parameter
-        d_C = np.where(finite, beta * x * remaining / (1.0 + C * x), 0.0)
-        d_beta = np.where(finite, remaining * log_base, 0.0)
-        d_gamma = np.where(
-            finite & started & np.isfinite(terms.log_lr), -terms.log_lr * C * d_C, 0.0
-        )
-    return saturation, [d_C, d_beta, d_gamma]
+LINEAR = ("L0", "A", "alpha")  # the power-law part
+DROP = ("B", "C", "beta", "gamma")  # the loss drop's parameters, in LossDrop's order
 
 
 @dataclass(frozen=True)
@@ -462,34 +53,28 @@ class _Prepared:
     loss_drop: LossDrop
 
 
-def loss_drop_direct(
-    lr: NDArray[np.float64], steps: NDArray[np.int64], B: float, C: float, beta: float, gamma: float
-) -> NDArray[np.float64]:
-    """``LD`` by the double sum as written, ``O(len(steps) * t)``: the reference for checks."""
-    lr = np.asarray(lr, dtype=np.float64)
-    drops = lr_drops(lr)
-    out = np.empty(len(steps))
-    for i, t in enumerate(np.asarray(steps, dtype=np.int64)):
-        eta = lr[:t]
-        area_since = np.cumsum(eta[::-1])[::-1]  # S_k(t) for k = 1..t
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            x = np.where(area_since > 0, eta ** (-gamma) * area_since, 0.0)
-            out[i] = B * np.sum(drops[:t] * (1.0 - (C * x + 1.0) ** (-beta)))
-    return out
-
-
 @dataclass(frozen=True)
 class MultiPowerLaw(Law):
     name: ClassVar[str] = "multipower"
     formula: ClassVar[str] = (
-        "L(t) = L0 + A*(S1(t)+S_W)^-alpha - B*sum_k (eta_{k-1}-eta_k)*(1-(C*eta_k^-gamma*S_k(t)+1)^-beta)"
+        "L(t) = L0 + A*(S1(t)+S_W)^-alpha"
+        " - B*sum_k (eta_{k-1}-eta_k)*(1-(C*eta_k^-gamma*S_k(t)+1)^-beta)"
     )
     reference: ClassVar[str] = (
         "Luo et al., A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules, "
         "arXiv 2503.12811"
     )
-    param_names: ClassVar[tuple[str, ...]] = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("L0", 0.0, np.inf, linear=True),
+        Param("A", 1e-12, np.inf, linear=True, start_min=1e-6),
+        Param("alpha", 1e-3, 3.0, grid=tuple(np.linspace(0.1, 1.2, 23).tolist())),
+        Param("B", 0.0, np.inf, linear=True),
+        Param("C", 1e-6, 1e6, grid=(0.5, 2.0, 8.0)),
+        Param("beta", 1e-3, 3.0, grid=(0.3, 0.6, 1.0)),
+        Param("gamma", 0.0, GAMMA_MAX, grid=(0.3, 0.6, 0.9)),
+    )
     warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
+    keep_starts: ClassVar[int] = 4
 
     warmup: str = "actual"
     tolerance: float = DEFAULT_TOLERANCE
@@ -498,23 +83,13 @@ class MultiPowerLaw(Law):
     def __post_init__(self) -> None:
         self.check_options()
         if not 0.0 <= self.tolerance <= 1.0:
-            raise ValueError(f"tolerance must be in [0, 1], got {self.tolerance}")
-
-    def options(self) -> dict[str, Any]:
-        return {"warmup": self.warmup, "tolerance": self.tolerance, "lr_exponent": self.lr_exponent}
-
-    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        #                 L0   A      alpha B    C     beta  gamma
-        return (
-            np.array([0.0, 1e-12, 1e-3, 0.0, 1e-6, 1e-3, 0.0]),
-            np.array([np.inf, np.inf, 3.0, np.inf, 1e6, 3.0, GAMMA_MAX]),
-        )
+            raise ParameterError(f"must be in [0, 1], got {self.tolerance}", param="tolerance")
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
         steps = np.asarray(steps, dtype=np.int64)
         n = int(steps.max())
         s1 = forward_area(forward_lr(history, n, self.warmup, self.lr_exponent))
-        drop_lr = history.actual_lr(n) if self.warmup == "full" else history.lr[:n]
+        drop_lr = history.annealing_lr(self.warmup, n)
         return _Prepared(np.log(s1[steps - 1]), LossDrop.of(drop_lr, steps, self.tolerance))
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
@@ -524,50 +99,23 @@ class MultiPowerLaw(Law):
         self, thetas: NDArray[np.float64], prepared: _Prepared
     ) -> NDArray[np.float64]:
         thetas = np.asarray(thetas, dtype=np.float64)
-        L0, A, alpha = (thetas[:, i, None] for i in range(3))
-        return L0 + A * np.exp(-alpha * prepared.log_s1) - prepared.loss_drop.many(thetas[:, 3:])
+        L0, A, alpha = (thetas[:, i, None] for i in self.index(*LINEAR))
+        drop = prepared.loss_drop.many(thetas[:, self.index(*DROP)])
+        return L0 + A * np.exp(-alpha * prepared.log_s1) - drop
 
     def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         """``d evaluate / d theta``, one row per requested step (analytic, one tree walk)."""
-        L0, A, alpha, B, C, beta, gamma = theta
+        A, alpha = theta[self.index("A", "alpha")]
         power = np.exp(-alpha * prepared.log_s1)
-        drop = prepared.loss_drop.with_gradient(B, C, beta, gamma)
-        return np.column_stack(
-            [np.ones_like(power), power, -A * prepared.log_s1 * power, *(-drop[1:])]
-        )
+        drop = prepared.loss_drop.with_gradient(*theta[self.index(*DROP)])
+        by_name = {
+            "L0": np.ones_like(power),
+            "A": power,
+            "alpha": -A * prepared.log_s1 * power,
+            **{name: -row for name, row in zip(DROP, drop[1:])},
+        }
+        return np.column_stack([by_name[name] for name in self.param_names])
 
-    def initial_guesses(self, data: Sequence[FitData], keep: int = 4) -> list[NDArray[np.float64]]:
-        """Best points of a grid over ``(alpha, C, beta, gamma)``, with ``(L0, A, B)``
-        solved by weighted linear least squares at each."""
-        prepared = [self.prepare(d.history, d.steps) for d in data]
-        lo, hi = self.bounds()
-        alphas = np.linspace(0.1, 1.2, 23)
-        n = alphas.size
-        weights, target, power_terms = power_law_grid(prepared, data, alphas)
-        candidates: list[tuple[float, NDArray[np.float64]]] = []
-        for C in (0.5, 2.0, 8.0):
-            for beta in (0.3, 0.6, 1.0):
-                for gamma in (0.3, 0.6, 0.9):
-                    design = power_law_design(
-                        weights,
-                        power_terms,
-                        -np.concatenate([p.loss_drop(1.0, C, beta, gamma) for p in prepared]),
-                    )
-                    coef = linear_fits(design, target)
-                    thetas = np.column_stack(
-                        [
-                            coef[:, 0],
-                            np.maximum(coef[:, 1], 1e-6),
-                            alphas,
-                            np.maximum(coef[:, 2], 0.0),
-                            np.full(n, C),
-                            np.full(n, beta),
-                            np.full(n, gamma),
-                        ]
-                    )
-                    thetas = np.clip(thetas, lo, hi)
-                    candidates.extend(
-                        zip(residual_sums(design, thetas[:, [0, 1, 3]], target).tolist(), thetas)
-                    )
-        candidates.sort(key=lambda c: c[0])
-        return [theta for _, theta in candidates[:keep]]
+    def annealing_term(self, prepared: _Prepared, **nonlinear: float) -> NDArray[np.float64]:
+        """``LD`` at ``B = 1`` for the given ``C``, ``beta`` and ``gamma``."""
+        return prepared.loss_drop(1.0, nonlinear["C"], nonlinear["beta"], nonlinear["gamma"])

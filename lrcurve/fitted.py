@@ -1,0 +1,384 @@
+"""A fitted law: its parameters, the runs it saw, what it predicts, and its fit report.
+
+:class:`FittedLaw` refuses a prediction it cannot make (not finite, or a loss at or below zero
+after the warmup) with :class:`~lrcurve.errors.ExtrapolationError`. Its information criteria
+are on the fit window's relative residuals (``n`` points, ``k`` the law's parameters, ``RSS``
+their sum of squares): ``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.errors import ExtrapolationError
+from lrcurve.laws import law_from_dict, law_to_dict
+from lrcurve.laws.base import Law, LRHistory
+from lrcurve.metrics import Scores, score
+from lrcurve.report import fit_report
+from lrcurve.runs import MIN_LOSS, Run
+from lrcurve.schedules import Schedule
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_SKIP = 0.05
+DROP_WINDOW = 256  # steps over which the steepest LR fall of a schedule is measured
+STEEP_FACTOR = 2.0  # a fall this many times steeper than any fitted run's is out of regime
+STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
+LOW_FACTOR = 0.5  # an LR below this fraction of the fitted runs' lowest is out of regime
+
+
+def steepest_fall(lr: NDArray[np.float64], peak: float, window: int = DROP_WINDOW) -> float:
+    """The largest fall of the LR within ``window`` steps, as a fraction of ``peak``."""
+    if lr.size < 2 or peak <= 0:
+        return 0.0
+    w = min(window, lr.size - 1)
+    return float(np.max(lr[:-w] - lr[w:], initial=0.0)) / peak
+
+
+def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
+    """The points a fit uses: after warmup and after the first ``skip_fraction`` of the run."""
+    return (run.steps > run.warmup_steps) & (run.steps >= skip_fraction * run.last_step)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: float
+    stderr: float | None
+    lower: float
+    upper: float
+
+    @property
+    def at_bound(self) -> bool:
+        span = max(abs(self.value), 1e-12)
+        return bool(
+            abs(self.value - self.lower) <= 1e-6 * span
+            or abs(self.value - self.upper) <= 1e-6 * span
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "stderr": self.stderr,
+            "lower": self.lower,
+            "upper": self.upper,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """A predicted loss curve at every step ``1..n`` of a schedule."""
+
+    schedule: Schedule
+    steps: NDArray[np.int64]
+    lr: NDArray[np.float64]
+    loss: NDArray[np.float64]
+    loss_stderr: NDArray[np.float64] | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.loss[-1])
+
+    @property
+    def final_stderr(self) -> float | None:
+        return None if self.loss_stderr is None else float(self.loss_stderr[-1])
+
+    def __repr__(self) -> str:
+        stderr = "" if self.final_stderr is None else f" ± {self.final_stderr:.2g}"
+        return (
+            f"Prediction({self.schedule}, {self.steps.size} steps, final loss "
+            f"{self.final_loss:.4f}{stderr}, {len(self.warnings)} warnings)"
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The curve as a DataFrame: step, lr, loss, stderr (NaN without a covariance)."""
+        import pandas as pd
+
+        stderr = np.full(self.loss.shape, np.nan) if self.loss_stderr is None else self.loss_stderr
+        return pd.DataFrame(
+            {"step": self.steps, "lr": self.lr, "loss": self.loss, "stderr": stderr}
+        )
+
+
+def refuse_nonpositive_loss(
+    loss: NDArray[np.float64], peak: float, fitted_peak: float, where: Callable[[int], str]
+) -> None:
+    """Refuse a predicted loss at or below zero (``where(i)`` says where entry ``i`` is): a law
+    taken far from its fit, e.g. to a peak LR thousands of times the fitted one, gives one."""
+    low = np.flatnonzero(loss <= MIN_LOSS)
+    if low.size:
+        i = int(low[0])
+        raise ExtrapolationError(
+            f"the law predicts a loss of {loss[i]:.4g} {where(i)}: this schedule is far outside "
+            f"the fitted runs (peak LR {peak:g}; fitted at {fitted_peak:g})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class FittedLaw:
+    """A law with fitted parameters, the runs it saw, and how well it fits them.
+
+    ``held`` names the parameters the fit held at their start (they change nothing on these
+    runs). ``n_fit_points`` and ``fit_rss`` are the points in the fit window and the sum of
+    squares of their relative residuals at the solution (``None`` in fit files older than
+    them)."""
+
+    law: Law
+    params: tuple[Parameter, ...]
+    runs: tuple[Run, ...]
+    skip_fraction: float
+    covariance: NDArray[np.float64] | None
+    converged: bool
+    message: str
+    warnings: tuple[str, ...] = field(default=())
+    n_fit_points: int | None = None
+    fit_rss: float | None = None
+    held: tuple[str, ...] = ()
+
+    @property
+    def values(self) -> NDArray[np.float64]:
+        return np.array([p.value for p in self.params])
+
+    def __getitem__(self, name: str) -> Parameter:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{p.name}={p.value:.4g}" for p in self.params)
+        runs = ", ".join(r.name for r in self.runs[:3]) + (", ..." if len(self.runs) > 3 else "")
+        held = f", held {', '.join(self.held)}" if self.held else ""
+        return f"FittedLaw({self.law.name}: {values}{held}; {len(self.runs)} runs: {runs})"
+
+    @property
+    def peak_lr(self) -> float:
+        return max(r.peak_lr for r in self.runs)
+
+    @property
+    def horizon(self) -> int:
+        return max(r.horizon for r in self.runs)
+
+    @property
+    def warmup_steps(self) -> int:
+        return max(r.warmup_steps for r in self.runs)
+
+    def _log_mean_square(self) -> float | None:
+        if self.n_fit_points is None or self.fit_rss is None:
+            return None
+        return float(self.n_fit_points * np.log(self.fit_rss / self.n_fit_points))
+
+    @property
+    def aic(self) -> float | None:
+        """Akaike's criterion on the fit window's relative residuals (None in old fit files)."""
+        base = self._log_mean_square()
+        return None if base is None else base + 2 * len(self.params)
+
+    @property
+    def bic(self) -> float | None:
+        """The Bayesian (Schwarz) criterion on the same residuals (None in old fit files)."""
+        base = self._log_mean_square()
+        return None if base is None else base + len(self.params) * np.log(self.n_fit_points)
+
+    def _checked(
+        self, loss: NDArray[np.float64], steps: NDArray[np.int64], schedule: Schedule
+    ) -> NDArray[np.float64]:
+        """``loss`` at ``steps`` of ``schedule``, refused where the law cannot give it after the
+        warmup; inside the warmup (which no law is fitted to: an LR of 0 at step 1 makes the
+        forward area 0) a value that is not finite is NaN."""
+        after = steps > schedule.warmup_steps
+        finite = np.isfinite(loss)
+        missing = np.flatnonzero(after & ~finite)
+        if missing.size:
+            raise ExtrapolationError(
+                f"the law is not defined at step {steps[missing[0]]} of {schedule} "
+                "(an LR of zero from the start?)"
+            )
+        at = np.flatnonzero(after)
+        refuse_nonpositive_loss(
+            loss[at], schedule.peak, self.peak_lr, lambda i: f"at step {steps[at[i]]} of {schedule}"
+        )
+        return loss if finite.all() else np.where(finite, loss, np.nan)
+
+    def _evaluate(
+        self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        history = LRHistory.of(schedule, int(np.max(steps)))
+        return self.law.predict(self.values if theta is None else theta, history, steps)
+
+    def curve(
+        self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """The loss at ``steps`` of ``schedule`` (at ``theta``, default the fitted values)."""
+        steps = np.asarray(steps, dtype=np.int64)
+        return self._checked(self._evaluate(schedule, steps, theta), steps, schedule)
+
+    def predict(
+        self, schedule: Schedule, n_steps: int | None = None, *, with_stderr: bool = True
+    ) -> Prediction:
+        """The loss at every step of ``schedule`` up to ``n_steps`` (default: its horizon)."""
+        n = n_steps or schedule.horizon
+        if not n or n < 1:
+            raise ExtrapolationError("the schedule has no horizon; give the number of steps")
+        steps = np.arange(1, n + 1, dtype=np.int64)
+        history = LRHistory.of(schedule, n)
+        prepared = self.law.prepare(history, steps)
+        loss = self._checked(self.law.evaluate(self.values, prepared), steps, schedule)
+        stderr = None
+        if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
+            stderr = self._propagate(prepared)
+        warnings = self.regime_warnings(schedule, n, history.held)
+        return Prediction(schedule, steps, history.lr, loss, stderr, warnings)
+
+    def horizon_warning(self, n_steps: int) -> str | None:
+        """Said when ``n_steps`` is well beyond the longest fitted run."""
+        if n_steps > 1.5 * self.horizon:
+            return (
+                f"{n_steps} steps is {n_steps / self.horizon:.1f}x the longest fitted run; "
+                "the law extrapolates"
+            )
+        return None
+
+    def peak_warning(self, peak: float) -> str | None:
+        """Said when a peak LR is not the one the runs were fitted at."""
+        if not self.peak_lr / 1.2 <= peak <= 1.2 * self.peak_lr:
+            return (
+                f"peak LR {peak:g} differs from the fitted runs' {self.peak_lr:g}; "
+                "the laws are fitted at one peak LR"
+            )
+        return None
+
+    @cached_property
+    def _fitted_lr_regime(self) -> tuple[float, float]:
+        """The fitted runs' lowest LR after warmup and steepest LR fall (fraction of the peak)."""
+        histories = [LRHistory.of(r.schedule, r.last_step).held for r in self.runs]
+        return (
+            min(float(h.min()) for h in histories),
+            max(steepest_fall(h, r.peak_lr) for h, r in zip(histories, self.runs)),
+        )
+
+    def decay_warnings(
+        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
+    ) -> tuple[str, ...]:
+        """Said when ``schedule`` decays lower or faster than any fitted run over its first
+        ``n_steps``: the two things a constant and a cosine run do not pin (README, accuracy).
+        ``lr``: its per-step LR (warmup held at the LR it reaches) if already computed."""
+        lr = LRHistory.of(schedule, n_steps).held if lr is None else lr
+        lowest, steepest = self._fitted_lr_regime
+        warnings = []
+        if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
+            warnings.append(
+                f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest "
+                f"({lowest:.3g}); the loss gained from the end of the decay is extrapolated"
+            )
+        fall = steepest_fall(lr, schedule.peak)
+        if fall > max(STEEP_FACTOR * steepest, STEEP_MINIMUM):
+            warnings.append(
+                f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster than "
+                f"in any fitted run ({steepest:.0%}); how fast the loss answers a sharp drop is "
+                "extrapolated"
+            )
+        return tuple(warnings)
+
+    def regime_warnings(
+        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
+    ) -> tuple[str, ...]:
+        """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR,
+        a decay lower or steeper than the fitted runs'. ``lr``: as in :meth:`decay_warnings`."""
+        return tuple(
+            w
+            for w in (
+                self.horizon_warning(n_steps),
+                self.peak_warning(schedule.peak),
+                *self.decay_warnings(schedule, n_steps, lr),
+            )
+            if w
+        )
+
+    def _propagate(self, prepared: Any) -> NDArray[np.float64]:
+        """Delta-method standard error of the curve from the parameter covariance."""
+        with np.errstate(all="ignore"):  # no value in a warmup from LR 0: NaN there
+            jac = self.law.derivatives(self.values, prepared)
+        variance = np.einsum("ij,jk,ik->i", jac, self.covariance, jac)
+        return np.sqrt(np.maximum(variance, 0.0))
+
+    def predict_run(self, run: Run) -> NDArray[np.float64]:
+        """The law's loss at a run's logged steps, under the run's own schedule, for scoring: not
+        refused (a law that predicts a held-out run below zero gets the score it earns)."""
+        return self._evaluate(run.schedule, run.steps)
+
+    def scores(self) -> dict[str, Scores]:
+        return {run.name: score(self.predict_run(run), run.loss) for run in self.runs}
+
+    def summary(self) -> str:
+        """A fit report (as lmfit's): law, formula, each parameter's value ± standard error,
+        bounds and flags (held, at a bound), the fit statistics and each run's scores."""
+        return fit_report(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameters as a DataFrame indexed by name: value, stderr, lower, upper, held,
+        at_bound."""
+        import pandas as pd
+
+        rows = [
+            {
+                **p.to_dict(),
+                "stderr": np.nan if p.stderr is None else p.stderr,
+                "held": p.name in self.held,
+                "at_bound": p.at_bound,
+            }
+            for p in self.params
+        ]
+        return pd.DataFrame(rows, index=pd.Index([p.name for p in self.params], name="param"))
+
+    def to_dict(self) -> dict[str, Any]:
+        scores = self.scores()
+        return {
+            "law": law_to_dict(self.law),
+            "formula": self.law.formula,
+            "reference": self.law.reference,
+            "params": {p.name: p.to_dict() for p in self.params},
+            "held": list(self.held),
+            "covariance": None if self.covariance is None else self.covariance.tolist(),
+            "converged": self.converged,
+            "message": self.message,
+            "warnings": list(self.warnings),
+            "skip_fraction": self.skip_fraction,
+            "n_fit_points": self.n_fit_points,
+            "fit_rss": self.fit_rss,
+            "aic": self.aic,
+            "bic": self.bic,
+            "peak_lr": self.peak_lr,
+            "warmup_steps": self.warmup_steps,
+            "horizon": self.horizon,
+            "runs": [{**run.to_dict(), "scores": scores[run.name].to_dict()} for run in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FittedLaw:
+        cov = data.get("covariance")
+        params = tuple(Parameter(name, **p) for name, p in data["params"].items())
+        held = tuple(str(name) for name in data.get("held", ()))
+        if not set(held) <= {p.name for p in params}:
+            raise ValueError(f"held parameters {', '.join(held)} are not all parameters of the fit")
+        return cls(
+            law=law_from_dict(data["law"]),
+            params=params,
+            runs=tuple(Run.from_dict(r) for r in data["runs"]),
+            skip_fraction=float(data.get("skip_fraction", DEFAULT_SKIP)),
+            covariance=None if cov is None else np.asarray(cov, dtype=np.float64),
+            converged=bool(data.get("converged", True)),
+            message=str(data.get("message", "")),
+            warnings=tuple(data.get("warnings", ())),
+            n_fit_points=None if data.get("n_fit_points") is None else int(data["n_fit_points"]),
+            fit_rss=None if data.get("fit_rss") is None else float(data["fit_rss"]),
+            held=held,
+        )
