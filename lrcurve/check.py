@@ -18,13 +18,12 @@ the latest window persists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import InputError
+from lrcurve.errors import ExtrapolationError, ParameterError, ReadError
 from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositive_loss
 from lrcurve.runs import Run
 
@@ -40,15 +39,16 @@ def parse_tolerance(text: str) -> float:
     try:
         value = float(spec.rstrip("%").strip())
     except ValueError:
-        raise InputError(
-            f"--tolerance {text!r}: give a relative tolerance such as 0.5% or 0.005"
+        raise ParameterError(
+            f"{text!r}: give a relative tolerance such as 0.5% or 0.005", param="tolerance"
         ) from None
     fraction = value / 100 if percent else value
     if not np.isfinite(fraction) or fraction <= 0:
-        raise InputError(f"--tolerance {text!r}: must be a positive, finite number")
+        raise ParameterError(f"{text!r}: must be a positive, finite number", param="tolerance")
     if not percent and fraction >= 0.2:
-        raise InputError(
-            f"--tolerance {text!r} would allow {100 * fraction:g} %; write {value:g}% for {value:g} percent"
+        raise ParameterError(
+            f"{text!r} would allow {100 * fraction:g} %; write {value:g}% for {value:g} percent",
+            param="tolerance",
         )
     return fraction
 
@@ -180,16 +180,16 @@ def check_run(
 ) -> CheckResult:
     """Compare ``run``'s logged loss with ``fitted``'s prediction for its schedule."""
     if windows < 1:
-        raise InputError(f"--windows must be at least 1, got {windows}")
+        raise ParameterError(f"must be at least 1, got {windows}", param="windows")
     compared = fit_window(run, fitted.skip_fraction)
     if not compared.any():
-        raise InputError(
+        raise ReadError(
             f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to check"
         )
     steps, observed = run.steps[compared], run.loss[compared]
     predicted = fitted.curve(run.schedule, steps)
     if not np.all(np.isfinite(predicted)):
-        raise InputError(
+        raise ExtrapolationError(
             f"{run.source or run.name}: the law is not defined for this run's schedule ({run.schedule})"
         )
     refuse_nonpositive_loss(
@@ -226,68 +226,3 @@ def check_run(
             prediction.final_loss * (1.0 + cut[-1].deviation),
         )
     return CheckResult(run, tolerance, steps, observed, predicted, cut, forecast, prediction)
-
-
-def plot_check(fitted: FittedLaw, result: CheckResult, path: Path) -> None:
-    """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
-    from lrcurve.plotting import plt, save_figure, set_title
-
-    fig, (ax_loss, ax_dev) = plt.subplots(
-        2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3)
-    )
-    run, tol = result.run, result.tolerance
-    grid = np.unique(np.linspace(result.steps[0], run.last_step, 800).astype(np.int64))
-    ax_loss.plot(
-        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
-    )
-    predicted = fitted.curve(run.schedule, grid)
-    ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
-    ax_loss.fill_between(
-        grid,
-        predicted * (1 - tol),
-        predicted * (1 + tol),
-        color="C1",
-        alpha=0.2,
-        lw=0,
-        label=f"±{100 * tol:.3g} % band",
-    )
-    if result.prediction is not None:
-        p = result.prediction
-        later = p.steps > run.last_step
-        ax_loss.plot(p.steps[later], p.loss[later], "--", color="C1", lw=1.2, label="forecast")
-        if p.loss_stderr is not None:
-            ax_loss.fill_between(
-                p.steps[later],
-                p.loss[later] - Z95 * p.loss_stderr[later],
-                p.loss[later] + Z95 * p.loss_stderr[later],
-                color="C1",
-                alpha=0.12,
-                lw=0,
-            )
-    first = result.first_drift
-    for ax in (ax_loss, ax_dev):
-        if first is not None:
-            ax.axvline(first.start, color="C3", lw=1, ls=":")
-        ax.grid(alpha=0.3)
-    tail = result.observed[len(result.observed) // 10 :]
-    lo, hi = (
-        float(min(tail.min(), predicted.min())),
-        float(max(tail.max(), predicted[len(predicted) // 10 :].max())),
-    )
-    if result.prediction is not None:  # the forecast is drawn too
-        lo = min(
-            lo,
-            float(result.prediction.loss[result.prediction.steps > run.last_step].min(initial=lo)),
-        )
-    ax_loss.set_ylim(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
-    for w in result.windows:
-        ax_dev.hlines(100 * w.deviation, w.start, w.end, color="C0" if w.in_band else "C3", lw=3)
-    ax_dev.axhspan(-100 * tol, 100 * tol, color="C1", alpha=0.15, lw=0)
-    ax_dev.set_ylabel("window deviation (%)")
-    ax_dev.set_xlabel("step")
-    ax_loss.set_ylabel("loss (nats)")
-    set_title(
-        ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115
-    )
-    ax_loss.legend(fontsize=8)
-    save_figure(fig, path)

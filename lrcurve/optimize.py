@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError
 from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
@@ -145,14 +145,16 @@ def wsd_candidates(
     _check_fractions(floors, "floors", 0.0, 1.0)
     unknown = [s for s in shapes if s not in WSD_SHAPES]
     if unknown or not shapes:
-        raise InputError(
-            f"--shapes: unknown decay shape(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(WSD_SHAPES)}"
+        raise ParameterError(
+            f"unknown decay shape(s) {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(WSD_SHAPES)}",
+            param="shapes",
         )
     out = []
     for floor in floors:
         for shape in shapes:
             if shape == "exp" and floor <= 0:
-                raise InputError("the exp decay shape needs a floor > 0 (--floors)")
+                raise ParameterError("the exp decay shape needs a floor > 0", param="floors")
             series = shape if len(floors) == 1 else f"{shape}, floor {floor:g}"
             for fraction in fractions:
                 schedule = make_schedule(
@@ -210,14 +212,15 @@ def cosine_candidates(
 
 
 def check_from_step(from_step: int, steps: int, default_of: str | None = None) -> None:
-    """Refuse a re-warmup start outside the run; ``default_of`` names the run whose end it defaulted to."""
+    """Refuse a re-warmup start outside the run; ``default_of`` names the run whose end it
+    defaulted to."""
     if not 0 < from_step < steps:
         given = (
-            f"--from-step ({from_step})"
+            f"({from_step})"
             if default_of is None
-            else f"the end of run {default_of} ({from_step}; --from-step to choose)"
+            else f"(the end of run {default_of}, {from_step})"
         )
-        raise InputError(f"{given} must be between 0 and --steps ({steps})")
+        raise ParameterError(f"{given} must be between 0 and steps ({steps})", param="at_step")
 
 
 def rewarmup_candidates(
@@ -234,8 +237,9 @@ def rewarmup_candidates(
     """Continue ``base`` to ``from_step``, re-warm over ``w`` steps to ``m * peak`` and decay
     with family ``then`` to the end: every ``m`` in ``max_lrs`` x ``w`` in ``warmups`` x floor."""
     if then not in REWARMUP_THEN:
-        raise InputError(
-            f"--then {then}: the re-warmup search's new phase is one of {', '.join(REWARMUP_THEN)}"
+        raise ParameterError(
+            f"{then}: the re-warmup search's new phase is one of {', '.join(REWARMUP_THEN)}",
+            param="then",
         )
     check_from_step(from_step, steps)
     phase = steps - from_step
@@ -247,8 +251,9 @@ def rewarmup_candidates(
     _check_fractions(max_lrs, "maximum LRs (fractions of the peak)", 1e-6, 100.0)
     _check_fractions(floors, "floors", 0.0, 1.0)
     if not warmups or min(warmups) < 0 or max(warmups) >= phase:
-        raise InputError(
-            f"--rewarmups: re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}"
+        raise ParameterError(
+            f"re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}",
+            param="rewarmups",
         )
     out = []
     for floor in floors:
@@ -457,12 +462,16 @@ def search(
 ) -> Search:
     """Score every candidate and the baseline at ``at_step`` (default: the last step)."""
     if family not in FAMILIES:
-        raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got {family!r}")
+        raise ParameterError(
+            f"must be one of {', '.join(FAMILIES)}, got {family!r}", param="family"
+        )
     if not candidates:
         raise InputError("no candidates to search")
     at_step = steps if at_step is None else at_step
     if not 1 <= at_step <= steps:
-        raise InputError(f"--at-step ({at_step}) must be between 1 and --steps ({steps})")
+        raise ParameterError(
+            f"({at_step}) must be between 1 and steps ({steps})", param="score_step"
+        )
     schedules = [c.schedule for c in candidates] + [baseline]
     losses = predicted_losses(fitted, schedules, at_step, progress=progress)
     if not np.all(np.isfinite(losses)):

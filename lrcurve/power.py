@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError, ReadError
 from lrcurve.readers import LR_NAMES, find_column, numeric_column, read_table
-from lrcurve.runs import MAX_STEPS, check_peak_lr
+from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
 from lrcurve.schedules import Power, Schedule, with_warmup
 
 BATCH_NAMES = ("batch", "batch_size", "bs", "beta", "global_batch_size", "batch_sequences")
@@ -165,18 +165,18 @@ def read_sweeps(
     ):
         column = find_column(frame, path, names, given)
         if column is None:
-            raise InputError(
-                f"{path}: no {what} column (looked for {', '.join(names[:5])}...; name it with --{what}-col)"
+            raise ParameterError(
+                f"{path}: no {what} column (looked for {', '.join(names[:5])}...; name it)",
+                param=f"{what}_col",
             )
         values, blank = numeric_column(frame, column, path)
         if blank.any():
-            raise InputError(
-                f"{path}: column {column!r} row {int(np.flatnonzero(blank)[0]) + 2} is empty"
-            )
+            row = int(np.flatnonzero(blank)[0]) + 2
+            raise ReadError(f"{path}: column {column!r} row {row} is empty")
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(
+            raise ReadError(
                 f"{path}: column {column!r} row {row + 2}: {values[row]!r} is not a positive number"
             )
         columns.append(values)
@@ -198,26 +198,36 @@ def power_schedule(
 ) -> Schedule:
     """The Power scheduler for a run of ``tokens`` tokens at ``tokens_per_step`` per step."""
     if not tokens > 0:
-        raise InputError(f"--tokens must be positive, got {tokens:g}")
-    check_peak_lr(lr_max, "--peak: lr_max")
+        raise ParameterError(f"must be positive, got {tokens:g}", param="tokens")
+    low, high = PEAK_LR_RANGE
+    if not low <= lr_max <= high:
+        raise ParameterError(
+            f"lr_max {lr_max:g} is outside [{low:g}, {high:g}], the range the laws can evaluate "
+            "(a unit mistake?)",
+            param="lr_max",
+        )
     exact = tokens / tokens_per_step
     if not exact <= MAX_STEPS:
-        raise InputError(
+        raise ParameterError(
             f"{tokens:g} tokens at {tokens_per_step:g} per step is beyond {MAX_STEPS:,} steps, "
-            "the most lrcurve handles"
+            "the most lrcurve handles",
+            param="tokens",
         )
     steps = int(math.ceil(exact))
     if steps < 2:
-        raise InputError(
-            f"{tokens:g} tokens at {tokens_per_step:g} per step is less than two steps"
+        raise ParameterError(
+            f"{tokens:g} tokens at {tokens_per_step:g} per step is less than two steps",
+            param="tokens",
         )
     if not 0 <= warmup < steps:
-        raise InputError(f"--warmup ({warmup}) must be in [0, {steps}) steps")
+        raise ParameterError(f"({warmup}) must be in [0, {steps}) steps", param="warmup")
     try:
         body = Power(
             a, b, batch, tokens_per_step, lr_max, steps, decay=decay, shape=shape, final=floor
         )
-    except ValueError as error:
+    except ValueError as error:  # schedules raise ValueError (until they raise ParameterError)
+        if isinstance(error, InputError):
+            raise
         raise InputError(str(error)) from None
     return with_warmup(body, warmup)
 
@@ -225,10 +235,11 @@ def power_schedule(
 def tokens_per_step_of(batch: float, seq_len: int | None, tokens_per_step: float | None) -> float:
     """Tokens per optimiser step from ``--seq-len`` (``batch * seq_len``) or ``--tokens-per-step``."""
     if (seq_len is None) == (tokens_per_step is None):
-        raise InputError(
-            "give the tokens per step: --seq-len L (tokens per step = batch * L) or --tokens-per-step N"
+        raise ParameterError(
+            "give the tokens per step: seq_len L (tokens per step = batch * L) or tokens_per_step",
+            param="seq_len",
         )
     per_step = batch * seq_len if seq_len is not None else float(tokens_per_step)  # type: ignore[arg-type]
     if not per_step > 0:
-        raise InputError(f"tokens per step must be positive, got {per_step:g}")
+        raise ParameterError(f"must be positive, got {per_step:g}", param="tokens_per_step")
     return per_step

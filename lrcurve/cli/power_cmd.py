@@ -3,25 +3,13 @@
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from lrcurve.cli import app
-from lrcurve.cli.common import Force, JsonOut, emit_json, out, sampled_indices, sig
+from lrcurve.cli.flags import POWER_DECAY, POWER_FINAL, POWER_SHAPE, FloatOption, Force, JsonOut
 from lrcurve.errors import InputError
-from lrcurve.output import check_plot_path
-from lrcurve.power import (
-    PowerLawFit,
-    fit_power_law,
-    power_schedule,
-    read_sweeps,
-    tokens_per_step_of,
-)
-from lrcurve.schedules import Power, Schedule
 
 # defaults of the Power schedule's flags: a value other than these was given on the command line
-WARMUP, DECAY, SHAPE, FLOOR = 0, Power.decay, Power.shape, Power.final
+WARMUP, DECAY, SHAPE, FLOOR = 0, POWER_DECAY, POWER_SHAPE, POWER_FINAL
 
 
 def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
@@ -38,57 +26,6 @@ def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
         )
 
 
-def plot_power_fit(
-    fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None
-) -> None:
-    """Left: ``lr/batch`` against tokens (log-log) with the fitted line; right: the implied schedule."""
-    from lrcurve.plotting import plt, save_figure, set_title
-
-    panels = 2 if schedule is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
-    ax = axes[0, 0]
-    for i, batch in enumerate(np.unique(fitted.batch)):
-        rows = fitted.batch == batch
-        ax.loglog(
-            fitted.tokens[rows],
-            fitted.lr[rows] / batch,
-            "o",
-            color=f"C{i}",
-            label=f"batch {batch:g}",
-        )
-    grid = np.geomspace(fitted.tokens.min() / 1.5, fitted.tokens.max() * 1.5, 100)
-    ax.loglog(
-        grid,
-        fitted.a * grid**fitted.b,
-        "k-",
-        lw=1.2,
-        label=f"a n^b: a={fitted.a:.3g}, b={fitted.b:.3f}",
-    )
-    band = np.exp(2 * fitted.optimal_lr_log_stderr(grid))
-    ax.fill_between(
-        grid,
-        fitted.a * grid**fitted.b / band,
-        fitted.a * grid**fitted.b * band,
-        color="k",
-        alpha=0.12,
-        lw=0,
-    )
-    ax.set_xlabel("training tokens n")
-    ax.set_ylabel("optimal LR / batch")
-    ax.set_title("optimal LR sweeps and the fitted power law (band: ±2 s.e.)", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    if schedule is not None and per_step is not None:
-        steps = np.unique(np.geomspace(1, schedule.horizon, 2000).round())
-        axes[0, 1].plot(steps * per_step, schedule(steps), lw=1.5)
-        axes[0, 1].set_xlabel("tokens seen")
-        axes[0, 1].set_ylabel("learning rate")
-        set_title(axes[0, 1], str(schedule), fontsize=7, width=60)
-        axes[0, 1].grid(alpha=0.3)
-    save_figure(fig, path)
-
-
-@app.command("fit-power")
 def fit_power_command(
     sweeps: Annotated[
         Path,
@@ -110,10 +47,10 @@ def fit_power_command(
     ] = None,
     batch: Annotated[
         float | None,
-        typer.Option("--batch", help="New run: batch size (same unit as the table)."),
+        FloatOption("--batch", help="New run: batch size (same unit as the table)."),
     ] = None,
     tokens: Annotated[
-        float | None, typer.Option("--tokens", help="New run: training tokens.")
+        float | None, FloatOption("--tokens", help="New run: training tokens.")
     ] = None,
     seq_len: Annotated[
         int | None,
@@ -125,18 +62,18 @@ def fit_power_command(
     ] = None,
     tokens_per_step: Annotated[
         float | None,
-        typer.Option("--tokens-per-step", help="New run: tokens per step (instead of --seq-len)."),
+        FloatOption("--tokens-per-step", help="New run: tokens per step (instead of --seq-len)."),
     ] = None,
     peak: Annotated[
         float | None,
-        typer.Option(
+        FloatOption(
             "--peak", help="New run: lr_max, the cap (default: the highest LR in the table)."
         ),
     ] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="New run: warmup steps.")] = WARMUP,
     decay: Annotated[
         float,
-        typer.Option(
+        FloatOption(
             "--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps."
         ),
     ] = DECAY,
@@ -145,7 +82,7 @@ def fit_power_command(
     ] = SHAPE,
     floor: Annotated[
         float,
-        typer.Option(
+        FloatOption(
             "--floor",
             min=0.0,
             max=1.0,
@@ -159,7 +96,15 @@ def fit_power_command(
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
-    """Fit lr_opt = batch * a * tokens^b to optimal-LR sweeps; give the Power schedule for a new --batch/--tokens."""
+    """Fit lr_opt = batch * a * tokens^b to optimal-LR sweeps; give the Power schedule for a new
+    --batch/--tokens (Shen et al. 2408.13359)."""
+    import numpy as np
+    from rich.table import Table
+
+    from lrcurve.cli.files import check_plot_path, mark_input
+    from lrcurve.cli.render import emit_json, out, plotting, sampled_indices, save_plot, sig
+    from lrcurve.power import fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
+
     if plot is not None:
         check_plot_path(plot, force)
     if (batch is None) != (tokens is None):
@@ -177,10 +122,11 @@ def fit_power_command(
         },
     )
     columns = read_sweeps(sweeps, batch_col, tokens_col, lr_col)
+    mark_input(sweeps)
     try:
         fitted = fit_power_law(*columns)
-    except InputError as error:
-        raise InputError(f"{sweeps}: {error}") from None
+    except InputError as error:  # about the sweeps' values: name their file
+        raise InputError(f"{sweeps}: {error.render()}") from None
     result: dict[str, Any] = {
         "sweeps": str(sweeps),
         "points": int(fitted.lr.size),
@@ -239,7 +185,7 @@ def fit_power_command(
                 }
             )
     if plot is not None:
-        plot_power_fit(fitted, plot, schedule, per_step)
+        save_plot(plotting().plot_power_fit(fitted, schedule, per_step), plot, force)
         result["plot"] = str(plot)
     if json_out:
         emit_json(result)
