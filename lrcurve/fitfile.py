@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lrcurve import __version__
-from lrcurve.errors import InputError, ParameterError, ReadError
+from lrcurve.errors import InputError, ReadError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.output import write_json
 from lrcurve.readers import read_json
@@ -29,27 +29,13 @@ def _run_keys(sources: list[tuple[str, str]]) -> set[tuple[str, str]]:
     return {(str(Path(source).resolve()) if source else "", name) for source, name in sources}
 
 
-def _holds_fit_of(path: Path, sources: list[tuple[str, str]]) -> bool:
+def holds_fit_of(path: Path, sources: list[tuple[str, str]]) -> bool:
     """Is ``path`` a fit file of exactly the runs ``sources`` (source path, run name)?"""
     try:
         runs = read_json(path, "a JSON fit file")["runs"]
         return _run_keys([(r.get("source", ""), r["name"]) for r in runs]) == _run_keys(sources)
     except (InputError, KeyError, TypeError, AttributeError):
         return False
-
-
-def may_refresh(path: Path, sources: list[tuple[str, str]]) -> bool:
-    """May a fit of ``sources`` (source path, run name) replace the existing default fit file
-    ``path`` without being asked to? Yes when it holds a fit of exactly these runs (a refresh);
-    no when there is no such file; refused when it holds a fit of other runs."""
-    if not path.is_file():
-        return False
-    if not _holds_fit_of(path, sources):
-        raise ParameterError(
-            f"{path} holds a fit of other runs; not replaced (or write the fit elsewhere)",
-            param="force",
-        )
-    return True
 
 
 def save_fit(fitted: FittedLaw, path: Path, replace: bool = True) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lrcurve.check import check_run, parse_tolerance
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError
 from lrcurve.fitting import fit
 from lrcurve.readers import read_runs
 from lrcurve.schedules import WSD, Warmup
@@ -98,8 +98,9 @@ def test_tolerance_forms(text, value):
 
 @pytest.mark.parametrize("text", ["0.5", "-1%", "abc", "0%", "1e400", "nan%"])
 def test_bad_tolerances(text):
-    with pytest.raises(InputError, match="--tolerance") as caught:
+    with pytest.raises(ParameterError) as caught:  # the library names the parameter
         parse_tolerance(text)
+    assert caught.value.param == "tolerance" and repr(text) in str(caught.value)
     assert "positive" not in str(caught.value) or "finite" in str(caught.value)
 
 

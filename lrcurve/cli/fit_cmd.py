@@ -108,7 +108,8 @@ def fit_command(
     from lrcurve.cli.files import check_outputs, check_writable
     from lrcurve.cli.loading import RunInputs, check_law_name, with_law_options
     from lrcurve.cli.render import err, note, out, plotting, progress_bar, save_plot
-    from lrcurve.fitfile import may_refresh, save_fit
+    from lrcurve.errors import InputError
+    from lrcurve.fitfile import holds_fit_of, save_fit
     from lrcurve.fitting import fit
     from lrcurve.laws import make_law
 
@@ -120,7 +121,12 @@ def fit_command(
     runs = inputs.load(files, warmup)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     sources = [(r.source, r.name) for r in runs]
-    refresh = output is None and not force and may_refresh(destination, sources)
+    refresh = output is None and not force and destination.is_file()
+    if refresh and not holds_fit_of(destination, sources):
+        raise InputError(
+            f"{destination} holds a fit of other runs; pass --force to replace it, or -o to write "
+            "elsewhere"
+        )
     check_writable(destination, force or refresh)
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)
