@@ -238,7 +238,7 @@ def rewarmup_candidates(
     with family ``then`` to the end: every ``m`` in ``max_lrs`` x ``w`` in ``warmups`` x floor."""
     if then not in REWARMUP_THEN:
         raise ParameterError(
-            f"{then}: the re-warmup search's new phase is one of {', '.join(REWARMUP_THEN)}",
+            f"the re-warmup search's new phase is one of {', '.join(REWARMUP_THEN)}, got {then!r}",
             param="then",
         )
     check_from_step(from_step, steps)
