@@ -143,3 +143,104 @@ def test_exit_codes(fit_file, tmp_path):
     )
     bug = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True)
     assert bug.returncode == 3 and "internal error: RuntimeError: a bug" in one_line(bug.stderr)
+
+
+# --- issue 13, item 12 ----------------------------------------------------------------------
+
+
+def test_run_names_are_never_rendered_as_emoji(tmp_path):
+    rows = (SAMPLES / "constant.csv").read_text().splitlines()
+    text = "\n".join(["run," + rows[0], *(f":fire:,{r}" for r in rows[1:])])
+    (tmp_path / "r.csv").write_text(text + "\n")
+    r = run("fit", "r.csv", "--warmup", 2160, cwd=tmp_path)
+    assert r.returncode == 0 and ":fire:" in r.stdout and "\N{FIRE}" not in r.stdout + r.stderr
+
+
+def test_a_bad_lr_inside_a_fit_file_is_blamed_on_the_file(fit_file, tmp_path):
+    data = json.loads(fit_file.read_text())
+    schedule = data["runs"][0]["schedule"]
+    while "body" in schedule:  # the logged LR under the warmup
+        schedule = schedule["body"]
+    schedule["lrs"] = [1e30 for _ in schedule["lrs"]]
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    r = run("predict", "bad.json", "--schedule", "cosine", cwd=tmp_path)
+    line = one_line(r.stderr)
+    assert r.returncode == 2 and "bad.json" in line and "--peak" not in line, line
+
+
+def test_optimize_checks_every_input_before_the_search(fit_file, tmp_path):
+    r = run("optimize", fit_file, "--also", "missing.json", cwd=tmp_path)
+    assert r.returncode == 2 and "missing.json" in one_line(r.stderr)
+
+
+def test_schedule_show_refuses_two_families(tmp_path):
+    r = run("schedule", "show", "wsd", "--schedule", "cosine", "--peak", 1e-3, "--steps", 100,
+            cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 2 and "--schedule cosine" in one_line(r.stderr)
+    same = run("schedule", "show", "cosine", "--schedule", "cosine", "--peak", 1e-3, "--steps",
+               100, "--json", cwd=tmp_path)  # fmt: skip
+    assert same.returncode == 0 and json.loads(same.stdout)["schedule"]["kind"] == "cosine"
+
+
+def test_numpy_floating_point_warnings_never_reach_stderr(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    import lrcurve.cli.schedule_cmd as schedule_cmd
+    from lrcurve.cli import main
+
+    shown = schedule_cmd.show_schedule
+
+    def noisy(*args, **kwargs):
+        np.log(np.array([-1.0]))  # "invalid value encountered in log"
+        return shown(*args, **kwargs)
+
+    monkeypatch.setattr(schedule_cmd, "show_schedule", noisy)
+    monkeypatch.setattr(sys, "argv", ["lrcurve", "schedule", "show", "cosine", "--steps", "10",
+                                      "--peak", "1e-3"])  # fmt: skip
+    with pytest.raises(SystemExit) as exit:
+        main()
+    assert exit.value.code == 0 and "invalid value" not in capsys.readouterr().err
+
+
+def test_every_float_flag_refuses_non_finite_numbers():
+    from typer.main import get_command
+
+    from lrcurve.cli.commands import app
+    from lrcurve.cli.flags import _finite
+
+    def commands(group):
+        for command in getattr(group, "commands", {}).values():
+            yield from commands(command) if hasattr(command, "commands") else [command]
+
+    def guarded(param) -> bool:  # typer wraps the callback it is given
+        cells = [c.cell_contents for c in getattr(param.callback, "__closure__", None) or ()]
+        return param.callback is _finite or _finite in cells
+
+    floats = [
+        (command.name, param)
+        for command in commands(get_command(app))
+        for param in command.params
+        if "float" in param.bare_type()
+    ]
+    assert len(floats) > 20
+    assert [(name, p.opts[0]) for name, p in floats if not guarded(p)] == []
+
+
+def test_the_help_texts_quote_the_library_constants():
+    from lrcurve import fitfile, fitting, optimize, schedules
+    from lrcurve.check import DEFAULT_TOLERANCE, DEFAULT_WINDOWS
+    from lrcurve.cli import fit_cmd, flags
+    from lrcurve.laws import LAWS
+    from lrcurve.laws.base import LR_EXPONENT_RANGE
+
+    assert flags.SCHEDULE_NAMES == schedules.SCHEDULE_NAMES
+    assert flags.WSD_SHAPES == schedules.WSD_SHAPES
+    assert flags.WSD_DECAY == schedules.WSD.decay
+    power = (schedules.Power.decay, schedules.Power.shape, schedules.Power.final)
+    assert (flags.POWER_DECAY, flags.POWER_SHAPE, flags.POWER_FINAL) == power
+    assert flags.LAW_NAMES == tuple(LAWS)
+    assert flags.LR_EXPONENT_RANGE == LR_EXPONENT_RANGE
+    assert flags.DEFAULT_SKIP == fitting.DEFAULT_SKIP
+    assert (flags.FAMILIES, flags.DEFAULT_SHAPES) == (optimize.FAMILIES, optimize.DEFAULT_SHAPES)
+    assert (flags.DEFAULT_TOLERANCE, flags.DEFAULT_WINDOWS) == (DEFAULT_TOLERANCE, DEFAULT_WINDOWS)
+    assert fit_cmd.DEFAULT_FIT_FILE == str(fitfile.DEFAULT_FIT_FILE)
