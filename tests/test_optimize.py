@@ -351,7 +351,7 @@ def test_optimize_rewarmup_at_step(fit_dir):
     [
         (("--family", "linear"), "--family"),
         (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
-        (("--family", "wsd", "--score-step", 99999), "--score-step (99999)"),
+        (("--family", "wsd", "--score-step", 99999), "--score-step: 99999 must be between 1 and steps"),
         # --at-step is the re-warmup start, as in predict; the scoring step is --score-step
         (("--family", "wsd", "--at-step", 1000), "--at-step applies to --family rewarmup"),
         (("--family", "wsd", "--baseline", "nope"), "--schedule"),
@@ -390,7 +390,7 @@ def test_optimize_rewarmup_at_step(fit_dir):
         # the start of a rewarmup baseline is --at-step (default: the base run's end)
         (
             ("--family", "wsd", "--steps", 23920, "--baseline", "rewarmup"),
-            "--at-step: (the end of run cosine_24000, 23920) must be",
+            "--at-step: 23920 (the end of run cosine_24000) must be",
         ),
         (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
         (

@@ -24,7 +24,7 @@ from lrcurve.cli.schedule_flags import (
 from lrcurve.errors import InputError
 
 
-def _numbers(text: str | None, flag: str, default: tuple[float, ...]) -> tuple[float, ...]:
+def _numbers(text: str | None, flag: str, default: Any = ()) -> Any:
     if text is None:
         return default
     try:
@@ -83,28 +83,6 @@ def _check_applicable(family: str, baseline: str | None, **given: Any) -> None:
             raise InputError(
                 f"{flag} applies to the --baseline schedule{also}; give --baseline NAME"
             )
-
-
-def _rewarmup_start(from_step: int | None, base: Any, steps: int) -> int:
-    """Where the re-warmup starts: ``--at-step``, else the end of ``base``; inside the run."""
-    from lrcurve.optimize import check_from_step
-
-    check_from_step(from_step or base.horizon, steps, None if from_step else base.name)
-    return from_step or base.horizon
-
-
-def _base_run(runs: tuple[Any, ...], name: str | None) -> Any:
-    from lrcurve.cli.render import note
-    from lrcurve.optimize import first_decaying_run
-
-    if name is None:
-        run, _ = first_decaying_run(runs)
-        note(f"re-warmup continues fitted run {run.name} (--base-run to choose)")
-        return run
-    for run in runs:
-        if run.name == name:
-            return run
-    raise InputError(f"--base-run {name!r}: the fit has runs {', '.join(r.name for r in runs)}")
 
 
 def _percent(value: float) -> str:
@@ -356,13 +334,12 @@ def optimize_command(
     if lr_file is not None:
         mark_input(lr_file)
     spec = ScheduleSpec.pick({**args, "schedule": baseline or "wsd"})
-    setting = _setting(fitted, spec, args)
-    result = _search(fitted, setting, spec, args)
-    opinions = _other_laws(result, others)
+    done = _optimize(fitted, _request(args), spec if baseline else None)
+    opinions = _other_laws(done.search, others)
     scored = _against_measured(fitted, sweep)
     if plot is not None:
-        save_plot(plotting().plot_search(result, fitted), plot, force)
-    _report(result, fitted, setting, opinions, scored, args)
+        save_plot(plotting().plot_search(done.search, fitted), plot, force)
+    _report(done, fitted, opinions, scored, args)
 
 
 # the flags that apply to some searches or baselines only (see _check_applicable)
@@ -372,153 +349,83 @@ _CHECKED = (
 )  # fmt: skip
 
 
-def _setting(fitted: Any, spec: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Steps, peak and warmup (the fitted runs' unless given), the base run and re-warmup
-    start of a re-warmup search or baseline."""
-    from lrcurve.cli.loading import fit_defaults
-    from lrcurve.cli.render import note
-    from lrcurve.cli.schedule_flags import check_steps, default_from
-    from lrcurve.runs import check_peak_lr
+def _request(args: dict[str, Any]) -> Any:
+    """The search the flags ask for (the grids parsed; the rest as given)."""
+    from lrcurve.optimize import SearchRequest
 
-    defaults, used = fit_defaults(fitted), []
-    steps = default_from("steps", args["steps"], defaults, used)
-    peak = default_from("peak", args["peak"], defaults, used)
-    warmup = default_from("warmup", args["warmup"], defaults, used)
-    check_steps(steps)
-    if not 0 <= warmup < steps:
-        raise InputError(f"--warmup ({warmup}) must be in [0, --steps ({steps}))")
-    if args["peak"] is not None:  # the fit's peak was checked as its file was read
-        check_peak_lr(peak, "--peak: peak LR")
-    if used:
-        note(f"from the fitted runs: {', '.join(used)}")
-    score_step = args["score_step"]
-    if score_step is not None and score_step > steps:
-        raise InputError(f"--score-step ({score_step}) must be between 1 and --steps ({steps})")
-    base, start = None, None
-    if "rewarmup" in (args["family"], args["baseline"]):
-        base = _base_run(fitted.runs, args["base_run"])
-        start = _rewarmup_start(args["at_step"], base, steps)
-    setting = {"steps": steps, "peak": peak, "warmup": warmup, "used": used}
-    return {**setting, "base": base, "start": start, "score_step": score_step}
-
-
-def _candidates(setting: dict[str, Any], args: dict[str, Any]) -> list[Any]:
-    from lrcurve.optimize import (
-        DEFAULT_COSINE_FLOORS,
-        DEFAULT_FRACTIONS,
-        DEFAULT_MAX_LRS,
-        DEFAULT_PERIODS,
-        cosine_candidates,
-        rewarmup_candidates,
-        wsd_candidates,
+    shapes = args["shapes"]
+    family = args["family"]
+    return SearchRequest(
+        family=family,
+        steps=args["steps"],
+        peak=args["peak"],
+        warmup=args["warmup"],
+        score_step=args["score_step"],
+        shapes=tuple(s.strip() for s in shapes.split(",") if s.strip()) if shapes else None,
+        fractions=_numbers(args["fractions"], "--fractions", None),
+        periods=_numbers(args["periods"], "--periods", None),
+        floors=_numbers(args["floors"], "--floors", None),
+        max_lrs=_numbers(args["max_lrs"], "--max-lrs", None),
+        rewarmups=_step_counts(args["rewarmups"], "--rewarmups"),
+        at_step=args["at_step"],
+        base_run=args["base_run"],
+        then=args["then"],
+        decay=args["decay"] if family == "rewarmup" else None,  # else: the baseline's
+        shape=args["shape"] if family == "rewarmup" else None,
     )
 
-    family, steps, peak, warmup = args["family"], *(setting[k] for k in ("steps", "peak", "warmup"))
-    floor_default = DEFAULT_COSINE_FLOORS if family == "cosine" else (0.0,)
-    floor_grid = _numbers(args["floors"], "--floors", floor_default)
-    if family == "wsd":
-        shapes = args["shapes"]
-        shape_list = (
-            tuple(s.strip() for s in shapes.split(",") if s.strip()) if shapes else DEFAULT_SHAPES
+
+def _optimize(fitted: Any, request: Any, spec: Any) -> Any:
+    """Run the search (``spec``: the --baseline schedule's flags, or None) and say its notes."""
+    from lrcurve.cli.render import note, progress_bar
+    from lrcurve.optimize import optimize
+
+    with progress_bar(f"predicting {request.family} schedules") as update:
+        done = optimize(
+            fitted,
+            request,
+            None if spec is None else lambda setting: _baseline(fitted, setting, spec),
+            rewarmup_baseline=spec is not None and spec.schedule == "rewarmup",
+            progress=update,
         )
-        fractions = _numbers(args["fractions"], "--fractions", DEFAULT_FRACTIONS)
-        return wsd_candidates(steps, peak, warmup, fractions, shape_list, floor_grid)
-    if family == "cosine":
-        periods = _numbers(args["periods"], "--periods", DEFAULT_PERIODS)
-        return cosine_candidates(steps, peak, warmup, periods, floor_grid)
-    return rewarmup_candidates(
-        setting["base"].schedule,
-        setting["start"],
-        steps,
-        peak,
-        _numbers(args["max_lrs"], "--max-lrs", DEFAULT_MAX_LRS),
-        _step_counts(args["rewarmups"], "--rewarmups"),
-        args["then"] or REWARMUP_PHASE,
-        floor_grid,
-        decay=args["decay"],
-        shape=args["shape"],
-    )
+    setting = done.setting
+    if setting.used:
+        note(f"from the fitted runs: {', '.join(setting.used)}")
+    if setting.base_defaulted:
+        note(f"re-warmup continues fitted run {setting.base.name} (--base-run to choose)")
+    if done.baseline_defaulted:
+        note(f"baseline (--baseline to choose): {done.search.baseline_label}")
+    for warning in done.warnings:
+        note(f"warning: {warning}")
+    for message in done.search.notes:
+        note(message)
+    return done
 
 
-def _baseline(fitted: Any, setting: dict[str, Any], spec: Any, args: dict[str, Any]) -> Any:
-    """The baseline schedule and its label: the flags' with --baseline, else the fitted runs'."""
+def _baseline(fitted: Any, setting: Any, spec: Any) -> tuple[Any, str]:
+    """The --baseline schedule of the flags, at the search's steps, peak and warmup."""
     from dataclasses import replace
 
-    from lrcurve.cli.render import note
-    from lrcurve.optimize import default_baseline, default_rewarmup_baseline
-
-    baseline, then = args["baseline"], args["then"]
-    steps, peak, warmup = (setting[k] for k in ("steps", "peak", "warmup"))
-    if baseline is None:
-        if args["family"] == "rewarmup":
-            base = setting["base"].schedule
-            chosen = default_rewarmup_baseline(
-                fitted.runs, base, setting["start"], steps, peak, warmup
-            )
-        else:
-            chosen = default_baseline(fitted.runs, steps, peak, warmup)
-        note(f"baseline (--baseline to choose): {chosen[1]}")
-        return chosen
-    if "power" in (baseline, then if baseline == "rewarmup" else None):
-        given = "--baseline power" if baseline == "power" else "--baseline rewarmup --then power"
+    if "power" in (spec.schedule, spec.then if spec.schedule == "rewarmup" else None):
+        given = (
+            "--baseline power" if spec.schedule == "power" else "--baseline rewarmup --then power"
+        )
         raise InputError(
             f"{given}: optimize has no --a, --b, --batch or --tokens-per-step; give the power "
             "schedule as --baseline file --lr-file LR.csv (from `lrcurve schedule power -o LR.csv`)"
         )
-    rewarm = baseline == "rewarmup"  # takes --at-step, --then and the base run; others refuse them
+    rewarm = spec.schedule == "rewarmup"  # takes --at-step, --then and the base run
     spec = replace(
         spec,
-        steps=steps,
-        peak=peak,
-        warmup=warmup,
-        at_step=setting["start"] if rewarm else None,
-        then=then if rewarm else None,
-        base_run=setting["base"].name if rewarm else None,
+        steps=setting.steps,
+        peak=setting.peak,
+        warmup=setting.warmup,
+        at_step=setting.start if rewarm else None,
+        then=spec.then if rewarm else None,
+        base_run=setting.base.name if rewarm else None,
     )
     schedule, _ = spec.build(fitted.runs)
     return schedule, str(schedule)
-
-
-def _search(fitted: Any, setting: dict[str, Any], spec: Any, args: dict[str, Any]) -> Any:
-    """Score the candidates and the baseline; say the warnings that apply."""
-    from lrcurve.cli.render import note, progress_bar
-    from lrcurve.optimize import search
-
-    candidates = _candidates(setting, args)
-    baseline_schedule, baseline_label = _baseline(fitted, setting, spec, args)
-    score_step, steps = setting["score_step"], setting["steps"]
-    if baseline_schedule.horizon is not None and baseline_schedule.horizon < (score_step or steps):
-        raise InputError(
-            f"the baseline ends at step {baseline_schedule.horizon}, before step "
-            f"{score_step or steps}"
-        )
-    family = args["family"]
-    with progress_bar(f"predicting {len(candidates)} {family} schedules") as update:
-        result = search(
-            fitted,
-            family,
-            candidates,
-            baseline_schedule,
-            baseline_label,
-            steps=steps,
-            at_step=score_step,
-            progress=update,
-        )
-    for warning in fitted.warnings:
-        note(f"warning: the fit says: {warning}")
-    horizon_warning = fitted.horizon_warning(steps)  # candidates' peaks: below, for all of them
-    if horizon_warning:
-        note(f"warning: {horizon_warning}")
-    if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:
-        note(
-            f"warning: some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the "
-            "law has no penalty for too high an LR and extrapolates there"
-        )
-    for warning in fitted.decay_warnings(result.best.schedule, result.at_step):
-        note(f"warning: the best candidate: {warning}")
-    for message in result.notes:
-        note(message)
-    return result
 
 
 def _other_laws(result: Any, others: list[Any]) -> list[Any]:
@@ -537,22 +444,20 @@ def _against_measured(fitted: Any, sweep: list[Any]) -> list[Any]:
     return against_measured(fitted, sweep) if sweep else []
 
 
-def _json(
-    result: Any, fitted: Any, setting: dict, opinions: list, scored: list, args: dict
-) -> dict:
+def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> dict:
     from dataclasses import asdict
 
     from lrcurve.optimize import measured_bests
 
-    plot = args["plot"]
+    plot, result, setting = args["plot"], done.search, done.setting
     return {
         "family": args["family"],
         "law": fitted.law.name,
-        "steps": setting["steps"],
+        "steps": setting.steps,
         "at_step": result.at_step,
-        "peak": setting["peak"],
-        "warmup": setting["warmup"],
-        "defaults_used": setting["used"],
+        "peak": setting.peak,
+        "warmup": setting.warmup,
+        "defaults_used": list(setting.used),
         "x_name": result.x_name,
         "series_name": result.series_name,
         "best": {
@@ -593,14 +498,13 @@ def _json(
     }
 
 
-def _report(
-    result: Any, fitted: Any, setting: dict, opinions: list, scored: list, args: dict
-) -> None:
+def _report(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> None:
     from lrcurve.cli.render import emit_json, out
 
     if args["json_out"]:
-        emit_json(_json(result, fitted, setting, opinions, scored, args))
+        emit_json(_json(done, fitted, opinions, scored, args))
         return
+    result = done.search
     top = args["top"]
     _print_tables(result, top)
     if opinions:
