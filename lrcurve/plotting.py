@@ -289,7 +289,7 @@ def plot_search(result: Search, fitted: FittedLaw, ax: AxesPair = None) -> plt.F
     baseline = result.baseline_label.split(" (")[0]
     ax.axhline(result.baseline_loss, color="k", ls="--", lw=1, label=f"baseline: {baseline}")
     best = f"best: {result.best.label}"
-    ax.plot([result.best.x], [result.best_loss], "*", ms=14, color="gold", mec="k", label=best)
+    ax.plot([result.best.x], [result.best_loss], "*", ms=14, color="gold", mec="k", zorder=5, label=best)
     ax.set_xlabel(result.x_name)
     ax.set_ylabel(f"predicted loss at step {result.at_step}")
     ax.set_title(f"{result.family}: predicted loss ({fitted.law.name} law)", fontsize=10)

@@ -472,7 +472,7 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         },
         "gain": result.gain,
         "gain_stderr": result.gain_stderr,
-        "gain_percent": 100 * result.gain / result.baseline_loss,
+        "gain_percent": 100 * (result.gain / result.baseline_loss),
         "best_per_series": {
             s: {"x": x, "loss": v} for s, (x, v) in result.best_per_series().items()
         },
