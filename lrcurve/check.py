@@ -11,8 +11,8 @@ A partial log whose schedule has a horizon beyond the next logged step (rebuilt 
 config, or given with flags) also gets a forecast: the final loss ``L_pred(T)`` with its
 delta-method standard error from :meth:`lrcurve.fitting.FittedLaw.predict`, a 95 %
 interval ``L_pred(T) +- 1.96 s.e.`` of the fitted parameters only (the law's own error
-across schedules is not in it, so it is a lower bound on the uncertainty), and ``L_pred(T) * (1 + d_last)`` if the deviation of
-the latest window persists.
+across schedules is not in it, so it is a lower bound on the uncertainty), and
+``L_pred(T) * (1 + d_last)`` if the deviation of the latest window persists.
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ class Forecast:
             "final_loss": self.final_loss,
             "final_stderr": self.final_stderr,
             "fit_interval95": list(self.interval) if self.interval else None,
-            "fit_interval_covers": "the fitted parameters' uncertainty only, not the law's own error",
+            "fit_interval_covers": (
+                "the fitted parameters' uncertainty only, not the law's own error"
+            ),
             "final_loss_at_current_deviation": self.at_current_deviation,
         }
 
@@ -138,17 +140,22 @@ class CheckResult:
             assert first is not None
             side = "above" if first.deviation > 0 else "below"
             text = (
-                f"{head}the loss left the {band} band at step {first.start} ({100 * first.deviation:+.2f} % {side} "
+                f"{head}the loss left the {band} band at step {first.start} "
+                f"({100 * first.deviation:+.2f} % {side} "
                 f"the prediction over steps {first.start}-{first.end}; worst window {worst})"
             )
         else:
-            text = f"{head}within {band} of the prediction over {len(self.windows)} windows to step {self.steps[-1]} (worst {worst})"
+            text = (
+                f"{head}within {band} of the prediction over {len(self.windows)} windows to step "
+                f"{self.steps[-1]} (worst {worst})"
+            )
         if self.forecast is not None:
             interval = self.forecast.interval
             ci = (
                 f" [{interval[0]:.4f}, {interval[1]:.4f}, fit uncertainty only]" if interval else ""
             )
-            text += f"; predicted final loss at step {self.forecast.horizon}: {self.forecast.final_loss:.4f}{ci}"
+            final = f"{self.forecast.final_loss:.4f}"
+            text += f"; predicted final loss at step {self.forecast.horizon}: {final}{ci}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,13 +191,15 @@ def check_run(
     compared = fit_window(run, fitted.skip_fraction)
     if not compared.any():
         raise ReadError(
-            f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to check"
+            f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to "
+            "check"
         )
     steps, observed = run.steps[compared], run.loss[compared]
     predicted = fitted.curve(run.schedule, steps)
     if not np.all(np.isfinite(predicted)):
         raise ExtrapolationError(
-            f"{run.source or run.name}: the law is not defined for this run's schedule ({run.schedule})"
+            f"{run.source or run.name}: the law is not defined for this run's schedule "
+            f"({run.schedule})"
         )
     refuse_nonpositive_loss(
         predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"

@@ -61,7 +61,8 @@ def _check_fit(fitted: FittedLaw) -> None:
         raise ReadError(f"skip_fraction {fitted.skip_fraction} is not in [0, 1)")
     if names != tuple(fitted.law.param_names):
         raise ReadError(
-            f"parameters {', '.join(names) or 'none'}; the {fitted.law.name} law has {', '.join(fitted.law.param_names)}"
+            f"parameters {', '.join(names) or 'none'}; the {fitted.law.name} law has "
+            f"{', '.join(fitted.law.param_names)}"
         )
     values = np.array([p.value for p in fitted.params], dtype=np.float64)
     lower, upper = fitted.law.bounds()
@@ -111,7 +112,8 @@ def _check_fit(fitted: FittedLaw) -> None:
             gap = np.abs(fitted.curve(run.schedule, run.steps[window]) - run.loss[window])
         if not np.all(gap < run.loss[window]):
             raise ReadError(
-                f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or more, "
+                f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or "
+                "more, "
                 "or not finite)"
             )
 
@@ -132,7 +134,8 @@ def load_fit(path: Path | None) -> FittedLaw:
         raise ReadError(f"{path}: not an lrcurve fit file (no law and params)")
     if data.get("format") != FORMAT:
         raise ReadError(
-            f"{path}: fit file format {data.get('format')!r}; this lrcurve ({__version__}) reads format {FORMAT} "
+            f"{path}: fit file format {data.get('format')!r}; this lrcurve ({__version__}) reads "
+            f"format {FORMAT} "
             "(fit the runs again)"
         )
     try:

@@ -73,7 +73,8 @@ class HorizonLaw:
     )
 
     def formula(self, digits: int = 4) -> str:
-        """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1`` or ``-0.0000``)."""
+        """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1``, ``-0.0000``).
+        ``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1``, ``-0.0000``)."""
         exponent = round(-self.beta, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
         return f"{self.B:.{digits}g} * D^{exponent:+.{digits}f}"
 
@@ -92,7 +93,8 @@ class HorizonLaw:
         return lr, lr * np.exp(-self.z95 * se), lr * np.exp(self.z95 * se)
 
 
-MAX_EXCESS = 0.05  # a run this much worse than the best is off the valley (diverged, or far from the optimum)
+# a run this much worse than the best is off the valley (diverged, or far from the optimum)
+MAX_EXCESS = 0.05
 
 
 def _valley(points: Sequence[SweepPoint], span: float) -> tuple[SweepPoint, ...]:
@@ -169,7 +171,8 @@ def optimum_at_horizon(
     x = np.log([p.lr for p in used])
     if not x.min() < vertex < x.max():
         return best_observed(
-            "the parabola's vertex lies outside the LRs tried; took the best observed (try LRs beyond it)"
+            "the parabola's vertex lies outside the LRs tried; took the best observed (try LRs "
+            "beyond it)"
         )
     loss_at_vertex = float(np.polyval(coef, vertex))
     if loss_at_vertex < best.loss - 3 * np.sqrt(rss / max(dof, 1)) - 0.01 * best.loss:
@@ -177,7 +180,8 @@ def optimum_at_horizon(
             "the parabola dips far below every observed loss; took the best observed"
         )
     # the pooled noise when there is one: a parabola's own residuals have a degree of freedom or two
-    # and can be near zero by chance, which gave one horizon an error bar of 1e-13 and all the weight
+    # and can be near zero by chance, which gave one horizon an error bar of 1e-13 and all the
+    # weight
     variance = noise_var if noise_var is not None else (rss / dof if dof > 0 else None)
     stderr = None
     if variance is not None:
@@ -219,7 +223,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
             and p.horizon > 0
         ):
             raise InputError(
-                f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon and loss"
+                f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon "
+                "and loss"
             )
         by_horizon.setdefault(p.horizon, []).append(p)
     if len(by_horizon) < 2:
@@ -262,7 +267,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
             "the optima lie exactly on the law and have no error bars: no scale for an interval"
         )
     else:
-        # equal weights carry no scale of their own: the scatter about the law sets it, with t's wider quantile
+        # equal weights carry no scale of their own: the scatter about the law sets it, with t's
+        # wider quantile
         covariance, z95 = np.linalg.inv(normal) * chi2, float(student_t.ppf(0.975, dof))
     if no_interval:
         warnings.append(f"no interval for lr_opt(D): {no_interval}")

@@ -30,9 +30,9 @@ from lrcurve.candidates import (  # noqa: F401 - also this module's names, as be
     FAMILIES,
     REWARMUP_THEN,
     Candidate,
-    format_value,
     check_from_step,
     cosine_candidates,
+    format_value,
     rewarmup_candidates,
     wsd_candidates,
 )
@@ -121,7 +121,8 @@ def _momentum_at_step(
     law: MomentumLaw = fitted.law  # type: ignore[assignment]
     lam = fitted.values[4]
     j = np.arange(1, at_step + 1, dtype=np.float64)
-    # m_s = sum_j c_j eta_j:  +lam^(s-j-1) from the drop after step j, -lam^(s-j) from the drop into j
+    # m_s = sum_j c_j eta_j: +lam^(s-j-1) from the drop after step j, -lam^(s-j) from the drop
+    # into j
     coef = np.where(j < at_step, lam ** np.maximum(at_step - j - 1, 0), 0.0) - np.where(
         j >= 2, lam ** (at_step - j), 0.0
     )
@@ -242,7 +243,8 @@ def search(
     xs = sorted({c.x for c in candidates if c.series == result.best.series})
     if len(xs) > 2 and result.best.x in (xs[0], xs[-1]):
         notes.append(
-            f"the best {x_name} ({format_value(result.best.x)}) is at the edge of the range searched; "
+            f"the best {x_name} ({format_value(result.best.x)}) is at the edge of the range "
+            "searched; "
             "the optimum may lie beyond it"
         )
     return replace(
@@ -254,7 +256,8 @@ def search(
 
 @dataclass(frozen=True)
 class MeasuredRun:
-    """A run of a measured sweep: its final logged loss and the law's prediction for its own schedule."""
+    """A run of a measured sweep: its final logged loss and the law's prediction for its own
+    schedule."""
 
     name: str
     label: str

@@ -47,7 +47,7 @@ def loss_lr_figure(ax: AxesPair = None) -> tuple[plt.Figure, plt.Axes, plt.Axes]
 
 
 def set_title(ax: plt.Axes, title: str, fontsize: float = 10, width: int = 95) -> None:
-    """A title wrapped onto as many lines as it needs (law formulas and nested schedules are long)."""
+    """A title wrapped onto the lines it needs (law formulas and nested schedules are long)."""
     ax.set_title(textwrap.fill(title, width=width, break_long_words=False), fontsize=fontsize)
 
 
@@ -289,7 +289,9 @@ def plot_search(result: Search, fitted: FittedLaw, ax: AxesPair = None) -> plt.F
     baseline = result.baseline_label.split(" (")[0]
     ax.axhline(result.baseline_loss, color="k", ls="--", lw=1, label=f"baseline: {baseline}")
     best = f"best: {result.best.label}"
-    ax.plot([result.best.x], [result.best_loss], "*", ms=14, color="gold", mec="k", zorder=5, label=best)
+    ax.plot(
+        [result.best.x], [result.best_loss], "*", ms=14, color="gold", mec="k", zorder=5, label=best
+    )
     ax.set_xlabel(result.x_name)
     ax.set_ylabel(f"predicted loss at step {result.at_step}")
     ax.set_title(f"{result.family}: predicted loss ({fitted.law.name} law)", fontsize=10)

@@ -124,7 +124,8 @@ def fit_power_law(batch: ArrayLike, tokens: ArrayLike, lr: ArrayLike) -> PowerLa
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
             raise InputError(
-                f"{name} must be positive and finite; row {int(np.flatnonzero(bad)[0]) + 1} is {values[bad][0]!r}"
+                f"{name} must be positive and finite; row {int(np.flatnonzero(bad)[0]) + 1} is "
+                f"{values[bad][0]!r}"
             )
     if np.unique(tokens).size < 2:
         raise InputError(
@@ -138,7 +139,8 @@ def fit_power_law(batch: ArrayLike, tokens: ArrayLike, lr: ArrayLike) -> PowerLa
     target = np.log(lr / batch)
     if is_flat(target):
         raise InputError(
-            f"every sweep has the same best LR per batch ({lr[0] / batch[0]:.4g}) whatever its tokens: "
+            f"every sweep has the same best LR per batch ({lr[0] / batch[0]:.4g}) whatever its "
+            "tokens: "
             "that does not determine a and b (it would fit b = 0 with no uncertainty); "
             "a finer LR grid in the sweeps may show the change"
         )
@@ -233,7 +235,7 @@ def power_schedule(
 
 
 def tokens_per_step_of(batch: float, seq_len: int | None, tokens_per_step: float | None) -> float:
-    """Tokens per optimiser step from ``--seq-len`` (``batch * seq_len``) or ``--tokens-per-step``."""
+    """Tokens per optimiser step from ``seq_len`` (``batch * seq_len``) or ``tokens_per_step``."""
     if (seq_len is None) == (tokens_per_step is None):
         raise ParameterError(
             "give the tokens per step: seq_len L (tokens per step = batch * L) or tokens_per_step",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lrcurve.check import check_run, parse_tolerance
-from lrcurve.errors import InputError, ParameterError
+from lrcurve.errors import ParameterError
 from lrcurve.fitting import fit
 from lrcurve.readers import read_runs
 from lrcurve.schedules import WSD, Warmup
@@ -19,7 +19,8 @@ DRIFT_FROM = 15000
 
 @pytest.fixture
 def lrcurve(capsys, monkeypatch):
-    """Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output."""
+    """Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output.
+    Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output."""
     from lrcurve.cli import main
 
     def run(*args, cwd, env=None):
@@ -45,7 +46,8 @@ def fitted():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, fitted):
-    """A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD run."""
+    """A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD run.
+    A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD run."""
     from lrcurve.fitfile import save_fit
 
     d = tmp_path_factory.mktemp("check")
@@ -167,7 +169,8 @@ def test_cli_forecasts_with_flag_schedule(files, lrcurve):
         and "parameters' uncertainty only" in forecast["fit_interval_covers"]
     )
     assert "differs from the logged LR" not in r.stderr  # the flags agree with the logged LR
-    # the planned exponential cooldown falls faster than the fitted constant and cosine runs ever did
+    # the planned exponential cooldown falls faster than the fitted constant and cosine runs ever
+    # did
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "falls by 14% of its peak within 256 steps" in warnings[0]
     wrong = lrcurve(
@@ -241,7 +244,8 @@ def test_notes_from_reading_the_run_are_said_once(files, lrcurve):
 
 
 def test_a_forecast_at_or_below_zero_loss_is_refused(files, lrcurve):
-    """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1."""
+    """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1.
+    A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1."""
     r = lrcurve(
         "check",
         "fit.json",

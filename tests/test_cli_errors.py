@@ -524,7 +524,8 @@ SCHEDULE_CASES = [
         ["--schedule", "file", "--lr-file", "one_lr.csv", "--steps", "100"],
         ["--steps", "does not apply", "file"],
     ),
-    # a warmup covering the whole file was accepted, where every other family refuses --warmup >= --steps
+    # a warmup covering the whole file was accepted, where every other family refuses --warmup >=
+    # --steps
     (
         ["--schedule", "file", "--lr-file", "two_lrs.csv", "--warmup", "200"],
         ["--warmup 200", "100 steps of --lr-file two_lrs.csv"],
@@ -534,7 +535,8 @@ SCHEDULE_CASES = [
         ["--warmup 100", "100 steps of --lr-file two_lrs.csv"],
     ),
     (["--schedule", "rewarmup", "--then", "zigzag"], ["--then", "zigzag"]),
-    # a flag the family does not use is refused, also when it has a default (--decay was 0.2, --then cosine)
+    # a flag the family does not use is refused, also when it has a default (--decay was 0.2, --then
+    # cosine)
     (
         ["--schedule", "cosine", "--decay", "0.5"],
         ["--decay", "does not apply", "--schedule cosine"],
@@ -598,7 +600,8 @@ def test_rewarmup_flags(fitted, lrcurve):
 
 
 def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, lrcurve):
-    """A milestone was checked against --steps but applied from --at-step: 20000 fired at step 32000, never."""
+    """A milestone was checked against --steps but applied from --at-step: 20000 fired at step
+    32000, never."""
     rewarm = (
         "predict",
         "fit.json",
@@ -701,12 +704,14 @@ def test_compare_refuses_when_no_law_can_be_fitted_and_says_why_for_each(tmp_pat
     refused(
         lrcurve("compare", "run.csv", "--warmup", 2160),
         "no law could be compared",
-        "momentum: fit on run (first 80%) to predict run (last 20%): 5 points cannot determine 5 parameters",
+        "momentum: fit on run (first 80%) to predict run (last 20%): 5 points cannot determine 5 "
+        "parameters",
         "multipower: fit on run: 7 points cannot determine 7 parameters",
     )
     refused(
         lrcurve("compare", "run.csv", "--warmup-area", "sideways"),
-        "--warmup-area: no law has the warmup convention 'sideways'; choose from peak, actual, full",
+        "--warmup-area: no law has the warmup convention 'sideways'; choose from peak, actual, "
+        "full",
     )
 
 
@@ -762,7 +767,7 @@ def test_numeric_warnings_are_one_line(fitted, lrcurve):
     assert result.err.splitlines()[-1].startswith("lrcurve: error: ")
 
 
-# --- what a real process shows ---------------------------------------------------------------------
+# --- what a real process shows --------------------------------------------------------------------
 
 
 def test_a_real_process_shows_the_same(tmp_path):

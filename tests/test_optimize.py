@@ -104,7 +104,8 @@ def test_any_law_works_through_the_generic_path_with_known_answers(fitted):
     wsd = run_search(
         area, "wsd", wsd_candidates(steps, PEAK, 100, fractions=(0.1, 0.3, 0.5)), steps
     )
-    # most LR area: the shortest decay with the slowest-falling shape (1-square is not searched; cosine > linear)
+    # most LR area: the shortest decay with the slowest-falling shape (1-square is not searched;
+    # cosine > linear)
     assert wsd.best.params["decay"] == 0.1 and wsd.best.params["shape"] == "cosine"
     best_area = wsd.best.schedule.law_view().per_step(steps).sum()
     assert wsd.best_loss == pytest.approx(5.0 - 1.0 * best_area, rel=1e-12)
@@ -351,11 +352,15 @@ def test_optimize_rewarmup_at_step(fit_dir):
     [
         (("--family", "linear"), "--family"),
         (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
-        (("--family", "wsd", "--score-step", 99999), "--score-step: 99999 must be between 1 and steps"),
+        (
+            ("--family", "wsd", "--score-step", 99999),
+            "--score-step: 99999 must be between 1 and steps",
+        ),
         # --at-step is the re-warmup start, as in predict; the scoring step is --score-step
         (("--family", "wsd", "--at-step", 1000), "--at-step applies to --family rewarmup"),
         (("--family", "wsd", "--baseline", "nope"), "--schedule"),
-        # the power family needs flags optimize has not; --then multistep searched constant schedules
+        # the power family needs flags optimize has not; --then multistep searched constant
+        # schedules
         (("--family", "wsd", "--baseline", "power"), "--baseline power: optimize has no --a"),
         (
             ("--family", "wsd", "--baseline", "rewarmup", "--then", "power"),
@@ -363,11 +368,13 @@ def test_optimize_rewarmup_at_step(fit_dir):
         ),
         (
             ("--family", "rewarmup", "--then", "power"),
-            "--then: the re-warmup search's new phase is one of constant, cosine, wsd, cyclic, got 'power'",
+            "--then: the re-warmup search's new phase is one of constant, cosine, wsd, cyclic, "
+            "got 'power'",
         ),
         (
             ("--family", "rewarmup", "--then", "multistep"),
-            "--then: the re-warmup search's new phase is one of constant, cosine, wsd, cyclic, got 'multi",
+            "--then: the re-warmup search's new phase is one of constant, cosine, wsd, cyclic, "
+            "got 'multi",
         ),
         # flags that do not apply to the search or the baseline were silently ignored
         (("--family", "cosine", "--shapes", "sqrt"), "--shapes does not apply to --family cosine"),

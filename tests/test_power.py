@@ -196,7 +196,8 @@ def test_schedule_power_cli(tmp_path):
     "tokens, per_step", [(-1.0, 5e-324), (0.0, 1.0), (-1e9, 1e6), (float("nan"), 1e6)]
 )
 def test_no_tokens_or_a_negative_count_is_refused_not_an_overflow(tokens, per_step):
-    # -1 token at 5e-324 tokens per step was -inf steps: an OverflowError inside (found by make fuzz)
+    # -1 token at 5e-324 tokens per step was -inf steps: an OverflowError inside (found by make
+    # fuzz)
     with pytest.raises(ParameterError, match="must be positive") as caught:
         power_schedule(4.6, -0.51, 64, per_step, tokens, 3e-4)
     assert caught.value.param == "tokens"
@@ -226,7 +227,8 @@ def test_schedule_power_cli_refuses_negative_tokens_in_one_line(tmp_path):
 
 
 def test_sweeps_whose_best_lr_per_batch_never_moves_are_refused():
-    # constant batch and LR at three token counts: b = 0 with zero residuals, R² 0/0 (was -inf and a numpy warning)
+    # constant batch and LR at three token counts: b = 0 with zero residuals, R² 0/0 (was -inf and a
+    # numpy warning)
     with pytest.raises(InputError, match="same best LR per batch"):
         fit_power_law([16, 16, 16], [1e9, 2e9, 4e9], [1e-3, 1e-3, 1e-3])
     with pytest.raises(InputError, match="same best LR per batch"):
@@ -286,7 +288,8 @@ def test_power_schedule_refuses_a_peak_outside_the_range_runs_are_read_in(lr_max
 
 
 def test_schedule_show_power_and_schedule_power_build_the_same_schedule(tmp_path):
-    """`schedule show power` decayed over 20 % (the WSD default of --decay), `schedule power` over 10 %."""
+    """`schedule show power` decayed over 20 % (the WSD default of --decay), `schedule power` over
+    10 %."""
     flags = ("--a", A, "--b", B, "--batch", 1024, "--tokens-per-step", 4194304, "--peak", 0.02)
     shown = lrcurve("schedule", "show", "power", *flags, "--steps", 238419, "--json", cwd=tmp_path)
     built = lrcurve(

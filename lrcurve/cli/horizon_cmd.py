@@ -99,7 +99,8 @@ def run_points(runs: list[Any], scale: float) -> list[Any]:
     for run in runs:
         if run.last_step < 0.98 * run.horizon:
             note(
-                f"{run.name}: logged to step {run.last_step} of {run.horizon}; left out (not finished)"
+                f"{run.name}: logged to step {run.last_step} of {run.horizon}; left out (not "
+                "finished)"
             )
             continue
         horizon = float(scaled_horizons(run.horizon, scale))

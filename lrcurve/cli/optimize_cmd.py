@@ -49,7 +49,7 @@ def _step_counts(text: str | None, flag: str) -> list[int] | None:
     return counts
 
 
-# Flags that shape only some searches (``rewarmup`` also when it is the baseline: --baseline rewarmup).
+# Flags that shape only some searches (``rewarmup`` also when it is the baseline).
 _SEARCH_FLAGS = {
     "shapes": ("wsd",),
     "fractions": ("wsd",),
@@ -62,7 +62,8 @@ _PHASE_FLAGS = ("decay", "shape")  # the WSD phase of a re-warmup search takes t
 
 
 def _check_applicable(family: str, baseline: str | None, **given: Any) -> None:
-    """Refuse a flag given (not None) that neither the search of ``family`` nor the baseline uses."""
+    """Refuse a flag given (not None) that neither the search of ``family`` nor the baseline
+    uses."""
     wsd_phase = (
         family == "rewarmup" and given.get("then") == "wsd"
     )  # --decay and --shape shape its candidates
@@ -164,7 +165,8 @@ def _print_opinions(result: Any, law: str, opinions: list[Any], top: int) -> Non
             "agree"
             if o.best == int(result.order[0])
             else (
-                f"differ: the {o.law} law ranks the {law} law's best #{o.rank_of(int(result.order[0]))}"
+                f"differ: the {o.law} law ranks the {law} law's best "
+                f"#{o.rank_of(int(result.order[0]))}"
             )
         )
         out.print(
@@ -181,7 +183,8 @@ def _print_measured(scored: list[Any]) -> None:
     from lrcurve.optimize import measured_bests
 
     table = Table(
-        title="measured sweep: last logged loss against the law's prediction for each run's schedule",
+        title="measured sweep: last logged loss against the law's prediction for each run's "
+        "schedule",
         title_justify="left",
     )
     add_columns(
@@ -199,8 +202,10 @@ def _print_measured(scored: list[Any]) -> None:
     for horizon, (measured_best, predicted_best) in measured_bests(scored).items():
         verdict = "agree" if measured_best is predicted_best else "differ"
         out.print(
-            f"horizon {horizon}: measured best {measured_best.label} ({measured_best.measured:.4f}); "
-            f"the law's best of these runs {predicted_best.label} ({predicted_best.predicted:.4f}): {verdict}",
+            f"horizon {horizon}: measured best {measured_best.label} "
+            f"({measured_best.measured:.4f}); "
+            f"the law's best of these runs {predicted_best.label} "
+            f"({predicted_best.predicted:.4f}): {verdict}",
             soft_wrap=True,
         )
 

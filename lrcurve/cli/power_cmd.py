@@ -22,7 +22,8 @@ def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
     schedule_only = [flag for flag in given if flag not in ("--seq-len", "--tokens-per-step")]
     if schedule_only and not per_step:
         raise InputError(
-            f"{schedule_only[0]} applies to the Power schedule only: give --seq-len or --tokens-per-step too"
+            f"{schedule_only[0]} applies to the Power schedule only: give --seq-len or "
+            "--tokens-per-step too"
         )
 
 
@@ -221,7 +222,8 @@ def fit_power_command(
         new = result["new_run"]
         lo, hi = new["range_2se"]
         out.print(
-            f"new run: batch {batch:g}, {tokens:.4g} tokens: best constant (WSD) LR {new['optimal_constant_lr']:.4g} "
+            f"new run: batch {batch:g}, {tokens:.4g} tokens: best constant (WSD) LR "
+            f"{new['optimal_constant_lr']:.4g} "
             f"(±2 s.e.: {lo:.4g} .. {hi:.4g})",
             soft_wrap=True,
         )

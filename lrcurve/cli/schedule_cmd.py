@@ -196,7 +196,7 @@ def power_command(
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
-    """The Power scheduler (Shen et al. 2408.13359): lr = min(peak, batch*a*tokens^b), then a short decay."""
+    """The Power scheduler (Shen et al. 2408.13359): lr = min(peak, batch*a*tokens^b), decayed."""
     from lrcurve.cli.files import check_outputs
     from lrcurve.power import power_schedule, tokens_per_step_of
 
