@@ -151,6 +151,7 @@ def check_from_step(from_step: int, steps: int, default_of: str | None = None) -
         raise ParameterError(f"{given} must be between 0 and steps ({steps})", param="at_step")
 
 
+# 61 lines: the grid's checks, then one loop over floor x warmup x max LR
 def rewarmup_candidates(
     base: Schedule,
     from_step: int,

@@ -132,6 +132,7 @@ def grid_stderr(points: Sequence[SweepPoint], lr: float) -> float | None:
     return float(max(x[i] - x[i - 1], x[i + 1] - x[i]) / 2)
 
 
+# 65 lines: parabola, then the two fallbacks (best observed LR), each with its error bar
 def optimum_at_horizon(
     points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None
 ) -> HorizonOptimum:
@@ -211,6 +212,7 @@ def pooled_noise_variance(groups: Sequence[Sequence[SweepPoint]], span: float) -
     return rss_total / dof_total if dof_total else None
 
 
+# 80 lines: per-horizon optima, the weighted fit, and its interval cases in one place
 def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> HorizonLaw:
     """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons."""
     by_horizon: dict[float, list[SweepPoint]] = {}

@@ -186,6 +186,7 @@ def difference_stderr(
     return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
 
 
+# 66 lines: checks, scoring, then the notes on the result, in the order they are read
 def search(
     fitted: FittedLaw,
     family: str,

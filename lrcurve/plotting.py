@@ -209,6 +209,7 @@ def plot_horizon(
     return fig
 
 
+# 66 lines: one figure, its two panels drawn in order (loss and band, window deviations)
 def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> plt.Figure:
     """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
     from lrcurve.check import Z95

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -245,3 +246,65 @@ def tokens_per_step_of(batch: float, seq_len: int | None, tokens_per_step: float
     if not per_step > 0:
         raise ParameterError(f"must be positive, got {per_step:g}", param="tokens_per_step")
     return per_step
+
+
+def fit_summary(fitted: PowerLawFit) -> dict[str, Any]:
+    """The fit as plain numbers (what ``fit-power --json`` prints before the new run)."""
+    return {
+        "points": int(fitted.lr.size),
+        "a": fitted.a,
+        "a_stderr": fitted.a_stderr,
+        "b": fitted.b,
+        "b_stderr": fitted.b_stderr,
+        "log_a": fitted.log_a,
+        "covariance_log_a_b": fitted.covariance.tolist(),
+        "correlation": fitted.correlation,
+        "r2": fitted.r2,
+        "rms_log_residual": float(np.sqrt(np.mean(fitted.residuals**2))),
+    }
+
+
+def new_run(
+    fitted: PowerLawFit,
+    batch: float,
+    tokens: float,
+    per_step: float | None = None,
+    lr_max: float | None = None,
+    **schedule_options: Any,
+) -> tuple[dict[str, Any], Schedule | None]:
+    """A new run's best constant LR ``batch * a * tokens^b`` with its ±2 s.e. range and, given
+    the tokens per step, its Power schedule (capped at ``lr_max``, default the highest LR of
+    the sweeps) sampled at 10 steps; the schedule itself too."""
+    if not (batch > 0 and tokens > 0):
+        raise ParameterError(f"batch and tokens must be positive, got {batch:g} and {tokens:g}")
+    lr_opt = float(fitted.optimal_lr(batch, tokens))
+    rel = float(fitted.optimal_lr_log_stderr(tokens))
+    run: dict[str, Any] = {
+        "batch": batch,
+        "tokens": tokens,
+        "optimal_constant_lr": lr_opt,
+        "log_stderr": rel,
+        "range_2se": [lr_opt * np.exp(-2 * rel), lr_opt * np.exp(2 * rel)],
+    }
+    if per_step is None:
+        return run, None
+    lr_max = float(fitted.lr.max()) if lr_max is None else lr_max
+    schedule = power_schedule(
+        fitted.a, fitted.b, batch, per_step, tokens, lr_max, **schedule_options
+    )
+    steps = np.unique(np.linspace(0, schedule.horizon - 1, 10).round().astype(int)) + 1
+    run.update(
+        {
+            "tokens_per_step": per_step,
+            "lr_max": lr_max,
+            "schedule": schedule.to_dict(),
+            "schedule_text": str(schedule),
+            "steps": schedule.horizon,
+            "sampled": {
+                "step": steps.tolist(),
+                "tokens": (steps * per_step).tolist(),
+                "lr": schedule(steps).tolist(),
+            },
+        }
+    )
+    return run, schedule

@@ -108,6 +108,7 @@ def run_points(runs: list[Any], scale: float) -> list[Any]:
     return points
 
 
+# 91 lines, 56 of them the signature: typer reads each flag from its parameter
 def horizon_command(
     files: Annotated[
         list[Path] | None,
