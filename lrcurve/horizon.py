@@ -73,8 +73,8 @@ class HorizonLaw:
     )
 
     def formula(self, digits: int = 4) -> str:
-        """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1``, ``-0.0000``).
-        ``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1``, ``-0.0000``)."""
+        """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1``,
+        ``-0.0000``)."""
         exponent = round(-self.beta, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
         return f"{self.B:.{digits}g} * D^{exponent:+.{digits}f}"
 

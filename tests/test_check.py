@@ -19,8 +19,8 @@ DRIFT_FROM = 15000
 
 @pytest.fixture
 def lrcurve(capsys, monkeypatch):
-    """Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output.
-    Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and output."""
+    """Run the CLI in this process (as `lrcurve ARGS` would) and return its exit status and
+    output."""
     from lrcurve.cli import main
 
     def run(*args, cwd, env=None):
@@ -46,8 +46,8 @@ def fitted():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, fitted):
-    """A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD run.
-    A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD run."""
+    """A fit file, a run that drifts upwards from step 15000, and the first 140 logs of the WSD
+    run."""
     from lrcurve.fitfile import save_fit
 
     d = tmp_path_factory.mktemp("check")
@@ -244,8 +244,8 @@ def test_notes_from_reading_the_run_are_said_once(files, lrcurve):
 
 
 def test_a_forecast_at_or_below_zero_loss_is_refused(files, lrcurve):
-    """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1.
-    A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited 1."""
+    """A peak LR 30x the fitted one drove the forecast to -0.09 nats; check printed it and exited
+    1."""
     r = lrcurve(
         "check",
         "fit.json",
@@ -278,3 +278,24 @@ def test_check_says_when_the_run_goes_beyond_the_fit(files, lrcurve):
         "the law extrapolates" in r.stderr
         and json.loads(r.stdout)["runs"][0]["forecast"]["horizon"] == 72000
     )
+
+
+def test_check_reads_the_run_log_once(files, lrcurve, monkeypatch):
+    """A log that starts after the fit's warmup takes it: it was read twice for that."""
+    import lrcurve.readers as readers
+
+    wsd = pd.read_csv(SAMPLES / "wsd.csv")
+    late = files / "late.csv"
+    wsd[wsd.step > 3 * WARMUP].to_csv(late, index=False)
+    calls = []
+    read = readers.read_runs
+
+    def counted(path, *args, **kwargs):
+        calls.append(path)
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(readers, "read_runs", counted)
+    r = lrcurve("check", "fit.json", late, "--json", cwd=files)
+    assert r.returncode == 0 and f"from the fit: warmup={WARMUP}" in r.stderr, r.stderr
+    assert calls == [late]
+    assert json.loads(r.stdout)["runs"][0]["status"] == "ok"
