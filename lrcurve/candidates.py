@@ -51,11 +51,12 @@ def _pct(fraction: float) -> str:
     return f"{100 * fraction:.3g} %"
 
 
-def _check_fractions(values: Sequence[float], what: str, lo: float, hi: float) -> None:
+def _check_fractions(values: Sequence[float], what: str, lo: float, hi: float, param: str) -> None:
     bad = [v for v in values if not lo <= v <= hi]
     if bad or not values:
-        raise InputError(
-            f"{what} must be a non-empty list of numbers in [{lo:g}, {hi:g}], got {list(values)}"
+        raise ParameterError(
+            f"{what} must be a non-empty list of numbers in [{lo:g}, {hi:g}], got {list(values)}",
+            param=param,
         )
 
 
@@ -71,8 +72,8 @@ def wsd_candidates(
     floors: Sequence[float] = (0.0,),
 ) -> list[Candidate]:
     """WSD with every decay fraction x shape x final-LR fraction."""
-    _check_fractions(fractions, "WSD decay fractions", 0.0, 1.0)
-    _check_fractions(floors, "floors", 0.0, 1.0)
+    _check_fractions(fractions, "WSD decay fractions", 0.0, 1.0, "fractions")
+    _check_fractions(floors, "floors", 0.0, 1.0, "floors")
     unknown = [s for s in shapes if s not in WSD_SHAPES]
     if unknown or not shapes:
         raise ParameterError(
@@ -119,8 +120,8 @@ def cosine_candidates(
     floors: Sequence[float] = DEFAULT_COSINE_FLOORS,
 ) -> list[Candidate]:
     """Cosine with every period (fraction of the steps after warmup) x floor."""
-    _check_fractions(periods, "cosine periods", 0.01, 10.0)
-    _check_fractions(floors, "floors", 0.0, 1.0)
+    _check_fractions(periods, "cosine periods", 0.01, 10.0, "periods")
+    _check_fractions(floors, "floors", 0.0, 1.0, "floors")
     out = []
     for floor in floors:
         for fraction in periods:
@@ -177,8 +178,8 @@ def rewarmup_candidates(
         if warmups is None
         else list(warmups)
     )
-    _check_fractions(max_lrs, "maximum LRs (fractions of the peak)", 1e-6, 100.0)
-    _check_fractions(floors, "floors", 0.0, 1.0)
+    _check_fractions(max_lrs, "maximum LRs (fractions of the peak)", 1e-6, 100.0, "max_lrs")
+    _check_fractions(floors, "floors", 0.0, 1.0, "floors")
     if not warmups or min(warmups) < 0 or max(warmups) >= phase:
         raise ParameterError(
             f"re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}",

@@ -36,7 +36,7 @@ from lrcurve.candidates import (  # noqa: F401 - also this module's names, as be
     rewarmup_candidates,
     wsd_candidates,
 )
-from lrcurve.errors import InputError, ParameterError
+from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
@@ -213,7 +213,7 @@ def search(
     schedules = [c.schedule for c in candidates] + [baseline]
     losses = predicted_losses(fitted, schedules, at_step, progress=progress)
     if not np.all(np.isfinite(losses)):
-        raise InputError(
+        raise ExtrapolationError(
             "the law is not defined for some candidates (an LR of zero from the start?)"
         )
     labels = [c.label for c in candidates] + [baseline_label]
