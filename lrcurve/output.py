@@ -66,6 +66,10 @@ def write_atomic(path: Path, write: Callable[[Path], None], replace: bool = True
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place
     (``replace=False``: refuse if ``path`` exists by then). The temporary file is removed on
     any error or stop (signals included, once the CLI turns them into exceptions)."""
+    if is_marked_input(path):  # legacy, with mark_input: the CLI refuses inputs before any work
+        raise InputError(
+            f"{path} is one of the inputs; lrcurve never overwrites its inputs, write elsewhere"
+        )
     mode = path.stat().st_mode & 0o777 if path.is_file() else _new_file_mode()
     try:
         fd, tmp_name = tempfile.mkstemp(
