@@ -235,3 +235,15 @@ def check_run(
             prediction.final_loss * (1.0 + cut[-1].deviation),
         )
     return CheckResult(run, tolerance, steps, observed, predicted, cut, forecast, prediction)
+
+
+def with_fit_warmup(runs: list[Run], warmup: int) -> list[Run] | None:
+    """``runs`` under the fitted runs' ``warmup`` when every log starts after it with no warmup
+    of its own (as ``predict`` takes the fit's warmup); None when that does not apply."""
+    from dataclasses import replace
+
+    from lrcurve.schedules import Warmup
+
+    if not warmup or not all(r.warmup_steps == 0 and r.steps[0] >= warmup for r in runs):
+        return None
+    return [replace(r, schedule=Warmup(r.schedule, warmup)) for r in runs]

@@ -70,21 +70,6 @@ def with_flag_schedule(run: Any, spec: Any) -> Any:
     return replace(run, schedule=schedule, lr_origin=origin, notes=tuple(notes))
 
 
-def inherit_warmup(runs: list[Any], fitted: Any) -> tuple[list[Any], str | None]:
-    """Runs whose log starts after the fitted runs' warmup, with no warmup of their own, take
-    the fit's warmup (as ``predict`` does); the note that says so."""
-    from lrcurve.schedules import Warmup
-
-    warmup = fitted.warmup_steps
-    if not warmup or not all(r.warmup_steps == 0 and r.steps[0] >= warmup for r in runs):
-        return runs, None
-    text = (
-        f"from the fit: warmup={warmup} (the log starts at step {runs[0].steps[0]}; "
-        "give --warmup to change it)"
-    )
-    return [replace(r, schedule=Warmup(r.schedule, warmup)) for r in runs], text
-
-
 def annotation(result: Any) -> str:
     """The one-line verdict; a GitHub Actions workflow command when GITHUB_ACTIONS=true."""
     import os
@@ -191,7 +176,7 @@ def check_command(
     --schedule/--steps/... to set its planned horizon, and the rest of a partial run is
     forecast. Exit status: 0 within tolerance, 1 when the loss drifted, 2 on bad input.
     """
-    from lrcurve.check import check_run, parse_tolerance
+    from lrcurve.check import check_run, parse_tolerance, with_fit_warmup
     from lrcurve.cli.files import check_plot_path, mark_input
     from lrcurve.cli.loading import RunInputs, load_fit, say_notes
     from lrcurve.cli.render import note
@@ -214,8 +199,13 @@ def check_command(
         )
     runs = inputs.load([run_file], spec.warmup, quiet=True)  # read once
     inherited = None
-    if spec.warmup is None:
-        runs, inherited = inherit_warmup(runs, fitted)
+    fit_warmup = with_fit_warmup(runs, fitted.warmup_steps) if spec.warmup is None else None
+    if fit_warmup is not None:
+        runs = fit_warmup
+        inherited = (
+            f"from the fit: warmup={fitted.warmup_steps} (the log starts at step "
+            f"{runs[0].steps[0]}; give --warmup to change it)"
+        )
     if planned:
         if lr_file is not None:
             mark_input(lr_file)
