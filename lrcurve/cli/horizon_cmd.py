@@ -165,8 +165,9 @@ def horizon_command(
     smooth: Smooth = "auto",
     parent: Parent = "auto",
 ) -> None:
-    """Best peak LR per training horizon and the power law lr_opt = B * D^-beta
-    (Bjorck et al. 2409.19913)."""
+    """Best peak LR per training horizon and the power law lr_opt = B * D^-beta.
+
+    After Bjorck et al., Scaling Optimal LR Across Token Horizons, arXiv 2409.19913."""
     from lrcurve.cli.files import check_plot_path, mark_input
     from lrcurve.cli.loading import RunInputs
     from lrcurve.cli.render import emit_json, note, plotting, save_plot

@@ -198,8 +198,9 @@ def optimize_command(
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
-    """Search a schedule family for the lowest predicted loss; show the trade-off and the gain
-    over a baseline."""
+    """Search a schedule family for the lowest predicted loss, with the trade-off and the gain.
+
+    The gain is over a baseline: --baseline with the schedule flags, or the fitted runs' own."""
     from lrcurve.cli.files import check_plot_path, mark_input
     from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
     from lrcurve.cli.render import plotting, save_plot

@@ -98,8 +98,9 @@ def fit_power_command(
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
-    """Fit lr_opt = batch * a * tokens^b to optimal-LR sweeps; give the Power schedule for a new
-    --batch/--tokens (Shen et al. 2408.13359)."""
+    """Fit lr_opt = batch * a * tokens^b to optimal-LR sweeps; the Power schedule of a new run.
+
+    The new run is --batch/--tokens (Shen et al., Power Scheduler, arXiv 2408.13359)."""
     from lrcurve.cli.files import check_plot_path, mark_input
     from lrcurve.cli.render import emit_json, out, plotting, save_plot
     from lrcurve.power import fit_power_law, fit_summary, new_run, read_sweeps, tokens_per_step_of
