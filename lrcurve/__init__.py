@@ -8,13 +8,31 @@ Fit a loss law to one or two logged curves, then predict others::
     curve = fitted.predict(make_schedule("wsd", steps=72000, peak=3e-4, decay=0.15, shape="sqrt"))
 """
 
-from lrcurve.areas import annealing_area, forward_area
-from lrcurve.fitting import FittedLaw, Prediction, fit
-from lrcurve.laws import LAWS, make_law
-from lrcurve.laws.momentum import MomentumLaw
-from lrcurve.readers import Columns, read_runs
-from lrcurve.runs import Run
-from lrcurve.schedules import make_schedule
+import importlib
+from typing import Any
+
+# Names are imported on first use, so that `lrcurve --help` starts without numpy.
+_EXPORTS = {
+    "annealing_area": "lrcurve.areas",
+    "forward_area": "lrcurve.areas",
+    "FittedLaw": "lrcurve.fitting",
+    "Prediction": "lrcurve.fitting",
+    "fit": "lrcurve.fitting",
+    "LAWS": "lrcurve.laws",
+    "make_law": "lrcurve.laws",
+    "MomentumLaw": "lrcurve.laws.momentum",
+    "Columns": "lrcurve.readers",
+    "read_runs": "lrcurve.readers",
+    "Run": "lrcurve.runs",
+    "make_schedule": "lrcurve.schedules",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lrcurve' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 __all__ = [

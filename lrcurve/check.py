@@ -11,20 +11,19 @@ A partial log whose schedule has a horizon beyond the next logged step (rebuilt 
 config, or given with flags) also gets a forecast: the final loss ``L_pred(T)`` with its
 delta-method standard error from :meth:`lrcurve.fitting.FittedLaw.predict`, a 95 %
 interval ``L_pred(T) +- 1.96 s.e.`` of the fitted parameters only (the law's own error
-across schedules is not in it, so it is a lower bound on the uncertainty), and ``L_pred(T) * (1 + d_last)`` if the deviation of
-the latest window persists.
+across schedules is not in it, so it is a lower bound on the uncertainty), and
+``L_pred(T) * (1 + d_last)`` if the deviation of the latest window persists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import InputError
+from lrcurve.errors import ExtrapolationError, ParameterError, ReadError
 from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositive_loss
 from lrcurve.runs import Run
 
@@ -40,15 +39,16 @@ def parse_tolerance(text: str) -> float:
     try:
         value = float(spec.rstrip("%").strip())
     except ValueError:
-        raise InputError(
-            f"--tolerance {text!r}: give a relative tolerance such as 0.5% or 0.005"
+        raise ParameterError(
+            f"{text!r}: give a relative tolerance such as 0.5% or 0.005", param="tolerance"
         ) from None
     fraction = value / 100 if percent else value
     if not np.isfinite(fraction) or fraction <= 0:
-        raise InputError(f"--tolerance {text!r}: must be a positive, finite number")
+        raise ParameterError(f"{text!r}: must be a positive, finite number", param="tolerance")
     if not percent and fraction >= 0.2:
-        raise InputError(
-            f"--tolerance {text!r} would allow {100 * fraction:g} %; write {value:g}% for {value:g} percent"
+        raise ParameterError(
+            f"{text!r} would allow {100 * fraction:g} %; write {value:g}% for {value:g} percent",
+            param="tolerance",
         )
     return fraction
 
@@ -94,7 +94,9 @@ class Forecast:
             "final_loss": self.final_loss,
             "final_stderr": self.final_stderr,
             "fit_interval95": list(self.interval) if self.interval else None,
-            "fit_interval_covers": "the fitted parameters' uncertainty only, not the law's own error",
+            "fit_interval_covers": (
+                "the fitted parameters' uncertainty only, not the law's own error"
+            ),
             "final_loss_at_current_deviation": self.at_current_deviation,
         }
 
@@ -138,17 +140,22 @@ class CheckResult:
             assert first is not None
             side = "above" if first.deviation > 0 else "below"
             text = (
-                f"{head}the loss left the {band} band at step {first.start} ({100 * first.deviation:+.2f} % {side} "
+                f"{head}the loss left the {band} band at step {first.start} "
+                f"({100 * first.deviation:+.2f} % {side} "
                 f"the prediction over steps {first.start}-{first.end}; worst window {worst})"
             )
         else:
-            text = f"{head}within {band} of the prediction over {len(self.windows)} windows to step {self.steps[-1]} (worst {worst})"
+            text = (
+                f"{head}within {band} of the prediction over {len(self.windows)} windows to step "
+                f"{self.steps[-1]} (worst {worst})"
+            )
         if self.forecast is not None:
             interval = self.forecast.interval
             ci = (
                 f" [{interval[0]:.4f}, {interval[1]:.4f}, fit uncertainty only]" if interval else ""
             )
-            text += f"; predicted final loss at step {self.forecast.horizon}: {self.forecast.final_loss:.4f}{ci}"
+            final = f"{self.forecast.final_loss:.4f}"
+            text += f"; predicted final loss at step {self.forecast.horizon}: {final}{ci}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,17 +187,19 @@ def check_run(
 ) -> CheckResult:
     """Compare ``run``'s logged loss with ``fitted``'s prediction for its schedule."""
     if windows < 1:
-        raise InputError(f"--windows must be at least 1, got {windows}")
+        raise ParameterError(f"must be at least 1, got {windows}", param="windows")
     compared = fit_window(run, fitted.skip_fraction)
     if not compared.any():
-        raise InputError(
-            f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to check"
+        raise ReadError(
+            f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to "
+            "check"
         )
     steps, observed = run.steps[compared], run.loss[compared]
     predicted = fitted.curve(run.schedule, steps)
     if not np.all(np.isfinite(predicted)):
-        raise InputError(
-            f"{run.source or run.name}: the law is not defined for this run's schedule ({run.schedule})"
+        raise ExtrapolationError(
+            f"{run.source or run.name}: the law is not defined for this run's schedule "
+            f"({run.schedule})"
         )
     refuse_nonpositive_loss(
         predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"
@@ -228,66 +237,13 @@ def check_run(
     return CheckResult(run, tolerance, steps, observed, predicted, cut, forecast, prediction)
 
 
-def plot_check(fitted: FittedLaw, result: CheckResult, path: Path) -> None:
-    """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
-    from lrcurve.plotting import plt, save_figure, set_title
+def with_fit_warmup(runs: list[Run], warmup: int) -> list[Run] | None:
+    """``runs`` under the fitted runs' ``warmup`` when every log starts after it with no warmup
+    of its own (as ``predict`` takes the fit's warmup); None when that does not apply."""
+    from dataclasses import replace
 
-    fig, (ax_loss, ax_dev) = plt.subplots(
-        2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3)
-    )
-    run, tol = result.run, result.tolerance
-    grid = np.unique(np.linspace(result.steps[0], run.last_step, 800).astype(np.int64))
-    ax_loss.plot(
-        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
-    )
-    predicted = fitted.curve(run.schedule, grid)
-    ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
-    ax_loss.fill_between(
-        grid,
-        predicted * (1 - tol),
-        predicted * (1 + tol),
-        color="C1",
-        alpha=0.2,
-        lw=0,
-        label=f"±{100 * tol:.3g} % band",
-    )
-    if result.prediction is not None:
-        p = result.prediction
-        later = p.steps > run.last_step
-        ax_loss.plot(p.steps[later], p.loss[later], "--", color="C1", lw=1.2, label="forecast")
-        if p.loss_stderr is not None:
-            ax_loss.fill_between(
-                p.steps[later],
-                p.loss[later] - Z95 * p.loss_stderr[later],
-                p.loss[later] + Z95 * p.loss_stderr[later],
-                color="C1",
-                alpha=0.12,
-                lw=0,
-            )
-    first = result.first_drift
-    for ax in (ax_loss, ax_dev):
-        if first is not None:
-            ax.axvline(first.start, color="C3", lw=1, ls=":")
-        ax.grid(alpha=0.3)
-    tail = result.observed[len(result.observed) // 10 :]
-    lo, hi = (
-        float(min(tail.min(), predicted.min())),
-        float(max(tail.max(), predicted[len(predicted) // 10 :].max())),
-    )
-    if result.prediction is not None:  # the forecast is drawn too
-        lo = min(
-            lo,
-            float(result.prediction.loss[result.prediction.steps > run.last_step].min(initial=lo)),
-        )
-    ax_loss.set_ylim(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
-    for w in result.windows:
-        ax_dev.hlines(100 * w.deviation, w.start, w.end, color="C0" if w.in_band else "C3", lw=3)
-    ax_dev.axhspan(-100 * tol, 100 * tol, color="C1", alpha=0.15, lw=0)
-    ax_dev.set_ylabel("window deviation (%)")
-    ax_dev.set_xlabel("step")
-    ax_loss.set_ylabel("loss (nats)")
-    set_title(
-        ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115
-    )
-    ax_loss.legend(fontsize=8)
-    save_figure(fig, path)
+    from lrcurve.schedules import Warmup
+
+    if not warmup or not all(r.warmup_steps == 0 and r.steps[0] >= warmup for r in runs):
+        return None
+    return [replace(r, schedule=Warmup(r.schedule, warmup)) for r in runs]

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.stats import t as student_t
 
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError, ReadError
 
 Z95 = 1.959964
 
@@ -71,7 +73,8 @@ class HorizonLaw:
     )
 
     def formula(self, digits: int = 4) -> str:
-        """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1`` or ``-0.0000``)."""
+        """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1``,
+        ``-0.0000``)."""
         exponent = round(-self.beta, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
         return f"{self.B:.{digits}g} * D^{exponent:+.{digits}f}"
 
@@ -90,7 +93,8 @@ class HorizonLaw:
         return lr, lr * np.exp(-self.z95 * se), lr * np.exp(self.z95 * se)
 
 
-MAX_EXCESS = 0.05  # a run this much worse than the best is off the valley (diverged, or far from the optimum)
+# a run this much worse than the best is off the valley (diverged, or far from the optimum)
+MAX_EXCESS = 0.05
 
 
 def _valley(points: Sequence[SweepPoint], span: float) -> tuple[SweepPoint, ...]:
@@ -128,6 +132,7 @@ def grid_stderr(points: Sequence[SweepPoint], lr: float) -> float | None:
     return float(max(x[i] - x[i - 1], x[i + 1] - x[i]) / 2)
 
 
+# 65 lines: parabola, then the two fallbacks (best observed LR), each with its error bar
 def optimum_at_horizon(
     points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None
 ) -> HorizonOptimum:
@@ -167,7 +172,8 @@ def optimum_at_horizon(
     x = np.log([p.lr for p in used])
     if not x.min() < vertex < x.max():
         return best_observed(
-            "the parabola's vertex lies outside the LRs tried; took the best observed (try LRs beyond it)"
+            "the parabola's vertex lies outside the LRs tried; took the best observed (try LRs "
+            "beyond it)"
         )
     loss_at_vertex = float(np.polyval(coef, vertex))
     if loss_at_vertex < best.loss - 3 * np.sqrt(rss / max(dof, 1)) - 0.01 * best.loss:
@@ -175,7 +181,8 @@ def optimum_at_horizon(
             "the parabola dips far below every observed loss; took the best observed"
         )
     # the pooled noise when there is one: a parabola's own residuals have a degree of freedom or two
-    # and can be near zero by chance, which gave one horizon an error bar of 1e-13 and all the weight
+    # and can be near zero by chance, which gave one horizon an error bar of 1e-13 and all the
+    # weight
     variance = noise_var if noise_var is not None else (rss / dof if dof > 0 else None)
     stderr = None
     if variance is not None:
@@ -205,6 +212,7 @@ def pooled_noise_variance(groups: Sequence[Sequence[SweepPoint]], span: float) -
     return rss_total / dof_total if dof_total else None
 
 
+# 80 lines: per-horizon optima, the weighted fit, and its interval cases in one place
 def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> HorizonLaw:
     """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons."""
     by_horizon: dict[float, list[SweepPoint]] = {}
@@ -217,7 +225,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
             and p.horizon > 0
         ):
             raise InputError(
-                f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon and loss"
+                f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon "
+                "and loss"
             )
         by_horizon.setdefault(p.horizon, []).append(p)
     if len(by_horizon) < 2:
@@ -260,7 +269,8 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
             "the optima lie exactly on the law and have no error bars: no scale for an interval"
         )
     else:
-        # equal weights carry no scale of their own: the scatter about the law sets it, with t's wider quantile
+        # equal weights carry no scale of their own: the scatter about the law sets it, with t's
+        # wider quantile
         covariance, z95 = np.linalg.inv(normal) * chi2, float(student_t.ppf(0.975, dof))
     if no_interval:
         warnings.append(f"no interval for lr_opt(D): {no_interval}")
@@ -283,3 +293,91 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
             ),
         )
     return law
+
+
+# Column names of a summary table, one row per finished run (the first found is used).
+TABLE_LR = ("lr", "peak_lr", "learning_rate", "max_lr")
+TABLE_HORIZON = ("tokens", "horizon", "steps", "iterations", "iters", "train_steps")
+TABLE_LOSS = ("final_val_loss", "final_loss", "val_loss", "loss", "final_train_loss")
+
+
+@dataclass(frozen=True)
+class TablePoints:
+    """The sweep points of a summary table; ``in_tokens``: its horizon column is ``tokens``."""
+
+    points: list[SweepPoint]
+    in_tokens: bool
+    notes: list[str]
+
+
+def _rows_where(frame: Any, path: Path, where: Sequence[str]) -> Any:
+    for condition in where:
+        column, sep, value = condition.partition("=")
+        if not sep or column not in frame.columns:
+            raise ParameterError(
+                f"{condition!r}: expected COLUMN=VALUE with a column of {path}", param="where"
+            )
+        frame = frame[frame[column].astype(str) == value]
+    if frame.empty:
+        raise ParameterError(f"{path}: no rows left after {' '.join(where)}", param="where")
+    return frame
+
+
+def points_from_table(
+    path: Path, where: Sequence[str] = (), tokens_per_step: float = 1.0
+) -> TablePoints:
+    """One sweep point per row of a summary table (``lr``, horizon, final ``loss``), horizons
+    in tokens (``steps * tokens_per_step`` unless the column is ``tokens``)."""
+    from lrcurve.readers import find_column, numeric_column, read_table
+
+    frame = _rows_where(read_table(path), path, where)
+    columns = {
+        what: find_column(frame, path, names, None)
+        for what, names in (("lr", TABLE_LR), ("horizon", TABLE_HORIZON), ("loss", TABLE_LOSS))
+    }
+    missing = [what for what, col in columns.items() if col is None]
+    if missing:
+        raise ReadError(
+            f"{path}: no {' or '.join(missing)} column (columns: {', '.join(frame.columns)})"
+        )
+    values: dict[str, NDArray[np.float64]] = {}
+    for what, column in columns.items():
+        numbers, _ = numeric_column(frame, column, path)
+        bad = numbers <= 0
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ReadError(
+                f"{path}: column {column!r} row {frame.index[row] + 2}: {what} "
+                f"{numbers[row]:g} is not positive"
+            )
+        values[what] = numbers
+    lr, loss = values["lr"], values["loss"]
+    in_tokens = columns["horizon"].lower() == "tokens"
+    horizon = scaled_horizons(values["horizon"], 1.0 if in_tokens else tokens_per_step)
+    names = frame[frame.columns[0]].astype(str).tolist()
+    keep = np.isfinite(loss) & np.isfinite(lr) & np.isfinite(values["horizon"])
+    notes = []
+    if (~keep).any():
+        left = int((~keep).sum())
+        notes.append(f"{path}: left out {left} rows without a finite LR, horizon and loss")
+    points = [
+        SweepPoint(float(h), float(r), float(v), n)
+        for h, r, v, n, k in zip(horizon, lr, loss, names, keep)
+        if k
+    ]
+    return TablePoints(points, in_tokens, notes)
+
+
+def scaled_horizons(steps: ArrayLike, tokens_per_step: float) -> NDArray[np.float64]:
+    """Horizons in tokens: ``steps * tokens_per_step``, refusing a product that overflows."""
+    steps = np.asarray(steps, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        tokens = steps * tokens_per_step
+    over = np.isfinite(steps) & ~np.isfinite(tokens)
+    if over.any():
+        raise ParameterError(
+            f"{tokens_per_step:g}: a horizon of {steps[over][0]:g} steps overflows to an "
+            "infinite token count",
+            param="tokens_per_step",
+        )
+    return tokens

@@ -1,12 +1,14 @@
-"""Writing results: never over an existing file without ``force``, never over an input,
-always atomically (a temporary file beside the target, renamed into place).
+"""Writing results atomically: a temporary file beside the target, moved into place only when
+complete. Without ``replace`` the target is created exclusively (a hard link of the temporary
+file), so a file that appeared meanwhile, e.g. from a second lrcurve, is never overwritten.
 
-Readers call :func:`mark_input` on every file they read; a write to one of those
-files is refused even with ``force``, so nothing the user gave is ever modified.
+Which paths may be written (never an input, an existing file only with ``--force``) is the
+command line's decision: see :mod:`lrcurve.cli.files`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -17,65 +19,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError
 
-PLOT_SUFFIXES = (".png", ".svg", ".pdf")
-
-_inputs: set[Path] = set()
+# Legacy: the readers still mark each file they read here; the CLI refuses to write them
+# (lrcurve.cli.files). Goes away once the readers record them in Run.inputs instead.
+_read: set[Path] = set()
 
 
 def mark_input(path: Path) -> None:
-    """Remember that ``path`` was read: it is an input and is never written."""
-    _inputs.add(path.resolve())
+    """Remember that ``path`` was read (legacy hook for the readers)."""
+    _read.add(path.resolve())
 
 
-def _refuse_input(path: Path) -> None:
-    if path.resolve() in _inputs:
-        raise InputError(
-            f"{path} is one of the inputs; lrcurve never overwrites its inputs, write elsewhere"
-        )
-
-
-def check_writable(path: Path, force: bool, flag: str = "--force") -> None:
-    """Refuse early, before any work, when ``path`` may not be written."""
-    _refuse_input(path)
-    if str(path) == "-":
-        raise InputError(
-            "-o -: lrcurve does not write files to stdout; give a file name (or use --json)"
-        )
-    if path.is_dir():
-        raise InputError(f"{path} is a directory")
-    if path.exists() and not path.is_file():
-        raise InputError(
-            f"{path} is not a regular file (a device or pipe); lrcurve writes only regular files"
-        )
-    if path.exists() and not force:
-        raise InputError(f"{path} exists; pass {flag} to overwrite it")
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"{parent}: no such directory for output {path.name}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{parent}: no permission to write {path.name} there")
-
-
-def check_plot_path(path: Path, force: bool) -> None:
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        hint = " after a name (e.g. curve.png)" if path.name.lower() in PLOT_SUFFIXES else ""
-        raise InputError(
-            f"--plot {path}: the file name must end in {', '.join(PLOT_SUFFIXES)}{hint}"
-        )
-    check_writable(path, force)
-
-
-def check_outputs(force: bool, output: Path | None = None, plot: Path | None = None) -> None:
-    """Refuse early, before any work, a ``-o`` output or ``--plot`` file that may not be
-    written, or the two naming one file (the second write would replace the first)."""
-    if output is not None and plot is not None and output.resolve() == plot.resolve():
-        raise InputError(f"-o and --plot both name {plot}; give two different files")
-    if output is not None:
-        check_writable(output, force)
-    if plot is not None:
-        check_plot_path(plot, force)
+def is_marked_input(path: Path) -> bool:
+    return path.resolve() in _read
 
 
 def _new_file_mode() -> int:
@@ -85,9 +42,34 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    _refuse_input(path)
+def _move_into_place(tmp: Path, path: Path, replace: bool) -> None:
+    """``tmp`` becomes ``path``; without ``replace``, only if ``path`` does not exist yet."""
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic and exclusive: fails if path exists
+    except FileExistsError:
+        raise ParameterError(
+            f"{path} was created by another process while lrcurve worked; not overwritten",
+            param="force",
+        ) from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)  # no hard links here: claim it
+        os.close(fd)
+        os.replace(tmp, path)
+
+
+def write_atomic(path: Path, write: Callable[[Path], None], replace: bool = True) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place
+    (``replace=False``: refuse if ``path`` exists by then). The temporary file is removed on
+    any error or stop (signals included, once the CLI turns them into exceptions)."""
+    if is_marked_input(path):  # legacy, with mark_input: the CLI refuses inputs before any work
+        raise InputError(
+            f"{path} is one of the inputs; lrcurve never overwrites its inputs, write elsewhere"
+        )
     mode = path.stat().st_mode & 0o777 if path.is_file() else _new_file_mode()
     try:
         fd, tmp_name = tempfile.mkstemp(
@@ -100,7 +82,9 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        _move_into_place(tmp, path, replace)
+    except FileExistsError:
+        raise ParameterError(f"{path} exists; not overwritten", param="force") from None
     except OSError as err:
         raise InputError(f"{path}: cannot write: {err.strerror or err}") from None
     finally:
@@ -108,12 +92,16 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
             tmp.unlink()
 
 
-def write_text(path: Path, text: str) -> None:
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+def write_text(path: Path, text: str, replace: bool = True) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(text), replace)
 
 
 def write_csv(
-    path: Path, header: str, columns: Sequence[NDArray[Any]], formats: Sequence[str]
+    path: Path,
+    header: str,
+    columns: Sequence[NDArray[Any]],
+    formats: Sequence[str],
+    replace: bool = True,
 ) -> None:
     """Write ``columns`` as CSV rows under ``header``, one ``formats`` entry per column. Rows are
     written one by one, so a curve of millions of steps never becomes one string in memory."""
@@ -123,8 +111,9 @@ def write_csv(
         lambda tmp: np.savetxt(
             tmp, table, fmt=list(formats), delimiter=",", header=header, comments=""
         ),
+        replace,
     )
 
 
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n")
+def write_json(path: Path, data: Any, replace: bool = True) -> None:
+    write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n", replace)

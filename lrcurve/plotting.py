@@ -1,25 +1,43 @@
-"""Matplotlib figures: data against the fitted law, predictions, schedules."""
+"""Matplotlib figures: data against the fitted law, predictions, schedules, checks, searches.
+
+Each ``plot_*`` function draws on the axes it is given (``ax=None``: a new figure) and returns
+the figure; :func:`save_figure` writes it. The backend is the caller's choice (the CLI picks
+Agg before it draws).
+"""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from lrcurve.output import write_atomic
 
-from lrcurve.fitting import FittedLaw, Prediction  # noqa: E402
-from lrcurve.horizon import HorizonLaw  # noqa: E402
-from lrcurve.output import write_atomic  # noqa: E402
-from lrcurve.schedules import Schedule  # noqa: E402
+if TYPE_CHECKING:
+    from lrcurve.check import CheckResult
+    from lrcurve.fitting import FittedLaw, Prediction
+    from lrcurve.horizon import HorizonLaw
+    from lrcurve.optimize import Search
+    from lrcurve.power import PowerLawFit
+    from lrcurve.schedules import Schedule
+
+Axes = plt.Axes
+AxesPair = Sequence[plt.Axes] | None
 
 
-def loss_lr_figure() -> tuple[plt.Figure, plt.Axes, plt.Axes]:
-    fig, (ax_loss, ax_lr) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1))
+def loss_lr_figure(ax: AxesPair = None) -> tuple[plt.Figure, plt.Axes, plt.Axes]:
+    """Loss above the LR, sharing the step axis (or the pair ``ax``)."""
+    if ax is not None:
+        ax_loss, ax_lr = ax
+        fig = ax_loss.figure
+    else:
+        fig, (ax_loss, ax_lr) = plt.subplots(
+            2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1)
+        )
     ax_loss.set_ylabel("loss (nats)")
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("step")
@@ -29,15 +47,18 @@ def loss_lr_figure() -> tuple[plt.Figure, plt.Axes, plt.Axes]:
 
 
 def set_title(ax: plt.Axes, title: str, fontsize: float = 10, width: int = 95) -> None:
-    """A title wrapped onto as many lines as it needs (law formulas and nested schedules are long)."""
+    """A title wrapped onto the lines it needs (law formulas and nested schedules are long)."""
     ax.set_title(textwrap.fill(title, width=width, break_long_words=False), fontsize=fontsize)
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
-    """Lay out, write atomically (PNG/SVG/PDF by suffix) and close."""
+def save_figure(fig: plt.Figure, path: Path, replace: bool = True) -> None:
+    """Lay out, write atomically (PNG/SVG/PDF by suffix; ``replace=False``: only as a new
+    file) and close."""
     fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130))
-    plt.close(fig)
+    try:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=130), replace)
+    finally:
+        plt.close(fig)
 
 
 def _data_and_fit(
@@ -75,19 +96,24 @@ def zoom_to_tail(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
-def plot_fit(fitted: FittedLaw, path: Path) -> None:
-    fig, ax_loss, ax_lr = loss_lr_figure()
+def plot_fit(fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
+    """The fitted runs' data and the law's curves, above their LR."""
+    fig, ax_loss, ax_lr = loss_lr_figure(ax)
     _data_and_fit(fitted, ax_loss, ax_lr)
     zoom_to_tail(ax_loss, [r.loss for r in fitted.runs])
     set_title(ax_loss, f"{fitted.law.name} law: {fitted.law.formula}")
     ax_loss.legend(fontsize=8)
-    save_figure(fig, path)
+    return fig
 
 
 def plot_prediction(
-    fitted: FittedLaw, predictions: Sequence[Prediction], path: Path, labels: Sequence[str]
-) -> None:
-    fig, ax_loss, ax_lr = loss_lr_figure()
+    fitted: FittedLaw,
+    predictions: Sequence[Prediction],
+    labels: Sequence[str],
+    ax: AxesPair = None,
+) -> plt.Figure:
+    """Predicted curves (band: ±2 s.e.) over the fitted data, above their LR."""
+    fig, ax_loss, ax_lr = loss_lr_figure(ax)
     _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
     curves = [r.loss for r in fitted.runs]
     for j, (pred, label) in enumerate(zip(predictions, labels)):
@@ -107,23 +133,30 @@ def plot_prediction(
     zoom_to_tail(ax_loss, curves)
     set_title(ax_loss, f"prediction from the {fitted.law.name} law (band: ±2 s.e. from the fit)")
     ax_loss.legend(fontsize=8)
-    save_figure(fig, path)
+    return fig
 
 
-def plot_schedule(schedule: Schedule, n_steps: int, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+def plot_schedule(schedule: Schedule, n_steps: int, ax: Axes | None = None) -> plt.Figure:
+    """The LR of ``schedule`` at every step."""
+    fig, ax = plt.subplots(figsize=(8, 3.5)) if ax is None else (ax.figure, ax)
     steps = np.arange(1, n_steps + 1)
     ax.plot(steps, schedule(steps), lw=1.5)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     set_title(ax, str(schedule), fontsize=9, width=105)
     ax.grid(alpha=0.3)
-    save_figure(fig, path)
+    return fig
 
 
-def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = None) -> None:
-    """Left: final loss vs peak LR per horizon with the fitted parabolas. Right: lr_opt vs horizon."""
-    fig, (ax_sweep, ax_law) = plt.subplots(1, 2, figsize=(11, 4.5))
+def plot_horizon(
+    law: HorizonLaw, unit: str, target: float | None = None, ax: AxesPair = None
+) -> plt.Figure:
+    """Left: final loss vs peak LR per horizon with the fitted parabolas; right: lr_opt vs
+    horizon (Bjorck et al. 2409.19913)."""
+    if ax is None:
+        fig, (ax_sweep, ax_law) = plt.subplots(1, 2, figsize=(11, 4.5))
+    else:
+        (ax_sweep, ax_law), fig = ax, ax[0].figure
     for i, o in enumerate(law.optima):
         color = f"C{i}"
         ax_sweep.plot(
@@ -173,4 +206,142 @@ def plot_horizon(law: HorizonLaw, path: Path, unit: str, target: float | None = 
     ax_law.legend(fontsize=8)
     for ax in (ax_sweep, ax_law):
         ax.grid(alpha=0.3, which="both")
-    save_figure(fig, path)
+    return fig
+
+
+# 66 lines: one figure, its two panels drawn in order (loss and band, window deviations)
+def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> plt.Figure:
+    """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
+    from lrcurve.check import Z95
+
+    if ax is None:
+        fig, (ax_loss, ax_dev) = plt.subplots(
+            2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3)
+        )
+    else:
+        (ax_loss, ax_dev), fig = ax, ax[0].figure
+    run, tol = result.run, result.tolerance
+    grid = np.unique(np.linspace(result.steps[0], run.last_step, 800).astype(np.int64))
+    ax_loss.plot(
+        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
+    )
+    predicted = fitted.curve(run.schedule, grid)
+    ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
+    ax_loss.fill_between(
+        grid,
+        predicted * (1 - tol),
+        predicted * (1 + tol),
+        color="C1",
+        alpha=0.2,
+        lw=0,
+        label=f"±{100 * tol:.3g} % band",
+    )
+    if result.prediction is not None:
+        p = result.prediction
+        later = p.steps > run.last_step
+        ax_loss.plot(p.steps[later], p.loss[later], "--", color="C1", lw=1.2, label="forecast")
+        if p.loss_stderr is not None:
+            ax_loss.fill_between(
+                p.steps[later],
+                p.loss[later] - Z95 * p.loss_stderr[later],
+                p.loss[later] + Z95 * p.loss_stderr[later],
+                color="C1",
+                alpha=0.12,
+                lw=0,
+            )
+    first = result.first_drift
+    for ax in (ax_loss, ax_dev):
+        if first is not None:
+            ax.axvline(first.start, color="C3", lw=1, ls=":")
+        ax.grid(alpha=0.3)
+    tail = result.observed[len(result.observed) // 10 :]
+    lo, hi = (
+        float(min(tail.min(), predicted.min())),
+        float(max(tail.max(), predicted[len(predicted) // 10 :].max())),
+    )
+    if result.prediction is not None:  # the forecast is drawn too
+        lo = min(
+            lo,
+            float(result.prediction.loss[result.prediction.steps > run.last_step].min(initial=lo)),
+        )
+    ax_loss.set_ylim(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
+    for w in result.windows:
+        ax_dev.hlines(100 * w.deviation, w.start, w.end, color="C0" if w.in_band else "C3", lw=3)
+    ax_dev.axhspan(-100 * tol, 100 * tol, color="C1", alpha=0.15, lw=0)
+    ax_dev.set_ylabel("window deviation (%)")
+    ax_dev.set_xlabel("step")
+    ax_loss.set_ylabel("loss (nats)")
+    set_title(
+        ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115
+    )
+    ax_loss.legend(fontsize=8)
+    return fig
+
+
+def plot_search(result: Search, fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
+    """Trade-off curves (loss vs the family's main parameter, one line per series) and the
+    LR of the best candidate against the baseline's."""
+    if ax is None:
+        fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(12, 4.8), width_ratios=(3, 2))
+    else:
+        (ax, ax_lr), fig = ax, ax[0].figure
+    for i, (series, (x, loss)) in enumerate(result.curves().items()):
+        ax.plot(x, loss, "o-", ms=3.5, lw=1.3, color=f"C{i}", label=series)
+    baseline = result.baseline_label.split(" (")[0]
+    ax.axhline(result.baseline_loss, color="k", ls="--", lw=1, label=f"baseline: {baseline}")
+    best = f"best: {result.best.label}"
+    ax.plot(
+        [result.best.x], [result.best_loss], "*", ms=14, color="gold", mec="k", zorder=5, label=best
+    )
+    ax.set_xlabel(result.x_name)
+    ax.set_ylabel(f"predicted loss at step {result.at_step}")
+    ax.set_title(f"{result.family}: predicted loss ({fitted.law.name} law)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    steps = np.unique(np.linspace(1, result.steps, 2000).round().astype(np.int64))
+    ax_lr.plot(steps, result.baseline(steps), "k--", lw=1.2, label="baseline")
+    ax_lr.plot(steps, result.best.schedule(steps), "-", lw=1.6, color="C3", label="best")
+    ax_lr.set_xlabel("step")
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.grid(alpha=0.3)
+    ax_lr.legend(fontsize=8)
+    return fig
+
+
+def plot_power_fit(
+    fitted: PowerLawFit,
+    schedule: Schedule | None = None,
+    per_step: float | None = None,
+    ax: AxesPair = None,
+) -> plt.Figure:
+    """Left: ``lr/batch`` against tokens (log-log) with the fitted line (Shen et al.
+    2408.13359); right, with ``schedule``: the implied Power schedule against tokens seen."""
+    panels = 2 if schedule is not None else 1
+    if ax is None:
+        fig, grid_axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
+        axes = list(grid_axes[0])
+    else:
+        axes, fig = list(ax), ax[0].figure
+    left = axes[0]
+    for i, batch in enumerate(np.unique(fitted.batch)):
+        rows = fitted.batch == batch
+        x, y = fitted.tokens[rows], fitted.lr[rows] / batch
+        left.loglog(x, y, "o", color=f"C{i}", label=f"batch {batch:g}")
+    grid = np.geomspace(fitted.tokens.min() / 1.5, fitted.tokens.max() * 1.5, 100)
+    line = fitted.a * grid**fitted.b
+    left.loglog(grid, line, "k-", lw=1.2, label=f"a n^b: a={fitted.a:.3g}, b={fitted.b:.3f}")
+    band = np.exp(2 * fitted.optimal_lr_log_stderr(grid))
+    left.fill_between(grid, line / band, line * band, color="k", alpha=0.12, lw=0)
+    left.set_xlabel("training tokens n")
+    left.set_ylabel("optimal LR / batch")
+    left.set_title("optimal LR sweeps and the fitted power law (band: ±2 s.e.)", fontsize=9)
+    left.grid(alpha=0.3, which="both")
+    left.legend(fontsize=7)
+    if schedule is not None and per_step is not None:
+        steps = np.unique(np.geomspace(1, schedule.horizon, 2000).round())
+        axes[1].plot(steps * per_step, schedule(steps), lw=1.5)
+        axes[1].set_xlabel("tokens seen")
+        axes[1].set_ylabel("learning rate")
+        set_title(axes[1], str(schedule), fontsize=7, width=60)
+        axes[1].grid(alpha=0.3)
+    return fig

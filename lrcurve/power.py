@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError, ReadError
 from lrcurve.readers import LR_NAMES, find_column, numeric_column, read_table
-from lrcurve.runs import MAX_STEPS, check_peak_lr
+from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
 from lrcurve.schedules import Power, Schedule, with_warmup
 
 BATCH_NAMES = ("batch", "batch_size", "bs", "beta", "global_batch_size", "batch_sequences")
@@ -124,7 +125,8 @@ def fit_power_law(batch: ArrayLike, tokens: ArrayLike, lr: ArrayLike) -> PowerLa
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
             raise InputError(
-                f"{name} must be positive and finite; row {int(np.flatnonzero(bad)[0]) + 1} is {values[bad][0]!r}"
+                f"{name} must be positive and finite; row {int(np.flatnonzero(bad)[0]) + 1} is "
+                f"{values[bad][0]!r}"
             )
     if np.unique(tokens).size < 2:
         raise InputError(
@@ -138,7 +140,8 @@ def fit_power_law(batch: ArrayLike, tokens: ArrayLike, lr: ArrayLike) -> PowerLa
     target = np.log(lr / batch)
     if is_flat(target):
         raise InputError(
-            f"every sweep has the same best LR per batch ({lr[0] / batch[0]:.4g}) whatever its tokens: "
+            f"every sweep has the same best LR per batch ({lr[0] / batch[0]:.4g}) whatever its "
+            "tokens: "
             "that does not determine a and b (it would fit b = 0 with no uncertainty); "
             "a finer LR grid in the sweeps may show the change"
         )
@@ -165,18 +168,18 @@ def read_sweeps(
     ):
         column = find_column(frame, path, names, given)
         if column is None:
-            raise InputError(
-                f"{path}: no {what} column (looked for {', '.join(names[:5])}...; name it with --{what}-col)"
+            raise ParameterError(
+                f"{path}: no {what} column (looked for {', '.join(names[:5])}...; name it)",
+                param=f"{what}_col",
             )
         values, blank = numeric_column(frame, column, path)
         if blank.any():
-            raise InputError(
-                f"{path}: column {column!r} row {int(np.flatnonzero(blank)[0]) + 2} is empty"
-            )
+            row = int(np.flatnonzero(blank)[0]) + 2
+            raise ReadError(f"{path}: column {column!r} row {row} is empty")
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(
+            raise ReadError(
                 f"{path}: column {column!r} row {row + 2}: {values[row]!r} is not a positive number"
             )
         columns.append(values)
@@ -198,37 +201,110 @@ def power_schedule(
 ) -> Schedule:
     """The Power scheduler for a run of ``tokens`` tokens at ``tokens_per_step`` per step."""
     if not tokens > 0:
-        raise InputError(f"--tokens must be positive, got {tokens:g}")
-    check_peak_lr(lr_max, "--peak: lr_max")
+        raise ParameterError(f"must be positive, got {tokens:g}", param="tokens")
+    low, high = PEAK_LR_RANGE
+    if not low <= lr_max <= high:
+        raise ParameterError(
+            f"lr_max {lr_max:g} is outside [{low:g}, {high:g}], the range the laws can evaluate "
+            "(a unit mistake?)",
+            param="lr_max",
+        )
     exact = tokens / tokens_per_step
     if not exact <= MAX_STEPS:
-        raise InputError(
+        raise ParameterError(
             f"{tokens:g} tokens at {tokens_per_step:g} per step is beyond {MAX_STEPS:,} steps, "
-            "the most lrcurve handles"
+            "the most lrcurve handles",
+            param="tokens",
         )
     steps = int(math.ceil(exact))
     if steps < 2:
-        raise InputError(
-            f"{tokens:g} tokens at {tokens_per_step:g} per step is less than two steps"
+        raise ParameterError(
+            f"{tokens:g} tokens at {tokens_per_step:g} per step is less than two steps",
+            param="tokens",
         )
     if not 0 <= warmup < steps:
-        raise InputError(f"--warmup ({warmup}) must be in [0, {steps}) steps")
+        raise ParameterError(f"({warmup}) must be in [0, {steps}) steps", param="warmup")
     try:
         body = Power(
             a, b, batch, tokens_per_step, lr_max, steps, decay=decay, shape=shape, final=floor
         )
-    except ValueError as error:
+    except ValueError as error:  # schedules raise ValueError (until they raise ParameterError)
+        if isinstance(error, InputError):
+            raise
         raise InputError(str(error)) from None
     return with_warmup(body, warmup)
 
 
 def tokens_per_step_of(batch: float, seq_len: int | None, tokens_per_step: float | None) -> float:
-    """Tokens per optimiser step from ``--seq-len`` (``batch * seq_len``) or ``--tokens-per-step``."""
+    """Tokens per optimiser step from ``seq_len`` (``batch * seq_len``) or ``tokens_per_step``."""
     if (seq_len is None) == (tokens_per_step is None):
-        raise InputError(
-            "give the tokens per step: --seq-len L (tokens per step = batch * L) or --tokens-per-step N"
+        raise ParameterError(
+            "give the tokens per step: seq_len L (tokens per step = batch * L) or tokens_per_step",
+            param="seq_len",
         )
     per_step = batch * seq_len if seq_len is not None else float(tokens_per_step)  # type: ignore[arg-type]
     if not per_step > 0:
-        raise InputError(f"tokens per step must be positive, got {per_step:g}")
+        raise ParameterError(f"must be positive, got {per_step:g}", param="tokens_per_step")
     return per_step
+
+
+def fit_summary(fitted: PowerLawFit) -> dict[str, Any]:
+    """The fit as plain numbers (what ``fit-power --json`` prints before the new run)."""
+    return {
+        "points": int(fitted.lr.size),
+        "a": fitted.a,
+        "a_stderr": fitted.a_stderr,
+        "b": fitted.b,
+        "b_stderr": fitted.b_stderr,
+        "log_a": fitted.log_a,
+        "covariance_log_a_b": fitted.covariance.tolist(),
+        "correlation": fitted.correlation,
+        "r2": fitted.r2,
+        "rms_log_residual": float(np.sqrt(np.mean(fitted.residuals**2))),
+    }
+
+
+def new_run(
+    fitted: PowerLawFit,
+    batch: float,
+    tokens: float,
+    per_step: float | None = None,
+    lr_max: float | None = None,
+    **schedule_options: Any,
+) -> tuple[dict[str, Any], Schedule | None]:
+    """A new run's best constant LR ``batch * a * tokens^b`` with its ±2 s.e. range and, given
+    the tokens per step, its Power schedule (capped at ``lr_max``, default the highest LR of
+    the sweeps) sampled at 10 steps; the schedule itself too."""
+    if not (batch > 0 and tokens > 0):
+        raise ParameterError(f"batch and tokens must be positive, got {batch:g} and {tokens:g}")
+    lr_opt = float(fitted.optimal_lr(batch, tokens))
+    rel = float(fitted.optimal_lr_log_stderr(tokens))
+    run: dict[str, Any] = {
+        "batch": batch,
+        "tokens": tokens,
+        "optimal_constant_lr": lr_opt,
+        "log_stderr": rel,
+        "range_2se": [lr_opt * np.exp(-2 * rel), lr_opt * np.exp(2 * rel)],
+    }
+    if per_step is None:
+        return run, None
+    lr_max = float(fitted.lr.max()) if lr_max is None else lr_max
+    schedule = power_schedule(
+        fitted.a, fitted.b, batch, per_step, tokens, lr_max, **schedule_options
+    )
+    steps = np.unique(np.linspace(0, schedule.horizon - 1, 10).round().astype(int)) + 1
+    run.update(
+        {
+            "tokens_per_step": per_step,
+            "lr_max": lr_max,
+            "schedule": schedule.to_dict(),
+            "schedule_text": str(schedule),
+            "steps": schedule.horizon,
+            "sampled": {
+                "step": steps.tolist(),
+                "tokens": (steps * per_step).tolist(),
+                "lr": schedule(steps).tolist(),
+            },
+        }
+    )
+    return run, schedule

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from lrcurve.check import check_run, parse_tolerance
-from lrcurve.errors import InputError
+from lrcurve.errors import ParameterError
 from lrcurve.fitting import fit
 from lrcurve.readers import read_runs
 from lrcurve.schedules import WSD, Warmup
@@ -85,8 +85,9 @@ def test_tolerance_forms(text, value):
 
 @pytest.mark.parametrize("text", ["0.5", "-1%", "abc", "0%", "1e400", "nan%"])
 def test_bad_tolerances(text):
-    with pytest.raises(InputError, match="--tolerance") as caught:
+    with pytest.raises(ParameterError) as caught:  # the library names the parameter
         parse_tolerance(text)
+    assert caught.value.param == "tolerance" and repr(text) in str(caught.value)
     assert "positive" not in str(caught.value) or "finite" in str(caught.value)
 
 
@@ -262,3 +263,24 @@ def test_check_says_when_the_run_goes_beyond_the_fit(files, lrcurve):
         "the law extrapolates" in r.stderr
         and json.loads(r.stdout)["runs"][0]["forecast"]["horizon"] == 72000
     )
+
+
+def test_check_reads_the_run_log_once(files, lrcurve, monkeypatch):
+    """A log that starts after the fit's warmup takes it: it was read twice for that."""
+    import lrcurve.readers as readers
+
+    wsd = pd.read_csv(SAMPLES / "wsd.csv")
+    late = files / "late.csv"
+    wsd[wsd.step > 3 * WARMUP].to_csv(late, index=False)
+    calls = []
+    read = readers.read_runs
+
+    def counted(path, *args, **kwargs):
+        calls.append(path)
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(readers, "read_runs", counted)
+    r = lrcurve("check", "fit.json", late, "--json", cwd=files)
+    assert r.returncode == 0 and f"from the fit: warmup={WARMUP}" in r.stderr, r.stderr
+    assert calls == [late]
+    assert json.loads(r.stdout)["runs"][0]["status"] == "ok"

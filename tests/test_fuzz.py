@@ -559,7 +559,7 @@ COMMAND_FLAGS = {
         "--peak",
         "--warmup",
         "--at-step",
-        "--from-step",
+        "--score-step",
         "--top",
         "--decay",
         "--floor",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lrcurve import fit, read_runs
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError
 from lrcurve.fitting import FittedLaw, Parameter
 from lrcurve.laws.base import Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
@@ -128,8 +128,9 @@ def test_grids_reject_bad_values():
         wsd_candidates(1000, PEAK, 0, shapes=("wobbly",))
     with pytest.raises(InputError, match="fractions"):
         wsd_candidates(1000, PEAK, 0, fractions=(0.1, 1.5))
-    with pytest.raises(InputError, match="from-step"):
+    with pytest.raises(ParameterError, match="2000") as caught:
         rewarmup_candidates(make_schedule("cosine", steps=1000, peak=PEAK), 2000, 1500, PEAK)
+    assert caught.value.param == "at_step"  # the re-warmup start
 
 
 def test_recognises_the_shared_runs_schedules():
@@ -316,7 +317,7 @@ def test_optimize_takes_flags_for_its_baseline_and_wsd_phase(fit_dir):
         ("--family", "wsd", "--baseline", "wsd", "--decay", 0.3),
         ("--family", "rewarmup", "--then", "wsd", "--decay", 0.3),
         ("--family", "rewarmup", "--baseline", "wsd"),
-        ("--family", "wsd", "--baseline", "rewarmup", "--from-step", 12000),
+        ("--family", "wsd", "--baseline", "rewarmup", "--at-step", 12000),
     ):
         r = lrcurve("optimize", *args, "--steps", 30000, "--top", 1, cwd=fit_dir)
         assert r.returncode == 0, (args, r.stderr)
@@ -327,11 +328,11 @@ def test_optimize_rewarmup_at_step(fit_dir):
         "optimize",
         "--family",
         "rewarmup",
-        "--from-step",
+        "--at-step",
         24000,
         "--steps",
         30000,
-        "--at-step",
+        "--score-step",
         29000,
         "--max-lrs",
         "0.2,0.6,1",
@@ -350,7 +351,12 @@ def test_optimize_rewarmup_at_step(fit_dir):
     [
         (("--family", "linear"), "--family"),
         (("--family", "wsd", "--fractions", "0.1,abc"), "--fractions"),
-        (("--family", "wsd", "--at-step", 99999), "--at-step"),
+        (
+            ("--family", "wsd", "--score-step", 99999),
+            "--score-step: 99999 must be between 1 and steps",
+        ),
+        # --at-step is the re-warmup start, as in predict; the scoring step is --score-step
+        (("--family", "wsd", "--at-step", 1000), "--at-step applies to --family rewarmup"),
         (("--family", "wsd", "--baseline", "nope"), "--schedule"),
         # the power family needs flags optimize has not; --then multistep searched constant
         # schedules
@@ -361,11 +367,13 @@ def test_optimize_rewarmup_at_step(fit_dir):
         ),
         (
             ("--family", "rewarmup", "--then", "power"),
-            "--then power: the re-warmup search's new phase is one of constant, cosine",
+            "--then: the re-warmup search's new phase is one of constant, cosine, wsd, cyclic, "
+            "got 'power'",
         ),
         (
             ("--family", "rewarmup", "--then", "multistep"),
-            "--then multistep: the re-warmup search's new phase is one of",
+            "--then: the re-warmup search's new phase is one of constant, cosine, wsd, cyclic, "
+            "got 'multi",
         ),
         # flags that do not apply to the search or the baseline were silently ignored
         (("--family", "cosine", "--shapes", "sqrt"), "--shapes does not apply to --family cosine"),
@@ -375,8 +383,8 @@ def test_optimize_rewarmup_at_step(fit_dir):
             "--then applies to --family rewarmup or --baseline rewarmup only",
         ),
         (
-            ("--family", "wsd", "--from-step", 1000),
-            "--from-step applies to --family rewarmup or --baseline rewarmup only",
+            ("--family", "wsd", "--base-run", "x"),
+            "--base-run applies to --family rewarmup or --baseline rewarmup only",
         ),
         (("--family", "wsd", "--decay", 0.3), "--decay applies to the --baseline schedule"),
         (("--family", "rewarmup", "--decay", 0.3), "--decay applies to the --baseline schedule"),
@@ -385,11 +393,10 @@ def test_optimize_rewarmup_at_step(fit_dir):
             ("--family", "wsd", "--baseline", "cosine", "--decay", 0.3),
             "--decay does not apply to --schedule cosine",
         ),
-        # the start of a rewarmup baseline is optimize's --from-step (default: the base run's end),
-        # not --at-step
+        # the start of a rewarmup baseline is --at-step (default: the base run's end)
         (
             ("--family", "wsd", "--steps", 23920, "--baseline", "rewarmup"),
-            "the end of run cosine_24000 (23920; --from-step to choose) must be",
+            "--at-step: 23920 (the end of run cosine_24000) must be",
         ),
         (("--family", "wsd", "--peak", "1e-30"), "--peak: peak LR 1e-30 is outside [1e-20, 1e+20]"),
         (
@@ -412,7 +419,7 @@ def test_optimize_refuses_rewarmup_lengths_that_are_not_whole_steps_of_the_phase
         "optimize",
         "--family",
         "rewarmup",
-        "--from-step",
+        "--at-step",
         24000,
         "--steps",
         30000,

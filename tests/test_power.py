@@ -4,7 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError
 from lrcurve.power import fit_power_law, power_schedule, read_sweeps, tokens_per_step_of
 from lrcurve.schedules import Power, make_schedule, schedule_from_dict
 from tests.test_cli import lrcurve
@@ -85,8 +85,9 @@ def test_power_schedule_validation():
         Power(A, B, 8.0, 100.0, 1e-3, 1000, shape="zigzag")
     with pytest.raises(ValueError, match="--tokens-per-step"):
         make_schedule("power", steps=100, peak=1e-3, power_a=A, power_b=B)
-    with pytest.raises(InputError, match="--seq-len"):
+    with pytest.raises(ParameterError, match="seq_len .* or tokens_per_step") as caught:
         tokens_per_step_of(8, None, None)
+    assert caught.value.param == "seq_len"
 
 
 def write_sweeps(path, noise=0.03):
@@ -197,8 +198,9 @@ def test_schedule_power_cli(tmp_path):
 def test_no_tokens_or_a_negative_count_is_refused_not_an_overflow(tokens, per_step):
     # -1 token at 5e-324 tokens per step was -inf steps: an OverflowError inside (found by make
     # fuzz)
-    with pytest.raises(InputError, match="--tokens must be positive"):
+    with pytest.raises(ParameterError, match="must be positive") as caught:
         power_schedule(4.6, -0.51, 64, per_step, tokens, 3e-4)
+    assert caught.value.param == "tokens"
 
 
 def test_schedule_power_cli_refuses_negative_tokens_in_one_line(tmp_path):
@@ -220,7 +222,7 @@ def test_schedule_power_cli_refuses_negative_tokens_in_one_line(tmp_path):
         cwd=tmp_path,
     )
     assert (
-        r.returncode == 2 and r.stderr.count("\n") == 1 and "--tokens must be positive" in r.stderr
+        r.returncode == 2 and r.stderr.count("\n") == 1 and "--tokens: must be positive" in r.stderr
     ), r.stderr
 
 
@@ -280,8 +282,9 @@ def test_fit_power_refuses_flags_that_would_be_ignored(tmp_path, args, message):
 
 @pytest.mark.parametrize("lr_max", [1e-320, 1e308, -1.0, float("nan")])
 def test_power_schedule_refuses_a_peak_outside_the_range_runs_are_read_in(lr_max):
-    with pytest.raises(InputError, match="--peak: lr_max .* is outside"):
+    with pytest.raises(ParameterError, match="lr_max .* is outside") as caught:
         power_schedule(4.6, -0.51, 64, 1e6, 1e10, lr_max)
+    assert caught.value.render({"lr_max": "--peak"}).startswith("--peak: lr_max")
 
 
 def test_schedule_show_power_and_schedule_power_build_the_same_schedule(tmp_path):

@@ -1,56 +1,49 @@
 """The ``lrcurve`` command line: a thin layer over the library.
 
-Every command prints a rich table for people or ``--json`` for machines. Bad input
-and bad usage (unknown options, invalid values) end in one line on stderr and exit
-status 2, never a traceback; warnings are one ``lrcurve: warning:`` line each;
-nothing is overwritten without --force.
+Every command prints a rich table for people or ``--json`` for machines. Exit status: 0 done,
+1 ``check`` found drift, 2 bad input or usage (one ``lrcurve: error:`` line on stderr, never a
+traceback), 3 a bug (an internal error), 128+N stopped by signal N (130: Ctrl-C). Warnings are
+one ``lrcurve: warning:`` line each; nothing is overwritten without --force, and a stopped
+command leaves no file behind.
+
+This module imports only the standard library, so that Ctrl-C during start-up is caught.
 """
 
+from __future__ import annotations
+
 import os
+import signal
 import sys
 import warnings
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-import typer
-
-from lrcurve.errors import InputError
-
-try:  # typer >= 0.20 ships its own copy of click
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click.exceptions import ClickException
-
-    NoArgsIsHelpError = ()  # type: ignore[assignment,misc]
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="Predict a pretraining loss curve under any learning-rate schedule from logged curves.",
-)
-
-from lrcurve.cli import (
-    check_cmd,
-    compare_cmd,
-    fit_cmd,
-    horizon_cmd,
-    optimize_cmd,
-    power_cmd,  # noqa: E402,F401  (registers the commands)
-    predict_cmd,
-    schedule_cmd,
-)
-from lrcurve.cli.common import finite_floats  # noqa: E402
+EXIT_INTERNAL = 3
+# numpy's floating-point warnings are not for users: every result is checked for non-finite
+# values where it is made, and refused with a message that says what went wrong.
+_NUMPY_WARNINGS = r"(invalid value|divide by zero|overflow|underflow) encountered"
 
 
-def _guard_floats(group: typer.Typer) -> None:
-    """Every command, in every group, refuses non-finite float flags (one mechanism for all)."""
-    for info in group.registered_commands:
-        info.callback = finite_floats(info.callback)
-    for sub in group.registered_groups:
-        _guard_floats(sub.typer_instance)
+class Stopped(BaseException):
+    """A stop signal, raised where the program is: a BaseException, so that nothing on the
+    way up catches it, and every ``finally`` (temporary files) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-_guard_floats(app)
+def _raise_stopped(signum: int, frame: Any) -> NoReturn:
+    raise Stopped(signum)
+
+
+def _catch_signals() -> dict[int, Any]:
+    """Turn stop signals into :class:`Stopped`; the handlers they had before."""
+    before = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signum = getattr(signal, name)
+            before[signum] = signal.signal(signum, _raise_stopped)
+    return before
 
 
 def _one_line(text: str) -> str:
@@ -68,42 +61,63 @@ def _show_warning(
     print(f"lrcurve: warning: {_one_line(str(message))}", file=sys.stderr)
 
 
-def _usage_error(error: ClickException) -> str:
+def _exit(message: str, code: int) -> NoReturn:
+    print(f"lrcurve: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _usage_error(error: Any) -> str:
     ctx: Any = getattr(error, "ctx", None)
     hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-    return f"lrcurve: error: {_one_line(error.format_message())}{hint}"
+    return f"error: {_one_line(error.format_message())}{hint}"
+
+
+def _run() -> int:
+    """Run the command of ``sys.argv``; its exit status (errors propagate)."""
+    import typer
+
+    from lrcurve.cli.commands import app
+    from lrcurve.cli.flags import FLAGS
+    from lrcurve.errors import LrcurveError
+
+    try:
+        code = app(prog_name="lrcurve", standalone_mode=False)
+    except typer.TyperException as error:  # click's usage errors
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `lrcurve`: the help
+            if error.format_message():
+                print(error.format_message())
+            return int(getattr(error, "exit_code", 2))
+        _exit(_usage_error(error), int(getattr(error, "exit_code", 2)))
+    except typer.Abort:
+        _exit("aborted", 130)
+    except LrcurveError as error:
+        _exit(f"error: {_one_line(error.render(FLAGS))}", error.exit_code)
+    return code if isinstance(code, int) else 0
 
 
 def main() -> None:
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        try:
-            code = app(prog_name="lrcurve", standalone_mode=False)
-        except (
-            NoArgsIsHelpError
-        ) as error:  # bare `lrcurve` or `lrcurve schedule`: the help (rich prints it itself)
-            if error.format_message():
-                print(error.format_message())
-            sys.exit(error.exit_code)
-        except ClickException as error:
-            print(_usage_error(error), file=sys.stderr)
-            sys.exit(error.exit_code)
-        except typer.Abort:
-            print("lrcurve: aborted", file=sys.stderr)
-            sys.exit(1)
-        except InputError as error:
-            print(f"lrcurve: error: {_one_line(str(error))}", file=sys.stderr)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            print("lrcurve: interrupted", file=sys.stderr)
-            sys.exit(130)
-        except Exception as error:  # a bug: still one line, the traceback on request
-            if os.environ.get("LRCURVE_DEBUG"):
-                raise
-            print(
-                f"lrcurve: internal error: {type(error).__name__}: {_one_line(str(error))} "
-                "(set LRCURVE_DEBUG=1 for the traceback)",
-                file=sys.stderr,
-            )
-            sys.exit(1)
-        sys.exit(code if isinstance(code, int) else 0)
+    """The ``lrcurve`` script."""
+    before = _catch_signals()
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            warnings.filterwarnings("ignore", message=_NUMPY_WARNINGS, category=RuntimeWarning)
+            code = _run()
+    except Stopped as stop:
+        if stop.signum == getattr(signal, "SIGINT", 2):
+            _exit("interrupted", 130)
+        _exit(f"stopped by {signal.Signals(stop.signum).name}", 128 + stop.signum)
+    except KeyboardInterrupt:  # before the handler was in place
+        _exit("interrupted", 130)
+    except Exception as error:  # a bug: still one line, the traceback on request
+        if os.environ.get("LRCURVE_DEBUG"):
+            raise
+        _exit(
+            f"internal error: {type(error).__name__}: {_one_line(str(error))} "
+            "(set LRCURVE_DEBUG=1 for the traceback)",
+            EXIT_INTERNAL,
+        )
+    finally:  # main() also runs inside other programs (tests): leave their handlers as they were
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    sys.exit(code)

@@ -1,48 +1,63 @@
-"""``lrcurve check``: is a run still on its predicted curve? Exit 0 in band, 1 on drift, 2 on bad input."""
+"""``lrcurve check``: is a run still on its predicted curve? Exit 0 in band, 1 on drift, 2 on
+bad input."""
 
-import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from lrcurve.check import (
+from lrcurve.cli.flags import (
     DEFAULT_TOLERANCE,
     DEFAULT_WINDOWS,
-    CheckResult,
-    check_run,
-    parse_tolerance,
-)
-from lrcurve.cli import app
-from lrcurve.cli.common import (
     Force,
     JsonOut,
-    RunInputs,
-    ScheduleSpec,
-    emit_json,
-    input_options,
-    note,
-    out,
-    say_notes,
-    schedule_options,
+    LossCol,
+    LossSeries,
+    LossUnit,
+    LrCol,
+    Parent,
+    RunCol,
+    Smooth,
+    StepCol,
 )
-from lrcurve.errors import InputError
-from lrcurve.fitfile import load_fit
-from lrcurve.logs import logged_lr, lr_mismatch
-from lrcurve.output import check_plot_path
-from lrcurve.runs import Run
+from lrcurve.cli.schedule_flags import (
+    AtStep,
+    BaseRun,
+    Batch,
+    Cycle,
+    Decay,
+    Factors,
+    Floor,
+    LrFile,
+    Milestones,
+    Peak,
+    Period,
+    PowerA,
+    PowerB,
+    ScheduleName,
+    Shape,
+    Steps,
+    Then,
+    TokensPerStep,
+    Warmup,
+)
 
 
-def with_flag_schedule(run: Run, spec: ScheduleSpec) -> Run:
-    """``run`` under the schedule of the flags (its planned horizon), checked against its logged LR."""
+def with_flag_schedule(run: Any, spec: Any) -> Any:
+    """``run`` under the schedule of the flags (its planned horizon), checked against its
+    logged LR."""
+    from lrcurve.cli.render import note
+    from lrcurve.logs import logged_lr, lr_mismatch
+
     schedule, used = spec.build((run,), {"peak": run.peak_lr, "warmup": run.warmup_steps})
     if schedule.horizon is not None and schedule.horizon < run.last_step:
+        from lrcurve.errors import InputError
+
         raise InputError(
-            f"the schedule of the flags ends at step {schedule.horizon}, before {run.source or run.name}'s "
-            f"last logged step {run.last_step}; --steps is the run's planned horizon"
+            f"the schedule of the flags ends at step {schedule.horizon}, before "
+            f"{run.source or run.name}'s last logged step {run.last_step}; --steps is the run's "
+            "planned horizon"
         )
     if used:
         note(f"{run.name}: from the log: {', '.join(used)}")
@@ -51,13 +66,14 @@ def with_flag_schedule(run: Run, spec: ScheduleSpec) -> Run:
     gap = None if points is None else lr_mismatch(schedule, *points)
     if gap is not None:
         notes.append(f"{run.source or run.name}: warning: {gap}")
-    return replace(
-        run, schedule=schedule, lr_origin=f"given with flags: {schedule}", notes=tuple(notes)
-    )
+    origin = f"given with flags: {schedule}"
+    return replace(run, schedule=schedule, lr_origin=origin, notes=tuple(notes))
 
 
-def annotation(result: CheckResult) -> str:
+def annotation(result: Any) -> str:
     """The one-line verdict; a GitHub Actions workflow command when GITHUB_ACTIONS=true."""
+    import os
+
     if os.environ.get("GITHUB_ACTIONS") == "true":
         level = "error" if result.drifted else "notice"
         text = result.summary().replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -65,21 +81,21 @@ def annotation(result: CheckResult) -> str:
     return f"lrcurve check: {'DRIFT' if result.drifted else 'OK'}: {result.summary()}"
 
 
-def print_result(result: CheckResult) -> None:
-    table = Table(
-        title=f"{result.run.name}: logged loss against the prediction (tolerance ±{100 * result.tolerance:.3g} %)",
-        title_justify="left",
+def print_result(result: Any) -> None:
+    from rich.text import Text
+
+    from lrcurve.cli.render import out, table
+
+    rows = table(
+        f"{result.run.name}: logged loss against the prediction "
+        f"(tolerance ±{100 * result.tolerance:.3g} %)",
+        ("steps", "points", "deviation %", "band"),
+        text=("band",),
     )
-    for column in ("steps", "points", "deviation %", "band"):
-        table.add_column(column, justify="left" if column == "band" else "right")
     for w in result.windows:
-        table.add_row(
-            f"{w.start}-{w.end}",
-            str(w.points),
-            f"{100 * w.deviation:+.3f}",
-            "ok" if w.in_band else Text("drift", style="red"),
-        )
-    out.print(table)
+        band = "ok" if w.in_band else Text("drift", style="red")
+        rows.add_row(f"{w.start}-{w.end}", str(w.points), f"{100 * w.deviation:+.3f}", band)
+    out.print(rows)
     if result.forecast is not None:
         f = result.forecast
         ci = (
@@ -93,9 +109,7 @@ def print_result(result: CheckResult) -> None:
         )
 
 
-@app.command("check")
-@schedule_options
-@input_options
+# 100 lines, 60 of them the signature: typer reads each flag from its parameter
 def check_command(
     fit_file: Annotated[
         Path, typer.Argument(help="Fit file from `lrcurve fit`.", show_default=False)
@@ -128,9 +142,33 @@ def check_command(
     ] = None,
     json_out: JsonOut = False,
     force: Force = False,
-    *,
-    spec: ScheduleSpec,
-    inputs: RunInputs,
+    schedule: ScheduleName = "wsd",
+    steps: Steps = None,
+    peak: Peak = None,
+    warmup: Warmup = None,
+    decay: Decay = None,
+    shape: Shape = None,
+    floor: Floor = None,
+    period: Period = None,
+    cycle: Cycle = None,
+    milestones: Milestones = None,
+    factors: Factors = None,
+    lr_file: LrFile = None,
+    at_step: AtStep = None,
+    then: Then = None,
+    base_run: BaseRun = None,
+    power_a: PowerA = None,
+    power_b: PowerB = None,
+    batch: Batch = None,
+    tokens_per_step: TokensPerStep = None,
+    step_col: StepCol = None,
+    lr_col: LrCol = None,
+    loss_col: LossCol = None,
+    run_col: RunCol = None,
+    loss_unit: LossUnit = "auto",
+    loss: LossSeries = None,
+    smooth: Smooth = "auto",
+    parent: Parent = "auto",
 ) -> None:
     """Compare a run's logged loss with the loss the fit predicts for its schedule.
 
@@ -138,6 +176,14 @@ def check_command(
     --schedule/--steps/... to set its planned horizon, and the rest of a partial run is
     forecast. Exit status: 0 within tolerance, 1 when the loss drifted, 2 on bad input.
     """
+    from lrcurve.check import check_run, parse_tolerance, with_fit_warmup
+    from lrcurve.cli.files import check_plot_path, mark_input
+    from lrcurve.cli.loading import RunInputs, load_fit, say_notes
+    from lrcurve.cli.render import note
+    from lrcurve.cli.schedule_flags import ScheduleSpec
+    from lrcurve.errors import InputError
+
+    spec, inputs = ScheduleSpec.pick(locals()), RunInputs.pick(locals())
     band = parse_tolerance(tolerance)
     if plot is not None:
         check_plot_path(plot, force)
@@ -148,37 +194,50 @@ def check_command(
     planning = spec.given(ignore=("warmup",))
     if planning and not planned:
         raise InputError(
-            f"{planning[0]} sets the run's planned schedule: give --steps (its horizon) or --lr-file too"
+            f"{planning[0]} sets the run's planned schedule: give --steps (its horizon) or "
+            "--lr-file too"
         )
-    runs = inputs.load([run_file], spec.warmup, quiet=True)
+    runs = inputs.load([run_file], spec.warmup, quiet=True)  # read once
     inherited = None
-    if (
-        spec.warmup is None
-        and fitted.warmup_steps
-        and all(r.warmup_steps == 0 and r.steps[0] >= fitted.warmup_steps for r in runs)
-    ):
-        # a log that starts after the fitted runs' warmup, with no warmup of its own: theirs, as `predict` does
-        inherited = f"from the fit: warmup={fitted.warmup_steps} (the log starts at step {runs[0].steps[0]}; give --warmup to change it)"
-        runs = inputs.load([run_file], fitted.warmup_steps, quiet=True)
+    fit_warmup = with_fit_warmup(runs, fitted.warmup_steps) if spec.warmup is None else None
+    if fit_warmup is not None:
+        runs = fit_warmup
+        inherited = (
+            f"from the fit: warmup={fitted.warmup_steps} (the log starts at step "
+            f"{runs[0].steps[0]}; give --warmup to change it)"
+        )
     if planned:
-        runs = [
-            with_flag_schedule(run, spec) for run in runs
-        ]  # may refuse the flags: before any note
+        if lr_file is not None:
+            mark_input(lr_file)
+        runs = [with_flag_schedule(run, spec) for run in runs]  # may refuse: before any note
     if inherited:
         note(inherited)
     say_notes(runs)
     results = [check_run(fitted, run, band, windows) for run in runs]
+    report_check(fitted, runs, results, plot, json_out, force, fit_file)
+
+
+def report_check(
+    fitted: Any,
+    runs: list[Any],
+    results: list[Any],
+    plot: Path | None,
+    json_out: bool,
+    force: bool,
+    fit_file: Path,
+) -> None:
+    """Warnings, the plot, the table or JSON, and the exit status (1 on drift)."""
+    from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
+
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
     for run in runs:
         for warning in fitted.regime_warnings(run.schedule, run.horizon):
             note(f"warning: {run.name}: {warning}")
     if plot is not None:
-        from lrcurve.check import plot_check
-
         if len(results) > 1:
             note(f"the plot shows the first of {len(results)} runs")
-        plot_check(fitted, results[0], plot)
+        save_plot(plotting().plot_check(fitted, results[0]), plot, force)
     drifted = any(r.drifted for r in results)
     if json_out:
         emit_json(

@@ -1,48 +1,46 @@
 """``lrcurve compare``: fit every law, score each on held-out curves, recommend one."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from lrcurve.cli import app
-from lrcurve.cli.common import (
+from lrcurve.cli.flags import (
+    DEFAULT_SKIP,
     Force,
     JsonOut,
+    LossCol,
+    LossSeries,
+    LossUnit,
+    LrCol,
     LRExponent,
-    RunInputs,
+    Parent,
+    RunCol,
     Skip,
+    Smooth,
+    StepCol,
     WarmupArea,
     WarmupSteps,
-    add_columns,
-    emit_json,
-    input_options,
-    note,
-    out,
-    progress_bar,
 )
-from lrcurve.compare import Comparison, build_laws, compare
-from lrcurve.errors import InputError
-from lrcurve.fitting import DEFAULT_SKIP
-from lrcurve.laws import forward_area_note
-from lrcurve.output import check_plot_path
 
 
-def print_comparison(comparison: Comparison) -> None:
+def print_comparison(comparison: Any) -> None:
+    from rich.text import Text
+
+    from lrcurve.cli.render import out, table
+    from lrcurve.laws import forward_area_note
+
     best = comparison.best
-    title = f"loss laws scored on held-out curves ({comparison.method}{forward_area_note(comparison.results[0].fitted.law)})"
-    table = Table(title=title, title_justify="left")
-    add_columns(
-        table,
+    area = forward_area_note(comparison.results[0].fitted.law)
+    rows = table(
+        f"loss laws scored on held-out curves ({comparison.method}{area})",
         ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"),
         text=("law", "held-out run"),
     )
     for result in comparison.results:
         for i, h in enumerate(result.heldout):
             first = i == 0
-            table.add_row(
+            rows.add_row(
                 result.name + (" *" if result is best and first else "") if first else "",
                 str(result.n_params) if first else "",
                 h.run.name,
@@ -52,37 +50,18 @@ def print_comparison(comparison: Comparison) -> None:
                 f"{result.aic:.1f}" if first else "",
                 f"{result.bic:.1f}" if first else "",
             )
-        table.add_row(
-            "",
-            "",
-            Text("mean", style="bold"),
-            Text(f"{result.mape:.3f}", style="bold"),
-            "",
-            "",
-            "",
-            "",
-            end_section=True,
-        )
+        mean = (Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"))
+        rows.add_row("", "", *mean, "", "", "", "", end_section=True)
     for gone in comparison.left_out:
-        table.add_row(
-            gone.name,
-            str(gone.n_params),
-            Text("left out (see note)", style="dim"),
-            "-",
-            "-",
-            "-",
-            "-",
-            "-",
-            end_section=True,
-        )
-    out.print(table)
+        left = Text("left out (see note)", style="dim")
+        rows.add_row(gone.name, str(gone.n_params), left, *["-"] * 5, end_section=True)
+    out.print(rows)
     out.print(
         f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True
     )
 
 
-@app.command("compare")
-@input_options
+# 75 lines, 34 of them the signature: typer reads each flag from its parameter
 def compare_command(
     files: Annotated[
         list[Path],
@@ -94,7 +73,8 @@ def compare_command(
         list[Path] | None,
         typer.Option(
             "--holdout",
-            help="Runs to score on, never fitted (repeatable). Without it: leave one run out, or the last 20 % of a single run.",
+            help="Runs to score on, never fitted (repeatable). Without it: leave one run out, "
+            "or the last 20 % of a single run.",
         ),
     ] = None,
     warmup_area: WarmupArea = "actual",
@@ -107,16 +87,28 @@ def compare_command(
     ] = None,
     json_out: JsonOut = False,
     force: Force = False,
-    *,
-    inputs: RunInputs,
+    step_col: StepCol = None,
+    lr_col: LrCol = None,
+    loss_col: LossCol = None,
+    run_col: RunCol = None,
+    loss_unit: LossUnit = "auto",
+    loss: LossSeries = None,
+    smooth: Smooth = "auto",
+    parent: Parent = "auto",
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one."""
+    from lrcurve.cli.files import check_plot_path
+    from lrcurve.cli.loading import RunInputs, with_law_options
+    from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
+    from lrcurve.compare import build_laws, compare
+    from lrcurve.errors import InputError
+
+    inputs = RunInputs.pick(locals())
     if plot is not None:
         check_plot_path(plot, force)
-    try:
-        laws, left_out = build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
-    except ValueError as error:
-        raise InputError(f"--warmup-area: {error}") from None
+    laws, left_out = with_law_options(
+        lambda: build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
+    )
     fitted_paths = {path.resolve(): path for path in files}
     for path in holdout or []:
         if path.resolve() in fitted_paths:
@@ -135,6 +127,7 @@ def compare_command(
         for warning in result.warnings:
             note(f"warning: {result.name}: {warning}")
     if plot is not None:
+        plotting()  # the Agg backend, before compare draws
         from lrcurve.compare import plot_comparison
 
         plot_comparison(comparison, plot)

@@ -1,37 +1,33 @@
 """``lrcurve fit``: fit a loss law to logged runs and save a fit file."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from lrcurve.cli import app
-from lrcurve.cli.common import (
+from lrcurve.cli.flags import (
+    DEFAULT_SKIP,
+    LAW_NAMES,
     Force,
     JsonOut,
+    LossCol,
+    LossSeries,
+    LossUnit,
+    LrCol,
     LRExponent,
-    RunInputs,
+    Parent,
+    RunCol,
     Skip,
+    Smooth,
+    StepCol,
     WarmupArea,
     WarmupSteps,
-    add_columns,
-    emit_json,
-    err,
-    input_options,
-    note,
-    out,
-    progress_bar,
-    sig,
 )
-from lrcurve.errors import InputError
-from lrcurve.fitfile import DEFAULT_FIT_FILE, check_fit_destination, save_fit
-from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit
-from lrcurve.laws import LAWS, forward_area_note, make_law
-from lrcurve.output import check_outputs
+
+DEFAULT_FIT_FILE = "lrcurve.fit.json"  # fitfile.DEFAULT_FIT_FILE (a test keeps them equal)
 
 
-def fit_summary(fitted: FittedLaw) -> dict:
+def fit_summary(fitted: Any) -> dict:
     """What ``fit --json`` prints: the fit without the raw data."""
     full = fitted.to_dict()
     full["runs"] = [
@@ -41,20 +37,23 @@ def fit_summary(fitted: FittedLaw) -> dict:
     return full
 
 
-def print_fit(fitted: FittedLaw) -> None:
-    table = Table(
-        title=f"{fitted.law.name} law: {fitted.law.formula}{forward_area_note(fitted.law)}",
-        title_justify="left",
+def print_fit(fitted: Any) -> None:
+    from lrcurve.cli.render import out, sig, table
+    from lrcurve.laws import forward_area_note
+
+    params = table(
+        f"{fitted.law.name} law: {fitted.law.formula}{forward_area_note(fitted.law)}",
+        ("parameter", "value", "std. error", "rel. error"),
+        text=("parameter",),
     )
-    for column in ("parameter", "value", "std. error", "rel. error"):
-        table.add_column(column, justify="right" if column != "parameter" else "left")
     for p in fitted.params:
         rel = f"{100 * p.stderr / abs(p.value):.2g} %" if p.stderr is not None and p.value else "-"
-        table.add_row(p.name, sig(p.value, 6), sig(p.stderr, 3), rel)
-    out.print(table)
-    runs = Table(title="goodness of fit on each run (all logged points)", title_justify="left")
-    add_columns(
-        runs, ("run", "points", "MAPE %", "max err %", "RMSE", "R²", "final err %"), text=("run",)
+        params.add_row(p.name, sig(p.value, 6), sig(p.stderr, 3), rel)
+    out.print(params)
+    runs = table(
+        "goodness of fit on each run (all logged points)",
+        ("run", "points", "MAPE %", "max err %", "RMSE", "R²", "final err %"),
+        text=("run",),
     )
     scores = fitted.scores()
     for run in fitted.runs:
@@ -71,13 +70,13 @@ def print_fit(fitted: FittedLaw) -> None:
     out.print(runs)
 
 
-@app.command("fit")
-@input_options
+# 79 lines, 34 of them the signature: typer reads each flag from its parameter
 def fit_command(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="Logged runs: CSV/TSV with step, lr and loss columns, W&B exports (run JSON, panel CSV), TensorBoard event files or folders.",
+            help="Logged runs: CSV/TSV with step, lr and loss columns, W&B exports (run JSON, "
+            "panel CSV), TensorBoard event files or folders.",
             show_default=False,
         ),
     ],
@@ -85,7 +84,9 @@ def fit_command(
         Path | None,
         typer.Option("--output", "-o", help=f"Fit file to write (default: {DEFAULT_FIT_FILE})."),
     ] = None,
-    law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LAWS)}.")] = "momentum",
+    law: Annotated[
+        str, typer.Option("--law", help=f"Loss law: {', '.join(LAW_NAMES)}.")
+    ] = "momentum",
     warmup_area: WarmupArea = "actual",
     lr_exponent: LRExponent = 1.0,
     skip: Skip = DEFAULT_SKIP,
@@ -95,47 +96,57 @@ def fit_command(
     ] = None,
     json_out: JsonOut = False,
     force: Force = False,
-    *,
-    inputs: RunInputs,
+    step_col: StepCol = None,
+    lr_col: LrCol = None,
+    loss_col: LossCol = None,
+    run_col: RunCol = None,
+    loss_unit: LossUnit = "auto",
+    loss: LossSeries = None,
+    smooth: Smooth = "auto",
+    parent: Parent = "auto",
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
-    destination = output or DEFAULT_FIT_FILE
+    from lrcurve.cli.files import check_outputs, check_writable
+    from lrcurve.cli.loading import RunInputs, check_law_name, with_law_options
+    from lrcurve.cli.render import err, note, out, plotting, progress_bar, save_plot
+    from lrcurve.errors import InputError
+    from lrcurve.fitfile import holds_fit_of, save_fit
+    from lrcurve.fitting import fit
+    from lrcurve.laws import make_law
+
+    inputs = RunInputs.pick(locals())
+    destination = output or Path(DEFAULT_FIT_FILE)
     check_outputs(force, output, plot)  # an explicit -o needs no look at the runs to be refused
-    if law not in LAWS:
-        raise InputError(f"--law must be one of {', '.join(LAWS)}, got {law!r}")
-    try:
-        model = make_law(law, warmup=warmup_area, lr_exponent=lr_exponent)
-    except ValueError as error:
-        raise InputError(f"--warmup-area: {error}") from None
+    check_law_name(law)
+    model = with_law_options(lambda: make_law(law, warmup=warmup_area, lr_exponent=lr_exponent))
     runs = inputs.load(files, warmup)
-    check_outputs(
-        force, output, plot
-    )  # again, now that every file read is known as an input: refused before the fit
-    check_fit_destination(
-        destination, [(r.source, r.name) for r in runs], force, default=output is None
-    )
+    check_outputs(force, output, plot)  # again, now that every file read is known as an input
+    sources = [(r.source, r.name) for r in runs]
+    refresh = output is None and not force and destination.is_file()
+    if refresh and not holds_fit_of(destination, sources):
+        raise InputError(
+            f"{destination} holds a fit of other runs; pass --force to replace it, or -o to write "
+            "elsewhere"
+        )
+    check_writable(destination, force or refresh)
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)
     for warning in fitted.warnings:
         note(f"warning: {warning}")
-    save_fit(fitted, destination)
+    save_fit(fitted, destination, replace=force or refresh)
     if plot is not None:
-        from lrcurve.plotting import plot_fit
-
-        plot_fit(fitted, plot)
+        save_plot(plotting().plot_fit(fitted), plot, force)
     if json_out:
-        emit_json(
-            {
-                **fit_summary(fitted),
-                "fit_file": str(destination),
-                "plot": str(plot) if plot else None,
-            }
-        )
+        from lrcurve.cli.render import emit_json
+
+        summary = fit_summary(fitted)
+        emit_json({**summary, "fit_file": str(destination), "plot": str(plot) if plot else None})
         return
     print_fit(fitted)
     for run in fitted.runs:
         err.print(
-            f"{run.name}: peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, LR {run.lr_origin}",
+            f"{run.name}: peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
+            f"LR {run.lr_origin}",
             style="dim",
         )
     out.print(f"wrote {destination}" + (f" and {plot}" if plot else ""))

@@ -3,25 +3,13 @@
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from lrcurve.cli import app
-from lrcurve.cli.common import Force, JsonOut, emit_json, out, sampled_indices, sig
+from lrcurve.cli.flags import POWER_DECAY, POWER_FINAL, POWER_SHAPE, FloatOption, Force, JsonOut
 from lrcurve.errors import InputError
-from lrcurve.output import check_plot_path
-from lrcurve.power import (
-    PowerLawFit,
-    fit_power_law,
-    power_schedule,
-    read_sweeps,
-    tokens_per_step_of,
-)
-from lrcurve.schedules import Power, Schedule
 
 # defaults of the Power schedule's flags: a value other than these was given on the command line
-WARMUP, DECAY, SHAPE, FLOOR = 0, Power.decay, Power.shape, Power.final
+WARMUP, DECAY, SHAPE, FLOOR = 0, POWER_DECAY, POWER_SHAPE, POWER_FINAL
 
 
 def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
@@ -34,61 +22,12 @@ def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
     schedule_only = [flag for flag in given if flag not in ("--seq-len", "--tokens-per-step")]
     if schedule_only and not per_step:
         raise InputError(
-            f"{schedule_only[0]} applies to the Power schedule only: give --seq-len or --tokens-per-step too"
+            f"{schedule_only[0]} applies to the Power schedule only: give --seq-len or "
+            "--tokens-per-step too"
         )
 
 
-def plot_power_fit(
-    fitted: PowerLawFit, path: Path, schedule: Schedule | None, per_step: float | None
-) -> None:
-    """Left: ``lr/batch`` against tokens (log-log) with the fitted line; right: the implied schedule."""
-    from lrcurve.plotting import plt, save_figure, set_title
-
-    panels = 2 if schedule is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
-    ax = axes[0, 0]
-    for i, batch in enumerate(np.unique(fitted.batch)):
-        rows = fitted.batch == batch
-        ax.loglog(
-            fitted.tokens[rows],
-            fitted.lr[rows] / batch,
-            "o",
-            color=f"C{i}",
-            label=f"batch {batch:g}",
-        )
-    grid = np.geomspace(fitted.tokens.min() / 1.5, fitted.tokens.max() * 1.5, 100)
-    ax.loglog(
-        grid,
-        fitted.a * grid**fitted.b,
-        "k-",
-        lw=1.2,
-        label=f"a n^b: a={fitted.a:.3g}, b={fitted.b:.3f}",
-    )
-    band = np.exp(2 * fitted.optimal_lr_log_stderr(grid))
-    ax.fill_between(
-        grid,
-        fitted.a * grid**fitted.b / band,
-        fitted.a * grid**fitted.b * band,
-        color="k",
-        alpha=0.12,
-        lw=0,
-    )
-    ax.set_xlabel("training tokens n")
-    ax.set_ylabel("optimal LR / batch")
-    ax.set_title("optimal LR sweeps and the fitted power law (band: ±2 s.e.)", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    if schedule is not None and per_step is not None:
-        steps = np.unique(np.geomspace(1, schedule.horizon, 2000).round())
-        axes[0, 1].plot(steps * per_step, schedule(steps), lw=1.5)
-        axes[0, 1].set_xlabel("tokens seen")
-        axes[0, 1].set_ylabel("learning rate")
-        set_title(axes[0, 1], str(schedule), fontsize=7, width=60)
-        axes[0, 1].grid(alpha=0.3)
-    save_figure(fig, path)
-
-
-@app.command("fit-power")
+# 117 lines, 70 of them the signature: typer reads each flag from its parameter
 def fit_power_command(
     sweeps: Annotated[
         Path,
@@ -110,10 +49,10 @@ def fit_power_command(
     ] = None,
     batch: Annotated[
         float | None,
-        typer.Option("--batch", help="New run: batch size (same unit as the table)."),
+        FloatOption("--batch", help="New run: batch size (same unit as the table)."),
     ] = None,
     tokens: Annotated[
-        float | None, typer.Option("--tokens", help="New run: training tokens.")
+        float | None, FloatOption("--tokens", help="New run: training tokens.")
     ] = None,
     seq_len: Annotated[
         int | None,
@@ -125,18 +64,18 @@ def fit_power_command(
     ] = None,
     tokens_per_step: Annotated[
         float | None,
-        typer.Option("--tokens-per-step", help="New run: tokens per step (instead of --seq-len)."),
+        FloatOption("--tokens-per-step", help="New run: tokens per step (instead of --seq-len)."),
     ] = None,
     peak: Annotated[
         float | None,
-        typer.Option(
+        FloatOption(
             "--peak", help="New run: lr_max, the cap (default: the highest LR in the table)."
         ),
     ] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="New run: warmup steps.")] = WARMUP,
     decay: Annotated[
         float,
-        typer.Option(
+        FloatOption(
             "--decay", min=0.0, max=1.0, help="New run: final decay fraction of the steps."
         ),
     ] = DECAY,
@@ -145,7 +84,7 @@ def fit_power_command(
     ] = SHAPE,
     floor: Annotated[
         float,
-        typer.Option(
+        FloatOption(
             "--floor",
             min=0.0,
             max=1.0,
@@ -159,7 +98,13 @@ def fit_power_command(
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
-    """Fit lr_opt = batch * a * tokens^b to optimal-LR sweeps; give the Power schedule for a new --batch/--tokens."""
+    """Fit lr_opt = batch * a * tokens^b to optimal-LR sweeps; the Power schedule of a new run.
+
+    The new run is --batch/--tokens (Shen et al., Power Scheduler, arXiv 2408.13359)."""
+    from lrcurve.cli.files import check_plot_path, mark_input
+    from lrcurve.cli.render import emit_json, out, plotting, save_plot
+    from lrcurve.power import fit_power_law, fit_summary, new_run, read_sweeps, tokens_per_step_of
+
     if plot is not None:
         check_plot_path(plot, force)
     if (batch is None) != (tokens is None):
@@ -177,122 +122,73 @@ def fit_power_command(
         },
     )
     columns = read_sweeps(sweeps, batch_col, tokens_col, lr_col)
+    mark_input(sweeps)
     try:
         fitted = fit_power_law(*columns)
-    except InputError as error:
-        raise InputError(f"{sweeps}: {error}") from None
-    result: dict[str, Any] = {
-        "sweeps": str(sweeps),
-        "points": int(fitted.lr.size),
-        "a": fitted.a,
-        "a_stderr": fitted.a_stderr,
-        "b": fitted.b,
-        "b_stderr": fitted.b_stderr,
-        "log_a": fitted.log_a,
-        "covariance_log_a_b": fitted.covariance.tolist(),
-        "correlation": fitted.correlation,
-        "r2": fitted.r2,
-        "rms_log_residual": float(np.sqrt(np.mean(fitted.residuals**2))),
-    }
-    schedule, per_step = None, None
+    except InputError as error:  # about the sweeps' values: name their file
+        raise InputError(f"{sweeps}: {error.render()}") from None
+    result = {"sweeps": str(sweeps), **fit_summary(fitted)}
+    schedule = None
     if batch is not None and tokens is not None:
-        if batch <= 0 or tokens <= 0:
-            raise InputError(f"--batch and --tokens must be positive, got {batch:g} and {tokens:g}")
-        lr_opt = float(fitted.optimal_lr(batch, tokens))
-        rel = float(fitted.optimal_lr_log_stderr(tokens))
-        result["new_run"] = {
-            "batch": batch,
-            "tokens": tokens,
-            "optimal_constant_lr": lr_opt,
-            "log_stderr": rel,
-            "range_2se": [lr_opt * np.exp(-2 * rel), lr_opt * np.exp(2 * rel)],
-        }
-        if seq_len is not None or tokens_per_step is not None:
-            per_step = tokens_per_step_of(batch, seq_len, tokens_per_step)
-            lr_max = peak if peak is not None else float(fitted.lr.max())
-            schedule = power_schedule(
-                fitted.a,
-                fitted.b,
-                batch,
-                per_step,
-                tokens,
-                lr_max,
-                warmup=warmup,
-                decay=decay,
-                shape=shape,
-                floor=floor,
-            )
-            idx = sampled_indices(schedule.horizon, rows=10)
-            lr = schedule(idx + 1)
-            result["new_run"].update(
-                {
-                    "tokens_per_step": per_step,
-                    "lr_max": lr_max,
-                    "schedule": schedule.to_dict(),
-                    "schedule_text": str(schedule),
-                    "steps": schedule.horizon,
-                    "sampled": {
-                        "step": (idx + 1).tolist(),
-                        "tokens": ((idx + 1) * per_step).tolist(),
-                        "lr": lr.tolist(),
-                    },
-                }
-            )
+        given_per_step = seq_len is not None or tokens_per_step is not None
+        per_step = tokens_per_step_of(batch, seq_len, tokens_per_step) if given_per_step else None
+        options = {"warmup": warmup, "decay": decay, "shape": shape, "floor": floor}
+        result["new_run"], schedule = new_run(fitted, batch, tokens, per_step, peak, **options)
     if plot is not None:
-        plot_power_fit(fitted, plot, schedule, per_step)
+        per_step = result.get("new_run", {}).get("tokens_per_step")
+        save_plot(plotting().plot_power_fit(fitted, schedule, per_step), plot, force)
         result["plot"] = str(plot)
     if json_out:
         emit_json(result)
         return
+    print_power_fit(fitted, result)
+    if "new_run" in result:
+        print_new_run(result["new_run"], schedule)
+    if plot is not None:
+        out.print(f"wrote {plot}")
 
-    table = Table(
-        title=f"lr_opt = batch*a*tokens^b ({fitted.lr.size} sweeps)", title_justify="left"
+
+def print_power_fit(fitted: Any, result: dict[str, Any]) -> None:
+    import numpy as np
+
+    from lrcurve.cli.render import out, sig, table
+
+    params = table(
+        f"lr_opt = batch*a*tokens^b ({fitted.lr.size} sweeps)", ("parameter", "value", "std. error")
     )
-    for column in ("parameter", "value", "std. error"):
-        table.add_column(column, justify="right")
-    table.add_row("a", sig(fitted.a), sig(fitted.a_stderr, 3))
-    table.add_row("b", sig(fitted.b), sig(fitted.b_stderr, 3))
-    out.print(table)
+    params.add_row("a", sig(fitted.a), sig(fitted.a_stderr, 3))
+    params.add_row("b", sig(fitted.b), sig(fitted.b_stderr, 3))
+    out.print(params)
     r2 = "n/a" if fitted.r2 is None else f"{fitted.r2:.4f}"
     out.print(
         f"corr(log a, b) = {fitted.correlation:+.3f}; R² = {r2} (of log(lr/batch)); "
         f"RMS residual {100 * result['rms_log_residual']:.1f} % of the LR",
         soft_wrap=True,
     )
-    rows = Table(title="sweeps: best LR found and the law's", title_justify="left")
-    for column in ("batch", "tokens", "best LR", "law", "residual"):
-        rows.add_column(column, justify="right")
+    rows = table(
+        "sweeps: best LR found and the law's", ("batch", "tokens", "best LR", "law", "residual")
+    )
     for bt, tk, lr_obs, res in zip(fitted.batch, fitted.tokens, fitted.lr, fitted.residuals):
-        rows.add_row(
-            f"{bt:g}",
-            f"{tk:.4g}",
-            f"{lr_obs:.4g}",
-            f"{lr_obs / np.exp(res):.4g}",
-            f"{100 * res:+.1f} %",
-        )
+        law = f"{lr_obs / np.exp(res):.4g}"
+        rows.add_row(f"{bt:g}", f"{tk:.4g}", f"{lr_obs:.4g}", law, f"{100 * res:+.1f} %")
     out.print(rows)
-    if "new_run" in result:
-        new = result["new_run"]
-        lo, hi = new["range_2se"]
-        out.print(
-            f"new run: batch {batch:g}, {tokens:.4g} tokens: best constant (WSD) LR {new['optimal_constant_lr']:.4g} "
-            f"(±2 s.e.: {lo:.4g} .. {hi:.4g})",
-            soft_wrap=True,
-        )
-        if schedule is not None:
-            out.print(
-                f"Power schedule: {schedule} ({schedule.horizon} steps of {per_step:g} tokens)",
-                soft_wrap=True,
-            )
-            sched = Table(title="its LR at sampled steps", title_justify="left")
-            for column in ("step", "tokens", "LR"):
-                sched.add_column(column, justify="right")
-            for s, t, v in zip(
-                new["sampled"]["step"], new["sampled"]["tokens"], new["sampled"]["lr"]
-            ):
-                sched.add_row(str(s), f"{t:.4g}", f"{v:.4g}")
-            out.print(sched)
-        else:
-            out.print("give --seq-len or --tokens-per-step for the Power schedule itself")
-    if plot is not None:
-        out.print(f"wrote {plot}")
+
+
+def print_new_run(new: dict[str, Any], schedule: Any) -> None:
+    from lrcurve.cli.render import out, table
+
+    lo, hi = new["range_2se"]
+    out.print(
+        f"new run: batch {new['batch']:g}, {new['tokens']:.4g} tokens: best constant (WSD) LR "
+        f"{new['optimal_constant_lr']:.4g} (±2 s.e.: {lo:.4g} .. {hi:.4g})",
+        soft_wrap=True,
+    )
+    if schedule is None:
+        out.print("give --seq-len or --tokens-per-step for the Power schedule itself")
+        return
+    steps = f"{schedule.horizon} steps of {new['tokens_per_step']:g} tokens"
+    out.print(f"Power schedule: {schedule} ({steps})", soft_wrap=True)
+    sampled = table("its LR at sampled steps", ("step", "tokens", "LR"))
+    for s, t, v in zip(*(new["sampled"][k] for k in ("step", "tokens", "lr"))):
+        sampled.add_row(str(s), f"{t:.4g}", f"{v:.4g}")
+    out.print(sampled)

@@ -1,38 +1,55 @@
 """``lrcurve predict``: the loss curve of a schedule, from a fit file."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from lrcurve.cli import app
-from lrcurve.cli.common import (
-    Force,
-    JsonOut,
-    ScheduleSpec,
-    emit_json,
-    note,
-    out,
-    sampled_indices,
-    schedule_options,
-    sig,
+from lrcurve.cli.flags import FitFile, Force, JsonOut
+from lrcurve.cli.schedule_flags import (
+    AtStep,
+    BaseRun,
+    Batch,
+    Cycle,
+    Decay,
+    Factors,
+    Floor,
+    LrFile,
+    Milestones,
+    Peak,
+    Period,
+    PowerA,
+    PowerB,
+    ScheduleName,
+    Shape,
+    Steps,
+    Then,
+    TokensPerStep,
+    Warmup,
 )
-from lrcurve.errors import InputError
-from lrcurve.fitfile import load_fit
-from lrcurve.fitting import FittedLaw, Prediction
-from lrcurve.laws import forward_area_note, law_to_dict
-from lrcurve.output import check_outputs, write_csv
-from lrcurve.runs import MAX_STEPS
 
 
-def fit_defaults(fitted: FittedLaw) -> dict:
-    return {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
+def predict_schedule(fitted: Any, schedule: Any) -> Any:
+    """``fitted``'s prediction over the whole of ``schedule``, refused where the law cannot
+    make one (no horizon, too long, non-finite or non-positive loss)."""
+    from lrcurve.errors import ParameterError
+    from lrcurve.runs import MAX_STEPS
+
+    n_steps = schedule.horizon
+    if n_steps is None:
+        raise ParameterError("the schedule has no horizon; give it", param="steps")
+    if n_steps > MAX_STEPS:
+        raise ParameterError(
+            f"the schedule runs {n_steps:,} steps, beyond {MAX_STEPS:,}, the most lrcurve predicts",
+            param="steps",
+        )
+    return fitted.predict(schedule, n_steps)  # refuses a loss the law cannot give
 
 
-def write_prediction_csv(path: Path, prediction: Prediction) -> None:
+def write_prediction_csv(path: Path, prediction: Any, force: bool) -> None:
     """The whole curve, every step: ``step,lr,loss[,loss_stderr]``."""
+    from lrcurve.output import write_csv
+
     columns, formats, header = (
         [prediction.steps, prediction.lr, prediction.loss],
         ["%d", "%.8g", "%.6f"],
@@ -42,18 +59,64 @@ def write_prediction_csv(path: Path, prediction: Prediction) -> None:
         columns.append(prediction.loss_stderr)
         formats.append("%.6f")
         header += ",loss_stderr"
-    write_csv(path, header, columns, formats)
+    write_csv(path, header, columns, formats, replace=force)
 
 
-@app.command("predict")
-@schedule_options
+def prediction_json(fitted: Any, schedule: Any, prediction: Any, every: int | None) -> dict:
+    """``predict --json``: one point every ``every`` steps (default ~1000 points) after warmup."""
+    import numpy as np
+
+    from lrcurve.laws import law_to_dict
+
+    n_steps = schedule.horizon
+    stride = min(every or max(1, n_steps // 1000), n_steps)  # past the horizon: the last step
+    idx = np.unique(np.concatenate([np.arange(stride - 1, n_steps, stride), [n_steps - 1]]))
+    idx = idx[idx >= min(schedule.warmup_steps, n_steps - 1)]
+    return {
+        "schedule": schedule.to_dict(),
+        "schedule_text": str(schedule),
+        "law": fitted.law.name,
+        "law_options": {k: v for k, v in law_to_dict(fitted.law).items() if k != "name"},
+        "steps": n_steps,
+        "final_loss": prediction.final_loss,
+        "final_stderr": prediction.final_stderr,
+        "curve": {
+            "step": prediction.steps[idx].tolist(),
+            "lr": prediction.lr[idx].tolist(),
+            "loss": prediction.loss[idx].tolist(),
+            "loss_stderr": None
+            if prediction.loss_stderr is None
+            else prediction.loss_stderr[idx].tolist(),
+        },
+    }
+
+
+def print_prediction(fitted: Any, schedule: Any, prediction: Any) -> None:
+    from lrcurve.cli.render import out, sampled_indices, sig, table
+    from lrcurve.laws import forward_area_note
+
+    n_steps = schedule.horizon
+    out.print(f"schedule: {schedule}", soft_wrap=True)
+    rows = table(
+        f"predicted loss ({fitted.law.name} law{forward_area_note(fitted.law)})",
+        ("step", "LR", "loss", "± s.e."),
+    )
+    for i in sampled_indices(n_steps, start=schedule.warmup_steps):  # the laws skip warmup
+        stderr = None if prediction.loss_stderr is None else float(prediction.loss_stderr[i])
+        rows.add_row(
+            str(prediction.steps[i]),
+            f"{prediction.lr[i]:.4g}",
+            f"{prediction.loss[i]:.4f}",
+            sig(stderr, 2),
+        )
+    out.print(rows)
+    band = f" ± {prediction.final_stderr:.4f}" if prediction.final_stderr is not None else ""
+    out.print(f"final loss at step {n_steps}: {prediction.final_loss:.4f}{band}")
+
+
+# 73 lines, 38 of them the signature: typer reads each flag from its parameter
 def predict_command(
-    fit_file: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Fit file from `lrcurve fit` (default: lrcurve.fit.json).", show_default=False
-        ),
-    ] = None,
+    fit_file: FitFile = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the whole curve, every step, as CSV."),
@@ -70,22 +133,40 @@ def predict_command(
     ] = None,
     json_out: JsonOut = False,
     force: Force = False,
-    *,
-    spec: ScheduleSpec,
+    schedule: ScheduleName = "wsd",
+    steps: Steps = None,
+    peak: Peak = None,
+    warmup: Warmup = None,
+    decay: Decay = None,
+    shape: Shape = None,
+    floor: Floor = None,
+    period: Period = None,
+    cycle: Cycle = None,
+    milestones: Milestones = None,
+    factors: Factors = None,
+    lr_file: LrFile = None,
+    at_step: AtStep = None,
+    then: Then = None,
+    base_run: BaseRun = None,
+    power_a: PowerA = None,
+    power_b: PowerB = None,
+    batch: Batch = None,
+    tokens_per_step: TokensPerStep = None,
 ) -> None:
     """Predict the loss curve of a schedule (default horizon, peak and warmup: the fitted runs')."""
+    from lrcurve.cli.files import check_outputs, mark_input
+    from lrcurve.cli.loading import fit_defaults, load_fit
+    from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
+    from lrcurve.cli.schedule_flags import ScheduleSpec
+
+    spec = ScheduleSpec.pick(locals())
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
-    schedule, used = spec.build(fitted.runs, fit_defaults(fitted))
-    check_outputs(force, output, plot)  # again: the fit file and an --lr-file are inputs now known
-    n_steps = schedule.horizon
-    if n_steps is None:
-        raise InputError("the schedule has no horizon; give --steps")
-    if n_steps > MAX_STEPS:
-        raise InputError(
-            f"the schedule runs {n_steps:,} steps, beyond {MAX_STEPS:,}, the most lrcurve predicts"
-        )
-    prediction = fitted.predict(schedule, n_steps)  # refuses a loss the law cannot give
+    if lr_file is not None:
+        mark_input(lr_file)
+    built, used = spec.build(fitted.runs, fit_defaults(fitted))
+    check_outputs(force, output, plot)  # again: the fit file and an --lr-file are inputs now
+    prediction = predict_schedule(fitted, built)
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     for warning in fitted.warnings:
@@ -93,61 +174,17 @@ def predict_command(
     for warning in prediction.warnings:
         note(f"warning: {warning}")
     if output is not None:
-        write_prediction_csv(output, prediction)
+        write_prediction_csv(output, prediction, force)
     if plot is not None:
-        from lrcurve.plotting import plot_prediction
-
-        plot_prediction(fitted, [prediction], plot, [str(schedule)])
-    stride = min(
-        every or max(1, n_steps // 1000), n_steps
-    )  # an --every past the horizon: the last step only
+        figure = plotting().plot_prediction(fitted, [prediction], [str(built)])
+        save_plot(figure, plot, force)
     if json_out:
-        idx = np.unique(np.concatenate([np.arange(stride - 1, n_steps, stride), [n_steps - 1]]))
-        idx = idx[idx >= min(schedule.warmup_steps, n_steps - 1)]
-        emit_json(
-            {
-                "schedule": schedule.to_dict(),
-                "schedule_text": str(schedule),
-                "law": fitted.law.name,
-                "law_options": {k: v for k, v in law_to_dict(fitted.law).items() if k != "name"},
-                "steps": n_steps,
-                "final_loss": prediction.final_loss,
-                "final_stderr": prediction.final_stderr,
-                "defaults_used": used,
-                "warnings": list(fitted.warnings) + list(prediction.warnings),
-                "curve": {
-                    "step": prediction.steps[idx].tolist(),
-                    "lr": prediction.lr[idx].tolist(),
-                    "loss": prediction.loss[idx].tolist(),
-                    "loss_stderr": None
-                    if prediction.loss_stderr is None
-                    else prediction.loss_stderr[idx].tolist(),
-                },
-                "output": str(output) if output else None,
-                "plot": str(plot) if plot else None,
-            }
-        )
+        data = prediction_json(fitted, built, prediction, every)
+        extra = {"output": str(output) if output else None, "plot": str(plot) if plot else None}
+        warnings = list(fitted.warnings) + list(prediction.warnings)
+        emit_json({**data, "defaults_used": used, "warnings": warnings, **extra})
         return
-    out.print(f"schedule: {schedule}", soft_wrap=True)
-    table = Table(
-        title=f"predicted loss ({fitted.law.name} law{forward_area_note(fitted.law)})",
-        title_justify="left",
-    )
-    for column in ("step", "LR", "loss", "± s.e."):
-        table.add_column(column, justify="right")
-    for i in sampled_indices(
-        n_steps, start=schedule.warmup_steps
-    ):  # the laws do not describe warmup
-        stderr = None if prediction.loss_stderr is None else float(prediction.loss_stderr[i])
-        table.add_row(
-            str(prediction.steps[i]),
-            f"{prediction.lr[i]:.4g}",
-            f"{prediction.loss[i]:.4f}",
-            sig(stderr, 2),
-        )
-    out.print(table)
-    band = f" ± {prediction.final_stderr:.4f}" if prediction.final_stderr is not None else ""
-    out.print(f"final loss at step {n_steps}: {prediction.final_loss:.4f}{band}")
+    print_prediction(fitted, built, prediction)
     written = [str(p) for p in (output, plot) if p is not None]
     if written:
         out.print(f"wrote {' and '.join(written)}")

@@ -3,41 +3,44 @@
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from lrcurve.areas import annealing_area, forward_area
-from lrcurve.cli import app
-from lrcurve.cli.common import (
-    Force,
-    JsonOut,
-    ScheduleSpec,
-    emit_json,
-    out,
-    sampled_indices,
-    schedule_options,
+from lrcurve.cli.flags import POWER_DECAY, POWER_FINAL, POWER_SHAPE, FloatOption, Force, JsonOut
+from lrcurve.cli.schedule_flags import (
+    AtStep,
+    BaseRun,
+    Batch,
+    Cycle,
+    Decay,
+    Factors,
+    Floor,
+    LrFile,
+    Milestones,
+    Peak,
+    Period,
+    PowerA,
+    PowerB,
+    ScheduleName,
+    Shape,
+    Steps,
+    Then,
+    TokensPerStep,
+    Warmup,
 )
 from lrcurve.errors import InputError
-from lrcurve.laws.base import LRHistory
-from lrcurve.output import check_outputs, write_csv
-from lrcurve.schedules import Power, Schedule
 
-schedule_app = typer.Typer(no_args_is_help=True, help="Build and inspect LR schedules.")
-app.add_typer(schedule_app, name="schedule")
+Lam = Annotated[
+    float,
+    FloatOption("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown."),
+]
 
 
-@schedule_app.command("show")
-@schedule_options
 def show_command(
     name: Annotated[
         str | None,
         typer.Argument(help="Schedule family (same as --schedule).", show_default=False),
     ] = None,
-    lam: Annotated[
-        float,
-        typer.Option("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown."),
-    ] = 0.999,
+    lam: Lam = 0.999,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
     ] = None,
@@ -46,28 +49,62 @@ def show_command(
     ] = None,
     json_out: JsonOut = False,
     force: Force = False,
-    *,
-    spec: ScheduleSpec,
+    schedule: ScheduleName = "wsd",
+    steps: Steps = None,
+    peak: Peak = None,
+    warmup: Warmup = None,
+    decay: Decay = None,
+    shape: Shape = None,
+    floor: Floor = None,
+    period: Period = None,
+    cycle: Cycle = None,
+    milestones: Milestones = None,
+    factors: Factors = None,
+    lr_file: LrFile = None,
+    at_step: AtStep = None,
+    then: Then = None,
+    base_run: BaseRun = None,
+    power_a: PowerA = None,
+    power_b: PowerB = None,
+    batch: Batch = None,
+    tokens_per_step: TokensPerStep = None,
 ) -> None:
     """Show a schedule's LR at sampled steps with its forward and annealing areas."""
+    from lrcurve.cli.files import check_outputs, mark_input
+    from lrcurve.cli.schedule_flags import DEFAULT_SCHEDULE, ScheduleSpec
+
+    spec = ScheduleSpec.pick(locals())
     if name is not None:
+        if schedule not in (DEFAULT_SCHEDULE, name):  # an explicit --schedule that disagrees
+            raise InputError(f"schedule {name} and --schedule {schedule}: give one family")
         spec.schedule = name
     check_outputs(force, output, plot)
+    if lr_file is not None:
+        mark_input(lr_file)
     if spec.peak is None and spec.schedule != "file":
         raise InputError("give the peak LR with --peak (e.g. --peak 3e-4)")
-    schedule, _ = spec.build()
-    show_schedule(schedule, lam, output, plot, json_out)
+    built, _ = spec.build()
+    show_schedule(built, lam, output, plot, json_out, force)
 
 
 def show_schedule(
-    schedule: Schedule,
+    schedule: Any,
     lam: float,
     output: Path | None,
     plot: Path | None,
     json_out: bool,
+    force: bool,
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Print (or write) a schedule's LR and areas; ``extra`` is added to the JSON."""
+    import numpy as np
+    from rich.table import Table
+
+    from lrcurve.areas import annealing_area, forward_area
+    from lrcurve.cli.render import emit_json, out, plotting, sampled_indices, save_plot
+    from lrcurve.laws.base import LRHistory
+    from lrcurve.output import write_csv
+
     n = schedule.horizon
     if n is None:
         raise InputError("the schedule has no horizon; give --steps")
@@ -75,11 +112,9 @@ def show_schedule(
     law_lr = LRHistory.of(schedule, n).held  # the warmup at the LR it reaches
     s1, s2 = forward_area(law_lr), annealing_area(law_lr, lam)
     if output is not None:
-        write_csv(output, "step,lr", [np.arange(1, n + 1), lr], ["%d", "%.8g"])
+        write_csv(output, "step,lr", [np.arange(1, n + 1), lr], ["%d", "%.8g"], replace=force)
     if plot is not None:
-        from lrcurve.plotting import plot_schedule
-
-        plot_schedule(schedule, n, plot)
+        save_plot(plotting().plot_schedule(schedule, n), plot, force)
     idx = sampled_indices(n)
     if json_out:
         emit_json(
@@ -110,20 +145,20 @@ def show_schedule(
     out.print(table)
 
 
-@schedule_app.command("power")
+# 70 lines, 52 of them the signature: typer reads each flag from its parameter
 def power_command(
     a: Annotated[
-        float, typer.Option("--a", help="a in lr = batch*a*tokens^b (e.g. 4.6, the paper's fit).")
+        float, FloatOption("--a", help="a in lr = batch*a*tokens^b (e.g. 4.6, the paper's fit).")
     ],
-    b: Annotated[float, typer.Option("--b", help="b, the exponent (e.g. -0.51).")],
+    b: Annotated[float, FloatOption("--b", help="b, the exponent (e.g. -0.51).")],
     batch: Annotated[
         float,
-        typer.Option(
+        FloatOption(
             "--batch", help="Batch size, in the unit a was fitted with (sequences in the paper)."
         ),
     ],
-    tokens: Annotated[float, typer.Option("--tokens", help="Training tokens of the run.")],
-    peak: Annotated[float, typer.Option("--peak", help="lr_max, the cap on the LR.")],
+    tokens: Annotated[float, FloatOption("--tokens", help="Training tokens of the run.")],
+    peak: Annotated[float, FloatOption("--peak", help="lr_max, the cap on the LR.")],
     seq_len: Annotated[
         int | None,
         typer.Option(
@@ -132,31 +167,28 @@ def power_command(
     ] = None,
     tokens_per_step: Annotated[
         float | None,
-        typer.Option("--tokens-per-step", help="Tokens per optimiser step (instead of --seq-len)."),
+        FloatOption("--tokens-per-step", help="Tokens per optimiser step (instead of --seq-len)."),
     ] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Linear warmup steps.")] = 0,
     decay: Annotated[
         float,
-        typer.Option(
+        FloatOption(
             "--decay", min=0.0, max=1.0, help="Fraction of the steps spent in the final decay."
         ),
-    ] = Power.decay,
+    ] = POWER_DECAY,
     shape: Annotated[
         str, typer.Option("--shape", help="Final decay shape (exp or linear, or any WSD shape).")
-    ] = Power.shape,
+    ] = POWER_SHAPE,
     floor: Annotated[
         float,
-        typer.Option(
+        FloatOption(
             "--floor",
             min=0.0,
             max=1.0,
             help="LR at the end as a fraction of the LR where the decay starts.",
         ),
-    ] = Power.final,
-    lam: Annotated[
-        float,
-        typer.Option("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown."),
-    ] = 0.999,
+    ] = POWER_FINAL,
+    lam: Lam = 0.999,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
     ] = None,
@@ -166,7 +198,8 @@ def power_command(
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
-    """The Power scheduler (Shen et al. 2408.13359): lr = min(peak, batch*a*tokens^b), then a short decay."""
+    """The Power scheduler (Shen et al. 2408.13359): lr = min(peak, batch*a*tokens^b), decayed."""
+    from lrcurve.cli.files import check_outputs
     from lrcurve.power import power_schedule, tokens_per_step_of
 
     check_outputs(force, output, plot)
@@ -175,5 +208,11 @@ def power_command(
         a, b, batch, per_step, tokens, peak, warmup=warmup, decay=decay, shape=shape, floor=floor
     )
     show_schedule(
-        schedule, lam, output, plot, json_out, {"tokens_per_step": per_step, "tokens": tokens}
+        schedule,
+        lam,
+        output,
+        plot,
+        json_out,
+        force,
+        {"tokens_per_step": per_step, "tokens": tokens},
     )

@@ -1,0 +1,171 @@
+"""The command-line flags: their names, the options shared by several commands, and the one
+map from library parameter names to flags (:data:`FLAGS`).
+
+Nothing here imports numpy: ``lrcurve --help`` builds every command's options from this
+module. The few library constants the help texts quote are copied below; a test keeps each
+copy equal to its source.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lrcurve.errors import InputError
+
+# Copies of library constants (tests/test_cli.py checks them against their sources).
+SCHEDULE_NAMES = ("constant", "cosine", "wsd", "cyclic", "multistep", "power")  # schedules
+WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")  # schedules
+WSD_DECAY, POWER_DECAY, POWER_SHAPE, POWER_FINAL = 0.2, 0.1, "exp", 0.01  # schedules
+LAW_NAMES = ("momentum", "multipower")  # laws.LAWS
+LR_EXPONENT_RANGE = (0.1, 2.0)  # laws.base
+DEFAULT_SKIP = 0.05  # fitting
+FAMILIES = ("wsd", "cosine", "rewarmup")  # optimize
+DEFAULT_SHAPES = ("linear", "sqrt", "cosine")  # optimize
+DEFAULT_TOLERANCE, DEFAULT_WINDOWS = "0.5%", 20  # check
+REWARMUP_PHASE = "cosine"  # the family of a re-warmup's new phase without --then
+
+
+class _Flags(Mapping[str, str]):
+    """Parameter name -> flag: ``--`` and the name with dashes, unless :data:`_RENAMED`."""
+
+    def __getitem__(self, name: str) -> str:
+        return _RENAMED.get(name, "--" + name.replace("_", "-"))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_RENAMED)
+
+    def __len__(self) -> int:
+        return len(_RENAMED)
+
+    def get(self, name: str, default: Any = None) -> str:  # every parameter has a flag
+        return self[name]
+
+
+_RENAMED = {
+    "skip_fraction": "--skip",
+    "power_a": "--a",
+    "power_b": "--b",
+    "lr_max": "--peak",
+    "output": "-o",
+    "fit_file": "FIT_FILE",
+    "sweeps": "SWEEPS",
+}
+FLAGS: Mapping[str, str] = _Flags()
+
+
+def flag(name: str) -> str:
+    """The flag of the library parameter ``name`` (e.g. ``skip_fraction`` -> ``--skip``)."""
+    return FLAGS[name]
+
+
+def _finite(param: typer.CallbackParam, value: Any) -> Any:
+    """Refuse NaN and infinities, naming the flag (a float range lets NaN through)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InputError(f"{param.opts[0]} {v}: not a finite number")
+    return value
+
+
+def FloatOption(*decls: str, **kwargs: Any) -> Any:  # noqa: N802 - reads like typer.Option
+    """A float option that refuses non-finite numbers (every float flag is one of these)."""
+    return typer.Option(*decls, callback=_finite, **kwargs)
+
+
+# --- options shared by several commands ----------------------------------------------------
+
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+FitFile = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Fit file from `lrcurve fit` (default: lrcurve.fit.json).", show_default=False
+    ),
+]
+StepCol = Annotated[
+    str | None,
+    typer.Option("--step-col", help="Step column (default: detect step/iter/_step...)."),
+]
+LrCol = Annotated[
+    str | None,
+    typer.Option("--lr-col", help="LR column (default: detect lr/learning_rate/train_lr...)."),
+]
+LossCol = Annotated[
+    str | None,
+    typer.Option("--loss-col", help="Loss column (default: detect val_loss/loss/train_loss...)."),
+]
+RunCol = Annotated[
+    str | None,
+    typer.Option(
+        "--run-col", help="Column that tells several runs in one file apart (default: run)."
+    ),
+]
+LossUnit = Annotated[
+    str,
+    typer.Option("--loss-unit", help="auto, nats, bits or ppl (perplexity); converted to nats."),
+]
+WarmupSteps = Annotated[
+    int | None,
+    typer.Option(
+        "--warmup",
+        min=0,
+        help="Warmup steps of the runs (default: detected from a rising LR at the start, else 0).",
+    ),
+]
+LossSeries = Annotated[
+    str | None,
+    typer.Option(
+        "--loss",
+        help="Loss series: val, train, or a column/tag/metric name "
+        "(default: val when logged, else train).",
+    ),
+]
+Smooth = Annotated[
+    str,
+    typer.Option(
+        "--smooth",
+        help="Smooth the loss before fitting: none, ema:B (e.g. ema:0.9), window:N; "
+        "auto = window:11 for a training loss, none for validation.",
+    ),
+]
+Parent = Annotated[
+    str,
+    typer.Option(
+        "--parent",
+        help="Stitch each run onto this parent run (the run it forked from): a file, "
+        "'auto' (W&B configs' resume_from) or 'none'.",
+    ),
+]
+WarmupArea = Annotated[
+    str,
+    typer.Option(
+        "--warmup-area",
+        help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup "
+        "step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: "
+        "warmup rises also enter the loss-drop sum, as in the authors' code).",
+    ),
+]
+LRExponent = Annotated[
+    float,
+    FloatOption(
+        "--lr-exponent",
+        min=LR_EXPONENT_RANGE[0],
+        max=LR_EXPONENT_RANGE[1],
+        help="Exponent p of the forward area S1 = sum eta^p (1: the papers' laws; lrcurve's "
+        "extension, see the README's accuracy section).",
+    ),
+]
+Skip = Annotated[
+    float,
+    FloatOption(
+        "--skip",
+        min=0.0,
+        max=0.95,
+        help="Leave out the first fraction of each run's steps (and its warmup) from the fit.",
+    ),
+]

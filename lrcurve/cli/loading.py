@@ -1,0 +1,119 @@
+"""Reading the runs and fit files a command is given (the readers do the reading; this module
+names duplicates apart, says the readers' notes and marks every file read as an input)."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lrcurve.cli.files import mark_input, mark_runs
+from lrcurve.cli.render import note
+from lrcurve.errors import InputError, ParameterError
+
+T = TypeVar("T")
+
+
+def expand_paths(patterns: list[str], flag: str) -> list[Path]:
+    """Paths, with glob patterns (``*``, ``?``, ``[``) expanded in sorted order."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        if any(c in pattern for c in "*?["):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise InputError(f"{flag} {pattern}: no file matches")
+            paths += [Path(m) for m in matches]
+        else:
+            paths.append(Path(pattern))
+    return paths
+
+
+def load_fit(path: Path | None) -> Any:
+    """The fit file ``path`` (default ``lrcurve.fit.json``), marked as an input."""
+    from lrcurve.fitfile import DEFAULT_FIT_FILE, load_fit
+
+    fitted = load_fit(path)
+    mark_input(path or DEFAULT_FIT_FILE)
+    return fitted
+
+
+def fit_defaults(fitted: Any) -> dict[str, Any]:
+    """The schedule settings a command takes from the fitted runs when not given."""
+    return {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
+
+
+def say_notes(runs: list[Any]) -> None:
+    """What reading ``runs`` repaired or noticed, on stderr."""
+    for run in runs:
+        for message in run.notes:
+            note(message)
+
+
+@dataclass
+class RunInputs:
+    """How to read logged runs: column names, loss unit, loss series, smoothing, parent."""
+
+    step_col: str | None = None
+    lr_col: str | None = None
+    loss_col: str | None = None
+    run_col: str | None = None
+    loss_unit: str = "auto"
+    loss: str | None = None
+    smooth: str = "auto"
+    parent: str = "auto"
+
+    @classmethod
+    def pick(cls, values: Mapping[str, Any]) -> RunInputs:
+        """The reading options of a command's arguments (``values``: its parameters by name)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+    def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Any]:
+        """The runs of every file, renamed apart when names repeat; their notes go to stderr
+        (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
+        from lrcurve.logs import LogOptions
+        from lrcurve.readers import Columns, read_runs
+
+        seen: dict[Path, Path] = {}
+        for path in files:
+            if path.resolve() in seen:
+                raise InputError(f"{path}: given twice (also as {seen[path.resolve()]})")
+            seen[path.resolve()] = path
+        log = LogOptions(self.loss, self.smooth, self.parent)
+        columns = Columns(self.step_col, self.lr_col, self.loss_col, self.run_col)
+        runs: list[Any] = []
+        for path in files:
+            own_parent = str(log.parent) not in ("auto", "none") and (
+                Path(log.parent).resolve() == path.resolve()
+            )
+            own = replace(log, parent="none") if own_parent else log
+            runs.extend(
+                read_runs(path, columns, loss_unit=self.loss_unit, warmup_steps=warmup, log=own)
+            )
+            mark_input(path)
+        mark_runs(runs)
+        names = [r.name for r in runs]
+        if len(set(names)) != len(names):
+            runs = [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
+        if not quiet:
+            say_notes(runs)
+        return runs
+
+
+def with_law_options(make: Callable[[], T]) -> T:
+    """``make()``, whose laws are built with ``--warmup-area``/``--lr-exponent``: the laws still
+    raise ValueError for an option they refuse (until they raise ParameterError themselves)."""
+    try:
+        return make()
+    except ValueError as error:
+        if isinstance(error, InputError):
+            raise
+        raise ParameterError(str(error), param="warmup_area") from None
+
+
+def check_law_name(law: str) -> None:
+    from lrcurve.laws import LAWS
+
+    if law not in LAWS:
+        raise ParameterError(f"must be one of {', '.join(LAWS)}, got {law!r}", param="law")

@@ -1,0 +1,121 @@
+"""How results reach people and machines: rich consoles, notes on stderr, JSON, progress."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+
+# No markup and no emoji: user-supplied names may contain "[" or read like ":fire:". Piped output
+# gets room for the widest tables rather than rich's 80 columns, so numbers are never cut
+# (COLUMNS still wins when set).
+out = Console(
+    highlight=False,
+    markup=False,
+    emoji=False,
+    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def note(message: str) -> None:
+    """A one-line message for people, on stderr."""
+    err.print(f"lrcurve: {message}", markup=False, soft_wrap=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and hasattr(value, "dtype"):  # a numpy scalar
+        return _jsonable(value.item())
+    return value
+
+
+def emit_json(data: Any) -> None:
+    """Machine output on stdout: strict JSON (non-finite numbers become null)."""
+    sys.stdout.write(json.dumps(_jsonable(data), indent=1) + "\n")
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar on stderr (none when stderr is not a terminal);
+    yields ``update(done, total)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+NAME_WIDTH = 48
+
+
+def table(title: str, columns: Sequence[str], text: Sequence[str] = ()) -> Any:
+    """A left-titled table: ``text`` columns (run names, settings) fold at ``NAME_WIDTH``
+    characters, the others (numbers) are right-aligned and never wrap, so long W&B run names
+    cannot squeeze the numbers out."""
+    from rich.table import Table
+
+    result = Table(title=title, title_justify="left")
+    add_columns(result, columns, text)
+    return result
+
+
+def add_columns(table: Any, names: Sequence[str], text: Sequence[str] = ()) -> None:
+    """Add columns to ``table``: ``text`` ones fold, the others never wrap (see :func:`table`)."""
+    for name in names:
+        if name in text:
+            table.add_column(name, justify="left", overflow="fold", max_width=NAME_WIDTH)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
+
+
+def sig(value: float | None, digits: int = 5) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def sampled_indices(n: int, rows: int = 12, start: int = 0) -> Any:
+    """About ``rows`` evenly spaced indices of ``start..n-1``, always with the last."""
+    import numpy as np
+
+    start = min(start, n - 1)
+    return np.unique(np.concatenate([np.linspace(start, n - 1, rows).round().astype(int), [n - 1]]))
+
+
+def plotting() -> Any:
+    """:mod:`lrcurve.plotting` on matplotlib's Agg backend (files only, never a window)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lrcurve import plotting as module
+
+    return module
+
+
+def save_plot(figure: Any, path: Any, force: bool) -> None:
+    """Write ``figure`` to ``path`` (replacing a file only with ``force``)."""
+    plotting().save_figure(figure, path, replace=force)
