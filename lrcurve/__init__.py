@@ -12,7 +12,7 @@ from lrcurve.areas import annealing_area, forward_area
 from lrcurve.fitting import FittedLaw, Prediction, fit
 from lrcurve.laws import LAWS, make_law
 from lrcurve.laws.momentum import MomentumLaw
-from lrcurve.readers import Columns, read_runs
+from lrcurve.io import Columns, read_runs
 from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 

@@ -18,7 +18,7 @@ from lrcurve import __version__
 from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.output import check_writable, mark_input, write_json
-from lrcurve.readers import read_json
+from lrcurve.io.files import read_json
 from lrcurve.runs import MAX_STEPS
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")

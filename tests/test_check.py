@@ -9,7 +9,7 @@ import pytest
 from lrcurve.check import check_run, parse_tolerance
 from lrcurve.errors import InputError
 from lrcurve.fitting import fit
-from lrcurve.readers import read_runs
+from lrcurve.io import read_runs
 from lrcurve.schedules import WSD, Warmup
 from tests.conftest import SAMPLES
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
-from lrcurve.readers import Columns, read_runs, read_schedule
+from lrcurve.io import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS
 from lrcurve.schedules import MultiStep
 from tests.conftest import FUZZ_SCALE
@@ -112,9 +112,9 @@ def test_repeated_column_name(tmp_path):
 @pytest.mark.parametrize(
     "header, missing, flag",
     [
-        ("lr,loss", "step", "--step-col"),
-        ("step,loss", "LR", "--lr-col"),
-        ("step,lr", "loss", "--loss-col"),
+        ("lr,loss", "step", "step_col"),
+        ("step,loss", "LR", "lr_col"),
+        ("step,lr", "loss", "loss_col"),
     ],
 )
 def test_missing_column(tmp_path, header, missing, flag):
@@ -137,7 +137,8 @@ def test_detected_names_and_preferences(tmp_path):
     assert run.loss.tolist() == [x for _, _, x in GOOD]  # validation loss over training loss
     (named,) = read_runs(
         write(tmp_path, table(rows, "Iter,Learning_Rate,train_loss,val_loss")),
-        Columns(step="iter", lr="learning_rate", loss="train_loss"),
+        columns=Columns(step="iter", lr="learning_rate", loss="train_loss"),
+        smooth="none",
     )
     assert named.loss.tolist() == [x + 1 for _, _, x in GOOD]
 
@@ -391,17 +392,37 @@ def test_perplexity_detected_by_name(tmp_path):
     assert any("from ppl to nats" in n for n in run.notes)
 
 
-def test_perplexity_in_a_loss_column_is_refused_and_the_fix_named(tmp_path):
+def test_perplexity_in_a_loss_column_is_converted_and_said(tmp_path):
+    """Issue 13.7: values no loss in nats can take are read as perplexity, with a note."""
     path = write(tmp_path, table([(s, lr, 10 * math.exp(x)) for s, lr, x in GOOD]))
-    refused(path, "column 'loss'", "too large for a loss in nats", "--loss-unit ppl")
-    (run,) = read_runs(path, loss_unit="ppl")
+    (run,) = read_runs(path)
     assert np.allclose(run.loss, [x + math.log(10) for _, _, x in GOOD])
+    assert any("read column 'loss' as perplexity" in n for n in run.notes), run.notes
+    (given,) = read_runs(path, loss_unit="ppl")
+    assert np.allclose(given.loss, run.loss)
+    assert not any("read column 'loss' as perplexity" in n for n in given.notes)
+
+
+@pytest.mark.parametrize("low, high", [(2.2, 3.0), (2.5, 4.0)])
+def test_a_late_perplexity_of_9_to_20_is_not_read_as_nats(tmp_path, low, high):
+    """Issue 13.7: a perplexity of 9-20 (2.2-3.0 nats) was fitted as a loss of 9-20 nats."""
+    nats = np.linspace(high, low, 12)
+    rows = [(100 * (i + 1), 1e-3, round(math.exp(x), 4)) for i, x in enumerate(nats)]
+    (run,) = read_runs(write(tmp_path, table(rows)))
+    assert np.allclose(run.loss, nats, atol=1e-4)
+    assert any("read column 'loss' as perplexity" in n for n in run.notes), run.notes
+
+
+def test_a_loss_that_is_neither_nats_nor_perplexity_is_refused(tmp_path):
+    rows = [(100 * i, 1e-3, x) for i, x in enumerate([0.5, 25.0, 24.0, 23.0, 22.0], start=1)]
+    message = refused(write(tmp_path, table(rows)), "column 'loss'", "ppl or bits")
+    assert message.startswith("loss_unit: ")
 
 
 def test_bits(tmp_path):
     rows = [(s, lr, x / math.log(2)) for s, lr, x in GOOD]
     (named,) = read_runs(
-        write(tmp_path, table(rows, "step,lr,loss_bits")), Columns(loss="loss_bits")
+        write(tmp_path, table(rows, "step,lr,loss_bits")), columns=Columns(loss="loss_bits")
     )
     (flagged,) = read_runs(write(tmp_path, table(rows), "b.csv"), loss_unit="bits")
     for run in (named, flagged):
@@ -411,7 +432,7 @@ def test_bits(tmp_path):
 
 
 def test_bad_loss_units(tmp_path):
-    with pytest.raises(InputError, match="--loss-unit"):
+    with pytest.raises(InputError, match="loss_unit"):
         read_runs(write(tmp_path, table(GOOD)), loss_unit="furlongs")
     refused(
         write(tmp_path, table([(s, lr, 0.5) for s, lr, _ in GOOD]), "p.csv"),
@@ -429,7 +450,7 @@ def test_run_column(tmp_path):
     assert [r.name for r in runs] == ["sweep:b", "sweep:a"]
     assert runs[1].loss.tolist() == [x + 1 for _, _, x in GOOD[:4]]
     named = read_runs(
-        write(tmp_path, table(rows, "seed,step,lr,loss"), "s2.csv"), Columns(run="seed")
+        write(tmp_path, table(rows, "seed,step,lr,loss"), "s2.csv"), columns=Columns(run="seed")
     )
     assert [r.name for r in named] == ["s2:b", "s2:a"]
 
@@ -628,7 +649,7 @@ def logged_files(draw):
 def test_valid_logs_read_back_exactly(tmp_path, logged):
     text, expected, with_run_column, has_stale = logged
     path = write(tmp_path, text, "log.csv")
-    runs = read_runs(path, warmup_steps=0)
+    runs = read_runs(path, warmup_steps=0, smooth="none")
     names = [f"log:{k}" for k in expected] if with_run_column else ["log"]
     assert sorted(r.name for r in runs) == sorted(names)
     for run in runs:

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from lrcurve.errors import InputError
-from lrcurve.logs import LogOptions
-from lrcurve.readers import read_runs
+from lrcurve.io import read_runs
 
 tensorboard = pytest.importorskip(
     "tensorboard",
@@ -67,7 +66,7 @@ def test_reads_loss_and_lr_tags(tmp_path, as_tensors):
     assert list(run.steps) == list(steps)  # the validation loss by default
     assert run.loss[0] == pytest.approx(3 + 2, rel=1e-6) and run.peak_lr == pytest.approx(1e-3)
     assert run.warmup_steps == 500  # from the rising LR
-    train = read_runs(tmp_path, log=LogOptions(loss="train", smooth="none"))[0]
+    train = read_runs(tmp_path, loss="train", smooth="none")[0]
     assert len(train.steps) == 300 and train.loss[-1] == pytest.approx(
         3 + 20 / np.sqrt(3000), rel=1e-6
     )
@@ -90,7 +89,7 @@ def test_each_folder_of_events_is_a_run_and_missing_tags_are_clear(tmp_path):
     a, b = sorted(runs, key=lambda r: r.name)
     assert np.allclose(b.loss / a.loss, 1.1)
     with pytest.raises(InputError, match="no series 'val_bpb'"):
-        read_runs(tmp_path, log=LogOptions(loss="val_bpb"))
+        read_runs(tmp_path, loss="val_bpb")
     (tmp_path / "run_c").mkdir()
     write_events(tmp_path / "run_c", {"val_loss": curve(range(50, 1050, 50))})
     with pytest.raises(InputError, match="no learning-rate tag"):
@@ -165,7 +164,7 @@ def test_logged_nan_losses_count_as_bad_values(tmp_path):
 
 def test_schedule_from_a_folder_of_several_runs_is_refused(tmp_path):
     """read_schedule took the first run of a folder of several, silently."""
-    from lrcurve.readers import read_schedule
+    from lrcurve.io import read_schedule
 
     for name, peak in (("a", 1e-3), ("b", 3e-4)):
         (tmp_path / name).mkdir()

@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
 from lrcurve.fitting import fit
-from lrcurve.logs import LogOptions, parse_smoothing, smooth, stitch
+from lrcurve.io.smoothing import parse_smoothing, smooth
+from lrcurve.io.stitch import stitch
 from lrcurve.output import write_text
-from lrcurve.readers import read_runs, read_schedule
-from lrcurve.readers_wandb import resume_point, schedule_from_config
+from lrcurve.io import read_runs, read_schedule
+from lrcurve.io.wandb_config import resume_point, schedule_from_config
 from lrcurve.runs import Run
 from lrcurve.schedules import Constant, Join, Piecewise
 from tests.conftest import FUZZ_SCALE, SAMPLES, shared_path
@@ -80,15 +81,15 @@ def test_reads_validation_loss_by_default_and_train_loss_on_request():
     last = dict(zip(data["history"]["val"]["iter"], data["history"]["val"]["val_loss"]))
     assert val.loss[-1] == pytest.approx(last[val.steps[-1]])
 
-    raw = read_runs(lr_file(STABLE), log=LogOptions(loss="train", smooth="none"))[0]
+    raw = read_runs(lr_file(STABLE), loss="train", smooth="none")[0]
     train = dict(zip(data["history"]["train"]["iter"], data["history"]["train"]["train_loss"]))
     assert np.allclose(raw.loss, [train[s] for s in raw.steps])
-    smoothed = read_runs(lr_file(STABLE), log=LogOptions(loss="train"))[
+    smoothed = read_runs(lr_file(STABLE), loss="train")[
         0
     ]  # auto: a training loss is smoothed
     assert any("window:11" in n for n in smoothed.notes)
     assert np.std(np.diff(smoothed.loss)) < 0.5 * np.std(np.diff(raw.loss))
-    named = read_runs(lr_file(STABLE), log=LogOptions(loss="val_perplexity"))[0]
+    named = read_runs(lr_file(STABLE), loss="val_perplexity")[0]
     assert np.allclose(
         named.loss, np.log(np.exp(val.loss)), rtol=1e-6
     )  # perplexity converted to nats
@@ -96,7 +97,7 @@ def test_reads_validation_loss_by_default_and_train_loss_on_request():
 
 def test_missing_loss_series_is_one_clear_error():
     with pytest.raises(InputError, match="no series 'val_bpb'.*val_loss"):
-        read_runs(lr_file(STABLE), log=LogOptions(loss="val_bpb"))
+        read_runs(lr_file(STABLE), loss="val_bpb")
 
 
 def test_every_run_needing_a_stitch_is_stitched_at_its_fork(index):
@@ -122,7 +123,7 @@ def test_stitched_branch_has_the_parents_history_and_fits_better_than_the_branch
     )
     path = shared_path("lr-scheduling", file)
     stitched = read_runs(path)[0]
-    alone = read_runs(path, log=LogOptions(parent="none"))[0]
+    alone = read_runs(path, parent="none")[0]
     fork = resume_point(json.loads(path.read_text())["config"])[1]
     assert alone.steps[0] >= fork and stitched.steps[0] < 0.1 * fork
     assert np.array_equal(stitched.steps[stitched.steps >= fork], alone.steps)
@@ -140,7 +141,7 @@ def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
     fork = 20000
     (tmp_path / "stable.csv").write_text(parent.to_csv(index=False))
     (tmp_path / "cooldown.csv").write_text(branch[branch.step >= fork].to_csv(index=False))
-    run = read_runs(tmp_path / "cooldown.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))[
+    run = read_runs(tmp_path / "cooldown.csv", parent=str(tmp_path / "stable.csv"))[
         0
     ]
     assert isinstance(run.schedule, Join) and run.schedule.boundaries == (
@@ -150,7 +151,7 @@ def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
     whole = read_runs(SAMPLES / "wsd.csv")[0]
     np.testing.assert_allclose(run.schedule(whole.steps), whole.schedule(whole.steps), rtol=1e-9)
     with pytest.raises(InputError, match="its own parent"):
-        read_runs(tmp_path / "stable.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))
+        read_runs(tmp_path / "stable.csv", parent=str(tmp_path / "stable.csv"))
 
 
 def test_stitch_needs_points_on_both_sides():
@@ -345,7 +346,7 @@ LOSS_CELL = st.one_of(st.floats(2.0, 6.0), st.sampled_from([math.nan, math.inf, 
 def read_or_refusal(path) -> tuple:
     """What a reader makes of ``path``, with the path left out: the points and notes, or the error."""
     try:
-        (run,) = read_runs(path, log=LogOptions(smooth="none", parent="none"))
+        (run,) = read_runs(path, smooth="none", parent="none")
     except InputError as error:
         return ("refused", str(error).replace(str(path), "F"))
     return (
@@ -420,7 +421,7 @@ def test_a_misaligned_validation_loss_left_out_is_said(tmp_path):
     ), run.notes
     assert not any("left out" in n for n in read_runs(lr_file(COSINE))[0].notes)
     assert not any(
-        "left out" in n for n in read_runs(path, log=LogOptions(loss="train"))[0].notes
+        "left out" in n for n in read_runs(path, loss="train")[0].notes
     )  # train was asked for
 
 
@@ -521,8 +522,7 @@ def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path):
 
 def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
     """A branch that re-warms from its parent's final LR keeps the ramp it logged."""
-    from lrcurve.logs import LogOptions
-
+    
     steps = np.arange(100, 10001, 100)
     parent_lr = np.where(
         steps <= 8000, 3e-4, 3e-4 - (steps - 8000) * 1e-7
@@ -539,7 +539,7 @@ def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
         "step,lr,loss\n"
         + "\n".join(f"{s},{lr:.6g},{3.0 - 1e-6 * s:.5f}" for s, lr in zip(branch_steps, branch_lr))
     )
-    (run,) = read_runs(tmp_path / "branch.csv", log=LogOptions(parent=str(tmp_path / "parent.csv")))
+    (run,) = read_runs(tmp_path / "branch.csv", parent=str(tmp_path / "parent.csv"))
     lr = run.schedule.law_view()(np.array([10100, 10500, 10900, 11000]))
     assert lr == pytest.approx([1.4e-4, 3.0e-4, 4.6e-4, 5e-4], rel=1e-6)
     assert run.steps[0] == 100 and run.steps[-1] == 14000
@@ -636,7 +636,7 @@ def test_integers_beyond_float_range_are_infinite_values(tmp_path, section, key,
     path = tmp_path / "big.json"
     path.write_text(json.dumps(data))
     try:
-        runs = read_runs(path, log=LogOptions(parent="none"))
+        runs = read_runs(path, parent="none")
     except InputError as error:  # a step of +-inf is refused, naming it
         assert "non-finite step" in str(error) and section == "history"
         return
@@ -680,7 +680,7 @@ def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
     path.write_text(json.dumps(doc))
     try:
         runs = read_runs(
-            path, log=LogOptions(parent="none", smooth=data.draw(st.sampled_from(["auto", "none"])))
+            path, parent="none", smooth=data.draw(st.sampled_from(["auto", "none"]))
         )
     except InputError as error:
         assert "\n" not in str(error)

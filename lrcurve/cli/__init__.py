@@ -39,7 +39,7 @@ from lrcurve.cli import (
     predict_cmd,
     schedule_cmd,
 )
-from lrcurve.cli.common import finite_floats  # noqa: E402
+from lrcurve.cli.common import READ_FLAGS, finite_floats  # noqa: E402
 
 
 def _guard_floats(group: typer.Typer) -> None:
@@ -92,7 +92,7 @@ def main() -> None:
             print("lrcurve: aborted", file=sys.stderr)
             sys.exit(1)
         except InputError as error:
-            print(f"lrcurve: error: {_one_line(str(error))}", file=sys.stderr)
+            print(f"lrcurve: error: {_one_line(error.render(READ_FLAGS))}", file=sys.stderr)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             print("lrcurve: interrupted", file=sys.stderr)

@@ -31,7 +31,7 @@ from lrcurve.cli.common import (
 )
 from lrcurve.errors import InputError
 from lrcurve.fitfile import load_fit
-from lrcurve.logs import logged_lr, lr_mismatch
+from lrcurve.io.stitch import logged_lr, lr_mismatch
 from lrcurve.output import check_plot_path
 from lrcurve.runs import Run
 

@@ -19,9 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lrcurve.errors import InputError
+from lrcurve.io import Columns, ReadOptions, read_runs, read_schedule
+from lrcurve.io.files import files_below, resolved
+from lrcurve.io.stitch import logged_lr
 from lrcurve.laws.base import LR_EXPONENT_RANGE
-from lrcurve.logs import LogOptions, logged_lr
-from lrcurve.readers import Columns, read_runs, read_schedule
+from lrcurve.output import mark_input
 from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
 from lrcurve.schedules import (
     SCHEDULE_NAMES,
@@ -237,31 +239,31 @@ def load_runs(
     columns: Columns,
     loss_unit: str,
     warmup: int | None,
-    log: LogOptions | None = None,
+    log: ReadOptions | None = None,
     quiet: bool = False,
 ) -> list[Run]:
     """The runs of every file, renamed apart when names repeat; their notes go to stderr
-    (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
+    (``quiet``: not yet, the caller says them with :func:`say_notes`). Every file read is
+    marked as an input (never written)."""
     seen: dict[Path, Path] = {}
     for path in files:
-        if path.resolve() in seen:
-            raise InputError(f"{path}: given twice (also as {seen[path.resolve()]})")
-        seen[path.resolve()] = path
+        if resolved(path) in seen:
+            raise InputError(f"{path}: given twice (also as {seen[resolved(path)]})")
+        seen[resolved(path)] = path
     runs: list[Run] = []
-    log = log or LogOptions()
+    options = replace(
+        log or ReadOptions(), columns=columns, loss_unit=loss_unit, warmup_steps=warmup
+    )
+    parent = options.parent_path
     for path in files:
-        own = (
-            log
-            if str(log.parent) in ("auto", "none") or Path(log.parent).resolve() != path.resolve()
-            else replace(log, parent="none")
-        )
-        runs.extend(read_runs(path, columns, loss_unit=loss_unit, warmup_steps=warmup, log=own))
+        own = options if parent is None or resolved(parent) != resolved(path) else None
+        runs.extend(read_runs(path, own or replace(options, parent="none")))
+    for run in runs:
+        for file in run.inputs:
+            mark_input(Path(file))
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
-        runs = [
-            Run(f"{r.name}#{i + 1}", r.steps, r.loss, r.schedule, r.source, r.lr_origin, r.notes)
-            for i, r in enumerate(runs)
-        ]
+        runs = [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
     if not quiet:
         say_notes(runs)
     return runs
@@ -382,6 +384,8 @@ class ScheduleSpec:
                 raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
             notes: list[str] = []
             schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes)
+            for file in files_below(self.lr_file):
+                mark_input(file)
             inherited = defaults.get("warmup")
             points = logged_lr(schedule)
             if (
@@ -689,6 +693,20 @@ def schedule_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return _inject(command, "spec", ScheduleSpec, _SCHEDULE_OPTIONS, _SCHEDULE_DEFAULTS)
 
 
+# The flags of the reading parameters that errors name (io names parameters, not flags).
+READ_FLAGS = {
+    "step_col": "--step-col",
+    "lr_col": "--lr-col",
+    "loss_col": "--loss-col",
+    "run_col": "--run-col",
+    "loss_unit": "--loss-unit",
+    "loss": "--loss",
+    "smooth": "--smooth",
+    "parent": "--parent",
+    "warmup_steps": "--warmup",
+}
+
+
 @dataclass
 class RunInputs:
     """How to read logged runs: column names, loss unit, which loss series, smoothing, parent."""
@@ -707,8 +725,8 @@ class RunInputs:
         return Columns(self.step_col, self.lr_col, self.loss_col, self.run_col)
 
     @property
-    def log(self) -> LogOptions:
-        return LogOptions(self.loss, self.smooth, self.parent)
+    def log(self) -> ReadOptions:
+        return ReadOptions(loss=self.loss, smooth=self.smooth, parent=self.parent)
 
     def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Run]:
         return load_runs(files, self.columns, self.loss_unit, warmup, self.log, quiet)

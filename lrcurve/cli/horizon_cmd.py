@@ -13,7 +13,8 @@ from lrcurve.cli.common import Force, JsonOut, RunInputs, emit_json, input_optio
 from lrcurve.errors import InputError
 from lrcurve.horizon import HorizonLaw, SweepPoint, fit_horizon_law
 from lrcurve.output import check_plot_path
-from lrcurve.readers import find_column, numeric_column, read_table
+from lrcurve.io.table import find_column, numeric_column
+from lrcurve.io.table import read_frame as read_table
 
 TABLE_LR = ("lr", "peak_lr", "learning_rate", "max_lr")
 TABLE_HORIZON = ("tokens", "horizon", "steps", "iterations", "iters", "train_steps")

@@ -53,7 +53,7 @@ from lrcurve.optimize import (
     wsd_candidates,
 )
 from lrcurve.output import check_plot_path
-from lrcurve.readers import Columns
+from lrcurve.io import Columns
 from lrcurve.runs import MAX_STEPS, Run, check_peak_lr
 from lrcurve.schedules import WSD
 
