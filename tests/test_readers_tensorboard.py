@@ -133,8 +133,13 @@ def test_event_files_read_are_never_written(tmp_path):
             },
         )
     (a,), (b,) = (list((tmp_path / name).glob("*tfevents*")) for name in ("a", "b"))
-    read_runs(a)
-    read_runs(tmp_path)  # reads b through the folders
+    from lrcurve.cli.common import load_runs
+    from lrcurve.io import Columns
+
+    assert str(a) in read_runs(a)[0].inputs
+    assert any(str(b) in run.inputs for run in read_runs(tmp_path))  # b through the folders
+    load_runs([a.parent.parent / "b"], Columns(), "auto", None, quiet=True)
+    load_runs([a], Columns(), "auto", None, quiet=True)
     for event_file in (a, b):
         with pytest.raises(InputError, match="is one of the inputs"):
             write_text(event_file, "{}")

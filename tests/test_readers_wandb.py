@@ -263,15 +263,19 @@ def small_panel(path, runs=("a",), sep=","):
 
 
 def test_exports_panels_and_lr_files_read_are_never_written(tmp_path):
-    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the export."""
-    export, panel, schedule = tmp_path / "run.json", tmp_path / "panel.csv", tmp_path / "lr.json"
+    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the export.
+    Readers record every file they read in ``Run.inputs``; the CLI marks them (``--lr-file``:
+    test_cli_never_writes_over_a_wandb_export_even_with_force)."""
+    from lrcurve.cli.common import load_runs
+    from lrcurve.io import Columns
+
+    export, panel = tmp_path / "run.json", tmp_path / "panel.csv"
     export.write_text(lr_file(COSINE).read_text())
-    schedule.write_text(lr_file(COSINE).read_text())
     small_panel(panel)
-    read_runs(export)
-    read_runs(panel)
-    read_schedule(schedule)
-    for path in (export, panel, schedule):
+    for path in (export, panel):
+        assert all(run.inputs == (str(path),) for run in read_runs(path))
+    load_runs([export, panel], Columns(), "auto", None, quiet=True)
+    for path in (export, panel):
         before = path.read_bytes()
         with pytest.raises(InputError, match="is one of the inputs"):
             write_text(path, "{}")
@@ -451,8 +455,9 @@ def test_smoothing_specs_and_their_effect():
     assert ema[1] == pytest.approx((0.5 * 0.5 * 1 + 0.5 * 3) / 0.75)
     assert np.array_equal(smooth(x, parse_smoothing("none")), x)
     for bad in ("ema:1.5", "window:0", "gauss:3", "window:2.5"):
-        with pytest.raises(InputError, match="--smooth"):
+        with pytest.raises(InputError, match="use none, ema:B") as caught:
             parse_smoothing(bad)
+        assert caught.value.param == "smooth"
 
 
 def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path):

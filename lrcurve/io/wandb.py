@@ -244,7 +244,7 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
             "global_step is logged); they are optimizer steps only if the run logged once per step"
         )
     notes += [
-        f"{where}: the final evaluation {n!r} is a separate measurement, left out of the "
+        f"{where}: the final evaluation {n!r} is a separate measurement, not part of the "
         f"{loss_name!r} curve"
         for n in series
         if n.lower().startswith("final") and "loss" in n.lower() and loss_name.startswith("val")
