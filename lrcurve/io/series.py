@@ -196,6 +196,14 @@ def _check_losses(where: str, column: str, steps: NDArray[np.float64], loss: NDA
         )
 
 
+def after_start(series: Series) -> Series:
+    """``series`` without its points at step 0: a trainer logs the loss before any update
+    there, which is no point of the curve (left out unsaid from a training tool's log)."""
+    keep = series.steps != 0
+    rows = series.rows[keep] if series.rows is not None else np.flatnonzero(keep) + 1
+    return replace(series, steps=series.steps[keep], values=series.values[keep], rows=rows)
+
+
 def exact_lr(schedule: Schedule, loss: Series) -> Series:
     """An LR series of ``schedule`` at the loss's steps, for a run whose LR was not logged."""
     steps = np.unique(loss.steps[np.isfinite(loss.steps) & (loss.steps > 0)])

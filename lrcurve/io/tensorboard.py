@@ -19,7 +19,7 @@ import numpy as np
 from lrcurve.errors import ReadError
 from lrcurve.io.files import files_below
 from lrcurve.io.options import ReadOptions, choose_loss, choose_lr
-from lrcurve.io.series import Logged, Series, to_run
+from lrcurve.io.series import Logged, Series, after_start, to_run
 
 EXTRA = "pip install 'lrcurve[tensorboard]'"
 EVENT_MARK = "tfevents"
@@ -120,7 +120,15 @@ def read_tensorboard(path: Path, options: ReadOptions) -> list[Logged]:
                 "as lr or learning_rate"
             )
         inputs = tuple(str(f) for f in files_below(source))
-        run = to_run(name, where, where, series[loss_tag], series[lr_tag], options, inputs=inputs)
+        run = to_run(
+            name,
+            where,
+            where,
+            after_start(series[loss_tag]),
+            series[lr_tag],
+            options,
+            inputs=inputs,
+        )
         runs.append(Logged(run, loss_tag, options.parent_path))
     if not runs:
         raise ReadError(f"{path}: no TensorBoard event files")

@@ -22,6 +22,7 @@ onto the run of that experiment when its export is found beside it.
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -33,7 +34,7 @@ import numpy as np
 from lrcurve.errors import ReadError
 from lrcurve.io.files import read_json, resolved
 from lrcurve.io.options import LOSS_NAMES, STEP_NAMES, ReadOptions, choose_loss, choose_lr
-from lrcurve.io.series import Logged, Series, check_steps, exact_lr, to_run
+from lrcurve.io.series import Logged, Series, after_start, check_steps, exact_lr, to_run
 from lrcurve.io.stitch import lr_mismatch
 from lrcurve.io.table import TableFile
 from lrcurve.io.wandb_config import describe_config, resume_point, schedule_from_config
@@ -42,6 +43,7 @@ from lrcurve.runs import Run
 # W&B's own "_step" counts log calls, not optimiser steps: the last choice
 STEP_PREFERENCE = tuple(n for n in STEP_NAMES if n != "_step") + ("_step",)
 PANEL_BOUNDS = ("__MIN", "__MAX")
+FINAL_EVAL = re.compile(r"(.*/)?final[-_/]?val[-_/]?loss")  # llm-baselines' "final-val" group
 
 
 # --- finding a parent run ----------------------------------------------------------
@@ -244,10 +246,10 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
             "global_step is logged); they are optimizer steps only if the run logged once per step"
         )
     notes += [
-        f"{where}: the final evaluation {n!r} is a separate measurement, not part of the "
-        f"{loss_name!r} curve"
+        f"{where}: the final evaluation {n!r} ({series[n].values[-1]:.5g} at step "
+        f"{series[n].steps[-1]:g}) is a separate measurement, not a point of the {loss_name!r} curve"
         for n in series
-        if n.lower().startswith("final") and "loss" in n.lower() and loss_name.startswith("val")
+        if FINAL_EVAL.fullmatch(n.lower()) and series[n].steps.size and loss_name != n
     ]
     lr_name = choose_lr(list(series), where)
     schedule = schedule_from_config(config)
@@ -256,7 +258,7 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
             f"{where}: no LR series (train_lr, lr, ...) and no schedule in the config to "
             "rebuild it from"
         )
-    loss = series[loss_name]
+    loss = after_start(series[loss_name])
     lr = series[lr_name] if lr_name is not None else exact_lr(schedule, loss)  # type: ignore[arg-type]
     run = to_run(
         name,
@@ -354,7 +356,7 @@ def read_wandb_panel(tf: TableFile, options: ReadOptions) -> list[Logged]:
             name,
             str(path),
             str(path),
-            series[loss_name],
+            after_start(series[loss_name]),
             series[lr_name],
             options,
             inputs=(str(path),),
