@@ -84,9 +84,7 @@ def test_reads_validation_loss_by_default_and_train_loss_on_request():
     raw = read_runs(lr_file(STABLE), loss="train", smooth="none")[0]
     train = dict(zip(data["history"]["train"]["iter"], data["history"]["train"]["train_loss"]))
     assert np.allclose(raw.loss, [train[s] for s in raw.steps])
-    smoothed = read_runs(lr_file(STABLE), loss="train")[
-        0
-    ]  # auto: a training loss is smoothed
+    smoothed = read_runs(lr_file(STABLE), loss="train")[0]  # auto: a training loss is smoothed
     assert any("window:11" in n for n in smoothed.notes)
     assert np.std(np.diff(smoothed.loss)) < 0.5 * np.std(np.diff(raw.loss))
     named = read_runs(lr_file(STABLE), loss="val_perplexity")[0]
@@ -141,9 +139,7 @@ def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
     fork = 20000
     (tmp_path / "stable.csv").write_text(parent.to_csv(index=False))
     (tmp_path / "cooldown.csv").write_text(branch[branch.step >= fork].to_csv(index=False))
-    run = read_runs(tmp_path / "cooldown.csv", parent=str(tmp_path / "stable.csv"))[
-        0
-    ]
+    run = read_runs(tmp_path / "cooldown.csv", parent=str(tmp_path / "stable.csv"))[0]
     assert isinstance(run.schedule, Join) and run.schedule.boundaries == (
         int(branch.step[branch.step >= fork].iloc[0]) - 1,
     )
@@ -527,7 +523,7 @@ def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path):
 
 def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
     """A branch that re-warms from its parent's final LR keeps the ramp it logged."""
-    
+
     steps = np.arange(100, 10001, 100)
     parent_lr = np.where(
         steps <= 8000, 3e-4, 3e-4 - (steps - 8000) * 1e-7
@@ -684,11 +680,85 @@ def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
     path = tmp_path / "export.json"
     path.write_text(json.dumps(doc))
     try:
-        runs = read_runs(
-            path, parent="none", smooth=data.draw(st.sampled_from(["auto", "none"]))
-        )
+        runs = read_runs(path, parent="none", smooth=data.draw(st.sampled_from(["auto", "none"])))
     except InputError as error:
         assert "\n" not in str(error)
         return
     for run in runs:
         assert_valid_run(run)
+
+
+# --- issue 13.5: fallbacks said, steps checked as in a CSV -----------------------------------
+
+
+def _cosine_export(tmp_path, change) -> tuple:
+    data = json.loads(lr_file(COSINE).read_text())
+    change(data["history"])
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(data))
+    return path, data
+
+
+def _no_iter(history):
+    del history["val"]["iter"]
+
+
+def _dict_iter(history):
+    history["val"]["iter"] = {str(i): s for i, s in enumerate(history["val"]["iter"])}
+
+
+def _bad_cell(history):
+    history["val"]["val_loss"][5] = "oops"
+
+
+@pytest.mark.parametrize(
+    "change, why, instead",
+    [
+        (_no_iter, "group 'val' logs no step", "train_loss"),
+        (_dict_iter, "val.iter holds a dict, not a list of numbers", "train_loss"),
+        (_bad_cell, "val.val_loss holds 'oops' at point 6, not a number", "val_perplexity"),
+    ],
+)
+def test_a_validation_series_that_cannot_be_placed_is_said_in_one_note(
+    tmp_path, change, why, instead
+):
+    """Issue 13.5: these fell back to train_loss or val_perplexity without a word."""
+    path, _ = _cosine_export(tmp_path, change)
+    (run,) = read_runs(path)
+    said = [n for n in run.notes if "cannot be placed" in n]
+    assert len(said) == 1 and why in said[0] and f"fitting {instead!r} instead" in said[0], said
+
+
+@pytest.mark.parametrize(
+    "value, fragment", [(-50, "negative step -50"), (50.5, "step 50.5 is not a whole number")]
+)
+@pytest.mark.parametrize("layout", ["groups", "rows"])
+def test_steps_are_refused_as_in_a_csv(tmp_path, value, fragment, layout):
+    """Issue 13.5: a negative iter was accepted where a CSV refuses a negative step."""
+    steps = [100 * (i + 1) for i in range(8)]
+    steps[2] = value
+    losses = [4.0 - 0.1 * i for i in range(8)]
+    if layout == "groups":
+        history = {"train": {"iter": steps, "train_lr": [1e-3] * 8, "train_loss": losses}}
+    else:
+        history = [{"iter": s, "lr": 1e-3, "train_loss": x} for s, x in zip(steps, losses)]
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps({"config": {}, "history": history}))
+    with pytest.raises(InputError, match=fragment) as caught:
+        read_runs(path)
+    assert "point 3" in str(caught.value) and str(path) in str(caught.value)
+    csv_path = tmp_path / "steps.csv"
+    csv_path.write_text(
+        "step,lr,train_loss\n" + "".join(f"{s},0.001,{x}\n" for s, x in zip(steps, losses))
+    )
+    with pytest.raises(InputError, match=fragment):
+        read_runs(csv_path)
+
+
+def test_rows_without_a_step_are_left_out(tmp_path):
+    rows = [{"iter": 100 * (i + 1), "lr": 1e-3, "val_loss": 4.0 - 0.1 * i} for i in range(8)]
+    rows.insert(3, {"lr": 1e-3, "val_loss": 9.0})  # a log call without the step
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps({"config": {}, "history": rows}))
+    (run,) = read_runs(path)
+    assert run.steps.tolist() == [100 * (i + 1) for i in range(8)] and 9.0 not in run.loss
