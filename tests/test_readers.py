@@ -764,7 +764,7 @@ def test_a_column_named_exactly_is_taken_even_beside_one_differing_in_case(tmp_p
 
 
 def test_bare_loss_is_preferred_to_train_loss(tmp_path):
-    """Issue 16.8: with `train_loss` and `loss` columns, `train_loss` was fitted; users mean `loss`."""
+    """Issue 16.8: with `train_loss` and `loss` columns, `train_loss` was fitted; `loss` is meant."""
     rows = [(s, lr, x + 1, x) for s, lr, x in GOOD]
     (run,) = read_runs(write(tmp_path, table(rows, "step,lr,train_loss,loss")))
     assert run.loss.tolist() == [x for _, _, x in GOOD]

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
 from lrcurve.fitting import fit
+from lrcurve.io import read_runs
 from lrcurve.io.smoothing import parse_smoothing, smooth
 from lrcurve.io.stitch import stitch
-from lrcurve.output import write_text
-from lrcurve.io import read_runs, read_schedule
 from lrcurve.io.wandb_config import resume_point, schedule_from_config
+from lrcurve.output import write_text
 from lrcurve.runs import Run
 from lrcurve.schedules import Constant, Join, Piecewise
 from tests.conftest import FUZZ_SCALE, SAMPLES, shared_path
@@ -259,7 +259,7 @@ def small_panel(path, runs=("a",), sep=","):
 
 
 def test_exports_panels_and_lr_files_read_are_never_written(tmp_path):
-    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the export.
+    """Only CSV tables were marked: ``fit run.json -o run.json --force`` replaced the export.
     Readers record every file they read in ``Run.inputs``; the CLI marks them (``--lr-file``:
     test_cli_never_writes_over_a_wandb_export_even_with_force)."""
     from lrcurve.cli.common import load_runs

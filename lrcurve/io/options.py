@@ -168,7 +168,7 @@ def choose_loss(names: Sequence[str], loss: str | None, where: str) -> str:
 
 
 def choose_lr(names: Sequence[str], where: str) -> str | None:
-    """The learning-rate series, if one is logged (PyTorch Lightning names it ``lr-<Optimizer>``)."""
+    """The learning-rate series, if logged (PyTorch Lightning names it ``lr-<Optimizer>``)."""
     found = match(names, LR_NAMES, where)
     if found is None:
         found = next((n for n in names if n.lower().rsplit("/", 1)[-1].startswith("lr-")), None)

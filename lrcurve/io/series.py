@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from lrcurve.errors import ReadError
@@ -31,7 +30,8 @@ from lrcurve.runs import MAX_STEPS, MIN_LOSS, PEAK_LR_RANGE, Run, check_peak_lr,
 from lrcurve.schedules import Schedule
 
 MIN_LOSS_POINTS = 3
-# A logged LR may end this fraction of the run (plus one logging interval) before the last loss unsaid.
+# A logged LR may end this fraction of the run (plus one logging interval) before the last
+# loss without a note.
 LR_HELD_SLACK = 0.05
 
 
@@ -95,17 +95,23 @@ def last_logged(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The last value logged for each step, in step order, without NaN or infinite values."""
     steps, values = series.steps, series.values
-    stale = pd.Series(steps).duplicated(keep="last").to_numpy()
-    last = np.flatnonzero(~stale)
-    if stale.any():
-        repeated = np.unique(steps[pd.Series(steps).duplicated().to_numpy()])
-        notes.append(
-            f"{where}: {repeated.size} steps logged more than once (the first: step "
-            f"{repeated[0]:g}); kept the last value logged for each"
-        )
-    if np.any(np.diff(steps[last]) < 0):
-        notes.append(f"{where}: steps were not in order; sorted them")
-        last = last[np.argsort(steps[last], kind="stable")]
+    if np.all(np.diff(steps) > 0):  # the usual log: nothing to repair, no copies
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            return steps, values
+        last = np.arange(steps.size)
+    else:
+        order = np.argsort(steps, kind="stable")  # a step's points in the order logged
+        ordered = steps[order]
+        same = ordered[1:] == ordered[:-1]
+        last = order[np.append(~same, True)]  # the last point of each step, in step order
+        if same.any():
+            notes.append(
+                f"{where}: {np.unique(ordered[1:][same]).size} steps logged more than once "
+                f"(the first: step {ordered[1:][same][0]:g}); kept the last value logged for each"
+            )
+        if np.any(np.diff(last) < 0):
+            notes.append(f"{where}: steps were not in order; sorted them")
     bad = ~np.isfinite(values[last])
     if bad.any():
         if bad.sum() > max_bad_fraction * bad.size:

@@ -39,7 +39,8 @@ def lr_mismatch(
         return None
     i = int(np.argmax(gap))
     return (
-        f"the schedule {schedule} differs from the logged LR by up to {100 * gap[i]:.3g} % of the peak "
+        f"the schedule {schedule} differs from the logged LR by up to {100 * gap[i]:.3g} % of "
+        "the peak "
         f"(step {int(s[i])}: {float(schedule(s[i : i + 1])[0]):.4g} vs {logged[i]:.4g} logged)"
     )
 
@@ -66,7 +67,8 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
     )
     if not before.any():
         raise ReadError(
-            f"{parent.source or parent.name}: no logged loss before the fork step {fork} of {branch.name}"
+            f"{parent.source or parent.name}: no logged loss before the fork step {fork} of "
+            f"{branch.name}"
         )
     if not after.any():
         raise ReadError(
@@ -77,7 +79,8 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
         points = logged_lr(branch.schedule)
         if points is None:
             raise ReadError(
-                f"{branch.source or branch.name}: cannot join a {branch.schedule.kind} schedule onto its parent; "
+                f"{branch.source or branch.name}: cannot join a {branch.schedule.kind} schedule "
+                "onto its parent; "
                 "give its schedule in full"
             )
         at, values = points
@@ -94,10 +97,12 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
         gap = lr_mismatch(schedule, np.arange(1, fork + 1), parent.schedule.per_step(fork))
         if gap is not None:
             notes.append(
-                f"{branch.source or branch.name}: warning: before the fork the parent's LR differs: {gap}"
+                f"{branch.source or branch.name}: warning: before the fork the parent's LR "
+                f"differs: {gap}"
             )
     notes.append(
-        f"{branch.source or branch.name}: stitched onto {parent.source or parent.name} at step {fork}: "
+        f"{branch.source or branch.name}: stitched onto {parent.source or parent.name} at step "
+        f"{fork}: "
         f"{int(before.sum())} points of the parent, {int(after.sum())} of the branch"
     )
     return Run(

@@ -33,7 +33,7 @@ def loss_unit(column: str, loss: NDArray[np.float64], unit: str, where: str) -> 
     name = column.lower()
     if "ppl" in name or "perplexity" in name:
         return "ppl", ""
-    if "bits" in name or "bpt" in name or "bpb" in name:
+    if "bits" in name or "bpt" in name:
         return "bits", ""
     finite = loss[np.isfinite(loss)]
     if not finite.size:
@@ -48,10 +48,10 @@ def loss_unit(column: str, loss: NDArray[np.float64], unit: str, where: str) -> 
             "below 1, so no perplexity; give its unit (ppl or bits)",
             param="loss_unit",
         )
-    why = "has a median above ln 2^20" if median > MAX_PLAUSIBLE_NATS else "never falls below 8.3"
     return "ppl", (
-        f"{where}: read column {column!r} as perplexity: its values ({shown}) are not a loss in "
-        f"nats (it {why}, which a per-token loss in nats does); set the loss unit if it is bits"
+        f"{where}: read column {column!r} as perplexity: its values ({shown}) are no loss in "
+        "nats, which stays below ln 2^20 = 13.9 and soon falls below ln 4096 = 8.3; give the "
+        "loss unit if it is bits or nats"
     )
 
 

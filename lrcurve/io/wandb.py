@@ -74,7 +74,7 @@ def _run_names(root: str) -> dict[str, str]:
 
 
 def find_parent(path: Path, experiment: str) -> Path | None:
-    """The export of the run named ``experiment`` near ``path``: by W&B run name, else by file name."""
+    """The export of the run named ``experiment`` near ``path``: by W&B run name, else file name."""
     roots = _search_roots(path)
     for root in roots:
         found = _run_names(str(resolved(root))).get(experiment)
@@ -247,7 +247,8 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
         )
     notes += [
         f"{where}: the final evaluation {n!r} ({series[n].values[-1]:.5g} at step "
-        f"{series[n].steps[-1]:g}) is a separate measurement, not a point of the {loss_name!r} curve"
+        f"{series[n].steps[-1]:g}) is a separate measurement, not a point of the "
+        f"{loss_name!r} curve"
         for n in series
         if FINAL_EVAL.fullmatch(n.lower()) and series[n].steps.size and loss_name != n
     ]
