@@ -762,3 +762,20 @@ def test_rows_without_a_step_are_left_out(tmp_path):
     path.write_text(json.dumps({"config": {}, "history": rows}))
     (run,) = read_runs(path)
     assert run.steps.tolist() == [100 * (i + 1) for i in range(8)] and 9.0 not in run.loss
+
+
+def test_a_final_evaluation_left_out_of_the_curve_is_said():
+    """Issue 16.8: the W&B `final-val` evaluation (1 % above the last `val` point) was ignored
+    without a word; it stays out of the curve, and a note says so."""
+    data = json.loads(lr_file(COSINE).read_text())
+    final = data["history"]["final-val"]
+    (run,) = read_runs(lr_file(COSINE))
+    said = [n for n in run.notes if "final evaluation" in n]
+    assert len(said) == 1 and "'final_val_loss'" in said[0] and "'val_loss' curve" in said[0]
+    assert f"{final['final_val_loss'][0]:.5g}" in said[0]
+    val = data["history"]["val"]
+    last = dict(zip(val["iter"], val["val_loss"]))  # the last value logged at each step
+    assert run.loss.tolist() == [last[s] for s in run.steps]
+    assert final["final_val_loss"][0] not in run.loss.tolist()
+    (named,) = read_runs(lr_file(COSINE), loss="train", smooth="none")
+    assert not any("final evaluation" in n for n in named.notes)

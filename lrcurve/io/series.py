@@ -210,6 +210,38 @@ def after_start(series: Series) -> Series:
     return replace(series, steps=series.steps[keep], values=series.values[keep], rows=rows)
 
 
+def _in_nats(loss: Series, unit: str, where: str, notes: list[str]) -> Series:
+    """``loss`` converted to nats; the unit, when not nats, said in ``notes``."""
+    unit, why = loss_unit(loss.name, loss.values, unit, where)
+    notes += [why] if why else []
+    if unit != "nats":
+        notes.append(f"{where}: converted column {loss.name!r} from {unit} to nats")
+    return replace(loss, values=to_nats(loss.values, unit, loss.name, where))
+
+
+def _after_training_starts(
+    steps: NDArray[np.float64],
+    values: NDArray[np.float64],
+    schedule: Schedule,
+    lr_steps: NDArray[np.float64],
+    where: str,
+    notes: list[str],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
+    """The losses after step 0 and after the LR first moves, and what was dropped (said)."""
+    if steps.size and steps[0] == 0:
+        notes.append(f"{where}: dropped the loss at step 0 (before any update)")
+        steps, values = steps[1:], values[1:]
+    idle = steps <= _idle_until(schedule, lr_steps)
+    if not idle.any():
+        return steps, values, ""
+    dropped = (
+        f"dropped {int(idle.sum())} losses up to step {steps[idle][-1]:g}, where the LR has "
+        "been 0 since the start (no training yet; the laws need a positive LR area)"
+    )
+    notes.append(f"{where}: {dropped}")
+    return steps[~idle], values[~idle], dropped
+
+
 def exact_lr(schedule: Schedule, loss: Series) -> Series:
     """An LR series of ``schedule`` at the loss's steps, for a run whose LR was not logged."""
     steps = np.unique(loss.steps[np.isfinite(loss.steps) & (loss.steps > 0)])
@@ -238,28 +270,14 @@ def to_run(
         )
     for series in (lr, loss):
         check_steps(series.steps, where, series.name, series.rows, series.label)
-    unit, why = loss_unit(loss.name, loss.values, options.loss_unit, where)
-    notes = [why] if why else []
-    if unit != "nats":
-        notes.append(f"{where}: converted column {loss.name!r} from {unit} to nats")
-    loss = replace(loss, values=to_nats(loss.values, unit, loss.name, where))
+    notes: list[str] = []
+    loss = _in_nats(loss, options.loss_unit, where, notes)
     warmup = options.warmup_steps
     lr_steps, lr_values = last_logged(lr, where, notes, options.max_bad_fraction)
     schedule, origin = lr_schedule(lr_steps, lr_values, where, lr.name, warmup)
     steps, values = last_logged(loss, where, notes, options.max_bad_fraction)
     _check_losses(where, loss.name, steps, values)
-    if steps.size and steps[0] == 0:
-        notes.append(f"{where}: dropped the loss at step 0 (before any update)")
-        steps, values = steps[1:], values[1:]
-    idle = steps <= _idle_until(schedule, lr_steps)
-    dropped = ""
-    if idle.any():
-        dropped = (
-            f"dropped {int(idle.sum())} losses up to step {steps[idle][-1]:g}, where the LR has "
-            "been 0 since the start (no training yet; the laws need a positive LR area)"
-        )
-        notes.append(f"{where}: {dropped}")
-        steps, values = steps[~idle], values[~idle]
+    steps, values, dropped = _after_training_starts(steps, values, schedule, lr_steps, where, notes)
     held = None if exact_schedule else _held_lr_note(where, lr.name, lr_steps, lr_values, steps)
     if held:
         notes.append(held)

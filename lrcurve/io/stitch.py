@@ -53,6 +53,22 @@ def logged_lr(schedule: Schedule) -> tuple[NDArray[np.float64], NDArray[np.float
     return None
 
 
+def _joined(parent: Run, branch: Run, fork: int) -> Schedule:
+    """The parent's schedule to step ``fork``, then the branch's logged LR."""
+    points = logged_lr(branch.schedule)
+    if points is None:
+        raise ReadError(
+            f"{branch.source or branch.name}: cannot join a {branch.schedule.kind} schedule "
+            "onto its parent; give its schedule in full"
+        )
+    at, values = points
+    later = at > fork
+    if not later.any():
+        raise ReadError(f"{branch.source or branch.name}: no logged LR after the fork step {fork}")
+    tail = Piecewise(tuple((at[later] - fork).tolist()), tuple(values[later].tolist()))
+    return Join((parent.schedule, tail), (fork,))
+
+
 def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None) -> Run:
     """``branch`` resumed from ``parent``'s checkpoint at step ``fork``, as one run.
 
@@ -76,21 +92,7 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
         )
     notes = [*parent.notes, *branch.notes]
     if schedule is None:
-        points = logged_lr(branch.schedule)
-        if points is None:
-            raise ReadError(
-                f"{branch.source or branch.name}: cannot join a {branch.schedule.kind} schedule "
-                "onto its parent; "
-                "give its schedule in full"
-            )
-        at, values = points
-        later = at > fork
-        if not later.any():
-            raise ReadError(
-                f"{branch.source or branch.name}: no logged LR after the fork step {fork}"
-            )
-        tail = Piecewise(tuple((at[later] - fork).tolist()), tuple(values[later].tolist()))
-        schedule = Join((parent.schedule, tail), (fork,))
+        schedule = _joined(parent, branch, fork)
         origin = f"the parent's LR to step {fork}, then the branch's ({branch.lr_origin})"
     else:
         origin = branch.lr_origin
@@ -102,8 +104,7 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
             )
     notes.append(
         f"{branch.source or branch.name}: stitched onto {parent.source or parent.name} at step "
-        f"{fork}: "
-        f"{int(before.sum())} points of the parent, {int(after.sum())} of the branch"
+        f"{fork}: {int(before.sum())} points of the parent, {int(after.sum())} of the branch"
     )
     return Run(
         name=branch.name,

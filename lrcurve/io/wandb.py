@@ -221,18 +221,17 @@ def read_wandb_json(path: Path, options: ReadOptions) -> list[Logged]:
     ]
 
 
-def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptions) -> Logged:
-    where = str(path) if name == path.stem else f"{path} (run {name})"
-    left_out: dict[str, str] = {}
-    step_columns: dict[str, str] = {}
-    series = history_series(export["history"], where, left_out, step_columns)
-    config = _unwrap(export.get("config"))
-    names = _loss_candidates(series, options.loss)
-    try:
-        loss_name = choose_loss(names, options.loss, where)
-    except ReadError as error:
-        reasons = "; left out: " + "; ".join(left_out.values()) if left_out else ""
-        raise ReadError(f"{error.message}{reasons}", param=error.param) from None
+def _series_notes(
+    series: Mapping[str, Series],
+    left_out: Mapping[str, str],
+    step_columns: Mapping[str, str],
+    names: list[str],
+    loss_name: str,
+    options: ReadOptions,
+    where: str,
+) -> list[str]:
+    """What choosing ``loss_name`` from ``series`` left aside: a series that cannot be placed,
+    W&B's own step count, a final evaluation."""
     notes = []
     skipped = _fallback(names, left_out, options.loss, where)
     if skipped is not None:
@@ -250,8 +249,27 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
         f"{series[n].steps[-1]:g}) is a separate measurement, not a point of the "
         f"{loss_name!r} curve"
         for n in series
-        if FINAL_EVAL.fullmatch(n.lower()) and series[n].steps.size and loss_name != n
+        if FINAL_EVAL.fullmatch(n.lower())
+        and series[n].steps.size
+        and n != loss_name
+        and "val" in loss_name.lower()  # a validation curve the final evaluation could extend
     ]
+    return notes
+
+
+def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptions) -> Logged:
+    where = str(path) if name == path.stem else f"{path} (run {name})"
+    left_out: dict[str, str] = {}
+    step_columns: dict[str, str] = {}
+    series = history_series(export["history"], where, left_out, step_columns)
+    config = _unwrap(export.get("config"))
+    names = _loss_candidates(series, options.loss)
+    try:
+        loss_name = choose_loss(names, options.loss, where)
+    except ReadError as error:
+        reasons = "; left out: " + "; ".join(left_out.values()) if left_out else ""
+        raise ReadError(f"{error.message}{reasons}", param=error.param) from None
+    notes = _series_notes(series, left_out, step_columns, names, loss_name, options, where)
     lr_name = choose_lr(list(series), where)
     schedule = schedule_from_config(config)
     if schedule is None and lr_name is None:
