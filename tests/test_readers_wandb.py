@@ -126,6 +126,8 @@ def test_stitched_branch_has_the_parents_history_and_fits_better_than_the_branch
     assert alone.steps[0] >= fork and stitched.steps[0] < 0.1 * fork
     assert np.array_equal(stitched.steps[stitched.steps >= fork], alone.steps)
     parent = read_runs(lr_file(STABLE))[0]  # the run named in the branch's resume_from
+    assert stitched.inputs == (str(lr_file(STABLE)), str(path))  # both read: both inputs
+    assert alone.inputs == (str(path),)
     before = stitched.steps < fork
     assert np.array_equal(stitched.loss[before], parent.loss[parent.steps < fork])
     # the stable parent alone says nothing about annealing; with the branch the fit sees a cooldown
@@ -779,3 +781,12 @@ def test_a_final_evaluation_left_out_of_the_curve_is_said():
     assert final["final_val_loss"][0] not in run.loss.tolist()
     (named,) = read_runs(lr_file(COSINE), loss="train", smooth="none")
     assert not any("final evaluation" in n for n in named.notes)
+
+
+def test_an_export_too_large_for_memory_is_refused_up_front(tmp_path, monkeypatch):
+    import lrcurve.io.files as files
+
+    monkeypatch.setattr(files, "available_memory", lambda: 1000)
+    with pytest.raises(InputError, match="too large to read") as caught:
+        read_runs(lr_file(COSINE))
+    assert str(lr_file(COSINE)) in str(caught.value) and "\n" not in str(caught.value)
