@@ -58,22 +58,28 @@ def numeric_cells(
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Text cells as floats, and which are blank; other text is refused naming its row (the
     cells' index counts data rows from 0, so the file row is the index + 2)."""
-    text = cells.fillna("").astype(str).str.strip()
-    blank = (text == "").to_numpy()
-    lowered = text.str.lower()
-    special = lowered.isin(_NON_FINITE.keys()).to_numpy()
-    values = (
-        pd.to_numeric(text.where(~blank & ~special), errors="coerce")
-        .to_numpy(dtype=np.float64, na_value=np.nan)
-        .copy()
+    values = np.array(
+        pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     )
-    values[special] = lowered[special].map(_NON_FINITE).to_numpy(dtype=np.float64)
-    bad = np.isnan(values) & ~blank & ~special
+    blank = np.zeros(values.size, dtype=bool)
+    odd = np.flatnonzero(np.isnan(values))  # blank, NaN, spaced or not a number: look closer
+    if not odd.size:
+        return values, blank
+    text = cells.iloc[odd].fillna("").astype(str).str.strip()
+    lowered = text.str.lower()
+    empty, special = (text == "").to_numpy(), lowered.isin(_NON_FINITE.keys()).to_numpy()
+    blank[odd[empty]] = True
+    values[odd[special]] = lowered[special].map(_NON_FINITE).to_numpy(dtype=np.float64)
+    rest = ~empty & ~special
+    values[odd[rest]] = pd.to_numeric(text[rest], errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    bad = rest & np.isnan(values[odd])
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+        i = int(np.flatnonzero(bad)[0])
         raise ReadError(
-            f"{where}: column {column!r} row {cells.index[row] + 2}: {text.iloc[row]!r} is not a "
-            "number"
+            f"{where}: column {column!r} row {cells.index[odd[i]] + 2}: {text.iloc[i]!r} is not "
+            "a number"
         )
     return values, blank
 
@@ -132,6 +138,35 @@ class _Tail:
 
     def flush(self) -> None:
         pass
+
+
+class _Columns:
+    """The columns being read, chunk by chunk, and each one's largest magnitude so far."""
+
+    def __init__(self, where: str, numeric: Sequence[str], text: Sequence[str]) -> None:
+        self.where = where
+        self.numbers: dict[str, list[NDArray[np.float64]]] = {c: [] for c in numeric}
+        self.blank: dict[str, list[NDArray[np.bool_]]] = {c: [] for c in numeric}
+        self.text: dict[str, list[NDArray[np.object_]]] = {c: [] for c in text}
+        self.largest: dict[str, float | None] = dict.fromkeys(numeric)
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        for column in self.numbers:
+            values, blank = numeric_cells(chunk[column], column, self.where)
+            self.numbers[column].append(values)
+            self.blank[column].append(blank)
+            finite = np.abs(values[np.isfinite(values)])
+            if finite.size:
+                self.largest[column] = max(self.largest[column] or 0.0, float(finite.max()))
+        for column in self.text:
+            self.text[column].append(chunk[column].fillna("").astype(str).str.strip().to_numpy())
+
+    def table(self, path: Path, names: tuple[str, ...], notes: tuple[str, ...]) -> Table:
+        joined = {c: np.concatenate(v) for c, v in self.numbers.items()}
+        blank = {c: np.concatenate(v) for c, v in self.blank.items()}
+        return Table(
+            path, names, joined, blank, {c: np.concatenate(v) for c, v in self.text.items()}, notes
+        )
 
 
 class TableFile:
@@ -218,30 +253,32 @@ class TableFile:
             raise ReadError(f"{self.path}: cannot read: {err.strerror or err}") from None
 
     def read(self, numeric: Sequence[str], text: Sequence[str] = ()) -> Table:
-        """The columns ``numeric`` (as numbers) and ``text`` of every row."""
+        """The columns ``numeric`` (as numbers; the first is the step) and ``text`` of every row."""
         if self._size is not None:
             rows = self._size / self._bytes_per_row
             check_fits(self.path, rows * BYTES_PER_CELL * max(len(numeric), 1), "the table")
-        numbers: dict[str, list[NDArray[np.float64]]] = {c: [] for c in numeric}
-        blank: dict[str, list[NDArray[np.bool_]]] = {c: [] for c in numeric}
-        texts: dict[str, list[NDArray[np.object_]]] = {c: [] for c in text}
+        columns = _Columns(str(self.path), numeric, text)
         last = None
         for chunk in self._chunks_checked():
             if last is not None:  # the row still being written, if any, is the very last
-                self._add(last, numbers, blank, texts)
+                columns.add(last)
             last = chunk
-        notes: list[str] = []
         assert last is not None  # the first chunk has rows
-        cut = self._cut_row(last, numbers, blank, numeric, notes)
-        self._add(last.iloc[:-1] if cut else last, numbers, blank, texts)
-        return Table(
-            self.path,
-            self.names,
-            {c: np.concatenate(v) for c, v in numbers.items()},
-            {c: np.concatenate(v) for c, v in blank.items()},
-            {c: np.concatenate(v) for c, v in texts.items()},
-            tuple(notes),
-        )
+        notes: list[str] = []
+        line = self._tail.tail.decode("utf-8", errors="replace")
+        if line.strip():  # no newline at the end: the last row may be cut mid-write
+            columns.add(last.iloc[:-1])
+            why = self._cut(line, last.iloc[-1:], columns)
+            if why:
+                notes.append(
+                    f"{self.path}: dropped the last row {line.strip()!r}: the file does not end "
+                    f"in a newline and {why} (a row still being written)"
+                )
+            else:
+                columns.add(last.iloc[-1:])
+        else:
+            columns.add(last)
+        return columns.table(self.path, self.names, tuple(notes))
 
     def _chunks_checked(self) -> Any:
         """The table's chunks, each checked, the columns named as the stripped header."""
@@ -256,69 +293,30 @@ class TableFile:
             yield chunk
             chunk = self._parse(lambda: next(self._chunks, None))
 
-    def _add(
-        self,
-        chunk: pd.DataFrame,
-        numbers: dict[str, list[NDArray[np.float64]]],
-        blank: dict[str, list[NDArray[np.bool_]]],
-        texts: dict[str, list[NDArray[np.object_]]],
-    ) -> None:
-        for column in numbers:
-            values, empty = numeric_cells(chunk[column], column, str(self.path))
-            numbers[column].append(values)
-            blank[column].append(empty)
-        for column in texts:
-            texts[column].append(chunk[column].fillna("").astype(str).str.strip().to_numpy())
-
-    def _cut_row(
-        self,
-        chunk: pd.DataFrame,
-        numbers: dict[str, list[NDArray[np.float64]]],
-        blank: dict[str, list[NDArray[np.bool_]]],
-        numeric: Sequence[str],
-        notes: list[str],
-    ) -> bool:
-        """Is the last row one cut mid-write (see the module docstring)? Said in ``notes``."""
-        line = self._tail.tail.decode("utf-8", errors="replace")
-        if not line.strip():
-            return False
+    def _cut(self, line: str, row: pd.DataFrame, columns: _Columns) -> str:
+        """Why the last ``row`` (the text ``line``) was cut mid-write, or ``""`` if it was not."""
         fields = next(csv.reader([line], delimiter=self.sep), [])
-        why = ""
         if len(fields) < len(self.names):
-            why = f"it has {len(fields)} of the header's {len(self.names)} fields"
-        for column in numeric if not why else ():
+            return f"it has {len(fields)} of the header's {len(self.names)} fields"
+        for i, column in enumerate(columns.numbers):
             try:
-                value, empty = numeric_cells(chunk[column].iloc[-1:], column, "")
+                value = numeric_cells(row[column], column, "")[0][0]
             except ReadError:
-                why = f"its {column!r} is not a number"
-                break
-            before = np.concatenate([*numbers[column], _known(chunk[column].iloc[:-1])])
-            before = before[np.isfinite(before)]
-            if empty[0] or not before.size or not np.isfinite(value[0]):
+                return f"its {column!r} is not a number"
+            largest = columns.largest[column]
+            if not np.isfinite(value) or largest is None:
                 continue
-            if column == numeric[0] and value[0] < before.max():
-                why = f"its step {value[0]:g} is below an earlier step"
-            elif abs(value[0]) > CUT_FACTOR * np.abs(before).max():
-                why = f"its {column!r} {value[0]:g} is over {CUT_FACTOR:g}x any earlier value"
-            if why:
-                break
-        if why:
-            notes.append(
-                f"{self.path}: dropped the last row {line.strip()!r}: the file does not end in a "
-                f"newline and {why} (a row still being written)"
-            )
-        return bool(why)
+            if i == 0 and value < largest:
+                return f"its step {value:g} is below an earlier step"
+            if abs(value) > CUT_FACTOR * largest:
+                return f"its {column!r} {value:g} is over {CUT_FACTOR:g}x any earlier value"
+        return ""
 
     def frame(self) -> pd.DataFrame:
         """Every cell as text (for small summary tables); the index is each row's position."""
         if self._size is not None:
             check_fits(self.path, self._size * BYTES_PER_CELL, "the table")
         return pd.concat(list(self._chunks_checked()), ignore_index=True)
-
-
-def _known(cells: pd.Series) -> NDArray[np.float64]:
-    """The cells that are numbers, as floats (others left out)."""
-    return pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _file_size(handle: IO[bytes]) -> int | None:
