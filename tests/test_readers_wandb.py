@@ -790,3 +790,14 @@ def test_an_export_too_large_for_memory_is_refused_up_front(tmp_path, monkeypatc
     with pytest.raises(InputError, match="too large to read") as caught:
         read_runs(lr_file(COSINE))
     assert str(lr_file(COSINE)) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_schedule_read_from_a_stitched_branch_lists_both_files_read(index):
+    from lrcurve.io import read_schedule
+
+    file = one_of(index, family="ann124-0.2", needs_stitch_with_stable_run=True, peak_lr=0.001)
+    path = shared_path("lr-scheduling", file)
+    read: list[str] = []
+    schedule = read_schedule(path, inputs=read)
+    assert read == list(read_runs(path)[0].inputs) and len(read) == 2 and str(path) in read
+    assert schedule.horizon == json.loads(path.read_text())["config"]["iterations"]

@@ -256,8 +256,8 @@ def load_runs(
     )
     parent = options.parent_path
     for path in files:
-        own = options if parent is None or resolved(parent) != resolved(path) else None
-        runs.extend(read_runs(path, own or replace(options, parent="none")))
+        own = parent is None or resolved(parent) != resolved(path)  # not its own parent
+        runs.extend(read_runs(path, options if own else replace(options, parent="none")))
     for run in runs:
         for file in run.inputs:
             mark_input(Path(file))
@@ -383,8 +383,11 @@ class ScheduleSpec:
             if self.lr_file is None:
                 raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
             notes: list[str] = []
-            schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes)
-            for file in files_below(self.lr_file):
+            read: list[str] = []
+            schedule = read_schedule(
+                self.lr_file, warmup_steps=self.warmup, notes=notes, inputs=read
+            )
+            for file in [*files_below(self.lr_file), *map(Path, read)]:
                 mark_input(file)
             inherited = defaults.get("warmup")
             points = logged_lr(schedule)

@@ -103,20 +103,25 @@ def read_schedule(
     options: ReadOptions | None = None,
     *,
     notes: list[str] | None = None,
+    inputs: list[str] | None = None,
     **fields: Any,
 ) -> Schedule:
     """A schedule from a file of ``step,lr`` rows (linear between rows), or a run's log
-    (W&B, TensorBoard); repairs go to ``notes``. A file or folder of several runs is refused."""
+    (W&B, TensorBoard); repairs go to ``notes``, the files read (a parent run's included) to
+    ``inputs``. A file or folder of several runs is refused."""
     options = _options(options, fields)
     path = Path(path)
     notes = [] if notes is None else notes
+    inputs = [] if inputs is None else inputs
     if log_format(path) == "table":
         with TableFile(path) as tf:
             if not is_wandb_panel(tf.names):
+                inputs.append(str(path))
                 return table_schedule(tf, options, notes)
             runs = [_finish(logged, options) for logged in read_wandb_panel(tf, options)]
     else:
         runs = read_runs(path, options)
     one_run(path, [run.name for run in runs])
     notes.extend(runs[0].notes)
+    inputs.extend(runs[0].inputs)
     return runs[0].schedule
