@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lrcurve.errors import ParameterError
+from lrcurve.errors import ParameterError, ReadError
 from lrcurve.io.files import resolved, stat_path
 from lrcurve.io.options import Columns, ReadOptions
 from lrcurve.io.series import Logged
@@ -46,7 +46,11 @@ def _options(options: ReadOptions | None, fields: dict[str, Any]) -> ReadOptions
 def log_format(path: Path) -> str:
     """``wandb-json``, ``tensorboard`` or ``table`` (CSV/TSV, W&B panel CSVs included)."""
     stat_path(path)
-    if is_event_log(path):
+    try:
+        events = is_event_log(path)
+    except OSError as err:  # a folder below it that cannot be listed
+        raise ReadError(f"{path}: cannot read: {err.strerror or err}") from None
+    if events:
         return "tensorboard"
     if path.suffix.lower() == ".json":
         return "wandb-json"

@@ -112,7 +112,7 @@ class ReadOptions:
 def match(names: Sequence[str], candidates: Sequence[str], where: str) -> str | None:
     """The first of ``names`` equal (ignoring case) to a candidate, or ending in ``/candidate``.
 
-    Two names that are equal ignoring case and would be taken are refused, naming both.
+    Two names equal ignoring case to one of the candidates are ambiguous: refused, naming both.
     """
     lower: dict[str, str] = {}
     for name in names:
