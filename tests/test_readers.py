@@ -847,7 +847,7 @@ def test_reading_in_chunks_gives_the_same_runs_and_row_numbers(tmp_path, monkeyp
     rows = [(i, 1e-3, 4.0 - 1e-4 * i) for i in range(1, 60)]
     path = write(tmp_path, table(rows))
     (whole,) = read_runs(path)
-    monkeypatch.setattr(table_module, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(table_module, "CHUNK_CELLS", 21)  # 7 rows
     (chunked,) = read_runs(path)
     assert (
         chunked.steps.tolist() == whole.steps.tolist()
