@@ -21,8 +21,8 @@ _EXPORTS = {
     "LAWS": "lrcurve.laws",
     "make_law": "lrcurve.laws",
     "MomentumLaw": "lrcurve.laws.momentum",
-    "Columns": "lrcurve.readers",
-    "read_runs": "lrcurve.readers",
+    "Columns": "lrcurve.io",
+    "read_runs": "lrcurve.io",
     "Run": "lrcurve.runs",
     "make_schedule": "lrcurve.schedules",
 }

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError
 from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit, fit_window
 from lrcurve.laws import LAWS, law_class, make_law
 from lrcurve.laws.base import Law
@@ -208,14 +208,15 @@ def build_laws(
     names: Sequence[str] | None = None, *, warmup: str = "actual", lr_exponent: float = 1.0
 ) -> tuple[tuple[Law, ...], tuple[LeftOut, ...]]:
     """Each law in ``names`` (default: all of ``LAWS``) with these options, and those left out
-    for lacking the ``warmup`` convention. ``ValueError`` for an unknown law or a bad option,
-    or when no law has the convention."""
+    for lacking the ``warmup`` convention. ``ParameterError`` for an unknown law or a bad
+    option, or when no law has the convention."""
     classes = [law_class(name) for name in names or LAWS]
     having = [c for c in classes if warmup in c.warmup_conventions]
     if not having:
         known = dict.fromkeys(w for c in classes for w in c.warmup_conventions)
-        raise ValueError(
-            f"no law has the warmup convention {warmup!r}; choose from {', '.join(known)}"
+        raise ParameterError(
+            f"no law has the warmup convention {warmup!r}; choose from {', '.join(known)}",
+            param="law.warmup",
         )
     laws = tuple(make_law(c.name, warmup=warmup, lr_exponent=lr_exponent) for c in having)
     left_out = tuple(

@@ -17,8 +17,8 @@ import numpy as np
 from lrcurve import __version__
 from lrcurve.errors import InputError, ReadError
 from lrcurve.fitting import FittedLaw, fit_window
+from lrcurve.io.files import read_json
 from lrcurve.output import write_json
-from lrcurve.readers import read_json
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")

@@ -328,7 +328,8 @@ def points_from_table(
 ) -> TablePoints:
     """One sweep point per row of a summary table (``lr``, horizon, final ``loss``), horizons
     in tokens (``steps * tokens_per_step`` unless the column is ``tokens``)."""
-    from lrcurve.readers import find_column, numeric_column, read_table
+    from lrcurve.io.table import find_column, numeric_column
+    from lrcurve.io.table import read_frame as read_table
 
     frame = _rows_where(read_table(path), path, where)
     columns = {

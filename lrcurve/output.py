@@ -21,19 +21,6 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import InputError, ParameterError
 
-# Legacy: the readers still mark each file they read here; the CLI refuses to write them
-# (lrcurve.cli.files). Goes away once the readers record them in Run.inputs instead.
-_read: set[Path] = set()
-
-
-def mark_input(path: Path) -> None:
-    """Remember that ``path`` was read (legacy hook for the readers)."""
-    _read.add(path.resolve())
-
-
-def is_marked_input(path: Path) -> bool:
-    return path.resolve() in _read
-
 
 def _new_file_mode() -> int:
     """The permissions ``open()`` would give a new file (mkstemp makes it private)."""
@@ -66,10 +53,6 @@ def write_atomic(path: Path, write: Callable[[Path], None], replace: bool = True
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place
     (``replace=False``: refuse if ``path`` exists by then). The temporary file is removed on
     any error or stop (signals included, once the CLI turns them into exceptions)."""
-    if is_marked_input(path):  # legacy, with mark_input: the CLI refuses inputs before any work
-        raise InputError(
-            f"{path} is one of the inputs; lrcurve never overwrites its inputs, write elsewhere"
-        )
     mode = path.stat().st_mode & 0o777 if path.is_file() else _new_file_mode()
     try:
         fd, tmp_name = tempfile.mkstemp(

@@ -28,7 +28,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from lrcurve.errors import InputError, ParameterError, ReadError
-from lrcurve.readers import LR_NAMES, find_column, numeric_column, read_table
+from lrcurve.io.options import LR_NAMES
+from lrcurve.io.table import find_column, numeric_column
+from lrcurve.io.table import read_frame as read_table
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
 from lrcurve.schedules import Power, Schedule, with_warmup
 

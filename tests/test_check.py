@@ -7,7 +7,7 @@ import pytest
 from lrcurve.check import check_run, parse_tolerance
 from lrcurve.errors import ParameterError
 from lrcurve.fitting import fit
-from lrcurve.readers import read_runs
+from lrcurve.io import read_runs
 from lrcurve.schedules import WSD, Warmup
 from tests.conftest import SAMPLES
 
@@ -267,7 +267,7 @@ def test_check_says_when_the_run_goes_beyond_the_fit(files, lrcurve):
 
 def test_check_reads_the_run_log_once(files, lrcurve, monkeypatch):
     """A log that starts after the fit's warmup takes it: it was read twice for that."""
-    import lrcurve.readers as readers
+    import lrcurve.io as readers
 
     wsd = pd.read_csv(SAMPLES / "wsd.csv")
     late = files / "late.csv"

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
+from lrcurve.io import Columns, read_runs, read_schedule
 from lrcurve.laws.base import LRHistory
-from lrcurve.readers import Columns, read_runs, read_schedule
 from lrcurve.runs import MAX_STEPS
 from lrcurve.schedules import MultiStep
 from tests.conftest import FUZZ_SCALE
@@ -113,9 +113,9 @@ def test_repeated_column_name(tmp_path):
 @pytest.mark.parametrize(
     "header, missing, flag",
     [
-        ("lr,loss", "step", "--step-col"),
-        ("step,loss", "LR", "--lr-col"),
-        ("step,lr", "loss", "--loss-col"),
+        ("lr,loss", "step", "step_col"),
+        ("step,loss", "LR", "lr_col"),
+        ("step,lr", "loss", "loss_col"),
     ],
 )
 def test_missing_column(tmp_path, header, missing, flag):
@@ -138,7 +138,8 @@ def test_detected_names_and_preferences(tmp_path):
     assert run.loss.tolist() == [x for _, _, x in GOOD]  # validation loss over training loss
     (named,) = read_runs(
         write(tmp_path, table(rows, "Iter,Learning_Rate,train_loss,val_loss")),
-        Columns(step="iter", lr="learning_rate", loss="train_loss"),
+        columns=Columns(step="iter", lr="learning_rate", loss="train_loss"),
+        smooth="none",
     )
     assert named.loss.tolist() == [x + 1 for _, _, x in GOOD]
 
@@ -396,17 +397,37 @@ def test_perplexity_detected_by_name(tmp_path):
     assert any("from ppl to nats" in n for n in run.notes)
 
 
-def test_perplexity_in_a_loss_column_is_refused_and_the_fix_named(tmp_path):
+def test_perplexity_in_a_loss_column_is_converted_and_said(tmp_path):
+    """Issue 13.7: values no loss in nats can take are read as perplexity, with a note."""
     path = write(tmp_path, table([(s, lr, 10 * math.exp(x)) for s, lr, x in GOOD]))
-    refused(path, "column 'loss'", "too large for a loss in nats", "--loss-unit ppl")
-    (run,) = read_runs(path, loss_unit="ppl")
+    (run,) = read_runs(path)
     assert np.allclose(run.loss, [x + math.log(10) for _, _, x in GOOD])
+    assert any("read column 'loss' as perplexity" in n for n in run.notes), run.notes
+    (given,) = read_runs(path, loss_unit="ppl")
+    assert np.allclose(given.loss, run.loss)
+    assert not any("read column 'loss' as perplexity" in n for n in given.notes)
+
+
+@pytest.mark.parametrize("low, high", [(2.2, 3.0), (2.5, 4.0)])
+def test_a_late_perplexity_of_9_to_20_is_not_read_as_nats(tmp_path, low, high):
+    """Issue 13.7: a perplexity of 9-20 (2.2-3.0 nats) was fitted as a loss of 9-20 nats."""
+    nats = np.linspace(high, low, 12)
+    rows = [(100 * (i + 1), 1e-3, round(math.exp(x), 4)) for i, x in enumerate(nats)]
+    (run,) = read_runs(write(tmp_path, table(rows)))
+    assert np.allclose(run.loss, nats, atol=1e-4)
+    assert any("read column 'loss' as perplexity" in n for n in run.notes), run.notes
+
+
+def test_a_loss_that_is_neither_nats_nor_perplexity_is_refused(tmp_path):
+    rows = [(100 * i, 1e-3, x) for i, x in enumerate([0.5, 25.0, 24.0, 23.0, 22.0], start=1)]
+    message = refused(write(tmp_path, table(rows)), "column 'loss'", "ppl or bits")
+    assert message.startswith("loss_unit: ")
 
 
 def test_bits(tmp_path):
     rows = [(s, lr, x / math.log(2)) for s, lr, x in GOOD]
     (named,) = read_runs(
-        write(tmp_path, table(rows, "step,lr,loss_bits")), Columns(loss="loss_bits")
+        write(tmp_path, table(rows, "step,lr,loss_bits")), columns=Columns(loss="loss_bits")
     )
     (flagged,) = read_runs(write(tmp_path, table(rows), "b.csv"), loss_unit="bits")
     for run in (named, flagged):
@@ -416,7 +437,7 @@ def test_bits(tmp_path):
 
 
 def test_bad_loss_units(tmp_path):
-    with pytest.raises(InputError, match="--loss-unit"):
+    with pytest.raises(InputError, match="loss_unit"):
         read_runs(write(tmp_path, table(GOOD)), loss_unit="furlongs")
     refused(
         write(tmp_path, table([(s, lr, 0.5) for s, lr, _ in GOOD]), "p.csv"),
@@ -434,7 +455,7 @@ def test_run_column(tmp_path):
     assert [r.name for r in runs] == ["sweep:b", "sweep:a"]
     assert runs[1].loss.tolist() == [x + 1 for _, _, x in GOOD[:4]]
     named = read_runs(
-        write(tmp_path, table(rows, "seed,step,lr,loss"), "s2.csv"), Columns(run="seed")
+        write(tmp_path, table(rows, "seed,step,lr,loss"), "s2.csv"), columns=Columns(run="seed")
     )
     assert [r.name for r in named] == ["s2:b", "s2:a"]
 
@@ -636,7 +657,8 @@ def logged_files(draw):
 def test_valid_logs_read_back_exactly(tmp_path, logged):
     text, expected, with_run_column, has_stale = logged
     path = write(tmp_path, text, "log.csv")
-    runs = read_runs(path, warmup_steps=0)
+    # the unit given: a whole curve of 8.3-11 is read as perplexity otherwise (issue 13.7)
+    runs = read_runs(path, warmup_steps=0, smooth="none", loss_unit="nats")
     names = [f"log:{k}" for k in expected] if with_run_column else ["log"]
     assert sorted(r.name for r in runs) == sorted(names)
     for run in runs:
@@ -727,3 +749,137 @@ def test_malformed_input_is_read_or_refused_never_crashes(tmp_path, data):
         else:
             lr = result(np.arange(1, result.horizon + 1))
             assert np.all(np.isfinite(lr)) and np.all(lr >= 0) and result.peak > 0
+
+
+# --- issue 13: live logs, ambiguous columns, paths, limits ----------------------------------
+
+
+@pytest.mark.parametrize("header", ["step,lr,loss,LOSS", "step,Step,lr,loss"])
+def test_columns_equal_ignoring_case_are_refused_naming_both(tmp_path, header):
+    """Issue 13.6: with `loss` and `LOSS` in one file, `LOSS` was fitted silently."""
+    rows = [(s, lr, x, x + 1) for s, lr, x in GOOD]
+    first, second = [n for n in header.split(",") if header.lower().count(n.lower()) > 1]
+    refused(
+        write(tmp_path, table(rows, header)), f"{first!r} and {second!r}", "differ only in case"
+    )
+
+
+def test_a_column_named_exactly_is_taken_even_beside_one_differing_in_case(tmp_path):
+    rows = [(s, lr, x, x + 1) for s, lr, x in GOOD]
+    (run,) = read_runs(
+        write(tmp_path, table(rows, "step,lr,loss,LOSS")), columns=Columns(loss="LOSS")
+    )
+    assert run.loss.tolist() == [x + 1 for _, _, x in GOOD]
+
+
+def test_bare_loss_is_preferred_to_train_loss(tmp_path):
+    """Issue 16.8: with `train_loss` and `loss` columns, `train_loss` was fitted; `loss` is
+    meant."""
+    rows = [(s, lr, x + 1, x) for s, lr, x in GOOD]
+    (run,) = read_runs(write(tmp_path, table(rows, "step,lr,train_loss,loss")))
+    assert run.loss.tolist() == [x for _, _, x in GOOD]
+    (train,) = read_runs(
+        write(tmp_path, table(rows, "step,lr,train_loss,loss"), "t.csv"),
+        loss="train",
+        smooth="none",
+    )
+    assert train.loss.tolist() == [x + 1 for _, _, x in GOOD]
+
+
+def test_a_symlink_loop_is_one_line(tmp_path):
+    """Issue 13.11: a symlink loop was "internal error: RuntimeError"."""
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    refused(loop, "cannot read")
+    with pytest.raises(InputError, match="loop.csv"):
+        read_schedule(loop)
+
+
+def test_cli_refuses_a_symlink_loop_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    r = subprocess.run(
+        [sys.executable, "-m", "lrcurve", "fit", "loop.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "loop.csv" in r.stderr and "internal" not in r.stderr
+
+
+# the LR last, as the issue's log had it: a row cut in it still has every field
+LIVE = table([(100 * i, 4.0 - 0.1 * i, 3.170452527640976e-05) for i in range(1, 8)], "step,loss,lr")
+
+
+@pytest.mark.parametrize(
+    "last, why",
+    [
+        (
+            "800,3.2,3.170452527640976e-0",
+            "'lr' 3.17045 is over 10x any earlier value",
+        ),  # the issue's
+        ("800,3.2,3.170452527640976e-", "'lr' is not a number"),
+        ("800,3.2,3.1704", "'lr' 3.1704 is over 10x"),
+        ("800,3.", "it has 2 of the header's 3 fields"),
+        ("80", "it has 1 of the header's 3 fields"),
+        ("80,3.2,3.170452527640976e-05", "step 80 is below an earlier step"),
+        ("800,3.2,3.170452527640976e-05", None),  # complete: kept
+        ("800,3.,3.170452527640976e-05", None),  # a loss cut to "3." is plausible: kept
+        ("800,3.2,3.17e-05", None),  # fewer digits than the rows before: kept
+    ],
+)
+def test_a_row_cut_mid_write_at_the_end_of_a_live_log(tmp_path, last, why):
+    """Issue 13.4: a last line cut mid-number was read as LR 3.17, 10^4x the peak."""
+    path = write(tmp_path, LIVE + last)
+    (run,) = read_runs(path)
+    cut = [n for n in run.notes if "dropped the last row" in n]
+    if why is None:
+        assert run.last_step == 800 and not cut
+        return
+    assert run.last_step == 700 and run.peak_lr == pytest.approx(3.170452527640976e-05)
+    assert run.notes == tuple(cut)
+    assert len(cut) == 1 and why in cut[0] and "does not end in a newline" in cut[0], cut
+
+
+def test_a_cut_row_inside_a_file_is_refused_and_a_complete_file_is_read_whole(tmp_path):
+    refused(write(tmp_path, LIVE + "800,3.2,3.17e-\n900,3.1,3e-5\n"), "row 9", "'3.17e-'")
+    (run,) = read_runs(write(tmp_path, LIVE + "800,3.2,3.170452527640976e-0\n", "done.csv"))
+    assert run.peak_lr == pytest.approx(3.170452527640976)  # it ends in a newline: no live row
+
+
+def test_reading_in_chunks_gives_the_same_runs_and_row_numbers(tmp_path, monkeypatch):
+    import lrcurve.io.table as table_module
+
+    rows = [(i, 1e-3, 4.0 - 1e-4 * i) for i in range(1, 60)]
+    path = write(tmp_path, table(rows))
+    (whole,) = read_runs(path)
+    monkeypatch.setattr(table_module, "CHUNK_CELLS", 21)  # 7 rows
+    (chunked,) = read_runs(path)
+    assert (
+        chunked.steps.tolist() == whole.steps.tolist()
+        and chunked.loss.tolist() == whole.loss.tolist()
+    )
+    bad = write(tmp_path, table(rows[:40]) + "41,1e-3,oops\n" + table(rows[41:])[13:], "bad.csv")
+    refused(bad, "row 42", "'oops'")
+
+
+def test_dev_zero_is_refused_at_once():
+    """Issue 13.10: `fit /dev/zero` read the whole (endless) stream before the binary check."""
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(InputError, match="binary"):
+        read_runs("/dev/zero")
+    assert time.monotonic() - start < 5
+
+
+def test_a_table_too_large_for_memory_is_refused_up_front(tmp_path, monkeypatch):
+    import lrcurve.io.files as files
+
+    path = write(tmp_path, table(GOOD))
+    monkeypatch.setattr(files, "available_memory", lambda: 100)
+    message = refused(path, "too large to read", "GiB")
+    assert "MemoryError" not in message

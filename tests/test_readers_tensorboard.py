@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from lrcurve.errors import InputError
-from lrcurve.logs import LogOptions
-from lrcurve.readers import read_runs
+from lrcurve.io import read_runs
 
 tensorboard = pytest.importorskip(
     "tensorboard",
@@ -68,7 +67,7 @@ def test_reads_loss_and_lr_tags(tmp_path, as_tensors):
     assert list(run.steps) == list(steps)  # the validation loss by default
     assert run.loss[0] == pytest.approx(3 + 2, rel=1e-6) and run.peak_lr == pytest.approx(1e-3)
     assert run.warmup_steps == 500  # from the rising LR
-    train = read_runs(tmp_path, log=LogOptions(loss="train", smooth="none"))[0]
+    train = read_runs(tmp_path, loss="train", smooth="none")[0]
     assert len(train.steps) == 300 and train.loss[-1] == pytest.approx(
         3 + 20 / np.sqrt(3000), rel=1e-6
     )
@@ -91,7 +90,7 @@ def test_each_folder_of_events_is_a_run_and_missing_tags_are_clear(tmp_path):
     a, b = sorted(runs, key=lambda r: r.name)
     assert np.allclose(b.loss / a.loss, 1.1)
     with pytest.raises(InputError, match="no series 'val_bpb'"):
-        read_runs(tmp_path, log=LogOptions(loss="val_bpb"))
+        read_runs(tmp_path, loss="val_bpb")
     (tmp_path / "run_c").mkdir()
     write_events(tmp_path / "run_c", {"val_loss": curve(range(50, 1050, 50))})
     with pytest.raises(InputError, match="no learning-rate tag"):
@@ -124,8 +123,6 @@ def test_without_the_extra_the_error_names_it(tmp_path):
 def test_event_files_read_are_never_written(tmp_path):
     """An event file read, alone or through its folder, is an input: never written, even with
     --force."""
-    from lrcurve.output import write_text
-
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         write_events(
@@ -136,12 +133,16 @@ def test_event_files_read_are_never_written(tmp_path):
             },
         )
     (a,), (b,) = (list((tmp_path / name).glob("*tfevents*")) for name in ("a", "b"))
-    read_runs(a)
-    read_runs(tmp_path)  # reads b through the folders
+    from lrcurve.cli.files import refuse_input
+    from lrcurve.cli.loading import RunInputs
+
+    assert str(a) in read_runs(a)[0].inputs
+    assert any(str(b) in run.inputs for run in read_runs(tmp_path))  # b through the folders
+    RunInputs().load([a.parent.parent / "b"], None, quiet=True)
+    RunInputs().load([a], None, quiet=True)
     for event_file in (a, b):
         with pytest.raises(InputError, match="is one of the inputs"):
-            write_text(event_file, "{}")
-        assert event_file.stat().st_size > 2
+            refuse_input(event_file)
 
 
 def test_logged_nan_losses_count_as_bad_values(tmp_path):
@@ -167,7 +168,7 @@ def test_logged_nan_losses_count_as_bad_values(tmp_path):
 
 def test_schedule_from_a_folder_of_several_runs_is_refused(tmp_path):
     """read_schedule took the first run of a folder of several, silently."""
-    from lrcurve.readers import read_schedule
+    from lrcurve.io import read_schedule
 
     for name, peak in (("a", 1e-3), ("b", 3e-4)):
         (tmp_path / name).mkdir()

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from lrcurve.errors import InputError
 from lrcurve.fitting import fit
-from lrcurve.logs import LogOptions, parse_smoothing, smooth, stitch
-from lrcurve.output import write_text
-from lrcurve.readers import read_runs, read_schedule
-from lrcurve.readers_wandb import resume_point, schedule_from_config
+from lrcurve.io import read_runs
+from lrcurve.io.smoothing import parse_smoothing, smooth
+from lrcurve.io.stitch import stitch
+from lrcurve.io.wandb_config import resume_point, schedule_from_config
 from lrcurve.runs import Run
 from lrcurve.schedules import Constant, Join, Piecewise
 from tests.conftest import FUZZ_SCALE, SAMPLES, data_path
@@ -86,15 +86,13 @@ def test_reads_validation_loss_by_default_and_train_loss_on_request():
     last = dict(zip(data["history"]["val"]["iter"], data["history"]["val"]["val_loss"]))
     assert val.loss[-1] == pytest.approx(last[val.steps[-1]])
 
-    raw = read_runs(lr_file(STABLE), log=LogOptions(loss="train", smooth="none"))[0]
+    raw = read_runs(lr_file(STABLE), loss="train", smooth="none")[0]
     train = dict(zip(data["history"]["train"]["iter"], data["history"]["train"]["train_loss"]))
     assert np.allclose(raw.loss, [train[s] for s in raw.steps])
-    smoothed = read_runs(lr_file(STABLE), log=LogOptions(loss="train"))[
-        0
-    ]  # auto: a training loss is smoothed
+    smoothed = read_runs(lr_file(STABLE), loss="train")[0]  # auto: a training loss is smoothed
     assert any("window:11" in n for n in smoothed.notes)
     assert np.std(np.diff(smoothed.loss)) < 0.5 * np.std(np.diff(raw.loss))
-    named = read_runs(lr_file(STABLE), log=LogOptions(loss="val_perplexity"))[0]
+    named = read_runs(lr_file(STABLE), loss="val_perplexity")[0]
     assert np.allclose(
         named.loss, np.log(np.exp(val.loss)), rtol=1e-6
     )  # perplexity converted to nats
@@ -102,7 +100,7 @@ def test_reads_validation_loss_by_default_and_train_loss_on_request():
 
 def test_missing_loss_series_is_one_clear_error():
     with pytest.raises(InputError, match="no series 'val_bpb'.*val_loss"):
-        read_runs(lr_file(STABLE), log=LogOptions(loss="val_bpb"))
+        read_runs(lr_file(STABLE), loss="val_bpb")
 
 
 def test_every_run_needing_a_stitch_is_stitched_at_its_fork(index):
@@ -128,11 +126,13 @@ def test_stitched_branch_has_the_parents_history_and_fits_better_than_the_branch
     )
     path = data_path("lr-scheduling", file)
     stitched = read_runs(path)[0]
-    alone = read_runs(path, log=LogOptions(parent="none"))[0]
+    alone = read_runs(path, parent="none")[0]
     fork = resume_point(json.loads(path.read_text())["config"])[1]
     assert alone.steps[0] >= fork and stitched.steps[0] < 0.1 * fork
     assert np.array_equal(stitched.steps[stitched.steps >= fork], alone.steps)
     parent = read_runs(lr_file(STABLE))[0]  # the run named in the branch's resume_from
+    assert stitched.inputs == (str(lr_file(STABLE)), str(path))  # both read: both inputs
+    assert alone.inputs == (str(path),)
     before = stitched.steps < fork
     assert np.array_equal(stitched.loss[before], parent.loss[parent.steps < fork])
     # the stable parent alone says nothing about annealing; with the branch the fit sees a cooldown
@@ -146,9 +146,7 @@ def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
     fork = 20000
     (tmp_path / "stable.csv").write_text(parent.to_csv(index=False))
     (tmp_path / "cooldown.csv").write_text(branch[branch.step >= fork].to_csv(index=False))
-    run = read_runs(tmp_path / "cooldown.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))[
-        0
-    ]
+    run = read_runs(tmp_path / "cooldown.csv", parent=str(tmp_path / "stable.csv"))[0]
     assert isinstance(run.schedule, Join) and run.schedule.boundaries == (
         int(branch.step[branch.step >= fork].iloc[0]) - 1,
     )
@@ -156,7 +154,7 @@ def test_explicit_parent_of_a_csv_branch_joins_the_schedules(tmp_path):
     whole = read_runs(SAMPLES / "wsd.csv")[0]
     np.testing.assert_allclose(run.schedule(whole.steps), whole.schedule(whole.steps), rtol=1e-9)
     with pytest.raises(InputError, match="its own parent"):
-        read_runs(tmp_path / "stable.csv", log=LogOptions(parent=str(tmp_path / "stable.csv")))
+        read_runs(tmp_path / "stable.csv", parent=str(tmp_path / "stable.csv"))
 
 
 def test_stitch_needs_points_on_both_sides():
@@ -270,20 +268,21 @@ def small_panel(path, runs=("a",), sep=","):
 
 
 def test_exports_panels_and_lr_files_read_are_never_written(tmp_path):
-    """Only CSV tables were marked as inputs: ``fit run.json -o run.json --force`` replaced the
-    export."""
-    export, panel, schedule = tmp_path / "run.json", tmp_path / "panel.csv", tmp_path / "lr.json"
+    """Only CSV tables were marked: ``fit run.json -o run.json --force`` replaced the export.
+    Readers record every file they read in ``Run.inputs``; the CLI marks them (``--lr-file``:
+    test_cli_never_writes_over_a_wandb_export_even_with_force)."""
+    from lrcurve.cli.files import refuse_input
+    from lrcurve.cli.loading import RunInputs
+
+    export, panel = tmp_path / "run.json", tmp_path / "panel.csv"
     export.write_text(lr_file(COSINE).read_text())
-    schedule.write_text(lr_file(COSINE).read_text())
     small_panel(panel)
-    read_runs(export)
-    read_runs(panel)
-    read_schedule(schedule)
-    for path in (export, panel, schedule):
-        before = path.read_bytes()
+    for path in (export, panel):
+        assert all(run.inputs == (str(path),) for run in read_runs(path))
+    RunInputs().load([export, panel], None, quiet=True)
+    for path in (export, panel):
         with pytest.raises(InputError, match="is one of the inputs"):
-            write_text(path, "{}")
-        assert path.read_bytes() == before
+            refuse_input(path)
 
 
 def test_cli_never_writes_over_a_wandb_export_even_with_force(tmp_path, cli):
@@ -347,7 +346,7 @@ def read_or_refusal(path) -> tuple:
     """What a reader makes of ``path``, with the path left out: the points and notes, or the
     error."""
     try:
-        (run,) = read_runs(path, log=LogOptions(smooth="none", parent="none"))
+        (run,) = read_runs(path, smooth="none", parent="none")
     except InputError as error:
         return ("refused", str(error).replace(str(path), "F"))
     return (
@@ -424,7 +423,7 @@ def test_a_misaligned_validation_loss_left_out_is_said(tmp_path):
     ), run.notes
     assert not any("left out" in n for n in read_runs(lr_file(COSINE))[0].notes)
     assert not any(
-        "left out" in n for n in read_runs(path, log=LogOptions(loss="train"))[0].notes
+        "left out" in n for n in read_runs(path, loss="train")[0].notes
     )  # train was asked for
 
 
@@ -454,8 +453,9 @@ def test_smoothing_specs_and_their_effect():
     assert ema[1] == pytest.approx((0.5 * 0.5 * 1 + 0.5 * 3) / 0.75)
     assert np.array_equal(smooth(x, parse_smoothing("none")), x)
     for bad in ("ema:1.5", "window:0", "gauss:3", "window:2.5"):
-        with pytest.raises(InputError, match="--smooth"):
+        with pytest.raises(InputError, match="use none, ema:B") as caught:
             parse_smoothing(bad)
+        assert caught.value.param == "smooth"
 
 
 def test_cli_fits_wandb_exports_and_predicts_their_schedule(tmp_path, cli):
@@ -504,7 +504,6 @@ def test_cli_parent_listed_among_the_runs_is_not_stitched_onto_itself(tmp_path, 
 
 def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
     """A branch that re-warms from its parent's final LR keeps the ramp it logged."""
-    from lrcurve.logs import LogOptions
 
     steps = np.arange(100, 10001, 100)
     parent_lr = np.where(
@@ -522,7 +521,7 @@ def test_stitching_keeps_a_branch_re_warmup_ramp(tmp_path):
         "step,lr,loss\n"
         + "\n".join(f"{s},{lr:.6g},{3.0 - 1e-6 * s:.5f}" for s, lr in zip(branch_steps, branch_lr))
     )
-    (run,) = read_runs(tmp_path / "branch.csv", log=LogOptions(parent=str(tmp_path / "parent.csv")))
+    (run,) = read_runs(tmp_path / "branch.csv", parent=str(tmp_path / "parent.csv"))
     lr = run.schedule(np.array([10100, 10500, 10900, 11000]))
     assert lr == pytest.approx([1.4e-4, 3.0e-4, 4.6e-4, 5e-4], rel=1e-6)
     assert run.steps[0] == 100 and run.steps[-1] == 14000
@@ -620,7 +619,7 @@ def test_integers_beyond_float_range_are_infinite_values(tmp_path, section, key,
     path = tmp_path / "big.json"
     path.write_text(json.dumps(data))
     try:
-        runs = read_runs(path, log=LogOptions(parent="none"))
+        runs = read_runs(path, parent="none")
     except InputError as error:  # a step of +-inf is refused, naming it
         assert "non-finite step" in str(error) and section == "history"
         return
@@ -663,11 +662,122 @@ def test_any_value_anywhere_in_an_export_is_read_or_refused(tmp_path, data):
     path = tmp_path / "export.json"
     path.write_text(json.dumps(doc))
     try:
-        runs = read_runs(
-            path, log=LogOptions(parent="none", smooth=data.draw(st.sampled_from(["auto", "none"])))
-        )
+        runs = read_runs(path, parent="none", smooth=data.draw(st.sampled_from(["auto", "none"])))
     except InputError as error:
         assert "\n" not in str(error)
         return
     for run in runs:
         assert_valid_run(run)
+
+
+# --- issue 13.5: fallbacks said, steps checked as in a CSV -----------------------------------
+
+
+def _cosine_export(tmp_path, change) -> tuple:
+    data = json.loads(lr_file(COSINE).read_text())
+    change(data["history"])
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(data))
+    return path, data
+
+
+def _no_iter(history):
+    del history["val"]["iter"]
+
+
+def _dict_iter(history):
+    history["val"]["iter"] = {str(i): s for i, s in enumerate(history["val"]["iter"])}
+
+
+def _bad_cell(history):
+    history["val"]["val_loss"][5] = "oops"
+
+
+@pytest.mark.parametrize(
+    "change, why, instead",
+    [
+        (_no_iter, "group 'val' logs no step", "train_loss"),
+        (_dict_iter, "val.iter holds a dict, not a list of numbers", "train_loss"),
+        (_bad_cell, "val.val_loss holds 'oops' at point 6, not a number", "val_perplexity"),
+    ],
+)
+def test_a_validation_series_that_cannot_be_placed_is_said_in_one_note(
+    tmp_path, change, why, instead
+):
+    """Issue 13.5: these fell back to train_loss or val_perplexity without a word."""
+    path, _ = _cosine_export(tmp_path, change)
+    (run,) = read_runs(path)
+    said = [n for n in run.notes if "cannot be placed" in n]
+    assert len(said) == 1 and why in said[0] and f"fitting {instead!r} instead" in said[0], said
+
+
+@pytest.mark.parametrize(
+    "value, fragment", [(-50, "negative step -50"), (50.5, "step 50.5 is not a whole number")]
+)
+@pytest.mark.parametrize("layout", ["groups", "rows"])
+def test_steps_are_refused_as_in_a_csv(tmp_path, value, fragment, layout):
+    """Issue 13.5: a negative iter was accepted where a CSV refuses a negative step."""
+    steps = [100 * (i + 1) for i in range(8)]
+    steps[2] = value
+    losses = [4.0 - 0.1 * i for i in range(8)]
+    if layout == "groups":
+        history = {"train": {"iter": steps, "train_lr": [1e-3] * 8, "train_loss": losses}}
+    else:
+        history = [{"iter": s, "lr": 1e-3, "train_loss": x} for s, x in zip(steps, losses)]
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps({"config": {}, "history": history}))
+    with pytest.raises(InputError, match=fragment) as caught:
+        read_runs(path)
+    assert "point 3" in str(caught.value) and str(path) in str(caught.value)
+    csv_path = tmp_path / "steps.csv"
+    csv_path.write_text(
+        "step,lr,train_loss\n" + "".join(f"{s},0.001,{x}\n" for s, x in zip(steps, losses))
+    )
+    with pytest.raises(InputError, match=fragment):
+        read_runs(csv_path)
+
+
+def test_rows_without_a_step_are_left_out(tmp_path):
+    rows = [{"iter": 100 * (i + 1), "lr": 1e-3, "val_loss": 4.0 - 0.1 * i} for i in range(8)]
+    rows.insert(3, {"lr": 1e-3, "val_loss": 9.0})  # a log call without the step
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps({"config": {}, "history": rows}))
+    (run,) = read_runs(path)
+    assert run.steps.tolist() == [100 * (i + 1) for i in range(8)] and 9.0 not in run.loss
+
+
+def test_a_final_evaluation_left_out_of_the_curve_is_said():
+    """Issue 16.8: the W&B `final-val` evaluation (1 % above the last `val` point) was ignored
+    without a word; it stays out of the curve, and a note says so."""
+    data = json.loads(lr_file(COSINE).read_text())
+    final = data["history"]["final-val"]
+    (run,) = read_runs(lr_file(COSINE))
+    said = [n for n in run.notes if "final evaluation" in n]
+    assert len(said) == 1 and "'final_val_loss'" in said[0] and "'val_loss' curve" in said[0]
+    assert f"{final['final_val_loss'][0]:.5g}" in said[0]
+    val = data["history"]["val"]
+    last = dict(zip(val["iter"], val["val_loss"]))  # the last value logged at each step
+    assert run.loss.tolist() == [last[s] for s in run.steps]
+    assert final["final_val_loss"][0] not in run.loss.tolist()
+    (named,) = read_runs(lr_file(COSINE), loss="train", smooth="none")
+    assert not any("final evaluation" in n for n in named.notes)
+
+
+def test_an_export_too_large_for_memory_is_refused_up_front(tmp_path, monkeypatch):
+    import lrcurve.io.files as files
+
+    monkeypatch.setattr(files, "available_memory", lambda: 1000)
+    with pytest.raises(InputError, match="too large to read") as caught:
+        read_runs(lr_file(COSINE))
+    assert str(lr_file(COSINE)) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_schedule_read_from_a_stitched_branch_lists_both_files_read(index):
+    from lrcurve.io import read_schedule
+
+    file = one_of(index, family="ann124-0.2", needs_stitch_with_stable_run=True, peak_lr=0.001)
+    path = data_path("lr-scheduling", file)
+    read: list[str] = []
+    schedule = read_schedule(path, inputs=read)
+    assert read == list(read_runs(path)[0].inputs) and len(read) == 2 and str(path) in read
+    assert schedule.horizon == json.loads(path.read_text())["config"]["iterations"]

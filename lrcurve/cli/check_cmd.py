@@ -48,7 +48,7 @@ def with_flag_schedule(run: Any, spec: Any) -> Any:
     """``run`` under the schedule of the flags (its planned horizon), checked against its
     logged LR."""
     from lrcurve.cli.render import note
-    from lrcurve.logs import logged_lr, lr_mismatch
+    from lrcurve.io.stitch import logged_lr, lr_mismatch
 
     schedule, used = spec.build((run,), {"peak": run.peak_lr, "warmup": run.warmup_steps})
     if schedule.horizon is not None and schedule.horizon < run.last_step:

@@ -98,7 +98,7 @@ def compare_command(
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one."""
     from lrcurve.cli.files import check_plot_path
-    from lrcurve.cli.loading import RunInputs, with_law_options
+    from lrcurve.cli.loading import RunInputs
     from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
@@ -106,9 +106,7 @@ def compare_command(
     inputs = RunInputs.pick(locals())
     if plot is not None:
         check_plot_path(plot, force)
-    laws, left_out = with_law_options(
-        lambda: build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
-    )
+    laws, left_out = build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
     fitted_paths = {path.resolve(): path for path in files}
     for path in holdout or []:
         if path.resolve() in fitted_paths:

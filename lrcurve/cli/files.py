@@ -29,10 +29,7 @@ def mark_runs(runs: Iterable[Any]) -> None:
 
 
 def _is_input(path: Path) -> bool:
-    from lrcurve import output  # the readers still mark what they read there (legacy)
-
-    resolved = path.resolve()
-    return resolved in _inputs or output.is_marked_input(resolved)
+    return path.resolve() in _inputs
 
 
 def refuse_input(path: Path) -> None:

@@ -107,7 +107,7 @@ def fit_command(
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     from lrcurve.cli.files import check_outputs, check_writable
-    from lrcurve.cli.loading import RunInputs, check_law_name, with_law_options
+    from lrcurve.cli.loading import RunInputs, check_law_name
     from lrcurve.cli.render import err, note, out, plotting, progress_bar, save_plot
     from lrcurve.errors import InputError
     from lrcurve.fitfile import holds_fit_of, save_fit
@@ -118,7 +118,7 @@ def fit_command(
     destination = output or Path(DEFAULT_FIT_FILE)
     check_outputs(force, output, plot)  # an explicit -o needs no look at the runs to be refused
     check_law_name(law)
-    model = with_law_options(lambda: make_law(law, warmup=warmup_area, lr_exponent=lr_exponent))
+    model = make_law(law, warmup=warmup_area, lr_exponent=lr_exponent)
     runs = inputs.load(files, warmup)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     sources = [(r.source, r.name) for r in runs]

@@ -48,6 +48,9 @@ class _Flags(Mapping[str, str]):
 
 _RENAMED = {
     "skip_fraction": "--skip",
+    "law.warmup": "--warmup-area",
+    "law.lr_exponent": "--lr-exponent",
+    "warmup_steps": "--warmup",
     "power_a": "--a",
     "power_b": "--b",
     "lr_max": "--peak",

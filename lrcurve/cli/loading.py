@@ -4,7 +4,7 @@ names duplicates apart, says the readers' notes and marks every file read as an 
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,25 +72,27 @@ class RunInputs:
     def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Any]:
         """The runs of every file, renamed apart when names repeat; their notes go to stderr
         (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
-        from lrcurve.logs import LogOptions
-        from lrcurve.readers import Columns, read_runs
+        from lrcurve.io import Columns, ReadOptions, read_runs
+        from lrcurve.io.files import resolved
 
         seen: dict[Path, Path] = {}
         for path in files:
-            if path.resolve() in seen:
-                raise InputError(f"{path}: given twice (also as {seen[path.resolve()]})")
-            seen[path.resolve()] = path
-        log = LogOptions(self.loss, self.smooth, self.parent)
-        columns = Columns(self.step_col, self.lr_col, self.loss_col, self.run_col)
+            if resolved(path) in seen:
+                raise InputError(f"{path}: given twice (also as {seen[resolved(path)]})")
+            seen[resolved(path)] = path
+        options = ReadOptions(
+            columns=Columns(self.step_col, self.lr_col, self.loss_col, self.run_col),
+            loss_unit=self.loss_unit,
+            warmup_steps=warmup,
+            loss=self.loss,
+            smooth=self.smooth,
+            parent=self.parent,
+        )
+        parent = options.parent_path
         runs: list[Any] = []
         for path in files:
-            own_parent = str(log.parent) not in ("auto", "none") and (
-                Path(log.parent).resolve() == path.resolve()
-            )
-            own = replace(log, parent="none") if own_parent else log
-            runs.extend(
-                read_runs(path, columns, loss_unit=self.loss_unit, warmup_steps=warmup, log=own)
-            )
+            own = parent is None or resolved(parent) != resolved(path)  # not its own parent
+            runs.extend(read_runs(path, options if own else replace(options, parent="none")))
             mark_input(path)
         mark_runs(runs)
         names = [r.name for r in runs]
@@ -99,17 +101,6 @@ class RunInputs:
         if not quiet:
             say_notes(runs)
         return runs
-
-
-def with_law_options(make: Callable[[], T]) -> T:
-    """``make()``, whose laws are built with ``--warmup-area``/``--lr-exponent``: the laws still
-    raise ValueError for an option they refuse (until they raise ParameterError themselves)."""
-    try:
-        return make()
-    except ValueError as error:
-        if isinstance(error, InputError):
-            raise
-        raise ParameterError(str(error), param="warmup_area") from None
 
 
 def check_law_name(law: str) -> None:

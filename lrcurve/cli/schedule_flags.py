@@ -267,14 +267,19 @@ class ScheduleSpec:
     def _from_file(self, defaults: Mapping[str, Any], used: list[str]) -> Any:
         """The schedule of ``--lr-file``; one that starts after warmup (like the fitted runs'
         logs) gets their warmup, as the other families do."""
+        from lrcurve.cli.files import mark_input
         from lrcurve.cli.render import note
-        from lrcurve.logs import logged_lr
-        from lrcurve.readers import read_schedule
+        from lrcurve.io import read_schedule
+        from lrcurve.io.files import files_below
+        from lrcurve.io.stitch import logged_lr
 
         if self.lr_file is None:
             raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
         notes: list[str] = []
-        schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes)
+        read: list[str] = []
+        schedule = read_schedule(self.lr_file, warmup_steps=self.warmup, notes=notes, inputs=read)
+        for file in [*files_below(self.lr_file), *map(Path, read)]:
+            mark_input(file)
         inherited = defaults.get("warmup")
         points = logged_lr(schedule)
         if (

@@ -68,7 +68,9 @@ def check_lr_exponent(exponent: float) -> None:
     """Refuse an ``lr_exponent`` outside :data:`LR_EXPONENT_RANGE`."""
     lo, hi = LR_EXPONENT_RANGE
     if not lo <= exponent <= hi:
-        raise ParameterError(f"must be in [{lo:g}, {hi:g}], got {exponent}", param="lr_exponent")
+        raise ParameterError(
+            f"must be in [{lo:g}, {hi:g}], got {exponent}", param="law.lr_exponent"
+        )
 
 
 def forward_lr(
@@ -173,7 +175,7 @@ class Law:
         warmup = self.warmup  # type: ignore[attr-defined]
         if warmup not in self.warmup_conventions:
             raise ParameterError(
-                f"must be one of {self.warmup_conventions}, got {warmup!r}", param="warmup"
+                f"must be one of {self.warmup_conventions}, got {warmup!r}", param="law.warmup"
             )
         check_lr_exponent(self.lr_exponent)  # type: ignore[attr-defined]
 

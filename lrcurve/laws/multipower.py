@@ -83,7 +83,7 @@ class MultiPowerLaw(Law):
     def __post_init__(self) -> None:
         self.check_options()
         if not 0.0 <= self.tolerance <= 1.0:
-            raise ParameterError(f"must be in [0, 1], got {self.tolerance}", param="tolerance")
+            raise ParameterError(f"must be in [0, 1], got {self.tolerance}", param="law.tolerance")
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
         steps = np.asarray(steps, dtype=np.int64)

@@ -2,8 +2,8 @@
 
     python tests/data/vendor.py [--data ../shared/data]
 
-CSV files are copied whole. W&B exports keep ``name``, ``config`` and the ``train`` and ``val``
-series, written without indentation; the ``summary`` and the ``final-val``/``wa``/``ema``
+CSV files are copied whole. W&B exports keep ``name``, ``config`` and the ``train``, ``val``
+and ``final-val`` series, written without indentation; the ``summary`` and the ``wa``/``ema``
 series, which no test reads, are dropped. The export matching ``WHOLE`` is copied byte for
 byte: the W&B fuzz tests damage any key of it. The sets' LICENSE files come along.
 """
@@ -24,7 +24,9 @@ WHOLE = "ann0.2_slimpajama_llama_norm_nlayers8_nhead6_*iter3000*.json"
 def trimmed(export: dict[str, Any]) -> dict[str, Any]:
     """The export with only the parts the readers and the tests use."""
     kept = {key: export[key] for key in ("name", "config") if key in export}
-    kept["history"] = {k: v for k, v in export["history"].items() if k in ("train", "val")}
+    kept["history"] = {
+        k: v for k, v in export["history"].items() if k in ("train", "val", "final-val")
+    }
     return kept
 
 

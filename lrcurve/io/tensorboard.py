@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from lrcurve.errors import InputError
-from lrcurve.logs import ReadOptions, choose_loss, choose_lr, run_from_series
-from lrcurve.runs import Run
+from lrcurve.errors import ReadError
+from lrcurve.io.files import files_below
+from lrcurve.io.options import ReadOptions, choose_loss, choose_lr
+from lrcurve.io.series import Logged, Series, after_start, to_run
 
 EXTRA = "pip install 'lrcurve[tensorboard]'"
 EVENT_MARK = "tfevents"
@@ -35,11 +36,11 @@ def _accumulator() -> Any:
     try:
         from tensorboard.backend.event_processing import event_accumulator
     except ImportError:
-        raise InputError(f"reading TensorBoard logs needs the tensorboard extra: {EXTRA}") from None
+        raise ReadError(f"reading TensorBoard logs needs the tensorboard extra: {EXTRA}") from None
     return event_accumulator
 
 
-def _scalars(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _scalars(source: Path) -> dict[str, Series]:
     """Every scalar tag of an event file or folder as ``(steps, values)``."""
     ea = _accumulator()
     from tensorboard.util import tensor_util
@@ -48,7 +49,7 @@ def _scalars(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     try:
         acc.Reload()
     except Exception as error:  # damaged files raise protobuf and I/O errors of many kinds
-        raise InputError(
+        raise ReadError(
             f"{source}: cannot read the TensorBoard events: {type(error).__name__}: {error}"
         ) from None
     tags = acc.Tags()
@@ -56,16 +57,18 @@ def _scalars(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         v for v in tags.values() if isinstance(v, list)
     ):
         what = "its event files hold" if source.is_dir() else "it holds"
-        raise InputError(
+        raise ReadError(
             f"{source}: not a readable TensorBoard event log: {what} no event TensorBoard can read "
             "(empty, damaged or another format)"
         )
     series = {}
     for tag in tags.get(ea.SCALARS, []):
         events = acc.Scalars(tag)
-        series[tag] = (
+        series[tag] = Series(
+            tag,
             np.array([e.step for e in events], dtype=np.float64),
             np.array([e.value for e in events], dtype=np.float64),
+            label="point",
         )
     for tag in tags.get(ea.TENSORS, []):
         events = acc.Tensors(tag)
@@ -75,9 +78,11 @@ def _scalars(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             and values
             and all(v.size == 1 and v.dtype.kind in "fiu" for v in values)
         ):
-            series[tag] = (
+            series[tag] = Series(
+                tag,
                 np.array([e.step for e in events], dtype=np.float64),
                 np.array([float(v.reshape(())) for v in values], dtype=np.float64),
+                label="point",
             )
     return series
 
@@ -93,32 +98,38 @@ def _run_sources(path: Path) -> list[tuple[str, Path]]:
     ]
 
 
-def read_tensorboard(path: Path, loss: str | None, options: ReadOptions) -> list[tuple[Run, str]]:
-    """Runs of a TensorBoard log, each with the name of its loss tag."""
+def read_tensorboard(path: Path, options: ReadOptions) -> list[Logged]:
+    """Runs of a TensorBoard log, each recording every file below its folder as an input."""
     runs = []
+    loss = options.loss
     for name, source in _run_sources(path):
         series = _scalars(source)
-        where = f"{source}"
+        where = str(source)
         tags = list(series)
-        loss_tag = choose_loss(
+        words = ("loss", "ppl", "perplexity")
+        candidates = (
             tags
             if loss not in (None, "auto", "val", "train")
-            else [
-                t
-                for t in tags
-                if "loss" in t.lower() or "ppl" in t.lower() or "perplexity" in t.lower()
-            ],
-            loss,
-            where,
+            else [t for t in tags if any(w in t.lower() for w in words)]
         )
-        lr_tag = choose_lr(tags)
+        loss_tag = choose_loss(candidates, loss, where)
+        lr_tag = choose_lr(tags, where)
         if lr_tag is None:
-            raise InputError(
-                f"{where}: no learning-rate tag (tags: {', '.join(tags) or 'none'}); log the LR as lr or learning_rate"
+            raise ReadError(
+                f"{where}: no learning-rate tag (tags: {', '.join(tags) or 'none'}); log the LR "
+                "as lr or learning_rate"
             )
-        runs.append(
-            (run_from_series(name, source, series, loss_tag, lr_tag, **options.kwargs()), loss_tag)
+        inputs = tuple(str(f) for f in files_below(source))
+        run = to_run(
+            name,
+            where,
+            where,
+            after_start(series[loss_tag]),
+            series[lr_tag],
+            options,
+            inputs=inputs,
         )
+        runs.append(Logged(run, loss_tag, options.parent_path))
     if not runs:
-        raise InputError(f"{path}: no TensorBoard event files")
+        raise ReadError(f"{path}: no TensorBoard event files")
     return runs
