@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(LRC) check $(DEMO)/fit.json sample_runs/wsd.csv --tolerance 0.5% --plot $(DEMO)/check.png --force
 	@echo "demo outputs in $(DEMO)/"
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q
 
 # The property and malformed-input tests with 20x the examples (tens of minutes on 2 cores);
@@ -34,7 +34,6 @@ fuzz: $(STAMP)
 	LRCURVE_FUZZ_SCALE=20 $(PY) -m pytest -q tests/test_fuzz.py tests/test_readers.py \
 		tests/test_readers_wandb.py tests/test_multipower.py
 
-# Not part of `test` yet: the package is made ruff-clean on other branches first.
 lint: $(STAMP)
 	$(PY) -m ruff check lrcurve tests benchmarks
 	$(PY) -m ruff format --check lrcurve tests benchmarks
