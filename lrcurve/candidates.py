@@ -152,7 +152,22 @@ def check_from_step(from_step: int, steps: int, default_of: str | None = None) -
         raise ParameterError(f"{given} must be between 0 and steps ({steps})", param="at_step")
 
 
-# 61 lines: the grid's checks, then one loop over floor x warmup x max LR
+def _rewarmup_lengths(warmups: Sequence[int] | None, phase: int) -> list[int]:
+    """The re-warmup lengths searched: ``warmups``, or fractions of the new ``phase`` by default;
+    each must end inside the phase."""
+    lengths = (
+        sorted({int(round(f * phase)) for f in DEFAULT_REWARMUP_FRACTIONS})
+        if warmups is None
+        else list(warmups)
+    )
+    if not lengths or min(lengths) < 0 or max(lengths) >= phase:
+        raise ParameterError(
+            f"re-warmup lengths must be in [0, {phase}) steps (the new phase), got {lengths}",
+            param="rewarmups",
+        )
+    return lengths
+
+
 def rewarmup_candidates(
     base: Schedule,
     from_step: int,
@@ -173,18 +188,9 @@ def rewarmup_candidates(
         )
     check_from_step(from_step, steps)
     phase = steps - from_step
-    warmups = (
-        sorted({int(round(f * phase)) for f in DEFAULT_REWARMUP_FRACTIONS})
-        if warmups is None
-        else list(warmups)
-    )
     _check_fractions(max_lrs, "maximum LRs (fractions of the peak)", 1e-6, 100.0, "max_lrs")
     _check_fractions(floors, "floors", 0.0, 1.0, "floors")
-    if not warmups or min(warmups) < 0 or max(warmups) >= phase:
-        raise ParameterError(
-            f"re-warmup lengths must be in [0, {phase}) steps (the new phase), got {warmups}",
-            param="rewarmups",
-        )
+    warmups = _rewarmup_lengths(warmups, phase)
     out = []
     for floor in floors:
         for w in warmups:

@@ -19,7 +19,7 @@ from lrcurve.errors import InputError, ReadError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.io.files import read_json
 from lrcurve.output import write_json
-from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
+from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")
 FORMAT = 1
@@ -50,9 +50,17 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-# 66 lines: one check per field of a fit file, in the file's order
 def _check_fit(fitted: FittedLaw) -> None:
     """Raise ``ReadError`` unless ``fitted`` is a fit `lrcurve fit` could have written."""
+    _check_params(fitted)
+    if not fitted.runs:
+        raise ReadError("no runs")
+    for run in fitted.runs:
+        _check_run(fitted, run)
+
+
+def _check_params(fitted: FittedLaw) -> None:
+    """The parameters: numbers, the law's names, within its bounds, a matching covariance."""
     names = tuple(p.name for p in fitted.params)
     if not all(
         _is_number(p.value) and (p.stderr is None or _is_number(p.stderr)) for p in fitted.params
@@ -78,45 +86,38 @@ def _check_fit(fitted: FittedLaw) -> None:
         raise ReadError(
             f"covariance of shape {fitted.covariance.shape} for {len(names)} parameters"
         )
-    if not fitted.runs:
-        raise ReadError("no runs")
-    for run in fitted.runs:
-        if (
-            run.steps.ndim != 1
-            or not run.steps.size
-            or run.steps[0] < 1
-            or np.any(np.diff(run.steps) <= 0)
-        ):
-            raise ReadError(f"run {run.name!r}: steps are not increasing positive numbers")
-        if run.horizon > MAX_STEPS or not 0 <= run.warmup_steps < run.horizon:
-            raise ReadError(
-                f"run {run.name!r}: {run.horizon} steps with a warmup of {run.warmup_steps} "
-                f"(at most {MAX_STEPS:,} steps, the warmup shorter than the run)"
-            )
-        if not np.all(np.isfinite(run.loss)):
-            raise ReadError(f"run {run.name!r}: losses are not finite numbers")
-        lr = run.schedule(run.steps)
-        if not (
-            np.all(np.isfinite(lr) & (lr >= 0)) and 0 < run.peak_lr < np.inf and run.horizon >= 1
-        ):
-            raise ReadError(f"run {run.name!r}: its schedule has no finite, non-negative LR")
-        low, high = PEAK_LR_RANGE
-        if not low <= run.peak_lr <= high:
-            raise ReadError(
-                f"run {run.name!r}: peak LR {run.peak_lr:g} is outside [{low:g}, {high:g}], "
-                "the range the laws can evaluate"
-            )
-        window = fit_window(run, fitted.skip_fraction)
-        with np.errstate(
-            all="ignore"
-        ):  # a fit lrcurve wrote is within a few percent of its runs where it fitted them
-            gap = np.abs(fitted.curve(run.schedule, run.steps[window]) - run.loss[window])
-        if not np.all(gap < run.loss[window]):
-            raise ReadError(
-                f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or "
-                "more, "
-                "or not finite)"
-            )
+
+
+def _check_run(fitted: FittedLaw, run: Run) -> None:
+    """One fitted run: its steps, horizon, losses and schedule, and the fit describing it."""
+    steps = run.steps
+    if steps.ndim != 1 or not steps.size or steps[0] < 1 or np.any(np.diff(steps) <= 0):
+        raise ReadError(f"run {run.name!r}: steps are not increasing positive numbers")
+    if run.horizon > MAX_STEPS or not 0 <= run.warmup_steps < run.horizon:
+        raise ReadError(
+            f"run {run.name!r}: {run.horizon} steps with a warmup of {run.warmup_steps} "
+            f"(at most {MAX_STEPS:,} steps, the warmup shorter than the run)"
+        )
+    if not np.all(np.isfinite(run.loss)):
+        raise ReadError(f"run {run.name!r}: losses are not finite numbers")
+    lr = run.schedule(run.steps)
+    if not (np.all(np.isfinite(lr) & (lr >= 0)) and 0 < run.peak_lr < np.inf and run.horizon >= 1):
+        raise ReadError(f"run {run.name!r}: its schedule has no finite, non-negative LR")
+    low, high = PEAK_LR_RANGE
+    if not low <= run.peak_lr <= high:
+        raise ReadError(
+            f"run {run.name!r}: peak LR {run.peak_lr:g} is outside [{low:g}, {high:g}], "
+            "the range the laws can evaluate"
+        )
+    window = fit_window(run, fitted.skip_fraction)
+    # a fit lrcurve wrote is within a few percent of its runs where it fitted them
+    with np.errstate(all="ignore"):
+        gap = np.abs(fitted.curve(run.schedule, run.steps[window]) - run.loss[window])
+    if not np.all(gap < run.loss[window]):
+        raise ReadError(
+            f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or more, "
+            "or not finite)"
+        )
 
 
 def load_fit(path: Path | None) -> FittedLaw:
@@ -136,8 +137,7 @@ def load_fit(path: Path | None) -> FittedLaw:
     if data.get("format") != FORMAT:
         raise ReadError(
             f"{path}: fit file format {data.get('format')!r}; this lrcurve ({__version__}) reads "
-            f"format {FORMAT} "
-            "(fit the runs again)"
+            f"format {FORMAT} (fit the runs again)"
         )
     try:
         fitted = FittedLaw.from_dict(data)

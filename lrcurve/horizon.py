@@ -68,9 +68,8 @@ class HorizonLaw:
     optima: tuple[HorizonOptimum, ...]
     warnings: tuple[str, ...] = field(default=())
     no_interval: str = ""  # why there is no covariance (and so no interval), when there is none
-    z95: float = (
-        Z95  # the two-sided 95 % quantile: Student's t when the scale comes from the scatter
-    )
+    # the two-sided 95 % quantile: Student's t when the scale comes from the scatter
+    z95: float = Z95
 
     def formula(self, digits: int = 4) -> str:
         """``B * D^e`` with the exponent ``e = -beta`` signed once (never ``D^--0.1``,
@@ -132,7 +131,51 @@ def grid_stderr(points: Sequence[SweepPoint], lr: float) -> float | None:
     return float(max(x[i] - x[i - 1], x[i + 1] - x[i]) / 2)
 
 
-# 65 lines: parabola, then the two fallbacks (best observed LR), each with its error bar
+def _best_observed(
+    points: tuple[SweepPoint, ...], used: tuple[SweepPoint, ...], why: str
+) -> HorizonOptimum:
+    """The fallback optimum: the best observed LR, with half the LR grid spacing as its error
+    bar (none at the lowest or highest LR tried); ``why`` says why no parabola stood."""
+    best = min(points, key=lambda p: p.loss)
+    stderr = grid_stderr(points, best.lr)
+    error = (
+        " (± half the LR grid spacing)"
+        if stderr is not None
+        else "; no error bar (it is the lowest or highest LR tried)"
+    )
+    note = why + error + _left_out_note(points)
+    return HorizonOptimum(points[0].horizon, best.lr, stderr, best.loss, points, used, False, note)
+
+
+def _left_out_note(points: Sequence[SweepPoint]) -> str:
+    """``; left out N run(s) ...`` for the runs off the valley by loss, or nothing."""
+    best = min(points, key=lambda p: p.loss)
+    off = len([p for p in points if p.loss > best.loss * (1 + MAX_EXCESS)])
+    if not off:
+        return ""
+    return f"; left out {off} run(s) over {MAX_EXCESS:.0%} worse than the best (diverged?)"
+
+
+def _vertex_doubt(
+    used: Sequence[SweepPoint], best: SweepPoint, coef: NDArray[np.float64], rss: float, dof: int
+) -> str:
+    """Why the parabola's vertex is no optimum (not convex, outside the LRs tried, far below
+    every observed loss), or ``""`` when it is one."""
+    a, b, _ = coef
+    if a <= 0:
+        return "loss is not convex in log LR here; took the best observed"
+    vertex = -b / (2 * a)
+    x = np.log([p.lr for p in used])
+    if not x.min() < vertex < x.max():
+        return (
+            "the parabola's vertex lies outside the LRs tried; took the best observed (try LRs "
+            "beyond it)"
+        )
+    if np.polyval(coef, vertex) < best.loss - 3 * np.sqrt(rss / max(dof, 1)) - 0.01 * best.loss:
+        return "the parabola dips far below every observed loss; took the best observed"
+    return ""
+
+
 def optimum_at_horizon(
     points: Sequence[SweepPoint], span: float = 10.0, noise_var: float | None = None
 ) -> HorizonOptimum:
@@ -140,46 +183,18 @@ def optimum_at_horizon(
     error uses the loss noise ``noise_var`` pooled over horizons, or this horizon's own
     residuals when there is no pooled value."""
     points = tuple(sorted(points, key=lambda p: p.lr))
-    horizon, best = points[0].horizon, min(points, key=lambda p: p.loss)
+    best = min(points, key=lambda p: p.loss)
     used = _valley(points, span)
-    off = len([p for p in points if p.loss > best.loss * (1 + MAX_EXCESS)])
-    left_out = (
-        f"; left out {off} run(s) over {MAX_EXCESS:.0%} worse than the best (diverged?)"
-        if off
-        else ""
-    )
-
-    def best_observed(why: str) -> HorizonOptimum:
-        stderr = grid_stderr(points, best.lr)
-        error = (
-            " (± half the LR grid spacing)"
-            if stderr is not None
-            else "; no error bar (it is the lowest or highest LR tried)"
-        )
-        return HorizonOptimum(
-            horizon, best.lr, stderr, best.loss, points, used, False, why + error + left_out
-        )
-
-    if len({p.lr for p in used}) < 3:
-        return best_observed(
-            f"only {len({p.lr for p in used})} distinct LRs near the best; took the best observed"
-        )
+    distinct = len({p.lr for p in used})
+    if distinct < 3:
+        why = f"only {distinct} distinct LRs near the best; took the best observed"
+        return _best_observed(points, used, why)
     coef, unscaled, rss, dof = _parabola(used)
+    doubt = _vertex_doubt(used, best, coef, rss, dof)
+    if doubt:
+        return _best_observed(points, used, doubt)
     a, b, _ = coef
-    if a <= 0:
-        return best_observed("loss is not convex in log LR here; took the best observed")
     vertex = -b / (2 * a)
-    x = np.log([p.lr for p in used])
-    if not x.min() < vertex < x.max():
-        return best_observed(
-            "the parabola's vertex lies outside the LRs tried; took the best observed (try LRs "
-            "beyond it)"
-        )
-    loss_at_vertex = float(np.polyval(coef, vertex))
-    if loss_at_vertex < best.loss - 3 * np.sqrt(rss / max(dof, 1)) - 0.01 * best.loss:
-        return best_observed(
-            "the parabola dips far below every observed loss; took the best observed"
-        )
     # the pooled noise when there is one: a parabola's own residuals have a degree of freedom or two
     # and can be near zero by chance, which gave one horizon an error bar of 1e-13 and all the
     # weight
@@ -188,15 +203,10 @@ def optimum_at_horizon(
     if variance is not None:
         grad = np.array([b / (2 * a * a), -1 / (2 * a), 0.0])
         stderr = float(np.sqrt(max(grad @ (unscaled * variance) @ grad, 0.0)))
+    loss_at_vertex = float(np.polyval(coef, vertex))
+    note = _left_out_note(points).lstrip("; ")
     return HorizonOptimum(
-        horizon,
-        float(np.exp(vertex)),
-        stderr,
-        loss_at_vertex,
-        points,
-        used,
-        True,
-        left_out.lstrip("; "),
+        points[0].horizon, float(np.exp(vertex)), stderr, loss_at_vertex, points, used, True, note
     )
 
 
@@ -212,18 +222,12 @@ def pooled_noise_variance(groups: Sequence[Sequence[SweepPoint]], span: float) -
     return rss_total / dof_total if dof_total else None
 
 
-# 80 lines: per-horizon optima, the weighted fit, and its interval cases in one place
-def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> HorizonLaw:
-    """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons."""
+def _by_horizon(points: Sequence[SweepPoint]) -> list[list[SweepPoint]]:
+    """The sweep points grouped by horizon, shortest first; at least two horizons, every point
+    with a positive LR and a positive finite horizon and loss."""
     by_horizon: dict[float, list[SweepPoint]] = {}
     for p in points:
-        if not (
-            np.isfinite(p.loss)
-            and p.loss > 0
-            and p.lr > 0
-            and np.isfinite(p.horizon)
-            and p.horizon > 0
-        ):
+        if not (0 < p.loss < np.inf and p.lr > 0 and 0 < p.horizon < np.inf):
             raise InputError(
                 f"sweep point {p.name or p}: needs a positive LR and a positive finite horizon "
                 "and loss"
@@ -233,7 +237,44 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
         raise InputError(
             f"the runs cover {len(by_horizon)} horizon(s); fitting lr_opt(D) needs at least 2"
         )
-    groups = [group for _, group in sorted(by_horizon.items())]
+    return [group for _, group in sorted(by_horizon.items())]
+
+
+def _law_covariance(
+    optima: Sequence[HorizonOptimum],
+    normal: NDArray[np.float64],
+    chi2: float,
+    dof: int,
+    known: bool,
+) -> tuple[NDArray[np.float64] | None, str, float]:
+    """The covariance of ``(log B, beta)`` from the weighted fit's normal matrix, why there is
+    none when there is none, and the two-sided 95 % quantile for its interval."""
+    edges = [f"{o.horizon:g}" for o in optima if o.log_lr_stderr is None and not o.bracketed]
+    if known:
+        # measured errors are inflated by the scatter about the law, never shrunk
+        return np.linalg.inv(normal) * max(chi2, 1.0), "", Z95
+    if edges:
+        return (
+            None,
+            f"the best LR at horizon(s) {', '.join(edges)} is the lowest or highest LR tried, "
+            "a bound rather than an estimate; try LRs beyond it",
+            Z95,
+        )
+    if dof == 0:
+        why = "two horizons without error bars leave no degrees of freedom for the scatter"
+        return None, why, Z95
+    if chi2 <= 0:
+        why = "the optima lie exactly on the law and have no error bars: no scale for an interval"
+        return None, why, Z95
+    # equal weights carry no scale of their own: the scatter about the law sets it, with t's
+    # wider quantile
+    return np.linalg.inv(normal) * chi2, "", float(student_t.ppf(0.975, dof))
+
+
+def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> HorizonLaw:
+    """Best LR per horizon, then ``lr_opt = B D^-beta`` across horizons by weighted least
+    squares in ``log lr_opt = log B - beta log D`` (Bjorck et al., arXiv 2409.19913)."""
+    groups = _by_horizon(points)
     noise_var = pooled_noise_variance(groups, span)
     optima = tuple(optimum_at_horizon(group, span, noise_var) for group in groups)
     warnings = [f"horizon {o.horizon:g}: {o.note}" for o in optima if o.note]
@@ -252,46 +293,19 @@ def fit_horizon_law(points: Sequence[SweepPoint], span: float = 10.0) -> Horizon
     dof = len(optima) - 2
     resid = log_lr - design @ coef
     chi2 = float(resid @ (weights * resid)) / dof if dof > 0 else 0.0
-    covariance, no_interval, z95 = None, "", Z95
-    edges = [f"{o.horizon:g}" for o in optima if o.log_lr_stderr is None and not o.bracketed]
-    if known:
-        # measured errors are inflated by the scatter about the law, never shrunk
-        covariance = np.linalg.inv(normal) * max(chi2, 1.0)
-    elif edges:
-        no_interval = (
-            f"the best LR at horizon(s) {', '.join(edges)} is the lowest or highest LR tried, "
-            "a bound rather than an estimate; try LRs beyond it"
-        )
-    elif dof == 0:
-        no_interval = "two horizons without error bars leave no degrees of freedom for the scatter"
-    elif chi2 <= 0:
-        no_interval = (
-            "the optima lie exactly on the law and have no error bars: no scale for an interval"
-        )
-    else:
-        # equal weights carry no scale of their own: the scatter about the law sets it, with t's
-        # wider quantile
-        covariance, z95 = np.linalg.inv(normal) * chi2, float(student_t.ppf(0.975, dof))
+    covariance, no_interval, z95 = _law_covariance(optima, normal, chi2, dof, known)
     if no_interval:
         warnings.append(f"no interval for lr_opt(D): {no_interval}")
+    log_b, beta = coef
     law = HorizonLaw(
-        float(np.exp(coef[0])),
-        float(coef[1]),
-        covariance,
-        optima,
-        tuple(warnings),
-        no_interval,
-        z95,
+        float(np.exp(log_b)), float(beta), covariance, optima, tuple(warnings), no_interval, z95
     )
     if law.beta_stderr is not None and law.beta_stderr > abs(law.beta):
-        law = replace(
-            law,
-            warnings=(
-                *law.warnings,
-                f"beta = {law.beta:.3g} ± {law.beta_stderr:.2g}: these runs do not "
-                "determine how the best LR moves with the horizon",
-            ),
+        undetermined = (
+            f"beta = {law.beta:.3g} ± {law.beta_stderr:.2g}: these runs do not "
+            "determine how the best LR moves with the horizon"
         )
+        law = replace(law, warnings=(*law.warnings, undetermined))
     return law
 
 

@@ -186,7 +186,44 @@ def difference_stderr(
     return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
 
 
-# 66 lines: checks, scoring, then the notes on the result, in the order they are read
+# each family's trade-off axis and what tells its series apart
+AXES = {
+    "wsd": ("decay fraction", "shape"),
+    "cosine": ("period / steps after warmup", "floor"),
+    "rewarmup": ("max LR", "re-warmup steps"),
+}
+
+
+def _score_step(
+    family: str, candidates: Sequence[Candidate], at_step: int | None, steps: int
+) -> int:
+    """Refuse an unknown family or no candidates; the step scored (default: the last)."""
+    if family not in FAMILIES:
+        raise ParameterError(
+            f"must be one of {', '.join(FAMILIES)}, got {family!r}", param="family"
+        )
+    if not candidates:
+        raise InputError("no candidates to search")
+    at_step = steps if at_step is None else at_step
+    if not 1 <= at_step <= steps:
+        raise ParameterError(
+            f"({at_step}) must be between 1 and steps ({steps})", param="score_step"
+        )
+    return at_step
+
+
+def _edge_notes(result: Search) -> tuple[str, ...]:
+    """A note when the best candidate is at the edge of its series' range."""
+    best = result.best
+    xs = sorted({c.x for c in result.candidates if c.series == best.series})
+    if len(xs) > 2 and best.x in (xs[0], xs[-1]):
+        return (
+            f"the best {result.x_name} ({format_value(best.x)}) is at the edge of the range "
+            "searched; the optimum may lie beyond it",
+        )
+    return ()
+
+
 def search(
     fitted: FittedLaw,
     family: str,
@@ -199,17 +236,7 @@ def search(
     progress: Progress | None = None,
 ) -> Search:
     """Score every candidate and the baseline at ``at_step`` (default: the last step)."""
-    if family not in FAMILIES:
-        raise ParameterError(
-            f"must be one of {', '.join(FAMILIES)}, got {family!r}", param="family"
-        )
-    if not candidates:
-        raise InputError("no candidates to search")
-    at_step = steps if at_step is None else at_step
-    if not 1 <= at_step <= steps:
-        raise ParameterError(
-            f"({at_step}) must be between 1 and steps ({steps})", param="score_step"
-        )
+    at_step = _score_step(family, candidates, at_step, steps)
     schedules = [c.schedule for c in candidates] + [baseline]
     losses = predicted_losses(fitted, schedules, at_step, progress=progress)
     if not np.all(np.isfinite(losses)):
@@ -223,11 +250,7 @@ def search(
         fitted.peak_lr,
         lambda i: f"for {labels[i]} at step {at_step}",
     )
-    x_name, series_name = {
-        "wsd": ("decay fraction", "shape"),
-        "cosine": ("period / steps after warmup", "floor"),
-        "rewarmup": ("max LR", "re-warmup steps"),
-    }[family]
+    x_name, series_name = AXES[family]
     result = Search(
         family,
         x_name,
@@ -240,18 +263,10 @@ def search(
         baseline_label,
         float(losses[-1]),
     )
-    notes = []
-    xs = sorted({c.x for c in candidates if c.series == result.best.series})
-    if len(xs) > 2 and result.best.x in (xs[0], xs[-1]):
-        notes.append(
-            f"the best {x_name} ({format_value(result.best.x)}) is at the edge of the range "
-            "searched; "
-            "the optimum may lie beyond it"
-        )
     return replace(
         result,
         gain_stderr=difference_stderr(fitted, baseline, result.best.schedule, at_step),
-        notes=tuple(notes),
+        notes=_edge_notes(result),
     )
 
 

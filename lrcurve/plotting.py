@@ -209,11 +209,37 @@ def plot_horizon(
     return fig
 
 
-# 66 lines: one figure, its two panels drawn in order (loss and band, window deviations)
-def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> plt.Figure:
-    """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
+def _draw_forecast(ax: plt.Axes, prediction: Prediction, last_step: int) -> None:
+    """The forecast past the logged steps, with its 95 % band when it has standard errors."""
     from lrcurve.check import Z95
 
+    later = prediction.steps > last_step
+    steps, loss = prediction.steps[later], prediction.loss[later]
+    ax.plot(steps, loss, "--", color="C1", lw=1.2, label="forecast")
+    if prediction.loss_stderr is not None:
+        stderr = prediction.loss_stderr[later]
+        ax.fill_between(
+            steps, loss - Z95 * stderr, loss + Z95 * stderr, color="C1", alpha=0.12, lw=0
+        )
+
+
+def _check_ylim(result: CheckResult, predicted: np.ndarray) -> tuple[float, float]:
+    """Loss limits that leave out the steep start: the logged and predicted losses after the
+    first tenth, and the forecast when there is one."""
+    tail = result.observed[len(result.observed) // 10 :]
+    lo, hi = (
+        float(min(tail.min(), predicted.min())),
+        float(max(tail.max(), predicted[len(predicted) // 10 :].max())),
+    )
+    if result.prediction is not None:  # the forecast is drawn too
+        forecast = result.prediction.loss[result.prediction.steps > result.run.last_step]
+        lo = min(lo, float(forecast.min(initial=lo)))
+    margin = 0.05 * (hi - lo or 1)
+    return lo - margin, hi + margin
+
+
+def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> plt.Figure:
+    """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
     if ax is None:
         fig, (ax_loss, ax_dev) = plt.subplots(
             2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3)
@@ -237,34 +263,13 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
         label=f"±{100 * tol:.3g} % band",
     )
     if result.prediction is not None:
-        p = result.prediction
-        later = p.steps > run.last_step
-        ax_loss.plot(p.steps[later], p.loss[later], "--", color="C1", lw=1.2, label="forecast")
-        if p.loss_stderr is not None:
-            ax_loss.fill_between(
-                p.steps[later],
-                p.loss[later] - Z95 * p.loss_stderr[later],
-                p.loss[later] + Z95 * p.loss_stderr[later],
-                color="C1",
-                alpha=0.12,
-                lw=0,
-            )
+        _draw_forecast(ax_loss, result.prediction, run.last_step)
     first = result.first_drift
     for ax in (ax_loss, ax_dev):
         if first is not None:
             ax.axvline(first.start, color="C3", lw=1, ls=":")
         ax.grid(alpha=0.3)
-    tail = result.observed[len(result.observed) // 10 :]
-    lo, hi = (
-        float(min(tail.min(), predicted.min())),
-        float(max(tail.max(), predicted[len(predicted) // 10 :].max())),
-    )
-    if result.prediction is not None:  # the forecast is drawn too
-        lo = min(
-            lo,
-            float(result.prediction.loss[result.prediction.steps > run.last_step].min(initial=lo)),
-        )
-    ax_loss.set_ylim(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
+    ax_loss.set_ylim(*_check_ylim(result, predicted))
     for w in result.windows:
         ax_dev.hlines(100 * w.deviation, w.start, w.end, color="C0" if w.in_band else "C3", lw=3)
     ax_dev.axhspan(-100 * tol, 100 * tol, color="C1", alpha=0.15, lw=0)
