@@ -257,3 +257,16 @@ def test_a_parabola_that_happens_to_fit_exactly_does_not_take_all_the_weight():
     errors = [o.log_lr_stderr for o in law.optima]
     assert all(e is not None for e in errors) and max(errors) / min(errors) < 5
     assert abs(law.beta - 0.3) < 3 * law.beta_stderr
+
+
+def test_points_from_runs_keeps_finished_runs_and_notes_the_others():
+    from lrcurve.runs import Run
+    from lrcurve.schedules import WSD
+    from lrcurve.sweeps import points_from_runs
+
+    steps = np.arange(100, 1001, 100)
+    finished = Run("done", steps, np.linspace(4.0, 3.0, 10), WSD(1e-3, 1000))
+    partial = Run("half", steps[:5], np.linspace(4.0, 3.5, 5), WSD(2e-3, 1000))
+    points, notes = points_from_runs([finished, partial], 1000.0)
+    assert points == [SweepPoint(1e6, 1e-3, 3.0, "done")]
+    assert notes == ["half: logged to step 500 of 1000; left out (not finished)"]

@@ -109,7 +109,7 @@ def print_result(result: Any) -> None:
         )
 
 
-# 100 lines, 60 of them the signature: typer reads each flag from its parameter
+# over 60 lines for its flag declarations: typer reads each flag from its parameter
 def check_command(
     fit_file: Annotated[
         Path, typer.Argument(help="Fit file from `lrcurve fit`.", show_default=False)

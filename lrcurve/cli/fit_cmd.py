@@ -70,7 +70,7 @@ def print_fit(fitted: Any) -> None:
     out.print(runs)
 
 
-# 79 lines, 34 of them the signature: typer reads each flag from its parameter
+# over 60 lines for its flag declarations: typer reads each flag from its parameter
 def fit_command(
     files: Annotated[
         list[Path],

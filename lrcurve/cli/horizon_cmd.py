@@ -90,25 +90,7 @@ def horizon_json(law: Any, unit: str, target: float | None) -> dict[str, Any]:
     }
 
 
-def run_points(runs: list[Any], scale: float) -> list[Any]:
-    """A sweep point per finished run (the others are left out with a note)."""
-    from lrcurve.cli.render import note
-    from lrcurve.horizon import SweepPoint, scaled_horizons
-
-    points = []
-    for run in runs:
-        if run.last_step < 0.98 * run.horizon:
-            note(
-                f"{run.name}: logged to step {run.last_step} of {run.horizon}; left out (not "
-                "finished)"
-            )
-            continue
-        horizon = float(scaled_horizons(run.horizon, scale))
-        points.append(SweepPoint(horizon, run.peak_lr, float(run.loss[-1]), run.name))
-    return points
-
-
-# 91 lines, 56 of them the signature: typer reads each flag from its parameter
+# over 60 lines for its flag declarations: typer reads each flag from its parameter
 def horizon_command(
     files: Annotated[
         list[Path] | None,
@@ -172,7 +154,8 @@ def horizon_command(
     from lrcurve.cli.loading import RunInputs
     from lrcurve.cli.render import emit_json, note, plotting, save_plot
     from lrcurve.errors import InputError, ParameterError
-    from lrcurve.horizon import fit_horizon_law, points_from_table
+    from lrcurve.horizon import fit_horizon_law
+    from lrcurve.sweeps import points_from_runs, points_from_table
 
     inputs = RunInputs.pick(locals())
     if plot is not None:
@@ -191,7 +174,10 @@ def horizon_command(
             note(message)
         points += table.points
         unit = "tokens" if table.in_tokens else unit
-    points += run_points(inputs.load(files or [], None), scale)
+    finished, notes = points_from_runs(inputs.load(files or [], None), scale)
+    for message in notes:
+        note(message)
+    points += finished
     law = fit_horizon_law(points, span)
     for warning in law.warnings:
         note(f"warning: {warning}")

@@ -87,7 +87,7 @@ def _check_applicable(family: str, baseline: str | None, **given: Any) -> None:
             )
 
 
-# 135 lines, 110 of them the signature: typer reads each flag from its parameter
+# over 60 lines for its flag declarations: typer reads each flag from its parameter
 def optimize_command(
     fit_file: FitFile = None,
     family: Annotated[

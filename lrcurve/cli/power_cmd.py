@@ -27,7 +27,7 @@ def check_new_run_flags(new_run: bool, flags: dict[str, bool]) -> None:
         )
 
 
-# 117 lines, 70 of them the signature: typer reads each flag from its parameter
+# over 60 lines for its flag declarations: typer reads each flag from its parameter
 def fit_power_command(
     sweeps: Annotated[
         Path,

@@ -114,7 +114,7 @@ def print_prediction(fitted: Any, schedule: Any, prediction: Any) -> None:
     out.print(f"final loss at step {n_steps}: {prediction.final_loss:.4f}{band}")
 
 
-# 73 lines, 38 of them the signature: typer reads each flag from its parameter
+# over 60 lines for its flag declarations: typer reads each flag from its parameter
 def predict_command(
     fit_file: FitFile = None,
     output: Annotated[
