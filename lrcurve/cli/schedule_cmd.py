@@ -33,6 +33,10 @@ Lam = Annotated[
     float,
     FloatOption("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown."),
 ]
+LrCsv = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
+]
+LrPlot = Annotated[Path | None, typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")]
 
 
 def show_command(
@@ -41,12 +45,8 @@ def show_command(
         typer.Argument(help="Schedule family (same as --schedule).", show_default=False),
     ] = None,
     lam: Lam = 0.999,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
-    ] = None,
-    plot: Annotated[
-        Path | None, typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")
-    ] = None,
+    output: LrCsv = None,
+    plot: LrPlot = None,
     json_out: JsonOut = False,
     force: Force = False,
     schedule: ScheduleName = "wsd",
@@ -189,12 +189,8 @@ def power_command(
         ),
     ] = POWER_FINAL,
     lam: Lam = 0.999,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
-    ] = None,
-    plot: Annotated[
-        Path | None, typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")
-    ] = None,
+    output: LrCsv = None,
+    plot: LrPlot = None,
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:

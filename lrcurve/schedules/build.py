@@ -7,21 +7,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from lrcurve.schedules import families
 from lrcurve.schedules.base import Schedule, _check_count
 from lrcurve.schedules.compose import Join, Warmup, with_warmup
-from lrcurve.schedules.families import (
-    WSD,
-    Constant,
-    Cosine,
-    CyclicCosine,
-    MultiStep,
-    Piecewise,
-    Power,
-)
 
+# every schedule class by its saved ``kind``: the families of families.py, warmup and join
 _KINDS: dict[str, type[Schedule]] = {
     cls.kind: cls
-    for cls in (Constant, Cosine, CyclicCosine, WSD, MultiStep, Power, Piecewise, Warmup, Join)
+    for cls in (*vars(families).values(), Warmup, Join)
+    if isinstance(cls, type) and issubclass(cls, Schedule) and cls is not Schedule
 }
 
 
@@ -66,17 +60,17 @@ def _power_body(
     shape: str | None,
     floor: float | None,
     power: tuple[float | None, float | None, float | None, float | None],
-) -> Power:
+) -> families.Power:
     """The power scheduler's body from ``power = (a, b, batch, tokens_per_step)``, all needed."""
     if None in power:
         raise ValueError("the power schedule needs --a, --b, --batch and --tokens-per-step")
-    return Power(
+    return families.Power(
         *power,  # type: ignore[arg-type]
         peak,
         steps,
         **decay_option,
-        shape=shape or Power.shape,
-        final=Power.final if floor is None else floor,
+        shape=shape or families.Power.shape,
+        final=families.Power.final if floor is None else floor,
     )
 
 
@@ -107,16 +101,18 @@ def make_schedule(
     decay_option = {} if decay is None else {"decay": decay}
     _check_run(steps, peak, warmup)
     if name == "constant":
-        body: Schedule = Constant(peak, steps)
+        body: Schedule = families.Constant(peak, steps)
     elif name == "cosine":
-        body = Cosine(peak, steps, final=floor or 0.0, start=warmup, period=period)
+        body = families.Cosine(peak, steps, final=floor or 0.0, start=warmup, period=period)
     elif name == "wsd":
-        body = WSD(peak, steps, **decay_option, shape=shape or "linear", final=floor or 0.0)
+        body = families.WSD(
+            peak, steps, **decay_option, shape=shape or "linear", final=floor or 0.0
+        )
     elif name == "cyclic":
         cycle = cycle or max((steps - warmup) // 4, 1)
-        body = CyclicCosine(peak, cycle, final=floor or 0.0, start=warmup, steps=steps)
+        body = families.CyclicCosine(peak, cycle, final=floor or 0.0, start=warmup, steps=steps)
     elif name == "multistep":
-        body = MultiStep(peak, tuple(milestones), tuple(factors), steps)
+        body = families.MultiStep(peak, tuple(milestones), tuple(factors), steps)
     elif name == "power":
         power = (power_a, power_b, batch, tokens_per_step)
         body = _power_body(steps, peak, decay_option, shape, floor, power)
