@@ -33,10 +33,6 @@ Lam = Annotated[
     float,
     FloatOption("--lam", min=0.0, max=0.99999, help="Momentum for the annealing area shown."),
 ]
-LrCsv = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
-]
-LrPlot = Annotated[Path | None, typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")]
 
 
 def show_command(
@@ -45,8 +41,12 @@ def show_command(
         typer.Argument(help="Schedule family (same as --schedule).", show_default=False),
     ] = None,
     lam: Lam = 0.999,
-    output: LrCsv = None,
-    plot: LrPlot = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")
+    ] = None,
     json_out: JsonOut = False,
     force: Force = False,
     schedule: ScheduleName = "wsd",
@@ -189,8 +189,12 @@ def power_command(
         ),
     ] = POWER_FINAL,
     lam: Lam = 0.999,
-    output: LrCsv = None,
-    plot: LrPlot = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the LR curve to PNG/SVG/PDF.")
+    ] = None,
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
