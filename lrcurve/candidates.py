@@ -142,6 +142,22 @@ def cosine_candidates(
     return out
 
 
+def check_family(family: str) -> None:
+    """Refuse a family ``optimize`` cannot search."""
+    if family not in FAMILIES:
+        raise ParameterError(
+            f"must be one of {', '.join(FAMILIES)}, got {family!r}", param="family"
+        )
+
+
+def check_score_step(score_step: int, steps: int) -> None:
+    """Refuse a step to compare the losses at outside the run."""
+    if not 1 <= score_step <= steps:
+        raise ParameterError(
+            f"{score_step} must be between 1 and steps ({steps})", param="score_step"
+        )
+
+
 def check_from_step(from_step: int, steps: int, default_of: str | None = None) -> None:
     """Refuse a re-warmup start outside the run; ``default_of`` names the run whose end it
     defaulted to."""

@@ -30,7 +30,9 @@ from lrcurve.candidates import (  # noqa: F401 - also this module's names, as be
     FAMILIES,
     REWARMUP_THEN,
     Candidate,
+    check_family,
     check_from_step,
+    check_score_step,
     cosine_candidates,
     format_value,
     rewarmup_candidates,
@@ -198,17 +200,11 @@ def _score_step(
     family: str, candidates: Sequence[Candidate], at_step: int | None, steps: int
 ) -> int:
     """Refuse an unknown family or no candidates; the step scored (default: the last)."""
-    if family not in FAMILIES:
-        raise ParameterError(
-            f"must be one of {', '.join(FAMILIES)}, got {family!r}", param="family"
-        )
+    check_family(family)
     if not candidates:
         raise InputError("no candidates to search")
     at_step = steps if at_step is None else at_step
-    if not 1 <= at_step <= steps:
-        raise ParameterError(
-            f"({at_step}) must be between 1 and steps ({steps})", param="score_step"
-        )
+    check_score_step(at_step, steps)
     return at_step
 
 

@@ -20,6 +20,7 @@ from lrcurve.candidates import (
     FAMILIES,
     Candidate,
     check_from_step,
+    check_score_step,
     cosine_candidates,
     rewarmup_candidates,
     wsd_candidates,
@@ -195,10 +196,8 @@ def settle(
             "(a unit mistake?)",
             param="peak",
         )
-    if request.score_step is not None and not 1 <= request.score_step <= steps:
-        raise ParameterError(
-            f"{request.score_step} must be between 1 and steps ({steps})", param="score_step"
-        )
+    if request.score_step is not None:
+        check_score_step(request.score_step, steps)
     setting = Setting(steps, peak, warmup, used, request.score_step)
     if request.family != "rewarmup" and not rewarmup_baseline:
         return setting

@@ -489,3 +489,16 @@ def test_other_laws_score_the_same_candidates_and_report_disagreement(tmp_path):
         v < other["losses"][ours.index(min(ours))] for v in other["losses"]
     )
     assert other["best"]["loss"] == pytest.approx(min(other["losses"]))
+
+
+def test_search_and_the_setting_refuse_a_score_step_past_the_end_alike(fitted):
+    steps = 30000
+    baseline, label = default_baseline(fitted.runs, steps, PEAK, WARMUP)
+    candidates = wsd_candidates(steps, PEAK, WARMUP)
+    with pytest.raises(ParameterError) as error:
+        search(fitted, "wsd", candidates, baseline, label, steps=steps, at_step=steps + 1)
+    assert error.value.param == "score_step"
+    assert str(error.value) == f"score_step: {steps + 1} must be between 1 and steps ({steps})"
+    with pytest.raises(ParameterError, match="must be one of wsd, cosine, rewarmup") as error:
+        search(fitted, "linear", candidates, baseline, label, steps=steps)
+    assert error.value.param == "family"
