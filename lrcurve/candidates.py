@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrcurve.errors import InputError, ParameterError
+from lrcurve.errors import ParameterError
 from lrcurve.schedules import WSD_SHAPES, Schedule, make_schedule, rewarmup
 
 FAMILIES = ("wsd", "cosine", "rewarmup")
@@ -212,12 +212,9 @@ def rewarmup_candidates(
         for w in warmups:
             series = f"warmup {w}" if len(floors) == 1 else f"warmup {w}, floor {floor:g}"
             for m in max_lrs:
-                try:
-                    body = make_schedule(
-                        then, steps=phase, peak=m * peak, warmup=w, floor=floor, **then_options
-                    )
-                except ValueError as error:
-                    raise InputError(str(error)) from None
+                body = make_schedule(
+                    then, steps=phase, peak=m * peak, warmup=w, floor=floor, **then_options
+                )
                 label = f"max LR {m * peak:.3g} ({_pct(m)} of peak), re-warmup {w} steps" + (
                     f", to {_pct(floor)}" if floor else ""
                 )

@@ -226,14 +226,7 @@ def power_schedule(
         )
     if not 0 <= warmup < steps:
         raise ParameterError(f"({warmup}) must be in [0, {steps}) steps", param="warmup")
-    try:
-        body = Power(
-            a, b, batch, tokens_per_step, lr_max, steps, decay=decay, shape=shape, final=floor
-        )
-    except ValueError as error:  # schedules raise ValueError (until they raise ParameterError)
-        if isinstance(error, InputError):
-            raise
-        raise InputError(str(error)) from None
+    body = Power(a, b, batch, tokens_per_step, lr_max, steps, decay=decay, shape=shape, final=floor)
     return with_warmup(body, warmup)
 
 

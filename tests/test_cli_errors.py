@@ -480,7 +480,7 @@ SCHEDULE_CASES = [
         ],
         ["--batch 0", "positive"],
     ),
-    (["--schedule", "power"], ["power schedule needs", "--a"]),
+    (["--schedule", "power"], ["--a: needed by the power schedule"]),
     # the flags are --a and --b (they were named --power-a and --power-b, which do not exist)
     (
         [

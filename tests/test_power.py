@@ -83,8 +83,9 @@ def test_power_schedule_validation():
         Power(A, B, 0.0, 100.0, 1e-3, 1000)
     with pytest.raises(ValueError, match="shape"):
         Power(A, B, 8.0, 100.0, 1e-3, 1000, shape="zigzag")
-    with pytest.raises(ValueError, match="--tokens-per-step"):
+    with pytest.raises(ParameterError, match="needed by the power schedule") as missing:
         make_schedule("power", steps=100, peak=1e-3, power_a=A, power_b=B)
+    assert missing.value.param == "batch"
     with pytest.raises(ParameterError, match="seq_len .* or tokens_per_step") as caught:
         tokens_per_step_of(8, None, None)
     assert caught.value.param == "seq_len"

@@ -168,7 +168,7 @@ def test_join_round_trips():
         (dict(name="wsd", steps=100, peak=1e-3, warmup=100), "warmup"),
         (dict(name="wsd", steps=100, peak=1e-3, shape="zigzag"), "shape"),
         (dict(name="nope", steps=100, peak=1e-3), "unknown schedule"),
-        (dict(name="power", steps=100, peak=1e-3), "--a"),
+        (dict(name="power", steps=100, peak=1e-3), "power_a: needed by the power schedule"),
     ],
 )
 def test_make_schedule_rejects_bad_options(kwargs, message):

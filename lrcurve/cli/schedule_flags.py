@@ -158,16 +158,10 @@ def _check_milestones(milestones: Sequence[int], start: int, steps: int) -> None
 
 
 def _made(name: str, **options: Any) -> Any:
-    """``make_schedule(name, ...)``; schedules still raise ValueError for a bad option (until
-    they raise ParameterError themselves), said here as the user's input error."""
+    """``make_schedule(name, ...)``, imported only when a schedule is built."""
     from lrcurve.schedules import make_schedule
 
-    try:
-        return make_schedule(name, **options)
-    except ValueError as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(str(error)) from None
+    return make_schedule(name, **options)
 
 
 @dataclass

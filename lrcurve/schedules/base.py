@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from lrcurve.errors import ParameterError
+
 WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")
 WARMUP_SHAPES = ("linear", "cosine")
 
@@ -80,23 +82,23 @@ def _check_count(what: str, value: Any, minimum: int, optional: bool = False) ->
         and float(value).is_integer()
     )
     if not (whole and value >= minimum):
-        raise ValueError(f"{what} must be a whole number of steps >= {minimum}, got {value!r}")
+        raise ParameterError(f"{what} must be a whole number of steps >= {minimum}, got {value!r}")
 
 
 def _check_final(final: float) -> None:
     """Refuse a final LR that is not a fraction of the peak in [0, 1] (NaN too)."""
     if not 0.0 <= final <= 1.0:
-        raise ValueError(f"final LR fraction must be in [0, 1], got {final}")
+        raise ParameterError(f"final LR fraction must be in [0, 1], got {final}")
 
 
 def _check_decay(shape: str, decay: float, final: float) -> None:
     if shape not in WSD_SHAPES:
-        raise ValueError(f"unknown decay shape {shape!r}; choose from {', '.join(WSD_SHAPES)}")
+        raise ParameterError(f"unknown decay shape {shape!r}; choose from {', '.join(WSD_SHAPES)}")
     if not 0.0 <= decay <= 1.0:
-        raise ValueError(f"decay fraction must be in [0, 1], got {decay}")
+        raise ParameterError(f"decay fraction must be in [0, 1], got {decay}")
     _check_final(final)
     if shape == "exp" and final <= 0:
-        raise ValueError("an exponential decay needs a final LR fraction > 0")
+        raise ParameterError("an exponential decay needs a final LR fraction > 0")
 
 
 def _decay_start(steps: int, decay: float) -> int:
@@ -108,7 +110,7 @@ def decay_factor(progress: NDArray[np.float64], shape: str, final: float) -> NDA
     """LR as a fraction of the peak, for decay progress in [0, 1]."""
     if shape == "exp":
         if final <= 0:
-            raise ValueError("an exponential decay needs a final LR fraction > 0")
+            raise ParameterError("an exponential decay needs a final LR fraction > 0")
         return final**progress
     if shape == "linear":
         f = 1.0 - progress
@@ -119,5 +121,5 @@ def decay_factor(progress: NDArray[np.float64], shape: str, final: float) -> NDA
     elif shape == "square":
         f = 1.0 - progress**2
     else:
-        raise ValueError(f"unknown decay shape {shape!r}; choose from {', '.join(WSD_SHAPES)}")
+        raise ParameterError(f"unknown decay shape {shape!r}; choose from {', '.join(WSD_SHAPES)}")
     return final + (1.0 - final) * f

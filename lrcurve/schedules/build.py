@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from lrcurve.errors import ParameterError
 from lrcurve.schedules import families
 from lrcurve.schedules.base import Schedule, _check_count
 from lrcurve.schedules.compose import Join, Warmup, with_warmup
@@ -27,12 +28,12 @@ MAX_NESTING = 64
 def schedule_from_dict(data: dict[str, Any], _depth: int = 0) -> Schedule:
     """Inverse of :meth:`Schedule.to_dict`."""
     if _depth > MAX_NESTING:
-        raise ValueError(f"schedule nested more than {MAX_NESTING} levels deep")
+        raise ParameterError(f"schedule nested more than {MAX_NESTING} levels deep")
     data = dict(data)
     kind = data.pop("kind")
     cls = _KINDS.get(kind)
     if cls is None:
-        raise ValueError(f"unknown schedule kind {kind!r}")
+        raise ParameterError(f"unknown schedule kind {kind!r}")
     if "body" in data:
         data["body"] = schedule_from_dict(data["body"], _depth + 1)
     if "segments" in data:
@@ -47,10 +48,10 @@ def _check_run(steps: int, peak: float, warmup: int) -> None:
     """Refuse a horizon, peak LR or warmup that no schedule family can run with."""
     _check_count("steps", steps, 1)
     if peak <= 0 or not math.isfinite(peak):
-        raise ValueError(f"peak LR must be positive, got {peak}")
+        raise ParameterError(f"peak LR must be positive, got {peak}")
     _check_count("warmup", warmup, 0)
     if not warmup < steps:
-        raise ValueError(f"warmup ({warmup}) must be in [0, steps)")
+        raise ParameterError(f"warmup ({warmup}) must be in [0, steps)")
 
 
 def _power_body(
@@ -62,8 +63,14 @@ def _power_body(
     power: tuple[float | None, float | None, float | None, float | None],
 ) -> families.Power:
     """The power scheduler's body from ``power = (a, b, batch, tokens_per_step)``, all needed."""
-    if None in power:
-        raise ValueError("the power schedule needs --a, --b, --batch and --tokens-per-step")
+    missing = [
+        n for n, v in zip(("power_a", "power_b", "batch", "tokens_per_step"), power) if v is None
+    ]
+    if missing:
+        raise ParameterError(
+            "needed by the power schedule (it needs a, b, batch and tokens per step)",
+            param=missing[0],
+        )
     return families.Power(
         *power,  # type: ignore[arg-type]
         peak,
@@ -117,7 +124,7 @@ def make_schedule(
         power = (power_a, power_b, batch, tokens_per_step)
         body = _power_body(steps, peak, decay_option, shape, floor, power)
     else:
-        raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_NAMES)}")
+        raise ParameterError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_NAMES)}")
     return with_warmup(body, warmup)
 
 

@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from lrcurve.errors import ParameterError
 from lrcurve.schedules.base import WARMUP_SHAPES, Schedule, _check_count, _steps
 
 
@@ -29,7 +30,7 @@ class Warmup(Schedule):
     def __post_init__(self) -> None:
         _check_count("warmup", self.steps, 0)
         if self.shape not in WARMUP_SHAPES:
-            raise ValueError(
+            raise ParameterError(
                 f"unknown warmup shape {self.shape!r}; choose from {', '.join(WARMUP_SHAPES)}"
             )
 
@@ -77,9 +78,9 @@ class Join(Schedule):
         for boundary in self.boundaries:
             _check_count("join boundary", boundary, 0)
         if len(self.segments) != len(self.boundaries) + 1:
-            raise ValueError("join needs one boundary fewer than segments")
+            raise ParameterError("join needs one boundary fewer than segments")
         if any(later <= earlier for earlier, later in zip(self.boundaries, self.boundaries[1:])):
-            raise ValueError(f"join boundaries must be increasing, got {list(self.boundaries)}")
+            raise ParameterError(f"join boundaries must be increasing, got {list(self.boundaries)}")
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         s = _steps(steps)

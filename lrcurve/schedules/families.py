@@ -10,6 +10,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from lrcurve.errors import ParameterError
 from lrcurve.schedules.base import (
     Schedule,
     _check_count,
@@ -130,14 +131,14 @@ class MultiStep(Schedule):
     def __post_init__(self) -> None:
         _check_count("multistep schedule: steps", self.steps, 1, optional=True)
         if len(self.milestones) != len(self.factors):
-            raise ValueError("multistep needs as many factors as milestones")
+            raise ParameterError("multistep needs as many factors as milestones")
         for milestone in self.milestones:
             _check_count("multistep schedule: milestone", milestone, 1)
         if list(self.milestones) != sorted(self.milestones):
-            raise ValueError("multistep milestones must be increasing")
+            raise ParameterError("multistep milestones must be increasing")
         bad = [f for f in self.factors if not 0.0 <= f < math.inf]
         if bad:
-            raise ValueError(
+            raise ParameterError(
                 f"multistep factors multiply peak_lr and must be finite and >= 0, got {bad[0]}"
             )
 
@@ -184,11 +185,11 @@ class Power(Schedule):
         _check_count("power schedule: steps", self.steps, 1)
         for name in ("a", "batch", "tokens_per_step", "peak_lr"):
             if not 0 < getattr(self, name) < math.inf:
-                raise ValueError(
+                raise ParameterError(
                     f"power schedule: {name} must be positive and finite, got {getattr(self, name)}"
                 )
         if not math.isfinite(self.b):
-            raise ValueError(f"power schedule: b must be finite, got {self.b}")
+            raise ParameterError(f"power schedule: b must be finite, got {self.b}")
         _check_decay(self.shape, self.decay, self.final)
 
     @property
@@ -235,9 +236,9 @@ class Piecewise(Schedule):
     def __post_init__(self) -> None:
         _check_count("piecewise schedule: warmup", self.warmup_steps, 0)
         if len(self.at_steps) != len(self.lrs) or not self.at_steps:
-            raise ValueError("piecewise schedule needs matching, non-empty steps and LRs")
+            raise ParameterError("piecewise schedule needs matching, non-empty steps and LRs")
         if np.any(np.diff(self.at_steps) <= 0):
-            raise ValueError("piecewise schedule steps must be strictly increasing")
+            raise ParameterError("piecewise schedule steps must be strictly increasing")
 
     def __call__(self, steps: ArrayLike) -> NDArray[np.float64]:
         return np.interp(_steps(steps), self.at_steps, self.lrs)
