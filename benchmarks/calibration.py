@@ -1,0 +1,229 @@
+"""The trust table: how often lrcurve's intervals contain the losses real runs reached.
+
+On every shared family with a constant/cosine pair (``--data DIR``, default ``../shared/data``)
+the default momentum law is fitted on that pair and predicts the family's other runs:
+
+- ``mpl-25``, ``mpl-100``: the multi-power-law paper's protocol (``constant_24000`` +
+  ``cosine_24000`` -> the other seven curves);
+- ``124m-lr*``: the 124M cooldown sweeps, per peak LR: the constant run (``stable-124m``) and
+  the 25k cosine run (``cos-10-124m``) -> the linear WSD cooldowns of 10-90 % (``ann124-*``);
+- ``sp-*`` / ``owt-*``: the SlimPajama and OpenWebText2 scaling families, per size: the long
+  constant run and the longest cosine run -> the 20 % cooldown branches (``ann0.2``,
+  ``ann210-0.2``). Their cosine runs use another peak LR than the constant run.
+
+For the final loss and for whole-curve points (every logged point after 10 % of the run) it
+prints the nominal 50/80/90 % against the observed coverage, the median 90 % half-width and
+the median |error| (both in % of the loss), per family and overall: first for today's
+interval (the delta-method s.e. of the fit as a Gaussian), then for the predictive interval of
+:mod:`lrcurve.uncertainty` with its settings chosen by leave-one-family-out cross-validation.
+
+    python benchmarks/calibration.py [--data DIR] [--markdown docs/calibration.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from public_data import add_data_option, data_set
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cooldown_sweeps import HORIZONS, stable_and_cosine, sweep_runs  # noqa: E402
+
+from lrcurve import fit, read_runs  # noqa: E402
+from lrcurve.fitted import FittedLaw  # noqa: E402
+from lrcurve.runs import Run  # noqa: E402
+
+MPL_FIT = ("constant_24000", "cosine_24000")
+MPL_PREDICT = (
+    "constant_72000",
+    "cosine_72000",
+    "wsd_20000_24000",
+    "wsdld_20000_24000",
+    "wsdcon_3",
+    "wsdcon_9",
+    "wsdcon_18",
+)
+SWEEP_LRS = ("0.0001", "0.0005", "0.001", "0.002")
+LEVELS = (0.5, 0.8, 0.9)
+CURVE_FROM = 0.1  # whole-curve points are scored after this fraction of the run
+SCALING = {"sl", "sl53", "sl93", "sl166", "openwebtext2", "stable-210m", "cos-210m"}
+BRANCHES = {"ann0.2", "ann210-0.2"}
+
+
+@dataclass
+class Family:
+    name: str
+    fit_runs: list[Run]
+    targets: list[Run]
+
+
+@dataclass
+class Forecast:
+    """One held-out run: observed and predicted loss with today's s.e. at its scored points."""
+
+    family: str
+    run: str
+    steps: NDArray[np.int64]
+    observed: NDArray[np.float64]
+    predicted: NDArray[np.float64]
+    stderr: NDArray[np.float64]
+
+
+def z_value(level: float) -> float:
+    """The two-sided Gaussian quantile for a central interval at ``level``."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+def mpl_families(data: Path) -> list[Family]:
+    families = []
+    for size in ("25", "100"):
+        runs = {
+            name: read_runs(data / f"csv_{size}" / f"{name}.csv", warmup_steps=2160)[0]
+            for name in MPL_FIT + MPL_PREDICT
+        }
+        families.append(
+            Family(f"mpl-{size}", [runs[n] for n in MPL_FIT], [runs[n] for n in MPL_PREDICT])
+        )
+    return families
+
+
+def sweep_families(data: Path) -> list[Family]:
+    return [
+        Family(
+            f"124m-lr{lr}",
+            stable_and_cosine(data, lr),
+            [r for steps in HORIZONS for r in sweep_runs(data, lr, steps)],
+        )
+        for lr in SWEEP_LRS
+    ]
+
+
+def scaling_families(folder: Path) -> list[Family]:
+    """Per (size, dataset): the longest constant run + the longest cosine run -> the 20 %
+    cooldown branches of the constant run."""
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
+    with open(folder / "index.csv") as handle:
+        for row in csv.DictReader(handle):
+            if row["family"] in SCALING | BRANCHES:
+                groups.setdefault((row["params"], row["dataset"]), []).append(row)
+    families = []
+    for (params, dataset), rows in sorted(groups.items(), key=lambda g: int(g[0][0])):
+        constant = [r for r in rows if r["family"] in SCALING and r["scheduler"] == "wsd"]
+        cosine = [r for r in rows if r["scheduler"] == "cos"]
+        branches = [r for r in rows if r["family"] in BRANCHES]
+        if not (constant and cosine and branches):
+            continue
+        longest = [max(rs, key=lambda r: int(r["iterations"])) for rs in (constant, cosine)]
+        fit_runs = [run for r in longest for run in read_runs(folder / r["file"])]
+        targets = [run for r in branches for run in read_runs(folder / r["file"])]
+        tag = "sp" if dataset == "slimpajama" else "owt"
+        families.append(Family(f"{tag}-{int(params) / 1e6:.0f}m", fit_runs, targets))
+    return families
+
+
+def forecasts(family: Family, fitted: FittedLaw) -> list[Forecast]:
+    """Today's point prediction and delta-method s.e. at each target's scored points."""
+    out = []
+    for run in family.targets:
+        prediction = fitted.predict(run.schedule, run.last_step)
+        keep = run.steps >= CURVE_FROM * run.last_step
+        at = run.steps[keep] - 1
+        stderr = prediction.loss_stderr
+        out.append(
+            Forecast(
+                family.name,
+                run.name,
+                run.steps[keep],
+                run.loss[keep],
+                prediction.loss[at],
+                np.zeros(at.size) if stderr is None else stderr[at],
+            )
+        )
+    return out
+
+
+def coverage_row(
+    name: str, errors: NDArray[np.float64], sd: NDArray[np.float64], observed: NDArray[np.float64]
+) -> str:
+    """Observed coverage at each level, median 90 % half-width and median |error| (% of loss)."""
+    cover = [np.mean(np.abs(errors) <= z_value(q) * sd) for q in LEVELS]
+    half = 100 * np.median(z_value(0.9) * sd / observed)
+    err = 100 * np.median(np.abs(errors) / observed)
+    return (
+        " | ".join(f"{100 * c:.0f}" for c in cover)
+        + f" | {half:.3f} | {err:.3f} | {half / max(err, 1e-12):.2f}"
+    )
+
+
+Sd = Callable[[Forecast], NDArray[np.float64]]
+
+
+def trust_table(title: str, items: list[Forecast], sd_of: Sd) -> list[str]:
+    """The markdown table: per family and overall, final loss and whole-curve points."""
+    head = "50 % | 80 % | 90 % | 90 % half-width % | median abs error % | ratio"
+    lines = [
+        f"### {title}",
+        "",
+        f"| family | runs | final: {head} | curve: {head} |",
+        "|---|---:|" + "---:|" * 12,
+    ]
+    names = list(dict.fromkeys(f.family for f in items)) + ["all"]
+    for name in names:
+        group = [f for f in items if name in ("all", f.family)]
+        sds = [sd_of(f) for f in group]
+        final = coverage_row(
+            name,
+            np.array([f.predicted[-1] - f.observed[-1] for f in group]),
+            np.array([s[-1] for s in sds]),
+            np.array([f.observed[-1] for f in group]),
+        )
+        curve = coverage_row(
+            name,
+            np.concatenate([f.predicted - f.observed for f in group]),
+            np.concatenate(sds),
+            np.concatenate([f.observed for f in group]),
+        )
+        label = f"**{name}**" if name == "all" else name
+        lines.append(f"| {label} | {len(group)} | {final} | {curve} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_option(parser)
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    lr_scheduling = data_set(args.data, "lr-scheduling")
+    families = (
+        mpl_families(data_set(args.data, "multipowerlaw"))
+        + sweep_families(lr_scheduling / "data")
+        + scaling_families(lr_scheduling)
+    )
+    print(f"read {len(families)} families in {time.perf_counter() - start:.1f} s", flush=True)
+    start = time.perf_counter()
+    fits = {f.name: fit(f.fit_runs) for f in families}
+    items = [item for f in families for item in forecasts(f, fits[f.name])]
+    print(f"fitted and predicted in {time.perf_counter() - start:.1f} s", flush=True)
+    lines = trust_table(
+        "Today's interval: delta-method s.e. of the fit as a Gaussian", items, lambda f: f.stderr
+    )
+    print("\n".join(lines))
+    if args.markdown:
+        args.markdown.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
