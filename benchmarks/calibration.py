@@ -42,6 +42,15 @@ from cooldown_sweeps import HORIZONS, stable_and_cosine, sweep_runs  # noqa: E40
 from lrcurve import fit, read_runs  # noqa: E402
 from lrcurve.fitted import FittedLaw  # noqa: E402
 from lrcurve.runs import Run  # noqa: E402
+from lrcurve.uncertainty import (  # noqa: E402
+    Discrepancy,
+    Extrapolation,
+    backtest_scale,
+    discrepancy_sd,
+    extrapolation,
+    predictive_sd,
+    z_value,
+)
 
 MPL_FIT = ("constant_24000", "cosine_24000")
 MPL_PREDICT = (
@@ -58,6 +67,18 @@ LEVELS = (0.5, 0.8, 0.9)
 CURVE_FROM = 0.1  # whole-curve points are scored after this fraction of the run
 SCALING = {"sl", "sl53", "sl93", "sl166", "openwebtext2", "stable-210m", "cos-210m"}
 BRANCHES = {"ann0.2", "ann210-0.2"}
+GRID = [
+    Discrepancy(k, a, c, p)
+    for k in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+    for a in (0.0, 0.5, 1.0, 1.5, 2.0)
+    for c in (0.0, 0.25, 0.5, 1.0, 2.0)
+    for p in (0.0, 1.0, 2.0, 4.0, 8.0)
+]
+
+
+def group(family: str) -> str:
+    """The kind of family: the paper's protocol, the 124M sweeps, or the scaling families."""
+    return {"mpl": "mpl", "124m": "124m-sweeps"}.get(family.split("-")[0], "scaling")
 
 
 @dataclass
@@ -77,13 +98,8 @@ class Forecast:
     observed: NDArray[np.float64]
     predicted: NDArray[np.float64]
     stderr: NDArray[np.float64]
-
-
-def z_value(level: float) -> float:
-    """The two-sided Gaussian quantile for a central interval at ``level``."""
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + level / 2))
+    where: Extrapolation
+    scale: float  # the family fit's backtest scale b
 
 
 def mpl_families(data: Path) -> list[Family]:
@@ -133,8 +149,9 @@ def scaling_families(folder: Path) -> list[Family]:
     return families
 
 
-def forecasts(family: Family, fitted: FittedLaw) -> list[Forecast]:
-    """Today's point prediction and delta-method s.e. at each target's scored points."""
+def forecasts(family: Family, fitted: FittedLaw, scale: float) -> list[Forecast]:
+    """Today's point prediction and delta-method s.e. at each target's scored points, with how
+    far each extrapolates."""
     out = []
     for run in family.targets:
         prediction = fitted.predict(run.schedule, run.last_step)
@@ -149,6 +166,8 @@ def forecasts(family: Family, fitted: FittedLaw) -> list[Forecast]:
                 run.loss[keep],
                 prediction.loss[at],
                 np.zeros(at.size) if stderr is None else stderr[at],
+                extrapolation(fitted, run.schedule, run.steps[keep]),
+                scale,
             )
         )
     return out
@@ -200,6 +219,88 @@ def trust_table(title: str, items: list[Forecast], sd_of: Sd) -> list[str]:
     return lines
 
 
+def method_sd(item: Forecast, settings: Discrepancy) -> NDArray[np.float64]:
+    """The predictive s.d. of :mod:`lrcurve.uncertainty` at an item's scored points."""
+    relative = discrepancy_sd(item.where, item.scale, settings)
+    return predictive_sd(item.predicted, item.stderr, relative)
+
+
+@dataclass
+class Finals:
+    """The final-loss quantities of every item as arrays, to score many settings at once."""
+
+    family: NDArray[np.int64]
+    observed: NDArray[np.float64]
+    predicted: NDArray[np.float64]
+    stderr: NDArray[np.float64]
+    scale: NDArray[np.float64]
+    horizon: NDArray[np.float64]
+    steep: NDArray[np.float64]
+    peak: NDArray[np.float64]
+    weight: NDArray[np.float64]  # per family: 1 / families in its group
+
+    @classmethod
+    def of(cls, items: list[Forecast], names: list[str]) -> Finals:
+        groups = [group(n) for n in names]
+        def column(get: Callable[[Forecast], float]) -> NDArray[np.float64]:
+            return np.array([get(f) for f in items], dtype=np.float64)
+
+        return cls(
+            np.array([names.index(f.family) for f in items]),
+            column(lambda f: f.observed[-1]),
+            column(lambda f: f.predicted[-1]),
+            column(lambda f: f.stderr[-1]),
+            column(lambda f: f.scale),
+            column(lambda f: f.where.horizon_ratio[-1]),
+            column(lambda f: np.log(f.where.steepness)),
+            column(lambda f: f.where.peak_flag),
+            np.array([1 / groups.count(g) for g in groups]),
+        )
+
+    def family_scores(self, s: Discrepancy) -> NDArray[np.float64]:
+        """Per family, the mean interval score (Gneiting & Raftery 2007, eq. 43)
+        ``(u - l) + 2/alpha (l - y)_+ + 2/alpha (y - u)_+`` over the levels 50/80/90 %, relative
+        to the loss and in units of the family's backtest scale ``b`` (so that a family whose
+        law errs by 4 % does not outweigh one where it errs by 0.3 %)."""
+        relative = (
+            s.scale
+            * self.scale
+            * self.horizon**s.horizon_exponent
+            * (1 + s.steep_factor * self.steep)
+            * (1 + s.peak_factor * self.peak)
+        )
+        sd = np.sqrt(self.stderr**2 + (self.predicted * relative) ** 2) / self.observed
+        miss = np.abs(self.predicted / self.observed - 1)
+        total = np.zeros_like(sd)
+        for level in LEVELS:
+            half, alpha = z_value(level) * sd, 1 - level
+            total += 2 * half + 2 / alpha * np.maximum(miss - half, 0)
+        count = np.bincount(self.family)
+        total /= len(LEVELS) * self.scale
+        return np.bincount(self.family, total) / np.maximum(count, 1)
+
+
+def choose(finals: Finals, families: list[int]) -> Discrepancy:
+    """The grid's settings with the least interval score, the three groups of families
+    weighted equally (:func:`group`)."""
+    best, best_score = GRID[0], np.inf
+    weight = finals.weight[families]
+    for settings in GRID:
+        value = float(np.sum(finals.family_scores(settings)[families] * weight) / weight.sum())
+        if value < best_score:
+            best, best_score = settings, value
+    return best
+
+
+def cross_validated(items: list[Forecast], names: list[str]) -> dict[str, Discrepancy]:
+    """Leave one family out: each family's settings chosen on all the others."""
+    finals = Finals.of(items, names)
+    return {
+        name: choose(finals, [j for j in range(len(names)) if j != i])
+        for i, name in enumerate(names)
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_option(parser)
@@ -215,11 +316,27 @@ def main() -> None:
     print(f"read {len(families)} families in {time.perf_counter() - start:.1f} s", flush=True)
     start = time.perf_counter()
     fits = {f.name: fit(f.fit_runs) for f in families}
-    items = [item for f in families for item in forecasts(f, fits[f.name])]
-    print(f"fitted and predicted in {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"fitted in {time.perf_counter() - start:.1f} s", flush=True)
+    start = time.perf_counter()
+    scales = {name: backtest_scale(fitted) for name, fitted in fits.items()}
+    print(f"backtests (4 refits per family) in {time.perf_counter() - start:.1f} s", flush=True)
+    items = [item for f in families for item in forecasts(f, fits[f.name], scales[f.name])]
+    names = [f.name for f in families]
+    start = time.perf_counter()
+    held_out = cross_validated(items, names)
+    chosen = choose(Finals.of(items, names), list(range(len(names))))
+    print(f"cross-validation in {time.perf_counter() - start:.1f} s", flush=True)
     lines = trust_table(
         "Today's interval: delta-method s.e. of the fit as a Gaussian", items, lambda f: f.stderr
     )
+    lines += [""] + trust_table(
+        "Predictive interval, settings chosen without the scored family (leave one family out)",
+        items,
+        lambda f: method_sd(f, held_out[f.family]),
+    )
+    lines += ["", "Settings chosen per held-out family:", ""]
+    lines += [f"- {name}: {held_out[name]}, b = {100 * scales[name]:.3f} %" for name in names]
+    lines += ["", f"Settings chosen on all families (the library default): {chosen}"]
     print("\n".join(lines))
     if args.markdown:
         args.markdown.write_text("\n".join(lines) + "\n")
