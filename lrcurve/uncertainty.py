@@ -46,12 +46,13 @@ STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak per 256 steps counts a
 class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
 
-    scale: float = 1.0
-    horizon_exponent: float = 1.0
+    scale: float = 1.5
+    horizon_exponent: float = 0.5
     steep_factor: float = 0.0
     peak_factor: float = 0.0
 
 
+# chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
 DEFAULT = Discrepancy()
 
 
@@ -90,7 +91,9 @@ class Interval:
 def z_value(level: float) -> float:
     """The Gaussian quantile of a central interval at ``level`` (0.9 -> 1.645)."""
     if not 0 < level < 1:
-        raise ParameterError(f"the level must lie strictly between 0 and 1, not {level}", "level")
+        raise ParameterError(
+            f"the level must lie strictly between 0 and 1, not {level}", param="level"
+        )
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
@@ -128,9 +131,7 @@ def backtest_scale(fitted: FittedLaw, cuts: tuple[float, ...] = BACKTEST_CUTS) -
     return max(rms, residual_rms(fitted))
 
 
-def extrapolation(
-    fitted: FittedLaw, schedule: Schedule, steps: NDArray[np.int64]
-) -> Extrapolation:
+def extrapolation(fitted: FittedLaw, schedule: Schedule, steps: NDArray[np.int64]) -> Extrapolation:
     """The horizon ratio at each of ``steps``, the steepness ratio and peak flag of
     ``schedule``."""
     steps = np.asarray(steps, dtype=np.int64)
