@@ -4,19 +4,24 @@ Today's ``±`` is the delta-method s.e. of the fitted parameters only; on unseen
 final loss lies 1-46 of them away (issue 14). The predictive s.d. here adds a model-discrepancy
 term, relative to the loss, to that parameter noise:
 
-    sd(t)^2 = se(t)^2 + (L(t) d(t))^2,
+    sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
     d(t) = k b max(1, t / T)^a (1 + c_steep ln r_steep) (1 + c_peak m_peak)
 
 - ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
-  relative error of the final loss of each fitted run when that run is cut at 50 % and 75 % and
+  relative error of the final loss of each fitted run when that run is cut at 40-80 % and
   the law, refitted on the cut run and the other runs, forecasts its tail (never below the fit's
   own RMS relative residual);
 - ``t / T``: the step over the longest fitted run (horizon ratio);
-- ``r_steep``: how many times steeper the schedule's LR falls (within 256 steps, as a fraction
-  of its peak) than the steepest fitted run's, at least 1: how fast the loss answers a sharp
-  drop is what a constant and a cosine run pin least (issue 14: short cooldowns err most);
+- ``r_steep(t)``: how many times more the LR fell over the ``W`` steps before ``t`` (as a
+  fraction of its peak) than it ever falls within ``W`` steps in a fitted run, at least 1, with
+  ``W`` 5 % of the longest fitted run: how fast the loss answers a recent drop is what a
+  constant and a cosine run pin least (issue 14: short cooldowns err most), while long after a
+  drop the law is fine again (the multi-power paper's step schedules);
 - ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
-- ``k, a, c_steep, c_peak`` (:class:`Discrepancy`): chosen by leave-one-family-out
+- ``s(t)`` (:func:`ensemble_spread`): the s.d. of the predictions of a small ensemble fitted to
+  the same runs over what they cannot pin: the forward-area exponent p (0.7, 1, 1.3) and the
+  other law (momentum / multipower);
+- ``k, a, c_steep, c_peak, e`` (:class:`Discrepancy`): chosen by leave-one-family-out
   cross-validation over the shared families (``benchmarks/calibration.py``,
   docs/calibration.md), never on a scored curve.
 
@@ -31,25 +36,34 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import ParameterError
+from lrcurve.errors import ExtrapolationError, ParameterError
 from lrcurve.fitted import FittedLaw, steepest_fall
 from lrcurve.fitting import fit
 from lrcurve.laws.base import LRHistory
 from lrcurve.schedules import Schedule
 
-BACKTEST_CUTS = (0.5, 0.75)  # each fitted run is cut at these fractions to forecast its tail
+BACKTEST_CUTS = (
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+)  # each fitted run is cut at these fractions to forecast its tail
+MEMBER_EXPONENTS = (0.7, 1.3)  # the ensemble's other forward-area exponents p
 MIN_TAIL_POINTS = 2  # a cut leaving fewer logged points after it is not a backtest
-STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak per 256 steps counts as 1 % (constant)
+RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of the fitted horizon
+STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 % (constant runs)
 
 
 @dataclass(frozen=True)
 class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
 
-    scale: float = 1.5
+    scale: float = 1.0
     horizon_exponent: float = 0.5
-    steep_factor: float = 0.0
+    steep_factor: float = 0.5
     peak_factor: float = 0.0
+    ensemble_factor: float = 0.0
 
 
 # chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
@@ -58,11 +72,12 @@ DEFAULT = Discrepancy()
 
 @dataclass(frozen=True)
 class Extrapolation:
-    """How far a prediction leaves the fitted runs: per-step horizon ratio, how many times
-    steeper its LR falls than any fitted run's (at least 1), and whether its peak LR differs."""
+    """How far a prediction leaves the fitted runs: per step, the horizon ratio and how many
+    times more its LR fell recently than any fitted run's did (at least 1); and whether its
+    peak LR differs."""
 
     horizon_ratio: NDArray[np.float64]
-    steepness: float
+    steepness: NDArray[np.float64]
     peak_flag: int
 
 
@@ -132,15 +147,20 @@ def backtest_scale(fitted: FittedLaw, cuts: tuple[float, ...] = BACKTEST_CUTS) -
 
 
 def extrapolation(fitted: FittedLaw, schedule: Schedule, steps: NDArray[np.int64]) -> Extrapolation:
-    """The horizon ratio at each of ``steps``, the steepness ratio and peak flag of
+    """The horizon ratio and recent-fall ratio at each of ``steps``, and the peak flag of
     ``schedule``."""
     steps = np.asarray(steps, dtype=np.int64)
+    window = max(1, round(RECENT_FRACTION * fitted.horizon))
+    fitted_fall = max(
+        steepest_fall(LRHistory.of(r.schedule, r.last_step).held, r.peak_lr, window)
+        for r in fitted.runs
+    )
     lr = LRHistory.of(schedule, int(steps.max())).held
-    _, fitted_steepest = fitted._fitted_lr_regime  # the fitted runs' steepest fall, cached
-    fall = steepest_fall(lr, schedule.peak)
+    before = lr[np.maximum(steps - 1 - window, 0)]
+    recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak
     return Extrapolation(
         horizon_ratio=np.maximum(steps / fitted.horizon, 1.0),
-        steepness=max(1.0, fall / max(fitted_steepest, STEEP_FLOOR)),
+        steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
     )
 
@@ -154,12 +174,45 @@ def discrepancy_sd(
     return settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * steep * peak
 
 
-def predictive_sd(
-    loss: NDArray[np.float64], stderr: NDArray[np.float64] | None, relative: NDArray[np.float64]
+def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
+    """The members besides ``fitted``, fitted to its runs: its law at the other forward-area
+    exponents :data:`MEMBER_EXPONENTS`, and each other law of :data:`~lrcurve.laws.LAWS`."""
+    from lrcurve.laws import LAWS, make_law
+
+    options = fitted.law.options()
+    laws = [
+        make_law(fitted.law.name, **{**options, "lr_exponent": p})
+        for p in MEMBER_EXPONENTS
+        if "lr_exponent" in options and p != options["lr_exponent"]
+    ]
+    laws += [make_law(name, warmup=options["warmup"]) for name in LAWS if name != fitted.law.name]
+    return [fit(fitted.runs, law, skip_fraction=fitted.skip_fraction) for law in laws]
+
+
+def ensemble_spread(
+    fitted: FittedLaw, members: list[FittedLaw], schedule: Schedule, steps: NDArray[np.int64]
 ) -> NDArray[np.float64]:
-    """``sqrt(se^2 + (L d)^2)``: parameter noise and model discrepancy, independent."""
+    """``s(t)``: the s.d. over ``fitted`` and ``members`` of the loss they predict at ``steps``
+    (a member that cannot predict this schedule is left out)."""
+    curves = [fitted.curve(schedule, steps)]
+    for member in members:
+        try:
+            curves.append(member.curve(schedule, steps))
+        except ExtrapolationError:
+            continue
+    return np.nan_to_num(np.std(np.array(curves), axis=0))
+
+
+def predictive_sd(
+    loss: NDArray[np.float64],
+    stderr: NDArray[np.float64] | None,
+    relative: NDArray[np.float64],
+    spread: NDArray[np.float64] | float = 0.0,
+) -> NDArray[np.float64]:
+    """``sqrt(se^2 + (L d)^2 + spread^2)``: parameter noise, model discrepancy and the
+    ensemble's (already scaled) spread, independent."""
     se = np.zeros_like(loss) if stderr is None else np.nan_to_num(stderr)
-    return np.sqrt(se**2 + (loss * relative) ** 2)
+    return np.sqrt(se**2 + (loss * relative) ** 2 + np.square(spread))
 
 
 def predictive_interval(
@@ -170,10 +223,11 @@ def predictive_interval(
     level: float = 0.9,
     settings: Discrepancy = DEFAULT,
     scale: float | None = None,
+    members: list[FittedLaw] | None = None,
 ) -> Interval:
     """The predictive interval of the loss at ``steps`` (default: every step of the schedule's
-    horizon) under ``schedule``. ``scale``: :func:`backtest_scale` if already computed (it
-    refits the law a few times)."""
+    horizon) under ``schedule``. ``scale``, ``members``: :func:`backtest_scale` and
+    :func:`ensemble` if already computed (each refits the law a few times)."""
     z_value(level)
     n = int(schedule.horizon if steps is None else np.max(steps))
     prediction = fitted.predict(schedule, n)
@@ -182,7 +236,11 @@ def predictive_interval(
     stderr = None if prediction.loss_stderr is None else prediction.loss_stderr[at - 1]
     b = backtest_scale(fitted) if scale is None else scale
     relative = discrepancy_sd(extrapolation(fitted, schedule, at), b, settings)
-    return Interval(level, at, loss, predictive_sd(loss, stderr, relative))
+    spread = 0.0
+    if settings.ensemble_factor:
+        members = ensemble(fitted) if members is None else members
+        spread = settings.ensemble_factor * ensemble_spread(fitted, members, schedule, at)
+    return Interval(level, at, loss, predictive_sd(loss, stderr, relative, spread))
 
 
 def with_level(interval: Interval, level: float) -> Interval:
