@@ -74,7 +74,7 @@ GRID = [
     Discrepancy(k, a, c, p, e)
     for k in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
     for a in (0.5, 1.0, 1.5, 2.0)  # the discrepancy grows with the horizon (a > 0): a prior
-    for c in (0.0, 0.25, 0.5, 1.0)
+    for c in (0.0, 0.002, 0.004, 0.006, 0.008, 0.01)
     for p in (0.0, 1.0, 2.0, 4.0)
     for e in (0.0, 0.5, 1.0, 1.5, 2.0)
 ]  # without --ensemble the spread is 0 and e changes nothing: the first (0) is kept
@@ -90,9 +90,9 @@ run) inside the interval at the nominal level. Half-width and |error|: medians, 
 loss; *ratio*: their quotient (target at most 2.5). Target for 90 %: 85-95 % of final losses.
 
 The predictive interval (`lrcurve/uncertainty.py`) is Gaussian with
-`sd^2 = se^2 + (L d)^2`, `d = k b max(1, t/T)^a (1 + c_steep ln r_steep) (1 + c_peak m_peak)`:
+`sd^2 = se^2 + (L d)^2`, `d^2 = (k b max(1, t/T)^a (1 + c_peak m_peak))^2 + (c_steep ln r)^2`:
 `b` is the RMS error of backtests on the fitted runs themselves (each cut at 40-80 %,
-refitted, forecasting its own final loss), `t/T` the horizon ratio, `r_steep` how much more
+refitted, forecasting its own final loss), `t/T` the horizon ratio, `r` how much more
 the LR fell over the last 5 % of the fitted horizon than it ever does in a fitted run,
 `m_peak` a peak LR other than the fitted one. `k, c_steep, c_peak` come from a grid and `a`
 from 0.5-2 (the discrepancy grows with the horizon by design), minimising the interval score
@@ -269,9 +269,7 @@ class Finals:
     predicted: NDArray[np.float64]
     stderr: NDArray[np.float64]
     scale: NDArray[np.float64]
-    horizon: NDArray[np.float64]
-    steep: NDArray[np.float64]
-    peak: NDArray[np.float64]
+    where: Extrapolation  # one entry per item
     spread: NDArray[np.float64]
     weight: NDArray[np.float64]  # per family: 1 / families in its group
 
@@ -288,9 +286,11 @@ class Finals:
             column(lambda f: f.predicted[-1]),
             column(lambda f: f.stderr[-1]),
             column(lambda f: f.scale),
-            column(lambda f: f.where.horizon_ratio[-1]),
-            column(lambda f: np.log(f.where.steepness[-1])),
-            column(lambda f: f.where.peak_flag),
+            Extrapolation(
+                column(lambda f: f.where.horizon_ratio[-1]),
+                column(lambda f: f.where.steepness[-1]),
+                np.array([f.where.peak_flag for f in items]),
+            ),
             column(lambda f: f.spread[-1]),
             np.array([1 / groups.count(g) for g in groups]),
         )
@@ -300,16 +300,9 @@ class Finals:
         ``(u - l) + 2/alpha (l - y)_+ + 2/alpha (y - u)_+`` over the levels 50/80/90 %, relative
         to the loss and in units of the family's backtest scale ``b`` (so that a family whose
         law errs by 4 % does not outweigh one where it errs by 0.3 %)."""
-        relative = (
-            s.scale
-            * self.scale
-            * self.horizon**s.horizon_exponent
-            * (1 + s.steep_factor * self.steep)
-            * (1 + s.peak_factor * self.peak)
-        )
+        relative = discrepancy_sd(self.where, self.scale, s)
         spread = s.ensemble_factor * self.spread
-        sd = np.sqrt(self.stderr**2 + (self.predicted * relative) ** 2 + spread**2)
-        sd /= self.observed
+        sd = predictive_sd(self.predicted, self.stderr, relative, spread) / self.observed
         miss = np.abs(self.predicted / self.observed - 1)
         total = np.zeros_like(sd)
         for level in LEVELS:

@@ -5,7 +5,7 @@ final loss lies 1-46 of them away (issue 14). The predictive s.d. here adds a mo
 term, relative to the loss, to that parameter noise:
 
     sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
-    d(t) = k b max(1, t / T)^a (1 + c_steep ln r_steep) (1 + c_peak m_peak)
+    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak))^2 + (c_steep ln r_steep(t))^2
 
 - ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
   relative error of the final loss of each fitted run when that run is cut at 40-80 % and
@@ -21,6 +21,9 @@ term, relative to the loss, to that parameter noise:
 - ``s(t)`` (:func:`ensemble_spread`): the s.d. of the predictions of a small ensemble fitted to
   the same runs over what they cannot pin: the forward-area exponent p (0.7, 1, 1.3) and the
   other law (momentum / multipower);
+- ``c_steep``: the law's own relative error per unit of ``ln r_steep``, the same for every set
+  of runs (no backtest on a constant and a cosine run sees a short cooldown), hence added in
+  quadrature rather than scaled by ``b``;
 - ``k, a, c_steep, c_peak, e`` (:class:`Discrepancy`): chosen by leave-one-family-out
   cross-validation over the shared families (``benchmarks/calibration.py``,
   docs/calibration.md), never on a scored curve.
@@ -61,7 +64,7 @@ class Discrepancy:
 
     scale: float = 1.0
     horizon_exponent: float = 0.5
-    steep_factor: float = 0.5
+    steep_factor: float = 0.008
     peak_factor: float = 0.0
     ensemble_factor: float = 0.0
 
@@ -78,7 +81,7 @@ class Extrapolation:
 
     horizon_ratio: NDArray[np.float64]
     steepness: NDArray[np.float64]
-    peak_flag: int
+    peak_flag: int | NDArray[np.int64]
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,12 +169,13 @@ def extrapolation(fitted: FittedLaw, schedule: Schedule, steps: NDArray[np.int64
 
 
 def discrepancy_sd(
-    where: Extrapolation, scale: float, settings: Discrepancy = DEFAULT
+    where: Extrapolation, scale: float | NDArray[np.float64], settings: Discrepancy = DEFAULT
 ) -> NDArray[np.float64]:
-    """``d(t)``: the relative s.d. of the law's own error at each step (module docstring)."""
-    steep = 1.0 + settings.steep_factor * np.log(where.steepness)
-    peak = 1.0 + settings.peak_factor * where.peak_flag
-    return settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * steep * peak
+    """``d(t)``: the relative s.d. of the law's own error at each step (module docstring).
+    Element-wise, so ``where`` and ``scale`` may also hold one entry per prediction."""
+    peak = 1.0 + settings.peak_factor * np.asarray(where.peak_flag)
+    fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak
+    return np.hypot(fitted, settings.steep_factor * np.log(where.steepness))
 
 
 def ensemble(fitted: FittedLaw) -> list[FittedLaw]:

@@ -11,8 +11,11 @@ from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 from lrcurve.uncertainty import (
     Discrepancy,
+    Extrapolation,
     backtest_errors,
     backtest_scale,
+    discrepancy_sd,
+    extrapolation,
     predictive_interval,
     residual_rms,
     with_level,
@@ -140,3 +143,33 @@ def test_a_level_outside_0_1_is_refused_naming_the_parameter(level):
 def test_z_values():
     assert z_value(0.9) == pytest.approx(1.6449, abs=1e-4)
     assert z_value(0.5) == pytest.approx(0.6745, abs=1e-4)
+
+
+def test_a_recent_steep_fall_widens_the_interval(fitted, scale):
+    """A 5 % linear cooldown ends far steeper than the cosine fitted: a wider interval than an
+    80 % cooldown of the same length gets."""
+    short = schedule("wsd", STEPS, decay=0.05, shape="linear")
+    long = schedule("wsd", STEPS, decay=0.8, shape="linear")
+    at = np.array([STEPS])
+    assert extrapolation(fitted, short, at).steepness[-1] > 5
+    assert extrapolation(fitted, long, at).steepness[-1] == 1.0
+    widths = [predictive_interval(fitted, s, at, scale=scale).half_width[-1] for s in (short, long)]
+    assert widths[0] > 1.5 * widths[1]
+
+
+def test_long_after_a_step_drop_the_steepness_is_back_to_1(fitted):
+    """A drop to 30 % at 2000 steps is recent just after it, not by the end of the run."""
+    sched = make_schedule(
+        "multistep", steps=STEPS, peak=PEAK, warmup=WARMUP, milestones=[2000], factors=[0.3]
+    )
+    where = extrapolation(fitted, sched, np.array([2100, STEPS]))
+    assert where.steepness[0] > 1.0
+    assert where.steepness[1] == 1.0
+
+
+def test_discrepancy_is_element_wise_over_predictions():
+    """One entry per prediction (as the benchmark scores many at once)."""
+    where = Extrapolation(np.array([1.0, 4.0]), np.array([1.0, np.e]), np.array([0, 1]))
+    settings = Discrepancy(2.0, 0.5, 0.01, 1.0)
+    d = discrepancy_sd(where, np.array([0.001, 0.002]), settings)
+    assert d == pytest.approx([0.002, np.hypot(2.0 * 0.002 * 2.0 * 2.0, 0.01)])
