@@ -37,6 +37,8 @@ from public_data import add_data_option, data_set
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from accuracy import FIT as MPL_FIT  # noqa: E402
+from accuracy import PREDICT as MPL_PREDICT  # noqa: E402
 from cooldown_sweeps import HORIZONS, stable_and_cosine, sweep_runs  # noqa: E402
 
 from lrcurve import fit, read_runs  # noqa: E402
@@ -55,16 +57,6 @@ from lrcurve.uncertainty import (  # noqa: E402
     z_value,
 )
 
-MPL_FIT = ("constant_24000", "cosine_24000")
-MPL_PREDICT = (
-    "constant_72000",
-    "cosine_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_9",
-    "wsdcon_18",
-)
 SWEEP_LRS = ("0.0001", "0.0005", "0.001", "0.002")
 LEVELS = (0.5, 0.8, 0.9)
 CURVE_FROM = 0.1  # whole-curve points are scored after this fraction of the run
