@@ -95,6 +95,13 @@ library default is the setting chosen on all families. The scaling families fit 
 and a cosine run at twice its peak LR: the law misses their cooldowns by about 4 %, which their
 backtests see (b of 2.5-3 %).
 
+Not adopted: with `--ensemble` the spread of the same fit at p = 0.7 and 1.3 and of the
+multipower law joins `sd` (factor `e`, cross-validated too). Measured on 2026-11-29: held-out
+90 % final coverage 84 % (83 % without), median half-width / |error| 1.80 (1.92), curve
+coverage 89 % (93 %) at a curve ratio of 3.4 (4.5), for three more fits per prediction; the
+gain is too small for the cost. Where it fails: the 124M sweeps at peak LR 2e-3, whose short
+cooldowns the law predicts 1-3 % too high with no sign of it in the two fitted runs.
+
 """
 
 
