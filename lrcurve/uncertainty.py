@@ -1,0 +1,253 @@
+"""Predictive intervals that include the law's own error, learned from the user's own runs.
+
+Today's ``±`` is the delta-method s.e. of the fitted parameters only; on unseen real curves the
+final loss lies 1-46 of them away (issue 14). The predictive s.d. here adds a model-discrepancy
+term, relative to the loss, to that parameter noise:
+
+    sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
+    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak))^2 + (c_steep ln r_steep(t))^2
+
+- ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
+  relative error of the final loss of each fitted run when that run is cut at 40-80 % and
+  the law, refitted on the cut run and the other runs, forecasts its tail (never below the fit's
+  own RMS relative residual);
+- ``t / T``: the step over the longest fitted run (horizon ratio);
+- ``r_steep(t)``: how many times more the LR fell over the ``W`` steps before ``t`` (as a
+  fraction of its peak) than it ever falls within ``W`` steps in a fitted run, at least 1, with
+  ``W`` 5 % of the longest fitted run: how fast the loss answers a recent drop is what a
+  constant and a cosine run pin least (issue 14: short cooldowns err most), while long after a
+  drop the law is fine again (the multi-power paper's step schedules);
+- ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
+- ``s(t)`` (:func:`ensemble_spread`): the s.d. of the predictions of a small ensemble fitted to
+  the same runs over what they cannot pin: the forward-area exponent p (0.7, 1, 1.3) and the
+  other law (momentum / multipower);
+- ``c_steep``: the law's own relative error per unit of ``ln r_steep``, the same for every set
+  of runs (no backtest on a constant and a cosine run sees a short cooldown), hence added in
+  quadrature rather than scaled by ``b``;
+- ``k, a, c_steep, c_peak, e`` (:class:`Discrepancy`): chosen by leave-one-family-out
+  cross-validation over the shared families (``benchmarks/calibration.py``,
+  docs/calibration.md), never on a scored curve.
+
+The interval at ``level`` is Gaussian, ``L(t) ± z sd(t)``, centred on the law's prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from statistics import NormalDist
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.errors import ExtrapolationError, ParameterError
+from lrcurve.fitted import FittedLaw, steepest_fall
+from lrcurve.fitting import fit
+from lrcurve.laws.base import LRHistory
+from lrcurve.schedules import Schedule
+
+BACKTEST_CUTS = (
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+)  # each fitted run is cut at these fractions to forecast its tail
+MEMBER_EXPONENTS = (0.7, 1.3)  # the ensemble's other forward-area exponents p
+MIN_TAIL_POINTS = 2  # a cut leaving fewer logged points after it is not a backtest
+RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of the fitted horizon
+STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 % (constant runs)
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """How the model discrepancy grows with extrapolation (see the module docstring)."""
+
+    scale: float = 1.0
+    horizon_exponent: float = 0.5
+    steep_factor: float = 0.008
+    peak_factor: float = 0.0
+    ensemble_factor: float = 0.0
+
+
+# chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
+DEFAULT = Discrepancy()
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """How far a prediction leaves the fitted runs: per step, the horizon ratio and how many
+    times more its LR fell recently than any fitted run's did (at least 1); and whether its
+    peak LR differs."""
+
+    horizon_ratio: NDArray[np.float64]
+    steepness: NDArray[np.float64]
+    peak_flag: int | NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class Interval:
+    """A central predictive interval at ``level`` around ``center``, with its s.d."""
+
+    level: float
+    steps: NDArray[np.int64]
+    center: NDArray[np.float64]
+    sd: NDArray[np.float64]
+
+    @property
+    def half_width(self) -> NDArray[np.float64]:
+        return z_value(self.level) * self.sd
+
+    @property
+    def lower(self) -> NDArray[np.float64]:
+        return self.center - self.half_width
+
+    @property
+    def upper(self) -> NDArray[np.float64]:
+        return self.center + self.half_width
+
+
+def z_value(level: float) -> float:
+    """The Gaussian quantile of a central interval at ``level`` (0.9 -> 1.645)."""
+    if not 0 < level < 1:
+        raise ParameterError(
+            f"the level must lie strictly between 0 and 1, not {level}", param="level"
+        )
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def backtest_errors(
+    fitted: FittedLaw, cuts: tuple[float, ...] = BACKTEST_CUTS
+) -> NDArray[np.float64]:
+    """Relative errors of the forecast final loss of each fitted run, cut at each fraction of
+    its steps, by the law refitted on the cut run and the other runs whole."""
+    from lrcurve.compare import truncate
+
+    errors = []
+    for i, run in enumerate(fitted.runs):
+        for cut in cuts:
+            head = truncate(run, cut * run.last_step)
+            if (run.steps > cut * run.last_step).sum() < MIN_TAIL_POINTS or head.steps.size < 4:
+                continue
+            runs = [head if j == i else r for j, r in enumerate(fitted.runs)]
+            refit = fit(runs, fitted.law, skip_fraction=fitted.skip_fraction)
+            forecast = float(refit.predict_run(run)[-1])
+            errors.append(forecast / float(run.loss[-1]) - 1.0)
+    return np.asarray(errors, dtype=np.float64)
+
+
+def residual_rms(fitted: FittedLaw) -> float:
+    """The fit's RMS relative residual (0 when the fit did not record it)."""
+    if not fitted.n_fit_points or fitted.fit_rss is None:
+        return 0.0
+    return float(np.sqrt(fitted.fit_rss / fitted.n_fit_points))
+
+
+def backtest_scale(fitted: FittedLaw, cuts: tuple[float, ...] = BACKTEST_CUTS) -> float:
+    """``b``: RMS relative backtest error of the law on its own runs, at least its residual RMS."""
+    errors = backtest_errors(fitted, cuts)
+    rms = float(np.sqrt(np.mean(errors**2))) if errors.size else 0.0
+    return max(rms, residual_rms(fitted))
+
+
+def extrapolation(fitted: FittedLaw, schedule: Schedule, steps: NDArray[np.int64]) -> Extrapolation:
+    """The horizon ratio and recent-fall ratio at each of ``steps``, and the peak flag of
+    ``schedule``."""
+    steps = np.asarray(steps, dtype=np.int64)
+    window = max(1, round(RECENT_FRACTION * fitted.horizon))
+    fitted_fall = max(
+        steepest_fall(LRHistory.of(r.schedule, r.last_step).held, r.peak_lr, window)
+        for r in fitted.runs
+    )
+    lr = LRHistory.of(schedule, int(steps.max())).held
+    before = lr[np.maximum(steps - 1 - window, 0)]
+    recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak
+    return Extrapolation(
+        horizon_ratio=np.maximum(steps / fitted.horizon, 1.0),
+        steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
+        peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
+    )
+
+
+def discrepancy_sd(
+    where: Extrapolation, scale: float | NDArray[np.float64], settings: Discrepancy = DEFAULT
+) -> NDArray[np.float64]:
+    """``d(t)``: the relative s.d. of the law's own error at each step (module docstring).
+    Element-wise, so ``where`` and ``scale`` may also hold one entry per prediction."""
+    peak = 1.0 + settings.peak_factor * np.asarray(where.peak_flag)
+    fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak
+    return np.hypot(fitted, settings.steep_factor * np.log(where.steepness))
+
+
+def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
+    """The members besides ``fitted``, fitted to its runs: its law at the other forward-area
+    exponents :data:`MEMBER_EXPONENTS`, and each other law of :data:`~lrcurve.laws.LAWS`."""
+    from lrcurve.laws import LAWS, make_law
+
+    options = fitted.law.options()
+    laws = [
+        make_law(fitted.law.name, **{**options, "lr_exponent": p})
+        for p in MEMBER_EXPONENTS
+        if "lr_exponent" in options and p != options["lr_exponent"]
+    ]
+    laws += [make_law(name, warmup=options["warmup"]) for name in LAWS if name != fitted.law.name]
+    return [fit(fitted.runs, law, skip_fraction=fitted.skip_fraction) for law in laws]
+
+
+def ensemble_spread(
+    fitted: FittedLaw, members: list[FittedLaw], schedule: Schedule, steps: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """``s(t)``: the s.d. over ``fitted`` and ``members`` of the loss they predict at ``steps``
+    (a member that cannot predict this schedule is left out)."""
+    curves = [fitted.curve(schedule, steps)]
+    for member in members:
+        try:
+            curves.append(member.curve(schedule, steps))
+        except ExtrapolationError:
+            continue
+    return np.nan_to_num(np.std(np.array(curves), axis=0))
+
+
+def predictive_sd(
+    loss: NDArray[np.float64],
+    stderr: NDArray[np.float64] | None,
+    relative: NDArray[np.float64],
+    spread: NDArray[np.float64] | float = 0.0,
+) -> NDArray[np.float64]:
+    """``sqrt(se^2 + (L d)^2 + spread^2)``: parameter noise, model discrepancy and the
+    ensemble's (already scaled) spread, independent."""
+    se = np.zeros_like(loss) if stderr is None else np.nan_to_num(stderr)
+    return np.sqrt(se**2 + (loss * relative) ** 2 + np.square(spread))
+
+
+def predictive_interval(
+    fitted: FittedLaw,
+    schedule: Schedule,
+    steps: NDArray[np.int64] | None = None,
+    *,
+    level: float = 0.9,
+    settings: Discrepancy = DEFAULT,
+    scale: float | None = None,
+    members: list[FittedLaw] | None = None,
+) -> Interval:
+    """The predictive interval of the loss at ``steps`` (default: every step of the schedule's
+    horizon) under ``schedule``. ``scale``, ``members``: :func:`backtest_scale` and
+    :func:`ensemble` if already computed (each refits the law a few times)."""
+    z_value(level)
+    n = int(schedule.horizon if steps is None else np.max(steps))
+    prediction = fitted.predict(schedule, n)
+    at = prediction.steps if steps is None else np.asarray(steps, dtype=np.int64)
+    loss = prediction.loss[at - 1]
+    stderr = None if prediction.loss_stderr is None else prediction.loss_stderr[at - 1]
+    b = backtest_scale(fitted) if scale is None else scale
+    relative = discrepancy_sd(extrapolation(fitted, schedule, at), b, settings)
+    spread = 0.0
+    if settings.ensemble_factor:
+        members = ensemble(fitted) if members is None else members
+        spread = settings.ensemble_factor * ensemble_spread(fitted, members, schedule, at)
+    return Interval(level, at, loss, predictive_sd(loss, stderr, relative, spread))
+
+
+def with_level(interval: Interval, level: float) -> Interval:
+    """The same predictive distribution at another level."""
+    z_value(level)
+    return replace(interval, level=level)

@@ -1,0 +1,175 @@
+"""Predictive intervals (lrcurve.uncertainty) on synthetic curves whose true law is known."""
+
+import numpy as np
+import pytest
+
+from lrcurve.errors import ParameterError
+from lrcurve.fitting import fit
+from lrcurve.laws import MomentumLaw
+from lrcurve.laws.base import LRHistory
+from lrcurve.runs import Run
+from lrcurve.schedules import make_schedule
+from lrcurve.uncertainty import (
+    Discrepancy,
+    Extrapolation,
+    backtest_errors,
+    backtest_scale,
+    discrepancy_sd,
+    extrapolation,
+    predictive_interval,
+    residual_rms,
+    with_level,
+    z_value,
+)
+
+PEAK, WARMUP, STEPS = 1e-3, 200, 8000
+TRUE = MomentumLaw(lr_exponent=0.7)  # the members fit p = 1 (the default law)
+THETA = np.array([3.0, 0.6, 0.5, 0.45, 0.999])  # L0, A, alpha, C, lam
+
+
+def schedule(name: str, steps: int, **options):
+    return make_schedule(name, steps=steps, peak=PEAK, warmup=WARMUP, **options)
+
+
+def true_loss(sched, steps: np.ndarray) -> np.ndarray:
+    return TRUE.predict(THETA, LRHistory.of(sched, int(steps.max())), steps)
+
+
+def synthetic_run(name: str, sched, noise: float, seed: int) -> Run:
+    steps = np.arange(100, sched.horizon + 1, 100, dtype=np.int64)
+    loss = true_loss(sched, steps) * (
+        1 + noise * np.random.default_rng(seed).normal(size=steps.size)
+    )
+    return Run(name, steps, loss, sched)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    runs = [
+        synthetic_run("constant", schedule("constant", STEPS), 0.001, 1),
+        synthetic_run("cosine", schedule("cosine", STEPS), 0.001, 2),
+    ]
+    return fit(runs)
+
+
+@pytest.fixture(scope="module")
+def scale(fitted):
+    return backtest_scale(fitted)
+
+
+TARGETS = [
+    ("wsd", STEPS, {"decay": 0.2, "shape": "linear"}),
+    ("wsd", STEPS, {"decay": 0.1, "shape": "sqrt"}),
+    ("cosine", 2 * STEPS, {}),
+    ("constant", 2 * STEPS, {}),
+    ("wsd", 2 * STEPS, {"decay": 0.2, "shape": "linear"}),
+]
+
+
+@pytest.mark.parametrize(("name", "steps", "options"), TARGETS)
+def test_the_90_interval_covers_a_law_with_another_exponent(fitted, scale, name, steps, options):
+    """Curves made by p = 0.7, fitted with p = 1: the true final loss and the true curve after
+    10 % of the run lie inside the 90 % interval."""
+    sched = schedule(name, steps, **options)
+    at = np.arange(steps // 10, steps + 1, 100, dtype=np.int64)
+    interval = predictive_interval(fitted, sched, at, scale=scale)
+    truth = true_loss(sched, at)
+    assert interval.lower[-1] <= truth[-1] <= interval.upper[-1]
+    assert np.mean((interval.lower <= truth) & (truth <= interval.upper)) >= 0.9
+
+
+def test_the_backtest_scale_is_at_least_the_residual_rms(fitted, scale):
+    assert scale >= residual_rms(fitted) > 0
+
+
+def test_backtests_of_a_well_specified_law_find_almost_no_error():
+    """Noise-free curves made by the fitted law itself (p = 1): the cut runs' tails are
+    forecast almost exactly, whereas p = 0.7 curves give a visible backtest error."""
+    errors = {}
+    for p in (1.0, 0.7):
+        law = MomentumLaw(lr_exponent=p)
+        runs = []
+        for name in ("constant", "cosine"):
+            sched = schedule(name, STEPS)
+            steps = np.arange(100, STEPS + 1, 100, dtype=np.int64)
+            runs.append(
+                Run(name, steps, law.predict(THETA, LRHistory.of(sched, STEPS), steps), sched)
+            )
+        errors[p] = np.max(np.abs(backtest_errors(fit(runs))))
+    assert errors[1.0] < 2e-4
+    assert errors[0.7] > 3 * errors[1.0]
+
+
+def test_the_interval_widens_with_the_horizon(fitted, scale):
+    """Relative half-width of the final loss at 1x, 2x and 4x the fitted horizon grows."""
+    widths = []
+    for factor in (1, 2, 4):
+        interval = predictive_interval(fitted, schedule("constant", factor * STEPS), scale=scale)
+        widths.append(interval.half_width[-1] / interval.center[-1])
+    assert widths[0] < widths[1] < widths[2]
+
+
+def test_the_horizon_exponent_drives_the_widening(fitted, scale):
+    sched = schedule("constant", 4 * STEPS)
+    flat = predictive_interval(fitted, sched, scale=scale, settings=Discrepancy(1.0, 0.0))
+    steep = predictive_interval(fitted, sched, scale=scale, settings=Discrepancy(1.0, 1.0))
+    assert steep.half_width[-1] > 1.5 * flat.half_width[-1]
+    assert np.allclose(steep.half_width[:STEPS], flat.half_width[:STEPS])
+
+
+def test_levels_nest_and_the_interval_contains_the_prediction(fitted, scale):
+    sched = schedule("wsd", STEPS, decay=0.2, shape="linear")
+    ninety = predictive_interval(fitted, sched, scale=scale)
+    half = with_level(ninety, 0.5)
+    assert np.all(half.lower > ninety.lower) and np.all(half.upper < ninety.upper)
+    assert np.allclose(ninety.center, fitted.predict(sched).loss)
+    assert np.all(ninety.lower < ninety.center) and np.all(ninety.center < ninety.upper)
+
+
+def test_it_is_wider_than_the_parameter_noise(fitted, scale):
+    sched = schedule("cosine", 2 * STEPS)
+    interval = predictive_interval(fitted, sched, scale=scale)
+    stderr = fitted.predict(sched).loss_stderr
+    assert np.all(interval.sd[WARMUP:] >= stderr[WARMUP:])
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, -0.1])
+def test_a_level_outside_0_1_is_refused_naming_the_parameter(level):
+    with pytest.raises(ParameterError) as error:
+        z_value(level)
+    assert error.value.param == "level"
+
+
+def test_z_values():
+    assert z_value(0.9) == pytest.approx(1.6449, abs=1e-4)
+    assert z_value(0.5) == pytest.approx(0.6745, abs=1e-4)
+
+
+def test_a_recent_steep_fall_widens_the_interval(fitted, scale):
+    """A 5 % linear cooldown ends far steeper than the cosine fitted: a wider interval than an
+    80 % cooldown of the same length gets."""
+    short = schedule("wsd", STEPS, decay=0.05, shape="linear")
+    long = schedule("wsd", STEPS, decay=0.8, shape="linear")
+    at = np.array([STEPS])
+    assert extrapolation(fitted, short, at).steepness[-1] > 5
+    assert extrapolation(fitted, long, at).steepness[-1] == 1.0
+    widths = [predictive_interval(fitted, s, at, scale=scale).half_width[-1] for s in (short, long)]
+    assert widths[0] > 1.5 * widths[1]
+
+
+def test_long_after_a_step_drop_the_steepness_is_back_to_1(fitted):
+    """A drop to 30 % at 2000 steps is recent just after it, not by the end of the run."""
+    sched = make_schedule(
+        "multistep", steps=STEPS, peak=PEAK, warmup=WARMUP, milestones=[2000], factors=[0.3]
+    )
+    where = extrapolation(fitted, sched, np.array([2100, STEPS]))
+    assert where.steepness[0] > 1.0
+    assert where.steepness[1] == 1.0
+
+
+def test_discrepancy_is_element_wise_over_predictions():
+    """One entry per prediction (as the benchmark scores many at once)."""
+    where = Extrapolation(np.array([1.0, 4.0]), np.array([1.0, np.e]), np.array([0, 1]))
+    settings = Discrepancy(2.0, 0.5, 0.01, 1.0)
+    d = discrepancy_sd(where, np.array([0.001, 0.002]), settings)
+    assert d == pytest.approx([0.002, np.hypot(2.0 * 0.002 * 2.0 * 2.0, 0.01)])
