@@ -129,7 +129,9 @@ class FittedLaw:
     ``held`` names the parameters the fit held at their start (they change nothing on these
     runs). ``n_fit_points`` and ``fit_rss`` are the points in the fit window and the sum of
     squares of their relative residuals at the solution (``None`` in fit files older than
-    them)."""
+    them). ``backtest_scale`` is ``b`` of :mod:`lrcurve.uncertainty`, the law's RMS relative
+    error forecasting its own runs' tails, which the predictive interval scales with (``None``
+    from ``fit(..., backtest=False)``: the interval then uses the residual RMS)."""
 
     law: Law
     params: tuple[Parameter, ...]
@@ -142,6 +144,7 @@ class FittedLaw:
     n_fit_points: int | None = None
     fit_rss: float | None = None
     held: tuple[str, ...] = ()
+    backtest_scale: float | None = None
 
     @property
     def values(self) -> NDArray[np.float64]:
@@ -354,6 +357,7 @@ class FittedLaw:
             "skip_fraction": self.skip_fraction,
             "n_fit_points": self.n_fit_points,
             "fit_rss": self.fit_rss,
+            "backtest_scale": self.backtest_scale,
             "aic": self.aic,
             "bic": self.bic,
             "peak_lr": self.peak_lr,
@@ -381,4 +385,7 @@ class FittedLaw:
             n_fit_points=None if data.get("n_fit_points") is None else int(data["n_fit_points"]),
             fit_rss=None if data.get("fit_rss") is None else float(data["fit_rss"]),
             held=held,
+            backtest_scale=None
+            if data.get("backtest_scale") is None
+            else float(data["backtest_scale"]),
         )

@@ -12,6 +12,7 @@ The fitted object is :class:`lrcurve.fitted.FittedLaw`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -196,8 +197,15 @@ def fit(
     *,
     skip_fraction: float = DEFAULT_SKIP,
     progress: Progress | None = None,
+    start: NDArray[np.float64] | None = None,
+    backtest: bool = True,
 ) -> FittedLaw:
-    """Fit ``law`` (default: the momentum law) jointly to ``runs``."""
+    """Fit ``law`` (default: the momentum law) jointly to ``runs``.
+
+    ``start``: the one starting point (a warm start from a fit of similar runs) instead of the
+    law's own. ``backtest``: also measure the law's error on its own runs,
+    :attr:`FittedLaw.backtest_scale` (:func:`lrcurve.uncertainty.backtest_scale`, a few refits
+    warm-started from this fit), which the predictive intervals scale with."""
     law = law or MomentumLaw()
     data = _fit_data(runs, skip_fraction, law)
     prepared = [law.prepare(d.history, d.steps) for d in data]
@@ -213,7 +221,8 @@ def fit(
 
     jacobian: Any = analytic_jacobian if type(law).jacobian is not Law.jacobian else "2-point"
     lo, hi = law.bounds()
-    starts = [np.clip(x0, lo, hi) for x0 in law.initial_guesses(data)]
+    guesses = law.initial_guesses(data) if start is None else [np.asarray(start, np.float64)]
+    starts = [np.clip(x0, lo, hi) for x0 in guesses]
     best, held_mask = _best_fit(law, prepared, residuals, jacobian, starts, progress)
     held = tuple(name for name, h in zip(law.param_names, held_mask) if h)
     plain = residuals(best.x)
@@ -225,7 +234,7 @@ def fit(
         Parameter(name, float(v), None if not np.isfinite(e) else float(e), float(a), float(b))
         for name, v, e, a, b in zip(law.param_names, best.x, stderr, lo, hi)
     )
-    return FittedLaw(
+    fitted = FittedLaw(
         law,
         params,
         tuple(runs),
@@ -238,3 +247,8 @@ def fit(
         fit_rss=float(plain @ plain),
         held=held,
     )
+    if not backtest:
+        return fitted
+    from lrcurve.uncertainty import backtest_scale  # it refits through this module
+
+    return replace(fitted, backtest_scale=backtest_scale(fitted))

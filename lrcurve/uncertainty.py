@@ -129,7 +129,13 @@ def backtest_errors(
             if (run.steps > cut * run.last_step).sum() < MIN_TAIL_POINTS or head.steps.size < 4:
                 continue
             runs = [head if j == i else r for j, r in enumerate(fitted.runs)]
-            refit = fit(runs, fitted.law, skip_fraction=fitted.skip_fraction)
+            refit = fit(
+                runs,
+                fitted.law,
+                skip_fraction=fitted.skip_fraction,
+                start=fitted.values,
+                backtest=False,
+            )
             forecast = float(refit.predict_run(run)[-1])
             errors.append(forecast / float(run.loss[-1]) - 1.0)
     return np.asarray(errors, dtype=np.float64)
@@ -190,7 +196,9 @@ def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
         if "lr_exponent" in options and p != options["lr_exponent"]
     ]
     laws += [make_law(name, warmup=options["warmup"]) for name in LAWS if name != fitted.law.name]
-    return [fit(fitted.runs, law, skip_fraction=fitted.skip_fraction) for law in laws]
+    return [
+        fit(fitted.runs, law, skip_fraction=fitted.skip_fraction, backtest=False) for law in laws
+    ]
 
 
 def ensemble_spread(
