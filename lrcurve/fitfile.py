@@ -9,6 +9,7 @@ one ends in one message naming it instead of failing later.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.io.files import read_json
 from lrcurve.output import write_json
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
+from lrcurve.uncertainty import backtest_scale
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")
 FORMAT = 1
@@ -146,4 +148,6 @@ def load_fit(path: Path | None) -> FittedLaw:
         raise ReadError(f"{path}: damaged fit file: no {err}") from None
     except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
         raise ReadError(f"{path}: damaged fit file: {err}") from None
+    if fitted.backtest_scale is None:  # written before fits kept it: measured now, as fit would
+        fitted = replace(fitted, backtest_scale=backtest_scale(fitted))
     return fitted

@@ -20,9 +20,11 @@ from lrcurve.errors import ExtrapolationError
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import Law, LRHistory
 from lrcurve.metrics import Scores, score
+from lrcurve.prediction import Prediction
 from lrcurve.report import fit_report
 from lrcurve.runs import MIN_LOSS, Run
 from lrcurve.schedules import Schedule
+from lrcurve.uncertainty import curve_sd, steepest_fall, z_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,14 +34,6 @@ DROP_WINDOW = 256  # steps over which the steepest LR fall of a schedule is meas
 STEEP_FACTOR = 2.0  # a fall this many times steeper than any fitted run's is out of regime
 STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
 LOW_FACTOR = 0.5  # an LR below this fraction of the fitted runs' lowest is out of regime
-
-
-def steepest_fall(lr: NDArray[np.float64], peak: float, window: int = DROP_WINDOW) -> float:
-    """The largest fall of the LR within ``window`` steps, as a fraction of ``peak``."""
-    if lr.size < 2 or peak <= 0:
-        return 0.0
-    w = min(window, lr.size - 1)
-    return float(np.max(lr[:-w] - lr[w:], initial=0.0)) / peak
 
 
 def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
@@ -70,42 +64,6 @@ class Parameter:
             "lower": self.lower,
             "upper": self.upper,
         }
-
-
-@dataclass(frozen=True, eq=False)
-class Prediction:
-    """A predicted loss curve at every step ``1..n`` of a schedule."""
-
-    schedule: Schedule
-    steps: NDArray[np.int64]
-    lr: NDArray[np.float64]
-    loss: NDArray[np.float64]
-    loss_stderr: NDArray[np.float64] | None = None
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def final_loss(self) -> float:
-        return float(self.loss[-1])
-
-    @property
-    def final_stderr(self) -> float | None:
-        return None if self.loss_stderr is None else float(self.loss_stderr[-1])
-
-    def __repr__(self) -> str:
-        stderr = "" if self.final_stderr is None else f" ± {self.final_stderr:.2g}"
-        return (
-            f"Prediction({self.schedule}, {self.steps.size} steps, final loss "
-            f"{self.final_loss:.4f}{stderr}, {len(self.warnings)} warnings)"
-        )
-
-    def to_frame(self) -> pd.DataFrame:
-        """The curve as a DataFrame: step, lr, loss, stderr (NaN without a covariance)."""
-        import pandas as pd
-
-        stderr = np.full(self.loss.shape, np.nan) if self.loss_stderr is None else self.loss_stderr
-        return pd.DataFrame(
-            {"step": self.steps, "lr": self.lr, "loss": self.loss, "stderr": stderr}
-        )
 
 
 def refuse_nonpositive_loss(
@@ -225,9 +183,17 @@ class FittedLaw:
         return self._checked(self._evaluate(schedule, steps, theta), steps, schedule)
 
     def predict(
-        self, schedule: Schedule, n_steps: int | None = None, *, with_stderr: bool = True
+        self,
+        schedule: Schedule,
+        n_steps: int | None = None,
+        *,
+        level: float | None = 0.9,
+        with_stderr: bool = True,
     ) -> Prediction:
-        """The loss at every step of ``schedule`` up to ``n_steps`` (default: its horizon)."""
+        """The loss at every step of ``schedule`` up to ``n_steps`` (default: its horizon), with
+        its predictive interval at ``level`` (``None``: none; see :class:`Prediction`)."""
+        if level is not None:
+            z_value(level)  # refuses a level outside (0, 1) before any work
         n = n_steps or schedule.horizon
         if not n or n < 1:
             raise ExtrapolationError("the schedule has no horizon; give the number of steps")
@@ -238,26 +204,49 @@ class FittedLaw:
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
             stderr = self._propagate(prepared)
-        warnings = self.regime_warnings(schedule, n, history.held)
-        return Prediction(schedule, steps, history.lr, loss, stderr, warnings)
+        regime = self.regime(schedule, n, history.held)
+        sd = None
+        if level is not None:
+            sd = curve_sd(self, schedule, steps, loss, stderr, history.held)
+        return Prediction(
+            schedule,
+            steps,
+            history.lr,
+            loss,
+            stderr,
+            tuple(detail for _, detail in regime),
+            level,
+            sd,
+            tuple(short for short, _ in regime),
+        )
+
+    def _horizon(self, n_steps: int) -> tuple[str, str] | None:
+        if n_steps > 1.5 * self.horizon:
+            ratio = n_steps / self.horizon
+            return (
+                f"{ratio:.1f}x the fitted horizon",
+                f"{n_steps} steps is {ratio:.1f}x the longest fitted run; the law extrapolates",
+            )
+        return None
 
     def horizon_warning(self, n_steps: int) -> str | None:
         """Said when ``n_steps`` is well beyond the longest fitted run."""
-        if n_steps > 1.5 * self.horizon:
+        said = self._horizon(n_steps)
+        return None if said is None else said[1]
+
+    def _peak(self, peak: float) -> tuple[str, str] | None:
+        if not self.peak_lr / 1.2 <= peak <= 1.2 * self.peak_lr:
             return (
-                f"{n_steps} steps is {n_steps / self.horizon:.1f}x the longest fitted run; "
-                "the law extrapolates"
+                f"peak LR {peak:g}, fitted at {self.peak_lr:g}",
+                f"peak LR {peak:g} differs from the fitted runs' {self.peak_lr:g}; "
+                "the laws are fitted at one peak LR",
             )
         return None
 
     def peak_warning(self, peak: float) -> str | None:
         """Said when a peak LR is not the one the runs were fitted at."""
-        if not self.peak_lr / 1.2 <= peak <= 1.2 * self.peak_lr:
-            return (
-                f"peak LR {peak:g} differs from the fitted runs' {self.peak_lr:g}; "
-                "the laws are fitted at one peak LR"
-            )
-        return None
+        said = self._peak(peak)
+        return None if said is None else said[1]
 
     @cached_property
     def _fitted_lr_regime(self) -> tuple[float, float]:
@@ -265,8 +254,34 @@ class FittedLaw:
         histories = [LRHistory.of(r.schedule, r.last_step).held for r in self.runs]
         return (
             min(float(h.min()) for h in histories),
-            max(steepest_fall(h, r.peak_lr) for h, r in zip(histories, self.runs)),
+            max(steepest_fall(h, r.peak_lr, DROP_WINDOW) for h, r in zip(histories, self.runs)),
         )
+
+    def _decay(
+        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
+    ) -> list[tuple[str, str]]:
+        lr = LRHistory.of(schedule, n_steps).held if lr is None else lr
+        lowest, steepest = self._fitted_lr_regime
+        said = []
+        if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
+            said.append(
+                (
+                    f"LR falls to {float(lr.min()):.2g}",
+                    f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest "
+                    f"({lowest:.3g}); the loss gained from the end of the decay is extrapolated",
+                )
+            )
+        fall = steepest_fall(lr, schedule.peak, DROP_WINDOW)
+        if fall > max(STEEP_FACTOR * steepest, STEEP_MINIMUM):
+            said.append(
+                (
+                    "a steeper fall than fitted",
+                    f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster "
+                    f"than in any fitted run ({steepest:.0%}); how fast the loss answers a sharp "
+                    "drop is extrapolated",
+                )
+            )
+        return said
 
     def decay_warnings(
         self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
@@ -274,37 +289,26 @@ class FittedLaw:
         """Said when ``schedule`` decays lower or faster than any fitted run over its first
         ``n_steps``: the two things a constant and a cosine run do not pin (README, accuracy).
         ``lr``: its per-step LR (warmup held at the LR it reaches) if already computed."""
-        lr = LRHistory.of(schedule, n_steps).held if lr is None else lr
-        lowest, steepest = self._fitted_lr_regime
-        warnings = []
-        if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
-            warnings.append(
-                f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest "
-                f"({lowest:.3g}); the loss gained from the end of the decay is extrapolated"
-            )
-        fall = steepest_fall(lr, schedule.peak)
-        if fall > max(STEEP_FACTOR * steepest, STEEP_MINIMUM):
-            warnings.append(
-                f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster than "
-                f"in any fitted run ({steepest:.0%}); how fast the loss answers a sharp drop is "
-                "extrapolated"
-            )
-        return tuple(warnings)
+        return tuple(detail for _, detail in self._decay(schedule, n_steps, lr))
+
+    def regime(
+        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """Where a prediction leaves the regime the fit saw (a longer horizon, another peak LR,
+        a decay lower or steeper than the fitted runs'), each as (a few words, the detail).
+        ``lr``: as in :meth:`decay_warnings`."""
+        said = (
+            self._horizon(n_steps),
+            self._peak(schedule.peak),
+            *self._decay(schedule, n_steps, lr),
+        )
+        return tuple(s for s in said if s)
 
     def regime_warnings(
         self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
     ) -> tuple[str, ...]:
-        """Where a prediction leaves the regime the fit saw: a longer horizon, another peak LR,
-        a decay lower or steeper than the fitted runs'. ``lr``: as in :meth:`decay_warnings`."""
-        return tuple(
-            w
-            for w in (
-                self.horizon_warning(n_steps),
-                self.peak_warning(schedule.peak),
-                *self.decay_warnings(schedule, n_steps, lr),
-            )
-            if w
-        )
+        """The details of :meth:`regime`."""
+        return tuple(detail for _, detail in self.regime(schedule, n_steps, lr))
 
     def _propagate(self, prepared: Any) -> NDArray[np.float64]:
         """Delta-method standard error of the curve from the parameter covariance."""

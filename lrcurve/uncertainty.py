@@ -35,15 +35,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import ExtrapolationError, ParameterError
-from lrcurve.fitted import FittedLaw, steepest_fall
-from lrcurve.fitting import fit
+from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.laws.base import LRHistory
-from lrcurve.schedules import Schedule
+
+if TYPE_CHECKING:  # lrcurve.fitted builds on this module
+    from lrcurve.fitted import FittedLaw
+    from lrcurve.schedules import Schedule
 
 BACKTEST_CUTS = (
     0.4,
@@ -106,6 +108,14 @@ class Interval:
         return self.center + self.half_width
 
 
+def steepest_fall(lr: NDArray[np.float64], peak: float, window: int) -> float:
+    """The largest fall of the LR within ``window`` steps, as a fraction of ``peak``."""
+    if lr.size < 2 or peak <= 0:
+        return 0.0
+    w = min(window, lr.size - 1)
+    return float(np.max(lr[:-w] - lr[w:], initial=0.0)) / peak
+
+
 def z_value(level: float) -> float:
     """The Gaussian quantile of a central interval at ``level`` (0.9 -> 1.645)."""
     if not 0 < level < 1:
@@ -121,6 +131,7 @@ def backtest_errors(
     """Relative errors of the forecast final loss of each fitted run, cut at each fraction of
     its steps, by the law refitted on the cut run and the other runs whole."""
     from lrcurve.compare import truncate
+    from lrcurve.fitting import fit
 
     errors = []
     for i, run in enumerate(fitted.runs):
@@ -129,13 +140,16 @@ def backtest_errors(
             if (run.steps > cut * run.last_step).sum() < MIN_TAIL_POINTS or head.steps.size < 4:
                 continue
             runs = [head if j == i else r for j, r in enumerate(fitted.runs)]
-            refit = fit(
-                runs,
-                fitted.law,
-                skip_fraction=fitted.skip_fraction,
-                start=fitted.values,
-                backtest=False,
-            )
+            try:
+                refit = fit(
+                    runs,
+                    fitted.law,
+                    skip_fraction=fitted.skip_fraction,
+                    start=fitted.values,
+                    backtest=False,
+                )
+            except InputError:  # too few points left in the cut run's fit window
+                continue
             forecast = float(refit.predict_run(run)[-1])
             errors.append(forecast / float(run.loss[-1]) - 1.0)
     return np.asarray(errors, dtype=np.float64)
@@ -155,16 +169,22 @@ def backtest_scale(fitted: FittedLaw, cuts: tuple[float, ...] = BACKTEST_CUTS) -
     return max(rms, residual_rms(fitted))
 
 
-def extrapolation(fitted: FittedLaw, schedule: Schedule, steps: NDArray[np.int64]) -> Extrapolation:
+def extrapolation(
+    fitted: FittedLaw,
+    schedule: Schedule,
+    steps: NDArray[np.int64],
+    lr: NDArray[np.float64] | None = None,
+) -> Extrapolation:
     """The horizon ratio and recent-fall ratio at each of ``steps``, and the peak flag of
-    ``schedule``."""
+    ``schedule``. ``lr``: its per-step LR (warmup held), at least to ``max(steps)``, if already
+    computed."""
     steps = np.asarray(steps, dtype=np.int64)
     window = max(1, round(RECENT_FRACTION * fitted.horizon))
     fitted_fall = max(
         steepest_fall(LRHistory.of(r.schedule, r.last_step).held, r.peak_lr, window)
         for r in fitted.runs
     )
-    lr = LRHistory.of(schedule, int(steps.max())).held
+    lr = LRHistory.of(schedule, int(steps.max())).held if lr is None else lr
     before = lr[np.maximum(steps - 1 - window, 0)]
     recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak
     return Extrapolation(
@@ -172,6 +192,31 @@ def extrapolation(fitted: FittedLaw, schedule: Schedule, steps: NDArray[np.int64
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
     )
+
+
+def law_error(fitted: FittedLaw) -> float:
+    """``b`` of a fit: its :attr:`~lrcurve.fitted.FittedLaw.backtest_scale`, or its residual RMS
+    when it was fitted without backtests."""
+    if fitted.backtest_scale is not None:
+        return fitted.backtest_scale
+    return residual_rms(fitted)
+
+
+def curve_sd(
+    fitted: FittedLaw,
+    schedule: Schedule,
+    steps: NDArray[np.int64],
+    loss: NDArray[np.float64],
+    stderr: NDArray[np.float64] | None,
+    lr: NDArray[np.float64] | None = None,
+    settings: Discrepancy = DEFAULT,
+) -> NDArray[np.float64]:
+    """The predictive s.d. of ``loss`` at ``steps`` of ``schedule`` (its delta-method ``stderr``
+    with the discrepancy of :func:`law_error`; no ensemble): what ``FittedLaw.predict`` gives."""
+    relative = discrepancy_sd(
+        extrapolation(fitted, schedule, steps, lr), law_error(fitted), settings
+    )
+    return predictive_sd(loss, stderr, relative)
 
 
 def discrepancy_sd(
@@ -187,6 +232,7 @@ def discrepancy_sd(
 def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
     """The members besides ``fitted``, fitted to its runs: its law at the other forward-area
     exponents :data:`MEMBER_EXPONENTS`, and each other law of :data:`~lrcurve.laws.LAWS`."""
+    from lrcurve.fitting import fit
     from lrcurve.laws import LAWS, make_law
 
     options = fitted.law.options()
@@ -238,15 +284,15 @@ def predictive_interval(
     members: list[FittedLaw] | None = None,
 ) -> Interval:
     """The predictive interval of the loss at ``steps`` (default: every step of the schedule's
-    horizon) under ``schedule``. ``scale``, ``members``: :func:`backtest_scale` and
-    :func:`ensemble` if already computed (each refits the law a few times)."""
+    horizon) under ``schedule``. ``scale``: ``b`` (default :func:`law_error`); ``members``:
+    :func:`ensemble` if already computed (it refits the law a few times)."""
     z_value(level)
     n = int(schedule.horizon if steps is None else np.max(steps))
-    prediction = fitted.predict(schedule, n)
+    prediction = fitted.predict(schedule, n, level=None)
     at = prediction.steps if steps is None else np.asarray(steps, dtype=np.int64)
     loss = prediction.loss[at - 1]
     stderr = None if prediction.loss_stderr is None else prediction.loss_stderr[at - 1]
-    b = backtest_scale(fitted) if scale is None else scale
+    b = law_error(fitted) if scale is None else scale
     relative = discrepancy_sd(extrapolation(fitted, schedule, at), b, settings)
     spread = 0.0
     if settings.ensemble_factor:

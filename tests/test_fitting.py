@@ -467,8 +467,13 @@ def test_short_reprs_and_frames():
     assert repr(fitted).startswith("FittedLaw(momentum: L0=2.5")
     prediction = fitted.predict(runs[1].schedule)
     frame = prediction.to_frame()
-    assert list(frame.columns) == ["step", "lr", "loss", "stderr"] and len(frame) == 20000
+    columns = ["step", "lr", "loss", "stderr", "lower", "upper"]
+    assert list(frame.columns) == columns and len(frame) == 20000
     assert frame["loss"].iloc[-1] == prediction.final_loss
+    assert (frame["lower"].iloc[-1], frame["upper"].iloc[-1]) == prediction.final_interval
+    after = frame["step"] > runs[1].warmup_steps
+    assert np.all(frame["lower"][after] < frame["loss"][after])
+    assert np.all(frame["loss"][after] < frame["upper"][after])
     params = fitted.to_frame()
     assert params.loc["lam", "value"] == fitted["lam"].value
     assert list(params.columns) == ["value", "stderr", "lower", "upper", "held", "at_bound"]

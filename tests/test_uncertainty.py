@@ -1,5 +1,7 @@
 """Predictive intervals (lrcurve.uncertainty) on synthetic curves whose true law is known."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -173,3 +175,55 @@ def test_discrepancy_is_element_wise_over_predictions():
     settings = Discrepancy(2.0, 0.5, 0.01, 1.0)
     d = discrepancy_sd(where, np.array([0.001, 0.002]), settings)
     assert d == pytest.approx([0.002, np.hypot(2.0 * 0.002 * 2.0 * 2.0, 0.01)])
+
+
+def test_fit_keeps_the_backtest_scale_measured_warm_started(fitted, scale):
+    """``fit`` measures b once (refits warm-started from the full fit) and keeps it; the same
+    measurement again gives the same value."""
+    assert fitted.backtest_scale == pytest.approx(scale, rel=1e-12)
+    assert fit(fitted.runs, backtest=False).backtest_scale is None
+
+
+def test_predict_carries_the_calibrated_interval(fitted, scale):
+    """``FittedLaw.predict``'s interval is :func:`predictive_interval` at every step, at the
+    level asked for; ``level=None`` leaves it out."""
+    sched = schedule("wsd", 2 * STEPS, decay=0.1, shape="linear")
+    prediction = fitted.predict(sched)
+    at = np.arange(WARMUP + 1, 2 * STEPS + 1, dtype=np.int64)
+    interval = predictive_interval(fitted, sched, at, scale=scale)
+    assert prediction.level == 0.9
+    assert np.allclose(prediction.lower[at - 1], interval.lower, rtol=1e-12)
+    assert np.allclose(prediction.upper[at - 1], interval.upper, rtol=1e-12)
+    assert prediction.final_interval == (prediction.lower[-1], prediction.upper[-1])
+    eighty = fitted.predict(sched, level=0.8)
+    assert eighty.upper[-1] - eighty.lower[-1] < prediction.upper[-1] - prediction.lower[-1]
+    bare = fitted.predict(sched, level=None)
+    assert bare.lower is None and bare.final_interval is None
+    assert np.array_equal(bare.loss, prediction.loss)
+    with pytest.raises(ParameterError) as error:
+        fitted.predict(sched, level=1.0)
+    assert error.value.param == "level"
+
+
+def test_predicted_intervals_widen_with_the_horizon_and_say_why(fitted):
+    widths = []
+    for factor in (1, 2, 4):
+        prediction = fitted.predict(schedule("constant", factor * STEPS))
+        lower, upper = prediction.final_interval
+        widths.append((upper - lower) / prediction.final_loss)
+    assert widths[0] < widths[1] < widths[2]
+    assert fitted.predict(schedule("constant", 4 * STEPS)).extrapolating == (
+        "4.0x the fitted horizon",
+    )
+
+
+def test_a_fit_file_keeps_b_and_an_older_one_gets_it_on_load(fitted, tmp_path):
+    from lrcurve.fitfile import load_fit, save_fit
+
+    path = tmp_path / "fit.json"
+    data = save_fit(fitted, path)
+    assert load_fit(path).backtest_scale == fitted.backtest_scale
+    data.pop("backtest_scale")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    assert load_fit(old).backtest_scale == pytest.approx(fitted.backtest_scale, rel=1e-9)

@@ -1,0 +1,100 @@
+"""A predicted loss curve: the law's loss at every step of a schedule, the parameters' s.e.
+and the predictive interval of :mod:`lrcurve.uncertainty`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.schedules import Schedule
+from lrcurve.uncertainty import z_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """A predicted loss curve at every step ``1..n`` of a schedule.
+
+    ``loss_stderr``: the delta-method s.e. of the fitted parameters only. ``sd``: the predictive
+    s.d. of :mod:`lrcurve.uncertainty` (that s.e. and the law's own error, learned from
+    backtests on the fitted runs and growing with extrapolation), whose central interval at
+    ``level`` is ``lower``..``upper`` (``None`` when predicted with ``level=None``).
+    ``warnings`` say where the schedule leaves the fitted regime; ``extrapolating`` says the
+    same in a few words each."""
+
+    schedule: Schedule
+    steps: NDArray[np.int64]
+    lr: NDArray[np.float64]
+    loss: NDArray[np.float64]
+    loss_stderr: NDArray[np.float64] | None = None
+    warnings: tuple[str, ...] = ()
+    level: float | None = None
+    sd: NDArray[np.float64] | None = None
+    extrapolating: tuple[str, ...] = ()
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.loss[-1])
+
+    @property
+    def final_stderr(self) -> float | None:
+        return None if self.loss_stderr is None else float(self.loss_stderr[-1])
+
+    @property
+    def half_width(self) -> NDArray[np.float64] | None:
+        """Half the predictive interval's width at each step (``z(level) sd``)."""
+        if self.sd is None or self.level is None:
+            return None
+        return z_value(self.level) * self.sd
+
+    @property
+    def lower(self) -> NDArray[np.float64] | None:
+        half = self.half_width
+        return None if half is None else self.loss - half
+
+    @property
+    def upper(self) -> NDArray[np.float64] | None:
+        half = self.half_width
+        return None if half is None else self.loss + half
+
+    @property
+    def final_interval(self) -> tuple[float, float] | None:
+        """The predictive interval of the final loss at ``level``: (lower, upper)."""
+        half = self.half_width
+        if half is None:
+            return None
+        return self.final_loss - float(half[-1]), self.final_loss + float(half[-1])
+
+    def __repr__(self) -> str:
+        band = "" if self.final_stderr is None else f" ± {self.final_stderr:.2g}"
+        if self.final_interval is not None:
+            lower, upper = self.final_interval
+            band = f" [{lower:.4f}, {upper:.4f}] ({self.level:.0%})"
+        return (
+            f"Prediction({self.schedule}, {self.steps.size} steps, final loss "
+            f"{self.final_loss:.4f}{band}, {len(self.warnings)} warnings)"
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The curve as a DataFrame: step, lr, loss, stderr, lower, upper (NaN without a
+        covariance or an interval)."""
+        import pandas as pd
+
+        def column(values: NDArray[np.float64] | None) -> NDArray[np.float64]:
+            return np.full(self.loss.shape, np.nan) if values is None else values
+
+        return pd.DataFrame(
+            {
+                "step": self.steps,
+                "lr": self.lr,
+                "loss": self.loss,
+                "stderr": column(self.loss_stderr),
+                "lower": column(self.lower),
+                "upper": column(self.upper),
+            }
+        )
