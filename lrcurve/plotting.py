@@ -18,6 +18,8 @@ import numpy as np
 from lrcurve.output import write_atomic
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from lrcurve.check import CheckResult
     from lrcurve.fitting import FittedLaw, Prediction
     from lrcurve.horizon import HorizonLaw
@@ -106,32 +108,40 @@ def plot_fit(fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
     return fig
 
 
+def _band(pred: Prediction) -> tuple[NDArray[np.float64], NDArray[np.float64], str] | None:
+    """A prediction's band to shade: its predictive interval, else ±2 s.e. of the fit."""
+    if pred.lower is not None and pred.upper is not None:
+        return pred.lower, pred.upper, f"{100 * pred.level:.4g} % predictive interval"
+    if pred.loss_stderr is not None:
+        spread = 2 * pred.loss_stderr
+        return pred.loss - spread, pred.loss + spread, "±2 s.e. from the fit"
+    return None
+
+
 def plot_prediction(
     fitted: FittedLaw,
     predictions: Sequence[Prediction],
     labels: Sequence[str],
     ax: AxesPair = None,
 ) -> plt.Figure:
-    """Predicted curves (band: ±2 s.e.) over the fitted data, above their LR."""
+    """Predicted curves over the fitted data, above their LR; the band is each prediction's
+    predictive interval (±2 s.e. of the fit for one predicted with ``level=None``)."""
     fig, ax_loss, ax_lr = loss_lr_figure(ax)
     _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
     curves = [r.loss for r in fitted.runs]
+    bands = set()
     for j, (pred, label) in enumerate(zip(predictions, labels)):
         color = f"C{len(fitted.runs) + j}"
         ax_loss.plot(pred.steps, pred.loss, "-", lw=1.6, color=color, label=f"predicted: {label}")
-        if pred.loss_stderr is not None:
-            ax_loss.fill_between(
-                pred.steps,
-                pred.loss - 2 * pred.loss_stderr,
-                pred.loss + 2 * pred.loss_stderr,
-                color=color,
-                alpha=0.2,
-                lw=0,
-            )
+        band = _band(pred)
+        if band is not None:
+            ax_loss.fill_between(pred.steps, *band[:2], color=color, alpha=0.2, lw=0)
+            bands.add(band[2])
         ax_lr.plot(pred.steps, pred.lr, "-", lw=1.4, color=color)
         curves.append(pred.loss)
     zoom_to_tail(ax_loss, curves)
-    set_title(ax_loss, f"prediction from the {fitted.law.name} law (band: ±2 s.e. from the fit)")
+    said = f" (band: {', '.join(sorted(bands))})" if bands else ""
+    set_title(ax_loss, f"prediction from the {fitted.law.name} law{said}")
     ax_loss.legend(fontsize=8)
     return fig
 

@@ -44,6 +44,54 @@ def test_predict_without_fit_file_uses_the_default_and_says_which_defaults(fitte
     assert 3.2 < out["final_loss"] < 3.4
 
 
+def test_fit_says_the_law_error_from_backtests(fitted_dir):
+    data = json.loads((fitted_dir / "lrcurve.fit.json").read_text())
+    assert 0.001 < data["backtest_scale"] < 0.01
+    r = lrcurve("fit", SAMPLES / "constant.csv", "--warmup", 2160, "-o", "one.json", cwd=fitted_dir)
+    assert r.returncode == 0, r.stderr
+    assert "law error from backtests: " in r.stdout
+
+
+def test_predict_gives_the_calibrated_interval_in_json_and_table(fitted_dir):
+    args = ("predict", "--schedule", "wsd", "--steps", 72000, "--decay", 0.15, "--every", 1000)
+    r = lrcurve(*args, "--json", cwd=fitted_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    final = out["final"]
+    assert final["step"] == 72000 and final["loss"] == out["final_loss"]
+    interval = final["interval"]
+    assert interval["level"] == 0.9
+    assert interval["lower"] < final["loss"] - 3 * out["final_stderr"]
+    assert interval["upper"] > final["loss"] + 3 * out["final_stderr"]
+    curve = out["curve"]
+    lower, loss, upper = (np.array(curve[k]) for k in ("lower", "loss", "upper"))
+    assert np.all(lower < loss) and np.all(loss < upper)
+    assert (lower[-1], upper[-1]) == (interval["lower"], interval["upper"])
+    # the interval widens as the prediction leaves the fitted 24k steps
+    width = (upper - lower) / loss
+    assert width[60] > width[20] > width[10]
+    assert any("3.0x the longest fitted run" in w for w in out["warnings"])
+    eighty = json.loads(lrcurve(*args, "--json", "--level", 0.8, cwd=fitted_dir).stdout)
+    assert eighty["final"]["interval"]["level"] == 0.8
+    assert interval["lower"] < eighty["final"]["interval"]["lower"] < final["loss"]
+    table = lrcurve(*args, cwd=fitted_dir)
+    assert table.returncode == 0, table.stderr
+    text = f"final loss at step 72000: {final['loss']:.4f} [{interval['lower']:.4f}, "
+    assert text + f"{interval['upper']:.4f}] (90 %)" in table.stdout
+    assert "loss [90 % interval]" in table.stdout
+    said = [line for line in table.stderr.splitlines() if "extrapolat" in line]
+    assert said == [
+        "lrcurve: extrapolating (3.0x the fitted horizon; LR falls to 0): the interval is "
+        "widened for it"
+    ]
+
+
+@pytest.mark.parametrize("level", [0, 1, 1.5, -0.2])
+def test_predict_refuses_a_level_outside_0_1(fitted_dir, level):
+    r = lrcurve("predict", "--schedule", "cosine", "--level", level, cwd=fitted_dir)
+    assert r.returncode == 2 and "--level" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_predict_writes_csv_and_refuses_to_overwrite(fitted_dir):
     args = (
         "predict",
@@ -59,10 +107,11 @@ def test_predict_writes_csv_and_refuses_to_overwrite(fitted_dir):
     )
     assert lrcurve(*args, cwd=fitted_dir).returncode == 0
     lines = (fitted_dir / "cos.csv").read_text().splitlines()
-    assert lines[0] == "step,lr,loss,loss_stderr" and len(lines) == 30001
+    assert lines[0] == "step,lr,loss,loss_stderr,lower,upper" and len(lines) == 30001
     curve = np.loadtxt(fitted_dir / "cos.csv", delimiter=",", skiprows=1)
     assert curve[:, 0].tolist() == list(range(1, 30001)) and lines[-1].startswith("30000,3e-05,")
     assert np.all(np.isfinite(curve[:, 2:])) and np.all(curve[:, 3] > 0)
+    assert np.all(curve[:, 4] < curve[:, 2]) and np.all(curve[:, 2] < curve[:, 5])
     again = lrcurve(*args, cwd=fitted_dir)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
     assert lrcurve(*args, "--force", cwd=fitted_dir).returncode == 0

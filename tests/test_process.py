@@ -40,7 +40,7 @@ def test_a_real_fit_and_predict_give_what_the_in_process_runs_give(tmp_path, cli
     here = cli(*predict, cwd=tmp_path / "here")
     assert (real.returncode, real.stdout, real.stderr) == (0, here.stdout, here.stderr)
     assert 3.2 < json.loads(real.stdout)["final_loss"] < 3.4
-    assert "lrcurve: warning: the LR falls to 0" in real.stderr
+    assert "lrcurve: extrapolating (LR falls to 0; a steeper fall than fitted)" in real.stderr
 
 
 def test_in_process_runs_do_not_inherit_the_inputs_of_earlier_runs(tmp_path, cli):

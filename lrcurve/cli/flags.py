@@ -172,3 +172,12 @@ Skip = Annotated[
         help="Leave out the first fraction of each run's steps (and its warmup) from the fit.",
     ),
 ]
+
+Level = Annotated[
+    float,
+    typer.Option(
+        "--level",
+        help="Level of the predictive intervals, in (0, 1): the law's own error from backtests "
+        "on the fitted runs with the parameters' noise.",
+    ),
+]

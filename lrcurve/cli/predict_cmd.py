@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lrcurve.cli.flags import FitFile, Force, JsonOut
+from lrcurve.cli.flags import FitFile, Force, JsonOut, Level
 from lrcurve.cli.schedule_flags import (
     AtStep,
     BaseRun,
@@ -29,9 +29,10 @@ from lrcurve.cli.schedule_flags import (
 )
 
 
-def predict_schedule(fitted: Any, schedule: Any) -> Any:
-    """``fitted``'s prediction over the whole of ``schedule``, refused where the law cannot
-    make one (no horizon, too long, non-finite or non-positive loss)."""
+def predict_schedule(fitted: Any, schedule: Any, level: float = 0.9) -> Any:
+    """``fitted``'s prediction over the whole of ``schedule`` with its interval at ``level``,
+    refused where the law cannot make one (no horizon, too long, non-finite or non-positive
+    loss)."""
     from lrcurve.errors import ParameterError
     from lrcurve.runs import MAX_STEPS
 
@@ -43,11 +44,12 @@ def predict_schedule(fitted: Any, schedule: Any) -> Any:
             f"the schedule runs {n_steps:,} steps, beyond {MAX_STEPS:,}, the most lrcurve predicts",
             param="steps",
         )
-    return fitted.predict(schedule, n_steps)  # refuses a loss the law cannot give
+    return fitted.predict(schedule, n_steps, level=level)  # refuses a loss the law cannot give
 
 
 def write_prediction_csv(path: Path, prediction: Any, force: bool) -> None:
-    """The whole curve, every step: ``step,lr,loss[,loss_stderr]``."""
+    """The whole curve, every step: ``step,lr,loss[,loss_stderr],lower,upper`` (the predictive
+    interval at the prediction's level)."""
     from lrcurve.output import write_csv
 
     columns, formats, header = (
@@ -59,6 +61,9 @@ def write_prediction_csv(path: Path, prediction: Any, force: bool) -> None:
         columns.append(prediction.loss_stderr)
         formats.append("%.6f")
         header += ",loss_stderr"
+    columns += [prediction.lower, prediction.upper]
+    formats += ["%.6f", "%.6f"]
+    header += ",lower,upper"
     write_csv(path, header, columns, formats, replace=force)
 
 
@@ -72,6 +77,7 @@ def prediction_json(fitted: Any, schedule: Any, prediction: Any, every: int | No
     stride = min(every or max(1, n_steps // 1000), n_steps)  # past the horizon: the last step
     idx = np.unique(np.concatenate([np.arange(stride - 1, n_steps, stride), [n_steps - 1]]))
     idx = idx[idx >= min(schedule.warmup_steps, n_steps - 1)]
+    lower, upper = prediction.final_interval
     return {
         "schedule": schedule.to_dict(),
         "schedule_text": str(schedule),
@@ -80,6 +86,11 @@ def prediction_json(fitted: Any, schedule: Any, prediction: Any, every: int | No
         "steps": n_steps,
         "final_loss": prediction.final_loss,
         "final_stderr": prediction.final_stderr,
+        "final": {
+            "step": n_steps,
+            "loss": prediction.final_loss,
+            "interval": {"level": prediction.level, "lower": lower, "upper": upper},
+        },
         "curve": {
             "step": prediction.steps[idx].tolist(),
             "lr": prediction.lr[idx].tolist(),
@@ -87,31 +98,45 @@ def prediction_json(fitted: Any, schedule: Any, prediction: Any, every: int | No
             "loss_stderr": None
             if prediction.loss_stderr is None
             else prediction.loss_stderr[idx].tolist(),
+            "lower": prediction.lower[idx].tolist(),
+            "upper": prediction.upper[idx].tolist(),
         },
     }
 
 
+def interval_text(loss: float, lower: float, upper: float, level: float | None = None) -> str:
+    """``3.1553 [3.1201, 3.1905]``, with `` (90 %)`` when given the level."""
+    text = f"{loss:.4f} [{lower:.4f}, {upper:.4f}]"
+    return text if level is None else f"{text} ({100 * level:.4g} %)"
+
+
 def print_prediction(fitted: Any, schedule: Any, prediction: Any) -> None:
-    from lrcurve.cli.render import out, sampled_indices, sig, table
+    from lrcurve.cli.fit_cmd import law_error_text
+    from lrcurve.cli.render import out, sampled_indices, table
     from lrcurve.laws import forward_area_note
 
     n_steps = schedule.horizon
+    level = f"{100 * prediction.level:.4g} %"
     out.print(f"schedule: {schedule}", soft_wrap=True)
     rows = table(
         f"predicted loss ({fitted.law.name} law{forward_area_note(fitted.law)})",
-        ("step", "LR", "loss", "± s.e."),
+        ("step", "LR", f"loss [{level} interval]"),
     )
+    lower, upper = prediction.lower, prediction.upper
     for i in sampled_indices(n_steps, start=schedule.warmup_steps):  # the laws skip warmup
-        stderr = None if prediction.loss_stderr is None else float(prediction.loss_stderr[i])
         rows.add_row(
             str(prediction.steps[i]),
             f"{prediction.lr[i]:.4g}",
-            f"{prediction.loss[i]:.4f}",
-            sig(stderr, 2),
+            interval_text(prediction.loss[i], lower[i], upper[i]),
         )
     out.print(rows)
-    band = f" ± {prediction.final_stderr:.4f}" if prediction.final_stderr is not None else ""
-    out.print(f"final loss at step {n_steps}: {prediction.final_loss:.4f}{band}")
+    final = interval_text(prediction.final_loss, *prediction.final_interval, prediction.level)
+    out.print(f"final loss at step {n_steps}: {final}")
+    out.print(
+        f"law error from backtests: {law_error_text(fitted)} (the interval adds the parameters' "
+        "noise and widens with extrapolation)",
+        style="dim",
+    )
 
 
 # over 60 lines for its flag declarations: typer reads each flag from its parameter
@@ -133,6 +158,7 @@ def predict_command(
     ] = None,
     json_out: JsonOut = False,
     force: Force = False,
+    level: Level = 0.9,
     schedule: ScheduleName = "wsd",
     steps: Steps = None,
     peak: Peak = None,
@@ -166,13 +192,15 @@ def predict_command(
         mark_input(lr_file)
     built, used = spec.build(fitted.runs, fit_defaults(fitted))
     check_outputs(force, output, plot)  # again: the fit file and an --lr-file are inputs now
-    prediction = predict_schedule(fitted, built)
+    prediction = predict_schedule(fitted, built, level)
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    for warning in prediction.warnings:
-        note(f"warning: {warning}")
+    if prediction.extrapolating:  # the details are in --json's "warnings"
+        note(
+            f"extrapolating ({'; '.join(prediction.extrapolating)}): the interval is widened for it"
+        )
     if output is not None:
         write_prediction_csv(output, prediction, force)
     if plot is not None:
