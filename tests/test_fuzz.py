@@ -86,8 +86,9 @@ def check_outcome(
     drift_allowed: bool = False,
 ) -> None:
     assert "Traceback" not in err, err
-    if drift_allowed and code == 1:  # `check`: the run left the band, a result and not an error
-        assert "DRIFT" in out + err or '"drift"' in out, (out, err)
+    if drift_allowed and code == 1:  # `check`: the run drifted or diverged: a result, no error
+        verdict = ("DRIFT", "DIVERGED", '"drift"', '"diverged"')
+        assert any(word in out + err for word in verdict), (out, err)
         return
     assert code in (0, 2), (code, err)
     if code == 2:
