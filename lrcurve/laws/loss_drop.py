@@ -219,28 +219,27 @@ class LossDrop:
         if np.any(np.diff(steps) < 0):
             raise ValueError("LossDrop needs the requested steps in increasing order")
         lr = np.asarray(lr, dtype=np.float64)
-        cumulative = forward_area(lr)
         drops = lr_drops(lr)
-        trees = []
-        for sign in (1.0, -1.0):
-            at = np.flatnonzero(sign * drops > 0)
-            with np.errstate(divide="ignore"):
-                log_lr = np.log(lr[at])
-            trees.append(ChangeTree.build(at + 1, drops[at], cumulative[at - 1], log_lr, sign))
         knots = Knots.of(drops[: int(steps[-1])]) if tolerance > 0 and steps.size else None
         if knots is None or 2 * knots.steps.size > steps.size:
             knots = None
         walked = steps if knots is None else knots.steps
+        changes, area = _changes(lr, drops, walked)
+        del drops
+        trees = _trees(changes)
         interpolation = None if knots is None else knots.interpolation(steps)
-        return cls(
-            steps, walked, cumulative[walked - 1], tuple(trees), tolerance, knots, interpolation
-        )
+        return cls(steps, walked, area, trees, tolerance, knots, interpolation)
 
     def __call__(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
         return self.many(np.array([[B, C, beta, gamma]]))[0]
 
     def many(self, params: NDArray[np.float64]) -> NDArray[np.float64]:
         """``LD`` for each row ``(B, C, beta, gamma)`` of ``params``: one tree walk for all."""
+        result = self.walked_values(params)
+        return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
+
+    def walked_values(self, params: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``LD`` at the walked steps (the knots, or the requested steps without knots)."""
         result = np.zeros((len(params), self.walked.size))
         for part, terms in self._chunks():
             for row, (B, C, beta, gamma) in zip(result, params):
@@ -248,7 +247,7 @@ class LossDrop:
                 row[part] = B * np.bincount(
                     terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start
                 )
-        return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
+        return result
 
     def with_gradient(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
         """Rows ``LD, dLD/dB, dLD/dC, dLD/dbeta, dLD/dgamma`` at the requested steps."""
@@ -297,6 +296,55 @@ class LossDrop:
                 )
             )
         return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
+
+
+# a tree's inputs: change steps, drops, F before each change, log of the LR after it; sign
+Change = tuple[
+    NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float
+]
+
+
+def _changes(
+    lr: NDArray[np.float64], drops: NDArray[np.float64], walked: NDArray[np.int64]
+) -> tuple[list[Change], NDArray[np.float64]]:
+    """The inputs of :meth:`ChangeTree.build` for the LR's drops, then its rises, and the
+    cumulative LR ``F_t`` at the ``walked`` steps (``O(changes)`` memory once returned)."""
+    cumulative = forward_area(lr)
+    changes = []
+    for sign in (1.0, -1.0):
+        at = np.flatnonzero(sign * drops > 0)
+        with np.errstate(divide="ignore"):
+            log_lr = np.log(lr[at])
+        changes.append((at + 1, drops[at], cumulative[at - 1], log_lr, sign))
+    return changes, cumulative[walked - 1]
+
+
+def _trees(changes: list[Change]) -> tuple[ChangeTree, ...]:
+    """The trees of :func:`_changes`, each one's inputs freed once it is built."""
+    trees = []
+    while changes:
+        trees.append(ChangeTree.build(*changes.pop(0)))
+    return tuple(trees)
+
+
+def loss_drop_every_step(
+    lr: NDArray[np.float64], params: NDArray[np.float64], tolerance: float = DEFAULT_TOLERANCE
+) -> NDArray[np.float64]:
+    """``LD`` at every step ``1..n`` of ``lr`` for each row ``(B, C, beta, gamma)`` of
+    ``params``: ``LossDrop.of(lr, 1..n, tolerance).many(params)`` to the bit, in less memory
+    (the LR change trees, then ``8`` bytes a step a row; no interpolation map)."""
+    n = lr.size
+    drops = lr_drops(lr)
+    knots = Knots.of(drops) if tolerance > 0 and n else None
+    if knots is None or 2 * knots.steps.size > n:
+        return LossDrop.of(lr, np.arange(1, n + 1), tolerance).many(params)
+    changes, area = _changes(lr, drops, knots.steps)
+    del drops  # before the trees are built: they are the peak
+    trees = _trees(changes)
+    walked = LossDrop(knots.steps, knots.steps, area, trees, tolerance, knots)
+    values = walked.walked_values(params)
+    del walked, trees
+    return knots.interpolate_every_step(values, n)
 
 
 def _saturation(
