@@ -236,7 +236,7 @@ class FittedLaw:
         n = n_steps or schedule.horizon
         if not n or n < 1:
             raise ExtrapolationError("the schedule has no horizon; give the number of steps")
-        check_memory(n, with_stderr and self.covariance is not None)
+        check_memory(self.law.name, n, with_stderr and self.covariance is not None)
         history = LRHistory.of(schedule, n)
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from lrcurve.errors import ParameterError
 
-# Peak memory of a prediction per step (measured in benchmarks/speed.py on 5M-step WSD runs,
-# rounded up): without the standard-error band, and with it (the Jacobian is steps x params).
-PREDICT_BYTES_PER_STEP = 64
-BAND_BYTES_PER_STEP = 400
+# Peak bytes per predicted step (measured with benchmarks/speed.py, rounded up over WSD and
+# cosine schedules: the multi-power law's LR change tree grows with the steps where the LR
+# changes), without and with the standard-error band (a Jacobian of steps x parameters).
+BYTES_PER_STEP = {"momentum": (64, 256), "multipower": (256, 512)}
+UNKNOWN_LAW = (512, 1024)
 
 
 def available_memory() -> int | None:
@@ -22,9 +23,10 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(n_steps: int, band: bool) -> None:
-    """Refuse up front a prediction of ``n_steps`` that cannot fit in the available memory."""
-    need = n_steps * (BAND_BYTES_PER_STEP if band else PREDICT_BYTES_PER_STEP)
+def check_memory(law: str, n_steps: int, band: bool) -> None:
+    """Refuse up front a prediction of ``n_steps`` by ``law`` that cannot fit in the available
+    memory (``band``: with its standard errors)."""
+    need = n_steps * BYTES_PER_STEP.get(law, UNKNOWN_LAW)[band]
     available = available_memory()
     if available is not None and need > available:
         raise ParameterError(

@@ -69,8 +69,9 @@ class ChangeTree:
 
     sign: float
     offsets: tuple[int, ...]
-    first_step: NDArray[np.int64]  # first change step in the block (huge for padding)
-    last_step: NDArray[np.int64]  # last change step in the block (-1 for padding)
+    # int32: steps are at most MAX_STEPS (5e7), and the tree is the peak of a prediction's memory
+    first_step: NDArray[np.int32]  # first change step in the block (huge for padding)
+    last_step: NDArray[np.int32]  # last change step in the block (-1 for padding)
     weight: NDArray[np.float64]  # sum of |drop|
     origin: NDArray[np.float64]  # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
     origin_lo: NDArray[np.float64]  # F_{k-1} of the first change
@@ -88,17 +89,21 @@ class ChangeTree:
         log_lr: NDArray[np.float64],
         sign: float,
     ) -> ChangeTree:
-        size = 1 << int(np.ceil(np.log2(max(steps.size, 1))))
-        sizes = [size >> j for j in range(size.bit_length())]
+        sizes = [max(steps.size, 1)]  # each level padded to pairs, not to a power of two
+        while sizes[-1] > 1:
+            sizes[-1] += sizes[-1] % 2
+            sizes.append(sizes[-1] // 2)
         offsets = tuple(int(o) for o in np.cumsum([0] + sizes[:-1]))
-        total, m = 2 * size - 1, steps.size
-        first, last = np.full(total, np.iinfo(np.int64).max), np.full(total, -1, dtype=np.int64)
+        total, m = sum(sizes), steps.size
+        first = np.full(total, np.iinfo(np.int32).max, dtype=np.int32)
+        last = np.full(total, -1, dtype=np.int32)
         weight, origin, lo, hi, mean_lr = (np.zeros(total) for _ in range(5))
         lr_lo, lr_hi = np.full(total, np.inf), np.full(total, -np.inf)
         first[:m], last[:m], weight[:m] = steps, steps, np.abs(drops)
         origin[:m] = lo[:m] = hi[:m] = area_before
         mean_lr[:m] = lr_lo[:m] = lr_hi[:m] = log_lr
-        for child, parent, width in zip(offsets[:-1], offsets[1:], sizes[1:]):
+        pairs = [size // 2 for size in sizes[:-1]]  # a level's parents that have children
+        for child, parent, width in zip(offsets[:-1], offsets[1:], pairs):
             left, right, up = (
                 slice(child, child + 2 * width, 2),
                 slice(child + 1, child + 2 * width, 2),
@@ -209,6 +214,7 @@ class LossDrop:
     knots: Knots | None = None
     interpolation: csr_matrix | None = None  # knots -> requested steps
     cache: dict[int, _Terms] = field(default_factory=dict, compare=False, repr=False)
+    keep_terms: bool = True  # cache the walk's terms for the next parameters (when small)
 
     @classmethod
     def of(
@@ -276,7 +282,9 @@ class LossDrop:
             terms = self.cache.get(start)
             if terms is None:
                 terms = self._terms(part)
-                if terms.index.size * self.walked.size <= CACHE_PAIRS * (part.stop - part.start):
+                pairs = terms.index.size * self.walked.size
+                small = pairs <= CACHE_PAIRS * (part.stop - part.start)
+                if self.keep_terms and small:
                     self.cache[start] = terms
             yield part, terms
 
@@ -341,7 +349,7 @@ def loss_drop_every_step(
     changes, area = _changes(lr, drops, knots.steps)
     del drops  # before the trees are built: they are the peak
     trees = _trees(changes)
-    walked = LossDrop(knots.steps, knots.steps, area, trees, tolerance, knots)
+    walked = LossDrop(knots.steps, knots.steps, area, trees, tolerance, knots, keep_terms=False)
     values = walked.walked_values(params)
     del walked, trees
     return knots.interpolate_every_step(values, n)
