@@ -214,10 +214,11 @@ class CheckResult:
         outside = [w for w in self.windows if not w.in_band]
         if outside:
             better = "better" if outside[0].side == "below" else "worse"
+            rest = ", the rest within it" if len(outside) < len(self.windows) else ""
             text = (
                 f"{len(outside)} of {len(self.windows)} windows {better} than the {band} band "
                 f"from step {outside[0].start} ({100 * outside[0].deviation:+.2f} %; not failed: "
-                f"direction {self.direction}), the rest within it (worst {worst})"
+                f"direction {self.direction}){rest} (worst {worst})"
             )
         return text
 

@@ -411,3 +411,18 @@ def test_the_cli_smooths_the_deviation_not_the_loss(fitted, files, lrcurve):
     # smoothing the loss itself (what the reader does for a fit) bent the start of the log
     bent = read_runs(files / "sparse.csv", warmup_steps=WARMUP)[0]
     assert abs(check_run(fitted, bent, 0.005).windows[0].deviation) > 0.001
+
+
+def test_a_run_that_diverged_during_warmup_fails_with_nothing_to_compare(files, lrcurve):
+    """No logged loss after warmup to judge, but the run diverged: DIVERGED (exit 1), not a
+    refusal, and --plot says why it draws nothing (it crashed on the empty log)."""
+    steps = np.arange(100, 6001, 100)
+    loss = np.where(steps >= 800, np.nan, 6 - steps / 2000)
+    frame = pd.DataFrame({"step": steps, "lr": np.minimum(steps / 2000, 1) * 3e-4, "loss": loss})
+    frame.to_csv(files / "warm.csv", index=False, na_rep="nan")
+    r = lrcurve("check", "fit.json", "warm.csv", "--plot", "warm.png", "--json", cwd=files)
+    assert r.returncode == 1, r.stderr
+    run = json.loads(r.stdout)["runs"][0]
+    assert run["status"] == "diverged" and run["diverged_at"] == 800 and run["windows"] == []
+    assert "no plot: warm has no logged loss after warmup" in r.stderr
+    assert not (files / "warm.png").exists()

@@ -3,8 +3,10 @@
 and a refused command writes nothing.
 
 Five tests of 200 examples and one of 60 (1,060 inputs), with the reader fuzz of
-``test_readers.py`` (450 more), make over 1,500 malformed inputs per run; the commands
-run in-process through ``lrcurve.cli.main()``.
+``test_readers.py`` (450 more), make over 1,500 malformed inputs per run; four more of 25
+cover issue 13's gate classes (NaN/inf tails in ``check``, live logs cut mid-row, columns
+equal but for case, losses in other units). The commands run in-process through
+``lrcurve.cli.main()``; ``LRCURVE_FUZZ_SCALE`` multiplies every count (``make fuzz``).
 """
 
 import functools

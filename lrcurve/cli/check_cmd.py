@@ -275,6 +275,9 @@ def report_check(
     for run in runs:
         for warning in fitted.regime_warnings(run.schedule, run.horizon):
             note(f"warning: {run.name}: {warning}")
+    if plot is not None and not results[0].steps.size:  # it diverged before any compared point
+        note(f"no plot: {results[0].run.name} has no logged loss after warmup to draw")
+        plot = None
     if plot is not None:
         if len(results) > 1:
             note(f"the plot shows the first of {len(results)} runs")
