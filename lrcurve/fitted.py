@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from lrcurve.errors import ExtrapolationError
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import Law, LRHistory
+from lrcurve.memory import check_memory
 from lrcurve.metrics import Scores, score
 from lrcurve.report import fit_report
 from lrcurve.runs import MIN_LOSS, Run
@@ -196,16 +197,23 @@ class FittedLaw:
         forward area 0) a value that is not finite is NaN."""
         after = steps > schedule.warmup_steps
         finite = np.isfinite(loss)
-        missing = np.flatnonzero(after & ~finite)
-        if missing.size:
+        missing = after & ~finite
+        if missing.any():
             raise ExtrapolationError(
-                f"the law is not defined at step {steps[missing[0]]} of {schedule} "
+                f"the law is not defined at step {steps[np.argmax(missing)]} of {schedule} "
                 "(an LR of zero from the start?)"
             )
-        at = np.flatnonzero(after)
-        refuse_nonpositive_loss(
-            loss[at], schedule.peak, self.peak_lr, lambda i: f"at step {steps[at[i]]} of {schedule}"
-        )
+        del missing
+        low = loss <= MIN_LOSS  # the first low loss after the warmup, without copying the loss
+        low &= after
+        if low.any():
+            i = int(np.argmax(low))
+            refuse_nonpositive_loss(
+                loss[i : i + 1],
+                schedule.peak,
+                self.peak_lr,
+                lambda _: f"at step {steps[i]} of {schedule}",
+            )
         return loss if finite.all() else np.where(finite, loss, np.nan)
 
     def _evaluate(
@@ -228,13 +236,19 @@ class FittedLaw:
         n = n_steps or schedule.horizon
         if not n or n < 1:
             raise ExtrapolationError("the schedule has no horizon; give the number of steps")
-        steps = np.arange(1, n + 1, dtype=np.int64)
+        check_memory(self.law.name, n, with_stderr and self.covariance is not None)
         history = LRHistory.of(schedule, n)
-        prepared = self.law.prepare(history, steps)
-        loss = self._checked(self.law.evaluate(self.values, prepared), steps, schedule)
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
+            steps = np.arange(1, n + 1, dtype=np.int64)
+            prepared = self.law.prepare(history, steps)
+            loss = self.law.evaluate(self.values, prepared)
             stderr = self._propagate(prepared)
+            del prepared
+        else:  # the same numbers in a few bytes a step (benchmarks/speed.py)
+            loss = self.law.every_step(self.values, history)
+            steps = np.arange(1, n + 1, dtype=np.int64)
+        loss = self._checked(loss, steps, schedule)
         warnings = self.regime_warnings(schedule, n, history.held)
         return Prediction(schedule, steps, history.lr, loss, stderr, warnings)
 
