@@ -1,14 +1,19 @@
 """Speed of the LR areas, momentum-law prediction and fitting, on this machine.
 
 Run: ``python benchmarks/speed.py`` (or ``make bench``). Prints one line per figure:
-the best of several repeats, next to a naive Python-loop reference where one applies;
+the best of several repeats, next to a naive Python-loop reference where one applies; the
+peak memory per predicted step of ``predict`` without the band (5M-step WSD and cosine, each
+in a fresh process: the growth of peak RSS, and numpy's allocations by tracemalloc);
 then the multi-power-law figures (``speed_multipower.py``) and ``optimize``'s
 (``speed_optimize.py``), which also run on their own.
 """
 
 from __future__ import annotations
 
+import resource
+import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +66,46 @@ def synthetic_runs(n_steps: int, every: int) -> list[Run]:
     return runs
 
 
+MEMORY_STEPS = 5_000_000
+
+
+def memory_child(law: str, kind: str, n: int) -> None:
+    """In a fresh process: the peak RSS growth, then the traced peak, of one prediction of
+    ``n`` steps without the band, in bytes a step."""
+    from lrcurve.laws import make_law
+
+    constant, cosine = (
+        read_runs(ROOT / "sample_runs" / f"{name}.csv", warmup_steps=2160)[0]
+        for name in ("constant", "cosine")
+    )
+    fitted = fit([constant, cosine], law=make_law(law))
+    shape = {"decay": 0.2, "shape": "sqrt"} if kind == "wsd" else {"floor": 0.1}
+    schedule = make_schedule(kind, steps=n, peak=3e-4, warmup=2160, **shape)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fitted.predict(schedule, with_stderr=False)
+    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024  # KiB on Linux
+    tracemalloc.start()
+    fitted.predict(schedule, with_stderr=False)
+    traced = tracemalloc.get_traced_memory()[1]
+    print(rss / n, traced / n)
+
+
+def memory_rows() -> None:
+    for law in ("momentum", "multipower"):
+        for kind in ("wsd", "cosine"):
+            child = subprocess.run(
+                [sys.executable, __file__, "--memory", law, kind, str(MEMORY_STEPS)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rss, traced = map(float, child.stdout.split())
+            print(
+                f"{law} predict, {MEMORY_STEPS:,}-step {kind}, no s.e.: peak memory "
+                f"{rss:5.1f} bytes/step (RSS), {traced:5.1f} (traced)"
+            )
+
+
 def main() -> None:
     print(f"lrcurve speed on {sys.platform}, numpy {np.__version__}")
     for n in (100_000, 1_000_000):
@@ -88,6 +133,7 @@ def main() -> None:
             best_of(lambda s=schedule: fitted.predict(s)),
         )
 
+    memory_rows()
     row(
         "momentum fit incl. lam, two real 24k-step curves",
         best_of(lambda: fit([constant, cosine]), repeats=3),
@@ -102,6 +148,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--memory"]:
+        memory_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        sys.exit()
     main()
     import speed_multipower
     import speed_optimize

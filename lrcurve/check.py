@@ -4,8 +4,18 @@ Each logged point ``s_i`` (after warmup and the fit's skipped start) gets the re
 deviation ``d_i = (L_obs(s_i) - L_pred(s_i)) / L_pred(s_i)``, where ``L_pred`` is the fitted
 law under the run's own schedule. The points are cut into windows of consecutive logs
 and a window's deviation is the mean of its ``d_i``, so that logging noise averages out.
-The run is within tolerance while every window has ``|mean d| <= tolerance``; otherwise it
-drifted, from the first step of the first window outside the band.
+A window is inside the band ``lower <= mean d <= upper`` (``-tolerance``, ``+tolerance``).
+``direction`` says which side fails the run: ``worse`` (the default: a CI gate guards against
+regressions) only a window above the band, ``better`` only one below it, ``both`` either; a
+window outside the band on the other side is reported, not failed. The run drifted from the
+first step of the first failing window.
+
+A noisy (training) loss is smoothed as ``d_i``, the deviation from the prediction, not as the
+loss (:mod:`lrcurve.io.smoothing`): a log on the prediction has ``d_i = 0`` everywhere, so
+smoothing cannot create drift, whatever the logging interval or the curve's bend.
+
+A run whose loss turned NaN or infinite after finite values (``Run.diverged_at``) failed: its
+status is ``diverged`` whatever its windows (they cover the points before it).
 
 A partial log whose schedule has a horizon beyond the next logged step (rebuilt from a
 config, or given with flags) also gets a forecast: the final loss ``L_pred(T)`` with its
@@ -25,11 +35,24 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ExtrapolationError, ParameterError, ReadError
 from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositive_loss
+from lrcurve.io.smoothing import Smoothing, resolve_smoothing
+from lrcurve.io.smoothing import smooth as smooth_series
 from lrcurve.runs import Run
 
 DEFAULT_TOLERANCE = "0.5%"
 DEFAULT_WINDOWS = 20
 Z95 = 1.959964
+DIRECTIONS = ("worse", "better", "both")
+DEFAULT_DIRECTION = "worse"
+
+
+def check_direction(direction: str) -> str:
+    """``direction`` if it is one of :data:`DIRECTIONS`, else refused."""
+    if direction not in DIRECTIONS:
+        raise ParameterError(
+            f"must be one of {', '.join(DIRECTIONS)}, got {direction!r}", param="direction"
+        )
+    return direction
 
 
 def parse_tolerance(text: str) -> float:
@@ -55,13 +78,28 @@ def parse_tolerance(text: str) -> float:
 
 @dataclass(frozen=True)
 class Window:
-    """Consecutive logged points and their mean relative deviation from the prediction."""
+    """Consecutive logged points, their mean relative deviation from the prediction, the band
+    ``[lower, upper]`` it is judged against, and whether it fails the run (``failed``: outside
+    the band on a side the check's direction guards)."""
 
     start: int
     end: int
     points: int
     deviation: float
-    in_band: bool
+    lower: float
+    upper: float
+    failed: bool
+
+    @property
+    def in_band(self) -> bool:
+        return self.lower <= self.deviation <= self.upper
+
+    @property
+    def side(self) -> str:
+        """``above`` or ``below`` the band, or ``inside``."""
+        if self.in_band:
+            return "inside"
+        return "above" if self.deviation > self.upper else "below"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,8 +107,20 @@ class Window:
             "end": self.end,
             "points": self.points,
             "deviation": self.deviation,
+            "lower": self.lower,
+            "upper": self.upper,
             "in_band": self.in_band,
+            "side": self.side,
+            "failed": self.failed,
         }
+
+
+def judge(deviation: float, tolerance: float, direction: str) -> tuple[float, float, bool]:
+    """The band ``(lower, upper)`` and whether ``deviation`` fails it in ``direction``."""
+    lower, upper = -tolerance, tolerance
+    above, below = deviation > upper, deviation < lower
+    failed = {"worse": above, "better": below, "both": above or below}[direction]
+    return lower, upper, bool(failed)
 
 
 @dataclass(frozen=True)
@@ -103,7 +153,8 @@ class Forecast:
 
 @dataclass(frozen=True, eq=False)
 class CheckResult:
-    """A run's logged loss against its predicted loss, window by window."""
+    """A run's logged loss against its predicted loss, window by window. ``observed`` is the
+    logged loss with its deviation smoothed as ``smoothing`` says (``none``: as logged)."""
 
     run: Run
     tolerance: float
@@ -113,42 +164,73 @@ class CheckResult:
     windows: tuple[Window, ...]
     forecast: Forecast | None
     prediction: Prediction | None = None
+    direction: str = DEFAULT_DIRECTION
+    smoothing: str = "none"
+    notes: tuple[str, ...] = ()
 
     @property
     def deviation(self) -> NDArray[np.float64]:
         return (self.observed - self.predicted) / self.predicted
 
     @property
+    def diverged(self) -> bool:
+        return self.run.diverged_at is not None
+
+    @property
     def drifted(self) -> bool:
-        return not all(w.in_band for w in self.windows)
+        """A window failed (see :class:`Window`)."""
+        return any(w.failed for w in self.windows)
+
+    @property
+    def status(self) -> str:
+        """``diverged``, ``drift`` or ``ok``: anything but ``ok`` fails the run."""
+        return "diverged" if self.diverged else "drift" if self.drifted else "ok"
 
     @property
     def first_drift(self) -> Window | None:
-        return next((w for w in self.windows if not w.in_band), None)
+        return next((w for w in self.windows if w.failed), None)
 
     @property
-    def worst(self) -> Window:
-        return max(self.windows, key=lambda w: abs(w.deviation))
+    def worst(self) -> Window | None:
+        return max(self.windows, key=lambda w: abs(w.deviation), default=None)
+
+    def _verdict(self) -> str:
+        """What the windows say, in words."""
+        band = f"±{100 * self.tolerance:.3g} %"
+        if self.worst is None:
+            return "no logged loss after warmup to compare"
+        worst = f"{100 * self.worst.deviation:+.2f} %"
+        first = self.first_drift
+        if first is not None:
+            return (
+                f"the loss left the {band} band at step {first.start} "
+                f"({100 * first.deviation:+.2f} % {first.side} "
+                f"the prediction over steps {first.start}-{first.end}; worst window {worst})"
+            )
+        text = (
+            f"within {band} of the prediction over {len(self.windows)} windows to step "
+            f"{self.steps[-1]} (worst {worst})"
+        )
+        outside = [w for w in self.windows if not w.in_band]
+        if outside:
+            better = "better" if outside[0].side == "below" else "worse"
+            rest = ", the rest within it" if len(outside) < len(self.windows) else ""
+            text = (
+                f"{len(outside)} of {len(self.windows)} windows {better} than the {band} band "
+                f"from step {outside[0].start} ({100 * outside[0].deviation:+.2f} %; not failed: "
+                f"direction {self.direction}){rest} (worst {worst})"
+            )
+        return text
 
     def summary(self) -> str:
         """One line for people and CI logs."""
-        band = f"±{100 * self.tolerance:.3g} %"
-        worst = f"{100 * self.worst.deviation:+.2f} %"
-        head = f"{self.run.name}: "
-        if self.drifted:
-            first = self.first_drift
-            assert first is not None
-            side = "above" if first.deviation > 0 else "below"
-            text = (
-                f"{head}the loss left the {band} band at step {first.start} "
-                f"({100 * first.deviation:+.2f} % {side} "
-                f"the prediction over steps {first.start}-{first.end}; worst window {worst})"
+        text = f"{self.run.name}: "
+        if self.diverged:
+            text += (
+                f"the run diverged at step {self.run.diverged_at} (its loss is NaN or infinite "
+                "from there to the last logged step); before it, "
             )
-        else:
-            text = (
-                f"{head}within {band} of the prediction over {len(self.windows)} windows to step "
-                f"{self.steps[-1]} (worst {worst})"
-            )
+        text += self._verdict()
         if self.forecast is not None:
             interval = self.forecast.interval
             ci = (
@@ -159,21 +241,22 @@ class CheckResult:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        first = self.first_drift
+        first, worst, n = self.first_drift, self.worst, self.steps.size
         return {
             "run": self.run.name,
             "source": self.run.source,
-            "status": "drift" if self.drifted else "ok",
+            "status": self.status,
+            "diverged_at": self.run.diverged_at,
+            "direction": self.direction,
             "tolerance": self.tolerance,
-            "points": int(self.steps.size),
-            "from_step": int(self.steps[0]),
-            "to_step": int(self.steps[-1]),
-            "mean_deviation": float(np.mean(self.deviation)),
-            "worst_window_deviation": self.worst.deviation,
+            "smoothing": self.smoothing,
+            "points": int(n),
+            "from_step": int(self.steps[0]) if n else None,
+            "to_step": int(self.steps[-1]) if n else None,
+            "mean_deviation": float(np.mean(self.deviation)) if n else None,
+            "worst_window_deviation": None if worst is None else worst.deviation,
             "first_drift_step": None if first is None else first.start,
-            "drift_direction": None
-            if first is None
-            else ("above" if first.deviation > 0 else "below"),
+            "drift_direction": None if first is None else first.side,
             "windows": [w.to_dict() for w in self.windows],
             "forecast": None if self.forecast is None else self.forecast.to_dict(),
             "schedule": str(self.run.schedule),
@@ -182,20 +265,92 @@ class CheckResult:
         }
 
 
+def _windows(
+    steps: NDArray[np.int64],
+    deviation: NDArray[np.float64],
+    count: int,
+    tolerance: float,
+    direction: str,
+) -> tuple[Window, ...]:
+    """``deviation`` cut into ``count`` windows of consecutive points, each judged."""
+    if not steps.size:
+        return ()
+    parts = np.array_split(np.arange(steps.size), min(count, steps.size))
+    starts = np.array([p[0] for p in parts])
+    counts = np.array([p.size for p in parts])
+    means = np.add.reduceat(deviation, starts) / counts
+    return tuple(
+        Window(
+            int(steps[p[0]]),
+            int(steps[p[-1]]),
+            int(p.size),
+            float(m),
+            *judge(float(m), tolerance, direction),
+        )
+        for p, m in zip(parts, means)
+    )
+
+
+def _forecast(fitted: FittedLaw, run: Run) -> Prediction | None:
+    """The prediction to the end of ``run``'s planned schedule when more than one more log is
+    to come; None otherwise."""
+    horizon = run.schedule.horizon
+    log_interval = float(np.median(np.diff(run.steps))) if run.steps.size > 1 else 0.0
+    if horizon is None or horizon <= run.last_step + log_interval:
+        return None
+    prediction = fitted.predict(run.schedule, horizon)
+    refuse_nonpositive_loss(
+        prediction.loss,
+        run.peak_lr,
+        fitted.peak_lr,
+        lambda i: f"at step {i + 1} of {run.name}'s forecast",
+    )
+    return prediction
+
+
+def _smoothed(
+    run: Run, observed: NDArray[np.float64], predicted: NDArray[np.float64], smoothing: Smoothing
+) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[str, ...]]:
+    """The logged loss with its relative deviation from ``predicted`` smoothed, that
+    deviation, and a note saying so (none when nothing is smoothed)."""
+    deviation = smooth_series((observed - predicted) / predicted, smoothing)
+    if smoothing.kind == "none" or not observed.size:
+        return observed, deviation, ()
+    series = repr(run.loss_series) if run.loss_series else "the loss"
+    note = (
+        f"{run.source or run.name}: smoothed the deviation of {series} from the prediction "
+        f"with {smoothing} (smooth='none' to judge the raw points)"
+    )
+    return predicted * (1.0 + deviation), deviation, (note,)
+
+
 def check_run(
-    fitted: FittedLaw, run: Run, tolerance: float, windows: int = DEFAULT_WINDOWS
+    fitted: FittedLaw,
+    run: Run,
+    tolerance: float,
+    windows: int = DEFAULT_WINDOWS,
+    *,
+    direction: str = DEFAULT_DIRECTION,
+    smooth: str = "none",
 ) -> CheckResult:
-    """Compare ``run``'s logged loss with ``fitted``'s prediction for its schedule."""
+    """Compare ``run``'s logged loss with ``fitted``'s prediction for its schedule.
+
+    ``smooth`` (``none``, ``auto``, ``ema:B``, ``window:N``; ``auto`` smooths a training loss
+    with ``window:11``) applies to the deviation from the prediction, not to the loss (see the
+    module docstring): give the run as logged, unsmoothed.
+    """
     if windows < 1:
         raise ParameterError(f"must be at least 1, got {windows}", param="windows")
+    check_direction(direction)
+    smoothing = resolve_smoothing(smooth, run.loss_series)
     compared = fit_window(run, fitted.skip_fraction)
-    if not compared.any():
+    if not compared.any() and run.diverged_at is None:
         raise ReadError(
             f"{run.source or run.name}: no logged loss after warmup ({run.warmup_steps} steps) to "
             "check"
         )
     steps, observed = run.steps[compared], run.loss[compared]
-    predicted = fitted.curve(run.schedule, steps)
+    predicted = fitted.curve(run.schedule, steps) if steps.size else np.empty(0)
     if not np.all(np.isfinite(predicted)):
         raise ExtrapolationError(
             f"{run.source or run.name}: the law is not defined for this run's schedule "
@@ -204,37 +359,21 @@ def check_run(
     refuse_nonpositive_loss(
         predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"
     )
-    deviation = (observed - predicted) / predicted
-    parts = np.array_split(np.arange(steps.size), min(windows, steps.size))
-    starts = np.array([p[0] for p in parts])
-    counts = np.array([p.size for p in parts])
-    means = np.add.reduceat(deviation, starts) / counts
-    cut = tuple(
-        Window(
-            int(steps[p[0]]), int(steps[p[-1]]), int(p.size), float(m), bool(abs(m) <= tolerance)
-        )
-        for p, m in zip(parts, means)
-    )
-    forecast, prediction = None, None
-    horizon = run.schedule.horizon
-    log_interval = float(np.median(np.diff(run.steps))) if run.steps.size > 1 else 0.0
-    if (
-        horizon is not None and horizon > run.last_step + log_interval
-    ):  # more than one more log to come
-        prediction = fitted.predict(run.schedule, horizon)
-        refuse_nonpositive_loss(
-            prediction.loss,
-            run.peak_lr,
-            fitted.peak_lr,
-            lambda i: f"at step {i + 1} of {run.name}'s forecast",
-        )
+    observed, deviation, notes = _smoothed(run, observed, predicted, smoothing)
+    cut = _windows(steps, deviation, windows, tolerance, direction)
+    prediction = None if run.diverged_at is not None else _forecast(fitted, run)
+    forecast = None
+    if prediction is not None:
         forecast = Forecast(
-            horizon,
+            int(prediction.steps[-1]),
             prediction.final_loss,
             prediction.final_stderr,
             prediction.final_loss * (1.0 + cut[-1].deviation),
         )
-    return CheckResult(run, tolerance, steps, observed, predicted, cut, forecast, prediction)
+    return CheckResult(
+        run, tolerance, steps, observed, predicted, cut, forecast, prediction,
+        direction, str(smoothing), notes,
+    )  # fmt: skip
 
 
 def with_fit_warmup(runs: list[Run], warmup: int) -> list[Run] | None:

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from lrcurve.errors import ExtrapolationError
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import Law, LRHistory
+from lrcurve.memory import check_memory
 from lrcurve.metrics import Scores, score
 from lrcurve.prediction import Prediction
 from lrcurve.report import fit_report
@@ -157,16 +158,23 @@ class FittedLaw:
         forward area 0) a value that is not finite is NaN."""
         after = steps > schedule.warmup_steps
         finite = np.isfinite(loss)
-        missing = np.flatnonzero(after & ~finite)
-        if missing.size:
+        missing = after & ~finite
+        if missing.any():
             raise ExtrapolationError(
-                f"the law is not defined at step {steps[missing[0]]} of {schedule} "
+                f"the law is not defined at step {steps[np.argmax(missing)]} of {schedule} "
                 "(an LR of zero from the start?)"
             )
-        at = np.flatnonzero(after)
-        refuse_nonpositive_loss(
-            loss[at], schedule.peak, self.peak_lr, lambda i: f"at step {steps[at[i]]} of {schedule}"
-        )
+        del missing
+        low = loss <= MIN_LOSS  # the first low loss after the warmup, without copying the loss
+        low &= after
+        if low.any():
+            i = int(np.argmax(low))
+            refuse_nonpositive_loss(
+                loss[i : i + 1],
+                schedule.peak,
+                self.peak_lr,
+                lambda _: f"at step {steps[i]} of {schedule}",
+            )
         return loss if finite.all() else np.where(finite, loss, np.nan)
 
     def _evaluate(
@@ -191,22 +199,30 @@ class FittedLaw:
         with_stderr: bool = True,
     ) -> Prediction:
         """The loss at every step of ``schedule`` up to ``n_steps`` (default: its horizon), with
-        its predictive interval at ``level`` (``None``: none; see :class:`Prediction`)."""
+        the parameters' s.e. and the predictive interval at ``level`` (``None``: none; see
+        :class:`Prediction`). ``with_stderr=False``: the curve alone (no s.e., no interval) in a
+        few bytes a step."""
         if level is not None:
             z_value(level)  # refuses a level outside (0, 1) before any work
         n = n_steps or schedule.horizon
         if not n or n < 1:
             raise ExtrapolationError("the schedule has no horizon; give the number of steps")
-        steps = np.arange(1, n + 1, dtype=np.int64)
+        check_memory(self.law.name, n, with_stderr and self.covariance is not None)
         history = LRHistory.of(schedule, n)
-        prepared = self.law.prepare(history, steps)
-        loss = self._checked(self.law.evaluate(self.values, prepared), steps, schedule)
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
+            steps = np.arange(1, n + 1, dtype=np.int64)
+            prepared = self.law.prepare(history, steps)
+            loss = self.law.evaluate(self.values, prepared)
             stderr = self._propagate(prepared)
+            del prepared
+        else:  # the same numbers in a few bytes a step (benchmarks/speed.py)
+            loss = self.law.every_step(self.values, history)
+            steps = np.arange(1, n + 1, dtype=np.int64)
+        loss = self._checked(loss, steps, schedule)
         regime = self.regime(schedule, n, history.held)
         sd = None
-        if level is not None:
+        if level is not None and with_stderr:
             sd = curve_sd(self, schedule, steps, loss, stderr, history.held)
         return Prediction(
             schedule,
@@ -215,7 +231,7 @@ class FittedLaw:
             loss,
             stderr,
             tuple(detail for _, detail in regime),
-            level,
+            None if sd is None else level,
             sd,
             tuple(short for short, _ in regime),
         )

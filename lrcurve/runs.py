@@ -49,6 +49,10 @@ class Run:
     lr_origin: str = "schedule"
     notes: tuple[str, ...] = field(default=())
     inputs: tuple[str, ...] = field(default=())  # every file read to make the run (never written)
+    # the step of the first NaN/inf loss of a non-finite tail after finite losses (the run
+    # diverged there; ``steps``/``loss`` end before it), None when the last loss is finite
+    diverged_at: int | None = None
+    loss_series: str = ""  # the name of the logged series ``loss`` was read from
 
     def __post_init__(self) -> None:
         if len(self.steps) != len(self.loss):

@@ -7,6 +7,7 @@ from lrcurve.laws import make_law
 from lrcurve.laws.base import FitData, LRHistory
 from lrcurve.metrics import score
 from lrcurve.runs import Run
+from tests.conftest import SAMPLES
 
 
 def synthetic_run(name, schedule, theta, steps, noise=0.0, seed=0):
@@ -495,3 +496,96 @@ def test_a_fit_file_holding_an_unknown_parameter_is_damaged(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({**data, "held": ["gamma"]}))
     with pytest.raises(InputError, match="damaged fit file: held parameters gamma"):
         load_fit(tmp_path / "bad.json")
+
+
+@pytest.fixture(scope="module")
+def sample_fits():
+    """Both laws fitted to the sample constant and cosine runs, with non-default options too."""
+    from lrcurve.laws import MultiPowerLaw
+
+    runs = [read_runs(SAMPLES / f"{n}.csv", warmup_steps=2160)[0] for n in ("constant", "cosine")]
+    laws = (
+        MomentumLaw(),
+        MultiPowerLaw(),
+        MomentumLaw(warmup="peak", lr_exponent=0.7),
+        MultiPowerLaw(warmup="full", lr_exponent=0.8),
+    )
+    return [fit(runs, law=law) for law in laws]
+
+
+EVERY_STEP_SCHEDULES = [
+    ("wsd", dict(steps=150_001, warmup=2160, decay=0.2, shape="sqrt")),  # 3 chunks
+    ("cosine", dict(steps=70_000, warmup=2160, floor=0.1)),
+    ("constant", dict(steps=5000, warmup=100)),  # few knots: LD walked at every step
+    ("wsd", dict(steps=3000, warmup=50, decay=0.5, shape="linear")),
+]
+
+
+@pytest.mark.parametrize("kind, options", EVERY_STEP_SCHEDULES)
+def test_prediction_at_every_step_is_bit_identical_to_the_laws_evaluation(
+    sample_fits, kind, options
+):
+    """Issue 13 item 10: predict computes every step in chunks (areas and filter state carried,
+    LD interpolated without its map): the numbers must not move by a bit."""
+    schedule = make_schedule(kind, peak=3e-4, **options)
+    n = options["steps"]
+    history = LRHistory.of(schedule, n)
+    assert np.array_equal(history.lr, schedule.per_step(n))  # evaluated in chunks
+    steps = np.arange(1, n + 1)
+    for fitted in sample_fits:
+        whole = fitted.law.evaluate(fitted.values, fitted.law.prepare(history, steps))
+        assert np.array_equal(fitted.law.every_step(fitted.values, history), whole), fitted.law
+        plain = fitted.predict(schedule, with_stderr=False)
+        banded = fitted.predict(schedule)
+        assert np.array_equal(plain.loss, banded.loss) and np.array_equal(plain.steps, steps)
+        assert plain.loss_stderr is None and banded.loss_stderr is not None
+
+
+def test_the_loss_drop_at_every_step_matches_its_interpolation_map():
+    from lrcurve.laws.loss_drop import LossDrop, loss_drop_every_step
+
+    schedule = make_schedule("cosine", steps=100_000, peak=3e-4, warmup=1000, floor=0.0)
+    lr = schedule.per_step(100_000)
+    params = np.array([[0.5, 2.0, 0.6, 0.3], [1.0, 0.5, 1.0, 0.0]])
+    mapped = LossDrop.of(lr, np.arange(1, lr.size + 1))
+    assert mapped.knots is not None  # the dense path: knots and the interpolation map
+    assert np.array_equal(loss_drop_every_step(lr, params), mapped.many(params))
+
+
+@pytest.mark.parametrize("law_index, limit", [(0, 64), (1, 64)])
+def test_memory_per_predicted_step_without_the_band(sample_fits, law_index, limit):
+    """Issue 13 item 10: ~177 and ~271 bytes a step (88 and 234 before this change); at most
+    64 now on a WSD run of 2M steps or more (the multi-power walk has a fixed ~25 MB on top;
+    benchmarks/speed.py prints the figures)."""
+    import tracemalloc
+
+    fitted, n = sample_fits[law_index], 2_000_000
+    schedule = make_schedule("wsd", steps=n, peak=3e-4, warmup=2160, decay=0.2, shape="sqrt")
+    tracemalloc.start()
+    try:
+        fitted.predict(schedule, with_stderr=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / n <= limit
+
+
+def test_a_prediction_that_cannot_fit_in_memory_is_refused_up_front(
+    sample_fits, monkeypatch, tmp_path
+):
+    import lrcurve.memory
+    from lrcurve.errors import ParameterError
+    from lrcurve.fitfile import save_fit
+    from tests.conftest import run_lrcurve
+
+    monkeypatch.setattr(lrcurve.memory, "available_memory", lambda: 100_000_000)
+    fitted = sample_fits[0]
+    schedule = make_schedule("constant", steps=2_000_000, peak=3e-4)
+    with pytest.raises(ParameterError) as caught:
+        fitted.predict(schedule, with_stderr=False)  # 128 MB needed
+    assert caught.value.param == "steps" and "0.1 GB are available" in str(caught.value)
+    assert fitted.predict(schedule, 1_000_000, with_stderr=False).steps.size == 1_000_000
+    save_fit(fitted, tmp_path / "fit.json")
+    r = run_lrcurve("predict", "fit.json", "--steps", 20_000_000, "--schedule", "wsd", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("lrcurve: error: --steps: predicting")

@@ -3,8 +3,10 @@
 and a refused command writes nothing.
 
 Five tests of 200 examples and one of 60 (1,060 inputs), with the reader fuzz of
-``test_readers.py`` (450 more), make over 1,500 malformed inputs per run; the commands
-run in-process through ``lrcurve.cli.main()``.
+``test_readers.py`` (450 more), make over 1,500 malformed inputs per run; four more of 25
+cover issue 13's gate classes (NaN/inf tails in ``check``, live logs cut mid-row, columns
+equal but for case, losses in other units). The commands run in-process through
+``lrcurve.cli.main()``; ``LRCURVE_FUZZ_SCALE`` multiplies every count (``make fuzz``).
 """
 
 import functools
@@ -86,8 +88,9 @@ def check_outcome(
     drift_allowed: bool = False,
 ) -> None:
     assert "Traceback" not in err, err
-    if drift_allowed and code == 1:  # `check`: the run left the band, a result and not an error
-        assert "DRIFT" in out + err or '"drift"' in out, (out, err)
+    if drift_allowed and code == 1:  # `check`: the run drifted or diverged: a result, no error
+        verdict = ("DRIFT", "DIVERGED", '"drift"', '"diverged"')
+        assert any(word in out + err for word in verdict), (out, err)
         return
     assert code in (0, 2), (code, err)
     if code == 2:
@@ -742,3 +745,116 @@ def test_extreme_flags_found_by_the_fuzz(tmp_path, fit_file, sweeps_file, args):
     args = [{"SWEEPS": sweeps_file, "FIT": fit_file}.get(a, a) for a in args]
     code, out, err = run_cli(directory, *args)
     check_outcome(directory, {}, code, out, err, False)
+
+
+# Issue 13's classes: a gate that never passes a broken run, and no silent misreads.
+GATE = settings(
+    max_examples=25 * FUZZ_SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+WSD_ROWS = (SAMPLES / "wsd.csv").read_text().splitlines()
+PEAK = 3e-4
+
+
+@GATE
+@given(
+    tail=st.integers(1, len(WSD_ROWS) - 10),
+    values=st.lists(st.sampled_from(["nan", "inf", "-inf", "NaN", "Infinity"]), min_size=1),
+    holes=st.lists(st.integers(1, len(WSD_ROWS) - 1), max_size=3),
+    json_out=st.booleans(),
+    direction=st.sampled_from([None, "worse", "better", "both"]),
+)
+def test_check_never_passes_a_run_that_diverged(
+    tmp_path, fit_file, tail, values, holes, json_out, direction
+):
+    """A log whose last ``tail`` losses are NaN/inf (after finite ones) is DIVERGED, exit 1, in
+    any direction; isolated NaN losses before the tail change nothing about that."""
+    directory = fuzz_dir(tmp_path, "diverged")
+    rows = [line.split(",") for line in WSD_ROWS]
+    first = len(rows) - tail
+    for i in range(first, len(rows)):
+        rows[i][2] = values[i % len(values)]
+    for i in holes:
+        if i < first:
+            rows[i][2] = "nan"
+    (directory / "run.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
+    before = snapshot(directory)
+    args = ["check", fit_file, "run.csv", *(["--direction", direction] if direction else [])]
+    code, out, err = run_cli(directory, *args, *(["--json"] if json_out else []))
+    check_outcome(directory, before, code, out, err, json_out, drift_allowed=True)
+    if code != 2:  # refused only when too few finite losses are left before the tail
+        assert code == 1 and f"diverged at step {rows[first][0]}" in out + err, (out, err)
+        if json_out:
+            assert json.loads(out)["status"] == "diverged"
+    else:
+        assert first - len(holes) < 30, err
+
+
+@GATE
+@given(cut=st.integers(0, 60), command=st.sampled_from(["fit", "check"]))
+def test_a_live_log_cut_anywhere_in_its_last_row_is_never_misread(tmp_path, fit_file, cut, command):
+    """The file check reads is often still being written: its last row cut anywhere (a writer
+    writes the newline last) must not be read as an absurd LR (a cut ``3.17e-05`` read as 3.17
+    was saved as the peak LR) nor fail a healthy run."""
+    directory = fuzz_dir(tmp_path, "live")
+    text = "\n".join(WSD_ROWS[:-1]) + "\n" + WSD_ROWS[-1][: max(1, len(WSD_ROWS[-1]) - cut)]
+    (directory / "live.csv").write_text(text)
+    before = snapshot(directory)
+    if command == "fit":
+        code, out, err = run_cli(directory, "fit", "live.csv", "--warmup", "2160", "-o", "o.json")
+        check_outcome(directory, before, code, out, err, False)
+        if code == 0:
+            saved = json.loads((directory / "o.json").read_text())
+            assert saved["peak_lr"] == pytest.approx(PEAK), err
+    else:
+        code, out, err = run_cli(directory, "check", fit_file, "live.csv", "--json")
+        assert code == 0, (out, err)  # the healthy WSD run, however its last row was cut
+        assert json.loads(out)["status"] == "ok"
+
+
+@GATE
+@given(
+    column=st.sampled_from(["step", "lr", "loss"]),
+    twin=st.sampled_from(["upper", "title", "swap"]),
+    command=st.sampled_from(["fit", "check"]),
+)
+def test_columns_equal_but_for_case_are_refused_naming_both(
+    tmp_path, fit_file, column, twin, command
+):
+    directory = fuzz_dir(tmp_path, "ambiguous")
+    header = WSD_ROWS[0].split(",")
+    other = {"upper": column.upper(), "title": column.title(), "swap": column.swapcase()}[twin]
+    rows = [f"{r},{r.split(',')[header.index(column)]}" for r in WSD_ROWS[1:]]
+    (directory / "amb.csv").write_text("\n".join([f"{WSD_ROWS[0]},{other}", *rows]) + "\n")
+    before = snapshot(directory)
+    args = (
+        ["fit", "amb.csv", "-o", "o.json"] if command == "fit" else ["check", fit_file, "amb.csv"]
+    )
+    code, out, err = run_cli(directory, *args)
+    check_outcome(directory, before, code, out, err, False)
+    assert code == 2 and repr(column) in err and repr(other) in err, err
+
+
+@GATE
+@given(
+    unit=st.sampled_from(["ppl", "bits"]),
+    name=st.sampled_from(["loss", "train_loss", "val_loss"]),
+    scale=st.floats(0.9, 1.1),
+)
+def test_a_loss_logged_in_another_unit_is_never_read_as_nats(tmp_path, unit, name, scale):
+    """Perplexity or bits in a column named like a loss: converted (and said) or refused, never
+    fitted as nats."""
+    directory = fuzz_dir(tmp_path, "units")
+    header = WSD_ROWS[0].replace("loss", name)
+    nats = [float(r.split(",")[2]) * scale for r in WSD_ROWS[1:]]
+    logged = [np.exp(x) if unit == "ppl" else x / np.log(2) for x in nats]
+    rows = [f"{r.rsplit(',', 1)[0]},{v!r}" for r, v in zip(WSD_ROWS[1:], logged)]
+    (directory / "u.csv").write_text("\n".join([header, *rows]) + "\n")
+    before = snapshot(directory)
+    code, out, err = run_cli(directory, "fit", "u.csv", "-o", "o.json", "--warmup", "2160")
+    check_outcome(directory, before, code, out, err, False)
+    if code == 0:
+        saved = json.loads((directory / "o.json").read_text())
+        assert saved["runs"][0]["loss"] == pytest.approx(nats[: len(saved["runs"][0]["loss"])])
+        assert "converted column" in err

@@ -36,14 +36,14 @@ def _raise_stopped(signum: int, frame: Any) -> NoReturn:
     raise Stopped(signum)
 
 
-def _catch_signals() -> dict[int, Any]:
-    """Turn stop signals into :class:`Stopped`; the handlers they had before."""
-    before = {}
+def _catch_signals(before: dict[int, Any]) -> None:
+    """Turn stop signals into :class:`Stopped`, keeping in ``before`` the handlers they had
+    (filled as it goes: a signal may arrive between two of them)."""
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signum = getattr(signal, name)
-            before[signum] = signal.signal(signum, _raise_stopped)
-    return before
+            before[signum] = signal.getsignal(signum)
+            signal.signal(signum, _raise_stopped)
 
 
 def _one_line(text: str) -> str:
@@ -88,8 +88,8 @@ def _run() -> int:
                 print(error.format_message())
             return int(getattr(error, "exit_code", 2))
         _exit(_usage_error(error), int(getattr(error, "exit_code", 2)))
-    except typer.Abort:
-        _exit("aborted", 130)
+    except typer.Abort:  # click's word for a KeyboardInterrupt it caught
+        _exit("interrupted", 130)
     except LrcurveError as error:
         _exit(f"error: {_one_line(error.render(FLAGS))}", error.exit_code)
     return code if isinstance(code, int) else 0
@@ -97,8 +97,9 @@ def _run() -> int:
 
 def main() -> None:
     """The ``lrcurve`` script."""
-    before = _catch_signals()
-    try:
+    before: dict[int, Any] = {}
+    try:  # the handlers are installed inside: a Ctrl-C right after the first is caught too
+        _catch_signals(before)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             warnings.filterwarnings("ignore", message=_NUMPY_WARNINGS, category=RuntimeWarning)

@@ -1,5 +1,5 @@
-"""``lrcurve check``: is a run still on its predicted curve? Exit 0 in band, 1 on drift, 2 on
-bad input."""
+"""``lrcurve check``: is a run still on its predicted curve? Exit 0 ok, 1 on drift or a diverged
+run, 2 on bad input."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +18,6 @@ from lrcurve.cli.flags import (
     LrCol,
     Parent,
     RunCol,
-    Smooth,
     StepCol,
 )
 from lrcurve.cli.schedule_flags import (
@@ -42,6 +41,25 @@ from lrcurve.cli.schedule_flags import (
     TokensPerStep,
     Warmup,
 )
+
+CheckSmooth = Annotated[
+    str,
+    typer.Option(
+        "--smooth",
+        help="Smooth the deviation from the prediction (not the loss): none, ema:B, window:N; "
+        "auto = window:11 for a training loss, none for validation.",
+    ),
+]
+Direction = Annotated[
+    str,
+    typer.Option(
+        "--direction",
+        help="Which side of the band fails the run: worse (above the predicted loss), better "
+        "(below it) or both; the other side is reported, not failed.",
+    ),
+]
+DEFAULT_DIRECTION = "worse"  # lrcurve.check's, not imported here: --help must not load numpy
+VERDICT = {"ok": "OK", "drift": "DRIFT", "diverged": "DIVERGED"}
 
 
 def with_flag_schedule(run: Any, spec: Any) -> Any:
@@ -75,10 +93,10 @@ def annotation(result: Any) -> str:
     import os
 
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        level = "error" if result.drifted else "notice"
+        level = "notice" if result.status == "ok" else "error"
         text = result.summary().replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         return f"::{level} title=lrcurve check::{text}"
-    return f"lrcurve check: {'DRIFT' if result.drifted else 'OK'}: {result.summary()}"
+    return f"lrcurve check: {VERDICT[result.status]}: {result.summary()}"
 
 
 def print_result(result: Any) -> None:
@@ -93,9 +111,19 @@ def print_result(result: Any) -> None:
         text=("band",),
     )
     for w in result.windows:
-        band = "ok" if w.in_band else Text("drift", style="red")
+        band = (
+            "ok"
+            if w.in_band
+            else Text("drift", style="red")
+            if w.failed
+            else Text(f"{w.side} (not judged)", style="yellow")
+        )
         rows.add_row(f"{w.start}-{w.end}", str(w.points), f"{100 * w.deviation:+.3f}", band)
     out.print(rows)
+    if result.diverged:
+        out.print(
+            Text(f"diverged at step {result.run.diverged_at}: NaN or infinite loss", style="red")
+        )
     if result.forecast is not None:
         f = result.forecast
         ci = (
@@ -134,6 +162,7 @@ def check_command(
             help="Cut the compared log into this many windows of consecutive points.",
         ),
     ] = DEFAULT_WINDOWS,
+    direction: Direction = DEFAULT_DIRECTION,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -167,24 +196,31 @@ def check_command(
     run_col: RunCol = None,
     loss_unit: LossUnit = "auto",
     loss: LossSeries = None,
-    smooth: Smooth = "auto",
+    smooth: CheckSmooth = "auto",
     parent: Parent = "auto",
 ) -> None:
     """Compare a run's logged loss with the loss the fit predicts for its schedule.
 
     The schedule is the run's own (rebuilt from a W&B config, or its logged LR); give
     --schedule/--steps/... to set its planned horizon, and the rest of a partial run is
-    forecast. Exit status: 0 within tolerance, 1 when the loss drifted, 2 on bad input.
+    forecast. Exit status: 0 ok, 1 when the loss drifted (in --direction) or the run
+    diverged (its loss turned NaN or infinite), 2 on bad input, 3 on an internal error.
     """
-    from lrcurve.check import check_run, parse_tolerance, with_fit_warmup
+    from lrcurve.check import check_direction, check_run, parse_tolerance, with_fit_warmup
     from lrcurve.cli.files import check_plot_path, mark_input
     from lrcurve.cli.loading import RunInputs, load_fit, say_notes
     from lrcurve.cli.render import note
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.errors import InputError
+    from lrcurve.io.smoothing import parse_smoothing
 
     spec, inputs = ScheduleSpec.pick(locals()), RunInputs.pick(locals())
+    # the run as logged, to its divergence: check smooths the deviation, not the loss
+    inputs = replace(inputs, smooth="none", keep_diverged=True)
     band = parse_tolerance(tolerance)
+    check_direction(direction)
+    if smooth.strip().lower() != "auto":
+        parse_smoothing(smooth)
     if plot is not None:
         check_plot_path(plot, force)
     fitted = load_fit(fit_file)
@@ -213,7 +249,12 @@ def check_command(
     if inherited:
         note(inherited)
     say_notes(runs)
-    results = [check_run(fitted, run, band, windows) for run in runs]
+    results = [
+        check_run(fitted, run, band, windows, direction=direction, smooth=smooth) for run in runs
+    ]
+    for result in results:
+        for message in result.notes:
+            note(message)
     report_check(fitted, runs, results, plot, json_out, force, fit_file)
 
 
@@ -226,7 +267,7 @@ def report_check(
     force: bool,
     fit_file: Path,
 ) -> None:
-    """Warnings, the plot, the table or JSON, and the exit status (1 on drift)."""
+    """Warnings, the plot, the table or JSON, and the exit status (1 on drift or divergence)."""
     from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
 
     for warning in fitted.warnings:
@@ -234,15 +275,20 @@ def report_check(
     for run in runs:
         for warning in fitted.regime_warnings(run.schedule, run.horizon):
             note(f"warning: {run.name}: {warning}")
+    if plot is not None and not results[0].steps.size:  # it diverged before any compared point
+        note(f"no plot: {results[0].run.name} has no logged loss after warmup to draw")
+        plot = None
     if plot is not None:
         if len(results) > 1:
             note(f"the plot shows the first of {len(results)} runs")
         save_plot(plotting().plot_check(fitted, results[0]), plot, force)
-    drifted = any(r.drifted for r in results)
+    statuses = {r.status for r in results}
+    status = next((s for s in ("diverged", "drift") if s in statuses), "ok")
     if json_out:
         emit_json(
             {
-                "status": "drift" if drifted else "ok",
+                "status": status,
+                "direction": results[0].direction,
                 "fit_file": str(fit_file),
                 "law": fitted.law.name,
                 "runs": [r.to_dict() for r in results],
@@ -258,4 +304,4 @@ def report_check(
             typer.echo(annotation(result))
         if plot is not None:
             out.print(f"wrote {plot}")
-    raise typer.Exit(1 if drifted else 0)
+    raise typer.Exit(0 if status == "ok" else 1)

@@ -63,6 +63,7 @@ class RunInputs:
     loss: str | None = None
     smooth: str = "auto"
     parent: str = "auto"
+    keep_diverged: bool = False  # read a diverged run's loss up to its NaN/inf tail (check)
 
     @classmethod
     def pick(cls, values: Mapping[str, Any]) -> RunInputs:
@@ -87,6 +88,7 @@ class RunInputs:
             loss=self.loss,
             smooth=self.smooth,
             parent=self.parent,
+            keep_diverged=self.keep_diverged,
         )
         parent = options.parent_path
         runs: list[Any] = []

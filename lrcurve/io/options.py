@@ -77,6 +77,9 @@ class ReadOptions:
     ``loss`` picks the loss series (``val``, ``train``, ``None``/``auto``: val when logged,
     or a series name), ``smooth`` its smoothing (:mod:`lrcurve.io.smoothing`), ``parent``
     the run a branch is stitched onto (``auto``: from a W&B config, ``none``, or a path).
+    ``keep_diverged``: a loss that turns NaN/inf for good (the run diverged) is read up to
+    there however long that tail, for a judge of the run (``lrcurve check``); otherwise the
+    tail counts towards ``max_bad_fraction``.
     """
 
     columns: Columns = field(default_factory=Columns)
@@ -86,6 +89,7 @@ class ReadOptions:
     loss: str | None = None
     smooth: str = "auto"
     parent: str | Path = "auto"
+    keep_diverged: bool = False
 
     def __post_init__(self) -> None:
         if self.loss_unit not in LOSS_UNITS:

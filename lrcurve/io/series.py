@@ -9,6 +9,8 @@ step it has no point at was not logged (a blank cell). The checks and repairs:
   resumed run logs some steps again; a merged log may hold a step's LR and loss on separate
   lines, so a blank cell never replaces a value); steps out of order are sorted; both said;
 - NaN or infinite values are dropped and said, and refused when they are most of a series;
+  losses that are NaN or infinite from some step to the end of the log, after finite ones,
+  say that the run diverged there (``Run.diverged_at``; ``lrcurve check`` fails such a run);
 - the loss is converted to nats (:mod:`lrcurve.io.units`); a loss at step 0 (before any
   update) and losses while the LR has been 0 since the start are dropped and said;
 - the logged LR becomes the run's schedule (:func:`lrcurve.runs.logged_schedule`); when it
@@ -90,39 +92,89 @@ def check_steps(
         fail(steps != np.round(steps), "step {:g} is not a whole number")
 
 
+def _last_points(series: Series, where: str, notes: list[str]) -> NDArray[np.int64] | None:
+    """The index of the last point logged for each step, in step order (None: all of them,
+    already in order)."""
+    steps = series.steps
+    if np.all(np.diff(steps) > 0):  # the usual log: nothing to repair, no copies
+        return None
+    order = np.argsort(steps, kind="stable")  # a step's points in the order logged
+    ordered = steps[order]
+    same = ordered[1:] == ordered[:-1]
+    last = order[np.append(~same, True)]  # the last point of each step, in step order
+    if same.any():
+        notes.append(
+            f"{where}: {np.unique(ordered[1:][same]).size} steps logged more than once "
+            f"(the first: step {ordered[1:][same][0]:g}); kept the last value logged for each"
+        )
+    if np.any(np.diff(last) < 0):
+        notes.append(f"{where}: steps were not in order; sorted them")
+    return last
+
+
+def _finite(
+    series: Series,
+    last: NDArray[np.int64],
+    where: str,
+    notes: list[str],
+    max_bad_fraction: float,
+    tail: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The points ``last`` without NaN or infinite values (said), refused when those are more
+    than ``max_bad_fraction`` of them; the last ``tail`` points (a diverged run's, already
+    said) count in that fraction but are not said again."""
+    bad = ~np.isfinite(series.values[last])
+    dropped = int(bad[: bad.size - tail].sum())
+    if bad.sum() > max_bad_fraction * bad.size:
+        raise ReadError(
+            f"{where}: column {series.name!r}: {int(bad.sum())} of {bad.size} values are NaN "
+            "or infinite; refusing to use it"
+        )
+    if dropped:
+        notes.append(f"{where}: dropped {dropped} rows whose {series.name!r} is NaN or infinite")
+    return series.steps[last[~bad]], series.values[last[~bad]]
+
+
 def last_logged(
     series: Series, where: str, notes: list[str], max_bad_fraction: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The last value logged for each step, in step order, without NaN or infinite values."""
-    steps, values = series.steps, series.values
-    if np.all(np.diff(steps) > 0):  # the usual log: nothing to repair, no copies
-        bad = ~np.isfinite(values)
-        if not bad.any():
-            return steps, values
-        last = np.arange(steps.size)
+    last = _last_points(series, where, notes)
+    if last is None:
+        if np.all(np.isfinite(series.values)):
+            return series.steps, series.values
+        last = np.arange(series.steps.size)
+    return _finite(series, last, where, notes, max_bad_fraction)
+
+
+def non_finite_tail(values: NDArray[np.float64]) -> int:
+    """How many values at the end are NaN or infinite after a finite one (0 if the last is
+    finite or none is)."""
+    finite = np.flatnonzero(np.isfinite(values))
+    return 0 if not finite.size else int(values.size - 1 - finite[-1])
+
+
+def logged_loss(
+    series: Series, where: str, notes: list[str], options: ReadOptions
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int | None]:
+    """:func:`last_logged` for the loss, and the step where the run diverged: the first of the
+    NaN or infinite losses that end the log after finite ones (said as such, not as dropped
+    rows). ``options.keep_diverged`` leaves that tail out of ``max_bad_fraction``."""
+    last = _last_points(series, where, notes)
+    last = np.arange(series.steps.size) if last is None else last
+    tail = non_finite_tail(series.values[last])
+    if not tail:
+        return (*last_logged(series, where, notes, options.max_bad_fraction), None)
+    first = float(series.steps[last[-tail]])
+    notes.append(
+        f"{where}: {series.name!r} is NaN or infinite from step {first:g} on ({tail} rows, to "
+        f"the last logged at step {series.steps[last[-1]]:g}): the run diverged at step {first:g}"
+    )
+    if options.keep_diverged:
+        steps, values = _finite(series, last[:-tail], where, notes, options.max_bad_fraction)
     else:
-        order = np.argsort(steps, kind="stable")  # a step's points in the order logged
-        ordered = steps[order]
-        same = ordered[1:] == ordered[:-1]
-        last = order[np.append(~same, True)]  # the last point of each step, in step order
-        if same.any():
-            notes.append(
-                f"{where}: {np.unique(ordered[1:][same]).size} steps logged more than once "
-                f"(the first: step {ordered[1:][same][0]:g}); kept the last value logged for each"
-            )
-        if np.any(np.diff(last) < 0):
-            notes.append(f"{where}: steps were not in order; sorted them")
-    bad = ~np.isfinite(values[last])
-    if bad.any():
-        if bad.sum() > max_bad_fraction * bad.size:
-            raise ReadError(
-                f"{where}: column {series.name!r}: {int(bad.sum())} of {bad.size} values are NaN "
-                "or infinite; refusing to use it"
-            )
-        notes.append(
-            f"{where}: dropped {int(bad.sum())} rows whose {series.name!r} is NaN or infinite"
-        )
-    return steps[last[~bad]], values[last[~bad]]
+        steps, values = _finite(series, last, where, notes, options.max_bad_fraction, tail)
+    return steps, values, int(first)
 
 
 def lr_schedule(
@@ -275,7 +327,7 @@ def to_run(
     warmup = options.warmup_steps
     lr_steps, lr_values = last_logged(lr, where, notes, options.max_bad_fraction)
     schedule, origin = lr_schedule(lr_steps, lr_values, where, lr.name, warmup)
-    steps, values = last_logged(loss, where, notes, options.max_bad_fraction)
+    steps, values, diverged_at = logged_loss(loss, where, notes, options)
     _check_losses(where, loss.name, steps, values)
     steps, values, dropped = _after_training_starts(steps, values, schedule, lr_steps, where, notes)
     held = None if exact_schedule else _held_lr_note(where, lr.name, lr_steps, lr_values, steps)
@@ -301,4 +353,6 @@ def to_run(
         lr_origin=origin,
         notes=tuple(dict.fromkeys(notes)),
         inputs=inputs,
+        diverged_at=diverged_at,
+        loss_series=loss.name,
     )

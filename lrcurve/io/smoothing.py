@@ -4,6 +4,12 @@
 - ``window:n``: centred moving average of ``n`` points (no lag inside the run; the window
   is one-sided at the ends, so the last points lag the curve by up to ``(n-1)/4`` logs);
 - ``auto``: ``window:11`` for a training loss, nothing for a validation loss.
+
+A moving average of a curved loss is biased where the curve bends and where the window is
+one-sided (the ends of the log), the more so the sparser the log: a log every 128 steps
+averages 11 points over 1,400 steps. ``lrcurve check`` therefore smooths the relative
+deviation from the prediction (:func:`lrcurve.check.check_run`), never the loss: a log that
+sits on the prediction stays exactly on it, whatever its logging interval.
 """
 
 from __future__ import annotations
@@ -73,11 +79,17 @@ def is_training_loss(name: str) -> bool:
     return "train" in name.lower()
 
 
-def smooth_run(run: Run, spec: str, series: str) -> Run:
-    """``run`` with its loss smoothed by ``spec`` (``auto``: only a training loss)."""
+def resolve_smoothing(spec: str, series: str) -> Smoothing:
+    """The smoothing ``spec`` means for the loss series named ``series`` (``auto``: only a
+    training loss is smoothed)."""
     if spec.strip().lower() == "auto":
         spec = DEFAULT_TRAIN_SMOOTHING if is_training_loss(series) else "none"
-    smoothing = parse_smoothing(spec)
+    return parse_smoothing(spec)
+
+
+def smooth_run(run: Run, spec: str, series: str) -> Run:
+    """``run`` with its loss smoothed by ``spec`` (``auto``: only a training loss)."""
+    smoothing = resolve_smoothing(spec, series)
     if smoothing.kind == "none":
         return run
     note = (

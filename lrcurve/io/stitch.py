@@ -115,4 +115,5 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
         lr_origin=origin,
         notes=tuple(notes),
         inputs=tuple(dict.fromkeys((*parent.inputs, *branch.inputs))),
+        diverged_at=branch.diverged_at,
     )

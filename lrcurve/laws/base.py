@@ -4,7 +4,7 @@ the warmup conventions applied in one place), and the shared starting-point rout
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any, ClassVar
@@ -26,6 +26,24 @@ WARMUP_AS_RUN: dict[str, tuple[bool, bool]] = {
 }
 
 
+STEP_CHUNK = 1 << 16  # steps computed at once where a whole-run temporary would cost memory
+
+
+def step_chunks(n_steps: int, size: int = STEP_CHUNK) -> Iterator[slice]:
+    """Consecutive slices of at most ``size`` covering ``0..n_steps``."""
+    for start in range(0, n_steps, size):
+        yield slice(start, min(start + size, n_steps))
+
+
+def running_sum(values: NDArray[np.float64], carry: float) -> NDArray[np.float64]:
+    """``np.cumsum`` of ``values`` continued from ``carry``, the sum of the chunks before:
+    chunk by chunk, the same sums in the same order as one ``cumsum`` of the whole."""
+    out = values.astype(np.float64, copy=True)
+    if out.size:
+        out[0] += carry
+    return np.cumsum(out, out=out)
+
+
 @dataclass(frozen=True)
 class LRHistory:
     """The LR each step ``1..n`` ran with, and how many of the first were warmup."""
@@ -35,8 +53,13 @@ class LRHistory:
 
     @classmethod
     def of(cls, schedule: Schedule, n_steps: int) -> LRHistory:
-        """Steps ``1..n_steps`` of ``schedule``, as it runs."""
-        return cls(schedule.per_step(n_steps), min(schedule.warmup_steps, n_steps))
+        """Steps ``1..n_steps`` of ``schedule``, as it runs (``schedule.per_step``, evaluated a
+        chunk of steps at a time: a schedule is a function of each step, and its temporaries
+        would cost several times the ``8`` bytes a step the result needs)."""
+        lr = np.empty(max(n_steps, 0))
+        for part in step_chunks(lr.size):
+            lr[part] = schedule(np.arange(part.start + 1, part.stop + 1))
+        return cls(lr, min(schedule.warmup_steps, n_steps))
 
     @cached_property
     def held(self) -> NDArray[np.float64]:
@@ -229,6 +252,11 @@ class Law:
         self, theta: NDArray[np.float64], history: LRHistory, steps: NDArray[np.int64]
     ) -> NDArray[np.float64]:
         return self.evaluate(theta, self.prepare(history, steps))
+
+    def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
+        """The loss at every step ``1..n`` of ``history``: ``predict(theta, history, 1..n)`` to
+        the bit; laws override it to compute in chunks, in a few bytes a step."""
+        return self.predict(theta, history, np.arange(1, history.lr.size + 1, dtype=np.int64))
 
 
 EXPONENT = "alpha"  # the exponent of the forward area, solved for on the whole grid at once

@@ -89,9 +89,11 @@ class Knots:
         ) / (h[i - 2] + h[i - 1])
         return slope
 
-    def interpolation(self, at: NDArray[np.int64]) -> csr_matrix:
-        """The linear map from (knot values, knot slopes) to the values at steps ``at``:
-        a ``len(at) x 2K`` matrix with the four cubic Hermite weights in each row."""
+    def hermite(
+        self, at: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """For each step of ``at``: its knots ``left`` and ``right`` and the four cubic
+        Hermite weights (of the values at ``left``, ``right``, then of the slopes there)."""
         right = np.clip(np.searchsorted(self.steps, at, side="left"), 1, self.steps.size - 1)
         left = right - 1
         x0 = self.steps[left].astype(np.float64)
@@ -101,6 +103,12 @@ class Knots:
         weights = np.column_stack(
             [2 * u3 - 3 * u2 + 1, 3 * u2 - 2 * u3, (u3 - 2 * u2 + u) * h, (u3 - u2) * h]
         )
+        return left, right, weights
+
+    def interpolation(self, at: NDArray[np.int64]) -> csr_matrix:
+        """The linear map from (knot values, knot slopes) to the values at steps ``at``:
+        a ``len(at) x 2K`` matrix with the four cubic Hermite weights in each row."""
+        left, right, weights = self.hermite(at)
         size = self.steps.size
         columns = np.column_stack([left, right, size + left, size + right])
         return csr_matrix(
@@ -113,3 +121,22 @@ class Knots:
     ) -> NDArray[np.float64]:
         """Each row of knot ``values`` at the steps of ``interpolation`` (:meth:`interpolation`)."""
         return np.ascontiguousarray((interpolation @ np.hstack([values, self.slopes(values)]).T).T)
+
+    def interpolate_every_step(
+        self, values: NDArray[np.float64], n_steps: int, chunk: int = 1 << 16
+    ) -> NDArray[np.float64]:
+        """Each row of knot ``values`` at steps ``1..n_steps``, as :meth:`interpolate` with the
+        map of those steps gives it to the bit (the same four products, summed in the same
+        order), a ``chunk`` of steps at a time: no ``n x 2K`` map is held."""
+        slopes = self.slopes(values)
+        out = np.empty((values.shape[0], n_steps))
+        for start in range(0, n_steps, chunk):
+            part = slice(start, min(start + chunk, n_steps))
+            left, right, w = self.hermite(np.arange(part.start + 1, part.stop + 1))
+            out[:, part] = (
+                w[:, 0] * values[:, left]
+                + w[:, 1] * values[:, right]
+                + w[:, 2] * slopes[:, left]
+                + w[:, 3] * slopes[:, right]
+            )
+        return out

@@ -69,8 +69,9 @@ class ChangeTree:
 
     sign: float
     offsets: tuple[int, ...]
-    first_step: NDArray[np.int64]  # first change step in the block (huge for padding)
-    last_step: NDArray[np.int64]  # last change step in the block (-1 for padding)
+    # int32: steps are at most MAX_STEPS (5e7), and the tree is the peak of a prediction's memory
+    first_step: NDArray[np.int32]  # first change step in the block (huge for padding)
+    last_step: NDArray[np.int32]  # last change step in the block (-1 for padding)
     weight: NDArray[np.float64]  # sum of |drop|
     origin: NDArray[np.float64]  # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
     origin_lo: NDArray[np.float64]  # F_{k-1} of the first change
@@ -88,17 +89,21 @@ class ChangeTree:
         log_lr: NDArray[np.float64],
         sign: float,
     ) -> ChangeTree:
-        size = 1 << int(np.ceil(np.log2(max(steps.size, 1))))
-        sizes = [size >> j for j in range(size.bit_length())]
+        sizes = [max(steps.size, 1)]  # each level padded to pairs, not to a power of two
+        while sizes[-1] > 1:
+            sizes[-1] += sizes[-1] % 2
+            sizes.append(sizes[-1] // 2)
         offsets = tuple(int(o) for o in np.cumsum([0] + sizes[:-1]))
-        total, m = 2 * size - 1, steps.size
-        first, last = np.full(total, np.iinfo(np.int64).max), np.full(total, -1, dtype=np.int64)
+        total, m = sum(sizes), steps.size
+        first = np.full(total, np.iinfo(np.int32).max, dtype=np.int32)
+        last = np.full(total, -1, dtype=np.int32)
         weight, origin, lo, hi, mean_lr = (np.zeros(total) for _ in range(5))
         lr_lo, lr_hi = np.full(total, np.inf), np.full(total, -np.inf)
         first[:m], last[:m], weight[:m] = steps, steps, np.abs(drops)
         origin[:m] = lo[:m] = hi[:m] = area_before
         mean_lr[:m] = lr_lo[:m] = lr_hi[:m] = log_lr
-        for child, parent, width in zip(offsets[:-1], offsets[1:], sizes[1:]):
+        pairs = [size // 2 for size in sizes[:-1]]  # a level's parents that have children
+        for child, parent, width in zip(offsets[:-1], offsets[1:], pairs):
             left, right, up = (
                 slice(child, child + 2 * width, 2),
                 slice(child + 1, child + 2 * width, 2),
@@ -209,6 +214,7 @@ class LossDrop:
     knots: Knots | None = None
     interpolation: csr_matrix | None = None  # knots -> requested steps
     cache: dict[int, _Terms] = field(default_factory=dict, compare=False, repr=False)
+    keep_terms: bool = True  # cache the walk's terms for the next parameters (when small)
 
     @classmethod
     def of(
@@ -219,28 +225,27 @@ class LossDrop:
         if np.any(np.diff(steps) < 0):
             raise ValueError("LossDrop needs the requested steps in increasing order")
         lr = np.asarray(lr, dtype=np.float64)
-        cumulative = forward_area(lr)
         drops = lr_drops(lr)
-        trees = []
-        for sign in (1.0, -1.0):
-            at = np.flatnonzero(sign * drops > 0)
-            with np.errstate(divide="ignore"):
-                log_lr = np.log(lr[at])
-            trees.append(ChangeTree.build(at + 1, drops[at], cumulative[at - 1], log_lr, sign))
         knots = Knots.of(drops[: int(steps[-1])]) if tolerance > 0 and steps.size else None
         if knots is None or 2 * knots.steps.size > steps.size:
             knots = None
         walked = steps if knots is None else knots.steps
+        changes, area = _changes(lr, drops, walked)
+        del drops
+        trees = _trees(changes)
         interpolation = None if knots is None else knots.interpolation(steps)
-        return cls(
-            steps, walked, cumulative[walked - 1], tuple(trees), tolerance, knots, interpolation
-        )
+        return cls(steps, walked, area, trees, tolerance, knots, interpolation)
 
     def __call__(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
         return self.many(np.array([[B, C, beta, gamma]]))[0]
 
     def many(self, params: NDArray[np.float64]) -> NDArray[np.float64]:
         """``LD`` for each row ``(B, C, beta, gamma)`` of ``params``: one tree walk for all."""
+        result = self.walked_values(params)
+        return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
+
+    def walked_values(self, params: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``LD`` at the walked steps (the knots, or the requested steps without knots)."""
         result = np.zeros((len(params), self.walked.size))
         for part, terms in self._chunks():
             for row, (B, C, beta, gamma) in zip(result, params):
@@ -248,7 +253,7 @@ class LossDrop:
                 row[part] = B * np.bincount(
                     terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start
                 )
-        return result if self.knots is None else self.knots.interpolate(result, self.interpolation)
+        return result
 
     def with_gradient(self, B: float, C: float, beta: float, gamma: float) -> NDArray[np.float64]:
         """Rows ``LD, dLD/dB, dLD/dC, dLD/dbeta, dLD/dgamma`` at the requested steps."""
@@ -277,7 +282,9 @@ class LossDrop:
             terms = self.cache.get(start)
             if terms is None:
                 terms = self._terms(part)
-                if terms.index.size * self.walked.size <= CACHE_PAIRS * (part.stop - part.start):
+                pairs = terms.index.size * self.walked.size
+                small = pairs <= CACHE_PAIRS * (part.stop - part.start)
+                if self.keep_terms and small:
                     self.cache[start] = terms
             yield part, terms
 
@@ -297,6 +304,55 @@ class LossDrop:
                 )
             )
         return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
+
+
+# a tree's inputs: change steps, drops, F before each change, log of the LR after it; sign
+Change = tuple[
+    NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float
+]
+
+
+def _changes(
+    lr: NDArray[np.float64], drops: NDArray[np.float64], walked: NDArray[np.int64]
+) -> tuple[list[Change], NDArray[np.float64]]:
+    """The inputs of :meth:`ChangeTree.build` for the LR's drops, then its rises, and the
+    cumulative LR ``F_t`` at the ``walked`` steps (``O(changes)`` memory once returned)."""
+    cumulative = forward_area(lr)
+    changes = []
+    for sign in (1.0, -1.0):
+        at = np.flatnonzero(sign * drops > 0)
+        with np.errstate(divide="ignore"):
+            log_lr = np.log(lr[at])
+        changes.append((at + 1, drops[at], cumulative[at - 1], log_lr, sign))
+    return changes, cumulative[walked - 1]
+
+
+def _trees(changes: list[Change]) -> tuple[ChangeTree, ...]:
+    """The trees of :func:`_changes`, each one's inputs freed once it is built."""
+    trees = []
+    while changes:
+        trees.append(ChangeTree.build(*changes.pop(0)))
+    return tuple(trees)
+
+
+def loss_drop_every_step(
+    lr: NDArray[np.float64], params: NDArray[np.float64], tolerance: float = DEFAULT_TOLERANCE
+) -> NDArray[np.float64]:
+    """``LD`` at every step ``1..n`` of ``lr`` for each row ``(B, C, beta, gamma)`` of
+    ``params``: ``LossDrop.of(lr, 1..n, tolerance).many(params)`` to the bit, in less memory
+    (the LR change trees, then ``8`` bytes a step a row; no interpolation map)."""
+    n = lr.size
+    drops = lr_drops(lr)
+    knots = Knots.of(drops) if tolerance > 0 and n else None
+    if knots is None or 2 * knots.steps.size > n:
+        return LossDrop.of(lr, np.arange(1, n + 1), tolerance).many(params)
+    changes, area = _changes(lr, drops, knots.steps)
+    del drops  # before the trees are built: they are the peak
+    trees = _trees(changes)
+    walked = LossDrop(knots.steps, knots.steps, area, trees, tolerance, knots, keep_terms=False)
+    values = walked.walked_values(params)
+    del walked, trees
+    return knots.interpolate_every_step(values, n)
 
 
 def _saturation(

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from lrcurve.areas import forward_area, lr_drops
-from lrcurve.laws.base import Law, LRHistory, Param, forward_lr
+from lrcurve.laws.base import Law, LRHistory, Param, forward_lr, running_sum, step_chunks
 
 WARMUP_CONVENTIONS = ("peak", "actual")
 LAM_RANGE = (0.99, 0.9999)
@@ -107,6 +107,31 @@ class MomentumLaw(Law):
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         L0, A, alpha, C, lam = theta
         return L0 + A * np.exp(-alpha * prepared.log_s1) - C * annealing_area_at(prepared, lam)
+
+    def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
+        """:meth:`evaluate` at every step, a chunk at a time (the areas carried over from
+        chunk to chunk: the same sums and filter as over the whole run, so the same bits)."""
+        L0, A, alpha, C, lam = theta
+        n = history.lr.size
+        forward = self.forward_lr(history, n)
+        annealing = history.annealing_lr(self.warmup, n)
+        out = np.empty(n)
+        s1, cum_drops, state, before = 0.0, 0.0, np.zeros(1), 0.0
+        for part in step_chunks(n):
+            s1_part = running_sum(forward[part], s1)
+            lr = annealing[part]
+            drops = np.empty_like(lr)
+            np.subtract(np.concatenate([[before], lr[:-1]]), lr, out=drops)
+            if part.start == 0:
+                drops[0] = 0.0
+            cum = running_sum(drops, cum_drops)
+            momentum, state = lfilter([1.0], [1.0, -lam], drops, zi=state)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_s1 = np.log(s1_part)
+            s2 = (cum - lam * momentum) / (1.0 - lam)
+            out[part] = L0 + A * np.exp(-alpha * log_s1) - C * s2
+            s1, cum_drops, before = s1_part[-1], cum[-1], lr[-1]
+        return out
 
     def annealing_term(self, prepared: _Prepared, **nonlinear: float) -> NDArray[np.float64]:
         """``S2`` at the requested steps for the given ``lam``."""

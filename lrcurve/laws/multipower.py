@@ -36,9 +36,15 @@ from numpy.typing import NDArray
 
 from lrcurve.areas import forward_area
 from lrcurve.errors import ParameterError
-from lrcurve.laws.base import Law, LRHistory, Param, forward_lr
+from lrcurve.laws.base import Law, LRHistory, Param, forward_lr, running_sum, step_chunks
 from lrcurve.laws.knots import Knots
-from lrcurve.laws.loss_drop import DEFAULT_TOLERANCE, GAMMA_MAX, LossDrop, loss_drop_direct
+from lrcurve.laws.loss_drop import (
+    DEFAULT_TOLERANCE,
+    GAMMA_MAX,
+    LossDrop,
+    loss_drop_direct,
+    loss_drop_every_step,
+)
 
 __all__ = ["Knots", "LossDrop", "MultiPowerLaw", "loss_drop_direct"]
 
@@ -102,6 +108,25 @@ class MultiPowerLaw(Law):
         L0, A, alpha = (thetas[:, i, None] for i in self.index(*LINEAR))
         drop = prepared.loss_drop.many(thetas[:, self.index(*DROP)])
         return L0 + A * np.exp(-alpha * prepared.log_s1) - drop
+
+    def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
+        """:meth:`evaluate` at every step, to the bit, in less memory: ``LD`` without the
+        interpolation map (:func:`loss_drop_every_step`), the power part a chunk at a time."""
+        n = history.lr.size
+        thetas = np.asarray(theta, dtype=np.float64)[None, :]
+        L0, A, alpha = (thetas[:, i, None] for i in self.index(*LINEAR))
+        drop_lr = history.annealing_lr(self.warmup, n)
+        out = loss_drop_every_step(drop_lr, thetas[:, self.index(*DROP)], self.tolerance)[0]
+        forward = forward_lr(history, n, self.warmup, 1.0)
+        s1 = 0.0
+        for part in step_chunks(n):
+            terms = forward[part]
+            if self.lr_exponent != 1.0:
+                terms = np.power(terms, self.lr_exponent)
+            s1_part = running_sum(terms, s1)
+            out[part] = (L0 + A * np.exp(-alpha * np.log(s1_part)) - out[part])[0]
+            s1 = s1_part[-1]
+        return out
 
     def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         """``d evaluate / d theta``, one row per requested step (analytic, one tree walk)."""
