@@ -22,19 +22,16 @@ from lrcurve.laws.base import Law, LRHistory
 from lrcurve.memory import check_memory
 from lrcurve.metrics import Scores, score
 from lrcurve.prediction import Prediction
+from lrcurve.regime import decay_said, horizon_said, lr_regime, peak_said
 from lrcurve.report import fit_report
 from lrcurve.runs import MIN_LOSS, Run
 from lrcurve.schedules import Schedule
-from lrcurve.uncertainty import curve_sd, steepest_fall, z_value
+from lrcurve.uncertainty import curve_sd, z_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_SKIP = 0.05
-DROP_WINDOW = 256  # steps over which the steepest LR fall of a schedule is measured
-STEEP_FACTOR = 2.0  # a fall this many times steeper than any fitted run's is out of regime
-STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
-LOW_FACTOR = 0.5  # an LR below this fraction of the fitted runs' lowest is out of regime
 
 
 def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
@@ -236,68 +233,25 @@ class FittedLaw:
             tuple(short for short, _ in regime),
         )
 
-    def _horizon(self, n_steps: int) -> tuple[str, str] | None:
-        if n_steps > 1.5 * self.horizon:
-            ratio = n_steps / self.horizon
-            return (
-                f"{ratio:.1f}x the fitted horizon",
-                f"{n_steps} steps is {ratio:.1f}x the longest fitted run; the law extrapolates",
-            )
-        return None
-
     def horizon_warning(self, n_steps: int) -> str | None:
         """Said when ``n_steps`` is well beyond the longest fitted run."""
-        said = self._horizon(n_steps)
+        said = horizon_said(n_steps, self.horizon)
         return None if said is None else said[1]
-
-    def _peak(self, peak: float) -> tuple[str, str] | None:
-        if not self.peak_lr / 1.2 <= peak <= 1.2 * self.peak_lr:
-            return (
-                f"peak LR {peak:g}, fitted at {self.peak_lr:g}",
-                f"peak LR {peak:g} differs from the fitted runs' {self.peak_lr:g}; "
-                "the laws are fitted at one peak LR",
-            )
-        return None
 
     def peak_warning(self, peak: float) -> str | None:
         """Said when a peak LR is not the one the runs were fitted at."""
-        said = self._peak(peak)
+        said = peak_said(peak, self.peak_lr)
         return None if said is None else said[1]
 
     @cached_property
     def _fitted_lr_regime(self) -> tuple[float, float]:
-        """The fitted runs' lowest LR after warmup and steepest LR fall (fraction of the peak)."""
-        histories = [LRHistory.of(r.schedule, r.last_step).held for r in self.runs]
-        return (
-            min(float(h.min()) for h in histories),
-            max(steepest_fall(h, r.peak_lr, DROP_WINDOW) for h, r in zip(histories, self.runs)),
-        )
+        return lr_regime(self.runs)
 
     def _decay(
         self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
     ) -> list[tuple[str, str]]:
         lr = LRHistory.of(schedule, n_steps).held if lr is None else lr
-        lowest, steepest = self._fitted_lr_regime
-        said = []
-        if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
-            said.append(
-                (
-                    f"LR falls to {float(lr.min()):.2g}",
-                    f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest "
-                    f"({lowest:.3g}); the loss gained from the end of the decay is extrapolated",
-                )
-            )
-        fall = steepest_fall(lr, schedule.peak, DROP_WINDOW)
-        if fall > max(STEEP_FACTOR * steepest, STEEP_MINIMUM):
-            said.append(
-                (
-                    "a steeper fall than fitted",
-                    f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster "
-                    f"than in any fitted run ({steepest:.0%}); how fast the loss answers a sharp "
-                    "drop is extrapolated",
-                )
-            )
-        return said
+        return decay_said(lr, schedule.peak, *self._fitted_lr_regime)
 
     def decay_warnings(
         self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
@@ -314,8 +268,8 @@ class FittedLaw:
         a decay lower or steeper than the fitted runs'), each as (a few words, the detail).
         ``lr``: as in :meth:`decay_warnings`."""
         said = (
-            self._horizon(n_steps),
-            self._peak(schedule.peak),
+            horizon_said(n_steps, self.horizon),
+            peak_said(schedule.peak, self.peak_lr),
             *self._decay(schedule, n_steps, lr),
         )
         return tuple(s for s in said if s)

@@ -27,11 +27,11 @@ from lrcurve.fitted import (
     Prediction,
     fit_window,
     refuse_nonpositive_loss,
-    steepest_fall,
 )
 from lrcurve.laws.base import FitData, Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
+from lrcurve.uncertainty import steepest_fall
 
 __all__ = [
     "DEFAULT_SKIP",

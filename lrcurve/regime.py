@@ -1,0 +1,79 @@
+"""Where a prediction leaves the regime its fit saw: a longer horizon, another peak LR, an LR
+lower or falling faster than in any fitted run (the things a constant and a cosine run do not
+pin; README, accuracy). Each is said as a pair: a few words (the CLI's one line) and the detail
+(``--json``'s warnings). The predictive interval widens for them (:mod:`lrcurve.uncertainty`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.laws.base import LRHistory
+from lrcurve.runs import Run
+from lrcurve.uncertainty import steepest_fall
+
+DROP_WINDOW = 256  # steps over which the steepest LR fall of a schedule is measured
+STEEP_FACTOR = 2.0  # a fall this many times steeper than any fitted run's is out of regime
+STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
+LOW_FACTOR = 0.5  # an LR below this fraction of the fitted runs' lowest is out of regime
+
+Said = tuple[str, str]  # (a few words, the detail)
+
+
+def horizon_said(n_steps: int, horizon: int) -> Said | None:
+    """Said when ``n_steps`` is well beyond the longest fitted run (``horizon`` steps)."""
+    if n_steps > 1.5 * horizon:
+        ratio = n_steps / horizon
+        return (
+            f"{ratio:.1f}x the fitted horizon",
+            f"{n_steps} steps is {ratio:.1f}x the longest fitted run; the law extrapolates",
+        )
+    return None
+
+
+def peak_said(peak: float, fitted_peak: float) -> Said | None:
+    """Said when a peak LR is not the one the runs were fitted at."""
+    if not fitted_peak / 1.2 <= peak <= 1.2 * fitted_peak:
+        return (
+            f"peak LR {peak:g}, fitted at {fitted_peak:g}",
+            f"peak LR {peak:g} differs from the fitted runs' {fitted_peak:g}; "
+            "the laws are fitted at one peak LR",
+        )
+    return None
+
+
+def lr_regime(runs: Sequence[Run]) -> tuple[float, float]:
+    """The runs' lowest LR after warmup and steepest LR fall (fraction of the peak)."""
+    histories = [LRHistory.of(r.schedule, r.last_step).held for r in runs]
+    return (
+        min(float(h.min()) for h in histories),
+        max(steepest_fall(h, r.peak_lr, DROP_WINDOW) for h, r in zip(histories, runs)),
+    )
+
+
+def decay_said(lr: NDArray[np.float64], peak: float, lowest: float, steepest: float) -> list[Said]:
+    """Said when a per-step ``lr`` (warmup held) of peak ``peak`` falls lower or faster than
+    the fitted runs' ``lowest`` and ``steepest`` (:func:`lr_regime`)."""
+    said = []
+    if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
+        said.append(
+            (
+                f"LR falls to {float(lr.min()):.2g}",
+                f"the LR falls to {float(lr.min()):.3g}, below half the fitted runs' lowest "
+                f"({lowest:.3g}); the loss gained from the end of the decay is extrapolated",
+            )
+        )
+    fall = steepest_fall(lr, peak, DROP_WINDOW)
+    if fall > max(STEEP_FACTOR * steepest, STEEP_MINIMUM):
+        said.append(
+            (
+                "a steeper fall than fitted",
+                f"the LR falls by {fall:.0%} of its peak within {DROP_WINDOW} steps, faster "
+                f"than in any fitted run ({steepest:.0%}); how fast the loss answers a sharp "
+                "drop is extrapolated",
+            )
+        )
+    return said
