@@ -130,12 +130,20 @@ def main() -> None:
         )
         row(
             f"momentum predict, {n:,}-step WSD (with s.e. band)",
+            best_of(lambda s=schedule: fitted.predict(s, level=None)),
+        )
+        row(
+            f"momentum predict, {n:,}-step WSD (calibrated interval)",
             best_of(lambda s=schedule: fitted.predict(s)),
         )
 
     memory_rows()
     row(
         "momentum fit incl. lam, two real 24k-step curves",
+        best_of(lambda: fit([constant, cosine], backtest=False), repeats=3),
+    )
+    row(
+        "  the same with the backtest scale b (10 warm refits)",
         best_of(lambda: fit([constant, cosine]), repeats=3),
     )
     for every in (100, 10):
