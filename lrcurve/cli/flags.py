@@ -175,7 +175,7 @@ Skip = Annotated[
 
 Level = Annotated[
     float,
-    typer.Option(
+    FloatOption(
         "--level",
         help="Level of the predictive intervals, in (0, 1): the law's own error from backtests "
         "on the fitted runs with the parameters' noise.",
