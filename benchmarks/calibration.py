@@ -91,9 +91,9 @@ from 0.5-2 (the discrepancy grows with the horizon by design), minimising the in
 (Gneiting & Raftery 2007) at 50/80/90 % in units of `b`, the three groups of families (the
 paper's protocol, the 124M sweeps, the scaling families) weighted equally. The second table
 scores each family with the settings chosen on all the others (leave one family out); the
-library default is the setting chosen on all families. The scaling families fit a constant run
-and a cosine run at twice its peak LR: the law misses their cooldowns by about 4 %, which their
-backtests see (b of 2.5-3 %).
+library default is the setting chosen on all families (but see the last paragraph). The
+scaling families fit a constant run and a cosine run at twice its peak LR: the law misses
+their cooldowns by about 4 %, which their backtests see (b of 2.5-3.5 %).
 
 Not adopted: with `--ensemble` the spread of the same fit at p = 0.7 and 1.3 and of the
 multipower law joins `sd` (factor `e`, cross-validated too). Measured on 2026-11-29: held-out

@@ -16,7 +16,7 @@ _EXPORTS = {
     "annealing_area": "lrcurve.areas",
     "forward_area": "lrcurve.areas",
     "FittedLaw": "lrcurve.fitting",
-    "Prediction": "lrcurve.fitting",
+    "Prediction": "lrcurve.prediction",
     "fit": "lrcurve.fitting",
     "LAWS": "lrcurve.laws",
     "make_law": "lrcurve.laws",
