@@ -69,16 +69,13 @@ def synthetic_runs(n_steps: int, every: int) -> list[Run]:
 MEMORY_STEPS = 5_000_000
 
 
-def memory_child(law: str, kind: str, n: int) -> None:
-    """In a fresh process: the peak RSS growth, then the traced peak, of one prediction of
-    ``n`` steps without the band, in bytes a step."""
-    from lrcurve.laws import make_law
+def memory_child(fit_file: str, kind: str, n: int) -> None:
+    """In a fresh process that only loads a fit file (so the fit's own peak is not the
+    high-water mark): the peak RSS growth, then the traced peak, of one prediction of ``n``
+    steps without the band, in bytes a step."""
+    from lrcurve.fitfile import load_fit
 
-    constant, cosine = (
-        read_runs(ROOT / "sample_runs" / f"{name}.csv", warmup_steps=2160)[0]
-        for name in ("constant", "cosine")
-    )
-    fitted = fit([constant, cosine], law=make_law(law))
+    fitted = load_fit(Path(fit_file))
     shape = {"decay": 0.2, "shape": "sqrt"} if kind == "wsd" else {"floor": 0.1}
     schedule = make_schedule(kind, steps=n, peak=3e-4, warmup=2160, **shape)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -91,10 +88,21 @@ def memory_child(law: str, kind: str, n: int) -> None:
 
 
 def memory_rows() -> None:
+    import tempfile
+
+    from lrcurve.fitfile import save_fit
+    from lrcurve.laws import make_law
+
+    runs = [
+        read_runs(ROOT / "sample_runs" / f"{name}.csv", warmup_steps=2160)[0]
+        for name in ("constant", "cosine")
+    ]
     for law in ("momentum", "multipower"):
+        fit_file = Path(tempfile.mkdtemp()) / f"{law}.fit.json"
+        save_fit(fit(runs, law=make_law(law)), fit_file)
         for kind in ("wsd", "cosine"):
             child = subprocess.run(
-                [sys.executable, __file__, "--memory", law, kind, str(MEMORY_STEPS)],
+                [sys.executable, __file__, "--memory", str(fit_file), kind, str(MEMORY_STEPS)],
                 capture_output=True,
                 text=True,
                 check=True,
