@@ -64,7 +64,7 @@ STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 %
 class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
 
-    scale: float = 1.0
+    scale: float = 0.75
     horizon_exponent: float = 0.5
     steep_factor: float = 0.008
     peak_factor: float = 0.0

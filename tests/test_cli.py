@@ -81,8 +81,8 @@ def test_predict_gives_the_calibrated_interval_in_json_and_table(fitted_dir):
     assert "loss [90 % interval]" in table.stdout
     said = [line for line in table.stderr.splitlines() if "extrapolat" in line]
     assert said == [
-        "lrcurve: extrapolating (3.0x the fitted horizon; LR falls to 0): the interval is "
-        "widened for it"
+        "lrcurve: extrapolating (3.0x the fitted horizon; LR falls to 0): the interval grows "
+        "with the horizon and with LR falls steeper than fitted (docs/calibration.md)"
     ]
 
 

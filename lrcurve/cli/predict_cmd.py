@@ -199,7 +199,8 @@ def predict_command(
         note(f"warning: the fit says: {warning}")
     if prediction.extrapolating:  # the details are in --json's "warnings"
         note(
-            f"extrapolating ({'; '.join(prediction.extrapolating)}): the interval is widened for it"
+            f"extrapolating ({'; '.join(prediction.extrapolating)}): the interval grows with the "
+            "horizon and with LR falls steeper than fitted (docs/calibration.md)"
         )
     if output is not None:
         write_prediction_csv(output, prediction, force)
