@@ -79,3 +79,17 @@ def test_benchmarks_without_the_public_sets_say_where_they_come_from(tmp_path):
         assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
         assert r.stderr.startswith(f"{script}: no ") and str(tmp_path) in r.stderr
         assert source in r.stderr and "--data DIR" in r.stderr
+
+
+def test_version_is_the_package_version_and_imports_no_numpy(tmp_path):
+    import re
+
+    declared = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    script = (
+        "import sys; sys.argv = ['lrcurve', '--version']\n"
+        "from lrcurve.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n"
+        "    print(stop.code, 'numpy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.stdout.splitlines() == [f"lrcurve {declared.group(1)}", "0 False"], result

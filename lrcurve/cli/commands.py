@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from lrcurve.cli.check_cmd import check_command
@@ -19,6 +21,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Predict a pretraining loss curve under any learning-rate schedule from logged curves.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from lrcurve import __version__
+
+        print(f"lrcurve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """The options of ``lrcurve`` itself (before a command)."""
+
+
 schedule_app = typer.Typer(no_args_is_help=True, help="Build and inspect LR schedules.")
 
 app.command("fit")(fit_command)
