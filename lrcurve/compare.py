@@ -31,6 +31,7 @@ from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit, fit_window
 from lrcurve.laws import LAWS, law_class, make_law
 from lrcurve.laws.base import Law
 from lrcurve.metrics import Scores, score
+from lrcurve.regime import peak_said
 from lrcurve.runs import Run
 
 LATE_WINDOW = 0.8  # single run: fit on steps up to this fraction of the last step
@@ -125,6 +126,7 @@ class Comparison:
     method: str  # "holdout", "leave-one-run-out" or "late-window"
     results: tuple[LawResult, ...]
     left_out: tuple[LeftOut, ...] = ()
+    warnings: tuple[str, ...] = ()  # held-out runs outside the fitted runs' regime
 
     @property
     def tied(self) -> tuple[LawResult, ...]:
@@ -173,6 +175,7 @@ class Comparison:
             "tied": [r.name for r in self.tied],
             "laws": [r.to_dict() for r in self.results],
             "left_out": [gone.to_dict() for gone in self.left_out],
+            "warnings": list(self.warnings),
         }
 
 
@@ -278,7 +281,20 @@ def compare(
         raise InputError(
             "no law could be compared: " + "; ".join(f"{g.name}: {g.reason}" for g in gone)
         )
-    return Comparison(method, tuple(results), gone)
+    return Comparison(method, tuple(results), gone, _peak_warnings(splits))
+
+
+def _peak_warnings(splits: Sequence[tuple[list[Run], list[Run]]]) -> tuple[str, ...]:
+    """A held-out run whose peak LR is not its fitted runs': the laws are fitted at one peak LR,
+    so its score says as much about that as about the law."""
+    said = []
+    for train, held in splits:
+        fitted_peak = max(run.peak_lr for run in train)
+        for run in held:
+            mismatch = peak_said(run.peak_lr, fitted_peak)
+            if mismatch:
+                said.append(f"held-out run {run.name}: {mismatch[1]}")
+    return tuple(dict.fromkeys(said))
 
 
 def _names(runs: Sequence[Run]) -> str:

@@ -86,7 +86,7 @@ def test_compare_cli_json_and_plot(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["method"] == "holdout"
+    assert out["method"] == "holdout" and out["warnings"] == []  # the fitted runs' peak LR
     assert {law["law"] for law in out["laws"]} == {"momentum", "multipower"}
     lowest = min(law["heldout_mape"] for law in out["laws"])
     tied = [law for law in out["laws"] if law["heldout_mape"] <= 1.01 * lowest]
@@ -284,3 +284,24 @@ def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
             laws=[MomentumLaw()],
             left_out=[LeftOut("multipower", 7, "no 'full' warmup convention")],
         )
+
+
+def test_a_held_out_run_at_another_peak_lr_is_said(tmp_path):
+    """Issue 16.6: a held-out run at twice the fitted peak LR scored a 4.8 % MAPE silently."""
+    import pandas as pd
+
+    frame = pd.read_csv(SAMPLES / "wsd.csv")
+    frame["lr"] *= 2
+    frame.to_csv(tmp_path / "wsd_2x.csv", index=False)
+    fitted_on = [
+        read_runs(SAMPLES / f"{n}.csv", warmup_steps=2160)[0] for n in ("constant", "cosine")
+    ]
+    held = [
+        read_runs(p, warmup_steps=2160)[0] for p in (SAMPLES / "wsd.csv", tmp_path / "wsd_2x.csv")
+    ]
+    result = compare(fitted_on, held, laws=[MomentumLaw()])
+    assert result.warnings == (
+        "held-out run wsd_2x: peak LR 0.0006 differs from the fitted runs' 0.0003; "
+        "the laws are fitted at one peak LR",
+    )
+    assert result.to_dict()["warnings"] == list(result.warnings)

@@ -121,6 +121,8 @@ def compare_command(
         )
     for gone in comparison.left_out:
         note(f"{gone.name} left out: {gone.reason}")
+    for warning in comparison.warnings:
+        note(f"warning: {warning}")
     for result in comparison.results:
         for warning in result.warnings:
             note(f"warning: {result.name}: {warning}")
