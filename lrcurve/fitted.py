@@ -293,7 +293,13 @@ class FittedLaw:
         return self._evaluate(run.schedule, run.steps)
 
     def scores(self) -> dict[str, Scores]:
-        return {run.name: score(self.predict_run(run), run.loss) for run in self.runs}
+        """How well the law fits each run on the points it was fitted to (after warmup and the
+        first ``skip_fraction``): the skipped start is no part of the fit's claim."""
+        out = {}
+        for run in self.runs:
+            window = fit_window(run, self.skip_fraction)
+            out[run.name] = score(self.predict_run(run)[window], run.loss[window])
+        return out
 
     def summary(self) -> str:
         """A fit report (as lmfit's): law, formula, each parameter's value ± standard error,

@@ -47,7 +47,7 @@ def fit_report(fitted: FittedLaw) -> str:
     ]
     width = max(len(p.name) for p in fitted.params)
     lines += [_parameter_line(p, p.name in fitted.held, width) for p in fitted.params]
-    lines.append("[[Runs]] (all logged points: MAPE %, RMSE, R2, final %, max %)")
+    lines.append("[[Runs]] (fitted points: MAPE %, RMSE, R2, final %, max %)")
     names = max(len(r.name) for r in fitted.runs)
     for name, s in fitted.scores().items():
         lines.append(

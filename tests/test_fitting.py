@@ -589,3 +589,17 @@ def test_a_prediction_that_cannot_fit_in_memory_is_refused_up_front(
     r = run_lrcurve("predict", "fit.json", "--steps", 20_000_000, "--schedule", "wsd", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("lrcurve: error: --steps: predicting")
+
+
+def test_scores_are_on_the_fitted_points_not_the_skipped_start(samples):
+    """Issue 16.4: the fit table scored every logged point, the skipped start too (R2 -1.38 on
+    a W&B training loss); a fit is judged on the points it was fitted to."""
+    from lrcurve.fitting import fit_window
+
+    runs = [read_runs(samples / f"{n}.csv", warmup_steps=2160)[0] for n in ("constant", "cosine")]
+    fitted = fit(runs, skip_fraction=0.3)
+    for run in runs:
+        window = fit_window(run, 0.3)
+        assert 0 < window.sum() < len(run.steps)
+        expected = score(fitted.predict_run(run)[window], run.loss[window])
+        assert fitted.scores()[run.name] == expected

@@ -59,7 +59,8 @@ def print_fit(fitted: Any) -> None:
         params.add_row(p.name, sig(p.value, 6), sig(p.stderr, 3), rel)
     out.print(params)
     runs = table(
-        "goodness of fit on each run (all logged points)",
+        "goodness of fit on each run (the fitted points: after warmup and the first "
+        f"{fitted.skip_fraction:.0%} of steps)",
         ("run", "points", "MAPE %", "max err %", "RMSE", "R²", "final err %"),
         text=("run",),
     )
