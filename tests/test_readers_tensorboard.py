@@ -9,7 +9,7 @@ from lrcurve.io import read_runs
 
 tensorboard = pytest.importorskip(
     "tensorboard",
-    reason="the tensorboard extra is not installed: pip install 'lrcurve[tensorboard]'",
+    reason="the tensorboard extra is not installed: pip install 'schedlaw[tensorboard]'",
 )
 
 
@@ -117,7 +117,7 @@ def test_without_the_extra_the_error_names_it(tmp_path):
         [sys.executable, "-c", blocker], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "lrcurve[tensorboard]" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "schedlaw[tensorboard]" in result.stderr
 
 
 def test_event_files_read_are_never_written(tmp_path):

@@ -1,5 +1,5 @@
 """TensorBoard event logs (``events.out.tfevents.*``), through the optional extra
-``pip install 'lrcurve[tensorboard]'`` (TensorBoard's own ``EventAccumulator``).
+``pip install 'schedlaw[tensorboard]'`` (TensorBoard's own ``EventAccumulator``).
 
 A path is an event file or a folder; every folder holding event files is one run (a
 run's files are read in order, a step logged again keeps its last value). Scalars are
@@ -21,7 +21,7 @@ from lrcurve.io.files import files_below
 from lrcurve.io.options import ReadOptions, choose_loss, choose_lr
 from lrcurve.io.series import Logged, Series, after_start, to_run
 
-EXTRA = "pip install 'lrcurve[tensorboard]'"
+EXTRA = "pip install 'schedlaw[tensorboard]'"
 EVENT_MARK = "tfevents"
 
 
