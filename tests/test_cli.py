@@ -211,3 +211,18 @@ def test_compare_leaves_out_a_law_too_big_for_a_short_run_and_scores_the_rest(tm
     assert [row.split("│")[1:4] for row in rows if "left out" in row] == [
         [" multipower ", "      7 ", " left out (see note) "]
     ]
+
+
+def test_predict_rewarmup_continues_the_first_decaying_run_and_says_so(fitted_dir):
+    """Issue 16.2: predict --schedule rewarmup silently continued the first fitted run (the
+    constant one, so no anneal happened before the re-warmup); optimize took the first run that
+    decays. One rule, said on stderr."""
+    args = ("predict", "--schedule", "rewarmup", "--steps", 40000, "--json")
+    default = lrcurve(*args, cwd=fitted_dir)
+    chosen = lrcurve(*args, "--base-run", "cosine", cwd=fitted_dir)
+    assert default.returncode == 0 and chosen.returncode == 0, default.stderr
+    assert "base-run=cosine (the first fitted run that decays)" in default.stderr
+    assert "base-run=" not in chosen.stderr
+    assert json.loads(default.stdout)["final_loss"] == json.loads(chosen.stdout)["final_loss"]
+    constant = lrcurve(*args, "--base-run", "constant", cwd=fitted_dir)
+    assert json.loads(constant.stdout)["final_loss"] != json.loads(default.stdout)["final_loss"]

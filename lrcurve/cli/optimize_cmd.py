@@ -276,7 +276,10 @@ def _optimize(fitted: Any, request: Any, spec: Any) -> Any:
     if setting.used:
         note(f"from the fitted runs: {', '.join(setting.used)}")
     if setting.base_defaulted:
-        note(f"re-warmup continues fitted run {setting.base.name} (--base-run to choose)")
+        note(
+            f"re-warmup continues fitted run {setting.base.name}, the first that decays "
+            "(--base-run to choose)"
+        )
     if done.baseline_defaulted:
         note(f"baseline (--baseline to choose): {done.search.baseline_label}")
     for warning in done.warnings:

@@ -251,7 +251,7 @@ class ScheduleSpec:
             **self._options(),
         }
         if rewarm:
-            return self._rewarmup(runs, int(steps), milestones, options), used
+            return self._rewarmup(runs, int(steps), milestones, options, used), used
         _check_milestones(milestones, 0, steps)
         return _made(self.schedule, steps=int(steps), milestones=milestones, **options), used
 
@@ -324,14 +324,25 @@ class ScheduleSpec:
                 raise InputError(f"{flag(name)} {value:g}: must be positive")
 
     def _rewarmup(
-        self, runs: tuple[Any, ...], steps: int, milestones: tuple[int, ...], options: dict
+        self,
+        runs: tuple[Any, ...],
+        steps: int,
+        milestones: tuple[int, ...],
+        options: dict,
+        used: list[str],
     ) -> Any:
+        """The re-warmup schedule; without --base-run it continues the first fitted run that
+        decays (optimize's rule: continual pretraining resumes an annealed checkpoint), said
+        in ``used``."""
         from lrcurve.schedules import rewarmup
+        from lrcurve.search_setting import first_decaying_run
 
         if not runs:
             raise InputError("--schedule rewarmup continues a fitted run; give a fit file")
-        base = runs[0]
-        if self.base_run is not None:
+        if self.base_run is None:
+            base = first_decaying_run(runs)[0]
+            used.append(f"base-run={base.name} (the first fitted run that decays)")
+        else:
             matches = [r for r in runs if r.name == self.base_run]
             if not matches:
                 names = ", ".join(r.name for r in runs)
