@@ -592,7 +592,18 @@ def test_rewarmup_flags(fitted, lrcurve):
         lrcurve("schedule", "show", "rewarmup", "--steps", "30000", "--peak", "3e-4"),
         "rewarmup",
         "fit file",
+        "--fit",
     )
+
+
+def test_schedule_show_rewarmup_continues_a_run_of_the_fit(fitted, lrcurve):
+    """Issue 16.3: `schedule show rewarmup` could not work: without a fit it asked for one, with
+    one for --peak, then for a fit again."""
+    r = lrcurve("schedule", "show", "rewarmup", "--fit", "fit.json", "--steps", "40000", "--json")
+    assert r.code == 0, r.err
+    assert "base-run=" in r.err and "from the fitted runs" in r.err
+    shown = json.loads(r.out)
+    assert shown["schedule"]["kind"] == "join" and shown["steps"] == 40000
 
 
 def test_rewarmup_milestones_are_steps_of_the_run_within_the_new_phase(fitted, lrcurve):

@@ -49,6 +49,14 @@ def show_command(
     ] = None,
     json_out: JsonOut = False,
     force: Force = False,
+    fit: Annotated[
+        Path | None,
+        typer.Option(
+            "--fit",
+            help="A fit file: its runs' steps, peak and warmup are the defaults, and a "
+            "rewarmup continues one of its runs.",
+        ),
+    ] = None,
     schedule: ScheduleName = "wsd",
     steps: Steps = None,
     peak: Peak = None,
@@ -81,9 +89,21 @@ def show_command(
     check_outputs(force, output, plot)
     if lr_file is not None:
         mark_input(lr_file)
-    if spec.peak is None and spec.schedule != "file":
-        raise InputError("give the peak LR with --peak (e.g. --peak 3e-4)")
-    built, _ = spec.build()
+    if fit is None:
+        if spec.schedule == "rewarmup":
+            spec.check_flags()  # a flag that does not apply is named before the fit is asked for
+            raise InputError("a rewarmup continues a fitted run: give its fit file with --fit")
+        if spec.peak is None and spec.schedule != "file":
+            raise InputError("give the peak LR with --peak (e.g. --peak 3e-4)")
+        built, _ = spec.build()
+    else:
+        from lrcurve.cli.loading import fit_defaults, load_fit
+        from lrcurve.cli.render import note
+
+        fitted = load_fit(fit)
+        built, used = spec.build(fitted.runs, fit_defaults(fitted))
+        if used:
+            note(f"from the fitted runs: {', '.join(used)}")
     show_schedule(built, lam, output, plot, json_out, force)
 
 

@@ -215,7 +215,7 @@ class ScheduleSpec:
 
         defaults = defaults or {}
         used: list[str] = []
-        self._check_flags()
+        self.check_flags()
         if self.schedule == "file":
             return self._from_file(defaults, used), used
         steps = default_from("steps", self.steps, defaults, used)
@@ -296,7 +296,7 @@ class ScheduleSpec:
             note(message)
         return schedule
 
-    def _check_flags(self) -> None:
+    def check_flags(self) -> None:
         """Refuse unknown names and flags the chosen family does not use."""
         families = (*SCHEDULE_NAMES, "rewarmup", "file")
         if self.schedule not in families:
