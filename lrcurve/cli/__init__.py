@@ -38,11 +38,16 @@ def _raise_stopped(signum: int, frame: Any) -> NoReturn:
 
 def _catch_signals(before: dict[int, Any]) -> None:
     """Turn stop signals into :class:`Stopped`, keeping in ``before`` the handlers they had
-    (filled as it goes: a signal may arrive between two of them)."""
+    (filled as it goes: a signal may arrive between two of them). A signal the caller ignores
+    stays ignored: ``nohup lrcurve ...`` must outlive the terminal (SIGHUP), and a background
+    job of a non-interactive shell ignores SIGINT."""
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signum = getattr(signal, name)
-            before[signum] = signal.getsignal(signum)
+            handler = signal.getsignal(signum)
+            if handler is signal.SIG_IGN:
+                continue
+            before[signum] = handler
             signal.signal(signum, _raise_stopped)
 
 
