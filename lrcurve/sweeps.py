@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,51 @@ def pooled_schedules(frame: Any) -> str:
     return "; ".join(mixed)
 
 
+def pool_notes(mixed: str, what: str, pool: bool) -> list[str]:
+    """Refuse to fit ``what`` together when they differ in the schedule settings ``mixed``
+    (unless ``pool``: then a note says it)."""
+    if not mixed:
+        return []
+    if not pool:
+        raise ParameterError(
+            f"needed to fit together {what} that differ in {mixed}: schedules whose best LRs "
+            "differ (or keep one kind)",
+            param="pool",
+        )
+    return [f"pooled {what} that differ in {mixed}"]
+
+
+# schedule settings that follow from the peak LR and horizon, not from the kind of schedule
+_SCALED = {"peak_lr", "init", "period", "start"}
+
+
+def schedule_settings(data: dict[str, Any], kind: str = "") -> dict[str, str]:
+    """A schedule's settings beyond its peak LR and horizon (``Schedule.to_dict()`` flattened,
+    e.g. ``{"wsd.decay": "0.2", "wsd.shape": "sqrt", "warmup.steps": "300"}``)."""
+    kind = f"{kind}>{data.get('kind')}" if kind else str(data.get("kind"))
+    name = kind.rsplit(">", 1)[-1]
+    settings = {"schedule": kind}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            settings.update(schedule_settings(value, kind))
+        elif key not in _SCALED | {"kind"} and not (key == "steps" and name != "warmup"):
+            settings[f"{name}.{key}"] = f"{value:g}" if isinstance(value, float) else str(value)
+    return settings
+
+
+def pooled_runs(runs: Sequence[Run]) -> str:
+    """``setting (values)`` for each schedule setting in which runs with schedules rebuilt from a
+    config differ, joined by ``; ``, or ``""`` (logged LR series are not compared)."""
+    exact = [r for r in runs if r.lr_origin.startswith("rebuilt")]
+    settings = [schedule_settings(r.schedule.to_dict()) for r in exact]
+    mixed = []
+    for key in dict.fromkeys(k for s in settings for k in s):
+        values = sorted({s.get(key, "none") for s in settings})
+        if len(values) > 1:
+            mixed.append(f"{key} ({', '.join(values)})")
+    return "; ".join(mixed)
+
+
 def _table_per_step(frame: Any, path: Path) -> list[PerStep]:
     """Each row's tokens per step from a tokens-per-step column or batch x sequence length."""
     from lrcurve.io.table import find_column, numeric_column
@@ -111,14 +157,7 @@ def points_from_table(
     from lrcurve.io.table import read_frame as read_table
 
     frame = _rows_where(read_table(path), path, where)
-    mixed = pooled_schedules(frame)
-    if mixed and not pool:
-        raise ParameterError(
-            f"needed to fit together rows of {path} that differ in {mixed}: schedules whose "
-            "best LRs differ (or keep one with where COLUMN=VALUE)",
-            param="pool",
-        )
-    notes = [f"{path}: pooled rows that differ in {mixed}"] if mixed else []
+    notes = pool_notes(pooled_schedules(frame), f"rows of {path}", pool)
     columns = {
         what: find_column(frame, path, names, None)
         for what, names in (("lr", TABLE_LR), ("horizon", TABLE_HORIZON), ("loss", TABLE_LOSS))
@@ -206,9 +245,9 @@ def in_tokens(points: Sequence[SweepPoint], per_step: Sequence[PerStep]) -> tupl
     unknown = [p.name for p, s in zip(points, per_step) if s is None]
     if unknown:
         raise ParameterError(
-            f"needed for a target: the horizons are in steps and {len(unknown)} of "
-            f"{len(points)} runs (e.g. {unknown[0]}) give no tokens per step (a batch size and "
-            "sequence length in a W&B config or table); give it (1 for a target in steps)",
+            f"needed for a target in tokens: the horizons are in steps and {len(unknown)} of "
+            f"{len(points)} runs (e.g. {unknown[0]}) give no tokens per step (no batch size and "
+            "sequence length in a W&B config or table); give it, or the target in steps (2e5steps)",
             param="tokens_per_step",
         )
     known = [s for s in per_step if s is not None]
@@ -219,3 +258,22 @@ def in_tokens(points: Sequence[SweepPoint], per_step: Sequence[PerStep]) -> tupl
     kinds = sorted({s[1] for s in known})
     values = ", ".join(f"{v:,.0f}" for v in sorted({s[0] for s in known}))
     return scaled, f"horizons in tokens: {values} tokens per step, from the {'; '.join(kinds)}"
+
+
+TARGET = re.compile(r"\s*([^\sa-df-zA-DF-Z]+)\s*(tokens|steps)?\s*")
+
+
+def parse_target(text: str) -> tuple[float, str]:
+    """A target horizon ``NUMBER[tokens|steps]`` (e.g. ``1e10``, ``2e5steps``) as (value, unit);
+    without a unit it is in tokens, the D of lr_opt(D)."""
+    match = TARGET.fullmatch(text)
+    try:
+        value = float(match.group(1)) if match else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not (match and np.isfinite(value) and value > 0):
+        raise ParameterError(
+            f"{text!r}: expected a positive number of tokens, or of steps as e.g. 2e5steps",
+            param="target",
+        )
+    return value, match.group(2) or "tokens"

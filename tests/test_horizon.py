@@ -190,11 +190,13 @@ def test_scatter_alone_sets_the_interval_with_students_t():
 
 def test_cli_says_why_there_is_no_interval(tmp_path):
     table = write_table(tmp_path / "sw.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))
-    r = lrcurve("lr-horizon", "--table", table, "--target", 8000)
+    r = lrcurve("lr-horizon", "--table", table, "--target", "8000steps")
     assert r.returncode == 0, r.stderr
     assert "no 95 % interval: " in r.stdout and "0.008 .. 0.008" not in r.stdout
     assert "beta ± n/a" in r.stdout
-    out = json.loads(lrcurve("lr-horizon", "--table", table, "--target", 8000, "--json").stdout)
+    out = json.loads(
+        lrcurve("lr-horizon", "--table", table, "--target", "8000steps", "--json").stdout
+    )
     assert out["target"]["lower95"] is None and out["target"]["upper95"] is None
     assert "lowest or highest" in out["target"]["no_interval"] and out["beta_stderr"] is None
 

@@ -111,6 +111,35 @@ def horizon_json(law: Any, unit: str, target: float | None) -> dict[str, Any]:
     }
 
 
+def _target_units(
+    points: list[Any],
+    per_step: list[Any],
+    unit: str,
+    goal: tuple[float, str],
+    tokens_per_step: float | None,
+) -> tuple[list[Any], str, float]:
+    """The points and target in one unit: step horizons become tokens for a target in tokens
+    (tokens per step from the configs or table, said in a note); a target in steps becomes
+    tokens when the horizons are, with --tokens-per-step."""
+    from lrcurve.cli.render import note
+    from lrcurve.errors import ParameterError
+    from lrcurve.sweeps import in_tokens
+
+    value, goal_unit = goal
+    if goal_unit == unit:
+        return points, unit, value
+    if goal_unit == "tokens":
+        points, how = in_tokens(points, per_step)
+        note(how)
+        return points, "tokens", value
+    if tokens_per_step is None:
+        raise ParameterError(
+            f"{value:g} steps: the table's horizons are in tokens; give the target in tokens",
+            param="target",
+        )
+    return points, unit, value * tokens_per_step
+
+
 # over 60 lines for its flag declarations: typer reads each flag from its parameter
 def horizon_command(
     files: Annotated[
@@ -138,12 +167,12 @@ def horizon_command(
         ),
     ] = None,
     target: Annotated[
-        float | None,
-        FloatOption(
+        str | None,
+        typer.Option(
             "--target",
-            help="Horizon in tokens to extrapolate the best LR to (tokens per step: "
-            "--tokens-per-step, else the W&B configs' or the table's batch x sequence length; "
-            "--tokens-per-step 1 for a target in steps).",
+            help="Horizon to extrapolate the best LR to: tokens (per step: --tokens-per-step, "
+            "else the W&B configs' or the table's batch x sequence length), or steps as e.g. "
+            "2e5steps.",
         ),
     ] = None,
     span: Annotated[
@@ -158,8 +187,8 @@ def horizon_command(
         bool,
         typer.Option(
             "--pool",
-            help="Fit table rows that differ in a schedule column (decay_type, scheduler, ...) "
-            "together; refused without it, as their best LRs differ.",
+            help="Fit runs or table rows that differ in their schedule (decay_type, decay "
+            "fraction, scheduler, ...) together; refused without it, as their best LRs differ.",
         ),
     ] = False,
     plot: Annotated[
@@ -184,17 +213,23 @@ def horizon_command(
     from lrcurve.cli.files import check_outputs, mark_input
     from lrcurve.cli.loading import RunInputs
     from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
-    from lrcurve.errors import InputError, ParameterError
+    from lrcurve.errors import InputError
     from lrcurve.horizon import fit_horizon_law
     from lrcurve.output import write_rows
-    from lrcurve.sweeps import in_tokens, points_from_runs, points_from_table, run_tokens_per_step
+    from lrcurve.sweeps import (
+        parse_target,
+        points_from_runs,
+        points_from_table,
+        pool_notes,
+        pooled_runs,
+        run_tokens_per_step,
+    )
 
     inputs = RunInputs.pick(locals())
     check_outputs(force, output, plot)
     if not files and table_file is None:
         raise InputError("give finished runs, or a summary table with --table")
-    if target is not None and target <= 0:
-        raise ParameterError(f"must be positive, got {target:g}", param="target")
+    wanted = parse_target(target) if target is not None else None  # refused before any reading
     scale = tokens_per_step or 1.0
     unit = "tokens" if tokens_per_step else "steps"
     points, per_step = [], []
@@ -209,26 +244,26 @@ def horizon_command(
     runs = inputs.load(files or [], None)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     finished, notes = points_from_runs(runs, scale)
+    notes += pool_notes(pooled_runs(runs), "runs", pool)
     for message in notes:
         note(message)
     by_name = {run.name: run for run in runs}
     points += finished
     per_step += [run_tokens_per_step(by_name[p.name]) for p in finished]
-    if target is not None and unit == "steps":  # a target is in tokens: so must the horizons be
-        points, how = in_tokens(points, per_step)
-        note(how)
-        unit = "tokens"
+    goal = None
+    if wanted is not None:
+        points, unit, goal = _target_units(points, per_step, unit, wanted, tokens_per_step)
     law = fit_horizon_law(points, span)
     for warning in law.warnings:
         note(f"warning: {warning}")
     if plot is not None:
-        save_plot(plotting().plot_horizon(law, unit, target), plot, force)
+        save_plot(plotting().plot_horizon(law, unit, goal), plot, force)
     if output is not None:
         write_rows(output, (f"horizon_{unit}", *HEADER[1:]), horizon_rows(law), force)
     if json_out:
-        emit_json(horizon_json(law, unit, target))
+        emit_json(horizon_json(law, unit, goal))
         return
-    print_horizon(law, unit, target)
+    print_horizon(law, unit, goal)
     written = [str(p) for p in (output, plot) if p is not None]
     if written:
         out.print(f"wrote {' and '.join(written)}")
