@@ -170,6 +170,7 @@ def horizon_command(
         str | None,
         typer.Option(
             "--target",
+            metavar="D",
             help="Horizon to extrapolate the best LR to: tokens (per step: --tokens-per-step, "
             "else the W&B configs' or the table's batch x sequence length), or steps as e.g. "
             "2e5steps.",
