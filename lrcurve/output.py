@@ -98,5 +98,20 @@ def write_csv(
     )
 
 
+def write_rows(
+    path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], replace: bool = True
+) -> None:
+    """Write a table as CSV: one header line, then ``rows`` (``None`` cells are left empty)."""
+    import csv
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(["" if v is None else v for v in row] for row in rows)
+
+    write_atomic(path, write, replace)
+
+
 def write_json(path: Path, data: Any, replace: bool = True) -> None:
     write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n", replace)

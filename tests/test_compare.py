@@ -305,3 +305,35 @@ def test_a_held_out_run_at_another_peak_lr_is_said(tmp_path):
         "the laws are fitted at one peak LR",
     )
     assert result.to_dict()["warnings"] == list(result.warnings)
+
+
+def test_compare_writes_its_table_as_csv(tmp_path):
+    import csv
+
+    args = ("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout",
+            SAMPLES / "wsd.csv", "--warmup", 2160)  # fmt: skip
+    r = lrcurve(*args, "-o", "cmp.csv", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["output"] == "cmp.csv"
+    text = (tmp_path / "cmp.csv").read_text()
+    header, *_ = text.splitlines()
+    assert header == (
+        "law,n_params,heldout_run,mape_percent,final_error_percent,r2,aic,bic,recommended,left_out"
+    )
+    rows = list(csv.DictReader(text.splitlines()))
+    by_law = {law["law"]: law for law in out["laws"]}
+    assert [(row["law"], row["heldout_run"]) for row in rows] == [
+        (law, run) for law in by_law for run in ("wsd", "mean")
+    ]
+    for row in rows:
+        law = by_law[row["law"]]
+        assert float(row["mape_percent"]) == pytest.approx(law["heldout_mape"])
+        assert (row["recommended"] == "True") == (row["law"] == out["recommended"])
+        if row["heldout_run"] == "wsd":
+            assert float(row["r2"]) == pytest.approx(law["heldout"][0]["r2"])
+            assert float(row["aic"]) == pytest.approx(law["aic"])
+    again = lrcurve(*args, "-o", "cmp.csv", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    mine = lrcurve(*args, "-o", SAMPLES / "wsd.csv", "--force", cwd=tmp_path)
+    assert mine.returncode == 2 and "one of the inputs" in mine.stderr

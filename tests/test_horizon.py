@@ -190,11 +190,13 @@ def test_scatter_alone_sets_the_interval_with_students_t():
 
 def test_cli_says_why_there_is_no_interval(tmp_path):
     table = write_table(tmp_path / "sw.csv", grid_sweep([3.2, 3.1, 3.05, 3.02, 3.0]))
-    r = lrcurve("lr-horizon", "--table", table, "--target", 8000)
+    r = lrcurve("lr-horizon", "--table", table, "--target", "8000steps")
     assert r.returncode == 0, r.stderr
     assert "no 95 % interval: " in r.stdout and "0.008 .. 0.008" not in r.stdout
     assert "beta ± n/a" in r.stdout
-    out = json.loads(lrcurve("lr-horizon", "--table", table, "--target", 8000, "--json").stdout)
+    out = json.loads(
+        lrcurve("lr-horizon", "--table", table, "--target", "8000steps", "--json").stdout
+    )
     assert out["target"]["lower95"] is None and out["target"]["upper95"] is None
     assert "lowest or highest" in out["target"]["no_interval"] and out["beta_stderr"] is None
 
@@ -270,3 +272,126 @@ def test_points_from_runs_keeps_finished_runs_and_notes_the_others():
     points, notes = points_from_runs([finished, partial], 1000.0)
     assert points == [SweepPoint(1e6, 1e-3, 3.0, "done")]
     assert notes == ["half: logged to step 500 of 1000; left out (not finished)"]
+
+
+def cooldown_sweep(*args):
+    return lrcurve(
+        "lr-horizon", "--table", data_path("lr-scheduling", "index.csv"), "--where",
+        "family=ann124-0.1", *args,
+    )  # fmt: skip
+
+
+def test_a_target_in_tokens_takes_the_tables_batch_times_sequence_length():
+    # issue 16 item 5: --target 1e10 read steps, 200,000x beyond the runs
+    r = cooldown_sweep("--target", 1e10, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "102,400 tokens per step, from the columns batch_seqs x seq_len" in r.stderr
+    out = json.loads(r.stdout)
+    given = json.loads(
+        cooldown_sweep("--target", 1e10, "--tokens-per-step", 102400, "--json").stdout
+    )
+    assert out["unit"] == "tokens" and out["horizons"][0]["horizon"] == 15000 * 102400
+    assert out["target"] == given["target"] and out["beta"] == given["beta"]
+    text = cooldown_sweep("--target", "1e10tokens")
+    assert "D in tokens" in text.stdout and "horizon (tokens)" in text.stdout
+    assert "best peak LR at D = 1e+10 tokens" in text.stdout
+
+
+def test_a_target_in_steps_stays_in_steps_and_scales_with_tokens_per_step():
+    steps = json.loads(cooldown_sweep("--target", "5e5steps", "--json").stdout)
+    assert steps["unit"] == "steps" and steps["target"]["horizon"] == 5e5
+    assert steps["horizons"][0]["horizon"] == 15000
+    tokens = json.loads(
+        cooldown_sweep("--target", "5e5steps", "--tokens-per-step", 1000, "--json").stdout
+    )
+    assert tokens["unit"] == "tokens" and tokens["target"]["horizon"] == 5e8
+    assert tokens["target"]["lr_opt"] == pytest.approx(steps["target"]["lr_opt"])
+    bad = cooldown_sweep("--target", "1e10 parsecs")
+    assert bad.returncode == 2 and bad.stderr.startswith("lrcurve: error: --target: ")
+
+
+def test_a_target_without_tokens_per_step_is_refused_in_one_line(tmp_path):
+    table = write_table(tmp_path / "sw.csv", grid_sweep([3.2, 3.1, 3.05, 3.1, 3.2]))
+    r = lrcurve("lr-horizon", "--table", table, "--target", 1e10)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("lrcurve: error: --tokens-per-step: needed for a target in tokens")
+    assert "steps" in r.stderr and "2e5steps" in r.stderr
+
+
+def test_a_target_takes_tokens_per_step_from_the_wandb_configs():
+    from lrcurve import read_runs
+    from lrcurve.sweeps import run_tokens_per_step
+
+    folder = data_path("lr-scheduling", "data")
+    runs = [
+        folder / f"ann124-0.2_slimpajama_llama_norm_nlayers12_nhead12_lr0.001_sched_wsd_warmup300_"
+        f"decay_linear_0.2_iter{steps}_bs50x2_ws2_seed0_data_seed1337.json"
+        for steps in (15000, 25000)
+    ]
+    r = lrcurve("lr-horizon", *runs, "--target", 1e10, "--json")
+    assert r.returncode == 0, r.stderr
+    assert (
+        "horizons in tokens: 102,400 tokens per step, from the W&B configs' batch_size x "
+        "acc_steps x world_size x sequence_length" in r.stderr
+    )
+    out = json.loads(r.stdout)
+    assert [h["horizon"] for h in out["horizons"]] == [15000 * 102400, 25000 * 102400]
+    # batch_size 50 x acc_steps 4 x world_size 2 x sequence_length 512 (bs50x4_ws2 in its name)
+    big = "sl_slimpajama_llama_norm_nlayers24_nhead16_lr0.0005_sched_wsd_warmup300_iter50000_"
+    run = read_runs(folder / f"{big}bs50x4_ws2_seed0_data_seed1337.json")[0]
+    assert run_tokens_per_step(run)[0] == 50 * 4 * 2 * 512
+
+
+def test_lrs_in_fit_counts_distinct_peak_lrs_not_runs(tmp_path):
+    sweep = grid_sweep([3.1, 3.05, 3.02, 3.05, 3.1])  # every run in the valley: all in the fit
+    seeds = sweep + [SweepPoint(p.horizon, p.lr, p.loss + 0.001, p.name + "-seed1") for p in sweep]
+    table = write_table(tmp_path / "seeds.csv", seeds)
+    r = lrcurve("lr-horizon", "--table", table, "-o", "h.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = (tmp_path / "h.csv").read_text().splitlines()
+    assert rows[0] == (
+        "horizon_steps,runs,distinct_lrs_in_fit,best_observed_lr,lr_opt,log_lr_stderr,bracketed"
+    )
+    assert [row.split(",")[1:3] for row in rows[1:]] == [["10", "5"]] * 3
+    assert "│   10 │          5 │" in r.stdout and "wrote h.csv" in r.stdout
+
+
+def test_horizon_csv_holds_the_tables_rows_and_the_output_checks_apply(tmp_path):
+    r = cooldown_sweep("--target", 1e10, "-o", tmp_path / "h.csv", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    header, *rows = (tmp_path / "h.csv").read_text().splitlines()
+    assert header.startswith("horizon_tokens,runs,")
+    assert len(rows) == len(out["horizons"]) == 4
+    for row, h in zip(rows, out["horizons"]):
+        cells = row.split(",")
+        assert float(cells[0]) == h["horizon"] and float(cells[4]) == h["lr_opt"]
+        assert float(cells[5]) == h["log_lr_stderr"] and cells[6] == str(h["bracketed"])
+    again = cooldown_sweep("-o", tmp_path / "h.csv")
+    assert again.returncode == 2 and "--force" in again.stderr
+    same = cooldown_sweep("-o", tmp_path / "h.png", "--plot", tmp_path / "h.png")
+    assert same.returncode == 2 and "-o and --plot" in same.stderr
+    index = data_path("lr-scheduling", "index.csv")
+    mine = cooldown_sweep("-o", index, "--force")
+    assert mine.returncode == 2 and "one of the inputs" in mine.stderr
+    assert index.read_text().startswith("file,family,")
+
+
+def test_rows_or_runs_with_different_schedules_are_pooled_only_with_pool():
+    # issue 16 item 5: family=ann124-0.2 holds linear and sqrt cooldowns
+    index = data_path("lr-scheduling", "index.csv")
+    args = ("lr-horizon", "--table", index, "--where", "family=ann124-0.2")
+    r = lrcurve(*args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("lrcurve: error: --pool: needed to fit together rows of ")
+    assert "decay_type (linear, sqrt)" in r.stderr and "cos_final_lr" not in r.stderr
+    pooled = lrcurve(*args, "--pool")
+    assert pooled.returncode == 0, pooled.stderr
+    assert "pooled rows of " in pooled.stderr and "decay_type (linear, sqrt)" in pooled.stderr
+    one = lrcurve(*args, "--where", "decay_type=linear")
+    assert one.returncode == 0 and "pooled" not in one.stderr
+    folder = data_path("lr-scheduling", "data")
+    runs = sorted(folder.glob("ann124-0.[12]_*lr0.001_*iter25000_*.json"))
+    assert len(runs) == 2
+    mixed = lrcurve("lr-horizon", *runs)
+    assert mixed.returncode == 2 and "runs that differ in wsd.decay (0.1, 0.2)" in mixed.stderr

@@ -502,3 +502,33 @@ def test_search_and_the_setting_refuse_a_score_step_past_the_end_alike(fitted):
     with pytest.raises(ParameterError, match="must be one of wsd, cosine, rewarmup") as error:
         search(fitted, "linear", candidates, baseline, label, steps=steps)
     assert error.value.param == "family"
+
+
+def test_optimize_writes_every_candidate_as_csv_not_just_the_top(fit_dir):
+    import csv
+
+    r = lrcurve(
+        "optimize", "--steps", 72000, "--shapes", "linear,sqrt", "--top", 3, "-o", "all.csv",
+        cwd=fit_dir,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "wrote all.csv" in r.stdout
+    text = (fit_dir / "all.csv").read_text()
+    assert text.splitlines()[0] == "rank,setting,shape,decay,floor,loss,vs_baseline"
+    rows = list(csv.DictReader(text.splitlines()))
+    js = json.loads(lrcurve("optimize", "--steps", 72000, "--shapes", "linear,sqrt", "--json",
+                            cwd=fit_dir).stdout)  # fmt: skip
+    assert len(rows) == 26 + 1 and rows[-1]["setting"].startswith("baseline: ")  # all 26, then it
+    ranked = rows[:-1]
+    assert [int(row["rank"]) for row in ranked] == list(range(1, 27))
+    losses = [float(row["loss"]) for row in ranked]
+    assert losses == sorted(c["loss"] for c in js["candidates"])
+    assert float(ranked[0]["vs_baseline"]) == pytest.approx(-js["gain"])
+    assert {row["shape"] for row in ranked} == {"linear", "sqrt"}
+    # the CLI's output checks: an existing file needs --force, -o and --plot are two files
+    again = lrcurve("optimize", "--steps", 72000, "-o", "all.csv", cwd=fit_dir)
+    assert again.returncode == 2 and "--force" in again.stderr
+    same = lrcurve("optimize", "-o", "x.png", "--plot", "x.png", cwd=fit_dir)
+    assert same.returncode == 2 and "-o and --plot" in same.stderr
+    fit_file = lrcurve("optimize", "-o", "lrcurve.fit.json", "--force", cwd=fit_dir)
+    assert fit_file.returncode == 2 and "one of the inputs" in fit_file.stderr

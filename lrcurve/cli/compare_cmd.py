@@ -19,6 +19,7 @@ from lrcurve.cli.flags import (
     Skip,
     Smooth,
     StepCol,
+    TableOut,
     WarmupArea,
     WarmupSteps,
 )
@@ -61,6 +62,28 @@ def print_comparison(comparison: Any) -> None:
     )
 
 
+COMPARISON_HEADER = (
+    "law", "n_params", "heldout_run", "mape_percent", "final_error_percent", "r2", "aic", "bic",
+    "recommended", "left_out",
+)  # fmt: skip
+
+
+def comparison_rows(comparison: Any) -> list[tuple[Any, ...]]:
+    """The table's rows for CSV: one per law and held-out run, a ``mean`` row per law (its MAPE),
+    and a row per law left out with the reason."""
+    rows: list[tuple[Any, ...]] = []
+    for result in comparison.results:
+        best = result is comparison.best
+        for h in result.heldout:
+            scores = (h.scores.mape, h.scores.final_error, h.scores.r2)
+            rows.append((result.name, result.n_params, h.run.name, *scores))
+            rows[-1] += (result.aic, result.bic, best, None)
+        rows.append((result.name, result.n_params, "mean", result.mape, *[None] * 4, best, None))
+    for gone in comparison.left_out:
+        rows.append((gone.name, gone.n_params, *[None] * 6, False, gone.reason))
+    return rows
+
+
 # over 60 lines for its flag declarations: typer reads each flag from its parameter
 def compare_command(
     files: Annotated[
@@ -85,6 +108,7 @@ def compare_command(
         Path | None,
         typer.Option("--plot", help="Draw every law against the data to a PNG/SVG/PDF file."),
     ] = None,
+    output: TableOut = None,
     json_out: JsonOut = False,
     force: Force = False,
     step_col: StepCol = None,
@@ -97,15 +121,14 @@ def compare_command(
     parent: Parent = "auto",
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one."""
-    from lrcurve.cli.files import check_plot_path
+    from lrcurve.cli.files import check_outputs
     from lrcurve.cli.loading import RunInputs
     from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
 
     inputs = RunInputs.pick(locals())
-    if plot is not None:
-        check_plot_path(plot, force)
+    check_outputs(force, output, plot)
     laws, left_out = build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
     fitted_paths = {path.resolve(): path for path in files}
     for path in holdout or []:
@@ -115,6 +138,7 @@ def compare_command(
             )
     runs = inputs.load(files, warmup)
     held = inputs.load(holdout or [], warmup)
+    check_outputs(force, output, plot)  # again, now that every file read is known as an input
     with progress_bar(f"fitting {len(laws)} laws") as update:
         comparison = compare(
             runs, held, laws=laws, left_out=left_out, skip_fraction=skip, progress=update
@@ -131,9 +155,15 @@ def compare_command(
         from lrcurve.compare import plot_comparison
 
         plot_comparison(comparison, plot)
+    if output is not None:
+        from lrcurve.output import write_rows
+
+        write_rows(output, COMPARISON_HEADER, comparison_rows(comparison), force)
     if json_out:
-        emit_json({**comparison.to_dict(), "plot": str(plot) if plot else None})
+        files = {"plot": str(plot) if plot else None, "output": str(output) if output else None}
+        emit_json({**comparison.to_dict(), **files})
         return
     print_comparison(comparison)
-    if plot is not None:
-        out.print(f"wrote {plot}")
+    written = [str(p) for p in (output, plot) if p is not None]
+    if written:
+        out.print(f"wrote {' and '.join(written)}")

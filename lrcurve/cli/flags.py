@@ -84,6 +84,10 @@ def FloatOption(*decls: str, **kwargs: Any) -> Any:  # noqa: N802 - reads like t
 
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+TableOut = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the table's rows as CSV (one header line)."),
+]
 FitFile = Annotated[
     Path | None,
     typer.Argument(

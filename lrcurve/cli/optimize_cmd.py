@@ -5,8 +5,16 @@ from typing import Annotated, Any
 
 import typer
 
-from lrcurve.cli.flags import DEFAULT_SHAPES, FAMILIES, REWARMUP_PHASE, FitFile, Force, JsonOut
-from lrcurve.cli.optimize_render import report
+from lrcurve.cli.flags import (
+    DEFAULT_SHAPES,
+    FAMILIES,
+    REWARMUP_PHASE,
+    FitFile,
+    Force,
+    JsonOut,
+    TableOut,
+)
+from lrcurve.cli.optimize_render import candidate_table, report
 from lrcurve.cli.schedule_flags import (
     AtStep,
     BaseRun,
@@ -195,13 +203,14 @@ def optimize_command(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")
     ] = None,
+    output: TableOut = None,
     json_out: JsonOut = False,
     force: Force = False,
 ) -> None:
     """Search a schedule family for the lowest predicted loss, with the trade-off and the gain.
 
     The gain is over a baseline: --baseline with the schedule flags, or the fitted runs' own."""
-    from lrcurve.cli.files import check_plot_path, mark_input
+    from lrcurve.cli.files import check_outputs, mark_input
     from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
     from lrcurve.cli.render import plotting, save_plot
     from lrcurve.cli.schedule_flags import ScheduleSpec
@@ -210,19 +219,23 @@ def optimize_command(
     if family not in FAMILIES:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got {family!r}")
     _check_applicable(family, baseline, **{k: args[k] for k in _CHECKED})
-    if plot is not None:
-        check_plot_path(plot, force)
+    check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
     others = [load_fit(path) for path in also or []]  # every input checked before the search
     sweep = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     if lr_file is not None:
         mark_input(lr_file)
+    check_outputs(force, output, plot)  # again, now that every file read is known as an input
     spec = ScheduleSpec.pick({**args, "schedule": baseline or "wsd"})
     done = _optimize(fitted, _request(args), spec if baseline else None)
     opinions = _other_laws(done.search, others)
     scored = _against_measured(fitted, sweep)
     if plot is not None:
         save_plot(plotting().plot_search(done.search, fitted), plot, force)
+    if output is not None:
+        from lrcurve.output import write_rows
+
+        write_rows(output, *candidate_table(done.search, opinions), force)
     report(done, fitted, opinions, scored, args)
 
 

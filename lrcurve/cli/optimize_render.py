@@ -18,6 +18,22 @@ def _candidate_json(candidate: Any, loss: float) -> dict[str, Any]:
     return {**candidate.params, "series": candidate.series, "x": candidate.x, "loss": loss}
 
 
+def candidate_table(result: Any, opinions: list[Any]) -> tuple[list[str], list[list[Any]]]:
+    """Every candidate as a CSV row, best first (rank, setting, its parameters, loss and the
+    difference to the baseline, each other law's loss), then the baseline's row."""
+    keys = list(dict.fromkeys(k for c in result.candidates for k in c.params))
+    header = ["rank", "setting", *keys, "loss", "vs_baseline", *(f"loss_{o.law}" for o in opinions)]
+    rows: list[list[Any]] = []
+    for rank, i in enumerate(result.order, 1):
+        candidate, loss = result.candidates[i], float(result.loss[i])
+        params = [candidate.params.get(k) for k in keys]
+        others = [float(o.loss[i]) for o in opinions]
+        rows.append([rank, candidate.label, *params, loss, loss - result.baseline_loss, *others])
+    baseline = [None, f"baseline: {result.baseline_label}", *[None] * len(keys)]
+    rows.append([*baseline, result.baseline_loss, 0.0, *[None] * len(opinions)])
+    return header, rows
+
+
 def _print_tables(result: Any, top: int) -> None:
     import numpy as np
     from rich.table import Table
@@ -136,6 +152,7 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
     from lrcurve.optimize import measured_bests
 
     plot, result, setting = args["plot"], done.search, done.setting
+    output = args["output"]
     return {
         "family": args["family"],
         "law": fitted.law.name,
@@ -167,6 +184,7 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         ],
         "notes": list(result.notes),
         "plot": str(plot) if plot else None,
+        "output": str(output) if output else None,
         "other_laws": [
             {
                 "law": o.law,
@@ -208,5 +226,6 @@ def report(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> 
         f"({100 * rel:.2f} %)",
         soft_wrap=True,
     )
-    if args["plot"] is not None:
-        out.print(f"wrote {args['plot']}")
+    written = [str(args[k]) for k in ("output", "plot") if args[k] is not None]
+    if written:
+        out.print(f"wrote {' and '.join(written)}")

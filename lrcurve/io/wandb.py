@@ -37,7 +37,12 @@ from lrcurve.io.options import LOSS_NAMES, STEP_NAMES, ReadOptions, choose_loss,
 from lrcurve.io.series import Logged, Series, after_start, check_steps, exact_lr, to_run
 from lrcurve.io.stitch import lr_mismatch
 from lrcurve.io.table import TableFile
-from lrcurve.io.wandb_config import describe_config, resume_point, schedule_from_config
+from lrcurve.io.wandb_config import (
+    describe_config,
+    resume_point,
+    schedule_from_config,
+    tokens_per_step,
+)
 from lrcurve.runs import Run
 
 # W&B's own "_step" counts log calls, not optimiser steps: the last choice
@@ -219,6 +224,19 @@ def read_wandb_json(path: Path, options: ReadOptions) -> list[Logged]:
         )
         for i, export in enumerate(exports)
     ]
+
+
+def export_tokens_per_step(path: Path) -> tuple[float, str] | None:
+    """Tokens per step from the config of the W&B run export ``path`` (see
+    :func:`~lrcurve.io.wandb_config.tokens_per_step`), None when it has none."""
+    try:
+        data = read_json(path, "valid JSON")
+    except ReadError:
+        return None
+    export = data[0] if isinstance(data, list) and data else data
+    if not isinstance(export, dict):
+        return None
+    return tokens_per_step(_unwrap(export.get("config")))
 
 
 def _series_notes(

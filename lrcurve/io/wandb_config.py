@@ -107,6 +107,25 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
     return Warmup(body, warmup, init=init) if warmup > 0 else body
 
 
+# llm-baselines: batch_size sequences per device and micro-step, times acc_steps micro-steps,
+# times world_size devices, of sequence_length tokens each
+BATCH_KEYS = ("batch_size", "acc_steps", "world_size", "sequence_length")
+
+
+def tokens_per_step(config: Mapping[str, Any]) -> tuple[float, str] | None:
+    """Tokens per optimiser step, ``batch_size * acc_steps * world_size * sequence_length``
+    (``acc_steps`` and ``world_size`` default to 1), and the keys it multiplied; None without a
+    batch size and a sequence length."""
+    values = {
+        k: _number(config, k, None if k in ("batch_size", "sequence_length") else 1.0)
+        for k in BATCH_KEYS
+    }
+    if any(v is None or v <= 0 for v in values.values()):
+        return None
+    total = float(np.prod([values[k] for k in BATCH_KEYS]))
+    return total, " x ".join(k for k in BATCH_KEYS if k in config)
+
+
 def describe_config(config: Mapping[str, Any]) -> str:
     keys = (
         "scheduler",
