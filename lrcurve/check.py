@@ -315,13 +315,12 @@ def check_run(
     refuse_nonpositive_loss(
         predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"
     )
+    prediction = None if run.diverged_at is not None else _forecast(fitted, run, level)
     settings = Band(tolerance, level, noise_factor=noise_factor)
-    band = complete_band(
-        fitted, run, steps, (observed - predicted) / predicted, settings, reference
-    )
+    raw = (observed - predicted) / predicted
+    band = complete_band(fitted, run, steps, raw, settings, reference or prediction)
     observed, deviation, notes = _smoothed(run, observed, predicted, smoothing)
     cut = cut_windows(steps, deviation, windows, band, direction)
-    prediction = None if run.diverged_at is not None else _forecast(fitted, run, level)
     forecast = None
     if prediction is not None:
         forecast = Forecast(
