@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from lrcurve.check_band import (
     DEFAULT_LEVEL,
+    LAW_FACTOR,
     NOISE_FACTOR,
     Band,
     Window,
@@ -130,6 +131,7 @@ class CheckResult:
     level: float = DEFAULT_LEVEL
     noise: float | None = None  # sigma, the run's logging noise (None: a fixed tolerance)
     noise_factor: float = NOISE_FACTOR
+    law_factor: float = LAW_FACTOR
 
     @property
     def band(self) -> str:
@@ -222,6 +224,7 @@ class CheckResult:
             "level": None if self.tolerance is not None else self.level,
             "noise": self.noise,
             "noise_factor": None if self.tolerance is not None else self.noise_factor,
+            "law_factor": None if self.tolerance is not None else self.law_factor,
             "smoothing": self.smoothing,
             "points": int(n),
             "from_step": int(self.steps[0]) if n else None,
@@ -281,21 +284,24 @@ def check_run(
     smooth: str = "none",
     level: float = DEFAULT_LEVEL,
     noise_factor: float = NOISE_FACTOR,
+    law_factor: float = LAW_FACTOR,
     reference: Prediction | None = None,
 ) -> CheckResult:
     """Compare ``run``'s logged loss with ``fitted``'s prediction for its schedule.
 
-    Each window is judged against the predictive band at ``level`` widened by ``noise_factor``
-    times the run's logging noise (:mod:`lrcurve.check_band`), or against ``±tolerance`` when
-    one is given. ``smooth`` (``none``, ``auto``, ``ema:B``, ``window:N``; ``auto`` smooths a
-    training loss with ``window:11``) applies to the deviation from the prediction, not to the
-    loss (see the module docstring): give the run as logged, unsmoothed. ``reference``:
+    Each window is judged against the predictive band at ``level``, its law part times
+    ``law_factor``, widened by ``noise_factor`` times the run's logging noise
+    (:mod:`lrcurve.check_band`), or against ``±tolerance`` when one is given. ``smooth``
+    (``none``, ``auto``, ``ema:B``, ``window:N``; ``auto`` smooths a training loss with
+    ``window:11``) applies to the deviation from the prediction, not to the loss (see the
+    module docstring): give the run as logged, unsmoothed. ``reference``:
     ``fitted.predict(run.schedule, level=level)`` if already computed.
     """
     if windows < 1:
         raise ParameterError(f"must be at least 1, got {windows}", param="windows")
-    if noise_factor < 0 or not np.isfinite(noise_factor):
-        raise ParameterError(f"must be 0 or more, got {noise_factor}", param="noise_factor")
+    for name, factor in (("noise_factor", noise_factor), ("law_factor", law_factor)):
+        if factor < 0 or not np.isfinite(factor):
+            raise ParameterError(f"must be 0 or more, got {factor}", param=name)
     check_direction(direction)
     z_value(level)  # refuses a level outside (0, 1)
     smoothing = resolve_smoothing(smooth, run.loss_series)
@@ -316,7 +322,7 @@ def check_run(
         predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"
     )
     prediction = None if run.diverged_at is not None else _forecast(fitted, run, level)
-    settings = Band(tolerance, level, noise_factor=noise_factor)
+    settings = Band(tolerance, level, noise_factor=noise_factor, law_factor=law_factor)
     raw = (observed - predicted) / predicted
     band = complete_band(fitted, run, steps, raw, settings, reference or prediction)
     observed, deviation, notes = _smoothed(run, observed, predicted, smoothing)
@@ -334,7 +340,7 @@ def check_run(
     noise = None if tolerance is not None else band.sigma
     return CheckResult(
         run, tolerance, steps, observed, predicted, cut, forecast, prediction,
-        direction, str(smoothing), notes, level, noise, noise_factor,
+        direction, str(smoothing), notes, level, noise, noise_factor, law_factor,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrcurve.check import check_run, parse_tolerance
+from lrcurve.check_band import LAW_FACTOR, NOISE_FACTOR
 from lrcurve.errors import ParameterError
 from lrcurve.fitting import fit
 from lrcurve.io import read_runs
@@ -460,9 +461,8 @@ def test_default_band_passes_a_healthy_run_and_fails_a_2_percent_drift(fitted, s
         law = np.mean(reference.sd[healthy.steps[at] - 1] / reference.loss[healthy.steps[at] - 1])
         assert w.spread.law == pytest.approx(law)
         assert w.spread.noise == pytest.approx(ok.noise / np.sqrt(w.points))
-        assert (
-            -w.lower == w.upper == pytest.approx(1.645 * np.hypot(law, 2.0 * w.spread.noise), 1e-3)
-        )
+        half = z_value(0.9) * np.hypot(LAW_FACTOR * law, NOISE_FACTOR * w.spread.noise)
+        assert -w.lower == w.upper == pytest.approx(half)
     assert "inside the 90 % predictive band" in ok.summary()
     bad = check_run(fitted, drifted)
     first = bad.first_drift
@@ -480,7 +480,8 @@ def test_a_larger_noise_factor_widens_the_band_by_the_noise_alone(fitted, synthe
     healthy = synthetic[0]
     quiet, loud = (check_run(fitted, healthy, noise_factor=m) for m in (0.0, 8.0))
     for q, w in zip(quiet.windows, loud.windows):
-        assert q.upper == pytest.approx(z_value(0.9) * q.spread.law) and w.upper > q.upper
+        assert q.upper == pytest.approx(z_value(0.9) * LAW_FACTOR * q.spread.law)
+        assert w.upper > q.upper
     with pytest.raises(ParameterError) as caught:
         check_run(fitted, healthy, noise_factor=-1)
     assert caught.value.param == "noise_factor"
@@ -509,7 +510,8 @@ def test_cli_default_band_exit_codes_and_json(fitted, synthetic, files, lrcurve)
     assert report["runs"][0]["first_drift_step"] <= onset + 2000
     text = lrcurve("check", "fit.json", "drifted.csv", cwd=files)
     assert text.returncode == 1 and "lrcurve check: DRIFT:" in text.stdout
-    assert "90 % predictive band with 2x the logging noise" in " ".join(text.stdout.split())
+    said = f"90 % predictive band x{LAW_FACTOR:g} with {NOISE_FACTOR:g}x the logging noise"
+    assert said in " ".join(text.stdout.split())
     bad = lrcurve("check", "fit.json", "healthy.csv", "--level", "1.5", cwd=files)
     assert bad.returncode == 2 and "--level" in bad.stderr
 
