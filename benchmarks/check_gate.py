@@ -210,9 +210,9 @@ Measured on 2026-11-29 (held out): the default band fails 3 % of the healthy run
 the runs (100 % in 5 of the 6 families of the paper's protocol and the 124M sweeps, 92 % at
 peak LR 2e-3) and a 1 % drift in 59 %, typically 1,100-1,400 steps (one or two windows) after
 the onset. It flags no drift on the scaling families: their fits miss the cooldowns by about
-4 % (b of 2.5-3.5 %, docs/calibration.md), so their band is about ±10 % and a drift of 1-2 %
+4 % (b of 2.5-3.5 %, docs/calibration.md), so their band is about ±7-10 % and a drift of 1-2 %
 is inside what the law cannot tell from a healthy run; a fixed tolerance flags it there, and
-also fails 6 of their 30 healthy runs. The 100 % detection target is not met: a gate that
+also fails 6 of their 28 healthy runs. The 100 % detection target is not met: a gate that
 detects a 1 % drift on every family must accept a 1 % law error as drift where the law errs
 that much. k = 1 (the interval of one point) fails 17 % of the healthy runs.
 
