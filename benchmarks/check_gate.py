@@ -31,18 +31,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from public_data import add_data_option, data_set
+from public_data import add_data_option
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from calibration import (  # noqa: E402
-    Family,
-    group,
-    mpl_families,
-    scaling_families,
-    sweep_families,
-)
+from calibration import Family, group, shared_families  # noqa: E402
 
 from lrcurve import fit  # noqa: E402
 from lrcurve.check import CheckResult, check_run  # noqa: E402
@@ -225,12 +219,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
     args = parser.parse_args()
     start = time.perf_counter()
-    lr_scheduling = data_set(args.data, "lr-scheduling")
-    families = (
-        mpl_families(data_set(args.data, "multipowerlaw"))
-        + sweep_families(lr_scheduling / "data")
-        + scaling_families(lr_scheduling)
-    )
+    families = shared_families(args.data)
     items = [item for f in families for item in check_family(f)]
     print(f"fitted and checked {len(items)} runs in {time.perf_counter() - start:.0f} s")
     names = [f.name for f in families]
