@@ -98,6 +98,18 @@ class Forecast:
     level: float | None = None
     interval: tuple[float, float] | None = None
 
+    @classmethod
+    def of(cls, prediction: Prediction, deviation: float) -> Forecast:
+        """The end of ``prediction``, and where it lands if ``deviation`` persists."""
+        return cls(
+            int(prediction.steps[-1]),
+            prediction.final_loss,
+            prediction.final_stderr,
+            prediction.final_loss * (1.0 + deviation),
+            prediction.level,
+            prediction.final_interval,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         interval = None
         if self.interval is not None:
@@ -274,6 +286,18 @@ def _smoothed(
     return predicted * (1.0 + deviation), deviation, (note,)
 
 
+def _check_arguments(windows: int, direction: str, level: float, **factors: float) -> None:
+    """Refuse a window count below 1, an unknown direction, a level outside (0, 1) and a
+    negative or infinite band factor, naming the parameter."""
+    if windows < 1:
+        raise ParameterError(f"must be at least 1, got {windows}", param="windows")
+    for name, factor in factors.items():
+        if factor < 0 or not np.isfinite(factor):
+            raise ParameterError(f"must be 0 or more, got {factor}", param=name)
+    check_direction(direction)
+    z_value(level)
+
+
 def check_run(
     fitted: FittedLaw,
     run: Run,
@@ -297,13 +321,7 @@ def check_run(
     module docstring): give the run as logged, unsmoothed. ``reference``:
     ``fitted.predict(run.schedule, level=level)`` if already computed.
     """
-    if windows < 1:
-        raise ParameterError(f"must be at least 1, got {windows}", param="windows")
-    for name, factor in (("noise_factor", noise_factor), ("law_factor", law_factor)):
-        if factor < 0 or not np.isfinite(factor):
-            raise ParameterError(f"must be 0 or more, got {factor}", param=name)
-    check_direction(direction)
-    z_value(level)  # refuses a level outside (0, 1)
+    _check_arguments(windows, direction, level, noise_factor=noise_factor, law_factor=law_factor)
     smoothing = resolve_smoothing(smooth, run.loss_series)
     compared = fit_window(run, fitted.skip_fraction)
     if not compared.any() and run.diverged_at is None:
@@ -327,16 +345,7 @@ def check_run(
     band = complete_band(fitted, run, steps, raw, settings, reference or prediction)
     observed, deviation, notes = _smoothed(run, observed, predicted, smoothing)
     cut = cut_windows(steps, deviation, windows, band, direction)
-    forecast = None
-    if prediction is not None:
-        forecast = Forecast(
-            int(prediction.steps[-1]),
-            prediction.final_loss,
-            prediction.final_stderr,
-            prediction.final_loss * (1.0 + cut[-1].deviation),
-            prediction.level,
-            prediction.final_interval,
-        )
+    forecast = None if prediction is None else Forecast.of(prediction, cut[-1].deviation)
     noise = None if tolerance is not None else band.sigma
     return CheckResult(
         run, tolerance, steps, observed, predicted, cut, forecast, prediction,
