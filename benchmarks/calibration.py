@@ -189,6 +189,16 @@ def scaling_families(folder: Path) -> list[Family]:
     return families
 
 
+def shared_families(data: Path) -> list[Family]:
+    """Every family of the public sets in ``data`` (the module docstring lists them)."""
+    lr_scheduling = data_set(data, "lr-scheduling")
+    return (
+        mpl_families(data_set(data, "multipowerlaw"))
+        + sweep_families(lr_scheduling / "data")
+        + scaling_families(lr_scheduling)
+    )
+
+
 def forecasts(
     family: Family, fitted: FittedLaw, scale: float, members: list[FittedLaw]
 ) -> list[Forecast]:
@@ -355,12 +365,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     start = time.perf_counter()
-    lr_scheduling = data_set(args.data, "lr-scheduling")
-    families = (
-        mpl_families(data_set(args.data, "multipowerlaw"))
-        + sweep_families(lr_scheduling / "data")
-        + scaling_families(lr_scheduling)
-    )
+    families = shared_families(args.data)
     print(f"read {len(families)} families in {time.perf_counter() - start:.1f} s", flush=True)
     start = time.perf_counter()
     fits = {f.name: fit(f.fit_runs) for f in families}  # with b, from 10 warm refits each

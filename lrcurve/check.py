@@ -4,7 +4,9 @@ Each logged point ``s_i`` (after warmup and the fit's skipped start) gets the re
 deviation ``d_i = (L_obs(s_i) - L_pred(s_i)) / L_pred(s_i)``, where ``L_pred`` is the fitted
 law under the run's own schedule. The points are cut into windows of consecutive logs
 and a window's deviation is the mean of its ``d_i``, so that logging noise averages out.
-A window is inside the band ``lower <= mean d <= upper`` (``-tolerance``, ``+tolerance``).
+A window is inside the band ``lower <= mean d <= upper``: by default ``-+ z sqrt(s_law^2 +
+(m s_noise)^2)``, the predictive interval of the run's own schedule at ``level`` widened by the
+run's logging noise (:mod:`lrcurve.check_band`); with an explicit ``tolerance``, ``-+tolerance``.
 ``direction`` says which side fails the run: ``worse`` (the default: a CI gate guards against
 regressions) only a window above the band, ``better`` only one below it, ``both`` either; a
 window outside the band on the other side is reported, not failed. The run drifted from the
@@ -19,29 +21,37 @@ status is ``diverged`` whatever its windows (they cover the points before it).
 
 A partial log whose schedule has a horizon beyond the next logged step (rebuilt from a
 config, or given with flags) also gets a forecast: the final loss ``L_pred(T)`` with its
-delta-method standard error from :meth:`lrcurve.fitting.FittedLaw.predict`, a 95 %
-interval ``L_pred(T) +- 1.96 s.e.`` of the fitted parameters only (the law's own error
-across schedules is not in it, so it is a lower bound on the uncertainty), and
-``L_pred(T) * (1 + d_last)`` if the deviation of the latest window persists.
+calibrated predictive interval at ``level`` from :meth:`lrcurve.fitted.FittedLaw.predict` (the
+law's own error and the parameters' noise, docs/calibration.md), and ``L_pred(T) * (1 +
+d_last)`` if the deviation of the latest window persists.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lrcurve.check_band import (
+    DEFAULT_LEVEL,
+    LAW_FACTOR,
+    NOISE_FACTOR,
+    Band,
+    Window,
+    complete_band,
+    cut_windows,
+)
 from lrcurve.errors import ExtrapolationError, ParameterError, ReadError
 from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositive_loss
 from lrcurve.io.smoothing import Smoothing, resolve_smoothing
 from lrcurve.io.smoothing import smooth as smooth_series
 from lrcurve.runs import Run
+from lrcurve.uncertainty import z_value
 
-DEFAULT_TOLERANCE = "0.5%"
+DEFAULT_TOLERANCE = None  # the predictive band (lrcurve.check_band); "0.5%" gives a fixed one
 DEFAULT_WINDOWS = 20
-Z95 = 1.959964
 DIRECTIONS = ("worse", "better", "both")
 DEFAULT_DIRECTION = "worse"
 
@@ -77,76 +87,39 @@ def parse_tolerance(text: str) -> float:
 
 
 @dataclass(frozen=True)
-class Window:
-    """Consecutive logged points, their mean relative deviation from the prediction, the band
-    ``[lower, upper]`` it is judged against, and whether it fails the run (``failed``: outside
-    the band on a side the check's direction guards)."""
-
-    start: int
-    end: int
-    points: int
-    deviation: float
-    lower: float
-    upper: float
-    failed: bool
-
-    @property
-    def in_band(self) -> bool:
-        return self.lower <= self.deviation <= self.upper
-
-    @property
-    def side(self) -> str:
-        """``above`` or ``below`` the band, or ``inside``."""
-        if self.in_band:
-            return "inside"
-        return "above" if self.deviation > self.upper else "below"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "points": self.points,
-            "deviation": self.deviation,
-            "lower": self.lower,
-            "upper": self.upper,
-            "in_band": self.in_band,
-            "side": self.side,
-            "failed": self.failed,
-        }
-
-
-def judge(deviation: float, tolerance: float, direction: str) -> tuple[float, float, bool]:
-    """The band ``(lower, upper)`` and whether ``deviation`` fails it in ``direction``."""
-    lower, upper = -tolerance, tolerance
-    above, below = deviation > upper, deviation < lower
-    failed = {"worse": above, "better": below, "both": above or below}[direction]
-    return lower, upper, bool(failed)
-
-
-@dataclass(frozen=True)
 class Forecast:
-    """The predicted end of a run that is still going."""
+    """The predicted end of a run that is still going, with its predictive interval at
+    ``level`` (None when the fit cannot give one)."""
 
     horizon: int
     final_loss: float
     final_stderr: float | None
     at_current_deviation: float
+    level: float | None = None
+    interval: tuple[float, float] | None = None
 
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        if self.final_stderr is None:
-            return None
-        return self.final_loss - Z95 * self.final_stderr, self.final_loss + Z95 * self.final_stderr
+    @classmethod
+    def of(cls, prediction: Prediction, deviation: float) -> Forecast:
+        """The end of ``prediction``, and where it lands if ``deviation`` persists."""
+        return cls(
+            int(prediction.steps[-1]),
+            prediction.final_loss,
+            prediction.final_stderr,
+            prediction.final_loss * (1.0 + deviation),
+            prediction.level,
+            prediction.final_interval,
+        )
 
     def to_dict(self) -> dict[str, Any]:
+        interval = None
+        if self.interval is not None:
+            lower, upper = self.interval
+            interval = {"level": self.level, "lower": lower, "upper": upper}
         return {
             "horizon": self.horizon,
             "final_loss": self.final_loss,
             "final_stderr": self.final_stderr,
-            "fit_interval95": list(self.interval) if self.interval else None,
-            "fit_interval_covers": (
-                "the fitted parameters' uncertainty only, not the law's own error"
-            ),
+            "interval": interval,
             "final_loss_at_current_deviation": self.at_current_deviation,
         }
 
@@ -157,7 +130,7 @@ class CheckResult:
     logged loss with its deviation smoothed as ``smoothing`` says (``none``: as logged)."""
 
     run: Run
-    tolerance: float
+    tolerance: float | None
     steps: NDArray[np.int64]
     observed: NDArray[np.float64]
     predicted: NDArray[np.float64]
@@ -167,6 +140,17 @@ class CheckResult:
     direction: str = DEFAULT_DIRECTION
     smoothing: str = "none"
     notes: tuple[str, ...] = ()
+    level: float = DEFAULT_LEVEL
+    noise: float | None = None  # sigma, the run's logging noise (None: a fixed tolerance)
+    noise_factor: float = NOISE_FACTOR
+    law_factor: float = LAW_FACTOR
+
+    @property
+    def band(self) -> str:
+        """The band in words: ``±0.5 % band`` or ``90 % predictive band``."""
+        if self.tolerance is not None:
+            return f"±{100 * self.tolerance:.3g} % band"
+        return f"{100 * self.level:.4g} % predictive band"
 
     @property
     def deviation(self) -> NDArray[np.float64]:
@@ -196,27 +180,27 @@ class CheckResult:
 
     def _verdict(self) -> str:
         """What the windows say, in words."""
-        band = f"±{100 * self.tolerance:.3g} %"
+        band = self.band
+        inside = f"inside the {band}"
+        if self.tolerance is not None:
+            inside = f"within ±{100 * self.tolerance:.3g} % of the prediction"
         if self.worst is None:
             return "no logged loss after warmup to compare"
         worst = f"{100 * self.worst.deviation:+.2f} %"
         first = self.first_drift
         if first is not None:
             return (
-                f"the loss left the {band} band at step {first.start} "
-                f"({100 * first.deviation:+.2f} % {first.side} "
-                f"the prediction over steps {first.start}-{first.end}; worst window {worst})"
+                f"the loss left the {band} at step {first.start} "
+                f"({100 * first.deviation:+.2f} % against ±{100 * first.upper:.2f} %, {first.side} "
+                f"it over steps {first.start}-{first.end}; worst window {worst})"
             )
-        text = (
-            f"within {band} of the prediction over {len(self.windows)} windows to step "
-            f"{self.steps[-1]} (worst {worst})"
-        )
+        text = f"{inside} over {len(self.windows)} windows to step {self.steps[-1]} (worst {worst})"
         outside = [w for w in self.windows if not w.in_band]
         if outside:
             better = "better" if outside[0].side == "below" else "worse"
             rest = ", the rest within it" if len(outside) < len(self.windows) else ""
             text = (
-                f"{len(outside)} of {len(self.windows)} windows {better} than the {band} band "
+                f"{len(outside)} of {len(self.windows)} windows {better} than the {band} "
                 f"from step {outside[0].start} ({100 * outside[0].deviation:+.2f} %; not failed: "
                 f"direction {self.direction}){rest} (worst {worst})"
             )
@@ -232,10 +216,10 @@ class CheckResult:
             )
         text += self._verdict()
         if self.forecast is not None:
-            interval = self.forecast.interval
-            ci = (
-                f" [{interval[0]:.4f}, {interval[1]:.4f}, fit uncertainty only]" if interval else ""
-            )
+            f = self.forecast
+            ci = ""
+            if f.interval is not None:
+                ci = f" [{f.interval[0]:.4f}, {f.interval[1]:.4f}] ({100 * (f.level or 0):.4g} %)"
             final = f"{self.forecast.final_loss:.4f}"
             text += f"; predicted final loss at step {self.forecast.horizon}: {final}{ci}"
         return text
@@ -249,6 +233,10 @@ class CheckResult:
             "diverged_at": self.run.diverged_at,
             "direction": self.direction,
             "tolerance": self.tolerance,
+            "level": None if self.tolerance is not None else self.level,
+            "noise": self.noise,
+            "noise_factor": None if self.tolerance is not None else self.noise_factor,
+            "law_factor": None if self.tolerance is not None else self.law_factor,
             "smoothing": self.smoothing,
             "points": int(n),
             "from_step": int(self.steps[0]) if n else None,
@@ -265,40 +253,14 @@ class CheckResult:
         }
 
 
-def _windows(
-    steps: NDArray[np.int64],
-    deviation: NDArray[np.float64],
-    count: int,
-    tolerance: float,
-    direction: str,
-) -> tuple[Window, ...]:
-    """``deviation`` cut into ``count`` windows of consecutive points, each judged."""
-    if not steps.size:
-        return ()
-    parts = np.array_split(np.arange(steps.size), min(count, steps.size))
-    starts = np.array([p[0] for p in parts])
-    counts = np.array([p.size for p in parts])
-    means = np.add.reduceat(deviation, starts) / counts
-    return tuple(
-        Window(
-            int(steps[p[0]]),
-            int(steps[p[-1]]),
-            int(p.size),
-            float(m),
-            *judge(float(m), tolerance, direction),
-        )
-        for p, m in zip(parts, means)
-    )
-
-
-def _forecast(fitted: FittedLaw, run: Run) -> Prediction | None:
+def _forecast(fitted: FittedLaw, run: Run, level: float) -> Prediction | None:
     """The prediction to the end of ``run``'s planned schedule when more than one more log is
     to come; None otherwise."""
     horizon = run.schedule.horizon
     log_interval = float(np.median(np.diff(run.steps))) if run.steps.size > 1 else 0.0
     if horizon is None or horizon <= run.last_step + log_interval:
         return None
-    prediction = fitted.predict(run.schedule, horizon)
+    prediction = fitted.predict(run.schedule, horizon, level=level)
     refuse_nonpositive_loss(
         prediction.loss,
         run.peak_lr,
@@ -324,24 +286,42 @@ def _smoothed(
     return predicted * (1.0 + deviation), deviation, (note,)
 
 
+def _check_arguments(windows: int, direction: str, level: float, **factors: float) -> None:
+    """Refuse a window count below 1, an unknown direction, a level outside (0, 1) and a
+    negative or infinite band factor, naming the parameter."""
+    if windows < 1:
+        raise ParameterError(f"must be at least 1, got {windows}", param="windows")
+    for name, factor in factors.items():
+        if factor < 0 or not np.isfinite(factor):
+            raise ParameterError(f"must be 0 or more, got {factor}", param=name)
+    check_direction(direction)
+    z_value(level)
+
+
 def check_run(
     fitted: FittedLaw,
     run: Run,
-    tolerance: float,
+    tolerance: float | None = None,
     windows: int = DEFAULT_WINDOWS,
     *,
     direction: str = DEFAULT_DIRECTION,
     smooth: str = "none",
+    level: float = DEFAULT_LEVEL,
+    noise_factor: float = NOISE_FACTOR,
+    law_factor: float = LAW_FACTOR,
+    reference: Prediction | None = None,
 ) -> CheckResult:
     """Compare ``run``'s logged loss with ``fitted``'s prediction for its schedule.
 
-    ``smooth`` (``none``, ``auto``, ``ema:B``, ``window:N``; ``auto`` smooths a training loss
-    with ``window:11``) applies to the deviation from the prediction, not to the loss (see the
-    module docstring): give the run as logged, unsmoothed.
+    Each window is judged against the predictive band at ``level``, its law part times
+    ``law_factor``, widened by ``noise_factor`` times the run's logging noise
+    (:mod:`lrcurve.check_band`), or against ``±tolerance`` when one is given. ``smooth``
+    (``none``, ``auto``, ``ema:B``, ``window:N``; ``auto`` smooths a training loss with
+    ``window:11``) applies to the deviation from the prediction, not to the loss (see the
+    module docstring): give the run as logged, unsmoothed. ``reference``:
+    ``fitted.predict(run.schedule, level=level)`` if already computed.
     """
-    if windows < 1:
-        raise ParameterError(f"must be at least 1, got {windows}", param="windows")
-    check_direction(direction)
+    _check_arguments(windows, direction, level, noise_factor=noise_factor, law_factor=law_factor)
     smoothing = resolve_smoothing(smooth, run.loss_series)
     compared = fit_window(run, fitted.skip_fraction)
     if not compared.any() and run.diverged_at is None:
@@ -359,28 +339,23 @@ def check_run(
     refuse_nonpositive_loss(
         predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"
     )
+    prediction = None if run.diverged_at is not None else _forecast(fitted, run, level)
+    settings = Band(tolerance, level, noise_factor=noise_factor, law_factor=law_factor)
+    raw = (observed - predicted) / predicted
+    band = complete_band(fitted, run, steps, raw, settings, reference or prediction)
     observed, deviation, notes = _smoothed(run, observed, predicted, smoothing)
-    cut = _windows(steps, deviation, windows, tolerance, direction)
-    prediction = None if run.diverged_at is not None else _forecast(fitted, run)
-    forecast = None
-    if prediction is not None:
-        forecast = Forecast(
-            int(prediction.steps[-1]),
-            prediction.final_loss,
-            prediction.final_stderr,
-            prediction.final_loss * (1.0 + cut[-1].deviation),
-        )
+    cut = cut_windows(steps, deviation, windows, band, direction)
+    forecast = None if prediction is None else Forecast.of(prediction, cut[-1].deviation)
+    noise = None if tolerance is not None else band.sigma
     return CheckResult(
         run, tolerance, steps, observed, predicted, cut, forecast, prediction,
-        direction, str(smoothing), notes,
+        direction, str(smoothing), notes, level, noise, noise_factor, law_factor,
     )  # fmt: skip
 
 
 def with_fit_warmup(runs: list[Run], warmup: int) -> list[Run] | None:
     """``runs`` under the fitted runs' ``warmup`` when every log starts after it with no warmup
     of its own (as ``predict`` takes the fit's warmup); None when that does not apply."""
-    from dataclasses import replace
-
     from lrcurve.schedules import Warmup
 
     if not warmup or not all(r.warmup_steps == 0 and r.steps[0] >= warmup for r in runs):

@@ -220,16 +220,13 @@ def plot_horizon(
 
 
 def _draw_forecast(ax: plt.Axes, prediction: Prediction, last_step: int) -> None:
-    """The forecast past the logged steps, with its 95 % band when it has standard errors."""
-    from lrcurve.check import Z95
-
+    """The forecast past the logged steps, with its predictive interval when it has one."""
     later = prediction.steps > last_step
     steps, loss = prediction.steps[later], prediction.loss[later]
     ax.plot(steps, loss, "--", color="C1", lw=1.2, label="forecast")
-    if prediction.loss_stderr is not None:
-        stderr = prediction.loss_stderr[later]
+    if prediction.lower is not None and prediction.upper is not None:
         ax.fill_between(
-            steps, loss - Z95 * stderr, loss + Z95 * stderr, color="C1", alpha=0.12, lw=0
+            steps, prediction.lower[later], prediction.upper[later], color="C1", alpha=0.12, lw=0
         )
 
 
@@ -249,28 +246,33 @@ def _check_ylim(result: CheckResult, predicted: np.ndarray) -> tuple[float, floa
 
 
 def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> plt.Figure:
-    """Logged and predicted loss with the tolerance band (top), window deviations (bottom)."""
+    """Logged and predicted loss with each window's band (top), window deviations (bottom)."""
     if ax is None:
         fig, (ax_loss, ax_dev) = plt.subplots(
             2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3)
         )
     else:
         (ax_loss, ax_dev), fig = ax, ax[0].figure
-    run, tol = result.run, result.tolerance
+    run = result.run
     grid = np.unique(np.linspace(result.steps[0], run.last_step, 800).astype(np.int64))
     ax_loss.plot(
         run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
     )
     predicted = fitted.curve(run.schedule, grid)
     ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
+    # each window's band, a step function over the grid (the predictive band varies by window)
+    starts = np.array([w.start for w in result.windows])
+    at = np.clip(np.searchsorted(starts, grid, side="right") - 1, 0, None)
+    lower = np.array([w.lower for w in result.windows])[at]
+    upper = np.array([w.upper for w in result.windows])[at]
     ax_loss.fill_between(
         grid,
-        predicted * (1 - tol),
-        predicted * (1 + tol),
+        predicted * (1 + lower),
+        predicted * (1 + upper),
         color="C1",
         alpha=0.2,
         lw=0,
-        label=f"±{100 * tol:.3g} % band",
+        label=result.band,
     )
     if result.prediction is not None:
         _draw_forecast(ax_loss, result.prediction, run.last_step)
@@ -282,7 +284,7 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
     ax_loss.set_ylim(*_check_ylim(result, predicted))
     for w in result.windows:
         ax_dev.hlines(100 * w.deviation, w.start, w.end, color="C0" if w.in_band else "C3", lw=3)
-    ax_dev.axhspan(-100 * tol, 100 * tol, color="C1", alpha=0.15, lw=0)
+    ax_dev.fill_between(grid, 100 * lower, 100 * upper, color="C1", alpha=0.15, lw=0)
     ax_dev.set_ylabel("window deviation (%)")
     ax_dev.set_xlabel("step")
     ax_loss.set_ylabel("loss (nats)")

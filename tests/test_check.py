@@ -8,11 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrcurve.check import check_run, parse_tolerance
+from lrcurve.check_band import LAW_FACTOR, NOISE_FACTOR
 from lrcurve.errors import ParameterError
 from lrcurve.fitting import fit
 from lrcurve.io import read_runs
 from lrcurve.runs import Run
 from lrcurve.schedules import WSD, Warmup
+from lrcurve.uncertainty import z_value
 from tests.conftest import FUZZ_SCALE, SAMPLES
 
 WARMUP = 2160
@@ -152,10 +154,11 @@ def test_cli_forecasts_with_flag_schedule(files, lrcurve):
     assert r.returncode == 0, r.stderr
     forecast = json.loads(r.stdout)["runs"][0]["forecast"]
     assert forecast["horizon"] == 24000 and 3.2 < forecast["final_loss"] < 3.35
-    low, high = forecast["fit_interval95"]
-    assert (
-        low < forecast["final_loss"] < high
-        and "parameters' uncertainty only" in forecast["fit_interval_covers"]
+    interval = forecast["interval"]  # the calibrated predictive interval (issue 14 item 3)
+    assert interval["level"] == 0.9 and interval["lower"] < forecast["final_loss"]
+    half = interval["upper"] - forecast["final_loss"]
+    assert half > 1.645 * forecast["final_stderr"] and half == pytest.approx(
+        forecast["final_loss"] - interval["lower"]
     )
     assert "differs from the logged LR" not in r.stderr  # the flags agree with the logged LR
     # the planned exponential cooldown falls faster than the fitted constant and cosine runs ever
@@ -352,7 +355,7 @@ def better(files):
 def test_direction_decides_which_side_fails(files, lrcurve, better, direction, code):
     """Issue 13 item 2: a run 2 % better than predicted failed the gate; by default (worse) it
     is reported, not failed; --direction better/both fail it."""
-    args = ["--direction", direction] if direction else []
+    args = ["--tolerance", "0.5%"] + (["--direction", direction] if direction else [])
     r = lrcurve("check", "fit.json", better, "--json", *args, cwd=files)
     assert r.returncode == code, r.stderr
     report = json.loads(r.stdout)
@@ -426,3 +429,100 @@ def test_a_run_that_diverged_during_warmup_fails_with_nothing_to_compare(files, 
     assert run["status"] == "diverged" and run["diverged_at"] == 800 and run["windows"] == []
     assert "no plot: warm has no logged loss after warmup" in r.stderr
     assert not (files / "warm.png").exists()
+
+
+NOISE = 0.003  # relative logging noise of the synthetic runs
+
+
+@pytest.fixture(scope="module")
+def synthetic(fitted):
+    """A healthy run on the fit's prediction for the WSD schedule with 0.3 % Gaussian logging
+    noise; the same run 2 % worse from mid-run on; the onset step."""
+    schedule = read_runs(SAMPLES / "wsd.csv", warmup_steps=WARMUP)[0].schedule
+    steps = np.arange(WARMUP + 16, 24001, 16)
+    noise = np.random.default_rng(7).normal(0.0, NOISE, steps.size)
+    loss = fitted.curve(schedule, steps) * (1 + noise)
+    healthy = Run("healthy", steps, loss, schedule)
+    onset = int(steps[steps.size // 2])
+    drifted = replace(healthy, name="drifted", loss=np.where(steps >= onset, 1.02, 1.0) * loss)
+    return healthy, drifted, onset
+
+
+def test_default_band_passes_a_healthy_run_and_fails_a_2_percent_drift(fitted, synthetic):
+    """Issue 14 item 3: by default a window is judged against the predictive interval of its
+    own schedule widened by the run's logging noise, estimated from its own scatter."""
+    healthy, drifted, onset = synthetic
+    ok = check_run(fitted, healthy)
+    assert ok.status == "ok" and ok.tolerance is None, ok.summary()
+    assert ok.noise == pytest.approx(NOISE, rel=0.15)  # the scatter, not the law's error
+    reference = fitted.predict(healthy.schedule, 24000, level=0.9)
+    for w in ok.windows:
+        at = (healthy.steps >= w.start) & (healthy.steps <= w.end)
+        law = np.mean(reference.sd[healthy.steps[at] - 1] / reference.loss[healthy.steps[at] - 1])
+        assert w.spread.law == pytest.approx(law)
+        assert w.spread.noise == pytest.approx(ok.noise / np.sqrt(w.points))
+        half = z_value(0.9) * np.hypot(LAW_FACTOR * law, NOISE_FACTOR * w.spread.noise)
+        assert -w.lower == w.upper == pytest.approx(half)
+    assert "inside the 90 % predictive band" in ok.summary()
+    bad = check_run(fitted, drifted)
+    first = bad.first_drift
+    assert bad.status == "drift" and first.end >= onset and first.start <= onset + 2000
+    assert all(not w.failed for w in bad.windows if w.end < onset)
+    assert "left the 90 % predictive band" in bad.summary()
+    # a lower level is a narrower band; the fixed tolerance is still there for who wants it
+    narrow = check_run(fitted, healthy, level=0.5)
+    assert all(n.upper < w.upper for n, w in zip(narrow.windows, ok.windows))
+    fixed = check_run(fitted, healthy, 0.005)
+    assert all(w.upper == 0.005 and w.spread is None for w in fixed.windows)
+
+
+def test_a_larger_noise_factor_widens_the_band_by_the_noise_alone(fitted, synthetic):
+    healthy = synthetic[0]
+    quiet, loud = (check_run(fitted, healthy, noise_factor=m) for m in (0.0, 8.0))
+    for q, w in zip(quiet.windows, loud.windows):
+        assert q.upper == pytest.approx(z_value(0.9) * LAW_FACTOR * q.spread.law)
+        assert w.upper > q.upper
+    with pytest.raises(ParameterError) as caught:
+        check_run(fitted, healthy, noise_factor=-1)
+    assert caught.value.param == "noise_factor"
+
+
+def test_cli_default_band_exit_codes_and_json(fitted, synthetic, files, lrcurve):
+    healthy, drifted, onset = synthetic
+    for run in (healthy, drifted):
+        pd.DataFrame({"step": run.steps, "lr": run.schedule(run.steps), "loss": run.loss}).to_csv(
+            files / f"{run.name}.csv", index=False
+        )
+    ok = lrcurve("check", "fit.json", "healthy.csv", "--json", cwd=files)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    run = report["runs"][0]
+    assert report["status"] == run["status"] == "ok"
+    assert run["tolerance"] is None and run["level"] == 0.9 and run["noise"] > 0
+    assert len(run["windows"]) == 20
+    for w in run["windows"]:
+        assert w["lower"] == -w["upper"] < 0 and w["law_sd"] > 0 and w["noise_sd"] > 0
+        assert w["lower"] <= w["deviation"] <= w["upper"] and not w["failed"]
+    drift = lrcurve("check", "fit.json", "drifted.csv", "--json", "--level", "0.8", cwd=files)
+    assert drift.returncode == 1, drift.stderr
+    report = json.loads(drift.stdout)
+    assert report["status"] == "drift" and report["runs"][0]["level"] == 0.8
+    assert report["runs"][0]["first_drift_step"] <= onset + 2000
+    text = lrcurve("check", "fit.json", "drifted.csv", cwd=files)
+    assert text.returncode == 1 and "lrcurve check: DRIFT:" in text.stdout
+    said = f"90 % predictive band x{LAW_FACTOR:g} with {NOISE_FACTOR:g}x the logging noise"
+    assert said in " ".join(text.stdout.split())
+    bad = lrcurve("check", "fit.json", "healthy.csv", "--level", "1.5", cwd=files)
+    assert bad.returncode == 2 and "--level" in bad.stderr
+
+
+def test_an_internal_error_is_exit_3_not_drift(files, lrcurve, monkeypatch):
+    """A CI job reads exit 1 as drift: a bug in check must not look like one."""
+    from lrcurve import check
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(check, "check_run", broken)
+    r = lrcurve("check", "fit.json", "healthy.csv", cwd=files)
+    assert r.returncode == 3 and "internal error" in r.stderr

@@ -1,5 +1,5 @@
 """``lrcurve check``: is a run still on its predicted curve? Exit 0 ok, 1 on drift or a diverged
-run, 2 on bad input."""
+run, 2 on bad input, 3 on an internal error."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +12,7 @@ from lrcurve.cli.flags import (
     DEFAULT_WINDOWS,
     Force,
     JsonOut,
+    Level,
     LossCol,
     LossSeries,
     LossUnit,
@@ -104,11 +105,16 @@ def print_result(result: Any) -> None:
 
     from lrcurve.cli.render import out, table
 
+    band = f"tolerance ±{100 * result.tolerance:.3g} %" if result.tolerance else result.band
+    if result.noise is not None:
+        band += (
+            f" x{result.law_factor:g} with {result.noise_factor:g}x the logging noise "
+            f"({100 * result.noise:.3f} %)"
+        )
     rows = table(
-        f"{result.run.name}: logged loss against the prediction "
-        f"(tolerance ±{100 * result.tolerance:.3g} %)",
-        ("steps", "points", "deviation %", "band"),
-        text=("band",),
+        f"{result.run.name}: logged loss against the prediction ({band})",
+        ("steps", "points", "deviation %", "band ±%", "verdict"),
+        text=("verdict",),
     )
     for w in result.windows:
         band = (
@@ -118,7 +124,13 @@ def print_result(result: Any) -> None:
             if w.failed
             else Text(f"{w.side} (not judged)", style="yellow")
         )
-        rows.add_row(f"{w.start}-{w.end}", str(w.points), f"{100 * w.deviation:+.3f}", band)
+        rows.add_row(
+            f"{w.start}-{w.end}",
+            str(w.points),
+            f"{100 * w.deviation:+.3f}",
+            f"{100 * w.upper:.3f}",
+            band,
+        )
     out.print(rows)
     if result.diverged:
         out.print(
@@ -126,11 +138,9 @@ def print_result(result: Any) -> None:
         )
     if result.forecast is not None:
         f = result.forecast
-        ci = (
-            f" (fit uncertainty only, 95 %: {f.interval[0]:.4f} - {f.interval[1]:.4f})"
-            if f.interval
-            else ""
-        )
+        ci = ""
+        if f.interval is not None:
+            ci = f" [{f.interval[0]:.4f}, {f.interval[1]:.4f}] ({100 * (f.level or 0):.4g} %)"
         out.print(
             f"forecast: final loss at step {f.horizon}: {f.final_loss:.4f}{ci}; "
             f"{f.at_current_deviation:.4f} if the latest deviation persists"
@@ -149,11 +159,17 @@ def check_command(
         ),
     ],
     tolerance: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--tolerance", "-t", help="Allowed relative deviation of a window, e.g. 0.5% or 0.005."
+            "--tolerance",
+            "-t",
+            help="A fixed allowed relative deviation of a window, e.g. 0.5% or 0.005; by default "
+            "a window may deviate as far as the predictive interval of the run's schedule at "
+            "--level widened by the run's own logging noise.",
+            show_default=False,
         ),
     ] = DEFAULT_TOLERANCE,
+    level: Level = 0.9,
     windows: Annotated[
         int,
         typer.Option(
@@ -213,11 +229,13 @@ def check_command(
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.errors import InputError
     from lrcurve.io.smoothing import parse_smoothing
+    from lrcurve.uncertainty import z_value
 
     spec, inputs = ScheduleSpec.pick(locals()), RunInputs.pick(locals())
     # the run as logged, to its divergence: check smooths the deviation, not the loss
     inputs = replace(inputs, smooth="none", keep_diverged=True)
-    band = parse_tolerance(tolerance)
+    band = None if tolerance is None else parse_tolerance(tolerance)
+    z_value(level)
     check_direction(direction)
     if smooth.strip().lower() != "auto":
         parse_smoothing(smooth)
@@ -250,7 +268,8 @@ def check_command(
         note(inherited)
     say_notes(runs)
     results = [
-        check_run(fitted, run, band, windows, direction=direction, smooth=smooth) for run in runs
+        check_run(fitted, run, band, windows, direction=direction, smooth=smooth, level=level)
+        for run in runs
     ]
     for result in results:
         for message in result.notes:

@@ -26,7 +26,7 @@ LR_EXPONENT_RANGE = (0.1, 2.0)  # laws.base
 DEFAULT_SKIP = 0.05  # fitting
 FAMILIES = ("wsd", "cosine", "rewarmup")  # optimize
 DEFAULT_SHAPES = ("linear", "sqrt", "cosine")  # optimize
-DEFAULT_TOLERANCE, DEFAULT_WINDOWS = "0.5%", 20  # check
+DEFAULT_TOLERANCE, DEFAULT_WINDOWS = None, 20  # check: None judges by the predictive band
 REWARMUP_PHASE = "cosine"  # the family of a re-warmup's new phase without --then
 
 
