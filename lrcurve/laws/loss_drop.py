@@ -50,142 +50,17 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
-from lrcurve.areas import forward_area, lr_drops
+from lrcurve.areas import lr_drops
+from lrcurve.laws.base import running_sum, step_chunks
+from lrcurve.laws.change_tree import GAMMA_MAX, ChangeTree
 from lrcurve.laws.knots import Knots
 
+__all__ = ["GAMMA_MAX", "ChangeTree", "LossDrop", "loss_drop_direct", "loss_drop_every_step"]
+
 DEFAULT_TOLERANCE = 0.2
-GAMMA_MAX = 1.5  # upper bound of gamma; the block test assumes it
 CHUNK_STEPS = 4096  # requested steps walked through the tree at once
 CACHE_PAIRS = 2_000_000  # keep the (step, block) terms when there are at most this many
 KNOT_TOLERANCE = 0.25  # knots are few: walk them with this share of the tolerance
-
-
-@dataclass(frozen=True)
-class ChangeTree:
-    """LR changes of one sign, merged pairwise level by level (level 0: single changes).
-
-    All levels live in flat arrays; ``offsets[j]`` is where level ``j`` starts.
-    """
-
-    sign: float
-    offsets: tuple[int, ...]
-    # int32: steps are at most MAX_STEPS (5e7), and the tree is the peak of a prediction's memory
-    first_step: NDArray[np.int32]  # first change step in the block (huge for padding)
-    last_step: NDArray[np.int32]  # last change step in the block (-1 for padding)
-    weight: NDArray[np.float64]  # sum of |drop|
-    origin: NDArray[np.float64]  # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
-    origin_lo: NDArray[np.float64]  # F_{k-1} of the first change
-    origin_hi: NDArray[np.float64]  # F_{k-1} of the last change
-    log_lr: NDArray[np.float64]  # weighted mean of log eta_k
-    log_lr_lo: NDArray[np.float64]
-    log_lr_hi: NDArray[np.float64]
-
-    @classmethod
-    def build(
-        cls,
-        steps: NDArray[np.int64],
-        drops: NDArray[np.float64],
-        area_before: NDArray[np.float64],
-        log_lr: NDArray[np.float64],
-        sign: float,
-    ) -> ChangeTree:
-        sizes = [max(steps.size, 1)]  # each level padded to pairs, not to a power of two
-        while sizes[-1] > 1:
-            sizes[-1] += sizes[-1] % 2
-            sizes.append(sizes[-1] // 2)
-        offsets = tuple(int(o) for o in np.cumsum([0] + sizes[:-1]))
-        total, m = sum(sizes), steps.size
-        first = np.full(total, np.iinfo(np.int32).max, dtype=np.int32)
-        last = np.full(total, -1, dtype=np.int32)
-        weight, origin, lo, hi, mean_lr = (np.zeros(total) for _ in range(5))
-        lr_lo, lr_hi = np.full(total, np.inf), np.full(total, -np.inf)
-        first[:m], last[:m], weight[:m] = steps, steps, np.abs(drops)
-        origin[:m] = lo[:m] = hi[:m] = area_before
-        mean_lr[:m] = lr_lo[:m] = lr_hi[:m] = log_lr
-        pairs = [size // 2 for size in sizes[:-1]]  # a level's parents that have children
-        for child, parent, width in zip(offsets[:-1], offsets[1:], pairs):
-            left, right, up = (
-                slice(child, child + 2 * width, 2),
-                slice(child + 1, child + 2 * width, 2),
-                slice(parent, parent + width),
-            )
-            np.add(weight[left], weight[right], out=weight[up])
-            share = np.divide(weight[right], weight[up], out=np.zeros(width), where=weight[up] > 0)
-            np.minimum(first[left], first[right], out=first[up])
-            np.maximum(last[left], last[right], out=last[up])
-            with np.errstate(invalid="ignore"):
-                origin[up] = origin[left] + share * (origin[right] - origin[left])
-                mean_lr[up] = mean_lr[left] + share * (mean_lr[right] - mean_lr[left])
-            lo[up] = lo[left]
-            hi[up] = np.where(last[right] >= 0, hi[right], hi[left])
-            np.minimum(lr_lo[left], lr_lo[right], out=lr_lo[up])
-            np.maximum(lr_hi[left], lr_hi[right], out=lr_hi[up])
-        return cls(sign, offsets, first, last, weight, origin, lo, hi, mean_lr, lr_lo, lr_hi)
-
-    @property
-    def root(self) -> int:
-        return self.offsets[-1]
-
-    def children(self, block: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The left child of each block (the right one follows it); -1 for single changes."""
-        level = np.searchsorted(self.offsets, block, side="right") - 1
-        offsets = np.asarray(self.offsets)
-        return np.where(
-            level > 0, offsets[np.maximum(level - 1, 0)] + 2 * (block - offsets[level]), -1
-        )
-
-    def walk(
-        self, steps: NDArray[np.int64], area: NDArray[np.float64], tolerance: float
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """The (requested step index, block id) terms that make up ``LD`` at ``steps`` (sorted).
-
-        ``area`` is ``F_t`` at those steps. A block is one term for step ``t`` when
-        all its changes happened by ``t`` and it is far enough (module docstring).
-        Runs of consecutive requested steps are walked together (a dual-tree walk):
-        a block that is far from the first step of a run is far from all of it.
-        """
-        if self.weight[self.root] == 0 or steps.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        lo, hi = np.array([0]), np.array([steps.size])
-        block = np.array([self.root])
-        found = []
-        while block.size:
-            started = self.first_step[block] <= steps[hi - 1]
-            lo, hi, block = lo[started], hi[started], block[started]
-            first_t, first_area = steps[lo], area[lo]
-            child = self.children(block)
-            near = first_area - self.origin_hi[block]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                spread = np.log((first_area - self.origin_lo[block]) / near) + GAMMA_MAX * (
-                    self.log_lr_hi[block] - self.log_lr_lo[block]
-                )
-            done = (self.last_step[block] <= first_t) & (
-                (child < 0) | ((near > 0) & (spread <= tolerance))
-            )
-            found.append((lo[done], hi[done], block[done]))
-            lo, hi, block, child = lo[~done], hi[~done], block[~done], child[~done]
-            wider = (self.origin_hi[block] - self.origin_lo[block]) >= (area[hi - 1] - area[lo])
-            split_block = (child >= 0) & ((hi - lo == 1) | wider)
-            mid = (lo + hi) // 2
-            lo = np.concatenate(
-                [lo[split_block], lo[split_block], lo[~split_block], mid[~split_block]]
-            )
-            hi = np.concatenate(
-                [hi[split_block], hi[split_block], mid[~split_block], hi[~split_block]]
-            )
-            block = np.concatenate(
-                [
-                    child[split_block],
-                    child[split_block] + 1,
-                    block[~split_block],
-                    block[~split_block],
-                ]
-            )
-        lo, hi, block = (np.concatenate(parts) for parts in zip(*found))
-        lengths = hi - lo
-        run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        index = np.repeat(lo, lengths) + np.arange(int(lengths.sum())) - run_start
-        return index, np.repeat(block, lengths)
 
 
 @dataclass(frozen=True)
@@ -230,9 +105,8 @@ class LossDrop:
         if knots is None or 2 * knots.steps.size > steps.size:
             knots = None
         walked = steps if knots is None else knots.steps
-        changes, area = _changes(lr, drops, walked)
         del drops
-        trees = _trees(changes)
+        trees, area = _trees(lr, walked)
         interpolation = None if knots is None else knots.interpolation(steps)
         return cls(steps, walked, area, trees, tolerance, knots, interpolation)
 
@@ -295,44 +169,39 @@ class LossDrop:
             at, block = tree.walk(
                 steps, area, self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE)
             )
-            pieces.append(
-                (
-                    at,
-                    tree.sign * tree.weight[block],
-                    area[at] - tree.origin[block],
-                    tree.log_lr[block],
-                )
-            )
+            weight, origin, log_lr, _ = tree.blocks(block, tree.level(block))
+            pieces.append((at, tree.sign * weight, area[at] - origin, log_lr))
         return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
 
 
-# a tree's inputs: change steps, drops, F before each change, log of the LR after it; sign
-Change = tuple[
-    NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float
-]
-
-
-def _changes(
-    lr: NDArray[np.float64], drops: NDArray[np.float64], walked: NDArray[np.int64]
-) -> tuple[list[Change], NDArray[np.float64]]:
-    """The inputs of :meth:`ChangeTree.build` for the LR's drops, then its rises, and the
-    cumulative LR ``F_t`` at the ``walked`` steps (``O(changes)`` memory once returned)."""
-    cumulative = forward_area(lr)
-    changes = []
-    for sign in (1.0, -1.0):
-        at = np.flatnonzero(sign * drops > 0)
-        with np.errstate(divide="ignore"):
-            log_lr = np.log(lr[at])
-        changes.append((at + 1, drops[at], cumulative[at - 1], log_lr, sign))
-    return changes, cumulative[walked - 1]
-
-
-def _trees(changes: list[Change]) -> tuple[ChangeTree, ...]:
-    """The trees of :func:`_changes`, each one's inputs freed once it is built."""
+def _trees(
+    lr: NDArray[np.float64], walked: NDArray[np.int64], chunk: int = 1 << 20
+) -> tuple[tuple[ChangeTree, ...], NDArray[np.float64]]:
+    """The trees of the LR's drops, then of its rises, and the cumulative LR ``F_t`` at the
+    ``walked`` steps; ``F`` a chunk of steps at a time (the same sums as one ``cumsum``)."""
+    found: tuple[list, list] = ([], [])  # (change steps, F before them) per sign
+    area = np.empty(walked.size)
+    carry = 0.0
+    for part in step_chunks(lr.size, chunk):
+        cumulative = running_sum(lr[part], carry)
+        drops = lr_drops(lr[max(part.start - 1, 0) : part.stop])[1 if part.start else 0 :]
+        for sign, pieces in zip((1.0, -1.0), found):
+            at = np.flatnonzero(sign * drops > 0)  # within the chunk; never its first step at 0
+            before = (
+                cumulative[at - 1]
+                if part.start == 0
+                else np.where(at > 0, cumulative[at - 1], carry)
+            )
+            pieces.append(((at + part.start + 1).astype(np.int32), before))
+        here = (walked > part.start) & (walked <= part.stop)
+        area[here] = cumulative[walked[here] - 1 - part.start]
+        carry = cumulative[-1]
     trees = []
-    while changes:
-        trees.append(ChangeTree.build(*changes.pop(0)))
-    return tuple(trees)
+    for sign, pieces in zip((1.0, -1.0), found):
+        steps, before = (np.concatenate([p[i] for p in pieces]) for i in range(2))
+        pieces.clear()
+        trees.append(ChangeTree.build(lr, steps, before, sign))
+    return tuple(trees), area
 
 
 def loss_drop_every_step(
@@ -346,9 +215,8 @@ def loss_drop_every_step(
     knots = Knots.of(drops) if tolerance > 0 and n else None
     if knots is None or 2 * knots.steps.size > n:
         return LossDrop.of(lr, np.arange(1, n + 1), tolerance).many(params)
-    changes, area = _changes(lr, drops, knots.steps)
     del drops  # before the trees are built: they are the peak
-    trees = _trees(changes)
+    trees, area = _trees(lr, knots.steps)
     walked = LossDrop(knots.steps, knots.steps, area, trees, tolerance, knots, keep_terms=False)
     values = walked.walked_values(params)
     del walked, trees
