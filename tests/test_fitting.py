@@ -603,3 +603,23 @@ def test_scores_are_on_the_fitted_points_not_the_skipped_start(samples):
         assert 0 < window.sum() < len(run.steps)
         expected = score(fitted.predict_run(run)[window], run.loss[window])
         assert fitted.scores()[run.name] == expected
+
+
+@pytest.mark.parametrize(
+    "kind, options", [("cosine", dict(floor=0.1)), ("wsd", dict(decay=1.0, shape="sqrt"))]
+)
+def test_multipower_memory_per_step_when_the_lr_changes_at_every_step(sample_fits, kind, options):
+    """Issue 13 item 10: on a cosine (the LR changes at every step) the multi-power prediction
+    peaked at ~178 bytes a step (the change tree: 160 bytes a change); at most 64 now."""
+    import tracemalloc
+
+    fitted, n = sample_fits[1], 2_000_000
+    schedule = make_schedule(kind, steps=n, peak=3e-4, warmup=2160, **options)
+    assert np.count_nonzero(np.diff(schedule.per_step(n))) > 0.99 * n
+    tracemalloc.start()
+    try:
+        fitted.predict(schedule, with_stderr=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / n <= 64

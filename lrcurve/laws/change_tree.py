@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 GAMMA_MAX = 1.5  # upper bound of gamma; the block test assumes it
 
 IMPLICIT_LEVELS = 3  # levels 0..2 are merged from their leaves on demand
+MERGE_CHUNK = 1 << 12  # blocks merged from their changes at once
 PADDING_STEP = np.iinfo(np.int32).max
 
 # a block's weight (sum |drop|), mean origin, mean log eta, least and greatest log eta
@@ -71,7 +72,7 @@ class ChangeTree:
         change_step: NDArray[np.int32],
         change_origin: NDArray[np.float64],
         sign: float,
-        chunk: int = 1 << 16,
+        chunk: int = MERGE_CHUNK,
     ) -> ChangeTree:
         sizes = [max(change_step.size, 1)]  # each level padded to pairs, not to a power of two
         while sizes[-1] > 1:
@@ -80,9 +81,16 @@ class ChangeTree:
         offsets = tuple(int(o) for o in np.cumsum([0] + sizes[:-1]))
         stored = min(IMPLICIT_LEVELS, len(sizes) - 1)
         tree = cls(sign, offsets, stored, lr, change_step, change_origin, *(np.empty(0),) * 4)
-        parts = [  # a padded parent stays empty: no weight, an empty LR range
-            (*(np.zeros(size) for _ in range(3)), np.full(size, np.inf), np.full(size, -np.inf))
-            for size in sizes[stored:]
+        total = offsets[-1] + 1 - offsets[stored]
+        # a padded parent stays empty: no weight, an empty LR range (lo and hi until the end)
+        flat = (
+            *(np.zeros(total) for _ in range(3)),
+            np.full(total, np.inf),
+            np.full(total, -np.inf),
+        )
+        ends = np.cumsum(sizes[stored:])
+        parts = [
+            tuple(a[end - size : end] for a in flat) for size, end in zip(sizes[stored:], ends)
         ]
         for start in range(0, sizes[stored], chunk):  # the lowest stored level, from the leaves
             block = np.arange(start, min(start + chunk, sizes[stored])) + offsets[stored]
@@ -96,9 +104,11 @@ class ChangeTree:
             )
             for whole, part in zip(parent, merged):
                 whole[:width] = part
-        weight, origin, log_lr = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        weight, origin, log_lr, least, spread = flat
+        del parts, flat
         with np.errstate(invalid="ignore"):  # an LR of 0: -inf - -inf
-            spread = np.concatenate([p[4] - p[3] for p in parts])
+            np.subtract(spread, least, out=spread)
+        del least
         return cls(
             sign, offsets, stored, lr, change_step, change_origin, weight, origin, log_lr, spread
         )
@@ -148,13 +158,14 @@ class ChangeTree:
         for whole, part in zip(out, (self.weight, self.origin, self.log_lr, self.log_lr_spread)):
             whole[high] = part[at]
         for j in range(self.stored):
-            low = level == j
-            if np.any(low):
-                weight, origin, log_lr, least, greatest = self.merged(block[low], j)
+            low = np.flatnonzero(level == j)
+            for start in range(0, low.size, MERGE_CHUNK):  # bounds the merge's temporaries
+                at = low[start : start + MERGE_CHUNK]
+                weight, origin, log_lr, least, greatest = self.merged(block[at], j)
                 with np.errstate(invalid="ignore"):
                     spread = greatest - least
                 for whole, part in zip(out, (weight, origin, log_lr, spread)):
-                    whole[low] = part
+                    whole[at] = part
         return out
 
     def walk(

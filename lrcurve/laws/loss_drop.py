@@ -174,32 +174,47 @@ class LossDrop:
         return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
 
 
-def _trees(
-    lr: NDArray[np.float64], walked: NDArray[np.int64], chunk: int = 1 << 20
-) -> tuple[tuple[ChangeTree, ...], NDArray[np.float64]]:
-    """The trees of the LR's drops, then of its rises, and the cumulative LR ``F_t`` at the
-    ``walked`` steps; ``F`` a chunk of steps at a time (the same sums as one ``cumsum``)."""
-    found: tuple[list, list] = ([], [])  # (change steps, F before them) per sign
-    area = np.empty(walked.size)
+def _chunks_of(
+    lr: NDArray[np.float64], chunk: int = 1 << 16
+) -> Iterator[tuple[slice, NDArray[np.float64], NDArray[np.float64], float]]:
+    """Per chunk of steps: the slice, ``eta_{k-1} - eta_k``, the cumulative LR ``F`` (the same
+    sums as one ``cumsum``) and ``F`` before the chunk."""
     carry = 0.0
     for part in step_chunks(lr.size, chunk):
         cumulative = running_sum(lr[part], carry)
-        drops = lr_drops(lr[max(part.start - 1, 0) : part.stop])[1 if part.start else 0 :]
-        for sign, pieces in zip((1.0, -1.0), found):
-            at = np.flatnonzero(sign * drops > 0)  # within the chunk; never its first step at 0
-            before = (
-                cumulative[at - 1]
-                if part.start == 0
-                else np.where(at > 0, cumulative[at - 1], carry)
-            )
-            pieces.append(((at + part.start + 1).astype(np.int32), before))
+        yield (
+            part,
+            lr_drops(lr[max(part.start - 1, 0) : part.stop])[min(part.start, 1) :],
+            cumulative,
+            carry,
+        )
+        carry = cumulative[-1]
+
+
+def _trees(
+    lr: NDArray[np.float64], walked: NDArray[np.int64]
+) -> tuple[tuple[ChangeTree, ...], NDArray[np.float64]]:
+    """The trees of the LR's drops, then of its rises, and ``F_t`` at the ``walked`` steps, a
+    chunk of steps at a time: the changes are counted first, so each array is made once."""
+    signs = (1.0, -1.0)
+    count = np.zeros(2, dtype=np.int64)
+    for _, drops, _, _ in _chunks_of(lr):
+        count += [np.count_nonzero(sign * drops > 0) for sign in signs]
+    found = [(np.empty(c, dtype=np.int32), np.empty(c)) for c in count]  # change step, F before
+    filled = [0, 0]
+    area = np.empty(walked.size)
+    for part, drops, cumulative, carry in _chunks_of(lr):
+        for i, sign in enumerate(signs):
+            at = np.flatnonzero(sign * drops > 0)  # within the chunk
+            into = slice(filled[i], filled[i] + at.size)
+            found[i][0][into] = at + part.start + 1
+            found[i][1][into] = np.where(at > 0, cumulative[at - 1], carry)  # 0 only at step 1
+            filled[i] = into.stop
         here = (walked > part.start) & (walked <= part.stop)
         area[here] = cumulative[walked[here] - 1 - part.start]
-        carry = cumulative[-1]
     trees = []
-    for sign, pieces in zip((1.0, -1.0), found):
-        steps, before = (np.concatenate([p[i] for p in pieces]) for i in range(2))
-        pieces.clear()
+    for sign in signs:
+        steps, before = found.pop(0)
         trees.append(ChangeTree.build(lr, steps, before, sign))
     return tuple(trees), area
 
