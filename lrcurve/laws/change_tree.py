@@ -148,24 +148,28 @@ class ChangeTree:
         )
 
     def blocks(
-        self, block: NDArray[np.int64], level: NDArray[np.int64]
+        self, block: NDArray[np.int64], out: tuple[NDArray[np.float64], ...] | None = None
     ) -> tuple[NDArray[np.float64], ...]:
         """Weight, mean origin, mean log eta and the spread of log eta (greatest minus least)
-        of each block: stored, or merged from its changes."""
-        out = tuple(np.empty(block.size) for _ in range(4))
-        high = level >= self.stored
-        at = block[high] - self.offsets[self.stored]
-        for whole, part in zip(out, (self.weight, self.origin, self.log_lr, self.log_lr_spread)):
-            whole[high] = part[at]
-        for j in range(self.stored):
-            low = np.flatnonzero(level == j)
-            for start in range(0, low.size, MERGE_CHUNK):  # bounds the merge's temporaries
-                at = low[start : start + MERGE_CHUNK]
-                weight, origin, log_lr, least, greatest = self.merged(block[at], j)
-                with np.errstate(invalid="ignore"):
-                    spread = greatest - least
-                for whole, part in zip(out, (weight, origin, log_lr, spread)):
-                    whole[at] = part
+        of each block: stored, or merged from its changes (``MERGE_CHUNK`` blocks at a time,
+        which bounds the temporaries), into ``out`` if given."""
+        out = out or tuple(np.empty(block.size) for _ in range(4))
+        for start in range(0, block.size, MERGE_CHUNK):
+            part = slice(start, start + MERGE_CHUNK)
+            some, level = block[part], self.level(block[part])
+            high = level >= self.stored
+            at = some[high] - self.offsets[self.stored]
+            stored = (self.weight, self.origin, self.log_lr, self.log_lr_spread)
+            for whole, values in zip(out, stored):
+                whole[part][high] = values[at]
+            for j in range(self.stored):
+                low = level == j
+                if np.any(low):
+                    weight, origin, log_lr, least, greatest = self.merged(some[low], j)
+                    with np.errstate(invalid="ignore"):
+                        spread = greatest - least
+                    for whole, values in zip(out, (weight, origin, log_lr, spread)):
+                        whole[part][low] = values
         return out
 
     def walk(
@@ -179,7 +183,7 @@ class ChangeTree:
         a block that is far from the first step of a run is far from all of it.
         """
         root = np.array([self.root])
-        if self.blocks(root, self.level(root))[0][0] == 0 or steps.size == 0:
+        if self.blocks(root)[0][0] == 0 or steps.size == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         lo, hi, block = np.array([0]), np.array([steps.size]), root
         found = []
@@ -197,7 +201,7 @@ class ChangeTree:
             with np.errstate(divide="ignore", invalid="ignore"):
                 spread = (
                     np.log((first_area[far] - origin_lo[far]) / near[far])
-                    + GAMMA_MAX * (self.blocks(block[far], level[far])[3])
+                    + GAMMA_MAX * (self.blocks(block[far])[3])
                 )
             done[far] = spread <= tolerance
             found.append((lo[done], hi[done], block[done]))
@@ -222,8 +226,9 @@ class ChangeTree:
             )
         lo, hi, block = (np.concatenate(parts) for parts in zip(*found))
         lengths = hi - lo
-        run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        index = np.repeat(lo, lengths) + np.arange(int(lengths.sum())) - run_start
+        index = np.arange(int(lengths.sum()))  # in place: the terms are the walk's peak
+        index -= np.repeat(np.cumsum(lengths) - lengths, lengths)
+        index += np.repeat(lo, lengths)
         return index, np.repeat(block, lengths)
 
     def merged(self, block: NDArray[np.int64], level: int) -> Block:

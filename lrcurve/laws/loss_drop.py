@@ -123,9 +123,10 @@ class LossDrop:
         result = np.zeros((len(params), self.walked.size))
         for part, terms in self._chunks():
             for row, (B, C, beta, gamma) in zip(result, params):
-                saturation, _ = _saturation(terms, C, beta, gamma)
                 row[part] = B * np.bincount(
-                    terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start
+                    terms.index,
+                    weights=_weighted_saturation(terms, C, beta, gamma),
+                    minlength=part.stop - part.start,
                 )
         return result
 
@@ -164,14 +165,19 @@ class LossDrop:
 
     def _terms(self, part: slice) -> _Terms:
         steps, area = self.walked[part], self.area[part]
-        pieces = []
-        for tree in self.trees:
-            at, block = tree.walk(
-                steps, area, self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE)
-            )
-            weight, origin, log_lr, _ = tree.blocks(block, tree.level(block))
-            pieces.append((at, tree.sign * weight, area[at] - origin, log_lr))
-        return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
+        tolerance = self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE)
+        walks = [(tree, *tree.walk(steps, area, tolerance)) for tree in self.trees]
+        index = np.concatenate([at for _, at, _ in walks])
+        terms = _Terms(index, *(np.empty(index.size) for _ in range(3)))
+        start = 0
+        for tree, at, block in walks:  # written in place: the terms are the walk's peak
+            into = slice(start, start + at.size)
+            weight, origin, log_lr = terms.weight[into], terms.area[into], terms.log_lr[into]
+            tree.blocks(block, out=(weight, origin, log_lr, np.empty(at.size)))
+            weight *= tree.sign
+            np.subtract(area[at], origin, out=origin)
+            start = into.stop
+        return terms
 
 
 def _chunks_of(
@@ -236,6 +242,24 @@ def loss_drop_every_step(
     values = walked.walked_values(params)
     del walked, trees
     return knots.interpolate_every_step(values, n)
+
+
+def _weighted_saturation(
+    terms: _Terms, C: float, beta: float, gamma: float, chunk: int = 1 << 16
+) -> NDArray[np.float64]:
+    """``weight * G`` per term, the terms a ``chunk`` at a time (the same products; the
+    temporaries of :func:`_saturation` stay small)."""
+    out = np.empty(terms.index.size)
+    for start in range(0, out.size, chunk):
+        part = slice(start, start + chunk)
+        saturation, _ = _saturation(
+            _Terms(*(a[part] for a in (terms.index, terms.weight, terms.area, terms.log_lr))),
+            C,
+            beta,
+            gamma,
+        )
+        np.multiply(terms.weight[part], saturation, out=out[part])
+    return out
 
 
 def _saturation(
