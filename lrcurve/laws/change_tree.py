@@ -225,6 +225,7 @@ class ChangeTree:
                 ]
             )
         lo, hi, block = (np.concatenate(parts) for parts in zip(*found))
+        del found
         lengths = hi - lo
         index = np.arange(int(lengths.sum()))  # in place: the terms are the walk's peak
         index -= np.repeat(np.cumsum(lengths) - lengths, lengths)
