@@ -5,9 +5,10 @@ from __future__ import annotations
 from lrcurve.errors import ParameterError
 
 # Peak bytes per predicted step (measured with benchmarks/speed.py, rounded up over WSD and
-# cosine schedules: the multi-power law's LR change tree grows with the steps where the LR
-# changes), without and with the standard-error band (a Jacobian of steps x parameters).
-BYTES_PER_STEP = {"momentum": (64, 256), "multipower": (256, 512)}
+# cosine schedules: the multi-power law's LR change tree, ~20 bytes a change, grows with the
+# steps where the LR changes), without and with the standard-error band (a Jacobian of steps x
+# parameters).
+BYTES_PER_STEP = {"momentum": (64, 256), "multipower": (64, 512)}
 UNKNOWN_LAW = (512, 1024)
 
 

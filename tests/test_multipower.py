@@ -397,3 +397,32 @@ def test_prediction_band_from_the_analytic_jacobian_matches_finite_differences()
     covariance = np.diag((0.01 * theta) ** 2)
     band = [np.sqrt(np.einsum("ij,jk,ik->i", d, covariance, d)) for d in (analytic, numeric)]
     assert band[0] == pytest.approx(band[1], rel=1e-3)
+
+
+@pytest.mark.parametrize("name", ["cosine", "wsd", "multistep", "cyclic", "rewarmup"])
+def test_blocks_merged_on_demand_give_the_stored_trees_numbers_to_the_bit(name, monkeypatch):
+    """Issue 13 item 10: the change tree stores only its upper levels and merges the lower
+    blocks from their changes when the walk visits them; with every level stored (the layout
+    before, 160 bytes a change) LD, sparse, dense and its gradient, must not move by a bit."""
+    import lrcurve.laws.change_tree as change_tree
+    from lrcurve.laws.loss_drop import loss_drop_every_step
+
+    n = 60_001
+    history = LRHistory.of(family(name, n), n)
+    params = np.array([[0.5, 2.0, 0.6, 0.3], [1.0, 0.5, 1.0, 0.0], [0.8, 8.0, 0.3, 1.2]])
+    sparse = np.unique(np.r_[np.arange(1, n + 1, 7), n])
+
+    def values():
+        out = []
+        for lr in (history.held, history.lr):
+            out.append(loss_drop_every_step(lr, params))
+            walked = LossDrop.of(lr, sparse)
+            out += [walked.many(params), walked.with_gradient(*params[2])]
+        return out
+
+    implicit = values()
+    assert change_tree.IMPLICIT_LEVELS > 0
+    monkeypatch.setattr(change_tree, "IMPLICIT_LEVELS", 0)
+    for got, stored in zip(implicit, values()):
+        assert np.array_equal(got, stored)
+    assert np.any(implicit[0] != 0)

@@ -15,7 +15,8 @@ sits at the drop-weighted centroid, the first-order error cancels and what is le
 is second order in the spread, damped by ``G''`` which falls off as a power of
 ``x``. Every step thus sees its recent changes exactly and older ones in blocks
 whose width grows with their age: ``O(log n / tolerance)`` terms per step instead
-of ``O(n)``, and ``O(n)`` memory when the requested steps are processed in chunks.
+of ``O(n)``, and ``O(n)`` memory when the requested steps are processed in chunks
+(about ``20`` bytes a change: :mod:`lrcurve.laws.change_tree`).
 Measured against the direct double sum (tests, ``benchmarks/speed_multipower.py``):
 with the default ``tolerance=0.2`` the error on 100k-step cosine and WSD schedules is at
 most ``5e-5`` of ``LD``'s scale ``B * sum_k |eta_{k-1} - eta_k|`` (at ``gamma = 0``; ``1e-5``
@@ -50,142 +51,17 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
-from lrcurve.areas import forward_area, lr_drops
+from lrcurve.areas import lr_drops
+from lrcurve.laws.base import running_sum, step_chunks
+from lrcurve.laws.change_tree import GAMMA_MAX, ChangeTree
 from lrcurve.laws.knots import Knots
 
+__all__ = ["GAMMA_MAX", "ChangeTree", "LossDrop", "loss_drop_direct", "loss_drop_every_step"]
+
 DEFAULT_TOLERANCE = 0.2
-GAMMA_MAX = 1.5  # upper bound of gamma; the block test assumes it
 CHUNK_STEPS = 4096  # requested steps walked through the tree at once
 CACHE_PAIRS = 2_000_000  # keep the (step, block) terms when there are at most this many
 KNOT_TOLERANCE = 0.25  # knots are few: walk them with this share of the tolerance
-
-
-@dataclass(frozen=True)
-class ChangeTree:
-    """LR changes of one sign, merged pairwise level by level (level 0: single changes).
-
-    All levels live in flat arrays; ``offsets[j]`` is where level ``j`` starts.
-    """
-
-    sign: float
-    offsets: tuple[int, ...]
-    # int32: steps are at most MAX_STEPS (5e7), and the tree is the peak of a prediction's memory
-    first_step: NDArray[np.int32]  # first change step in the block (huge for padding)
-    last_step: NDArray[np.int32]  # last change step in the block (-1 for padding)
-    weight: NDArray[np.float64]  # sum of |drop|
-    origin: NDArray[np.float64]  # weighted mean of F_{k-1}, where S_k(t) = F_t - F_{k-1}
-    origin_lo: NDArray[np.float64]  # F_{k-1} of the first change
-    origin_hi: NDArray[np.float64]  # F_{k-1} of the last change
-    log_lr: NDArray[np.float64]  # weighted mean of log eta_k
-    log_lr_lo: NDArray[np.float64]
-    log_lr_hi: NDArray[np.float64]
-
-    @classmethod
-    def build(
-        cls,
-        steps: NDArray[np.int64],
-        drops: NDArray[np.float64],
-        area_before: NDArray[np.float64],
-        log_lr: NDArray[np.float64],
-        sign: float,
-    ) -> ChangeTree:
-        sizes = [max(steps.size, 1)]  # each level padded to pairs, not to a power of two
-        while sizes[-1] > 1:
-            sizes[-1] += sizes[-1] % 2
-            sizes.append(sizes[-1] // 2)
-        offsets = tuple(int(o) for o in np.cumsum([0] + sizes[:-1]))
-        total, m = sum(sizes), steps.size
-        first = np.full(total, np.iinfo(np.int32).max, dtype=np.int32)
-        last = np.full(total, -1, dtype=np.int32)
-        weight, origin, lo, hi, mean_lr = (np.zeros(total) for _ in range(5))
-        lr_lo, lr_hi = np.full(total, np.inf), np.full(total, -np.inf)
-        first[:m], last[:m], weight[:m] = steps, steps, np.abs(drops)
-        origin[:m] = lo[:m] = hi[:m] = area_before
-        mean_lr[:m] = lr_lo[:m] = lr_hi[:m] = log_lr
-        pairs = [size // 2 for size in sizes[:-1]]  # a level's parents that have children
-        for child, parent, width in zip(offsets[:-1], offsets[1:], pairs):
-            left, right, up = (
-                slice(child, child + 2 * width, 2),
-                slice(child + 1, child + 2 * width, 2),
-                slice(parent, parent + width),
-            )
-            np.add(weight[left], weight[right], out=weight[up])
-            share = np.divide(weight[right], weight[up], out=np.zeros(width), where=weight[up] > 0)
-            np.minimum(first[left], first[right], out=first[up])
-            np.maximum(last[left], last[right], out=last[up])
-            with np.errstate(invalid="ignore"):
-                origin[up] = origin[left] + share * (origin[right] - origin[left])
-                mean_lr[up] = mean_lr[left] + share * (mean_lr[right] - mean_lr[left])
-            lo[up] = lo[left]
-            hi[up] = np.where(last[right] >= 0, hi[right], hi[left])
-            np.minimum(lr_lo[left], lr_lo[right], out=lr_lo[up])
-            np.maximum(lr_hi[left], lr_hi[right], out=lr_hi[up])
-        return cls(sign, offsets, first, last, weight, origin, lo, hi, mean_lr, lr_lo, lr_hi)
-
-    @property
-    def root(self) -> int:
-        return self.offsets[-1]
-
-    def children(self, block: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The left child of each block (the right one follows it); -1 for single changes."""
-        level = np.searchsorted(self.offsets, block, side="right") - 1
-        offsets = np.asarray(self.offsets)
-        return np.where(
-            level > 0, offsets[np.maximum(level - 1, 0)] + 2 * (block - offsets[level]), -1
-        )
-
-    def walk(
-        self, steps: NDArray[np.int64], area: NDArray[np.float64], tolerance: float
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """The (requested step index, block id) terms that make up ``LD`` at ``steps`` (sorted).
-
-        ``area`` is ``F_t`` at those steps. A block is one term for step ``t`` when
-        all its changes happened by ``t`` and it is far enough (module docstring).
-        Runs of consecutive requested steps are walked together (a dual-tree walk):
-        a block that is far from the first step of a run is far from all of it.
-        """
-        if self.weight[self.root] == 0 or steps.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        lo, hi = np.array([0]), np.array([steps.size])
-        block = np.array([self.root])
-        found = []
-        while block.size:
-            started = self.first_step[block] <= steps[hi - 1]
-            lo, hi, block = lo[started], hi[started], block[started]
-            first_t, first_area = steps[lo], area[lo]
-            child = self.children(block)
-            near = first_area - self.origin_hi[block]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                spread = np.log((first_area - self.origin_lo[block]) / near) + GAMMA_MAX * (
-                    self.log_lr_hi[block] - self.log_lr_lo[block]
-                )
-            done = (self.last_step[block] <= first_t) & (
-                (child < 0) | ((near > 0) & (spread <= tolerance))
-            )
-            found.append((lo[done], hi[done], block[done]))
-            lo, hi, block, child = lo[~done], hi[~done], block[~done], child[~done]
-            wider = (self.origin_hi[block] - self.origin_lo[block]) >= (area[hi - 1] - area[lo])
-            split_block = (child >= 0) & ((hi - lo == 1) | wider)
-            mid = (lo + hi) // 2
-            lo = np.concatenate(
-                [lo[split_block], lo[split_block], lo[~split_block], mid[~split_block]]
-            )
-            hi = np.concatenate(
-                [hi[split_block], hi[split_block], mid[~split_block], hi[~split_block]]
-            )
-            block = np.concatenate(
-                [
-                    child[split_block],
-                    child[split_block] + 1,
-                    block[~split_block],
-                    block[~split_block],
-                ]
-            )
-        lo, hi, block = (np.concatenate(parts) for parts in zip(*found))
-        lengths = hi - lo
-        run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        index = np.repeat(lo, lengths) + np.arange(int(lengths.sum())) - run_start
-        return index, np.repeat(block, lengths)
 
 
 @dataclass(frozen=True)
@@ -230,9 +106,8 @@ class LossDrop:
         if knots is None or 2 * knots.steps.size > steps.size:
             knots = None
         walked = steps if knots is None else knots.steps
-        changes, area = _changes(lr, drops, walked)
         del drops
-        trees = _trees(changes)
+        trees, area = _trees(lr, walked)
         interpolation = None if knots is None else knots.interpolation(steps)
         return cls(steps, walked, area, trees, tolerance, knots, interpolation)
 
@@ -249,9 +124,10 @@ class LossDrop:
         result = np.zeros((len(params), self.walked.size))
         for part, terms in self._chunks():
             for row, (B, C, beta, gamma) in zip(result, params):
-                saturation, _ = _saturation(terms, C, beta, gamma)
                 row[part] = B * np.bincount(
-                    terms.index, weights=terms.weight * saturation, minlength=part.stop - part.start
+                    terms.index,
+                    weights=_weighted_saturation(terms, C, beta, gamma),
+                    minlength=part.stop - part.start,
                 )
         return result
 
@@ -290,49 +166,64 @@ class LossDrop:
 
     def _terms(self, part: slice) -> _Terms:
         steps, area = self.walked[part], self.area[part]
-        pieces = []
-        for tree in self.trees:
-            at, block = tree.walk(
-                steps, area, self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE)
-            )
-            pieces.append(
-                (
-                    at,
-                    tree.sign * tree.weight[block],
-                    area[at] - tree.origin[block],
-                    tree.log_lr[block],
-                )
-            )
-        return _Terms(*(np.concatenate([p[i] for p in pieces]) for i in range(4)))
+        tolerance = self.tolerance * (1.0 if self.knots is None else KNOT_TOLERANCE)
+        walks = [(tree, *tree.walk(steps, area, tolerance)) for tree in self.trees]
+        index = np.concatenate([at for _, at, _ in walks])
+        terms = _Terms(index, *(np.empty(index.size) for _ in range(3)))
+        start = 0
+        for tree, at, block in walks:  # written in place: the terms are the walk's peak
+            into = slice(start, start + at.size)
+            weight, origin, log_lr = terms.weight[into], terms.area[into], terms.log_lr[into]
+            tree.blocks(block, out=(weight, origin, log_lr, np.empty(at.size)))
+            weight *= tree.sign
+            np.subtract(area[at], origin, out=origin)
+            start = into.stop
+        return terms
 
 
-# a tree's inputs: change steps, drops, F before each change, log of the LR after it; sign
-Change = tuple[
-    NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float
-]
+def _chunks_of(
+    lr: NDArray[np.float64], chunk: int = 1 << 16
+) -> Iterator[tuple[slice, NDArray[np.float64], NDArray[np.float64], float]]:
+    """Per chunk of steps: the slice, ``eta_{k-1} - eta_k``, the cumulative LR ``F`` (the same
+    sums as one ``cumsum``) and ``F`` before the chunk."""
+    carry = 0.0
+    for part in step_chunks(lr.size, chunk):
+        cumulative = running_sum(lr[part], carry)
+        yield (
+            part,
+            lr_drops(lr[max(part.start - 1, 0) : part.stop])[min(part.start, 1) :],
+            cumulative,
+            carry,
+        )
+        carry = cumulative[-1]
 
 
-def _changes(
-    lr: NDArray[np.float64], drops: NDArray[np.float64], walked: NDArray[np.int64]
-) -> tuple[list[Change], NDArray[np.float64]]:
-    """The inputs of :meth:`ChangeTree.build` for the LR's drops, then its rises, and the
-    cumulative LR ``F_t`` at the ``walked`` steps (``O(changes)`` memory once returned)."""
-    cumulative = forward_area(lr)
-    changes = []
-    for sign in (1.0, -1.0):
-        at = np.flatnonzero(sign * drops > 0)
-        with np.errstate(divide="ignore"):
-            log_lr = np.log(lr[at])
-        changes.append((at + 1, drops[at], cumulative[at - 1], log_lr, sign))
-    return changes, cumulative[walked - 1]
-
-
-def _trees(changes: list[Change]) -> tuple[ChangeTree, ...]:
-    """The trees of :func:`_changes`, each one's inputs freed once it is built."""
+def _trees(
+    lr: NDArray[np.float64], walked: NDArray[np.int64]
+) -> tuple[tuple[ChangeTree, ...], NDArray[np.float64]]:
+    """The trees of the LR's drops, then of its rises, and ``F_t`` at the ``walked`` steps, a
+    chunk of steps at a time: the changes are counted first, so each array is made once."""
+    signs = (1.0, -1.0)
+    count = np.zeros(2, dtype=np.int64)
+    for _, drops, _, _ in _chunks_of(lr):
+        count += [np.count_nonzero(sign * drops > 0) for sign in signs]
+    found = [(np.empty(c, dtype=np.int32), np.empty(c)) for c in count]  # change step, F before
+    filled = [0, 0]
+    area = np.empty(walked.size)
+    for part, drops, cumulative, carry in _chunks_of(lr):
+        for i, sign in enumerate(signs):
+            at = np.flatnonzero(sign * drops > 0)  # within the chunk
+            into = slice(filled[i], filled[i] + at.size)
+            found[i][0][into] = at + part.start + 1
+            found[i][1][into] = np.where(at > 0, cumulative[at - 1], carry)  # 0 only at step 1
+            filled[i] = into.stop
+        here = (walked > part.start) & (walked <= part.stop)
+        area[here] = cumulative[walked[here] - 1 - part.start]
     trees = []
-    while changes:
-        trees.append(ChangeTree.build(*changes.pop(0)))
-    return tuple(trees)
+    for sign in signs:
+        steps, before = found.pop(0)
+        trees.append(ChangeTree.build(lr, steps, before, sign))
+    return tuple(trees), area
 
 
 def loss_drop_every_step(
@@ -346,13 +237,30 @@ def loss_drop_every_step(
     knots = Knots.of(drops) if tolerance > 0 and n else None
     if knots is None or 2 * knots.steps.size > n:
         return LossDrop.of(lr, np.arange(1, n + 1), tolerance).many(params)
-    changes, area = _changes(lr, drops, knots.steps)
     del drops  # before the trees are built: they are the peak
-    trees = _trees(changes)
+    trees, area = _trees(lr, knots.steps)
     walked = LossDrop(knots.steps, knots.steps, area, trees, tolerance, knots, keep_terms=False)
     values = walked.walked_values(params)
     del walked, trees
     return knots.interpolate_every_step(values, n)
+
+
+def _weighted_saturation(
+    terms: _Terms, C: float, beta: float, gamma: float, chunk: int = 1 << 16
+) -> NDArray[np.float64]:
+    """``weight * G`` per term, the terms a ``chunk`` at a time (the same products; the
+    temporaries of :func:`_saturation` stay small)."""
+    out = np.empty(terms.index.size)
+    for start in range(0, out.size, chunk):
+        part = slice(start, start + chunk)
+        saturation, _ = _saturation(
+            _Terms(*(a[part] for a in (terms.index, terms.weight, terms.area, terms.log_lr))),
+            C,
+            beta,
+            gamma,
+        )
+        np.multiply(terms.weight[part], saturation, out=out[part])
+    return out
 
 
 def _saturation(
