@@ -43,7 +43,7 @@ from lrcurve.check_band import (
     complete_band,
     cut_windows,
 )
-from lrcurve.errors import ExtrapolationError, ParameterError, ReadError
+from lrcurve.errors import ParameterError, ReadError
 from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositive_loss
 from lrcurve.io.smoothing import Smoothing, resolve_smoothing
 from lrcurve.io.smoothing import smooth as smooth_series
@@ -330,15 +330,8 @@ def check_run(
             "check"
         )
     steps, observed = run.steps[compared], run.loss[compared]
+    # FittedLaw.curve refuses a non-finite or non-positive loss after warmup (all these steps)
     predicted = fitted.curve(run.schedule, steps) if steps.size else np.empty(0)
-    if not np.all(np.isfinite(predicted)):
-        raise ExtrapolationError(
-            f"{run.source or run.name}: the law is not defined for this run's schedule "
-            f"({run.schedule})"
-        )
-    refuse_nonpositive_loss(
-        predicted, run.peak_lr, fitted.peak_lr, lambda i: f"at step {steps[i]} of {run.name}"
-    )
     prediction = None if run.diverged_at is not None else _forecast(fitted, run, level)
     settings = Band(tolerance, level, noise_factor=noise_factor, law_factor=law_factor)
     raw = (observed - predicted) / predicted
