@@ -208,12 +208,18 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
 
 
 def build_laws(
-    names: Sequence[str] | None = None, *, warmup: str = "actual", lr_exponent: float = 1.0
+    names: Sequence[str] | None = None,
+    *,
+    warmup: str = "actual",
+    lr_exponent: float = 1.0,
+    sized: bool = False,
 ) -> tuple[tuple[Law, ...], tuple[LeftOut, ...]]:
-    """Each law in ``names`` (default: all of ``LAWS``) with these options, and those left out
-    for lacking the ``warmup`` convention. ``ParameterError`` for an unknown law or a bad
-    option, or when no law has the convention."""
-    classes = [law_class(name) for name in names or LAWS]
+    """Each law in ``names`` (default: all of ``LAWS``, the size-aware ones only when the runs
+    are ``sized``) with these options, and those left out for lacking the ``warmup``
+    convention. ``ParameterError`` for an unknown law or a bad option, or when no law has the
+    convention."""
+    default = [name for name, c in LAWS.items() if sized or not c.size_aware]
+    classes = [law_class(name) for name in names or default]
     having = [c for c in classes if warmup in c.warmup_conventions]
     if not having:
         known = dict.fromkeys(w for c in classes for w in c.warmup_conventions)
