@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from lrcurve.errors import ParameterError
-from lrcurve.laws.base import Law
+
+if TYPE_CHECKING:  # no numpy on the CLI's --help path, which parses sizes
+    from lrcurve.laws.base import Law
 
 SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 FAR_SIZE_FACTOR = 10.0  # a size beyond this many times the largest fitted one is said
