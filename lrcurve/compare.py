@@ -374,7 +374,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
             grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
             ax_loss.plot(
                 grid,
-                result.fitted.curve(run.schedule, grid),
+                result.fitted.curve(run.schedule, grid, model_size=run.model_size),
                 styles[j % len(styles)],
                 lw=1.1,
                 color=f"C{i}",

@@ -138,7 +138,7 @@ class FittedLaw:
 
     def target_size(self, model_size: float | None) -> float | None:
         """The size to predict at (:func:`lrcurve.sizes.target_size`)."""
-        return target_size(self.law, self.sizes, model_size)
+        return target_size(self.law, model_size)
 
     def _log_mean_square(self) -> float | None:
         if self.n_fit_points is None or self.fit_rss is None:

@@ -266,6 +266,7 @@ def fit(
         jac = least_squares(residuals, best.x, jac=jacobian, bounds=(lo, hi), max_nfev=1).jac
     covariance, unidentified = _free_covariance(np.asarray(jac), plain, law.param_names, fixed)
     stderr = np.sqrt(np.diag(covariance)) if covariance is not None else np.full(len(lo), np.nan)
+    stderr[fixed] = np.nan  # held by the law, not estimated
     params = tuple(
         Parameter(name, float(v), None if not np.isfinite(e) else float(e), float(a), float(b))
         for name, v, e, a, b in zip(law.param_names, best.x, stderr, lo, hi)

@@ -58,6 +58,17 @@ def parse_size(text: str, param: str = "model_size") -> float:
     return check_size(value, f"model size {text!r} =", param)
 
 
+def parse_file_size(text: str, param: str = "model_size") -> tuple[str, float]:
+    """``FILE=N`` (a run file and its model size, as :func:`parse_size` reads it)."""
+    path, sep, size = str(text).rpartition("=")
+    if not sep or not path:
+        raise ParameterError(
+            f"{text!r}: write FILE=N, the run file and its model size (e.g. a.csv=25M)",
+            param=param,
+        )
+    return path, parse_size(size, param)
+
+
 def agreed_size(sources: Iterable[tuple[str, float | None]], what: str) -> float | None:
     """The one size given by ``sources`` (each ``(where it came from, N or None)``); refuses
     two that disagree by more than 1 % (a count and its rounded ``25M`` agree)."""
@@ -102,22 +113,29 @@ def size_said(n: float | None, sizes: tuple[float, ...]) -> Said | None:
     )
 
 
-def target_size(law: Law, sizes: tuple[float, ...], model_size: float | None) -> float | None:
-    """The size a fit of ``law`` on runs of ``sizes`` predicts at: a size-aware law needs
-    ``model_size``; a size-free law predicts only a size it was fitted at (``None``: that)."""
-    if model_size is None:
-        if law.size_aware:
-            raise ParameterError(
-                f"the {law.name} law is size-aware: give the model size to predict",
-                param="model_size",
-            )
+def target_size(law: Law, model_size: float | None) -> float | None:
+    """The size a fit of ``law`` predicts at: a size-aware law needs ``model_size``; a
+    size-free law predicts the size it was fitted at whatever the size (``None``)."""
+    if not law.size_aware:
         return None
-    size = check_size(model_size)
-    if not law.size_aware and not any(abs(size - n) <= 1e-6 * n for n in sizes):
-        fitted = ", ".join(format_size(n) for n in sizes) or "no size given"
+    if model_size is None:
         raise ParameterError(
-            f"the {law.name} law is size-free and was fitted at {fitted}; fit a size-aware law "
-            f"to predict {format_size(size)}",
+            f"the {law.name} law is size-aware: give the model size to predict",
             param="model_size",
         )
-    return size
+    return check_size(model_size)
+
+
+def refuse_size_free(law: Law, sizes: tuple[float, ...], model_size: float | None) -> None:
+    """Refuse to predict a size other than the fitted ones with a size-free ``law`` (it would
+    give the fitted size's curve): the CLI's ``--params N`` on a size-free fit."""
+    if model_size is None or law.size_aware:
+        return
+    if not any(abs(model_size - n) <= 1e-6 * n for n in sizes):
+        fitted = ", ".join(format_size(n) for n in sizes) or "runs of no given size"
+        raise ParameterError(
+            f"the {law.name} law is size-free, fitted on {fitted}; to predict "
+            f"{format_size(model_size)} fit a size-aware law (--law momentum-size or "
+            "multipower-size) on runs of two or more sizes",
+            param="model_size",
+        )
