@@ -258,6 +258,13 @@ class Law:
         size-aware law holds its size exponents when the runs span too few sizes."""
         return {}
 
+    def at_size(
+        self, theta: NDArray[np.float64], n_params: float
+    ) -> tuple[Law, NDArray[np.float64]]:
+        """A size-aware law at a model size: the size-free law it is there and that law's
+        parameters (:mod:`lrcurve.size_fit`)."""
+        raise NotImplementedError(f"the {self.name} law is size-free")
+
     def model_size(self, history: LRHistory) -> float:
         """The model size ``N`` of ``history``; refused when it has none (a size-aware law)."""
         if history.model_size is None:

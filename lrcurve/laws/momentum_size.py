@@ -8,7 +8,7 @@ model size ``N`` as the issue (15) writes it::
 ``S1``, ``S2`` and ``lam`` are those of :mod:`lrcurve.laws.momentum`; ``n`` is the parameter
 count in billions (so ``B`` and ``C`` stay of the order of the loss). At one size the law is
 the size-free momentum law with ``L0 + B n^-beta`` for its ``L0`` and ``C n^gamma`` for its
-``C`` (:meth:`MomentumSizeLaw.at_size`), so the two agree to the bit there.
+``C`` (:meth:`MomentumSizeLaw.reduced`), so the two agree to the bit there.
 
 What the runs can pin: ``L0``, ``B`` and ``beta`` need three sizes (two give two offsets), and
 ``gamma`` needs decayed runs at two sizes. With fewer, the fit holds ``beta`` at
@@ -102,21 +102,27 @@ class MomentumSizeLaw(MomentumLaw):
     size_aware: ClassVar[bool] = True
 
     @staticmethod
-    def at_size(theta: NDArray[np.float64], n: float) -> NDArray[np.float64]:
+    def reduced(theta: NDArray[np.float64], n: float) -> NDArray[np.float64]:
         """The size-free momentum law's ``(L0, A, alpha, C, lam)`` at ``n = N / 1e9``."""
         L0, A, alpha, B, beta, C, gamma, lam = theta
         return np.array([L0 + B * n ** (-beta), A, alpha, C * n**gamma, lam])
+
+    def at_size(
+        self, theta: NDArray[np.float64], n_params: float
+    ) -> tuple[MomentumLaw, NDArray[np.float64]]:
+        law = MomentumLaw(warmup=self.warmup, lr_exponent=self.lr_exponent)
+        return law, self.reduced(theta, n_params / SIZE_UNIT)
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _SizedPrepared:
         n = self.model_size(history) / SIZE_UNIT
         return _SizedPrepared(super().prepare(history, steps), n)
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _SizedPrepared) -> NDArray[np.float64]:
-        return super().evaluate(self.at_size(theta, prepared.n), prepared.base)
+        return super().evaluate(self.reduced(theta, prepared.n), prepared.base)
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
         n = self.model_size(history) / SIZE_UNIT
-        return super().every_step(self.at_size(theta, n), history)
+        return super().every_step(self.reduced(theta, n), history)
 
     def linear_columns(
         self, prepared: _SizedPrepared, **nonlinear: float
