@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from lrcurve.errors import ParameterError
 
@@ -139,3 +139,45 @@ def refuse_size_free(law: Law, sizes: tuple[float, ...], model_size: float | Non
             "multipower-size) on runs of two or more sizes",
             param="model_size",
         )
+
+
+def distinct(sizes: Iterable[float | None]) -> list[float]:
+    """The distinct sizes (within 1e-6) of ``sizes``, ascending, ``None`` left out."""
+    out: list[float] = []
+    for n in sorted(float(s) for s in sizes if s is not None):
+        if not out or n > out[-1] * (1 + 1e-6):
+            out.append(n)
+    return out
+
+
+def sized(runs: Sequence[Any]) -> bool:
+    """Do ``runs`` all carry a model size, of two or more sizes (a size-aware law's fit)?"""
+    return (
+        all(r.model_size is not None for r in runs)
+        and len(distinct(r.model_size for r in runs)) > 1
+    )
+
+
+def split_largest_size(
+    runs: Sequence[Any], held: Sequence[Any] = ()
+) -> tuple[list[Any], list[Any]]:
+    """``runs`` apart from those of the largest model size, and those (after ``held``): what
+    ``compare --holdout largest-size`` fits and scores. Every run needs its size."""
+    missing = [r.name for r in runs if r.model_size is None]
+    if missing:
+        raise ParameterError(
+            f"largest-size needs every run's model size; none for {', '.join(missing[:3])}",
+            param="holdout",
+        )
+    sizes = distinct(r.model_size for r in runs)
+    if len(sizes) < 3:
+        raise ParameterError(
+            f"largest-size needs runs of at least three sizes (got {len(sizes)}): the fit keeps "
+            "two",
+            param="holdout",
+        )
+    top = sizes[-1] * (1 - 1e-6)
+    return [r for r in runs if r.model_size < top], [
+        *held,
+        *(r for r in runs if r.model_size >= top),
+    ]

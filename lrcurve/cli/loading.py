@@ -71,9 +71,17 @@ class RunInputs:
         """The reading options of a command's arguments (``values``: its parameters by name)."""
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
-    def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Any]:
+    def load(
+        self,
+        files: list[Path],
+        warmup: int | None,
+        quiet: bool = False,
+        named: list[Path] | None = None,
+    ) -> list[Any]:
         """The runs of every file, renamed apart when names repeat; their notes go to stderr
-        (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
+        (``quiet``: not yet, the caller says them with :func:`say_notes`). ``named``: the
+        files ``--params FILE=N`` may name (default ``files``; a command reading its files in
+        several groups names them all)."""
         from lrcurve.io import Columns, ReadOptions, read_runs
         from lrcurve.io.files import resolved
 
@@ -92,7 +100,7 @@ class RunInputs:
             keep_diverged=self.keep_diverged,
         )
         parent = options.parent_path
-        sizes = given_sizes(self.params or [], files)
+        sizes = given_sizes(self.params or [], named or files)
         runs: list[Any] = []
         for path in files:
             own = parent is None or resolved(parent) != resolved(path)  # not its own parent

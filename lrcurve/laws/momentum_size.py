@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import LRHistory, Param
 from lrcurve.laws.momentum import LAM_RANGE, MomentumLaw, _Prepared, annealing_area_at
+from lrcurve.sizes import distinct
 
 SIZE_UNIT = 1e9  # n = N / SIZE_UNIT
 BETA_PRIOR = 0.34  # Hoffmann et al. 2022 (Chinchilla), L = E + A/N^0.34 + B/D^0.28
@@ -47,21 +48,12 @@ class _SizedPrepared:
         return self.base.log_s1
 
 
-def distinct_sizes(histories: Sequence[LRHistory]) -> list[float]:
-    """The distinct model sizes of ``histories`` (within 1e-6), ascending."""
-    sizes: list[float] = []
-    for n in sorted(h.model_size for h in histories if h.model_size is not None):
-        if not sizes or n > sizes[-1] * (1 + 1e-6):
-            sizes.append(n)
-    return sizes
-
-
 def size_holds(
     histories: Sequence[LRHistory], law_name: str, decayed_param: str
 ) -> dict[str, tuple[float, str]]:
     """The size exponents runs of too few sizes cannot pin, held (value, why): ``beta`` with
     two sizes, ``decayed_param`` when decayed runs have one size. Refuses a single size."""
-    sizes = distinct_sizes(histories)
+    sizes = distinct(h.model_size for h in histories)
     if len(sizes) < 2:
         raise ParameterError(
             f"the {law_name} law needs runs of at least two model sizes (got "
@@ -72,7 +64,7 @@ def size_holds(
     if len(sizes) < 3:
         held["beta"] = (BETA_PRIOR, "two model sizes cannot pin L0, B and beta")
     decayed = [h for h in histories if h.held.size and h.held[-1] < DECAYED * h.held.max()]
-    if len(distinct_sizes(decayed)) < 2:
+    if len(distinct(h.model_size for h in decayed)) < 2:
         held[decayed_param] = (0.0, "runs that decay their LR are of one size only")
     return held
 
