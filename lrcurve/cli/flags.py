@@ -21,7 +21,7 @@ from lrcurve.errors import InputError
 SCHEDULE_NAMES = ("constant", "cosine", "wsd", "cyclic", "multistep", "power")  # schedules
 WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")  # schedules
 WSD_DECAY, POWER_DECAY, POWER_SHAPE, POWER_FINAL = 0.2, 0.1, "exp", 0.01  # schedules
-LAW_NAMES = ("momentum", "multipower", "momentum-size")  # laws.LAWS
+LAW_NAMES = ("momentum", "multipower", "momentum-size", "multipower-size")  # laws.LAWS
 LR_EXPONENT_RANGE = (0.1, 2.0)  # laws.base
 DEFAULT_SKIP = 0.05  # fitting
 FAMILIES = ("wsd", "cosine", "rewarmup")  # optimize

@@ -9,9 +9,10 @@ from lrcurve.laws.base import Law
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
+from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 
 LAWS: dict[str, type[Law]] = {
-    law.name: law for law in (MomentumLaw, MultiPowerLaw, MomentumSizeLaw)
+    law.name: law for law in (MomentumLaw, MultiPowerLaw, MomentumSizeLaw, MultiPowerSizeLaw)
 }  # size-aware laws (``Law.size_aware``) after the size-free ones
 
 

@@ -49,10 +49,12 @@ class _SizedPrepared:
 
 
 def size_holds(
-    histories: Sequence[LRHistory], law_name: str, decayed_param: str
+    histories: Sequence[LRHistory], law_name: str, offset_param: str, decayed_param: str
 ) -> dict[str, tuple[float, str]]:
-    """The size exponents runs of too few sizes cannot pin, held (value, why): ``beta`` with
-    two sizes, ``decayed_param`` when decayed runs have one size. Refuses a single size."""
+    """The size exponents runs of too few sizes cannot pin, held (value, why): that of the
+    offset's size term (``offset_param``) at :data:`BETA_PRIOR` with two sizes, that of the
+    annealing term (``decayed_param``) at 0 when decayed runs have one size. Refuses a single
+    size."""
     sizes = distinct(h.model_size for h in histories)
     if len(sizes) < 2:
         raise ParameterError(
@@ -62,7 +64,7 @@ def size_holds(
         )
     held: dict[str, tuple[float, str]] = {}
     if len(sizes) < 3:
-        held["beta"] = (BETA_PRIOR, "two model sizes cannot pin L0, B and beta")
+        held[offset_param] = (BETA_PRIOR, "two model sizes cannot pin the offset's size term")
     decayed = [h for h in histories if h.held.size and h.held[-1] < DECAYED * h.held.max()]
     if len(distinct(h.model_size for h in decayed)) < 2:
         held[decayed_param] = (0.0, "runs that decay their LR are of one size only")
@@ -125,4 +127,4 @@ class MomentumSizeLaw(MomentumLaw):
         return [np.full(s2.shape, n ** -nonlinear["beta"]), -s2 * n ** nonlinear["gamma"]]
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
-        return size_holds(histories, self.name, "gamma")
+        return size_holds(histories, self.name, "beta", "gamma")
