@@ -84,6 +84,14 @@ def agreed_size(sources: Iterable[tuple[str, float | None]], what: str) -> float
     return found[0][1] if found else None
 
 
+DECAYED = 0.9  # a run whose last LR is below this fraction of its peak shows the annealing term
+
+
+def decays(held_lr: Any) -> bool:
+    """Does a per-step LR (warmup held, a numpy array) end below ``DECAYED`` of its peak?"""
+    return bool(held_lr.size) and bool(held_lr[-1] < DECAYED * held_lr.max())
+
+
 def size_ratio(n: float, sizes: Iterable[float]) -> float:
     """How far ``n`` lies outside the fitted ``sizes``: ``N / max`` above them, ``min / N``
     below, 1 inside (and 1 without fitted sizes)."""

@@ -19,8 +19,11 @@ term, relative to the loss, to that parameter noise:
   constant and a cosine run pin least (issue 14: short cooldowns err most), while long after a
   drop the law is fine again (the multi-power paper's step schedules);
 - ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
-- ``r_size``: how far the model size predicted lies outside the fitted sizes (``N / N_max``
-  above, ``N_min / N`` below, else 1; :func:`lrcurve.sizes.size_ratio`), with ``c_size`` chosen
+- ``r_size``: how far the model size predicted lies outside the fitted sizes whose runs decay
+  their LR (``N / N_max`` above, ``N_min / N`` below, else 1; :func:`lrcurve.sizes.size_ratio`;
+  all fitted sizes when no run decays): a size seen only at a constant LR is extrapolated in
+  the annealing term, which a constant run does not pin (``multipowerlaw``: 25M curves and
+  a 100M constant run err by up to 1.4 % on 100M cooldowns), with ``c_size`` chosen
   across families by ``benchmarks/cross_size.py`` (docs/model-size.md): like ``c_steep`` it is
   added in quadrature, no backtest on the fitted sizes seeing another size;
 - ``s(t)`` (:func:`ensemble_spread`): the s.d. of the predictions of a small ensemble fitted to
@@ -47,7 +50,7 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.laws.base import LRHistory
-from lrcurve.sizes import size_ratio
+from lrcurve.sizes import decays, size_ratio
 
 if TYPE_CHECKING:  # lrcurve.fitted builds on this module
     from lrcurve.fitted import FittedLaw
@@ -192,10 +195,10 @@ def extrapolation(
     least to ``max(steps)``, if already computed."""
     steps = np.asarray(steps, dtype=np.int64)
     window = max(1, round(RECENT_FRACTION * fitted.horizon))
-    fitted_fall = max(
-        steepest_fall(LRHistory.of(r.schedule, r.last_step).held, r.peak_lr, window)
-        for r in fitted.runs
-    )
+    held = [LRHistory.of(r.schedule, r.last_step).held for r in fitted.runs]
+    fitted_fall = max(steepest_fall(h, r.peak_lr, window) for h, r in zip(held, fitted.runs))
+    # the sizes whose runs show the annealing term, or every fitted size if none does
+    annealed = [r.model_size for h, r in zip(held, fitted.runs) if decays(h)] or fitted.sizes
     lr = LRHistory.of(schedule, int(steps.max())).held if lr is None else lr
     before = lr[np.maximum(steps - 1 - window, 0)]
     recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak
@@ -203,7 +206,7 @@ def extrapolation(
         horizon_ratio=np.maximum(steps / fitted.horizon, 1.0),
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
-        size_ratio=1.0 if model_size is None else size_ratio(model_size, fitted.sizes),
+        size_ratio=1.0 if model_size is None else size_ratio(model_size, annealed),
     )
 
 

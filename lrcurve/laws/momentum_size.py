@@ -31,11 +31,10 @@ from numpy.typing import NDArray
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import LRHistory, Param
 from lrcurve.laws.momentum import LAM_RANGE, MomentumLaw, _Prepared, annealing_area_at
-from lrcurve.sizes import distinct
+from lrcurve.sizes import decays, distinct
 
 SIZE_UNIT = 1e9  # n = N / SIZE_UNIT
 BETA_PRIOR = 0.34  # Hoffmann et al. 2022 (Chinchilla), L = E + A/N^0.34 + B/D^0.28
-DECAYED = 0.9  # a run whose last LR is below this fraction of its peak exercises the anneal
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def size_holds(
     held: dict[str, tuple[float, str]] = {}
     if len(sizes) < 3:
         held[offset_param] = (BETA_PRIOR, "two model sizes cannot pin the offset's size term")
-    decayed = [h for h in histories if h.held.size and h.held[-1] < DECAYED * h.held.max()]
+    decayed = [h for h in histories if decays(h.held)]
     if len(distinct(h.model_size for h in decayed)) < 2:
         held[decayed_param] = (0.0, "runs that decay their LR are of one size only")
     return held
