@@ -249,13 +249,21 @@ def cross_validation(outcomes: list[Outcome]) -> tuple[list[str], float]:
     return lines, chosen
 
 
-HEADER = """# Model size: measured across sizes
-
-Made by `python benchmarks/cross_size.py --markdown docs/model-size-results.md` (public data
-in `../shared/data`); the scenarios are in the script's docstring. Intervals: 90 %, with the
+BEGIN, END = "<!-- cross_size: begin -->", "<!-- cross_size: end -->"
+HEADER = """Made by `python benchmarks/cross_size.py --markdown docs/model-size.md` (public data in
+`../shared/data`; the scenarios are in the script's docstring). Intervals: 90 %, with the
 library's size coefficient; MAPE over every logged point after warmup.
 
 """
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """``text`` between the page's markers (the page around them is kept), or the whole page."""
+    block = f"{BEGIN}\n{HEADER}{text}\n{END}"
+    page = path.read_text() if path.exists() else ""
+    if BEGIN in page and END in page:
+        block = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
+    path.write_text(block if block.endswith("\n") else block + "\n")
 
 
 def main() -> None:
@@ -286,7 +294,7 @@ def main() -> None:
     lines += ["Fit times (fit + backtests, shared 2-core machine): " + "; ".join(timing)]
     print("\n".join(lines))
     if args.markdown:
-        args.markdown.write_text(HEADER + "\n".join(lines) + "\n")
+        write_markdown(args.markdown, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ def predict_command(
     from lrcurve.cli.loading import fit_defaults, load_fit
     from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
     from lrcurve.cli.schedule_flags import ScheduleSpec
-    from lrcurve.sizes import parse_size
+    from lrcurve.sizes import parse_size, size_said
 
     spec = ScheduleSpec.pick(locals())
     model_size = None if params is None else parse_size(params)
@@ -217,6 +217,10 @@ def predict_command(
             f"extrapolating ({'; '.join(prediction.extrapolating)}): the interval grows with the "
             "horizon and with LR falls steeper than fitted (docs/calibration.md)"
         )
+        if size_said(model_size, fitted.sizes):
+            note(
+                "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"
+            )
     if output is not None:
         write_prediction_csv(output, prediction, force)
     if plot is not None:
