@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from accuracy import FIT, PREDICT
 from numpy.typing import NDArray
 from public_data import add_data_option, data_set
 
@@ -54,17 +55,7 @@ from lrcurve.uncertainty import (
     z_value,
 )
 
-MPL_RUNS = (
-    "constant_24000",
-    "cosine_24000",
-    "constant_72000",
-    "cosine_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_9",
-    "wsdcon_18",
-)
+MPL_RUNS = FIT + PREDICT  # the fitted pair first
 SCALING = {"sl", "sl53", "sl93", "sl166", "ann0.2"}
 C_GRID = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05)
 LEVEL = 0.9

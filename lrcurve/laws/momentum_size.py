@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import LRHistory, Param
-from lrcurve.laws.momentum import LAM_RANGE, MomentumLaw, _Prepared, annealing_area_at
+from lrcurve.laws.momentum import MomentumLaw, _Prepared, annealing_area_at
 from lrcurve.sizes import decays, distinct
 
 SIZE_UNIT = 1e9  # n = N / SIZE_UNIT
@@ -79,18 +79,12 @@ class MomentumSizeLaw(MomentumLaw):
         "model size)"
     )
     params: ClassVar[tuple[Param, ...]] = (
-        Param("L0", 0.0, np.inf, linear=True),
-        Param("A", 1e-12, np.inf, linear=True, start_min=1e-6),
-        Param("alpha", 1e-3, 3.0, grid=tuple(np.linspace(0.05, 2.0, 40).tolist())),
+        *MomentumLaw.params[:3],  # L0, A, alpha
         Param("B", 0.0, np.inf, linear=True),
         Param("beta", 1e-3, 2.0, grid=(0.1, 0.2, 0.34, 0.5, 0.8)),
-        Param("C", 0.0, np.inf, linear=True),
+        MomentumLaw.params[3],  # C
         Param("gamma", -2.0, 2.0, grid=(-0.5, -0.2, 0.0, 0.2, 0.5)),
-        Param(
-            "lam",
-            *LAM_RANGE,
-            grid=tuple((1.0 - np.geomspace(1 - LAM_RANGE[0], 1 - LAM_RANGE[1], 9)).tolist()),
-        ),
+        MomentumLaw.params[4],  # lam
     )
     size_aware: ClassVar[bool] = True
 
