@@ -225,6 +225,7 @@ def _fit_warnings(
     return warnings
 
 
+# over 60 lines: one fit's steps in their order (data, residuals, starts, solve, report)
 def fit(
     runs: Sequence[Run],
     law: Law | None = None,
