@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import pickle
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -264,7 +265,15 @@ def main() -> None:
     parser.add_argument("--scenarios", default="mpl-probe,mpl-pair,sp-209m,sp-124m")
     parser.add_argument("--cuts", default="0.6", help="backtest cuts, comma-separated")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
+    parser.add_argument("--save", type=Path, metavar="FILE", help="keep the outcomes (pickle)")
+    parser.add_argument("--load", type=Path, nargs="*", help="tables from saved outcomes only")
     args = parser.parse_args()
+    if args.load:
+        saved = [pickle.loads(path.read_bytes()) for path in args.load]
+        render(
+            args, [o for outcomes, _ in saved for o in outcomes], [t for _, ts in saved for t in ts]
+        )
+        return
     wanted = args.scenarios.split(",")
     scenarios = mpl_scenarios(data_set(args.data, "multipowerlaw"))
     if any(name.startswith("sp-") for name in wanted):
@@ -278,6 +287,13 @@ def main() -> None:
             outcomes += evaluate(scenario, law, cuts)
             timing.append(f"{scenario.name} {law}: {time.perf_counter() - start:.0f} s")
             print(timing[-1], flush=True)
+    if args.save:
+        args.save.write_bytes(pickle.dumps((outcomes, timing)))
+    render(args, outcomes, timing)
+
+
+def render(args: argparse.Namespace, outcomes: list[Outcome], timing: list[str]) -> None:
+    """Print the tables (and write them to ``--markdown``)."""
     cv_lines, _ = cross_validation(outcomes)
     lines = ["## Per scenario", "", *summary_table(outcomes, SIZE_FACTOR), ""]
     lines += ["## Size coefficient, cross-validated across data sets", "", *cv_lines, ""]
