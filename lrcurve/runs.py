@@ -172,4 +172,4 @@ def logged_schedule(
             np.concatenate([[0.0, reached], s[later]]),
             np.concatenate([[0.0, eta[0]], eta[later]]),
         )
-    return Piecewise(tuple(s.tolist()), tuple(eta.tolist()), warmup_steps), origin
+    return Piecewise(s, eta, warmup_steps), origin
