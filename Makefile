@@ -6,7 +6,7 @@ LRC    := $(VENV)/bin/lrcurve
 STAMP  := $(VENV)/.installed
 DEMO   := demo_out
 
-.PHONY: env demo test fuzz lint bench accuracy clean
+.PHONY: env demo test fuzz lint bench accuracy docs clean
 
 env: $(STAMP)
 
@@ -45,5 +45,16 @@ bench: $(STAMP)
 accuracy: $(STAMP)
 	$(PY) benchmarks/accuracy.py $(if $(DATA),--data $(DATA))
 
+# The documentation site (mkdocs-material + mkdocstrings) into site/; --strict fails on a broken
+# link, a missing page or an API name that does not resolve.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(DEMO) build *.egg-info
+	rm -rf $(VENV) $(DEMO) build site *.egg-info
