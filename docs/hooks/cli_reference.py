@@ -14,14 +14,12 @@ _MARK = re.compile(r"^<!-- cli-help: ([a-z -]+) -->$", re.MULTILINE)
 
 def _help_text(words: list[str]) -> str:
     import click
-    import typer
     from typer.testing import CliRunner
 
     from lrcurve.cli.commands import app
 
-    command = typer.main.get_command(app)
     result = CliRunner().invoke(
-        command, [*words, "--help"], env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+        app, [*words, "--help"], env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
     )
     if result.exit_code != 0:
         raise click.ClickException(f"lrcurve {' '.join(words)} --help failed: {result.output}")
