@@ -29,14 +29,15 @@ def _rows(name: str) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _write(name: str, header: list[str], rows: list[list[object]]) -> None:
-    with open(HERE / name, "w", newline="") as handle:
+def _write(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    with open(path, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
 
 
-def main() -> None:
+def main(folder: Path = HERE) -> None:
+    """Write the three files into ``folder`` (this one by default)."""
     header, rows = _rows("wsd.csv")
     step, loss = header.index("step"), header.index("loss")
     drifting = [
@@ -45,8 +46,8 @@ def main() -> None:
         else row
         for row in rows
     ]
-    _write("drifting.csv", header, drifting)
-    _write("live.csv", header, [row for row in rows if int(row[step]) <= LIVE_UNTIL])
+    _write(folder / "drifting.csv", header, drifting)
+    _write(folder / "live.csv", header, [row for row in rows if int(row[step]) <= LIVE_UNTIL])
 
     rng = np.random.default_rng(2408_13359)
     sweeps = []
@@ -54,7 +55,7 @@ def main() -> None:
         for tokens in (1e9, 2e9, 4e9, 8e9, 1.6e10):
             lr = batch * 4.6 * tokens**-0.51 * np.exp(rng.normal(0.0, 0.05))
             sweeps.append([batch, f"{tokens:g}", f"{lr:.4g}"])
-    _write("sweeps_synthetic.csv", ["batch", "tokens", "optimal_lr"], sweeps)
+    _write(folder / "sweeps_synthetic.csv", ["batch", "tokens", "optimal_lr"], sweeps)
 
 
 if __name__ == "__main__":

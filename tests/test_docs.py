@@ -218,3 +218,15 @@ def test_the_readme_stays_a_front_door() -> None:
     assert len(readme.splitlines()) <= 300
     assert "…" not in readme
     assert "pip install -e ." in readme and "schedlaw" in readme
+
+
+def test_the_example_files_are_what_make_examples_writes(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_examples", SAMPLES / "make_examples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path)
+    for name in ("drifting.csv", "live.csv", "sweeps_synthetic.csv"):
+        assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes(), name
