@@ -164,7 +164,7 @@ LRExponent = Annotated[
         min=LR_EXPONENT_RANGE[0],
         max=LR_EXPONENT_RANGE[1],
         help="Exponent p of the forward area S1 = sum eta^p (1: the papers' laws; lrcurve's "
-        "extension, see the README's accuracy section).",
+        "extension, see docs/accuracy.md).",
     ),
 ]
 Skip = Annotated[
