@@ -189,7 +189,7 @@ def protocol(size: str, runs: dict[str, Run], args: argparse.Namespace) -> dict[
     columns: dict[str, list[Scores]] = {}
     fits: dict[str, FittedLaw] = {}
     summary = []
-    for name in LAWS:
+    for name in (n for n, c in LAWS.items() if not c.size_aware):
         try:
             law = make_law(name, warmup=args.warmup_area, lr_exponent=args.lr_exponent)
         except ValueError as error:

@@ -260,7 +260,7 @@ def _forecast(fitted: FittedLaw, run: Run, level: float) -> Prediction | None:
     log_interval = float(np.median(np.diff(run.steps))) if run.steps.size > 1 else 0.0
     if horizon is None or horizon <= run.last_step + log_interval:
         return None
-    prediction = fitted.predict(run.schedule, horizon, level=level)
+    prediction = fitted.predict(run.schedule, horizon, level=level, model_size=run.model_size)
     refuse_nonpositive_loss(
         prediction.loss,
         run.peak_lr,
@@ -331,7 +331,9 @@ def check_run(
         )
     steps, observed = run.steps[compared], run.loss[compared]
     # FittedLaw.curve refuses a non-finite or non-positive loss after warmup (all these steps)
-    predicted = fitted.curve(run.schedule, steps) if steps.size else np.empty(0)
+    predicted = (
+        fitted.curve(run.schedule, steps, model_size=run.model_size) if steps.size else np.empty(0)
+    )
     prediction = None if run.diverged_at is not None else _forecast(fitted, run, level)
     settings = Band(tolerance, level, noise_factor=noise_factor, law_factor=law_factor)
     raw = (observed - predicted) / predicted

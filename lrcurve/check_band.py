@@ -182,7 +182,9 @@ def complete_band(
     if settings.tolerance is not None or not steps.size:
         return replace(settings, relative_sd=np.zeros(steps.size))
     if reference is None or reference.sd is None or reference.steps.size < steps[-1]:
-        reference = fitted.predict(run.schedule, int(steps[-1]), level=settings.level)
+        reference = fitted.predict(
+            run.schedule, int(steps[-1]), level=settings.level, model_size=run.model_size
+        )
     assert reference.sd is not None
     relative = reference.sd[steps - 1] / reference.loss[steps - 1]
     return replace(settings, relative_sd=relative, sigma=logging_noise(raw))

@@ -208,12 +208,18 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
 
 
 def build_laws(
-    names: Sequence[str] | None = None, *, warmup: str = "actual", lr_exponent: float = 1.0
+    names: Sequence[str] | None = None,
+    *,
+    warmup: str = "actual",
+    lr_exponent: float = 1.0,
+    sized: bool = False,
 ) -> tuple[tuple[Law, ...], tuple[LeftOut, ...]]:
-    """Each law in ``names`` (default: all of ``LAWS``) with these options, and those left out
-    for lacking the ``warmup`` convention. ``ParameterError`` for an unknown law or a bad
-    option, or when no law has the convention."""
-    classes = [law_class(name) for name in names or LAWS]
+    """Each law in ``names`` (default: all of ``LAWS``, the size-aware ones only when the runs
+    are ``sized``) with these options, and those left out for lacking the ``warmup``
+    convention. ``ParameterError`` for an unknown law or a bad option, or when no law has the
+    convention."""
+    default = [name for name, c in LAWS.items() if sized or not c.size_aware]
+    classes = [law_class(name) for name in names or default]
     having = [c for c in classes if warmup in c.warmup_conventions]
     if not having:
         known = dict.fromkeys(w for c in classes for w in c.warmup_conventions)
@@ -368,7 +374,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
             grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
             ax_loss.plot(
                 grid,
-                result.fitted.curve(run.schedule, grid),
+                result.fitted.curve(run.schedule, grid, model_size=run.model_size),
                 styles[j % len(styles)],
                 lw=1.1,
                 color=f"C{i}",

@@ -111,10 +111,16 @@ def _check_run(fitted: FittedLaw, run: Run) -> None:
             f"run {run.name!r}: peak LR {run.peak_lr:g} is outside [{low:g}, {high:g}], "
             "the range the laws can evaluate"
         )
+    size = run.model_size
+    if (size is None and fitted.law.size_aware) or not (size is None or 0 < size < np.inf):
+        raise ReadError(f"run {run.name!r}: model size {size} is not a parameter count above 0")
     window = fit_window(run, fitted.skip_fraction)
     # a fit lrcurve wrote is within a few percent of its runs where it fitted them
     with np.errstate(all="ignore"):
-        gap = np.abs(fitted.curve(run.schedule, run.steps[window]) - run.loss[window])
+        gap = np.abs(
+            fitted.curve(run.schedule, run.steps[window], model_size=run.model_size)
+            - run.loss[window]
+        )
     if not np.all(gap < run.loss[window]):
         raise ReadError(
             f"its parameters do not describe its run {run.name!r} (a loss off by 100 % or more, "

@@ -26,6 +26,7 @@ from lrcurve.regime import decay_said, horizon_said, lr_regime, peak_said
 from lrcurve.report import fit_report
 from lrcurve.runs import MIN_LOSS, Run
 from lrcurve.schedules import Schedule
+from lrcurve.sizes import size_said, target_size
 from lrcurve.uncertainty import curve_sd, z_value
 
 if TYPE_CHECKING:
@@ -143,6 +144,15 @@ class FittedLaw:
     def warmup_steps(self) -> int:
         return max(r.warmup_steps for r in self.runs)
 
+    @property
+    def sizes(self) -> tuple[float, ...]:
+        """The model sizes ``N`` of the fitted runs, ascending (empty when none was given)."""
+        return tuple(sorted({r.model_size for r in self.runs if r.model_size is not None}))
+
+    def target_size(self, model_size: float | None) -> float | None:
+        """The size to predict at (:func:`lrcurve.sizes.target_size`)."""
+        return target_size(self.law, model_size)
+
     def _log_mean_square(self) -> float | None:
         if self.n_fit_points is None or self.fit_rss is None:
             return None
@@ -188,17 +198,27 @@ class FittedLaw:
         return loss if finite.all() else np.where(finite, loss, np.nan)
 
     def _evaluate(
-        self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None
+        self,
+        schedule: Schedule,
+        steps: NDArray[np.int64],
+        theta: NDArray[np.float64] | None = None,
+        model_size: float | None = None,
     ) -> NDArray[np.float64]:
-        history = LRHistory.of(schedule, int(np.max(steps)))
+        history = LRHistory.of(schedule, int(np.max(steps)), model_size)
         return self.law.predict(self.values if theta is None else theta, history, steps)
 
     def curve(
-        self, schedule: Schedule, steps: NDArray[np.int64], theta: NDArray[np.float64] | None = None
+        self,
+        schedule: Schedule,
+        steps: NDArray[np.int64],
+        theta: NDArray[np.float64] | None = None,
+        model_size: float | None = None,
     ) -> NDArray[np.float64]:
-        """The loss at ``steps`` of ``schedule`` (at ``theta``, default the fitted values)."""
+        """The loss at ``steps`` of ``schedule`` (at ``theta``, default the fitted values) for
+        a model of ``model_size`` parameters (see :meth:`target_size`)."""
         steps = np.asarray(steps, dtype=np.int64)
-        return self._checked(self._evaluate(schedule, steps, theta), steps, schedule)
+        size = self.target_size(model_size)
+        return self._checked(self._evaluate(schedule, steps, theta, size), steps, schedule)
 
     def predict(
         self,
@@ -207,18 +227,21 @@ class FittedLaw:
         *,
         level: float | None = 0.9,
         with_stderr: bool = True,
+        model_size: float | None = None,
     ) -> Prediction:
         """The loss at every step of ``schedule`` up to ``n_steps`` (default: its horizon), with
         the parameters' s.e. and the predictive interval at ``level`` (``None``: none; see
-        :class:`Prediction`). ``with_stderr=False``: the curve alone (no s.e., no interval) in a
-        few bytes a step."""
+        :class:`Prediction`), for a model of ``model_size`` parameters (a size-aware law needs
+        it; :meth:`target_size`). ``with_stderr=False``: the curve alone (no s.e., no interval)
+        in a few bytes a step."""
         if level is not None:
             z_value(level)  # refuses a level outside (0, 1) before any work
+        size = self.target_size(model_size)
         n = n_steps or schedule.horizon
         if not n or n < 1:
             raise ExtrapolationError("the schedule has no horizon; give the number of steps")
         check_memory(self.law.name, n, with_stderr and self.covariance is not None)
-        history = LRHistory.of(schedule, n)
+        history = LRHistory.of(schedule, n, size)
         stderr = None
         if with_stderr and self.covariance is not None and np.all(np.isfinite(self.covariance)):
             steps = np.arange(1, n + 1, dtype=np.int64)
@@ -230,10 +253,10 @@ class FittedLaw:
             loss = self.law.every_step(self.values, history)
             steps = np.arange(1, n + 1, dtype=np.int64)
         loss = self._checked(loss, steps, schedule)
-        regime = self.regime(schedule, n, history.held)
+        regime = self.regime(schedule, n, history.held, size)
         sd = None
         if level is not None and with_stderr:
-            sd = curve_sd(self, schedule, steps, loss, stderr, history.held)
+            sd = curve_sd(self, schedule, steps, loss, stderr, history.held, model_size=size)
         return Prediction(
             schedule,
             steps,
@@ -275,15 +298,20 @@ class FittedLaw:
         return tuple(detail for _, detail in self._decay(schedule, n_steps, lr))
 
     def regime(
-        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
+        self,
+        schedule: Schedule,
+        n_steps: int,
+        lr: NDArray[np.float64] | None = None,
+        model_size: float | None = None,
     ) -> tuple[tuple[str, str], ...]:
         """Where a prediction leaves the regime the fit saw (a longer horizon, another peak LR,
-        a decay lower or steeper than the fitted runs'), each as (a few words, the detail).
-        ``lr``: as in :meth:`decay_warnings`."""
+        a decay lower or steeper than the fitted runs', a model size not fitted), each as (a
+        few words, the detail). ``lr``: as in :meth:`decay_warnings`."""
         said = (
             horizon_said(n_steps, self.horizon),
             peak_said(schedule.peak, self.peak_lr),
             *self._decay(schedule, n_steps, lr),
+            size_said(model_size, self.sizes),
         )
         return tuple(s for s in said if s)
 
@@ -303,7 +331,7 @@ class FittedLaw:
     def predict_run(self, run: Run) -> NDArray[np.float64]:
         """The law's loss at a run's logged steps, under the run's own schedule, for scoring: not
         refused (a law that predicts a held-out run below zero gets the score it earns)."""
-        return self._evaluate(run.schedule, run.steps)
+        return self._evaluate(run.schedule, run.steps, model_size=run.model_size)
 
     def scores(self) -> dict[str, Scores]:
         """How well the law fits each run on the points it was fitted to (after warmup and the
@@ -356,6 +384,7 @@ class FittedLaw:
             "peak_lr": self.peak_lr,
             "warmup_steps": self.warmup_steps,
             "horizon": self.horizon,
+            "model_sizes": list(self.sizes),
             "runs": [{**run.to_dict(), "scores": scores[run.name].to_dict()} for run in self.runs],
         }
 

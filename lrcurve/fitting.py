@@ -111,6 +111,38 @@ def _covariance(
     return s2 * inv / np.outer(scale, scale), []
 
 
+def _free_covariance(
+    jac: NDArray[np.float64],
+    residuals: NDArray[np.float64],
+    names: Sequence[str],
+    fixed: NDArray[np.bool_],
+) -> tuple[NDArray[np.float64] | None, list[str]]:
+    """:func:`_covariance` of the parameters not ``fixed``, with zero (co)variance for those."""
+    if not fixed.any():
+        return _covariance(jac, residuals, names)
+    free = ~fixed
+    part, unidentified = _covariance(jac[:, free], residuals, [n for n, f in zip(names, free) if f])
+    if part is None:
+        return None, unidentified
+    covariance = np.zeros((len(names), len(names)))
+    covariance[np.ix_(free, free)] = part
+    return covariance, unidentified
+
+
+def _holding(
+    law: Law, theta: NDArray[np.float64], holds: dict[str, tuple[float, str]]
+) -> NDArray[np.float64]:
+    """``theta`` with the held parameters at their values."""
+    theta = np.array(theta, dtype=np.float64)
+    for name, (value, _) in holds.items():
+        theta[law.index(name)[0]] = value
+    return theta
+
+
+def _hold_notes(holds: dict[str, tuple[float, str]]) -> list[str]:
+    return [f"{name} held at {value:g}: {why}" for name, (value, why) in holds.items()]
+
+
 def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitData]:
     """Each run's points in its fit window; refuses too few."""
     if not runs:
@@ -126,7 +158,7 @@ def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitDa
                 f"first {skip_fraction:.0%} of steps; a fit needs at least 3 (lower it)",
                 param="skip_fraction",
             )
-        history = LRHistory.of(run.schedule, run.last_step)
+        history = LRHistory.of(run.schedule, run.last_step, run.model_size)
         data.append(FitData(history, run.steps[window], run.loss[window]))
     n_points = sum(d.steps.size for d in data)
     if n_points <= len(law.param_names):
@@ -141,12 +173,14 @@ def _best_fit(
     jacobian: Any,
     starts: Sequence[NDArray[np.float64]],
     progress: Progress | None,
+    fixed: NDArray[np.bool_],
 ) -> tuple[OptimizeResult, NDArray[np.bool_]]:
-    """The lowest-cost robust fit from ``starts``, and which parameters it held."""
+    """The lowest-cost robust fit from ``starts``, and which parameters it held (those that
+    change nothing on the runs, and the ``fixed`` ones)."""
     lo, hi = law.bounds()
     best, held = None, np.zeros(len(law.param_names), dtype=bool)
     for i, x0 in enumerate(starts):
-        free = moving_parameters(law, prepared, x0)  # the rest keep their start
+        free = moving_parameters(law, prepared, x0) & ~fixed  # the rest keep their start
         fun, jac_free, full = _on_free(residuals, jacobian, x0, free)
         with np.errstate(all="ignore"):
             result = least_squares(
@@ -193,6 +227,7 @@ def _fit_warnings(
     return warnings
 
 
+# over 60 lines: one fit's steps in their order (data, residuals, starts, solve, report)
 def fit(
     runs: Sequence[Run],
     law: Law | None = None,
@@ -223,15 +258,18 @@ def fit(
 
     jacobian: Any = analytic_jacobian if type(law).jacobian is not Law.jacobian else "2-point"
     lo, hi = law.bounds()
+    holds = law.held_values([d.history for d in data])
+    fixed = np.array([name in holds for name in law.param_names])
     guesses = law.initial_guesses(data) if start is None else [np.asarray(start, np.float64)]
-    starts = [np.clip(x0, lo, hi) for x0 in guesses]
-    best, held_mask = _best_fit(law, prepared, residuals, jacobian, starts, progress)
+    starts = [np.clip(_holding(law, x0, holds), lo, hi) for x0 in guesses]
+    best, held_mask = _best_fit(law, prepared, residuals, jacobian, starts, progress, fixed)
     held = tuple(name for name, h in zip(law.param_names, held_mask) if h)
     plain = residuals(best.x)
     with np.errstate(all="ignore"):
         jac = least_squares(residuals, best.x, jac=jacobian, bounds=(lo, hi), max_nfev=1).jac
-    covariance, unidentified = _covariance(np.asarray(jac), plain, law.param_names)
+    covariance, unidentified = _free_covariance(np.asarray(jac), plain, law.param_names, fixed)
     stderr = np.sqrt(np.diag(covariance)) if covariance is not None else np.full(len(lo), np.nan)
+    stderr[fixed] = np.nan  # held by the law, not estimated
     params = tuple(
         Parameter(name, float(v), None if not np.isfinite(e) else float(e), float(a), float(b))
         for name, v, e, a, b in zip(law.param_names, best.x, stderr, lo, hi)
@@ -244,7 +282,7 @@ def fit(
         covariance,
         bool(best.success),
         str(best.message),
-        tuple(_fit_warnings(params, held, unidentified, best)),
+        tuple(_fit_warnings(params, held, unidentified, best) + _hold_notes(holds)),
         n_fit_points=observed.size,
         fit_rss=float(plain @ plain),
         held=held,

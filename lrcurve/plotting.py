@@ -80,7 +80,7 @@ def _data_and_fit(
         grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
         ax_loss.plot(
             grid,
-            fitted.curve(run.schedule, grid),
+            fitted.curve(run.schedule, grid, model_size=run.model_size),
             "-",
             lw=1.2,
             color=color,
@@ -258,7 +258,7 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
     ax_loss.plot(
         run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
     )
-    predicted = fitted.curve(run.schedule, grid)
+    predicted = fitted.curve(run.schedule, grid, model_size=run.model_size)
     ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
     # each window's band, a step function over the grid (the predictive band varies by window)
     starts = np.array([w.start for w in result.windows])

@@ -53,6 +53,7 @@ class Run:
     # diverged there; ``steps``/``loss`` end before it), None when the last loss is finite
     diverged_at: int | None = None
     loss_series: str = ""  # the name of the logged series ``loss`` was read from
+    model_size: float | None = None  # the model's parameter count N, when known
 
     def __post_init__(self) -> None:
         if len(self.steps) != len(self.loss):
@@ -79,10 +80,12 @@ class Run:
         return self.schedule.peak
 
     def to_dict(self) -> dict[str, Any]:
+        size = {} if self.model_size is None else {"model_size": self.model_size}
         return {
             "name": self.name,
             "source": self.source,
             "lr_origin": self.lr_origin,
+            **size,
             "schedule": self.schedule.to_dict(),
             "steps": self.steps.tolist(),
             "loss": self.loss.tolist(),
@@ -97,6 +100,7 @@ class Run:
             schedule=schedule_from_dict(data["schedule"]),
             source=data.get("source", ""),
             lr_origin=data.get("lr_origin", "schedule"),
+            model_size=None if data.get("model_size") is None else float(data["model_size"]),
         )
 
 

@@ -6,6 +6,7 @@ term, relative to the loss, to that parameter noise:
 
     sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
     d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak))^2 + (c_steep ln r_steep(t))^2
+             + (c_size ln r_size)^2
 
 - ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
   relative error of the final loss of each fitted run when that run is cut at 40-80 % and
@@ -18,6 +19,13 @@ term, relative to the loss, to that parameter noise:
   constant and a cosine run pin least (issue 14: short cooldowns err most), while long after a
   drop the law is fine again (the multi-power paper's step schedules);
 - ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
+- ``r_size``: how far the model size predicted lies outside the fitted sizes whose runs decay
+  their LR (``N / N_max`` above, ``N_min / N`` below, else 1; :func:`lrcurve.sizes.size_ratio`;
+  all fitted sizes when no run decays): a size seen only at a constant LR is extrapolated in
+  the annealing term, which a constant run does not pin (``multipowerlaw``: 25M curves and
+  a 100M constant run err by up to 1.4 % on 100M cooldowns), with ``c_size`` chosen
+  across families by ``benchmarks/cross_size.py`` (docs/model-size.md): like ``c_steep`` it is
+  added in quadrature, no backtest on the fitted sizes seeing another size;
 - ``s(t)`` (:func:`ensemble_spread`): the s.d. of the predictions of a small ensemble fitted to
   the same runs over what they cannot pin: the forward-area exponent p (0.7, 1, 1.3) and the
   other law (momentum / multipower);
@@ -42,6 +50,7 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.laws.base import LRHistory
+from lrcurve.sizes import decays, size_ratio
 
 if TYPE_CHECKING:  # lrcurve.fitted builds on this module
     from lrcurve.fitted import FittedLaw
@@ -60,6 +69,9 @@ RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of th
 STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 % (constant runs)
 
 
+SIZE_FACTOR = 0.005  # c_size, relative error per unit of ln(N / N_max): docs/model-size.md
+
+
 @dataclass(frozen=True)
 class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
@@ -69,6 +81,7 @@ class Discrepancy:
     steep_factor: float = 0.008
     peak_factor: float = 0.0
     ensemble_factor: float = 0.0
+    size_factor: float = SIZE_FACTOR
 
 
 # chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
@@ -84,6 +97,7 @@ class Extrapolation:
     horizon_ratio: NDArray[np.float64]
     steepness: NDArray[np.float64]
     peak_flag: int | NDArray[np.int64]
+    size_ratio: float | NDArray[np.float64] = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,16 +188,17 @@ def extrapolation(
     schedule: Schedule,
     steps: NDArray[np.int64],
     lr: NDArray[np.float64] | None = None,
+    model_size: float | None = None,
 ) -> Extrapolation:
     """The horizon ratio and recent-fall ratio at each of ``steps``, and the peak flag of
-    ``schedule``. ``lr``: its per-step LR (warmup held), at least to ``max(steps)``, if already
-    computed."""
+    ``schedule`` and size ratio of ``model_size``. ``lr``: its per-step LR (warmup held), at
+    least to ``max(steps)``, if already computed."""
     steps = np.asarray(steps, dtype=np.int64)
     window = max(1, round(RECENT_FRACTION * fitted.horizon))
-    fitted_fall = max(
-        steepest_fall(LRHistory.of(r.schedule, r.last_step).held, r.peak_lr, window)
-        for r in fitted.runs
-    )
+    held = [LRHistory.of(r.schedule, r.last_step).held for r in fitted.runs]
+    fitted_fall = max(steepest_fall(h, r.peak_lr, window) for h, r in zip(held, fitted.runs))
+    # the sizes whose runs show the annealing term, or every fitted size if none does
+    annealed = [r.model_size for h, r in zip(held, fitted.runs) if decays(h)] or fitted.sizes
     lr = LRHistory.of(schedule, int(steps.max())).held if lr is None else lr
     before = lr[np.maximum(steps - 1 - window, 0)]
     recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak
@@ -191,6 +206,7 @@ def extrapolation(
         horizon_ratio=np.maximum(steps / fitted.horizon, 1.0),
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
+        size_ratio=1.0 if model_size is None else size_ratio(model_size, annealed),
     )
 
 
@@ -210,11 +226,13 @@ def curve_sd(
     stderr: NDArray[np.float64] | None,
     lr: NDArray[np.float64] | None = None,
     settings: Discrepancy = DEFAULT,
+    model_size: float | None = None,
 ) -> NDArray[np.float64]:
     """The predictive s.d. of ``loss`` at ``steps`` of ``schedule`` (its delta-method ``stderr``
-    with the discrepancy of :func:`law_error`; no ensemble): what ``FittedLaw.predict`` gives."""
+    with the discrepancy of :func:`law_error`; no ensemble) for a model of ``model_size``
+    parameters: what ``FittedLaw.predict`` gives."""
     relative = discrepancy_sd(
-        extrapolation(fitted, schedule, steps, lr), law_error(fitted), settings
+        extrapolation(fitted, schedule, steps, lr, model_size), law_error(fitted), settings
     )
     return predictive_sd(loss, stderr, relative)
 
@@ -226,7 +244,8 @@ def discrepancy_sd(
     Element-wise, so ``where`` and ``scale`` may also hold one entry per prediction."""
     peak = 1.0 + settings.peak_factor * np.asarray(where.peak_flag)
     fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak
-    return np.hypot(fitted, settings.steep_factor * np.log(where.steepness))
+    steep = np.hypot(fitted, settings.steep_factor * np.log(where.steepness))
+    return np.hypot(steep, settings.size_factor * np.log(where.size_ratio))
 
 
 def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
@@ -241,21 +260,29 @@ def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
         for p in MEMBER_EXPONENTS
         if "lr_exponent" in options and p != options["lr_exponent"]
     ]
-    laws += [make_law(name, warmup=options["warmup"]) for name in LAWS if name != fitted.law.name]
+    laws += [
+        make_law(name, warmup=options["warmup"])
+        for name, cls in LAWS.items()
+        if name != fitted.law.name and cls.size_aware == fitted.law.size_aware
+    ]
     return [
         fit(fitted.runs, law, skip_fraction=fitted.skip_fraction, backtest=False) for law in laws
     ]
 
 
 def ensemble_spread(
-    fitted: FittedLaw, members: list[FittedLaw], schedule: Schedule, steps: NDArray[np.int64]
+    fitted: FittedLaw,
+    members: list[FittedLaw],
+    schedule: Schedule,
+    steps: NDArray[np.int64],
+    model_size: float | None = None,
 ) -> NDArray[np.float64]:
     """``s(t)``: the s.d. over ``fitted`` and ``members`` of the loss they predict at ``steps``
     (a member that cannot predict this schedule is left out)."""
-    curves = [fitted.curve(schedule, steps)]
+    curves = [fitted.curve(schedule, steps, model_size=model_size)]
     for member in members:
         try:
-            curves.append(member.curve(schedule, steps))
+            curves.append(member.curve(schedule, steps, model_size=model_size))
         except ExtrapolationError:
             continue
     return np.nan_to_num(np.std(np.array(curves), axis=0))
@@ -282,22 +309,27 @@ def predictive_interval(
     settings: Discrepancy = DEFAULT,
     scale: float | None = None,
     members: list[FittedLaw] | None = None,
+    model_size: float | None = None,
 ) -> Interval:
     """The predictive interval of the loss at ``steps`` (default: every step of the schedule's
     horizon) under ``schedule``. ``scale``: ``b`` (default :func:`law_error`); ``members``:
     :func:`ensemble` if already computed (it refits the law a few times)."""
     z_value(level)
     n = int(schedule.horizon if steps is None else np.max(steps))
-    prediction = fitted.predict(schedule, n, level=None)
+    prediction = fitted.predict(schedule, n, level=None, model_size=model_size)
     at = prediction.steps if steps is None else np.asarray(steps, dtype=np.int64)
     loss = prediction.loss[at - 1]
     stderr = None if prediction.loss_stderr is None else prediction.loss_stderr[at - 1]
     b = law_error(fitted) if scale is None else scale
-    relative = discrepancy_sd(extrapolation(fitted, schedule, at), b, settings)
+    relative = discrepancy_sd(
+        extrapolation(fitted, schedule, at, model_size=model_size), b, settings
+    )
     spread = 0.0
     if settings.ensemble_factor:
         members = ensemble(fitted) if members is None else members
-        spread = settings.ensemble_factor * ensemble_spread(fitted, members, schedule, at)
+        spread = settings.ensemble_factor * ensemble_spread(
+            fitted, members, schedule, at, model_size
+        )
     return Interval(level, at, loss, predictive_sd(loss, stderr, relative, spread))
 
 

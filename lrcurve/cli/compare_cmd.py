@@ -16,6 +16,7 @@ from lrcurve.cli.flags import (
     LRExponent,
     Parent,
     RunCol,
+    RunParams,
     Skip,
     Smooth,
     StepCol,
@@ -23,6 +24,8 @@ from lrcurve.cli.flags import (
     WarmupArea,
     WarmupSteps,
 )
+
+LARGEST_SIZE = "largest-size"  # --holdout's keyword: hold out the runs of the largest size
 
 
 def print_comparison(comparison: Any) -> None:
@@ -96,8 +99,9 @@ def compare_command(
         list[Path] | None,
         typer.Option(
             "--holdout",
-            help="Runs to score on, never fitted (repeatable). Without it: leave one run out, "
-            "or the last 20 % of a single run.",
+            help="Runs to score on, never fitted (repeatable), or 'largest-size': the runs of "
+            "the largest model size (--params). Without it: leave one run out, or the last 20 % "
+            "of a single run.",
         ),
     ] = None,
     warmup_area: WarmupArea = "actual",
@@ -119,6 +123,7 @@ def compare_command(
     loss: LossSeries = None,
     smooth: Smooth = "auto",
     parent: Parent = "auto",
+    params: RunParams = None,
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one."""
     from lrcurve.cli.files import check_outputs
@@ -126,18 +131,26 @@ def compare_command(
     from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
+    from lrcurve.sizes import sized, split_largest_size
 
     inputs = RunInputs.pick(locals())
     check_outputs(force, output, plot)
-    laws, left_out = build_laws(warmup=warmup_area, lr_exponent=lr_exponent)
+    build_laws(warmup=warmup_area, lr_exponent=lr_exponent)  # refuses bad options up front
+    largest = [p for p in holdout or [] if str(p) == LARGEST_SIZE and not p.exists()]
+    holdout = [p for p in holdout or [] if p not in largest]
     fitted_paths = {path.resolve(): path for path in files}
     for path in holdout or []:
         if path.resolve() in fitted_paths:
             raise InputError(
                 f"--holdout {path}: also given as a run to fit; a held-out run must not be fitted"
             )
-    runs = inputs.load(files, warmup)
-    held = inputs.load(holdout or [], warmup)
+    runs = inputs.load(files, warmup, named=files + holdout)
+    held = inputs.load(holdout, warmup, named=files + holdout)
+    if largest:
+        runs, held = split_largest_size(runs, held)
+    laws, left_out = build_laws(
+        warmup=warmup_area, lr_exponent=lr_exponent, sized=sized([*runs, *held])
+    )
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     with progress_bar(f"fitting {len(laws)} laws") as update:
         comparison = compare(

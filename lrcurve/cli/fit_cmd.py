@@ -17,6 +17,7 @@ from lrcurve.cli.flags import (
     LRExponent,
     Parent,
     RunCol,
+    RunParams,
     Skip,
     Smooth,
     StepCol,
@@ -117,6 +118,7 @@ def fit_command(
     loss: LossSeries = None,
     smooth: Smooth = "auto",
     parent: Parent = "auto",
+    params: RunParams = None,
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     from lrcurve.cli.files import check_outputs, check_writable
@@ -156,9 +158,12 @@ def fit_command(
         emit_json({**summary, "fit_file": str(destination), "plot": str(plot) if plot else None})
         return
     print_fit(fitted)
+    from lrcurve.sizes import format_size
+
     for run in fitted.runs:
+        size = "" if run.model_size is None else f"{format_size(run.model_size)} parameters, "
         err.print(
-            f"{run.name}: peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
+            f"{run.name}: {size}peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
             f"LR {run.lr_origin}",
             style="dim",
         )

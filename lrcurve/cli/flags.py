@@ -21,7 +21,7 @@ from lrcurve.errors import InputError
 SCHEDULE_NAMES = ("constant", "cosine", "wsd", "cyclic", "multistep", "power")  # schedules
 WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")  # schedules
 WSD_DECAY, POWER_DECAY, POWER_SHAPE, POWER_FINAL = 0.2, 0.1, "exp", 0.01  # schedules
-LAW_NAMES = ("momentum", "multipower")  # laws.LAWS
+LAW_NAMES = ("momentum", "multipower", "momentum-size", "multipower-size")  # laws.LAWS
 LR_EXPONENT_RANGE = (0.1, 2.0)  # laws.base
 DEFAULT_SKIP = 0.05  # fitting
 FAMILIES = ("wsd", "cosine", "rewarmup")  # optimize
@@ -57,6 +57,7 @@ _RENAMED = {
     "output": "-o",
     "fit_file": "FIT_FILE",
     "sweeps": "SWEEPS",
+    "model_size": "--params",
 }
 FLAGS: Mapping[str, str] = _Flags()
 
@@ -174,6 +175,25 @@ Skip = Annotated[
         min=0.0,
         max=0.95,
         help="Leave out the first fraction of each run's steps (and its warmup) from the fit.",
+    ),
+]
+
+RunParams = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--params",
+        help="A run file's model size (parameter count) as FILE=N, N like 25M, 1.3B or 4e8; "
+        "repeat for each file (default: the file's params column or W&B config).",
+        show_default=False,
+    ),
+]
+TargetParams = Annotated[
+    str | None,
+    typer.Option(
+        "--params",
+        help="Model size (parameter count) to predict, like 400M, 1.3B or 4e8: a size-aware fit "
+        "predicts a model of that size.",
+        show_default=False,
     ),
 ]
 

@@ -64,15 +64,24 @@ class RunInputs:
     smooth: str = "auto"
     parent: str = "auto"
     keep_diverged: bool = False  # read a diverged run's loss up to its NaN/inf tail (check)
+    params: list[str] | None = None  # FILE=N: a run file's model size
 
     @classmethod
     def pick(cls, values: Mapping[str, Any]) -> RunInputs:
         """The reading options of a command's arguments (``values``: its parameters by name)."""
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
-    def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Any]:
+    def load(
+        self,
+        files: list[Path],
+        warmup: int | None,
+        quiet: bool = False,
+        named: list[Path] | None = None,
+    ) -> list[Any]:
         """The runs of every file, renamed apart when names repeat; their notes go to stderr
-        (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
+        (``quiet``: not yet, the caller says them with :func:`say_notes`). ``named``: the
+        files ``--params FILE=N`` may name (default ``files``; a command reading its files in
+        several groups names them all)."""
         from lrcurve.io import Columns, ReadOptions, read_runs
         from lrcurve.io.files import resolved
 
@@ -91,10 +100,12 @@ class RunInputs:
             keep_diverged=self.keep_diverged,
         )
         parent = options.parent_path
+        sizes = given_sizes(self.params or [], named or files)
         runs: list[Any] = []
         for path in files:
             own = parent is None or resolved(parent) != resolved(path)  # not its own parent
-            runs.extend(read_runs(path, options if own else replace(options, parent="none")))
+            read = read_runs(path, options if own else replace(options, parent="none"))
+            runs.extend(with_given_size(read, path, sizes.get(resolved(path))))
             mark_input(path)
         mark_runs(runs)
         names = [r.name for r in runs]
@@ -103,6 +114,39 @@ class RunInputs:
         if not quiet:
             say_notes(runs)
         return runs
+
+
+def given_sizes(values: list[str], files: list[Path]) -> dict[Path, tuple[str, float]]:
+    """``--params FILE=N``: each run file's size and how it was given, by resolved path."""
+    from lrcurve.io.files import resolved
+    from lrcurve.sizes import parse_file_size
+
+    known = {resolved(path) for path in files}
+    sizes: dict[Path, tuple[str, float]] = {}
+    for text in values:
+        name, size = parse_file_size(text)
+        key = resolved(Path(name))
+        if key not in known:
+            raise ParameterError(
+                f"{text}: {name} is not one of the run files given", param="model_size"
+            )
+        if key in sizes and sizes[key][1] != size:
+            raise ParameterError(
+                f"{text}: {name} was given another size, {sizes[key][0]}", param="model_size"
+            )
+        sizes[key] = (f"--params {text}", size)
+    return sizes
+
+
+def with_given_size(runs: list[Any], path: Path, given: tuple[str, float] | None) -> list[Any]:
+    """``runs`` of ``path`` with the size given for it, refused where the file says another."""
+    if given is None:
+        return runs
+    from lrcurve.sizes import agreed_size
+
+    return [
+        replace(r, model_size=agreed_size([(str(path), r.model_size), given], r.name)) for r in runs
+    ]
 
 
 def check_law_name(law: str) -> None:

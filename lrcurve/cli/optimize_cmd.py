@@ -13,6 +13,7 @@ from lrcurve.cli.flags import (
     Force,
     JsonOut,
     TableOut,
+    TargetParams,
 )
 from lrcurve.cli.optimize_render import candidate_table, report
 from lrcurve.cli.schedule_flags import (
@@ -206,6 +207,7 @@ def optimize_command(
     output: TableOut = None,
     json_out: JsonOut = False,
     force: Force = False,
+    params: TargetParams = None,
 ) -> None:
     """Search a schedule family for the lowest predicted loss, with the trade-off and the gain.
 
@@ -220,8 +222,7 @@ def optimize_command(
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got {family!r}")
     _check_applicable(family, baseline, **{k: args[k] for k in _CHECKED})
     check_outputs(force, output, plot)
-    fitted = load_fit(fit_file)
-    others = [load_fit(path) for path in also or []]  # every input checked before the search
+    fitted, others = _at_size([load_fit(p) for p in [fit_file, *(also or [])]], params)
     sweep = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     if lr_file is not None:
         mark_input(lr_file)
@@ -244,6 +245,17 @@ _CHECKED = (
     "shapes", "fractions", "periods", "at_step", "base_run", "max_lrs", "rewarmups", "then",
     "decay", "shape", "floor", "period", "cycle", "milestones", "factors", "lr_file",
 )  # fmt: skip
+
+
+def _at_size(fits: list[Any], params: str | None) -> tuple[Any, list[Any]]:
+    """Each fit at the model size ``--params`` (:func:`lrcurve.size_fit.fitted_at_size`);
+    every input is checked before the search."""
+    from lrcurve.size_fit import fitted_at_size
+    from lrcurve.sizes import parse_size
+
+    size = None if params is None else parse_size(params)
+    sized = [fitted_at_size(f, size) for f in fits]
+    return sized[0], sized[1:]
 
 
 def _request(args: dict[str, Any]) -> Any:

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lrcurve.cli.flags import FitFile, Force, JsonOut, Level
+from lrcurve.cli.flags import FitFile, Force, JsonOut, Level, TargetParams
 from lrcurve.cli.schedule_flags import (
     AtStep,
     BaseRun,
@@ -29,12 +29,16 @@ from lrcurve.cli.schedule_flags import (
 )
 
 
-def predict_schedule(fitted: Any, schedule: Any, level: float = 0.9) -> Any:
-    """``fitted``'s prediction over the whole of ``schedule`` with its interval at ``level``,
-    refused where the law cannot make one (no horizon, too long, non-finite or non-positive
-    loss)."""
+def predict_schedule(
+    fitted: Any, schedule: Any, level: float = 0.9, model_size: float | None = None
+) -> Any:
+    """``fitted``'s prediction over the whole of ``schedule`` with its interval at ``level``
+    for a model of ``model_size`` parameters, refused where the law cannot make one (no
+    horizon, too long, non-finite or non-positive loss, a size a size-free law was not
+    fitted at)."""
     from lrcurve.errors import ParameterError
     from lrcurve.runs import MAX_STEPS
+    from lrcurve.sizes import refuse_size_free
 
     n_steps = schedule.horizon
     if n_steps is None:
@@ -44,7 +48,9 @@ def predict_schedule(fitted: Any, schedule: Any, level: float = 0.9) -> Any:
             f"the schedule runs {n_steps:,} steps, beyond {MAX_STEPS:,}, the most lrcurve predicts",
             param="steps",
         )
-    return fitted.predict(schedule, n_steps, level=level)  # refuses a loss the law cannot give
+    refuse_size_free(fitted.law, fitted.sizes, model_size)
+    # refuses a loss the law cannot give
+    return fitted.predict(schedule, n_steps, level=level, model_size=model_size)
 
 
 def write_prediction_csv(path: Path, prediction: Any, force: bool) -> None:
@@ -110,14 +116,20 @@ def interval_text(loss: float, lower: float, upper: float, level: float | None =
     return text if level is None else f"{text} ({100 * level:.4g} %)"
 
 
-def print_prediction(fitted: Any, schedule: Any, prediction: Any) -> None:
+def print_prediction(
+    fitted: Any, schedule: Any, prediction: Any, model_size: float | None = None
+) -> None:
     from lrcurve.cli.fit_cmd import law_error_text
     from lrcurve.cli.render import out, sampled_indices, table
     from lrcurve.laws import forward_area_note
+    from lrcurve.sizes import format_size
 
     n_steps = schedule.horizon
     level = f"{100 * prediction.level:.4g} %"
     out.print(f"schedule: {schedule}", soft_wrap=True)
+    if model_size is not None:
+        fitted_sizes = ", ".join(format_size(n) for n in fitted.sizes)
+        out.print(f"model size: {format_size(model_size)} (fitted: {fitted_sizes})")
     rows = table(
         f"predicted loss ({fitted.law.name} law{forward_area_note(fitted.law)})",
         ("step", "LR", f"loss [{level} interval]"),
@@ -178,21 +190,24 @@ def predict_command(
     power_b: PowerB = None,
     batch: Batch = None,
     tokens_per_step: TokensPerStep = None,
+    params: TargetParams = None,
 ) -> None:
     """Predict the loss curve of a schedule (default horizon, peak and warmup: the fitted runs')."""
     from lrcurve.cli.files import check_outputs, mark_input
     from lrcurve.cli.loading import fit_defaults, load_fit
     from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
     from lrcurve.cli.schedule_flags import ScheduleSpec
+    from lrcurve.sizes import parse_size, size_said
 
     spec = ScheduleSpec.pick(locals())
+    model_size = None if params is None else parse_size(params)
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
     if lr_file is not None:
         mark_input(lr_file)
     built, used = spec.build(fitted.runs, fit_defaults(fitted))
     check_outputs(force, output, plot)  # again: the fit file and an --lr-file are inputs now
-    prediction = predict_schedule(fitted, built, level)
+    prediction = predict_schedule(fitted, built, level, model_size)
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     for warning in fitted.warnings:
@@ -202,6 +217,10 @@ def predict_command(
             f"extrapolating ({'; '.join(prediction.extrapolating)}): the interval grows with the "
             "horizon and with LR falls steeper than fitted (docs/calibration.md)"
         )
+        if size_said(model_size, fitted.sizes):
+            note(
+                "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"
+            )
     if output is not None:
         write_prediction_csv(output, prediction, force)
     if plot is not None:
@@ -211,9 +230,11 @@ def predict_command(
         data = prediction_json(fitted, built, prediction, every)
         extra = {"output": str(output) if output else None, "plot": str(plot) if plot else None}
         warnings = list(fitted.warnings) + list(prediction.warnings)
-        emit_json({**data, "defaults_used": used, "warnings": warnings, **extra})
+        emit_json(
+            {**data, "model_size": model_size, "defaults_used": used, "warnings": warnings, **extra}
+        )
         return
-    print_prediction(fitted, built, prediction)
+    print_prediction(fitted, built, prediction, model_size)
     written = [str(p) for p in (output, plot) if p is not None]
     if written:
         out.print(f"wrote {' and '.join(written)}")

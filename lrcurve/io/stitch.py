@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 from lrcurve.errors import ReadError
 from lrcurve.runs import Run
 from lrcurve.schedules import Join, Piecewise, Schedule, Warmup
+from lrcurve.sizes import agreed_size
 
 # the relative LR difference (of the peak) above which a rebuilt schedule and the log disagree
 LR_MISMATCH = 1e-3
@@ -116,4 +117,8 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
         notes=tuple(notes),
         inputs=tuple(dict.fromkeys((*parent.inputs, *branch.inputs))),
         diverged_at=branch.diverged_at,
+        model_size=agreed_size(
+            [(branch.source or branch.name, branch.model_size), (parent.source, parent.model_size)],
+            f"{branch.source or branch.name} stitched onto its parent",
+        ),
     )

@@ -2,7 +2,8 @@
 
 Columns are found by their usual names (``step|iter|_step``, ``lr|learning_rate|train_lr``,
 a loss chosen as in :func:`lrcurve.io.options.choose_loss`, optional ``run``) or named in
-``ReadOptions.columns``; a ``run`` column splits the table into runs.
+``ReadOptions.columns``; a ``run`` column splits the table into runs. An optional ``params``
+column gives each run's model size (:mod:`lrcurve.io.sizes`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lrcurve.io.options import (
     match,
 )
 from lrcurve.io.series import Series, check_steps, last_logged, lr_schedule, to_run
+from lrcurve.io.sizes import PARAMS_NAMES, table_size
 from lrcurve.io.table import Table, TableFile
 from lrcurve.runs import Run
 from lrcurve.schedules import Schedule
@@ -86,7 +88,9 @@ def table_runs(tf: TableFile, options: ReadOptions) -> list[tuple[Run, str]]:
     lr = _column(names, columns.lr, LR_NAMES, where, "LR", "lr_col")
     loss = _loss_column(names, options, where)
     run_col = _run_column(names, options, where)
-    table = tf.read([step, lr, loss], [run_col] if run_col else [])
+    size_col = match(names, PARAMS_NAMES, where)
+    text = [c for c in (run_col, size_col) if c]
+    table = tf.read([step, lr, loss], text)
     steps = table.numbers[step]
     check_steps(steps, where, step, table.rows())
     runs = []
@@ -96,6 +100,9 @@ def table_runs(tf: TableFile, options: ReadOptions) -> list[tuple[Run, str]]:
             kept = rows[~table.blank[column][rows]]
             series[column] = Series(column, steps[kept], table.numbers[column][kept], kept + 2)
         run = to_run(name, at, where, series[loss], series[lr], options, inputs=(where,))
+        if size_col:
+            size = table_size(table.text[size_col][rows], rows + 2, where, size_col)
+            run = replace(run, model_size=size)
         if i == 0 and table.notes:
             run = replace(run, notes=(*table.notes, *run.notes))
         runs.append((run, loss))

@@ -35,6 +35,7 @@ from lrcurve.errors import ReadError
 from lrcurve.io.files import read_json, resolved
 from lrcurve.io.options import LOSS_NAMES, STEP_NAMES, ReadOptions, choose_loss, choose_lr
 from lrcurve.io.series import Logged, Series, after_start, check_steps, exact_lr, to_run
+from lrcurve.io.sizes import with_config_size
 from lrcurve.io.stitch import lr_mismatch
 from lrcurve.io.table import TableFile
 from lrcurve.io.wandb_config import (
@@ -316,7 +317,7 @@ def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
             else:
                 notes.append(f"{where}: warning: {gap}")
         run = replace(run, schedule=schedule, lr_origin=origin)
-    run = replace(run, notes=(*run.notes, *notes))
+    run = with_config_size(replace(run, notes=(*run.notes, *notes)), config, export, where)
     return _with_parent(path, run, loss_name, config, options, schedule)
 
 

@@ -46,20 +46,22 @@ def running_sum(values: NDArray[np.float64], carry: float) -> NDArray[np.float64
 
 @dataclass(frozen=True)
 class LRHistory:
-    """The LR each step ``1..n`` ran with, and how many of the first were warmup."""
+    """The LR each step ``1..n`` ran with, how many of the first were warmup, and the model's
+    parameter count ``N`` (``model_size``, None when unknown; size-aware laws need it)."""
 
     lr: NDArray[np.float64]
     warmup_steps: int = 0
+    model_size: float | None = None
 
     @classmethod
-    def of(cls, schedule: Schedule, n_steps: int) -> LRHistory:
+    def of(cls, schedule: Schedule, n_steps: int, model_size: float | None = None) -> LRHistory:
         """Steps ``1..n_steps`` of ``schedule``, as it runs (``schedule.per_step``, evaluated a
         chunk of steps at a time: a schedule is a function of each step, and its temporaries
         would cost several times the ``8`` bytes a step the result needs)."""
         lr = np.empty(max(n_steps, 0))
         for part in step_chunks(lr.size):
             lr[part] = schedule(np.arange(part.start + 1, part.stop + 1))
-        return cls(lr, min(schedule.warmup_steps, n_steps))
+        return cls(lr, min(schedule.warmup_steps, n_steps), model_size)
 
     @cached_property
     def held(self) -> NDArray[np.float64]:
@@ -120,17 +122,17 @@ class Param:
 
 
 def power_law_design(
-    weights: NDArray[np.float64], power_terms: NDArray[np.float64], annealing: NDArray[np.float64]
+    weights: NDArray[np.float64], power_terms: NDArray[np.float64], *columns: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """The linear part of ``L0 + A*S1^-alpha + (annealing coefficient)*annealing`` at each
-    ``alpha`` of a grid, weighted: points x n_alpha x (L0, A, coefficient). ``power_terms``
-    (points x n_alpha) are ``S1^-alpha`` already weighted; ``annealing`` is per point."""
+    """The linear part of ``L0 + A*S1^-alpha + sum_j c_j*column_j`` at each ``alpha`` of a grid,
+    weighted: points x n_alpha x (L0, A, c_1, ...). ``power_terms`` (points x n_alpha) are
+    ``S1^-alpha`` already weighted; each column (e.g. the annealing term) is per point."""
     shape = power_terms.shape
     return np.stack(
         [
             np.broadcast_to(weights[:, None], shape),
             power_terms,
-            np.broadcast_to((annealing * weights)[:, None], shape),
+            *(np.broadcast_to((column * weights)[:, None], shape) for column in columns),
         ],
         axis=-1,
     )
@@ -181,6 +183,7 @@ class Law:
     param_names: ClassVar[tuple[str, ...]] = ()
     warmup_conventions: ClassVar[tuple[str, ...]]  # the ``warmup`` options the law accepts
     keep_starts: ClassVar[int] = 3  # starting points the fit runs from
+    size_aware: ClassVar[bool] = False  # reads the model size N of each run's history
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -244,6 +247,34 @@ class Law:
         parameters (for :func:`power_law_starts`)."""
         raise NotImplementedError
 
+    def linear_columns(self, prepared: Any, **nonlinear: float) -> list[NDArray[np.float64]]:
+        """The terms the linear parameters after ``L0`` and ``A`` multiply, in their order, at
+        fixed values of the other nonlinear parameters (for :func:`power_law_starts`): by
+        default the annealing term alone, which the law subtracts."""
+        return [-self.annealing_term(prepared, **nonlinear)]
+
+    def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
+        """Parameters these runs cannot pin, which the fit holds: name -> (value, why). A
+        size-aware law holds its size exponents when the runs span too few sizes."""
+        return {}
+
+    def at_size(
+        self, theta: NDArray[np.float64], n_params: float
+    ) -> tuple[Law, NDArray[np.float64]]:
+        """A size-aware law at a model size: the size-free law it is there and that law's
+        parameters (:mod:`lrcurve.size_fit`)."""
+        raise NotImplementedError(f"the {self.name} law is size-free")
+
+    def model_size(self, history: LRHistory) -> float:
+        """The model size ``N`` of ``history``; refused when it has none (a size-aware law)."""
+        if history.model_size is None:
+            raise ParameterError(
+                f"the {self.name} law is size-aware: every run needs its model size "
+                "(parameter count)",
+                param="model_size",
+            )
+        return float(history.model_size)
+
     def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
         """Starting points for the fit (default: :func:`power_law_starts`)."""
         return power_law_starts(self, data, self.keep_starts)
@@ -263,14 +294,17 @@ EXPONENT = "alpha"  # the exponent of the forward area, solved for on the whole 
 
 
 def power_law_starts(law: Law, data: Sequence[FitData], keep: int) -> list[NDArray[np.float64]]:
-    """The best ``keep`` starting points of a law ``L0 + A*S1^-alpha - K*annealing(...)``
-    (variable projection): on the grid of its nonlinear parameters (``Param.grid``), the linear
-    ones ``(L0, A, K)`` solved by weighted least squares (relative error: weights ``1/loss``,
+    """The best ``keep`` starting points of a law ``L0 + A*S1^-alpha + sum_j c_j*column_j(...)``
+    (default: the annealing term, :meth:`Law.linear_columns`) by variable projection: on the
+    grid of its nonlinear parameters (``Param.grid``), the linear ones ``(L0, A, c_j)`` solved
+    by weighted least squares (relative error: weights ``1/loss``,
     :func:`linear_fits`), clipped to their bounds, ranked by their residual sums."""
     prepared = [law.prepare(d.history, d.steps) for d in data]
     table = {p.name: p for p in law.params}
-    linear = [p.name for p in law.params if p.linear]  # design columns: 1, S1^-alpha, annealing
+    linear = [p.name for p in law.params if p.linear]  # design columns: 1, S1^-alpha, columns
     others = [p.name for p in law.params if not p.linear and p.name != EXPONENT]
+    held = law.held_values([d.history for d in data])
+    grids = [(held[name][0],) if name in held else table[name].grid for name in others]
     alphas = np.asarray(table[EXPONENT].grid)
     weights = np.concatenate([1.0 / d.loss for d in data])
     target = np.concatenate([d.loss for d in data]) * weights
@@ -280,10 +314,11 @@ def power_law_starts(law: Law, data: Sequence[FitData], keep: int) -> list[NDArr
     _, hi = law.bounds()
     columns = law.index(*linear)
     candidates: list[tuple[float, NDArray[np.float64]]] = []
-    for values in itertools.product(*(table[name].grid for name in others)):
+    for values in itertools.product(*grids):
         fixed = dict(zip(others, values))
-        annealing = -np.concatenate([law.annealing_term(p, **fixed) for p in prepared])
-        design = power_law_design(weights, power_terms, annealing)
+        per_run = [law.linear_columns(p, **fixed) for p in prepared]
+        columns_at = [np.concatenate(parts) for parts in zip(*per_run)]
+        design = power_law_design(weights, power_terms, *columns_at)
         thetas = np.empty((alphas.size, len(law.params)))
         thetas[:, columns] = linear_fits(design, target)
         thetas[:, law.index(EXPONENT)[0]] = alphas

@@ -1,0 +1,131 @@
+"""The multi-power law across model sizes: two of its parameters as power laws in ``N``.
+
+Luo et al., arXiv 2503.12811 (the law; :mod:`lrcurve.laws.multipower`), with ``n = N / 1e9``::
+
+    L(t, N) = L0 + E * n^-eps + A * (S1(t) + S_W)^-alpha - B * n^zeta * LD_1(t; C, beta, gamma)
+
+``LD_1`` is the loss drop at ``B = 1``. What varies with ``N``, and why (lrcurve's choice; the
+paper fits each size on its own):
+
+- the offset ``L0 + E n^-eps``: the model-size term of the Chinchilla law (Hoffmann et al.
+  2022), the loss a larger model reaches at any amount of training (the paper's fitted ``L0``
+  falls with size);
+- the loss-drop amplitude ``B n^zeta``: how much an LR decay buys grows or shrinks with size
+  (the momentum law's ``C N^gamma``, arXiv 2408.11029);
+- ``A`` and ``alpha`` stay shared: the data term of the Chinchilla law does not depend on
+  ``N``, and the S1 exponent is a property of the optimisation, pinned best by all sizes at once;
+- ``C``, ``beta``, ``gamma`` (how fast a drop saturates with the LR area after it) stay
+  shared: a handful of decayed runs per size cannot pin a size trend in them.
+
+As with the momentum-size law, ``eps`` is held at the Chinchilla exponent with two sizes only,
+and ``zeta`` at 0 when decayed runs have one size (:func:`size_holds`). The law is linear in
+``(L0, A, B, E)``: its starting points come from :func:`lrcurve.laws.base.power_law_starts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.laws.base import LRHistory, Param
+from lrcurve.laws.momentum_size import SIZE_UNIT, size_holds
+from lrcurve.laws.multipower import MultiPowerLaw
+
+SIZE_PARAMS = ("E", "eps", "zeta")
+
+
+@dataclass(frozen=True)
+class _SizedPrepared:
+    base: Any  # the multi-power law's prepared run
+    n: float  # the model size in units of SIZE_UNIT
+    drops: dict[tuple[float, float, float], NDArray[np.float64]] = field(default_factory=dict)
+
+    @property
+    def log_s1(self) -> NDArray[np.float64]:
+        return self.base.log_s1
+
+
+@dataclass(frozen=True)
+class MultiPowerSizeLaw(MultiPowerLaw):
+    name: ClassVar[str] = "multipower-size"
+    formula: ClassVar[str] = (
+        "L(t,N) = L0 + E*n^-eps + A*(S1(t)+S_W)^-alpha - B*n^zeta*sum_k (eta_{k-1}-eta_k)"
+        "*(1-(C*eta_k^-gamma*S_k(t)+1)^-beta), n = N/1e9"
+    )
+    reference: ClassVar[str] = (
+        "Luo et al., A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules, "
+        "arXiv 2503.12811; size terms as in Hoffmann et al. 2022 and arXiv 2408.11029"
+    )
+    params: ClassVar[tuple[Param, ...]] = (
+        *MultiPowerLaw.params,
+        Param("E", 0.0, np.inf, linear=True),
+        Param("eps", 1e-3, 2.0, grid=(0.15, 0.34, 0.6)),
+        Param("zeta", -2.0, 2.0, grid=(-0.3, 0.0, 0.3)),
+    )
+    size_aware: ClassVar[bool] = True
+
+    @classmethod
+    def reduced(cls, theta: NDArray[np.float64], n: float) -> NDArray[np.float64]:
+        """The size-free multi-power law's parameters at ``n = N / 1e9``."""
+        base = np.array(theta[: len(MultiPowerLaw.params)], dtype=np.float64)
+        E, eps, zeta = theta[cls.index(*SIZE_PARAMS)]
+        base[0] += E * n ** (-eps)
+        base[MultiPowerLaw.index("B")[0]] *= n**zeta
+        return base
+
+    def _base(self) -> MultiPowerLaw:
+        return MultiPowerLaw(self.warmup, self.tolerance, self.lr_exponent)
+
+    def at_size(
+        self, theta: NDArray[np.float64], n_params: float
+    ) -> tuple[MultiPowerLaw, NDArray[np.float64]]:
+        return self._base(), self.reduced(theta, n_params / SIZE_UNIT)
+
+    def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _SizedPrepared:
+        n = self.model_size(history) / SIZE_UNIT
+        return _SizedPrepared(self._base().prepare(history, steps), n)
+
+    def evaluate_many(
+        self, thetas: NDArray[np.float64], prepared: _SizedPrepared
+    ) -> NDArray[np.float64]:
+        reduced = np.array([self.reduced(theta, prepared.n) for theta in np.atleast_2d(thetas)])
+        return self._base().evaluate_many(reduced, prepared.base)
+
+    def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
+        n = self.model_size(history) / SIZE_UNIT
+        return self._base().every_step(self.reduced(theta, n), history)
+
+    def jacobian(self, theta: NDArray[np.float64], prepared: _SizedPrepared) -> NDArray[np.float64]:
+        """The multi-power law's analytic Jacobian at the reduced parameters, by the chain rule
+        through ``L0 + E n^-eps`` and ``B n^zeta``."""
+        n, base = prepared.n, self._base()
+        inner = base.jacobian(self.reduced(theta, prepared.n), prepared.base)
+        B, E, eps, zeta = theta[self.index("B", *SIZE_PARAMS)]
+        i_l0, i_b = base.index("L0", "B")
+        offset = n ** (-eps)
+        d_l0, d_b = inner[:, i_l0].copy(), inner[:, i_b].copy()
+        inner[:, i_b] = d_b * n**zeta
+        size_columns = [
+            d_l0 * offset,
+            -d_l0 * E * offset * np.log(n),
+            d_b * B * n**zeta * np.log(n),
+        ]
+        return np.column_stack([inner, *size_columns])
+
+    def linear_columns(
+        self, prepared: _SizedPrepared, **nonlinear: float
+    ) -> list[NDArray[np.float64]]:
+        """The columns of ``B`` and ``E``: ``-LD_1 n^zeta`` and ``n^-eps`` (``LD_1`` kept per
+        ``(C, beta, gamma)``: the size exponents' grid reuses it)."""
+        key = (nonlinear["C"], nonlinear["beta"], nonlinear["gamma"])
+        if key not in prepared.drops:
+            prepared.drops[key] = self._base().annealing_term(prepared.base, **nonlinear)
+        drop, n = prepared.drops[key], prepared.n
+        return [-drop * n ** nonlinear["zeta"], np.full(drop.shape, n ** -nonlinear["eps"])]
+
+    def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
+        return size_holds(histories, self.name, "eps", "zeta")

@@ -1,0 +1,361 @@
+"""Model sizes (issue 15): the size parser, the readers' size sources and refusals, the
+size-aware laws on synthetic multi-size data from a known law, and predictions at a size."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lrcurve.errors import ParameterError, ReadError
+from lrcurve.fitted import FittedLaw
+from lrcurve.fitting import fit
+from lrcurve.io import read_runs
+from lrcurve.io.sizes import config_size, llama_params
+from lrcurve.laws import LAWS
+from lrcurve.laws.base import LRHistory
+from lrcurve.laws.momentum import MomentumLaw
+from lrcurve.laws.momentum_size import BETA_PRIOR, MomentumSizeLaw
+from lrcurve.laws.multipower_size import MultiPowerSizeLaw
+from lrcurve.runs import Run
+from lrcurve.schedules import make_schedule
+from lrcurve.size_fit import fitted_at_size
+from lrcurve.sizes import parse_size, size_said, split_largest_size
+from tests.conftest import data_path
+
+SIZES = (25e6, 100e6, 400e6)
+MOMENTUM_TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999])
+MULTIPOWER_TRUTH = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2])
+
+
+# --- parsing sizes ------------------------------------------------------------------------
+
+
+@given(
+    st.floats(0.001, 9999, allow_nan=False),
+    st.sampled_from([("", 1.0), ("K", 1e3), ("m", 1e6), ("M", 1e6), ("B", 1e9), ("T", 1e12)]),
+)
+def test_parse_size_reads_a_number_with_a_suffix(number, suffix):
+    text = f"{number:.6g}{suffix[0]}"
+    assert parse_size(text) == pytest.approx(float(f"{number:.6g}") * suffix[1])
+
+
+@given(st.integers(1, 10**13))
+def test_parse_size_reads_plain_counts_and_exponents(n):
+    assert parse_size(str(n)) == n
+    assert parse_size(f"{n:e}") == pytest.approx(n)
+
+
+@pytest.mark.parametrize("text", ["0", "0M", "-3", "-25M", "abc", "25Q", "", "M", "1.3.4B", "nan"])
+def test_parse_size_refuses_what_is_no_parameter_count(text):
+    with pytest.raises(ParameterError) as error:
+        parse_size(text)
+    assert error.value.param == "model_size"
+
+
+@given(st.text(max_size=12))
+def test_parse_size_either_reads_or_refuses_any_text(text):
+    try:
+        assert parse_size(text) > 0
+    except ParameterError:
+        pass
+
+
+# --- readers ------------------------------------------------------------------------------
+
+
+def _table(path, rows):
+    path.write_text("step,lr,loss,run,params\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _rows(run, params, n=12):
+    return [f"{100 * (i + 1)},0.001,{4 - 0.1 * i:.2f},{run},{params}" for i in range(n)]
+
+
+def test_a_table_params_column_gives_each_run_its_size(tmp_path):
+    path = _table(tmp_path / "t.csv", _rows("a", "25M") + _rows("b", "1.3e8"))
+    runs = read_runs(path)
+    assert [r.model_size for r in runs] == [25e6, 1.3e8]
+
+
+def test_a_run_of_two_sizes_is_refused_naming_the_row(tmp_path):
+    rows = _rows("a", "25M")
+    rows[5] = rows[5].replace("25M", "26M")
+    with pytest.raises(ReadError, match=r"column 'params' row 7: model size '26M' differs"):
+        read_runs(_table(tmp_path / "t.csv", rows))
+
+
+@pytest.mark.parametrize("bad", ["0", "-5M", "big"])
+def test_a_params_cell_that_is_no_size_is_refused(tmp_path, bad):
+    with pytest.raises(ReadError, match=r"t.csv: column 'params' row 2"):
+        read_runs(_table(tmp_path / "t.csv", _rows("a", bad)))
+
+
+def test_a_wandb_config_gives_the_size_from_the_architecture_and_says_so():
+    path = data_path(
+        "lr-scheduling",
+        "data",
+        "sl_slimpajama_llama_norm_nlayers10_nhead8_lr0.001_sched_wsd_warmup300_iter17500_bs50x2_"
+        "ws2_seed0_data_seed1337.json",
+    )
+    (run,) = read_runs(path, parent="none")
+    assert run.model_size == 59845120  # the count in the data set's index.csv
+    assert any("architecture (llama_norm: n_layer=10" in n for n in run.notes)
+
+
+def test_a_logged_count_wins_over_the_architecture():
+    config = {"n_params": 123, "model": "llama", "n_layer": 2, "n_embd": 8, "vocab_size": 10}
+    assert config_size(config) == (123.0, "the W&B config's n_params")
+    assert config_size({}, {"num_params": "25M"}) == (25e6, "the W&B summary's num_params")
+    assert config_size({"model": "base", "n_layer": 2, "n_embd": 8, "vocab_size": 10}) is None
+    assert llama_params(24, 1024, 50304) == 359842816  # the 360M model of lr-scheduling
+
+
+# --- the laws on synthetic data -----------------------------------------------------------
+
+
+def _runs(law, truth, sizes=SIZES, kinds=("constant", "cosine", "wsd")):
+    runs = []
+    for n in sizes:
+        for kind in kinds:
+            extra = {"decay": 0.2} if kind == "wsd" else {}
+            schedule = make_schedule(kind, steps=6000, peak=3e-4, warmup=200, **extra)
+            steps = np.arange(100, 6001, 60)
+            loss = law.predict(truth, LRHistory.of(schedule, 6000, n), steps)
+            runs.append(Run(f"{kind}-{n:g}", steps, loss, schedule, model_size=n))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def momentum_fit():
+    return fit(_runs(MomentumSizeLaw(), MOMENTUM_TRUTH), MomentumSizeLaw(), backtest=False)
+
+
+def test_the_momentum_size_law_recovers_beta_and_gamma(momentum_fit):
+    assert momentum_fit.values == pytest.approx(MOMENTUM_TRUTH, rel=1e-3)
+    assert momentum_fit["beta"].value == pytest.approx(0.3, rel=1e-3)
+    assert momentum_fit["gamma"].value == pytest.approx(0.25, rel=1e-3)
+    assert momentum_fit.sizes == SIZES and not momentum_fit.warnings
+
+
+def test_the_multipower_size_law_recovers_its_size_exponents():
+    law = MultiPowerSizeLaw()
+    fitted = fit(_runs(law, MULTIPOWER_TRUTH), law, backtest=False)
+    assert fitted.values == pytest.approx(MULTIPOWER_TRUTH, rel=1e-3)
+    assert (fitted["eps"].value, fitted["zeta"].value) == pytest.approx((0.3, 0.2), rel=1e-3)
+
+
+def test_at_one_size_a_size_aware_law_is_its_size_free_law():
+    law, history = (
+        MomentumSizeLaw(),
+        LRHistory.of(make_schedule("cosine", steps=3000, peak=3e-4), 3000, 1e8),
+    )
+    free, theta = law.at_size(MOMENTUM_TRUTH, 1e8)
+    assert isinstance(free, MomentumLaw)
+    steps = np.arange(1, 3001)
+    assert np.array_equal(
+        law.predict(MOMENTUM_TRUTH, history, steps), free.predict(theta, history, steps)
+    )
+    assert np.array_equal(law.every_step(MOMENTUM_TRUTH, history), free.every_step(theta, history))
+    mp = MultiPowerSizeLaw()
+    free, theta = mp.at_size(MULTIPOWER_TRUTH, 1e8)
+    assert mp.predict(MULTIPOWER_TRUTH, history, steps) == pytest.approx(
+        free.predict(theta, history, steps), rel=1e-12
+    )
+
+
+def test_two_sizes_hold_beta_at_the_prior_and_one_size_is_refused():
+    law = MomentumSizeLaw()
+    two = fit(_runs(law, MOMENTUM_TRUTH, SIZES[:2]), law, backtest=False)
+    assert two["beta"].value == BETA_PRIOR and "beta" in two.held
+    assert two["beta"].stderr is None
+    assert any("beta held at 0.34" in w for w in two.warnings)
+    constant_only = _runs(law, MOMENTUM_TRUTH, SIZES[1:2], ("constant",))
+    mixed = _runs(law, MOMENTUM_TRUTH, SIZES[:1]) + constant_only
+    assert "gamma" in fit(mixed, law, backtest=False).held  # decayed runs of one size only
+    with pytest.raises(ParameterError, match="at least two model sizes") as error:
+        fit(_runs(law, MOMENTUM_TRUTH, SIZES[:1]), law, backtest=False)
+    assert error.value.param == "model_size"
+
+
+def test_a_size_aware_law_refuses_a_run_without_its_size():
+    runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH)
+    runs[0] = replace(runs[0], model_size=None)
+    with pytest.raises(ParameterError) as error:
+        fit(runs, MomentumSizeLaw(), backtest=False)
+    assert error.value.param == "model_size"
+
+
+# --- predicting at a size -----------------------------------------------------------------
+
+
+def test_a_prediction_at_a_new_size_needs_the_size_and_widens_with_it(momentum_fit):
+    fitted = replace(momentum_fit, backtest_scale=0.003)
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
+    with pytest.raises(ParameterError) as error:
+        fitted.predict(schedule)
+    assert error.value.param == "model_size"
+    truth = MomentumSizeLaw().predict(
+        MOMENTUM_TRUTH, LRHistory.of(schedule, 6000, 1.6e9), np.arange(1, 6001)
+    )
+    widths = {}
+    for n in (400e6, 1.6e9, 16e9):
+        prediction = fitted.predict(schedule, model_size=n)
+        widths[n] = prediction.half_width[-1] / prediction.final_loss
+    assert widths[400e6] < widths[1.6e9] < widths[16e9]
+    far = fitted.predict(schedule, model_size=16e9)
+    assert any("40x the largest fitted size" in w for w in far.warnings)
+    near = fitted.predict(schedule, model_size=1.6e9)
+    assert near.final_loss == pytest.approx(truth[-1], rel=1e-6)
+    assert size_said(400e6, fitted.sizes) is None
+
+
+def test_a_size_free_law_predicts_its_fitted_size_whatever_the_size():
+    runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH, SIZES[:1])
+    fitted = fit(runs, MomentumLaw(), backtest=False)
+    schedule = runs[1].schedule
+    assert np.array_equal(
+        fitted.curve(schedule, runs[1].steps), fitted.curve(schedule, runs[1].steps, model_size=4e8)
+    )
+    assert fitted_at_size(fitted, 25e6) is fitted
+    with pytest.raises(ParameterError, match="size-free, fitted on 25M; to predict 400M"):
+        fitted_at_size(fitted, 4e8)
+
+
+def test_the_sizes_round_trip_through_the_fit_json(momentum_fit):
+    data = json.loads(json.dumps(momentum_fit.to_dict()))
+    assert data["model_sizes"] == list(SIZES)
+    again = FittedLaw.from_dict(data)
+    assert again.sizes == SIZES and again.law == momentum_fit.law
+    assert [r.model_size for r in again.runs] == [r.model_size for r in momentum_fit.runs]
+
+
+def test_a_fit_at_a_size_is_the_size_free_fit_with_its_covariance(momentum_fit):
+    at = fitted_at_size(momentum_fit, 1.6e9)
+    assert at.law == MomentumLaw()
+    schedule = make_schedule("cosine", steps=6000, peak=3e-4, warmup=200)
+    steps = np.arange(300, 6001, 100)
+    assert at.curve(schedule, steps) == pytest.approx(
+        momentum_fit.curve(schedule, steps, model_size=1.6e9), rel=1e-12
+    )
+    assert at.covariance.shape == (5, 5) and np.all(np.diag(at.covariance) >= 0)
+
+
+def test_holding_out_the_largest_size():
+    runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH)
+    fitted, held = split_largest_size(runs)
+    assert {r.model_size for r in fitted} == set(SIZES[:2])
+    assert {r.model_size for r in held} == {SIZES[2]}
+    with pytest.raises(ParameterError, match="at least three sizes"):
+        split_largest_size(fitted)
+
+
+def test_compare_and_fit_know_the_size_aware_laws():
+    from lrcurve.compare import build_laws
+
+    assert {"momentum-size", "multipower-size"} <= set(LAWS)
+    assert all(not law.size_aware for law in build_laws()[0])
+    assert {law.name for law in build_laws(sized=True)[0]} >= {"momentum-size", "multipower-size"}
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def size_fit_dir(tmp_path_factory):
+    from tests.conftest import run_lrcurve
+
+    d = tmp_path_factory.mktemp("sizes")
+    files = [
+        data_path("multipowerlaw", f"csv_{size}", f"{name}.csv")
+        for size in ("25", "100")
+        for name in ("constant_24000", "cosine_24000")
+    ]
+    params = [
+        arg
+        for path in files
+        for arg in ("--params", f"{path}={'25M' if 'csv_25' in str(path) else '100M'}")
+    ]
+    r = run_lrcurve("fit", *files, "--law", "momentum-size", "--warmup", 2160, *params, cwd=d)
+    assert r.returncode == 0, r.stderr
+    return d, files
+
+
+def test_fit_and_predict_a_larger_model_from_the_cli(size_fit_dir, cli):
+    d, _ = size_fit_dir
+    data = json.loads((d / "lrcurve.fit.json").read_text())
+    assert data["law"]["name"] == "momentum-size" and data["model_sizes"] == [25e6, 100e6]
+    r = cli(
+        "predict",
+        d / "lrcurve.fit.json",
+        "--schedule",
+        "wsd",
+        "--decay",
+        0.2,
+        "--params",
+        "400M",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["model_size"] == 4e8
+    lower, upper = out["final"]["interval"]["lower"], out["final"]["interval"]["upper"]
+    assert lower < out["final_loss"] < upper
+    assert any("model size 400M was not fitted" in w for w in out["warnings"])
+    r = cli("predict", d / "lrcurve.fit.json", "--schedule", "wsd", "--params", "400M")
+    assert r.returncode == 0 and "model size: 400M (fitted: 25M, 100M)" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "--params: the momentum-size law is size-aware: give the model size to predict"),
+        (
+            ("--params", "0"),
+            "--params: model size '0' = 0 must be a finite parameter count above 0",
+        ),
+        (("--params", "lots"), "--params: 'lots' is not a parameter count"),
+    ],
+)
+def test_predict_refuses_a_missing_or_bad_size(size_fit_dir, cli, args, message):
+    d, _ = size_fit_dir
+    r = cli("predict", d / "lrcurve.fit.json", *args)
+    assert r.returncode == 2 and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_fit_refuses_sizes_that_disagree_or_name_no_run_file(size_fit_dir, cli, tmp_path):
+    _, files = size_fit_dir
+    table = _table(tmp_path / "t.csv", _rows("a", "25M", 40))
+    r = cli("fit", table, files[0], "--params", f"{table}=100M", "--params", f"{files[0]}=1B")
+    assert r.returncode == 2
+    assert "--params: t:a: model size 25M from" in r.stderr and "disagrees with 100M" in r.stderr
+    r = cli("fit", files[0], "--params", "other.csv=25M")
+    assert r.returncode == 2 and "other.csv is not one of the run files given" in r.stderr
+    r = cli("fit", files[0], "--params", "25M")
+    assert r.returncode == 2 and "write FILE=N" in r.stderr
+
+
+def test_optimize_and_a_size_free_fit_at_another_size_from_the_cli(size_fit_dir, cli):
+    d, files = size_fit_dir
+    r = cli("optimize", d / "lrcurve.fit.json", "--params", "400M", "--json")
+    assert r.returncode == 0, r.stderr
+    r = cli(
+        "fit",
+        files[0],
+        files[1],
+        "--warmup",
+        2160,
+        "--params",
+        f"{files[0]}=25M",
+        "-o",
+        "free.json",
+    )
+    assert r.returncode == 0, r.stderr
+    r = cli("predict", "free.json", "--params", "400M")
+    assert r.returncode == 2 and "the momentum law is size-free, fitted on 25M" in r.stderr
