@@ -6,10 +6,14 @@ from typing import Any
 
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import Law
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 
-LAWS: dict[str, type[Law]] = {MomentumLaw.name: MomentumLaw, MultiPowerLaw.name: MultiPowerLaw}
+LAWS: dict[str, type[Law]] = {
+    law.name: law
+    for law in (MomentumLaw, MultiPowerLaw, ForwardMomentumLaw, ForwardMomentumSizeLaw)
+}
 
 
 def law_class(name: str) -> type[Law]:

@@ -46,10 +46,12 @@ def running_sum(values: NDArray[np.float64], carry: float) -> NDArray[np.float64
 
 @dataclass(frozen=True)
 class LRHistory:
-    """The LR each step ``1..n`` ran with, and how many of the first were warmup."""
+    """The LR each step ``1..n`` ran with, how many of the first were warmup, and the model's
+    parameter count ``N`` (``model_size``, None when unknown; size-aware laws need it)."""
 
     lr: NDArray[np.float64]
     warmup_steps: int = 0
+    model_size: float | None = None
 
     @classmethod
     def of(cls, schedule: Schedule, n_steps: int) -> LRHistory:
@@ -181,6 +183,7 @@ class Law:
     param_names: ClassVar[tuple[str, ...]] = ()
     warmup_conventions: ClassVar[tuple[str, ...]]  # the ``warmup`` options the law accepts
     keep_starts: ClassVar[int] = 3  # starting points the fit runs from
+    size_aware: ClassVar[bool] = False  # reads the model size N of each run's history
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
