@@ -210,10 +210,10 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
 def build_laws(
     names: Sequence[str] | None = None, *, warmup: str = "actual", lr_exponent: float = 1.0
 ) -> tuple[tuple[Law, ...], tuple[LeftOut, ...]]:
-    """Each law in ``names`` (default: all of ``LAWS``) with these options, and those left out
-    for lacking the ``warmup`` convention. ``ParameterError`` for an unknown law or a bad
-    option, or when no law has the convention."""
-    classes = [law_class(name) for name in names or LAWS]
+    """Each law in ``names`` (default: every law of ``LAWS`` but the size-aware ones) with these
+    options, and those left out for lacking the ``warmup`` convention. ``ParameterError`` for
+    an unknown law or a bad option, or when no law has the convention."""
+    classes = [law_class(name) for name in names or LAWS if names or not LAWS[name].size_aware]
     having = [c for c in classes if warmup in c.warmup_conventions]
     if not having:
         known = dict.fromkeys(w for c in classes for w in c.warmup_conventions)

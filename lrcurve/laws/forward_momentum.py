@@ -12,7 +12,8 @@ Training*, AAAI 2026, arXiv 2512.13705 (code: github.com/xmed-lab/fm-annealing):
     M(s) = sum_{i<=s} m^_i / (sqrt(v^_i) + eps),  m^_i = m_i/(1-b1^i),  v^_i = v_i/(1-b2^i)
 
 ``M``, the annealing momentum, is Adam's update applied to the LR drops: each step of a decay
-adds about one (its normalised first moment) whatever the size of the drop, so ``M`` grows
+adds one or more (its normalised first moment; more in the first ~1/(1-b2) steps of a
+decay, while ``v`` still remembers the flat phase) whatever the size of the drop, so ``M`` grows
 with how long, not how far, the LR has been annealed, until the drop is small next to
 ``eps``, where it adds ``d/eps`` instead (a sum of the drops, as in the momentum law's
 ``S2``). ``N`` is the model's parameter count, read from the history (:attr:`LRHistory.model_size`).
