@@ -20,12 +20,12 @@ from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSiz
 from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 
-THETA = np.array([2.9, 0.55, 0.5, 1e-4, -7.3])  # L0, A, alpha, C, log10_eps
+THETA = np.array([2.9, 0.55, 0.5, 2000.0, -7.3])  # L0, A, alpha, C, log10_eps
 SIZE_THETA = np.append(THETA, [400.0, 0.34])  # B, beta
 
 
 def naive_momentum(lr: np.ndarray, eps: float, b1: float = 0.9, b2: float = 0.999) -> np.ndarray:
-    """``M`` at every step by its definition, one step at a time."""
+    """The paper's ``M`` at every step by its definition, one step at a time."""
     m = v = total = 0.0
     out = np.empty(lr.size)
     for i in range(lr.size):
@@ -62,26 +62,26 @@ def test_the_annealing_momentum_follows_its_definition():
         law = ForwardMomentumLaw(warmup=warmup)
         prepared = law.prepare(LRHistory(lr, warmup_steps=100), np.arange(1, 3001))
         for log10_eps in (-9.0, -6.0):
-            got = law.annealing_term(prepared, log10_eps=log10_eps)
+            got = law.annealing_term(prepared, log10_eps=log10_eps) / 10**log10_eps  # M_eps/eps
             assert np.allclose(got, naive_momentum(seen, 10**log10_eps), rtol=1e-10, atol=1e-12)
 
 
 def test_a_linear_decay_adds_one_a_step_when_eps_is_small_and_its_drops_when_large():
     """After a long constant phase, a linear decay of ``k`` steps with drop ``d`` has
     ``m^ = d (1-b1^k)`` and ``sqrt(v^) = d sqrt(1-b2^k)`` (the step's own bias factors are 1):
-    ``M`` sums ``(1-b1^k)/sqrt(1-b2^k)``, one a step or more, for ``eps -> 0``, and
-    ``d (1-b1^k) / eps`` for a large ``eps``."""
+    the paper's ``M = M_eps/eps`` sums ``(1-b1^k)/sqrt(1-b2^k)``, one a step or more, for
+    ``eps -> 0``, and ``M_eps`` sums the drops ``d (1-b1^k)`` for a large ``eps``."""
     n_flat, n_decay, d = 40_000, 2000, 1e-7
     lr = np.concatenate([np.full(n_flat, 3e-4), 3e-4 - d * np.arange(1, n_decay + 1)])
     law = ForwardMomentumLaw(warmup="peak")
     prepared = law.prepare(LRHistory(lr), np.array([n_flat, n_flat + n_decay]))
     k = np.arange(1, n_decay + 1)
-    small = law.annealing_term(prepared, log10_eps=-12.0)
+    small = law.annealing_term(prepared, log10_eps=-12.0) / 1e-12
     assert small[0] == 0.0
     assert small[1] == pytest.approx(np.sum((1 - 0.9**k) / np.sqrt(1 - 0.999**k)), rel=1e-4)
     assert n_decay < small[1] < 2 * n_decay  # v^'s memory (1000 steps) lags behind
     large = law.annealing_term(prepared, log10_eps=-4.0)
-    assert large[1] == pytest.approx(np.sum(d * (1 - 0.9**k)) / 1e-4, rel=2e-3)
+    assert large[1] == pytest.approx(np.sum(d * (1 - 0.9**k)), rel=2e-3)
 
 
 def synthetic_runs(law, theta, sizes=(None,), noise=2e-4, seed=0):

@@ -3,28 +3,35 @@
 Wang et al., *Scaling and Transferability of Annealing Strategies in Large Language Model
 Training*, AAAI 2026, arXiv 2512.13705 (code: github.com/xmed-lab/fm-annealing)::
 
-    L(s)    = L0 + A * S(s)^-alpha - C * M(s)                 (forward-momentum)
-    L(s, N) = L0 + A * S(s)^-alpha + B * N^-beta - C * M(s)   (forward-momentum-size)
+    L(s)    = L0 + A * S(s)^-alpha - C * M_eps(s)                 (forward-momentum)
+    L(s, N) = L0 + A * S(s)^-alpha + B * N^-beta - C * M_eps(s)   (forward-momentum-size)
 
-    S(s) = sum_{i<=s} eta_i^p                                  the forward effect
-    d_i  = eta_{i-1} - eta_i          (d_1 = 0)                the LR drop at step i
-    m_i  = b1*m_{i-1} + (1-b1)*d_i,   v_i = b2*v_{i-1} + (1-b2)*d_i^2
-    M(s) = sum_{i<=s} m^_i / (sqrt(v^_i) + eps),  m^_i = m_i/(1-b1^i),  v^_i = v_i/(1-b2^i)
+    S(s)     = sum_{i<=s} eta_i^p                                 the forward effect
+    d_i      = eta_{i-1} - eta_i          (d_1 = 0)               the LR drop at step i
+    m_i      = b1*m_{i-1} + (1-b1)*d_i,   v_i = b2*v_{i-1} + (1-b2)*d_i^2
+    M(s)     = sum_{i<=s} m^_i / (sqrt(v^_i) + eps),  m^_i = m_i/(1-b1^i),  v^_i = v_i/(1-b2^i)
+    M_eps(s) = eps * M(s) = sum_{i<=s} m^_i / (1 + sqrt(v^_i)/eps)
 
-``M``, the annealing momentum, is Adam's update applied to the LR drops: each step of a decay
-adds one or more (its normalised first moment; more in the first ~1/(1-b2) steps of a
-decay, while ``v`` still remembers the flat phase) whatever the size of the drop, so ``M`` grows
-with how long, not how far, the LR has been annealed, until the drop is small next to
-``eps``, where it adds ``d/eps`` instead (a sum of the drops, as in the momentum law's
-``S2``). ``N`` is the model's parameter count, read from the history (:attr:`LRHistory.model_size`).
+``M``, the paper's annealing momentum, is Adam's update applied to the LR drops. While the
+drops are large next to ``eps`` each step of a decay adds one or more to ``M`` (more in the
+first ~1/(1-b2) steps of a decay, while ``v`` remembers the flat phase) whatever the size of
+the drop: ``M`` grows with how long, not how far, the LR has been annealed. Drops small
+next to ``eps`` add ``d/eps``: ``M_eps`` is then the sum of the drops so far (lagged by
+~1/(1-b1) steps), the LR's fall from its peak. ``N`` is the model's parameter count, read from
+the history (:attr:`LRHistory.model_size`).
 
 Where the paper leaves a choice, lrcurve decides:
 
-* ``eps`` is fitted (as ``log10_eps``, in LR units per step). The paper's code fixes it
-  together with a rescaling of ``v`` (``1e5``), which makes the floor an absolute LR drop of
-  about ``3e-7`` per step: runs whose per-step drops are below it (a low peak LR, a long
-  decay) get a sum of drops, those above it a count of decay steps. Fitting it lets the
-  runs choose; at its lower bound ``M`` is the paper's pure normalised sum.
+* ``eps`` is fitted (as ``log10_eps``, in LR units per step, bounded to [1e-12, 1e-4]). The
+  paper's code fixes it together with a rescaling of ``v`` (``1e5``), which makes the floor
+  an absolute LR drop of about ``3e-7`` per step: runs whose per-step drops are below it (a
+  low peak LR, a long decay) get a sum of drops, those above it a count of decay steps.
+  Fitting it lets the runs choose (at the upper bound every realistic drop is small next to
+  it: the sum of drops).
+* The coefficient is ``C = C_paper / eps`` on ``M_eps = eps * M``: the same law, but ``C``
+  stays finite where the runs prefer the sum of drops (it is then the loss bought per unit
+  of LR drop, like the momentum law's ``C``), instead of ``C_paper`` and ``eps`` growing
+  together along a ridge the fit cannot resolve.
 * ``b1 = 0.9`` and ``b2 = 0.999`` (Adam's defaults, as in the paper's code) are options
   (``adam_beta1``, ``adam_beta2``), not fitted; the bias corrections count from step 1.
 * ``p`` (``lr_exponent``) and the ``warmup`` conventions are those of the other laws
@@ -32,7 +39,8 @@ Where the paper leaves a choice, lrcurve decides:
   ``S``, its rise no drop). With ``full`` (the paper's code) the rise enters ``M`` as
   negative drops.
 * The size term is additive (the paper's form): the model size shifts the curve, the
-  schedule terms ``A, alpha, C`` are shared by all sizes. ``N`` is the raw parameter count.
+  schedule terms ``A, alpha, C, eps`` are shared by all sizes. ``N`` is the raw parameter
+  count.
 * The fit is lrcurve's (robust least squares on the relative error), not the paper's Huber
   loss on the absolute error.
 
@@ -102,14 +110,17 @@ def adam_moments(
 def normalised(
     m_hat: NDArray[np.float64], root_v: NDArray[np.float64], eps: float
 ) -> NDArray[np.float64]:
-    """The per-step terms ``m^ / (sqrt(v^) + eps)`` that ``M`` sums."""
-    return m_hat / (root_v + eps)
+    """The per-step terms ``eps * m^ / (sqrt(v^) + eps) = m^ / (1 + sqrt(v^)/eps)`` that
+    ``M_eps`` sums."""
+    return m_hat / (1.0 + root_v / eps)
 
 
 @dataclass(frozen=True)
 class ForwardMomentumLaw(Law):
     name: ClassVar[str] = "forward-momentum"
-    formula: ClassVar[str] = "L(s) = L0 + A*S(s)^-alpha - C*M(s), M = sum m^/(sqrt(v^)+eps)"
+    formula: ClassVar[str] = (
+        "L(s) = L0 + A*S(s)^-alpha - C*M_eps(s), M_eps = sum m^/(1+sqrt(v^)/eps)"
+    )
     reference: ClassVar[str] = (
         "Wang et al., Scaling and Transferability of Annealing Strategies in Large Language "
         "Model Training, arXiv 2512.13705"
@@ -215,14 +226,15 @@ class ForwardMomentumLaw(Law):
         power = np.exp(-alpha * prepared.log_s1)
         terms = normalised(prepared.m_hat, prepared.root_v, eps)
         momentum = self._at_steps(terms, prepared)
-        # dM/deps = -sum m^/(sqrt(v^)+eps)^2, and deps/dlog10_eps = ln(10)*eps
-        slope = self._at_steps(terms / (prepared.root_v + eps), prepared)
+        # d/deps of m^/(1 + r/eps) is (m^/(1 + r/eps)) * r/(eps*(eps + r)), r = sqrt(v^); and
+        # deps/dlog10_eps = ln(10)*eps
+        slope = self._at_steps(terms * (prepared.root_v / (eps + prepared.root_v)), prepared)
         columns = [
             np.ones_like(power),
             power,
             -A * prepared.log_s1 * power,
             -momentum,
-            C * LN10 * eps * slope,
+            -C * LN10 * slope,
         ]
         return np.column_stack(columns + self._size_columns(theta, prepared.log_n, power))
 
@@ -232,7 +244,7 @@ class ForwardMomentumLaw(Law):
         return []
 
     def annealing_term(self, prepared: _Prepared, **nonlinear: float) -> NDArray[np.float64]:
-        """``M`` at the requested steps for the given ``log10_eps``."""
+        """``M_eps`` at the requested steps for the given ``log10_eps``."""
         eps = 10.0 ** nonlinear["log10_eps"]
         return self._at_steps(normalised(prepared.m_hat, prepared.root_v, eps), prepared)
 
@@ -249,7 +261,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
 
     name: ClassVar[str] = "forward-momentum-size"
     formula: ClassVar[str] = (
-        "L(s, N) = L0 + A*S(s)^-alpha + B*N^-beta - C*M(s), M = sum m^/(sqrt(v^)+eps)"
+        "L(s, N) = L0 + A*S(s)^-alpha + B*N^-beta - C*M_eps(s), M_eps = sum m^/(1+sqrt(v^)/eps)"
     )
     params: ClassVar[tuple[Param, ...]] = ForwardMomentumLaw.params + SIZE_PARAMS
     size_aware: ClassVar[bool] = True
