@@ -93,8 +93,10 @@ def verdict(name: str, scores: list[Scores], extra: str = "") -> str:
     worst_mape = max(s.mape for s in scores)
     worst_final = max(abs(s.final_error) for s in scores)
     met = worst_mape <= GOAL_MAPE and worst_final <= GOAL_FINAL
+    mean_mape = float(np.mean([s.mape for s in scores]))
     return (
-        f"- {name}: worst MAPE {worst_mape:.3f} %, worst |final| {worst_final:.3f} % "
+        f"- {name}: mean MAPE {mean_mape:.3f} %, worst MAPE {worst_mape:.3f} %, "
+        f"worst |final| {worst_final:.3f} % "
         f"-> goal {'met' if met else 'missed'}{extra}"
     )
 
