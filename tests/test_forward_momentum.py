@@ -155,9 +155,10 @@ def test_the_size_aware_law_refuses_a_run_without_its_size():
     with pytest.raises(ParameterError, match="size-aware") as error:
         law.prepare(LRHistory(np.full(100, 1e-3)), np.arange(1, 101))
     assert error.value.param == "model_size"
-    with pytest.raises(ParameterError, match="must be > 0") as error:
-        law.prepare(LRHistory(np.full(100, 1e-3), model_size=0.0), np.arange(1, 101))
-    assert error.value.param == "model_size"
+    for size in (0.0, -1e8, np.nan, np.inf):
+        with pytest.raises(ParameterError, match="must be a finite number > 0") as error:
+            law.prepare(LRHistory(np.full(100, 1e-3), model_size=size), np.arange(1, 101))
+        assert error.value.param == "model_size"
     with pytest.raises(ParameterError) as error:
         ForwardMomentumLaw(adam_beta2=1.0)
     assert error.value.param == "law.adam_beta2"

@@ -162,8 +162,8 @@ class ForwardMomentumLaw(Law):
                 "(parameter count)",
                 param="model_size",
             )
-        if not size > 0:
-            raise ParameterError(f"must be > 0, got {size}", param="model_size")
+        if not (size > 0 and np.isfinite(size)):
+            raise ParameterError(f"must be a finite number > 0, got {size}", param="model_size")
         return float(np.log(size))
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
@@ -277,7 +277,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
         power = np.exp(-beta * log_n)
         return [np.full_like(like, power), np.full_like(like, -B * log_n * power)]
 
-    def initial_guesses(self, data: Sequence[FitData]) -> list[np.ndarray]:
+    def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
         """Variable projection over ``(alpha, log10_eps, beta)``: ``L0, A, C, B`` solved by
         weighted least squares at each grid point (:func:`power_law_starts` with the size
         column added), the best :attr:`keep_starts` kept. With one model size the size term
