@@ -64,6 +64,9 @@ BACKTEST_CUTS = (
     0.8,
 )  # each fitted run is cut at these fractions to forecast its tail
 MEMBER_EXPONENTS = (0.7, 1.3)  # the ensemble's other forward-area exponents p
+# the ensemble's other laws: those the intervals were calibrated with (a law added to LAWS
+# does not change the intervals of the others), and for a size-aware law their size-aware forms
+ENSEMBLE_LAWS = ("momentum", "multipower")
 MIN_TAIL_POINTS = 2  # a cut leaving fewer logged points after it is not a backtest
 RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of the fitted horizon
 STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 % (constant runs)
@@ -250,7 +253,8 @@ def discrepancy_sd(
 
 def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
     """The members besides ``fitted``, fitted to its runs: its law at the other forward-area
-    exponents :data:`MEMBER_EXPONENTS`, and each other law of :data:`~lrcurve.laws.LAWS`."""
+    exponents :data:`MEMBER_EXPONENTS`, and each other law of :data:`ENSEMBLE_LAWS` that has its
+    warmup convention."""
     from lrcurve.fitting import fit
     from lrcurve.laws import LAWS, make_law
 
@@ -263,7 +267,10 @@ def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
     laws += [
         make_law(name, warmup=options["warmup"])
         for name, cls in LAWS.items()
-        if name != fitted.law.name and cls.size_aware == fitted.law.size_aware
+        if name.removesuffix("-size") in ENSEMBLE_LAWS
+        and name != fitted.law.name
+        and cls.size_aware == fitted.law.size_aware
+        and options["warmup"] in cls.warmup_conventions
     ]
     return [
         fit(fitted.runs, law, skip_fraction=fitted.skip_fraction, backtest=False) for law in laws

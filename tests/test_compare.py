@@ -17,6 +17,7 @@ from lrcurve.compare import (
 from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.laws.base import LRHistory
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.runs import Run
@@ -87,7 +88,7 @@ def test_compare_cli_json_and_plot(tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["method"] == "holdout" and out["warnings"] == []  # the fitted runs' peak LR
-    assert {law["law"] for law in out["laws"]} == {"momentum", "multipower"}
+    assert {law["law"] for law in out["laws"]} == {"momentum", "multipower", "forward-momentum"}
     lowest = min(law["heldout_mape"] for law in out["laws"])
     tied = [law for law in out["laws"] if law["heldout_mape"] <= 1.01 * lowest]
     assert out["tied"] == [law["law"] for law in tied]
@@ -225,11 +226,18 @@ def test_mapes_within_one_percent_are_a_tie_that_goes_to_the_fewest_parameters()
 
 def test_build_laws_leaves_out_the_laws_without_the_warmup_convention():
     laws, left_out = build_laws(warmup="full", lr_exponent=0.8)
-    assert laws == (MultiPowerLaw(warmup="full", lr_exponent=0.8),)
+    assert laws == (
+        MultiPowerLaw(warmup="full", lr_exponent=0.8),
+        ForwardMomentumLaw(warmup="full", lr_exponent=0.8),
+    )
     assert left_out == (
         LeftOut("momentum", 5, "no 'full' warmup convention (it has peak, actual)"),
     )
-    assert [law.name for law in build_laws(warmup="peak")[0]] == ["momentum", "multipower"]
+    assert [law.name for law in build_laws(warmup="peak")[0]] == [
+        "momentum",
+        "multipower",
+        "forward-momentum",
+    ]
     with pytest.raises(
         ValueError, match="no law has the warmup convention 'full'; choose from peak, actual"
     ):
@@ -250,11 +258,14 @@ def short_run(name, steps):
     return Run(name, steps, loss, schedule)
 
 
+TWO_LAWS = (MomentumLaw(), MultiPowerLaw())  # a 5- and a 7-parameter law
+
+
 def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
     # 7 points after warmup in the first 80 %: enough for momentum's 5 parameters, not multipower's
     # 7
     run = short_run("short", [1080, *range(2400, 19000, 2400), 21000, 23000, 24000])
-    result = compare([run])
+    result = compare([run], laws=TWO_LAWS)
     assert [r.name for r in result.results] == ["momentum"] and result.best.name == "momentum"
     assert np.isfinite(result.best.mape) and np.isfinite(result.best.aic)
     (gone,) = result.left_out
@@ -271,7 +282,9 @@ def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
         match=r"no law could be compared: momentum: fit on short \(first 80%\) to "
         r"predict short \(last 20%\): 5 points .*; multipower: fit on short: 7 points cannot",
     ):
-        compare([short_run("short", [1080, *range(2400, 19300, 3600), 21000, 24000])])
+        compare(
+            [short_run("short", [1080, *range(2400, 19300, 3600), 21000, 24000])], laws=TWO_LAWS
+        )
     # leave-one-run-out: both runs fit together, but b alone (3 points) cannot predict a
     runs = [short_run("a", range(2400, 24001, 2400)), short_run("b", [2400, 12000, 24000])]
     with pytest.raises(

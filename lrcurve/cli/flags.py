@@ -21,7 +21,14 @@ from lrcurve.errors import InputError
 SCHEDULE_NAMES = ("constant", "cosine", "wsd", "cyclic", "multistep", "power")  # schedules
 WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")  # schedules
 WSD_DECAY, POWER_DECAY, POWER_SHAPE, POWER_FINAL = 0.2, 0.1, "exp", 0.01  # schedules
-LAW_NAMES = ("momentum", "multipower", "momentum-size", "multipower-size")  # laws.LAWS
+LAW_NAMES = (  # laws.LAWS
+    "momentum",
+    "multipower",
+    "forward-momentum",
+    "momentum-size",
+    "multipower-size",
+    "forward-momentum-size",
+)
 LR_EXPONENT_RANGE = (0.1, 2.0)  # laws.base
 DEFAULT_SKIP = 0.05  # fitting
 FAMILIES = ("wsd", "cosine", "rewarmup")  # optimize
@@ -154,8 +161,8 @@ WarmupArea = Annotated[
     typer.Option(
         "--warmup-area",
         help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup "
-        "step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: "
-        "warmup rises also enter the loss-drop sum, as in the authors' code).",
+        "step at the peak LR, as in the momentum-law paper), or 'full' (multipower and "
+        "forward-momentum: warmup rises also enter the annealing term, as in their authors' code).",
     ),
 ]
 LRExponent = Annotated[
