@@ -149,15 +149,24 @@ class JointPrediction:
         return tied[np.argsort(self.loss[tied], kind="stable")]
 
 
-def _gradients(fitted: FittedLaw, schedules: Sequence[Schedule], step: int) -> NDArray[np.float64]:
-    """``dL/dtheta`` at ``step`` of each schedule (schedules x parameters)."""
+def _per_schedule(
+    fitted: FittedLaw, schedules: Sequence[Schedule], step: int, settings: Discrepancy
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float64]]:
+    """Each schedule's ``dL/dtheta`` at ``step`` (schedules x parameters; ``None`` without a
+    finite covariance) and relative law error ``d``: one LR history at a time (memory)."""
     at = np.array([step], dtype=np.int64)
-    law, theta = fitted.law, fitted.values
-    with np.errstate(all="ignore"):
-        rows = [
-            law.derivatives(theta, law.prepare(LRHistory.of(s, step), at))[0] for s in schedules
-        ]
-    return np.nan_to_num(np.array(rows))
+    law, theta, b = fitted.law, fitted.values, law_error(fitted)
+    cov = fitted.covariance
+    with_cov = cov is not None and bool(np.all(np.isfinite(cov)))
+    grads, relative = [], []
+    for schedule in schedules:
+        history = LRHistory.of(schedule, step)
+        if with_cov:
+            with np.errstate(all="ignore"):
+                grads.append(law.derivatives(theta, law.prepare(history, at))[0])
+        where = extrapolation(fitted, schedule, at, history.held)
+        relative.append(discrepancy_sd(where, b, settings)[0])
+    return (np.nan_to_num(np.array(grads)) if with_cov else None), np.array(relative)
 
 
 def _member_losses(
@@ -184,26 +193,21 @@ def joint_prediction(
     settings: Discrepancy = DEFAULT,
     members: Sequence[FittedLaw] | None = None,
     effect_error: float = EFFECT_ERROR,
+    loss: NDArray[np.float64] | None = None,
 ) -> JointPrediction:
     """The losses of ``schedules`` at ``step`` with their joint errors (module docstring).
     ``members``: :func:`~lrcurve.uncertainty.ensemble` if already computed (used only when
-    ``settings.ensemble_factor`` is set)."""
+    ``settings.ensemble_factor`` is set); ``loss``: the losses, if already predicted."""
     z_value(level)
     if not schedules:
         raise ParameterError("no schedules to predict", param="schedules")
     if step < 1:
         raise ParameterError(f"the step must be at least 1, not {step}", param="step")
     at = np.array([step], dtype=np.int64)
-    loss = np.array([float(fitted.curve(s, at)[0]) for s in schedules])
-    cov = fitted.covariance
-    param_cov = None
-    if cov is not None and np.all(np.isfinite(cov)):
-        grads = _gradients(fitted, schedules, step)
-        param_cov = grads @ cov @ grads.T
-    b = law_error(fitted)
-    relative = np.array(
-        [discrepancy_sd(extrapolation(fitted, s, at), b, settings)[0] for s in schedules]
-    )
+    if loss is None:
+        loss = np.array([float(fitted.curve(s, at)[0]) for s in schedules])
+    grads, relative = _per_schedule(fitted, schedules, step, settings)
+    param_cov = None if grads is None else grads @ fitted.covariance @ grads.T
     spread = np.empty((0, len(schedules)))
     if settings.ensemble_factor:
         members = ensemble(fitted) if members is None else members

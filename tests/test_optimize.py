@@ -436,7 +436,7 @@ def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():
     """The ann124 sweep measured linear cooldowns of 10-90 % at 25k steps (lr 1e-3); the
     momentum law fitted on the constant and cosine runs of the same model ranks them."""
     from lrcurve import read_runs
-    from lrcurve.optimize import against_measured, measured_bests
+    from lrcurve.opinions import against_measured, measured_bests
 
     data = data_path("lr-scheduling", "data")
     fitted = fit(

@@ -330,7 +330,7 @@ def _baseline(fitted: Any, setting: Any, spec: Any) -> tuple[Any, str]:
 
 def _other_laws(result: Any, others: list[Any]) -> list[Any]:
     from lrcurve.cli.render import progress_bar
-    from lrcurve.optimize import other_laws
+    from lrcurve.opinions import other_laws
 
     if not others:
         return []
@@ -339,6 +339,6 @@ def _other_laws(result: Any, others: list[Any]) -> list[Any]:
 
 
 def _against_measured(fitted: Any, sweep: list[Any]) -> list[Any]:
-    from lrcurve.optimize import against_measured
+    from lrcurve.opinions import against_measured
 
     return against_measured(fitted, sweep) if sweep else []

@@ -116,7 +116,7 @@ def _print_measured(scored: list[Any]) -> None:
     from rich.table import Table
 
     from lrcurve.cli.render import add_columns, out
-    from lrcurve.optimize import measured_bests
+    from lrcurve.opinions import measured_bests
 
     table = Table(
         title="measured sweep: last logged loss against the law's prediction for each run's "
@@ -149,7 +149,7 @@ def _print_measured(scored: list[Any]) -> None:
 def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> dict:
     from dataclasses import asdict
 
-    from lrcurve.optimize import measured_bests
+    from lrcurve.opinions import measured_bests
 
     plot, result, setting = args["plot"], done.search, done.setting
     output = args["output"]
