@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_uncertainty import STEPS, fitted, schedule, true_loss  # noqa: F401 - the fixture
 
 from lrcurve.differences import Difference, difference_interval, joint_prediction
 from lrcurve.errors import ParameterError
 from lrcurve.uncertainty import predictive_interval
+from tests.test_uncertainty import STEPS, fitted, schedule, true_loss  # noqa: F401 - the fixture
 
 WSD = [("linear", 0.1), ("linear", 0.2), ("linear", 0.4), ("sqrt", 0.2), ("cosine", 0.3)]
 
