@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from tests.conftest import data_path
 from tests.test_cli import lrcurve
 from tests.test_optimize import fit_dir  # noqa: F401 - the fixture
 
@@ -61,3 +62,76 @@ def test_optimize_table_csv_and_plot_mark_the_tie_set(fit_dir):  # noqa: F811
 def test_a_level_outside_0_1_is_refused(fit_dir):  # noqa: F811
     r = lrcurve("optimize", "--level", 1.5, cwd=fit_dir)
     assert r.returncode == 2 and "--level" in r.stderr
+
+
+def _predict(fit_dir, *extra, code=0):  # noqa: F811
+    r = lrcurve("predict", "--schedule", "wsd", "--decay", 0.2, *extra, cwd=fit_dir)
+    assert r.returncode == code, r.stderr
+    return r
+
+
+def test_predict_several_schedules_in_one_call(fit_dir):  # noqa: F811
+    also = ("--compare-to", "cosine floor=0.1", "--compare-to", "wsd decay=0.2")
+    out = json.loads(_predict(fit_dir, *also, "--json").stdout)
+    first, cosine, same = out["schedules"]
+    assert first["final"]["loss"] == out["final"]["loss"]  # today's keys: the first schedule
+    assert first["vs_first"]["value"] == 0 and first["vs_first"]["sd"] == 0
+    assert same["vs_first"]["sd"] < 1e-12  # the same schedule again: no doubt at all
+    assert "cosine" in cosine["schedule_text"] and cosine["steps"] == first["steps"]
+    diff = cosine["vs_first"]
+    assert diff["value"] == pytest.approx(cosine["final"]["loss"] - first["final"]["loss"])
+    assert diff["lower"] < diff["value"] < diff["upper"] and diff["level"] == 0.9
+    bands = [s["final"]["interval"] for s in out["schedules"][:2]]
+    widths = [band["upper"] - band["lower"] for band in bands]
+    # what the two share cancels: narrower than the less sure of the two (a cosine to 10 % is
+    # the fitted run's schedule, a WSD to 0 is not: the law's error on it does not cancel)
+    assert diff["upper"] - diff["lower"] < max(widths)
+    r = _predict(fit_dir, *also, "-o", "three.csv", "--plot", "three.png", "--force")
+    assert "vs #1 [90 %]" in r.stdout and "schedules compared" in r.stdout
+    lines = (fit_dir / "three.csv").read_text().splitlines()
+    assert lines[0] == "schedule,step,lr,loss,loss_stderr,lower,upper"
+    steps = first["steps"]
+    assert len(lines) == 1 + 3 * steps and lines[-1].startswith(f"3,{steps},")
+    assert (fit_dir / "three.png").stat().st_size > 10_000
+
+
+def test_predict_compare_to_inherits_the_horizon_unless_given(fit_dir):  # noqa: F811
+    out = json.loads(
+        _predict(fit_dir, "--steps", 30000, "--compare-to", "wsd steps=20000", "--json").stdout
+    )
+    first, short = out["schedules"]
+    assert (first["steps"], short["steps"]) == (30000, 20000)
+    assert short["vs_first"]["step"] == 20000  # differences at the shortest horizon
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("floor=0.1", "start with the schedule family"),
+        ("cosine flor=0.1", "is not KEY=VALUE"),
+        ("wsd decay=2", "decay=2 must be a fraction in [0, 1]"),
+        ("wsd steps=1.5", "steps=1.5 must be a whole number >= 1"),
+        ("wobbly", "--schedule must be one of"),
+    ],
+)
+def test_a_bad_compare_to_is_one_line_naming_it(fit_dir, spec, said):  # noqa: F811
+    r = _predict(fit_dir, "--compare-to", spec, code=2)
+    assert said in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_predict_measured_overlays_and_scores_a_real_run(fit_dir):  # noqa: F811
+    measured = data_path("multipowerlaw", "csv_25") / "wsdld_20000_24000.csv"
+    args = ("--schedule", "file", "--lr-file", measured, "--measured", measured)
+    r = lrcurve("predict", *args, "--json", cwd=fit_dir)
+    assert r.returncode == 0, r.stderr
+    (scored,) = json.loads(r.stdout)["measured"]
+    assert scored["run"] == "wsdld_20000_24000" and scored["step"] == 23904  # its last point
+    assert 0 < scored["mape"] < 2 and abs(scored["final_error"]) < 3
+    assert scored["inside"] == (scored["lower"] <= scored["measured"] <= scored["upper"])
+    assert 0 <= scored["inside_share"] <= 1 and scored["lr_gap"] < 0.01
+    r = lrcurve("predict", *args, "--plot", "m.png", cwd=fit_dir)
+    assert "measured runs against the prediction" in r.stdout and "warning" not in r.stderr
+    assert (fit_dir / "m.png").stat().st_size > 10_000
+    # the fitted horizon's 20 % decay starts at step ~19150; the measured run's at 20000
+    other = _predict(fit_dir, "--measured", measured)
+    assert "ran another schedule" in other.stderr
