@@ -4,6 +4,7 @@ losses' intervals."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,15 +16,23 @@ from lrcurve.plotting import AxesPair, loss_lr_figure, plot_search, save_figure,
 if TYPE_CHECKING:
     from lrcurve.compare import Comparison
     from lrcurve.fitting import FittedLaw
+    from lrcurve.opinions import MeasuredRun
     from lrcurve.optimize import Search
     from lrcurve.runs import Run
 
 
-def plot_search_with_ties(result: Search, fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
+def plot_search_with_ties(
+    result: Search,
+    fitted: FittedLaw,
+    ax: AxesPair = None,
+    measured: Sequence[MeasuredRun] = (),
+) -> plt.Figure:
     """:func:`~lrcurve.plotting.plot_search` with the tie set ringed (the candidates not
-    distinguishable from the best at the joint prediction's level)."""
+    distinguishable from the best at the joint prediction's level) and, for a WSD search, the
+    final losses of ``measured`` WSD runs at its horizon."""
     fig = plot_search(result, fitted, ax)
     joint, ax_loss = result.joint, fig.axes[0] if ax is None else ax[0]
+    _measured_points(ax_loss, result, measured)
     if joint is None:
         return fig
     tied = list(result.tie_set)
@@ -41,6 +50,20 @@ def plot_search_with_ties(result: Search, fitted: FittedLaw, ax: AxesPair = None
     )
     ax_loss.legend(fontsize=7)
     return fig
+
+
+def _measured_points(ax: plt.Axes, result: Search, measured: Sequence[MeasuredRun]) -> None:
+    """The measured WSD runs of the search's horizon at their decay fraction (a WSD search)."""
+    points = [
+        (m.family[1]["decay"], m.measured)
+        for m in measured
+        if result.family == "wsd" and m.family and m.family[0] == "wsd"
+        and m.horizon == result.steps
+    ]  # fmt: skip
+    if points:
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, "kx", ms=8, mew=1.6, zorder=6, label="measured (final loss)")
+        ax.legend(fontsize=7)
 
 
 def overlay_measured(fig: plt.Figure, runs: list[Run]) -> plt.Figure:

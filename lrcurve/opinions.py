@@ -4,11 +4,13 @@ law scores on a measured sweep (runs that differ in one setting, e.g. the cooldo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lrcurve.differences import joint_prediction
 from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import Progress, Search, predicted_losses
 from lrcurve.runs import Run
@@ -18,7 +20,9 @@ from lrcurve.search_setting import describe, recognise
 @dataclass(frozen=True)
 class MeasuredRun:
     """A run of a measured sweep: its final logged loss and the law's prediction for its own
-    schedule."""
+    schedule; ``family``: the family and options it follows (:func:`recognise`), if any;
+    ``tied``: in the tie set of the runs of its horizon (:mod:`lrcurve.differences`), the runs
+    the law cannot tell from its best of them at ``against_measured``'s level."""
 
     name: str
     label: str
@@ -26,24 +30,36 @@ class MeasuredRun:
     step: int
     measured: float
     predicted: float
+    family: tuple[str, dict[str, Any]] | None = None
+    tied: bool | None = None
 
     @property
     def error_percent(self) -> float:
         return 100.0 * (self.predicted - self.measured) / self.measured
 
 
-def against_measured(fitted: FittedLaw, runs: Sequence[Run]) -> list[MeasuredRun]:
+def against_measured(
+    fitted: FittedLaw, runs: Sequence[Run], level: float = 0.9
+) -> list[MeasuredRun]:
     """Score the law on a measured sweep (e.g. WSD runs that differ in cooldown fraction):
-    each run's last logged loss next to the loss the law predicts for that run's schedule."""
+    each run's last logged loss next to the loss the law predicts for that run's schedule, and
+    whether the law ties it with its best run of that horizon at ``level``."""
     scored = []
     for run in runs:
         family = recognise(run.schedule)
         label = describe(*family) if family is not None else str(run.schedule)
         predicted = float(predicted_losses(fitted, [run.schedule], run.last_step)[0])
+        measured = float(run.loss[-1])
         scored.append(
-            MeasuredRun(run.name, label, run.horizon, run.last_step, float(run.loss[-1]), predicted)
+            MeasuredRun(run.name, label, run.horizon, run.last_step, measured, predicted, family)
         )
-    return scored
+    tied: set[int] = set()
+    for horizon in {m.horizon for m in scored}:
+        group = [i for i, m in enumerate(scored) if m.horizon == horizon]
+        step = min(scored[i].step for i in group)
+        joint = joint_prediction(fitted, [runs[i].schedule for i in group], step, level=level)
+        tied |= {group[int(j)] for j in joint.tie_set()}
+    return [replace(m, tied=i in tied) for i, m in enumerate(scored)]
 
 
 def measured_bests(scored: Sequence[MeasuredRun]) -> dict[int, tuple[MeasuredRun, MeasuredRun]]:

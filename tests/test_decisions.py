@@ -135,3 +135,21 @@ def test_predict_measured_overlays_and_scores_a_real_run(fit_dir):  # noqa: F811
     # the fitted horizon's 20 % decay starts at step ~19150; the measured run's at 20000
     other = _predict(fit_dir, "--measured", measured)
     assert "ran another schedule" in other.stderr
+
+
+def test_optimize_measured_sweep_ties_and_plot(tmp_path):
+    """The 124M sweep (linear cooldowns of 10-90 % at 25k steps, peak LR 1e-3): the law's tie
+    set of the measured runs holds the measured best (60 %), and the plot draws them."""
+    data = data_path("lr-scheduling", "data")
+    fit_runs = [next(data.glob(f"{name}-124m_*_lr0.001_*.json")) for name in ("stable", "cos-10")]
+    r = lrcurve("fit", *fit_runs, "-o", "fit.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    sweep = str(data / "ann124-0.*_lr0.001_*decay_linear_0.*_iter25000_*.json")
+    args = ("optimize", "fit.json", "--steps", 25000, "--shapes", "linear", "--measured", sweep)
+    out = json.loads(lrcurve(*args, "--json", cwd=tmp_path).stdout)
+    (best,) = out["measured_best"].values()
+    assert best["measured"] in best["tie_set"] and 1 <= len(best["tie_set"]) <= 3
+    assert [m["name"] for m in out["measured"] if m["tied"]] == best["tie_set"]
+    r = lrcurve(*args, "--plot", "sweep.png", cwd=tmp_path)
+    assert "the measured best is in it" in r.stdout
+    assert (tmp_path / "sweep.png").stat().st_size > 10_000

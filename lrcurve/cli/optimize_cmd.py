@@ -235,12 +235,12 @@ def optimize_command(
     spec = ScheduleSpec.pick({**args, "schedule": baseline or "wsd"})
     done = _optimize(fitted, _request(args), spec if baseline else None, level)
     opinions = _other_laws(done.search, others)
-    scored = _against_measured(fitted, sweep)
+    scored = _against_measured(fitted, sweep, level)
     if plot is not None:
         plotting()  # the Agg backend, before the figure is drawn
         from lrcurve.decision_plots import plot_search_with_ties
 
-        save_plot(plot_search_with_ties(done.search, fitted), plot, force)
+        save_plot(plot_search_with_ties(done.search, fitted, measured=scored), plot, force)
     if output is not None:
         from lrcurve.output import write_rows
 
@@ -348,7 +348,7 @@ def _other_laws(result: Any, others: list[Any]) -> list[Any]:
         return other_laws(result, others, progress=update)
 
 
-def _against_measured(fitted: Any, sweep: list[Any]) -> list[Any]:
+def _against_measured(fitted: Any, sweep: list[Any], level: float) -> list[Any]:
     from lrcurve.opinions import against_measured
 
-    return against_measured(fitted, sweep) if sweep else []
+    return against_measured(fitted, sweep, level) if sweep else []

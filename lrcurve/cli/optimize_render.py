@@ -194,11 +194,14 @@ def _print_measured(scored: list[Any]) -> None:
     out.print(table)
     for horizon, (measured_best, predicted_best) in measured_bests(scored).items():
         verdict = "agree" if measured_best is predicted_best else "differ"
+        tied = [m.label for m in scored if m.horizon == horizon and m.tied]
+        inside = "in it" if measured_best.tied else "not in it"
         out.print(
             f"horizon {horizon}: measured best {measured_best.label} "
             f"({measured_best.measured:.4f}); "
             f"the law's best of these runs {predicted_best.label} "
-            f"({predicted_best.predicted:.4f}): {verdict}",
+            f"({predicted_best.predicted:.4f}): {verdict}; the law's tie set of these runs: "
+            f"{'; '.join(tied)}: the measured best is {inside}",
             soft_wrap=True,
         )
 
@@ -270,7 +273,11 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         ],
         "measured": [{**asdict(m), "error_percent": m.error_percent} for m in scored],
         "measured_best": {
-            str(h): {"measured": mb.name, "predicted": pb.name}
+            str(h): {
+                "measured": mb.name,
+                "predicted": pb.name,
+                "tie_set": [m.name for m in scored if m.horizon == h and m.tied],
+            }
             for h, (mb, pb) in measured_bests(scored).items()
         },
     }
