@@ -14,7 +14,7 @@ from lrcurve.differences import joint_prediction
 from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import Progress, Search, predicted_losses
 from lrcurve.runs import Run
-from lrcurve.search_setting import describe, recognise
+from lrcurve.search_setting import recognise, short_label
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def against_measured(
     scored = []
     for run in runs:
         family = recognise(run.schedule)
-        label = describe(*family) if family is not None else str(run.schedule)
+        label = short_label(run.schedule)
         predicted = float(predicted_losses(fitted, [run.schedule], run.last_step)[0])
         measured = float(run.loss[-1])
         scored.append(

@@ -307,7 +307,9 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
     else:
         print_compared(rows, args["level"])
     if scored:
-        print_measured(scored, str(first.schedule))
+        from lrcurve.search_setting import short_label
+
+        print_measured(scored, short_label(first.schedule))
     written = [str(p) for p in (output, plot) if p is not None]
     if written:
         out.print(f"wrote {' and '.join(written)}")

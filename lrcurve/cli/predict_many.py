@@ -67,6 +67,8 @@ def parse_compare(spec: str, main: ScheduleSpec) -> ScheduleSpec:
 def compared(predictions: list[Any], joint: Any) -> list[dict[str, Any]]:
     """Each schedule's final loss with its interval and its difference to the first (at the
     shortest horizon, ``joint.step``) with that difference's interval."""
+    from lrcurve.search_setting import short_label
+
     out = []
     for i, prediction in enumerate(predictions):
         lower, upper = prediction.final_interval
@@ -74,6 +76,7 @@ def compared(predictions: list[Any], joint: Any) -> list[dict[str, Any]]:
             {
                 "schedule": prediction.schedule.to_dict(),
                 "schedule_text": str(prediction.schedule),
+                "label": short_label(prediction.schedule),
                 "steps": int(prediction.steps[-1]),
                 "final": {
                     "step": int(prediction.steps[-1]),
@@ -105,7 +108,7 @@ def print_compared(rows: list[dict[str, Any]], level: float) -> None:
         band = final["interval"]
         shown.add_row(
             str(i),
-            row["schedule_text"],
+            row["label"],
             str(row["steps"]),
             interval_text(final["loss"], band["lower"], band["upper"]),
             "" if i == 1 else vs,
