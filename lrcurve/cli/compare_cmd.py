@@ -36,9 +36,9 @@ def print_comparison(comparison: Any) -> None:
     area = forward_area_note(comparison.results[0].fitted.law)
     level = _level_text(comparison)
     rows = table(
-        f"loss laws scored on held-out curves ({comparison.method}{area}); final: the held-out "
-        f"final loss predicted with its {level} interval, and whether the measured one is inside",
-        ("law", "params", "held-out run", "MAPE %", "final err %", f"final [{level}]", "measured")
+        f"loss laws scored on held-out curves ({comparison.method}{area}); the measured final "
+        f"loss in or out of its predicted {level} interval",
+        ("law", "params", "held-out run", "MAPE %", "final err %", f"final, {level} interval")
         + ("R²", "AIC", "BIC"),
         text=("law", "held-out run"),
     )
@@ -51,18 +51,18 @@ def print_comparison(comparison: Any) -> None:
                 h.run.name,
                 f"{h.scores.mape:.3f}",
                 f"{h.scores.final_error:+.3f}",
-                *_final_cells(h.final),
+                _final_cell(h.final),
                 f"{h.scores.r2:.4f}",
                 f"{result.aic:.1f}" if first else "",
                 f"{result.bic:.1f}" if first else "",
             )
         inside, count = result.inside
         mean = (Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"))
-        rows.add_row("", "", *mean, "", "", f"{inside} of {count} inside", "", "", "")
+        rows.add_row("", "", *mean, "", f"{inside} of {count} in", "", "", "")
         rows.rows[-1].end_section = True
     for gone in comparison.left_out:
         left = Text("left out (see note)", style="dim")
-        rows.add_row(gone.name, str(gone.n_params), left, *["-"] * 7, end_section=True)
+        rows.add_row(gone.name, str(gone.n_params), left, *["-"] * 6, end_section=True)
     out.print(rows)
     out.print(
         f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True
@@ -74,13 +74,12 @@ def _level_text(comparison: Any) -> str:
     return f"{100 * levels[0]:.4g} %" if levels else "90 %"
 
 
-def _final_cells(final: Any) -> tuple[str, str]:
-    """``predicted [lower, upper]`` and ``measured (inside?)`` of a held-out final loss."""
+def _final_cell(final: Any) -> str:
+    """``measured in [lower, upper]`` (or ``out of``) of a held-out final loss."""
     if final is None or final.lower is None:
-        return "-", "-"
-    inside = "inside" if final.inside else "outside"
-    band = f"{final.predicted:.4f} [{final.lower:.4f}, {final.upper:.4f}]"
-    return band, f"{final.measured:.4f} ({inside})"
+        return "-"
+    where = "in" if final.inside else "out of"
+    return f"{final.measured:.4f} {where} [{final.lower:.4f}, {final.upper:.4f}]"
 
 
 COMPARISON_HEADER = (

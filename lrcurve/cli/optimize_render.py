@@ -105,9 +105,10 @@ def _print_tables(result: Any, top: int) -> None:
             else "",
             f"{loss - result.baseline_loss:+.4f}",
         )
-    table.add_row(
-        "", f"baseline: {result.baseline_label}", f"{result.baseline_loss:.4f}", "", style="dim"
-    )
+    joint = result.joint
+    band = None if joint is None else {"lower": joint.lower[-1], "upper": joint.upper[-1]}
+    baseline = _with_band(result.baseline_loss, band, "{:.4f}")
+    table.add_row("", f"baseline: {result.baseline_label}", baseline, "", "", style="dim")
     out.print(table)
 
     curves = result.curves()
