@@ -207,6 +207,7 @@ def _print_measured(scored: list[Any]) -> None:
         )
 
 
+# over 60 lines: one dict literal, the JSON keys in the order scripts read them
 def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> dict:
     from dataclasses import asdict
 
