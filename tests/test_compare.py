@@ -332,7 +332,8 @@ def test_compare_writes_its_table_as_csv(tmp_path):
     text = (tmp_path / "cmp.csv").read_text()
     header, *_ = text.splitlines()
     assert header == (
-        "law,n_params,heldout_run,mape_percent,final_error_percent,r2,aic,bic,recommended,left_out"
+        "law,n_params,heldout_run,mape_percent,final_error_percent,final_predicted,final_lower,"
+        "final_upper,final_measured,final_inside,r2,aic,bic,recommended,left_out"
     )
     rows = list(csv.DictReader(text.splitlines()))
     by_law = {law["law"]: law for law in out["laws"]}
@@ -346,7 +347,38 @@ def test_compare_writes_its_table_as_csv(tmp_path):
         if row["heldout_run"] == "wsd":
             assert float(row["r2"]) == pytest.approx(law["heldout"][0]["r2"])
             assert float(row["aic"]) == pytest.approx(law["aic"])
+            final = law["heldout"][0]["final"]
+            assert float(row["final_lower"]) == pytest.approx(final["interval"]["lower"])
+            assert (row["final_inside"] == "True") == final["inside"]
     again = lrcurve(*args, "-o", "cmp.csv", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
     mine = lrcurve(*args, "-o", SAMPLES / "wsd.csv", "--force", cwd=tmp_path)
     assert mine.returncode == 2 and "one of the inputs" in mine.stderr
+
+
+def test_every_held_out_score_carries_its_final_interval(tmp_path):
+    """Each held-out run's final loss is predicted with its interval at --level, and said to be
+    inside or not; the table, the JSON and the plot show it."""
+    args = ("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout",
+            SAMPLES / "wsd.csv", "--warmup", 2160)  # fmt: skip
+    out = {q: json.loads(lrcurve(*args, "--json", "--level", q, cwd=tmp_path).stdout)
+           for q in (0.5, 0.9)}  # fmt: skip
+    for q, result in out.items():
+        for law in result["laws"]:
+            (held,) = law["heldout"]
+            final = held["final"]
+            band = final["interval"]
+            assert band["level"] == q and band["lower"] < final["predicted"] < band["upper"]
+            assert final["measured"] == pytest.approx(3.2766) and final["step"] == 23904
+            assert final["inside"] == (band["lower"] <= final["measured"] <= band["upper"])
+            assert law["heldout_inside"] == [int(final["inside"]), 1]
+            error = 100 * (final["predicted"] / final["measured"] - 1)
+            # the whole curve (predict) and the logged points alone (the scores) agree to ~1e-6
+            assert error == pytest.approx(held["final_error"], abs=1e-3)
+    half = {q: out[q]["laws"][0]["heldout"][0]["final"]["interval"] for q in out}
+    assert half[0.5]["upper"] - half[0.5]["lower"] < half[0.9]["upper"] - half[0.9]["lower"]
+    r = lrcurve(*args, "--plot", "cmp.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "final, 90 % interval" in r.stdout and "of 1 in" in r.stdout
+    assert " in [" in r.stdout or " out of [" in r.stdout
+    assert (tmp_path / "cmp.png").stat().st_size > 10_000
