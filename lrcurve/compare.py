@@ -101,7 +101,10 @@ class LawResult:
             "params": {p.name: p.value for p in self.fitted.params},
             "warnings": list(self.warnings),
             "heldout_mape": self.mape,
-            "heldout": [{"run": h.run.name, **h.scores.to_dict()} for h in self.heldout],
+            "heldout": [
+                {"run": h.run.name, "label": h.run.label, **h.scores.to_dict()}
+                for h in self.heldout
+            ],
             "fit": {name: s.to_dict() for name, s in self.fitted.scores().items()},
             "n_points": self.n_points,
             "aic": self.aic,
@@ -193,7 +196,8 @@ def truncate(run: Run, last_step: float) -> Run:
 def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
     """The run split into its first ``fraction`` of steps and the rest."""
     cut = fraction * run.last_step
-    head = replace(truncate(run, cut), name=f"{run.name} (first {fraction:.0%})")
+    first, last = f" (first {fraction:.0%})", f" (last {1 - fraction:.0%})"
+    head = replace(truncate(run, cut), name=run.name + first, label=run.label + first)
     tail_keep = run.steps > cut
     if tail_keep.sum() < 1:
         raise InputError(
@@ -201,7 +205,8 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
         )
     return head, replace(
         run,
-        name=f"{run.name} (last {1 - fraction:.0%})",
+        name=run.name + last,
+        label=run.label + last,
         steps=run.steps[tail_keep],
         loss=run.loss[tail_keep],
     )
@@ -348,7 +353,14 @@ def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
 def plot_comparison(comparison: Comparison, path: Path) -> None:
     """Every run's data against each law fitted to the fit runs (held-out runs are predicted
     unseen)."""
-    from lrcurve.plotting import loss_lr_figure, save_figure, zoom_to_tail
+    from lrcurve.plotting import (
+        add_legend,
+        loss_lr_figure,
+        run_styles,
+        save_figure,
+        style_key,
+        zoom_to_tail,
+    )
 
     fig, ax_loss, ax_lr = loss_lr_figure()
     first = comparison.results[0]
@@ -356,27 +368,29 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
         h.run for h in first.heldout if comparison.method == "holdout"
     ]
     curves = []
-    for i, run in enumerate(shown):
-        ax_loss.plot(
-            run.steps, run.loss, ".", ms=3, color=f"C{i}", alpha=0.5, label=f"{run.name} (data)"
-        )
-        ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=f"C{i}")
+    colors = [color for color, _ in run_styles(len(shown))]
+    for run, color in zip(shown, colors):
+        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5, label=run.label)
+        ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=color)
         curves.append(run.loss)
     styles = ("-", "--", ":", "-.")
     for j, result in enumerate(comparison.results):
-        for i, run in enumerate(shown):
+        for run, color in zip(shown, colors):
             grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
             ax_loss.plot(
                 grid,
                 result.fitted.curve(run.schedule, grid),
                 styles[j % len(styles)],
                 lw=1.1,
-                color=f"C{i}",
-                label=f"{result.name}" if i == 0 else None,
+                color=color,
             )
+    style_key(
+        ax_loss,
+        [(styles[j % len(styles)], f"{r.name} law") for j, r in enumerate(comparison.results)],
+    )
     zoom_to_tail(ax_loss, curves)
     ax_loss.set_title(
         f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10
     )
-    ax_loss.legend(fontsize=7)
+    add_legend(ax_loss, fontsize=7, markerscale=3)
     save_figure(fig, path)

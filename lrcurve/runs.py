@@ -53,10 +53,15 @@ class Run:
     # diverged there; ``steps``/``loss`` end before it), None when the last loss is finite
     diverged_at: int | None = None
     loss_series: str = ""  # the name of the logged series ``loss`` was read from
+    # the short name legends, tables and JSON show (:func:`lrcurve.io.labels.label_runs`);
+    # the name itself when none is given
+    label: str = ""
 
     def __post_init__(self) -> None:
         if len(self.steps) != len(self.loss):
             raise ValueError("steps and loss differ in length")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     def __repr__(self) -> str:
         span = f"steps {self.steps[0]}..{self.steps[-1]}" if self.steps.size else "no steps"
@@ -81,6 +86,7 @@ class Run:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "label": self.label,
             "source": self.source,
             "lr_origin": self.lr_origin,
             "schedule": self.schedule.to_dict(),
@@ -97,6 +103,7 @@ class Run:
             schedule=schedule_from_dict(data["schedule"]),
             source=data.get("source", ""),
             lr_origin=data.get("lr_origin", "schedule"),
+            label=str(data.get("label") or ""),
         )
 
 

@@ -12,6 +12,7 @@ from lrcurve.cli.flags import (
     DEFAULT_WINDOWS,
     Force,
     JsonOut,
+    Labels,
     Level,
     LossCol,
     LossSeries,
@@ -112,7 +113,7 @@ def print_result(result: Any) -> None:
             f"({100 * result.noise:.3f} %)"
         )
     rows = table(
-        f"{result.run.name}: logged loss against the prediction ({band})",
+        f"{result.run.label}: logged loss against the prediction ({band})",
         ("steps", "points", "deviation %", "band ±%", "verdict"),
         text=("verdict",),
     )
@@ -214,6 +215,7 @@ def check_command(
     loss: LossSeries = None,
     smooth: CheckSmooth = "auto",
     parent: Parent = "auto",
+    label: Labels = None,
 ) -> None:
     """Compare a run's logged loss with the loss the fit predicts for its schedule.
 

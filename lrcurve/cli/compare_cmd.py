@@ -9,6 +9,7 @@ from lrcurve.cli.flags import (
     DEFAULT_SKIP,
     Force,
     JsonOut,
+    Labels,
     LossCol,
     LossSeries,
     LossUnit,
@@ -44,7 +45,7 @@ def print_comparison(comparison: Any) -> None:
             rows.add_row(
                 result.name + (" *" if result is best and first else "") if first else "",
                 str(result.n_params) if first else "",
-                h.run.name,
+                h.run.label,
                 f"{h.scores.mape:.3f}",
                 f"{h.scores.final_error:+.3f}",
                 f"{h.scores.r2:.4f}",
@@ -119,6 +120,7 @@ def compare_command(
     loss: LossSeries = None,
     smooth: Smooth = "auto",
     parent: Parent = "auto",
+    label: Labels = None,
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one."""
     from lrcurve.cli.files import check_outputs

@@ -10,6 +10,7 @@ from lrcurve.cli.flags import (
     LAW_NAMES,
     Force,
     JsonOut,
+    Labels,
     LossCol,
     LossSeries,
     LossUnit,
@@ -68,7 +69,7 @@ def print_fit(fitted: Any) -> None:
     for run in fitted.runs:
         s = scores[run.name]
         runs.add_row(
-            run.name,
+            run.label,
             str(s.n_points),
             f"{s.mape:.3f}",
             f"{s.max_error:.3f}",
@@ -117,6 +118,7 @@ def fit_command(
     loss: LossSeries = None,
     smooth: Smooth = "auto",
     parent: Parent = "auto",
+    label: Labels = None,
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     from lrcurve.cli.files import check_outputs, check_writable
@@ -158,7 +160,7 @@ def fit_command(
     print_fit(fitted)
     for run in fitted.runs:
         err.print(
-            f"{run.name}: peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
+            f"{run.label}: peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
             f"LR {run.lr_origin}",
             style="dim",
         )

@@ -53,7 +53,8 @@ def say_notes(runs: list[Any]) -> None:
 
 @dataclass
 class RunInputs:
-    """How to read logged runs: column names, loss unit, loss series, smoothing, parent."""
+    """How to read logged runs: column names, loss unit, loss series, smoothing, parent, and
+    the labels the user gave."""
 
     step_col: str | None = None
     lr_col: str | None = None
@@ -64,6 +65,7 @@ class RunInputs:
     smooth: str = "auto"
     parent: str = "auto"
     keep_diverged: bool = False  # read a diverged run's loss up to its NaN/inf tail (check)
+    label: list[str] | None = None  # FILE=NAME labels (--label)
 
     @classmethod
     def pick(cls, values: Mapping[str, Any]) -> RunInputs:
@@ -73,9 +75,11 @@ class RunInputs:
     def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Any]:
         """The runs of every file, renamed apart when names repeat; their notes go to stderr
         (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
-        from lrcurve.io import Columns, ReadOptions, read_runs
+        from lrcurve.io import Columns, ReadOptions, label_runs, read_runs
         from lrcurve.io.files import resolved
+        from lrcurve.io.labels import parse_labels
 
+        labels = parse_labels(self.label or [])
         seen: dict[Path, Path] = {}
         for path in files:
             if resolved(path) in seen:
@@ -100,6 +104,7 @@ class RunInputs:
         names = [r.name for r in runs]
         if len(set(names)) != len(names):
             runs = [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
+        runs = label_runs(runs, labels)
         if not quiet:
             say_notes(runs)
         return runs

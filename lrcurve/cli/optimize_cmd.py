@@ -12,6 +12,7 @@ from lrcurve.cli.flags import (
     FitFile,
     Force,
     JsonOut,
+    Labels,
     TableOut,
 )
 from lrcurve.cli.optimize_render import candidate_table, report
@@ -199,6 +200,7 @@ def optimize_command(
             "prediction, and the best of each.",
         ),
     ] = None,
+    label: Labels = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Candidates listed in the table.")] = 10,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")
@@ -222,7 +224,9 @@ def optimize_command(
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
     others = [load_fit(path) for path in also or []]  # every input checked before the search
-    sweep = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
+    sweep = []
+    if measured:
+        sweep = RunInputs(label=label).load(expand_paths(measured, "--measured"), None)
     if lr_file is not None:
         mark_input(lr_file)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input

@@ -8,7 +8,9 @@
   each yields named numeric series;
 - :mod:`~lrcurve.io.series`: the one place series become a checked :class:`~lrcurve.runs.Run`
   (steps, duplicates, order, NaN, units via :mod:`~lrcurve.io.units`, LR -> schedule);
-- :mod:`~lrcurve.io.stitch` (a branch onto its parent), :mod:`~lrcurve.io.smoothing`.
+- :mod:`~lrcurve.io.stitch` (a branch onto its parent), :mod:`~lrcurve.io.smoothing`;
+- :mod:`~lrcurve.io.labels`: each run's short label (given, from its schedule, or its name
+  shortened).
 
 Each run records the files read to make it in ``Run.inputs``.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from lrcurve.errors import ParameterError, ReadError
 from lrcurve.io.files import resolved, stat_path
+from lrcurve.io.labels import label_runs
 from lrcurve.io.options import Columns, ReadOptions
 from lrcurve.io.series import Logged
 from lrcurve.io.smoothing import smooth_run
@@ -32,7 +35,7 @@ from lrcurve.io.wandb import is_wandb_panel, read_wandb_json, read_wandb_panel
 from lrcurve.runs import Run
 from lrcurve.schedules import Schedule
 
-__all__ = ["Columns", "ReadOptions", "log_format", "read_runs", "read_schedule"]
+__all__ = ["Columns", "ReadOptions", "label_runs", "log_format", "read_runs", "read_schedule"]
 
 
 def _options(options: ReadOptions | None, fields: dict[str, Any]) -> ReadOptions:
@@ -97,9 +100,10 @@ def read_runs(path: str | Path, options: ReadOptions | None = None, **fields: An
     export or panel CSV, or a TensorBoard event file or folder.
 
     ``fields`` override those of ``options`` (``read_runs(p, loss="train", smooth="none")``).
+    Each run is labelled among the file's runs (:func:`~lrcurve.io.labels.label_runs`).
     """
     options = _options(options, fields)
-    return [_finish(logged, options) for logged in _read(Path(path), options)]
+    return label_runs([_finish(logged, options) for logged in _read(Path(path), options)])
 
 
 def read_schedule(
