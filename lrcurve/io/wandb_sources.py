@@ -89,7 +89,7 @@ def _records(log: Path) -> list[dict[str, Any]]:
         why = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise ReadError(
             f"{log}: wandb {wandb.__version__} could not read it ({why}); reading run folders "
-            "needs wandb >= 0.29"
+            "needs wandb >= 0.31"
         )
     try:
         return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
