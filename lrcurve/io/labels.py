@@ -36,7 +36,10 @@ from lrcurve.schedules import (
 )
 
 MAX_LABEL = 24
-_SEPARATORS = "_: /-"  # "-" last: a character class takes it literally there
+_SEPARATORS = "_: /-"
+# a piece of a name: up to and with the separators after it; a "-" before a digit is a sign
+# (``lr1e-3``), not a separator
+_PIECE = re.compile(r"(?:[^_:/ -]|-(?=\d))*(?:[_:/ ]|-(?!\d))*")
 
 
 def count(n: float) -> str:
@@ -91,7 +94,7 @@ def schedule_text(schedule: Schedule, width: int = 2 * MAX_LABEL) -> str:
 
 def _pieces(name: str) -> list[str]:
     """``name`` split after each separator, so that joining the pieces gives it back."""
-    return re.findall(rf"[^{_SEPARATORS}]*[{_SEPARATORS}]*", name)[:-1] or [name]
+    return _PIECE.findall(name)[:-1] or [name]
 
 
 def _common(lists: Sequence[list[str]]) -> int:
