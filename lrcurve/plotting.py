@@ -32,6 +32,8 @@ AxesPair = Sequence[plt.Axes] | None
 # a legend of more entries than this, or of longer ones, goes beside the axes
 LEGEND_INSIDE = (6, 40)
 LINE_STYLES = ("-", "--", "-.", ":")
+# predictions stand out from the fitted runs (drawn faded behind them) in strong colours
+PREDICTION_COLORS = ("k", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
 def run_styles(n: int) -> list[tuple[Any, str]]:
@@ -184,11 +186,11 @@ def plot_prediction(
         for p, label in zip(predictions, labels or [None] * len(predictions))
     ]
     fig, ax_loss, ax_lr = loss_lr_figure(ax)
-    styles = run_styles(len(fitted.runs) + len(predictions))
-    _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35, styles=styles)
+    _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
     curves = [r.loss for r in fitted.runs]
     bands = set()
-    for (color, _), pred, label in zip(styles[len(fitted.runs) :], predictions, labels):
+    for j, (pred, label) in enumerate(zip(predictions, labels)):
+        color = PREDICTION_COLORS[j % len(PREDICTION_COLORS)]
         ax_loss.plot(pred.steps, pred.loss, "-", lw=1.6, color=color, label=f"predicted: {label}")
         band = _band(pred)
         if band is not None:
