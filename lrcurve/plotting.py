@@ -111,10 +111,10 @@ def save_figure(fig: plt.Figure, path: Path, replace: bool = True) -> None:
 
 
 def style_key(ax: plt.Axes, entries: Sequence[tuple[str, str]]) -> None:
-    """Grey legend entries that say what each mark means (``(marker or line, label)``),
+    """Black legend entries that say what each mark means (``(marker or line, label)``),
     so that each run needs one entry only."""
     for fmt, label in entries:
-        ax.plot([], [], fmt, color="0.4", ms=4, label=label)
+        ax.plot([], [], fmt, color="k", ms=4, label=label)
 
 
 def _data_and_fit(

@@ -135,3 +135,20 @@ def test_a_long_legend_goes_beside_the_axes_without_squeezing_them():
     alone = axes_width(["one run"])
     assert axes_width(NAMES[:14]) >= 0.9 * alone
     assert axes_width([f"run {i}" for i in range(14)]) >= 0.9 * alone
+
+
+def test_compare_labels_fitted_and_held_out_runs_as_one_set(cli, samples):
+    result = cli(
+        "compare",
+        samples / "constant.csv",
+        "--holdout",
+        samples / "cosine.csv",
+        "--warmup",
+        "2160",
+        "--label",
+        f"{samples / 'cosine.csv'}=held cosine",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    heldout = json.loads(result.stdout)["laws"][0]["heldout"]
+    assert [(h["run"], h["label"]) for h in heldout] == [("cosine", "held cosine")]

@@ -124,7 +124,7 @@ def compare_command(
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one."""
     from lrcurve.cli.files import check_outputs
-    from lrcurve.cli.loading import RunInputs
+    from lrcurve.cli.loading import RunInputs, labelled
     from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
@@ -138,8 +138,10 @@ def compare_command(
             raise InputError(
                 f"--holdout {path}: also given as a run to fit; a held-out run must not be fitted"
             )
-    runs = inputs.load(files, warmup)
-    held = inputs.load(holdout or [], warmup)
+    runs = inputs.load(files, warmup, strict=False)
+    held = inputs.load(holdout or [], warmup, strict=False)
+    every = labelled(inputs, runs + held)  # labels unique across fitted and held-out runs
+    runs, held = every[: len(runs)], every[len(runs) :]
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     with progress_bar(f"fitting {len(laws)} laws") as update:
         comparison = compare(

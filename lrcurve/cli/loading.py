@@ -72,9 +72,13 @@ class RunInputs:
         """The reading options of a command's arguments (``values``: its parameters by name)."""
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
-    def load(self, files: list[Path], warmup: int | None, quiet: bool = False) -> list[Any]:
-        """The runs of every file, renamed apart when names repeat; their notes go to stderr
-        (``quiet``: not yet, the caller says them with :func:`say_notes`)."""
+    def load(
+        self, files: list[Path], warmup: int | None, quiet: bool = False, strict: bool = True
+    ) -> list[Any]:
+        """The runs of every file, renamed apart when names repeat and labelled; their notes
+        go to stderr (``quiet``: not yet, the caller says them with :func:`say_notes`).
+        ``strict=False``: a --label of a file read in another call is no error here (the
+        caller labels all of them with :func:`labelled`)."""
         from lrcurve.io import Columns, ReadOptions, label_runs, read_runs
         from lrcurve.io.files import resolved
         from lrcurve.io.labels import parse_labels
@@ -104,10 +108,18 @@ class RunInputs:
         names = [r.name for r in runs]
         if len(set(names)) != len(names):
             runs = [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
-        runs = label_runs(runs, labels)
+        runs = label_runs(runs, labels, strict)
         if not quiet:
             say_notes(runs)
         return runs
+
+
+def labelled(inputs: RunInputs, runs: list[Any]) -> list[Any]:
+    """``runs`` (read by several :meth:`RunInputs.load` calls) labelled as one set."""
+    from lrcurve.io import label_runs
+    from lrcurve.io.labels import parse_labels
+
+    return label_runs(runs, parse_labels(inputs.label or []))
 
 
 def check_law_name(law: str) -> None:

@@ -147,13 +147,16 @@ def _unique(labels: list[str], names: Sequence[str]) -> list[str]:
     return out
 
 
-def _given(runs: Sequence[Run], labels: Mapping[str, str]) -> dict[int, str]:
-    """Run index -> label the user gave; a key names a run's file or the run itself."""
+def _given(runs: Sequence[Run], labels: Mapping[str, str], strict: bool) -> dict[int, str]:
+    """Run index -> label the user gave; a key names a run's file or the run itself (a key
+    that names none is refused when ``strict``)."""
     given: dict[int, str] = {}
     for key, label in labels.items():
         if not label.strip():
             raise ParameterError(f"{key}={label!r}: an empty label", param="labels")
         hits = [i for i, run in enumerate(runs) if _names(run, key)]
+        if not hits and not strict:
+            continue
         if not hits:
             known = ", ".join(sorted({r.source or r.name for r in runs}))
             raise ParameterError(f"{key}: no run read from it (runs: {known})", param="labels")
@@ -178,9 +181,12 @@ def _names(run: Run, key: str) -> bool:
     return key == run.source or resolved(Path(key)) == resolved(Path(run.source))
 
 
-def label_runs(runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> list[Run]:
-    """``runs`` with their labels set (see the module docstring)."""
-    given = _given(runs, labels or {})
+def label_runs(
+    runs: Sequence[Run], labels: Mapping[str, str] | None = None, strict: bool = True
+) -> list[Run]:
+    """``runs`` with their labels set (see the module docstring); ``strict=False`` passes over
+    a label of a file that is not among them (read in another set)."""
+    given = _given(runs, labels or {}, strict)
     derived = {
         i: text
         for i, run in enumerate(runs)
