@@ -113,7 +113,7 @@ def test_a_wandb_dir_is_its_runs_labelled_from_their_configs(wandb_dir):
     assert read_runs(wandb_dir.parent)[0].name in labels  # the project folder holding wandb/
 
 
-def test_fit_reads_a_wandb_dir_and_shows_the_labels(cli, wandb_dir, tmp_path):
+def test_fit_and_check_read_wandb_folders_and_show_the_labels(cli, wandb_dir, tmp_path):
     result = cli("fit", wandb_dir, "-o", tmp_path / "fit.json", "--json")
     assert result.returncode == 0, result.stderr
     import json
@@ -121,6 +121,11 @@ def test_fit_reads_a_wandb_dir_and_shows_the_labels(cli, wandb_dir, tmp_path):
     runs = json.loads(result.stdout)["runs"]
     assert {r["label"] for r in runs} == {"cosine 2k to 10% lr 1e-3", "wsd 20% sqrt 2k lr 2e-3"}
     assert {r["source"] for r in runs} == {str(f) for f in run_folders(wandb_dir) or []}
+    folder = next(f for f in run_folders(wandb_dir) or [] if _name(f) == "wsd-run")
+    check = cli("check", tmp_path / "fit.json", folder, "--json")
+    assert check.returncode in (0, 1), check.stderr  # ok or drift, never an input error
+    (checked,) = json.loads(check.stdout)["runs"]
+    assert checked["label"] == "wsd 20% sqrt 2k" and checked["source"] == str(folder)
 
 
 def test_without_the_wandb_package_one_line_names_the_extra(cli, wandb_dir, monkeypatch):

@@ -156,7 +156,9 @@ def check_command(
     run_file: Annotated[
         Path,
         typer.Argument(
-            help="The run's log so far (CSV, W&B export, TensorBoard).", show_default=False
+            help="The run's log so far (CSV, W&B export or run folder, "
+            "wandb:ENTITY/PROJECT/RUN_ID, TensorBoard).",
+            show_default=False,
         ),
     ],
     tolerance: Annotated[

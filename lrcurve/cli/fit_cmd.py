@@ -90,7 +90,8 @@ def fit_command(
         list[Path],
         typer.Argument(
             help="Logged runs: CSV/TSV with step, lr and loss columns, W&B exports (run JSON, "
-            "panel CSV), TensorBoard event files or folders.",
+            "panel CSV), W&B run folders (wandb/run-*, or a wandb/ folder of them), "
+            "wandb:ENTITY/PROJECT/RUN_ID, TensorBoard event files or folders.",
             show_default=False,
         ),
     ],
