@@ -65,6 +65,7 @@ def test_names_lose_their_common_prefix_and_suffix_and_stay_short_and_unique():
     assert shorten_names(["run_lr1e-3_seed0", "run_lr3e-3_seed0"]) == ["lr1e-3", "lr3e-3"]
     assert shorten_names(["cosine_24000", "constant_24000"]) == ["cosine", "constant"]
     assert shorten_names(["only"]) == ["only"]
+    assert shorten_names(["r::fire:"]) == ["r::fire:"]  # a name alone is kept as it is
     short = shorten_names(NAMES)
     assert all(len(s) <= MAX_LABEL for s in short)
     assert len(short) == len(NAMES)

@@ -117,14 +117,17 @@ def shorten_names(names: Sequence[str], width: int = MAX_LABEL) -> list[str]:
     """``names`` without the prefix and suffix they all share (whole pieces), each cut to
     ``width`` characters; a name that would be left empty is kept whole (then cut)."""
     pieces = [_pieces(n) for n in names]
+    end = 0
     if len(names) > 1:
         start = _common(pieces)
         end = _common([p[start:][::-1] for p in pieces])
         pieces = [p[start : len(p) - end] for p in pieces]
     out = []
     for name, kept in zip(names, pieces):
-        text = "".join(kept).strip(_SEPARATORS) or name
-        out.append(cut(text, width))
+        text = "".join(kept)
+        if end:  # the separator before the suffix removed
+            text = text.rstrip(_SEPARATORS)
+        out.append(cut(text or name, width))
     return out
 
 
