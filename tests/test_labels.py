@@ -77,7 +77,11 @@ def test_given_labels_win_and_name_a_file_or_a_run(samples):
     assert given == {str(samples / "wsd.csv"): "my wsd", "runs:cosine": "cos"}
     assert parse_labels(["out/lr=1e-3/log.csv=small"]) == {"out/lr=1e-3/log.csv": "small"}
     labelled = label_runs(runs, given)
-    assert [r.label for r in labelled] == ["runs:constant", "cos", "my wsd"]
+    assert [r.label for r in labelled] == [
+        "runs:constant",
+        "cos",
+        "my wsd",
+    ]  # "wsd": no shared prefix
     with pytest.raises(ParameterError, match="holds 2 runs") as caught:
         label_runs(runs, {str(samples / "runs.csv"): "x"})
     assert caught.value.param == "labels"

@@ -197,8 +197,7 @@ def label_runs(
     }
     if len({runs[i].peak_lr for i in derived}) > 1:
         derived = {i: f"{text} lr {lr_text(runs[i].peak_lr)}" for i, text in derived.items()}
-    rest = [i for i in range(len(runs)) if i not in given and i not in derived]
-    stems = dict(zip(rest, shorten_names([runs[i].name for i in rest])))
+    stems = shorten_names([run.name for run in runs])  # what all the names share removed
     chosen = [given.get(i) or derived.get(i) or stems[i] for i in range(len(runs))]
     final = _unique(chosen, [r.name for r in runs])
     for i, label in given.items():  # a given label is kept as given
