@@ -13,7 +13,7 @@ env: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,tensorboard]'
+	$(PY) -m pip install --quiet -e '.[test,tensorboard,wandb]'
 	touch $(STAMP)
 
 demo: $(STAMP)

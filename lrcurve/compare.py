@@ -125,7 +125,12 @@ class LawResult:
             "warnings": list(self.warnings),
             "heldout_mape": self.mape,
             "heldout": [
-                {"run": h.run.name, **h.scores.to_dict(), "final": h.final_dict()}
+                {
+                    "run": h.run.name,
+                    "label": h.run.label,
+                    **h.scores.to_dict(),
+                    "final": h.final_dict(),
+                }
                 for h in self.heldout
             ],
             "heldout_inside": self.inside,
@@ -220,7 +225,8 @@ def truncate(run: Run, last_step: float) -> Run:
 def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
     """The run split into its first ``fraction`` of steps and the rest."""
     cut = fraction * run.last_step
-    head = replace(truncate(run, cut), name=f"{run.name} (first {fraction:.0%})")
+    first, last = f" (first {fraction:.0%})", f" (last {1 - fraction:.0%})"
+    head = replace(truncate(run, cut), name=run.name + first, label=run.label + first)
     tail_keep = run.steps > cut
     if tail_keep.sum() < 1:
         raise InputError(
@@ -228,7 +234,8 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
         )
     return head, replace(
         run,
-        name=f"{run.name} (last {1 - fraction:.0%})",
+        name=run.name + last,
+        label=run.label + last,
         steps=run.steps[tail_keep],
         loss=run.loss[tail_keep],
     )

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lrcurve.plotting import AxesPair, loss_lr_figure, plot_search, save_figure, zoom_to_tail
+from lrcurve.plotting import (
+    AxesPair,
+    add_legend,
+    loss_lr_figure,
+    plot_search,
+    run_styles,
+    save_figure,
+    style_key,
+    zoom_to_tail,
+)
 
 if TYPE_CHECKING:
     from lrcurve.compare import Comparison
@@ -113,28 +122,30 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
         h.run for h in first.heldout if comparison.method == "holdout"
     ]
     curves = []
-    for i, run in enumerate(shown):
-        ax_loss.plot(
-            run.steps, run.loss, ".", ms=3, color=f"C{i}", alpha=0.5, label=f"{run.name} (data)"
-        )
-        ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=f"C{i}")
+    colors = [color for color, _ in run_styles(len(shown))]
+    for run, color in zip(shown, colors):
+        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5, label=run.label)
+        ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=color)
         curves.append(run.loss)
     styles = ("-", "--", ":", "-.")
     for j, result in enumerate(comparison.results):
-        for i, run in enumerate(shown):
+        for run, color in zip(shown, colors):
             grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
             ax_loss.plot(
                 grid,
                 result.fitted.curve(run.schedule, grid, model_size=run.model_size),
                 styles[j % len(styles)],
                 lw=1.1,
-                color=f"C{i}",
-                label=f"{result.name}" if i == 0 else None,
+                color=color,
             )
+    style_key(
+        ax_loss,
+        [(styles[j % len(styles)], f"{r.name} law") for j, r in enumerate(comparison.results)],
+    )
     _final_intervals(ax_loss, comparison)
     zoom_to_tail(ax_loss, curves)
     ax_loss.set_title(
         f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10
     )
-    ax_loss.legend(fontsize=7)
+    add_legend(ax_loss, fontsize=7, markerscale=3)
     save_figure(fig, path)

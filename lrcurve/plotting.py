@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,6 +29,53 @@ if TYPE_CHECKING:
 
 Axes = plt.Axes
 AxesPair = Sequence[plt.Axes] | None
+# a legend of more entries than this, or of longer ones, goes beside the axes
+LEGEND_INSIDE = (6, 40)
+LINE_STYLES = ("-", "--", "-.", ":")
+# predictions stand out from the fitted runs (drawn faded behind them) in strong colours
+PREDICTION_COLORS = ("k", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+def run_styles(n: int) -> list[tuple[Any, str]]:
+    """``n`` distinct (colour, line style) pairs, in run order: tab10 up to 10; tab20 (dark
+    shades, then light) with a second line style up to 20; beyond, viridis with the line styles
+    in turn, so that no two runs look alike."""
+    if n <= 10:
+        return [(f"C{i}", "-") for i in range(n)]
+    if n <= 20:
+        tab20 = plt.get_cmap("tab20")
+        order = [*range(0, 20, 2), *range(1, 20, 2)]
+        return [(tab20(order[i]), LINE_STYLES[i // 10]) for i in range(n)]
+    viridis = plt.get_cmap("viridis")
+    return [(viridis(i / (n - 1)), LINE_STYLES[i % len(LINE_STYLES)]) for i in range(n)]
+
+
+def add_legend(ax: plt.Axes, fontsize: float = 8, **kwargs: Any) -> None:
+    """A legend inside ``ax`` when short; else beside it, the figure widened to hold it, so that
+    many or long entries (W&B run names) never squeeze the axes."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not labels:
+        return
+    longest = max(len(text) for text in labels)
+    if len(labels) <= LEGEND_INSIDE[0] and longest <= LEGEND_INSIDE[1]:
+        ax.legend(handles, labels, fontsize=fontsize, **kwargs)
+        return
+    columns = 1 if len(labels) <= 24 else 2
+    # about 0.6 em a character, plus the line sample and padding (inches)
+    width = columns * (longest * 0.6 * fontsize / 72 + 0.7)
+    fig = ax.figure
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + width, h)
+    ax.legend(
+        handles,
+        labels,
+        fontsize=fontsize,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        ncol=columns,
+        **kwargs,
+    )
 
 
 def loss_lr_figure(ax: AxesPair = None) -> tuple[plt.Figure, plt.Axes, plt.Axes]:
@@ -63,31 +110,35 @@ def save_figure(fig: plt.Figure, path: Path, replace: bool = True) -> None:
         plt.close(fig)
 
 
+def style_key(ax: plt.Axes, entries: Sequence[tuple[str, str]]) -> None:
+    """Black legend entries that say what each mark means (``(marker or line, label)``),
+    so that each run needs one entry only."""
+    for fmt, label in entries:
+        ax.plot([], [], fmt, color="k", ms=4, label=label)
+
+
 def _data_and_fit(
-    fitted: FittedLaw, ax_loss: plt.Axes, ax_lr: plt.Axes, alpha: float = 1.0
+    fitted: FittedLaw,
+    ax_loss: plt.Axes,
+    ax_lr: plt.Axes,
+    alpha: float = 1.0,
+    styles: Sequence[tuple[Any, str]] | None = None,
 ) -> None:
-    for i, run in enumerate(fitted.runs):
-        color = f"C{i}"
-        ax_loss.plot(
-            run.steps,
-            run.loss,
-            ".",
-            ms=3,
-            color=color,
-            alpha=0.5 * alpha,
-            label=f"{run.name} (data)",
-        )
+    """Each run's data (dots) and fitted curve (its line style), one legend entry a run."""
+    styles = styles or run_styles(len(fitted.runs))
+    for run, (color, line) in zip(fitted.runs, styles):
+        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
         grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
         ax_loss.plot(
             grid,
             fitted.curve(run.schedule, grid, model_size=run.model_size),
-            "-",
+            line,
             lw=1.2,
             color=color,
             alpha=alpha,
-            label=f"{run.name} ({fitted.law.name} fit)",
+            label=run.label,
         )
-        ax_lr.plot(grid, run.schedule(grid), "-", lw=1, color=color, alpha=alpha)
+        ax_lr.plot(grid, run.schedule(grid), line, lw=1, color=color, alpha=alpha)
 
 
 def zoom_to_tail(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
@@ -104,7 +155,8 @@ def plot_fit(fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
     _data_and_fit(fitted, ax_loss, ax_lr)
     zoom_to_tail(ax_loss, [r.loss for r in fitted.runs])
     set_title(ax_loss, f"{fitted.law.name} law: {fitted.law.formula}")
-    ax_loss.legend(fontsize=8)
+    style_key(ax_loss, [(".", "logged loss"), ("-", f"{fitted.law.name} fit")])
+    add_legend(ax_loss)
     return fig
 
 
@@ -121,17 +173,24 @@ def _band(pred: Prediction) -> tuple[NDArray[np.float64], NDArray[np.float64], s
 def plot_prediction(
     fitted: FittedLaw,
     predictions: Sequence[Prediction],
-    labels: Sequence[str],
+    labels: Sequence[str] | None = None,
     ax: AxesPair = None,
 ) -> plt.Figure:
     """Predicted curves over the fitted data, above their LR; the band is each prediction's
-    predictive interval (±2 s.e. of the fit for one predicted with ``level=None``)."""
+    predictive interval (±2 s.e. of the fit for one predicted with ``level=None``). A label
+    longer than ``2 * MAX_LABEL`` characters (or none) becomes the schedule's short text."""
+    from lrcurve.io.labels import MAX_LABEL, schedule_text
+
+    labels = [
+        label if label is not None and len(label) <= 2 * MAX_LABEL else schedule_text(p.schedule)
+        for p, label in zip(predictions, labels or [None] * len(predictions))
+    ]
     fig, ax_loss, ax_lr = loss_lr_figure(ax)
     _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
     curves = [r.loss for r in fitted.runs]
     bands = set()
     for j, (pred, label) in enumerate(zip(predictions, labels)):
-        color = f"C{len(fitted.runs) + j}"
+        color = PREDICTION_COLORS[j % len(PREDICTION_COLORS)]
         ax_loss.plot(pred.steps, pred.loss, "-", lw=1.6, color=color, label=f"predicted: {label}")
         band = _band(pred)
         if band is not None:
@@ -142,7 +201,7 @@ def plot_prediction(
     zoom_to_tail(ax_loss, curves)
     said = f" (band: {', '.join(sorted(bands))})" if bands else ""
     set_title(ax_loss, f"prediction from the {fitted.law.name} law{said}")
-    ax_loss.legend(fontsize=8)
+    add_legend(ax_loss)
     return fig
 
 
@@ -256,7 +315,7 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
     run = result.run
     grid = np.unique(np.linspace(result.steps[0], run.last_step, 800).astype(np.int64))
     ax_loss.plot(
-        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
+        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.label} (logged)"
     )
     predicted = fitted.curve(run.schedule, grid, model_size=run.model_size)
     ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
@@ -291,7 +350,7 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
     set_title(
         ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115
     )
-    ax_loss.legend(fontsize=8)
+    add_legend(ax_loss)
     return fig
 
 

@@ -9,6 +9,7 @@ from lrcurve.cli.flags import (
     DEFAULT_SKIP,
     Force,
     JsonOut,
+    Labels,
     Level,
     LossCol,
     LossSeries,
@@ -51,7 +52,7 @@ def print_comparison(comparison: Any) -> None:
             rows.add_row(
                 result.name + (" *" if result is best and first else "") if first else "",
                 str(result.n_params) if first else "",
-                h.run.name,
+                h.run.label,
                 f"{h.scores.mape:.3f}",
                 f"{h.scores.final_error:+.3f}",
                 _final_cell(h.final),
@@ -152,11 +153,12 @@ def compare_command(
     parent: Parent = "auto",
     params: RunParams = None,
     level: Level = 0.9,
+    label: Labels = None,
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one; each held-out
     final loss is predicted with its interval at --level."""
     from lrcurve.cli.files import check_outputs
-    from lrcurve.cli.loading import RunInputs
+    from lrcurve.cli.loading import RunInputs, labelled
     from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
@@ -175,8 +177,10 @@ def compare_command(
             raise InputError(
                 f"--holdout {path}: also given as a run to fit; a held-out run must not be fitted"
             )
-    runs = inputs.load(files, warmup, named=files + holdout)
-    held = inputs.load(holdout, warmup, named=files + holdout)
+    runs = inputs.load(files, warmup, named=files + holdout, strict=False)
+    held = inputs.load(holdout, warmup, named=files + holdout, strict=False)
+    every = labelled(inputs, runs + held)  # labels unique across fitted and held-out runs
+    runs, held = every[: len(runs)], every[len(runs) :]
     if largest:
         runs, held = split_largest_size(runs, held)
     laws, left_out = build_laws(

@@ -65,6 +65,7 @@ _RENAMED = {
     "fit_file": "FIT_FILE",
     "sweeps": "SWEEPS",
     "model_size": "--params",
+    "labels": "--label",
 }
 FLAGS: Mapping[str, str] = _Flags()
 
@@ -154,6 +155,16 @@ Parent = Annotated[
         "--parent",
         help="Stitch each run onto this parent run (the run it forked from): a file, "
         "'auto' (W&B configs' resume_from) or 'none'.",
+    ),
+]
+Labels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--label",
+        help="Short name of a run in legends, tables and JSON: FILE=NAME (repeatable; FILE may "
+        "be a run's name). Default: from the run's schedule when known (e.g. 'wsd 20% sqrt "
+        "50k'), else its file name shortened.",
+        show_default=False,
     ),
 ]
 WarmupArea = Annotated[

@@ -12,6 +12,7 @@ from lrcurve.cli.flags import (
     FitFile,
     Force,
     JsonOut,
+    Labels,
     Level,
     TableOut,
     TargetParams,
@@ -201,6 +202,7 @@ def optimize_command(
             "prediction, and the best of each.",
         ),
     ] = None,
+    label: Labels = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Candidates listed in the table.")] = 10,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")
@@ -229,7 +231,9 @@ def optimize_command(
     _check_applicable(family, baseline, **{k: args[k] for k in _CHECKED})
     check_outputs(force, output, plot)
     fitted, others = _at_size([load_fit(p) for p in [fit_file, *(also or [])]], params)
-    sweep = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
+    sweep = []
+    if measured:
+        sweep = RunInputs(label=label).load(expand_paths(measured, "--measured"), None)
     if lr_file is not None:
         mark_input(lr_file)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
