@@ -5,7 +5,8 @@ final loss lies 1-46 of them away (issue 14). The predictive s.d. here adds a mo
 term, relative to the loss, to that parameter noise:
 
     sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
-    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak))^2 + (c_steep ln r_steep(t))^2
+    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak) max(u(t), u0)^g)^2
+             + (c_steep ln r_steep(t))^2
 
 - ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
   relative error of the final loss of each fitted run when that run is cut at 40-80 % and
@@ -17,6 +18,10 @@ term, relative to the loss, to that parameter noise:
   ``W`` 5 % of the longest fitted run: how fast the loss answers a recent drop is what a
   constant and a cosine run pin least (issue 14: short cooldowns err most), while long after a
   drop the law is fine again (the multi-power paper's step schedules);
+- ``u(t) = 1 - lr(t) / peak``: how far the LR has been annealed at ``t`` (warmup held at the
+  peak). Before a schedule anneals the law is as sure as on the fitted runs, and its error
+  builds up through the cooldown; ``u0`` keeps a floor (issue 14: whole-curve intervals were
+  4.5x the curve's errors with ``g = 0``);
 - ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
 - ``s(t)`` (:func:`ensemble_spread`): the s.d. of the predictions of a small ensemble fitted to
   the same runs over what they cannot pin: the forward-area exponent p (0.7, 1, 1.3) and the
@@ -24,11 +29,17 @@ term, relative to the loss, to that parameter noise:
 - ``c_steep``: the law's own relative error per unit of ``ln r_steep``, the same for every set
   of runs (no backtest on a constant and a cosine run sees a short cooldown), hence added in
   quadrature rather than scaled by ``b``;
-- ``k, a, c_steep, c_peak, e`` (:class:`Discrepancy`): chosen by leave-one-family-out
+- ``k, a, c_steep, c_peak, e, g, u0`` (:class:`Discrepancy`): chosen by leave-one-family-out
   cross-validation over the shared families (``benchmarks/calibration.py``,
   docs/calibration.md), never on a scored curve.
 
-The interval at ``level`` is Gaussian, ``L(t) ± z sd(t)``, centred on the law's prediction.
+The interval at ``level`` is ``L(t) ± q(level) sd(t)``, centred on the law's prediction.
+``q`` (:func:`interval_factor`) is not the Gaussian quantile: the law's errors on unseen
+curves are not Gaussian in units of ``sd`` (too many just beyond 1.3 sd, so a Gaussian 80 %
+interval held 63 % of them), so ``q`` at 50/80/90 % is the empirical quantile of
+``|error| / sd`` of the final losses of held-out runs of the shared families (split
+conformal prediction across families; Vovk et al. 2005, Lei et al. 2018), learned by the same
+cross-validation. Between those levels ``q / z`` is interpolated, outside them held.
 """
 
 from __future__ import annotations
@@ -64,11 +75,15 @@ STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 %
 class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
 
-    scale: float = 0.75
-    horizon_exponent: float = 0.5
+    scale: float = 1.0
+    horizon_exponent: float = 1.0
     steep_factor: float = 0.008
     peak_factor: float = 0.0
     ensemble_factor: float = 0.0
+    anneal_exponent: float = 0.5
+    anneal_floor: float = 0.05
+    # q(level): |error| / sd quantiles of held-out final losses (benchmarks/calibration.py)
+    quantiles: tuple[tuple[float, float], ...] = ((0.5, 1.016), (0.8, 1.296), (0.9, 1.712))
 
 
 # chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
@@ -84,20 +99,23 @@ class Extrapolation:
     horizon_ratio: NDArray[np.float64]
     steepness: NDArray[np.float64]
     peak_flag: int | NDArray[np.int64]
+    annealed: float | NDArray[np.float64] = 1.0  # u(t) = 1 - lr(t) / peak
 
 
 @dataclass(frozen=True, eq=False)
 class Interval:
-    """A central predictive interval at ``level`` around ``center``, with its s.d."""
+    """A central predictive interval at ``level`` around ``center``, with its s.d. and the
+    quantiles ``q`` of :func:`interval_factor`."""
 
     level: float
     steps: NDArray[np.int64]
     center: NDArray[np.float64]
     sd: NDArray[np.float64]
+    quantiles: tuple[tuple[float, float], ...] = DEFAULT.quantiles
 
     @property
     def half_width(self) -> NDArray[np.float64]:
-        return z_value(self.level) * self.sd
+        return interval_factor(self.level, self.quantiles) * self.sd
 
     @property
     def lower(self) -> NDArray[np.float64]:
@@ -123,6 +141,20 @@ def z_value(level: float) -> float:
             f"the level must lie strictly between 0 and 1, not {level}", param="level"
         )
     return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def interval_factor(
+    level: float, quantiles: tuple[tuple[float, float], ...] = DEFAULT.quantiles
+) -> float:
+    """``q(level)``: the half-width of the central interval at ``level`` in units of the
+    predictive s.d. At a level of ``quantiles`` its learned value; elsewhere the Gaussian
+    quantile times ``q / z`` interpolated between the nearest learned levels (held beyond)."""
+    z = z_value(level)
+    if not quantiles:
+        return z
+    levels = [lv for lv, _ in quantiles]
+    ratios = [q / z_value(lv) for lv, q in quantiles]
+    return z * float(np.interp(level, levels, ratios))
 
 
 def backtest_errors(
@@ -191,6 +223,7 @@ def extrapolation(
         horizon_ratio=np.maximum(steps / fitted.horizon, 1.0),
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
+        annealed=np.clip(1.0 - lr[steps - 1] / schedule.peak, 0.0, 1.0),
     )
 
 
@@ -225,7 +258,8 @@ def discrepancy_sd(
     """``d(t)``: the relative s.d. of the law's own error at each step (module docstring).
     Element-wise, so ``where`` and ``scale`` may also hold one entry per prediction."""
     peak = 1.0 + settings.peak_factor * np.asarray(where.peak_flag)
-    fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak
+    anneal = np.maximum(where.annealed, settings.anneal_floor) ** settings.anneal_exponent
+    fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak * anneal
     return np.hypot(fitted, settings.steep_factor * np.log(where.steepness))
 
 
@@ -298,7 +332,9 @@ def predictive_interval(
     if settings.ensemble_factor:
         members = ensemble(fitted) if members is None else members
         spread = settings.ensemble_factor * ensemble_spread(fitted, members, schedule, at)
-    return Interval(level, at, loss, predictive_sd(loss, stderr, relative, spread))
+    return Interval(
+        level, at, loss, predictive_sd(loss, stderr, relative, spread), settings.quantiles
+    )
 
 
 def with_level(interval: Interval, level: float) -> Interval:
