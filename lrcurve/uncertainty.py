@@ -6,7 +6,7 @@ term, relative to the loss, to that parameter noise:
 
     sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
     d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak) max(u(t), u0)^g)^2
-             + (c_steep ln r_steep(t))^2
+             + (c_steep ln r_steep(t))^2 + f(t)^2
 
 - ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
   relative error of the final loss of each fitted run when that run is cut at 40-80 % and
@@ -22,6 +22,11 @@ term, relative to the loss, to that parameter noise:
   peak). Before a schedule anneals the law is as sure as on the fitted runs, and its error
   builds up through the cooldown; ``u0`` keeps a floor (issue 14: whole-curve intervals were
   4.5x the curve's errors with ``g = 0``);
+- ``f(t)`` (:func:`local_misfit`): the law's own systematic misfit of the fitted runs near
+  step ``t``, the largest ``|mean relative residual|`` of a fitted run over the ``W`` steps
+  around ``t`` (0 where no fitted run logged): a new run is no better predicted at a stage of
+  training than the fitted runs were, which matters early, where the fit skipped its first
+  steps and the law misses the fast initial fall by up to a few %;
 - ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
 - ``s(t)`` (:func:`ensemble_spread`): the s.d. of the predictions of a small ensemble fitted to
   the same runs over what they cannot pin: the forward-area exponent p (0.7, 1, 1.3) and the
@@ -44,6 +49,7 @@ cross-validation. Between those levels ``q / z`` is interpolated, outside them h
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -76,14 +82,14 @@ class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
 
     scale: float = 1.0
-    horizon_exponent: float = 1.0
+    horizon_exponent: float = 0.5
     steep_factor: float = 0.008
     peak_factor: float = 0.0
     ensemble_factor: float = 0.0
     anneal_exponent: float = 0.5
-    anneal_floor: float = 0.05
+    anneal_floor: float = 0.1
     # q(level): |error| / sd quantiles of held-out final losses (benchmarks/calibration.py)
-    quantiles: tuple[tuple[float, float], ...] = ((0.5, 1.016), (0.8, 1.296), (0.9, 1.712))
+    quantiles: tuple[tuple[float, float], ...] = ((0.5, 0.971), (0.8, 1.296), (0.9, 1.725))
 
 
 # chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
@@ -100,6 +106,7 @@ class Extrapolation:
     steepness: NDArray[np.float64]
     peak_flag: int | NDArray[np.int64]
     annealed: float | NDArray[np.float64] = 1.0  # u(t) = 1 - lr(t) / peak
+    misfit: float | NDArray[np.float64] = 0.0  # f(t), relative
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,7 +231,43 @@ def extrapolation(
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
         annealed=np.clip(1.0 - lr[steps - 1] / schedule.peak, 0.0, 1.0),
+        misfit=local_misfit(fitted, steps, window),
     )
+
+
+# per fit, each fitted run's logged steps after warmup and the running sum of its relative
+# residuals there: fixed by the fit, and a prediction would otherwise re-evaluate every run
+Residuals = list[tuple[NDArray[np.int64], NDArray[np.float64]]]
+_RESIDUALS: weakref.WeakKeyDictionary[FittedLaw, Residuals] = weakref.WeakKeyDictionary()
+
+
+def _running_residuals(fitted: FittedLaw) -> Residuals:
+    if fitted not in _RESIDUALS:
+        parts = []
+        for run in fitted.runs:
+            after = run.steps > run.schedule.warmup_steps
+            if not after.any():
+                continue
+            with np.errstate(all="ignore"):
+                relative = np.nan_to_num(fitted.predict_run(run)[after] / run.loss[after] - 1.0)
+            parts.append((run.steps[after], np.concatenate([[0.0], np.cumsum(relative)])))
+        _RESIDUALS[fitted] = parts
+    return _RESIDUALS[fitted]
+
+
+def local_misfit(fitted: FittedLaw, steps: NDArray[np.int64], window: int) -> NDArray[np.float64]:
+    """``f(t)``: at each of ``steps``, the largest over the fitted runs of the ``|mean|`` of the
+    run's relative residuals logged within ``window / 2`` steps of it (after warmup, including
+    the steps the fit skipped), a step outside a run taken as its nearest logged one: its
+    misfit is held beyond it (0 where a run logged none)."""
+    out = np.zeros(steps.size)
+    for at, total in _running_residuals(fitted):
+        near = np.clip(steps, at[0], at[-1])
+        lo = np.searchsorted(at, near - window / 2)
+        hi = np.searchsorted(at, near + window / 2, side="right")
+        mean = (total[hi] - total[lo]) / np.maximum(hi - lo, 1)
+        out = np.maximum(out, np.abs(mean))
+    return out
 
 
 def law_error(fitted: FittedLaw) -> float:
@@ -260,7 +303,8 @@ def discrepancy_sd(
     peak = 1.0 + settings.peak_factor * np.asarray(where.peak_flag)
     anneal = np.maximum(where.annealed, settings.anneal_floor) ** settings.anneal_exponent
     fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak * anneal
-    return np.hypot(fitted, settings.steep_factor * np.log(where.steepness))
+    steep = settings.steep_factor * np.log(where.steepness)
+    return np.sqrt(fitted**2 + steep**2 + np.square(where.misfit))
 
 
 def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
