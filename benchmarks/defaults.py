@@ -20,8 +20,10 @@ against the default's on the same families. A variant tuned on one family is not
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,7 @@ class Scored:
     final: float
     mape: float
     held: tuple[str, ...]
+    worst: float = np.inf  # the largest |final error| of a target, %
 
 
 def score_family(family: Family, variant: Variant) -> Scored:
@@ -81,7 +84,7 @@ def score_family(family: Family, variant: Variant) -> Scored:
             family.fit_runs, variant.law, skip_fraction=variant.skip_fraction, backtest=False
         )
     except InputError:
-        return Scored(np.inf, np.inf, ())
+        return Scored(np.inf, np.inf, ())  # the variant cannot fit this family
     finals, mapes = [], []
     for run in family.targets:
         predicted = fitted.curve(run.schedule, run.steps)
@@ -89,7 +92,7 @@ def score_family(family: Family, variant: Variant) -> Scored:
         relative = np.abs(predicted[keep] / run.loss[keep] - 1)
         finals.append(100 * relative[-1])
         mapes.append(100 * float(np.mean(relative)))
-    return Scored(float(np.mean(finals)), float(np.mean(mapes)), fitted.held)
+    return Scored(float(np.mean(finals)), float(np.mean(mapes)), fitted.held, max(finals))
 
 
 def weighted(values: np.ndarray, names: list[str]) -> float:
@@ -100,18 +103,19 @@ def weighted(values: np.ndarray, names: list[str]) -> float:
 
 
 def variant_table(results: dict[str, dict[str, Scored]], names: list[str]) -> list[str]:
-    head = " | ".join(f"{g}: final % | {g}: MAPE %" for g in GROUPS)
+    head = " | ".join(f"{g}: final % | worst | MAPE %" for g in GROUPS)
     lines = [
         "### Each variant on every family (fit on the constant and cosine runs)",
         "",
         f"| variant | {head} | all (groups equal): final % | fits with a bound hit (L0) |",
-        "|---|" + "---:|" * (2 * len(GROUPS) + 2),
+        "|---|" + "---:|" * (3 * len(GROUPS) + 2),
     ]
     for label, by_family in results.items():
         cells = []
         for g in GROUPS:
             members = [by_family[n] for n in names if group(n) == g]
             cells.append(f"{np.mean([s.final for s in members]):.3f}")
+            cells.append(f"{max(s.worst for s in members):.3f}")
             cells.append(f"{np.mean([s.mape for s in members]):.3f}")
         overall = weighted(np.array([by_family[n].final for n in names]), names)
         held = sum(bool(by_family[n].held) for n in names)
@@ -145,22 +149,70 @@ def cross_validation(results: dict[str, dict[str, Scored]], names: list[str]) ->
     lines += [
         f"| **all (groups equal)** | | {held_out:.3f} | {default:.3f} |",
         "",
-        f"Chosen on all families: {best}.",
+        f"Chosen on all families: {best}. {verdict(results, names, best, held_out < default)}",
     ]
     return lines
+
+
+def verdict(results: dict[str, dict[str, Scored]], names: list[str], best: str, cv: bool) -> str:
+    """Whether ``best`` replaces the default: only when the held-out choices beat the default
+    (``cv``) and no group's mean final error, worst final error or mean MAPE gets worse (a
+    point prediction must not get worse on any shared benchmark)."""
+    if best == DEFAULT_LABEL:
+        return "The default stays."
+    worse = []
+    for g in GROUPS:
+        members = [n for n in names if group(n) == g]
+        for what, get in (
+            ("mean final error", lambda s: s.final),
+            ("MAPE", lambda s: s.mape),
+        ):
+            new = np.mean([get(results[best][n]) for n in members])
+            old = np.mean([get(results[DEFAULT_LABEL][n]) for n in members])
+            if new > old:
+                worse.append(f"{g} {what} {old:.3f} -> {new:.3f} %")
+        for n in members:
+            if results[best][n].worst > results[DEFAULT_LABEL][n].worst:
+                old, new = results[DEFAULT_LABEL][n].worst, results[best][n].worst
+                worse.append(f"{n} worst final error {old:.3f} -> {new:.3f} %")
+    if cv and not worse:
+        return "It replaces the default."
+    why = "; ".join(worse) if worse else "the held-out choices do not beat the default"
+    return f"The default stays: with it {why}."
+
+
+def cached(
+    cache: Path | None, variant: Variant, compute: Callable[[Variant], dict[str, Scored]]
+) -> dict[str, Scored]:
+    """``compute(variant)``, kept in ``cache`` (a pickle per variant) when given."""
+    path = None if cache is None else cache / f"defaults-{variant.label.split(' (')[0]}.pkl"
+    if path is not None and path.exists():
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    scores = compute(variant)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            pickle.dump(scores, handle)
+    return scores
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_option(parser)
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
+    parser.add_argument(
+        "--cache", type=Path, metavar="DIR", help="keep each variant's scores here (reused)"
+    )
     args = parser.parse_args()
     families = shared_families(args.data)
     names = [f.name for f in families]
     results: dict[str, dict[str, Scored]] = {}
     for variant in VARIANTS:
         start = time.perf_counter()
-        results[variant.label] = {f.name: score_family(f, variant) for f in families}
+        results[variant.label] = cached(
+            args.cache, variant, lambda v: {f.name: score_family(f, v) for f in families}
+        )
         print(f"{variant.label}: {time.perf_counter() - start:.1f} s", flush=True)
     lines = variant_table(results, names) + [""] + cross_validation(results, names)
     print("\n".join(lines))
