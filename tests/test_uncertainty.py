@@ -269,21 +269,21 @@ def test_a_wsd_interval_is_narrow_before_its_cooldown_and_widens_through_it(fitt
     assert relative[0] < 0.5 * relative[-1]
 
 
-def test_the_local_misfit_is_the_fitted_runs_own_mean_residual_near_each_step(fitted):
-    """f(t): where the law misses a fitted run systematically, a new run's interval there is
-    at least that wide; logging noise averages out over the window."""
+def test_the_local_misfit_is_the_mean_residual_of_the_fitted_run_at_the_nearest_lr(fitted):
+    """f(t): where the law misses the fitted run that ran at the schedule's LR, a new run's
+    interval there is at least that wide; logging noise averages out over the window."""
     window = round(0.05 * fitted.horizon)
     steps = np.array([1000, 4000, 7000], dtype=np.int64)
-    misfit = local_misfit(fitted, steps, window)
-    for step, value in zip(steps, misfit):
-        means = []
-        for run in fitted.runs:
+    for run in fitted.runs:  # each fitted schedule is nearest to itself
+        lr = LRHistory.of(run.schedule, 3 * STEPS).held
+        misfit = local_misfit(fitted, steps, window, lr)
+        for step, value in zip(steps, misfit):
             near = np.abs(run.steps - step) <= window / 2
-            means.append(abs(np.mean(fitted.predict_run(run)[near] / run.loss[near] - 1)))
-        assert value == pytest.approx(max(means))
-    assert np.all(misfit < 0.001)  # the synthetic runs' noise is 0.1 % a point
-    beyond = local_misfit(fitted, np.array([STEPS, 3 * STEPS]), window)
-    assert beyond[1] == pytest.approx(beyond[0])  # held beyond the fitted runs
+            own = np.mean(fitted.predict_run(run)[near] / run.loss[near] - 1)
+            assert value == pytest.approx(abs(own))
+        assert np.all(misfit < 0.001)  # the synthetic runs' noise is 0.1 % a point
+        beyond = local_misfit(fitted, np.array([STEPS, 3 * STEPS]), window, lr)
+        assert beyond[1] == pytest.approx(beyond[0])  # held beyond the fitted runs
 
 
 def test_the_misfit_joins_the_discrepancy_in_quadrature():
