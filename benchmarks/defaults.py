@@ -14,7 +14,10 @@ the variant with the least mean final |error| on all the *other* families (the t
 weighted equally) is chosen and scored on it; the held-out error of those choices is set
 against the default's on the same families. A variant tuned on one family is not a default.
 
-    python benchmarks/defaults.py [--data DIR] [--markdown docs/defaults.md]
+    python benchmarks/defaults.py [--data DIR] [--markdown docs/defaults.md] [--cache DIR]
+
+``--cache DIR`` keeps each variant's scores (``DIR/defaults-*.pkl``); delete them when the
+fitting code changes.
 """
 
 from __future__ import annotations
@@ -227,15 +230,16 @@ Made by `python benchmarks/defaults.py --markdown docs/defaults.md` (public data
 keeps each variant's scores for the next run). Each variant changes one default of `lrcurve
 fit` (skip fraction, warmup convention, forward-area exponent p, law), is fitted on each
 family's constant and cosine runs (the 17 families of docs/calibration.md) and predicts the
-family's other runs. *final %*: mean |error| of the held-out final losses; *worst*: the
-largest of them; *MAPE %*: mean whole-curve error after 10 % of each run; *fits with a bound
-hit*: family fits that left a parameter on its bound (`L0 = 0` in brackets).
+family's other runs. *final %*: mean |error| of the held-out final losses; *worst*: the largest
+of them; *MAPE %*: mean whole-curve error after 10 % of each run; *fits with a bound hit*:
+family fits that left a parameter on its bound (`L0 = 0` in brackets).
 
 The rule: a variant replaces the default only when (1) chosen on the other families, it lowers
 the held-out mean final error (leave one family out, the three groups of families weighted
 equally), and (2) no group's mean final error or MAPE and no family's worst final error gets
 worse with it: a point prediction must not get worse on any shared benchmark. The verdict line
-at the end applies it.
+at the end applies it. Bounds: no fit of any variant on these families leaves a parameter on
+its bound (last column), so they give no evidence for another bound than `L0 >= 0`.
 
 """
 
