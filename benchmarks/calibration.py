@@ -97,6 +97,28 @@ held-out final losses (or of whole-curve points after 10 % of each run) inside t
 the nominal level. Half-width and |error|: medians, in % of the loss; *ratio*: their quotient
 (target at most 2.5). Target for 90 %: 85-95 % of final losses.
 
+## What a user sees
+
+Every predicted loss comes with its predictive interval (90 % by default, `--level` to change
+it): the law's own error learned from backtests on the fitted runs, widened where the schedule
+leaves them (a longer horizon, a faster LR fall, a cooldown the fitted runs never made). On the
+sample runs (a 25M model, constant and cosine runs of 24k steps):
+
+```console
+$ lrcurve fit sample_runs/constant.csv sample_runs/cosine.csv
+$ lrcurve predict --schedule wsd --steps 24000
+final loss at step 24000: 3.2728 [3.2055, 3.3401] (90 %)
+$ lrcurve predict --schedule wsd --steps 24000 --level 0.5
+final loss at step 24000: 3.2728 [3.2329, 3.3127] (50 %)
+$ lrcurve predict --schedule wsd --steps 48000
+final loss at step 48000: 3.2075 [3.1234, 3.2915] (90 %)
+```
+
+(last lines of each output.) The tables below measure how often such intervals contain the
+loss real runs reached, on runs the fit never saw.
+
+## How it is made
+
 The predictive interval (`lrcurve/uncertainty.py`) is `L ± q(level) sd`, with `sd^2 = se^2 + (L
 d)^2` and `d^2 = (k b max(1, t/T)^a (1 + c_peak m_peak) max(u, u0)^g)^2 + (c_steep ln r)^2 +
 f^2`: `b` is the RMS error of backtests on the fitted runs themselves (each cut at 40-80 %,
@@ -104,9 +126,9 @@ refitted, forecasting its own final loss), `t/T` the horizon ratio, `r` how much
 fell over the last 5 % of the fitted horizon than it ever does in a fitted run, `m_peak` a peak
 LR other than the fitted one, `u = 1 - lr/peak` how far the LR has been annealed (the law's
 error builds up through a cooldown; before it the law is as sure as on the fitted runs), `f`
-the law's own misfit of the fitted runs near that step (the largest |mean relative residual| of
-a fitted run over the 5 % of the horizon around it, held beyond the runs: early in training,
-where the fit skips its first 5 %, it is up to 1 %). `k, a, c_steep, c_peak, g, u0` come from a
+the law's own misfit near that step of the fitted run whose LR there is nearest (its |mean
+relative residual| over the 5 % of the horizon around it, held beyond the run: early in
+training, where the fit skips its first 5 %, it is up to 1 %). `k, a, c_steep, c_peak, g, u0` come from a
 grid, minimising the interval score (Gneiting & Raftery 2007) at 50/80/90 % of the final losses
 plus that of 20 points of each held-out curve, in units of `b`, the three groups of families
 (the paper's protocol, the 124M sweeps, the scaling families) weighted equally. `q(level)` is
