@@ -128,8 +128,8 @@ LR other than the fitted one, `u = 1 - lr/peak` how far the LR has been annealed
 error builds up through a cooldown; before it the law is as sure as on the fitted runs), `f`
 the law's own misfit near that step of the fitted run whose LR there is nearest (its |mean
 relative residual| over the 5 % of the horizon around it, held beyond the run: early in
-training, where the fit skips its first 5 %, it is up to 1 %). `k, a, c_steep, c_peak, g, u0` come from a
-grid, minimising the interval score (Gneiting & Raftery 2007) at 50/80/90 % of the final losses
+training, where the fit skips its first 5 %, it is up to 1 %). `k, a, c_steep, c_peak, g, u0`
+come from a grid, minimising the interval score (Gneiting & Raftery 2007) at 50/80/90 % of the final losses
 plus that of 20 points of each held-out curve, in units of `b`, the three groups of families
 (the paper's protocol, the 124M sweeps, the scaling families) weighted equally. `q(level)` is
 then not the Gaussian quantile but the split-conformal quantile (Lei et al. 2018) of `|error| /
