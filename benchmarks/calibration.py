@@ -114,8 +114,8 @@ $ lrcurve predict --schedule wsd --steps 48000
 final loss at step 48000: 3.2075 [3.1234, 3.2915] (90 %)
 ```
 
-(last lines of each output.) The tables below measure how often such intervals contain the
-loss real runs reached, on runs the fit never saw.
+(last lines of each output.) The tables below measure how often such intervals contain the loss
+real runs reached, on runs the fit never saw.
 
 ## How it is made
 
@@ -129,15 +129,15 @@ error builds up through a cooldown; before it the law is as sure as on the fitte
 the law's own misfit near that step of the fitted run whose LR there is nearest (its |mean
 relative residual| over the 5 % of the horizon around it, held beyond the run: early in
 training, where the fit skips its first 5 %, it is up to 1 %). `k, a, c_steep, c_peak, g, u0`
-come from a grid, minimising the interval score (Gneiting & Raftery 2007) at 50/80/90 % of the final losses
-plus that of 20 points of each held-out curve, in units of `b`, the three groups of families
-(the paper's protocol, the 124M sweeps, the scaling families) weighted equally. `q(level)` is
-then not the Gaussian quantile but the split-conformal quantile (Lei et al. 2018) of `|error| /
-sd` over the held-out final losses of the same families: the errors are not Gaussian in units
-of `sd` (most of the scaling families' final losses lie 1.3-1.6 sd out, so a Gaussian 80 %
-interval held 63 % of them). Every table below scores each family with settings and `q` chosen
-on all the *other* families (leave one family out); the library default is the choice on all
-families.
+come from a grid, minimising the interval score (Gneiting & Raftery 2007) at 50/80/90 % of the
+final losses plus that of 20 points of each held-out curve, in units of `b`, the three groups
+of families (the paper's protocol, the 124M sweeps, the scaling families) weighted equally.
+`q(level)` is then not the Gaussian quantile but the split-conformal quantile (Lei et al. 2018)
+of `|error| / sd` over the held-out final losses of the same families: the errors are not
+Gaussian in units of `sd` (most of the scaling families' final losses lie 1.3-1.6 sd out, so a
+Gaussian 80 % interval held 63 % of them). Every table below scores each family with settings
+and `q` chosen on all the *other* families (leave one family out); the library default is the
+choice on all families.
 
 Not adopted: a shift of the centre for the known sign after sharp drops, `L (1 - s ln r)` (last
 table). Cross-validated, `s` runs to the grid's edge (1 % per unit of `ln r`): it halves the
