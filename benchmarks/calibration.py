@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,6 +64,7 @@ from lrcurve.uncertainty import (  # noqa: E402
     z_value,
 )
 
+T = TypeVar("T")
 SWEEP_LRS = ("0.0001", "0.0005", "0.001", "0.002")
 LEVELS = (0.5, 0.8, 0.9)
 CURVE_FROM = 0.1  # whole-curve points are scored after this fraction of the run
@@ -488,19 +490,25 @@ def centre_shift(items: list[Forecast], names: list[str]) -> list[str]:
     return lines
 
 
-def family_fits(families: list[Family], cache: Path | None) -> dict[str, FittedLaw]:
-    """The default fit of each family's constant and cosine runs (with ``b``, from 10 warm
-    refits each), read from ``cache/fits.pkl`` when there, else written there."""
-    path = None if cache is None else cache / "fits.pkl"
+def pickled(path: Path | None, compute: Callable[[], T]) -> T:
+    """``compute()``, kept in the pickle ``path`` and read from it when there (None: no
+    cache)."""
     if path is not None and path.exists():
         with open(path, "rb") as handle:
             return pickle.load(handle)
-    fits = {f.name: fit(f.fit_runs) for f in families}
+    value = compute()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:
-            pickle.dump(fits, handle)
-    return fits
+            pickle.dump(value, handle)
+    return value
+
+
+def family_fits(families: list[Family], cache: Path | None) -> dict[str, FittedLaw]:
+    """The default fit of each family's constant and cosine runs (with ``b``, from 10 warm
+    refits each), kept in ``cache/fits.pkl``."""
+    path = None if cache is None else cache / "fits.pkl"
+    return pickled(path, lambda: {f.name: fit(f.fit_runs) for f in families})
 
 
 def main() -> None:

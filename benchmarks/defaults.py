@@ -23,10 +23,8 @@ fitting code changes.
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +34,7 @@ from public_data import add_data_option
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from calibration import CURVE_FROM, Family, group, shared_families  # noqa: E402
+from calibration import CURVE_FROM, Family, group, pickled, shared_families  # noqa: E402
 
 from lrcurve import fit  # noqa: E402
 from lrcurve.errors import InputError  # noqa: E402
@@ -184,22 +182,6 @@ def verdict(results: dict[str, dict[str, Scored]], names: list[str], best: str, 
     return f"The default stays: with it {why}."
 
 
-def cached(
-    cache: Path | None, variant: Variant, compute: Callable[[Variant], dict[str, Scored]]
-) -> dict[str, Scored]:
-    """``compute(variant)``, kept in ``cache`` (a pickle per variant) when given."""
-    path = None if cache is None else cache / f"defaults-{variant.label.split(' (')[0]}.pkl"
-    if path is not None and path.exists():
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    scores = compute(variant)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            pickle.dump(scores, handle)
-    return scores
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_option(parser)
@@ -213,8 +195,9 @@ def main() -> None:
     results: dict[str, dict[str, Scored]] = {}
     for variant in VARIANTS:
         start = time.perf_counter()
-        results[variant.label] = cached(
-            args.cache, variant, lambda v: {f.name: score_family(f, v) for f in families}
+        path = None if args.cache is None else args.cache / f"defaults-{variant.label[:12]}.pkl"
+        results[variant.label] = pickled(
+            path, lambda v=variant: {f.name: score_family(f, v) for f in families}
         )
         print(f"{variant.label}: {time.perf_counter() - start:.1f} s", flush=True)
     lines = variant_table(results, names) + [""] + cross_validation(results, names)
