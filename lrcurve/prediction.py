@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from lrcurve.errors import ReadError
 from lrcurve.metrics import Scores, score
 from lrcurve.schedules import Schedule
-from lrcurve.uncertainty import z_value
+from lrcurve.uncertainty import interval_factor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,10 +91,10 @@ class Prediction:
 
     @property
     def half_width(self) -> NDArray[np.float64] | None:
-        """Half the predictive interval's width at each step (``z(level) sd``)."""
+        """Half the predictive interval's width at each step (``q(level) sd``)."""
         if self.sd is None or self.level is None:
             return None
-        return z_value(self.level) * self.sd
+        return interval_factor(self.level) * self.sd
 
     @property
     def lower(self) -> NDArray[np.float64] | None:
