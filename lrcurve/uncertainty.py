@@ -100,11 +100,11 @@ class Discrepancy:
     steep_factor: float = 0.008
     peak_factor: float = 0.0
     ensemble_factor: float = 0.0
-    size_factor: float = SIZE_FACTOR
     anneal_exponent: float = 0.5
     anneal_floor: float = 0.05
     # q(level): |error| / sd quantiles of held-out final losses (benchmarks/calibration.py)
     quantiles: tuple[tuple[float, float], ...] = ((0.5, 1.015), (0.8, 1.296), (0.9, 1.712))
+    size_factor: float = SIZE_FACTOR
 
 
 # chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
@@ -120,9 +120,9 @@ class Extrapolation:
     horizon_ratio: NDArray[np.float64]
     steepness: NDArray[np.float64]
     peak_flag: int | NDArray[np.int64]
-    size_ratio: float | NDArray[np.float64] = 1.0
     annealed: float | NDArray[np.float64] = 1.0  # u(t) = 1 - lr(t) / peak
     misfit: float | NDArray[np.float64] = 0.0  # f(t), relative
+    size_ratio: float | NDArray[np.float64] = 1.0  # r_size, N beyond the fitted sizes
 
 
 @dataclass(frozen=True, eq=False)
