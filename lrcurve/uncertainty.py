@@ -64,13 +64,7 @@ if TYPE_CHECKING:  # lrcurve.fitted builds on this module
     from lrcurve.fitted import FittedLaw
     from lrcurve.schedules import Schedule
 
-BACKTEST_CUTS = (
-    0.4,
-    0.5,
-    0.6,
-    0.7,
-    0.8,
-)  # each fitted run is cut at these fractions to forecast its tail
+BACKTEST_CUTS = (0.4, 0.5, 0.6, 0.7, 0.8)  # each fitted run is cut here to forecast its tail
 MEMBER_EXPONENTS = (0.7, 1.3)  # the ensemble's other forward-area exponents p
 MIN_TAIL_POINTS = 2  # a cut leaving fewer logged points after it is not a backtest
 RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of the fitted horizon
