@@ -512,6 +512,7 @@ def family_fits(families: list[Family], cache: Path | None) -> dict[str, FittedL
 
 
 def main() -> None:
+    # over 60 lines: the benchmark's one flow (read, fit, cross-validate, print), in its order
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_option(parser)
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")

@@ -72,13 +72,7 @@ if TYPE_CHECKING:  # lrcurve.fitted builds on this module
     from lrcurve.fitted import FittedLaw
     from lrcurve.schedules import Schedule
 
-BACKTEST_CUTS = (
-    0.4,
-    0.5,
-    0.6,
-    0.7,
-    0.8,
-)  # each fitted run is cut at these fractions to forecast its tail
+BACKTEST_CUTS = (0.4, 0.5, 0.6, 0.7, 0.8)  # each fitted run is cut here to forecast its tail
 MEMBER_EXPONENTS = (0.7, 1.3)  # the ensemble's other forward-area exponents p
 # the ensemble's other laws: those the intervals were calibrated with (a law added to LAWS
 # does not change the intervals of the others), and for a size-aware law their size-aware forms
