@@ -12,7 +12,8 @@ line after ``$ echo $?``. Other lines (output, other commands) are not run.
 A block right after a line ``<!-- docs-test: skip, run by tests/FILE::TEST -->`` is not run: for
 slow examples (a multi-power fit) that a named test already runs.
 
-A ```python block runs in the same folder, after the page's commands.
+A ```python block runs in the same folder, in its place among the page's commands (a block that
+writes the files later commands read comes before them).
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ class Command:
     args: str
     where: str
     expected: int = 0
+    python: str = ""  # a Python block, run in its place instead of a command
 
 
 @dataclass
 class Page:
     commands: list[Command] = field(default_factory=list)
-    python: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
 
 
@@ -89,7 +90,7 @@ def parse(path: Path) -> Page:
         if skip and _runs_elsewhere(skip.group(1)):
             continue
         if language == "python":
-            page.python.append(body)
+            page.commands.append(Command({}, "", where, python=body))
             continue
         if language not in ("console", "bash"):
             continue
@@ -149,7 +150,7 @@ def _pages_with_examples() -> list[Path]:
 
 def _has_examples(path: Path) -> bool:
     page = parse(path)
-    return bool(page.python or any(command.expected >= 0 for command in page.commands))
+    return any(command.python or command.expected >= 0 for command in page.commands)
 
 
 @pytest.mark.parametrize(
@@ -160,6 +161,9 @@ def test_every_example_of_the_page_runs(path: Path, tmp_path: Path) -> None:
     cwd = _workspace(tmp_path)
     variables: dict[str, str] = {}
     for command in page.commands:
+        if command.python:
+            _run_python(command, cwd, path)
+            continue
         if command.expected < 0:  # a shell variable for the commands after it
             name, value = command.args.split("=", 1)
             variables[name] = value
@@ -170,13 +174,16 @@ def test_every_example_of_the_page_runs(path: Path, tmp_path: Path) -> None:
             f"{command.where}: lrcurve {command.args} exited {result.returncode}, "
             f"the page says {command.expected}\n{result.stderr[-2000:]}"
         )
-    for block in page.python:
-        saved = os.getcwd()
-        os.chdir(cwd)
-        try:
-            exec(compile(block, f"{path.name} python block", "exec"), {"__name__": "__doc__"})
-        finally:
-            os.chdir(saved)
+
+
+def _run_python(command: Command, cwd: Path, path: Path) -> None:
+    saved = os.getcwd()
+    os.chdir(cwd)
+    try:
+        code = compile(command.python, f"{command.where} python block", "exec")
+        exec(code, {"__name__": "__doc__"})
+    finally:
+        os.chdir(saved)
 
 
 def test_the_extractor_reads_commands_variables_and_stated_exit_codes(tmp_path: Path) -> None:
