@@ -15,8 +15,8 @@ the band while ``|d| <= q sqrt((k s_law)^2 + (m s_noise)^2)``, with
 - ``m`` (:data:`NOISE_FACTOR`, at least 1): how many times that estimate the window's noise
   is, as logged losses are often averaged over the logging interval and so correlated;
 - ``k`` (:data:`LAW_FACTOR`): how much wider than the interval of one point the band of a run
-  judged over all its windows at once must be (a run fails on any of them; with the Gaussian
-  interval of before, ``k = 1`` failed 17 % of the healthy shared runs). ``k`` and ``m`` are
+  judged over all its windows at once must be (a run fails on any of them, so ``k = 1`` fails
+  many healthy runs: docs/check-gate.md). ``k`` and ``m`` are
   chosen across the shared families, leaving each out in turn (``benchmarks/check_gate.py``,
   docs/check-gate.md), never on a scored run;
 - ``q``: the multiple of the s.d. that makes the central predictive interval at ``level``

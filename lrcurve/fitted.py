@@ -293,7 +293,7 @@ class FittedLaw:
         self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
     ) -> tuple[str, ...]:
         """Said when ``schedule`` decays lower or faster than any fitted run over its first
-        ``n_steps``: the two things a constant and a cosine run do not pin (README, accuracy).
+        ``n_steps``: the two things a constant and a cosine run do not pin (docs/accuracy.md).
         ``lr``: its per-step LR (warmup held at the LR it reaches) if already computed."""
         return tuple(detail for _, detail in self._decay(schedule, n_steps, lr))
 

@@ -1,8 +1,8 @@
 """Predictive intervals that include the law's own error, learned from the user's own runs.
 
-Today's ``±`` is the delta-method s.e. of the fitted parameters only; on unseen real curves the
-final loss lies 1-46 of them away (issue 14). The predictive s.d. here adds a model-discrepancy
-term, relative to the loss, to that parameter noise:
+The delta-method s.e. of the fitted parameters alone is far narrower than the law's real error
+on unseen curves (docs/calibration.md). The predictive s.d. here adds a model-discrepancy term,
+relative to the loss, to that parameter noise:
 
     sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
     d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak) max(u(t), u0)^g)^2
