@@ -6,14 +6,14 @@ LRC    := $(VENV)/bin/lrcurve
 STAMP  := $(VENV)/.installed
 DEMO   := demo_out
 
-.PHONY: env demo test fuzz lint bench accuracy clean
+.PHONY: env demo test fuzz lint bench accuracy accuracy-figures docs clean
 
 env: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,tensorboard]'
+	$(PY) -m pip install --quiet -e '.[test,tensorboard,wandb]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -45,5 +45,31 @@ bench: $(STAMP)
 accuracy: $(STAMP)
 	$(PY) benchmarks/accuracy.py $(if $(DATA),--data $(DATA))
 
+# docs/accuracy-figures.md: the accuracy and cooldown-sweep benchmarks' tables, rewritten
+# (public data in ../shared/data or DATA=DIR; about half an hour on 2 cores).
+FIGURES := docs/accuracy-figures.md
+MD      := $(PY) benchmarks/markdown.py
+DATA_OPT = $(if $(DATA),--data $(DATA))
+
+accuracy-figures: $(STAMP)
+	$(MD) --as-markdown --title "Accuracy: the figures" $(FIGURES) -- benchmarks/accuracy.py $(DATA_OPT)
+	$(MD) --as-markdown --append $(FIGURES) -- benchmarks/accuracy.py --lr-exponent 0.6 $(DATA_OPT)
+	$(MD) --as-markdown --append $(FIGURES) -- benchmarks/accuracy.py --scan-lr-exponent $(DATA_OPT)
+	$(MD) --append $(FIGURES) -- benchmarks/cooldown_sweeps.py $(DATA_OPT)
+	$(MD) --append $(FIGURES) -- benchmarks/cooldown_sweeps.py --lr-exponent 0.7 $(DATA_OPT)
+	$(MD) --append $(FIGURES) -- benchmarks/cooldown_sweeps.py --lr-exponent 0.6 $(DATA_OPT)
+	$(MD) --as-markdown --append $(FIGURES) -- benchmarks/cooldown_sweeps.py --scan-lr-exponent $(DATA_OPT)
+
+# The documentation site (mkdocs-material + mkdocstrings) into site/; --strict fails on a broken
+# link, a missing page or an API name that does not resolve.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(DEMO) build *.egg-info
+	rm -rf $(VENV) $(DEMO) build site *.egg-info

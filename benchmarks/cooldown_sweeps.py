@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from lrcurve import fit, read_runs  # noqa: E402
 from lrcurve.laws import MomentumLaw  # noqa: E402
 from lrcurve.metrics import score  # noqa: E402
-from lrcurve.optimize import against_measured, measured_bests, predicted_losses, wsd_candidates  # noqa: E402
+from lrcurve.opinions import against_measured, measured_bests  # noqa: E402
+from lrcurve.optimize import predicted_losses, wsd_candidates  # noqa: E402
 from lrcurve.runs import Run  # noqa: E402
 
 FINE = tuple(np.round(np.arange(0.05, 0.951, 0.05), 3))

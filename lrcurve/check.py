@@ -208,7 +208,7 @@ class CheckResult:
 
     def summary(self) -> str:
         """One line for people and CI logs."""
-        text = f"{self.run.name}: "
+        text = f"{self.run.label}: "
         if self.diverged:
             text += (
                 f"the run diverged at step {self.run.diverged_at} (its loss is NaN or infinite "
@@ -228,6 +228,7 @@ class CheckResult:
         first, worst, n = self.first_drift, self.worst, self.steps.size
         return {
             "run": self.run.name,
+            "label": self.run.label,
             "source": self.run.source,
             "status": self.status,
             "diverged_at": self.run.diverged_at,

@@ -2,7 +2,7 @@
 run's own schedule widened by the run's logging noise.
 
 A window of ``n`` logged points with mean relative deviation ``d`` from the prediction is inside
-the band while ``|d| <= z sqrt((k s_law)^2 + (m s_noise)^2)``, with
+the band while ``|d| <= q sqrt((k s_law)^2 + (m s_noise)^2)``, with
 
 - ``s_law``: the mean over the window's points of the predictive s.d. relative to the loss,
   ``sd(t) / L(t)`` (:mod:`lrcurve.uncertainty`: the law's own error, learned from backtests on
@@ -15,11 +15,12 @@ the band while ``|d| <= z sqrt((k s_law)^2 + (m s_noise)^2)``, with
 - ``m`` (:data:`NOISE_FACTOR`, at least 1): how many times that estimate the window's noise
   is, as logged losses are often averaged over the logging interval and so correlated;
 - ``k`` (:data:`LAW_FACTOR`): how much wider than the interval of one point the band of a run
-  judged over all its windows at once must be (a run fails on any of them; at ``k = 1`` 17 %
-  of the healthy shared runs failed). ``k`` and ``m`` are chosen across the shared families,
-  leaving each out in turn (``benchmarks/check_gate.py``, docs/check-gate.md), never on a
-  scored run;
-- ``z``: the Gaussian quantile of the central interval at ``level`` (0.9 -> 1.645).
+  judged over all its windows at once must be (a run fails on any of them, so ``k = 1`` fails
+  many healthy runs: docs/check-gate.md). ``k`` and ``m`` are
+  chosen across the shared families, leaving each out in turn (``benchmarks/check_gate.py``,
+  docs/check-gate.md), never on a scored run;
+- ``q``: the multiple of the s.d. that makes the central predictive interval at ``level``
+  (:func:`lrcurve.uncertainty.interval_factor`, learned across the shared families).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.uncertainty import z_value
+from lrcurve.uncertainty import interval_factor
 
 if TYPE_CHECKING:
     from lrcurve.fitted import FittedLaw
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from lrcurve.runs import Run
 
 NOISE_FACTOR = 1.0  # m: chosen on all shared families by benchmarks/check_gate.py
-LAW_FACTOR = 2.0  # k: chosen with m (docs/check-gate.md)
+LAW_FACTOR = 1.75  # k: chosen with m (docs/check-gate.md)
 DEFAULT_LEVEL = 0.9
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
 
@@ -53,8 +54,9 @@ class WindowSpread:
     def half_width(
         self, level: float, noise_factor: float = NOISE_FACTOR, law_factor: float = LAW_FACTOR
     ) -> float:
-        """``z sqrt((k s_law)^2 + (m s_noise)^2)``."""
-        return z_value(level) * float(np.hypot(law_factor * self.law, noise_factor * self.noise))
+        """``q sqrt((k s_law)^2 + (m s_noise)^2)``."""
+        spread = np.hypot(law_factor * self.law, noise_factor * self.noise)
+        return interval_factor(level) * float(spread)
 
 
 def logging_noise(deviation: NDArray[np.float64]) -> float:

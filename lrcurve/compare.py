@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit, fit_window
 from lrcurve.laws import LAWS, law_class, make_law
 from lrcurve.laws.base import Law
 from lrcurve.metrics import Scores, score
+from lrcurve.prediction import AgainstMeasured
 from lrcurve.regime import peak_said
 from lrcurve.runs import Run
 
@@ -41,11 +41,28 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Heldout:
-    """A curve a law did not see while fitted, and how well it predicted it."""
+    """A curve a law did not see while fitted, and how well it predicted it; ``final``: its
+    last logged loss against the prediction's interval at ``level`` (``None`` where the law
+    cannot predict the run's schedule)."""
 
     run: Run
     fitted: FittedLaw
     scores: Scores
+    final: AgainstMeasured | None = None
+    level: float | None = None
+
+    def final_dict(self) -> dict[str, Any] | None:
+        """The held-out final loss: step, measured, predicted, its interval and ``inside``."""
+        f = self.final
+        if f is None:
+            return None
+        return {
+            "step": f.step,
+            "measured": f.measured,
+            "predicted": f.predicted,
+            "interval": {"level": self.level, "lower": f.lower, "upper": f.upper},
+            "inside": f.inside,
+        }
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,12 @@ class LawResult:
         return (*self.fitted.warnings, *dict.fromkeys(folds))
 
     @property
+    def inside(self) -> tuple[int, int]:
+        """Held-out final losses inside their predictive interval, of those with one."""
+        said = [h.final.inside for h in self.heldout if h.final and h.final.inside is not None]
+        return sum(said), len(said)
+
+    @property
     def mape(self) -> float:
         """Mean held-out MAPE, percent."""
         return float(np.mean([h.scores.mape for h in self.heldout]))
@@ -101,7 +124,16 @@ class LawResult:
             "params": {p.name: p.value for p in self.fitted.params},
             "warnings": list(self.warnings),
             "heldout_mape": self.mape,
-            "heldout": [{"run": h.run.name, **h.scores.to_dict()} for h in self.heldout],
+            "heldout": [
+                {
+                    "run": h.run.name,
+                    "label": h.run.label,
+                    **h.scores.to_dict(),
+                    "final": h.final_dict(),
+                }
+                for h in self.heldout
+            ],
+            "heldout_inside": self.inside,
             "fit": {name: s.to_dict() for name, s in self.fitted.scores().items()},
             "n_points": self.n_points,
             "aic": self.aic,
@@ -193,7 +225,8 @@ def truncate(run: Run, last_step: float) -> Run:
 def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
     """The run split into its first ``fraction`` of steps and the rest."""
     cut = fraction * run.last_step
-    head = replace(truncate(run, cut), name=f"{run.name} (first {fraction:.0%})")
+    first, last = f" (first {fraction:.0%})", f" (last {1 - fraction:.0%})"
+    head = replace(truncate(run, cut), name=run.name + first, label=run.label + first)
     tail_keep = run.steps > cut
     if tail_keep.sum() < 1:
         raise InputError(
@@ -201,7 +234,8 @@ def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:
         )
     return head, replace(
         run,
-        name=f"{run.name} (last {1 - fraction:.0%})",
+        name=run.name + last,
+        label=run.label + last,
         steps=run.steps[tail_keep],
         loss=run.loss[tail_keep],
     )
@@ -248,8 +282,10 @@ def compare(
     left_out: Sequence[LeftOut] = (),
     skip_fraction: float = DEFAULT_SKIP,
     progress: Progress | None = None,
+    level: float = 0.9,
 ) -> Comparison:
-    """Fit each of ``laws`` (default: every law, default options) and score it on held-out curves.
+    """Fit each of ``laws`` (default: every law, default options) and score it on held-out curves
+    (each final loss also against its predictive interval at ``level``).
 
     ``left_out`` (from ``build_laws``) is reported with the laws that fail to fit; a law that
     fails is left out and the rest are compared; ``InputError`` when none can be."""
@@ -277,7 +313,7 @@ def compare(
 
         try:
             results.append(
-                _fit_and_score(law, runs, splits, method == "holdout", skip_fraction, tick)
+                _fit_and_score(law, runs, splits, (method == "holdout", skip_fraction, level), tick)
             )
         except InputError as error:
             failed.append(LeftOut(law.name, len(law.param_names), str(error)))
@@ -312,12 +348,13 @@ def _fit_and_score(
     law: Law,
     runs: Sequence[Run],
     splits: Sequence[tuple[list[Run], list[Run]]],
-    holdout: bool,
-    skip_fraction: float,
+    how: tuple[bool, float, float],
     tick: Callable[[int], None],
 ) -> LawResult:
-    """Fit ``law`` to all ``runs`` and to each split's fit runs, score it on each split's others.
-    ``InputError`` naming the fit that failed."""
+    """Fit ``law`` to all ``runs`` and to each split's fit runs, score it on each split's others;
+    ``how``: (held-out runs given, skip fraction, level). ``InputError`` naming the fit that
+    failed."""
+    holdout, skip_fraction, level = how
 
     def fit_on(train: Sequence[Run], what: str) -> FittedLaw:
         try:
@@ -337,9 +374,27 @@ def _fit_and_score(
         if not holdout:
             tick(2 + j)
         heldout.extend(
-            Heldout(run, model, _heldout_score(model, run, skip_fraction)) for run in test
+            Heldout(
+                run,
+                model,
+                _heldout_score(model, run, skip_fraction),
+                _final(model, run, level),
+                level,
+            )
+            for run in test
         )
     return LawResult(law.name, fitted, tuple(heldout))
+
+
+def _final(model: FittedLaw, run: Run, level: float) -> AgainstMeasured | None:
+    """The run's logged loss against the prediction of its schedule at ``level``."""
+    try:
+        prediction = model.predict(
+            run.schedule, run.last_step, level=level, model_size=run.model_size
+        )
+        return prediction.against(run)
+    except InputError:  # the law cannot predict this schedule (a non-positive loss, ...)
+        return None
 
 
 def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
@@ -349,40 +404,3 @@ def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
     if window.sum() < 2:
         window = np.ones(run.steps.size, dtype=bool)
     return score(model.predict_run(run)[window], run.loss[window])
-
-
-def plot_comparison(comparison: Comparison, path: Path) -> None:
-    """Every run's data against each law fitted to the fit runs (held-out runs are predicted
-    unseen)."""
-    from lrcurve.plotting import loss_lr_figure, save_figure, zoom_to_tail
-
-    fig, ax_loss, ax_lr = loss_lr_figure()
-    first = comparison.results[0]
-    shown: list[Run] = list(first.fitted.runs) + [
-        h.run for h in first.heldout if comparison.method == "holdout"
-    ]
-    curves = []
-    for i, run in enumerate(shown):
-        ax_loss.plot(
-            run.steps, run.loss, ".", ms=3, color=f"C{i}", alpha=0.5, label=f"{run.name} (data)"
-        )
-        ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=f"C{i}")
-        curves.append(run.loss)
-    styles = ("-", "--", ":", "-.")
-    for j, result in enumerate(comparison.results):
-        for i, run in enumerate(shown):
-            grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
-            ax_loss.plot(
-                grid,
-                result.fitted.curve(run.schedule, grid, model_size=run.model_size),
-                styles[j % len(styles)],
-                lw=1.1,
-                color=f"C{i}",
-                label=f"{result.name}" if i == 0 else None,
-            )
-    zoom_to_tail(ax_loss, curves)
-    ax_loss.set_title(
-        f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10
-    )
-    ax_loss.legend(fontsize=7)
-    save_figure(fig, path)

@@ -25,6 +25,7 @@ from lrcurve.fitted import (
     FittedLaw,
     Parameter,
     Prediction,
+    fit_points,
     fit_window,
     refuse_nonpositive_loss,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Parameter",
     "Prediction",
     "fit",
+    "fit_points",
     "fit_window",
     "moving_parameters",
     "refuse_nonpositive_loss",
@@ -149,10 +151,10 @@ def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitDa
         raise ParameterError(f"must be in [0, 1), got {skip_fraction}", param="skip_fraction")
     data: list[FitData] = []
     for run in runs:
-        window = fit_window(run, skip_fraction)
-        if window.sum() < 3:
+        window = fit_points(run, skip_fraction)
+        if window.size < 3:
             raise ParameterError(
-                f"{run.source or run.name}: only {int(window.sum())} points after warmup and the "
+                f"{run.source or run.name}: only {window.size} points after warmup and the "
                 f"first {skip_fraction:.0%} of steps; a fit needs at least 3 (lower it)",
                 param="skip_fraction",
             )

@@ -8,7 +8,12 @@ from lrcurve.errors import ParameterError
 # cosine schedules: the multi-power law's LR change tree, ~20 bytes a change, grows with the
 # steps where the LR changes), without and with the standard-error band (a Jacobian of steps x
 # parameters).
-BYTES_PER_STEP = {"momentum": (64, 256), "multipower": (64, 512)}
+BYTES_PER_STEP = {
+    "momentum": (64, 256),
+    "multipower": (64, 512),
+    "forward-momentum": (64, 256),  # measured 40 / 168 (1M steps, WSD and cosine)
+    "forward-momentum-size": (64, 320),  # two more Jacobian columns
+}
 UNKNOWN_LAW = (512, 1024)
 
 

@@ -38,11 +38,11 @@ from lrcurve.candidates import (  # noqa: F401 - also this module's names, as be
     rewarmup_candidates,
     wsd_candidates,
 )
+from lrcurve.differences import Difference, JointPrediction, joint_prediction
 from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
-from lrcurve.runs import Run
 from lrcurve.schedules import Schedule
 from lrcurve.search_setting import (  # noqa: F401 - also this module's names, as before the split
     SearchRequest,
@@ -78,6 +78,7 @@ class Search:
     baseline_loss: float
     gain_stderr: float | None = None
     notes: tuple[str, ...] = ()
+    joint: JointPrediction | None = None  # the candidates, then the baseline, jointly
 
     @property
     def order(self) -> NDArray[np.int64]:
@@ -95,6 +96,29 @@ class Search:
     def gain(self) -> float:
         """How much lower the best candidate's loss is than the baseline's."""
         return self.baseline_loss - self.best_loss
+
+    def to_best(self) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """Each candidate's loss minus the best's and its s.d. (:mod:`lrcurve.differences`)."""
+        if self.joint is None:
+            return None
+        value, sd = self.joint.differences_to(int(self.order[0]))
+        return value[:-1], sd[:-1]
+
+    @property
+    def tie_set(self) -> tuple[int, ...]:
+        """The candidates (indices, lowest loss first) whose difference to the best is not
+        distinguishable from 0 at the joint prediction's level; just the best without one."""
+        if self.joint is None:
+            return (int(self.order[0]),)
+        tied = self.joint.tie_set(int(self.order[0]))
+        return tuple(int(i) for i in tied if i < len(self.candidates))
+
+    @property
+    def gain_interval(self) -> Difference | None:
+        """The baseline's loss minus the best's, with its interval."""
+        if self.joint is None:
+            return None
+        return self.joint.difference(len(self.candidates), int(self.order[0]))
 
     def curves(self) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
         """The trade-off: for each series, its ``x`` values (sorted) and losses."""
@@ -170,24 +194,6 @@ def predicted_losses(
     return loss
 
 
-def difference_stderr(
-    fitted: FittedLaw, first: Schedule, second: Schedule, at_step: int
-) -> float | None:
-    """Delta-method standard error of ``loss(first) - loss(second)`` at ``at_step`` from
-    the fitted parameters' covariance (how well the fit pins the difference down)."""
-    cov = fitted.covariance
-    if cov is None or not np.all(np.isfinite(cov)):
-        return None
-    at = np.array([at_step], dtype=np.int64)
-    law, theta = fitted.law, fitted.values
-    first_grad, second_grad = (
-        law.derivatives(theta, law.prepare(LRHistory.of(s, at_step), at))[0]
-        for s in (first, second)
-    )
-    grad = first_grad - second_grad
-    return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
-
-
 # each family's trade-off axis and what tells its series apart
 AXES = {
     "wsd": ("decay fraction", "shape"),
@@ -230,8 +236,10 @@ def search(
     steps: int,
     at_step: int | None = None,
     progress: Progress | None = None,
+    level: float | None = 0.9,
 ) -> Search:
-    """Score every candidate and the baseline at ``at_step`` (default: the last step)."""
+    """Score every candidate and the baseline at ``at_step`` (default: the last step), and
+    (``level`` not None) predict them jointly for their differences' intervals."""
     at_step = _score_step(family, candidates, at_step, steps)
     schedules = [c.schedule for c in candidates] + [baseline]
     losses = predicted_losses(fitted, schedules, at_step, progress=progress)
@@ -259,80 +267,17 @@ def search(
         baseline_label,
         float(losses[-1]),
     )
+    joint = joint_prediction(fitted, schedules, at_step, level=level or 0.9, loss=losses)
+    gain_stderr = None
+    if joint.param_cov is not None:  # the parameters' part alone, as before the joint model
+        cov, b, n = joint.param_cov, int(result.order[0]), len(candidates)
+        gain_stderr = float(np.sqrt(max(cov[n, n] + cov[b, b] - 2 * cov[n, b], 0.0)))
     return replace(
         result,
-        gain_stderr=difference_stderr(fitted, baseline, result.best.schedule, at_step),
+        gain_stderr=gain_stderr,
         notes=_edge_notes(result),
+        joint=None if level is None else joint,
     )
-
-
-@dataclass(frozen=True)
-class MeasuredRun:
-    """A run of a measured sweep: its final logged loss and the law's prediction for its own
-    schedule."""
-
-    name: str
-    label: str
-    horizon: int
-    step: int
-    measured: float
-    predicted: float
-
-    @property
-    def error_percent(self) -> float:
-        return 100.0 * (self.predicted - self.measured) / self.measured
-
-
-def against_measured(fitted: FittedLaw, runs: Sequence[Run]) -> list[MeasuredRun]:
-    """Score the law on a measured sweep (e.g. WSD runs that differ in cooldown fraction):
-    each run's last logged loss next to the loss the law predicts for that run's schedule."""
-    scored = []
-    for run in runs:
-        family = recognise(run.schedule)
-        label = describe(*family) if family is not None else str(run.schedule)
-        predicted = float(predicted_losses(fitted, [run.schedule], run.last_step)[0])
-        scored.append(
-            MeasuredRun(run.name, label, run.horizon, run.last_step, float(run.loss[-1]), predicted)
-        )
-    return scored
-
-
-def measured_bests(scored: Sequence[MeasuredRun]) -> dict[int, tuple[MeasuredRun, MeasuredRun]]:
-    """Per horizon: the measured best run and the run the law ranks best."""
-    groups: dict[int, list[MeasuredRun]] = {}
-    for item in scored:
-        groups.setdefault(item.horizon, []).append(item)
-    return {
-        h: (min(g, key=lambda m: m.measured), min(g, key=lambda m: m.predicted))
-        for h, g in sorted(groups.items())
-    }
-
-
-@dataclass(frozen=True)
-class LawOpinion:
-    """Another fitted law's losses for the same candidates, and where it puts the best."""
-
-    law: str
-    loss: NDArray[np.float64]
-
-    @property
-    def best(self) -> int:
-        return int(np.argmin(self.loss))
-
-    def rank_of(self, index: int) -> int:
-        """1-based rank this law gives candidate ``index``."""
-        return int(np.sum(self.loss < self.loss[index])) + 1
-
-
-def other_laws(
-    result: Search, fits: Sequence[FittedLaw], *, progress: Progress | None = None
-) -> list[LawOpinion]:
-    """Score the search's candidates with other fitted laws, to see where the laws disagree."""
-    schedules = [c.schedule for c in result.candidates]
-    return [
-        LawOpinion(f.law.name, predicted_losses(f, schedules, result.at_step, progress=progress))
-        for f in fits
-    ]
 
 
 # --- a whole search --------------------------------------------------------------------
@@ -355,10 +300,12 @@ def optimize(
     baseline: Callable[[Setting], tuple[Schedule, str]] | None = None,
     rewarmup_baseline: bool = False,
     progress: Progress | None = None,
+    level: float = 0.9,
 ) -> Optimization:
     """Search ``request``'s family for the lowest predicted loss against ``baseline`` (a
     schedule and its label for the setting; default: :func:`~lrcurve.candidates.baseline_of`).
-    ``rewarmup_baseline``: the baseline continues a fitted run (the setting finds it)."""
+    ``rewarmup_baseline``: the baseline continues a fitted run (the setting finds it);
+    ``level``: of the intervals of the differences and the tie set."""
     defaults = {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
     setting = settle(fitted.runs, defaults, request, rewarmup_baseline)
     candidates = candidates_of(request, setting)
@@ -376,6 +323,7 @@ def optimize(
         steps=setting.steps,
         at_step=setting.score_step,
         progress=progress,
+        level=level,
     )
     warnings = [f"the fit says: {warning}" for warning in fitted.warnings]
     warnings.append(fitted.horizon_warning(setting.steps) or "")  # peaks: for all, just below

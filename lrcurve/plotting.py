@@ -2,7 +2,7 @@
 
 Each ``plot_*`` function draws on the axes it is given (``ax=None``: a new figure) and returns
 the figure; :func:`save_figure` writes it. The backend is the caller's choice (the CLI picks
-Agg before it draws).
+Agg before it draws). Colours, legends and the style key for many runs: :mod:`lrcurve.plot_style`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,20 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from lrcurve.output import write_atomic
+from lrcurve.plot_style import (  # noqa: F401 - re-exported: plots elsewhere use them from here
+    LEGEND_INSIDE,
+    LINE_STYLES,
+    PREDICTION_COLORS,
+    add_legend,
+    run_styles,
+    style_key,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -64,30 +72,27 @@ def save_figure(fig: plt.Figure, path: Path, replace: bool = True) -> None:
 
 
 def _data_and_fit(
-    fitted: FittedLaw, ax_loss: plt.Axes, ax_lr: plt.Axes, alpha: float = 1.0
+    fitted: FittedLaw,
+    ax_loss: plt.Axes,
+    ax_lr: plt.Axes,
+    alpha: float = 1.0,
+    styles: Sequence[tuple[Any, str]] | None = None,
 ) -> None:
-    for i, run in enumerate(fitted.runs):
-        color = f"C{i}"
-        ax_loss.plot(
-            run.steps,
-            run.loss,
-            ".",
-            ms=3,
-            color=color,
-            alpha=0.5 * alpha,
-            label=f"{run.name} (data)",
-        )
+    """Each run's data (dots) and fitted curve (its line style), one legend entry a run."""
+    styles = styles or run_styles(len(fitted.runs))
+    for run, (color, line) in zip(fitted.runs, styles):
+        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
         grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
         ax_loss.plot(
             grid,
             fitted.curve(run.schedule, grid, model_size=run.model_size),
-            "-",
+            line,
             lw=1.2,
             color=color,
             alpha=alpha,
-            label=f"{run.name} ({fitted.law.name} fit)",
+            label=run.label,
         )
-        ax_lr.plot(grid, run.schedule(grid), "-", lw=1, color=color, alpha=alpha)
+        ax_lr.plot(grid, run.schedule(grid), line, lw=1, color=color, alpha=alpha)
 
 
 def zoom_to_tail(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
@@ -104,7 +109,8 @@ def plot_fit(fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
     _data_and_fit(fitted, ax_loss, ax_lr)
     zoom_to_tail(ax_loss, [r.loss for r in fitted.runs])
     set_title(ax_loss, f"{fitted.law.name} law: {fitted.law.formula}")
-    ax_loss.legend(fontsize=8)
+    style_key(ax_loss, [(".", "logged loss"), ("-", f"{fitted.law.name} fit")])
+    add_legend(ax_loss)
     return fig
 
 
@@ -121,17 +127,24 @@ def _band(pred: Prediction) -> tuple[NDArray[np.float64], NDArray[np.float64], s
 def plot_prediction(
     fitted: FittedLaw,
     predictions: Sequence[Prediction],
-    labels: Sequence[str],
+    labels: Sequence[str] | None = None,
     ax: AxesPair = None,
 ) -> plt.Figure:
     """Predicted curves over the fitted data, above their LR; the band is each prediction's
-    predictive interval (±2 s.e. of the fit for one predicted with ``level=None``)."""
+    predictive interval (±2 s.e. of the fit for one predicted with ``level=None``). A label
+    longer than ``2 * MAX_LABEL`` characters (or none) becomes the schedule's short text."""
+    from lrcurve.io.labels import MAX_LABEL, schedule_text
+
+    labels = [
+        label if label is not None and len(label) <= 2 * MAX_LABEL else schedule_text(p.schedule)
+        for p, label in zip(predictions, labels or [None] * len(predictions))
+    ]
     fig, ax_loss, ax_lr = loss_lr_figure(ax)
     _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
     curves = [r.loss for r in fitted.runs]
     bands = set()
     for j, (pred, label) in enumerate(zip(predictions, labels)):
-        color = f"C{len(fitted.runs) + j}"
+        color = PREDICTION_COLORS[j % len(PREDICTION_COLORS)]
         ax_loss.plot(pred.steps, pred.loss, "-", lw=1.6, color=color, label=f"predicted: {label}")
         band = _band(pred)
         if band is not None:
@@ -142,7 +155,7 @@ def plot_prediction(
     zoom_to_tail(ax_loss, curves)
     said = f" (band: {', '.join(sorted(bands))})" if bands else ""
     set_title(ax_loss, f"prediction from the {fitted.law.name} law{said}")
-    ax_loss.legend(fontsize=8)
+    add_legend(ax_loss)
     return fig
 
 
@@ -256,7 +269,7 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
     run = result.run
     grid = np.unique(np.linspace(result.steps[0], run.last_step, 800).astype(np.int64))
     ax_loss.plot(
-        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.name} (logged)"
+        run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.label} (logged)"
     )
     predicted = fitted.curve(run.schedule, grid, model_size=run.model_size)
     ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
@@ -291,7 +304,7 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
     set_title(
         ax_loss, ("DRIFT: " if result.drifted else "OK: ") + result.summary(), fontsize=8, width=115
     )
-    ax_loss.legend(fontsize=8)
+    add_legend(ax_loss)
     return fig
 
 

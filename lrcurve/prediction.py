@@ -9,11 +9,55 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from lrcurve.errors import ReadError
+from lrcurve.metrics import Scores, score
 from lrcurve.schedules import Schedule
-from lrcurve.uncertainty import z_value
+from lrcurve.uncertainty import interval_factor
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from lrcurve.runs import Run
+
+
+@dataclass(frozen=True)
+class AgainstMeasured:
+    """A measured run against a prediction, on its logged points after the predicted schedule's
+    warmup and up to its last predicted step: the scores (MAPE, final error, ...), the last
+    point compared, its interval, the share of points inside the interval, and ``lr_gap``, the
+    largest difference between the run's LR and the predicted schedule's at those points, as a
+    fraction of the peak (a run of another schedule compares apples and pears)."""
+
+    run: str
+    scores: Scores
+    step: int
+    measured: float
+    predicted: float
+    lower: float | None
+    upper: float | None
+    inside_share: float | None
+    lr_gap: float = 0.0
+
+    @property
+    def inside(self) -> bool | None:
+        """The last measured point is inside the predictive interval (None without one)."""
+        if self.lower is None or self.upper is None:
+            return None
+        return self.lower <= self.measured <= self.upper
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run": self.run,
+            **self.scores.to_dict(),
+            "step": self.step,
+            "measured": self.measured,
+            "predicted": self.predicted,
+            "lower": self.lower,
+            "upper": self.upper,
+            "inside": self.inside,
+            "inside_share": self.inside_share,
+            "lr_gap": self.lr_gap,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,10 +91,10 @@ class Prediction:
 
     @property
     def half_width(self) -> NDArray[np.float64] | None:
-        """Half the predictive interval's width at each step (``z(level) sd``)."""
+        """Half the predictive interval's width at each step (``q(level) sd``)."""
         if self.sd is None or self.level is None:
             return None
-        return z_value(self.level) * self.sd
+        return interval_factor(self.level) * self.sd
 
     @property
     def lower(self) -> NDArray[np.float64] | None:
@@ -78,6 +122,33 @@ class Prediction:
         return (
             f"Prediction({self.schedule}, {self.steps.size} steps, final loss "
             f"{self.final_loss:.4f}{band}, {len(self.warnings)} warnings)"
+        )
+
+    def against(self, run: Run) -> AgainstMeasured:
+        """``run``'s logged loss against this prediction (:class:`AgainstMeasured`);
+        ``ReadError`` when it logs no point after the warmup within the predicted steps."""
+        keep = (run.steps > self.schedule.warmup_steps) & (run.steps <= self.steps[-1])
+        if not keep.any():
+            raise ReadError(
+                f"{run.source or run.name}: no logged point between the warmup (step "
+                f"{self.schedule.warmup_steps}) and step {int(self.steps[-1])}, the predicted steps"
+            )
+        at, measured = run.steps[keep] - 1, run.loss[keep]
+        lower, upper = self.lower, self.upper
+        inside = None
+        if lower is not None and upper is not None:
+            lower, upper = lower[at], upper[at]
+            inside = float(np.mean((lower <= measured) & (measured <= upper)))
+        return AgainstMeasured(
+            run.name,
+            score(self.loss[at], measured),
+            int(run.steps[keep][-1]),
+            float(measured[-1]),
+            float(self.loss[at[-1]]),
+            None if lower is None else float(lower[-1]),
+            None if upper is None else float(upper[-1]),
+            inside,
+            float(np.max(np.abs(run.schedule(run.steps[keep]) - self.lr[at]))) / self.schedule.peak,
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Where a prediction leaves the regime its fit saw: a longer horizon, another peak LR, an LR
 lower or falling faster than in any fitted run (the things a constant and a cosine run do not
-pin; README, accuracy). Each is said as a pair: a few words (the CLI's one line) and the detail
+pin; docs/accuracy.md). Each is said as a pair: a few words (the CLI's one line) and the detail
 (``--json``'s warnings). The predictive interval widens for them (:mod:`lrcurve.uncertainty`).
 """
 

@@ -54,10 +54,15 @@ class Run:
     diverged_at: int | None = None
     loss_series: str = ""  # the name of the logged series ``loss`` was read from
     model_size: float | None = None  # the model's parameter count N, when known
+    # the short name legends, tables and JSON show (:func:`lrcurve.io.labels.label_runs`);
+    # the name itself when none is given
+    label: str = ""
 
     def __post_init__(self) -> None:
         if len(self.steps) != len(self.loss):
             raise ValueError("steps and loss differ in length")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     def __repr__(self) -> str:
         span = f"steps {self.steps[0]}..{self.steps[-1]}" if self.steps.size else "no steps"
@@ -83,6 +88,7 @@ class Run:
         size = {} if self.model_size is None else {"model_size": self.model_size}
         return {
             "name": self.name,
+            "label": self.label,
             "source": self.source,
             "lr_origin": self.lr_origin,
             **size,
@@ -101,6 +107,7 @@ class Run:
             source=data.get("source", ""),
             lr_origin=data.get("lr_origin", "schedule"),
             model_size=None if data.get("model_size") is None else float(data["model_size"]),
+            label=str(data.get("label") or ""),
         )
 
 
@@ -176,4 +183,4 @@ def logged_schedule(
             np.concatenate([[0.0, reached], s[later]]),
             np.concatenate([[0.0, eta[0]], eta[later]]),
         )
-    return Piecewise(tuple(s.tolist()), tuple(eta.tolist()), warmup_steps), origin
+    return Piecewise(s, eta, warmup_steps), origin

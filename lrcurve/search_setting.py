@@ -85,6 +85,12 @@ def describe(name: str, options: dict[str, Any]) -> str:
     return f"{name}{floor}"
 
 
+def short_label(schedule: Schedule) -> str:
+    """:func:`describe` of the family ``schedule`` follows, else its full text."""
+    family = recognise(schedule)
+    return describe(*family) if family is not None else str(schedule)
+
+
 def first_decaying_run(runs: Sequence[Run]) -> tuple[Run, tuple[str, dict[str, Any]] | None]:
     """The first run whose schedule decays (the natural baseline and re-warmup base), with
     its recognised family; the first run when none decays."""

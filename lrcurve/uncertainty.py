@@ -1,12 +1,12 @@
 """Predictive intervals that include the law's own error, learned from the user's own runs.
 
-Today's ``±`` is the delta-method s.e. of the fitted parameters only; on unseen real curves the
-final loss lies 1-46 of them away (issue 14). The predictive s.d. here adds a model-discrepancy
-term, relative to the loss, to that parameter noise:
+The delta-method s.e. of the fitted parameters alone is far narrower than the law's real error
+on unseen curves (docs/calibration.md). The predictive s.d. here adds a model-discrepancy term,
+relative to the loss, to that parameter noise:
 
     sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
-    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak))^2 + (c_steep ln r_steep(t))^2
-             + (c_size ln r_size)^2
+    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak) max(u(t), u0)^g)^2
+             + (c_steep ln r_steep(t))^2 + f(t)^2 + (c_size ln r_size)^2
 
 - ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
   relative error of the final loss of each fitted run when that run is cut at 40-80 % and
@@ -18,6 +18,15 @@ term, relative to the loss, to that parameter noise:
   ``W`` 5 % of the longest fitted run: how fast the loss answers a recent drop is what a
   constant and a cosine run pin least (issue 14: short cooldowns err most), while long after a
   drop the law is fine again (the multi-power paper's step schedules);
+- ``u(t) = 1 - lr(t) / peak``: how far the LR has been annealed at ``t`` (warmup held at the
+  peak). Before a schedule anneals the law is as sure as on the fitted runs, and its error
+  builds up through the cooldown; ``u0`` keeps a floor (issue 14: whole-curve intervals were
+  4.5x the curve's errors with ``g = 0``);
+- ``f(t)`` (:func:`local_misfit`): the law's own systematic misfit near step ``t`` of the
+  fitted run whose LR there is nearest the schedule's, its ``|mean relative residual|`` over
+  the ``W`` steps around ``t``: a new run is no better predicted at a stage of
+  training than the fitted runs were, which matters early, where the fit skipped its first
+  steps and the law misses the fast initial fall by up to a few %;
 - ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
 - ``r_size``: how far the model size predicted lies outside the fitted sizes whose runs decay
   their LR (``N / N_max`` above, ``N_min / N`` below, else 1; :func:`lrcurve.sizes.size_ratio`;
@@ -32,15 +41,22 @@ term, relative to the loss, to that parameter noise:
 - ``c_steep``: the law's own relative error per unit of ``ln r_steep``, the same for every set
   of runs (no backtest on a constant and a cosine run sees a short cooldown), hence added in
   quadrature rather than scaled by ``b``;
-- ``k, a, c_steep, c_peak, e`` (:class:`Discrepancy`): chosen by leave-one-family-out
+- ``k, a, c_steep, c_peak, e, g, u0`` (:class:`Discrepancy`): chosen by leave-one-family-out
   cross-validation over the shared families (``benchmarks/calibration.py``,
   docs/calibration.md), never on a scored curve.
 
-The interval at ``level`` is Gaussian, ``L(t) ± z sd(t)``, centred on the law's prediction.
+The interval at ``level`` is ``L(t) ± q(level) sd(t)``, centred on the law's prediction.
+``q`` (:func:`interval_factor`) is not the Gaussian quantile: the law's errors on unseen
+curves are not Gaussian in units of ``sd`` (too many just beyond 1.3 sd, so a Gaussian 80 %
+interval held 63 % of them), so ``q`` at 50/80/90 % is the empirical quantile of
+``|error| / sd`` of the final losses of held-out runs of the shared families (split
+conformal prediction across families; Vovk et al. 2005, Lei et al. 2018), learned by the same
+cross-validation. Between those levels ``q / z`` is interpolated, outside them held.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -56,14 +72,11 @@ if TYPE_CHECKING:  # lrcurve.fitted builds on this module
     from lrcurve.fitted import FittedLaw
     from lrcurve.schedules import Schedule
 
-BACKTEST_CUTS = (
-    0.4,
-    0.5,
-    0.6,
-    0.7,
-    0.8,
-)  # each fitted run is cut at these fractions to forecast its tail
+BACKTEST_CUTS = (0.4, 0.5, 0.6, 0.7, 0.8)  # each fitted run is cut here to forecast its tail
 MEMBER_EXPONENTS = (0.7, 1.3)  # the ensemble's other forward-area exponents p
+# the ensemble's other laws: those the intervals were calibrated with (a law added to LAWS
+# does not change the intervals of the others), and for a size-aware law their size-aware forms
+ENSEMBLE_LAWS = ("momentum", "multipower")
 MIN_TAIL_POINTS = 2  # a cut leaving fewer logged points after it is not a backtest
 RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of the fitted horizon
 STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 % (constant runs)
@@ -76,11 +89,15 @@ SIZE_FACTOR = 0.005  # c_size, relative error per unit of ln(N / N_max): docs/mo
 class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
 
-    scale: float = 0.75
-    horizon_exponent: float = 0.5
+    scale: float = 1.0
+    horizon_exponent: float = 1.0
     steep_factor: float = 0.008
     peak_factor: float = 0.0
     ensemble_factor: float = 0.0
+    anneal_exponent: float = 0.5
+    anneal_floor: float = 0.05
+    # q(level): |error| / sd quantiles of held-out final losses (benchmarks/calibration.py)
+    quantiles: tuple[tuple[float, float], ...] = ((0.5, 1.015), (0.8, 1.296), (0.9, 1.712))
     size_factor: float = SIZE_FACTOR
 
 
@@ -97,21 +114,25 @@ class Extrapolation:
     horizon_ratio: NDArray[np.float64]
     steepness: NDArray[np.float64]
     peak_flag: int | NDArray[np.int64]
-    size_ratio: float | NDArray[np.float64] = 1.0
+    annealed: float | NDArray[np.float64] = 1.0  # u(t) = 1 - lr(t) / peak
+    misfit: float | NDArray[np.float64] = 0.0  # f(t), relative
+    size_ratio: float | NDArray[np.float64] = 1.0  # r_size, N beyond the fitted sizes
 
 
 @dataclass(frozen=True, eq=False)
 class Interval:
-    """A central predictive interval at ``level`` around ``center``, with its s.d."""
+    """A central predictive interval at ``level`` around ``center``, with its s.d. and the
+    quantiles ``q`` of :func:`interval_factor`."""
 
     level: float
     steps: NDArray[np.int64]
     center: NDArray[np.float64]
     sd: NDArray[np.float64]
+    quantiles: tuple[tuple[float, float], ...] = DEFAULT.quantiles
 
     @property
     def half_width(self) -> NDArray[np.float64]:
-        return z_value(self.level) * self.sd
+        return interval_factor(self.level, self.quantiles) * self.sd
 
     @property
     def lower(self) -> NDArray[np.float64]:
@@ -137,6 +158,20 @@ def z_value(level: float) -> float:
             f"the level must lie strictly between 0 and 1, not {level}", param="level"
         )
     return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def interval_factor(
+    level: float, quantiles: tuple[tuple[float, float], ...] = DEFAULT.quantiles
+) -> float:
+    """``q(level)``: the half-width of the central interval at ``level`` in units of the
+    predictive s.d. At a level of ``quantiles`` its learned value; elsewhere the Gaussian
+    quantile times ``q / z`` interpolated between the nearest learned levels (held beyond)."""
+    z = z_value(level)
+    if not quantiles:
+        return z
+    levels = [lv for lv, _ in quantiles]
+    ratios = [q / z_value(lv) for lv, q in quantiles]
+    return z * float(np.interp(level, levels, ratios))
 
 
 def backtest_errors(
@@ -207,7 +242,53 @@ def extrapolation(
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
         size_ratio=1.0 if model_size is None else size_ratio(model_size, annealed),
+        annealed=np.clip(1.0 - lr[steps - 1] / schedule.peak, 0.0, 1.0),
+        misfit=local_misfit(fitted, steps, window, lr),
     )
+
+
+# per fit, each fitted run's logged steps after warmup, the running sum of its relative
+# residuals there and its per-step LR: fixed by the fit, and a prediction would otherwise
+# re-evaluate every run
+Residuals = list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
+_RESIDUALS: weakref.WeakKeyDictionary[FittedLaw, Residuals] = weakref.WeakKeyDictionary()
+
+
+def _running_residuals(fitted: FittedLaw) -> Residuals:
+    if fitted not in _RESIDUALS:
+        parts = []
+        for run in fitted.runs:
+            after = run.steps > run.schedule.warmup_steps
+            if not after.any():
+                continue
+            with np.errstate(all="ignore"):
+                relative = np.nan_to_num(fitted.predict_run(run)[after] / run.loss[after] - 1.0)
+            total = np.concatenate([[0.0], np.cumsum(relative)])
+            parts.append((run.steps[after], total, LRHistory.of(run.schedule, run.last_step).held))
+        _RESIDUALS[fitted] = parts
+    return _RESIDUALS[fitted]
+
+
+def local_misfit(
+    fitted: FittedLaw, steps: NDArray[np.int64], window: int, lr: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``f(t)``: at each of ``steps``, the ``|mean|`` of the relative residuals logged within
+    ``window / 2`` steps of it (after warmup, including the steps the fit skipped) of the
+    fitted run whose LR there is nearest the predicted schedule's ``lr`` (per step, warmup
+    held; the largest among equally near runs). A step outside a run is taken as its nearest
+    logged one, and its LR as its last: its misfit and LR are held beyond it."""
+    best = np.full(steps.size, np.inf)
+    out = np.zeros(steps.size)
+    for at, total, run_lr in _running_residuals(fitted):
+        near = np.clip(steps, at[0], at[-1])
+        lo = np.searchsorted(at, near - window / 2)
+        hi = np.searchsorted(at, near + window / 2, side="right")
+        mean = np.abs(total[hi] - total[lo]) / np.maximum(hi - lo, 1)
+        gap = np.abs(run_lr[np.minimum(steps, run_lr.size) - 1] - lr[steps - 1])
+        tie = np.isclose(gap, best, rtol=1e-9, atol=0.0)
+        out = np.where(gap < best, mean, np.where(tie, np.maximum(out, mean), out))
+        best = np.minimum(best, gap)
+    return out
 
 
 def law_error(fitted: FittedLaw) -> float:
@@ -243,14 +324,17 @@ def discrepancy_sd(
     """``d(t)``: the relative s.d. of the law's own error at each step (module docstring).
     Element-wise, so ``where`` and ``scale`` may also hold one entry per prediction."""
     peak = 1.0 + settings.peak_factor * np.asarray(where.peak_flag)
-    fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak
-    steep = np.hypot(fitted, settings.steep_factor * np.log(where.steepness))
-    return np.hypot(steep, settings.size_factor * np.log(where.size_ratio))
+    anneal = np.maximum(where.annealed, settings.anneal_floor) ** settings.anneal_exponent
+    fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak * anneal
+    steep = settings.steep_factor * np.log(where.steepness)
+    size = settings.size_factor * np.log(where.size_ratio)
+    return np.sqrt(fitted**2 + steep**2 + np.square(where.misfit) + size**2)
 
 
 def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
     """The members besides ``fitted``, fitted to its runs: its law at the other forward-area
-    exponents :data:`MEMBER_EXPONENTS`, and each other law of :data:`~lrcurve.laws.LAWS`."""
+    exponents :data:`MEMBER_EXPONENTS`, and each other law of :data:`ENSEMBLE_LAWS` that has its
+    warmup convention."""
     from lrcurve.fitting import fit
     from lrcurve.laws import LAWS, make_law
 
@@ -263,7 +347,10 @@ def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
     laws += [
         make_law(name, warmup=options["warmup"])
         for name, cls in LAWS.items()
-        if name != fitted.law.name and cls.size_aware == fitted.law.size_aware
+        if name.removesuffix("-size") in ENSEMBLE_LAWS
+        and name != fitted.law.name
+        and cls.size_aware == fitted.law.size_aware
+        and options["warmup"] in cls.warmup_conventions
     ]
     return [
         fit(fitted.runs, law, skip_fraction=fitted.skip_fraction, backtest=False) for law in laws
@@ -330,7 +417,9 @@ def predictive_interval(
         spread = settings.ensemble_factor * ensemble_spread(
             fitted, members, schedule, at, model_size
         )
-    return Interval(level, at, loss, predictive_sd(loss, stderr, relative, spread))
+    return Interval(
+        level, at, loss, predictive_sd(loss, stderr, relative, spread), settings.quantiles
+    )
 
 
 def with_level(interval: Interval, level: float) -> Interval:

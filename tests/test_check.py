@@ -14,7 +14,7 @@ from lrcurve.fitting import fit
 from lrcurve.io import read_runs
 from lrcurve.runs import Run
 from lrcurve.schedules import WSD, Warmup
-from lrcurve.uncertainty import z_value
+from lrcurve.uncertainty import interval_factor
 from tests.conftest import FUZZ_SCALE, SAMPLES
 
 WARMUP = 2160
@@ -461,7 +461,7 @@ def test_default_band_passes_a_healthy_run_and_fails_a_2_percent_drift(fitted, s
         law = np.mean(reference.sd[healthy.steps[at] - 1] / reference.loss[healthy.steps[at] - 1])
         assert w.spread.law == pytest.approx(law)
         assert w.spread.noise == pytest.approx(ok.noise / np.sqrt(w.points))
-        half = z_value(0.9) * np.hypot(LAW_FACTOR * law, NOISE_FACTOR * w.spread.noise)
+        half = interval_factor(0.9) * np.hypot(LAW_FACTOR * law, NOISE_FACTOR * w.spread.noise)
         assert -w.lower == w.upper == pytest.approx(half)
     assert "inside the 90 % predictive band" in ok.summary()
     bad = check_run(fitted, drifted)
@@ -480,7 +480,7 @@ def test_a_larger_noise_factor_widens_the_band_by_the_noise_alone(fitted, synthe
     healthy = synthetic[0]
     quiet, loud = (check_run(fitted, healthy, noise_factor=m) for m in (0.0, 8.0))
     for q, w in zip(quiet.windows, loud.windows):
-        assert q.upper == pytest.approx(z_value(0.9) * LAW_FACTOR * q.spread.law)
+        assert q.upper == pytest.approx(interval_factor(0.9) * LAW_FACTOR * q.spread.law)
         assert w.upper > q.upper
     with pytest.raises(ParameterError) as caught:
         check_run(fitted, healthy, noise_factor=-1)

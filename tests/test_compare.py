@@ -17,6 +17,7 @@ from lrcurve.compare import (
 from lrcurve.errors import InputError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.laws.base import LRHistory
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.runs import Run
@@ -87,7 +88,7 @@ def test_compare_cli_json_and_plot(tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["method"] == "holdout" and out["warnings"] == []  # the fitted runs' peak LR
-    assert {law["law"] for law in out["laws"]} == {"momentum", "multipower"}
+    assert {law["law"] for law in out["laws"]} == {"momentum", "multipower", "forward-momentum"}
     lowest = min(law["heldout_mape"] for law in out["laws"])
     tied = [law for law in out["laws"] if law["heldout_mape"] <= 1.01 * lowest]
     assert out["tied"] == [law["law"] for law in tied]
@@ -225,11 +226,18 @@ def test_mapes_within_one_percent_are_a_tie_that_goes_to_the_fewest_parameters()
 
 def test_build_laws_leaves_out_the_laws_without_the_warmup_convention():
     laws, left_out = build_laws(warmup="full", lr_exponent=0.8)
-    assert laws == (MultiPowerLaw(warmup="full", lr_exponent=0.8),)
+    assert laws == (
+        MultiPowerLaw(warmup="full", lr_exponent=0.8),
+        ForwardMomentumLaw(warmup="full", lr_exponent=0.8),
+    )
     assert left_out == (
         LeftOut("momentum", 5, "no 'full' warmup convention (it has peak, actual)"),
     )
-    assert [law.name for law in build_laws(warmup="peak")[0]] == ["momentum", "multipower"]
+    assert [law.name for law in build_laws(warmup="peak")[0]] == [
+        "momentum",
+        "multipower",
+        "forward-momentum",
+    ]
     with pytest.raises(
         ValueError, match="no law has the warmup convention 'full'; choose from peak, actual"
     ):
@@ -250,11 +258,14 @@ def short_run(name, steps):
     return Run(name, steps, loss, schedule)
 
 
+TWO_LAWS = (MomentumLaw(), MultiPowerLaw())  # a 5- and a 7-parameter law
+
+
 def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
     # 7 points after warmup in the first 80 %: enough for momentum's 5 parameters, not multipower's
     # 7
     run = short_run("short", [1080, *range(2400, 19000, 2400), 21000, 23000, 24000])
-    result = compare([run])
+    result = compare([run], laws=TWO_LAWS)
     assert [r.name for r in result.results] == ["momentum"] and result.best.name == "momentum"
     assert np.isfinite(result.best.mape) and np.isfinite(result.best.aic)
     (gone,) = result.left_out
@@ -271,7 +282,9 @@ def test_a_law_that_cannot_be_fitted_is_left_out_and_the_others_are_compared():
         match=r"no law could be compared: momentum: fit on short \(first 80%\) to "
         r"predict short \(last 20%\): 5 points .*; multipower: fit on short: 7 points cannot",
     ):
-        compare([short_run("short", [1080, *range(2400, 19300, 3600), 21000, 24000])])
+        compare(
+            [short_run("short", [1080, *range(2400, 19300, 3600), 21000, 24000])], laws=TWO_LAWS
+        )
     # leave-one-run-out: both runs fit together, but b alone (3 points) cannot predict a
     runs = [short_run("a", range(2400, 24001, 2400)), short_run("b", [2400, 12000, 24000])]
     with pytest.raises(
@@ -319,7 +332,8 @@ def test_compare_writes_its_table_as_csv(tmp_path):
     text = (tmp_path / "cmp.csv").read_text()
     header, *_ = text.splitlines()
     assert header == (
-        "law,n_params,heldout_run,mape_percent,final_error_percent,r2,aic,bic,recommended,left_out"
+        "law,n_params,heldout_run,mape_percent,final_error_percent,final_predicted,final_lower,"
+        "final_upper,final_measured,final_inside,r2,aic,bic,recommended,left_out"
     )
     rows = list(csv.DictReader(text.splitlines()))
     by_law = {law["law"]: law for law in out["laws"]}
@@ -333,7 +347,38 @@ def test_compare_writes_its_table_as_csv(tmp_path):
         if row["heldout_run"] == "wsd":
             assert float(row["r2"]) == pytest.approx(law["heldout"][0]["r2"])
             assert float(row["aic"]) == pytest.approx(law["aic"])
+            final = law["heldout"][0]["final"]
+            assert float(row["final_lower"]) == pytest.approx(final["interval"]["lower"])
+            assert (row["final_inside"] == "True") == final["inside"]
     again = lrcurve(*args, "-o", "cmp.csv", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
     mine = lrcurve(*args, "-o", SAMPLES / "wsd.csv", "--force", cwd=tmp_path)
     assert mine.returncode == 2 and "one of the inputs" in mine.stderr
+
+
+def test_every_held_out_score_carries_its_final_interval(tmp_path):
+    """Each held-out run's final loss is predicted with its interval at --level, and said to be
+    inside or not; the table, the JSON and the plot show it."""
+    args = ("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout",
+            SAMPLES / "wsd.csv", "--warmup", 2160)  # fmt: skip
+    out = {q: json.loads(lrcurve(*args, "--json", "--level", q, cwd=tmp_path).stdout)
+           for q in (0.5, 0.9)}  # fmt: skip
+    for q, result in out.items():
+        for law in result["laws"]:
+            (held,) = law["heldout"]
+            final = held["final"]
+            band = final["interval"]
+            assert band["level"] == q and band["lower"] < final["predicted"] < band["upper"]
+            assert final["measured"] == pytest.approx(3.2766) and final["step"] == 23904
+            assert final["inside"] == (band["lower"] <= final["measured"] <= band["upper"])
+            assert law["heldout_inside"] == [int(final["inside"]), 1]
+            error = 100 * (final["predicted"] / final["measured"] - 1)
+            # the whole curve (predict) and the logged points alone (the scores) agree to ~1e-6
+            assert error == pytest.approx(held["final_error"], abs=1e-3)
+    half = {q: out[q]["laws"][0]["heldout"][0]["final"]["interval"] for q in out}
+    assert half[0.5]["upper"] - half[0.5]["lower"] < half[0.9]["upper"] - half[0.9]["lower"]
+    r = lrcurve(*args, "--plot", "cmp.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "final, 90 % interval" in r.stdout and "of 1 in" in r.stdout
+    assert " in [" in r.stdout or " out of [" in r.stdout
+    assert (tmp_path / "cmp.png").stat().st_size > 10_000

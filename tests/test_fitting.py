@@ -623,3 +623,18 @@ def test_multipower_memory_per_step_when_the_lr_changes_at_every_step(sample_fit
     assert np.count_nonzero(np.diff(schedule.per_step(n))) > 0.99 * n
     peak = traced_peak(lambda: fitted.predict(schedule, with_stderr=False))
     assert peak / n <= 64
+
+
+def test_a_dense_log_is_fitted_on_evenly_thinned_points():
+    from lrcurve.fitted import fit_points, fit_window
+
+    steps = np.arange(1, 5001)
+    run = synthetic_run(
+        "dense", make_schedule("cosine", steps=5000, peak=1e-3, warmup=50), TRUE, steps
+    )
+    window = np.flatnonzero(fit_window(run, 0.05))
+    thinned = fit_points(run, 0.05, limit=100)
+    assert thinned.size == 100 and thinned[0] == window[0] and thinned[-1] == window[-1]
+    gaps = np.diff(run.steps[thinned])
+    assert gaps.max() - gaps.min() <= 1  # evenly spread over the window
+    assert np.array_equal(fit_points(run, 0.05, limit=window.size), window)

@@ -436,7 +436,7 @@ def test_law_fitted_on_124m_runs_picks_the_measured_best_cooldown_fraction():
     """The ann124 sweep measured linear cooldowns of 10-90 % at 25k steps (lr 1e-3); the
     momentum law fitted on the constant and cosine runs of the same model ranks them."""
     from lrcurve import read_runs
-    from lrcurve.optimize import against_measured, measured_bests
+    from lrcurve.opinions import against_measured, measured_bests
 
     data = data_path("lr-scheduling", "data")
     fitted = fit(
@@ -514,7 +514,10 @@ def test_optimize_writes_every_candidate_as_csv_not_just_the_top(fit_dir):
     assert r.returncode == 0, r.stderr
     assert "wrote all.csv" in r.stdout
     text = (fit_dir / "all.csv").read_text()
-    assert text.splitlines()[0] == "rank,setting,shape,decay,floor,loss,vs_baseline"
+    assert text.splitlines()[0] == (
+        "rank,setting,shape,decay,floor,loss,lower,upper,vs_best,vs_best_lower,vs_best_upper,"
+        "tied,vs_baseline"
+    )
     rows = list(csv.DictReader(text.splitlines()))
     js = json.loads(lrcurve("optimize", "--steps", 72000, "--shapes", "linear,sqrt", "--json",
                             cwd=fit_dir).stdout)  # fmt: skip

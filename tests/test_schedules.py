@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -126,6 +128,15 @@ def test_power_schedule_decays_as_a_power_of_tokens():
 def test_piecewise_interpolates_and_holds_ends():
     s = Piecewise((10.0, 20.0), (1.0, 3.0))
     assert list(s(np.array([1, 15, 30]))) == [1.0, 2.0, 3.0]
+
+
+def test_piecewise_keeps_read_only_arrays_equal_hashable_and_serialisable():
+    s = Piecewise(np.arange(1.0, 6.0), [5.0, 4.0, 3.0, 2.0, 1.0], warmup_steps=1)
+    assert s.at_steps.dtype == np.float64 and not s.lrs.flags.writeable
+    twin = schedule_from_dict(json.loads(json.dumps(s.to_dict())))
+    assert twin == s and hash(twin) == hash(s)
+    assert twin != Piecewise(np.arange(1.0, 6.0), [5.0, 4.0, 3.0, 2.0, 0.5], warmup_steps=1)
+    assert s.peak == 5.0
 
 
 schedules = st.one_of(

@@ -18,6 +18,8 @@ from lrcurve.uncertainty import (
     backtest_scale,
     discrepancy_sd,
     extrapolation,
+    interval_factor,
+    local_misfit,
     predictive_interval,
     residual_rms,
     with_level,
@@ -227,3 +229,65 @@ def test_a_fit_file_keeps_b_and_an_older_one_gets_it_on_load(fitted, tmp_path):
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data))
     assert load_fit(old).backtest_scale == pytest.approx(fitted.backtest_scale, rel=1e-9)
+
+
+def test_the_interval_factor_is_the_learned_quantile_and_interpolates_between():
+    """q(level): the learned |error| / sd quantile at 50/80/90 %, q / z interpolated between
+    and held beyond; the Gaussian quantile with no table."""
+    table = ((0.5, 1.0), (0.8, 1.3), (0.9, 1.7))
+    for level, q in table:
+        assert interval_factor(level, table) == pytest.approx(q)
+    ratio = np.interp(0.85, [0.8, 0.9], [1.3 / z_value(0.8), 1.7 / z_value(0.9)])
+    assert interval_factor(0.85, table) == pytest.approx(z_value(0.85) * ratio)
+    assert interval_factor(0.95, table) == pytest.approx(z_value(0.95) * 1.7 / z_value(0.9))
+    assert interval_factor(0.9, ()) == pytest.approx(z_value(0.9))
+    levels = np.linspace(0.05, 0.99, 40)
+    assert np.all(np.diff([interval_factor(lv) for lv in levels]) > 0)
+
+
+def test_the_default_interval_is_wider_than_gaussian_at_50_and_80_percent():
+    """The held-out errors have more mass just beyond 1 sd than a Gaussian (80 % Gaussian
+    intervals held 63 % of final losses): the learned q exceeds z there."""
+    assert interval_factor(0.5) > z_value(0.5)
+    assert interval_factor(0.8) > z_value(0.8)
+
+
+def test_the_discrepancy_grows_with_how_far_the_lr_has_been_annealed():
+    settings = Discrepancy(1.0, 0.5, 0.0, 0.0, 0.0, 0.5, 0.05)
+    ones = np.ones(3)
+    where = Extrapolation(ones, ones, 0, np.array([0.0, 0.25, 1.0]))
+    d = discrepancy_sd(where, 0.01, settings)
+    assert d == pytest.approx(0.01 * np.array([0.05, 0.25, 1.0]) ** 0.5)
+
+
+def test_a_wsd_interval_is_narrow_before_its_cooldown_and_widens_through_it(fitted, scale):
+    sched = schedule("wsd", STEPS, decay=0.2, shape="linear")
+    at = np.array([STEPS // 2, int(0.8 * STEPS), int(0.9 * STEPS), STEPS], dtype=np.int64)
+    interval = predictive_interval(fitted, sched, at, scale=scale)
+    relative = interval.sd / interval.center
+    assert np.all(np.diff(relative[1:]) > 0)
+    assert relative[0] < 0.5 * relative[-1]
+
+
+def test_the_local_misfit_is_the_mean_residual_of_the_fitted_run_at_the_nearest_lr(fitted):
+    """f(t): where the law misses the fitted run that ran at the schedule's LR, a new run's
+    interval there is at least that wide; logging noise averages out over the window."""
+    window = round(0.05 * fitted.horizon)
+    steps = np.array([1000, 4000, 7000], dtype=np.int64)
+    for run in fitted.runs:  # each fitted schedule is nearest to itself
+        lr = LRHistory.of(run.schedule, 3 * STEPS).held
+        misfit = local_misfit(fitted, steps, window, lr)
+        for step, value in zip(steps, misfit):
+            near = np.abs(run.steps - step) <= window / 2
+            own = np.mean(fitted.predict_run(run)[near] / run.loss[near] - 1)
+            assert value == pytest.approx(abs(own))
+        assert np.all(misfit < 0.001)  # the synthetic runs' noise is 0.1 % a point
+        beyond = local_misfit(fitted, np.array([STEPS, 3 * STEPS]), window, lr)
+        assert beyond[1] == pytest.approx(beyond[0])  # held beyond the fitted runs
+
+
+def test_the_misfit_joins_the_discrepancy_in_quadrature():
+    settings = Discrepancy(1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.05)
+    ones = np.ones(2)
+    where = Extrapolation(ones, ones, 0, 1.0, np.array([0.0, 0.03]))
+    assert discrepancy_sd(where, 0.04, settings) == pytest.approx([0.04, 0.05])

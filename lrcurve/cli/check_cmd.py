@@ -12,6 +12,7 @@ from lrcurve.cli.flags import (
     DEFAULT_WINDOWS,
     Force,
     JsonOut,
+    Labels,
     Level,
     LossCol,
     LossSeries,
@@ -112,7 +113,7 @@ def print_result(result: Any) -> None:
             f"({100 * result.noise:.3f} %)"
         )
     rows = table(
-        f"{result.run.name}: logged loss against the prediction ({band})",
+        f"{result.run.label}: logged loss against the prediction ({band})",
         ("steps", "points", "deviation %", "band ±%", "verdict"),
         text=("verdict",),
     )
@@ -155,7 +156,9 @@ def check_command(
     run_file: Annotated[
         Path,
         typer.Argument(
-            help="The run's log so far (CSV, W&B export, TensorBoard).", show_default=False
+            help="The run's log so far (CSV, W&B export or run folder, "
+            "wandb:ENTITY/PROJECT/RUN_ID, TensorBoard).",
+            show_default=False,
         ),
     ],
     tolerance: Annotated[
@@ -214,6 +217,7 @@ def check_command(
     loss: LossSeries = None,
     smooth: CheckSmooth = "auto",
     parent: Parent = "auto",
+    label: Labels = None,
 ) -> None:
     """Compare a run's logged loss with the loss the fit predicts for its schedule.
 

@@ -9,6 +9,8 @@ from lrcurve.cli.flags import (
     DEFAULT_SKIP,
     Force,
     JsonOut,
+    Labels,
+    Level,
     LossCol,
     LossSeries,
     LossUnit,
@@ -36,9 +38,12 @@ def print_comparison(comparison: Any) -> None:
 
     best = comparison.best
     area = forward_area_note(comparison.results[0].fitted.law)
+    level = _level_text(comparison)
     rows = table(
-        f"loss laws scored on held-out curves ({comparison.method}{area})",
-        ("law", "params", "held-out run", "MAPE %", "final err %", "R²", "AIC", "BIC"),
+        f"loss laws scored on held-out curves ({comparison.method}{area}); the measured final "
+        f"loss in or out of its predicted {level} interval",
+        ("law", "params", "held-out run", "MAPE %", "final err %", f"final, {level} interval")
+        + ("R²", "AIC", "BIC"),
         text=("law", "held-out run"),
     )
     for result in comparison.results:
@@ -47,43 +52,66 @@ def print_comparison(comparison: Any) -> None:
             rows.add_row(
                 result.name + (" *" if result is best and first else "") if first else "",
                 str(result.n_params) if first else "",
-                h.run.name,
+                h.run.label,
                 f"{h.scores.mape:.3f}",
                 f"{h.scores.final_error:+.3f}",
+                _final_cell(h.final),
                 f"{h.scores.r2:.4f}",
                 f"{result.aic:.1f}" if first else "",
                 f"{result.bic:.1f}" if first else "",
             )
+        inside, count = result.inside
         mean = (Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"))
-        rows.add_row("", "", *mean, "", "", "", "", end_section=True)
+        rows.add_row("", "", *mean, "", f"{inside} of {count} in", "", "", "")
+        rows.rows[-1].end_section = True
     for gone in comparison.left_out:
         left = Text("left out (see note)", style="dim")
-        rows.add_row(gone.name, str(gone.n_params), left, *["-"] * 5, end_section=True)
+        rows.add_row(gone.name, str(gone.n_params), left, *["-"] * 6, end_section=True)
     out.print(rows)
     out.print(
         f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True
     )
 
 
+def _level_text(comparison: Any) -> str:
+    levels = [h.level for r in comparison.results for h in r.heldout if h.level is not None]
+    return f"{100 * levels[0]:.4g} %" if levels else "90 %"
+
+
+def _final_cell(final: Any) -> str:
+    """``measured in [lower, upper]`` (or ``out of``) of a held-out final loss."""
+    if final is None or final.lower is None:
+        return "-"
+    where = "in" if final.inside else "out of"
+    return f"{final.measured:.4f} {where} [{final.lower:.4f}, {final.upper:.4f}]"
+
+
 COMPARISON_HEADER = (
-    "law", "n_params", "heldout_run", "mape_percent", "final_error_percent", "r2", "aic", "bic",
+    "law", "n_params", "heldout_run", "mape_percent", "final_error_percent", "final_predicted",
+    "final_lower", "final_upper", "final_measured", "final_inside", "r2", "aic", "bic",
     "recommended", "left_out",
 )  # fmt: skip
 
 
 def comparison_rows(comparison: Any) -> list[tuple[Any, ...]]:
-    """The table's rows for CSV: one per law and held-out run, a ``mean`` row per law (its MAPE),
-    and a row per law left out with the reason."""
+    """The table's rows for CSV: one per law and held-out run, a ``mean`` row per law (its MAPE;
+    ``final_inside``: how many held-out finals were inside), and a row per law left out with
+    the reason."""
     rows: list[tuple[Any, ...]] = []
     for result in comparison.results:
         best = result is comparison.best
         for h in result.heldout:
-            scores = (h.scores.mape, h.scores.final_error, h.scores.r2)
-            rows.append((result.name, result.n_params, h.run.name, *scores))
-            rows[-1] += (result.aic, result.bic, best, None)
-        rows.append((result.name, result.n_params, "mean", result.mape, *[None] * 4, best, None))
+            f = h.final
+            final = (None,) * 5 if f is None else (f.predicted, f.lower, f.upper, f.measured)
+            final += () if f is None else (f.inside,)
+            rows.append((result.name, result.n_params, h.run.name, h.scores.mape))
+            rows[-1] += (h.scores.final_error, *final, h.scores.r2, result.aic, result.bic)
+            rows[-1] += (best, None)
+        inside = "{} of {}".format(*result.inside)
+        rows.append((result.name, result.n_params, "mean", result.mape, *[None] * 5, inside))
+        rows[-1] += (None, None, None, best, None)
     for gone in comparison.left_out:
-        rows.append((gone.name, gone.n_params, *[None] * 6, False, gone.reason))
+        rows.append((gone.name, gone.n_params, *[None] * 11, False, gone.reason))
     return rows
 
 
@@ -124,16 +152,21 @@ def compare_command(
     smooth: Smooth = "auto",
     parent: Parent = "auto",
     params: RunParams = None,
+    level: Level = 0.9,
+    label: Labels = None,
 ) -> None:
-    """Fit every loss law, score each on curves it did not see, and recommend one."""
+    """Fit every loss law, score each on curves it did not see, and recommend one; each held-out
+    final loss is predicted with its interval at --level."""
     from lrcurve.cli.files import check_outputs
-    from lrcurve.cli.loading import RunInputs
+    from lrcurve.cli.loading import RunInputs, labelled
     from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
     from lrcurve.sizes import sized, split_largest_size
+    from lrcurve.uncertainty import z_value
 
     inputs = RunInputs.pick(locals())
+    z_value(level)  # refuses a level outside (0, 1) before any work
     check_outputs(force, output, plot)
     build_laws(warmup=warmup_area, lr_exponent=lr_exponent)  # refuses bad options up front
     largest = [p for p in holdout or [] if str(p) == LARGEST_SIZE and not p.exists()]
@@ -144,8 +177,10 @@ def compare_command(
             raise InputError(
                 f"--holdout {path}: also given as a run to fit; a held-out run must not be fitted"
             )
-    runs = inputs.load(files, warmup, named=files + holdout)
-    held = inputs.load(holdout, warmup, named=files + holdout)
+    runs = inputs.load(files, warmup, named=files + holdout, strict=False)
+    held = inputs.load(holdout, warmup, named=files + holdout, strict=False)
+    every = labelled(inputs, runs + held)  # labels unique across fitted and held-out runs
+    runs, held = every[: len(runs)], every[len(runs) :]
     if largest:
         runs, held = split_largest_size(runs, held)
     laws, left_out = build_laws(
@@ -154,7 +189,13 @@ def compare_command(
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     with progress_bar(f"fitting {len(laws)} laws") as update:
         comparison = compare(
-            runs, held, laws=laws, left_out=left_out, skip_fraction=skip, progress=update
+            runs,
+            held,
+            laws=laws,
+            left_out=left_out,
+            skip_fraction=skip,
+            progress=update,
+            level=level,
         )
     for gone in comparison.left_out:
         note(f"{gone.name} left out: {gone.reason}")
@@ -165,7 +206,7 @@ def compare_command(
             note(f"warning: {result.name}: {warning}")
     if plot is not None:
         plotting()  # the Agg backend, before compare draws
-        from lrcurve.compare import plot_comparison
+        from lrcurve.decision_plots import plot_comparison
 
         plot_comparison(comparison, plot)
     if output is not None:

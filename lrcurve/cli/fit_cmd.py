@@ -10,6 +10,7 @@ from lrcurve.cli.flags import (
     LAW_NAMES,
     Force,
     JsonOut,
+    Labels,
     LossCol,
     LossSeries,
     LossUnit,
@@ -69,7 +70,7 @@ def print_fit(fitted: Any) -> None:
     for run in fitted.runs:
         s = scores[run.name]
         runs.add_row(
-            run.name,
+            run.label,
             str(s.n_points),
             f"{s.mape:.3f}",
             f"{s.max_error:.3f}",
@@ -90,7 +91,8 @@ def fit_command(
         list[Path],
         typer.Argument(
             help="Logged runs: CSV/TSV with step, lr and loss columns, W&B exports (run JSON, "
-            "panel CSV), TensorBoard event files or folders.",
+            "panel CSV), W&B run folders (wandb/run-*, or a wandb/ folder of them), "
+            "wandb:ENTITY/PROJECT/RUN_ID, TensorBoard event files or folders.",
             show_default=False,
         ),
     ],
@@ -119,6 +121,7 @@ def fit_command(
     smooth: Smooth = "auto",
     parent: Parent = "auto",
     params: RunParams = None,
+    label: Labels = None,
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     from lrcurve.cli.files import check_outputs, check_writable
@@ -163,7 +166,7 @@ def fit_command(
     for run in fitted.runs:
         size = "" if run.model_size is None else f"{format_size(run.model_size)} parameters, "
         err.print(
-            f"{run.name}: {size}peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
+            f"{run.label}: {size}peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
             f"LR {run.lr_origin}",
             style="dim",
         )

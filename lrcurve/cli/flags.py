@@ -21,7 +21,14 @@ from lrcurve.errors import InputError
 SCHEDULE_NAMES = ("constant", "cosine", "wsd", "cyclic", "multistep", "power")  # schedules
 WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")  # schedules
 WSD_DECAY, POWER_DECAY, POWER_SHAPE, POWER_FINAL = 0.2, 0.1, "exp", 0.01  # schedules
-LAW_NAMES = ("momentum", "multipower", "momentum-size", "multipower-size")  # laws.LAWS
+LAW_NAMES = (  # laws.LAWS
+    "momentum",
+    "multipower",
+    "forward-momentum",
+    "momentum-size",
+    "multipower-size",
+    "forward-momentum-size",
+)
 LR_EXPONENT_RANGE = (0.1, 2.0)  # laws.base
 DEFAULT_SKIP = 0.05  # fitting
 FAMILIES = ("wsd", "cosine", "rewarmup")  # optimize
@@ -58,6 +65,7 @@ _RENAMED = {
     "fit_file": "FIT_FILE",
     "sweeps": "SWEEPS",
     "model_size": "--params",
+    "labels": "--label",
 }
 FLAGS: Mapping[str, str] = _Flags()
 
@@ -149,13 +157,23 @@ Parent = Annotated[
         "'auto' (W&B configs' resume_from) or 'none'.",
     ),
 ]
+Labels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--label",
+        help="Short name of a run in legends, tables and JSON: FILE=NAME (repeatable; FILE may "
+        "be a run's name). Default: from the run's schedule when known (e.g. 'wsd 20% sqrt "
+        "50k'), else its file name shortened.",
+        show_default=False,
+    ),
+]
 WarmupArea = Annotated[
     str,
     typer.Option(
         "--warmup-area",
         help="How the laws count warmup: 'actual' (its real area in S1), 'peak' (every warmup "
-        "step at the peak LR, as in the momentum-law paper), or 'full' (multipower only: "
-        "warmup rises also enter the loss-drop sum, as in the authors' code).",
+        "step at the peak LR, as in the momentum-law paper), or 'full' (multipower and "
+        "forward-momentum: warmup rises also enter the annealing term, as in their authors' code).",
     ),
 ]
 LRExponent = Annotated[
@@ -165,7 +183,7 @@ LRExponent = Annotated[
         min=LR_EXPONENT_RANGE[0],
         max=LR_EXPONENT_RANGE[1],
         help="Exponent p of the forward area S1 = sum eta^p (1: the papers' laws; lrcurve's "
-        "extension, see the README's accuracy section).",
+        "extension, see docs/accuracy.md).",
     ),
 ]
 Skip = Annotated[

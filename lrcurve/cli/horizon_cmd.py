@@ -9,6 +9,7 @@ from lrcurve.cli.flags import (
     FloatOption,
     Force,
     JsonOut,
+    Labels,
     LossCol,
     LossSeries,
     LossUnit,
@@ -207,6 +208,7 @@ def horizon_command(
     loss: LossSeries = None,
     smooth: Smooth = "auto",
     parent: Parent = "auto",
+    label: Labels = None,
 ) -> None:
     """Best peak LR per training horizon and the power law lr_opt = B * D^-beta.
 

@@ -53,7 +53,8 @@ def say_notes(runs: list[Any]) -> None:
 
 @dataclass
 class RunInputs:
-    """How to read logged runs: column names, loss unit, loss series, smoothing, parent."""
+    """How to read logged runs: column names, loss unit, loss series, smoothing, parent, and
+    the labels the user gave."""
 
     step_col: str | None = None
     lr_col: str | None = None
@@ -65,6 +66,7 @@ class RunInputs:
     parent: str = "auto"
     keep_diverged: bool = False  # read a diverged run's loss up to its NaN/inf tail (check)
     params: list[str] | None = None  # FILE=N: a run file's model size
+    label: list[str] | None = None  # FILE=NAME labels (--label)
 
     @classmethod
     def pick(cls, values: Mapping[str, Any]) -> RunInputs:
@@ -77,14 +79,18 @@ class RunInputs:
         warmup: int | None,
         quiet: bool = False,
         named: list[Path] | None = None,
+        strict: bool = True,
     ) -> list[Any]:
-        """The runs of every file, renamed apart when names repeat; their notes go to stderr
-        (``quiet``: not yet, the caller says them with :func:`say_notes`). ``named``: the
-        files ``--params FILE=N`` may name (default ``files``; a command reading its files in
-        several groups names them all)."""
-        from lrcurve.io import Columns, ReadOptions, read_runs
+        """The runs of every file, renamed apart when names repeat and labelled; their notes
+        go to stderr (``quiet``: not yet, the caller says them with :func:`say_notes`).
+        ``named``: the files ``--params FILE=N`` may name (default ``files``; a command reading
+        its files in several groups names them all). ``strict=False``: a --label of a file read
+        in another call is no error here (the caller labels all of them with :func:`labelled`)."""
+        from lrcurve.io import Columns, ReadOptions, label_runs, read_runs
         from lrcurve.io.files import resolved
+        from lrcurve.io.labels import parse_labels
 
+        labels = parse_labels(self.label or [])
         seen: dict[Path, Path] = {}
         for path in files:
             if resolved(path) in seen:
@@ -111,6 +117,7 @@ class RunInputs:
         names = [r.name for r in runs]
         if len(set(names)) != len(names):
             runs = [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
+        runs = label_runs(runs, labels, strict)
         if not quiet:
             say_notes(runs)
         return runs
@@ -147,6 +154,14 @@ def with_given_size(runs: list[Any], path: Path, given: tuple[str, float] | None
     return [
         replace(r, model_size=agreed_size([(str(path), r.model_size), given], r.name)) for r in runs
     ]
+
+
+def labelled(inputs: RunInputs, runs: list[Any]) -> list[Any]:
+    """``runs`` (read by several :meth:`RunInputs.load` calls) labelled as one set."""
+    from lrcurve.io import label_runs
+    from lrcurve.io.labels import parse_labels
+
+    return label_runs(runs, parse_labels(inputs.label or []))
 
 
 def check_law_name(law: str) -> None:

@@ -12,6 +12,8 @@ from lrcurve.cli.flags import (
     FitFile,
     Force,
     JsonOut,
+    Labels,
+    Level,
     TableOut,
     TargetParams,
 )
@@ -200,6 +202,7 @@ def optimize_command(
             "prediction, and the best of each.",
         ),
     ] = None,
+    label: Labels = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Candidates listed in the table.")] = 10,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Draw the trade-off curves to PNG/SVG/PDF.")
@@ -208,31 +211,41 @@ def optimize_command(
     json_out: JsonOut = False,
     force: Force = False,
     params: TargetParams = None,
+    level: Level = 0.9,
 ) -> None:
     """Search a schedule family for the lowest predicted loss, with the trade-off and the gain.
 
-    The gain is over a baseline: --baseline with the schedule flags, or the fitted runs' own."""
+    The gain is over a baseline: --baseline with the schedule flags, or the fitted runs' own.
+    The tie set: the candidates whose difference to the best is not distinguishable from 0 at
+    --level (the differences use what the candidates' predictions share)."""
     from lrcurve.cli.files import check_outputs, mark_input
     from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
     from lrcurve.cli.render import plotting, save_plot
     from lrcurve.cli.schedule_flags import ScheduleSpec
+    from lrcurve.uncertainty import z_value
 
     args = dict(locals())
+    z_value(level)  # refuses a level outside (0, 1) before any work
     if family not in FAMILIES:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got {family!r}")
     _check_applicable(family, baseline, **{k: args[k] for k in _CHECKED})
     check_outputs(force, output, plot)
     fitted, others = _at_size([load_fit(p) for p in [fit_file, *(also or [])]], params)
-    sweep = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
+    sweep = []
+    if measured:
+        sweep = RunInputs(label=label).load(expand_paths(measured, "--measured"), None)
     if lr_file is not None:
         mark_input(lr_file)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     spec = ScheduleSpec.pick({**args, "schedule": baseline or "wsd"})
-    done = _optimize(fitted, _request(args), spec if baseline else None)
+    done = _optimize(fitted, _request(args), spec if baseline else None, level)
     opinions = _other_laws(done.search, others)
-    scored = _against_measured(fitted, sweep)
+    scored = _against_measured(fitted, sweep, level)
     if plot is not None:
-        save_plot(plotting().plot_search(done.search, fitted), plot, force)
+        plotting()  # the Agg backend, before the figure is drawn
+        from lrcurve.decision_plots import plot_search_with_ties
+
+        save_plot(plot_search_with_ties(done.search, fitted, measured=scored), plot, force)
     if output is not None:
         from lrcurve.output import write_rows
 
@@ -284,7 +297,7 @@ def _request(args: dict[str, Any]) -> Any:
     )
 
 
-def _optimize(fitted: Any, request: Any, spec: Any) -> Any:
+def _optimize(fitted: Any, request: Any, spec: Any, level: float) -> Any:
     """Run the search (``spec``: the --baseline schedule's flags, or None) and say its notes."""
     from lrcurve.cli.render import note, progress_bar
     from lrcurve.optimize import optimize
@@ -296,6 +309,7 @@ def _optimize(fitted: Any, request: Any, spec: Any) -> Any:
             None if spec is None else lambda setting: _baseline(fitted, setting, spec),
             rewarmup_baseline=spec is not None and spec.schedule == "rewarmup",
             progress=update,
+            level=level,
         )
     setting = done.setting
     if setting.used:
@@ -342,7 +356,7 @@ def _baseline(fitted: Any, setting: Any, spec: Any) -> tuple[Any, str]:
 
 def _other_laws(result: Any, others: list[Any]) -> list[Any]:
     from lrcurve.cli.render import progress_bar
-    from lrcurve.optimize import other_laws
+    from lrcurve.opinions import other_laws
 
     if not others:
         return []
@@ -350,7 +364,7 @@ def _other_laws(result: Any, others: list[Any]) -> list[Any]:
         return other_laws(result, others, progress=update)
 
 
-def _against_measured(fitted: Any, sweep: list[Any]) -> list[Any]:
-    from lrcurve.optimize import against_measured
+def _against_measured(fitted: Any, sweep: list[Any], level: float) -> list[Any]:
+    from lrcurve.opinions import against_measured
 
-    return against_measured(fitted, sweep) if sweep else []
+    return against_measured(fitted, sweep, level) if sweep else []

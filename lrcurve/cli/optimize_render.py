@@ -18,20 +18,64 @@ def _candidate_json(candidate: Any, loss: float) -> dict[str, Any]:
     return {**candidate.params, "series": candidate.series, "x": candidate.x, "loss": loss}
 
 
+def _interval_json(level: float, lower: float, upper: float) -> dict[str, float]:
+    return {"level": level, "lower": lower, "upper": upper}
+
+
+def _decisions(result: Any) -> list[dict[str, Any]]:
+    """Per candidate: its predictive interval, its difference to the best with that
+    difference's interval, and whether it is in the tie set (empty without a joint
+    prediction)."""
+    from lrcurve.uncertainty import z_value
+
+    joint = result.joint
+    if joint is None:
+        return [{} for _ in result.candidates]
+    level, z = joint.level, z_value(joint.level)
+    value, sd = result.to_best()
+    tied = set(result.tie_set)
+    return [
+        {
+            "interval": _interval_json(level, float(joint.lower[i]), float(joint.upper[i])),
+            "vs_best": {
+                "value": float(value[i]),
+                "sd": float(sd[i]),
+                **_interval_json(level, float(value[i] - z * sd[i]), float(value[i] + z * sd[i])),
+            },
+            "tied": i in tied,
+        }
+        for i in range(len(result.candidates))
+    ]
+
+
 def candidate_table(result: Any, opinions: list[Any]) -> tuple[list[str], list[list[Any]]]:
     """Every candidate as a CSV row, best first (rank, setting, its parameters, loss and the
     difference to the baseline, each other law's loss), then the baseline's row."""
     keys = list(dict.fromkeys(k for c in result.candidates for k in c.params))
-    header = ["rank", "setting", *keys, "loss", "vs_baseline", *(f"loss_{o.law}" for o in opinions)]
+    header = ["rank", "setting", *keys, "loss", "lower", "upper", "vs_best", "vs_best_lower"]
+    header += ["vs_best_upper", "tied", "vs_baseline", *(f"loss_{o.law}" for o in opinions)]
+    decisions = _decisions(result)
     rows: list[list[Any]] = []
     for rank, i in enumerate(result.order, 1):
         candidate, loss = result.candidates[i], float(result.loss[i])
         params = [candidate.params.get(k) for k in keys]
         others = [float(o.loss[i]) for o in opinions]
-        rows.append([rank, candidate.label, *params, loss, loss - result.baseline_loss, *others])
+        rows.append([rank, candidate.label, *params, loss, *_csv_decision(decisions[i])])
+        rows[-1] += [loss - result.baseline_loss, *others]
     baseline = [None, f"baseline: {result.baseline_label}", *[None] * len(keys)]
-    rows.append([*baseline, result.baseline_loss, 0.0, *[None] * len(opinions)])
+    band = [None] * 2 if result.joint is None else [result.joint.lower[-1], result.joint.upper[-1]]
+    rows.append([*baseline, result.baseline_loss, *band, *[None] * 4, 0.0, *[None] * len(opinions)])
     return header, rows
+
+
+def _csv_decision(decision: dict[str, Any]) -> list[Any]:
+    """lower, upper, vs_best and its lower and upper, tied (None without intervals)."""
+    if not decision:
+        return [None] * 6
+    band, to_best = decision["interval"], decision["vs_best"]
+    return [band["lower"], band["upper"], to_best["value"], to_best["lower"], to_best["upper"]] + [
+        decision["tied"]
+    ]
 
 
 def _print_tables(result: Any, top: int) -> None:
@@ -40,24 +84,31 @@ def _print_tables(result: Any, top: int) -> None:
 
     from lrcurve.cli.render import out
 
+    decisions = _decisions(result)
+    level = "" if result.joint is None else f" [{100 * result.joint.level:.4g} % interval]"
     table = Table(
         title=f"best {min(top, len(result.candidates))} of {len(result.candidates)} candidates "
-        f"(predicted loss at step {result.at_step})",
+        f"(predicted loss at step {result.at_step}; = : in the tie set, not distinguishable "
+        "from the best)",
         title_justify="left",
     )
-    for column in ("rank", "setting", "loss", "vs baseline"):
+    for column in ("rank", "setting", f"loss{level}", f"vs best{level}", "vs baseline"):
         table.add_column(column, justify="left" if column == "setting" else "right")
     for rank, i in enumerate(result.order[:top], 1):
-        loss = float(result.loss[i])
+        loss, decision = float(result.loss[i]), decisions[i]
         table.add_row(
-            str(rank),
+            f"{rank}{' =' if decision.get('tied') else ''}",
             result.candidates[i].label,
-            f"{loss:.4f}",
+            _with_band(loss, decision.get("interval"), "{:.4f}"),
+            _with_band(decision["vs_best"]["value"], decision["vs_best"], "{:+.4f}")
+            if decision
+            else "",
             f"{loss - result.baseline_loss:+.4f}",
         )
-    table.add_row(
-        "", f"baseline: {result.baseline_label}", f"{result.baseline_loss:.4f}", "", style="dim"
-    )
+    joint = result.joint
+    band = None if joint is None else {"lower": joint.lower[-1], "upper": joint.upper[-1]}
+    baseline = _with_band(result.baseline_loss, band, "{:.4f}")
+    table.add_row("", f"baseline: {result.baseline_label}", baseline, "", "", style="dim")
     out.print(table)
 
     curves = result.curves()
@@ -78,6 +129,13 @@ def _print_tables(result: Any, top: int) -> None:
             )
         trade.add_row(_x_text(result, x), *cells)
     out.print(trade)
+
+
+def _with_band(value: float, band: dict[str, float] | None, form: str) -> str:
+    """``value [lower, upper]`` in ``form`` (just the value without a band)."""
+    if band is None:
+        return form.format(value)
+    return f"{form.format(value)} [{form.format(band['lower'])}, {form.format(band['upper'])}]"
 
 
 def _print_opinions(result: Any, law: str, opinions: list[Any], top: int) -> None:
@@ -116,7 +174,7 @@ def _print_measured(scored: list[Any]) -> None:
     from rich.table import Table
 
     from lrcurve.cli.render import add_columns, out
-    from lrcurve.optimize import measured_bests
+    from lrcurve.opinions import measured_bests
 
     table = Table(
         title="measured sweep: last logged loss against the law's prediction for each run's "
@@ -137,22 +195,30 @@ def _print_measured(scored: list[Any]) -> None:
     out.print(table)
     for horizon, (measured_best, predicted_best) in measured_bests(scored).items():
         verdict = "agree" if measured_best is predicted_best else "differ"
+        tied = [m.label for m in scored if m.horizon == horizon and m.tied]
+        inside = "in it" if measured_best.tied else "not in it"
         out.print(
             f"horizon {horizon}: measured best {measured_best.label} "
             f"({measured_best.measured:.4f}); "
             f"the law's best of these runs {predicted_best.label} "
-            f"({predicted_best.predicted:.4f}): {verdict}",
+            f"({predicted_best.predicted:.4f}): {verdict}; the law's tie set of these runs: "
+            f"{'; '.join(tied)}: the measured best is {inside}",
             soft_wrap=True,
         )
 
 
+# over 60 lines: one dict literal, the JSON keys in the order scripts read them
 def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> dict:
     from dataclasses import asdict
 
-    from lrcurve.optimize import measured_bests
+    from lrcurve.opinions import measured_bests
 
     plot, result, setting = args["plot"], done.search, done.setting
     output = args["output"]
+    decisions = _decisions(result)
+    best = int(result.order[0])
+    gain = result.gain_interval
+    joint = result.joint
     return {
         "family": args["family"],
         "law": fitted.law.name,
@@ -163,24 +229,37 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         "defaults_used": list(setting.used),
         "x_name": result.x_name,
         "series_name": result.series_name,
+        "level": None if joint is None else joint.level,
         "best": {
             **_candidate_json(result.best, result.best_loss),
+            **decisions[best],
             "schedule": result.best.schedule.to_dict(),
             "schedule_text": str(result.best.schedule),
         },
         "baseline": {
             "label": result.baseline_label,
             "loss": result.baseline_loss,
+            "interval": None
+            if joint is None
+            else _interval_json(joint.level, float(joint.lower[-1]), float(joint.upper[-1])),
             "schedule": result.baseline.to_dict(),
         },
         "gain": result.gain,
         "gain_stderr": result.gain_stderr,
+        "gain_interval": None
+        if gain is None
+        else {"sd": gain.sd, **_interval_json(gain.level, gain.lower, gain.upper)},
+        "tie_set": [
+            {**_candidate_json(result.candidates[i], float(result.loss[i])), **decisions[i]}
+            for i in result.tie_set
+        ],
         "gain_percent": 100 * (result.gain / result.baseline_loss),
         "best_per_series": {
             s: {"x": x, "loss": v} for s, (x, v) in result.best_per_series().items()
         },
         "candidates": [
-            _candidate_json(c, float(v)) for c, v in zip(result.candidates, result.loss)
+            {**_candidate_json(c, float(v)), **d}
+            for c, v, d in zip(result.candidates, result.loss, decisions)
         ],
         "notes": list(result.notes),
         "plot": str(plot) if plot else None,
@@ -196,10 +275,47 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         ],
         "measured": [{**asdict(m), "error_percent": m.error_percent} for m in scored],
         "measured_best": {
-            str(h): {"measured": mb.name, "predicted": pb.name}
+            str(h): {
+                "measured": mb.name,
+                "predicted": pb.name,
+                "tie_set": [m.name for m in scored if m.horizon == h and m.tied],
+            }
             for h, (mb, pb) in measured_bests(scored).items()
         },
     }
+
+
+def _print_decision(result: Any) -> None:
+    """The best, the tie set and the gain over the baseline, each with its interval."""
+    from lrcurve.cli.render import out
+
+    joint, gain, rel = result.joint, result.gain_interval, result.gain / result.baseline_loss
+    best = int(result.order[0])
+    band = "" if joint is None else f" [{joint.lower[best]:.4f}, {joint.upper[best]:.4f}]"
+    level = "" if joint is None else f" ({100 * joint.level:.4g} %)"
+    out.print(
+        f"best: {result.best.label}: loss {result.best_loss:.4f}{band}{level} at step "
+        f"{result.at_step}",
+        soft_wrap=True,
+    )
+    if joint is not None:
+        tied = result.tie_set
+        others = [result.candidates[i].label for i in tied if i != best]
+        said = "; ".join(others[:5]) + (f"; and {len(others) - 5} more" if len(others) > 5 else "")
+        out.print(
+            f"tie set{level}: {len(tied)} of {len(result.candidates)} candidates not "
+            f"distinguishable from the best" + (f": also {said}" if others else ""),
+            soft_wrap=True,
+        )
+    band = "" if gain is None else f" [{gain.lower:.4f}, {gain.upper:.4f}]{level}"
+    verdict = ""
+    if gain is not None:
+        verdict = "; real at this level" if gain.distinguishable else "; not distinguishable from 0"
+    out.print(
+        f"gain over the baseline ({result.baseline_loss:.4f}): {result.gain:.4f}{band} "
+        f"({100 * rel:.2f} %{verdict})",
+        soft_wrap=True,
+    )
 
 
 def report(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> None:
@@ -215,17 +331,7 @@ def report(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> 
         _print_opinions(result, fitted.law.name, opinions, top)
     if scored:
         _print_measured(scored)
-    band = f" ± {result.gain_stderr:.2g}" if result.gain_stderr is not None else ""
-    rel = result.gain / result.baseline_loss
-    out.print(
-        f"best: {result.best.label}: loss {result.best_loss:.4f} at step {result.at_step}",
-        soft_wrap=True,
-    )
-    out.print(
-        f"gain over the baseline ({result.baseline_loss:.4f}): {result.gain:.4f}{band} "
-        f"({100 * rel:.2f} %)",
-        soft_wrap=True,
-    )
+    _print_decision(result)
     written = [str(args[k]) for k in ("output", "plot") if args[k] is not None]
     if written:
         out.print(f"wrote {' and '.join(written)}")

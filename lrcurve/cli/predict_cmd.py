@@ -28,6 +28,8 @@ from lrcurve.cli.schedule_flags import (
     Warmup,
 )
 
+LR_GAP = 0.01  # a measured run whose LR differs by more (of the peak) ran another schedule
+
 
 def predict_schedule(
     fitted: Any, schedule: Any, level: float = 0.9, model_size: float | None = None
@@ -53,21 +55,27 @@ def predict_schedule(
     return fitted.predict(schedule, n_steps, level=level, model_size=model_size)
 
 
-def write_prediction_csv(path: Path, prediction: Any, force: bool) -> None:
+def write_prediction_csv(path: Path, predictions: list[Any], force: bool) -> None:
     """The whole curve, every step: ``step,lr,loss[,loss_stderr],lower,upper`` (the predictive
-    interval at the prediction's level)."""
+    interval at the prediction's level); of several predictions, one after the other, led by a
+    ``schedule`` column numbering them from 1 (as the table does)."""
+    import numpy as np
+
     from lrcurve.output import write_csv
 
-    columns, formats, header = (
-        [prediction.steps, prediction.lr, prediction.loss],
-        ["%d", "%.8g", "%.6f"],
-        "step,lr,loss",
-    )
-    if prediction.loss_stderr is not None:
-        columns.append(prediction.loss_stderr)
+    def column(values: Any) -> Any:
+        return np.concatenate([values(p) for p in predictions])
+
+    columns = [column(lambda p: p.steps), column(lambda p: p.lr), column(lambda p: p.loss)]
+    formats, header = ["%d", "%.8g", "%.6f"], "step,lr,loss"
+    if len(predictions) > 1:
+        numbers = np.concatenate([np.full(p.steps.size, i) for i, p in enumerate(predictions, 1)])
+        columns, formats, header = [numbers, *columns], ["%d", *formats], "schedule," + header
+    if all(p.loss_stderr is not None for p in predictions):
+        columns.append(column(lambda p: p.loss_stderr))
         formats.append("%.6f")
         header += ",loss_stderr"
-    columns += [prediction.lower, prediction.upper]
+    columns += [column(lambda p: p.lower), column(lambda p: p.upper)]
     formats += ["%.6f", "%.6f"]
     header += ",lower,upper"
     write_csv(path, header, columns, formats, replace=force)
@@ -191,50 +199,141 @@ def predict_command(
     batch: Batch = None,
     tokens_per_step: TokensPerStep = None,
     params: TargetParams = None,
+    compare_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare-to",
+            help="Another schedule to predict beside --schedule, as 'FAMILY KEY=VALUE ...' with "
+            "the schedule flags as keys (e.g. 'cosine floor=0.1', 'wsd decay=0.3 shape=sqrt'); "
+            "it takes --steps, --peak and --warmup unless it gives them. Repeatable: one table, "
+            "plot and CSV, each schedule's difference to the first with its interval.",
+        ),
+    ] = None,
+    measured: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--measured",
+            help="A logged run (file or quoted glob, repeatable) to draw over the plot and score "
+            "against the prediction for --schedule: MAPE, final error, inside the interval.",
+        ),
+    ] = None,
 ) -> None:
-    """Predict the loss curve of a schedule (default horizon, peak and warmup: the fitted runs')."""
-    from lrcurve.cli.files import check_outputs, mark_input
-    from lrcurve.cli.loading import fit_defaults, load_fit
-    from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
-    from lrcurve.cli.schedule_flags import ScheduleSpec
-    from lrcurve.sizes import parse_size, size_said
+    """Predict the loss curve of a schedule (default horizon, peak and warmup: the fitted runs').
 
-    spec = ScheduleSpec.pick(locals())
+    With --compare-to, several schedules at once and their differences to the first, whose
+    intervals use what the predictions share (a difference is surer than either loss)."""
+    from lrcurve.cli.files import check_outputs
+    from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
+    from lrcurve.cli.predict_many import parse_compare
+    from lrcurve.cli.schedule_flags import ScheduleSpec
+    from lrcurve.sizes import parse_size
+
+    main = ScheduleSpec.pick(locals())
     model_size = None if params is None else parse_size(params)
+    specs = [main, *(parse_compare(text, main) for text in compare_to or [])]
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
-    if lr_file is not None:
-        mark_input(lr_file)
-    built, used = spec.build(fitted.runs, fit_defaults(fitted))
-    check_outputs(force, output, plot)  # again: the fit file and an --lr-file are inputs now
-    prediction = predict_schedule(fitted, built, level, model_size)
+    built, used = _build(fitted, specs)
+    runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
+    check_outputs(force, output, plot)  # again: the fit file and every file read are inputs now
+    predictions = [predict_schedule(fitted, schedule, level, model_size) for schedule in built]
+    _notes(fitted, predictions, used, model_size)
+    if output is not None:
+        write_prediction_csv(output, predictions, force)
+    _report(fitted, predictions, runs, locals())
+
+
+def _build(fitted: Any, specs: list[Any]) -> tuple[list[Any], list[str]]:
+    """Each spec's schedule (its --lr-file marked an input) and the defaults the first took."""
+    from lrcurve.cli.files import mark_input
+    from lrcurve.cli.loading import fit_defaults
+
+    built, used = [], []
+    for i, spec in enumerate(specs):
+        if spec.lr_file is not None:
+            mark_input(spec.lr_file)
+        schedule, took = spec.build(fitted.runs, fit_defaults(fitted))
+        built.append(schedule)
+        used += took if i == 0 else []
+    return built, used
+
+
+def _notes(fitted: Any, predictions: list[Any], used: list[str], model_size: float | None) -> None:
+    from lrcurve.cli.render import note
+    from lrcurve.sizes import size_said
+
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    if prediction.extrapolating:  # the details are in --json's "warnings"
+    extrapolating = list(dict.fromkeys(e for p in predictions for e in p.extrapolating))
+    if extrapolating:  # the details are in --json's "warnings"
         note(
-            f"extrapolating ({'; '.join(prediction.extrapolating)}): the interval grows with the "
+            f"extrapolating ({'; '.join(extrapolating)}): the interval grows with the "
             "horizon and with LR falls steeper than fitted (docs/calibration.md)"
         )
         if size_said(model_size, fitted.sizes):
             note(
                 "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"
             )
-    if output is not None:
-        write_prediction_csv(output, prediction, force)
+
+
+def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str, Any]) -> None:
+    """The plot, then the JSON or the tables: one schedule's curve, or several compared; the
+    measured runs against the first."""
+    from lrcurve.cli.predict_many import compared, print_compared, print_measured
+    from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
+
+    output, plot, first = args["output"], args["plot"], predictions[0]
+    scored = [first.against(run) for run in runs]
+    for s in scored:
+        if s.lr_gap > LR_GAP:
+            note(
+                f"warning: measured run {s.run}'s LR differs from the predicted schedule's by up "
+                f"to {100 * s.lr_gap:.3g} % of the peak: it ran another schedule"
+            )
+    rows = None
+    if len(predictions) > 1:
+        from lrcurve.differences import joint_prediction
+
+        step = min(int(p.steps[-1]) for p in predictions)
+        schedules = [p.schedule for p in predictions]
+        joint = joint_prediction(
+            fitted, schedules, step, level=args["level"], model_size=args["model_size"]
+        )
+        rows = compared(predictions, joint)
     if plot is not None:
-        figure = plotting().plot_prediction(fitted, [prediction], [str(built)])
-        save_plot(figure, plot, force)
-    if json_out:
-        data = prediction_json(fitted, built, prediction, every)
-        extra = {"output": str(output) if output else None, "plot": str(plot) if plot else None}
-        warnings = list(fitted.warnings) + list(prediction.warnings)
+        labels = [str(p.schedule) for p in predictions]
+        figure = plotting().plot_prediction(fitted, predictions, labels)
+        if runs:
+            from lrcurve.decision_plots import overlay_measured
+
+            overlay_measured(figure, runs)
+        save_plot(figure, plot, args["force"])
+    if args["json_out"]:
+        data = prediction_json(fitted, first.schedule, first, args["every"])
+        warnings = list(fitted.warnings) + [w for p in predictions for w in p.warnings]
         emit_json(
-            {**data, "model_size": model_size, "defaults_used": used, "warnings": warnings, **extra}
+            {
+                **data,
+                "model_size": args["model_size"],
+                "defaults_used": args["used"],
+                "warnings": list(dict.fromkeys(warnings)),
+                "schedules": rows,
+                "measured": [s.to_dict() for s in scored],
+                "output": str(output) if output else None,
+                "plot": str(plot) if plot else None,
+            }
         )
         return
-    print_prediction(fitted, built, prediction, model_size)
+    if rows is None:
+        print_prediction(fitted, first.schedule, first, args["model_size"])
+    else:
+        print_compared(rows, args["level"])
+    if scored:
+        from lrcurve.search_setting import short_label
+
+        print_measured(scored, short_label(first.schedule))
     written = [str(p) for p in (output, plot) if p is not None]
     if written:
         out.print(f"wrote {' and '.join(written)}")

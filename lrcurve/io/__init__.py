@@ -8,7 +8,9 @@
   each yields named numeric series;
 - :mod:`~lrcurve.io.series`: the one place series become a checked :class:`~lrcurve.runs.Run`
   (steps, duplicates, order, NaN, units via :mod:`~lrcurve.io.units`, LR -> schedule);
-- :mod:`~lrcurve.io.stitch` (a branch onto its parent), :mod:`~lrcurve.io.smoothing`.
+- :mod:`~lrcurve.io.stitch` (a branch onto its parent), :mod:`~lrcurve.io.smoothing`;
+- :mod:`~lrcurve.io.labels`: each run's short label (given, from its schedule, or its name
+  shortened).
 
 Each run records the files read to make it in ``Run.inputs``.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from lrcurve.errors import ParameterError, ReadError
 from lrcurve.io.files import resolved, stat_path
+from lrcurve.io.labels import label_runs
 from lrcurve.io.options import Columns, ReadOptions
 from lrcurve.io.series import Logged
 from lrcurve.io.smoothing import smooth_run
@@ -29,10 +32,11 @@ from lrcurve.io.table import TableFile
 from lrcurve.io.table_runs import one_run, table_runs, table_schedule
 from lrcurve.io.tensorboard import is_event_log, read_tensorboard
 from lrcurve.io.wandb import is_wandb_panel, read_wandb_json, read_wandb_panel
+from lrcurve.io.wandb_sources import is_api_source, read_wandb_api, read_wandb_folder, run_folders
 from lrcurve.runs import Run
 from lrcurve.schedules import Schedule
 
-__all__ = ["Columns", "ReadOptions", "log_format", "read_runs", "read_schedule"]
+__all__ = ["Columns", "ReadOptions", "label_runs", "log_format", "read_runs", "read_schedule"]
 
 
 def _options(options: ReadOptions | None, fields: dict[str, Any]) -> ReadOptions:
@@ -44,9 +48,15 @@ def _options(options: ReadOptions | None, fields: dict[str, Any]) -> ReadOptions
 
 
 def log_format(path: Path) -> str:
-    """``wandb-json``, ``tensorboard`` or ``table`` (CSV/TSV, W&B panel CSVs included)."""
+    """``wandb-api`` (``wandb:ENTITY/PROJECT/RUN_ID``), ``wandb-run`` (a W&B run folder or a
+    ``wandb/`` folder of them), ``wandb-json``, ``tensorboard`` or ``table`` (CSV/TSV, W&B panel
+    CSVs included)."""
+    if is_api_source(path):
+        return "wandb-api"
     stat_path(path)
     try:
+        if run_folders(path):
+            return "wandb-run"
         events = is_event_log(path)
     except OSError as err:  # a folder below it that cannot be listed
         raise ReadError(f"{path}: cannot read: {err.strerror or err}") from None
@@ -60,6 +70,10 @@ def log_format(path: Path) -> str:
 def _read(path: Path, options: ReadOptions) -> list[Logged]:
     """The runs of ``path`` as its format reads them."""
     fmt = log_format(path)
+    if fmt == "wandb-api":
+        return read_wandb_api(str(path), options)
+    if fmt == "wandb-run":
+        return read_wandb_folder(path, options)
     if fmt == "tensorboard":
         return read_tensorboard(path, options)
     if fmt == "wandb-json":
@@ -94,12 +108,14 @@ def _finish(logged: Logged, options: ReadOptions) -> Run:
 
 def read_runs(path: str | Path, options: ReadOptions | None = None, **fields: Any) -> list[Run]:
     """The runs logged in ``path``: a CSV/TSV table (several runs with a run column), a W&B
-    export or panel CSV, or a TensorBoard event file or folder.
+    export or panel CSV, a W&B run folder (or a ``wandb/`` folder of them), a W&B run on the
+    server (``wandb:ENTITY/PROJECT/RUN_ID``), or a TensorBoard event file or folder.
 
     ``fields`` override those of ``options`` (``read_runs(p, loss="train", smooth="none")``).
+    Each run is labelled among the file's runs (:func:`~lrcurve.io.labels.label_runs`).
     """
     options = _options(options, fields)
-    return [_finish(logged, options) for logged in _read(Path(path), options)]
+    return label_runs([_finish(logged, options) for logged in _read(Path(path), options)])
 
 
 def read_schedule(

@@ -66,7 +66,7 @@ def _joined(parent: Run, branch: Run, fork: int) -> Schedule:
     later = at > fork
     if not later.any():
         raise ReadError(f"{branch.source or branch.name}: no logged LR after the fork step {fork}")
-    tail = Piecewise(tuple((at[later] - fork).tolist()), tuple(values[later].tolist()))
+    tail = Piecewise(at[later] - fork, values[later])
     return Join((parent.schedule, tail), (fork,))
 
 

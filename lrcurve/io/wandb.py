@@ -43,6 +43,7 @@ from lrcurve.io.wandb_config import (
     resume_point,
     schedule_from_config,
     tokens_per_step,
+    unwrap_config,
 )
 from lrcurve.runs import Run
 
@@ -97,13 +98,6 @@ def find_parent(path: Path, experiment: str) -> Path | None:
 
 
 # --- run exports -------------------------------------------------------------------
-
-
-def _unwrap(config: Any) -> dict[str, Any]:
-    """A config as plain values (W&B's config.yaml wraps each as ``{"value": ...}``)."""
-    if not isinstance(config, dict):
-        return {}
-    return {k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in config.items()}
 
 
 def _floats(values: Any) -> tuple[np.ndarray | None, str]:
@@ -217,7 +211,7 @@ def read_wandb_json(path: Path, options: ReadOptions) -> list[Logged]:
             f"{path}: not a W&B run export (expected an object with config and history)"
         )
     return [
-        _wandb_run(
+        export_run(
             path,
             path.stem if len(exports) == 1 else f"{path.stem}:{export.get('name', i + 1)}",
             export,
@@ -237,7 +231,7 @@ def export_tokens_per_step(path: Path) -> tuple[float, str] | None:
     export = data[0] if isinstance(data, list) and data else data
     if not isinstance(export, dict):
         return None
-    return tokens_per_step(_unwrap(export.get("config")))
+    return tokens_per_step(unwrap_config(export.get("config")))
 
 
 def _series_notes(
@@ -276,12 +270,13 @@ def _series_notes(
     return notes
 
 
-def _wandb_run(path: Path, name: str, export: dict[str, Any], options: ReadOptions) -> Logged:
+def export_run(path: Path, name: str, export: dict[str, Any], options: ReadOptions) -> Logged:
+    """The run of one export (from a JSON file, a run folder or the API) named ``name``."""
     where = str(path) if name == path.stem else f"{path} (run {name})"
     left_out: dict[str, str] = {}
     step_columns: dict[str, str] = {}
     series = history_series(export["history"], where, left_out, step_columns)
-    config = _unwrap(export.get("config"))
+    config = unwrap_config(export.get("config"))
     names = _loss_candidates(series, options.loss)
     try:
         loss_name = choose_loss(names, options.loss, where)

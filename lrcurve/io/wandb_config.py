@@ -44,6 +44,13 @@ def _number(config: Mapping[str, Any], key: str, default: float | None = None) -
     return number if np.isfinite(number) else default
 
 
+def unwrap_config(config: Any) -> dict[str, Any]:
+    """A config as plain values (W&B's config.yaml wraps each as ``{"value": ...}``)."""
+    if not isinstance(config, dict):
+        return {}
+    return {k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in config.items()}
+
+
 def schedule_from_config(config: Mapping[str, Any]) -> Schedule | None:
     """The exact schedule a config describes (see the module docstring), or None.
 

@@ -6,13 +6,22 @@ from typing import Any
 
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import Law
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 
 LAWS: dict[str, type[Law]] = {
-    law.name: law for law in (MomentumLaw, MultiPowerLaw, MomentumSizeLaw, MultiPowerSizeLaw)
+    law.name: law
+    for law in (
+        MomentumLaw,
+        MultiPowerLaw,
+        ForwardMomentumLaw,
+        MomentumSizeLaw,
+        MultiPowerSizeLaw,
+        ForwardMomentumSizeLaw,
+    )
 }  # size-aware laws (``Law.size_aware``) after the size-free ones
 
 

@@ -17,12 +17,11 @@ is second order in the spread, damped by ``G''`` which falls off as a power of
 whose width grows with their age: ``O(log n / tolerance)`` terms per step instead
 of ``O(n)``, and ``O(n)`` memory when the requested steps are processed in chunks
 (about ``20`` bytes a change: :mod:`lrcurve.laws.change_tree`).
-Measured against the direct double sum (tests, ``benchmarks/speed_multipower.py``):
-with the default ``tolerance=0.2`` the error on 100k-step cosine and WSD schedules is at
-most ``5e-5`` of ``LD``'s scale ``B * sum_k |eta_{k-1} - eta_k|`` (at ``gamma = 0``; ``1e-5``
-at ``gamma = 0.6``), zero on step schedules, and below
-``0.01 * tolerance^2 * B * sum_k |eta_{k-1} - eta_k|`` on random schedules that jump
-at every step (there up to ``1e-5`` of the loss). ``tolerance=0`` evaluates exactly.
+The error is second order in ``tolerance`` relative to ``LD``'s scale
+``B * sum_k |eta_{k-1} - eta_k|``, zero on step schedules; the tests hold it below
+``0.02 * tolerance^2`` of that scale against the direct double sum on random schedules, and
+``benchmarks/speed_multipower.py`` prints what it is on long cosine and WSD schedules
+(docs/fitting.md). ``tolerance=0`` evaluates exactly.
 
 Dense requests (``predict`` wants every step). ``LD`` is a smooth function of ``t``
 wherever the LR is smooth: term by term, the change ``k`` steps back is a smooth
@@ -32,14 +31,12 @@ step just after a kink, then geometrically spaced, at most ``n/2048`` apart) wit
 quarter of the tolerance, and filled in by cubic Hermite interpolation inside each
 segment (a jump of ``LD`` at a kink stays a jump). The interpolation is a fixed
 sparse linear map of the knot values, built once, so the shifted parameter sets of
-the standard-error band share the walk and the map. Measured against the exact sum
-(tests; ``benchmarks/speed_multipower.py``) on cosine, WSD, step, cyclic and
-re-warmup schedules across the parameter bounds, the interpolation alone errs by at
-most ``1e-7`` of ``LD``'s scale ``B * sum_k |eta_{k-1} - eta_k|`` (typically ``1e-10``),
-and the whole evaluation by about ``1e-6`` of the loss or less (``2e-8`` on the benchmark
-cosine, ten times below the sparse walk). When the knots would be more than half the
-requested steps (short schedules, or an LR that bends sharply at every step) every
-requested step is walked as before.
+the standard-error band share the walk and the map. Against the exact sum on cosine, WSD,
+step, cyclic and re-warmup schedules across the parameter bounds, the tests hold the
+interpolation alone to ``1e-7`` of ``LD``'s scale and the whole evaluation to ``1e-6`` of the
+loss; ``benchmarks/speed_multipower.py`` prints the error on its cosine. When the knots would
+be more than half the requested steps (short schedules, or an LR that bends sharply at every
+step) every requested step is walked as before.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ multi-power law does with its ``S_W``.
 ``lr_exponent`` (``p``, default 1: the paper) generalises the forward area to
 ``S1(s) = sum_{i<=s} eta_i^p``: with ``p < 1`` a step at a low LR advances training more
 than its share of the LR area. This is lrcurve's own extension, not the paper's; the
-README's accuracy section gives the evidence for and against it.
+docs/accuracy.md gives the evidence for and against it.
 
 For fixed ``alpha`` and ``lam`` the law is linear in ``(L0, A, C)``; the starting
 points come from solving that linear problem on a grid of ``(alpha, lam)``

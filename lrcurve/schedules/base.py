@@ -57,8 +57,8 @@ class Schedule:
                 value = value.to_dict()
             elif isinstance(value, tuple) and value and isinstance(value[0], Schedule):
                 value = [v.to_dict() for v in value]
-            elif isinstance(value, tuple):
-                value = list(value)
+            elif isinstance(value, (tuple, np.ndarray)):
+                value = list(value) if isinstance(value, tuple) else value.tolist()
             out[f.name] = value
         return out
 

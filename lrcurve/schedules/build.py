@@ -38,7 +38,7 @@ def schedule_from_dict(data: dict[str, Any], _depth: int = 0) -> Schedule:
         data["body"] = schedule_from_dict(data["body"], _depth + 1)
     if "segments" in data:
         data["segments"] = tuple(schedule_from_dict(d, _depth + 1) for d in data["segments"])
-    for key in ("milestones", "factors", "boundaries", "at_steps", "lrs"):
+    for key in ("milestones", "factors", "boundaries"):
         if key in data:
             data[key] = tuple(data[key])
     return cls(**data)

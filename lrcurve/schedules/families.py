@@ -229,13 +229,19 @@ class Piecewise(Schedule):
     a logged warmup stays as logged)."""
 
     kind: ClassVar[str] = "piecewise"
-    at_steps: tuple[float, ...]
-    lrs: tuple[float, ...]
+    at_steps: NDArray[np.float64]
+    lrs: NDArray[np.float64]
     warmup_steps: int = 0  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        # kept as read-only float arrays: a logged LR can have millions of points, which as
+        # tuples of Python floats cost 4x the memory and a conversion at every evaluation
+        for name in ("at_steps", "lrs"):
+            values = np.array(getattr(self, name), dtype=np.float64)
+            values.flags.writeable = False
+            object.__setattr__(self, name, values)
         _check_count("piecewise schedule: warmup", self.warmup_steps, 0)
-        if len(self.at_steps) != len(self.lrs) or not self.at_steps:
+        if self.at_steps.shape != self.lrs.shape or self.at_steps.ndim != 1 or not self.lrs.size:
             raise ParameterError("piecewise schedule needs matching, non-empty steps and LRs")
         if np.any(np.diff(self.at_steps) <= 0):
             raise ParameterError("piecewise schedule steps must be strictly increasing")
@@ -249,7 +255,7 @@ class Piecewise(Schedule):
 
     @property
     def peak(self) -> float:
-        return float(max(self.lrs))
+        return float(self.lrs.max())
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -260,7 +266,7 @@ class Piecewise(Schedule):
         )
 
     def __hash__(self) -> int:
-        return hash((self.at_steps, self.lrs, self.warmup_steps))
+        return hash((self.at_steps.tobytes(), self.lrs.tobytes(), self.warmup_steps))
 
     def __str__(self) -> str:
         points = f"{len(self.at_steps)} points, steps {self.at_steps[0]:g}..{self.at_steps[-1]:g}"

@@ -1,0 +1,251 @@
+"""Differences between schedules predicted by one fit, with intervals that use their correlation.
+
+Two schedules predicted from one fit share most of their error: the same parameters and the
+same law error. The difference of their losses is therefore much surer than either loss. For
+the losses ``L_i`` of schedules ``i = 1..n`` at one step, the s.d. of ``L_i - L_j`` is
+
+    sd_ij^2 = g_ij' S g_ij + (delta_i - delta_j)^2 + (c (L_i - L_j))^2 + (e s_ij)^2
+
+- ``g_ij' S g_ij``: the joint delta method, ``g_ij = dL_i/dtheta - dL_j/dtheta`` with the fit's
+  parameter covariance ``S`` (what moves both losses together cancels);
+- ``delta_i = L_i d_i``: the law's own error of :mod:`lrcurve.uncertainty` (backtests, horizon,
+  recent LR falls). It is taken as fully correlated between schedules of one fit, so only the
+  gap between how far each extrapolates stays: two schedules of one horizon whose LR falls
+  alike share it whole;
+- ``c (L_i - L_j)``: the law misjudges the effect of a schedule change by a fraction ``c`` of
+  its size (``c`` = :data:`EFFECT_ERROR`, chosen by leave-one-peak-LR-out cross-validation on
+  the measured pairs of the 124M cooldown sweeps, ``benchmarks/decisions.py``,
+  docs/decisions.md);
+- ``s_ij``: the s.d. over the ensemble's members of their paired difference ``L_i - L_j`` (each
+  member predicts both), only when :attr:`Discrepancy.ensemble_factor` ``e`` is set.
+
+Identical schedules differ by exactly 0 with s.d. 0. Each loss alone keeps the s.d. of
+:func:`~lrcurve.uncertainty.predictive_interval`. Intervals are Gaussian at ``level``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.errors import ExtrapolationError, ParameterError
+from lrcurve.laws.base import LRHistory
+from lrcurve.uncertainty import (
+    DEFAULT,
+    Discrepancy,
+    discrepancy_sd,
+    ensemble,
+    extrapolation,
+    law_error,
+    predictive_sd,
+    z_value,
+)
+
+if TYPE_CHECKING:
+    from lrcurve.fitted import FittedLaw
+    from lrcurve.schedules import Schedule
+
+EFFECT_ERROR = 0.35  # c: relative error of a predicted schedule effect (benchmarks/decisions.py)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``value`` = loss(a) - loss(b) with its s.d. and central interval at ``level``."""
+
+    value: float
+    sd: float
+    level: float
+
+    @property
+    def half_width(self) -> float:
+        return z_value(self.level) * self.sd
+
+    @property
+    def lower(self) -> float:
+        return self.value - self.half_width
+
+    @property
+    def upper(self) -> float:
+        return self.value + self.half_width
+
+    @property
+    def distinguishable(self) -> bool:
+        """The interval excludes 0: at ``level``, the sign of the difference is known."""
+        return abs(self.value) > self.half_width
+
+    def to_dict(self) -> dict[str, float | bool]:
+        return {
+            "value": self.value,
+            "sd": self.sd,
+            "level": self.level,
+            "lower": self.lower,
+            "upper": self.upper,
+            "distinguishable": self.distinguishable,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class JointPrediction:
+    """The losses of several schedules at one ``step`` from one fit, with what their errors
+    share (module docstring): ``param_cov`` (n x n, ``None`` without a covariance), the law
+    errors ``discrepancy`` (absolute s.d. each) and the members' losses (members x n)."""
+
+    level: float
+    step: int
+    loss: NDArray[np.float64]
+    param_cov: NDArray[np.float64] | None
+    discrepancy: NDArray[np.float64]
+    members: NDArray[np.float64]
+    ensemble_factor: float = 0.0
+    effect_error: float = EFFECT_ERROR
+
+    @property
+    def sd(self) -> NDArray[np.float64]:
+        """Each loss's own predictive s.d. (as :func:`~lrcurve.uncertainty.predictive_interval`)."""
+        se = None if self.param_cov is None else np.sqrt(np.maximum(np.diag(self.param_cov), 0))
+        spread = self._spread(self.members) if self.members.size else 0.0
+        relative = self.discrepancy / self.loss
+        return predictive_sd(self.loss, se, relative, self.ensemble_factor * spread)
+
+    @property
+    def lower(self) -> NDArray[np.float64]:
+        return self.loss - z_value(self.level) * self.sd
+
+    @property
+    def upper(self) -> NDArray[np.float64]:
+        return self.loss + z_value(self.level) * self.sd
+
+    def _spread(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The s.d. over the fit and its members (rows of ``values``, the fit's own first)."""
+        return np.nan_to_num(np.std(values, axis=0))
+
+    def differences_to(self, j: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``L_i - L_j`` for every ``i`` and its s.d. (module docstring)."""
+        value = self.loss - self.loss[j]
+        variance = (self.discrepancy - self.discrepancy[j]) ** 2 + (self.effect_error * value) ** 2
+        if self.param_cov is not None:
+            cov = self.param_cov
+            variance += np.diag(cov) + cov[j, j] - 2 * cov[:, j]
+        if self.members.size and self.ensemble_factor:
+            paired = self.members - self.members[:, [j]]
+            variance += (self.ensemble_factor * self._spread(paired)) ** 2
+        return value, np.sqrt(np.maximum(variance, 0.0))
+
+    def difference(self, i: int, j: int) -> Difference:
+        """``L_i - L_j`` with its interval at ``level``."""
+        value, sd = self.differences_to(j)
+        return Difference(float(value[i]), float(sd[i]), self.level)
+
+    def tie_set(self, best: int | None = None) -> NDArray[np.int64]:
+        """The schedules whose difference to ``best`` (default: the lowest loss) is not
+        distinguishable from 0 at ``level``; ``best`` among them, lowest loss first."""
+        best = int(np.argmin(self.loss)) if best is None else best
+        value, sd = self.differences_to(best)
+        tied = np.flatnonzero(np.abs(value) <= z_value(self.level) * sd)
+        return tied[np.argsort(self.loss[tied], kind="stable")]
+
+
+def _per_schedule(
+    fitted: FittedLaw,
+    schedules: Sequence[Schedule],
+    step: int,
+    settings: Discrepancy,
+    model_size: float | None = None,
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float64]]:
+    """Each schedule's ``dL/dtheta`` at ``step`` (schedules x parameters; ``None`` without a
+    finite covariance) and relative law error ``d``: one LR history at a time (memory)."""
+    at = np.array([step], dtype=np.int64)
+    law, theta, b = fitted.law, fitted.values, law_error(fitted)
+    cov = fitted.covariance
+    with_cov = cov is not None and bool(np.all(np.isfinite(cov)))
+    grads, relative = [], []
+    for schedule in schedules:
+        history = LRHistory.of(schedule, step, fitted.target_size(model_size))
+        if with_cov:
+            with np.errstate(all="ignore"):
+                grads.append(law.derivatives(theta, law.prepare(history, at))[0])
+        where = extrapolation(fitted, schedule, at, history.held, model_size)
+        relative.append(discrepancy_sd(where, b, settings)[0])
+    return (np.nan_to_num(np.array(grads)) if with_cov else None), np.array(relative)
+
+
+def _member_losses(
+    fitted: FittedLaw,
+    members: Sequence[FittedLaw],
+    schedules: Sequence[Schedule],
+    step: int,
+    model_size: float | None = None,
+) -> NDArray[np.float64]:
+    """The fit's and each member's losses (rows) for every schedule; a member that cannot
+    predict one of them is left out (its paired differences would be missing)."""
+    at = np.array([step], dtype=np.int64)
+    rows = []
+    for model in (fitted, *members):
+        try:
+            rows.append([float(model.curve(s, at, model_size=model_size)[0]) for s in schedules])
+        except ExtrapolationError:
+            continue
+    return np.array(rows)
+
+
+def joint_prediction(
+    fitted: FittedLaw,
+    schedules: Sequence[Schedule],
+    step: int,
+    *,
+    level: float = 0.9,
+    settings: Discrepancy = DEFAULT,
+    members: Sequence[FittedLaw] | None = None,
+    effect_error: float = EFFECT_ERROR,
+    loss: NDArray[np.float64] | None = None,
+    model_size: float | None = None,
+) -> JointPrediction:
+    """The losses of ``schedules`` at ``step`` with their joint errors (module docstring).
+    ``members``: :func:`~lrcurve.uncertainty.ensemble` if already computed (used only when
+    ``settings.ensemble_factor`` is set); ``loss``: the losses, if already predicted;
+    ``model_size``: the parameter count N predicted for (a size-aware fit needs it)."""
+    z_value(level)
+    if not schedules:
+        raise ParameterError("no schedules to predict", param="schedules")
+    if step < 1:
+        raise ParameterError(f"the step must be at least 1, not {step}", param="step")
+    at = np.array([step], dtype=np.int64)
+    if loss is None:
+        loss = np.array([float(fitted.curve(s, at, model_size=model_size)[0]) for s in schedules])
+    grads, relative = _per_schedule(fitted, schedules, step, settings, model_size)
+    param_cov = None if grads is None else grads @ fitted.covariance @ grads.T
+    spread = np.empty((0, len(schedules)))
+    if settings.ensemble_factor:
+        members = ensemble(fitted) if members is None else members
+        spread = _member_losses(fitted, members, schedules, step, model_size)
+    return JointPrediction(
+        level,
+        step,
+        loss,
+        param_cov,
+        loss * relative,
+        spread,
+        settings.ensemble_factor,
+        effect_error,
+    )
+
+
+def difference_interval(
+    fitted: FittedLaw,
+    schedule_a: Schedule,
+    schedule_b: Schedule,
+    n_steps: int | None = None,
+    level: float = 0.9,
+) -> Difference:
+    """loss(a) - loss(b) at step ``n_steps`` (default: the shorter schedule's horizon) with
+    its interval at ``level``, the correlation of the two predictions included."""
+    if n_steps is None:
+        horizons = [s.horizon for s in (schedule_a, schedule_b) if s.horizon is not None]
+        if not horizons:
+            raise ParameterError("the schedules have no horizon; give the step", param="n_steps")
+        n_steps = min(horizons)
+    return joint_prediction(fitted, [schedule_a, schedule_b], n_steps, level=level).difference(0, 1)

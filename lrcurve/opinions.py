@@ -1,0 +1,100 @@
+"""Other opinions on a search: what other fitted laws predict for its candidates, and how the
+law scores on a measured sweep (runs that differ in one setting, e.g. the cooldown fraction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.differences import joint_prediction
+from lrcurve.fitting import FittedLaw
+from lrcurve.optimize import Progress, Search, predicted_losses
+from lrcurve.runs import Run
+from lrcurve.search_setting import recognise, short_label
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """A run of a measured sweep: its final logged loss and the law's prediction for its own
+    schedule; ``family``: the family and options it follows (:func:`recognise`), if any;
+    ``tied``: in the tie set of the runs of its horizon (:mod:`lrcurve.differences`), the runs
+    the law cannot tell from its best of them at ``against_measured``'s level."""
+
+    name: str
+    label: str
+    horizon: int
+    step: int
+    measured: float
+    predicted: float
+    family: tuple[str, dict[str, Any]] | None = None
+    tied: bool | None = None
+
+    @property
+    def error_percent(self) -> float:
+        return 100.0 * (self.predicted - self.measured) / self.measured
+
+
+def against_measured(
+    fitted: FittedLaw, runs: Sequence[Run], level: float = 0.9
+) -> list[MeasuredRun]:
+    """Score the law on a measured sweep (e.g. WSD runs that differ in cooldown fraction):
+    each run's last logged loss next to the loss the law predicts for that run's schedule, and
+    whether the law ties it with its best run of that horizon at ``level``."""
+    scored = []
+    for run in runs:
+        family = recognise(run.schedule)
+        label = short_label(run.schedule)
+        predicted = float(predicted_losses(fitted, [run.schedule], run.last_step)[0])
+        measured = float(run.loss[-1])
+        scored.append(
+            MeasuredRun(run.name, label, run.horizon, run.last_step, measured, predicted, family)
+        )
+    tied: set[int] = set()
+    for horizon in {m.horizon for m in scored}:
+        group = [i for i, m in enumerate(scored) if m.horizon == horizon]
+        step = min(scored[i].step for i in group)
+        joint = joint_prediction(fitted, [runs[i].schedule for i in group], step, level=level)
+        tied |= {group[int(j)] for j in joint.tie_set()}
+    return [replace(m, tied=i in tied) for i, m in enumerate(scored)]
+
+
+def measured_bests(scored: Sequence[MeasuredRun]) -> dict[int, tuple[MeasuredRun, MeasuredRun]]:
+    """Per horizon: the measured best run and the run the law ranks best."""
+    groups: dict[int, list[MeasuredRun]] = {}
+    for item in scored:
+        groups.setdefault(item.horizon, []).append(item)
+    return {
+        h: (min(g, key=lambda m: m.measured), min(g, key=lambda m: m.predicted))
+        for h, g in sorted(groups.items())
+    }
+
+
+@dataclass(frozen=True)
+class LawOpinion:
+    """Another fitted law's losses for the same candidates, and where it puts the best."""
+
+    law: str
+    loss: NDArray[np.float64]
+
+    @property
+    def best(self) -> int:
+        return int(np.argmin(self.loss))
+
+    def rank_of(self, index: int) -> int:
+        """1-based rank this law gives candidate ``index``."""
+        return int(np.sum(self.loss < self.loss[index])) + 1
+
+
+def other_laws(
+    result: Search, fits: Sequence[FittedLaw], *, progress: Progress | None = None
+) -> list[LawOpinion]:
+    """Score the search's candidates with other fitted laws, to see where the laws disagree."""
+    schedules = [c.schedule for c in result.candidates]
+    return [
+        LawOpinion(f.law.name, predicted_losses(f, schedules, result.at_step, progress=progress))
+        for f in fits
+    ]

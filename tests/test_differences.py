@@ -1,0 +1,89 @@
+"""Differences between schedules from one fit (lrcurve.differences), on synthetic curves whose
+true law is known (made with p = 0.7, fitted with p = 1, as tests/test_uncertainty.py)."""
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lrcurve.differences import Difference, difference_interval, joint_prediction
+from lrcurve.errors import ParameterError
+from lrcurve.uncertainty import predictive_interval
+from tests.test_uncertainty import STEPS, fitted, schedule, true_loss  # noqa: F401 - the fixture
+
+WSD = [("linear", 0.1), ("linear", 0.2), ("linear", 0.4), ("sqrt", 0.2), ("cosine", 0.3)]
+
+
+def wsd(shape: str, decay: float, steps: int = STEPS):
+    return schedule("wsd", steps, decay=decay, shape=shape)
+
+
+def test_identical_schedules_differ_by_zero_with_zero_width(fitted):  # noqa: F811
+    a = wsd("linear", 0.2)
+    d = difference_interval(fitted, a, wsd("linear", 0.2))
+    assert d.value == 0.0 and d.sd < 1e-12 and not d.distinguishable
+
+
+def test_near_identical_schedules_differ_much_more_surely_than_either_loss(fitted):  # noqa: F811
+    a, b = wsd("linear", 0.2), wsd("linear", 0.21)
+    d = difference_interval(fitted, a, b)
+    widths = [predictive_interval(fitted, s, np.array([STEPS])).half_width[0] for s in (a, b)]
+    assert 0 < d.half_width < 0.2 * min(widths)
+
+
+def test_each_loss_keeps_its_own_predictive_interval(fitted):  # noqa: F811
+    schedules = [wsd(*s) for s in WSD]
+    joint = joint_prediction(fitted, schedules, STEPS)
+    at = np.array([STEPS])
+    alone = [predictive_interval(fitted, s, at) for s in schedules]
+    assert joint.sd == pytest.approx([a.sd[0] for a in alone], rel=1e-9)
+    assert joint.loss == pytest.approx([a.center[0] for a in alone], rel=1e-12)
+
+
+def test_the_parameter_part_is_the_joint_delta_method(fitted):  # noqa: F811
+    """Without the law error and the effect error, the s.d. of a difference is that of the
+    difference of the two gradients with the fit's covariance, below the sum of the two s.e."""
+    joint = joint_prediction(fitted, [wsd("linear", 0.1), wsd("sqrt", 0.4)], STEPS)
+    bare = replace(joint, discrepancy=np.zeros(2), effect_error=0.0)
+    cov = joint.param_cov
+    assert bare.difference(0, 1).sd == pytest.approx(np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]))
+    assert bare.difference(0, 1).sd < np.sqrt(cov[0, 0]) + np.sqrt(cov[1, 1])
+
+
+def test_the_90_difference_intervals_cover_the_true_differences(fitted):  # noqa: F811
+    """Every pair of WSD cooldowns at the fitted horizon and at twice it: the true difference
+    (of the p = 0.7 law) lies inside the 90 % interval of the p = 1 fit's difference."""
+    for steps in (STEPS, 2 * STEPS):
+        schedules = [wsd(*s, steps=steps) for s in WSD]
+        joint = joint_prediction(fitted, schedules, steps)
+        truth = np.array([true_loss(s, np.array([steps]))[0] for s in schedules])
+        for i, j in itertools.combinations(range(len(WSD)), 2):
+            d = joint.difference(i, j)
+            assert d.lower <= truth[i] - truth[j] <= d.upper, (steps, WSD[i], WSD[j], d)
+
+
+def test_the_tie_set_holds_the_best_and_not_a_schedule_without_cooldown(fitted):  # noqa: F811
+    schedules = [wsd(*s) for s in WSD] + [schedule("constant", STEPS)]
+    joint = joint_prediction(fitted, schedules, STEPS)
+    tied = joint.tie_set()
+    assert tied[0] == int(np.argmin(joint.loss))
+    assert len(WSD) not in tied  # the constant LR is clearly worse
+    assert joint.difference(len(WSD), int(tied[0])).distinguishable
+    wider = replace(joint, level=0.99).tie_set()
+    assert set(tied) <= set(wider)  # a higher level ties at least as many
+
+
+def test_difference_to_dict_and_bounds():
+    d = Difference(0.01, 0.005, 0.9)
+    assert d.lower == pytest.approx(0.01 - 1.6448536 * 0.005)
+    assert d.to_dict()["distinguishable"] is True
+    assert set(d.to_dict()) == {"value", "sd", "level", "lower", "upper", "distinguishable"}
+
+
+def test_bad_level_and_no_schedules_are_refused_naming_the_parameter(fitted):  # noqa: F811
+    with pytest.raises(ParameterError, match="level"):
+        difference_interval(fitted, wsd("linear", 0.2), wsd("linear", 0.1), level=1.5)
+    with pytest.raises(ParameterError) as caught:
+        joint_prediction(fitted, [], STEPS)
+    assert caught.value.param == "schedules"
