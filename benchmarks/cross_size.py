@@ -295,9 +295,9 @@ def main() -> None:
 def render(args: argparse.Namespace, outcomes: list[Outcome], timing: list[str]) -> None:
     """Print the tables (and write them to ``--markdown``)."""
     cv_lines, _ = cross_validation(outcomes)
-    lines = ["## Per scenario", "", *summary_table(outcomes, SIZE_FACTOR), ""]
-    lines += ["## Size coefficient, cross-validated across data sets", "", *cv_lines, ""]
-    lines += ["## Per curve", "", *curve_table(outcomes, SIZE_FACTOR), ""]
+    lines = ["### Per scenario", "", *summary_table(outcomes, SIZE_FACTOR), ""]
+    lines += ["### Size coefficient, cross-validated across data sets", "", *cv_lines, ""]
+    lines += ["### Per curve", "", *curve_table(outcomes, SIZE_FACTOR), ""]
     lines += ["Fit times (fit + backtests, shared 2-core machine): " + "; ".join(timing)]
     print("\n".join(lines))
     if args.markdown:
