@@ -53,7 +53,7 @@ from lrcurve.uncertainty import (
     backtest_scale,
     curve_sd,
     extrapolation,
-    z_value,
+    interval_factor,
 )
 
 MPL_RUNS = FIT + PREDICT  # the fitted pair first
@@ -90,11 +90,13 @@ class Outcome:
         return np.sqrt(self.sd0**2 + (self.predicted * c * self.log_ratio) ** 2)
 
     def final_inside(self, c: float) -> bool:
-        return bool(abs(self.predicted[-1] - self.observed[-1]) <= z_value(LEVEL) * self.sd(c)[-1])
+        return bool(
+            abs(self.predicted[-1] - self.observed[-1]) <= interval_factor(LEVEL) * self.sd(c)[-1]
+        )
 
     def interval_score(self, c: float) -> float:
         """Gneiting & Raftery's interval score of the final loss at 90 %, relative to it."""
-        half = z_value(LEVEL) * self.sd(c)[-1]
+        half = interval_factor(LEVEL) * self.sd(c)[-1]
         miss = max(abs(self.observed[-1] - self.predicted[-1]) - half, 0.0)
         return float((2 * half + 2 / (1 - LEVEL) * miss) / self.observed[-1])
 
@@ -186,7 +188,7 @@ def coverage(outcomes: list[Outcome], c: float) -> tuple[float, float]:
     """% of final losses and of whole-curve points inside their 90 % interval."""
     finals = np.mean([o.final_inside(c) for o in outcomes])
     inside = np.concatenate(
-        [np.abs(o.predicted - o.observed) <= z_value(LEVEL) * o.sd(c) for o in outcomes]
+        [np.abs(o.predicted - o.observed) <= interval_factor(LEVEL) * o.sd(c) for o in outcomes]
     )
     return 100 * float(finals), 100 * float(np.mean(inside))
 
@@ -198,7 +200,7 @@ def curve_table(outcomes: list[Outcome], c: float) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
-        half = 100 * z_value(LEVEL) * o.sd(c)[-1] / o.predicted[-1]
+        half = 100 * interval_factor(LEVEL) * o.sd(c)[-1] / o.predicted[-1]
         lines.append(
             f"| {o.scenario} | {o.law} | {o.run.name[:60]} | {format_size(o.run.model_size)} | "
             f"{o.mape:.3f} | {o.final_error:+.3f} | {half:.3f} | "

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from lrcurve.fitted import FittedLaw, Parameter
 from lrcurve.sizes import format_size, refuse_size_free, target_size
+from lrcurve.uncertainty import share_residuals
 
 
 def _jacobian(fitted: FittedLaw, size: float) -> NDArray[np.float64]:
@@ -53,7 +54,7 @@ def fitted_at_size(fitted: FittedLaw, model_size: float | None) -> FittedLaw:
         for name, v, e, a, b in zip(law.param_names, theta, stderr, lo, hi)
     )
     note = f"the {fitted.law.name} fit at {format_size(size)} parameters, as the {law.name} law"
-    return replace(
+    sized = replace(
         fitted,
         law=law,
         params=params,
@@ -61,3 +62,5 @@ def fitted_at_size(fitted: FittedLaw, model_size: float | None) -> FittedLaw:
         held=tuple(name for name in fitted.held if name in law.param_names),
         warnings=(*fitted.warnings, note),
     )
+    share_residuals(sized, fitted)  # its runs are of other sizes than the one it predicts
+    return sized

@@ -224,6 +224,12 @@ def _running_residuals(fitted: FittedLaw) -> Residuals:
     return _RESIDUALS[fitted]
 
 
+def share_residuals(target: FittedLaw, source: FittedLaw) -> None:
+    """Give ``target`` the fitted runs' residuals of ``source``: a size-aware fit seen at one
+    size (:mod:`lrcurve.size_fit`) cannot evaluate its runs of other sizes itself."""
+    _RESIDUALS[target] = _running_residuals(source)
+
+
 def local_misfit(
     fitted: FittedLaw, steps: NDArray[np.int64], window: int, lr: NDArray[np.float64]
 ) -> NDArray[np.float64]:

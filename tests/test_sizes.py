@@ -244,6 +244,12 @@ def test_a_fit_at_a_size_is_the_size_free_fit_with_its_covariance(momentum_fit):
         momentum_fit.curve(schedule, steps, model_size=1.6e9), rel=1e-12
     )
     assert at.covariance.shape == (5, 5) and np.all(np.diag(at.covariance) >= 0)
+    # its interval is the size-aware fit's without the size term: the runs of other sizes,
+    # which the size-free law at 1.6B cannot describe, are not taken for its misfit
+    sized = replace(momentum_fit, backtest_scale=0.003)
+    width = np.diff(fitted_at_size(sized, 1.6e9).predict(schedule).final_interval)[0]
+    full = np.diff(sized.predict(schedule, model_size=1.6e9).final_interval)[0]
+    assert 0 < width <= full
 
 
 def test_holding_out_the_largest_size():
