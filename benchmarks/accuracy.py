@@ -48,13 +48,12 @@ import numpy as np
 from public_data import add_data_option, data_set
 
 from lrcurve import fit, read_runs
-from lrcurve.compare import truncate
 from lrcurve.fitting import FittedLaw
 from lrcurve.laws import LAWS, make_law
 from lrcurve.laws.base import Law, LRHistory
 from lrcurve.metrics import Scores, score
 from lrcurve.output import write_text
-from lrcurve.runs import Run
+from lrcurve.runs import Run, truncate
 
 FIT = ("constant_24000", "cosine_24000")
 PREDICT = (

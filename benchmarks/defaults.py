@@ -38,7 +38,7 @@ from calibration import CURVE_FROM, Family, group, pickled, shared_families  # n
 
 from lrcurve import fit  # noqa: E402
 from lrcurve.errors import InputError  # noqa: E402
-from lrcurve.fitted import DEFAULT_SKIP  # noqa: E402
+from lrcurve.fit_window import DEFAULT_SKIP  # noqa: E402
 from lrcurve.laws import make_law  # noqa: E402
 from lrcurve.laws.base import Law  # noqa: E402
 

@@ -32,7 +32,7 @@ from lrcurve.laws.base import Law
 from lrcurve.metrics import Scores, score
 from lrcurve.prediction import AgainstMeasured
 from lrcurve.regime import peak_said
-from lrcurve.runs import Run
+from lrcurve.runs import Run, truncate
 
 LATE_WINDOW = 0.8  # single run: fit on steps up to this fraction of the last step
 TIE = 0.01  # mean held-out MAPEs within this fraction of the lowest are tied
@@ -214,12 +214,6 @@ class Comparison:
 def _mape_key(result: LawResult) -> float:
     """Mean held-out MAPE for ranking (no score ranks last)."""
     return float(np.nan_to_num(result.mape, nan=np.inf))
-
-
-def truncate(run: Run, last_step: float) -> Run:
-    """The run's points up to ``last_step``, with the same schedule."""
-    keep = run.steps <= last_step
-    return replace(run, steps=run.steps[keep], loss=run.loss[keep])
 
 
 def late_window(run: Run, fraction: float = LATE_WINDOW) -> tuple[Run, Run]:

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from lrcurve import __version__
+from lrcurve.backtest import backtest_scale
 from lrcurve.errors import InputError, ReadError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.io.files import read_json
 from lrcurve.output import write_json
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
-from lrcurve.uncertainty import backtest_scale
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")
 FORMAT = 1

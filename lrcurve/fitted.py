@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.errors import ExtrapolationError
+from lrcurve.fit_window import DEFAULT_SKIP, fit_window
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import Law, LRHistory
 from lrcurve.memory import check_memory
@@ -31,26 +32,6 @@ from lrcurve.uncertainty import curve_sd, z_value
 
 if TYPE_CHECKING:
     import pandas as pd
-
-DEFAULT_SKIP = 0.05
-
-
-MAX_FIT_POINTS = 20_000  # per run; a smooth law gains nothing from more, and memory grows with them
-
-
-def fit_window(run: Run, skip_fraction: float) -> NDArray[np.bool_]:
-    """The points a fit uses: after warmup and after the first ``skip_fraction`` of the run."""
-    return (run.steps > run.warmup_steps) & (run.steps >= skip_fraction * run.last_step)
-
-
-def fit_points(run: Run, skip_fraction: float, limit: int = MAX_FIT_POINTS) -> NDArray[np.int64]:
-    """The indices of the points a fit uses: the :func:`fit_window`, thinned to at most
-    ``limit`` points evenly spread over it (its first and last point kept) when it has more.
-    A log of every step of a million-step run would otherwise cost the fit gigabytes."""
-    index = np.flatnonzero(fit_window(run, skip_fraction))
-    if index.size <= limit:
-        return index
-    return index[np.unique(np.linspace(0, index.size - 1, limit).round().astype(np.int64))]
 
 
 @dataclass(frozen=True)
@@ -99,7 +80,7 @@ class FittedLaw:
     ``held`` names the parameters the fit held at their start (they change nothing on these
     runs). ``n_fit_points`` and ``fit_rss`` are the points in the fit window and the sum of
     squares of their relative residuals at the solution (``None`` in fit files older than
-    them). ``backtest_scale`` is ``b`` of :mod:`lrcurve.uncertainty`, the law's RMS relative
+    them). ``backtest_scale`` is ``b`` of :mod:`lrcurve.backtest`, the law's RMS relative
     error forecasting its own runs' tails, which the predictive interval scales with (``None``
     from ``fit(..., backtest=False)``: the interval then uses the residual RMS)."""
 

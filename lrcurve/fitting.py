@@ -20,15 +20,8 @@ from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, least_squares
 
 from lrcurve.errors import InputError, ParameterError
-from lrcurve.fitted import (
-    DEFAULT_SKIP,
-    FittedLaw,
-    Parameter,
-    Prediction,
-    fit_points,
-    fit_window,
-    refuse_nonpositive_loss,
-)
+from lrcurve.fit_window import DEFAULT_SKIP, fit_points, fit_window
+from lrcurve.fitted import FittedLaw, Parameter, Prediction, refuse_nonpositive_loss
 from lrcurve.laws.base import FitData, Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
@@ -241,7 +234,7 @@ def fit(
 
     ``start``: the one starting point (a warm start from a fit of similar runs) instead of the
     law's own. ``backtest``: also measure the law's error on its own runs,
-    :attr:`FittedLaw.backtest_scale` (:func:`lrcurve.uncertainty.backtest_scale`, a few refits
+    :attr:`FittedLaw.backtest_scale` (:func:`lrcurve.backtest.backtest_scale`, a few refits
     warm-started from this fit), which the predictive intervals scale with."""
     law = law or MomentumLaw()
     data = _fit_data(runs, skip_fraction, law)
@@ -289,6 +282,6 @@ def fit(
     )
     if not backtest:
         return fitted
-    from lrcurve.uncertainty import backtest_scale  # it refits through this module
+    from lrcurve.backtest import backtest_scale  # it refits through this module
 
     return replace(fitted, backtest_scale=backtest_scale(fitted))

@@ -8,7 +8,7 @@ values, with jumps between flat stretches kept as steps (``lr_origin`` says whic
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -184,3 +184,9 @@ def logged_schedule(
             np.concatenate([[0.0, eta[0]], eta[later]]),
         )
     return Piecewise(s, eta, warmup_steps), origin
+
+
+def truncate(run: Run, last_step: float) -> Run:
+    """The run's points up to ``last_step``, with the same schedule."""
+    keep = run.steps <= last_step
+    return replace(run, steps=run.steps[keep], loss=run.loss[keep])

@@ -8,10 +8,10 @@ relative to the loss, to that parameter noise:
     d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak) max(u(t), u0)^g)^2
              + (c_steep ln r_steep(t))^2 + f(t)^2 + (c_size ln r_size)^2
 
-- ``b`` (:func:`backtest_scale`): how well the law forecasts the given runs themselves, the RMS
-  relative error of the final loss of each fitted run when that run is cut at 40-80 % and
-  the law, refitted on the cut run and the other runs, forecasts its tail (never below the fit's
-  own RMS relative residual);
+- ``b`` (:func:`lrcurve.backtest.backtest_scale`): how well the law forecasts the given runs
+  themselves, the RMS relative error of the final loss of each fitted run when that run is
+  cut at 40-80 % and the law, refitted on the cut run and the other runs, forecasts its tail
+  (never below the fit's own RMS relative residual);
 - ``t / T``: the step over the longest fitted run (horizon ratio);
 - ``r_steep(t)``: how many times more the LR fell over the ``W`` steps before ``t`` (as a
   fraction of its peak) than it ever falls within ``W`` steps in a fitted run, at least 1, with
@@ -64,7 +64,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import ExtrapolationError, InputError, ParameterError
+from lrcurve.backtest import residual_rms
+from lrcurve.errors import ExtrapolationError, ParameterError
 from lrcurve.laws.base import LRHistory
 from lrcurve.sizes import decays, size_ratio
 
@@ -72,12 +73,10 @@ if TYPE_CHECKING:  # lrcurve.fitted builds on this module
     from lrcurve.fitted import FittedLaw
     from lrcurve.schedules import Schedule
 
-BACKTEST_CUTS = (0.4, 0.5, 0.6, 0.7, 0.8)  # each fitted run is cut here to forecast its tail
 MEMBER_EXPONENTS = (0.7, 1.3)  # the ensemble's other forward-area exponents p
 # the ensemble's other laws: those the intervals were calibrated with (a law added to LAWS
 # does not change the intervals of the others), and for a size-aware law their size-aware forms
 ENSEMBLE_LAWS = ("momentum", "multipower")
-MIN_TAIL_POINTS = 2  # a cut leaving fewer logged points after it is not a backtest
 RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of the fitted horizon
 STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 % (constant runs)
 
@@ -172,50 +171,6 @@ def interval_factor(
     levels = [lv for lv, _ in quantiles]
     ratios = [q / z_value(lv) for lv, q in quantiles]
     return z * float(np.interp(level, levels, ratios))
-
-
-def backtest_errors(
-    fitted: FittedLaw, cuts: tuple[float, ...] = BACKTEST_CUTS
-) -> NDArray[np.float64]:
-    """Relative errors of the forecast final loss of each fitted run, cut at each fraction of
-    its steps, by the law refitted on the cut run and the other runs whole."""
-    from lrcurve.compare import truncate
-    from lrcurve.fitting import fit
-
-    errors = []
-    for i, run in enumerate(fitted.runs):
-        for cut in cuts:
-            head = truncate(run, cut * run.last_step)
-            if (run.steps > cut * run.last_step).sum() < MIN_TAIL_POINTS or head.steps.size < 4:
-                continue
-            runs = [head if j == i else r for j, r in enumerate(fitted.runs)]
-            try:
-                refit = fit(
-                    runs,
-                    fitted.law,
-                    skip_fraction=fitted.skip_fraction,
-                    start=fitted.values,
-                    backtest=False,
-                )
-            except InputError:  # too few points left in the cut run's fit window
-                continue
-            forecast = float(refit.predict_run(run)[-1])
-            errors.append(forecast / float(run.loss[-1]) - 1.0)
-    return np.asarray(errors, dtype=np.float64)
-
-
-def residual_rms(fitted: FittedLaw) -> float:
-    """The fit's RMS relative residual (0 when the fit did not record it)."""
-    if not fitted.n_fit_points or fitted.fit_rss is None:
-        return 0.0
-    return float(np.sqrt(fitted.fit_rss / fitted.n_fit_points))
-
-
-def backtest_scale(fitted: FittedLaw, cuts: tuple[float, ...] = BACKTEST_CUTS) -> float:
-    """``b``: RMS relative backtest error of the law on its own runs, at least its residual RMS."""
-    errors = backtest_errors(fitted, cuts)
-    rms = float(np.sqrt(np.mean(errors**2))) if errors.size else 0.0
-    return max(rms, residual_rms(fitted))
 
 
 def extrapolation(

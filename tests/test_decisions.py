@@ -111,7 +111,8 @@ def test_predict_compare_to_inherits_the_horizon_unless_given(fit_dir):  # noqa:
         ("cosine flor=0.1", "is not KEY=VALUE"),
         ("wsd decay=2", "decay=2 must be a fraction in [0, 1]"),
         ("wsd steps=1.5", "steps=1.5 must be a whole number >= 1"),
-        ("wobbly", "--schedule must be one of"),
+        ("wobbly", "--compare-to 'wobbly': --schedule must be one of"),
+        ("cosine decay=0.2", "--compare-to 'cosine decay=0.2': --decay does not apply"),
     ],
 )
 def test_a_bad_compare_to_is_one_line_naming_it(fit_dir, spec, said):  # noqa: F811
@@ -153,3 +154,21 @@ def test_optimize_measured_sweep_ties_and_plot(tmp_path):
     r = lrcurve(*args, "--plot", "sweep.png", cwd=tmp_path)
     assert "the measured best is in it" in r.stdout
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
+
+
+def test_a_search_without_a_level_has_no_joint_prediction(fit_dir):  # noqa: F811
+    """``search(..., level=None)``: no intervals, the tie set is the best alone."""
+    from lrcurve.fitfile import load_fit
+    from lrcurve.optimize import default_baseline, search, wsd_candidates
+
+    fitted = load_fit(fit_dir / "lrcurve.fit.json")
+    candidates = wsd_candidates(30000, 3e-4, 2160, fractions=(0.1, 0.2, 0.3))
+    baseline = default_baseline(fitted.runs, 30000, 3e-4, 2160)
+    bare = search(fitted, "wsd", candidates, *baseline, steps=30000, level=None)
+    assert bare.joint is None and bare.gain_interval is None and bare.to_best() is None
+    assert bare.tie_set == (int(bare.order[0]),) and bare.gain_stderr is not None
+    full = search(fitted, "wsd", candidates, *baseline, steps=30000)
+    assert full.gain_stderr == bare.gain_stderr and full.best_loss == bare.best_loss
+    gain = full.gain_interval
+    assert gain.value == pytest.approx(full.gain) and gain.lower < full.gain < gain.upper
+    assert full.tie_set[0] == int(full.order[0])

@@ -626,7 +626,7 @@ def test_multipower_memory_per_step_when_the_lr_changes_at_every_step(sample_fit
 
 
 def test_a_dense_log_is_fitted_on_evenly_thinned_points():
-    from lrcurve.fitted import fit_points, fit_window
+    from lrcurve.fit_window import fit_points, fit_window
 
     steps = np.arange(1, 5001)
     run = synthetic_run(

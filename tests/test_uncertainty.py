@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from lrcurve.backtest import backtest_errors, backtest_scale, residual_rms
 from lrcurve.errors import ParameterError
 from lrcurve.fitting import fit
 from lrcurve.laws import MomentumLaw
@@ -14,14 +15,11 @@ from lrcurve.schedules import make_schedule
 from lrcurve.uncertainty import (
     Discrepancy,
     Extrapolation,
-    backtest_errors,
-    backtest_scale,
     discrepancy_sd,
     extrapolation,
     interval_factor,
     local_misfit,
     predictive_interval,
-    residual_rms,
     with_level,
     z_value,
 )

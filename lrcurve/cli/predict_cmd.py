@@ -233,7 +233,7 @@ def predict_command(
     specs = [main, *(parse_compare(text, main) for text in compare_to or [])]
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
-    built, used = _build(fitted, specs)
+    built, used = _build(fitted, specs, ["", *(compare_to or [])])
     runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     check_outputs(force, output, plot)  # again: the fit file and every file read are inputs now
     predictions = [predict_schedule(fitted, schedule, level, model_size) for schedule in built]
@@ -243,18 +243,25 @@ def predict_command(
     _report(fitted, predictions, runs, locals())
 
 
-def _build(fitted: Any, specs: list[Any]) -> tuple[list[Any], list[str]]:
-    """Each spec's schedule (its --lr-file marked an input) and the defaults the first took."""
+def _build(fitted: Any, specs: list[Any], texts: list[str]) -> tuple[list[Any], list[str]]:
+    """Each spec's schedule (its --lr-file marked an input) and the defaults the first took;
+    an error in a --compare-to spec (``texts``: as given, the first empty) names it."""
     from lrcurve.cli.files import mark_input
     from lrcurve.cli.loading import fit_defaults
+    from lrcurve.errors import InputError
 
     built, used = [], []
-    for i, spec in enumerate(specs):
+    for spec, text in zip(specs, texts):
         if spec.lr_file is not None:
             mark_input(spec.lr_file)
-        schedule, took = spec.build(fitted.runs, fit_defaults(fitted))
+        try:
+            schedule, took = spec.build(fitted.runs, fit_defaults(fitted))
+        except InputError as error:
+            if not text:
+                raise
+            raise InputError(f"--compare-to {text!r}: {error}") from None
         built.append(schedule)
-        used += took if i == 0 else []
+        used += took if not text else []
     return built, used
 
 
