@@ -25,8 +25,9 @@ demo: $(STAMP)
 	$(LRC) check $(DEMO)/fit.json sample_runs/wsd.csv --plot $(DEMO)/check.png --force
 	@echo "demo outputs in $(DEMO)/"
 
+# Two workers (pytest-xdist): CI has 2 cores, and the suite stays under 3 minutes on them.
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 # The property and malformed-input tests with 20x the examples (tens of minutes on 2 cores);
 # run before a release.

@@ -24,6 +24,9 @@ DATA = ROOT / "tests" / "data"
 FUZZ_SCALE = max(1, int(os.environ.get("LRCURVE_FUZZ_SCALE", "1")))
 # Plots are files: no window, whichever test imports matplotlib first (the CLI picks Agg too).
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tables are as wide as a console that is not a terminal, whatever runs the tests (a terminal of
+# any width, or a pytest-xdist worker): the tests read the rendered tables.
+os.environ["COLUMNS"] = "160"
 # The warnings a Python process ignores by default (pytest shows some of them).
 QUIET_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
