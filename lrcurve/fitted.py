@@ -82,7 +82,9 @@ class FittedLaw:
     squares of their relative residuals at the solution (``None`` in fit files older than
     them). ``backtest_scale`` is ``b`` of :mod:`lrcurve.backtest`, the law's RMS relative
     error forecasting its own runs' tails, which the predictive interval scales with (``None``
-    from ``fit(..., backtest=False)``: the interval then uses the residual RMS)."""
+    from ``fit(..., backtest=False)``: the interval then uses the residual RMS). ``at_size``:
+    the model size a size-free view of a size-aware fit predicts for
+    (:func:`lrcurve.size_fit.fitted_at_size`), whose interval keeps the size term."""
 
     law: Law
     params: tuple[Parameter, ...]
@@ -96,6 +98,7 @@ class FittedLaw:
     fit_rss: float | None = None
     held: tuple[str, ...] = ()
     backtest_scale: float | None = None
+    at_size: float | None = None
 
     @property
     def values(self) -> NDArray[np.float64]:

@@ -189,6 +189,7 @@ def extrapolation(
     fitted_fall = max(steepest_fall(h, r.peak_lr, window) for h, r in zip(held, fitted.runs))
     # the sizes whose runs show the annealing term, or every fitted size if none does
     annealed = [r.model_size for h, r in zip(held, fitted.runs) if decays(h)] or fitted.sizes
+    size = fitted.at_size if model_size is None else model_size  # a size-free view keeps its N
     lr = LRHistory.of(schedule, int(steps.max())).held if lr is None else lr
     before = lr[np.maximum(steps - 1 - window, 0)]
     recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak
@@ -196,7 +197,7 @@ def extrapolation(
         horizon_ratio=np.maximum(steps / fitted.horizon, 1.0),
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
-        size_ratio=1.0 if model_size is None else size_ratio(model_size, annealed),
+        size_ratio=1.0 if size is None else size_ratio(size, annealed),
         annealed=np.clip(1.0 - lr[steps - 1] / schedule.peak, 0.0, 1.0),
         misfit=local_misfit(fitted, steps, window, lr),
     )

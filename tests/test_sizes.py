@@ -25,6 +25,7 @@ from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 from lrcurve.size_fit import fitted_at_size
 from lrcurve.sizes import parse_size, size_said, split_largest_size
+from lrcurve.uncertainty import share_residuals
 from tests.conftest import data_path
 
 SIZES = (25e6, 100e6, 400e6)
@@ -244,12 +245,18 @@ def test_a_fit_at_a_size_is_the_size_free_fit_with_its_covariance(momentum_fit):
         momentum_fit.curve(schedule, steps, model_size=1.6e9), rel=1e-12
     )
     assert at.covariance.shape == (5, 5) and np.all(np.diag(at.covariance) >= 0)
-    # its interval is the size-aware fit's without the size term: the runs of other sizes,
-    # which the size-free law at 1.6B cannot describe, are not taken for its misfit
+    # its interval keeps the size term of 1.6B, 4x the largest fitted size (optimize --params
+    # predicts through it); the runs of other sizes, which the size-free law at 1.6B cannot
+    # describe, are not taken for its misfit
     sized = replace(momentum_fit, backtest_scale=0.003)
-    width = np.diff(fitted_at_size(sized, 1.6e9).predict(schedule).final_interval)[0]
+    view = fitted_at_size(sized, 1.6e9)
+    assert view.at_size == 1.6e9
+    width = np.diff(view.predict(schedule).final_interval)[0]
+    blind = replace(view, at_size=None)
+    share_residuals(blind, sized)
+    no_size = np.diff(blind.predict(schedule).final_interval)[0]
     full = np.diff(sized.predict(schedule, model_size=1.6e9).final_interval)[0]
-    assert 0 < width <= full
+    assert 0 < no_size < width <= full
 
 
 def test_holding_out_the_largest_size():
