@@ -30,12 +30,14 @@ Z95 = 1.959964
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One finished run of a sweep: its horizon, peak LR and final loss."""
+    """One finished run of a sweep: its horizon, peak LR and final loss; its short ``label``
+    (:mod:`lrcurve.io.labels`) when it was read from a run's log."""
 
     horizon: float
     lr: float
     loss: float
     name: str = ""
+    label: str = ""
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ def points_from_runs(
             )
             continue
         horizon = float(scaled_horizons(run.horizon, tokens_per_step))
-        points.append(SweepPoint(horizon, run.peak_lr, float(run.loss[-1]), run.name))
+        points.append(SweepPoint(horizon, run.peak_lr, float(run.loss[-1]), run.name, run.label))
     return points, notes
 
 
@@ -252,7 +252,7 @@ def in_tokens(points: Sequence[SweepPoint], per_step: Sequence[PerStep]) -> tupl
         )
     known = [s for s in per_step if s is not None]
     scaled = [
-        SweepPoint(float(scaled_horizons(p.horizon, s[0])), p.lr, p.loss, p.name)
+        SweepPoint(float(scaled_horizons(p.horizon, s[0])), p.lr, p.loss, p.name, p.label)
         for p, s in zip(points, known)
     ]
     kinds = sorted({s[1] for s in known})

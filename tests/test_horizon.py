@@ -267,10 +267,10 @@ def test_points_from_runs_keeps_finished_runs_and_notes_the_others():
     from lrcurve.sweeps import points_from_runs
 
     steps = np.arange(100, 1001, 100)
-    finished = Run("done", steps, np.linspace(4.0, 3.0, 10), WSD(1e-3, 1000))
+    finished = Run("done", steps, np.linspace(4.0, 3.0, 10), WSD(1e-3, 1000), label="wsd 1k")
     partial = Run("half", steps[:5], np.linspace(4.0, 3.5, 5), WSD(2e-3, 1000))
     points, notes = points_from_runs([finished, partial], 1000.0)
-    assert points == [SweepPoint(1e6, 1e-3, 3.0, "done")]
+    assert points == [SweepPoint(1e6, 1e-3, 3.0, "done", "wsd 1k")]
     assert notes == ["half: logged to step 500 of 1000; left out (not finished)"]
 
 

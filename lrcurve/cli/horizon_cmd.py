@@ -94,7 +94,10 @@ def horizon_json(law: Any, unit: str, target: float | None) -> dict[str, Any]:
                 "log_lr_stderr": o.log_lr_stderr,
                 "bracketed": o.bracketed,
                 "best_observed_lr": o.best_observed.lr,
-                "runs": [{"name": p.name, "lr": p.lr, "loss": p.loss} for p in o.points],
+                "runs": [
+                    {"name": p.name, "label": p.label or p.name, "lr": p.lr, "loss": p.loss}
+                    for p in o.points
+                ],
                 "note": o.note,
             }
             for o in law.optima
