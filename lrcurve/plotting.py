@@ -140,7 +140,10 @@ def plot_prediction(
         for p, label in zip(predictions, labels or [None] * len(predictions))
     ]
     fig, ax_loss, ax_lr = loss_lr_figure(ax)
-    _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.35)
+    # the fitted runs in shades of grey, so that no prediction shares a run's colour
+    greys = np.linspace(0.3, 0.7, len(fitted.runs)) if len(fitted.runs) > 1 else [0.5]
+    context = [(str(round(g, 2)), line) for g, (_, line) in zip(greys, run_styles(len(greys)))]
+    _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.5, styles=context)
     curves = [r.loss for r in fitted.runs]
     bands = set()
     for j, (pred, label) in enumerate(zip(predictions, labels)):
