@@ -93,3 +93,22 @@ def test_version_is_the_package_version_and_imports_no_numpy(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.stdout.splitlines() == [f"lrcurve {declared.group(1)}", "0 False"], result
+
+
+def test_a_table_in_a_100_column_console_keeps_names_and_numbers_whole(tmp_path):
+    """A console narrower than a wide table wraps the interval texts at their spaces; names
+    are not squeezed into a letter a line and numbers never break."""
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lrcurve", "compare", str(SAMPLES / "constant.csv"),
+         str(SAMPLES / "cosine.csv"), "--holdout", str(SAMPLES / "wsd.csv"), "--warmup", "2160"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ ")]
+    assert rows[0].split("│")[1].strip() == "momentum"
+    assert all(len(line) <= 100 for line in result.stdout.splitlines())
+    cells = [cell.strip() for cell in rows[0].split("│")[1:-1]]
+    assert cells[2] == "wsd" and cells[5].endswith(" in")  # "3.2766 in", its interval below
+    assert all(" " not in cell for i, cell in enumerate(cells) if i != 5)  # numbers whole

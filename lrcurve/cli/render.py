@@ -89,7 +89,9 @@ def add_columns(table: Any, names: Sequence[str], text: Sequence[str] = ()) -> N
         if name in text:
             table.add_column(name, justify="left", overflow="fold", max_width=NAME_WIDTH)
         else:
-            table.add_column(name, justify="right", no_wrap=True)
+            # an interval ("3.2766 in [3.2412, 3.2874]") may wrap at its spaces; a number never
+            wraps = "interval" in name or "[" in name
+            table.add_column(name, justify="right", overflow="fold", no_wrap=not wraps)
 
 
 def sig(value: float | None, digits: int = 5) -> str:
