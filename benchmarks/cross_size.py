@@ -47,10 +47,10 @@ from lrcurve.laws import make_law
 from lrcurve.metrics import score
 from lrcurve.runs import Run
 from lrcurve.sizes import format_size
+from lrcurve.backtest import backtest_scale
 from lrcurve.uncertainty import (
     DEFAULT,
     SIZE_FACTOR,
-    backtest_scale,
     curve_sd,
     extrapolation,
     interval_factor,
