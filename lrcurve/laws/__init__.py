@@ -8,7 +8,7 @@ from lrcurve.errors import ParameterError
 from lrcurve.laws.base import Law
 from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
 from lrcurve.laws.momentum import MomentumLaw
-from lrcurve.laws.momentum_size import MomentumSizeALaw, MomentumSizeLaw
+from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 
@@ -19,7 +19,6 @@ LAWS: dict[str, type[Law]] = {
         MultiPowerLaw,
         ForwardMomentumLaw,
         MomentumSizeLaw,
-        MomentumSizeALaw,
         MultiPowerSizeLaw,
         ForwardMomentumSizeLaw,
     )

@@ -253,11 +253,6 @@ class Law:
         default the annealing term alone, which the law subtracts."""
         return [-self.annealing_term(prepared, **nonlinear)]
 
-    def power_scale(self, prepared: Any, **nonlinear: float) -> NDArray[np.float64] | float:
-        """The factor of ``A*S1^-alpha`` at each point, at fixed values of the other nonlinear
-        parameters (for :func:`power_law_starts`): 1 unless ``A`` depends on them."""
-        return 1.0
-
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         """Parameters these runs cannot pin, which the fit holds: name -> (value, why). A
         size-aware law holds its size exponents when the runs span too few sizes."""
@@ -323,10 +318,7 @@ def power_law_starts(law: Law, data: Sequence[FitData], keep: int) -> list[NDArr
         fixed = dict(zip(others, values))
         per_run = [law.linear_columns(p, **fixed) for p in prepared]
         columns_at = [np.concatenate(parts) for parts in zip(*per_run)]
-        scale = np.concatenate(
-            [np.broadcast_to(law.power_scale(p, **fixed), p.log_s1.shape) for p in prepared]
-        )
-        design = power_law_design(weights, power_terms * scale[:, None], *columns_at)
+        design = power_law_design(weights, power_terms, *columns_at)
         thetas = np.empty((alphas.size, len(law.params)))
         thetas[:, columns] = linear_fits(design, target)
         thetas[:, law.index(EXPONENT)[0]] = alphas

@@ -121,28 +121,3 @@ class MomentumSizeLaw(MomentumLaw):
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         return size_holds(histories, self.name, "beta", "gamma")
-
-
-@dataclass(frozen=True)
-class MomentumSizeALaw(MomentumSizeLaw):
-    """The momentum-size law with a size-dependent ``A``: ``A n^-delta`` (larger models improve
-    faster along training than a shared offset allows; issue 15, the SlimPajama misses)."""
-
-    name: ClassVar[str] = "momentum-size-a"
-    formula: ClassVar[str] = (
-        "L(s,N) = L0 + A*n^-delta*S1(s)^-alpha + B*n^-beta - C*S2(s)*n^gamma, n = N/1e9"
-    )
-    params: ClassVar[tuple[Param, ...]] = (
-        *MomentumSizeLaw.params,
-        Param("delta", -2.0, 2.0, grid=(-0.2, 0.0, 0.1, 0.2, 0.4)),
-    )
-
-    @staticmethod
-    def reduced(theta: NDArray[np.float64], n: float) -> NDArray[np.float64]:
-        """The size-free momentum law's ``(L0, A n^-delta, alpha, C n^gamma, lam)``."""
-        out = MomentumSizeLaw.reduced(theta[:-1], n)
-        out[1] *= n ** -theta[-1]
-        return out
-
-    def power_scale(self, prepared: _SizedPrepared, **nonlinear: float) -> float:
-        return prepared.n ** -nonlinear["delta"]
