@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 from public_data import add_data_option, data_set
 
 from lrcurve import fit, read_runs
+from lrcurve.backtest import backtest_scale
 from lrcurve.laws import make_law
 from lrcurve.metrics import score
 from lrcurve.runs import Run
@@ -50,7 +51,6 @@ from lrcurve.sizes import format_size
 from lrcurve.uncertainty import (
     DEFAULT,
     SIZE_FACTOR,
-    backtest_scale,
     curve_sd,
     extrapolation,
     interval_factor,
