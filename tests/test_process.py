@@ -81,6 +81,25 @@ def test_benchmarks_without_the_public_sets_say_where_they_come_from(tmp_path):
         assert source in r.stderr and "--data DIR" in r.stderr
 
 
+def test_every_benchmark_script_imports_what_it_uses():
+    """Each script under benchmarks/ is imported as a module (its main guarded), in one
+    process: a name moved in the library breaks the suite, not the next benchmark run."""
+    script = (
+        "import importlib.util, pathlib, sys\n"
+        f"folder = pathlib.Path({str(ROOT / 'benchmarks')!r})\n"
+        "sys.path.insert(0, str(folder.parent)); sys.path.insert(0, str(folder))\n"
+        "for path in sorted(folder.glob('*.py')):\n"
+        "    spec = importlib.util.spec_from_file_location('bench_' + path.stem, path)\n"
+        "    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)\n"
+        "    spec.loader.exec_module(module)\n"
+        "    print(path.name)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {path.name for path in (ROOT / "benchmarks").glob("*.py")}
+    assert set(result.stdout.split()) == names and "cross_size.py" in names
+
+
 def test_version_is_the_package_version_and_imports_no_numpy(tmp_path):
     import re
 
