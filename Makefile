@@ -32,8 +32,8 @@ test: lint
 # The property and malformed-input tests with 20x the examples (tens of minutes on 2 cores);
 # run before a release.
 fuzz: $(STAMP)
-	LRCURVE_FUZZ_SCALE=20 $(PY) -m pytest -q tests/test_fuzz.py tests/test_readers.py \
-		tests/test_readers_wandb.py tests/test_multipower.py
+	LRCURVE_FUZZ_SCALE=20 $(PY) -m pytest -q -n 2 tests/test_fuzz.py tests/test_readers.py \
+		tests/test_readers_wandb.py tests/test_multipower.py tests/test_check.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check lrcurve tests benchmarks
