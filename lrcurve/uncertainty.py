@@ -185,7 +185,7 @@ def extrapolation(
     least to ``max(steps)``, if already computed."""
     steps = np.asarray(steps, dtype=np.int64)
     window = max(1, round(RECENT_FRACTION * fitted.horizon))
-    held = [LRHistory.of(r.schedule, r.last_step).held for r in fitted.runs]
+    held = fitted_lrs(fitted)
     fitted_fall = max(steepest_fall(h, r.peak_lr, window) for h, r in zip(held, fitted.runs))
     # the sizes whose runs show the annealing term, or every fitted size if none does
     annealed = [r.model_size for h, r in zip(held, fitted.runs) if decays(h)] or fitted.sizes
@@ -203,24 +203,32 @@ def extrapolation(
     )
 
 
-# per fit, each fitted run's logged steps after warmup, the running sum of its relative
-# residuals there and its per-step LR: fixed by the fit, and a prediction would otherwise
-# re-evaluate every run
+# per fit, each fitted run's per-step LR (warmup held), and its logged steps after warmup with
+# the running sum of its relative residuals there and that LR: fixed by the fit, and every
+# prediction (each candidate of a search) would otherwise recompute them for every run
+_LRS: weakref.WeakKeyDictionary[FittedLaw, list[NDArray[np.float64]]] = weakref.WeakKeyDictionary()
 Residuals = list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
 _RESIDUALS: weakref.WeakKeyDictionary[FittedLaw, Residuals] = weakref.WeakKeyDictionary()
+
+
+def fitted_lrs(fitted: FittedLaw) -> list[NDArray[np.float64]]:
+    """Each fitted run's per-step LR with the warmup held, computed once per fit."""
+    if fitted not in _LRS:
+        _LRS[fitted] = [LRHistory.of(r.schedule, r.last_step).held for r in fitted.runs]
+    return _LRS[fitted]
 
 
 def _running_residuals(fitted: FittedLaw) -> Residuals:
     if fitted not in _RESIDUALS:
         parts = []
-        for run in fitted.runs:
+        for run, lr in zip(fitted.runs, fitted_lrs(fitted)):
             after = run.steps > run.schedule.warmup_steps
             if not after.any():
                 continue
             with np.errstate(all="ignore"):
                 relative = np.nan_to_num(fitted.predict_run(run)[after] / run.loss[after] - 1.0)
             total = np.concatenate([[0.0], np.cumsum(relative)])
-            parts.append((run.steps[after], total, LRHistory.of(run.schedule, run.last_step).held))
+            parts.append((run.steps[after], total, lr))
         _RESIDUALS[fitted] = parts
     return _RESIDUALS[fitted]
 
