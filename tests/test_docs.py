@@ -162,7 +162,7 @@ def test_every_example_of_the_page_runs(path: Path, tmp_path: Path) -> None:
     variables: dict[str, str] = {}
     for command in page.commands:
         if command.python:
-            _run_python(command, cwd, path)
+            _run_python(command, cwd)
             continue
         if command.expected < 0:  # a shell variable for the commands after it
             name, value = command.args.split("=", 1)
@@ -176,7 +176,7 @@ def test_every_example_of_the_page_runs(path: Path, tmp_path: Path) -> None:
         )
 
 
-def _run_python(command: Command, cwd: Path, path: Path) -> None:
+def _run_python(command: Command, cwd: Path) -> None:
     saved = os.getcwd()
     os.chdir(cwd)
     try:
