@@ -527,5 +527,5 @@ def test_an_internal_error_is_exit_3_not_drift(files, lrcurve, monkeypatch):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(check, "check_run", broken)
-    r = lrcurve("check", "fit.json", "healthy.csv", cwd=files)
+    r = lrcurve("check", "fit.json", "drift.csv", cwd=files)  # a file of the fixture itself
     assert r.returncode == 3 and "internal error" in r.stderr

@@ -114,20 +114,28 @@ def test_version_is_the_package_version_and_imports_no_numpy(tmp_path):
     assert result.stdout.splitlines() == [f"lrcurve {declared.group(1)}", "0 False"], result
 
 
-def test_a_table_in_a_100_column_console_keeps_names_and_numbers_whole(tmp_path):
-    """A console narrower than a wide table wraps the interval texts at their spaces; names
-    are not squeezed into a letter a line and numbers never break."""
+LAW_NAMES = ["momentum", "multipower", "forward-momentum"]
+
+
+def test_compare_in_an_80_column_console_keeps_names_and_numbers_whole(tmp_path):
+    """An 80-column console: compare's two tables fit, the interval texts wrap at their
+    spaces, law and run names are not squeezed into a letter a line and numbers never break."""
     import os
 
     result = subprocess.run(
         [sys.executable, "-m", "lrcurve", "compare", str(SAMPLES / "constant.csv"),
-         str(SAMPLES / "cosine.csv"), "--holdout", str(SAMPLES / "wsd.csv"), "--warmup", "2160"],
-        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"},
+         str(SAMPLES / "cosine.csv"), "--holdout", str(SAMPLES / "wsd.csv"), "--holdout",
+         str(SAMPLES / "constant_72000.csv"), "--warmup", "2160"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("│ ")]
-    assert rows[0].split("│")[1].strip() == "momentum"
-    assert all(len(line) <= 100 for line in result.stdout.splitlines())
-    cells = [cell.strip() for cell in rows[0].split("│")[1:-1]]
-    assert cells[2] == "wsd" and cells[5].endswith(" in")  # "3.2766 in", its interval below
-    assert all(" " not in cell for i, cell in enumerate(cells) if i != 5)  # numbers whole
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines()
+            if line.startswith("│ ")]  # fmt: skip
+    laws, curves = rows[:3], [row for row in rows if row[1] in ("wsd", "constant_72000")]
+    assert [row[0].removesuffix(" *") for row in laws] == LAW_NAMES
+    assert [row[0] for row in curves[::2]] == LAW_NAMES  # whole, not folded
+    assert all(row[3] == "2 of 2" for row in laws)
+    for row in curves:  # numbers whole; the interval wraps at its space: "in [3.2412," "3.2874]"
+        assert all(" " not in cell for cell in (row[2], row[3]))
+        assert row[4].startswith(("in [", "OUT of [")) and row[4].endswith(",")

@@ -32,7 +32,8 @@ LARGEST_SIZE = "largest-size"  # --holdout's keyword: hold out the runs of the l
 
 def print_comparison(comparison: Any) -> None:
     """Two narrow tables, so both fit an 80-column terminal: each law's summary (held-out
-    MAPE, finals inside their intervals, AIC/BIC), then each held-out curve's scores."""
+    MAPE, finals inside their intervals, AIC/BIC), then each held-out curve's scores (R² and
+    the rest in ``--json`` and ``-o``)."""
     from rich.text import Text
 
     from lrcurve.cli.render import out, table
@@ -58,9 +59,10 @@ def print_comparison(comparison: Any) -> None:
     out.print(laws)
     curves = table(
         f"each held-out curve: the measured final loss in or out of its predicted {level} interval",
-        ("law", "held-out run", "MAPE %", "final err %", f"final, {level} interval", "R²"),
-        text=("law", "held-out run"),
+        ("law", "run", "MAPE %", "final err %", f"final, {level} interval"),
+        text=("law", "run"),
     )
+    curves.columns[0].min_width = max(len(r.name) for r in comparison.results)  # names whole
     for result in comparison.results:
         for i, h in enumerate(result.heldout):
             curves.add_row(
@@ -69,15 +71,10 @@ def print_comparison(comparison: Any) -> None:
                 f"{h.scores.mape:.3f}",
                 f"{h.scores.final_error:+.3f}",
                 _final_cell(h.final),
-                f"{h.scores.r2:.4f}",
                 end_section=i == len(result.heldout) - 1,
             )
     out.print(curves)
-    out.print(
-        f"recommended: {comparison.recommendation}; MAPE: the mean over the held-out curves; "
-        "AIC/BIC are on the fit data",
-        soft_wrap=True,
-    )
+    out.print(f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data")
 
 
 def _level_text(comparison: Any) -> str:
