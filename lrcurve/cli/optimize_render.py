@@ -26,12 +26,10 @@ def _decisions(result: Any) -> list[dict[str, Any]]:
     """Per candidate: its predictive interval, its difference to the best with that
     difference's interval, and whether it is in the tie set (empty without a joint
     prediction)."""
-    from lrcurve.uncertainty import z_value
-
     joint = result.joint
     if joint is None:
         return [{} for _ in result.candidates]
-    level, z = joint.level, z_value(joint.level)
+    level, q = joint.level, joint.difference_factor
     value, sd = result.to_best()
     tied = set(result.tie_set)
     return [
@@ -40,7 +38,7 @@ def _decisions(result: Any) -> list[dict[str, Any]]:
             "vs_best": {
                 "value": float(value[i]),
                 "sd": float(sd[i]),
-                **_interval_json(level, float(value[i] - z * sd[i]), float(value[i] + z * sd[i])),
+                **_interval_json(level, float(value[i] - q * sd[i]), float(value[i] + q * sd[i])),
             },
             "tied": i in tied,
         }
