@@ -152,8 +152,16 @@ def test_optimize_measured_sweep_ties_and_plot(tmp_path):
     (best,) = out["measured_best"].values()
     assert best["measured"] in best["tie_set"] and 1 <= len(best["tie_set"]) <= 3
     assert [m["name"] for m in out["measured"] if m["tied"]] == best["tie_set"]
+    for m in out["measured"]:  # each measured loss against its predicted interval, like compare
+        assert m["lower"] < m["predicted"] < m["upper"] and m["level"] == 0.9
+        assert m["inside"] == (m["lower"] <= m["measured"] <= m["upper"])
+    assert sum(m["inside"] for m in out["measured"]) >= 5  # 90 % intervals, 6 runs
+    half = {m["name"]: m["upper"] - m["predicted"] for m in out["measured"]}
+    narrow = json.loads(lrcurve(*args, "--json", "--level", 0.5, cwd=tmp_path).stdout)
+    assert all(m["upper"] - m["predicted"] < half[m["name"]] for m in narrow["measured"])
     r = lrcurve(*args, "--plot", "sweep.png", cwd=tmp_path)
     assert "the measured best is in it" in r.stdout
+    assert "predicted [90 %]" in r.stdout and "inside" in r.stdout
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 
