@@ -12,14 +12,16 @@ pair, a difference the fit never saw:
 - ``sp-*`` / ``owt-*``: the scaling families, each 20 % cooldown branch against the (not
   fitted) cosine run of its length.
 
-The effect error ``c`` and the quantiles ``q_diff`` at 50/80/90 % are chosen jointly: for each
-``c`` of a grid, ``q_diff`` is the split-conformal quantile (Lei et al. 2018) of
-``|error| / sd`` over the pairs chosen on; the ``c`` with the least interval score (Gneiting &
-Raftery 2007, eq. 43, at 50/80/90 %) of the intervals ``± q_diff sd`` wins. Every scored pair
-gets ``c`` and ``q_diff`` chosen without its family (leave one family out: one peak LR of the
-sweeps, one size of the paper's protocol, one scaling family). Then the tie sets: per sweep of
-peak LR 5e-4..2e-3, is the measured best run among the runs not distinguishable from the
-predicted best at 90 % (target: in 11 of 12), and how many are there (target: at most 3)?
+The effect error ``c`` and the quantiles ``q_diff`` at 50/80/90 % are chosen jointly on the
+124M sweeps' pairs (the decisions optimize makes: cooldowns of one peak LR and horizon): for
+each ``c`` of a grid, ``q_diff`` is the split-conformal quantile (Lei et al. 2018) of
+``|error| / sd`` over the pairs chosen on, and the ``c`` whose intervals ``± q_diff sd`` have
+the least interval score (Gneiting & Raftery 2007, eq. 43, mean over 50/80/90 %) wins. Each
+peak LR's pairs are scored with ``c`` and ``q_diff`` chosen on the other peak LRs (leave one
+peak LR out); the paper's protocol and the scaling families are only checked, with the choice
+on all sweeps (never on their pairs). Then the tie sets: per sweep of peak LR 5e-4..2e-3, is
+the measured best run among the runs not distinguishable from the predicted best at 90 %
+(target: in 11 of 12), and how many are there (target: at most 3)?
 
     python benchmarks/decisions.py [--data DIR] [--markdown docs/decisions.md] [--cache DIR]
 
@@ -59,6 +61,7 @@ from cooldown_sweeps import PEAK_LRS  # noqa: E402
 from lrcurve import read_runs  # noqa: E402
 from lrcurve.differences import (  # noqa: E402
     DIFFERENCE_QUANTILES,
+    DISTANCE_ERROR,
     EFFECT_ERROR,
     JointPrediction,
     joint_prediction,
@@ -68,11 +71,28 @@ from lrcurve.runs import Run  # noqa: E402
 from lrcurve.uncertainty import interval_factor  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.9)
-EFFECT_GRID = tuple(np.round(np.arange(0.0, 4.001, 0.05), 2))
+EFFECT_GRID = tuple(np.round(np.arange(0.0, 3.001, 0.1), 2))
 SAME_STEP = 0.01  # runs whose last steps differ by less (relative) end at one step
 BEGIN = "<!-- begin: written by benchmarks/decisions.py -->"
 END = "<!-- end: written by benchmarks/decisions.py -->"
+DISTANCE_GRID = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08)
 Quantiles = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The effect error ``c``, the distance error ``a`` and ``q_diff``."""
+
+    effect: float
+    distance: float
+    quantiles: Quantiles = ()
+
+    def __str__(self) -> str:
+        q = "/".join(f"{v:.3g}" for _, v in self.quantiles)
+        return f"c = {self.effect:g}, a = {self.distance:g}, q_diff = {q}"
+
+
+BEFORE = Choice(0.35, 0.0)  # the model until 2026-11-29 (with Gaussian quantiles)
 
 
 @dataclass
@@ -87,11 +107,18 @@ class Sweep:
     joint: JointPrediction
 
     def pairs(
-        self, effect: float, before: bool = False
+        self, choice: Choice, before: bool = False
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """For every two runs: the prediction's error on their difference, and its s.d.
-        (``before``: law errors shared across peak LRs, as until 2026-11-29)."""
-        joint = replace(self.joint, effect_error=effect, peaks=None if before else self.joint.peaks)
+        (``before``: no distance term, law errors shared across peak LRs, as until
+        2026-11-29)."""
+        joint = replace(
+            self.joint,
+            effect_error=choice.effect,
+            distance_error=choice.distance,
+            peaks=None if before else self.joint.peaks,
+            profiles=None if before else self.joint.profiles,
+        )
         errors, sds = [], []
         for i, j in itertools.combinations(range(self.measured.size), 2):
             value, sd = joint.differences_to(j)
@@ -139,9 +166,9 @@ def family_sweeps(family: Family, fitted: FittedLaw) -> list[Sweep]:
     return out
 
 
-def pooled(sweeps: list[Sweep], effect: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def pooled(sweeps: list[Sweep], choice: Choice) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Every pair's error and s.d."""
-    errors, sds = zip(*(s.pairs(effect) for s in sweeps))
+    errors, sds = zip(*(s.pairs(choice) for s in sweeps))
     return np.concatenate(errors), np.concatenate(sds)
 
 
@@ -162,38 +189,35 @@ def interval_score(errors: NDArray[np.float64], sds: NDArray[np.float64], q: Qua
     return total / len(LEVELS)
 
 
-def choose(chosen_on: list[Sweep]) -> tuple[float, Quantiles]:
-    """``c`` and ``q_diff`` chosen jointly on these sweeps' pairs (module docstring)."""
-    best: tuple[float, float, Quantiles] | None = None
-    for effect in EFFECT_GRID:
-        errors, sds = pooled(chosen_on, effect)
+def choose(chosen_on: list[Sweep]) -> Choice:
+    """``c``, ``a`` and ``q_diff`` chosen jointly on these sweeps' pairs (module docstring)."""
+    best: tuple[float, Choice] | None = None
+    for effect, distance in itertools.product(EFFECT_GRID, DISTANCE_GRID):
+        errors, sds = pooled(chosen_on, Choice(float(effect), distance))
         q = conformal(np.abs(errors) / sds)
         score = interval_score(errors, sds, q)
         if best is None or score < best[0]:
-            best = (score, float(effect), q)
+            best = (score, Choice(float(effect), distance, q))
     assert best is not None
-    return best[1], best[2]
+    return best[1]
 
 
-def coverage_table(
-    all_sweeps: list[Sweep], chosen: dict[str, tuple[float, Quantiles]]
-) -> list[str]:
+def coverage_table(all_sweeps: list[Sweep], chosen: dict[str, Choice]) -> list[str]:
     head = " | ".join(f"{100 * q:.0f} %" for q in LEVELS)
     lines = [
-        f"| family | pairs | c | q_diff 50/80/90 % | {head} | median 90 % half-width "
+        f"| family | pairs | c, a | q_diff 50/80/90 % | {head} | median 90 % half-width "
         "| median abs error |",
         "|---|---:|---:|---|" + "---:|" * (len(LEVELS) + 2),
     ]
     rows: dict[str, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
     for name in dict.fromkeys(s.family for s in all_sweeps):
-        effect, q = chosen[name]
-        errors, sds = map(
-            np.concatenate, zip(*(s.pairs(effect) for s in all_sweeps if s.family == name))
-        )
-        halves = np.array([[interval_factor(level, q) * sd for level in LEVELS] for sd in sds])
+        choice = chosen[name]
+        errors, sds = pooled([s for s in all_sweeps if s.family == name], choice)
+        halves = np.outer(sds, [interval_factor(level, choice.quantiles) for level in LEVELS])
         rows[name] = (errors, halves, np.full(errors.size, group(name)))
-        text = "/".join(f"{v:.2f}" for _, v in q)
-        lines.append(_coverage_row(name, f"{effect:g}", text, errors, halves))
+        text = "/".join(f"{v:.2f}" for _, v in choice.quantiles)
+        effect = f"{choice.effect:g}, {choice.distance:g}"
+        lines.append(_coverage_row(name, effect, text, errors, halves))
     for kind in dict.fromkeys(group(n) for n in rows):
         parts = [r for n, r in rows.items() if group(n) == kind]
         errors, halves = np.concatenate([p[0] for p in parts]), np.vstack([p[1] for p in parts])
@@ -205,18 +229,18 @@ def coverage_table(
 
 
 def before_table(all_sweeps: list[Sweep]) -> list[str]:
-    """The model until 2026-11-29 on the same pairs: ``c`` = 0.35 (chosen on the sweeps),
-    Gaussian quantiles, law errors shared across peak LRs."""
+    """The model until 2026-11-29 on the same pairs: ``c`` = 0.35 (chosen on the sweeps), no
+    distance term, Gaussian quantiles, law errors shared across peak LRs."""
     lines = [
-        f"| kind | pairs | c | q | {' | '.join(f'{100 * q:.0f} %' for q in LEVELS)} "
+        f"| kind | pairs | c, a | q | {' | '.join(f'{100 * q:.0f} %' for q in LEVELS)} "
         "| median 90 % half-width | median abs error |",
         "|---|---:|---:|---|" + "---:|" * (len(LEVELS) + 2),
     ]
     for kind in dict.fromkeys(group(s.family) for s in all_sweeps):
-        pairs = [s.pairs(0.35, before=True) for s in all_sweeps if group(s.family) == kind]
+        pairs = [s.pairs(BEFORE, before=True) for s in all_sweeps if group(s.family) == kind]
         errors, sds = map(np.concatenate, zip(*pairs))
         halves = np.outer(sds, [interval_factor(level, ()) for level in LEVELS])
-        lines.append(_coverage_row(kind, "0.35", "Gaussian", errors, halves))
+        lines.append(_coverage_row(kind, "0.35, 0", "Gaussian", errors, halves))
     return lines
 
 
@@ -232,9 +256,7 @@ def _coverage_row(
     )
 
 
-def tie_table(
-    all_sweeps: list[Sweep], chosen: dict[str, tuple[float, Quantiles]]
-) -> tuple[list[str], str]:
+def tie_table(all_sweeps: list[Sweep], chosen: dict[str, Choice]) -> tuple[list[str], str]:
     lines = [
         "| peak LR | steps | measured best | predicted best | tie set (90 %) | best in it |",
         "|---|---:|---|---|---|---|",
@@ -243,8 +265,13 @@ def tie_table(
     for s in all_sweeps:
         if group(s.family) != "124m-sweeps":
             continue
-        effect, q = chosen[s.family]
-        joint = replace(s.joint, effect_error=effect, difference_quantiles=q)
+        choice = chosen[s.family]
+        joint = replace(
+            s.joint,
+            effect_error=choice.effect,
+            distance_error=choice.distance,
+            difference_quantiles=choice.quantiles,
+        )
         tied = joint.tie_set()
         measured_best = int(np.argmin(s.measured))
         inside = measured_best in tied
@@ -286,27 +313,28 @@ def main() -> None:
     start = time.perf_counter()
     sweeps = all_sweeps(args.data, args.cache)
     learned = [s for s in sweeps if group(s.family) == "124m-sweeps"]
-    effect, q = choose(learned)
-    held_out = {s.family: (effect, q) for s in sweeps}  # the other families: only checked
+    chosen = choose(learned)
+    held_out = {s.family: chosen for s in sweeps}  # the other families: only checked
     names = dict.fromkeys(s.family for s in learned)
     held_out |= {n: choose([s for s in learned if s.family != n]) for n in names}
     ties, summary = tie_table(sweeps, held_out)
-    library = (EFFECT_ERROR, DIFFERENCE_QUANTILES)
+    library = Choice(EFFECT_ERROR, DISTANCE_ERROR, DIFFERENCE_QUANTILES)
     lines = [
-        "### Difference intervals on measured pairs (c and q_diff chosen without the family)",
+        "### Difference intervals on measured pairs (124M: c, a and q_diff chosen without the "
+        "scored peak LR; the others: chosen on all 124M sweeps, only checked)",
         "",
         *coverage_table(sweeps, held_out),
         "",
-        f"Chosen on all families: c = {effect:g}, q_diff = {q} "
-        f"({'the library default' if (effect, q) == library else 'update the library default'}"
-        f": lrcurve.differences.EFFECT_ERROR = {EFFECT_ERROR:g}, DIFFERENCE_QUANTILES = "
-        f"{DIFFERENCE_QUANTILES}).",
+        f"Chosen on all 124M sweeps: {chosen} ("
+        + ("the library default" if chosen == library else f"update the library's {library}")
+        + ": lrcurve.differences.EFFECT_ERROR, DISTANCE_ERROR, DIFFERENCE_QUANTILES).",
         "",
-        "### Before: c = 0.35, Gaussian intervals, law errors shared across peak LRs",
+        "### Before: c = 0.35, no distance term, Gaussian intervals, law errors shared across "
+        "peak LRs",
         "",
         *before_table(sweeps),
         "",
-        "### Tie sets (c and q_diff chosen without the scored peak LR)",
+        "### Tie sets (c, a and q_diff chosen without the scored peak LR)",
         "",
         *ties,
         "",

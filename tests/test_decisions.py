@@ -37,6 +37,11 @@ def test_optimize_json_has_the_tie_set_and_every_candidates_interval(fit_dir):  
         assert to_best["upper"] - to_best["lower"] < high - low
     gain = out["gain_interval"]
     assert gain["lower"] < out["gain"] < gain["upper"] and gain["level"] == 0.9
+    # the best's neighbours on its series' grid are tied: they differ from it (by 0.0001-0.0003
+    # here) far less than the law knows where the optimum lies
+    same = sorted((c for c in candidates if c["shape"] == best["shape"]), key=lambda c: c["decay"])
+    k = [c["decay"] for c in same].index(best["decay"])
+    assert all(c["tied"] for c in same[max(k - 1, 0) : k + 2])
     assert out["baseline"]["interval"]["lower"] < out["baseline"]["loss"]
 
 

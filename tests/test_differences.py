@@ -9,6 +9,7 @@ import pytest
 
 from lrcurve.differences import (
     DIFFERENCE_QUANTILES,
+    DISTANCE_ERROR,
     Difference,
     difference_interval,
     joint_prediction,
@@ -48,10 +49,11 @@ def test_each_loss_keeps_its_own_predictive_interval(fitted):  # noqa: F811
 
 
 def test_the_parameter_part_is_the_joint_delta_method(fitted):  # noqa: F811
-    """Without the law error and the effect error, the s.d. of a difference is that of the
-    difference of the two gradients with the fit's covariance, below the sum of the two s.e."""
+    """Without the law error and the effect and distance errors, the s.d. of a difference is
+    that of the difference of the two gradients with the fit's covariance, below the sum of
+    the two s.e."""
     joint = joint_prediction(fitted, [wsd("linear", 0.1), wsd("sqrt", 0.4)], STEPS)
-    bare = replace(joint, discrepancy=np.zeros(2), effect_error=0.0)
+    bare = replace(joint, discrepancy=np.zeros(2), effect_error=0.0, distance_error=0.0)
     cov = joint.param_cov
     assert bare.difference(0, 1).sd == pytest.approx(np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]))
     assert bare.difference(0, 1).sd < np.sqrt(cov[0, 0]) + np.sqrt(cov[1, 1])
@@ -126,3 +128,16 @@ def test_bad_level_and_no_schedules_are_refused_naming_the_parameter(fitted):  #
     with pytest.raises(ParameterError) as caught:
         joint_prediction(fitted, [], STEPS)
     assert caught.value.param == "schedules"
+
+
+def test_the_distance_term_grows_with_how_far_apart_the_schedules_are(fitted):  # noqa: F811
+    """``a L D_ij``: D_ij, the mean |lr_i - lr_j| over the run (of the fitted peak), is 0 for
+    the same schedule and grows with the cooldowns' gap."""
+    schedules = [wsd("linear", 0.2), wsd("linear", 0.21), wsd("linear", 0.4)]
+    joint = joint_prediction(fitted, schedules, STEPS)
+    bare = replace(joint, distance_error=0.0)
+    extra = [joint.difference(i, 0).sd ** 2 - bare.difference(i, 0).sd ** 2 for i in (1, 2)]
+    distance = np.mean(np.abs(joint.profiles - joint.profiles[0]), axis=1)
+    assert distance[0] == 0 and 0 < distance[1] < distance[2]
+    mean_loss = (joint.loss + joint.loss[0]) / 2
+    assert extra == pytest.approx(list((DISTANCE_ERROR * mean_loss * distance)[1:] ** 2))
