@@ -36,10 +36,10 @@ The interval of a difference at ``level`` is ``(L_i - L_j) ± q_diff(level) sd_i
 ``q`` of a single loss, ``q_diff`` (:data:`DIFFERENCE_QUANTILES`) is not the Gaussian
 quantile: the errors of predicted differences are heavy-tailed in units of ``sd_ij`` (most
 pairs are predicted closely, a few short cooldowns widely), so a Gaussian 50 % interval held
-36 % of the measured pairs of the 124M sweeps. ``q_diff`` at 50/80/90 % is the split-conformal
+34 % of the measured pairs of the 124M sweeps. ``q_diff`` at 50/80/90 % is the split-conformal
 quantile (Lei et al. 2018) of ``|error| / sd_ij`` over measured pairs of runs, learned jointly
-with ``c`` (``benchmarks/decisions.py``, docs/decisions.md); between those levels ``q / z`` is
-interpolated (:func:`~lrcurve.uncertainty.interval_factor`).
+with ``c`` and ``a`` (``benchmarks/decisions.py``, docs/decisions.md); between those levels
+``q / z`` is interpolated (:func:`~lrcurve.uncertainty.interval_factor`).
 """
 
 from __future__ import annotations
