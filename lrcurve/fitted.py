@@ -253,11 +253,6 @@ class FittedLaw:
             tuple(short for short, _ in regime),
         )
 
-    def horizon_warning(self, n_steps: int) -> str | None:
-        """Said when ``n_steps`` is well beyond the longest fitted run."""
-        said = horizon_said(n_steps, self.horizon)
-        return None if said is None else said[1]
-
     def peak_warning(self, peak: float) -> str | None:
         """Said when a peak LR is not the one the runs were fitted at."""
         said = peak_said(peak, self.peak_lr)
@@ -267,19 +262,15 @@ class FittedLaw:
     def _fitted_lr_regime(self) -> tuple[float, float]:
         return lr_regime(self.runs)
 
-    def _decay(
+    def decay_regime(
         self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
     ) -> list[tuple[str, str]]:
+        """Said when ``schedule`` decays lower or faster than any fitted run over its first
+        ``n_steps``: the two things a constant and a cosine run do not pin (docs/accuracy.md),
+        each as (a few words, the detail). ``lr``: its per-step LR (warmup held at the LR it
+        reaches) if already computed."""
         lr = LRHistory.of(schedule, n_steps).held if lr is None else lr
         return decay_said(lr, schedule.peak, *self._fitted_lr_regime)
-
-    def decay_warnings(
-        self, schedule: Schedule, n_steps: int, lr: NDArray[np.float64] | None = None
-    ) -> tuple[str, ...]:
-        """Said when ``schedule`` decays lower or faster than any fitted run over its first
-        ``n_steps``: the two things a constant and a cosine run do not pin (docs/accuracy.md).
-        ``lr``: its per-step LR (warmup held at the LR it reaches) if already computed."""
-        return tuple(detail for _, detail in self._decay(schedule, n_steps, lr))
 
     def regime(
         self,
@@ -290,11 +281,11 @@ class FittedLaw:
     ) -> tuple[tuple[str, str], ...]:
         """Where a prediction leaves the regime the fit saw (a longer horizon, another peak LR,
         a decay lower or steeper than the fitted runs', a model size not fitted), each as (a
-        few words, the detail). ``lr``: as in :meth:`decay_warnings`."""
+        few words, the detail). ``lr``: as in :meth:`decay_regime`."""
         said = (
             horizon_said(n_steps, self.horizon),
             peak_said(schedule.peak, self.peak_lr),
-            *self._decay(schedule, n_steps, lr),
+            *self.decay_regime(schedule, n_steps, lr),
             size_said(model_size, self.sizes),
         )
         return tuple(s for s in said if s)

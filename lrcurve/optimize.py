@@ -43,6 +43,7 @@ from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
+from lrcurve.regime import horizon_said
 from lrcurve.schedules import Schedule
 from lrcurve.search_setting import (  # noqa: F401 - also this module's names, as before the split
     SearchRequest,
@@ -286,12 +287,15 @@ def search(
 @dataclass(frozen=True)
 class Optimization:
     """A search and what it was run with: ``baseline_defaulted``: the baseline was chosen
-    (no ``baseline`` given); ``warnings``: the fit's and the search's, one sentence each."""
+    (no ``baseline`` given); ``warnings``: the fit's and the search's, one sentence each;
+    ``regime``: where the search leaves the fitted regime (it widens the intervals), each as
+    (a few words, the detail)."""
 
     setting: Setting
     search: Search
     baseline_defaulted: bool
     warnings: tuple[str, ...]
+    regime: tuple[tuple[str, str], ...] = ()
 
 
 def optimize(
@@ -326,12 +330,19 @@ def optimize(
         level=level,
     )
     warnings = [f"the fit says: {warning}" for warning in fitted.warnings]
-    warnings.append(fitted.horizon_warning(setting.steps) or "")  # peaks: for all, just below
-    if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:
+    if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:  # peaks: for all
         warnings.append(
             f"some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has "
             "no penalty for too high an LR and extrapolates there"
         )
-    best = fitted.decay_warnings(result.best.schedule, result.at_step)
-    warnings += [f"the best candidate: {warning}" for warning in best]
-    return Optimization(setting, result, baseline is None, tuple(w for w in warnings if w))
+    horizon = horizon_said(setting.steps, fitted.horizon)
+    said = [horizon] if horizon else []
+    decay = fitted.decay_regime(result.best.schedule, result.at_step)
+    if decay:
+        said.append(
+            (
+                f"the best candidate: {', '.join(short for short, _ in decay)}",
+                f"the best candidate: {'; '.join(detail for _, detail in decay)}",
+            )
+        )
+    return Optimization(setting, result, baseline is None, tuple(warnings), tuple(said))

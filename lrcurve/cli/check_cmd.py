@@ -291,13 +291,13 @@ def report_check(
     fit_file: Path,
 ) -> None:
     """Warnings, the plot, the table or JSON, and the exit status (1 on drift or divergence)."""
-    from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
+    from lrcurve.cli.render import emit_json, extrapolation_note, note, out, plotting, save_plot
 
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    for run in runs:
-        for warning in fitted.regime_warnings(run.schedule, run.horizon):
-            note(f"warning: {run.name}: {warning}")
+    regimes = [fitted.regime(run.schedule, run.horizon) for run in runs]
+    for run, regime in zip(runs, regimes):
+        extrapolation_note((short for short, _ in regime), f"{run.name}: ")
     if plot is not None and not results[0].steps.size:  # it diverged before any compared point
         note(f"no plot: {results[0].run.name} has no logged loss after warmup to draw")
         plot = None
@@ -314,7 +314,10 @@ def report_check(
                 "direction": results[0].direction,
                 "fit_file": str(fit_file),
                 "law": fitted.law.name,
-                "runs": [r.to_dict() for r in results],
+                "runs": [
+                    {**r.to_dict(), "warnings": [detail for _, detail in regime]}
+                    for r, regime in zip(results, regimes)
+                ],
                 "plot": str(plot) if plot else None,
             }
         )

@@ -299,7 +299,7 @@ def _request(args: dict[str, Any]) -> Any:
 
 def _optimize(fitted: Any, request: Any, spec: Any, level: float) -> Any:
     """Run the search (``spec``: the --baseline schedule's flags, or None) and say its notes."""
-    from lrcurve.cli.render import note, progress_bar
+    from lrcurve.cli.render import extrapolation_note, note, progress_bar
     from lrcurve.optimize import optimize
 
     with progress_bar(f"predicting {request.family} schedules") as update:
@@ -323,6 +323,7 @@ def _optimize(fitted: Any, request: Any, spec: Any, level: float) -> Any:
         note(f"baseline (--baseline to choose): {done.search.baseline_label}")
     for warning in done.warnings:
         note(f"warning: {warning}")
+    extrapolation_note(short for short, _ in done.regime)
     for message in done.search.notes:
         note(message)
     return done

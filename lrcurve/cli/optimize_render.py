@@ -227,6 +227,7 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         "peak": setting.peak,
         "warmup": setting.warmup,
         "defaults_used": list(setting.used),
+        "warnings": [*done.warnings, *(detail for _, detail in done.regime)],
         "x_name": result.x_name,
         "series_name": result.series_name,
         "level": None if joint is None else joint.level,

@@ -266,19 +266,16 @@ def _build(fitted: Any, specs: list[Any], texts: list[str]) -> tuple[list[Any], 
 
 
 def _notes(fitted: Any, predictions: list[Any], used: list[str], model_size: float | None) -> None:
-    from lrcurve.cli.render import note
+    from lrcurve.cli.render import extrapolation_note, note
     from lrcurve.sizes import size_said
 
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    extrapolating = list(dict.fromkeys(e for p in predictions for e in p.extrapolating))
-    if extrapolating:  # the details are in --json's "warnings"
-        note(
-            f"extrapolating ({'; '.join(extrapolating)}): the interval grows with the "
-            "horizon and with LR falls steeper than fitted (docs/calibration.md)"
-        )
+    extrapolating = [e for p in predictions for e in p.extrapolating]
+    extrapolation_note(extrapolating)
+    if extrapolating:
         if size_said(model_size, fitted.sizes):
             note(
                 "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +27,17 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=
 def note(message: str) -> None:
     """A one-line message for people, on stderr."""
     err.print(f"lrcurve: {message}", markup=False, soft_wrap=True)
+
+
+def extrapolation_note(shorts: Iterable[str], subject: str = "") -> None:
+    """One line for all the ways a prediction leaves the fitted regime (a few words each; the
+    details are in ``--json``): they widen its interval rather than warn on every use."""
+    said = list(dict.fromkeys(shorts))
+    if said:
+        note(
+            f"{subject}extrapolating ({'; '.join(said)}): the interval grows with the horizon "
+            "and with LR falls steeper than fitted (docs/calibration.md)"
+        )
 
 
 def _jsonable(value: Any) -> Any:
