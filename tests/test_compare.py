@@ -379,6 +379,6 @@ def test_every_held_out_score_carries_its_final_interval(tmp_path):
     assert half[0.5]["upper"] - half[0.5]["lower"] < half[0.9]["upper"] - half[0.9]["lower"]
     r = lrcurve(*args, "--plot", "cmp.png", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "final, 90 % interval" in r.stdout and "of 1 in" in r.stdout
-    assert " in [" in r.stdout or " out of [" in r.stdout
+    assert "final, 90 % interval" in r.stdout and "1 of 1" in r.stdout
+    assert " in [" in r.stdout or " OUT of [" in r.stdout
     assert (tmp_path / "cmp.png").stat().st_size > 10_000

@@ -31,6 +31,8 @@ LARGEST_SIZE = "largest-size"  # --holdout's keyword: hold out the runs of the l
 
 
 def print_comparison(comparison: Any) -> None:
+    """Two narrow tables, so both fit an 80-column terminal: each law's summary (held-out
+    MAPE, finals inside their intervals, AIC/BIC), then each held-out curve's scores."""
     from rich.text import Text
 
     from lrcurve.cli.render import out, table
@@ -39,37 +41,42 @@ def print_comparison(comparison: Any) -> None:
     best = comparison.best
     area = forward_area_note(comparison.results[0].fitted.law)
     level = _level_text(comparison)
-    rows = table(
-        f"loss laws scored on held-out curves ({comparison.method}{area}); the measured final "
-        f"loss in or out of its predicted {level} interval",
-        ("law", "params", "held-out run", "MAPE %", "final err %", f"final, {level} interval")
-        + ("R²", "AIC", "BIC"),
+    laws = table(
+        f"loss laws scored on held-out curves ({comparison.method}{area})",
+        ("law", "params", "MAPE %", f"finals in {level}", "AIC", "BIC"),
+        text=("law",),
+    )
+    for result in comparison.results:
+        inside, count = result.inside
+        name = result.name + (" *" if result is best else "")
+        aic_bic = (f"{result.aic:.1f}", f"{result.bic:.1f}")
+        laws.add_row(
+            name, str(result.n_params), f"{result.mape:.3f}", f"{inside} of {count}", *aic_bic
+        )
+    for gone in comparison.left_out:
+        laws.add_row(gone.name, str(gone.n_params), Text("left out (see note)", style="dim"))
+    out.print(laws)
+    curves = table(
+        f"each held-out curve: the measured final loss in or out of its predicted {level} interval",
+        ("law", "held-out run", "MAPE %", "final err %", f"final, {level} interval", "R²"),
         text=("law", "held-out run"),
     )
     for result in comparison.results:
         for i, h in enumerate(result.heldout):
-            first = i == 0
-            rows.add_row(
-                result.name + (" *" if result is best and first else "") if first else "",
-                str(result.n_params) if first else "",
+            curves.add_row(
+                result.name if i == 0 else "",
                 h.run.label,
                 f"{h.scores.mape:.3f}",
                 f"{h.scores.final_error:+.3f}",
                 _final_cell(h.final),
                 f"{h.scores.r2:.4f}",
-                f"{result.aic:.1f}" if first else "",
-                f"{result.bic:.1f}" if first else "",
+                end_section=i == len(result.heldout) - 1,
             )
-        inside, count = result.inside
-        mean = (Text("mean", style="bold"), Text(f"{result.mape:.3f}", style="bold"))
-        rows.add_row("", "", *mean, "", f"{inside} of {count} in", "", "", "")
-        rows.rows[-1].end_section = True
-    for gone in comparison.left_out:
-        left = Text("left out (see note)", style="dim")
-        rows.add_row(gone.name, str(gone.n_params), left, *["-"] * 6, end_section=True)
-    out.print(rows)
+    out.print(curves)
     out.print(
-        f"recommended: {comparison.recommendation}; AIC/BIC are on the fit data", soft_wrap=True
+        f"recommended: {comparison.recommendation}; MAPE: the mean over the held-out curves; "
+        "AIC/BIC are on the fit data",
+        soft_wrap=True,
     )
 
 
@@ -79,11 +86,11 @@ def _level_text(comparison: Any) -> str:
 
 
 def _final_cell(final: Any) -> str:
-    """``measured in [lower, upper]`` (or ``out of``) of a held-out final loss."""
+    """``in [lower, upper]`` (or ``OUT of``) of a held-out final loss (its error is beside)."""
     if final is None or final.lower is None:
         return "-"
-    where = "in" if final.inside else "out of"
-    return f"{final.measured:.4f} {where} [{final.lower:.4f}, {final.upper:.4f}]"
+    where = "in" if final.inside else "OUT of"
+    return f"{where} [{final.lower:.4f}, {final.upper:.4f}]"
 
 
 COMPARISON_HEADER = (
