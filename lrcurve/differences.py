@@ -70,9 +70,9 @@ if TYPE_CHECKING:
     from lrcurve.fitted import FittedLaw
     from lrcurve.schedules import Schedule
 
-# c, the relative error of a predicted schedule effect, and q_diff(level), the |error| / sd
-# quantiles of measured pairs' differences: chosen jointly on the 124M sweeps'
-# pairs (benchmarks/decisions.py, docs/decisions.md)
+# c (the relative error of a predicted schedule effect), a and q_diff(level) (the |error| / sd
+# quantiles of measured pairs' differences): chosen jointly on the 124M sweeps' pairs
+# (benchmarks/decisions.py, docs/decisions.md)
 EFFECT_ERROR = 0.9
 DISTANCE_ERROR = 0.01  # a, relative loss error per unit of schedule distance D_ij
 PROFILE_SEGMENTS = 20  # D_ij compares the mean LR of this many equal parts of the run
