@@ -15,6 +15,7 @@ from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import Progress, Search, predicted_losses
 from lrcurve.runs import Run
 from lrcurve.search_setting import recognise, short_label
+from lrcurve.uncertainty import predictive_interval
 
 
 @dataclass(frozen=True)
@@ -32,26 +33,51 @@ class MeasuredRun:
     predicted: float
     family: tuple[str, dict[str, Any]] | None = None
     tied: bool | None = None
+    lower: float | None = None  # the predictive interval of ``predicted`` at ``level``
+    upper: float | None = None
+    level: float | None = None
 
     @property
     def error_percent(self) -> float:
         return 100.0 * (self.predicted - self.measured) / self.measured
+
+    @property
+    def inside(self) -> bool | None:
+        """The measured loss lies inside the predictive interval (None without one)."""
+        if self.lower is None or self.upper is None:
+            return None
+        return self.lower <= self.measured <= self.upper
 
 
 def against_measured(
     fitted: FittedLaw, runs: Sequence[Run], level: float = 0.9
 ) -> list[MeasuredRun]:
     """Score the law on a measured sweep (e.g. WSD runs that differ in cooldown fraction):
-    each run's last logged loss next to the loss the law predicts for that run's schedule, and
-    whether the law ties it with its best run of that horizon at ``level``."""
+    each run's last logged loss next to the loss the law predicts for that run's schedule with
+    its predictive interval at ``level``, and whether the law ties it with its best run of that
+    horizon at ``level``."""
     scored = []
     for run in runs:
         family = recognise(run.schedule)
         label = short_label(run.schedule)
+        at = np.array([run.last_step])
+        band = predictive_interval(fitted, run.schedule, at, level=level)
         predicted = float(predicted_losses(fitted, [run.schedule], run.last_step)[0])
         measured = float(run.loss[-1])
         scored.append(
-            MeasuredRun(run.name, label, run.horizon, run.last_step, measured, predicted, family)
+            MeasuredRun(
+                run.name,
+                label,
+                run.horizon,
+                run.last_step,
+                measured,
+                predicted,
+                family,
+                None,
+                float(band.lower[0]),
+                float(band.upper[0]),
+                level,
+            )  # fmt: skip
         )
     tied: set[int] = set()
     for horizon in {m.horizon for m in scored}:

@@ -7,10 +7,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lrcurve.differences import Difference, difference_interval, joint_prediction
+from lrcurve.differences import (
+    DIFFERENCE_QUANTILES,
+    DISTANCE_ERROR,
+    Difference,
+    difference_interval,
+    joint_prediction,
+)
 from lrcurve.errors import ParameterError
-from lrcurve.uncertainty import predictive_interval
-from tests.test_uncertainty import STEPS, fitted, schedule, true_loss  # noqa: F401 - the fixture
+from lrcurve.schedules import make_schedule
+from lrcurve.uncertainty import interval_factor, predictive_interval
+from tests.test_uncertainty import PEAK, STEPS, WARMUP, fitted, schedule, true_loss  # noqa: F401 - the fixture
 
 WSD = [("linear", 0.1), ("linear", 0.2), ("linear", 0.4), ("sqrt", 0.2), ("cosine", 0.3)]
 
@@ -42,10 +49,11 @@ def test_each_loss_keeps_its_own_predictive_interval(fitted):  # noqa: F811
 
 
 def test_the_parameter_part_is_the_joint_delta_method(fitted):  # noqa: F811
-    """Without the law error and the effect error, the s.d. of a difference is that of the
-    difference of the two gradients with the fit's covariance, below the sum of the two s.e."""
+    """Without the law error and the effect and distance errors, the s.d. of a difference is
+    that of the difference of the two gradients with the fit's covariance, below the sum of
+    the two s.e."""
     joint = joint_prediction(fitted, [wsd("linear", 0.1), wsd("sqrt", 0.4)], STEPS)
-    bare = replace(joint, discrepancy=np.zeros(2), effect_error=0.0)
+    bare = replace(joint, discrepancy=np.zeros(2), effect_error=0.0, distance_error=0.0)
     cov = joint.param_cov
     assert bare.difference(0, 1).sd == pytest.approx(np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]))
     assert bare.difference(0, 1).sd < np.sqrt(cov[0, 0]) + np.sqrt(cov[1, 1])
@@ -75,10 +83,43 @@ def test_the_tie_set_holds_the_best_and_not_a_schedule_without_cooldown(fitted):
 
 
 def test_difference_to_dict_and_bounds():
+    """The half-width is q_diff(level) sd (the learned quantile at 90 %), Gaussian without
+    quantiles."""
     d = Difference(0.01, 0.005, 0.9)
-    assert d.lower == pytest.approx(0.01 - 1.6448536 * 0.005)
+    assert dict(DIFFERENCE_QUANTILES)[0.9] < 1.0  # heavy tails: narrower than z in the middle
+    assert d.lower == pytest.approx(0.01 - dict(DIFFERENCE_QUANTILES)[0.9] * 0.005)
+    assert Difference(0.01, 0.005, 0.9, ()).lower == pytest.approx(0.01 - 1.6448536 * 0.005)
     assert d.to_dict()["distinguishable"] is True
     assert set(d.to_dict()) == {"value", "sd", "level", "lower", "upper", "distinguishable"}
+
+
+def test_the_difference_quantiles_rise_with_the_level_and_interpolate_between():
+    q = [interval_factor(level, DIFFERENCE_QUANTILES) for level in (0.5, 0.7, 0.8, 0.9, 0.95)]
+    assert q == sorted(q) and len(set(q)) == len(q)
+    assert q[0] == pytest.approx(dict(DIFFERENCE_QUANTILES)[0.5])
+
+
+def test_each_loss_interval_is_that_of_predict(fitted):  # noqa: F811
+    """A loss alone gets predict's interval at the level (its q, not the Gaussian z)."""
+    schedules = [wsd(*s) for s in WSD]
+    at = np.array([STEPS])
+    for level in (0.5, 0.9):
+        joint = joint_prediction(fitted, schedules, STEPS, level=level)
+        alone = [predictive_interval(fitted, s, at, level=level) for s in schedules]
+        assert joint.lower == pytest.approx([a.lower[0] for a in alone], rel=1e-9)
+        assert joint.upper == pytest.approx([a.upper[0] for a in alone], rel=1e-9)
+
+
+def test_law_errors_at_another_peak_lr_do_not_cancel(fitted):  # noqa: F811
+    """Schedules whose peak LRs differ by over 20 % do not share the law's error: the s.d. of
+    their difference holds both law errors, not only their gap."""
+    base = wsd("linear", 0.2)
+    other = make_schedule("wsd", steps=STEPS, peak=2 * PEAK, warmup=WARMUP, decay=0.2)
+    joint = joint_prediction(fitted, [base, other], STEPS)
+    law = joint.discrepancy
+    assert joint.difference(1, 0).sd >= np.sqrt(law[0] ** 2 + law[1] ** 2)
+    shared = replace(joint, peaks=None).difference(1, 0).sd
+    assert shared < joint.difference(1, 0).sd
 
 
 def test_bad_level_and_no_schedules_are_refused_naming_the_parameter(fitted):  # noqa: F811
@@ -87,3 +128,16 @@ def test_bad_level_and_no_schedules_are_refused_naming_the_parameter(fitted):  #
     with pytest.raises(ParameterError) as caught:
         joint_prediction(fitted, [], STEPS)
     assert caught.value.param == "schedules"
+
+
+def test_the_distance_term_grows_with_how_far_apart_the_schedules_are(fitted):  # noqa: F811
+    """``a L D_ij``: D_ij, the mean |lr_i - lr_j| over the run (of the fitted peak), is 0 for
+    the same schedule and grows with the cooldowns' gap."""
+    schedules = [wsd("linear", 0.2), wsd("linear", 0.21), wsd("linear", 0.4)]
+    joint = joint_prediction(fitted, schedules, STEPS)
+    bare = replace(joint, distance_error=0.0)
+    extra = [joint.difference(i, 0).sd ** 2 - bare.difference(i, 0).sd ** 2 for i in (1, 2)]
+    distance = np.mean(np.abs(joint.profiles - joint.profiles[0]), axis=1)
+    assert distance[0] == 0 and 0 < distance[1] < distance[2]
+    mean_loss = (joint.loss + joint.loss[0]) / 2
+    assert extra == pytest.approx(list((DISTANCE_ERROR * mean_loss * distance)[1:] ** 2))

@@ -26,12 +26,10 @@ def _decisions(result: Any) -> list[dict[str, Any]]:
     """Per candidate: its predictive interval, its difference to the best with that
     difference's interval, and whether it is in the tie set (empty without a joint
     prediction)."""
-    from lrcurve.uncertainty import z_value
-
     joint = result.joint
     if joint is None:
         return [{} for _ in result.candidates]
-    level, z = joint.level, z_value(joint.level)
+    level, q = joint.level, joint.difference_factor
     value, sd = result.to_best()
     tied = set(result.tie_set)
     return [
@@ -40,7 +38,7 @@ def _decisions(result: Any) -> list[dict[str, Any]]:
             "vs_best": {
                 "value": float(value[i]),
                 "sd": float(sd[i]),
-                **_interval_json(level, float(value[i] - z * sd[i]), float(value[i] + z * sd[i])),
+                **_interval_json(level, float(value[i] - q * sd[i]), float(value[i] + q * sd[i])),
             },
             "tied": i in tied,
         }
@@ -176,21 +174,23 @@ def _print_measured(scored: list[Any]) -> None:
     from lrcurve.cli.render import add_columns, out
     from lrcurve.opinions import measured_bests
 
+    level = f"{100 * (scored[0].level or 0.9):.4g} %" if scored else ""
     table = Table(
         title="measured sweep: last logged loss against the law's prediction for each run's "
-        "schedule",
+        f"schedule, in or out of its {level} interval",
         title_justify="left",
     )
-    add_columns(
-        table, ("run schedule", "step", "measured", "predicted", "error %"), text=("run schedule",)
-    )
+    head = ("run schedule", "step", "measured", f"predicted [{level}]", "error %", "inside")
+    add_columns(table, head, text=("run schedule",))
     for m in sorted(scored, key=lambda m: (m.horizon, m.label)):
+        band = None if m.lower is None else {"lower": m.lower, "upper": m.upper}
         table.add_row(
             m.label,
             str(m.step),
             f"{m.measured:.4f}",
-            f"{m.predicted:.4f}",
+            _with_band(m.predicted, band, "{:.4f}"),
             f"{m.error_percent:+.2f}",
+            "" if m.inside is None else ("yes" if m.inside else "no"),
         )
     out.print(table)
     for horizon, (measured_best, predicted_best) in measured_bests(scored).items():
@@ -274,7 +274,9 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
             }
             for o in opinions
         ],
-        "measured": [{**asdict(m), "error_percent": m.error_percent} for m in scored],
+        "measured": [
+            {**asdict(m), "error_percent": m.error_percent, "inside": m.inside} for m in scored
+        ],
         "measured_best": {
             str(h): {
                 "measured": mb.name,
