@@ -133,7 +133,8 @@ def _holding(
 
 
 def _hold_notes(holds: dict[str, tuple[float, str]]) -> list[str]:
-    return [f"{name} held at {value:g}: {why}" for name, (value, why) in holds.items()]
+    """One note per held parameter; none for a hold without a reason (the law as published)."""
+    return [f"{name} held at {value:g}: {why}" for name, (value, why) in holds.items() if why]
 
 
 def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitData]:
