@@ -253,6 +253,12 @@ class Law:
         default the annealing term alone, which the law subtracts."""
         return [-self.annealing_term(prepared, **nonlinear)]
 
+    def at_limit(self, theta: NDArray[np.float64], prepared: Sequence[Any]) -> tuple[str, ...]:
+        """Parameters at a bound where the law has reached a limit on these runs (moving them
+        further changes no prediction by more than a rounding): the fit holds them there
+        instead of warning that they are at a bound. None by default."""
+        return ()
+
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         """Parameters these runs cannot pin, which the fit holds: name -> (value, why). A
         size-aware law holds its size exponents when the runs span too few sizes."""
