@@ -251,12 +251,14 @@ library's size coefficient; MAPE over every logged point after warmup.
 """
 
 
-def write_markdown(path: Path, text: str) -> None:
+def write_markdown(
+    path: Path, text: str, begin: str = BEGIN, end: str = END, header: str = HEADER
+) -> None:
     """``text`` between the page's markers (the page around them is kept), or the whole page."""
-    block = f"{BEGIN}\n{HEADER}{text}\n{END}"
+    block = f"{begin}\n{header}{text}\n{end}"
     page = path.read_text() if path.exists() else ""
-    if BEGIN in page and END in page:
-        block = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
+    if begin in page and end in page:
+        block = page[: page.index(begin)] + block + page[page.index(end) + len(end) :]
     path.write_text(block if block.endswith("\n") else block + "\n")
 
 
