@@ -4,9 +4,12 @@ fit at one size."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from lrcurve.fitfile import load_fit, save_fit
 from lrcurve.fitting import fit
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import LRHistory
@@ -78,3 +81,24 @@ def test_the_fit_at_one_size_keeps_the_peak_lr_terms():
             fitted.curve(schedule, np.arange(1, 6001), model_size=100e6), rel=1e-12
         )
     assert "peak_exponents" not in law_to_dict(MomentumLaw())  # the published law's file as before
+
+
+def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held_at_1(tmp_path):
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    fitted = fit(_runs(np.r_[TRUTH[:-2], 1.0, 1.0], one_peak), MomentumSizeLaw(), backtest=False)
+    path = tmp_path / "old.fit.json"
+    save_fit(fitted, path)
+    data = json.loads(path.read_text())
+    for name in ("kappa", "mu"):  # as the law wrote it before it had them
+        del data["params"][name]
+    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu")]
+    if data["covariance"] is not None:
+        data["covariance"] = [row[:-2] for row in data["covariance"][:-2]]
+    path.write_text(json.dumps(data))
+    loaded = load_fit(path)
+    assert loaded.values == pytest.approx(fitted.values) and {"kappa", "mu"} <= set(loaded.held)
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.3)
+    steps = np.arange(1, 6001)
+    assert np.array_equal(
+        loaded.curve(schedule, steps, model_size=2e8), fitted.curve(schedule, steps, model_size=2e8)
+    )

@@ -110,8 +110,9 @@ def forward_lr(
 @dataclass(frozen=True)
 class Param:
     """One parameter of a law: its bounds, whether the law is linear in it (then its starting
-    values are solved exactly), the grid of starting values of a nonlinear one, and the least
-    starting value (``start_min``: an amplitude of ~0 would hide its exponent)."""
+    values are solved exactly), the grid of starting values of a nonlinear one, the least
+    starting value (``start_min``: an amplitude of ~0 would hide its exponent), and for one
+    added later the value older fits had it at (``added_at``)."""
 
     name: str
     lower: float
@@ -119,6 +120,8 @@ class Param:
     linear: bool = False
     grid: tuple[float, ...] = ()
     start_min: float = -np.inf
+    # added to the law after its first release: a fit file without it held it at this value
+    added_at: float | None = None
 
 
 def power_law_design(

@@ -91,8 +91,8 @@ class MomentumSizeLaw(MomentumLaw):
         MomentumLaw.params[3],  # C
         Param("gamma", -2.0, 2.0, grid=(-0.5, -0.2, 0.0, 0.2, 0.5)),
         MomentumLaw.params[4],  # lam
-        Param("kappa", -1.0, 3.0, grid=(1.0,)),  # and KAPPA_START (initial_guesses)
-        Param("mu", -2.0, 4.0, grid=(0.0, 1.0)),
+        Param("kappa", -1.0, 3.0, grid=(1.0,), added_at=1.0),  # and KAPPA_START
+        Param("mu", -2.0, 4.0, grid=(0.0, 1.0), added_at=1.0),
     )
     size_aware: ClassVar[bool] = True
 
