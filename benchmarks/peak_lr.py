@@ -6,7 +6,8 @@ Per size, the size-free momentum law is fitted four ways and scored in-sample (M
 fitted points' steps after warmup) or on the runs it did not see:
 
 - every run of the size together;
-- each peak LR's runs alone (the cosines; the constant run and its cooldowns);
+- each peak LR's runs alone (the cosines; the constant run and its cooldowns), scored
+  in-sample and on the other peak LR's final losses;
 - the calibration protocol: the constant run and the longest cosine, then the cooldowns'
   final-loss error %.
 
@@ -71,10 +72,12 @@ def row(name: str, cos: list[Run], constant: list[Run], cooldowns: list[Run]) ->
     alone = fit(cos, backtest=False), fit(wsd, backtest=False)
     protocol = fit([constant[0], max(cos, key=lambda r: r.last_step)], backtest=False)
     errors = final_errors(protocol, cooldowns)
+    across = final_errors(alone[0], wsd) + final_errors(alone[1], cos)
     peaks = f"{constant[0].peak_lr:g} / {cos[0].peak_lr:g}"
     return (
         f"| {name} | {peaks} | {mape(together, cos):.2f} | {mape(together, wsd):.2f} | "
         f"{mape(alone[0], cos):.2f} | {mape(alone[1], wsd):.2f} | "
+        f"{min(np.abs(across)):.1f} to {max(np.abs(across)):.1f} | "
         f"{min(errors):+.1f} to {max(errors):+.1f} |"
     )
 
@@ -88,13 +91,13 @@ def main() -> None:
     lines = [
         "| size | peak LR constant / cosine | all runs: cosine MAPE % | all runs: constant + "
         "cooldowns MAPE % | alone: cosine MAPE % | alone: constant + cooldowns MAPE % | "
-        "constant + longest cosine -> cooldowns' final err % |",
-        "|---|---|---|---|---|---|---|",
+        "alone -> the other peak LR: abs final err % | constant + longest cosine -> "
+        "cooldowns' final err % |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (dataset, size), group in families(folder).items():
         name = f"{'sp' if dataset == 'slimpajama' else 'owt'}-{size / 1e6:.0f}m"
         lines.append(row(name, group["cos"], group["constant"], group["cooldown"]))
-        print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.markdown:
         write_markdown(args.markdown, "\n".join(lines), BEGIN, END, HEADER)
