@@ -1,6 +1,6 @@
-"""The momentum-size law's peak-LR exponents (lrcurve/laws/peak_lr.py): recovered from runs of
-two peak LRs, held at 1 (quietly, the published law) on runs of one, and kept by the size-free
-fit at one size."""
+"""The size-aware laws' peak-LR exponents (lrcurve/laws/peak_lr.py): recovered from runs of two
+peak LRs, held at 1 (quietly, the published law) on runs of one, kept by the size-free fit at
+one size, and followed by the multi-power laws' analytic Jacobians."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
+from lrcurve.laws.multipower import MultiPowerLaw
+from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 from lrcurve.laws.peak_lr import distinct_peaks, peak_holds
 from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
@@ -102,3 +104,42 @@ def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held_at_1(tmp_
     assert np.array_equal(
         loaded.curve(schedule, steps, model_size=2e8), fitted.curve(schedule, steps, model_size=2e8)
     )
+
+
+# L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu
+MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6])
+
+
+def _numeric_jacobian(law, theta, prepared):
+    columns = []
+    for i, value in enumerate(theta):
+        h = 1e-6 * max(abs(value), 1e-3)
+        up, down = theta.copy(), theta.copy()
+        up[i], down[i] = value + h, value - h
+        columns.append((law.evaluate(up, prepared) - law.evaluate(down, prepared)) / (2 * h))
+    return np.column_stack(columns)
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+def test_the_multipower_laws_jacobians_follow_the_peak_lr_terms(peak):
+    schedule = make_schedule("wsd", steps=3000, peak=peak, warmup=100, decay=0.3)
+    history, steps = LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
+    sized = MultiPowerSizeLaw()
+    prepared = sized.prepare(history, steps)
+    assert sized.jacobian(MP_THETA, prepared) == pytest.approx(
+        _numeric_jacobian(sized, MP_THETA, prepared), rel=1e-5, abs=1e-9
+    )
+    free, theta = sized.at_size(MP_THETA, 2e8)
+    assert free.peak_exponents == (0.3, 0.6) and law_from_dict(law_to_dict(free)) == free
+    free_prepared = free.prepare(history, steps)
+    assert free.evaluate(theta, free_prepared) == pytest.approx(
+        sized.evaluate(MP_THETA, prepared), rel=1e-12
+    )
+    assert free.jacobian(theta, free_prepared) == pytest.approx(
+        _numeric_jacobian(free, theta, free_prepared), rel=1e-5, abs=1e-9
+    )
+    every = np.arange(1, 3001)
+    assert free.every_step(theta, history) == pytest.approx(
+        sized.predict(MP_THETA, history, every), rel=1e-12
+    )
+    assert "peak_exponents" not in law_to_dict(MultiPowerLaw())
