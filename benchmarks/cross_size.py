@@ -12,7 +12,7 @@ Scenarios (public data in ``../shared/data``, or ``--data DIR``):
   branches stitched onto it; peak LRs differ, each run has its own): every size up to 209M ->
   all 360M runs;
 - ``sp-124m``: the same, sizes up to 124M -> every run of 152M, 209M and 360M;
-- ``sp-209m-tokens``, ``sp-124m-tokens``: the same fits, the 360M targets (trained with twice
+- ``sp-209m-tokens``, ``sp-124m-tokens``: the same fits, only the 360M targets (trained with twice
   the batch of the others, 400 sequences a step) on the clock of the others' steps: each of
   their steps counts two at its LR. The laws count steps, not tokens; this shows what the
   batch difference costs.
@@ -149,7 +149,7 @@ def in_common_batch(run: Run, batch: int) -> Run:
 
 
 def scaling_scenarios(folder: Path) -> list[Scenario]:
-    """``sp-209m`` and ``sp-124m``, and each again (``-tokens``) with the targets of a larger
+    """``sp-209m`` and ``sp-124m``, and each again (``-tokens``) with its targets of a larger
     batch on the common batch's clock (the same fit: every fitted run has that batch)."""
     runs = scaling_runs(folder)
     for run, _ in runs:
@@ -161,7 +161,7 @@ def scaling_scenarios(folder: Path) -> list[Scenario]:
         fitted = [r for r, _ in runs if r.model_size <= last_fitted * 1.01]
         targets = [(r, b) for r, b in runs if r not in fitted]
         out.append(Scenario(name, "lr-scheduling", fitted, [r for r, _ in targets]))
-        common = [in_common_batch(r, b) for r, b in targets]
+        common = [in_common_batch(r, b) for r, b in targets if b != BATCH]
         out.append(Scenario(f"{name}-tokens", "lr-scheduling", fitted, common))
     return out
 
@@ -240,9 +240,9 @@ def curve_table(outcomes: list[Outcome], c: float) -> list[str]:
 
 def summary_table(outcomes: list[Outcome], c: float) -> list[str]:
     lines = [
-        "| scenario | law | curves | mean MAPE % (largest size) | max |final err| % "
-        "| final inside 90 % | curve points inside 90 % |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | law | curves | mean MAPE % (largest size) | mean MAPE % per size "
+        "| max |final err| % | final inside 90 % | curve points inside 90 % |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key in dict.fromkeys((o.scenario, o.law) for o in outcomes):
         group = [o for o in outcomes if (o.scenario, o.law) == key]
@@ -250,9 +250,14 @@ def summary_table(outcomes: list[Outcome], c: float) -> list[str]:
         largest = [o.mape for o in group if o.run.model_size == top]
         finals, points = coverage(group, c)
         worst = max(abs(o.final_error) for o in group)
+        sizes = sorted({o.run.model_size for o in group})
+        per_size = ", ".join(
+            f"{format_size(n)}: {np.mean([o.mape for o in group if o.run.model_size == n]):.2f}"
+            for n in sizes
+        )
         lines.append(
-            f"| {key[0]} | {key[1]} | {len(group)} | {np.mean(largest):.3f} | {worst:.3f} | "
-            f"{finals:.0f} % | {points:.0f} % |"
+            f"| {key[0]} | {key[1]} | {len(group)} | {np.mean(largest):.3f} | {per_size} | "
+            f"{worst:.3f} | {finals:.0f} % | {points:.0f} % |"
         )
     return lines
 
