@@ -207,10 +207,17 @@ class Law:
                 f"must be one of {self.warmup_conventions}, got {warmup!r}", param="law.warmup"
             )
         check_lr_exponent(self.lr_exponent)  # type: ignore[attr-defined]
+        if hasattr(self, "peak_exponents"):  # a JSON list from a fit file: the tuple it was
+            exponents = tuple(float(e) for e in self.peak_exponents)
+            object.__setattr__(self, "peak_exponents", exponents)
 
     def options(self) -> dict[str, Any]:
-        """The law's options: its dataclass fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        """The law's options: its dataclass fields (``peak_exponents`` only when set: a fit
+        seen at one size, :mod:`lrcurve.laws.peak_lr`; a fit file keeps its old form)."""
+        options = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        if options.get("peak_exponents") == (1.0, 1.0):
+            del options["peak_exponents"]
+        return options
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return np.array([p.lower for p in self.params]), np.array([p.upper for p in self.params])

@@ -27,7 +27,7 @@ points come from solving that linear problem on a grid of ``(alpha, lam)``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,14 +86,6 @@ class MomentumLaw(Law):
 
     def __post_init__(self) -> None:
         self.check_options()
-        object.__setattr__(self, "peak_exponents", tuple(float(e) for e in self.peak_exponents))
-
-    def options(self) -> dict[str, Any]:
-        """The law's options; ``peak_exponents`` only when set (a fit at one size)."""
-        options = super().options()
-        if options["peak_exponents"] == (1.0, 1.0):
-            del options["peak_exponents"]
-        return options
 
     def at_peak(self, theta: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
         """``theta`` with ``A`` and ``C`` at a run of peak LR ``P_REF * e^log_q``."""

@@ -95,14 +95,6 @@ class MultiPowerLaw(Law):
         self.check_options()
         if not 0.0 <= self.tolerance <= 1.0:
             raise ParameterError(f"must be in [0, 1], got {self.tolerance}", param="law.tolerance")
-        object.__setattr__(self, "peak_exponents", tuple(float(e) for e in self.peak_exponents))
-
-    def options(self) -> dict[str, Any]:
-        """The law's options; ``peak_exponents`` only when set (a fit at one size)."""
-        options = super().options()
-        if options["peak_exponents"] == (1.0, 1.0):
-            del options["peak_exponents"]
-        return options
 
     def peak_factors(self, alpha: Any, log_q: float) -> tuple[Any, float]:
         """The factors ``q^(-(kappa-1)*alpha)`` and ``q^(mu-1)`` on ``A`` and ``B``."""
