@@ -11,6 +11,11 @@ fitted points' steps after warmup) or on the runs it did not see:
 - the calibration protocol: the constant run and the longest cosine, then the cooldowns'
   final-loss error %.
 
+Then the choice of the size-aware laws' peak-LR exponents (lrcurve/laws/peak_lr.py), on the
+OpenWebText2 family (which benchmarks/cross_size.py does not score): momentum-size fitted on
+its 60M and 93M runs, with both exponents held at 1 (the published law), ``kappa`` alone
+fitted, and both fitted, scored on the 166M runs.
+
     python benchmarks/peak_lr.py [--data DIR] [--markdown docs/model-size.md]
 """
 
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +33,8 @@ from public_data import add_data_option, data_set
 
 from lrcurve import fit, read_runs
 from lrcurve.fitted import FittedLaw
+from lrcurve.laws.base import LRHistory
+from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.metrics import score
 from lrcurve.runs import Run
 
@@ -52,7 +61,9 @@ def mape(fitted: FittedLaw, runs: list[Run]) -> float:
     """Mean MAPE % of ``fitted`` on ``runs`` (steps after warmup)."""
     values = []
     for run in runs:
-        prediction = fitted.predict(run.schedule, run.last_step, level=None)
+        prediction = fitted.predict(
+            run.schedule, run.last_step, level=None, model_size=run.model_size
+        )
         after = run.steps > run.warmup_steps
         values.append(score(prediction.loss[run.steps[after] - 1], run.loss[after]).mape)
     return float(np.mean(values))
@@ -60,7 +71,12 @@ def mape(fitted: FittedLaw, runs: list[Run]) -> float:
 
 def final_errors(fitted: FittedLaw, runs: list[Run]) -> list[float]:
     return [
-        100 * (fitted.predict(r.schedule, r.last_step, level=None).final_loss / r.loss[-1] - 1)
+        100
+        * (
+            fitted.predict(r.schedule, r.last_step, level=None, model_size=r.model_size).final_loss
+            / r.loss[-1]
+            - 1
+        )
         for r in runs
     ]
 
@@ -82,6 +98,39 @@ def row(name: str, cos: list[Run], constant: list[Run], cooldowns: list[Run]) ->
     )
 
 
+@dataclass(frozen=True)
+class _Holding(MomentumSizeLaw):
+    """momentum-size with some peak-LR exponents held at 1 whatever the runs."""
+
+    hold: tuple[str, ...] = ()
+
+    def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
+        return {**super().held_values(histories), **{name: (1.0, "") for name in self.hold}}
+
+
+def choice(groups: dict[tuple[str, int], dict[str, list[Run]]]) -> list[str]:
+    """The three variants on OpenWebText2: fitted below 100M, scored on the larger size."""
+    runs = [
+        r for (ds, _), g in groups.items() if ds == "openwebtext2" for rs in g.values() for r in rs
+    ]
+    fitted_runs = [r for r in runs if r.model_size < 1e8]
+    targets = [r for r in runs if r.model_size >= 1e8]
+    lines = [
+        "| momentum-size on OpenWebText2 60M + 93M -> 166M | mean MAPE % | final err % | "
+        "kappa | mu |",
+        "|---|---|---|---|---|",
+    ]
+    variants = (("published", ("kappa", "mu")), ("kappa fitted", ("mu",)), ("both fitted", ()))
+    for name, hold in variants:
+        fitted = fit(fitted_runs, _Holding(hold=hold), backtest=False)
+        errors = final_errors(fitted, targets)
+        lines.append(
+            f"| {name} | {mape(fitted, targets):.2f} | {min(errors):+.1f} to {max(errors):+.1f} "
+            f"| {fitted['kappa'].value:.2f} | {fitted['mu'].value:.2f} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_option(parser)
@@ -95,9 +144,11 @@ def main() -> None:
         "cooldowns' final err % |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for (dataset, size), group in families(folder).items():
+    groups = families(folder)
+    for (dataset, size), group in groups.items():
         name = f"{'sp' if dataset == 'slimpajama' else 'owt'}-{size / 1e6:.0f}m"
         lines.append(row(name, group["cos"], group["constant"], group["cooldown"]))
+    lines += ["", *choice(groups)]
     print("\n".join(lines))
     if args.markdown:
         write_markdown(args.markdown, "\n".join(lines), BEGIN, END, HEADER)
