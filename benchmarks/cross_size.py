@@ -11,7 +11,11 @@ Scenarios (public data in ``../shared/data``, or ``--data DIR``):
   W&B exports; each size: cosine at 3 horizons, a long constant run, its 20 % cooldown
   branches stitched onto it; peak LRs differ, each run has its own): every size up to 209M ->
   all 360M runs;
-- ``sp-124m``: the same, sizes up to 124M -> every run of 152M, 209M and 360M.
+- ``sp-124m``: the same, sizes up to 124M -> every run of 152M, 209M and 360M;
+- ``sp-209m-tokens``, ``sp-124m-tokens``: the same fits, only the 360M targets (trained with twice
+  the batch of the others, 400 sequences a step) on the clock of the others' steps: each of
+  their steps counts two at its LR. The laws count steps, not tokens; this shows what the
+  batch difference costs.
 
 Per held-out curve: MAPE % over the logged points after warmup, final-loss error %, the 90 %
 interval's half-width at the final step (% of the loss) and whether the final loss is inside;
@@ -44,9 +48,11 @@ from public_data import add_data_option, data_set
 
 from lrcurve import fit, read_runs
 from lrcurve.backtest import backtest_scale
+from lrcurve.fitted import FittedLaw
 from lrcurve.laws import make_law
 from lrcurve.metrics import score
 from lrcurve.runs import Run
+from lrcurve.schedules import Piecewise
 from lrcurve.sizes import format_size
 from lrcurve.uncertainty import (
     DEFAULT,
@@ -61,6 +67,7 @@ SCALING = {"sl", "sl53", "sl93", "sl166", "ann0.2"}
 C_GRID = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05)
 LEVEL = 0.9
 CURVE_FROM = 0.1  # whole-curve coverage counts the points after this fraction of a run
+BATCH = 200  # sequences a step of every scaling-family size below 360M (which has 400)
 
 
 @dataclass
@@ -116,35 +123,57 @@ def mpl_scenarios(folder: Path) -> list[Scenario]:
     ]
 
 
-def scaling_runs(folder: Path) -> list[Run]:
-    """The SlimPajama scaling family, each run with its size from its W&B config."""
+def scaling_runs(folder: Path) -> list[tuple[Run, int]]:
+    """The SlimPajama scaling family, each run with its size from its W&B config, and its
+    batch (sequences a step)."""
     with open(folder / "index.csv") as handle:
         rows = [
             r
             for r in csv.DictReader(handle)
             if r["family"] in SCALING and r["dataset"] == "slimpajama"
         ]
-    runs = [run for r in rows for run in read_runs(folder / r["file"])]
-    return sorted(runs, key=lambda r: (r.model_size, r.name))
+    runs = [(run, int(r["batch_seqs"])) for r in rows for run in read_runs(folder / r["file"])]
+    return sorted(runs, key=lambda rb: (rb[0].model_size, rb[0].name))
+
+
+def in_common_batch(run: Run, batch: int) -> Run:
+    """``run`` on a clock of steps of :data:`BATCH` sequences: each of its steps of ``batch``
+    sequences (a multiple of it) counts ``batch / BATCH`` steps at its LR."""
+    k = batch // BATCH
+    if k == 1:
+        return run
+    lr = run.schedule(np.arange(1, run.last_step + 1))
+    at = np.arange(1, k * run.last_step + 1, dtype=np.float64)
+    schedule = Piecewise(at, np.repeat(lr, k), warmup_steps=k * run.warmup_steps)
+    return replace(run, steps=k * run.steps, schedule=schedule)
 
 
 def scaling_scenarios(folder: Path) -> list[Scenario]:
+    """``sp-209m`` and ``sp-124m``, and each again (``-tokens``) with its targets of a larger
+    batch on the common batch's clock (the same fit: every fitted run has that batch)."""
     runs = scaling_runs(folder)
-    for run in runs:
+    for run, _ in runs:
         if run.model_size is None:
             raise SystemExit(f"{run.source}: no model size in its W&B config")
-    sizes = sorted({r.model_size for r in runs})
+    sizes = sorted({r.model_size for r, _ in runs})
     out = []
     for name, last_fitted in (("sp-209m", sizes[-2]), ("sp-124m", 124e6)):
-        fitted = [r for r in runs if r.model_size <= last_fitted * 1.01]
-        out.append(Scenario(name, "lr-scheduling", fitted, [r for r in runs if r not in fitted]))
+        fitted = [r for r, _ in runs if r.model_size <= last_fitted * 1.01]
+        targets = [(r, b) for r, b in runs if r not in fitted]
+        out.append(Scenario(name, "lr-scheduling", fitted, [r for r, _ in targets]))
+        common = [in_common_batch(r, b) for r, b in targets if b != BATCH]
+        out.append(Scenario(f"{name}-tokens", "lr-scheduling", fitted, common))
     return out
 
 
-def evaluate(scenario: Scenario, law_name: str, cuts: tuple[float, ...]) -> list[Outcome]:
-    """Fit the law on the scenario's runs, predict each target at its own size."""
+def fit_scenario(scenario: Scenario, law_name: str, cuts: tuple[float, ...]) -> FittedLaw:
+    """The law fitted on the scenario's runs, with its backtest error."""
     fitted = fit(scenario.fit_runs, make_law(law_name), backtest=False)
-    fitted = replace(fitted, backtest_scale=backtest_scale(fitted, cuts))
+    return replace(fitted, backtest_scale=backtest_scale(fitted, cuts))
+
+
+def evaluate(scenario: Scenario, law_name: str, fitted: FittedLaw) -> list[Outcome]:
+    """Predict each target of the scenario at its own size from ``fitted``."""
     no_size_term = replace(DEFAULT, size_factor=0.0)
     out = []
     for run in scenario.targets:
@@ -211,9 +240,9 @@ def curve_table(outcomes: list[Outcome], c: float) -> list[str]:
 
 def summary_table(outcomes: list[Outcome], c: float) -> list[str]:
     lines = [
-        "| scenario | law | curves | mean MAPE % (largest size) | max |final err| % "
-        "| final inside 90 % | curve points inside 90 % |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | law | curves | mean MAPE % (largest size) | mean MAPE % per size "
+        "| max |final err| % | final inside 90 % | curve points inside 90 % |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key in dict.fromkeys((o.scenario, o.law) for o in outcomes):
         group = [o for o in outcomes if (o.scenario, o.law) == key]
@@ -221,9 +250,14 @@ def summary_table(outcomes: list[Outcome], c: float) -> list[str]:
         largest = [o.mape for o in group if o.run.model_size == top]
         finals, points = coverage(group, c)
         worst = max(abs(o.final_error) for o in group)
+        sizes = sorted({o.run.model_size for o in group})
+        per_size = ", ".join(
+            f"{format_size(n)}: {np.mean([o.mape for o in group if o.run.model_size == n]):.2f}"
+            for n in sizes
+        )
         lines.append(
-            f"| {key[0]} | {key[1]} | {len(group)} | {np.mean(largest):.3f} | {worst:.3f} | "
-            f"{finals:.0f} % | {points:.0f} % |"
+            f"| {key[0]} | {key[1]} | {len(group)} | {np.mean(largest):.3f} | {per_size} | "
+            f"{worst:.3f} | {finals:.0f} % | {points:.0f} % |"
         )
     return lines
 
@@ -251,12 +285,14 @@ library's size coefficient; MAPE over every logged point after warmup.
 """
 
 
-def write_markdown(path: Path, text: str) -> None:
+def write_markdown(
+    path: Path, text: str, begin: str = BEGIN, end: str = END, header: str = HEADER
+) -> None:
     """``text`` between the page's markers (the page around them is kept), or the whole page."""
-    block = f"{BEGIN}\n{HEADER}{text}\n{END}"
+    block = f"{begin}\n{header}{text}\n{end}"
     page = path.read_text() if path.exists() else ""
-    if BEGIN in page and END in page:
-        block = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
+    if begin in page and end in page:
+        block = page[: page.index(begin)] + block + page[page.index(end) + len(end) :]
     path.write_text(block if block.endswith("\n") else block + "\n")
 
 
@@ -264,7 +300,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_option(parser)
     parser.add_argument("--laws", default="momentum-size,multipower-size")
-    parser.add_argument("--scenarios", default="mpl-probe,mpl-pair,sp-209m,sp-124m")
+    parser.add_argument(
+        "--scenarios", default="mpl-probe,mpl-pair,sp-209m,sp-124m,sp-209m-tokens,sp-124m-tokens"
+    )
     parser.add_argument("--cuts", default="0.6", help="backtest cuts, comma-separated")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
     parser.add_argument("--save", type=Path, metavar="FILE", help="keep the outcomes (pickle)")
@@ -283,10 +321,13 @@ def main() -> None:
     cuts = tuple(float(c) for c in args.cuts.split(","))
     outcomes: list[Outcome] = []
     timing = []
+    fits: dict[tuple[int, str], FittedLaw] = {}  # a -tokens scenario shares its fit
     for scenario in (s for s in scenarios if s.name in wanted):
         for law in args.laws.split(","):
             start = time.perf_counter()
-            outcomes += evaluate(scenario, law, cuts)
+            key = (id(scenario.fit_runs), law)
+            fits[key] = fits.get(key) or fit_scenario(scenario, law, cuts)
+            outcomes += evaluate(scenario, law, fits[key])
             timing.append(f"{scenario.name} {law}: {time.perf_counter() - start:.0f} s")
             print(timing[-1], flush=True)
     if args.save:
@@ -296,7 +337,7 @@ def main() -> None:
 
 def render(args: argparse.Namespace, outcomes: list[Outcome], timing: list[str]) -> None:
     """Print the tables (and write them to ``--markdown``)."""
-    cv_lines, _ = cross_validation(outcomes)
+    cv_lines, _ = cross_validation([o for o in outcomes if not o.scenario.endswith("-tokens")])
     lines = ["### Per scenario", "", *summary_table(outcomes, SIZE_FACTOR), ""]
     lines += ["### Size coefficient, cross-validated across data sets", "", *cv_lines, ""]
     lines += ["### Per curve", "", *curve_table(outcomes, SIZE_FACTOR), ""]

@@ -20,6 +20,7 @@ from lrcurve.backtest import backtest_scale
 from lrcurve.errors import InputError, ReadError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.io.files import read_json
+from lrcurve.laws import law_from_dict
 from lrcurve.output import write_json
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
 
@@ -128,6 +129,27 @@ def _check_run(fitted: FittedLaw, run: Run) -> None:
         )
 
 
+def with_added_params(data: dict[str, Any]) -> dict[str, Any]:
+    """A fit file written before its law gained parameters (``Param.added_at``), with them
+    held at the value the law then had them at (its covariance padded with zeros)."""
+    try:
+        params = dict(data["params"])
+        added = [p for p in law_from_dict(data["law"]).params if p.added_at is not None]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return data  # refused, with its reason, by the checks that follow
+    missing = [p for p in added if p.name not in params]
+    if not missing:
+        return data
+    for p in missing:
+        params[p.name] = {"value": p.added_at, "stderr": None, "lower": p.lower, "upper": p.upper}
+    out = {**data, "params": params, "held": [*data.get("held", ()), *(p.name for p in missing)]}
+    if data.get("covariance") is not None:
+        out["covariance"] = np.pad(
+            np.asarray(data["covariance"], float), (0, len(missing))
+        ).tolist()
+    return out
+
+
 def load_fit(path: Path | None) -> FittedLaw:
     if path is None:
         path = DEFAULT_FIT_FILE
@@ -148,7 +170,7 @@ def load_fit(path: Path | None) -> FittedLaw:
             f"format {FORMAT} (fit the runs again)"
         )
     try:
-        fitted = FittedLaw.from_dict(data)
+        fitted = FittedLaw.from_dict(with_added_params(data))
         _check_fit(fitted)
     except KeyError as err:
         raise ReadError(f"{path}: damaged fit file: no {err}") from None

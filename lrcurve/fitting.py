@@ -133,7 +133,8 @@ def _holding(
 
 
 def _hold_notes(holds: dict[str, tuple[float, str]]) -> list[str]:
-    return [f"{name} held at {value:g}: {why}" for name, (value, why) in holds.items()]
+    """One note per held parameter; none for a hold without a reason (the law as published)."""
+    return [f"{name} held at {value:g}: {why}" for name, (value, why) in holds.items() if why]
 
 
 def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitData]:
@@ -256,6 +257,8 @@ def fit(
     guesses = law.initial_guesses(data) if start is None else [np.asarray(start, np.float64)]
     starts = [np.clip(_holding(law, x0, holds), lo, hi) for x0 in guesses]
     best, held_mask = _best_fit(law, prepared, residuals, jacobian, starts, progress, fixed)
+    limits = np.isin(law.param_names, law.at_limit(best.x, prepared))
+    held_mask, fixed = held_mask | limits, fixed | limits
     held = tuple(name for name, h in zip(law.param_names, held_mask) if h)
     plain = residuals(best.x)
     with np.errstate(all="ignore"):

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, data_path
 from scipy.optimize import least_squares
 
 from lrcurve import fit, read_runs
@@ -254,3 +254,32 @@ def test_fit_and_compare_take_the_law(cli):
     assert [law.name for law in build_laws(["forward-momentum-size"])[0]] == [
         "forward-momentum-size"
     ]
+
+
+def test_eps_at_its_limit_is_held_there_without_a_warning():
+    """On the multi-power-law paper's runs the fit wants the limit eps -> infinity (M_eps the
+    sum of drops): at the upper bound every sqrt(v^) is ~2e-4 eps, so the bound is no
+    constraint; the fit holds log10_eps there instead of warning (it warned on every fit)."""
+    folder = data_path("multipowerlaw", "csv_25")
+    runs = [
+        read_runs(folder / f"{n}.csv", warmup_steps=2160)[0]
+        for n in ("constant_24000", "cosine_24000")
+    ]
+    fitted = fit(runs, ForwardMomentumLaw(), backtest=False)
+    assert fitted["log10_eps"].value == pytest.approx(-4.0)
+    assert "log10_eps" in fitted.held and fitted["log10_eps"].stderr is None
+    assert not any("at its bound" in w for w in fitted.warnings)
+
+
+def test_eps_at_the_bound_is_a_limit_only_when_every_drop_is_small_next_to_it():
+    law = ForwardMomentumLaw()
+    at_bound, inside = np.r_[THETA[:4], -4.0], np.r_[THETA[:4], -5.0]
+    slow = LRHistory.of(make_schedule("cosine", steps=24000, peak=3e-4, warmup=100), 24000)
+    sharp = LRHistory.of(
+        make_schedule("multistep", steps=2000, peak=1e-3, milestones=(1000,), factors=(0.1,)), 2000
+    )
+    slow_p = law.prepare(slow, np.arange(1, 24001))
+    sharp_p = law.prepare(sharp, np.arange(1, 2001))
+    assert law.at_limit(at_bound, [slow_p]) == ("log10_eps",)
+    assert law.at_limit(inside, [slow_p]) == ()
+    assert law.at_limit(at_bound, [slow_p, sharp_p]) == ()  # a drop of 9e-4 in one step

@@ -29,8 +29,8 @@ from lrcurve.uncertainty import share_residuals
 from tests.conftest import data_path
 
 SIZES = (25e6, 100e6, 400e6)
-MOMENTUM_TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999])
-MULTIPOWER_TRUTH = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2])
+MOMENTUM_TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 1.0, 1.0])
+MULTIPOWER_TRUTH = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 1.0, 1.0])
 
 
 # --- parsing sizes ------------------------------------------------------------------------

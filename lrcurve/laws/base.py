@@ -110,8 +110,9 @@ def forward_lr(
 @dataclass(frozen=True)
 class Param:
     """One parameter of a law: its bounds, whether the law is linear in it (then its starting
-    values are solved exactly), the grid of starting values of a nonlinear one, and the least
-    starting value (``start_min``: an amplitude of ~0 would hide its exponent)."""
+    values are solved exactly), the grid of starting values of a nonlinear one, the least
+    starting value (``start_min``: an amplitude of ~0 would hide its exponent), and for one
+    added later the value older fits had it at (``added_at``)."""
 
     name: str
     lower: float
@@ -119,6 +120,8 @@ class Param:
     linear: bool = False
     grid: tuple[float, ...] = ()
     start_min: float = -np.inf
+    # added to the law after its first release: a fit file without it held it at this value
+    added_at: float | None = None
 
 
 def power_law_design(
@@ -204,10 +207,17 @@ class Law:
                 f"must be one of {self.warmup_conventions}, got {warmup!r}", param="law.warmup"
             )
         check_lr_exponent(self.lr_exponent)  # type: ignore[attr-defined]
+        if hasattr(self, "peak_exponents"):  # a JSON list from a fit file: the tuple it was
+            exponents = tuple(float(e) for e in self.peak_exponents)
+            object.__setattr__(self, "peak_exponents", exponents)
 
     def options(self) -> dict[str, Any]:
-        """The law's options: its dataclass fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        """The law's options: its dataclass fields (``peak_exponents`` only when set: a fit
+        seen at one size, :mod:`lrcurve.laws.peak_lr`; a fit file keeps its old form)."""
+        options = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        if options.get("peak_exponents") == (1.0, 1.0):
+            del options["peak_exponents"]
+        return options
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return np.array([p.lower for p in self.params]), np.array([p.upper for p in self.params])
@@ -252,6 +262,12 @@ class Law:
         fixed values of the other nonlinear parameters (for :func:`power_law_starts`): by
         default the annealing term alone, which the law subtracts."""
         return [-self.annealing_term(prepared, **nonlinear)]
+
+    def at_limit(self, theta: NDArray[np.float64], prepared: Sequence[Any]) -> tuple[str, ...]:
+        """Parameters at a bound where the law has reached a limit on these runs (moving them
+        further changes no prediction by more than a rounding): the fit holds them there
+        instead of warning that they are at a bound. None by default."""
+        return ()
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         """Parameters these runs cannot pin, which the fit holds: name -> (value, why). A

@@ -26,8 +26,12 @@ Where the paper leaves a choice, lrcurve decides:
   paper's code fixes it together with a rescaling of ``v`` (``1e5``), which makes the floor
   an absolute LR drop of about ``3e-7`` per step: runs whose per-step drops are below it (a
   low peak LR, a long decay) get a sum of drops, those above it a count of decay steps.
-  Fitting it lets the runs choose (at the upper bound every realistic drop is small next to
-  it: the sum of drops).
+  Fitting it lets the runs choose. At the upper bound every realistic drop is small next to
+  it, and ``M_eps`` is the sum of drops: the law's limit ``eps -> infinity``, which runs whose
+  annealing follows the LR's fall (the multi-power-law paper's, say) reach. A fit that ends
+  there with every ``sqrt(v^)`` below ``SATURATED * eps`` on its runs holds ``log10_eps`` at
+  the bound (:meth:`ForwardMomentumLaw.at_limit`): further up nothing changes by more than
+  0.1 %, so the bound is no constraint and no warning is due.
 * The coefficient is ``C = C_paper / eps`` on ``M_eps = eps * M``: the same law, but ``C``
   stays finite where the runs prefer the sum of drops (it is then the loss bought per unit
   of LR drop, like the momentum law's ``C``), instead of ``C_paper`` and ``eps`` growing
@@ -53,7 +57,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,6 +82,7 @@ from lrcurve.laws.base import (
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 LOG10_EPS_RANGE = (-12.0, -4.0)
 LN10 = float(np.log(10.0))
+SATURATED = 1e-3  # sqrt(v^)/eps below this on every step: M_eps is the sum of drops to 0.1 %
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,15 @@ class ForwardMomentumLaw(Law):
         self, theta: NDArray[np.float64], log_n: float, like: NDArray[np.float64]
     ) -> list[NDArray[np.float64]]:
         return []
+
+    def at_limit(self, theta: NDArray[np.float64], prepared: Sequence[Any]) -> tuple[str, ...]:
+        """``log10_eps`` when it is at its upper bound and every step of these runs has
+        ``sqrt(v^) < SATURATED * eps``: ``M_eps`` is then the sum of drops, the law's limit."""
+        log10_eps = float(theta[self.index("log10_eps")[0]])
+        if log10_eps < LOG10_EPS_RANGE[1] - 1e-6:  # not at the bound (as Parameter.at_bound)
+            return ()
+        largest = max((float(p.root_v.max()) for p in prepared if p.root_v.size), default=0.0)
+        return ("log10_eps",) if largest < SATURATED * 10.0**log10_eps else ()
 
     def annealing_term(self, prepared: _Prepared, **nonlinear: float) -> NDArray[np.float64]:
         """``M_eps`` at the requested steps for the given ``log10_eps``."""

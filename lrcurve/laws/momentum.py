@@ -15,6 +15,10 @@ multi-power law does with its ``S_W``.
 than its share of the LR area. This is lrcurve's own extension, not the paper's; the
 docs/accuracy.md gives the evidence for and against it.
 
+``peak_exponents`` (``(kappa, mu)``, default ``(1, 1)``: the paper) scale ``A`` and ``C`` with
+the run's peak LR (:mod:`lrcurve.laws.peak_lr`); the momentum-size law fits them on runs of
+two or more peak LRs, and its fit at one size is this law with them set.
+
 For fixed ``alpha`` and ``lam`` the law is linear in ``(L0, A, C)``; the starting
 points come from solving that linear problem on a grid of ``(alpha, lam)``
 (variable projection), so the fit needs no guessing.
@@ -31,6 +35,7 @@ from scipy.signal import lfilter
 
 from lrcurve.areas import forward_area, lr_drops
 from lrcurve.laws.base import Law, LRHistory, Param, forward_lr, running_sum, step_chunks
+from lrcurve.laws.peak_lr import at_peak, log_peak
 
 WARMUP_CONVENTIONS = ("peak", "actual")
 LAM_RANGE = (0.99, 0.9999)
@@ -42,6 +47,7 @@ class _Prepared:
     cum_drops: NDArray[np.float64]  # sum of LR drops up to each requested step
     drops: NDArray[np.float64]  # per-step drops up to the last requested step
     index: NDArray[np.int64]  # requested steps as 0-based indices
+    log_q: float = 0.0  # ln(peak LR / P_REF) of the run (lrcurve.laws.peak_lr)
 
 
 def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
@@ -76,9 +82,18 @@ class MomentumLaw(Law):
 
     warmup: str = "actual"
     lr_exponent: float = 1.0
+    peak_exponents: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         self.check_options()
+
+    def at_peak(self, theta: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
+        """``theta`` with ``A`` and ``C`` at a run of peak LR ``P_REF * e^log_q``."""
+        if self.peak_exponents == (1.0, 1.0):
+            return theta
+        L0, A, alpha, C, lam = theta
+        A, C = at_peak(A, alpha, C, log_q, *self.peak_exponents)
+        return np.array([L0, A, alpha, C, lam])
 
     def forward_lr(self, history: LRHistory, n_steps: int) -> NDArray[np.float64]:
         """The per-step terms ``eta^p`` that ``S1`` sums, under this law's warmup convention."""
@@ -102,16 +117,16 @@ class MomentumLaw(Law):
         if not every_step:  # pick the requested steps
             s1, cum_drops = s1[index], cum_drops[index]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _Prepared(np.log(s1), cum_drops, drops, index)
+            return _Prepared(np.log(s1), cum_drops, drops, index, log_peak(history))
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
-        L0, A, alpha, C, lam = theta
+        L0, A, alpha, C, lam = self.at_peak(theta, prepared.log_q)
         return L0 + A * np.exp(-alpha * prepared.log_s1) - C * annealing_area_at(prepared, lam)
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
         """:meth:`evaluate` at every step, a chunk at a time (the areas carried over from
         chunk to chunk: the same sums and filter as over the whole run, so the same bits)."""
-        L0, A, alpha, C, lam = theta
+        L0, A, alpha, C, lam = self.at_peak(theta, log_peak(history))
         n = history.lr.size
         forward = self.forward_lr(history, n)
         annealing = history.annealing_lr(self.warmup, n)

@@ -29,7 +29,7 @@ summed over the same block terms in one walk), about twice as fast as finite dif
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +45,7 @@ from lrcurve.laws.loss_drop import (
     loss_drop_direct,
     loss_drop_every_step,
 )
+from lrcurve.laws.peak_lr import log_peak
 
 __all__ = ["Knots", "LossDrop", "MultiPowerLaw", "loss_drop_direct"]
 
@@ -57,6 +58,7 @@ DROP = ("B", "C", "beta", "gamma")  # the loss drop's parameters, in LossDrop's 
 class _Prepared:
     log_s1: NDArray[np.float64]  # log(S1 + S_W) at the requested steps
     loss_drop: LossDrop
+    log_q: float = 0.0  # ln(peak LR / P_REF) of the run (lrcurve.laws.peak_lr)
 
 
 @dataclass(frozen=True)
@@ -85,18 +87,38 @@ class MultiPowerLaw(Law):
     warmup: str = "actual"
     tolerance: float = DEFAULT_TOLERANCE
     lr_exponent: float = 1.0
+    # (kappa, mu) of lrcurve.laws.peak_lr: A and B scaled with the run's peak LR; set by the
+    # multipower-size law's fit at one size, (1, 1) (the published law) otherwise
+    peak_exponents: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         self.check_options()
         if not 0.0 <= self.tolerance <= 1.0:
             raise ParameterError(f"must be in [0, 1], got {self.tolerance}", param="law.tolerance")
 
+    def peak_factors(self, alpha: Any, log_q: float) -> tuple[Any, float]:
+        """The factors ``q^(-(kappa-1)*alpha)`` and ``q^(mu-1)`` on ``A`` and ``B``."""
+        kappa, mu = self.peak_exponents
+        return np.exp(-(kappa - 1.0) * alpha * log_q), float(np.exp((mu - 1.0) * log_q))
+
+    def at_peak(self, thetas: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
+        """Rows of ``thetas`` with ``A`` and ``B`` at a run of peak ``P_REF * e^log_q``."""
+        if self.peak_exponents == (1.0, 1.0) or log_q == 0.0:
+            return thetas
+        (a, alpha, b) = self.index("A", "alpha", "B")
+        out = np.array(thetas, dtype=np.float64)
+        f_a, f_b = self.peak_factors(out[..., alpha], log_q)
+        out[..., a] *= f_a
+        out[..., b] *= f_b
+        return out
+
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
         steps = np.asarray(steps, dtype=np.int64)
         n = int(steps.max())
         s1 = forward_area(forward_lr(history, n, self.warmup, self.lr_exponent))
         drop_lr = history.annealing_lr(self.warmup, n)
-        return _Prepared(np.log(s1[steps - 1]), LossDrop.of(drop_lr, steps, self.tolerance))
+        loss_drop = LossDrop.of(drop_lr, steps, self.tolerance)
+        return _Prepared(np.log(s1[steps - 1]), loss_drop, log_peak(history))
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         return self.evaluate_many(np.asarray(theta)[None, :], prepared)[0]
@@ -104,7 +126,7 @@ class MultiPowerLaw(Law):
     def evaluate_many(
         self, thetas: NDArray[np.float64], prepared: _Prepared
     ) -> NDArray[np.float64]:
-        thetas = np.asarray(thetas, dtype=np.float64)
+        thetas = self.at_peak(np.asarray(thetas, dtype=np.float64), prepared.log_q)
         L0, A, alpha = (thetas[:, i, None] for i in self.index(*LINEAR))
         drop = prepared.loss_drop.many(thetas[:, self.index(*DROP)])
         return L0 + A * np.exp(-alpha * prepared.log_s1) - drop
@@ -113,7 +135,7 @@ class MultiPowerLaw(Law):
         """:meth:`evaluate` at every step, to the bit, in less memory: ``LD`` without the
         interpolation map (:func:`loss_drop_every_step`), the power part a chunk at a time."""
         n = history.lr.size
-        thetas = np.asarray(theta, dtype=np.float64)[None, :]
+        thetas = self.at_peak(np.asarray(theta, dtype=np.float64)[None, :], log_peak(history))
         L0, A, alpha = (thetas[:, i, None] for i in self.index(*LINEAR))
         drop_lr = history.annealing_lr(self.warmup, n)
         out = loss_drop_every_step(drop_lr, thetas[:, self.index(*DROP)], self.tolerance)[0]
@@ -129,16 +151,21 @@ class MultiPowerLaw(Law):
         return out
 
     def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
-        """``d evaluate / d theta``, one row per requested step (analytic, one tree walk)."""
-        A, alpha = theta[self.index("A", "alpha")]
+        """``d evaluate / d theta``, one row per requested step (analytic, one tree walk;
+        through the peak-LR factors on ``A`` and ``B`` when they are set)."""
+        scaled = self.at_peak(np.asarray(theta, dtype=np.float64), prepared.log_q)
+        A, alpha = scaled[self.index("A", "alpha")]
         power = np.exp(-alpha * prepared.log_s1)
-        drop = prepared.loss_drop.with_gradient(*theta[self.index(*DROP)])
+        drop = prepared.loss_drop.with_gradient(*scaled[self.index(*DROP)])
+        f_a, f_b = self.peak_factors(alpha, prepared.log_q)
+        kappa = self.peak_exponents[0]
         by_name = {
             "L0": np.ones_like(power),
-            "A": power,
-            "alpha": -A * prepared.log_s1 * power,
+            "A": power * f_a,
+            "alpha": -A * (prepared.log_s1 + (kappa - 1.0) * prepared.log_q) * power,
             **{name: -row for name, row in zip(DROP, drop[1:])},
         }
+        by_name["B"] = by_name["B"] * f_b
         return np.column_stack([by_name[name] for name in self.param_names])
 
     def annealing_term(self, prepared: _Prepared, **nonlinear: float) -> NDArray[np.float64]:

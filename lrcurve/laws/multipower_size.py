@@ -18,7 +18,9 @@ paper fits each size on its own):
   shared: a handful of decayed runs per size cannot pin a size trend in them.
 
 As with the momentum-size law, ``eps`` is held at the Chinchilla exponent with two sizes only,
-and ``zeta`` at 0 when decayed runs have one size (:func:`size_holds`). The law is linear in
+and ``zeta`` at 0 when decayed runs have one size (:func:`size_holds`); ``kappa`` and ``mu``
+scale ``A`` and ``B`` with each run's peak LR (:mod:`lrcurve.laws.peak_lr`), held at 1 unless
+the runs have two or more peak LRs. The law is linear in
 ``(L0, A, B, E)``: its starting points come from :func:`lrcurve.laws.base.power_law_starts`.
 """
 
@@ -31,9 +33,10 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.laws.base import LRHistory, Param
+from lrcurve.laws.base import FitData, LRHistory, Param
 from lrcurve.laws.momentum_size import SIZE_UNIT, size_holds
 from lrcurve.laws.multipower import MultiPowerLaw
+from lrcurve.laws.peak_lr import KAPPA_START, at_peak, peak_holds
 
 SIZE_PARAMS = ("E", "eps", "zeta")
 
@@ -65,16 +68,22 @@ class MultiPowerSizeLaw(MultiPowerLaw):
         Param("E", 0.0, np.inf, linear=True),
         Param("eps", 1e-3, 2.0, grid=(0.15, 0.34, 0.6)),
         Param("zeta", -2.0, 2.0, grid=(-0.3, 0.0, 0.3)),
+        Param("kappa", -1.0, 3.0, grid=(1.0,), added_at=1.0),  # and KAPPA_START
+        Param("mu", -2.0, 4.0, grid=(0.0, 1.0), added_at=1.0),
     )
     size_aware: ClassVar[bool] = True
 
     @classmethod
-    def reduced(cls, theta: NDArray[np.float64], n: float) -> NDArray[np.float64]:
-        """The size-free multi-power law's parameters at ``n = N / 1e9``."""
+    def reduced(
+        cls, theta: NDArray[np.float64], n: float, log_q: float = 0.0
+    ) -> NDArray[np.float64]:
+        """The size-free multi-power law's parameters at ``n = N / 1e9`` and a peak LR of
+        ``P_REF * e^log_q``."""
         base = np.array(theta[: len(MultiPowerLaw.params)], dtype=np.float64)
-        E, eps, zeta = theta[cls.index(*SIZE_PARAMS)]
+        E, eps, zeta, kappa, mu = theta[cls.index(*SIZE_PARAMS, "kappa", "mu")]
+        a, alpha, b = MultiPowerLaw.index("A", "alpha", "B")
         base[0] += E * n ** (-eps)
-        base[MultiPowerLaw.index("B")[0]] *= n**zeta
+        base[a], base[b] = at_peak(base[a], base[alpha], base[b] * n**zeta, log_q, kappa, mu)
         return base
 
     def _base(self) -> MultiPowerLaw:
@@ -83,7 +92,9 @@ class MultiPowerSizeLaw(MultiPowerLaw):
     def at_size(
         self, theta: NDArray[np.float64], n_params: float
     ) -> tuple[MultiPowerLaw, NDArray[np.float64]]:
-        return self._base(), self.reduced(theta, n_params / SIZE_UNIT)
+        kappa, mu = theta[self.index("kappa", "mu")]
+        law = MultiPowerLaw(self.warmup, self.tolerance, self.lr_exponent, (kappa, mu))
+        return law, self.reduced(theta, n_params / SIZE_UNIT)
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _SizedPrepared:
         n = self.model_size(history) / SIZE_UNIT
@@ -92,40 +103,58 @@ class MultiPowerSizeLaw(MultiPowerLaw):
     def evaluate_many(
         self, thetas: NDArray[np.float64], prepared: _SizedPrepared
     ) -> NDArray[np.float64]:
-        reduced = np.array([self.reduced(theta, prepared.n) for theta in np.atleast_2d(thetas)])
+        log_q = prepared.base.log_q
+        reduced = np.array([self.reduced(t, prepared.n, log_q) for t in np.atleast_2d(thetas)])
         return self._base().evaluate_many(reduced, prepared.base)
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
-        n = self.model_size(history) / SIZE_UNIT
-        return self._base().every_step(self.reduced(theta, n), history)
+        law, reduced = self.at_size(theta, self.model_size(history))
+        return law.every_step(reduced, history)
 
     def jacobian(self, theta: NDArray[np.float64], prepared: _SizedPrepared) -> NDArray[np.float64]:
         """The multi-power law's analytic Jacobian at the reduced parameters, by the chain rule
-        through ``L0 + E n^-eps`` and ``B n^zeta``."""
-        n, base = prepared.n, self._base()
-        inner = base.jacobian(self.reduced(theta, prepared.n), prepared.base)
-        B, E, eps, zeta = theta[self.index("B", *SIZE_PARAMS)]
-        i_l0, i_b = base.index("L0", "B")
+        through ``L0 + E n^-eps``, ``A q^(-(kappa-1) alpha)`` and ``B n^zeta q^(mu-1)``."""
+        n, log_q, base = prepared.n, prepared.base.log_q, self._base()
+        reduced = self.reduced(theta, n, log_q)
+        inner = base.jacobian(reduced, prepared.base)
+        E, eps, zeta, kappa, mu, alpha = theta[self.index(*SIZE_PARAMS, "kappa", "mu", "alpha")]
+        i_l0, i_a, i_alpha, i_b = base.index("L0", "A", "alpha", "B")
         offset = n ** (-eps)
-        d_l0, d_b = inner[:, i_l0].copy(), inner[:, i_b].copy()
-        inner[:, i_b] = d_b * n**zeta
+        d_l0, d_a, d_b = inner[:, i_l0].copy(), inner[:, i_a].copy(), inner[:, i_b].copy()
+        scaled_a, scaled_b = reduced[i_a], reduced[i_b]  # A and B as the run sees them
+        inner[:, i_a] = d_a * np.exp(-(kappa - 1.0) * alpha * log_q)
+        inner[:, i_alpha] += d_a * scaled_a * (-(kappa - 1.0) * log_q)
+        inner[:, i_b] = d_b * n**zeta * np.exp((mu - 1.0) * log_q)
         size_columns = [
             d_l0 * offset,
             -d_l0 * E * offset * np.log(n),
-            d_b * B * n**zeta * np.log(n),
+            d_b * scaled_b * np.log(n),
+            d_a * scaled_a * (-alpha * log_q),
+            d_b * scaled_b * log_q,
         ]
         return np.column_stack([inner, *size_columns])
 
     def linear_columns(
         self, prepared: _SizedPrepared, **nonlinear: float
     ) -> list[NDArray[np.float64]]:
-        """The columns of ``B`` and ``E``: ``-LD_1 n^zeta`` and ``n^-eps`` (``LD_1`` kept per
-        ``(C, beta, gamma)``: the size exponents' grid reuses it)."""
+        """The columns of ``B`` and ``E``: ``-LD_1 n^zeta q^(mu-1)`` and ``n^-eps`` (``LD_1``
+        kept per ``(C, beta, gamma)``: the size exponents' grid reuses it)."""
         key = (nonlinear["C"], nonlinear["beta"], nonlinear["gamma"])
         if key not in prepared.drops:
             prepared.drops[key] = self._base().annealing_term(prepared.base, **nonlinear)
         drop, n = prepared.drops[key], prepared.n
-        return [-drop * n ** nonlinear["zeta"], np.full(drop.shape, n ** -nonlinear["eps"])]
+        scale = n ** nonlinear["zeta"] * np.exp((nonlinear["mu"] - 1.0) * prepared.base.log_q)
+        return [-drop * scale, np.full(drop.shape, n ** -nonlinear["eps"])]
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
-        return size_holds(histories, self.name, "eps", "zeta")
+        return {**size_holds(histories, self.name, "eps", "zeta"), **peak_holds(histories)}
+
+    def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
+        """The variable-projection starts (at ``kappa = 1``) and, when the runs can pin
+        ``kappa``, the best two again at :data:`KAPPA_START` (each start of this law is a
+        slow fit)."""
+        starts = super().initial_guesses(data)
+        if "kappa" in self.held_values([d.history for d in data]):
+            return starts
+        (k,) = self.index("kappa")
+        return starts + [np.r_[s[:k], KAPPA_START, s[k + 1 :]] for s in starts[:2]]

@@ -1,0 +1,145 @@
+"""The size-aware laws' peak-LR exponents (lrcurve/laws/peak_lr.py): recovered from runs of two
+peak LRs, held at 1 (quietly, the published law) on runs of one, kept by the size-free fit at
+one size, and followed by the multi-power laws' analytic Jacobians."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lrcurve.fitfile import load_fit, save_fit
+from lrcurve.fitting import fit
+from lrcurve.laws import law_from_dict, law_to_dict
+from lrcurve.laws.base import LRHistory
+from lrcurve.laws.momentum import MomentumLaw
+from lrcurve.laws.momentum_size import MomentumSizeLaw
+from lrcurve.laws.multipower import MultiPowerLaw
+from lrcurve.laws.multipower_size import MultiPowerSizeLaw
+from lrcurve.laws.peak_lr import distinct_peaks, peak_holds
+from lrcurve.runs import Run
+from lrcurve.schedules import make_schedule
+from lrcurve.size_fit import fitted_at_size
+
+SIZES = (25e6, 100e6, 400e6)
+# L0, A, alpha, B, beta, C, gamma, lam, kappa, mu
+TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 0.2, 0.5])
+
+
+def _runs(truth, kinds=(("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4))):
+    law, runs = MomentumSizeLaw(), []
+    for n in SIZES:
+        for kind, peak in kinds:
+            extra = {"decay": 0.2} if kind == "wsd" else {}
+            schedule = make_schedule(kind, steps=6000, peak=peak, warmup=200, **extra)
+            steps = np.arange(100, 6001, 60)
+            loss = law.predict(truth, LRHistory.of(schedule, 6000, n), steps)
+            runs.append(Run(f"{kind}-{peak:g}-{n:g}", steps, loss, schedule, model_size=n))
+    return runs
+
+
+def test_two_peak_lrs_pin_kappa_and_mu():
+    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+    assert fitted.values == pytest.approx(TRUTH, rel=1e-3)
+    assert not fitted.held and not fitted.warnings
+
+
+def test_one_peak_lr_holds_them_at_1_without_a_note():
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    truth = np.r_[TRUTH[:-2], 1.0, 1.0]
+    fitted = fit(_runs(truth, one_peak), MomentumSizeLaw(), backtest=False)
+    assert {"kappa", "mu"} <= set(fitted.held) and not fitted.warnings
+    assert fitted.values == pytest.approx(truth, rel=1e-3)
+
+
+def test_decayed_runs_of_one_peak_lr_hold_mu_and_say_so():
+    kinds = (("constant", 6e-4), ("wsd", 3e-4), ("cosine", 3e-4))
+    fitted = fit(_runs(TRUTH, kinds), MomentumSizeLaw(), backtest=False)
+    assert "mu" in fitted.held and "kappa" not in fitted.held
+    assert any(
+        "mu held at 1: the runs that decay their LR have one peak LR" in w for w in fitted.warnings
+    )
+
+
+def test_peaks_within_5_percent_are_one_peak_lr():
+    histories = [
+        LRHistory.of(make_schedule("constant", steps=100, peak=p, warmup=10), 100)
+        for p in (1e-3, 1.02e-3)
+    ]
+    assert len(distinct_peaks(histories)) == 1
+    assert set(peak_holds(histories)) == {"kappa", "mu"}
+
+
+def test_the_fit_at_one_size_keeps_the_peak_lr_terms():
+    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+    at = fitted_at_size(fitted, 100e6)
+    assert isinstance(at.law, MomentumLaw)
+    assert at.law.peak_exponents == pytest.approx((0.2, 0.5), rel=1e-3)
+    assert law_from_dict(law_to_dict(at.law)) == at.law
+    for peak in (3e-4, 1e-3):
+        schedule = make_schedule("wsd", steps=6000, peak=peak, warmup=200, decay=0.3)
+        assert at.curve(schedule, np.arange(1, 6001)) == pytest.approx(
+            fitted.curve(schedule, np.arange(1, 6001), model_size=100e6), rel=1e-12
+        )
+    assert "peak_exponents" not in law_to_dict(MomentumLaw())  # the published law's file as before
+
+
+def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held_at_1(tmp_path):
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    fitted = fit(_runs(np.r_[TRUTH[:-2], 1.0, 1.0], one_peak), MomentumSizeLaw(), backtest=False)
+    path = tmp_path / "old.fit.json"
+    save_fit(fitted, path)
+    data = json.loads(path.read_text())
+    for name in ("kappa", "mu"):  # as the law wrote it before it had them
+        del data["params"][name]
+    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu")]
+    if data["covariance"] is not None:
+        data["covariance"] = [row[:-2] for row in data["covariance"][:-2]]
+    path.write_text(json.dumps(data))
+    loaded = load_fit(path)
+    assert loaded.values == pytest.approx(fitted.values) and {"kappa", "mu"} <= set(loaded.held)
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.3)
+    steps = np.arange(1, 6001)
+    assert np.array_equal(
+        loaded.curve(schedule, steps, model_size=2e8), fitted.curve(schedule, steps, model_size=2e8)
+    )
+
+
+# L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu
+MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6])
+
+
+def _numeric_jacobian(law, theta, prepared):
+    columns = []
+    for i, value in enumerate(theta):
+        h = 1e-6 * max(abs(value), 1e-3)
+        up, down = theta.copy(), theta.copy()
+        up[i], down[i] = value + h, value - h
+        columns.append((law.evaluate(up, prepared) - law.evaluate(down, prepared)) / (2 * h))
+    return np.column_stack(columns)
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+def test_the_multipower_laws_jacobians_follow_the_peak_lr_terms(peak):
+    schedule = make_schedule("wsd", steps=3000, peak=peak, warmup=100, decay=0.3)
+    history, steps = LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
+    sized = MultiPowerSizeLaw()
+    prepared = sized.prepare(history, steps)
+    assert sized.jacobian(MP_THETA, prepared) == pytest.approx(
+        _numeric_jacobian(sized, MP_THETA, prepared), rel=1e-5, abs=1e-9
+    )
+    free, theta = sized.at_size(MP_THETA, 2e8)
+    assert free.peak_exponents == (0.3, 0.6) and law_from_dict(law_to_dict(free)) == free
+    free_prepared = free.prepare(history, steps)
+    assert free.evaluate(theta, free_prepared) == pytest.approx(
+        sized.evaluate(MP_THETA, prepared), rel=1e-12
+    )
+    assert free.jacobian(theta, free_prepared) == pytest.approx(
+        _numeric_jacobian(free, theta, free_prepared), rel=1e-5, abs=1e-9
+    )
+    every = np.arange(1, 3001)
+    assert free.every_step(theta, history) == pytest.approx(
+        sized.predict(MP_THETA, history, every), rel=1e-12
+    )
+    assert "peak_exponents" not in law_to_dict(MultiPowerLaw())
