@@ -31,7 +31,7 @@ from lrcurve.laws import LAWS, law_class, make_law
 from lrcurve.laws.base import Law
 from lrcurve.metrics import Scores, score
 from lrcurve.prediction import AgainstMeasured
-from lrcurve.regime import peak_said
+from lrcurve.regime import nearest_peak_said
 from lrcurve.runs import Run, truncate
 
 LATE_WINDOW = 0.8  # single run: fit on steps up to this fraction of the last step
@@ -321,13 +321,12 @@ def compare(
 
 
 def _peak_warnings(splits: Sequence[tuple[list[Run], list[Run]]]) -> tuple[str, ...]:
-    """A held-out run whose peak LR is not its fitted runs': the laws are fitted at one peak LR,
-    so its score says as much about that as about the law."""
+    """A held-out run whose peak LR is none of its fitted runs': the size-free laws are fitted
+    at one peak LR, so its score says as much about that as about the law."""
     said = []
     for train, held in splits:
-        fitted_peak = max(run.peak_lr for run in train)
         for run in held:
-            mismatch = peak_said(run.peak_lr, fitted_peak)
+            mismatch = nearest_peak_said(run.peak_lr, (r.peak_lr for r in train))
             if mismatch:
                 said.append(f"held-out run {run.name}: {mismatch[1]}")
     return tuple(dict.fromkeys(said))

@@ -23,7 +23,7 @@ from lrcurve.laws.base import Law, LRHistory
 from lrcurve.memory import check_memory
 from lrcurve.metrics import Scores, score
 from lrcurve.prediction import Prediction
-from lrcurve.regime import decay_said, horizon_said, lr_regime, peak_said
+from lrcurve.regime import decay_said, horizon_said, lr_regime, nearest_peak_said
 from lrcurve.report import fit_report
 from lrcurve.runs import MIN_LOSS, Run
 from lrcurve.schedules import Schedule
@@ -254,8 +254,8 @@ class FittedLaw:
         )
 
     def peak_warning(self, peak: float) -> str | None:
-        """Said when a peak LR is not the one the runs were fitted at."""
-        said = peak_said(peak, self.peak_lr)
+        """Said when a peak LR is none of those the runs were fitted at."""
+        said = nearest_peak_said(peak, (r.peak_lr for r in self.runs))
         return None if said is None else said[1]
 
     @cached_property
@@ -284,7 +284,7 @@ class FittedLaw:
         few words, the detail). ``lr``: as in :meth:`decay_regime`."""
         said = (
             horizon_said(n_steps, self.horizon),
-            peak_said(schedule.peak, self.peak_lr),
+            nearest_peak_said(schedule.peak, (r.peak_lr for r in self.runs)),
             *self.decay_regime(schedule, n_steps, lr),
             size_said(model_size, self.sizes),
         )

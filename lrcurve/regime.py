@@ -6,7 +6,7 @@ pin; docs/accuracy.md). Each is said as a pair: a few words (the CLI's one line)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,6 +43,13 @@ def peak_said(peak: float, fitted_peak: float) -> Said | None:
             "the laws are fitted at one peak LR",
         )
     return None
+
+
+def nearest_peak_said(peak: float, fitted_peaks: Iterable[float]) -> Said | None:
+    """:func:`peak_said` against the nearest of ``fitted_peaks`` (runs fitted at two peak LRs
+    have seen both)."""
+    nearest = min(set(fitted_peaks), key=lambda p: abs(np.log(peak / p)))
+    return peak_said(peak, nearest)
 
 
 def lr_regime(runs: Sequence[Run]) -> tuple[float, float]:

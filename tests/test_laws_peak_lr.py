@@ -143,3 +143,15 @@ def test_the_multipower_laws_jacobians_follow_the_peak_lr_terms(peak):
         sized.predict(MP_THETA, history, every), rel=1e-12
     )
     assert "peak_exponents" not in law_to_dict(MultiPowerLaw())
+
+
+def test_a_fit_of_two_peak_lrs_has_seen_both():
+    """predict said "peak LR 0.0003, fitted at 0.0006" of a peak it was fitted at: the regime
+    is judged against the nearest fitted peak LR."""
+    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+    assert fitted.peak_warning(3e-4) is None and fitted.peak_warning(6e-4) is None
+    assert fitted.peak_warning(3.3e-4) is None  # within 20 % of one of them
+    far = fitted.peak_warning(2e-3)
+    assert far is not None and "fitted runs' 0.0006" in far
+    wsd = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
+    assert not any("peak LR" in short for short, _ in fitted.regime(wsd, 6000, model_size=1e8))
