@@ -74,11 +74,20 @@ CURVE_POINTS = 20  # whole-curve points per held-out run that the cross-validati
 ENSEMBLE_FACTORS = (0.0, 0.5, 1.0, 1.5, 2.0)  # e, tried with --ensemble only
 
 
-def grid(ensemble_factors: tuple[float, ...] = (0.0,), anneal: bool = True) -> list[Discrepancy]:
+# (h0, w0): the history departure at which the extrapolation term is whole, and its least
+# share where the history was seen (w0 = 1: no departure term, the interval before it)
+DEPARTURES = ((0.1, 1.0),) + tuple(
+    (h0, w0) for h0 in (0.02, 0.05, 0.1, 0.2, 0.5) for w0 in (0.0, 0.1, 0.25, 0.5)
+)
+
+
+def grid(
+    ensemble_factors: tuple[float, ...] = (0.0,), anneal: bool = True, departure: bool = True
+) -> list[Discrepancy]:
     """The settings the cross-validation tries (``anneal=False``: ``g = 0``, the interval before
-    the annealing term)."""
+    the annealing term; ``departure=False``: ``w0 = 1``, before the history departure)."""
     return [
-        Discrepancy(k, a, c, p, e, g, u0)
+        Discrepancy(k, a, c, p, e, g, u0, departure_scale=h0, departure_floor=w0)
         for k in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
         for a in (0.5, 1.0, 1.5, 2.0)  # the discrepancy grows with the horizon (a > 0): a prior
         for c in (0.0, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015)
@@ -86,6 +95,7 @@ def grid(ensemble_factors: tuple[float, ...] = (0.0,), anneal: bool = True) -> l
         for e in ensemble_factors
         for g in ((0.0, 0.5, 1.0, 2.0) if anneal else (0.0,))
         for u0 in ((0.05, 0.1, 0.25, 0.5) if g else (0.1,))
+        for h0, w0 in (DEPARTURES if departure else DEPARTURES[:1])
     ]
 
 
@@ -344,7 +354,10 @@ class Points:
     where: Extrapolation  # one entry per point
     spread: NDArray[np.float64]
     weight: NDArray[np.float64]  # per family: 1 / families in its group
-    _scores: dict[int, NDArray[np.float64]] = field(default_factory=dict, repr=False)
+    # per grid (by id, kept alive with it so that the id is not reused): its score matrix
+    _scores: dict[int, tuple[list[Discrepancy], NDArray[np.float64]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def of(cls, items: list[Forecast], names: list[str]) -> Points:
@@ -372,6 +385,8 @@ class Points:
                 flat(lambda f: f.where.peak_flag).astype(np.int64),
                 flat(lambda f: f.where.annealed),
                 flat(lambda f: f.where.misfit),
+                flat(lambda f: f.where.size_ratio),
+                flat(lambda f: f.where.departure),
             ),
             flat(lambda f: f.spread),
             np.array([1 / groups.count(g) for g in groups]),
@@ -386,7 +401,9 @@ class Points:
     def finals(self) -> Points:
         """The final losses alone."""
         keep = self.final
-        where = Extrapolation(*(np.asarray(v)[keep] for v in vars(self.where).values()))
+        where = Extrapolation(
+            *(np.broadcast_to(v, keep.shape)[keep] for v in vars(self.where).values())
+        )
         return Points(
             self.family[keep], keep[keep], self.observed[keep], self.predicted[keep],
             self.stderr[keep], self.scale[keep], where, self.spread[keep], self.weight,
@@ -395,9 +412,9 @@ class Points:
     def score_matrix(self, grid: list[Discrepancy]) -> NDArray[np.float64]:
         """:meth:`family_scores` of each setting of ``grid`` (rows), computed once per grid."""
         key = id(grid)
-        if key not in self._scores:
-            self._scores[key] = np.array([self.family_scores(s) for s in grid])
-        return self._scores[key]
+        if key not in self._scores or self._scores[key][0] is not grid:
+            self._scores[key] = (grid, np.array([self.family_scores(s) for s in grid]))
+        return self._scores[key][1]
 
     def family_scores(self, s: Discrepancy) -> NDArray[np.float64]:
         """Per family, the mean interval score (Gneiting & Raftery 2007, eq. 43)
@@ -547,9 +564,10 @@ def main() -> None:
     points = Points.of(items, names)
     settings = grid(ENSEMBLE_FACTORS if args.ensemble else (0.0,))
     held_out = cross_validated(points, names, settings)
-    # the method before: Gaussian, no annealing or misfit term, chosen on final losses alone
-    old = [replace(f, where=replace(f.where, misfit=0.0)) for f in items]
-    before = cross_validated(Points.of(old, names).finals(), names, grid(anneal=False), False)
+    # the method before: no history departure term (w0 = 1)
+    before = cross_validated(
+        points, names, grid(ENSEMBLE_FACTORS if args.ensemble else (0.0,), departure=False)
+    )
     chosen = calibrate(points, list(range(len(names))), settings)
     print(f"cross-validation in {time.perf_counter() - start:.1f} s", flush=True)
     lines = trust_table(
@@ -558,9 +576,8 @@ def main() -> None:
         lambda f, level: z_value(level) * f.stderr,
     )
     lines += [""] + trust_table(
-        "Before (until 2026-11-29): Gaussian predictive interval without the annealing and "
-        "misfit terms, leave one family out",
-        old,
+        "Before (until 2026-11-29): without the history departure, leave one family out",
+        items,
         method_half(before),
     )
     lines += [""] + trust_table(
