@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from lrcurve.runs import Run
 
 NOISE_FACTOR = 1.0  # m: chosen on all shared families by benchmarks/check_gate.py
-LAW_FACTOR = 1.75  # k: chosen with m (docs/check-gate.md)
+LAW_FACTOR = 2.0  # k: chosen with m (docs/check-gate.md)
 DEFAULT_LEVEL = 0.9
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
 
