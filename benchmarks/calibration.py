@@ -61,6 +61,7 @@ from lrcurve.uncertainty import (  # noqa: E402
     interval_factor,
     law_error,
     predictive_sd,
+    scaled_stderr,
     z_value,
 )
 
@@ -77,17 +78,19 @@ ENSEMBLE_FACTORS = (0.0, 0.5, 1.0, 1.5, 2.0)  # e, tried with --ensemble only
 # (h0, w0): the history departure at which the extrapolation term is whole, and its least
 # share where the history was seen (w0 = 1: no departure term, the interval before it)
 DEPARTURES = ((0.1, 1.0),) + tuple(
-    (h0, w0) for h0 in (0.02, 0.05, 0.1, 0.2, 0.5) for w0 in (0.0, 0.1, 0.25, 0.5)
+    (h0, w0) for h0 in (0.05, 0.1, 0.2, 0.5) for w0 in (0.0, 0.1, 0.25)
 )
+NOISE_FACTORS = (1.0, 2.0)  # n, at least 1: the fitted runs' point noise as it is (a prior)
 
 
 def grid(
     ensemble_factors: tuple[float, ...] = (0.0,), anneal: bool = True, departure: bool = True
 ) -> list[Discrepancy]:
     """The settings the cross-validation tries (``anneal=False``: ``g = 0``, the interval before
-    the annealing term; ``departure=False``: ``w0 = 1``, before the history departure)."""
+    the annealing term; ``departure=False``: ``w0 = 1`` and ``n = 0``, the interval before the
+    history departure and the point noise)."""
     return [
-        Discrepancy(k, a, c, p, e, g, u0, departure_scale=h0, departure_floor=w0)
+        Discrepancy(k, a, c, p, e, g, u0, departure_scale=h0, departure_floor=w0, noise_factor=n)
         for k in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
         for a in (0.5, 1.0, 1.5, 2.0)  # the discrepancy grows with the horizon (a > 0): a prior
         for c in (0.0, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015)
@@ -96,6 +99,7 @@ def grid(
         for g in ((0.0, 0.5, 1.0, 2.0) if anneal else (0.0,))
         for u0 in ((0.05, 0.1, 0.25, 0.5) if g else (0.1,))
         for h0, w0 in (DEPARTURES if departure else DEPARTURES[:1])
+        for n in (NOISE_FACTORS if departure else (0.0,))
     ]
 
 
@@ -327,7 +331,8 @@ def method_sd(item: Forecast, settings: Discrepancy) -> NDArray[np.float64]:
     """The predictive s.d. of :mod:`lrcurve.uncertainty` at an item's scored points."""
     relative = discrepancy_sd(item.where, item.scale, settings)
     spread = settings.ensemble_factor * item.spread
-    return predictive_sd(item.predicted, item.stderr, relative, spread)
+    stderr = scaled_stderr(item.stderr, item.where, settings)
+    return predictive_sd(item.predicted, stderr, relative, spread)
 
 
 def method_half(settings: dict[str, Discrepancy]) -> HalfWidth:
@@ -387,6 +392,7 @@ class Points:
                 flat(lambda f: f.where.misfit),
                 flat(lambda f: f.where.size_ratio),
                 flat(lambda f: f.where.departure),
+                flat(lambda f: f.where.noise),
             ),
             flat(lambda f: f.spread),
             np.array([1 / groups.count(g) for g in groups]),
@@ -396,7 +402,8 @@ class Points:
         """The relative predictive s.d. of every point under ``s``."""
         relative = discrepancy_sd(self.where, self.scale, s)
         spread = s.ensemble_factor * self.spread
-        return predictive_sd(self.predicted, self.stderr, relative, spread) / self.observed
+        stderr = scaled_stderr(self.stderr, self.where, s)
+        return predictive_sd(self.predicted, stderr, relative, spread) / self.observed
 
     def finals(self) -> Points:
         """The final losses alone."""

@@ -49,7 +49,7 @@ from lrcurve.runs import Run  # noqa: E402
 
 DRIFTS = (1.01, 1.02)
 LAW_GRID = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)  # k, tried first (the smallest that does)
-NOISE_GRID = (1.0, 2.0, 4.0, 8.0)  # m, at least 1: the estimate itself (a prior)
+NOISE_GRID = (1.0, 2.0, 4.0, 8.0, 16.0)  # m, at least 1: the estimate itself (a prior)
 GRID = [(k, m) for k in LAW_GRID for m in NOISE_GRID]
 Gate = tuple[float, float]  # (k, m)
 TARGET_FALSE_ALARMS = 0.05

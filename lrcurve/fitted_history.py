@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from lrcurve.laws.base import LRHistory
 
+MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
 DEPARTURE_FLOOR = 0.1  # eps: an LR gap counts relative to the lower LR plus eps times the peak
 
 if TYPE_CHECKING:  # lrcurve.fitted builds on lrcurve.uncertainty, which builds on this
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # lrcurve.fitted builds on lrcurve.uncertainty, which builds 
 _LRS: weakref.WeakKeyDictionary[FittedLaw, list[NDArray[np.float64]]] = weakref.WeakKeyDictionary()
 Residuals = list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
 _RESIDUALS: weakref.WeakKeyDictionary[FittedLaw, Residuals] = weakref.WeakKeyDictionary()
+_NOISE: weakref.WeakKeyDictionary[FittedLaw, float] = weakref.WeakKeyDictionary()
 
 
 def fitted_lrs(fitted: FittedLaw) -> list[NDArray[np.float64]]:
@@ -49,6 +51,24 @@ def _running_residuals(fitted: FittedLaw) -> Residuals:
             parts.append((run.steps[after], total, lr))
         _RESIDUALS[fitted] = parts
     return _RESIDUALS[fitted]
+
+
+def logging_noise(deviation: NDArray[np.float64]) -> float:
+    """``sigma``: the robust s.d. of a run's point-to-point scatter of its relative deviations
+    from successive differences (0 with fewer than 3 points)."""
+    if deviation.size < 3:
+        return 0.0
+    return MAD_TO_SD * float(np.median(np.abs(np.diff(deviation)))) / np.sqrt(2.0)
+
+
+def point_noise(fitted: FittedLaw) -> float:
+    """The relative s.d. of one logged loss about its smooth course in the fitted runs: the
+    root mean square over them of :func:`logging_noise` of their relative residuals after
+    warmup. A new run's logged point scatters as much about whatever the law predicts."""
+    if fitted not in _NOISE:
+        noises = [logging_noise(np.diff(total)) for _, total, _ in _running_residuals(fitted)]
+        _NOISE[fitted] = float(np.sqrt(np.mean(np.square(noises)))) if noises else 0.0
+    return _NOISE[fitted]
 
 
 def share_residuals(target: FittedLaw, source: FittedLaw) -> None:
