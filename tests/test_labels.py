@@ -54,7 +54,9 @@ def test_wandb_runs_are_labelled_from_their_config_with_the_lr_when_it_differs()
 
 
 def test_clashing_labels_get_the_distinct_part_of_their_names():
-    runs = label_runs(_wandb("openwebtext2_") + _wandb("sl_slimpajama_llama_norm_nlayers10"))
+    runs = label_runs(
+        _wandb("openwebtext2_") + _wandb("sl_slimpajama_llama_norm_nlayers10_nhead8_lr0.001")
+    )
     assert [r.label for r in runs] == [
         "constant 17.5k (openwebtext2)",
         "constant 17.5k (sl_slimpajama)",
