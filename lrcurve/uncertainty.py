@@ -4,9 +4,10 @@ The delta-method s.e. of the fitted parameters alone is far narrower than the la
 on unseen curves (docs/calibration.md). The predictive s.d. here adds a model-discrepancy term,
 relative to the loss, to that parameter noise:
 
-    sd(t)^2 = se(t)^2 + (L(t) d(t))^2 + (e s(t))^2,
-    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak) max(u(t), u0)^g)^2
-             + (c_steep ln r_steep(t))^2 + f(t)^2 + (c_size ln r_size)^2
+    sd(t)^2 = (w(t) se(t))^2 + (L(t) d(t))^2 + (e s(t))^2,
+    d(t)^2 = (k b max(1, t / T)^a (1 + c_peak m_peak) max(u(t), u0)^g w(t))^2
+             + (c_steep ln r_steep(t))^2 + f(t)^2 + (c_size ln r_size)^2 + (n sigma_fit)^2,
+    w(t) = max(w0, min(1, h(t) / h0))
 
 - ``b`` (:func:`lrcurve.backtest.backtest_scale`): how well the law forecasts the given runs
   themselves, the RMS relative error of the final loss of each fitted run when that run is
@@ -22,6 +23,19 @@ relative to the loss, to that parameter noise:
   peak). Before a schedule anneals the law is as sure as on the fitted runs, and its error
   builds up through the cooldown; ``u0`` keeps a floor (issue 14: whole-curve intervals were
   4.5x the curve's errors with ``g = 0``);
+- ``h(t)`` (:func:`lrcurve.fitted_history.history_departure`): how far the schedule's LR
+  history up to ``t`` departs from the nearest fitted run's (the largest LR gap so far,
+  relative to the lower of the two LRs plus 10 % of the peak: the law's annealing term answers
+  a gap near the end of a decay far more than one at the peak). Where the history is a fitted
+  run's (``h = 0``: a branch before its cooldown, the stable part of a WSD run fitted with a
+  constant run, a prefix of a fitted cosine run) the prediction is in-sample, its error that
+  run's own misfit ``f(t)`` and the parameters' noise, and the extrapolation term keeps only
+  its share ``w0``, as does the parameters' noise ``se`` (which the fitted run's residual
+  already holds; issue 14: the scaling families' branches had a band of +-2 % before their
+  cooldown, where the law errs by 0.1 %);
+- ``sigma_fit`` (:func:`lrcurve.fitted_history.point_noise`): the scatter of one logged loss
+  about its smooth course in the fitted runs (``f`` is a mean over a window and leaves it out),
+  times ``n``;
 - ``f(t)`` (:func:`local_misfit`): the law's own systematic misfit near step ``t`` of the
   fitted run whose LR there is nearest the schedule's, its ``|mean relative residual|`` over
   the ``W`` steps around ``t``: a new run is no better predicted at a stage of
@@ -41,8 +55,8 @@ relative to the loss, to that parameter noise:
 - ``c_steep``: the law's own relative error per unit of ``ln r_steep``, the same for every set
   of runs (no backtest on a constant and a cosine run sees a short cooldown), hence added in
   quadrature rather than scaled by ``b``;
-- ``k, a, c_steep, c_peak, e, g, u0`` (:class:`Discrepancy`): chosen by leave-one-family-out
-  cross-validation over the shared families (``benchmarks/calibration.py``,
+- ``k, a, c_steep, c_peak, e, g, u0, h0, w0, n`` (:class:`Discrepancy`): chosen by
+  leave-one-family-out cross-validation over the shared families (``benchmarks/calibration.py``,
   docs/calibration.md), never on a scored curve.
 
 The interval at ``level`` is ``L(t) ± q(level) sd(t)``, centred on the law's prediction.
@@ -56,7 +70,6 @@ cross-validation. Between those levels ``q / z`` is interpolated, outside them h
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -66,6 +79,8 @@ from numpy.typing import NDArray
 
 from lrcurve.backtest import residual_rms
 from lrcurve.errors import ExtrapolationError, ParameterError
+from lrcurve.fitted_history import fitted_lrs, history_departure, local_misfit, point_noise
+from lrcurve.fitted_history import share_residuals as share_residuals  # its old home
 from lrcurve.laws.base import LRHistory
 from lrcurve.sizes import decays, size_ratio
 
@@ -89,15 +104,18 @@ class Discrepancy:
     """How the model discrepancy grows with extrapolation (see the module docstring)."""
 
     scale: float = 1.0
-    horizon_exponent: float = 1.0
+    horizon_exponent: float = 0.5
     steep_factor: float = 0.008
     peak_factor: float = 0.0
     ensemble_factor: float = 0.0
     anneal_exponent: float = 0.5
-    anneal_floor: float = 0.05
+    anneal_floor: float = 0.25
     # q(level): |error| / sd quantiles of held-out final losses (benchmarks/calibration.py)
-    quantiles: tuple[tuple[float, float], ...] = ((0.5, 1.015), (0.8, 1.296), (0.9, 1.712))
+    quantiles: tuple[tuple[float, float], ...] = ((0.5, 1.002), (0.8, 1.282), (0.9, 1.709))
     size_factor: float = SIZE_FACTOR
+    departure_scale: float = 0.1  # h0: the history departure at which the term is whole
+    departure_floor: float = 0.0  # w0: the term's least share, where the history was seen
+    noise_factor: float = 2.0  # n: the point noise n sigma_fit, added in quadrature
 
 
 # chosen on all 17 shared families by benchmarks/calibration.py (docs/calibration.md)
@@ -116,6 +134,8 @@ class Extrapolation:
     annealed: float | NDArray[np.float64] = 1.0  # u(t) = 1 - lr(t) / peak
     misfit: float | NDArray[np.float64] = 0.0  # f(t), relative
     size_ratio: float | NDArray[np.float64] = 1.0  # r_size, N beyond the fitted sizes
+    departure: float | NDArray[np.float64] = 1.0  # h(t), the LR history's departure
+    noise: float | NDArray[np.float64] = 0.0  # sigma_fit, a logged point's relative noise
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,65 +220,9 @@ def extrapolation(
         size_ratio=1.0 if size is None else size_ratio(size, annealed),
         annealed=np.clip(1.0 - lr[steps - 1] / schedule.peak, 0.0, 1.0),
         misfit=local_misfit(fitted, steps, window, lr),
+        departure=history_departure(fitted, steps, lr, schedule.peak, size),
+        noise=point_noise(fitted),
     )
-
-
-# per fit, each fitted run's per-step LR (warmup held), and its logged steps after warmup with
-# the running sum of its relative residuals there and that LR: fixed by the fit, and every
-# prediction (each candidate of a search) would otherwise recompute them for every run
-_LRS: weakref.WeakKeyDictionary[FittedLaw, list[NDArray[np.float64]]] = weakref.WeakKeyDictionary()
-Residuals = list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
-_RESIDUALS: weakref.WeakKeyDictionary[FittedLaw, Residuals] = weakref.WeakKeyDictionary()
-
-
-def fitted_lrs(fitted: FittedLaw) -> list[NDArray[np.float64]]:
-    """Each fitted run's per-step LR with the warmup held, computed once per fit."""
-    if fitted not in _LRS:
-        _LRS[fitted] = [LRHistory.of(r.schedule, r.last_step).held for r in fitted.runs]
-    return _LRS[fitted]
-
-
-def _running_residuals(fitted: FittedLaw) -> Residuals:
-    if fitted not in _RESIDUALS:
-        parts = []
-        for run, lr in zip(fitted.runs, fitted_lrs(fitted)):
-            after = run.steps > run.schedule.warmup_steps
-            if not after.any():
-                continue
-            with np.errstate(all="ignore"):
-                relative = np.nan_to_num(fitted.predict_run(run)[after] / run.loss[after] - 1.0)
-            total = np.concatenate([[0.0], np.cumsum(relative)])
-            parts.append((run.steps[after], total, lr))
-        _RESIDUALS[fitted] = parts
-    return _RESIDUALS[fitted]
-
-
-def share_residuals(target: FittedLaw, source: FittedLaw) -> None:
-    """Give ``target`` the fitted runs' residuals of ``source``: a size-aware fit seen at one
-    size (:mod:`lrcurve.size_fit`) cannot evaluate its runs of other sizes itself."""
-    _RESIDUALS[target] = _running_residuals(source)
-
-
-def local_misfit(
-    fitted: FittedLaw, steps: NDArray[np.int64], window: int, lr: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """``f(t)``: at each of ``steps``, the ``|mean|`` of the relative residuals logged within
-    ``window / 2`` steps of it (after warmup, including the steps the fit skipped) of the
-    fitted run whose LR there is nearest the predicted schedule's ``lr`` (per step, warmup
-    held; the largest among equally near runs). A step outside a run is taken as its nearest
-    logged one, and its LR as its last: its misfit and LR are held beyond it."""
-    best = np.full(steps.size, np.inf)
-    out = np.zeros(steps.size)
-    for at, total, run_lr in _running_residuals(fitted):
-        near = np.clip(steps, at[0], at[-1])
-        lo = np.searchsorted(at, near - window / 2)
-        hi = np.searchsorted(at, near + window / 2, side="right")
-        mean = np.abs(total[hi] - total[lo]) / np.maximum(hi - lo, 1)
-        gap = np.abs(run_lr[np.minimum(steps, run_lr.size) - 1] - lr[steps - 1])
-        tie = np.isclose(gap, best, rtol=1e-9, atol=0.0)
-        out = np.where(gap < best, mean, np.where(tie, np.maximum(out, mean), out))
-        best = np.minimum(best, gap)
-    return out
 
 
 def law_error(fitted: FittedLaw) -> float:
@@ -282,10 +246,9 @@ def curve_sd(
     """The predictive s.d. of ``loss`` at ``steps`` of ``schedule`` (its delta-method ``stderr``
     with the discrepancy of :func:`law_error`; no ensemble) for a model of ``model_size``
     parameters: what ``FittedLaw.predict`` gives."""
-    relative = discrepancy_sd(
-        extrapolation(fitted, schedule, steps, lr, model_size), law_error(fitted), settings
-    )
-    return predictive_sd(loss, stderr, relative)
+    where = extrapolation(fitted, schedule, steps, lr, model_size)
+    relative = discrepancy_sd(where, law_error(fitted), settings)
+    return predictive_sd(loss, scaled_stderr(stderr, where, settings), relative)
 
 
 def discrepancy_sd(
@@ -295,10 +258,28 @@ def discrepancy_sd(
     Element-wise, so ``where`` and ``scale`` may also hold one entry per prediction."""
     peak = 1.0 + settings.peak_factor * np.asarray(where.peak_flag)
     anneal = np.maximum(where.annealed, settings.anneal_floor) ** settings.anneal_exponent
+    anneal = anneal * unseen_share(where, settings)
     fitted = settings.scale * scale * where.horizon_ratio**settings.horizon_exponent * peak * anneal
     steep = settings.steep_factor * np.log(where.steepness)
     size = settings.size_factor * np.log(where.size_ratio)
-    return np.sqrt(fitted**2 + steep**2 + np.square(where.misfit) + size**2)
+    noise = settings.noise_factor * np.asarray(where.noise)
+    return np.sqrt(fitted**2 + steep**2 + np.square(where.misfit) + size**2 + noise**2)
+
+
+def unseen_share(where: Extrapolation, settings: Discrepancy = DEFAULT) -> NDArray[np.float64]:
+    """``w(t) = max(w0, min(1, h(t) / h0))``: the share of the extrapolation term (and of the
+    parameters' noise) left where the LR history departs by ``h(t)`` from a fitted run's."""
+    seen = np.clip(np.asarray(where.departure) / settings.departure_scale, 0.0, 1.0)
+    return np.maximum(seen, settings.departure_floor)
+
+
+def scaled_stderr(
+    stderr: NDArray[np.float64] | None, where: Extrapolation, settings: Discrepancy = DEFAULT
+) -> NDArray[np.float64] | None:
+    """The parameters' noise ``w(t) se(t)``: where the history is a fitted run's, the law's
+    error is that run's own residual (``f(t)``, measured), which already holds the parameters'
+    error on these runs; a spread over hypothetical refits adds nothing to it."""
+    return None if stderr is None else stderr * unseen_share(where, settings)
 
 
 def ensemble(fitted: FittedLaw) -> list[FittedLaw]:
@@ -378,9 +359,9 @@ def predictive_interval(
     loss = prediction.loss[at - 1]
     stderr = None if prediction.loss_stderr is None else prediction.loss_stderr[at - 1]
     b = law_error(fitted) if scale is None else scale
-    relative = discrepancy_sd(
-        extrapolation(fitted, schedule, at, model_size=model_size), b, settings
-    )
+    where = extrapolation(fitted, schedule, at, model_size=model_size)
+    relative = discrepancy_sd(where, b, settings)
+    stderr = scaled_stderr(stderr, where, settings)
     spread = 0.0
     if settings.ensemble_factor:
         members = ensemble(fitted) if members is None else members

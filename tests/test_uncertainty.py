@@ -1,18 +1,21 @@
 """Predictive intervals (lrcurve.uncertainty) on synthetic curves whose true law is known."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from lrcurve.backtest import backtest_errors, backtest_scale, residual_rms
 from lrcurve.errors import ParameterError
+from lrcurve.fitted_history import history_departure
 from lrcurve.fitting import fit
 from lrcurve.laws import MomentumLaw
 from lrcurve.laws.base import LRHistory
 from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 from lrcurve.uncertainty import (
+    DEFAULT,
     Discrepancy,
     Extrapolation,
     discrepancy_sd,
@@ -289,3 +292,43 @@ def test_the_misfit_joins_the_discrepancy_in_quadrature():
     ones = np.ones(2)
     where = Extrapolation(ones, ones, 0, 1.0, np.array([0.0, 0.03]))
     assert discrepancy_sd(where, 0.04, settings) == pytest.approx([0.04, 0.05])
+
+
+def test_the_history_departure_is_zero_where_a_fitted_run_ran_the_schedule(fitted):
+    """h(t): 0 on a fitted run's own history (a WSD run before its cooldown is the constant
+    run, a cosine run is the fitted one), growing through a cooldown; 1 beyond every fitted
+    run's last step and for another model size."""
+    steps = np.array([2000, 6000, 6400, 7000, STEPS], dtype=np.int64)
+    wsd = extrapolation(fitted, schedule("wsd", STEPS, decay=0.2, shape="linear"), steps)
+    assert np.all(wsd.departure[:3] == 0.0)
+    assert 0.0 < wsd.departure[3] < wsd.departure[4] <= 1.0
+    cosine = extrapolation(fitted, schedule("cosine", STEPS), steps)
+    assert np.all(cosine.departure == 0.0)
+    longer = extrapolation(fitted, schedule("constant", 2 * STEPS), np.array([STEPS, STEPS + 1]))
+    assert list(longer.departure) == [0.0, 1.0]
+    lr = LRHistory.of(schedule("cosine", STEPS), STEPS).held
+    assert np.all(history_departure(fitted, steps, lr, PEAK, model_size=1e9) == 0.0)  # no size
+    sized = replace(fitted, runs=tuple(replace(r, model_size=1e8) for r in fitted.runs))
+    assert np.all(history_departure(sized, steps, lr, PEAK, model_size=1e8) == 0.0)
+    assert np.all(history_departure(sized, steps, lr, PEAK, model_size=1e9) == 1.0)
+
+
+def test_where_the_history_was_seen_the_interval_is_the_runs_own_misfit_and_noise(fitted, scale):
+    """Before its cooldown a WSD run is the fitted constant run: its s.d. is that run's local
+    misfit and a logged point's noise, without the extrapolation term or the parameters'
+    noise; through the cooldown both come back."""
+    sched = schedule("wsd", STEPS, decay=0.2, shape="linear")
+    at = np.array([4000, 6000, STEPS], dtype=np.int64)
+    interval = predictive_interval(fitted, sched, at, scale=scale)
+    where = extrapolation(fitted, sched, at)
+    assert where.noise == pytest.approx(0.001, rel=0.25)  # the synthetic runs' 0.1 % a point
+    in_sample = np.hypot(where.misfit, DEFAULT.noise_factor * where.noise)
+    assert interval.sd[:2] / interval.center[:2] == pytest.approx(in_sample[:2])
+    unseen = predictive_interval(fitted, sched, at, scale=scale, settings=replace(
+        DEFAULT, departure_floor=1.0))  # fmt: skip
+    se = fitted.predict(sched, STEPS, level=None).loss_stderr[at - 1]
+    extrapolated = DEFAULT.scale * scale * DEFAULT.anneal_floor**DEFAULT.anneal_exponent
+    expected = np.hypot(se, interval.center * np.hypot(in_sample, extrapolated))
+    assert unseen.sd[:2] == pytest.approx(expected[:2])
+    assert np.all(unseen.sd[:2] > interval.sd[:2])
+    assert interval.sd[2] == pytest.approx(unseen.sd[2])  # h = 1 at the end of the cooldown

@@ -1,0 +1,129 @@
+"""What the fitted runs saw, per fit: their LR histories and their own residuals, and how far a
+new schedule's LR history departs from them (:mod:`lrcurve.uncertainty` builds its
+discrepancy on these).
+
+Each is fixed by the fit, and every prediction (each candidate of a search) would otherwise
+recompute it for every fitted run, so it is kept per fit (weakly, dropped with the fit).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrcurve.laws.base import LRHistory
+
+MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
+DEPARTURE_FLOOR = 0.1  # eps: an LR gap counts relative to the lower LR plus eps times the peak
+
+if TYPE_CHECKING:  # lrcurve.fitted builds on lrcurve.uncertainty, which builds on this
+    from lrcurve.fitted import FittedLaw
+
+# per fit, each fitted run's per-step LR (warmup held), and its logged steps after warmup with
+# the running sum of its relative residuals there and that LR
+_LRS: weakref.WeakKeyDictionary[FittedLaw, list[NDArray[np.float64]]] = weakref.WeakKeyDictionary()
+Residuals = list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]]
+_RESIDUALS: weakref.WeakKeyDictionary[FittedLaw, Residuals] = weakref.WeakKeyDictionary()
+_NOISE: weakref.WeakKeyDictionary[FittedLaw, float] = weakref.WeakKeyDictionary()
+
+
+def fitted_lrs(fitted: FittedLaw) -> list[NDArray[np.float64]]:
+    """Each fitted run's per-step LR with the warmup held, up to its last logged step,
+    computed once per fit."""
+    if fitted not in _LRS:
+        _LRS[fitted] = [LRHistory.of(r.schedule, r.last_step).held for r in fitted.runs]
+    return _LRS[fitted]
+
+
+def _running_residuals(fitted: FittedLaw) -> Residuals:
+    if fitted not in _RESIDUALS:
+        parts = []
+        for run, lr in zip(fitted.runs, fitted_lrs(fitted)):
+            after = run.steps > run.schedule.warmup_steps
+            if not after.any():
+                continue
+            with np.errstate(all="ignore"):
+                relative = np.nan_to_num(fitted.predict_run(run)[after] / run.loss[after] - 1.0)
+            total = np.concatenate([[0.0], np.cumsum(relative)])
+            parts.append((run.steps[after], total, lr))
+        _RESIDUALS[fitted] = parts
+    return _RESIDUALS[fitted]
+
+
+def logging_noise(deviation: NDArray[np.float64]) -> float:
+    """``sigma``: the robust s.d. of a run's point-to-point scatter of its relative deviations
+    from successive differences (0 with fewer than 3 points)."""
+    if deviation.size < 3:
+        return 0.0
+    return MAD_TO_SD * float(np.median(np.abs(np.diff(deviation)))) / np.sqrt(2.0)
+
+
+def point_noise(fitted: FittedLaw) -> float:
+    """The relative s.d. of one logged loss about its smooth course in the fitted runs: the
+    root mean square over them of :func:`logging_noise` of their relative residuals after
+    warmup. A new run's logged point scatters as much about whatever the law predicts."""
+    if fitted not in _NOISE:
+        noises = [logging_noise(np.diff(total)) for _, total, _ in _running_residuals(fitted)]
+        _NOISE[fitted] = float(np.sqrt(np.mean(np.square(noises)))) if noises else 0.0
+    return _NOISE[fitted]
+
+
+def share_residuals(target: FittedLaw, source: FittedLaw) -> None:
+    """Give ``target`` the fitted runs' residuals of ``source``: a size-aware fit seen at one
+    size (:mod:`lrcurve.size_fit`) cannot evaluate its runs of other sizes itself."""
+    _RESIDUALS[target] = _running_residuals(source)
+
+
+def local_misfit(
+    fitted: FittedLaw, steps: NDArray[np.int64], window: int, lr: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``f(t)``: at each of ``steps``, the ``|mean|`` of the relative residuals logged within
+    ``window / 2`` steps of it (after warmup, including the steps the fit skipped) of the
+    fitted run whose LR there is nearest the predicted schedule's ``lr`` (per step, warmup
+    held; the largest among equally near runs). A step outside a run is taken as its nearest
+    logged one, and its LR as its last: its misfit and LR are held beyond it."""
+    best = np.full(steps.size, np.inf)
+    out = np.zeros(steps.size)
+    for at, total, run_lr in _running_residuals(fitted):
+        near = np.clip(steps, at[0], at[-1])
+        lo = np.searchsorted(at, near - window / 2)
+        hi = np.searchsorted(at, near + window / 2, side="right")
+        mean = np.abs(total[hi] - total[lo]) / np.maximum(hi - lo, 1)
+        gap = np.abs(run_lr[np.minimum(steps, run_lr.size) - 1] - lr[steps - 1])
+        tie = np.isclose(gap, best, rtol=1e-9, atol=0.0)
+        out = np.where(gap < best, mean, np.where(tie, np.maximum(out, mean), out))
+        best = np.minimum(best, gap)
+    return out
+
+
+def history_departure(
+    fitted: FittedLaw,
+    steps: NDArray[np.int64],
+    lr: NDArray[np.float64],
+    peak: float,
+    model_size: float | None = None,
+) -> NDArray[np.float64]:
+    """``h(t)``: how far the schedule's LR history up to each of ``steps`` departs from the
+    nearest fitted run's, ``min_j max_{s <= t} |lr(s) - lr_j(s)| / (min(lr(s), lr_j(s)) + eps
+    peak)`` (per step, warmup held; ``eps`` :data:`DEPARTURE_FLOOR`), at most 1. A run logged
+    only to a step before ``t``, or of another model size than ``model_size``, did not see
+    that history (1). ``h = 0`` where the schedule so far is a fitted run's (a branch before
+    its cooldown, the stable part of a WSD run fitted with a constant run): the law's error
+    there is that run's own residual, not an extrapolation. A largest gap rather than a mean,
+    as the law's annealing term answers a recent gap fully; relative to the lower LR, as a gap
+    near the end of a decay moves the loss most (a linear decay to 0 and a cosine one to 10 %
+    of the peak differ by 0.09 of the peak at most, yet their final losses by 0.5 %: the 124M
+    sweeps)."""
+    out = np.ones(steps.size)
+    for run, run_lr in zip(fitted.runs, fitted_lrs(fitted)):
+        if model_size is not None and run.model_size not in (None, model_size):
+            continue
+        n = min(run_lr.size, lr.size)
+        low = np.minimum(lr[:n], run_lr[:n]) + DEPARTURE_FLOOR * peak
+        gap = np.maximum.accumulate(np.abs(lr[:n] - run_lr[:n]) / low)
+        seen = np.where(steps <= n, gap[np.minimum(steps, n) - 1], 1.0)
+        out = np.minimum(out, seen)
+    return out
