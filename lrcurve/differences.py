@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 EFFECT_ERROR = 0.9
 DISTANCE_ERROR = 0.01  # a, relative loss error per unit of schedule distance D_ij
 PROFILE_SEGMENTS = 20  # D_ij compares the mean LR of this many equal parts of the run
-DIFFERENCE_QUANTILES: tuple[tuple[float, float], ...] = ((0.5, 0.51), (0.8, 0.641), (0.9, 0.691))
+DIFFERENCE_QUANTILES: tuple[tuple[float, float], ...] = ((0.5, 0.512), (0.8, 0.641), (0.9, 0.696))
 
 
 @dataclass(frozen=True)
