@@ -29,6 +29,7 @@ from lrcurve.errors import InputError, ParameterError
 from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit, fit_window
 from lrcurve.laws import LAWS, law_class, make_law
 from lrcurve.laws.base import Law
+from lrcurve.laws.peak_lr import PEAK_EXPONENTS
 from lrcurve.metrics import Scores, score
 from lrcurve.prediction import AgainstMeasured
 from lrcurve.regime import nearest_peak_said
@@ -73,7 +74,11 @@ class LawResult:
 
     @property
     def n_params(self) -> int:
-        return len(self.fitted.params)
+        """The law's parameters on these runs: a peak-LR exponent held at 1 (runs of one peak
+        LR: the published law) is not one of them. The tie-break's count; AIC and BIC count
+        only what the fit estimated (:attr:`~lrcurve.fitted.FittedLaw.n_free`)."""
+        held = set(self.fitted.held) & set(PEAK_EXPONENTS)
+        return len(self.fitted.params) - len(held)
 
     @property
     def n_points(self) -> int:

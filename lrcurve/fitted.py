@@ -143,16 +143,22 @@ class FittedLaw:
         return float(self.n_fit_points * np.log(self.fit_rss / self.n_fit_points))
 
     @property
+    def n_free(self) -> int:
+        """How many parameters the fit estimated (those it held are not counted)."""
+        return len(self.params) - len(set(self.held) & {p.name for p in self.params})
+
+    @property
     def aic(self) -> float | None:
-        """Akaike's criterion on the fit window's relative residuals (None in old fit files)."""
+        """Akaike's criterion on the fit window's relative residuals, with the parameters the
+        fit estimated (None in old fit files)."""
         base = self._log_mean_square()
-        return None if base is None else base + 2 * len(self.params)
+        return None if base is None else base + 2 * self.n_free
 
     @property
     def bic(self) -> float | None:
         """The Bayesian (Schwarz) criterion on the same residuals (None in old fit files)."""
         base = self._log_mean_square()
-        return None if base is None else base + len(self.params) * np.log(self.n_fit_points)
+        return None if base is None else base + self.n_free * np.log(self.n_fit_points)
 
     def _checked(
         self, loss: NDArray[np.float64], steps: NDArray[np.int64], schedule: Schedule

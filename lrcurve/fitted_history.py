@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.laws.base import LRHistory
+from lrcurve.sizes import same_size
 
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
 DEPARTURE_FLOOR = 0.1  # eps: an LR gap counts relative to the lower LR plus eps times the peak
@@ -119,11 +120,14 @@ def history_departure(
     sweeps)."""
     out = np.ones(steps.size)
     for run, run_lr in zip(fitted.runs, fitted_lrs(fitted)):
-        if model_size is not None and run.model_size not in (None, model_size):
+        size = run.model_size
+        if not (model_size is None or size is None or same_size(size, model_size)):
             continue
         n = min(run_lr.size, lr.size)
         low = np.minimum(lr[:n], run_lr[:n]) + DEPARTURE_FLOOR * peak
         gap = np.maximum.accumulate(np.abs(lr[:n] - run_lr[:n]) / low)
-        seen = np.where(steps <= n, gap[np.minimum(steps, n) - 1], 1.0)
-        out = np.minimum(out, seen)
+        # beyond the run's last logged step the history is longer than any it saw: its
+        # departure grows with the share of the history it did not see, smoothly from the gap
+        beyond = np.maximum(steps - run_lr.size, 0) / np.maximum(steps, 1)
+        out = np.minimum(out, np.maximum(gap[np.minimum(steps, n) - 1], beyond))
     return out

@@ -69,13 +69,21 @@ def parse_file_size(text: str, param: str = "model_size") -> tuple[str, float]:
     return path, parse_size(size, param)
 
 
+SAME_SIZE = 0.01  # sizes this close (relative) are one size: a count and its rounded ``25M``
+
+
+def same_size(a: float, b: float) -> bool:
+    """Are ``a`` and ``b`` one model size (within :data:`SAME_SIZE`)?"""
+    return abs(a - b) <= SAME_SIZE * max(a, b)
+
+
 def agreed_size(sources: Iterable[tuple[str, float | None]], what: str) -> float | None:
     """The one size given by ``sources`` (each ``(where it came from, N or None)``); refuses
     two that disagree by more than 1 % (a count and its rounded ``25M`` agree)."""
     found = [(where, float(n)) for where, n in sources if n is not None]
     for where, n in found[1:]:
         first_where, first = found[0]
-        if abs(n - first) > 0.01 * max(n, first):
+        if not same_size(n, first):
             raise ParameterError(
                 f"{what}: model size {format_size(first)} from {first_where} disagrees with "
                 f"{format_size(n)} from {where}",
@@ -104,7 +112,7 @@ def size_ratio(n: float, sizes: Iterable[float]) -> float:
 def size_said(n: float | None, sizes: tuple[float, ...]) -> Said | None:
     """Said when ``n`` is not a fitted size: beyond ``FAR_SIZE_FACTOR`` times the largest (a
     long extrapolation, allowed), or any other unseen size."""
-    if n is None or not sizes or any(abs(n - s) <= 1e-6 * s for s in sizes):
+    if n is None or not sizes or any(same_size(n, s) for s in sizes):
         return None
     largest = max(sizes)
     fitted = ", ".join(format_size(s) for s in sizes)
@@ -139,7 +147,7 @@ def refuse_size_free(law: Law, sizes: tuple[float, ...], model_size: float | Non
     give the fitted size's curve): the CLI's ``--params N`` on a size-free fit."""
     if model_size is None or law.size_aware:
         return
-    if not any(abs(model_size - n) <= 1e-6 * n for n in sizes):
+    if not any(same_size(model_size, n) for n in sizes):
         fitted = ", ".join(format_size(n) for n in sizes) or "runs of no given size"
         raise ParameterError(
             f"the {law.name} law is size-free, fitted on {fitted}; to predict "

@@ -96,6 +96,7 @@ RECENT_FRACTION = 0.05  # W, the window of a recent LR fall, as a fraction of th
 STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 % (constant runs)
 
 
+MAX_LEVEL = 0.9999  # the highest interval level accepted
 SIZE_FACTOR = 0.005  # c_size, relative error per unit of ln(N / N_max): docs/model-size.md
 
 
@@ -176,6 +177,8 @@ def z_value(level: float) -> float:
         raise ParameterError(
             f"the level must lie strictly between 0 and 1, not {level}", param="level"
         )
+    if level > MAX_LEVEL:  # 0.5 + level / 2 rounds to 1 near it; such tails are not learned
+        raise ParameterError(f"the level must be at most {MAX_LEVEL}, not {level}", param="level")
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 

@@ -178,7 +178,7 @@ def test_aic_and_bic_come_from_the_fit_residuals_and_survive_a_fit_file():
 def constructed(name, n_params, *mapes):
     """A LawResult with ``n_params`` parameters and these held-out MAPEs (nothing else is needed to
     rank it)."""
-    fitted = SimpleNamespace(params=(None,) * n_params)
+    fitted = SimpleNamespace(params=(None,) * n_params, held=())
     return LawResult(
         name, fitted, tuple(Heldout(None, fitted, SimpleNamespace(mape=m)) for m in mapes)
     )

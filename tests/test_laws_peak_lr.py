@@ -20,6 +20,7 @@ from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 from lrcurve.laws.peak_lr import distinct_peaks, peak_holds
 from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
+from lrcurve.schedules.compose import rewarmup
 from lrcurve.size_fit import fitted_at_size
 
 SIZES = (25e6, 100e6, 400e6)
@@ -50,6 +51,7 @@ def test_one_peak_lr_holds_them_at_1_without_a_note():
     truth = np.r_[TRUTH[:-2], 1.0, 1.0]
     fitted = fit(_runs(truth, one_peak), MomentumSizeLaw(), backtest=False)
     assert {"kappa", "mu"} <= set(fitted.held) and not fitted.warnings
+    assert fitted.n_free == len(fitted.params) - len(fitted.held)  # AIC/BIC count the fitted
     assert fitted.values == pytest.approx(truth, rel=1e-3)
 
 
@@ -155,3 +157,16 @@ def test_a_fit_of_two_peak_lrs_has_seen_both():
     assert far is not None and "fitted runs' 0.0006" in far
     wsd = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
     assert not any("peak LR" in short for short, _ in fitted.regime(wsd, 6000, model_size=1e8))
+
+
+def test_a_loss_does_not_depend_on_a_later_re_warmup_to_a_higher_peak():
+    """The peak a run is scaled by is its first phase's: a re-warmup to twice the LR after
+    step 3000 left the loss before it as it was (it used the whole history's maximum)."""
+    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+    base = make_schedule("constant", steps=6000, peak=3e-4, warmup=200)
+    steps = np.arange(100, 3001, 100)
+    before = fitted.predict(base, 6000, model_size=1e8, level=None).loss[steps - 1]
+    for peak in (3e-4, 6e-4):
+        later = rewarmup(base, 3000, make_schedule("cosine", steps=3000, peak=peak), 500)
+        after = fitted.predict(later, 6000, model_size=1e8, level=None).loss[steps - 1]
+        assert after == pytest.approx(before, rel=1e-12)

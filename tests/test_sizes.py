@@ -372,3 +372,14 @@ def test_optimize_and_a_size_free_fit_at_another_size_from_the_cli(size_fit_dir,
     assert r.returncode == 0, r.stderr
     r = cli("predict", "free.json", "--params", "400M")
     assert r.returncode == 2 and "the momentum law is size-free, fitted on 25M" in r.stderr
+
+
+def test_check_takes_the_runs_size_from_params(size_fit_dir, cli):
+    """check on a size-aware fit needs the run's size; it named --params, which check lacked."""
+    d, files = size_fit_dir
+    run = str(files[1])  # the 25M cosine run, a fitted one
+    ok = cli("check", "lrcurve.fit.json", run, "--params", f"{run}=25M", cwd=d)
+    assert ok.returncode == 0, ok.stderr
+    assert "inside the 90 % predictive band" in ok.stdout
+    missing = cli("check", "lrcurve.fit.json", run, cwd=d)
+    assert missing.returncode == 2 and "--params" in missing.stderr.splitlines()[-1]

@@ -138,7 +138,7 @@ def test_it_is_wider_than_the_parameter_noise(fitted, scale):
     assert np.all(interval.sd[WARMUP:] >= stderr[WARMUP:])
 
 
-@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, -0.1])
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, -0.1, 0.9999999999999999, 0.99999])
 def test_a_level_outside_0_1_is_refused_naming_the_parameter(level):
     with pytest.raises(ParameterError) as error:
         z_value(level)
@@ -304,13 +304,20 @@ def test_the_history_departure_is_zero_where_a_fitted_run_ran_the_schedule(fitte
     assert 0.0 < wsd.departure[3] < wsd.departure[4] <= 1.0
     cosine = extrapolation(fitted, schedule("cosine", STEPS), steps)
     assert np.all(cosine.departure == 0.0)
-    longer = extrapolation(fitted, schedule("constant", 2 * STEPS), np.array([STEPS, STEPS + 1]))
-    assert list(longer.departure) == [0.0, 1.0]
+    # beyond the last logged step it grows with the share of the history no run saw, smoothly
+    # (it jumped to 1 one step past it, and the interval 5-16x with it: review 2026-11-29)
+    at = np.array([STEPS, STEPS + 1, 2 * STEPS], dtype=np.int64)
+    longer = extrapolation(fitted, schedule("constant", 2 * STEPS), at)
+    assert longer.departure == pytest.approx([0.0, 1 / (STEPS + 1), 0.5])
+    band = predictive_interval(fitted, schedule("constant", 2 * STEPS), at[:2])
+    assert band.half_width[1] == pytest.approx(band.half_width[0], rel=0.05)
     lr = LRHistory.of(schedule("cosine", STEPS), STEPS).held
     assert np.all(history_departure(fitted, steps, lr, PEAK, model_size=1e9) == 0.0)  # no size
     sized = replace(fitted, runs=tuple(replace(r, model_size=1e8) for r in fitted.runs))
     assert np.all(history_departure(sized, steps, lr, PEAK, model_size=1e8) == 0.0)
     assert np.all(history_departure(sized, steps, lr, PEAK, model_size=1e9) == 1.0)
+    # a size typed as displayed ("100.4M" of 1.004e8 parameters) is the fitted size
+    assert np.all(history_departure(sized, steps, lr, PEAK, model_size=1.004e8) == 0.0)
 
 
 def test_where_the_history_was_seen_the_interval_is_the_runs_own_misfit_and_noise(fitted, scale):

@@ -20,6 +20,7 @@ from lrcurve.cli.flags import (
     LrCol,
     Parent,
     RunCol,
+    RunParams,
     StepCol,
 )
 from lrcurve.cli.schedule_flags import (
@@ -218,6 +219,7 @@ def check_command(
     smooth: CheckSmooth = "auto",
     parent: Parent = "auto",
     label: Labels = None,
+    params: RunParams = None,
 ) -> None:
     """Compare a run's logged loss with the loss the fit predicts for its schedule.
 

@@ -29,19 +29,39 @@ SAME_PEAK = 1.05  # peak LRs within 5 % are one peak LR (a logged LR is rounded)
 KAPPA_START = 0.25  # a second start for kappa: the scaling families fit 0-0.2
 
 
+def first_peak(history: LRHistory) -> float:
+    """The peak LR of a run's first phase: the highest LR (warmup held) before the LR rises
+    again after its first rise has ended (a re-warmup), 0 for an empty history. A re-warmup to
+    a higher LR later does not change it, so a loss never depends on the LR of later steps."""
+    held = history.held
+    if not held.size:
+        return 0.0
+    rising = np.diff(held) > 1e-6 * float(held.max())
+    stopped = np.flatnonzero(~rising)
+    if not stopped.size:  # it only rises
+        return float(held[-1])
+    again = np.flatnonzero(rising[stopped[0] :])
+    end = stopped[0] + again[0] + 1 if again.size else held.size
+    return float(held[:end].max())
+
+
 def log_peak(history: LRHistory) -> float:
-    """``ln(peak / P_REF)`` of a run's LR (0 when it never rises above 0)."""
-    peak = float(history.held.max()) if history.held.size else 0.0
+    """``ln(peak / P_REF)`` of a run's :func:`first_peak` (0 when it never rises above 0)."""
+    peak = first_peak(history)
     return float(np.log(peak / P_REF)) if peak > 0 else 0.0
 
 
 def distinct_peaks(histories: Iterable[LRHistory]) -> list[float]:
-    """The distinct peak LRs (within :data:`SAME_PEAK`) of ``histories``, ascending."""
+    """The distinct peak LRs (:func:`first_peak`, within :data:`SAME_PEAK`) of ``histories``,
+    ascending."""
     out: list[float] = []
-    for peak in sorted(float(h.held.max()) for h in histories if h.held.size):
+    for peak in sorted(first_peak(h) for h in histories if h.held.size):
         if not out or peak > out[-1] * SAME_PEAK:
             out.append(peak)
     return out
+
+
+PEAK_EXPONENTS = ("kappa", "mu")  # the size-aware laws' names of the two exponents
 
 
 def peak_holds(
