@@ -69,17 +69,23 @@ def parse_file_size(text: str, param: str = "model_size") -> tuple[str, float]:
     return path, parse_size(size, param)
 
 
-def agreed_size(sources: Iterable[tuple[str, float | None]], what: str) -> float | None:
+def agreed_size(
+    sources: Iterable[tuple[str, float | None]],
+    what: str,
+    quantity: str = "model size",
+    param: str = "model_size",
+) -> float | None:
     """The one size given by ``sources`` (each ``(where it came from, N or None)``); refuses
-    two that disagree by more than 1 % (a count and its rounded ``25M`` agree)."""
+    two that disagree by more than 1 % (a count and its rounded ``25M`` agree). ``quantity``
+    and ``param`` name another count so checked (tokens per step)."""
     found = [(where, float(n)) for where, n in sources if n is not None]
     for where, n in found[1:]:
         first_where, first = found[0]
         if abs(n - first) > 0.01 * max(n, first):
             raise ParameterError(
-                f"{what}: model size {format_size(first)} from {first_where} disagrees with "
+                f"{what}: {quantity} {format_size(first)} from {first_where} disagrees with "
                 f"{format_size(n)} from {where}",
-                param="model_size",
+                param=param,
             )
     return found[0][1] if found else None
 

@@ -19,6 +19,7 @@ from lrcurve.cli.flags import (
     Parent,
     RunCol,
     RunParams,
+    RunTokens,
     Skip,
     Smooth,
     StepCol,
@@ -121,6 +122,7 @@ def fit_command(
     smooth: Smooth = "auto",
     parent: Parent = "auto",
     params: RunParams = None,
+    run_tokens: RunTokens = None,
     label: Labels = None,
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""

@@ -205,6 +205,15 @@ RunParams = Annotated[
         show_default=False,
     ),
 ]
+RunTokens = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tokens-per-step",
+        help="A run file's tokens per optimizer step (batch x sequence length) as FILE=N; "
+        "repeat for each file (default: the file's tokens_per_step column or W&B config).",
+        show_default=False,
+    ),
+]
 TargetParams = Annotated[
     str | None,
     typer.Option(

@@ -121,4 +121,13 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
             [(branch.source or branch.name, branch.model_size), (parent.source, parent.model_size)],
             f"{branch.source or branch.name} stitched onto its parent",
         ),
+        tokens_per_step=agreed_size(
+            [
+                (branch.source or branch.name, branch.tokens_per_step),
+                (parent.source, parent.tokens_per_step),
+            ],
+            f"{branch.source or branch.name} stitched onto its parent",
+            "tokens per step",
+            "tokens_per_step",
+        ),
     )
