@@ -11,7 +11,14 @@ runs says so (:func:`batch_warning`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
+
+import numpy as np
+
+from lrcurve.errors import ParameterError
+from lrcurve.runs import Run
+from lrcurve.schedules import Piecewise, Schedule
 
 SAME_TOKENS_RTOL = 0.01  # tokens per step within 1 % are one batch size
 NAMED_RUNS = 3  # runs named per value in the warning
@@ -49,3 +56,60 @@ def batch_warning(runs: Sequence[Any]) -> str | None:
         f"of {ratio:.3g}x the tokens counts once; fit runs of one batch size, or log their "
         "steps in a common unit of tokens"
     )
+
+
+def stretched(schedule: Schedule, k: float, n_steps: int) -> Piecewise:
+    """``schedule`` over ``n_steps`` steps on a clock of ``1/k`` of its steps: clock step ``t``
+    has the LR of step ``ceil(t / k)`` (``k = 2``: each step twice at its LR)."""
+    lr = schedule.per_step(n_steps)
+    at = np.arange(1, max(round(k * n_steps), 2) + 1)
+    index = np.clip(np.ceil(at / k).astype(np.int64), 1, n_steps) - 1
+    return Piecewise(at.astype(np.float64), lr[index], round(k * schedule.warmup_steps))
+
+
+def on_clock(run: Run, unit: float) -> Run:
+    """``run`` counted in steps of ``unit`` tokens: a run of ``k x unit`` tokens a step has
+    each of its steps counted ``k`` times at its LR (its schedule stretched ``k``-fold)."""
+    if run.tokens_per_step is None:
+        raise ParameterError(
+            f"{run.label}: its tokens per step are not known (no batch size and sequence length "
+            "in its W&B config or table); give them",
+            param="tokens_per_step",
+        )
+    k = run.tokens_per_step / unit
+    if abs(k - 1) <= SAME_TOKENS_RTOL:
+        return replace(run, tokens_per_step=unit)
+    steps, keep = np.unique(np.round(k * run.steps).astype(np.int64), return_index=True)
+    note = (
+        f"{run.label}: {run.tokens_per_step:,.0f} tokens a step, counted as {k:.3g} steps of "
+        f"{unit:,.0f} tokens at its LR"
+    )
+    return replace(
+        run,
+        steps=steps,
+        loss=run.loss[keep],
+        schedule=stretched(run.schedule, k, run.horizon),
+        tokens_per_step=unit,
+        notes=(*run.notes, note),
+        diverged_at=None if run.diverged_at is None else round(k * run.diverged_at),
+    )
+
+
+def token_clock(runs: Sequence[Run]) -> tuple[list[Run], str]:
+    """``runs`` on one clock, steps of the smallest tokens per step among them
+    (:func:`on_clock`), and a note saying so."""
+    groups = batch_groups(runs)
+    if not groups:
+        raise ParameterError(
+            "no run says its tokens per step (no batch size and sequence length in a W&B "
+            "config or table); give them",
+            param="tokens_per_step",
+        )
+    unit = groups[0][0]
+    clocked = [on_clock(run, unit) for run in runs]
+    note = (
+        f"steps counted in units of {unit:,.0f} tokens (the smallest tokens per step fitted): "
+        "a run of k times the tokens a step counts each step k times at its LR; predict, "
+        "optimize and check take the target's tokens per step to map back"
+    )
+    return clocked, note
