@@ -53,8 +53,8 @@ def batch_warning(runs: Sequence[Any]) -> str | None:
     ratio = groups[-1][0] / groups[0][0]
     return (
         f"the runs differ in tokens per step: {values}; the laws count optimizer steps: a step "
-        f"of {ratio:.3g}x the tokens counts once; fit runs of one batch size, or log their "
-        "steps in a common unit of tokens"
+        f"of {ratio:.3g}x the tokens counts once; fit runs of one batch size, or count steps "
+        "on a common clock of tokens (lrcurve fit --clock tokens; lrcurve.tokens.token_clock)"
     )
 
 
@@ -109,7 +109,59 @@ def token_clock(runs: Sequence[Run]) -> tuple[list[Run], str]:
     clocked = [on_clock(run, unit) for run in runs]
     note = (
         f"steps counted in units of {unit:,.0f} tokens (the smallest tokens per step fitted): "
-        "a run of k times the tokens a step counts each step k times at its LR; predict, "
-        "optimize and check take the target's tokens per step to map back"
+        "a run of k times the tokens a step counts each step k times at its LR; a prediction "
+        "takes the target's tokens per step to map back to its steps"
     )
     return clocked, note
+
+
+def fitted_unit(fitted: Any) -> float:
+    """The one tokens per step of ``fitted``'s runs (on a common clock, its unit); refused when
+    they differ or are unknown."""
+    groups = batch_groups(fitted.runs)
+    if len(groups) != 1 or any(r.tokens_per_step is None for r in fitted.runs):
+        said = "differ in" if len(groups) > 1 else "do not all say their"
+        raise ParameterError(
+            f"the fitted runs {said} tokens per step, so a target's cannot be mapped onto "
+            "their clock; fit runs of one batch size, or on a clock of tokens",
+            param="tokens_per_step",
+        )
+    return groups[0][0]
+
+
+def predict_at_batch(
+    fitted: Any, schedule: Schedule, n_steps: int, tokens_per_step: float, **options: Any
+) -> Any:
+    """``fitted.predict`` for a run of ``tokens_per_step`` tokens a step: its schedule counted on
+    the fitted runs' clock (:func:`stretched`, ``k = tokens_per_step / unit``), the prediction
+    read back at its own steps ``1..n_steps``."""
+    if not tokens_per_step > 0:
+        raise ParameterError(f"must be above 0, got {tokens_per_step:g}", param="tokens_per_step")
+    k = tokens_per_step / fitted_unit(fitted)
+    if abs(k - 1) <= SAME_TOKENS_RTOL:
+        return fitted.predict(schedule, n_steps, **options)
+    clock_steps = max(round(k * n_steps), 2)
+    on_clock_ = fitted.predict(stretched(schedule, k, n_steps), clock_steps, **options)
+    at = np.clip(np.round(k * np.arange(1, n_steps + 1)).astype(np.int64), 1, clock_steps) - 1
+
+    def back(values: Any) -> Any:
+        return None if values is None else values[at]
+
+    return replace(
+        on_clock_,
+        schedule=schedule,
+        steps=np.arange(1, n_steps + 1, dtype=np.int64),
+        lr=on_clock_.lr[at],
+        loss=on_clock_.loss[at],
+        loss_stderr=back(on_clock_.loss_stderr),
+        sd=back(on_clock_.sd),
+    )
+
+
+def clock_said(fitted: Any, tokens_per_step: float) -> str:
+    """How a target of ``tokens_per_step`` tokens a step is counted on ``fitted``'s clock."""
+    unit = fitted_unit(fitted)
+    return (
+        f"the target's {tokens_per_step:,.0f} tokens a step counted as "
+        f"{tokens_per_step / unit:.3g} steps of {unit:,.0f} tokens, the fitted runs' clock"
+    )

@@ -130,7 +130,8 @@ def test_a_fit_of_two_batch_sizes_warns_once_and_keeps_it_in_the_fit_file(tmp_pa
     assert mixed == [
         "the runs differ in tokens per step: 102,400 (a, b); 200,000 (c); the laws count "
         "optimizer steps: a step of 1.95x the tokens counts once; fit runs of one batch size, "
-        "or log their steps in a common unit of tokens"
+        "or count steps on a common clock of tokens (lrcurve fit --clock tokens; "
+        "lrcurve.tokens.token_clock)"
     ]
     save_fit(fitted, tmp_path / "f.json")
     loaded = load_fit(tmp_path / "f.json")

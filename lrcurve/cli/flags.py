@@ -214,6 +214,15 @@ RunTokens = Annotated[
         show_default=False,
     ),
 ]
+TargetTokens = Annotated[
+    float | None,
+    FloatOption(
+        "--tokens-per-step",
+        help="The target run's tokens per optimizer step: its schedule is counted on the clock "
+        "of the fitted runs (of one batch size, or fitted with --clock tokens) and read back at "
+        "its own steps; also the power scheduler's tokens per step.",
+    ),
+]
 TargetParams = Annotated[
     str | None,
     typer.Option(
