@@ -13,7 +13,7 @@ from lrcurve.fitfile import load_fit, save_fit
 from lrcurve.fitting import fit
 from lrcurve.io import read_runs
 from lrcurve.io.tokens import parse_tokens
-from lrcurve.tokens import batch_warning
+from lrcurve.tokens import batch_warning, on_clock, predict_at_batch, token_clock
 from tests.conftest import data_path
 
 WANDB = "lr-scheduling", "data"
@@ -165,3 +165,67 @@ def test_a_fit_file_without_tokens_per_step_loads(tmp_path):
     assert all(r.tokens_per_step is None for r in fitted.runs)
     assert not any("tokens per step" in w for w in fitted.warnings)
     assert np.isfinite(fitted.params[0].value)
+
+
+# --- a common clock of tokens --------------------------------------------------------------
+
+
+def test_on_clock_counts_each_step_of_k_times_the_tokens_k_times_at_its_lr():
+    run = read_runs(_export(BIG))[0]
+    clocked = on_clock(run, 102400)
+    assert np.array_equal(clocked.steps, 2 * run.steps)
+    assert np.array_equal(clocked.loss, run.loss)
+    n = run.last_step
+    assert np.array_equal(clocked.schedule.per_step(2 * n), np.repeat(run.schedule.per_step(n), 2))
+    assert clocked.warmup_steps == 2 * run.warmup_steps and clocked.tokens_per_step == 102400
+    assert "204,800 tokens a step, counted as 2 steps of 102,400 tokens" in clocked.notes[-1]
+    same = on_clock(run, 204800)
+    assert same.steps is run.steps and same.tokens_per_step == 204800
+
+
+def test_token_clock_fits_without_the_warning_and_refuses_an_unknown_batch(tmp_path):
+    runs = read_runs(
+        _table(tmp_path / "t.csv", {"a": ("1e5", 1e-3), "b": ("1e5", 2e-3), "c": ("2e5", 1e-3)})
+    )
+    clocked, note = token_clock(runs)
+    assert [r.last_step for r in clocked] == [4000, 4000, 8000]
+    assert "units of 100,000 tokens" in note
+    assert not any("tokens per step" in w for w in fit(clocked, backtest=False).warnings)
+    unknown = read_runs(_table(tmp_path / "u.csv", {"a": ("1e5", 1e-3), "b": ("", 1e-3)}))
+    with pytest.raises(ParameterError, match="b: its tokens per step are not known") as err:
+        token_clock(unknown)
+    assert err.value.param == "tokens_per_step"
+
+
+def test_a_target_of_twice_the_batch_is_predicted_on_the_fitted_clock(tmp_path):
+    runs = read_runs(_table(tmp_path / "t.csv", {"a": ("1e5", 1e-3), "b": ("1e5", 5e-4)}))
+    fitted = fit(runs, backtest=False)
+    constant = runs[0].schedule
+    doubled = predict_at_batch(fitted, constant, 3000, 2e5, level=0.9)
+    plain = fitted.predict(constant, 6000, level=0.9)
+    assert doubled.steps.tolist() == list(range(1, 3001))
+    assert np.allclose(doubled.loss, plain.loss[1::2]) and np.allclose(doubled.sd, plain.sd[1::2])
+    same = predict_at_batch(fitted, constant, 3000, 1e5, level=0.9)
+    assert np.allclose(same.loss, plain.loss[:3000])
+    with pytest.raises(ParameterError, match="must be above 0"):
+        predict_at_batch(fitted, constant, 3000, 0.0)
+
+
+def test_fit_clock_tokens_and_predict_tokens_per_step_from_the_cli(cli, tmp_path):
+    table = _table(tmp_path / "t.csv", {"a": ("1e5", 1e-3), "b": ("1e5", 2e-3), "c": ("2e5", 1e-3)})
+    r = cli("fit", table, "-o", "mixed.json")
+    assert r.returncode == 0, r.stderr
+    assert "warning: the runs differ in tokens per step" in r.stderr
+    r = cli("predict", "mixed.json", "--tokens-per-step", "2e5")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--tokens-per-step: the fitted runs differ in tokens per step" in r.stderr
+    r = cli("fit", table, "--clock", "tokens", "-o", "clock.json")
+    assert r.returncode == 0, r.stderr
+    assert "differ in tokens per step" not in r.stderr
+    assert "c: 200,000 tokens a step, counted as 2 steps of 100,000 tokens" in r.stderr
+    r = cli("predict", "clock.json", "--schedule", "constant", "--tokens-per-step", "2e5", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "the target's 200,000 tokens a step counted as 2 steps of 100,000" in r.stderr
+    assert any("units of 100,000 tokens" in w for w in json.loads(r.stdout)["warnings"])
+    r = cli("fit", table, "--clock", "hours")
+    assert r.returncode == 2 and "--clock: must be one of steps, tokens, got 'hours'" in r.stderr
