@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lrcurve.errors import ParameterError
@@ -60,13 +60,18 @@ def parse_size(text: str, param: str = "model_size") -> float:
 
 def parse_file_size(text: str, param: str = "model_size") -> tuple[str, float]:
     """``FILE=N`` (a run file and its model size, as :func:`parse_size` reads it)."""
-    path, sep, size = str(text).rpartition("=")
+    return parse_file_value(text, parse_size, "model size (e.g. a.csv=25M)", param)
+
+
+def parse_file_value(
+    text: str, parse: Callable[[str, str], float], what: str, param: str
+) -> tuple[str, float]:
+    """``FILE=N``: a run file and a value of it that ``parse(N, param)`` reads; ``what`` names
+    the value (with an example) in the refusal of a text without ``FILE=``."""
+    path, sep, value = str(text).rpartition("=")
     if not sep or not path:
-        raise ParameterError(
-            f"{text!r}: write FILE=N, the run file and its model size (e.g. a.csv=25M)",
-            param=param,
-        )
-    return path, parse_size(size, param)
+        raise ParameterError(f"{text!r}: write FILE=N, the run file and its {what}", param=param)
+    return path, parse(value, param)
 
 
 def agreed_size(

@@ -114,6 +114,9 @@ def test_tokens_per_step_flag_must_name_a_run_file(cli):
     r = cli("fit", _export(SMALL), "--tokens-per-step", "other.json=1e5")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "--tokens-per-step: other.json=1e5: other.json is not one of the run files" in r.stderr
+    r = cli("fit", _export(SMALL), "--tokens-per-step", "1e5")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "'1e5': write FILE=N, the run file and its tokens per step" in r.stderr
 
 
 # --- the fit's warning ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ from lrcurve.errors import ParameterError, ReadError
 from lrcurve.io.files import read_json
 from lrcurve.io.wandb_config import tokens_per_step, unwrap_config
 from lrcurve.runs import Run
-from lrcurve.sizes import parse_size
+from lrcurve.sizes import parse_file_value, parse_size
 
 TOKENS_NAMES = ("tokens_per_step", "batch_tokens")
 
@@ -47,13 +47,7 @@ def parse_tokens(text: str, param: str = "tokens_per_step") -> float:
 
 def parse_file_tokens(text: str, param: str = "tokens_per_step") -> tuple[str, float]:
     """``FILE=N``: a run file and its tokens per step (as :func:`parse_tokens` reads them)."""
-    path, sep, value = str(text).rpartition("=")
-    if not sep or not path:
-        raise ParameterError(
-            f"{text!r}: write FILE=N, the run file and its tokens per step (e.g. a.json=204800)",
-            param=param,
-        )
-    return path, parse_tokens(value, param)
+    return parse_file_value(text, parse_tokens, "tokens per step (e.g. a.json=204800)", param)
 
 
 def with_config_tokens(run: Run, config: Mapping[str, Any], where: str) -> Run:
