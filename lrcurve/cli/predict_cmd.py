@@ -238,12 +238,14 @@ def predict_command(
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.sizes import parse_size
 
-    power = tokens_per_step if schedule == "power" else None  # else the target's batch only
-    main = ScheduleSpec.pick({**locals(), "tokens_per_step": power})
+    power = "power" in (schedule, then)  # the power scheduler takes it too
+    main = ScheduleSpec.pick({**locals(), "tokens_per_step": tokens_per_step if power else None})
     model_size = None if params is None else parse_size(params)
     specs = [main, *(parse_compare(text, main) for text in compare_to or [])]
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
+    if power and all(r.tokens_per_step is None for r in fitted.runs):
+        tokens_per_step = None  # the power scheduler's alone: the fit has no clock to map onto
     built, used = _build(fitted, specs, ["", *(compare_to or [])])
     runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     check_outputs(force, output, plot)  # again: the fit file and every file read are inputs now
