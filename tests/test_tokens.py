@@ -232,3 +232,19 @@ def test_fit_clock_tokens_and_predict_tokens_per_step_from_the_cli(cli, tmp_path
     assert any("units of 100,000 tokens" in w for w in json.loads(r.stdout)["warnings"])
     r = cli("fit", table, "--clock", "hours")
     assert r.returncode == 2 and "--clock: must be one of steps, tokens, got 'hours'" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (0, "run 'constant': tokens per step 0.0 is not a number above 0"),
+        (-5, "run 'constant': tokens per step -5.0 is not a number above 0"),
+        ("lots", "could not convert string to float: 'lots'"),
+    ],
+)
+def test_a_fit_file_with_a_bad_tokens_per_step_is_refused(tmp_path, bad, message):
+    data = json.loads(data_path("format1_momentum.fit.json").read_text())
+    data["runs"][0]["tokens_per_step"] = bad
+    (tmp_path / "f.json").write_text(json.dumps(data))
+    with pytest.raises(ReadError, match=rf"f.json: damaged fit file: {message}"):
+        load_fit(tmp_path / "f.json")
