@@ -14,8 +14,9 @@ Scenarios (public data in ``../shared/data``, or ``--data DIR``):
 - ``sp-124m``: the same, sizes up to 124M -> every run of 152M, 209M and 360M;
 - ``sp-209m-tokens``, ``sp-124m-tokens``: the same fits, only the 360M targets (trained with twice
   the batch of the others, 400 sequences a step) on the clock of the others' steps: each of
-  their steps counts two at its LR. The laws count steps, not tokens; this shows what the
-  batch difference costs.
+  their steps counts two at its LR (:func:`lrcurve.tokens.on_clock`, what ``fit --clock
+  tokens`` and ``predict --tokens-per-step`` do). The laws count steps, not tokens; this shows
+  what the batch difference costs.
 
 Per held-out curve: MAPE % over the logged points after warmup, final-loss error %, the 90 %
 interval's half-width at the final step (% of the loss) and whether the final loss is inside;
