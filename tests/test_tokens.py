@@ -4,6 +4,7 @@ fit files, and a fit of runs of two batch sizes says so (issue 15)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from lrcurve.errors import ParameterError, ReadError
 from lrcurve.fitfile import load_fit, save_fit
 from lrcurve.fitting import fit
 from lrcurve.io import read_runs
+from lrcurve.io.stitch import stitch
 from lrcurve.io.tokens import parse_tokens
 from lrcurve.tokens import batch_warning, on_clock, predict_at_batch, token_clock
 from tests.conftest import data_path
@@ -248,3 +250,15 @@ def test_a_fit_file_with_a_bad_tokens_per_step_is_refused(tmp_path, bad, message
     (tmp_path / "f.json").write_text(json.dumps(data))
     with pytest.raises(ReadError, match=rf"f.json: damaged fit file: {message}"):
         load_fit(tmp_path / "f.json")
+
+
+def test_a_branch_stitched_onto_a_parent_of_another_batch_is_refused():
+    branch = read_runs(
+        data_path(*WANDB, "ann0.2" + BIG[2:].replace("iter50000", "iter37500") + TAIL),
+        parent="none",
+    )[0]
+    parent = read_runs(_export(BIG))[0]
+    fork = int(branch.steps[0]) - 1
+    assert stitch(parent, branch, fork, branch.schedule).tokens_per_step == 204800
+    with pytest.raises(ParameterError, match="stitched onto its parent: tokens per step 205K from"):
+        stitch(replace(parent, tokens_per_step=102400.0), branch, fork, branch.schedule)
