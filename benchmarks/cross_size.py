@@ -14,8 +14,9 @@ Scenarios (public data in ``../shared/data``, or ``--data DIR``):
 - ``sp-124m``: the same, sizes up to 124M -> every run of 152M, 209M and 360M;
 - ``sp-209m-tokens``, ``sp-124m-tokens``: the same fits, only the 360M targets (trained with twice
   the batch of the others, 400 sequences a step) on the clock of the others' steps: each of
-  their steps counts two at its LR. The laws count steps, not tokens; this shows what the
-  batch difference costs.
+  their steps counts two at its LR (:func:`lrcurve.tokens.on_clock`, what ``fit --clock
+  tokens`` and ``predict --tokens-per-step`` do). The laws count steps, not tokens; this shows
+  what the batch difference costs.
 
 Per held-out curve: MAPE % over the logged points after warmup, final-loss error %, the 90 %
 interval's half-width at the final step (% of the loss) and whether the final loss is inside;
@@ -52,8 +53,8 @@ from lrcurve.fitted import FittedLaw
 from lrcurve.laws import make_law
 from lrcurve.metrics import score
 from lrcurve.runs import Run
-from lrcurve.schedules import Piecewise
 from lrcurve.sizes import format_size
+from lrcurve.tokens import batch_groups, on_clock
 from lrcurve.uncertainty import (
     DEFAULT,
     SIZE_FACTOR,
@@ -67,7 +68,6 @@ SCALING = {"sl", "sl53", "sl93", "sl166", "ann0.2"}
 C_GRID = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05)
 LEVEL = 0.9
 CURVE_FROM = 0.1  # whole-curve coverage counts the points after this fraction of a run
-BATCH = 200  # sequences a step of every scaling-family size below 360M (which has 400)
 
 
 @dataclass
@@ -123,45 +123,35 @@ def mpl_scenarios(folder: Path) -> list[Scenario]:
     ]
 
 
-def scaling_runs(folder: Path) -> list[tuple[Run, int]]:
-    """The SlimPajama scaling family, each run with its size from its W&B config, and its
-    batch (sequences a step)."""
+def scaling_runs(folder: Path) -> list[Run]:
+    """The SlimPajama scaling family, each run with its size and tokens per step from its W&B
+    config."""
     with open(folder / "index.csv") as handle:
         rows = [
             r
             for r in csv.DictReader(handle)
             if r["family"] in SCALING and r["dataset"] == "slimpajama"
         ]
-    runs = [(run, int(r["batch_seqs"])) for r in rows for run in read_runs(folder / r["file"])]
-    return sorted(runs, key=lambda rb: (rb[0].model_size, rb[0].name))
-
-
-def in_common_batch(run: Run, batch: int) -> Run:
-    """``run`` on a clock of steps of :data:`BATCH` sequences: each of its steps of ``batch``
-    sequences (a multiple of it) counts ``batch / BATCH`` steps at its LR."""
-    k = batch // BATCH
-    if k == 1:
-        return run
-    lr = run.schedule(np.arange(1, run.last_step + 1))
-    at = np.arange(1, k * run.last_step + 1, dtype=np.float64)
-    schedule = Piecewise(at, np.repeat(lr, k), warmup_steps=k * run.warmup_steps)
-    return replace(run, steps=k * run.steps, schedule=schedule)
+    runs = [run for r in rows for run in read_runs(folder / r["file"])]
+    return sorted(runs, key=lambda r: (r.model_size, r.name))
 
 
 def scaling_scenarios(folder: Path) -> list[Scenario]:
     """``sp-209m`` and ``sp-124m``, and each again (``-tokens``) with its targets of a larger
-    batch on the common batch's clock (the same fit: every fitted run has that batch)."""
+    batch on the fitted runs' clock (:func:`lrcurve.tokens.on_clock`; the same fit: every
+    fitted run has one batch)."""
     runs = scaling_runs(folder)
-    for run, _ in runs:
-        if run.model_size is None:
-            raise SystemExit(f"{run.source}: no model size in its W&B config")
-    sizes = sorted({r.model_size for r, _ in runs})
+    for run in runs:
+        if run.model_size is None or run.tokens_per_step is None:
+            raise SystemExit(f"{run.source}: no model size or batch in its W&B config")
+    sizes = sorted({r.model_size for r in runs})
     out = []
     for name, last_fitted in (("sp-209m", sizes[-2]), ("sp-124m", 124e6)):
-        fitted = [r for r, _ in runs if r.model_size <= last_fitted * 1.01]
-        targets = [(r, b) for r, b in runs if r not in fitted]
-        out.append(Scenario(name, "lr-scheduling", fitted, [r for r, _ in targets]))
-        common = [in_common_batch(r, b) for r, b in targets if b != BATCH]
+        fitted = [r for r in runs if r.model_size <= last_fitted * 1.01]
+        targets = [r for r in runs if r not in fitted]
+        out.append(Scenario(name, "lr-scheduling", fitted, targets))
+        ((unit, _),) = batch_groups(fitted)
+        common = [on_clock(r, unit) for r in targets if r.tokens_per_step > 1.01 * unit]
         out.append(Scenario(f"{name}-tokens", "lr-scheduling", fitted, common))
     return out
 

@@ -115,6 +115,9 @@ def _check_run(fitted: FittedLaw, run: Run) -> None:
     size = run.model_size
     if (size is None and fitted.law.size_aware) or not (size is None or 0 < size < np.inf):
         raise ReadError(f"run {run.name!r}: model size {size} is not a parameter count above 0")
+    tokens = run.tokens_per_step
+    if not (tokens is None or 0 < tokens < np.inf):
+        raise ReadError(f"run {run.name!r}: tokens per step {tokens} is not a number above 0")
     window = fit_window(run, fitted.skip_fraction)
     # a fit lrcurve wrote is within a few percent of its runs where it fitted them
     with np.errstate(all="ignore"):

@@ -25,6 +25,7 @@ from lrcurve.fitted import FittedLaw, Parameter, Prediction, refuse_nonpositive_
 from lrcurve.laws.base import FitData, Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
+from lrcurve.tokens import batch_warning
 from lrcurve.uncertainty import steepest_fall
 
 __all__ = [
@@ -200,11 +201,16 @@ def _best_fit(
 
 
 def _fit_warnings(
-    params: Sequence[Parameter], held: Sequence[str], unidentified: Sequence[str], best: Any
+    params: Sequence[Parameter],
+    held: Sequence[str],
+    unidentified: Sequence[str],
+    best: Any,
+    runs: Sequence[Run],
 ) -> list[str]:
-    """What the fit says about itself: unidentifiable parameters, values at a bound, no
-    convergence."""
-    warnings: list[str] = []
+    """What the fit says about itself: runs of several batch sizes, unidentifiable parameters,
+    values at a bound, no convergence."""
+    mixed = batch_warning(runs)
+    warnings: list[str] = [] if mixed is None else [mixed]
     if unidentified:
         warnings.append(
             f"parameters not identifiable from these runs: {', '.join(unidentified)} "
@@ -278,7 +284,7 @@ def fit(
         covariance,
         bool(best.success),
         str(best.message),
-        tuple(_fit_warnings(params, held, unidentified, best) + _hold_notes(holds)),
+        tuple(_fit_warnings(params, held, unidentified, best, runs) + _hold_notes(holds)),
         n_fit_points=observed.size,
         fit_rss=float(plain @ plain),
         held=held,

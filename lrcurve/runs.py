@@ -54,6 +54,8 @@ class Run:
     diverged_at: int | None = None
     loss_series: str = ""  # the name of the logged series ``loss`` was read from
     model_size: float | None = None  # the model's parameter count N, when known
+    # tokens an optimizer step trained on (batch x sequence length), when known
+    tokens_per_step: float | None = None
     # the short name legends, tables and JSON show (:func:`lrcurve.io.labels.label_runs`);
     # the name itself when none is given
     label: str = ""
@@ -86,6 +88,8 @@ class Run:
 
     def to_dict(self) -> dict[str, Any]:
         size = {} if self.model_size is None else {"model_size": self.model_size}
+        if self.tokens_per_step is not None:
+            size["tokens_per_step"] = self.tokens_per_step
         return {
             "name": self.name,
             "label": self.label,
@@ -106,9 +110,14 @@ class Run:
             schedule=schedule_from_dict(data["schedule"]),
             source=data.get("source", ""),
             lr_origin=data.get("lr_origin", "schedule"),
-            model_size=None if data.get("model_size") is None else float(data["model_size"]),
+            model_size=_optional_float(data.get("model_size")),
+            tokens_per_step=_optional_float(data.get("tokens_per_step")),
             label=str(data.get("label") or ""),
         )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # Two logged LRs closer than this (relative) are the same LR level.

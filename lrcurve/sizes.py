@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lrcurve.errors import ParameterError
@@ -60,13 +60,18 @@ def parse_size(text: str, param: str = "model_size") -> float:
 
 def parse_file_size(text: str, param: str = "model_size") -> tuple[str, float]:
     """``FILE=N`` (a run file and its model size, as :func:`parse_size` reads it)."""
-    path, sep, size = str(text).rpartition("=")
+    return parse_file_value(text, parse_size, "model size (e.g. a.csv=25M)", param)
+
+
+def parse_file_value(
+    text: str, parse: Callable[[str, str], float], what: str, param: str
+) -> tuple[str, float]:
+    """``FILE=N``: a run file and a value of it that ``parse(N, param)`` reads; ``what`` names
+    the value (with an example) in the refusal of a text without ``FILE=``."""
+    path, sep, value = str(text).rpartition("=")
     if not sep or not path:
-        raise ParameterError(
-            f"{text!r}: write FILE=N, the run file and its model size (e.g. a.csv=25M)",
-            param=param,
-        )
-    return path, parse_size(size, param)
+        raise ParameterError(f"{text!r}: write FILE=N, the run file and its {what}", param=param)
+    return path, parse(value, param)
 
 
 SAME_SIZE = 0.01  # sizes this close (relative) are one size: a count and its rounded ``25M``
@@ -77,17 +82,23 @@ def same_size(a: float, b: float) -> bool:
     return abs(a - b) <= SAME_SIZE * max(a, b)
 
 
-def agreed_size(sources: Iterable[tuple[str, float | None]], what: str) -> float | None:
+def agreed_size(
+    sources: Iterable[tuple[str, float | None]],
+    what: str,
+    quantity: str = "model size",
+    param: str = "model_size",
+) -> float | None:
     """The one size given by ``sources`` (each ``(where it came from, N or None)``); refuses
-    two that disagree by more than 1 % (a count and its rounded ``25M`` agree)."""
+    two that disagree by more than 1 % (a count and its rounded ``25M`` agree). ``quantity``
+    and ``param`` name another count so checked (tokens per step)."""
     found = [(where, float(n)) for where, n in sources if n is not None]
     for where, n in found[1:]:
         first_where, first = found[0]
         if not same_size(n, first):
             raise ParameterError(
-                f"{what}: model size {format_size(first)} from {first_where} disagrees with "
+                f"{what}: {quantity} {format_size(first)} from {first_where} disagrees with "
                 f"{format_size(n)} from {where}",
-                param="model_size",
+                param=param,
             )
     return found[0][1] if found else None
 

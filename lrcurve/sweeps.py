@@ -230,7 +230,7 @@ def points_from_runs(
 
 def run_tokens_per_step(run: Run) -> PerStep:
     """Tokens per step from the W&B config of the export ``run`` was read from, or None."""
-    from lrcurve.io.wandb import export_tokens_per_step
+    from lrcurve.io.tokens import export_tokens_per_step
 
     source = Path(run.source) if run.source else None
     if source is None or source.suffix.lower() != ".json" or not source.is_file():

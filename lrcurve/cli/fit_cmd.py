@@ -1,5 +1,6 @@
 """``lrcurve fit``: fit a loss law to logged runs and save a fit file."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from lrcurve.cli.flags import (
     Parent,
     RunCol,
     RunParams,
+    RunTokens,
     Skip,
     Smooth,
     StepCol,
@@ -26,6 +28,7 @@ from lrcurve.cli.flags import (
     WarmupSteps,
 )
 
+CLOCKS = ("steps", "tokens")
 DEFAULT_FIT_FILE = "lrcurve.fit.json"  # fitfile.DEFAULT_FIT_FILE (a test keeps them equal)
 
 
@@ -121,13 +124,23 @@ def fit_command(
     smooth: Smooth = "auto",
     parent: Parent = "auto",
     params: RunParams = None,
+    run_tokens: RunTokens = None,
+    clock: Annotated[
+        str,
+        typer.Option(
+            "--clock",
+            help="Count the runs' steps as logged ('steps'), or in units of the smallest tokens "
+            "per step among them ('tokens': a run of k times the tokens a step counts each step "
+            "k times at its LR; predict takes the target's --tokens-per-step to map back).",
+        ),
+    ] = "steps",
     label: Labels = None,
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     from lrcurve.cli.files import check_outputs, check_writable
     from lrcurve.cli.loading import RunInputs, check_law_name
     from lrcurve.cli.render import err, note, out, plotting, progress_bar, save_plot
-    from lrcurve.errors import InputError
+    from lrcurve.errors import InputError, ParameterError
     from lrcurve.fitfile import holds_fit_of, save_fit
     from lrcurve.fitting import fit
     from lrcurve.laws import make_law
@@ -137,7 +150,18 @@ def fit_command(
     check_outputs(force, output, plot)  # an explicit -o needs no look at the runs to be refused
     check_law_name(law)
     model = make_law(law, warmup=warmup_area, lr_exponent=lr_exponent)
+    if clock not in CLOCKS:
+        raise ParameterError(f"must be one of {', '.join(CLOCKS)}, got {clock!r}", param="clock")
     runs = inputs.load(files, warmup)
+    clock_note = None
+    if clock == "tokens":
+        from lrcurve.tokens import token_clock
+
+        clocked, clock_note = token_clock(runs)
+        for before, after in zip(runs, clocked):
+            if after.notes is not before.notes:  # counted anew: say how
+                note(after.notes[-1])
+        runs = clocked
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     sources = [(r.source, r.name) for r in runs]
     refresh = output is None and not force and destination.is_file()
@@ -149,6 +173,8 @@ def fit_command(
     check_writable(destination, force or refresh)
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)
+    if clock_note is not None:  # kept in the fit file, so predict and optimize say it again
+        fitted = replace(fitted, warnings=(*fitted.warnings, clock_note))
     for warning in fitted.warnings:
         note(f"warning: {warning}")
     save_fit(fitted, destination, replace=force or refresh)

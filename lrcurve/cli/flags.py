@@ -205,6 +205,24 @@ RunParams = Annotated[
         show_default=False,
     ),
 ]
+RunTokens = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tokens-per-step",
+        help="A run file's tokens per optimizer step (batch x sequence length) as FILE=N; "
+        "repeat for each file (default: the file's tokens_per_step column or W&B config).",
+        show_default=False,
+    ),
+]
+TargetTokens = Annotated[
+    float | None,
+    FloatOption(
+        "--tokens-per-step",
+        help="The target run's tokens per optimizer step: its schedule is counted on the clock "
+        "of the fitted runs (of one batch size, or fitted with --clock tokens) and read back at "
+        "its own steps; also the power scheduler's tokens per step.",
+    ),
+]
 TargetParams = Annotated[
     str | None,
     typer.Option(

@@ -4,7 +4,7 @@ names duplicates apart, says the readers' notes and marks every file read as an 
 from __future__ import annotations
 
 import glob
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,6 +66,7 @@ class RunInputs:
     parent: str = "auto"
     keep_diverged: bool = False  # read a diverged run's loss up to its NaN/inf tail (check)
     params: list[str] | None = None  # FILE=N: a run file's model size
+    run_tokens: list[str] | None = None  # FILE=N: a run file's tokens per step
     label: list[str] | None = None  # FILE=NAME labels (--label)
 
     @classmethod
@@ -106,12 +107,20 @@ class RunInputs:
             keep_diverged=self.keep_diverged,
         )
         parent = options.parent_path
-        sizes = given_sizes(self.params or [], named or files)
+        from lrcurve.io.tokens import parse_file_tokens
+        from lrcurve.sizes import parse_file_size
+
+        sizes = given_values(self.params or [], named or files, parse_file_size, "model_size")
+        tokens = given_values(
+            self.run_tokens or [], named or files, parse_file_tokens, "tokens_per_step"
+        )
         runs: list[Any] = []
         for path in files:
             own = parent is None or resolved(parent) != resolved(path)  # not its own parent
             read = read_runs(path, options if own else replace(options, parent="none"))
-            runs.extend(with_given_size(read, path, sizes.get(resolved(path))))
+            read = with_given(read, path, sizes.get(resolved(path)), "model_size", "model size")
+            given = tokens.get(resolved(path))
+            runs.extend(with_given(read, path, given, "tokens_per_step", "tokens per step"))
             mark_input(path)
         mark_runs(runs)
         names = [r.name for r in runs]
@@ -123,36 +132,49 @@ class RunInputs:
         return runs
 
 
-def given_sizes(values: list[str], files: list[Path]) -> dict[Path, tuple[str, float]]:
-    """``--params FILE=N``: each run file's size and how it was given, by resolved path."""
+def given_values(
+    values: list[str],
+    files: list[Path],
+    split: Callable[[str], tuple[str, float]],
+    param: str,
+) -> dict[Path, tuple[str, float]]:
+    """``FLAG FILE=N`` (``--params``, ``--tokens-per-step``; ``split`` reads one): each run
+    file's value and how it was given, by resolved path."""
+    from lrcurve.cli.flags import flag
     from lrcurve.io.files import resolved
-    from lrcurve.sizes import parse_file_size
 
     known = {resolved(path) for path in files}
-    sizes: dict[Path, tuple[str, float]] = {}
+    given: dict[Path, tuple[str, float]] = {}
     for text in values:
-        name, size = parse_file_size(text)
+        name, value = split(text)
         key = resolved(Path(name))
         if key not in known:
+            raise ParameterError(f"{text}: {name} is not one of the run files given", param=param)
+        if key in given and given[key][1] != value:
             raise ParameterError(
-                f"{text}: {name} is not one of the run files given", param="model_size"
+                f"{text}: {name} was given another value, {given[key][0]}", param=param
             )
-        if key in sizes and sizes[key][1] != size:
-            raise ParameterError(
-                f"{text}: {name} was given another size, {sizes[key][0]}", param="model_size"
-            )
-        sizes[key] = (f"--params {text}", size)
-    return sizes
+        given[key] = (f"{flag(param)} {text}", value)
+    return given
 
 
-def with_given_size(runs: list[Any], path: Path, given: tuple[str, float] | None) -> list[Any]:
-    """``runs`` of ``path`` with the size given for it, refused where the file says another."""
+def with_given(
+    runs: list[Any], path: Path, given: tuple[str, float] | None, param: str, quantity: str
+) -> list[Any]:
+    """``runs`` of ``path`` with the value of their field ``param`` (``model_size``,
+    ``tokens_per_step``) given for it, refused where the file says another."""
     if given is None:
         return runs
     from lrcurve.sizes import agreed_size
 
     return [
-        replace(r, model_size=agreed_size([(str(path), r.model_size), given], r.name)) for r in runs
+        replace(
+            r,
+            **{
+                param: agreed_size([(str(path), getattr(r, param)), given], r.name, quantity, param)
+            },
+        )
+        for r in runs
     ]
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lrcurve.cli.flags import FitFile, Force, JsonOut, Level, TargetParams
+from lrcurve.cli.flags import FitFile, Force, JsonOut, Level, TargetParams, TargetTokens
 from lrcurve.cli.schedule_flags import (
     AtStep,
     BaseRun,
@@ -24,7 +24,6 @@ from lrcurve.cli.schedule_flags import (
     Shape,
     Steps,
     Then,
-    TokensPerStep,
     Warmup,
 )
 
@@ -32,12 +31,17 @@ LR_GAP = 0.01  # a measured run whose LR differs by more (of the peak) ran anoth
 
 
 def predict_schedule(
-    fitted: Any, schedule: Any, level: float = 0.9, model_size: float | None = None
+    fitted: Any,
+    schedule: Any,
+    level: float = 0.9,
+    model_size: float | None = None,
+    tokens_per_step: float | None = None,
 ) -> Any:
     """``fitted``'s prediction over the whole of ``schedule`` with its interval at ``level``
-    for a model of ``model_size`` parameters, refused where the law cannot make one (no
-    horizon, too long, non-finite or non-positive loss, a size a size-free law was not
-    fitted at)."""
+    for a model of ``model_size`` parameters trained on ``tokens_per_step`` tokens a step
+    (counted on the fitted runs' clock, :func:`lrcurve.tokens.predict_at_batch`), refused where
+    the law cannot make one (no horizon, too long, non-finite or non-positive loss, a size a
+    size-free law was not fitted at)."""
     from lrcurve.errors import ParameterError
     from lrcurve.runs import MAX_STEPS
     from lrcurve.sizes import refuse_size_free
@@ -51,6 +55,12 @@ def predict_schedule(
             param="steps",
         )
     refuse_size_free(fitted.law, fitted.sizes, model_size)
+    if tokens_per_step is not None:
+        from lrcurve.tokens import predict_at_batch
+
+        return predict_at_batch(
+            fitted, schedule, n_steps, tokens_per_step, level=level, model_size=model_size
+        )
     # refuses a loss the law cannot give
     return fitted.predict(schedule, n_steps, level=level, model_size=model_size)
 
@@ -197,7 +207,7 @@ def predict_command(
     power_a: PowerA = None,
     power_b: PowerB = None,
     batch: Batch = None,
-    tokens_per_step: TokensPerStep = None,
+    tokens_per_step: TargetTokens = None,
     params: TargetParams = None,
     compare_to: Annotated[
         list[str] | None,
@@ -228,16 +238,26 @@ def predict_command(
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.sizes import parse_size
 
-    main = ScheduleSpec.pick(locals())
+    power = "power" in (schedule, then)  # the power scheduler takes it too
+    main = ScheduleSpec.pick({**locals(), "tokens_per_step": tokens_per_step if power else None})
     model_size = None if params is None else parse_size(params)
     specs = [main, *(parse_compare(text, main) for text in compare_to or [])]
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
+    if power and all(r.tokens_per_step is None for r in fitted.runs):
+        tokens_per_step = None  # the power scheduler's alone: the fit has no clock to map onto
     built, used = _build(fitted, specs, ["", *(compare_to or [])])
     runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     check_outputs(force, output, plot)  # again: the fit file and every file read are inputs now
-    predictions = [predict_schedule(fitted, schedule, level, model_size) for schedule in built]
+    predictions = [
+        predict_schedule(fitted, schedule, level, model_size, tokens_per_step) for schedule in built
+    ]
     _notes(fitted, predictions, used, model_size)
+    if tokens_per_step is not None:
+        from lrcurve.cli.render import note
+        from lrcurve.tokens import clock_said
+
+        note(clock_said(fitted, tokens_per_step))
     if output is not None:
         write_prediction_csv(output, predictions, force)
     _report(fitted, predictions, runs, locals())

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -42,22 +42,35 @@ def table_size(
 ) -> float | None:
     """The one model size in a run's cells of ``column`` (file rows ``rows``), None when all are
     blank; a cell that is no size, or a second size in the same run, is refused."""
-    size, first = None, 0
+    return table_value(text, rows, where, column, parse_size, "model size")
+
+
+def table_value(
+    text: NDArray[np.object_],
+    rows: NDArray[np.int64],
+    where: str,
+    column: str,
+    parse: Callable[[str], float],
+    quantity: str,
+) -> float | None:
+    """The one value ``parse`` reads in a run's cells of ``column`` (file rows ``rows``), None
+    when all are blank; a cell it refuses, or a second value in the same run, is refused."""
+    value, first = None, 0
     for cell, row in zip(text, rows):
         if cell == "":
             continue
         try:
-            value = parse_size(str(cell))
+            number = parse(str(cell))
         except ParameterError as err:
             raise ReadError(f"{where}: column {column!r} row {row}: {err.message}") from None
-        if size is None:
-            size, first = value, int(row)
-        elif value != size:
+        if value is None:
+            value, first = number, int(row)
+        elif number != value:
             raise ReadError(
-                f"{where}: column {column!r} row {row}: model size {cell!r} differs from "
-                f"{format_size(size)} at row {first}; a run has one size"
+                f"{where}: column {column!r} row {row}: {quantity} {cell!r} differs from "
+                f"{format_size(value)} at row {first}; a run has one {quantity}"
             )
-    return size
+    return value
 
 
 def _count(config: Mapping[str, Any], key: str) -> float | None:

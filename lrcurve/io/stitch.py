@@ -117,8 +117,18 @@ def stitch(parent: Run, branch: Run, fork: int, schedule: Schedule | None = None
         notes=tuple(notes),
         inputs=tuple(dict.fromkeys((*parent.inputs, *branch.inputs))),
         diverged_at=branch.diverged_at,
-        model_size=agreed_size(
-            [(branch.source or branch.name, branch.model_size), (parent.source, parent.model_size)],
-            f"{branch.source or branch.name} stitched onto its parent",
-        ),
+        model_size=_agreed(parent, branch, "model_size", "model size"),
+        tokens_per_step=_agreed(parent, branch, "tokens_per_step", "tokens per step"),
+    )
+
+
+def _agreed(parent: Run, branch: Run, param: str, quantity: str) -> float | None:
+    """The one value of ``param`` (``model_size``, ``tokens_per_step``) of a branch and its
+    parent, refused when they disagree by over 1 %."""
+    where = branch.source or branch.name
+    return agreed_size(
+        [(where, getattr(branch, param)), (parent.source, getattr(parent, param))],
+        f"{where} stitched onto its parent",
+        quantity,
+        param,
     )

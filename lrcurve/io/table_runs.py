@@ -3,7 +3,8 @@
 Columns are found by their usual names (``step|iter|_step``, ``lr|learning_rate|train_lr``,
 a loss chosen as in :func:`lrcurve.io.options.choose_loss`, optional ``run``) or named in
 ``ReadOptions.columns``; a ``run`` column splits the table into runs. An optional ``params``
-column gives each run's model size (:mod:`lrcurve.io.sizes`).
+column gives each run's model size (:mod:`lrcurve.io.sizes`), an optional ``tokens_per_step``
+column its tokens per step (:mod:`lrcurve.io.tokens`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from lrcurve.io.options import (
     match,
 )
 from lrcurve.io.series import Series, check_steps, last_logged, lr_schedule, to_run
-from lrcurve.io.sizes import PARAMS_NAMES, table_size
+from lrcurve.io.sizes import PARAMS_NAMES, table_size, table_value
 from lrcurve.io.table import Table, TableFile
+from lrcurve.io.tokens import TOKENS_NAMES, parse_tokens
 from lrcurve.runs import Run
 from lrcurve.schedules import Schedule
 
@@ -89,7 +91,8 @@ def table_runs(tf: TableFile, options: ReadOptions) -> list[tuple[Run, str]]:
     loss = _loss_column(names, options, where)
     run_col = _run_column(names, options, where)
     size_col = match(names, PARAMS_NAMES, where)
-    text = [c for c in (run_col, size_col) if c]
+    tokens_col = match(names, TOKENS_NAMES, where)
+    text = [c for c in (run_col, size_col, tokens_col) if c]
     table = tf.read([step, lr, loss], text)
     steps = table.numbers[step]
     check_steps(steps, where, step, table.rows())
@@ -103,6 +106,16 @@ def table_runs(tf: TableFile, options: ReadOptions) -> list[tuple[Run, str]]:
         if size_col:
             size = table_size(table.text[size_col][rows], rows + 2, where, size_col)
             run = replace(run, model_size=size)
+        if tokens_col:
+            tokens = table_value(
+                table.text[tokens_col][rows],
+                rows + 2,
+                where,
+                tokens_col,
+                parse_tokens,
+                "tokens per step",
+            )
+            run = replace(run, tokens_per_step=tokens)
         if i == 0 and table.notes:
             run = replace(run, notes=(*table.notes, *run.notes))
         runs.append((run, loss))

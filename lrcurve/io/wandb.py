@@ -38,11 +38,11 @@ from lrcurve.io.series import Logged, Series, after_start, check_steps, exact_lr
 from lrcurve.io.sizes import with_config_size
 from lrcurve.io.stitch import lr_mismatch
 from lrcurve.io.table import TableFile
+from lrcurve.io.tokens import with_config_tokens
 from lrcurve.io.wandb_config import (
     describe_config,
     resume_point,
     schedule_from_config,
-    tokens_per_step,
     unwrap_config,
 )
 from lrcurve.runs import Run
@@ -221,19 +221,6 @@ def read_wandb_json(path: Path, options: ReadOptions) -> list[Logged]:
     ]
 
 
-def export_tokens_per_step(path: Path) -> tuple[float, str] | None:
-    """Tokens per step from the config of the W&B run export ``path`` (see
-    :func:`~lrcurve.io.wandb_config.tokens_per_step`), None when it has none."""
-    try:
-        data = read_json(path, "valid JSON")
-    except ReadError:
-        return None
-    export = data[0] if isinstance(data, list) and data else data
-    if not isinstance(export, dict):
-        return None
-    return tokens_per_step(unwrap_config(export.get("config")))
-
-
 def _series_notes(
     series: Mapping[str, Series],
     left_out: Mapping[str, str],
@@ -313,6 +300,7 @@ def export_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
                 notes.append(f"{where}: warning: {gap}")
         run = replace(run, schedule=schedule, lr_origin=origin)
     run = with_config_size(replace(run, notes=(*run.notes, *notes)), config, export, where)
+    run = with_config_tokens(run, config, where)
     return _with_parent(path, run, loss_name, config, options, schedule)
 
 
