@@ -9,10 +9,9 @@ Held-out scoring, in order of preference:
 A law is left out, with the reason, when it lacks the requested warmup convention
 (``build_laws``) or when its fit to all runs or to any fold fails (too few points).
 
-Every law is also fitted to all fit runs for the information criteria on the fit
-data (:attr:`FittedLaw.aic`, :attr:`FittedLaw.bic`: from the relative residuals the fit
-minimises, ``n`` points, ``k`` parameters, ``RSS`` their sum of squares:
-``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n``).
+Every law is also fitted to all fit runs for the information criteria on the fit data
+(:attr:`FittedLaw.aic`, :attr:`FittedLaw.bic`: ``n ln(RSS/n) + 2k`` and ``+ k ln n``, from the
+``n`` relative residuals the fit minimises and the ``k`` parameters it estimated).
 The recommended law has the lowest mean held-out MAPE; laws within ``TIE`` (1 %, relative)
 of the lowest count as tied, and the tie goes to the law with the fewest parameters.
 """
@@ -74,11 +73,8 @@ class LawResult:
 
     @property
     def n_params(self) -> int:
-        """The law's parameters on these runs: a peak-LR exponent held at 1 (runs of one peak
-        LR: the published law) is not one of them. The tie-break's count; AIC and BIC count
-        only what the fit estimated (:attr:`~lrcurve.fitted.FittedLaw.n_free`)."""
-        held = set(self.fitted.held) & set(PEAK_EXPONENTS)
-        return len(self.fitted.params) - len(held)
+        """The law's parameters on these runs (not a peak-LR exponent held at 1: one peak LR)."""
+        return len(self.fitted.params) - len(set(self.fitted.held) & set(PEAK_EXPONENTS))
 
     @property
     def n_points(self) -> int:
