@@ -40,8 +40,14 @@ def _runs(truth, kinds=(("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4))):
     return runs
 
 
-def test_two_peak_lrs_pin_kappa_and_mu():
-    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+@pytest.fixture(scope="module")
+def two_peaks():
+    """The size-aware momentum law fitted to runs of three sizes at two peak LRs."""
+    return fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+
+
+def test_two_peak_lrs_pin_kappa_and_mu(two_peaks):
+    fitted = two_peaks
     assert fitted.values == pytest.approx(TRUTH, rel=1e-3)
     assert not fitted.held and not fitted.warnings
 
@@ -73,8 +79,8 @@ def test_peaks_within_5_percent_are_one_peak_lr():
     assert set(peak_holds(histories)) == {"kappa", "mu"}
 
 
-def test_the_fit_at_one_size_keeps_the_peak_lr_terms():
-    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+def test_the_fit_at_one_size_keeps_the_peak_lr_terms(two_peaks):
+    fitted = two_peaks
     at = fitted_at_size(fitted, 100e6)
     assert isinstance(at.law, MomentumLaw)
     assert at.law.peak_exponents == pytest.approx((0.2, 0.5), rel=1e-3)
@@ -147,10 +153,10 @@ def test_the_multipower_laws_jacobians_follow_the_peak_lr_terms(peak):
     assert "peak_exponents" not in law_to_dict(MultiPowerLaw())
 
 
-def test_a_fit_of_two_peak_lrs_has_seen_both():
+def test_a_fit_of_two_peak_lrs_has_seen_both(two_peaks):
     """predict said "peak LR 0.0003, fitted at 0.0006" of a peak it was fitted at: the regime
     is judged against the nearest fitted peak LR."""
-    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+    fitted = two_peaks
     assert fitted.peak_warning(3e-4) is None and fitted.peak_warning(6e-4) is None
     assert fitted.peak_warning(3.3e-4) is None  # within 20 % of one of them
     far = fitted.peak_warning(2e-3)
@@ -159,10 +165,10 @@ def test_a_fit_of_two_peak_lrs_has_seen_both():
     assert not any("peak LR" in short for short, _ in fitted.regime(wsd, 6000, model_size=1e8))
 
 
-def test_a_loss_does_not_depend_on_a_later_re_warmup_to_a_higher_peak():
+def test_a_loss_does_not_depend_on_a_later_re_warmup_to_a_higher_peak(two_peaks):
     """The peak a run is scaled by is its first phase's: a re-warmup to twice the LR after
     step 3000 left the loss before it as it was (it used the whole history's maximum)."""
-    fitted = fit(_runs(TRUTH), MomentumSizeLaw(), backtest=False)
+    fitted = two_peaks
     base = make_schedule("constant", steps=6000, peak=3e-4, warmup=200)
     steps = np.arange(100, 3001, 100)
     before = fitted.predict(base, 6000, model_size=1e8, level=None).loss[steps - 1]
