@@ -109,9 +109,11 @@ def history_departure(
 ) -> NDArray[np.float64]:
     """``h(t)``: how far the schedule's LR history up to each of ``steps`` departs from the
     nearest fitted run's, ``min_j max_{s <= t} |lr(s) - lr_j(s)| / (min(lr(s), lr_j(s)) + eps
-    peak)`` (per step, warmup held; ``eps`` :data:`DEPARTURE_FLOOR`), at most 1. A run logged
-    only to a step before ``t``, or of another model size than ``model_size``, did not see
-    that history (1). ``h = 0`` where the schedule so far is a fitted run's (a branch before
+    peak)`` (per step, warmup held; ``eps`` :data:`DEPARTURE_FLOOR`), at most 1. Beyond a
+    run's last logged step ``n`` its departure is at least ``(t - n) / t``, the share of the
+    history it did not see (smooth, so the interval does not jump one step past ``n``); a run
+    of another model size than ``model_size`` (beyond :data:`~lrcurve.sizes.SAME_SIZE`) did not
+    see the history at all (1). ``h = 0`` where the schedule so far is a fitted run's (a branch before
     its cooldown, the stable part of a WSD run fitted with a constant run): the law's error
     there is that run's own residual, not an extrapolation. A largest gap rather than a mean,
     as the law's annealing term answers a recent gap fully; relative to the lower LR, as a gap
@@ -126,8 +128,6 @@ def history_departure(
         n = min(run_lr.size, lr.size)
         low = np.minimum(lr[:n], run_lr[:n]) + DEPARTURE_FLOOR * peak
         gap = np.maximum.accumulate(np.abs(lr[:n] - run_lr[:n]) / low)
-        # beyond the run's last logged step the history is longer than any it saw: its
-        # departure grows with the share of the history it did not see, smoothly from the gap
         beyond = np.maximum(steps - run_lr.size, 0) / np.maximum(steps, 1)
         out = np.minimum(out, np.maximum(gap[np.minimum(steps, n) - 1], beyond))
     return out
