@@ -113,13 +113,13 @@ def history_departure(
     run's last logged step ``n`` its departure is at least ``(t - n) / t``, the share of the
     history it did not see (smooth, so the interval does not jump one step past ``n``); a run
     of another model size than ``model_size`` (beyond :data:`~lrcurve.sizes.SAME_SIZE`) did not
-    see the history at all (1). ``h = 0`` where the schedule so far is a fitted run's (a branch before
-    its cooldown, the stable part of a WSD run fitted with a constant run): the law's error
-    there is that run's own residual, not an extrapolation. A largest gap rather than a mean,
-    as the law's annealing term answers a recent gap fully; relative to the lower LR, as a gap
-    near the end of a decay moves the loss most (a linear decay to 0 and a cosine one to 10 %
-    of the peak differ by 0.09 of the peak at most, yet their final losses by 0.5 %: the 124M
-    sweeps)."""
+    see the history at all (1). ``h = 0`` where the schedule so far is a fitted run's (a branch
+    before its cooldown, the stable part of a WSD run fitted with a constant run): the law's
+    error there is that run's own residual, not an extrapolation. A largest gap rather than a
+    mean, as the law's annealing term answers a recent gap fully; relative to the lower LR, as
+    a gap near the end of a decay moves the loss most (a linear decay to 0 and a cosine one to
+    10 % of the peak differ by 0.09 of the peak at most, yet their final losses by 0.5 %: the
+    124M sweeps)."""
     out = np.ones(steps.size)
     for run, run_lr in zip(fitted.runs, fitted_lrs(fitted)):
         size = run.model_size

@@ -39,8 +39,8 @@ def peak_said(peak: float, fitted_peak: float) -> Said | None:
     if not fitted_peak / 1.2 <= peak <= 1.2 * fitted_peak:
         return (
             f"peak LR {peak:g}, fitted at {fitted_peak:g}",
-            f"peak LR {peak:g} differs from the fitted runs' {fitted_peak:g}; "
-            "the laws are fitted at one peak LR",
+            f"peak LR {peak:g} differs from the fitted runs' {fitted_peak:g} (the nearest); "
+            "the law extrapolates in peak LR",
         )
     return None
 

@@ -314,8 +314,8 @@ def test_a_held_out_run_at_another_peak_lr_is_said(tmp_path):
     ]
     result = compare(fitted_on, held, laws=[MomentumLaw()])
     assert result.warnings == (
-        "held-out run wsd_2x: peak LR 0.0006 differs from the fitted runs' 0.0003; "
-        "the laws are fitted at one peak LR",
+        "held-out run wsd_2x: peak LR 0.0006 differs from the fitted runs' 0.0003 (the "
+        "nearest); the law extrapolates in peak LR",
     )
     assert result.to_dict()["warnings"] == list(result.warnings)
 

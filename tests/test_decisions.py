@@ -110,6 +110,15 @@ def test_predict_compare_to_inherits_the_horizon_unless_given(fit_dir):  # noqa:
     assert short["vs_first"]["step"] == 20000  # differences at the shortest horizon
 
 
+def test_predict_compare_to_labels_say_the_peak_lr_when_it_differs(fit_dir):  # noqa: F811
+    """Schedules of two peak LRs were labelled alike ("wsd (linear, 20 % decay) to 0 %")."""
+    args = ("--compare-to", "wsd decay=0.2 peak=0.0006", "--json")
+    first, other = json.loads(_predict(fit_dir, *args).stdout)["schedules"]
+    assert first["label"].endswith(" lr 0.0003") and other["label"].endswith(" lr 0.0006")
+    same = json.loads(_predict(fit_dir, "--compare-to", "cosine", "--json").stdout)
+    assert not any(" lr " in s["label"] for s in same["schedules"])  # one peak: not said
+
+
 @pytest.mark.parametrize(
     ("spec", "said"),
     [

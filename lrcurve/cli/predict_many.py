@@ -69,6 +69,10 @@ def compared(predictions: list[Any], joint: Any) -> list[dict[str, Any]]:
     shortest horizon, ``joint.step``) with that difference's interval."""
     from lrcurve.search_setting import short_label
 
+    labels = [short_label(p.schedule) for p in predictions]
+    peaks = {p.schedule.peak for p in predictions}
+    if len(peaks) > 1:  # the family's words leave the peak LR out
+        labels = [f"{label} lr {p.schedule.peak:g}" for label, p in zip(labels, predictions)]
     out = []
     for i, prediction in enumerate(predictions):
         lower, upper = prediction.final_interval
@@ -76,7 +80,7 @@ def compared(predictions: list[Any], joint: Any) -> list[dict[str, Any]]:
             {
                 "schedule": prediction.schedule.to_dict(),
                 "schedule_text": str(prediction.schedule),
-                "label": short_label(prediction.schedule),
+                "label": labels[i],
                 "steps": int(prediction.steps[-1]),
                 "final": {
                     "step": int(prediction.steps[-1]),
