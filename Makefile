@@ -26,8 +26,9 @@ demo: $(STAMP)
 	@echo "demo outputs in $(DEMO)/"
 
 # Two workers (pytest-xdist): CI has 2 cores, and the suite stays under 3 minutes on them.
+# --dist loadscope keeps a module's tests on one worker, so its fitted fixtures are made once.
 test: lint
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 # The property and malformed-input tests with 20x the examples (tens of minutes on 2 cores);
 # run before a release.
