@@ -66,6 +66,26 @@ class CliResult:
     stderr: str
 
 
+def size_runs(law, truth, sizes, kinds):
+    """Synthetic runs of a size-aware ``law`` at ``truth``: for each model size of ``sizes``,
+    one run (6000 steps, warmup 200, logged every 60) per ``(kind, peak LR)`` of ``kinds``."""
+    import numpy as np
+
+    from lrcurve.laws.base import LRHistory
+    from lrcurve.runs import Run
+    from lrcurve.schedules import make_schedule
+
+    runs = []
+    for n in sizes:
+        for kind, peak in kinds:
+            extra = {"decay": 0.2} if kind == "wsd" else {}
+            schedule = make_schedule(kind, steps=6000, peak=peak, warmup=200, **extra)
+            steps = np.arange(100, 6001, 60)
+            loss = law.predict(truth, LRHistory.of(schedule, 6000, n), steps)
+            runs.append(Run(f"{kind}-{peak:g}-{n:g}", steps, loss, schedule, model_size=n))
+    return runs
+
+
 @contextlib.contextmanager
 def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
     """``os.environ`` updated with ``env`` for the block, then restored."""

@@ -18,10 +18,10 @@ from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 from lrcurve.laws.peak_lr import distinct_peaks, peak_holds
-from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 from lrcurve.schedules.compose import rewarmup
 from lrcurve.size_fit import fitted_at_size
+from tests.conftest import size_runs
 
 SIZES = (25e6, 100e6, 400e6)
 # L0, A, alpha, B, beta, C, gamma, lam, kappa, mu
@@ -29,15 +29,7 @@ TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 0.2, 0.5])
 
 
 def _runs(truth, kinds=(("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4))):
-    law, runs = MomentumSizeLaw(), []
-    for n in SIZES:
-        for kind, peak in kinds:
-            extra = {"decay": 0.2} if kind == "wsd" else {}
-            schedule = make_schedule(kind, steps=6000, peak=peak, warmup=200, **extra)
-            steps = np.arange(100, 6001, 60)
-            loss = law.predict(truth, LRHistory.of(schedule, 6000, n), steps)
-            runs.append(Run(f"{kind}-{peak:g}-{n:g}", steps, loss, schedule, model_size=n))
-    return runs
+    return size_runs(MomentumSizeLaw(), truth, SIZES, kinds)
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,11 @@ from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import BETA_PRIOR, MomentumSizeLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
-from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 from lrcurve.size_fit import fitted_at_size
 from lrcurve.sizes import parse_size, size_said, split_largest_size
 from lrcurve.uncertainty import share_residuals
-from tests.conftest import data_path
+from tests.conftest import data_path, size_runs
 
 SIZES = (25e6, 100e6, 400e6)
 MOMENTUM_TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 1.0, 1.0])
@@ -121,15 +120,7 @@ def test_a_logged_count_wins_over_the_architecture():
 
 
 def _runs(law, truth, sizes=SIZES, kinds=("constant", "cosine", "wsd")):
-    runs = []
-    for n in sizes:
-        for kind in kinds:
-            extra = {"decay": 0.2} if kind == "wsd" else {}
-            schedule = make_schedule(kind, steps=6000, peak=3e-4, warmup=200, **extra)
-            steps = np.arange(100, 6001, 60)
-            loss = law.predict(truth, LRHistory.of(schedule, 6000, n), steps)
-            runs.append(Run(f"{kind}-{n:g}", steps, loss, schedule, model_size=n))
-    return runs
+    return size_runs(law, truth, sizes, [(kind, 3e-4) for kind in kinds])
 
 
 @pytest.fixture(scope="module")
