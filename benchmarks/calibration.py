@@ -545,6 +545,13 @@ def pickled(path: Path | None, compute: Callable[[], T]) -> T:
     return value
 
 
+def add_fits_cache_option(parser: argparse.ArgumentParser) -> None:
+    """``--cache DIR``: where :func:`family_fits` keeps the family fits."""
+    parser.add_argument(
+        "--cache", type=Path, metavar="DIR", help="keep the family fits here (reused when there)"
+    )
+
+
 def family_fits(families: list[Family], cache: Path | None) -> dict[str, FittedLaw]:
     """The default fit of each family's constant and cosine runs (with ``b``, from 10 warm
     refits each), kept in ``cache/fits.pkl``."""
@@ -563,9 +570,7 @@ def main() -> None:
         help="also fit the ensemble (p = 0.7, 1.3, the multipower law) and let the "
         "cross-validation weigh its spread (about 40 s more)",
     )
-    parser.add_argument(
-        "--cache", type=Path, metavar="DIR", help="keep the family fits here (reused when there)"
-    )
+    add_fits_cache_option(parser)
     args = parser.parse_args()
     start = time.perf_counter()
     families = shared_families(args.data)

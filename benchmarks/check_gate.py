@@ -40,7 +40,13 @@ from public_data import add_data_option
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from calibration import Family, family_fits, group, shared_families  # noqa: E402
+from calibration import (  # noqa: E402
+    Family,
+    add_fits_cache_option,
+    family_fits,
+    group,
+    shared_families,
+)
 
 from lrcurve.check import CheckResult, check_run  # noqa: E402
 from lrcurve.check_band import LAW_FACTOR, NOISE_FACTOR, Window, judge  # noqa: E402
@@ -277,9 +283,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_option(parser)
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
-    parser.add_argument(
-        "--cache", type=Path, metavar="DIR", help="keep the family fits here (reused when there)"
-    )
+    add_fits_cache_option(parser)
     args = parser.parse_args()
     start = time.perf_counter()
     families = shared_families(args.data)

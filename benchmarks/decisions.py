@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from calibration import (  # noqa: E402
     SCALING,
     Family,
+    add_fits_cache_option,
     family_fits,
     group,
     mpl_families,
@@ -306,9 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_option(parser)
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
-    parser.add_argument(
-        "--cache", type=Path, metavar="DIR", help="keep the family fits here (reused when there)"
-    )
+    add_fits_cache_option(parser)
     args = parser.parse_args()
     start = time.perf_counter()
     sweeps = all_sweeps(args.data, args.cache)
