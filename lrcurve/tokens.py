@@ -19,8 +19,11 @@ import numpy as np
 from lrcurve.errors import ParameterError
 from lrcurve.runs import Run
 from lrcurve.schedules import Piecewise, Schedule
+from lrcurve.sizes import SAME_SIZE
 
-SAME_TOKENS_RTOL = 0.01  # tokens per step within 1 % are one batch size
+# tokens per step within 1 % are one batch size: the tolerance of the readers' agreement check
+# (sizes.agreed_size), so what they accept as one value the clock counts as one
+SAME_TOKENS_RTOL = SAME_SIZE
 NAMED_RUNS = 3  # runs named per value in the warning
 
 
