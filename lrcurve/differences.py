@@ -53,7 +53,7 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ExtrapolationError, ParameterError
 from lrcurve.laws.base import LRHistory
-from lrcurve.regime import peak_said
+from lrcurve.regime import peak_apart
 from lrcurve.uncertainty import (
     DEFAULT,
     Discrepancy,
@@ -165,10 +165,10 @@ class JointPrediction:
 
     def _peak_apart(self, j: int) -> NDArray[np.bool_]:
         """Whether each schedule's peak LR differs from ``j``'s as a fitted one would be
-        said to (:func:`~lrcurve.regime.peak_said`): then their law errors are independent."""
+        said to (:func:`~lrcurve.regime.peak_apart`): then their law errors are independent."""
         if self.peaks is None:
             return np.zeros(self.loss.size, dtype=bool)
-        return np.array([peak_said(p, self.peaks[j]) is not None for p in self.peaks])
+        return np.array([peak_apart(p, self.peaks[j]) for p in self.peaks])
 
     def differences_to(self, j: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``L_i - L_j`` for every ``i`` and its s.d. (module docstring)."""

@@ -19,6 +19,7 @@ DROP_WINDOW = 256  # steps over which the steepest LR fall of a schedule is meas
 STEEP_FACTOR = 2.0  # a fall this many times steeper than any fitted run's is out of regime
 STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
 LOW_FACTOR = 0.5  # an LR below this fraction of the fitted runs' lowest is out of regime
+PEAK_FACTOR = 1.2  # a peak LR beyond this factor of the fitted one (either way) is out of regime
 
 Said = tuple[str, str]  # (a few words, the detail)
 
@@ -34,9 +35,14 @@ def horizon_said(n_steps: int, horizon: int) -> Said | None:
     return None
 
 
+def peak_apart(peak: float, fitted_peak: float) -> bool:
+    """Is ``peak`` another peak LR than ``fitted_peak`` (beyond :data:`PEAK_FACTOR` either way)?"""
+    return not fitted_peak / PEAK_FACTOR <= peak <= PEAK_FACTOR * fitted_peak
+
+
 def peak_said(peak: float, fitted_peak: float) -> Said | None:
-    """Said when a peak LR is not the one the runs were fitted at."""
-    if not fitted_peak / 1.2 <= peak <= 1.2 * fitted_peak:
+    """Said when a peak LR is not the one the runs were fitted at (:func:`peak_apart`)."""
+    if peak_apart(peak, fitted_peak):
         return (
             f"peak LR {peak:g}, fitted at {fitted_peak:g}",
             f"peak LR {peak:g} differs from the fitted runs' {fitted_peak:g} (the nearest); "

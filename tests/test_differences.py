@@ -15,6 +15,7 @@ from lrcurve.differences import (
     joint_prediction,
 )
 from lrcurve.errors import ParameterError
+from lrcurve.regime import peak_apart, peak_said
 from lrcurve.schedules import make_schedule
 from lrcurve.uncertainty import interval_factor, predictive_interval
 from tests.test_uncertainty import PEAK, STEPS, WARMUP, fitted, schedule, true_loss  # noqa: F401 - the fixture
@@ -120,6 +121,16 @@ def test_law_errors_at_another_peak_lr_do_not_cancel(fitted):  # noqa: F811
     assert joint.difference(1, 0).sd >= np.sqrt(law[0] ** 2 + law[1] ** 2)
     shared = replace(joint, peaks=None).difference(1, 0).sd
     assert shared < joint.difference(1, 0).sd
+
+
+def test_peaks_are_apart_exactly_where_a_peak_lr_is_said():
+    """``regime.peak_apart``, the predicate the joint prediction uses, is ``peak_said``'s test:
+    beyond 1.2x either way, the bounds themselves inside."""
+    fitted_peak = 3e-4
+    for peak in (fitted_peak, fitted_peak * 1.2, fitted_peak / 1.2, 3.5e-4, 2.6e-4):
+        assert not peak_apart(peak, fitted_peak) and peak_said(peak, fitted_peak) is None
+    for peak in (fitted_peak * 1.2001, fitted_peak / 1.2001, 3.7e-4, 2.4e-4, 6e-4):
+        assert peak_apart(peak, fitted_peak) and peak_said(peak, fitted_peak) is not None
 
 
 def test_bad_level_and_no_schedules_are_refused_naming_the_parameter(fitted):  # noqa: F811
