@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lrcurve.errors import ParameterError
 
@@ -24,6 +24,7 @@ FAR_SIZE_FACTOR = 10.0  # a size beyond this many times the largest fitted one i
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
 
 Said = tuple[str, str]  # (a few words, the detail), as in lrcurve.regime
+T = TypeVar("T")
 
 
 def format_size(n: float) -> str:
@@ -168,13 +169,26 @@ def refuse_size_free(law: Law, sizes: tuple[float, ...], model_size: float | Non
         )
 
 
+def grouped(
+    items: Iterable[T], ratio: float, key: Callable[[T], float]
+) -> list[tuple[float, list[T]]]:
+    """``items`` grouped by ``key``, ascending: each group is its least value and its items (in
+    their order of ``items`` among equal values); an item joins the last group while its value
+    is at most ``ratio`` times that group's least value. Model sizes, peak LRs and tokens per
+    step are grouped so (:func:`distinct`, ``peak_lr.distinct_peaks``, ``tokens.batch_groups``)."""
+    groups: list[tuple[float, list[T]]] = []
+    for item in sorted(items, key=key):
+        value = key(item)
+        if groups and not value > groups[-1][0] * ratio:
+            groups[-1][1].append(item)
+        else:
+            groups.append((value, [item]))
+    return groups
+
+
 def distinct(sizes: Iterable[float | None]) -> list[float]:
     """The distinct sizes (within 1e-6) of ``sizes``, ascending, ``None`` left out."""
-    out: list[float] = []
-    for n in sorted(float(s) for s in sizes if s is not None):
-        if not out or n > out[-1] * (1 + 1e-6):
-            out.append(n)
-    return out
+    return [n for n, _ in grouped((float(s) for s in sizes if s is not None), 1 + 1e-6, float)]
 
 
 def sized(runs: Sequence[Any]) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 from lrcurve.errors import ParameterError
 from lrcurve.runs import Run
 from lrcurve.schedules import Piecewise, Schedule
-from lrcurve.sizes import SAME_SIZE
+from lrcurve.sizes import SAME_SIZE, grouped
 
 # tokens per step within 1 % are one batch size: the tolerance of the readers' agreement check
 # (sizes.agreed_size), so what they accept as one value the clock counts as one
@@ -36,14 +36,9 @@ def _named(labels: list[str]) -> str:
 def batch_groups(runs: Sequence[Any]) -> list[tuple[float, list[str]]]:
     """The distinct tokens per step of ``runs`` (within 1 %), ascending, each with the labels
     of its runs; runs of unknown tokens per step are left out."""
-    groups: list[tuple[float, list[str]]] = []
     known = [r for r in runs if r.tokens_per_step is not None]
-    for run in sorted(known, key=lambda r: r.tokens_per_step):
-        if groups and run.tokens_per_step <= groups[-1][0] * (1 + SAME_TOKENS_RTOL):
-            groups[-1][1].append(run.label)
-        else:
-            groups.append((float(run.tokens_per_step), [run.label]))
-    return groups
+    groups = grouped(known, 1 + SAME_TOKENS_RTOL, lambda r: float(r.tokens_per_step))
+    return [(n, [r.label for r in group]) for n, group in groups]
 
 
 def batch_warning(runs: Sequence[Any]) -> str | None:

@@ -374,3 +374,31 @@ def test_check_takes_the_runs_size_from_params(size_fit_dir, cli):
     assert "inside the 90 % predictive band" in ok.stdout
     missing = cli("check", "lrcurve.fit.json", run, cwd=d)
     assert missing.returncode == 2 and "--params" in missing.stderr.splitlines()[-1]
+
+
+def test_one_grouping_serves_sizes_peak_lrs_and_tokens_per_step():
+    """``sizes.grouped``: a value joins the last group while at most ``ratio`` times its least
+    value (so a chain of small steps does not grow one group without end); the three groupings
+    built on it keep their tolerances (1e-6, 5 %, 1 %) and the runs' labels in input order."""
+    from types import SimpleNamespace
+
+    from lrcurve.laws.peak_lr import distinct_peaks
+    from lrcurve.sizes import distinct, grouped
+    from lrcurve.tokens import batch_groups
+
+    values = [1.018, 1.0, 1.009, 1.01, 2.0, 2.02]
+    assert grouped(values, 1.01, float) == [(1.0, [1.0, 1.009, 1.01]), (1.018, [1.018]),
+                                            (2.0, [2.0, 2.02])]  # fmt: skip
+    assert distinct([25e6, None, 25e6 * (1 + 1e-7), 25e6 * (1 + 1e-5), 1e8]) == [
+        25e6,
+        25e6 * (1 + 1e-5),
+        1e8,
+    ]
+    peaks = [3e-4, 3.1e-4, 3.14e-4, 3.16e-4, 3.3e-4, 6e-4]
+    histories = [LRHistory(np.r_[np.linspace(0, p, 10), np.full(50, p)]) for p in peaks]
+    assert distinct_peaks([*histories, LRHistory(np.zeros(0))]) == [3e-4, 3.16e-4, 6e-4]
+    runs = [SimpleNamespace(tokens_per_step=n, label=label)
+            for n, label in [(204800, "c"), (102400, "a"), (None, "x"), (103400, "b"),
+                             (102400 * 1.011, "d")]]  # fmt: skip
+    assert batch_groups(runs) == [(102400.0, ["a", "b"]), (102400 * 1.011, ["d"]),
+                                  (204800.0, ["c"])]  # fmt: skip

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from lrcurve.laws.base import LRHistory
-from lrcurve.sizes import decays
+from lrcurve.sizes import decays, grouped
 
 P_REF = 1e-3  # the peak LR at which A and C are stated
 SAME_PEAK = 1.05  # peak LRs within 5 % are one peak LR (a logged LR is rounded)
@@ -54,11 +54,8 @@ def log_peak(history: LRHistory) -> float:
 def distinct_peaks(histories: Iterable[LRHistory]) -> list[float]:
     """The distinct peak LRs (:func:`first_peak`, within :data:`SAME_PEAK`) of ``histories``,
     ascending."""
-    out: list[float] = []
-    for peak in sorted(first_peak(h) for h in histories if h.held.size):
-        if not out or peak > out[-1] * SAME_PEAK:
-            out.append(peak)
-    return out
+    peaks = (first_peak(h) for h in histories if h.held.size)
+    return [peak for peak, _ in grouped(peaks, SAME_PEAK, float)]
 
 
 PEAK_EXPONENTS = ("kappa", "mu")  # the size-aware laws' names of the two exponents
