@@ -184,15 +184,26 @@ def logged_schedule(
             plural = "s" if n > 1 else ""
             origin += f"; {n} jump{plural} between flat stretches kept as step{plural}"
             s, eta = with_step_changes(s, eta, jumps)
-    if warmup_steps > 0 and s[0] > 1:  # the warmup's start is not logged
-        reached = min(float(warmup_steps), s[0])
-        origin += f"; the unlogged warmup before step {reached:g} taken to rise linearly from 0"
-        later = s > reached
-        s, eta = (
-            np.concatenate([[0.0, reached], s[later]]),
-            np.concatenate([[0.0, eta[0]], eta[later]]),
-        )
-    return Piecewise(s, eta, warmup_steps), origin
+    schedule, said = unlogged_warmup(Piecewise(s, eta), warmup_steps)
+    return schedule, origin + said
+
+
+def unlogged_warmup(logged: Piecewise, warmup_steps: int) -> tuple[Piecewise, str]:
+    """``logged`` (a log's points, read without warmup) with ``warmup_steps`` of warmup, and
+    what that adds to its origin: a log that starts after step 1 rises linearly from 0 at step
+    0 to its first LR, reached at the end of the warmup or at the first logged step if earlier
+    (:func:`logged_schedule`)."""
+    s, eta = logged.at_steps, logged.lrs
+    if not (warmup_steps > 0 and s[0] > 1):  # no warmup, or its start is logged
+        return Piecewise(s, eta, warmup_steps), ""
+    reached = min(float(warmup_steps), s[0])
+    later = s > reached
+    s, eta = (
+        np.concatenate([[0.0, reached], s[later]]),
+        np.concatenate([[0.0, eta[0]], eta[later]]),
+    )
+    said = f"; the unlogged warmup before step {reached:g} taken to rise linearly from 0"
+    return Piecewise(s, eta, warmup_steps), said
 
 
 def truncate(run: Run, last_step: float) -> Run:

@@ -226,6 +226,26 @@ def test_an_lr_file_that_starts_after_warmup_takes_the_fits_warmup(files, lrcurv
     assert "warmup=2160" in r.stderr and "OK" in r.stdout
 
 
+def test_an_lr_file_is_read_once_when_it_takes_the_fits_warmup(files, lrcurve, monkeypatch):
+    """The fit's warmup is put on the schedule read (``runs.unlogged_warmup``), not by reading
+    the file again: the same schedule, to the bit, as a read with that warmup."""
+    import lrcurve.io as readers
+    from lrcurve.runs import unlogged_warmup
+
+    for path in (SAMPLES / "wsd.csv", SAMPLES / "cosine.csv"):
+        warm = readers.read_schedule(path, warmup_steps=2160)
+        put = unlogged_warmup(readers.read_schedule(path), 2160)[0]
+        assert np.array_equal(put.at_steps, warm.at_steps) and put.at_steps[1] == 2160
+        assert np.array_equal(put.lrs, warm.lrs) and put.warmup_steps == warm.warmup_steps == 2160
+    calls = []
+    read = readers.read_schedule
+    monkeypatch.setattr(readers, "read_schedule", lambda *a, **k: calls.append(a) or read(*a, **k))
+    r = lrcurve("check", "fit.json", SAMPLES / "wsd.csv", "--schedule", "file", "--lr-file",
+                SAMPLES / "wsd.csv", cwd=files)  # fmt: skip
+    assert r.returncode == 0 and "warmup=2160" in r.stderr, r.stderr
+    assert len(calls) == 1
+
+
 def test_notes_from_reading_the_run_are_said_once(files, lrcurve):
     """check reads the log again with the fit's warmup; its notes were printed twice."""
     rows = pd.read_csv(SAMPLES / "wsd.csv").head(60)

@@ -266,6 +266,7 @@ class ScheduleSpec:
         from lrcurve.io import read_schedule
         from lrcurve.io.files import files_below
         from lrcurve.io.stitch import logged_lr
+        from lrcurve.runs import unlogged_warmup
 
         if self.lr_file is None:
             raise InputError("--schedule file needs --lr-file PATH (a table of step,lr)")
@@ -283,8 +284,7 @@ class ScheduleSpec:
             and points is not None
             and points[0][0] >= inherited
         ):
-            notes = []
-            schedule = read_schedule(self.lr_file, warmup_steps=int(inherited), notes=notes)
+            schedule = unlogged_warmup(schedule, int(inherited))[0]
             used.append(f"warmup={int(inherited)}")
         if self.warmup is not None and schedule.horizon is not None:
             if self.warmup >= schedule.horizon:
