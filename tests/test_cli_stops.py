@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+# A prediction whose CSV takes seconds to write (~25 MB; 3 s on a quiet machine, longer on a
+# busy one): a signal sent when its temporary file appears arrives while it is written.
+BIG_STEPS = 500_000
+
+
 def start(*args: object, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "lrcurve", *map(str, args)],
@@ -54,7 +59,7 @@ def one_line(stderr: str) -> str:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_while_writing_leaves_no_temporary_file(fit_file, tmp_path, signum):
-    process = start("predict", fit_file, "--steps", 3_000_000, "-o", "big.csv", cwd=tmp_path)
+    process = start("predict", fit_file, "--steps", BIG_STEPS, "-o", "big.csv", cwd=tmp_path)
     deadline = time.time() + 120
     while not any(p.name.startswith(".big.csv.") and p.stat().st_size for p in tmp_path.iterdir()):
         assert time.time() < deadline and process.poll() is None, "no temporary file appeared"
@@ -255,7 +260,7 @@ def test_a_signal_the_caller_ignores_stays_ignored(fit_file, tmp_path):
     """`nohup lrcurve predict ...` sets SIGHUP to be ignored: the command must outlive the
     terminal, not stop with 'stopped by SIGHUP'."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "lrcurve", "predict", str(fit_file), "--steps", "3000000"]
+        [sys.executable, "-m", "lrcurve", "predict", str(fit_file), "--steps", str(BIG_STEPS)]
         + ["-o", "big.csv"],
         cwd=tmp_path,
         env=ENV,
@@ -271,4 +276,4 @@ def test_a_signal_the_caller_ignores_stays_ignored(fit_file, tmp_path):
     process.send_signal(signal.SIGHUP)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert (tmp_path / "big.csv").stat().st_size > 0
+    assert (tmp_path / "big.csv").read_text().count("\n") == BIG_STEPS + 1  # written whole
