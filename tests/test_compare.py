@@ -34,6 +34,28 @@ def mpl_run(name, schedule, noise_seed):
     return Run(name, steps, loss, schedule)
 
 
+HOLDOUT = ("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout",
+           SAMPLES / "wsd.csv", "--warmup", 2160)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def holdout(tmp_path_factory):
+    """``compare`` of the constant and cosine runs, WSD held out, run once for the tests of its
+    outputs (each full compare fits three laws and backtests them): ``json`` (--json, with the
+    plot and the CSV table written), ``half`` (--json --level 0.5), ``table`` (the rich table,
+    with its plot), and the folder they wrote to."""
+    folder = tmp_path_factory.mktemp("compare")
+    flags = ("--plot", "cmp.png", "-o", "cmp.csv", "--json", "--level", 0.9)
+    runs = {
+        "json": lrcurve(*HOLDOUT, *flags, cwd=folder),
+        "half": lrcurve(*HOLDOUT, "--json", "--level", 0.5, cwd=folder),
+        "table": lrcurve(*HOLDOUT, "--plot", "table.png", cwd=folder),
+    }
+    for r in runs.values():
+        assert r.returncode == 0, r.stderr
+    return SimpleNamespace(folder=folder, **runs)
+
+
 def test_compare_picks_the_law_that_generated_the_data():
     def multistep(at, factor):
         return make_schedule(
@@ -71,21 +93,8 @@ def test_scoring_falls_back_to_leave_one_out_and_to_a_late_window():
     assert head.steps.size + tail.steps.size == runs[0].steps.size
 
 
-def test_compare_cli_json_and_plot(tmp_path):
-    r = lrcurve(
-        "compare",
-        SAMPLES / "constant.csv",
-        SAMPLES / "cosine.csv",
-        "--holdout",
-        SAMPLES / "wsd.csv",
-        "--warmup",
-        2160,
-        "--json",
-        "--plot",
-        "cmp.png",
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
+def test_compare_cli_json_and_plot(holdout):
+    r = holdout.json
     out = json.loads(r.stdout)
     assert out["method"] == "holdout" and out["warnings"] == []  # the fitted runs' peak LR
     assert {law["law"] for law in out["laws"]} == {"momentum", "multipower", "forward-momentum"}
@@ -102,8 +111,8 @@ def test_compare_cli_json_and_plot(tmp_path):
             and np.isfinite(law["bic"])
         )
         assert law["heldout_mape"] < 0.3
-    assert (tmp_path / "cmp.png").stat().st_size > 10_000
-    again = lrcurve("compare", SAMPLES / "constant.csv", "--plot", "cmp.png", cwd=tmp_path)
+    assert (holdout.folder / "cmp.png").stat().st_size > 10_000
+    again = lrcurve("compare", SAMPLES / "constant.csv", "--plot", "cmp.png", cwd=holdout.folder)
     assert again.returncode == 2 and "--force" in again.stderr
 
 
@@ -121,27 +130,26 @@ def test_compare_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2 and "--warmup-area" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_compare_with_an_lr_exponent_fits_every_law_with_it_and_says_so(tmp_path):
-    r = lrcurve(
-        "compare",
-        SAMPLES / "constant.csv",
-        SAMPLES / "cosine.csv",
-        "--holdout",
-        SAMPLES / "wsd.csv",
-        "--warmup",
-        2160,
-        "--lr-exponent",
-        0.7,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
-    assert "S1 = sum eta^0.7" in r.stdout
-    runs = read_runs(SAMPLES / "constant.csv", warmup_steps=2160) + read_runs(
-        SAMPLES / "cosine.csv", warmup_steps=2160
-    )
+def test_compare_with_an_lr_exponent_fits_every_law_with_it_and_says_so(tmp_path, monkeypatch):
+    """The CLI's --lr-exponent builds every law with it (build_laws), and the comparison
+    says it; the library's result is the one the CLI ran (recorded, not fitted again)."""
+    import lrcurve.compare as compare_module
+
     laws, left_out = build_laws(lr_exponent=0.7)
     assert left_out == ()
-    result = compare(runs, read_runs(SAMPLES / "wsd.csv", warmup_steps=2160), laws=laws)
+    results = []
+
+    def recorded(*args, **kwargs):
+        results.append((kwargs.get("laws"), compare(*args, **kwargs)))
+        return results[-1][1]
+
+    monkeypatch.setattr(compare_module, "compare", recorded)
+    r = lrcurve(*HOLDOUT, "--lr-exponent", 0.7, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "S1 = sum eta^0.7" in r.stdout
+    ((used, result),) = results
+    assert list(used) == list(laws)
+    assert [h.run.name for h in result.results[0].heldout] == ["wsd"]
     assert result.to_dict()["lr_exponent"] == 0.7
     assert all(r.fitted.law.options()["lr_exponent"] == 0.7 for r in result.results)
 
@@ -320,16 +328,12 @@ def test_a_held_out_run_at_another_peak_lr_is_said(tmp_path):
     assert result.to_dict()["warnings"] == list(result.warnings)
 
 
-def test_compare_writes_its_table_as_csv(tmp_path):
+def test_compare_writes_its_table_as_csv(holdout):
     import csv
 
-    args = ("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout",
-            SAMPLES / "wsd.csv", "--warmup", 2160)  # fmt: skip
-    r = lrcurve(*args, "-o", "cmp.csv", "--json", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    out = json.loads(holdout.json.stdout)
     assert out["output"] == "cmp.csv"
-    text = (tmp_path / "cmp.csv").read_text()
+    text = (holdout.folder / "cmp.csv").read_text()
     header, *_ = text.splitlines()
     assert header == (
         "law,n_params,heldout_run,mape_percent,final_error_percent,final_predicted,final_lower,"
@@ -350,19 +354,16 @@ def test_compare_writes_its_table_as_csv(tmp_path):
             final = law["heldout"][0]["final"]
             assert float(row["final_lower"]) == pytest.approx(final["interval"]["lower"])
             assert (row["final_inside"] == "True") == final["inside"]
-    again = lrcurve(*args, "-o", "cmp.csv", cwd=tmp_path)
+    again = lrcurve(*HOLDOUT, "-o", "cmp.csv", cwd=holdout.folder)
     assert again.returncode == 2 and "--force" in again.stderr
-    mine = lrcurve(*args, "-o", SAMPLES / "wsd.csv", "--force", cwd=tmp_path)
+    mine = lrcurve(*HOLDOUT, "-o", SAMPLES / "wsd.csv", "--force", cwd=holdout.folder)
     assert mine.returncode == 2 and "one of the inputs" in mine.stderr
 
 
-def test_every_held_out_score_carries_its_final_interval(tmp_path):
+def test_every_held_out_score_carries_its_final_interval(holdout):
     """Each held-out run's final loss is predicted with its interval at --level, and said to be
     inside or not; the table, the JSON and the plot show it."""
-    args = ("compare", SAMPLES / "constant.csv", SAMPLES / "cosine.csv", "--holdout",
-            SAMPLES / "wsd.csv", "--warmup", 2160)  # fmt: skip
-    out = {q: json.loads(lrcurve(*args, "--json", "--level", q, cwd=tmp_path).stdout)
-           for q in (0.5, 0.9)}  # fmt: skip
+    out = {q: json.loads(r.stdout) for q, r in ((0.5, holdout.half), (0.9, holdout.json))}
     for q, result in out.items():
         for law in result["laws"]:
             (held,) = law["heldout"]
@@ -377,8 +378,7 @@ def test_every_held_out_score_carries_its_final_interval(tmp_path):
             assert error == pytest.approx(held["final_error"], abs=1e-3)
     half = {q: out[q]["laws"][0]["heldout"][0]["final"]["interval"] for q in out}
     assert half[0.5]["upper"] - half[0.5]["lower"] < half[0.9]["upper"] - half[0.9]["lower"]
-    r = lrcurve(*args, "--plot", "cmp.png", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = holdout.table
     assert "final, 90 % interval" in r.stdout and "1 of 1" in r.stdout
     assert " in [" in r.stdout or " OUT of [" in r.stdout
-    assert (tmp_path / "cmp.png").stat().st_size > 10_000
+    assert (holdout.folder / "table.png").stat().st_size > 10_000
