@@ -426,3 +426,47 @@ def test_blocks_merged_on_demand_give_the_stored_trees_numbers_to_the_bit(name, 
     for got, stored in zip(implicit, values()):
         assert np.array_equal(got, stored)
     assert np.any(implicit[0] != 0)
+
+
+def test_beta_at_a_limit_of_g_and_gamma_at_its_cap_are_held_without_a_warning():
+    """The constant and cosine sample runs fit beta at its lower bound, G's logarithmic limit
+    (a decade lower, B*beta fixed, no prediction moves by 0.1 %), and gamma at GAMMA_MAX:
+    both held (no standard error), no bound warning; the predictions are the fit's as before."""
+    from lrcurve.io import read_runs
+    from lrcurve.laws.multipower import GAMMA_MAX, LIMIT_CHANGE
+    from tests.conftest import SAMPLES
+
+    runs = [read_runs(SAMPLES / f"{n}.csv", warmup_steps=2160)[0] for n in ("constant", "cosine")]
+    fitted = fit(runs, MultiPowerLaw(), backtest=False)
+    value = {p.name: p for p in fitted.params}
+    assert value["beta"].value == pytest.approx(1e-3)
+    assert value["gamma"].value == pytest.approx(GAMMA_MAX)
+    assert fitted.held == ("beta", "gamma") and not fitted.warnings
+    assert value["beta"].stderr is None and value["B"].stderr is not None
+    assert fitted.n_free == 5
+    law, theta = MultiPowerLaw(), np.array([p.value for p in fitted.params])
+    b, c, beta = law.index("B", "C", "beta")
+    further = theta.copy()
+    further[[beta, b]] = theta[beta] / 10, theta[b] * 10
+    moved = []
+    for run in runs:
+        history, steps = LRHistory.of(run.schedule, run.last_step), run.steps
+        ratio = law.predict(further, history, steps) / law.predict(theta, history, steps)
+        moved.append(np.max(np.abs(ratio - 1)))
+    assert moved[0] == 0 and 0 < moved[1] <= LIMIT_CHANGE  # the constant run has no drop
+
+
+def test_beta_at_its_upper_bound_far_from_the_exponential_limit_is_not_held():
+    """At beta = 3 with C*x near 1, G = 1 - (1 + C x)^-3 is far from 1 - exp(-3 C x): a
+    decade further moves the loss by well over 0.1 %, so beta is at a bound, not a limit."""
+    schedule = make_schedule("cosine", steps=6000, peak=3e-4, warmup=200)
+    law = MultiPowerLaw()
+    prepared = [law.prepare(LRHistory.of(schedule, 6000), np.arange(300, 6001, 60))]
+    theta = np.array([2.9, 0.55, 0.5, 600.0, 0.05, 3.0, 0.6])
+    assert law.at_limit(theta, prepared) == ()
+    interior = theta.copy()
+    interior[law.index("beta")] = 0.6
+    assert law.at_limit(interior, prepared) == ()
+    capped = interior.copy()
+    capped[law.index("gamma")] = law.bounds()[1][law.index("gamma")[0]]
+    assert law.at_limit(capped, prepared) == ("gamma",)

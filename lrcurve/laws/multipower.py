@@ -28,6 +28,7 @@ summed over the same block terms in one walk), about twice as fast as finite dif
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,6 +51,9 @@ from lrcurve.laws.peak_lr import log_peak
 __all__ = ["Knots", "LossDrop", "MultiPowerLaw", "loss_drop_direct"]
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
+# beta at a bound is at the law's limit when one decade further along it moves no predicted
+# loss of the fitted runs by more than this (relative): forward-momentum's criterion for eps
+LIMIT_CHANGE = 1e-3
 LINEAR = ("L0", "A", "alpha")  # the power-law part
 DROP = ("B", "C", "beta", "gamma")  # the loss drop's parameters, in LossDrop's order
 
@@ -167,6 +171,35 @@ class MultiPowerLaw(Law):
         }
         by_name["B"] = by_name["B"] * f_b
         return np.column_stack([by_name[name] for name in self.param_names])
+
+    def at_limit(self, theta: NDArray[np.float64], prepared: Sequence[Any]) -> tuple[str, ...]:
+        """``beta`` at a bound where ``G`` has reached a limit on these runs, and ``gamma`` at
+        its cap :data:`GAMMA_MAX`: the fit holds them there without a bound warning.
+
+        ``beta -> 0`` with ``B*beta`` fixed: ``B*G -> B*beta*ln(1 + C*x)``; ``beta -> inf``
+        with ``C*beta`` fixed: ``G -> 1 - exp(-C*beta*x)``. The distance to either limit
+        shrinks in proportion to ``beta`` (``1/beta``), so one decade further along it (the
+        check here) moves the predictions ~0.9 of the way to the limit. ``gamma``'s cap is the
+        loss-drop walk's (its error bound assumes it), not a limit of the law: constant and
+        cosine runs alone pin ``C`` and ``gamma`` only along a ridge that reaches it (docs/laws.md
+        gives the fits' evidence)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        b, c, beta, gamma = self.index("B", "C", "beta", "gamma")
+        lower, upper = self.bounds()
+        found = []
+        further = theta.copy()
+        if theta[beta] <= lower[beta] * (1 + 1e-6):  # the logarithmic limit
+            further[[beta, b]] = theta[beta] / 10, theta[b] * 10
+        elif theta[beta] >= upper[beta] * (1 - 1e-6):  # the exponential limit
+            further[[beta, c]] = theta[beta] * 10, theta[c] / 10
+        if further[beta] != theta[beta] and all(
+            np.max(np.abs(self.evaluate(further, p) / self.evaluate(theta, p) - 1)) <= LIMIT_CHANGE
+            for p in prepared
+        ):
+            found.append("beta")
+        if theta[gamma] >= upper[gamma] * (1 - 1e-6):
+            found.append("gamma")
+        return tuple(found)
 
     def annealing_term(self, prepared: _Prepared, **nonlinear: float) -> NDArray[np.float64]:
         """``LD`` at ``B = 1`` for the given ``C``, ``beta`` and ``gamma``."""
