@@ -223,6 +223,15 @@ TargetTokens = Annotated[
         "its own steps; also the power scheduler's tokens per step.",
     ),
 ]
+SearchTokens = Annotated[
+    float | None,
+    FloatOption(
+        "--tokens-per-step",
+        help="The target run's tokens per optimizer step: the candidates are its schedules (its "
+        "steps and warmup), counted on the clock of the fitted runs (of one batch size, or "
+        "fitted with --clock tokens) and scored at its own steps.",
+    ),
+]
 TargetParams = Annotated[
     str | None,
     typer.Option(

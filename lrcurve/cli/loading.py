@@ -41,7 +41,19 @@ def load_fit(path: Path | None) -> Any:
 
 def fit_defaults(fitted: Any) -> dict[str, Any]:
     """The schedule settings a command takes from the fitted runs when not given."""
-    return {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
+    from lrcurve.tokens import target_defaults
+
+    return target_defaults(fitted)[0]
+
+
+def defaults_note(used: list[str] | tuple[str, ...], said: str | None) -> None:
+    """Say the settings taken from the fitted runs (``name=value``), and ``said``, how they
+    were counted in the target's steps (:func:`lrcurve.tokens.target_defaults`), when the
+    steps or warmup are among them."""
+    if not used:
+        return
+    counted = said is not None and any(u.split("=")[0] in ("steps", "warmup") for u in used)
+    note(f"from the fitted runs: {', '.join(used)}" + (f" ({said})" if counted else ""))
 
 
 def say_notes(runs: list[Any]) -> None:

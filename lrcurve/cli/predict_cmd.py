@@ -246,13 +246,13 @@ def predict_command(
     fitted = load_fit(fit_file)
     if power and all(r.tokens_per_step is None for r in fitted.runs):
         tokens_per_step = None  # the power scheduler's alone: the fit has no clock to map onto
-    built, used = _build(fitted, specs, ["", *(compare_to or [])])
+    built, used, said = _build(fitted, specs, ["", *(compare_to or [])], tokens_per_step)
     runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     check_outputs(force, output, plot)  # again: the fit file and every file read are inputs now
     predictions = [
         predict_schedule(fitted, schedule, level, model_size, tokens_per_step) for schedule in built
     ]
-    _notes(fitted, predictions, used, model_size)
+    _notes(fitted, predictions, (used, said), model_size)
     if tokens_per_step is not None:
         from lrcurve.cli.render import note
         from lrcurve.tokens import clock_said
@@ -263,34 +263,44 @@ def predict_command(
     _report(fitted, predictions, runs, locals())
 
 
-def _build(fitted: Any, specs: list[Any], texts: list[str]) -> tuple[list[Any], list[str]]:
-    """Each spec's schedule (its --lr-file marked an input) and the defaults the first took;
-    an error in a --compare-to spec (``texts``: as given, the first empty) names it."""
+def _build(
+    fitted: Any, specs: list[Any], texts: list[str], tokens_per_step: float | None
+) -> tuple[list[Any], list[str], str | None]:
+    """Each spec's schedule (its --lr-file marked an input), the defaults the first took (in
+    the steps of a target of ``tokens_per_step`` tokens a step) and how they were counted; an
+    error in a --compare-to spec (``texts``: as given, the first empty) names it."""
     from lrcurve.cli.files import mark_input
-    from lrcurve.cli.loading import fit_defaults
     from lrcurve.errors import InputError
+    from lrcurve.tokens import refuse_rewarmup, target_defaults
 
+    defaults, said = target_defaults(fitted, tokens_per_step)
     built, used = [], []
     for spec, text in zip(specs, texts):
+        if spec.schedule == "rewarmup":
+            refuse_rewarmup(fitted, tokens_per_step)
         if spec.lr_file is not None:
             mark_input(spec.lr_file)
         try:
-            schedule, took = spec.build(fitted.runs, fit_defaults(fitted))
+            schedule, took = spec.build(fitted.runs, defaults)
         except InputError as error:
             if not text:
                 raise
             raise InputError(f"--compare-to {text!r}: {error}") from None
         built.append(schedule)
         used += took if not text else []
-    return built, used
+    return built, used, said
 
 
-def _notes(fitted: Any, predictions: list[Any], used: list[str], model_size: float | None) -> None:
+def _notes(
+    fitted: Any, predictions: list[Any], used: tuple[list[str], str | None], model_size: Any
+) -> None:
+    """The defaults taken (``used``: and how they were counted), the fit's warnings and where
+    the predictions extrapolate."""
+    from lrcurve.cli.loading import defaults_note
     from lrcurve.cli.render import extrapolation_note, note
     from lrcurve.sizes import size_said
 
-    if used:
-        note(f"from the fitted runs: {', '.join(used)}")
+    defaults_note(*used)
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
     extrapolating = [e for p in predictions for e in p.extrapolating]
