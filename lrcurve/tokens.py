@@ -169,9 +169,9 @@ class TargetClock:
         """``schedule``'s first ``n_steps`` target steps on the clock."""
         return schedule if self.same else stretched(schedule, self.k, n_steps)
 
-    def said(self) -> str:
+    def said(self, whose: str = "the target's") -> str:
         return (
-            f"the target's {self.tokens_per_step:,.0f} tokens a step counted as {self.k:.3g} "
+            f"{whose} {self.tokens_per_step:,.0f} tokens a step counted as {self.k:.3g} "
             f"steps of {self.unit:,.0f} tokens, the fitted runs' clock"
         )
 
@@ -263,3 +263,54 @@ def predict_at_batch(
 def clock_said(fitted: Any, tokens_per_step: float) -> str:
     """How a target of ``tokens_per_step`` tokens a step is counted on ``fitted``'s clock."""
     return target_clock(fitted, tokens_per_step).said()
+
+
+def check_clock(fitted: Any, run: Run, given: bool) -> tuple[TargetClock | None, str | None]:
+    """How ``run`` is checked against ``fitted``: on the fit's clock (a clock fit, or the run's
+    tokens per step ``given``), else in steps as logged, with :func:`batch_warning` when the
+    run's tokens per step differs from the fitted runs' (the laws count steps)."""
+    clocked = is_clock_fit(fitted)
+    if run.tokens_per_step is not None and (given or clocked):
+        return target_clock(fitted, run.tokens_per_step), None
+    if clocked:
+        return None, (
+            f"{run.label}: its tokens per step are not known (no batch size and sequence length "
+            f"in its W&B config or table): counted as steps of {fitted_unit(fitted):,.0f} tokens, "
+            "the fit's clock; give them"
+        )
+    if len(batch_groups(fitted.runs)) == 1:
+        return None, batch_warning([*fitted.runs, run])
+    return None, None
+
+
+def check_at_batch(fitted: Any, run: Run, clock: TargetClock, **options: Any) -> tuple[Any, Any]:
+    """:func:`lrcurve.check.check_run` of ``run`` counted on ``clock`` (:func:`on_clock`): the
+    result read back at the run's own steps (its points, windows and forecast), and as checked
+    on the clock (to draw with the fit's curve)."""
+    from lrcurve.check import check_run
+
+    counted = check_run(fitted, on_clock(run, clock.unit), **options)
+    if clock.same:
+        return replace(counted, run=run), counted
+    clock_steps = np.round(clock.k * run.steps).astype(np.int64)
+
+    def own(step: Any) -> Any:  # the first logged step counted as clock step ``step``
+        return run.steps[np.searchsorted(clock_steps, step)]
+
+    windows = tuple(
+        replace(w, start=int(own(w.start)), end=int(own(w.end))) for w in counted.windows
+    )
+    prediction, forecast = counted.prediction, counted.forecast
+    if prediction is not None and forecast is not None:  # to the run's planned horizon
+        horizon = run.schedule.horizon
+        prediction = read_back(prediction, run.schedule, horizon, clock)
+        forecast = replace(forecast, horizon=horizon)
+    result = replace(
+        counted,
+        run=run,
+        steps=own(counted.steps),
+        windows=windows,
+        forecast=forecast,
+        prediction=prediction,
+    )
+    return result, counted

@@ -198,6 +198,29 @@ def labelled(inputs: RunInputs, runs: list[Any]) -> list[Any]:
     return label_runs(runs, parse_labels(inputs.label or []))
 
 
+def check_clock_name(clock: str) -> None:
+    from lrcurve.cli.flags import CLOCKS
+
+    if clock not in CLOCKS:
+        raise ParameterError(f"must be one of {', '.join(CLOCKS)}, got {clock!r}", param="clock")
+
+
+def counted(runs: list[Any], clock: str) -> tuple[list[Any], str | None]:
+    """``runs`` counted on ``clock``: ``steps`` as logged, ``tokens`` on a common clock of tokens
+    (:func:`lrcurve.tokens.token_clock`; each run counted anew said), and its note (kept by a
+    fit file so that predict and optimize say it again; None for steps)."""
+    check_clock_name(clock)
+    if clock == "steps":
+        return runs, None
+    from lrcurve.tokens import token_clock
+
+    clocked, clock_note = token_clock(runs)
+    for before, after in zip(runs, clocked):
+        if after.notes is not before.notes:  # counted anew: say how
+            note(after.notes[-1])
+    return clocked, clock_note
+
+
 def check_law_name(law: str) -> None:
     from lrcurve.laws import LAWS
 
