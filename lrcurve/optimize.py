@@ -43,6 +43,7 @@ from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
+from lrcurve.laws.peak_lr import log_peak
 from lrcurve.regime import horizon_said
 from lrcurve.schedules import Schedule
 from lrcurve.search_setting import (  # noqa: F401 - also this module's names, as before the split
@@ -162,7 +163,10 @@ def _momentum_at_step(
         lr = np.stack([h.annealing_lr(law.warmup, at_step) for h in histories])
         s1 = np.array([law.forward_lr(h, at_step).sum() for h in histories])
         s2 = (lr[:, 0] - lr[:, -1] - lam * (lr @ coef)) / (1.0 - lam)
-        loss[start : start + len(histories)] = law.loss(fitted.values, s1, s2)
+        # A and C at each schedule's own peak LR (the law's peak exponents), as curve() does
+        for i, history in enumerate(histories):
+            theta = law.at_peak(fitted.values, log_peak(history))
+            loss[start + i] = law.loss(theta, s1[i : i + 1], s2[i : i + 1])[0]
         if progress:
             progress(start + len(histories), len(schedules))
     return loss

@@ -315,7 +315,7 @@ def _say_clocks(runs: list[Any], clocks: list[tuple[Any, str | None]]) -> None:
         if warning is not None:
             note(f"warning: {warning}")
         elif clock is not None and not clock.same:
-            note(f"{run.name}: {clock.said('its')}")
+            note(f"{run.label}: {clock.said('its')}")
 
 
 def _fit_warmup(fitted: Any, clock: Any) -> int:
