@@ -414,3 +414,18 @@ def test_tokens_per_step_refusals_are_one_line_exit_2(clock_fits, args, message)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert message in r.stderr
     assert ("--clock" if "--clock" in args else "--tokens-per-step") in r.stderr
+
+
+def test_predict_compares_schedules_of_the_target_on_the_fitted_clock(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve(
+        "predict", "clock.json", "--schedule", "constant", "--compare-to", "wsd decay=0.5",
+        "--tokens-per-step", "2e5", "--json", cwd=clock_fits,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    first, wsd = json.loads(r.stdout)["schedules"]
+    difference = wsd["vs_first"]
+    assert difference["step"] == 4000  # the target's last step
+    assert np.isclose(difference["value"], wsd["final"]["loss"] - first["final"]["loss"])
+    assert difference["lower"] < difference["value"] < difference["upper"]

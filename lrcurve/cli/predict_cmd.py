@@ -328,14 +328,19 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
             )
     rows = None
     if len(predictions) > 1:
+        from dataclasses import replace
+
         from lrcurve.differences import joint_prediction
+        from lrcurve.tokens import counted_on
 
         step = min(int(p.steps[-1]) for p in predictions)
-        schedules = [p.schedule for p in predictions]
-        joint = joint_prediction(
-            fitted, schedules, step, level=args["level"], model_size=args["model_size"]
+        schedules, at = counted_on(  # a target of other tokens per step: on the fit's clock
+            fitted, [p.schedule for p in predictions], step, args["tokens_per_step"]
         )
-        rows = compared(predictions, joint)
+        joint = joint_prediction(
+            fitted, schedules, at, level=args["level"], model_size=args["model_size"]
+        )
+        rows = compared(predictions, replace(joint, step=step))
     if plot is not None:
         labels = [str(p.schedule) for p in predictions]
         figure = plotting().plot_prediction(fitted, predictions, labels)
