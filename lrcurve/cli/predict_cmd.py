@@ -287,7 +287,7 @@ def _build(fitted: Any, specs: list[Any], texts: list[str]) -> tuple[list[Any], 
 
 def _notes(fitted: Any, predictions: list[Any], used: list[str], model_size: float | None) -> None:
     from lrcurve.cli.render import extrapolation_note, note
-    from lrcurve.sizes import size_said
+    from lrcurve.sizes import size_ratio
 
     if used:
         note(f"from the fitted runs: {', '.join(used)}")
@@ -295,8 +295,8 @@ def _notes(fitted: Any, predictions: list[Any], used: list[str], model_size: flo
         note(f"warning: the fit says: {warning}")
     extrapolating = [e for p in predictions for e in p.extrapolating]
     extrapolation_note(extrapolating)
-    if extrapolating:
-        if size_said(model_size, fitted.sizes):
+    if extrapolating and model_size is not None:
+        if size_ratio(model_size, fitted.sizes) > 1.0:
             note(
                 "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"
             )
