@@ -57,6 +57,7 @@ from lrcurve.search_setting import (  # noqa: F401 - also this module's names, a
     recognise,
     settle,
 )
+from lrcurve.sizes import size_said
 
 CHUNK_VALUES = 8_000_000  # per-step LRs held at once by the fast path (64 MB)
 
@@ -335,8 +336,8 @@ def optimize(
             f"some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has "
             "no penalty for too high an LR and extrapolates there"
         )
-    horizon = horizon_said(setting.steps, fitted.horizon)
-    said = [horizon] if horizon else []
+    size = size_said(fitted.at_size, fitted.sizes)
+    said = [s for s in (horizon_said(setting.steps, fitted.horizon), size) if s]
     decay = fitted.decay_regime(result.best.schedule, result.at_step)
     if decay:
         said.append(

@@ -415,3 +415,15 @@ def test_check_takes_the_runs_size_from_params(size_fit_dir, cli):
     assert "inside the 90 % predictive band" in ok.stdout
     missing = cli("check", "lrcurve.fit.json", run, cwd=d)
     assert missing.returncode == 2 and "--params" in missing.stderr.splitlines()[-1]
+
+
+def test_optimize_at_a_far_size_says_so_without_a_note_on_every_use(size_fit_dir, cli):
+    d, _ = size_fit_dir
+    far = cli("optimize", d / "lrcurve.fit.json", "--params", "100B", "--json")
+    assert far.returncode == 0, far.stderr
+    out = json.loads(far.stdout)
+    assert out["model_size"] == 1e11
+    assert any("1000x the largest fitted size" in w for w in out["warnings"]), out["warnings"]
+    fitted = cli("optimize", d / "lrcurve.fit.json", "--params", "100M", "--json")
+    said = json.loads(fitted.stdout)["warnings"]
+    assert not any("fitted size" in w or "unseen size" in w or ", as the" in w for w in said)
