@@ -58,6 +58,7 @@ from lrcurve.search_setting import (  # noqa: F401 - also this module's names, a
     recognise,
     settle,
 )
+from lrcurve.sizes import size_said
 from lrcurve.tokens import counted_on, refuse_rewarmup, target_defaults
 
 CHUNK_VALUES = 8_000_000  # per-step LRs held at once by the fast path (64 MB)
@@ -354,8 +355,8 @@ def optimize(
             "no penalty for too high an LR and extrapolates there"
         )
     clock_steps = counted_on(fitted, [], setting.steps, tokens_per_step)[1]
-    horizon = horizon_said(clock_steps, fitted.horizon)
-    said = [horizon] if horizon else []
+    size = size_said(fitted.at_size, fitted.sizes)
+    said = [s for s in (horizon_said(clock_steps, fitted.horizon), size) if s]
     best, at = counted_on(fitted, [result.best.schedule], result.at_step, tokens_per_step)
     decay = fitted.decay_regime(best[0], at)
     if decay:

@@ -222,6 +222,7 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
     return {
         "family": args["family"],
         "law": fitted.law.name,
+        "model_size": fitted.at_size,
         "steps": setting.steps,
         "at_step": result.at_step,
         "peak": setting.peak,

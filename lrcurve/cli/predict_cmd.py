@@ -298,15 +298,15 @@ def _notes(
     the predictions extrapolate."""
     from lrcurve.cli.loading import defaults_note
     from lrcurve.cli.render import extrapolation_note, note
-    from lrcurve.sizes import size_said
+    from lrcurve.sizes import size_ratio
 
     defaults_note(*used)
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
     extrapolating = [e for p in predictions for e in p.extrapolating]
     extrapolation_note(extrapolating)
-    if extrapolating:
-        if size_said(model_size, fitted.sizes):
+    if extrapolating and model_size is not None:
+        if size_ratio(model_size, fitted.sizes) > 1.0:
             note(
                 "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"
             )
