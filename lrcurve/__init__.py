@@ -8,10 +8,10 @@ Fit a loss law to one or two logged curves, then predict others::
     curve = fitted.predict(make_schedule("wsd", steps=72000, peak=3e-4, decay=0.15, shape="sqrt"))
 """
 
-import importlib
-from typing import Any
+import importlib  # loaded already by the interpreter: this module imports nothing new
 
-# Names are imported on first use, so that `lrcurve --help` starts without numpy.
+# Names are imported on first use, so that `lrcurve --help` starts without numpy, and so that
+# a Ctrl-C reaches the CLI's handler (lrcurve.cli.main) a few instructions after start-up.
 _EXPORTS = {
     "annealing_area": "lrcurve.areas",
     "forward_area": "lrcurve.areas",
@@ -28,7 +28,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'lrcurve' has no attribute {name!r}")

@@ -48,6 +48,7 @@ from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositiv
 from lrcurve.io.smoothing import Smoothing, resolve_smoothing
 from lrcurve.io.smoothing import smooth as smooth_series
 from lrcurve.runs import Run
+from lrcurve.sizes import format_size, refuse_size_free
 from lrcurve.uncertainty import z_value
 
 DEFAULT_TOLERANCE = None  # the predictive band (lrcurve.check_band); "0.5%" gives a fixed one
@@ -299,6 +300,19 @@ def _check_arguments(windows: int, direction: str, level: float, **factors: floa
     z_value(level)
 
 
+def _refuse_another_size(fitted: FittedLaw, run: Run) -> None:
+    """A size-free fit predicts the curve of the size it was fitted on (or of one blend of
+    several): a run of another size would be checked against it and seem to drift."""
+    if fitted.law.size_aware or run.model_size is None or not fitted.sizes:
+        return
+    try:
+        refuse_size_free(fitted.law, fitted.sizes, run.model_size)
+    except ParameterError as err:
+        raise ReadError(
+            f"{run.source or run.name}: a {format_size(run.model_size)} model; {err.message}"
+        ) from None
+
+
 def check_run(
     fitted: FittedLaw,
     run: Run,
@@ -323,6 +337,7 @@ def check_run(
     ``fitted.predict(run.schedule, level=level)`` if already computed.
     """
     _check_arguments(windows, direction, level, noise_factor=noise_factor, law_factor=law_factor)
+    _refuse_another_size(fitted, run)
     smoothing = resolve_smoothing(smooth, run.loss_series)
     compared = fit_window(run, fitted.skip_fraction)
     if not compared.any() and run.diverged_at is None:

@@ -75,21 +75,27 @@ def _measured_points(ax: plt.Axes, result: Search, measured: Sequence[MeasuredRu
         ax.legend(fontsize=7)
 
 
+MEASURED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
+
+
 def overlay_measured(fig: plt.Figure, runs: list[Run]) -> plt.Figure:
-    """Each measured run's points (black, hollow) on the loss axes of a prediction plot."""
+    """Each measured run's points (hollow, dark, a marker of its own) on the loss axes of a
+    prediction plot, named by its short label."""
     ax_loss = fig.axes[0]
-    for run in runs:
+    shades = plt.get_cmap("Greys")(np.linspace(0.95, 0.55, max(len(runs), 1)))
+    for i, run in enumerate(runs):
         ax_loss.plot(
             run.steps,
             run.loss,
-            "o",
+            MEASURED_MARKERS[i % len(MEASURED_MARKERS)],
             ms=2.5,
             mfc="none",
-            mec="k",
-            alpha=0.7,
-            label=f"measured: {run.name}",
+            mec=shades[i],
+            alpha=0.8,
+            markevery=max(run.steps.size // 60, 1),
+            label=f"measured: {run.label}",
         )
-    ax_loss.legend(fontsize=8)
+    ax_loss.legend(fontsize=7)
     return fig
 
 

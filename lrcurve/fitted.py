@@ -292,7 +292,7 @@ class FittedLaw:
             horizon_said(n_steps, self.horizon),
             nearest_peak_said(schedule.peak, (r.peak_lr for r in self.runs)),
             *self.decay_regime(schedule, n_steps, lr),
-            size_said(model_size, self.sizes),
+            size_said(self.at_size if model_size is None else model_size, self.sizes),
         )
         return tuple(s for s in said if s)
 

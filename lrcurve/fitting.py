@@ -25,6 +25,7 @@ from lrcurve.fitted import FittedLaw, Parameter, Prediction, refuse_nonpositive_
 from lrcurve.laws.base import FitData, Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
+from lrcurve.sizes import size_free_warning
 from lrcurve.tokens import batch_warning
 from lrcurve.uncertainty import steepest_fall
 
@@ -206,11 +207,12 @@ def _fit_warnings(
     unidentified: Sequence[str],
     best: Any,
     runs: Sequence[Run],
+    law: Law,
 ) -> list[str]:
-    """What the fit says about itself: runs of several batch sizes, unidentifiable parameters,
-    values at a bound, no convergence."""
-    mixed = batch_warning(runs)
-    warnings: list[str] = [] if mixed is None else [mixed]
+    """What the fit says about itself: runs of several batch sizes (or model sizes, to a
+    size-free law), unidentifiable parameters, values at a bound, no convergence."""
+    said = (batch_warning(runs), size_free_warning(law, (r.model_size for r in runs)))
+    warnings: list[str] = [w for w in said if w is not None]
     if unidentified:
         warnings.append(
             f"parameters not identifiable from these runs: {', '.join(unidentified)} "
@@ -284,7 +286,7 @@ def fit(
         covariance,
         bool(best.success),
         str(best.message),
-        tuple(_fit_warnings(params, held, unidentified, best, runs) + _hold_notes(holds)),
+        tuple(_fit_warnings(params, held, unidentified, best, runs, law) + _hold_notes(holds)),
         n_fit_points=observed.size,
         fit_rss=float(plain @ plain),
         held=held,

@@ -15,6 +15,7 @@ from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import Progress, Search, predicted_losses
 from lrcurve.runs import Run
 from lrcurve.search_setting import recognise, short_label
+from lrcurve.tokens import counted_on
 from lrcurve.uncertainty import predictive_interval
 
 
@@ -118,9 +119,11 @@ class LawOpinion:
 def other_laws(
     result: Search, fits: Sequence[FittedLaw], *, progress: Progress | None = None
 ) -> list[LawOpinion]:
-    """Score the search's candidates with other fitted laws, to see where the laws disagree."""
+    """Score the search's candidates with other fitted laws, to see where the laws disagree
+    (each on its own clock for a target of the search's tokens per step)."""
     schedules = [c.schedule for c in result.candidates]
-    return [
-        LawOpinion(f.law.name, predicted_losses(f, schedules, result.at_step, progress=progress))
-        for f in fits
-    ]
+    opinions = []
+    for f in fits:
+        counted, at = counted_on(f, schedules, result.at_step, result.tokens_per_step)
+        opinions.append(LawOpinion(f.law.name, predicted_losses(f, counted, at, progress=progress)))
+    return opinions

@@ -43,6 +43,7 @@ from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
+from lrcurve.laws.peak_lr import log_peak
 from lrcurve.regime import horizon_said
 from lrcurve.schedules import Schedule
 from lrcurve.search_setting import (  # noqa: F401 - also this module's names, as before the split
@@ -57,6 +58,8 @@ from lrcurve.search_setting import (  # noqa: F401 - also this module's names, a
     recognise,
     settle,
 )
+from lrcurve.sizes import size_said
+from lrcurve.tokens import counted_on, refuse_rewarmup, target_defaults
 
 CHUNK_VALUES = 8_000_000  # per-step LRs held at once by the fast path (64 MB)
 
@@ -80,6 +83,7 @@ class Search:
     gain_stderr: float | None = None
     notes: tuple[str, ...] = ()
     joint: JointPrediction | None = None  # the candidates, then the baseline, jointly
+    tokens_per_step: float | None = None  # the target's: scored on the fit's clock of tokens
 
     @property
     def order(self) -> NDArray[np.int64]:
@@ -160,7 +164,10 @@ def _momentum_at_step(
         lr = np.stack([h.annealing_lr(law.warmup, at_step) for h in histories])
         s1 = np.array([law.forward_lr(h, at_step).sum() for h in histories])
         s2 = (lr[:, 0] - lr[:, -1] - lam * (lr @ coef)) / (1.0 - lam)
-        loss[start : start + len(histories)] = law.loss(fitted.values, s1, s2)
+        # A and C at each schedule's own peak LR (the law's peak exponents), as curve() does
+        for i, history in enumerate(histories):
+            theta = law.at_peak(fitted.values, log_peak(history))
+            loss[start + i] = law.loss(theta, s1[i : i + 1], s2[i : i + 1])[0]
         if progress:
             progress(start + len(histories), len(schedules))
     return loss
@@ -238,12 +245,16 @@ def search(
     at_step: int | None = None,
     progress: Progress | None = None,
     level: float | None = 0.9,
+    tokens_per_step: float | None = None,
 ) -> Search:
     """Score every candidate and the baseline at ``at_step`` (default: the last step), and
-    (``level`` not None) predict them jointly for their differences' intervals."""
+    (``level`` not None) predict them jointly for their differences' intervals; the schedules
+    of a target of ``tokens_per_step`` tokens a step are counted on the fit's clock
+    (:func:`lrcurve.tokens.counted_on`)."""
     at_step = _score_step(family, candidates, at_step, steps)
     schedules = [c.schedule for c in candidates] + [baseline]
-    losses = predicted_losses(fitted, schedules, at_step, progress=progress)
+    schedules, clock_step = counted_on(fitted, schedules, at_step, tokens_per_step)
+    losses = predicted_losses(fitted, schedules, clock_step, progress=progress)
     if not np.all(np.isfinite(losses)):
         raise ExtrapolationError(
             "the law is not defined for some candidates (an LR of zero from the start?)"
@@ -267,8 +278,9 @@ def search(
         baseline,
         baseline_label,
         float(losses[-1]),
+        tokens_per_step=tokens_per_step,
     )
-    joint = joint_prediction(fitted, schedules, at_step, level=level or 0.9, loss=losses)
+    joint = joint_prediction(fitted, schedules, clock_step, level=level or 0.9, loss=losses)
     gain_stderr = None
     if joint.param_cov is not None:  # the parameters' part alone, as before the joint model
         cov, b, n = joint.param_cov, int(result.order[0]), len(candidates)
@@ -289,13 +301,15 @@ class Optimization:
     """A search and what it was run with: ``baseline_defaulted``: the baseline was chosen
     (no ``baseline`` given); ``warnings``: the fit's and the search's, one sentence each;
     ``regime``: where the search leaves the fitted regime (it widens the intervals), each as
-    (a few words, the detail)."""
+    (a few words, the detail); ``defaults_said``: how the defaults taken from the fit were
+    counted in the target's steps (:func:`lrcurve.tokens.target_defaults`)."""
 
     setting: Setting
     search: Search
     baseline_defaulted: bool
     warnings: tuple[str, ...]
     regime: tuple[tuple[str, str], ...] = ()
+    defaults_said: str | None = None
 
 
 def optimize(
@@ -305,12 +319,16 @@ def optimize(
     rewarmup_baseline: bool = False,
     progress: Progress | None = None,
     level: float = 0.9,
+    tokens_per_step: float | None = None,
 ) -> Optimization:
     """Search ``request``'s family for the lowest predicted loss against ``baseline`` (a
     schedule and its label for the setting; default: :func:`~lrcurve.candidates.baseline_of`).
     ``rewarmup_baseline``: the baseline continues a fitted run (the setting finds it);
-    ``level``: of the intervals of the differences and the tie set."""
-    defaults = {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
+    ``level``: of the intervals of the differences and the tie set; ``tokens_per_step``: the
+    target's, its schedules counted on the fit's clock and the defaults in its steps."""
+    if request.family == "rewarmup" or rewarmup_baseline:
+        refuse_rewarmup(fitted, tokens_per_step)
+    defaults, defaults_said = target_defaults(fitted, tokens_per_step)
     setting = settle(fitted.runs, defaults, request, rewarmup_baseline)
     candidates = candidates_of(request, setting)
     chosen = baseline(setting) if baseline else baseline_of(fitted.runs, request.family, setting)
@@ -328,6 +346,7 @@ def optimize(
         at_step=setting.score_step,
         progress=progress,
         level=level,
+        tokens_per_step=tokens_per_step,
     )
     warnings = [f"the fit says: {warning}" for warning in fitted.warnings]
     if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:  # peaks: for all
@@ -335,9 +354,11 @@ def optimize(
             f"some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has "
             "no penalty for too high an LR and extrapolates there"
         )
-    horizon = horizon_said(setting.steps, fitted.horizon)
-    said = [horizon] if horizon else []
-    decay = fitted.decay_regime(result.best.schedule, result.at_step)
+    clock_steps = counted_on(fitted, [], setting.steps, tokens_per_step)[1]
+    size = size_said(fitted.at_size, fitted.sizes)
+    said = [s for s in (horizon_said(clock_steps, fitted.horizon), size) if s]
+    best, at = counted_on(fitted, [result.best.schedule], result.at_step, tokens_per_step)
+    decay = fitted.decay_regime(best[0], at)
     if decay:
         said.append(
             (
@@ -345,4 +366,5 @@ def optimize(
                 f"the best candidate: {'; '.join(detail for _, detail in decay)}",
             )
         )
-    return Optimization(setting, result, baseline is None, tuple(warnings), tuple(said))
+    regime = tuple(said)
+    return Optimization(setting, result, baseline is None, tuple(warnings), regime, defaults_said)

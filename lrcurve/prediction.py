@@ -140,7 +140,7 @@ class Prediction:
             lower, upper = lower[at], upper[at]
             inside = float(np.mean((lower <= measured) & (measured <= upper)))
         return AgainstMeasured(
-            run.name,
+            run.label,
             score(self.loss[at], measured),
             int(run.steps[keep][-1]),
             float(measured[-1]),

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.fitted import FittedLaw, Parameter
-from lrcurve.sizes import format_size, refuse_size_free, target_size
+from lrcurve.sizes import refuse_size_free, target_size
 from lrcurve.uncertainty import share_residuals
 
 
@@ -53,14 +53,12 @@ def fitted_at_size(fitted: FittedLaw, model_size: float | None) -> FittedLaw:
         Parameter(name, float(v), float(e) if np.isfinite(e) else None, float(a), float(b))
         for name, v, e, a, b in zip(law.param_names, theta, stderr, lo, hi)
     )
-    note = f"the {fitted.law.name} fit at {format_size(size)} parameters, as the {law.name} law"
     sized = replace(
         fitted,
         law=law,
         params=params,
         covariance=covariance,
         held=tuple(name for name in fitted.held if name in law.param_names),
-        warnings=(*fitted.warnings, note),
         at_size=size,
     )
     share_residuals(sized, fitted)  # its runs are of other sizes than the one it predicts

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # no numpy on the CLI's --help path, which parses sizes
 
 SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 FAR_SIZE_FACTOR = 10.0  # a size beyond this many times the largest fitted one is said
+MIN_SIZE = 1e4  # fewer parameters is no language model: ``--params 25`` meant 25M
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
 
 Said = tuple[str, str]  # (a few words, the detail), as in lrcurve.regime
@@ -36,13 +37,19 @@ def format_size(n: float) -> str:
 
 
 def check_size(n: float, what: str = "model size", param: str = "model_size") -> float:
-    """``n`` as a float, refused unless a finite number above zero."""
+    """``n`` as a float, refused unless a finite number of at least :data:`MIN_SIZE`."""
     if isinstance(n, bool) or not isinstance(n, (int, float)):
         raise ParameterError(f"{what} {n!r} is not a number", param=param)
     value = float(n)
     if not math.isfinite(value) or value <= 0:
         raise ParameterError(
             f"{what} {value:g} must be a finite parameter count above 0", param=param
+        )
+    if value < MIN_SIZE:
+        raise ParameterError(
+            f"{what} {value:g} parameters is no language model (at least {MIN_SIZE:,.0f}); "
+            "write the count with its unit, e.g. 25M for 25 million",
+            param=param,
         )
     return value
 
@@ -126,13 +133,19 @@ def size_said(n: float | None, sizes: tuple[float, ...]) -> Said | None:
     long extrapolation, allowed), or any other unseen size."""
     if n is None or not sizes or any(same_size(n, s) for s in sizes):
         return None
-    largest = max(sizes)
+    largest, smallest = max(sizes), min(sizes)
     fitted = ", ".join(format_size(s) for s in sizes)
     if n > FAR_SIZE_FACTOR * largest:
         return (
             f"{n / largest:.0f}x the largest fitted size",
             f"model size {format_size(n)} is {n / largest:.0f}x the largest fitted size "
             f"({format_size(largest)}); the size law extrapolates far and its interval is wide",
+        )
+    if n * FAR_SIZE_FACTOR < smallest:
+        return (
+            f"1/{smallest / n:.0f} of the smallest fitted size",
+            f"model size {format_size(n)} is 1/{smallest / n:.0f} of the smallest fitted size "
+            f"({format_size(smallest)}); the size law extrapolates far and its interval is wide",
         )
     return (
         f"unseen size {format_size(n)}",
@@ -159,10 +172,13 @@ def refuse_size_free(law: Law, sizes: tuple[float, ...], model_size: float | Non
     give the fitted size's curve): the CLI's ``--params N`` on a size-free fit."""
     if model_size is None or law.size_aware:
         return
-    if not any(same_size(model_size, n) for n in sizes):
+    several = len(distinct(sizes)) > 1
+    if several or not any(same_size(model_size, n) for n in sizes):
         fitted = ", ".join(format_size(n) for n in sizes) or "runs of no given size"
         raise ParameterError(
-            f"the {law.name} law is size-free, fitted on {fitted}; to predict "
+            f"the {law.name} law is size-free, fitted on {fitted}"
+            + (" as one model" if several else "")
+            + "; to predict "
             f"{format_size(model_size)} fit a size-aware law (--law momentum-size or "
             "multipower-size) on runs of two or more sizes",
             param="model_size",
@@ -184,6 +200,19 @@ def grouped(
         else:
             groups.append((value, [item]))
     return groups
+
+
+def size_free_warning(law: Law, sizes: Iterable[float | None]) -> str | None:
+    """One line when a size-free ``law`` is fitted on runs of two or more model sizes (it
+    fits them as one model, each size's curve missed by the others'); None otherwise."""
+    seen = distinct(sizes)
+    if law.size_aware or len(seen) < 2:
+        return None
+    return (
+        f"the runs are of {len(seen)} model sizes ({', '.join(format_size(n) for n in seen)}); "
+        f"the {law.name} law is size-free and fits them as one model: fit a size-aware law "
+        "(--law momentum-size or multipower-size) to tell the sizes apart"
+    )
 
 
 def distinct(sizes: Iterable[float | None]) -> list[float]:

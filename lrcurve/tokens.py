@@ -11,7 +11,7 @@ runs says so (:func:`batch_warning`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from lrcurve.sizes import SAME_SIZE, grouped
 # (sizes.agreed_size), so what they accept as one value the clock counts as one
 SAME_TOKENS_RTOL = SAME_SIZE
 NAMED_RUNS = 3  # runs named per value in the warning
+CLOCK_NOTE = "steps counted in units of"  # how a clock fit's note starts (kept in the fit file)
 
 
 def _named(labels: list[str]) -> str:
@@ -106,7 +107,7 @@ def token_clock(runs: Sequence[Run]) -> tuple[list[Run], str]:
     unit = groups[0][0]
     clocked = [on_clock(run, unit) for run in runs]
     note = (
-        f"steps counted in units of {unit:,.0f} tokens (the smallest tokens per step fitted): "
+        f"{CLOCK_NOTE} {unit:,.0f} tokens (the smallest tokens per step fitted): "
         "a run of k times the tokens a step counts each step k times at its LR; a prediction "
         "takes the target's tokens per step to map back to its steps"
     )
@@ -127,39 +128,184 @@ def fitted_unit(fitted: Any) -> float:
     return groups[0][0]
 
 
-def predict_at_batch(
-    fitted: Any, schedule: Schedule, n_steps: int, tokens_per_step: float, **options: Any
-) -> Any:
-    """``fitted.predict`` for a run of ``tokens_per_step`` tokens a step: its schedule counted on
-    the fitted runs' clock (:func:`stretched`, ``k = tokens_per_step / unit``), the prediction
-    read back at its own steps ``1..n_steps``."""
+def is_clock_fit(fitted: Any) -> bool:
+    """``fitted`` was made on a common clock of tokens (:func:`token_clock`, ``fit --clock
+    tokens``): its note says so."""
+    return any(w.startswith(CLOCK_NOTE) for w in fitted.warnings)
+
+
+@dataclass(frozen=True)
+class TargetClock:
+    """A target of ``tokens_per_step`` tokens a step counted on a fit's clock of ``unit``
+    tokens a step: its step ``s`` is clock step ``k s``, ``k = tokens_per_step / unit``, and
+    its schedule is :func:`stretched` ``k``-fold."""
+
+    tokens_per_step: float
+    unit: float
+
+    @property
+    def k(self) -> float:
+        return self.tokens_per_step / self.unit
+
+    @property
+    def same(self) -> bool:
+        """The target's steps are the clock's (within 1 %)."""
+        return abs(self.k - 1) <= SAME_TOKENS_RTOL
+
+    def step(self, step: int) -> int:
+        """The clock step of the target's ``step``."""
+        return step if self.same else max(round(self.k * step), 1)
+
+    def back(self, step: int) -> int:
+        """The target's step of the clock's ``step``."""
+        return step if self.same else round(step / self.k)
+
+    def schedule(self, schedule: Schedule, n_steps: int) -> Schedule:
+        """``schedule``'s first ``n_steps`` target steps on the clock."""
+        return schedule if self.same else stretched(schedule, self.k, n_steps)
+
+    def said(self, whose: str = "the target's") -> str:
+        return (
+            f"{whose} {self.tokens_per_step:,.0f} tokens a step counted as {self.k:.3g} "
+            f"steps of {self.unit:,.0f} tokens, the fitted runs' clock"
+        )
+
+
+def target_clock(fitted: Any, tokens_per_step: float) -> TargetClock:
+    """The clock of ``fitted`` for a target of ``tokens_per_step`` tokens a step; refused when
+    not above 0 or when the fitted runs do not share one."""
     if not tokens_per_step > 0:
         raise ParameterError(f"must be above 0, got {tokens_per_step:g}", param="tokens_per_step")
-    k = tokens_per_step / fitted_unit(fitted)
-    if abs(k - 1) <= SAME_TOKENS_RTOL:
-        return fitted.predict(schedule, n_steps, **options)
-    clock_steps = max(round(k * n_steps), 2)
-    on_clock_ = fitted.predict(stretched(schedule, k, n_steps), clock_steps, **options)
-    at = np.clip(np.round(k * np.arange(1, n_steps + 1)).astype(np.int64), 1, clock_steps) - 1
+    return TargetClock(float(tokens_per_step), fitted_unit(fitted))
+
+
+def counted_on(
+    fitted: Any, schedules: Sequence[Schedule], step: int, tokens_per_step: float | None
+) -> tuple[list[Schedule], int]:
+    """``schedules`` of a target of ``tokens_per_step`` tokens a step up to its ``step``, and
+    that step, counted on ``fitted``'s clock (as they are without a target's tokens)."""
+    if tokens_per_step is None:
+        return list(schedules), step
+    clock = target_clock(fitted, tokens_per_step)
+    if clock.same:
+        return list(schedules), step
+    return [clock.schedule(s, step) for s in schedules], clock.step(step)
+
+
+def refuse_rewarmup(fitted: Any, tokens_per_step: float | None) -> None:
+    """A re-warmup continues a fitted run, counted in the fitted runs' steps: refused for a
+    target of other tokens per step (its steps are not theirs)."""
+    if tokens_per_step is not None and not target_clock(fitted, tokens_per_step).same:
+        raise ParameterError(
+            f"{tokens_per_step:g}: a re-warmup continues a fitted run, whose steps are not the "
+            "target's; re-warmups are counted in the fitted runs' steps only",
+            param="tokens_per_step",
+        )
+
+
+def target_defaults(
+    fitted: Any, tokens_per_step: float | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The schedule settings a command takes from the fitted runs (horizon, peak, warmup), in
+    the target's steps for a target of ``tokens_per_step`` tokens a step (the same tokens as
+    the fitted runs' clock steps), and a phrase saying so (None when unchanged)."""
+    steps, warmup = fitted.horizon, fitted.warmup_steps
+    defaults = {"steps": steps, "peak": fitted.peak_lr, "warmup": warmup}
+    clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
+    if clock is None or clock.same:
+        return defaults, None
+    defaults.update(steps=max(clock.back(steps), 2), warmup=clock.back(warmup))
+    said = (
+        f"in the target's steps of {clock.tokens_per_step:,.0f} tokens: the fitted runs' "
+        f"steps={steps:g}, warmup={warmup:g} are steps of {clock.unit:,.0f} tokens"
+    )
+    return defaults, said
+
+
+def read_back(prediction: Any, schedule: Schedule, n_steps: int, clock: TargetClock) -> Any:
+    """A prediction on ``clock`` (over ``clock.step(n_steps)`` steps) at the target's own steps
+    ``1..n_steps``, for its ``schedule``."""
+    last = prediction.steps.size
+    at = np.clip(np.round(clock.k * np.arange(1, n_steps + 1)).astype(np.int64), 1, last) - 1
 
     def back(values: Any) -> Any:
         return None if values is None else values[at]
 
     return replace(
-        on_clock_,
+        prediction,
         schedule=schedule,
         steps=np.arange(1, n_steps + 1, dtype=np.int64),
-        lr=on_clock_.lr[at],
-        loss=on_clock_.loss[at],
-        loss_stderr=back(on_clock_.loss_stderr),
-        sd=back(on_clock_.sd),
+        lr=prediction.lr[at],
+        loss=prediction.loss[at],
+        loss_stderr=back(prediction.loss_stderr),
+        sd=back(prediction.sd),
     )
+
+
+def predict_at_batch(
+    fitted: Any, schedule: Schedule, n_steps: int, tokens_per_step: float, **options: Any
+) -> Any:
+    """``fitted.predict`` for a run of ``tokens_per_step`` tokens a step: its schedule counted on
+    the fitted runs' clock (:class:`TargetClock`), the prediction read back at its own steps
+    ``1..n_steps``."""
+    clock = target_clock(fitted, tokens_per_step)
+    if clock.same:
+        return fitted.predict(schedule, n_steps, **options)
+    counted = fitted.predict(clock.schedule(schedule, n_steps), clock.step(n_steps), **options)
+    return read_back(counted, schedule, n_steps, clock)
 
 
 def clock_said(fitted: Any, tokens_per_step: float) -> str:
     """How a target of ``tokens_per_step`` tokens a step is counted on ``fitted``'s clock."""
-    unit = fitted_unit(fitted)
-    return (
-        f"the target's {tokens_per_step:,.0f} tokens a step counted as "
-        f"{tokens_per_step / unit:.3g} steps of {unit:,.0f} tokens, the fitted runs' clock"
+    return target_clock(fitted, tokens_per_step).said()
+
+
+def check_clock(fitted: Any, run: Run, given: bool) -> tuple[TargetClock | None, str | None]:
+    """How ``run`` is checked against ``fitted``: on the fit's clock (a clock fit, or the run's
+    tokens per step ``given``), else in steps as logged, with :func:`batch_warning` when the
+    run's tokens per step differs from the fitted runs' (the laws count steps)."""
+    clocked = is_clock_fit(fitted)
+    if run.tokens_per_step is not None and (given or clocked):
+        return target_clock(fitted, run.tokens_per_step), None
+    if clocked:
+        return None, (
+            f"{run.label}: its tokens per step are not known (no batch size and sequence length "
+            f"in its W&B config or table): counted as steps of {fitted_unit(fitted):,.0f} tokens, "
+            "the fit's clock; give them"
+        )
+    if len(batch_groups(fitted.runs)) == 1:
+        return None, batch_warning([*fitted.runs, run])
+    return None, None
+
+
+def check_at_batch(fitted: Any, run: Run, clock: TargetClock, **options: Any) -> tuple[Any, Any]:
+    """:func:`lrcurve.check.check_run` of ``run`` counted on ``clock`` (:func:`on_clock`): the
+    result read back at the run's own steps (its points, windows and forecast), and as checked
+    on the clock (to draw with the fit's curve)."""
+    from lrcurve.check import check_run
+
+    counted = check_run(fitted, on_clock(run, clock.unit), **options)
+    if clock.same:
+        return replace(counted, run=run), counted
+    clock_steps = np.round(clock.k * run.steps).astype(np.int64)
+
+    def own(step: Any) -> Any:  # the first logged step counted as clock step ``step``
+        return run.steps[np.searchsorted(clock_steps, step)]
+
+    windows = tuple(
+        replace(w, start=int(own(w.start)), end=int(own(w.end))) for w in counted.windows
     )
+    prediction, forecast = counted.prediction, counted.forecast
+    if prediction is not None and forecast is not None:  # to the run's planned horizon
+        horizon = run.schedule.horizon
+        prediction = read_back(prediction, run.schedule, horizon, clock)
+        forecast = replace(forecast, horizon=horizon)
+    result = replace(
+        counted,
+        run=run,
+        steps=own(counted.steps),
+        windows=windows,
+        forecast=forecast,
+        prediction=prediction,
+    )
+    return result, counted

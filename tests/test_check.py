@@ -598,3 +598,13 @@ def test_a_1_percent_drift_on_a_cooldown_branch_is_flagged_before_its_cooldown()
     drifted = replace(run, loss=np.where(run.steps >= onset, 1.01, 1.0) * run.loss)
     first = check_run(fitted, drifted).first_drift
     assert first is not None and onset <= first.end < cooldown
+
+
+def test_a_live_log_whose_last_loss_is_cut_to_fewer_digits_is_not_drift(lrcurve, files):
+    """A log still being written, its last loss cut from ``3.4066`` to ``3``, read as a loss
+    2 % low, made check report drift (exit 1)."""
+    rows = (SAMPLES / "wsd.csv").read_text().splitlines()[:101]
+    (files / "live_cut.csv").write_text("\n".join(rows) + "\n14976,0.0003,3")
+    r = lrcurve("check", "fit.json", "live_cut.csv", "--direction", "both", cwd=files)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "dropped the last row '14976,0.0003,3'" in r.stderr, r.stderr

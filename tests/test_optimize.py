@@ -75,6 +75,22 @@ def test_fast_path_matches_generic_path_and_full_prediction(fitted):
     assert predicted_losses(other, schedules, 30000) == pytest.approx(full, rel=1e-12)
 
 
+def test_fast_path_takes_each_schedules_peak_lr_with_the_laws_peak_exponents(fitted):
+    # a momentum law with peak exponents (the momentum-size law's fit at one size) scales A
+    # and C with each schedule's peak LR; the fast path summed the areas without it
+    law = MomentumLaw(peak_exponents=(0.8, 1.5))
+    at_size = FittedLaw(
+        law, fitted.params, fitted.runs, fitted.skip_fraction, fitted.covariance, True, ""
+    )
+    schedules = [
+        make_schedule("wsd", steps=20000, peak=peak, warmup=WARMUP, decay=0.2)
+        for peak in (PEAK, PEAK / 2, 2 * PEAK)
+    ]
+    fast = predicted_losses(at_size, schedules, 20000)
+    assert fast == pytest.approx(predicted_losses(at_size, schedules, 20000, fast=False))
+    assert fast[1] != pytest.approx(predicted_losses(fitted, schedules[1:2], 20000)[0])
+
+
 @dataclass(frozen=True)
 class AreaLaw(Law):
     """A toy law for known answers: the loss falls linearly with the forward area."""

@@ -827,12 +827,15 @@ LIVE = table([(100 * i, 4.0 - 0.1 * i, 3.170452527640976e-05) for i in range(1, 
         ("80", "it has 1 of the header's 3 fields"),
         ("80,3.2,3.170452527640976e-05", "step 80 is below an earlier step"),
         ("800,3.2,3.170452527640976e-05", None),  # complete: kept
-        ("800,3.,3.170452527640976e-05", None),  # a loss cut to "3." is plausible: kept
-        ("800,3.2,3.17e-05", None),  # fewer digits than the rows before: kept
+        ("800,3.,3.170452527640976e-05", "'loss' 3. has fewer digits than any earlier"),
+        ("800,3.2,3.17e-05", "'lr' 3.17e-05 has fewer digits than any earlier value (16"),
+        ("800,3.2,0", None),  # the LR fallen to 0: no digits to compare, kept
+        ("800,3.25,3.170452527640976e-05", None),  # more digits than before: kept
     ],
 )
 def test_a_row_cut_mid_write_at_the_end_of_a_live_log(tmp_path, last, why):
-    """Issue 13.4: a last line cut mid-number was read as LR 3.17, 10^4x the peak."""
+    """Issue 13.4: a last line cut mid-number was read as LR 3.17, 10^4x the peak; a loss cut
+    to fewer digits than every earlier one (``3`` for ``3.4066``) made check report drift."""
     path = write(tmp_path, LIVE + last)
     (run,) = read_runs(path)
     cut = [n for n in run.notes if "dropped the last row" in n]

@@ -23,7 +23,7 @@ from lrcurve.laws.momentum_size import BETA_PRIOR, MomentumSizeLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 from lrcurve.schedules import make_schedule
 from lrcurve.size_fit import fitted_at_size
-from lrcurve.sizes import parse_size, size_said, split_largest_size
+from lrcurve.sizes import MIN_SIZE, parse_size, size_said, split_largest_size
 from lrcurve.uncertainty import share_residuals
 from tests.conftest import data_path, size_runs
 
@@ -41,16 +41,23 @@ MULTIPOWER_TRUTH = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2
 )
 def test_parse_size_reads_a_number_with_a_suffix(number, suffix):
     text = f"{number:.6g}{suffix[0]}"
-    assert parse_size(text) == pytest.approx(float(f"{number:.6g}") * suffix[1])
+    value = float(f"{number:.6g}") * suffix[1]
+    if value < MIN_SIZE:  # no language model: a count written without its unit
+        with pytest.raises(ParameterError, match="is no language model"):
+            parse_size(text)
+        return
+    assert parse_size(text) == pytest.approx(value)
 
 
-@given(st.integers(1, 10**13))
+@given(st.integers(MIN_SIZE, 10**13))
 def test_parse_size_reads_plain_counts_and_exponents(n):
     assert parse_size(str(n)) == n
     assert parse_size(f"{n:e}") == pytest.approx(n)
 
 
-@pytest.mark.parametrize("text", ["0", "0M", "-3", "-25M", "abc", "25Q", "", "M", "1.3.4B", "nan"])
+@pytest.mark.parametrize(
+    "text", ["0", "0M", "-3", "-25M", "abc", "25Q", "", "M", "1.3.4B", "nan", "25", "9999", "1e-3M"]
+)
 def test_parse_size_refuses_what_is_no_parameter_count(text):
     with pytest.raises(ParameterError) as error:
         parse_size(text)
@@ -109,8 +116,8 @@ def test_a_wandb_config_gives_the_size_from_the_architecture_and_says_so():
 
 
 def test_a_logged_count_wins_over_the_architecture():
-    config = {"n_params": 123, "model": "llama", "n_layer": 2, "n_embd": 8, "vocab_size": 10}
-    assert config_size(config) == (123.0, "the W&B config's n_params")
+    config = {"n_params": 123e6, "model": "llama", "n_layer": 2, "n_embd": 8, "vocab_size": 10}
+    assert config_size(config) == (123e6, "the W&B config's n_params")
     assert config_size({}, {"num_params": "25M"}) == (25e6, "the W&B summary's num_params")
     assert config_size({"model": "base", "n_layer": 2, "n_embd": 8, "vocab_size": 10}) is None
     assert llama_params(24, 1024, 50304) == 359842816  # the 360M model of lr-scheduling
@@ -217,6 +224,24 @@ def test_a_size_free_law_predicts_its_fitted_size_whatever_the_size():
     assert fitted_at_size(fitted, 25e6) is fitted
     with pytest.raises(ParameterError, match="size-free, fitted on 25M; to predict 400M"):
         fitted_at_size(fitted, 4e8)
+
+
+def test_a_size_free_law_on_several_sizes_warns_and_predicts_none_of_them():
+    """Fitted on runs of two sizes, a size-free law fits one blend: it says so and refuses a
+    size, even a fitted one."""
+    runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH, SIZES[:2])
+    fitted = fit(runs, MomentumLaw(), backtest=False)
+    (said,) = [w for w in fitted.warnings if "model sizes" in w]
+    assert "2 model sizes (25M, 100M)" in said and "--law momentum-size" in said
+    with pytest.raises(ParameterError, match="fitted on 25M, 100M as one model"):
+        fitted_at_size(fitted, 25e6)
+    one = fit(runs[:2], MomentumLaw(), backtest=False)  # one size: nothing new
+    assert not any("model sizes" in w for w in one.warnings)
+
+
+def test_a_size_far_below_the_fitted_ones_is_said():
+    assert size_said(1e6, (25e6, 100e6))[0] == "1/25 of the smallest fitted size"
+    assert size_said(5e6, (25e6, 100e6))[0] == "unseen size 5M"
 
 
 def test_the_sizes_round_trip_through_the_fit_json(momentum_fit):
@@ -363,6 +388,22 @@ def test_optimize_and_a_size_free_fit_at_another_size_from_the_cli(size_fit_dir,
     assert r.returncode == 0, r.stderr
     r = cli("predict", "free.json", "--params", "400M")
     assert r.returncode == 2 and "the momentum law is size-free, fitted on 25M" in r.stderr
+    # check: a run of another size than a size-free fit's is refused (it would seem to drift)
+    r = cli("check", "free.json", files[2], "--params", f"{files[2]}=100M")
+    assert r.returncode == 2, r.stdout
+    assert f"{files[2]}: a 100M model; the momentum law is size-free, fitted on 25M" in r.stderr
+    r = cli("check", "free.json", files[1], "--params", f"{files[1]}=25M")
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_interval_widens_with_size_said_only_outside_the_fitted_sizes(size_fit_dir, cli):
+    d, _ = size_fit_dir
+    widens = "the interval also widens with the size"
+    inside = cli("predict", d / "lrcurve.fit.json", "--schedule", "wsd", "--params", "50M")
+    assert inside.returncode == 0 and "unseen size 50M" in inside.stderr
+    assert widens not in inside.stderr
+    outside = cli("predict", d / "lrcurve.fit.json", "--schedule", "wsd", "--params", "400M")
+    assert outside.returncode == 0 and widens in outside.stderr
 
 
 def test_check_takes_the_runs_size_from_params(size_fit_dir, cli):
@@ -402,3 +443,15 @@ def test_one_grouping_serves_sizes_peak_lrs_and_tokens_per_step():
                              (102400 * 1.011, "d")]]  # fmt: skip
     assert batch_groups(runs) == [(102400.0, ["a", "b"]), (102400 * 1.011, ["d"]),
                                   (204800.0, ["c"])]  # fmt: skip
+
+
+def test_optimize_at_a_far_size_says_so_without_a_note_on_every_use(size_fit_dir, cli):
+    d, _ = size_fit_dir
+    far = cli("optimize", d / "lrcurve.fit.json", "--params", "100B", "--json")
+    assert far.returncode == 0, far.stderr
+    out = json.loads(far.stdout)
+    assert out["model_size"] == 1e11
+    assert any("1000x the largest fitted size" in w for w in out["warnings"]), out["warnings"]
+    fitted = cli("optimize", d / "lrcurve.fit.json", "--params", "100M", "--json")
+    said = json.loads(fitted.stdout)["warnings"]
+    assert not any("fitted size" in w or "unseen size" in w or ", as the" in w for w in said)

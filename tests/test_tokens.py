@@ -15,6 +15,7 @@ from lrcurve.fitting import fit
 from lrcurve.io import read_runs
 from lrcurve.io.stitch import stitch
 from lrcurve.io.tokens import parse_tokens
+from lrcurve.schedules import make_schedule
 from lrcurve.tokens import batch_warning, on_clock, predict_at_batch, token_clock
 from tests.conftest import data_path
 
@@ -262,3 +263,169 @@ def test_a_branch_stitched_onto_a_parent_of_another_batch_is_refused():
     assert stitch(parent, branch, fork, branch.schedule).tokens_per_step == 204800
     with pytest.raises(ParameterError, match="stitched onto its parent: tokens per step 205K from"):
         stitch(replace(parent, tokens_per_step=102400.0), branch, fork, branch.schedule)
+
+
+# --- the target's tokens per step in optimize, check and compare ----------------------------
+
+
+@pytest.fixture(scope="module")
+def clock_fits(tmp_path_factory):
+    """A folder with runs a, b (100,000 tokens a step) and c (200,000), each run alone in a
+    file too, and their fits: ``clock.json`` (--clock tokens), ``plain.json`` (a and b, in
+    steps) and ``mixed.json`` (a, b and c, in steps)."""
+    from tests.conftest import run_lrcurve
+
+    folder = tmp_path_factory.mktemp("clock")
+    runs = {"a": ("1e5", 1e-3), "b": ("1e5", 2e-3), "c": ("2e5", 1e-3)}
+    table = _table(folder / "t.csv", runs)
+    header, *rows = table.read_text().splitlines()
+    for name in runs:
+        mine = [row for row in rows if f",{name}," in row]
+        (folder / f"{name}.csv").write_text("\n".join([header, *mine]) + "\n")
+    for args in (
+        ("t.csv", "--clock", "tokens", "-o", "clock.json"),
+        ("a.csv", "b.csv", "-o", "plain.json"),
+        ("t.csv", "-o", "mixed.json"),
+    ):
+        r = run_lrcurve("fit", *args, cwd=folder)
+        assert r.returncode == 0, r.stderr
+    return folder
+
+
+def test_optimize_scores_the_targets_candidates_on_the_fitted_clock(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    def search(*args):
+        r = run_lrcurve("optimize", "clock.json", "--fractions", "0.1,0.3", *args, cwd=clock_fits)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout), r.stderr
+
+    target, said = search("--tokens-per-step", "2e5", "--shapes", "linear", "--json")
+    assert (target["steps"], target["warmup"], target["tokens_per_step"]) == (4000, 0, 2e5)
+    assert "steps=4000" in target["defaults_used"]  # the fit's 8000 clock steps, in the target's
+    assert "in the target's steps of 200,000 tokens: the fitted runs' steps=8000" in said
+    assert "the target's 200,000 tokens a step counted as 2 steps of 100,000 tokens" in said
+    # a WSD of 4000 steps of twice the tokens is about the same WSD over 8000 clock steps
+    clock, _ = search("--steps", "8000", "--shapes", "linear", "--json")
+    steps, _ = search("--steps", "4000", "--shapes", "linear", "--json")
+    losses = [[c["loss"] for c in d["candidates"]] for d in (target, clock, steps)]
+    assert np.allclose(losses[0], losses[1], rtol=2e-4)
+    assert not np.allclose(losses[0], losses[2], rtol=2e-3)
+    for candidate in target["candidates"]:  # every number keeps its interval
+        interval = candidate["interval"]
+        assert interval["lower"] < candidate["loss"] < interval["upper"]
+    assert target["gain_interval"]["lower"] < target["gain"] < target["gain_interval"]["upper"]
+
+
+def test_predict_takes_the_fits_defaults_in_the_targets_steps(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    args = ("predict", "clock.json", "--schedule", "constant", "--json")
+    r = run_lrcurve(*args, "--tokens-per-step", "2e5", cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["steps"] == 4000
+    assert (
+        "from the fitted runs: steps=4000, peak=0.002, warmup=0 (in the target's steps of "
+        "200,000 tokens: the fitted runs' steps=8000, warmup=0 are steps of 100,000 tokens)"
+    ) in r.stderr
+    r = run_lrcurve(*args, cwd=clock_fits)
+    assert json.loads(r.stdout)["steps"] == 8000 and "target's steps" not in r.stderr
+
+
+def test_check_counts_a_run_of_another_batch_on_a_clock_fit_and_reads_it_back(clock_fits):
+    from lrcurve.check import check_run
+    from tests.conftest import run_lrcurve
+
+    plan = ("--schedule", "constant", "--steps", "6000", "--peak", "1e-3", "--json")
+    r = run_lrcurve("check", "clock.json", "c.csv", *plan, cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    assert "c:c: its 200,000 tokens a step counted as 2 steps of 100,000 tokens" in r.stderr
+    checked = json.loads(r.stdout)["runs"][0]
+    assert (checked["from_step"], checked["to_step"]) == (200, 4000)  # its own steps
+    assert checked["windows"][-1]["end"] == 4000
+    assert checked["forecast"]["horizon"] == 6000
+    # the same as checking the run counted on the clock, there
+    fitted = load_fit(clock_fits / "clock.json")
+    run = read_runs(clock_fits / "c.csv")[0]
+    plan_schedule = replace(run, schedule=make_schedule("constant", steps=6000, peak=1e-3))
+    there = check_run(fitted, on_clock(plan_schedule, 1e5))
+    assert np.isclose(checked["mean_deviation"], float(np.mean(there.deviation)))
+    assert np.isclose(checked["forecast"]["final_loss"], there.forecast.final_loss)
+    lower, upper = (checked["forecast"]["interval"][k] for k in ("lower", "upper"))
+    assert lower < checked["forecast"]["final_loss"] < upper
+
+
+def test_check_of_another_batch_on_a_fit_in_steps_warns_unless_given(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("check", "plain.json", "c.csv", "--json", cwd=clock_fits)
+    assert r.returncode in (0, 1), r.stderr
+    assert (
+        "warning: the runs differ in tokens per step: 100,000 (a:a, b:b); 200,000 (c:c); the "
+        "laws count optimizer steps"
+    ) in r.stderr
+    assert "counted as" not in r.stderr
+    in_steps = json.loads(r.stdout)["runs"][0]["mean_deviation"]
+    r = run_lrcurve("check", "plain.json", "c.csv", "--tokens-per-step", "2e5", cwd=clock_fits)
+    assert "its 200,000 tokens a step counted as 2 steps" in r.stderr
+    assert "differ in tokens per step" not in r.stderr
+    r = run_lrcurve("check", "plain.json", "a.csv", cwd=clock_fits)  # its own batch: nothing
+    assert r.returncode == 0 and "tokens" not in r.stderr
+    assert in_steps != 0
+
+
+def test_compare_counts_the_runs_on_a_clock_of_tokens(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    (clock_fits / "d.csv").write_text(
+        "\n".join(
+            line.rsplit(",", 1)[0] for line in (clock_fits / "c.csv").read_text().splitlines()
+        )
+        + "\n"
+    )  # run c without its tokens per step
+    args = ("compare", "a.csv", "d.csv", "--holdout", "b.csv", "--clock", "tokens", "--json")
+    r = run_lrcurve(*args, "--tokens-per-step", "d.csv=2e5", cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    assert "d:c: 200,000 tokens a step, counted as 2 steps of 100,000 tokens" in r.stderr
+    assert "steps counted in units of 100,000 tokens" in r.stderr
+    r = run_lrcurve(*args, cwd=clock_fits)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--tokens-per-step: d:c: its tokens per step are not known" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("optimize", "mixed.json", "--tokens-per-step", "2e5"), "the fitted runs differ in"),
+        (("optimize", "clock.json", "--tokens-per-step", "0"), "must be above 0, got 0"),
+        (("optimize", "clock.json", "--tokens-per-step", "lots"), "Invalid value"),
+        (("optimize", "clock.json", "--family", "rewarmup", "--tokens-per-step", "2e5"), "re-warm"),
+        (("predict", "clock.json", "--tokens-per-step", "-1"), "must be above 0, got -1"),
+        (("check", "clock.json", "c.csv", "--tokens-per-step", "0"), "'0' must be above 0"),
+        (("check", "clock.json", "c.csv", "--tokens-per-step", "lots"), "not a number of tokens"),
+        (("check", "mixed.json", "c.csv", "--tokens-per-step", "2e5"), "the fitted runs differ"),
+        (("compare", "a.csv", "--clock", "hours"), "--clock: must be one of steps, tokens"),
+    ],
+)
+def test_tokens_per_step_refusals_are_one_line_exit_2(clock_fits, args, message):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve(*args, cwd=clock_fits)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
+    assert ("--clock" if "--clock" in args else "--tokens-per-step") in r.stderr
+
+
+def test_predict_compares_schedules_of_the_target_on_the_fitted_clock(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve(
+        "predict", "clock.json", "--schedule", "constant", "--compare-to", "wsd decay=0.5",
+        "--tokens-per-step", "2e5", "--json", cwd=clock_fits,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    first, wsd = json.loads(r.stdout)["schedules"]
+    difference = wsd["vs_first"]
+    assert difference["step"] == 4000  # the target's last step
+    assert np.isclose(difference["value"], wsd["final"]["loss"] - first["final"]["loss"])
+    assert difference["lower"] < difference["value"] < difference["upper"]

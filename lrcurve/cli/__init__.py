@@ -15,7 +15,10 @@ import os
 import signal
 import sys
 import warnings
-from typing import Any, NoReturn, TextIO
+
+TYPE_CHECKING = False  # typing is not imported before main(): its import takes ~3 ms of start-up
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TextIO
 
 EXIT_INTERNAL = 3
 # numpy's floating-point warnings are not for users: every result is checked for non-finite

@@ -10,6 +10,7 @@ import typer
 from lrcurve.cli.flags import (
     DEFAULT_TOLERANCE,
     DEFAULT_WINDOWS,
+    CheckTokens,
     Force,
     JsonOut,
     Labels,
@@ -41,7 +42,6 @@ from lrcurve.cli.schedule_flags import (
     Shape,
     Steps,
     Then,
-    TokensPerStep,
     Warmup,
 )
 
@@ -209,7 +209,7 @@ def check_command(
     power_a: PowerA = None,
     power_b: PowerB = None,
     batch: Batch = None,
-    tokens_per_step: TokensPerStep = None,
+    tokens_per_step: CheckTokens = None,
     step_col: StepCol = None,
     lr_col: LrCol = None,
     loss_col: LossCol = None,
@@ -235,11 +235,16 @@ def check_command(
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.errors import InputError
     from lrcurve.io.smoothing import parse_smoothing
+    from lrcurve.tokens import check_at_batch, check_clock
     from lrcurve.uncertainty import z_value
 
-    spec, inputs = ScheduleSpec.pick(locals()), RunInputs.pick(locals())
+    power = "power" in (schedule, then)
+    given = _given_tokens(tokens_per_step, run_file)
+    spec = ScheduleSpec.pick({**locals(), "tokens_per_step": given[1] if power else None})
     # the run as logged, to its divergence: check smooths the deviation, not the loss
-    inputs = replace(inputs, smooth="none", keep_diverged=True)
+    inputs = replace(
+        RunInputs.pick(locals()), smooth="none", keep_diverged=True, run_tokens=given[0]
+    )
     band = None if tolerance is None else parse_tolerance(tolerance)
     z_value(level)
     check_direction(direction)
@@ -258,12 +263,16 @@ def check_command(
             "--lr-file too"
         )
     runs = inputs.load([run_file], spec.warmup, quiet=True)  # read once
+    if power and all(r.tokens_per_step is None for r in fitted.runs):
+        given = ([], None)  # the power scheduler's alone: the fit has no clock to map onto
+    clocks = [check_clock(fitted, run, given[0] != []) for run in runs]
     inherited = None
-    fit_warmup = with_fit_warmup(runs, fitted.warmup_steps) if spec.warmup is None else None
+    warmup = _fit_warmup(fitted, clocks[0][0])
+    fit_warmup = with_fit_warmup(runs, warmup) if spec.warmup is None else None
     if fit_warmup is not None:
         runs = fit_warmup
         inherited = (
-            f"from the fit: warmup={fitted.warmup_steps} (the log starts at step "
+            f"from the fit: warmup={warmup} (the log starts at step "
             f"{runs[0].steps[0]}; give --warmup to change it)"
         )
     if planned:
@@ -273,31 +282,66 @@ def check_command(
     if inherited:
         note(inherited)
     say_notes(runs)
-    results = [
-        check_run(fitted, run, band, windows, direction=direction, smooth=smooth, level=level)
-        for run in runs
+    _say_clocks(runs, clocks)
+    options = {"direction": direction, "smooth": smooth, "level": level}
+    checked = [
+        check_at_batch(fitted, run, clock, tolerance=band, windows=windows, **options)
+        if clock is not None
+        else (check_run(fitted, run, band, windows, **options),) * 2
+        for run, (clock, _) in zip(runs, clocks)
     ]
-    for result in results:
+    for result, _ in checked:
         for message in result.notes:
             note(message)
-    report_check(fitted, runs, results, plot, json_out, force, fit_file)
+    report_check(fitted, checked, plot, json_out, force, fit_file)
+
+
+def _given_tokens(text: str | None, run_file: Path) -> tuple[list[str], float | None]:
+    """``--tokens-per-step N`` or ``FILE=N``: as the run file's (``FILE=N``) and the number."""
+    if text is None:
+        return [], None
+    from lrcurve.io.tokens import parse_file_tokens, parse_tokens
+
+    if "=" in text:
+        return [text], parse_file_tokens(text)[1]
+    return [f"{run_file}={text}"], parse_tokens(text)
+
+
+def _say_clocks(runs: list[Any], clocks: list[tuple[Any, str | None]]) -> None:
+    """How each run is counted on the fit's clock, or the warning that it is not."""
+    from lrcurve.cli.render import note
+
+    for run, (clock, warning) in zip(runs, clocks):
+        if warning is not None:
+            note(f"warning: {warning}")
+        elif clock is not None and not clock.same:
+            note(f"{run.label}: {clock.said('its')}")
+
+
+def _fit_warmup(fitted: Any, clock: Any) -> int:
+    """The fitted runs' warmup in the steps of a run on ``clock`` (None: the fit's steps)."""
+    from lrcurve.tokens import target_defaults
+
+    return target_defaults(fitted, None if clock is None else clock.tokens_per_step)[0]["warmup"]
 
 
 def report_check(
     fitted: Any,
-    runs: list[Any],
-    results: list[Any],
+    checked: list[tuple[Any, Any]],
     plot: Path | None,
     json_out: bool,
     force: bool,
     fit_file: Path,
 ) -> None:
-    """Warnings, the plot, the table or JSON, and the exit status (1 on drift or divergence)."""
+    """Warnings, the plot, the table or JSON, and the exit status (1 on drift or divergence).
+    ``checked``: each run's result at its own steps and as checked (on the fit's clock)."""
     from lrcurve.cli.render import emit_json, extrapolation_note, note, out, plotting, save_plot
 
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
-    regimes = [fitted.regime(run.schedule, run.horizon) for run in runs]
+    results = [result for result, _ in checked]
+    runs = [result.run for result in results]
+    regimes = [fitted.regime(c.run.schedule, c.run.horizon) for _, c in checked]
     for run, regime in zip(runs, regimes):
         extrapolation_note((short for short, _ in regime), f"{run.name}: ")
     if plot is not None and not results[0].steps.size:  # it diverged before any compared point
@@ -306,7 +350,9 @@ def report_check(
     if plot is not None:
         if len(results) > 1:
             note(f"the plot shows the first of {len(results)} runs")
-        save_plot(plotting().plot_check(fitted, results[0]), plot, force)
+        if checked[0][1] is not results[0]:
+            note(f"the plot counts {runs[0].name}'s steps on the fit's clock")
+        save_plot(plotting().plot_check(fitted, checked[0][1]), plot, force)
     statuses = {r.status for r in results}
     status = next((s for s in ("diverged", "drift") if s in statuses), "ok")
     if json_out:

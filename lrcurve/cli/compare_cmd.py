@@ -7,6 +7,7 @@ import typer
 
 from lrcurve.cli.flags import (
     DEFAULT_SKIP,
+    Clock,
     Force,
     JsonOut,
     Labels,
@@ -19,6 +20,7 @@ from lrcurve.cli.flags import (
     Parent,
     RunCol,
     RunParams,
+    RunTokens,
     Skip,
     Smooth,
     StepCol,
@@ -156,13 +158,15 @@ def compare_command(
     smooth: Smooth = "auto",
     parent: Parent = "auto",
     params: RunParams = None,
+    run_tokens: RunTokens = None,
+    clock: Clock = "steps",
     level: Level = 0.9,
     label: Labels = None,
 ) -> None:
     """Fit every loss law, score each on curves it did not see, and recommend one; each held-out
     final loss is predicted with its interval at --level."""
     from lrcurve.cli.files import check_outputs
-    from lrcurve.cli.loading import RunInputs, labelled
+    from lrcurve.cli.loading import RunInputs, check_clock_name, counted, labelled
     from lrcurve.cli.render import emit_json, note, out, plotting, progress_bar
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
@@ -173,6 +177,7 @@ def compare_command(
     z_value(level)  # refuses a level outside (0, 1) before any work
     check_outputs(force, output, plot)
     build_laws(warmup=warmup_area, lr_exponent=lr_exponent)  # refuses bad options up front
+    check_clock_name(clock)
     largest = [p for p in holdout or [] if str(p) == LARGEST_SIZE and not p.exists()]
     holdout = [p for p in holdout or [] if p not in largest]
     fitted_paths = {path.resolve(): path for path in files}
@@ -184,7 +189,10 @@ def compare_command(
     runs = inputs.load(files, warmup, named=files + holdout, strict=False)
     held = inputs.load(holdout, warmup, named=files + holdout, strict=False)
     every = labelled(inputs, runs + held)  # labels unique across fitted and held-out runs
+    every, clock_note = counted(every, clock)  # one clock for the fitted and held-out runs
     runs, held = every[: len(runs)], every[len(runs) :]
+    if clock_note is not None:
+        note(clock_note)
     if largest:
         runs, held = split_largest_size(runs, held)
     laws, left_out = build_laws(

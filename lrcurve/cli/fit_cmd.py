@@ -9,6 +9,7 @@ import typer
 from lrcurve.cli.flags import (
     DEFAULT_SKIP,
     LAW_NAMES,
+    Clock,
     Force,
     JsonOut,
     Labels,
@@ -28,7 +29,6 @@ from lrcurve.cli.flags import (
     WarmupSteps,
 )
 
-CLOCKS = ("steps", "tokens")
 DEFAULT_FIT_FILE = "lrcurve.fit.json"  # fitfile.DEFAULT_FIT_FILE (a test keeps them equal)
 
 
@@ -125,22 +125,14 @@ def fit_command(
     parent: Parent = "auto",
     params: RunParams = None,
     run_tokens: RunTokens = None,
-    clock: Annotated[
-        str,
-        typer.Option(
-            "--clock",
-            help="Count the runs' steps as logged ('steps'), or in units of the smallest tokens "
-            "per step among them ('tokens': a run of k times the tokens a step counts each step "
-            "k times at its LR; predict takes the target's --tokens-per-step to map back).",
-        ),
-    ] = "steps",
+    clock: Clock = "steps",
     label: Labels = None,
 ) -> None:
     """Fit a loss law to one or more logged runs; write a fit file for `predict`."""
     from lrcurve.cli.files import check_outputs, check_writable
-    from lrcurve.cli.loading import RunInputs, check_law_name
+    from lrcurve.cli.loading import RunInputs, check_clock_name, check_law_name, counted
     from lrcurve.cli.render import err, note, out, plotting, progress_bar, save_plot
-    from lrcurve.errors import InputError, ParameterError
+    from lrcurve.errors import InputError
     from lrcurve.fitfile import holds_fit_of, save_fit
     from lrcurve.fitting import fit
     from lrcurve.laws import make_law
@@ -150,18 +142,8 @@ def fit_command(
     check_outputs(force, output, plot)  # an explicit -o needs no look at the runs to be refused
     check_law_name(law)
     model = make_law(law, warmup=warmup_area, lr_exponent=lr_exponent)
-    if clock not in CLOCKS:
-        raise ParameterError(f"must be one of {', '.join(CLOCKS)}, got {clock!r}", param="clock")
-    runs = inputs.load(files, warmup)
-    clock_note = None
-    if clock == "tokens":
-        from lrcurve.tokens import token_clock
-
-        clocked, clock_note = token_clock(runs)
-        for before, after in zip(runs, clocked):
-            if after.notes is not before.notes:  # counted anew: say how
-                note(after.notes[-1])
-        runs = clocked
+    check_clock_name(clock)
+    runs, clock_note = counted(inputs.load(files, warmup), clock)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     sources = [(r.source, r.name) for r in runs]
     refresh = output is None and not force and destination.is_file()

@@ -214,6 +214,16 @@ RunTokens = Annotated[
         show_default=False,
     ),
 ]
+CLOCKS = ("steps", "tokens")
+Clock = Annotated[
+    str,
+    typer.Option(
+        "--clock",
+        help="Count the runs' steps as logged ('steps'), or in units of the smallest tokens "
+        "per step among them ('tokens': a run of k times the tokens a step counts each step "
+        "k times at its LR; predict takes the target's --tokens-per-step to map back).",
+    ),
+]
 TargetTokens = Annotated[
     float | None,
     FloatOption(
@@ -221,6 +231,26 @@ TargetTokens = Annotated[
         help="The target run's tokens per optimizer step: its schedule is counted on the clock "
         "of the fitted runs (of one batch size, or fitted with --clock tokens) and read back at "
         "its own steps; also the power scheduler's tokens per step.",
+    ),
+]
+CheckTokens = Annotated[
+    str | None,
+    typer.Option(
+        "--tokens-per-step",
+        help="The run's tokens per optimizer step, N or FILE=N (default: its W&B config or "
+        "tokens_per_step column): given, or on a fit made with --clock tokens, the run is counted "
+        "on the fitted runs' clock and its band read back at its own steps; also the power "
+        "scheduler's tokens per step.",
+        show_default=False,
+    ),
+]
+SearchTokens = Annotated[
+    float | None,
+    FloatOption(
+        "--tokens-per-step",
+        help="The target run's tokens per optimizer step: the candidates are its schedules (its "
+        "steps and warmup), counted on the clock of the fitted runs (of one batch size, or "
+        "fitted with --clock tokens) and scored at its own steps.",
     ),
 ]
 TargetParams = Annotated[

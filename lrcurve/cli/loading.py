@@ -41,7 +41,19 @@ def load_fit(path: Path | None) -> Any:
 
 def fit_defaults(fitted: Any) -> dict[str, Any]:
     """The schedule settings a command takes from the fitted runs when not given."""
-    return {"steps": fitted.horizon, "peak": fitted.peak_lr, "warmup": fitted.warmup_steps}
+    from lrcurve.tokens import target_defaults
+
+    return target_defaults(fitted)[0]
+
+
+def defaults_note(used: list[str] | tuple[str, ...], said: str | None) -> None:
+    """Say the settings taken from the fitted runs (``name=value``), and ``said``, how they
+    were counted in the target's steps (:func:`lrcurve.tokens.target_defaults`), when the
+    steps or warmup are among them."""
+    if not used:
+        return
+    counted = said is not None and any(u.split("=")[0] in ("steps", "warmup") for u in used)
+    note(f"from the fitted runs: {', '.join(used)}" + (f" ({said})" if counted else ""))
 
 
 def say_notes(runs: list[Any]) -> None:
@@ -184,6 +196,29 @@ def labelled(inputs: RunInputs, runs: list[Any]) -> list[Any]:
     from lrcurve.io.labels import parse_labels
 
     return label_runs(runs, parse_labels(inputs.label or []))
+
+
+def check_clock_name(clock: str) -> None:
+    from lrcurve.cli.flags import CLOCKS
+
+    if clock not in CLOCKS:
+        raise ParameterError(f"must be one of {', '.join(CLOCKS)}, got {clock!r}", param="clock")
+
+
+def counted(runs: list[Any], clock: str) -> tuple[list[Any], str | None]:
+    """``runs`` counted on ``clock``: ``steps`` as logged, ``tokens`` on a common clock of tokens
+    (:func:`lrcurve.tokens.token_clock`; each run counted anew said), and its note (kept by a
+    fit file so that predict and optimize say it again; None for steps)."""
+    check_clock_name(clock)
+    if clock == "steps":
+        return runs, None
+    from lrcurve.tokens import token_clock
+
+    clocked, clock_note = token_clock(runs)
+    for before, after in zip(runs, clocked):
+        if after.notes is not before.notes:  # counted anew: say how
+            note(after.notes[-1])
+    return clocked, clock_note
 
 
 def check_law_name(law: str) -> None:

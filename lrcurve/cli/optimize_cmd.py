@@ -14,6 +14,7 @@ from lrcurve.cli.flags import (
     JsonOut,
     Labels,
     Level,
+    SearchTokens,
     TableOut,
     TargetParams,
 )
@@ -211,6 +212,7 @@ def optimize_command(
     json_out: JsonOut = False,
     force: Force = False,
     params: TargetParams = None,
+    tokens_per_step: SearchTokens = None,
     level: Level = 0.9,
 ) -> None:
     """Search a schedule family for the lowest predicted loss, with the trade-off and the gain.
@@ -238,9 +240,9 @@ def optimize_command(
         mark_input(lr_file)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     spec = ScheduleSpec.pick({**args, "schedule": baseline or "wsd"})
-    done = _optimize(fitted, _request(args), spec if baseline else None, level)
+    done = _optimize(fitted, _request(args), spec if baseline else None, level, tokens_per_step)
     opinions = _other_laws(done.search, others)
-    scored = _against_measured(fitted, sweep, level)
+    scored = _against_measured(fitted, sweep, level, tokens_per_step)
     if plot is not None:
         plotting()  # the Agg backend, before the figure is drawn
         from lrcurve.decision_plots import plot_search_with_ties
@@ -297,10 +299,15 @@ def _request(args: dict[str, Any]) -> Any:
     )
 
 
-def _optimize(fitted: Any, request: Any, spec: Any, level: float) -> Any:
-    """Run the search (``spec``: the --baseline schedule's flags, or None) and say its notes."""
+def _optimize(
+    fitted: Any, request: Any, spec: Any, level: float, tokens_per_step: float | None
+) -> Any:
+    """Run the search (``spec``: the --baseline schedule's flags, or None) for a target of
+    ``tokens_per_step`` tokens a step and say its notes."""
+    from lrcurve.cli.loading import defaults_note
     from lrcurve.cli.render import extrapolation_note, note, progress_bar
     from lrcurve.optimize import optimize
+    from lrcurve.tokens import clock_said
 
     with progress_bar(f"predicting {request.family} schedules") as update:
         done = optimize(
@@ -310,10 +317,12 @@ def _optimize(fitted: Any, request: Any, spec: Any, level: float) -> Any:
             rewarmup_baseline=spec is not None and spec.schedule == "rewarmup",
             progress=update,
             level=level,
+            tokens_per_step=tokens_per_step,
         )
     setting = done.setting
-    if setting.used:
-        note(f"from the fitted runs: {', '.join(setting.used)}")
+    defaults_note(setting.used, done.defaults_said)
+    if tokens_per_step is not None:
+        note(clock_said(fitted, tokens_per_step))
     if setting.base_defaulted:
         note(
             f"re-warmup continues fitted run {setting.base.name}, the first that decays "
@@ -338,8 +347,9 @@ def _baseline(fitted: Any, setting: Any, spec: Any) -> tuple[Any, str]:
             "--baseline power" if spec.schedule == "power" else "--baseline rewarmup --then power"
         )
         raise InputError(
-            f"{given}: optimize has no --a, --b, --batch or --tokens-per-step; give the power "
-            "schedule as --baseline file --lr-file LR.csv (from `lrcurve schedule power -o LR.csv`)"
+            f"{given}: optimize has no --a, --b or --batch (its --tokens-per-step is the "
+            "target's); give the power schedule as --baseline file --lr-file LR.csv (from "
+            "`lrcurve schedule power -o LR.csv`)"
         )
     rewarm = spec.schedule == "rewarmup"  # takes --at-step, --then and the base run
     spec = replace(
@@ -365,7 +375,19 @@ def _other_laws(result: Any, others: list[Any]) -> list[Any]:
         return other_laws(result, others, progress=update)
 
 
-def _against_measured(fitted: Any, sweep: list[Any], level: float) -> list[Any]:
-    from lrcurve.opinions import against_measured
+def _against_measured(
+    fitted: Any, sweep: list[Any], level: float, tokens_per_step: float | None
+) -> list[Any]:
+    """The law on the measured runs; with the target's ``tokens_per_step`` (the runs' own when
+    they say it), each counted on the fit's clock and said at its own steps."""
+    from dataclasses import replace
 
-    return against_measured(fitted, sweep, level) if sweep else []
+    from lrcurve.opinions import against_measured
+    from lrcurve.tokens import fitted_unit, on_clock
+
+    if not sweep or tokens_per_step is None:
+        return against_measured(fitted, sweep, level) if sweep else []
+    unit = fitted_unit(fitted)
+    own = [r if r.tokens_per_step else replace(r, tokens_per_step=tokens_per_step) for r in sweep]
+    scored = against_measured(fitted, [on_clock(r, unit) for r in own], level)
+    return [replace(m, horizon=r.horizon, step=r.last_step) for m, r in zip(scored, own)]

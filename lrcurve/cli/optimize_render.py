@@ -222,10 +222,12 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
     return {
         "family": args["family"],
         "law": fitted.law.name,
+        "model_size": fitted.at_size,
         "steps": setting.steps,
         "at_step": result.at_step,
         "peak": setting.peak,
         "warmup": setting.warmup,
+        "tokens_per_step": result.tokens_per_step,
         "defaults_used": list(setting.used),
         "warnings": [*done.warnings, *(detail for _, detail in done.regime)],
         "x_name": result.x_name,

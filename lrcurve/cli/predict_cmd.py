@@ -246,13 +246,13 @@ def predict_command(
     fitted = load_fit(fit_file)
     if power and all(r.tokens_per_step is None for r in fitted.runs):
         tokens_per_step = None  # the power scheduler's alone: the fit has no clock to map onto
-    built, used = _build(fitted, specs, ["", *(compare_to or [])])
+    built, used, said = _build(fitted, specs, ["", *(compare_to or [])], tokens_per_step)
     runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     check_outputs(force, output, plot)  # again: the fit file and every file read are inputs now
     predictions = [
         predict_schedule(fitted, schedule, level, model_size, tokens_per_step) for schedule in built
     ]
-    _notes(fitted, predictions, used, model_size)
+    _notes(fitted, predictions, (used, said), model_size)
     if tokens_per_step is not None:
         from lrcurve.cli.render import note
         from lrcurve.tokens import clock_said
@@ -263,40 +263,50 @@ def predict_command(
     _report(fitted, predictions, runs, locals())
 
 
-def _build(fitted: Any, specs: list[Any], texts: list[str]) -> tuple[list[Any], list[str]]:
-    """Each spec's schedule (its --lr-file marked an input) and the defaults the first took;
-    an error in a --compare-to spec (``texts``: as given, the first empty) names it."""
+def _build(
+    fitted: Any, specs: list[Any], texts: list[str], tokens_per_step: float | None
+) -> tuple[list[Any], list[str], str | None]:
+    """Each spec's schedule (its --lr-file marked an input), the defaults the first took (in
+    the steps of a target of ``tokens_per_step`` tokens a step) and how they were counted; an
+    error in a --compare-to spec (``texts``: as given, the first empty) names it."""
     from lrcurve.cli.files import mark_input
-    from lrcurve.cli.loading import fit_defaults
     from lrcurve.errors import InputError
+    from lrcurve.tokens import refuse_rewarmup, target_defaults
 
+    defaults, said = target_defaults(fitted, tokens_per_step)
     built, used = [], []
     for spec, text in zip(specs, texts):
+        if spec.schedule == "rewarmup":
+            refuse_rewarmup(fitted, tokens_per_step)
         if spec.lr_file is not None:
             mark_input(spec.lr_file)
         try:
-            schedule, took = spec.build(fitted.runs, fit_defaults(fitted))
+            schedule, took = spec.build(fitted.runs, defaults)
         except InputError as error:
             if not text:
                 raise
             raise InputError(f"--compare-to {text!r}: {error}") from None
         built.append(schedule)
         used += took if not text else []
-    return built, used
+    return built, used, said
 
 
-def _notes(fitted: Any, predictions: list[Any], used: list[str], model_size: float | None) -> None:
+def _notes(
+    fitted: Any, predictions: list[Any], used: tuple[list[str], str | None], model_size: Any
+) -> None:
+    """The defaults taken (``used``: and how they were counted), the fit's warnings and where
+    the predictions extrapolate."""
+    from lrcurve.cli.loading import defaults_note
     from lrcurve.cli.render import extrapolation_note, note
-    from lrcurve.sizes import size_said
+    from lrcurve.sizes import size_ratio
 
-    if used:
-        note(f"from the fitted runs: {', '.join(used)}")
+    defaults_note(*used)
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
     extrapolating = [e for p in predictions for e in p.extrapolating]
     extrapolation_note(extrapolating)
-    if extrapolating:
-        if size_said(model_size, fitted.sizes):
+    if extrapolating and model_size is not None:
+        if size_ratio(model_size, fitted.sizes) > 1.0:
             note(
                 "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"
             )
@@ -318,14 +328,19 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
             )
     rows = None
     if len(predictions) > 1:
+        from dataclasses import replace
+
         from lrcurve.differences import joint_prediction
+        from lrcurve.tokens import counted_on
 
         step = min(int(p.steps[-1]) for p in predictions)
-        schedules = [p.schedule for p in predictions]
-        joint = joint_prediction(
-            fitted, schedules, step, level=args["level"], model_size=args["model_size"]
+        schedules, at = counted_on(  # a target of other tokens per step: on the fit's clock
+            fitted, [p.schedule for p in predictions], step, args["tokens_per_step"]
         )
-        rows = compared(predictions, joint)
+        joint = joint_prediction(
+            fitted, schedules, at, level=args["level"], model_size=args["model_size"]
+        )
+        rows = compared(predictions, replace(joint, step=step))
     if plot is not None:
         labels = [str(p.schedule) for p in predictions]
         figure = plotting().plot_prediction(fitted, predictions, labels)

@@ -9,8 +9,10 @@ is refused before it is read.
 Live logs: a file still being written may end in a row cut mid-write. When the file does
 not end in a newline, its last row is dropped with a note if it has fewer fields than the
 header, a cell in a column read as numbers that is not a number, a step below an earlier
-step, or a value over 10x the largest magnitude earlier in its column (``23904,3.17e-0``:
-an LR cut from ``3.17e-05``); otherwise it is kept (many writers omit the last newline).
+step, a value over 10x the largest magnitude earlier in its column (``23904,3.17e-0``:
+an LR cut from ``3.17e-05``), or a non-zero value written with fewer significant digits than
+every earlier value of its column (``14976,0.0003,3``: a loss cut from ``3.4066``); otherwise
+it is kept (many writers omit the last newline).
 """
 
 from __future__ import annotations
@@ -268,7 +270,7 @@ class TableFile:
         line = self._tail.tail.decode("utf-8", errors="replace")
         if line.strip():  # no newline at the end: the last row may be cut mid-write
             columns.add(last.iloc[:-1])
-            why = self._cut(line, last.iloc[-1:], columns)
+            why = self._cut(line, last.iloc[-1:], columns) or _fewer_digits(last, columns)
             if why:
                 notes.append(
                     f"{self.path}: dropped the last row {line.strip()!r}: the file does not end "
@@ -317,6 +319,35 @@ class TableFile:
         if self._size is not None:
             check_fits(self.path, self._size * BYTES_PER_CELL, "the table")
         return pd.concat(list(self._chunks_checked()), ignore_index=True)
+
+
+DIGITS_SEEN = 1000  # the earlier rows whose digits a last, unterminated row is compared with
+
+
+def significant_digits(cells: pd.Series) -> pd.Series:
+    """How many significant digits each number's text shows (``0.00300`` has 3)."""
+    mantissa = cells.fillna("").astype(str).str.strip().str.lower().str.split("e").str[0]
+    digits = mantissa.str.replace(r"[^0-9]", "", regex=True).str.lstrip("0")
+    return digits.str.len()
+
+
+def _fewer_digits(last: pd.DataFrame, columns: _Columns) -> str:
+    """Why the last row of ``last`` looks cut: a non-zero value of a column (the step aside)
+    with fewer significant digits than every earlier row of the chunk; ``""`` if none."""
+    earlier = last.iloc[-DIGITS_SEEN - 1 : -1]
+    if earlier.empty:
+        return ""
+    for column in list(columns.numbers)[1:]:
+        cell = last[column].iloc[-1:]
+        seen = significant_digits(earlier[column])
+        seen = seen[seen > 0]
+        shown = int(significant_digits(cell).iloc[0])
+        if 0 < shown and not seen.empty and shown < int(seen.min()):
+            return (
+                f"its {column!r} {cell.iloc[0].strip()} has fewer digits than any earlier "
+                f"value ({int(seen.min())} or more)"
+            )
+    return ""
 
 
 def _file_size(handle: IO[bytes]) -> int | None:
