@@ -433,3 +433,59 @@ def test_predict_compares_schedules_of_the_target_on_the_fitted_clock(clock_fits
     assert difference["step"] == 4000  # the target's last step
     assert np.isclose(difference["value"], wsd["final"]["loss"] - first["final"]["loss"])
     assert difference["lower"] < difference["value"] < difference["upper"]
+
+
+def test_predict_and_optimize_read_tokens_per_step_as_fit_does(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    args = ("predict", "clock.json", "--schedule", "constant", "--json")
+    plain = run_lrcurve(*args, "--tokens-per-step", "2e5", cwd=clock_fits)
+    suffixed = run_lrcurve(*args, "--tokens-per-step", "200K", cwd=clock_fits)
+    assert suffixed.returncode == 0, suffixed.stderr
+    assert json.loads(suffixed.stdout)["final"] == json.loads(plain.stdout)["final"]
+    r = run_lrcurve("optimize", "clock.json", "--tokens-per-step", "200K", "--fractions", "0.2",
+                    "--shapes", "linear", "--json", cwd=clock_fits)  # fmt: skip
+    assert r.returncode == 0 and json.loads(r.stdout)["tokens_per_step"] == 2e5, r.stderr
+
+
+def test_a_batch_beyond_twice_the_fitted_clock_is_said_not_widened(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    def predict(tokens):
+        r = run_lrcurve("predict", "clock.json", "--schedule", "constant", "--steps", "2000",
+                        "--tokens-per-step", tokens, "--json", cwd=clock_fits)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout), r.stderr
+
+    twice, said = predict("2e5")  # the fitted runs' own 2x: nothing
+    assert "batch" not in said and not any("critical batch" in w for w in twice["warnings"])
+    four, said = predict("4e5")
+    assert "extrapolating (batch 4x the fitted)" in said
+    assert any("measured only at 2x" in w for w in four["warnings"])
+    # the same interval as the prediction it is read back from: 8000 clock steps at 4x
+    clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--json")
+    assert four["final"]["interval"] == pytest.approx(
+        run_json(clock_fits, *clock)["final"]["interval"]
+    )
+    r = run_lrcurve("optimize", "clock.json", "--tokens-per-step", "4e5", "--fractions", "0.2",
+                    "--shapes", "linear", "--json", cwd=clock_fits)  # fmt: skip
+    assert "batch 4x the fitted" in r.stderr, r.stderr
+    assert any("measured only at 2x" in w for w in json.loads(r.stdout)["warnings"])
+
+
+def run_json(folder, *args):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve(*args, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_a_clock_beyond_the_step_limit_is_refused():
+    from lrcurve.runs import MAX_STEPS
+    from lrcurve.tokens import stretched
+
+    schedule = make_schedule("constant", steps=MAX_STEPS, peak=1e-3)
+    with pytest.raises(ParameterError, match="steps on the clock, beyond 50,000,000") as err:
+        stretched(schedule, 2.0, MAX_STEPS)
+    assert err.value.param == "tokens_per_step"
