@@ -489,3 +489,16 @@ def test_a_clock_beyond_the_step_limit_is_refused():
     with pytest.raises(ParameterError, match="steps on the clock, beyond 50,000,000") as err:
         stretched(schedule, 2.0, MAX_STEPS)
     assert err.value.param == "tokens_per_step"
+
+
+def test_compare_says_a_heldout_run_of_another_batch(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("compare", "a.csv", "b.csv", "--holdout", "c.csv", "--json", cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "differ in tokens per step" in line]
+    assert len(said) == 1 and "(lrcurve fit --clock tokens;" in said[0]
+    assert said[0] == "lrcurve: warning: " + json.loads(r.stdout)["warnings"][0]
+    r = run_lrcurve("compare", "a.csv", "b.csv", "--holdout", "c.csv", "--clock", "tokens",
+                    cwd=clock_fits)  # fmt: skip
+    assert r.returncode == 0 and "differ in tokens per step" not in r.stderr, r.stderr
