@@ -502,3 +502,26 @@ def test_compare_says_a_heldout_run_of_another_batch(clock_fits):
     r = run_lrcurve("compare", "a.csv", "b.csv", "--holdout", "c.csv", "--clock", "tokens",
                     cwd=clock_fits)  # fmt: skip
     assert r.returncode == 0 and "differ in tokens per step" not in r.stderr, r.stderr
+
+
+def test_check_plot_draws_the_run_at_its_own_steps_and_fit_plot_labels_clock_steps(clock_fits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lrcurve.plotting import plot_check, plot_fit
+    from lrcurve.tokens import check_at_batch, target_clock
+
+    fitted = load_fit(clock_fits / "clock.json")
+    run = read_runs(clock_fits / "c.csv")[0]  # 200,000 tokens a step: 2 clock steps each
+    own, counted = check_at_batch(fitted, run, target_clock(fitted, run.tokens_per_step))
+    figure = plot_check(fitted, own, counted=counted)
+    line = next(x for x in figure.axes[0].lines if x.get_label() == "predicted")
+    steps, loss = line.get_xdata(), line.get_ydata()
+    assert steps[-1] == run.last_step == 4000  # not its 8000 clock steps
+    clock_steps = 2 * np.asarray(steps, dtype=np.int64)
+    assert np.allclose(loss, fitted.curve(counted.run.schedule, clock_steps))
+    assert plot_fit(fitted).axes[1].get_xlabel() == "step (100,000 tokens)"
+    assert plot_fit(load_fit(clock_fits / "plain.json")).axes[1].get_xlabel() == "step"
+    plt.close("all")
