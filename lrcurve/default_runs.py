@@ -75,7 +75,7 @@ def default_runs(
     nearest_said = "" if same_size(nearest, model_size) else ", the nearest fitted size"
     which = _labels(mine)
     peak_runs = mine
-    if of_family and len(of_family) < len(mine):
+    if of_family and max(r.peak_lr for r in of_family) != max(r.peak_lr for r in mine):
         peak_runs = of_family
         which += f"; the peak of its {'/'.join(kin)} runs"
     return DefaultRuns(mine, peak_runs, f"of {format_size(nearest)}{nearest_said} ({which})")
