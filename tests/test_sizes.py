@@ -486,3 +486,12 @@ def test_defaults_of_a_fit_of_one_size_are_every_runs():
     chosen = default_runs(runs, 400e6, "wsd")
     assert chosen.said is None
     assert chosen.defaults == {"steps": 9000, "peak": 2e-3, "warmup": 200}
+
+
+def test_a_size_within_1_percent_of_a_fitted_one_is_not_said_to_widen(two_size_fit, cli):
+    args = ("predict", two_size_fit, "--steps", "200000")  # extrapolating: 4x the horizon
+    r = cli(*args, "--params", "401M")  # the fitted 400M
+    assert r.returncode == 0 and "4.0x the fitted horizon" in r.stderr, r.stderr
+    assert "widens with the size" not in r.stderr
+    r = cli(*args, "--params", "900M")
+    assert "the interval also widens with the size beyond the fitted ones" in r.stderr
