@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from lrcurve.errors import InputError, ParameterError
-from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit, fit_window
+from lrcurve.fitting import DEFAULT_SKIP, FittedLaw, fit
+from lrcurve.heldout import final_against, heldout_score
 from lrcurve.laws import LAWS, law_class, make_law
 from lrcurve.laws.base import Law
 from lrcurve.laws.peak_lr import PEAK_EXPONENTS
-from lrcurve.metrics import Scores, score
+from lrcurve.metrics import Scores
 from lrcurve.prediction import AgainstMeasured
 from lrcurve.regime import nearest_peak_said
 from lrcurve.runs import Run, truncate
@@ -50,6 +51,7 @@ class Heldout:
     scores: Scores
     final: AgainstMeasured | None = None
     level: float | None = None
+    no_interval: str | None = None  # why the final has none (its interval reached below 0)
 
     def final_dict(self) -> dict[str, Any] | None:
         """The held-out final loss: step, measured, predicted, its interval and ``inside``."""
@@ -62,6 +64,7 @@ class Heldout:
             "predicted": f.predicted,
             "interval": {"level": self.level, "lower": f.lower, "upper": f.upper},
             "inside": f.inside,
+            "no_interval": self.no_interval,
         }
 
 
@@ -92,7 +95,8 @@ class LawResult:
             if h.fitted is not self.fitted
             for w in h.fitted.warnings
         ]
-        return (*self.fitted.warnings, *dict.fromkeys(folds))
+        gone = [f"held-out {h.run.label}: {h.no_interval}" for h in self.heldout if h.no_interval]
+        return (*self.fitted.warnings, *dict.fromkeys(folds), *gone)
 
     @property
     def inside(self) -> tuple[int, int]:
@@ -367,34 +371,8 @@ def _fit_and_score(
         )
         if not holdout:
             tick(2 + j)
-        heldout.extend(
-            Heldout(
-                run,
-                model,
-                _heldout_score(model, run, skip_fraction),
-                _final(model, run, level),
-                level,
-            )
-            for run in test
-        )
+        for run in test:
+            final, no_interval = final_against(model, run, level)
+            score = heldout_score(model, run, skip_fraction)
+            heldout.append(Heldout(run, model, score, final, level, no_interval))
     return LawResult(law.name, fitted, tuple(heldout))
-
-
-def _final(model: FittedLaw, run: Run, level: float) -> AgainstMeasured | None:
-    """The run's logged loss against the prediction of its schedule at ``level``."""
-    try:
-        prediction = model.predict(
-            run.schedule, run.last_step, level=level, model_size=run.model_size
-        )
-        return prediction.against(run)
-    except InputError:  # the law cannot predict this schedule (a non-positive loss, ...)
-        return None
-
-
-def _heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
-    """Score a held-out run where the laws apply: after its warmup and the skipped start,
-    the same window the fits and ``check`` use."""
-    window = fit_window(run, skip_fraction)
-    if window.sum() < 2:
-        window = np.ones(run.steps.size, dtype=bool)
-    return score(model.predict_run(run)[window], run.loss[window])

@@ -59,7 +59,7 @@ from lrcurve.search_setting import (  # noqa: F401 - also this module's names, a
     settle,
 )
 from lrcurve.sizes import size_said
-from lrcurve.tokens import counted_on, refuse_rewarmup, target_defaults
+from lrcurve.tokens import DefaultsSaid, counted_on, refuse_rewarmup, target_defaults
 
 CHUNK_VALUES = 8_000_000  # per-step LRs held at once by the fast path (64 MB)
 
@@ -309,7 +309,7 @@ class Optimization:
     baseline_defaulted: bool
     warnings: tuple[str, ...]
     regime: tuple[tuple[str, str], ...] = ()
-    defaults_said: str | None = None
+    defaults_said: DefaultsSaid | None = None
 
 
 def optimize(
@@ -328,7 +328,7 @@ def optimize(
     target's, its schedules counted on the fit's clock and the defaults in its steps."""
     if request.family == "rewarmup" or rewarmup_baseline:
         refuse_rewarmup(fitted, tokens_per_step)
-    defaults, defaults_said = target_defaults(fitted, tokens_per_step)
+    defaults, defaults_said = target_defaults(fitted, tokens_per_step, request.family)
     setting = settle(fitted.runs, defaults, request, rewarmup_baseline)
     candidates = candidates_of(request, setting)
     chosen = baseline(setting) if baseline else baseline_of(fitted.runs, request.family, setting)

@@ -104,8 +104,12 @@ def zoom_to_tail(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
 
 
 def plot_fit(fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
-    """The fitted runs' data and the law's curves, above their LR."""
+    """The fitted runs' data and the law's curves, above their LR (a clock fit's steps: tokens)."""
+    from lrcurve.tokens import fitted_unit, is_clock_fit
+
     fig, ax_loss, ax_lr = loss_lr_figure(ax)
+    if is_clock_fit(fitted):
+        ax_lr.set_xlabel(f"step ({fitted_unit(fitted):,.0f} tokens)")
     _data_and_fit(fitted, ax_loss, ax_lr)
     zoom_to_tail(ax_loss, [r.loss for r in fitted.runs])
     set_title(ax_loss, f"{fitted.law.name} law: {fitted.law.formula}")
@@ -261,8 +265,24 @@ def _check_ylim(result: CheckResult, predicted: np.ndarray) -> tuple[float, floa
     return lo - margin, hi + margin
 
 
-def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> plt.Figure:
-    """Logged and predicted loss with each window's band (top), window deviations (bottom)."""
+def _checked_curve(
+    fitted: FittedLaw, result: CheckResult, grid: NDArray[np.int64], counted: CheckResult | None
+) -> NDArray[np.float64]:
+    """The law at the run's own steps ``grid`` (read at their clock steps if ``counted``)."""
+    run = result.run
+    if counted is None or counted is result or counted.run.tokens_per_step is None:
+        return fitted.curve(run.schedule, grid, model_size=run.model_size)
+    k = (run.tokens_per_step or counted.run.tokens_per_step) / counted.run.tokens_per_step
+    clock, back = np.unique(np.maximum(np.round(k * grid), 1).astype(np.int64), return_inverse=True)
+    return fitted.curve(counted.run.schedule, clock, model_size=run.model_size)[back]
+
+
+def plot_check(
+    fitted: FittedLaw, result: CheckResult, ax: AxesPair = None, counted: CheckResult | None = None
+) -> plt.Figure:
+    """Logged and predicted loss with each window's band (top), window deviations (bottom), at
+    the run's own steps (``counted``: the check on the fit's clock of a run of other tokens
+    per step, whose law curve is read there)."""
     if ax is None:
         fig, (ax_loss, ax_dev) = plt.subplots(
             2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(3, 1.3)
@@ -274,7 +294,7 @@ def plot_check(fitted: FittedLaw, result: CheckResult, ax: AxesPair = None) -> p
     ax_loss.plot(
         run.steps, run.loss, ".", ms=3, color="C0", alpha=0.5, label=f"{run.label} (logged)"
     )
-    predicted = fitted.curve(run.schedule, grid, model_size=run.model_size)
+    predicted = _checked_curve(fitted, result, grid, counted)
     ax_loss.plot(grid, predicted, "-", color="C1", lw=1.4, label="predicted")
     # each window's band, a step function over the grid (the predictive band varies by window)
     starts = np.array([w.start for w in result.windows])

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from lrcurve.errors import ParameterError
-from lrcurve.runs import Run
+from lrcurve.regime import Said
+from lrcurve.runs import MAX_STEPS, Run
 from lrcurve.schedules import Piecewise, Schedule
 from lrcurve.sizes import SAME_SIZE, grouped
 
@@ -26,6 +27,13 @@ from lrcurve.sizes import SAME_SIZE, grouped
 SAME_TOKENS_RTOL = SAME_SIZE
 NAMED_RUNS = 3  # runs named per value in the warning
 CLOCK_NOTE = "steps counted in units of"  # how a clock fit's note starts (kept in the fit file)
+# a target's tokens per step more than this many times the clock's (or less than its inverse)
+# is no batch of a run like the fitted ones: its clock steps would be absurd (1e300 tokens a
+# step: arange of 1e300 steps; 1e-300: one clock step in 1e305 of its steps)
+CLOCK_RATIO = 1000.0
+# the token clock (a step of k times the tokens is worth k steps) holds below the critical
+# batch size and was measured only at 2x (the SlimPajama 360M runs, docs/model-size.md)
+BATCH_MEASURED = 2.0
 
 
 def _named(labels: list[str]) -> str:
@@ -60,6 +68,12 @@ def batch_warning(runs: Sequence[Any]) -> str | None:
 def stretched(schedule: Schedule, k: float, n_steps: int) -> Piecewise:
     """``schedule`` over ``n_steps`` steps on a clock of ``1/k`` of its steps: clock step ``t``
     has the LR of step ``ceil(t / k)`` (``k = 2``: each step twice at its LR)."""
+    if k * n_steps > MAX_STEPS:
+        raise ParameterError(
+            f"{n_steps:,} steps of {k:.3g}x the tokens are {k * n_steps:,.0f} steps on the clock, "
+            f"beyond {MAX_STEPS:,}, the most lrcurve predicts",
+            param="tokens_per_step",
+        )
     lr = schedule.per_step(n_steps)
     at = np.arange(1, max(round(k * n_steps), 2) + 1)
     index = np.clip(np.ceil(at / k).astype(np.int64), 1, n_steps) - 1
@@ -170,13 +184,46 @@ class TargetClock:
             f"steps of {self.unit:,.0f} tokens, the fitted runs' clock"
         )
 
+    def batch_said(self) -> Said | None:
+        """Said (as :mod:`lrcurve.regime` says things) when the target's batch is over
+        :data:`BATCH_MEASURED` times the clock's or below its inverse: the clock's premise
+        is extrapolated there, and the interval is not widened for it (no data to size it)."""
+        if (
+            1 / (BATCH_MEASURED * (1 + SAME_TOKENS_RTOL))
+            <= self.k
+            <= BATCH_MEASURED * (1 + SAME_TOKENS_RTOL)
+        ):
+            return None
+        return (
+            f"batch {self.k:.3g}x the fitted",
+            f"{self.tokens_per_step:,.0f} tokens a step is {self.k:.3g}x the fitted runs' clock "
+            f"of {self.unit:,.0f}: the token clock counts a step of k times the tokens as k "
+            "steps, true below the critical batch size and measured only at 2x (SlimPajama "
+            "360M); the interval is not widened for it (docs/model-size.md)",
+        )
+
 
 def target_clock(fitted: Any, tokens_per_step: float) -> TargetClock:
     """The clock of ``fitted`` for a target of ``tokens_per_step`` tokens a step; refused when
     not above 0 or when the fitted runs do not share one."""
     if not tokens_per_step > 0:
         raise ParameterError(f"must be above 0, got {tokens_per_step:g}", param="tokens_per_step")
-    return TargetClock(float(tokens_per_step), fitted_unit(fitted))
+    clock = TargetClock(float(tokens_per_step), fitted_unit(fitted))
+    if not 1 / CLOCK_RATIO <= clock.k <= CLOCK_RATIO:
+        raise ParameterError(
+            f"{tokens_per_step:g} is {clock.k:.3g}x the fitted runs' {clock.unit:,.0f} tokens a "
+            f"step: a target is counted on their clock within {1 / CLOCK_RATIO:g}x to "
+            f"{CLOCK_RATIO:g}x of it",
+            param="tokens_per_step",
+        )
+    return clock
+
+
+def batch_regime(fitted: Any, tokens_per_step: float) -> tuple[Said, ...]:
+    """:meth:`TargetClock.batch_said` of a target on ``fitted``'s clock, as a regime's
+    extrapolations are kept (none, or one)."""
+    said = target_clock(fitted, tokens_per_step).batch_said()
+    return () if said is None else (said,)
 
 
 def counted_on(
@@ -203,23 +250,45 @@ def refuse_rewarmup(fitted: Any, tokens_per_step: float | None) -> None:
         )
 
 
+@dataclass(frozen=True)
+class DefaultsSaid:
+    """How a command's defaults were taken: ``runs``, from which fitted runs (None: all of
+    them); ``clock``, how the steps and warmup were counted in the target's steps (None: as
+    the fitted runs')."""
+
+    runs: str | None = None
+    clock: str | None = None
+
+
 def target_defaults(
-    fitted: Any, tokens_per_step: float | None = None
-) -> tuple[dict[str, Any], str | None]:
-    """The schedule settings a command takes from the fitted runs (horizon, peak, warmup), in
-    the target's steps for a target of ``tokens_per_step`` tokens a step (the same tokens as
-    the fitted runs' clock steps), and a phrase saying so (None when unchanged)."""
-    steps, warmup = fitted.horizon, fitted.warmup_steps
-    defaults = {"steps": steps, "peak": fitted.peak_lr, "warmup": warmup}
+    fitted: Any,
+    tokens_per_step: float | None = None,
+    family: str | None = None,
+    model_size: float | None = None,
+) -> tuple[dict[str, Any], DefaultsSaid | None]:
+    """The schedule settings a command takes from the fitted runs (horizon, peak, warmup):
+    those of the runs of the fitted size nearest ``model_size`` (default: the size a sized
+    view of the fit is at), the peak of their ``family`` runs
+    (:func:`lrcurve.default_runs.default_runs`); in the target's steps for a target of
+    ``tokens_per_step`` tokens a step (the same tokens as the fitted runs' clock steps); and
+    how they were taken (None when as every fitted run's, in their steps)."""
+    from lrcurve.default_runs import default_runs
+
+    size = getattr(fitted, "at_size", None) if model_size is None else model_size
+    chosen = default_runs(fitted.runs, size, family)
+    defaults = chosen.defaults
+    steps, warmup = defaults["steps"], defaults["warmup"]
     clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
-    if clock is None or clock.same:
+    counted = None
+    if clock is not None and not clock.same:
+        defaults.update(steps=max(clock.back(steps), 2), warmup=clock.back(warmup))
+        counted = (
+            f"in the target's steps of {clock.tokens_per_step:,.0f} tokens: the fitted runs' "
+            f"steps={steps:g}, warmup={warmup:g} are steps of {clock.unit:,.0f} tokens"
+        )
+    if chosen.said is None and counted is None:
         return defaults, None
-    defaults.update(steps=max(clock.back(steps), 2), warmup=clock.back(warmup))
-    said = (
-        f"in the target's steps of {clock.tokens_per_step:,.0f} tokens: the fitted runs' "
-        f"steps={steps:g}, warmup={warmup:g} are steps of {clock.unit:,.0f} tokens"
-    )
-    return defaults, said
+    return defaults, DefaultsSaid(chosen.said, counted)
 
 
 def read_back(prediction: Any, schedule: Schedule, n_steps: int, clock: TargetClock) -> Any:
@@ -252,6 +321,13 @@ def predict_at_batch(
     if clock.same:
         return fitted.predict(schedule, n_steps, **options)
     counted = fitted.predict(clock.schedule(schedule, n_steps), clock.step(n_steps), **options)
+    said = clock.batch_said()
+    if said is not None:  # said with the prediction's other extrapolations
+        counted = replace(
+            counted,
+            warnings=(*counted.warnings, said[1]),
+            extrapolating=(*counted.extrapolating, said[0]),
+        )
     return read_back(counted, schedule, n_steps, clock)
 
 

@@ -382,3 +382,39 @@ def test_every_held_out_score_carries_its_final_interval(holdout):
     assert "final, 90 % interval" in r.stdout and "1 of 1" in r.stdout
     assert " in [" in r.stdout or " OUT of [" in r.stdout
     assert (holdout.folder / "table.png").stat().st_size > 10_000
+
+
+def test_a_heldout_final_whose_interval_reaches_below_0_is_not_counted():
+    from dataclasses import replace
+
+    from lrcurve.cli.compare_cmd import _final_cell, comparison_rows
+    from lrcurve.fitting import fit
+    from lrcurve.heldout import final_against, heldout_score
+
+    runs = [
+        mpl_run("constant", make_schedule("constant", steps=24000, peak=3e-4, warmup=2160), 1),
+        mpl_run("cosine", make_schedule("cosine", steps=24000, peak=3e-4, warmup=2160), 2),
+    ]
+    held = mpl_run("wsd", make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160, decay=0.3), 3)
+    fitted = fit(runs, MomentumLaw(), backtest=False)
+    final, why = final_against(fitted, held, 0.9)
+    assert why is None and final.lower > 0 and final.inside  # a pinned fit: as before
+    blown = replace(  # the s.e. of parameters the fit does not pin, blown up
+        fitted,
+        covariance=fitted.covariance * 1e10,
+        params=tuple(replace(p, stderr=p.stderr * 1e5) for p in fitted.params),
+    )
+    wide = blown.predict(held.schedule, held.last_step, level=0.9).against(held)
+    assert wide.lower < 0 < wide.upper and wide.inside  # what compare counted as covered
+    final, why = final_against(blown, held, 0.9)
+    assert final.lower is None and final.inside is None and final.predicted == wide.predicted
+    assert why.startswith("no interval: its 90 % interval [-")
+    assert "reaches below 0, none for a loss; the fit does not pin L0, A, alpha, C, lam" in why
+    heldout = Heldout(held, blown, heldout_score(blown, held, 0.05), final, 0.9, why)
+    result = LawResult("momentum", blown, (heldout,))
+    assert result.inside == (0, 0)
+    assert f"held-out wsd: {why}" in result.warnings
+    assert result.to_dict()["heldout"][0]["final"]["no_interval"] == why
+    assert _final_cell(heldout) == "no interval (see note)"
+    row = comparison_rows(Comparison("holdout", (result,)))[0]
+    assert row[6:10] == (None, None, final.measured, None)  # lower, upper, measured, inside

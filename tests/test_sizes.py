@@ -455,3 +455,71 @@ def test_optimize_at_a_far_size_says_so_without_a_note_on_every_use(size_fit_dir
     fitted = cli("optimize", d / "lrcurve.fit.json", "--params", "100M", "--json")
     said = json.loads(fitted.stdout)["warnings"]
     assert not any("fitted size" in w or "unseen size" in w or ", as the" in w for w in said)
+
+
+@pytest.fixture(scope="module")
+def two_size_fit(momentum_fit, tmp_path_factory):
+    """``momentum_fit`` with the runs of the lr-scheduling family's shape: the small size 10k
+    steps (a constant at 1e-3, a cosine at 2e-3), the large one 50k steps at 5e-4."""
+    from lrcurve.fitfile import save_fit
+    from lrcurve.runs import Run
+
+    def run(kind, peak, steps, size):
+        schedule = make_schedule(kind, steps=steps, peak=peak, warmup=300 if size < 1e8 else 600)
+        at = np.arange(1000, steps + 1, 1000)
+        return Run(
+            f"{kind}-{peak:g}-{size:g}", at, np.full(at.size, 3.0), schedule, model_size=size
+        )
+
+    runs = (
+        run("constant", 1e-3, 10_000, SIZES[0]),
+        run("cosine", 2e-3, 10_000, SIZES[0]),
+        run("constant", 5e-4, 50_000, SIZES[2]),
+        run("wsd", 5e-4, 40_000, SIZES[2]),
+    )
+    path = tmp_path_factory.mktemp("two_sizes") / "fit.json"
+    save_fit(replace(momentum_fit, runs=runs, backtest_scale=0.01), path)  # no backtests on load
+    return path
+
+
+def test_defaults_at_a_size_come_from_the_nearest_fitted_sizes_runs(two_size_fit, cli):
+    r = cli("predict", two_size_fit, "--params", "300M", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["steps"], data["schedule"]["body"]["peak_lr"]) == (50_000, 5e-4)
+    assert data["defaults_used"] == ["steps=50000", "peak=0.0005", "warmup=600"]
+    assert "from the fitted runs of 400M, the nearest fitted size (constant-0.0005-4e+08, " in (
+        r.stderr
+    )
+    # the small size: its 10k steps; a WSD at its constant run's peak, a cosine at its cosine's
+    r = cli("predict", two_size_fit, "--params", "25M", "--json")
+    assert json.loads(r.stdout)["defaults_used"] == ["steps=10000", "peak=0.001", "warmup=300"]
+    assert "of 25M (constant-0.001-2.5e+07, cosine-0.002-2.5e+07; the peak of its wsd/constant" in (
+        r.stderr
+    )
+    r = cli("predict", two_size_fit, "--params", "25M", "--schedule", "cosine", "--json")
+    assert json.loads(r.stdout)["defaults_used"] == ["steps=10000", "peak=0.002", "warmup=300"]
+    r = cli("optimize", two_size_fit, "--params", "30M", "--fractions", "0.2", "--shapes",
+            "linear", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    search = json.loads(r.stdout)
+    assert (search["steps"], search["peak"], search["warmup"]) == (10_000, 1e-3, 300)
+
+
+def test_defaults_of_a_fit_of_one_size_are_every_runs():
+    from lrcurve.default_runs import default_runs
+
+    runs = size_runs(MomentumSizeLaw(), MOMENTUM_TRUTH, SIZES[:1], [("constant", 1e-3)])
+    runs += [replace(runs[0], schedule=make_schedule("cosine", steps=9000, peak=2e-3))]
+    chosen = default_runs(runs, 400e6, "wsd")
+    assert chosen.said is None
+    assert chosen.defaults == {"steps": 9000, "peak": 2e-3, "warmup": 200}
+
+
+def test_a_size_within_1_percent_of_a_fitted_one_is_not_said_to_widen(two_size_fit, cli):
+    args = ("predict", two_size_fit, "--steps", "200000")  # extrapolating: 4x the horizon
+    r = cli(*args, "--params", "401M")  # the fitted 400M
+    assert r.returncode == 0 and "4.0x the fitted horizon" in r.stderr, r.stderr
+    assert "widens with the size" not in r.stderr
+    r = cli(*args, "--params", "900M")
+    assert "the interval also widens with the size beyond the fitted ones" in r.stderr

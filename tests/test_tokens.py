@@ -397,10 +397,14 @@ def test_compare_counts_the_runs_on_a_clock_of_tokens(clock_fits):
     ("args", "message"),
     [
         (("optimize", "mixed.json", "--tokens-per-step", "2e5"), "the fitted runs differ in"),
-        (("optimize", "clock.json", "--tokens-per-step", "0"), "must be above 0, got 0"),
-        (("optimize", "clock.json", "--tokens-per-step", "lots"), "Invalid value"),
+        (("optimize", "clock.json", "--tokens-per-step", "0"), "'0' must be above 0"),
+        (("optimize", "clock.json", "--tokens-per-step", "lots"), "not a number of tokens"),
         (("optimize", "clock.json", "--family", "rewarmup", "--tokens-per-step", "2e5"), "re-warm"),
-        (("predict", "clock.json", "--tokens-per-step", "-1"), "must be above 0, got -1"),
+        (("predict", "clock.json", "--tokens-per-step", "-1"), "'-1' must be above 0"),
+        (("predict", "clock.json", "--tokens-per-step", "1e300"), "within 0.001x to 1000x"),
+        (("optimize", "clock.json", "--tokens-per-step", "1e300"), "within 0.001x to 1000x"),
+        (("predict", "clock.json", "--tokens-per-step", "1e-300"), "less than one token"),
+        (("predict", "clock.json", "--tokens-per-step", "50"), "0.0005x the fitted runs'"),
         (("check", "clock.json", "c.csv", "--tokens-per-step", "0"), "'0' must be above 0"),
         (("check", "clock.json", "c.csv", "--tokens-per-step", "lots"), "not a number of tokens"),
         (("check", "mixed.json", "c.csv", "--tokens-per-step", "2e5"), "the fitted runs differ"),
@@ -429,3 +433,95 @@ def test_predict_compares_schedules_of_the_target_on_the_fitted_clock(clock_fits
     assert difference["step"] == 4000  # the target's last step
     assert np.isclose(difference["value"], wsd["final"]["loss"] - first["final"]["loss"])
     assert difference["lower"] < difference["value"] < difference["upper"]
+
+
+def test_predict_and_optimize_read_tokens_per_step_as_fit_does(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    args = ("predict", "clock.json", "--schedule", "constant", "--json")
+    plain = run_lrcurve(*args, "--tokens-per-step", "2e5", cwd=clock_fits)
+    suffixed = run_lrcurve(*args, "--tokens-per-step", "200K", cwd=clock_fits)
+    assert suffixed.returncode == 0, suffixed.stderr
+    assert json.loads(suffixed.stdout)["final"] == json.loads(plain.stdout)["final"]
+    r = run_lrcurve("optimize", "clock.json", "--tokens-per-step", "200K", "--fractions", "0.2",
+                    "--shapes", "linear", "--json", cwd=clock_fits)  # fmt: skip
+    assert r.returncode == 0 and json.loads(r.stdout)["tokens_per_step"] == 2e5, r.stderr
+
+
+def test_a_batch_beyond_twice_the_fitted_clock_is_said_not_widened(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    def predict(tokens):
+        r = run_lrcurve("predict", "clock.json", "--schedule", "constant", "--steps", "2000",
+                        "--tokens-per-step", tokens, "--json", cwd=clock_fits)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout), r.stderr
+
+    twice, said = predict("2e5")  # the fitted runs' own 2x: nothing
+    assert "batch" not in said and not any("critical batch" in w for w in twice["warnings"])
+    four, said = predict("4e5")
+    assert "extrapolating (batch 4x the fitted)" in said
+    assert any("measured only at 2x" in w for w in four["warnings"])
+    # the same interval as the prediction it is read back from: 8000 clock steps at 4x
+    clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--json")
+    assert four["final"]["interval"] == pytest.approx(
+        run_json(clock_fits, *clock)["final"]["interval"]
+    )
+    r = run_lrcurve("optimize", "clock.json", "--tokens-per-step", "4e5", "--fractions", "0.2",
+                    "--shapes", "linear", "--json", cwd=clock_fits)  # fmt: skip
+    assert "batch 4x the fitted" in r.stderr, r.stderr
+    assert any("measured only at 2x" in w for w in json.loads(r.stdout)["warnings"])
+
+
+def run_json(folder, *args):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve(*args, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_a_clock_beyond_the_step_limit_is_refused():
+    from lrcurve.runs import MAX_STEPS
+    from lrcurve.tokens import stretched
+
+    schedule = make_schedule("constant", steps=MAX_STEPS, peak=1e-3)
+    with pytest.raises(ParameterError, match="steps on the clock, beyond 50,000,000") as err:
+        stretched(schedule, 2.0, MAX_STEPS)
+    assert err.value.param == "tokens_per_step"
+
+
+def test_compare_says_a_heldout_run_of_another_batch(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("compare", "a.csv", "b.csv", "--holdout", "c.csv", "--json", cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "differ in tokens per step" in line]
+    assert len(said) == 1 and "(lrcurve fit --clock tokens;" in said[0]
+    assert said[0] == "lrcurve: warning: " + json.loads(r.stdout)["warnings"][0]
+    r = run_lrcurve("compare", "a.csv", "b.csv", "--holdout", "c.csv", "--clock", "tokens",
+                    cwd=clock_fits)  # fmt: skip
+    assert r.returncode == 0 and "differ in tokens per step" not in r.stderr, r.stderr
+
+
+def test_check_plot_draws_the_run_at_its_own_steps_and_fit_plot_labels_clock_steps(clock_fits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lrcurve.plotting import plot_check, plot_fit
+    from lrcurve.tokens import check_at_batch, target_clock
+
+    fitted = load_fit(clock_fits / "clock.json")
+    run = read_runs(clock_fits / "c.csv")[0]  # 200,000 tokens a step: 2 clock steps each
+    own, counted = check_at_batch(fitted, run, target_clock(fitted, run.tokens_per_step))
+    figure = plot_check(fitted, own, counted=counted)
+    line = next(x for x in figure.axes[0].lines if x.get_label() == "predicted")
+    steps, loss = line.get_xdata(), line.get_ydata()
+    assert steps[-1] == run.last_step == 4000  # not its 8000 clock steps
+    clock_steps = 2 * np.asarray(steps, dtype=np.int64)
+    assert np.allclose(loss, fitted.curve(counted.run.schedule, clock_steps))
+    assert plot_fit(fitted).axes[1].get_xlabel() == "step (100,000 tokens)"
+    assert plot_fit(load_fit(clock_fits / "plain.json")).axes[1].get_xlabel() == "step"
+    plt.close("all")

@@ -350,9 +350,8 @@ def report_check(
     if plot is not None:
         if len(results) > 1:
             note(f"the plot shows the first of {len(results)} runs")
-        if checked[0][1] is not results[0]:
-            note(f"the plot counts {runs[0].name}'s steps on the fit's clock")
-        save_plot(plotting().plot_check(fitted, checked[0][1]), plot, force)
+        figure = plotting().plot_check(fitted, results[0], counted=checked[0][1])
+        save_plot(figure, plot, force)  # at the run's own steps, the law read on the fit's clock
     statuses = {r.status for r in results}
     status = next((s for s in ("diverged", "drift") if s in statuses), "ok")
     if json_out:

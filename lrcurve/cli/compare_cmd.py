@@ -72,7 +72,7 @@ def print_comparison(comparison: Any) -> None:
                 h.run.label,
                 f"{h.scores.mape:.3f}",
                 f"{h.scores.final_error:+.3f}",
-                _final_cell(h.final),
+                _final_cell(h),
                 end_section=i == len(result.heldout) - 1,
             )
     out.print(curves)
@@ -84,8 +84,12 @@ def _level_text(comparison: Any) -> str:
     return f"{100 * levels[0]:.4g} %" if levels else "90 %"
 
 
-def _final_cell(final: Any) -> str:
-    """``in [lower, upper]`` (or ``OUT of``) of a held-out final loss (its error is beside)."""
+def _final_cell(heldout: Any) -> str:
+    """``in [lower, upper]`` (or ``OUT of``) of a held-out final loss (its error is beside);
+    ``no interval`` for one whose interval reached below 0 (a warning says why)."""
+    final = heldout.final
+    if heldout.no_interval:
+        return "no interval (see note)"
     if final is None or final.lower is None:
         return "-"
     where = "in" if final.inside else "OUT of"
@@ -171,6 +175,7 @@ def compare_command(
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
     from lrcurve.sizes import sized, split_largest_size
+    from lrcurve.tokens import batch_groups, batch_warning
     from lrcurve.uncertainty import z_value
 
     inputs = RunInputs.pick(locals())
@@ -195,6 +200,7 @@ def compare_command(
         note(clock_note)
     if largest:
         runs, held = split_largest_size(runs, held)
+    batches = None if clock_note or len(batch_groups(runs)) > 1 else batch_warning(runs + held)
     laws, left_out = build_laws(
         warmup=warmup_area, lr_exponent=lr_exponent, sized=sized([*runs, *held])
     )
@@ -209,6 +215,10 @@ def compare_command(
             progress=update,
             level=level,
         )
+    if batches is not None:  # the fits say it when their own runs differ; here held-out ones
+        from dataclasses import replace
+
+        comparison = replace(comparison, warnings=(batches, *comparison.warnings))
     for gone in comparison.left_out:
         note(f"{gone.name} left out: {gone.reason}")
     for warning in comparison.warnings:

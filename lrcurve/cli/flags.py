@@ -225,12 +225,13 @@ Clock = Annotated[
     ),
 ]
 TargetTokens = Annotated[
-    float | None,
-    FloatOption(
+    str | None,
+    typer.Option(
         "--tokens-per-step",
-        help="The target run's tokens per optimizer step: its schedule is counted on the clock "
-        "of the fitted runs (of one batch size, or fitted with --clock tokens) and read back at "
-        "its own steps; also the power scheduler's tokens per step.",
+        help="The target run's tokens per optimizer step (204800 or 204.8K): its schedule is "
+        "counted on the clock of the fitted runs (of one batch size, or fitted with --clock "
+        "tokens) and read back at its own steps; also the power scheduler's tokens per step.",
+        show_default=False,
     ),
 ]
 CheckTokens = Annotated[
@@ -245,12 +246,13 @@ CheckTokens = Annotated[
     ),
 ]
 SearchTokens = Annotated[
-    float | None,
-    FloatOption(
+    str | None,
+    typer.Option(
         "--tokens-per-step",
-        help="The target run's tokens per optimizer step: the candidates are its schedules (its "
-        "steps and warmup), counted on the clock of the fitted runs (of one batch size, or "
-        "fitted with --clock tokens) and scored at its own steps.",
+        help="The target run's tokens per optimizer step (204800 or 204.8K): the candidates are "
+        "its schedules (its steps and warmup), counted on the clock of the fitted runs (of one "
+        "batch size, or fitted with --clock tokens) and scored at its own steps.",
+        show_default=False,
     ),
 ]
 TargetParams = Annotated[

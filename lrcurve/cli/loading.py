@@ -46,14 +46,17 @@ def fit_defaults(fitted: Any) -> dict[str, Any]:
     return target_defaults(fitted)[0]
 
 
-def defaults_note(used: list[str] | tuple[str, ...], said: str | None) -> None:
-    """Say the settings taken from the fitted runs (``name=value``), and ``said``, how they
-    were counted in the target's steps (:func:`lrcurve.tokens.target_defaults`), when the
-    steps or warmup are among them."""
+def defaults_note(used: list[str] | tuple[str, ...], said: Any = None) -> None:
+    """Say the settings taken from the fitted runs (``name=value``) and ``said``
+    (:class:`lrcurve.tokens.DefaultsSaid`): which fitted runs gave them, and how the steps and
+    warmup were counted in the target's steps when they are among them."""
     if not used:
         return
-    counted = said is not None and any(u.split("=")[0] in ("steps", "warmup") for u in used)
-    note(f"from the fitted runs: {', '.join(used)}" + (f" ({said})" if counted else ""))
+    whose = "" if said is None or said.runs is None else f" {said.runs}"
+    counted = said is not None and said.clock is not None
+    counted = counted and any(u.split("=")[0] in ("steps", "warmup") for u in used)
+    text = f"from the fitted runs{whose}: {', '.join(used)}"
+    note(text + (f" ({said.clock})" if counted else ""))
 
 
 def say_notes(runs: list[Any]) -> None:

@@ -224,8 +224,10 @@ def optimize_command(
     from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
     from lrcurve.cli.render import plotting, save_plot
     from lrcurve.cli.schedule_flags import ScheduleSpec
+    from lrcurve.io.tokens import parse_tokens
     from lrcurve.uncertainty import z_value
 
+    tokens_per_step = None if tokens_per_step is None else parse_tokens(tokens_per_step)
     args = dict(locals())
     z_value(level)  # refuses a level outside (0, 1) before any work
     if family not in FAMILIES:
@@ -304,10 +306,12 @@ def _optimize(
 ) -> Any:
     """Run the search (``spec``: the --baseline schedule's flags, or None) for a target of
     ``tokens_per_step`` tokens a step and say its notes."""
+    from dataclasses import replace
+
     from lrcurve.cli.loading import defaults_note
     from lrcurve.cli.render import extrapolation_note, note, progress_bar
     from lrcurve.optimize import optimize
-    from lrcurve.tokens import clock_said
+    from lrcurve.tokens import batch_regime, clock_said
 
     with progress_bar(f"predicting {request.family} schedules") as update:
         done = optimize(
@@ -323,6 +327,7 @@ def _optimize(
     defaults_note(setting.used, done.defaults_said)
     if tokens_per_step is not None:
         note(clock_said(fitted, tokens_per_step))
+        done = replace(done, regime=(*done.regime, *batch_regime(fitted, tokens_per_step)))
     if setting.base_defaulted:
         note(
             f"re-warmup continues fitted run {setting.base.name}, the first that decays "

@@ -236,17 +236,21 @@ def predict_command(
     from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
     from lrcurve.cli.predict_many import parse_compare
     from lrcurve.cli.schedule_flags import ScheduleSpec
+    from lrcurve.io.tokens import parse_tokens
     from lrcurve.sizes import parse_size
 
     power = "power" in (schedule, then)  # the power scheduler takes it too
-    main = ScheduleSpec.pick({**locals(), "tokens_per_step": tokens_per_step if power else None})
+    target_tokens = None if tokens_per_step is None else parse_tokens(tokens_per_step)
+    main = ScheduleSpec.pick({**locals(), "tokens_per_step": target_tokens if power else None})
     model_size = None if params is None else parse_size(params)
+    tokens_per_step = target_tokens  # the flag's text, read
     specs = [main, *(parse_compare(text, main) for text in compare_to or [])]
     check_outputs(force, output, plot)
     fitted = load_fit(fit_file)
     if power and all(r.tokens_per_step is None for r in fitted.runs):
         tokens_per_step = None  # the power scheduler's alone: the fit has no clock to map onto
-    built, used, said = _build(fitted, specs, ["", *(compare_to or [])], tokens_per_step)
+    texts = ["", *(compare_to or [])]
+    built, used, said = _build(fitted, specs, texts, tokens_per_step, model_size)
     runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
     check_outputs(force, output, plot)  # again: the fit file and every file read are inputs now
     predictions = [
@@ -264,16 +268,21 @@ def predict_command(
 
 
 def _build(
-    fitted: Any, specs: list[Any], texts: list[str], tokens_per_step: float | None
-) -> tuple[list[Any], list[str], str | None]:
-    """Each spec's schedule (its --lr-file marked an input), the defaults the first took (in
-    the steps of a target of ``tokens_per_step`` tokens a step) and how they were counted; an
+    fitted: Any,
+    specs: list[Any],
+    texts: list[str],
+    tokens_per_step: float | None,
+    model_size: float | None,
+) -> tuple[list[Any], list[str], Any]:
+    """Each spec's schedule (its --lr-file marked an input), the defaults the first took (of
+    the fitted runs nearest ``model_size``, in the steps of a target of ``tokens_per_step``
+    tokens a step) and how they were taken (:func:`lrcurve.tokens.target_defaults`); an
     error in a --compare-to spec (``texts``: as given, the first empty) names it."""
     from lrcurve.cli.files import mark_input
     from lrcurve.errors import InputError
     from lrcurve.tokens import refuse_rewarmup, target_defaults
 
-    defaults, said = target_defaults(fitted, tokens_per_step)
+    defaults, said = target_defaults(fitted, tokens_per_step, specs[0].schedule, model_size)
     built, used = [], []
     for spec, text in zip(specs, texts):
         if spec.schedule == "rewarmup":
@@ -292,21 +301,21 @@ def _build(
 
 
 def _notes(
-    fitted: Any, predictions: list[Any], used: tuple[list[str], str | None], model_size: Any
+    fitted: Any, predictions: list[Any], used: tuple[list[str], Any], model_size: Any
 ) -> None:
     """The defaults taken (``used``: and how they were counted), the fit's warnings and where
     the predictions extrapolate."""
     from lrcurve.cli.loading import defaults_note
     from lrcurve.cli.render import extrapolation_note, note
-    from lrcurve.sizes import size_ratio
+    from lrcurve.sizes import size_ratio, size_said
 
     defaults_note(*used)
     for warning in fitted.warnings:
         note(f"warning: the fit says: {warning}")
     extrapolating = [e for p in predictions for e in p.extrapolating]
     extrapolation_note(extrapolating)
-    if extrapolating and model_size is not None:
-        if size_ratio(model_size, fitted.sizes) > 1.0:
+    if extrapolating and size_said(model_size, fitted.sizes) is not None:
+        if size_ratio(model_size, fitted.sizes) > 1.0:  # not a fitted size, outside them
             note(
                 "the interval also widens with the size beyond the fitted ones (docs/model-size.md)"
             )

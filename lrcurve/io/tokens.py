@@ -22,27 +22,32 @@ from lrcurve.errors import ParameterError, ReadError
 from lrcurve.io.files import read_json
 from lrcurve.io.wandb_config import tokens_per_step, unwrap_config
 from lrcurve.runs import Run
-from lrcurve.sizes import parse_file_value, parse_size
+from lrcurve.sizes import SUFFIXES, parse_file_value
 
 TOKENS_NAMES = ("tokens_per_step", "batch_tokens")
 
 
 def parse_tokens(text: str, param: str = "tokens_per_step") -> float:
     """Tokens per step written as a number with an optional suffix K, M (``204800``,
-    ``204.8K``, ``2e5``); refuses anything else, and a number not above 0."""
+    ``204.8K``, ``2e5``); refuses anything else, a number not above 0, and less than one
+    token a step (not :func:`~lrcurve.sizes.parse_size`'s floor: a step of 4096 tokens is a
+    small batch, not a mistake)."""
+    body = str(text).strip()
+    suffix = body[-1:].lower() if body[-1:].lower() in ("k", "m") else ""
     try:
-        number: float | None = float(text)
+        number = float(body[: len(body) - len(suffix)]) * SUFFIXES[suffix]
     except ValueError:
-        number = None
-    if number is not None and math.isfinite(number) and number <= 0:
-        raise ParameterError(f"tokens per step {text!r} must be above 0", param=param)
-    try:
-        return parse_size(text, param)
-    except ParameterError:
+        number = math.nan
+    if not math.isfinite(number):
         raise ParameterError(
             f"{text!r} is not a number of tokens per step (write e.g. 204800 or 204.8K)",
             param=param,
-        ) from None
+        )
+    if number <= 0:
+        raise ParameterError(f"tokens per step {text!r} must be above 0", param=param)
+    if number < 1:
+        raise ParameterError(f"tokens per step {text!r} is less than one token", param=param)
+    return number
 
 
 def parse_file_tokens(text: str, param: str = "tokens_per_step") -> tuple[str, float]:
