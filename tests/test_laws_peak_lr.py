@@ -13,6 +13,7 @@ from lrcurve.fitfile import load_fit, save_fit
 from lrcurve.fitting import fit
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import LRHistory
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
@@ -168,3 +169,74 @@ def test_a_loss_does_not_depend_on_a_later_re_warmup_to_a_higher_peak(two_peaks)
         later = rewarmup(base, 3000, make_schedule("cosine", steps=3000, peak=peak), 500)
         after = fitted.predict(later, 6000, model_size=1e8, level=None).loss[steps - 1]
         assert after == pytest.approx(before, rel=1e-12)
+
+
+# L0, A, alpha, C, log10_eps, B, beta, kappa, mu
+FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5])
+
+
+def test_forward_momentum_size_recovers_kappa_and_mu_from_two_peak_lrs():
+    runs = size_runs(
+        ForwardMomentumSizeLaw(),
+        FM_TRUTH,
+        SIZES,
+        (("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4)),
+    )
+    fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
+    assert not fitted.held and not fitted.warnings
+    assert fitted.values == pytest.approx(FM_TRUTH, rel=1e-3)
+
+
+def test_forward_momentum_size_of_one_peak_lr_is_the_papers_law():
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    truth = np.r_[FM_TRUTH[:-2], 1.0, 1.0]
+    fitted = fit(
+        size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak),
+        ForwardMomentumSizeLaw(),
+        backtest=False,
+    )
+    assert {"kappa", "mu"} <= set(fitted.held) and not fitted.warnings
+    assert fitted.values == pytest.approx(truth, rel=1e-3)
+    # at kappa = mu = 1 the run's A and C are the law's own: the same bits as without the terms
+    history = LRHistory.of(make_schedule("wsd", steps=3000, peak=6e-4, warmup=100), 3000, 2e8)
+    law, steps = ForwardMomentumSizeLaw(), np.arange(1, 3001)
+    assert np.array_equal(
+        law.predict(truth, history, steps),
+        ForwardMomentumLaw.evaluate(law, truth, law.prepare(history, steps)),
+    )
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+def test_the_forward_momentum_size_jacobian_follows_the_peak_lr_terms(peak):
+    schedule = make_schedule("wsd", steps=3000, peak=peak, warmup=100, decay=0.3)
+    history, steps = LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
+    law = ForwardMomentumSizeLaw()
+    prepared = law.prepare(history, steps)
+    assert law.jacobian(FM_TRUTH, prepared) == pytest.approx(
+        _numeric_jacobian(law, FM_TRUTH, prepared), rel=1e-5, abs=1e-9
+    )
+    every = np.arange(1, 3001)
+    assert np.array_equal(law.every_step(FM_TRUTH, history), law.predict(FM_TRUTH, history, every))
+
+
+def test_a_forward_momentum_size_fit_file_from_before_the_terms_loads_them_held_at_1(tmp_path):
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    truth = np.r_[FM_TRUTH[:-2], 1.0, 1.0]
+    runs = size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak)
+    fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
+    path = tmp_path / "old.fit.json"
+    save_fit(fitted, path)
+    data = json.loads(path.read_text())
+    for name in ("kappa", "mu"):  # as the law wrote it before it had them
+        del data["params"][name]
+    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu")]
+    if data["covariance"] is not None:
+        data["covariance"] = [row[:-2] for row in data["covariance"][:-2]]
+    path.write_text(json.dumps(data))
+    loaded = load_fit(path)
+    assert loaded.values == pytest.approx(fitted.values) and {"kappa", "mu"} <= set(loaded.held)
+    schedule = make_schedule("wsd", steps=6000, peak=6e-4, warmup=200, decay=0.3)
+    steps = np.arange(1, 6001)
+    assert np.array_equal(
+        loaded.curve(schedule, steps, model_size=2e8), fitted.curve(schedule, steps, model_size=2e8)
+    )
