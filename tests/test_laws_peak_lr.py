@@ -113,6 +113,8 @@ def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path)
 
 # L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu
 MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6])
+# L0, A, alpha, C, log10_eps, B, beta, kappa, mu
+FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5])
 
 
 def _numeric_jacobian(law, theta, prepared):
@@ -125,15 +127,28 @@ def _numeric_jacobian(law, theta, prepared):
     return np.column_stack(columns)
 
 
-@pytest.mark.parametrize("peak", [3e-4, 2e-3])
-def test_the_multipower_laws_jacobians_follow_the_peak_lr_terms(peak):
+def _wsd_history(peak):
     schedule = make_schedule("wsd", steps=3000, peak=peak, warmup=100, decay=0.3)
-    history, steps = LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
+    return LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+@pytest.mark.parametrize(
+    "law, theta", [(MultiPowerSizeLaw(), MP_THETA), (ForwardMomentumSizeLaw(), FM_TRUTH)]
+)
+def test_the_analytic_jacobians_follow_the_peak_lr_terms(law, theta, peak):
+    history, steps = _wsd_history(peak)
+    prepared = law.prepare(history, steps)
+    assert law.jacobian(theta, prepared) == pytest.approx(
+        _numeric_jacobian(law, theta, prepared), rel=1e-5, abs=1e-9
+    )
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+def test_the_multipower_law_at_one_size_keeps_the_peak_lr_terms(peak):
+    history, steps = _wsd_history(peak)
     sized = MultiPowerSizeLaw()
     prepared = sized.prepare(history, steps)
-    assert sized.jacobian(MP_THETA, prepared) == pytest.approx(
-        _numeric_jacobian(sized, MP_THETA, prepared), rel=1e-5, abs=1e-9
-    )
     free, theta = sized.at_size(MP_THETA, 2e8)
     assert free.peak_exponents == (0.3, 0.6) and law_from_dict(law_to_dict(free)) == free
     free_prepared = free.prepare(history, steps)
@@ -175,10 +190,6 @@ def test_a_loss_does_not_depend_on_a_later_re_warmup_to_a_higher_peak(two_peaks)
         assert after == pytest.approx(before, rel=1e-12)
 
 
-# L0, A, alpha, C, log10_eps, B, beta, kappa, mu
-FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5])
-
-
 def test_forward_momentum_size_recovers_kappa_and_mu_from_two_peak_lrs():
     runs = size_runs(
         ForwardMomentumSizeLaw(),
@@ -210,15 +221,8 @@ def test_forward_momentum_size_of_one_peak_lr_is_the_papers_law():
     )
 
 
-@pytest.mark.parametrize("peak", [3e-4, 2e-3])
-def test_the_forward_momentum_size_jacobian_follows_the_peak_lr_terms(peak):
-    schedule = make_schedule("wsd", steps=3000, peak=peak, warmup=100, decay=0.3)
-    history, steps = LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
-    law = ForwardMomentumSizeLaw()
-    prepared = law.prepare(history, steps)
-    assert law.jacobian(FM_TRUTH, prepared) == pytest.approx(
-        _numeric_jacobian(law, FM_TRUTH, prepared), rel=1e-5, abs=1e-9
-    )
+def test_forward_momentum_size_every_step_is_its_evaluation_with_the_peak_lr_terms():
+    history, law = _wsd_history(2e-3)[0], ForwardMomentumSizeLaw()
     every = np.arange(1, 3001)
     assert np.array_equal(law.every_step(FM_TRUTH, history), law.predict(FM_TRUTH, history, every))
 
