@@ -17,7 +17,8 @@ docs/accuracy.md gives the evidence for and against it.
 
 ``peak_exponents`` (``(kappa, mu)``, default ``(1, 1)``: the paper) scale ``A`` and ``C`` with
 the run's peak LR (:mod:`lrcurve.laws.peak_lr`); the momentum-size law fits them on runs of
-two or more peak LRs, and its fit at one size is this law with them set.
+two or more peak LRs, and its fit at one size is this law with them set; likewise
+``lr_coefficient`` (default 0), the momentum-size law's LR term ``+ D * eta_s`` at one size.
 
 For fixed ``alpha`` and ``lam`` the law is linear in ``(L0, A, C)``; the starting
 points come from solving that linear problem on a grid of ``(alpha, lam)``
