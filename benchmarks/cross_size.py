@@ -31,7 +31,7 @@ target of another batch on the fitted runs' clock: its ``-tokens`` outcome). Bac
 (``b``) use the cuts ``--cuts`` (default 0.6 only: the full five cuts refit the law 5x per
 run, too slow for 40 runs on a shared machine).
 
-    python benchmarks/cross_size.py [--data DIR] [--laws momentum-size,multipower-size]
+    python benchmarks/cross_size.py [--data DIR] [--laws momentum-size,multipower-size,...]
                                     [--markdown docs/model-size.md]
 """
 
@@ -291,7 +291,7 @@ def write_markdown(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_option(parser)
-    parser.add_argument("--laws", default="momentum-size,multipower-size")
+    parser.add_argument("--laws", default="momentum-size,multipower-size,forward-momentum-size")
     parser.add_argument(
         "--scenarios", default="mpl-probe,mpl-pair,sp-209m,sp-124m,sp-209m-tokens,sp-124m-tokens"
     )

@@ -11,10 +11,11 @@ fitted points' steps after warmup) or on the runs it did not see:
 - the calibration protocol: the constant run and the longest cosine, then the cooldowns'
   final-loss error %.
 
-Then the choice of the size-aware laws' peak-LR exponents (lrcurve/laws/peak_lr.py), on the
-OpenWebText2 family (which benchmarks/cross_size.py does not score): momentum-size fitted on
-its 60M and 93M runs, with both exponents held at 1 (the published law), ``kappa`` alone
-fitted, and both fitted, scored on the 166M runs.
+Then the choice of the size-aware laws' peak-LR exponents (lrcurve/laws/peak_lr.py) and of
+momentum-size's LR term ``D``, on the OpenWebText2 family (which benchmarks/cross_size.py does
+not score): momentum-size fitted on its 60M and 93M runs, with both exponents held at 1 (the
+published law), ``kappa`` alone fitted, both fitted, and both with ``D``, scored on the 166M
+runs.
 
     python benchmarks/peak_lr.py [--data DIR] [--markdown docs/model-size.md]
 """
@@ -100,12 +101,14 @@ def row(name: str, cos: list[Run], constant: list[Run], cooldowns: list[Run]) ->
 
 @dataclass(frozen=True)
 class _Holding(MomentumSizeLaw):
-    """momentum-size with some peak-LR exponents held at 1 whatever the runs."""
+    """momentum-size with some peak-LR exponents held at 1 (and the LR term ``D`` at 0)
+    whatever the runs."""
 
     hold: tuple[str, ...] = ()
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
-        return {**super().held_values(histories), **{name: (1.0, "") for name in self.hold}}
+        held = {name: (0.0 if name == "D" else 1.0, "") for name in self.hold}
+        return {**super().held_values(histories), **held}
 
 
 def choice(groups: dict[tuple[str, int], dict[str, list[Run]]]) -> list[str]:
@@ -117,16 +120,22 @@ def choice(groups: dict[tuple[str, int], dict[str, list[Run]]]) -> list[str]:
     targets = [r for r in runs if r.model_size >= 1e8]
     lines = [
         "| momentum-size on OpenWebText2 60M + 93M -> 166M | mean MAPE % | final err % | "
-        "kappa | mu |",
-        "|---|---|---|---|---|",
+        "kappa | mu | lam |",
+        "|---|---|---|---|---|---|",
     ]
-    variants = (("published", ("kappa", "mu")), ("kappa fitted", ("mu",)), ("both fitted", ()))
+    variants = (
+        ("published", ("kappa", "mu", "D")),
+        ("kappa fitted", ("mu", "D")),
+        ("both fitted", ("D",)),
+        ("both fitted, and the LR term D", ()),
+    )
     for name, hold in variants:
         fitted = fit(fitted_runs, _Holding(hold=hold), backtest=False)
         errors = final_errors(fitted, targets)
         lines.append(
             f"| {name} | {mape(fitted, targets):.2f} | {min(errors):+.1f} to {max(errors):+.1f} "
-            f"| {fitted['kappa'].value:.2f} | {fitted['mu'].value:.2f} |"
+            f"| {fitted['kappa'].value:.2f} | {fitted['mu'].value:.2f} | "
+            f"{fitted['lam'].value:.4f} |"
         )
     return lines
 

@@ -21,7 +21,7 @@ from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 
 THETA = np.array([2.9, 0.55, 0.5, 2000.0, -7.3])  # L0, A, alpha, C, log10_eps
-SIZE_THETA = np.append(THETA, [400.0, 0.34])  # B, beta
+SIZE_THETA = np.append(THETA, [400.0, 0.34, 1.0, 1.0])  # B, beta, kappa, mu
 
 
 def naive_momentum(lr: np.ndarray, eps: float, b1: float = 0.9, b2: float = 0.999) -> np.ndarray:

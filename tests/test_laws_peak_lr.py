@@ -13,6 +13,7 @@ from lrcurve.fitfile import load_fit, save_fit
 from lrcurve.fitting import fit
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import LRHistory
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
@@ -24,8 +25,9 @@ from lrcurve.size_fit import fitted_at_size
 from tests.conftest import size_runs
 
 SIZES = (25e6, 100e6, 400e6)
-# L0, A, alpha, B, beta, C, gamma, lam, kappa, mu
-TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 0.2, 0.5])
+# L0, A, alpha, B, beta, C, gamma, lam, kappa, mu, D
+TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 0.2, 0.5, 100.0])
+PUBLISHED_PEAK = np.r_[TRUTH[:-3], 1.0, 1.0, TRUTH[-1]]  # kappa = mu = 1
 
 
 def _runs(truth, kinds=(("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4))):
@@ -46,7 +48,7 @@ def test_two_peak_lrs_pin_kappa_and_mu(two_peaks):
 
 def test_one_peak_lr_holds_them_at_1_without_a_note():
     one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    truth = np.r_[TRUTH[:-2], 1.0, 1.0]
+    truth = PUBLISHED_PEAK
     fitted = fit(_runs(truth, one_peak), MomentumSizeLaw(), backtest=False)
     assert {"kappa", "mu"} <= set(fitted.held) and not fitted.warnings
     assert fitted.n_free == len(fitted.params) - len(fitted.held)  # AIC/BIC count the fitted
@@ -85,29 +87,34 @@ def test_the_fit_at_one_size_keeps_the_peak_lr_terms(two_peaks):
     assert "peak_exponents" not in law_to_dict(MomentumLaw())  # the published law's file as before
 
 
-def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held_at_1(tmp_path):
+def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path):
+    """An old file has no kappa, mu (held at 1) nor D (held at 0: the law it was fitted as)."""
     one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    fitted = fit(_runs(np.r_[TRUTH[:-2], 1.0, 1.0], one_peak), MomentumSizeLaw(), backtest=False)
+    fitted = fit(_runs(PUBLISHED_PEAK, one_peak), MomentumSizeLaw(), backtest=False)
     path = tmp_path / "old.fit.json"
     save_fit(fitted, path)
     data = json.loads(path.read_text())
-    for name in ("kappa", "mu"):  # as the law wrote it before it had them
+    for name in ("kappa", "mu", "D"):  # as the law wrote it before it had them
         del data["params"][name]
-    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu")]
+    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu", "D")]
     if data["covariance"] is not None:
-        data["covariance"] = [row[:-2] for row in data["covariance"][:-2]]
+        data["covariance"] = [row[:-3] for row in data["covariance"][:-3]]
     path.write_text(json.dumps(data))
     loaded = load_fit(path)
-    assert loaded.values == pytest.approx(fitted.values) and {"kappa", "mu"} <= set(loaded.held)
+    old = np.r_[fitted.values[:-3], 1.0, 1.0, 0.0]
+    assert loaded.values == pytest.approx(old) and {"kappa", "mu", "D"} <= set(loaded.held)
     schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.3)
     steps = np.arange(1, 6001)
     assert np.array_equal(
-        loaded.curve(schedule, steps, model_size=2e8), fitted.curve(schedule, steps, model_size=2e8)
+        loaded.curve(schedule, steps, model_size=2e8),
+        MomentumSizeLaw().every_step(old, LRHistory.of(schedule, 6000, 2e8)),
     )
 
 
 # L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu
 MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6])
+# L0, A, alpha, C, log10_eps, B, beta, kappa, mu
+FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5])
 
 
 def _numeric_jacobian(law, theta, prepared):
@@ -120,15 +127,28 @@ def _numeric_jacobian(law, theta, prepared):
     return np.column_stack(columns)
 
 
-@pytest.mark.parametrize("peak", [3e-4, 2e-3])
-def test_the_multipower_laws_jacobians_follow_the_peak_lr_terms(peak):
+def _wsd_history(peak):
     schedule = make_schedule("wsd", steps=3000, peak=peak, warmup=100, decay=0.3)
-    history, steps = LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
+    return LRHistory.of(schedule, 3000, 2e8), np.arange(50, 3001, 50)
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+@pytest.mark.parametrize(
+    "law, theta", [(MultiPowerSizeLaw(), MP_THETA), (ForwardMomentumSizeLaw(), FM_TRUTH)]
+)
+def test_the_analytic_jacobians_follow_the_peak_lr_terms(law, theta, peak):
+    history, steps = _wsd_history(peak)
+    prepared = law.prepare(history, steps)
+    assert law.jacobian(theta, prepared) == pytest.approx(
+        _numeric_jacobian(law, theta, prepared), rel=1e-5, abs=1e-9
+    )
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+def test_the_multipower_law_at_one_size_keeps_the_peak_lr_terms(peak):
+    history, steps = _wsd_history(peak)
     sized = MultiPowerSizeLaw()
     prepared = sized.prepare(history, steps)
-    assert sized.jacobian(MP_THETA, prepared) == pytest.approx(
-        _numeric_jacobian(sized, MP_THETA, prepared), rel=1e-5, abs=1e-9
-    )
     free, theta = sized.at_size(MP_THETA, 2e8)
     assert free.peak_exponents == (0.3, 0.6) and law_from_dict(law_to_dict(free)) == free
     free_prepared = free.prepare(history, steps)
@@ -168,3 +188,89 @@ def test_a_loss_does_not_depend_on_a_later_re_warmup_to_a_higher_peak(two_peaks)
         later = rewarmup(base, 3000, make_schedule("cosine", steps=3000, peak=peak), 500)
         after = fitted.predict(later, 6000, model_size=1e8, level=None).loss[steps - 1]
         assert after == pytest.approx(before, rel=1e-12)
+
+
+def test_forward_momentum_size_recovers_kappa_and_mu_from_two_peak_lrs():
+    runs = size_runs(
+        ForwardMomentumSizeLaw(),
+        FM_TRUTH,
+        SIZES,
+        (("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4)),
+    )
+    fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
+    assert not fitted.held and not fitted.warnings
+    assert fitted.values == pytest.approx(FM_TRUTH, rel=1e-3)
+
+
+def test_forward_momentum_size_of_one_peak_lr_is_the_papers_law():
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    truth = np.r_[FM_TRUTH[:-2], 1.0, 1.0]
+    fitted = fit(
+        size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak),
+        ForwardMomentumSizeLaw(),
+        backtest=False,
+    )
+    assert {"kappa", "mu"} <= set(fitted.held) and not fitted.warnings
+    assert fitted.values == pytest.approx(truth, rel=1e-3)
+    # at kappa = mu = 1 the run's A and C are the law's own: the same bits as without the terms
+    history = LRHistory.of(make_schedule("wsd", steps=3000, peak=6e-4, warmup=100), 3000, 2e8)
+    law, steps = ForwardMomentumSizeLaw(), np.arange(1, 3001)
+    assert np.array_equal(
+        law.predict(truth, history, steps),
+        ForwardMomentumLaw.evaluate(law, truth, law.prepare(history, steps)),
+    )
+
+
+def test_forward_momentum_size_every_step_is_its_evaluation_with_the_peak_lr_terms():
+    history, law = _wsd_history(2e-3)[0], ForwardMomentumSizeLaw()
+    every = np.arange(1, 3001)
+    assert np.array_equal(law.every_step(FM_TRUTH, history), law.predict(FM_TRUTH, history, every))
+
+
+def test_a_forward_momentum_size_fit_file_from_before_the_terms_loads_them_held_at_1(tmp_path):
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    truth = np.r_[FM_TRUTH[:-2], 1.0, 1.0]
+    runs = size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak)
+    fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
+    path = tmp_path / "old.fit.json"
+    save_fit(fitted, path)
+    data = json.loads(path.read_text())
+    for name in ("kappa", "mu"):  # as the law wrote it before it had them
+        del data["params"][name]
+    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu")]
+    if data["covariance"] is not None:
+        data["covariance"] = [row[:-2] for row in data["covariance"][:-2]]
+    path.write_text(json.dumps(data))
+    loaded = load_fit(path)
+    assert loaded.values == pytest.approx(fitted.values) and {"kappa", "mu"} <= set(loaded.held)
+    schedule = make_schedule("wsd", steps=6000, peak=6e-4, warmup=200, decay=0.3)
+    steps = np.arange(1, 6001)
+    assert np.array_equal(
+        loaded.curve(schedule, steps, model_size=2e8), fitted.curve(schedule, steps, model_size=2e8)
+    )
+
+
+def test_the_lr_term_is_held_at_0_without_a_decay_and_kept_at_one_size(two_peaks):
+    """momentum-size's LR term ``+ D n^gamma q^(mu-1) eta_s``: recovered with the others (the
+    two-peak fit above), held at 0 quietly when no run decays its LR, and kept by the
+    size-free law at one size (to the bit at every step)."""
+
+    def histories(kinds):
+        return [LRHistory.of(r.schedule, 6000, r.model_size) for r in _runs(TRUTH, kinds)]
+
+    held = MomentumSizeLaw().held_values
+    assert held(histories((("constant", 3e-4), ("constant", 6e-4))))["D"] == (0.0, "")
+    assert "D" not in held(histories((("constant", 3e-4), ("wsd", 3e-4))))
+    law, history = (
+        MomentumSizeLaw(),
+        LRHistory.of(make_schedule("wsd", steps=5000, peak=6e-4, warmup=100, decay=0.3), 5000, 2e8),
+    )
+    every = np.arange(1, 5001)
+    assert np.array_equal(law.every_step(TRUTH, history), law.predict(TRUTH, history, every))
+    without = law.predict(np.r_[TRUTH[:-1], 0.0], history, every)
+    assert np.max(law.predict(TRUTH, history, every) - without) > 0.005  # the term is there
+    free, theta = law.at_size(TRUTH, 2e8)
+    assert free.lr_coefficient == pytest.approx(100.0 * 0.2**0.25)
+    assert law_from_dict(json.loads(json.dumps(law_to_dict(free)))) == free
+    assert np.array_equal(free.every_step(theta, history), law.every_step(TRUTH, history))
+    assert "lr_coefficient" not in law_to_dict(MomentumLaw())  # the published law's file

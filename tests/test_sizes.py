@@ -28,7 +28,7 @@ from lrcurve.uncertainty import share_residuals
 from tests.conftest import data_path, size_runs
 
 SIZES = (25e6, 100e6, 400e6)
-MOMENTUM_TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 1.0, 1.0])
+MOMENTUM_TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 1.0, 1.0, 100.0])
 MULTIPOWER_TRUTH = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 1.0, 1.0])
 
 
@@ -254,7 +254,8 @@ def test_the_sizes_round_trip_through_the_fit_json(momentum_fit):
 
 def test_a_fit_at_a_size_is_the_size_free_fit_with_its_covariance(momentum_fit):
     at = fitted_at_size(momentum_fit, 1.6e9)
-    assert at.law == MomentumLaw()
+    assert replace(at.law, lr_coefficient=0.0) == MomentumLaw()  # with the LR term's D n^gamma
+    assert at.law.lr_coefficient == pytest.approx(100.0 * 1.6**0.25, rel=1e-3)
     schedule = make_schedule("cosine", steps=6000, peak=3e-4, warmup=200)
     steps = np.arange(300, 6001, 100)
     assert at.curve(schedule, steps) == pytest.approx(

@@ -212,11 +212,14 @@ class Law:
             object.__setattr__(self, "peak_exponents", exponents)
 
     def options(self) -> dict[str, Any]:
-        """The law's options: its dataclass fields (``peak_exponents`` only when set: a fit
-        seen at one size, :mod:`lrcurve.laws.peak_lr`; a fit file keeps its old form)."""
+        """The law's options: its dataclass fields (``peak_exponents`` and ``lr_coefficient``
+        only when set: a fit seen at one size, :mod:`lrcurve.laws.peak_lr`; a fit file keeps
+        its old form)."""
         options = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
         if options.get("peak_exponents") == (1.0, 1.0):
             del options["peak_exponents"]
+        if options.get("lr_coefficient") == 0.0:
+            del options["lr_coefficient"]
         return options
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -317,9 +320,11 @@ def power_law_starts(law: Law, data: Sequence[FitData], keep: int) -> list[NDArr
     :func:`linear_fits`), clipped to their bounds, ranked by their residual sums."""
     prepared = [law.prepare(d.history, d.steps) for d in data]
     table = {p.name: p for p in law.params}
-    linear = [p.name for p in law.params if p.linear]  # design columns: 1, S1^-alpha, columns
-    others = [p.name for p in law.params if not p.linear and p.name != EXPONENT]
     held = law.held_values([d.history for d in data])
+    every_linear = [p.name for p in law.params if p.linear]
+    kept = [name not in held for name in every_linear[2:]]  # a held one's column is left out
+    linear = [name for name in every_linear if name not in held]  # 1, S1^-alpha, columns
+    others = [p.name for p in law.params if not p.linear and p.name != EXPONENT]
     grids = [(held[name][0],) if name in held else table[name].grid for name in others]
     alphas = np.asarray(table[EXPONENT].grid)
     weights = np.concatenate([1.0 / d.loss for d in data])
@@ -332,10 +337,12 @@ def power_law_starts(law: Law, data: Sequence[FitData], keep: int) -> list[NDArr
     candidates: list[tuple[float, NDArray[np.float64]]] = []
     for values in itertools.product(*grids):
         fixed = dict(zip(others, values))
-        per_run = [law.linear_columns(p, **fixed) for p in prepared]
+        per_run = [
+            [c for c, keep in zip(law.linear_columns(p, **fixed), kept) if keep] for p in prepared
+        ]
         columns_at = [np.concatenate(parts) for parts in zip(*per_run)]
         design = power_law_design(weights, power_terms, *columns_at)
-        thetas = np.empty((alphas.size, len(law.params)))
+        thetas = np.zeros((alphas.size, len(law.params)))  # a held linear one: set by the fit
         thetas[:, columns] = linear_fits(design, target)
         thetas[:, law.index(EXPONENT)[0]] = alphas
         for name, value in fixed.items():

@@ -45,6 +45,10 @@ Where the paper leaves a choice, lrcurve decides:
 * The size term is additive (the paper's form): the model size shifts the curve, the
   schedule terms ``A, alpha, C, eps`` are shared by all sizes. ``N`` is the raw parameter
   count.
+* Runs of two or more peak LRs (lrcurve's, as the other size-aware laws): ``A`` and ``C``
+  scale with a run's peak LR by the exponents ``kappa`` and ``mu``
+  (:mod:`lrcurve.laws.peak_lr`), held at 1 (the paper's law, to the bit) when the runs
+  cannot pin them.
 * The fit is lrcurve's (robust least squares on the relative error), not the paper's Huber
   loss on the absolute error.
 
@@ -78,6 +82,7 @@ from lrcurve.laws.base import (
     running_sum,
     step_chunks,
 )
+from lrcurve.laws.peak_lr import KAPPA_START, at_peak, log_peak, peak_holds
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 LOG10_EPS_RANGE = (-12.0, -4.0)
@@ -93,6 +98,7 @@ class _Prepared:
     index: NDArray[np.int64]  # requested steps as 0-based indices
     every_step: bool  # the requested steps are 1..last
     log_n: float  # log of the model size (size-aware law), else 0
+    log_q: float = 0.0  # ln(peak LR / P_REF) of the run (lrcurve.laws.peak_lr)
 
 
 def adam_moments(
@@ -181,7 +187,7 @@ class ForwardMomentumLaw(Law):
         every_step = index.size == n and index[0] == 0 and bool(np.all(np.diff(index) == 1))
         with np.errstate(divide="ignore", invalid="ignore"):
             log_s1 = np.log(s1 if every_step else s1[index])
-        return _Prepared(log_s1, m_hat, root_v, index, every_step, log_n)
+        return _Prepared(log_s1, m_hat, root_v, index, every_step, log_n, log_peak(history))
 
     def _at_steps(self, values: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         """A cumulative sum over steps ``1..last`` at the requested steps."""
@@ -267,17 +273,25 @@ SIZE_PARAMS = (
     Param("B", 0.0, np.inf, linear=True),
     Param("beta", 1e-3, 2.0, grid=(0.1, 0.2, 0.3, 0.5, 0.8)),
 )
+PEAK_PARAMS = (  # as the momentum-size law's (lrcurve.laws.peak_lr)
+    Param("kappa", -1.0, 3.0, grid=(1.0,), added_at=1.0),  # and KAPPA_START
+    Param("mu", -2.0, 4.0, grid=(0.0, 1.0), added_at=1.0),
+)
 
 
 @dataclass(frozen=True)
 class ForwardMomentumSizeLaw(ForwardMomentumLaw):
-    """The Forward–Momentum law with the paper's model-size term ``B * N^-beta``."""
+    """The Forward–Momentum law with the paper's model-size term ``B * N^-beta``, and the
+    size-aware laws' peak-LR exponents: with ``q`` a run's peak LR over ``P_REF``,
+    ``A -> A q^(-(kappa-1) alpha)`` (``S ~ peak^kappa``) and ``C -> C q^(mu-1)`` (the
+    annealing term ``~ peak^mu``; :mod:`lrcurve.laws.peak_lr`), held at 1 (the paper's law, to
+    the bit) unless the runs have two or more peak LRs."""
 
     name: ClassVar[str] = "forward-momentum-size"
     formula: ClassVar[str] = (
         "L(s, N) = L0 + A*S(s)^-alpha + B*N^-beta - C*M_eps(s), M_eps = sum m^/(1+sqrt(v^)/eps)"
     )
-    params: ClassVar[tuple[Param, ...]] = ForwardMomentumLaw.params + SIZE_PARAMS
+    params: ClassVar[tuple[Param, ...]] = ForwardMomentumLaw.params + SIZE_PARAMS + PEAK_PARAMS
     size_aware: ClassVar[bool] = True
 
     def _size_term(self, theta: NDArray[np.float64], log_n: float) -> float:
@@ -291,8 +305,49 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
         power = np.exp(-beta * log_n)
         return [np.full_like(like, power), np.full_like(like, -B * log_n * power)]
 
+    @staticmethod
+    def at_peak(theta: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
+        """``theta`` with ``A`` and ``C`` as a run of peak ``P_REF * e^log_q`` sees them."""
+        kappa, mu = theta[7:9]
+        if kappa == 1.0 and mu == 1.0:
+            return theta
+        out = theta.copy()
+        out[1], out[3] = at_peak(theta[1], theta[2], theta[3], log_q, kappa, mu)
+        return out
+
+    def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+        return super().evaluate(self.at_peak(theta, prepared.log_q), prepared)
+
+    def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
+        return super().every_step(self.at_peak(theta, log_peak(history)), history)
+
+    def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+        """The law's Jacobian at the run's ``A, C``, by the chain rule through
+        ``A q^(-(kappa-1) alpha)`` and ``C q^(mu-1)``."""
+        log_q, seen = prepared.log_q, self.at_peak(theta, prepared.log_q)
+        inner = super().jacobian(seen, prepared)
+        alpha, kappa, mu = theta[[2, 7, 8]]
+        d_a, d_c = inner[:, 1].copy(), inner[:, 3].copy()  # d/dA and d/dC as the run sees them
+        inner[:, 1] = d_a * np.exp(-(kappa - 1.0) * alpha * log_q)
+        inner[:, 2] += d_a * seen[1] * (-(kappa - 1.0) * log_q)
+        inner[:, 3] = d_c * np.exp((mu - 1.0) * log_q)
+        columns = [d_a * seen[1] * (-alpha * log_q), d_c * seen[3] * log_q]
+        return np.column_stack([inner, *columns])
+
+    def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
+        return peak_holds(histories)
+
     def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
-        """Variable projection over ``(alpha, log10_eps, beta)``: ``L0, A, C, B`` solved by
+        """The variable-projection starts (:meth:`_size_starts`) at ``kappa = 1`` and, when the
+        runs can pin ``kappa``, each again at :data:`KAPPA_START` (``A`` kept at ``P_REF``)."""
+        held = self.held_values([d.history for d in data])
+        starts = self._size_starts(data, "mu" in held)
+        if "kappa" in held:
+            return starts
+        return starts + [np.r_[s[:7], KAPPA_START, s[8]] for s in starts]
+
+    def _size_starts(self, data: Sequence[FitData], mu_held: bool) -> list[NDArray[np.float64]]:
+        """Variable projection over ``(alpha, log10_eps, beta, mu)``: ``L0, A, C, B`` solved by
         weighted least squares at each grid point (:func:`power_law_starts` with the size
         column added), the best :attr:`keep_starts` kept. With one model size the size term
         is a constant: the size-free starts, ``B = 0``."""
@@ -301,7 +356,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
                 self.log_model_size(d.history)  # refuse a run without its size
             base = ForwardMomentumLaw(**self.options())
             starts = power_law_starts(base, data, self.keep_starts)
-            return [np.concatenate([s, [0.0, SIZE_PARAMS[1].grid[2]]]) for s in starts]
+            return [np.r_[s, 0.0, SIZE_PARAMS[1].grid[2], 1.0, 1.0] for s in starts]
         prepared = [self.prepare(d.history, d.steps) for d in data]
         weights = np.concatenate([1.0 / d.loss for d in data])
         target = np.concatenate([d.loss for d in data]) * weights
@@ -312,18 +367,22 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
         lo = np.array([max(p.lower, p.start_min) for p in self.params])
         _, hi = self.bounds()
         candidates: list[tuple[float, NDArray[np.float64]]] = []
-        for log10_eps, beta in itertools.product(self.params[4].grid, SIZE_PARAMS[1].grid):
+        mus = (1.0,) if mu_held else PEAK_PARAMS[1].grid
+        grid = itertools.product(self.params[4].grid, SIZE_PARAMS[1].grid, mus)
+        for log10_eps, beta, mu in grid:
             momentum = np.concatenate(
-                [self.annealing_term(p, log10_eps=log10_eps) for p in prepared]
+                [
+                    self.annealing_term(p, log10_eps=log10_eps) * np.exp((mu - 1.0) * p.log_q)
+                    for p in prepared
+                ]
             )
             design = power_law_design(weights, power_terms, -momentum)
             size = np.broadcast_to((np.exp(-beta * log_n) * weights)[:, None], power_terms.shape)
             design = np.concatenate([design, size[:, :, None]], axis=-1)  # (L0, A, C, B)
             coef = linear_fits(design, target)
-            thetas = np.column_stack(
-                [coef[:, :2], alphas, coef[:, 2], np.full_like(alphas, log10_eps), coef[:, 3]]
-            )
-            thetas = np.clip(np.column_stack([thetas, np.full_like(alphas, beta)]), lo, hi)
+            fixed = np.broadcast_to([log10_eps, beta, 1.0, mu], (alphas.size, 4))
+            thetas = np.column_stack([coef[:, :2], alphas, coef[:, 2], fixed[:, 0], coef[:, 3]])
+            thetas = np.clip(np.column_stack([thetas, fixed[:, 1:]]), lo, hi)
             rss = residual_sums(design, thetas[:, [0, 1, 3, 5]], target)
             candidates.extend(zip(rss.tolist(), thetas))
         candidates.sort(key=lambda c: c[0])

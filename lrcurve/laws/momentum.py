@@ -17,7 +17,8 @@ docs/accuracy.md gives the evidence for and against it.
 
 ``peak_exponents`` (``(kappa, mu)``, default ``(1, 1)``: the paper) scale ``A`` and ``C`` with
 the run's peak LR (:mod:`lrcurve.laws.peak_lr`); the momentum-size law fits them on runs of
-two or more peak LRs, and its fit at one size is this law with them set.
+two or more peak LRs, and its fit at one size is this law with them set; likewise
+``lr_coefficient`` (default 0), the momentum-size law's LR term ``+ D * eta_s`` at one size.
 
 For fixed ``alpha`` and ``lam`` the law is linear in ``(L0, A, C)``; the starting
 points come from solving that linear problem on a grid of ``(alpha, lam)``
@@ -48,6 +49,12 @@ class _Prepared:
     drops: NDArray[np.float64]  # per-step drops up to the last requested step
     index: NDArray[np.int64]  # requested steps as 0-based indices
     log_q: float = 0.0  # ln(peak LR / P_REF) of the run (lrcurve.laws.peak_lr)
+    start_lr: float = 0.0  # the annealing term's LR at step 1: eta_s = start_lr - cum_drops
+
+
+def lr_now(prepared: _Prepared) -> NDArray[np.float64]:
+    """The LR (warmup held) at the requested steps, ``eta_1 - D(s)``, for the LR term."""
+    return prepared.start_lr - prepared.cum_drops
 
 
 def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
@@ -83,9 +90,17 @@ class MomentumLaw(Law):
     warmup: str = "actual"
     lr_exponent: float = 1.0
     peak_exponents: tuple[float, float] = (1.0, 1.0)
+    lr_coefficient: float = 0.0  # D of the momentum-size law's LR term at one size
 
     def __post_init__(self) -> None:
         self.check_options()
+
+    def lr_term(self, log_q: float) -> float:
+        """The coefficient of the LR term ``+ D * eta_s`` at a run of peak ``P_REF * e^log_q``
+        (scaled like ``C``; 0 unless this is a momentum-size fit at one size)."""
+        if not self.lr_coefficient:
+            return 0.0
+        return self.lr_coefficient * float(np.exp((self.peak_exponents[1] - 1.0) * log_q))
 
     def at_peak(self, theta: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
         """``theta`` with ``A`` and ``C`` at a run of peak LR ``P_REF * e^log_q``."""
@@ -116,20 +131,26 @@ class MomentumLaw(Law):
         every_step = index.size == n and index[0] == 0 and bool(np.all(np.diff(index) == 1))
         if not every_step:  # pick the requested steps
             s1, cum_drops = s1[index], cum_drops[index]
+        start = float(history.annealing_lr(self.warmup, 1)[0]) if n else 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _Prepared(np.log(s1), cum_drops, drops, index, log_peak(history))
+            log_s1 = np.log(s1)
+        return _Prepared(log_s1, cum_drops, drops, index, log_peak(history), start)
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         L0, A, alpha, C, lam = self.at_peak(theta, prepared.log_q)
-        return L0 + A * np.exp(-alpha * prepared.log_s1) - C * annealing_area_at(prepared, lam)
+        out = L0 + A * np.exp(-alpha * prepared.log_s1) - C * annealing_area_at(prepared, lam)
+        D = self.lr_term(prepared.log_q)
+        return out + D * lr_now(prepared) if D else out
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
         """:meth:`evaluate` at every step, a chunk at a time (the areas carried over from
         chunk to chunk: the same sums and filter as over the whole run, so the same bits)."""
         L0, A, alpha, C, lam = self.at_peak(theta, log_peak(history))
+        D = self.lr_term(log_peak(history))
         n = history.lr.size
         forward = self.forward_lr(history, n)
         annealing = history.annealing_lr(self.warmup, n)
+        start = float(annealing[0]) if n else 0.0
         out = np.empty(n)
         s1, cum_drops, state, before = 0.0, 0.0, np.zeros(1), 0.0
         for part in step_chunks(n):
@@ -145,6 +166,8 @@ class MomentumLaw(Law):
                 log_s1 = np.log(s1_part)
             s2 = (cum - lam * momentum) / (1.0 - lam)
             out[part] = L0 + A * np.exp(-alpha * log_s1) - C * s2
+            if D:
+                out[part] += D * (start - cum)
             s1, cum_drops, before = s1_part[-1], cum[-1], lr[-1]
         return out
 
