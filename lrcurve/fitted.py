@@ -84,7 +84,10 @@ class FittedLaw:
     error forecasting its own runs' tails, which the predictive interval scales with (``None``
     from ``fit(..., backtest=False)``: the interval then uses the residual RMS). ``at_size``:
     the model size a size-free view of a size-aware fit predicts for
-    (:func:`lrcurve.size_fit.fitted_at_size`), whose interval keeps the size term."""
+    (:func:`lrcurve.size_fit.fitted_at_size`), whose interval keeps the size term;
+    ``sized_from``: the size-aware fit it views, whose predictions at ``at_size`` it gives (its
+    own covariance leaves out the peak-LR exponents and the LR term that the view holds fixed).
+    """
 
     law: Law
     params: tuple[Parameter, ...]
@@ -99,6 +102,7 @@ class FittedLaw:
     held: tuple[str, ...] = ()
     backtest_scale: float | None = None
     at_size: float | None = None
+    sized_from: FittedLaw | None = field(default=None, repr=False, compare=False)
 
     @property
     def values(self) -> NDArray[np.float64]:
@@ -224,6 +228,10 @@ class FittedLaw:
         :class:`Prediction`), for a model of ``model_size`` parameters (a size-aware law needs
         it; :meth:`target_size`). ``with_stderr=False``: the curve alone (no s.e., no interval)
         in a few bytes a step."""
+        if self.sized_from is not None and model_size is None:  # a view: its origin's at N
+            return self.sized_from.predict(
+                schedule, n_steps, level=level, with_stderr=with_stderr, model_size=self.at_size
+            )
         if level is not None:
             z_value(level)  # refuses a level outside (0, 1) before any work
         size = self.target_size(model_size)

@@ -166,8 +166,10 @@ def _momentum_at_step(
         s2 = (lr[:, 0] - lr[:, -1] - lam * (lr @ coef)) / (1.0 - lam)
         # A and C at each schedule's own peak LR (the law's peak exponents), as curve() does
         for i, history in enumerate(histories):
-            theta = law.at_peak(fitted.values, log_peak(history))
+            log_q = log_peak(history)
+            theta = law.at_peak(fitted.values, log_q)
             loss[start + i] = law.loss(theta, s1[i : i + 1], s2[i : i + 1])[0]
+            loss[start + i] += law.lr_term(log_q) * lr[i, -1]  # the LR term, 0 without it
         if progress:
             progress(start + len(histories), len(schedules))
     return loss
@@ -280,7 +282,15 @@ def search(
         float(losses[-1]),
         tokens_per_step=tokens_per_step,
     )
-    joint = joint_prediction(fitted, schedules, clock_step, level=level or 0.9, loss=losses)
+    origin = fitted.sized_from  # a size-aware fit's view: its intervals are the origin's at N
+    joint = joint_prediction(
+        fitted if origin is None else origin,
+        schedules,
+        clock_step,
+        level=level or 0.9,
+        loss=losses,
+        model_size=None if origin is None else fitted.at_size,
+    )
     gain_stderr = None
     if joint.param_cov is not None:  # the parameters' part alone, as before the joint model
         cov, b, n = joint.param_cov, int(result.order[0]), len(candidates)

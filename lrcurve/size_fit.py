@@ -60,6 +60,7 @@ def fitted_at_size(fitted: FittedLaw, model_size: float | None) -> FittedLaw:
         covariance=covariance,
         held=tuple(name for name in fitted.held if name in law.param_names),
         at_size=size,
+        sized_from=fitted,
     )
     share_residuals(sized, fitted)  # its runs are of other sizes than the one it predicts
     return sized
