@@ -48,7 +48,7 @@ from lrcurve.fitting import FittedLaw, Prediction, fit_window, refuse_nonpositiv
 from lrcurve.io.smoothing import Smoothing, resolve_smoothing
 from lrcurve.io.smoothing import smooth as smooth_series
 from lrcurve.runs import Run
-from lrcurve.sizes import format_size, refuse_size_free
+from lrcurve.sizes import distinct, format_size, refuse_size_free
 from lrcurve.uncertainty import z_value
 
 DEFAULT_TOLERANCE = None  # the predictive band (lrcurve.check_band); "0.5%" gives a fixed one
@@ -303,14 +303,23 @@ def _check_arguments(windows: int, direction: str, level: float, **factors: floa
 def _refuse_another_size(fitted: FittedLaw, run: Run) -> None:
     """A size-free fit predicts the curve of the size it was fitted on (or of one blend of
     several): a run of another size would be checked against it and seem to drift."""
-    if fitted.law.size_aware or run.model_size is None or not fitted.sizes:
+    if fitted.law.size_aware or not fitted.sizes:
+        return
+    where = run.source or run.name
+    if len(distinct(fitted.sizes)) > 1:
+        fitted_sizes = ", ".join(format_size(n) for n in fitted.sizes)
+        raise ReadError(
+            f"{where}: the {fitted.law.name} law is size-free, fitted on {fitted_sizes} as one "
+            "model, so it predicts none of them; check against a size-aware fit (--law "
+            "momentum-size or multipower-size)"
+        )
+    if run.model_size is None:
         return
     try:
         refuse_size_free(fitted.law, fitted.sizes, run.model_size)
     except ParameterError as err:
-        raise ReadError(
-            f"{run.source or run.name}: a {format_size(run.model_size)} model; {err.message}"
-        ) from None
+        size = format_size(run.model_size)
+        raise ReadError(f"{where}: a {size} model; {err.message}") from None
 
 
 def check_run(

@@ -269,11 +269,12 @@ def test_a_fit_at_a_size_is_the_size_free_fit_with_its_covariance(momentum_fit):
     view = fitted_at_size(sized, 1.6e9)
     assert view.at_size == 1.6e9
     width = np.diff(view.predict(schedule).final_interval)[0]
-    blind = replace(view, at_size=None)
+    blind = replace(view, at_size=None, sized_from=None)
     share_residuals(blind, sized)
     no_size = np.diff(blind.predict(schedule).final_interval)[0]
     full = np.diff(sized.predict(schedule, model_size=1.6e9).final_interval)[0]
-    assert 0 < no_size < width <= full
+    assert 0 < no_size < width
+    assert width == pytest.approx(full, rel=1e-12)  # the view predicts as its origin at 1.6B
 
 
 def test_holding_out_the_largest_size():
@@ -541,3 +542,17 @@ def test_optimize_at_a_size_scores_and_bounds_as_predict_does(size_fit_dir, cli)
     assert baseline["loss"] == pytest.approx(final["loss"], rel=1e-9)
     width = baseline["interval"]["upper"] - baseline["interval"]["lower"]
     assert width == pytest.approx(final["interval"]["upper"] - final["interval"]["lower"], rel=0.2)
+
+
+def test_check_refuses_a_size_free_fit_of_several_sizes(size_fit_dir, cli):
+    """A size-free fit of two sizes is a blend of both: a run checked against it (a 25M run of
+    no given size passed with a +12 % worst window) is refused, sized or not."""
+    d, files = size_fit_dir
+    sizes = ("25M", "25M", "100M", "100M")
+    params = [a for f, n in zip(files, sizes) for a in ("--params", f"{f}={n}")]
+    r = cli("fit", *files, "--warmup", 2160, *params, "-o", "blend.json", cwd=d)
+    assert r.returncode == 0, r.stderr
+    for extra in ((), ("--params", f"{files[1]}=25M")):
+        r = cli("check", "blend.json", files[1], *extra, cwd=d)
+        assert r.returncode == 2, r.stdout
+        assert "fitted on 25M, 100M as one model, so it predicts none of them" in r.stderr
