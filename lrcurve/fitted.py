@@ -28,7 +28,7 @@ from lrcurve.report import fit_report
 from lrcurve.runs import MIN_LOSS, Run
 from lrcurve.schedules import Schedule
 from lrcurve.sizes import size_said, target_size
-from lrcurve.uncertainty import curve_sd, z_value
+from lrcurve.uncertainty import curve_sd, interval_factor, z_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -255,6 +255,7 @@ class FittedLaw:
         sd = None
         if level is not None and with_stderr:
             sd = curve_sd(self, schedule, steps, loss, stderr, history.held, model_size=size)
+            regime = (*regime, *self._below_zero(loss, interval_factor(level) * sd, level))
         return Prediction(
             schedule,
             steps,
@@ -266,6 +267,29 @@ class FittedLaw:
             sd,
             tuple(short for short, _ in regime),
         )
+
+    @property
+    def unpinned(self) -> list[str]:
+        """The fitted parameters whose s.e. exceeds their value (the runs do not pin them)."""
+        return [p.name for p in self.params if p.stderr is not None and p.stderr > abs(p.value)]
+
+    def _below_zero(
+        self, loss: NDArray[np.float64], half: NDArray[np.float64], level: float
+    ) -> list[tuple[str, str]]:
+        """Said when the interval reaches below 0, none for a loss: the parameters' noise of a
+        fit that does not pin them (runs that confound two of them)."""
+        below = np.flatnonzero(loss - half <= 0)
+        if not below.size:
+            return []
+        names = ", ".join(self.unpinned) or "some parameters"
+        return [
+            (
+                "the interval reaches below 0",
+                f"the {100 * level:.4g} % interval reaches below 0 from step {below[0] + 1}: "
+                f"the fit does not pin {names} (s.e. above the value), so the interval says "
+                "nothing there; fit runs that tell them apart",
+            )
+        ]
 
     def peak_warning(self, peak: float) -> str | None:
         """Said when a peak LR is none of those the runs were fitted at."""

@@ -32,11 +32,6 @@ def heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
     return score(model.predict_run(run)[window], run.loss[window])
 
 
-def unpinned(model: FittedLaw) -> list[str]:
-    """The fitted parameters whose s.e. exceeds their value (the fit does not pin them)."""
-    return [p.name for p in model.params if p.stderr is not None and p.stderr > abs(p.value)]
-
-
 def final_against(
     model: FittedLaw, run: Run, level: float
 ) -> tuple[AgainstMeasured | None, str | None]:
@@ -52,7 +47,7 @@ def final_against(
         return None, None
     if final.lower is None or final.upper is None or final.lower > 0:
         return final, None
-    names = unpinned(model)
+    names = model.unpinned
     why = f"the fit does not pin {', '.join(names)} (s.e. over their value)" if names else ""
     reason = (
         f"no interval: its {100 * level:.4g} % interval [{final.lower:.4g}, {final.upper:.4g}] "

@@ -638,3 +638,28 @@ def test_a_dense_log_is_fitted_on_evenly_thinned_points():
     gaps = np.diff(run.steps[thinned])
     assert gaps.max() - gaps.min() <= 1  # evenly spread over the window
     assert np.array_equal(fit_points(run, 0.05, limit=window.size), window)
+
+
+def test_an_interval_reaching_below_zero_is_said_naming_what_the_fit_does_not_pin(samples):
+    """A fit that does not pin its parameters (runs confounding two of them) gave a loss
+    interval reaching below 0 with exit 0 and no word."""
+    from dataclasses import replace
+
+    runs = [read_runs(samples / f, warmup_steps=2160)[0] for f in ("constant.csv", "cosine.csv")]
+    fitted = fit(runs, backtest=False)
+    schedule = make_schedule("wsd", steps=23936, peak=3e-4, warmup=2160, decay=0.2)
+    assert not any("below 0" in w for w in fitted.predict(schedule).warnings)
+    blown = replace(
+        fitted,
+        covariance=fitted.covariance * 1e10,
+        params=tuple(
+            replace(p, stderr=p.stderr * 1e5 if p.name in ("C", "lam") else p.stderr)
+            for p in fitted.params
+        ),
+    )
+    prediction = blown.predict(schedule)
+    assert prediction.lower.min() <= 0
+    (said,) = [w for w in prediction.warnings if "below 0" in w]
+    assert "the 90 % interval reaches below 0 from step" in said
+    assert "the fit does not pin C, lam" in said
+    assert "the interval reaches below 0" in prediction.extrapolating
