@@ -153,10 +153,28 @@ def _has_examples(path: Path) -> bool:
     return any(command.python or command.expected >= 0 for command in page.commands)
 
 
-@pytest.mark.parametrize(
-    "path", _pages_with_examples(), ids=lambda path: str(path.relative_to(ROOT))
-)
-def test_every_example_of_the_page_runs(path: Path, tmp_path: Path) -> None:
+# The pages in two classes: xdist's --dist loadscope gives each class to a worker, so the
+# model-size page (its size-aware fits take about as long as all the other pages together)
+# runs beside the rest.
+_SLOWEST = ROOT / "docs" / "model-size.md"
+_PAGES = _pages_with_examples()
+_IDS = {"ids": lambda path: str(path.relative_to(ROOT))}
+
+
+class TestPagesA:
+    @pytest.mark.parametrize("path", [p for p in _PAGES if p == _SLOWEST], **_IDS)
+    def test_every_example_of_the_page_runs(self, path: Path, tmp_path: Path) -> None:
+        _run_page(path, tmp_path)
+
+
+class TestPagesB:
+    @pytest.mark.parametrize("path", [p for p in _PAGES if p != _SLOWEST], **_IDS)
+    def test_every_example_of_the_page_runs(self, path: Path, tmp_path: Path) -> None:
+        _run_page(path, tmp_path)
+
+
+def _run_page(path: Path, tmp_path: Path) -> None:
+    """Every ``lrcurve`` line and python block of the page, in page order, in a workspace."""
     page = parse(path)
     cwd = _workspace(tmp_path)
     variables: dict[str, str] = {}
