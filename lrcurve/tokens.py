@@ -26,7 +26,7 @@ from lrcurve.sizes import SAME_SIZE, grouped
 # (sizes.agreed_size), so what they accept as one value the clock counts as one
 SAME_TOKENS_RTOL = SAME_SIZE
 NAMED_RUNS = 3  # runs named per value in the warning
-CLOCK_NOTE = "steps counted in units of"  # how a clock fit's note starts (kept in the fit file)
+CLOCK_NOTE = "steps counted in units of"  # how a clock fit's note starts (old files: a warning)
 # a target's tokens per step more than this many times the clock's (or less than its inverse)
 # is no batch of a run like the fitted ones: its clock steps would be absurd (1e300 tokens a
 # step: arange of 1e300 steps; 1e-300: one clock step in 1e305 of its steps)
@@ -144,8 +144,8 @@ def fitted_unit(fitted: Any) -> float:
 
 def is_clock_fit(fitted: Any) -> bool:
     """``fitted`` was made on a common clock of tokens (:func:`token_clock`, ``fit --clock
-    tokens``): its note says so."""
-    return any(w.startswith(CLOCK_NOTE) for w in fitted.warnings)
+    tokens``): it carries the clock (:class:`lrcurve.clock_fit.ClockFit`)."""
+    return getattr(fitted, "clock", None) is not None
 
 
 @dataclass(frozen=True)
