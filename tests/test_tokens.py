@@ -464,6 +464,10 @@ def test_a_batch_beyond_twice_the_fitted_clock_is_said_not_widened(clock_fits):
     assert "batch" not in said and not any("critical batch" in w for w in twice["warnings"])
     four, said = predict("4e5")
     assert "extrapolating (batch 4x the fitted)" in said
+    _, said = predict("1e8")  # a readable ratio, not 1e+03x
+    assert "batch 1,000x the fitted" in said and "1e+03" not in said
+    _, said = predict("1e5")  # the clock's own steps: nothing said of counting them
+    assert "counted as" not in said and "batch" not in said
     assert any("measured only at 2x" in w for w in four["warnings"])
     # the same interval as the prediction it is read back from: 8000 clock steps at 4x
     clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--json")

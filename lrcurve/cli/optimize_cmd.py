@@ -338,7 +338,9 @@ def _optimize(
     defaults_note(setting.used, done.defaults_said)
     say_fit(fitted, warnings=False)  # the search's warnings say them
     if tokens_per_step is not None:
-        note(clock_said(fitted, tokens_per_step))
+        said = clock_said(fitted, tokens_per_step)
+        if said is not None:  # nothing to say of a target on the clock's own steps
+            note(said)
         done = replace(done, regime=(*done.regime, *batch_regime(fitted, tokens_per_step)))
     if setting.base_defaulted:
         note(

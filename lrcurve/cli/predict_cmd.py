@@ -262,7 +262,9 @@ def predict_command(
         from lrcurve.cli.render import note
         from lrcurve.tokens import clock_said
 
-        note(clock_said(fitted, tokens_per_step))
+        said = clock_said(fitted, tokens_per_step)
+        if said is not None:  # nothing to say of a target on the clock's own steps
+            note(said)
     if output is not None:
         write_prediction_csv(output, predictions, force)
     _report(fitted, predictions, runs, locals())
