@@ -337,7 +337,8 @@ def test_compare_writes_its_table_as_csv(holdout):
     header, *_ = text.splitlines()
     assert header == (
         "law,n_params,heldout_run,mape_percent,final_error_percent,final_predicted,final_lower,"
-        "final_upper,final_measured,final_inside,r2,aic,bic,recommended,left_out"
+        "final_upper,final_measured,final_inside,r2,aic,bic,recommended,left_out,"
+        "final_no_interval"
     )
     rows = list(csv.DictReader(text.splitlines()))
     by_law = {law["law"]: law for law in out["laws"]}
@@ -415,6 +416,8 @@ def test_a_heldout_final_whose_interval_reaches_below_0_is_not_counted():
     assert result.inside == (0, 0)
     assert f"held-out wsd: {why}" in result.warnings
     assert result.to_dict()["heldout"][0]["final"]["no_interval"] == why
+    assert result.to_dict()["heldout"][0]["final"]["interval"] is None  # null, as documented
     assert _final_cell(heldout) == "no interval (see note)"
     row = comparison_rows(Comparison("holdout", (result,)))[0]
     assert row[6:10] == (None, None, final.measured, None)  # lower, upper, measured, inside
+    assert row[-1] == why  # the CSV says why too

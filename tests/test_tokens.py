@@ -627,3 +627,19 @@ def test_check_json_keeps_the_batch_warning(clock_fits):
     assert "the runs differ in tokens per step" in data["runs"][0]["warnings"][0]
     fitted = load_fit(clock_fits / "plain.json")
     assert data["warnings"] == [f"the fit says: {w}" for w in fitted.warnings]
+
+
+def test_compare_on_a_clock_reports_held_out_finals_at_their_own_steps(clock_fits):
+    from lrcurve.decision_plots import LAW_STYLES
+    from lrcurve.laws import LAWS
+    from tests.conftest import run_lrcurve
+
+    args = ("compare", "a.csv", "b.csv", "--holdout", "c.csv", "--clock", "tokens", "--json")
+    r = run_lrcurve(*args, cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["clock_unit"] == 1e5
+    for law in data["laws"]:  # c ran 4,000 steps of 200,000 tokens: 8,000 on the clock
+        final = law["heldout"][0]["final"]
+        assert (final["step"], final["clock_step"]) == (4000, 8000)
+    assert len(set(LAW_STYLES)) >= len(LAWS)  # each law of the plot its own line style
