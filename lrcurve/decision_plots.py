@@ -96,6 +96,7 @@ def overlay_measured(fig: plt.Figure, runs: list[Run]) -> plt.Figure:
             markevery=max(run.steps.size // 60, 1),
             label=f"measured: {run.label}",
         )
+    zoom_to_tail(ax_loss, [run.loss for run in runs], widen=True)  # the measured points in view
     ax_loss.legend(fontsize=7)
     return fig
 

@@ -643,3 +643,18 @@ def test_compare_on_a_clock_reports_held_out_finals_at_their_own_steps(clock_fit
         final = law["heldout"][0]["final"]
         assert (final["step"], final["clock_step"]) == (4000, 8000)
     assert len(set(LAW_STYLES)) >= len(LAWS)  # each law of the plot its own line style
+
+
+def test_a_prediction_plot_at_another_batch_draws_the_fitted_runs_in_its_steps(clock_fits):
+    from lrcurve.plotting import plot_prediction, plt
+
+    fitted = load_fit(clock_fits / "clock.json")  # a, b: 4,000 steps; c: 8,000 on the clock
+    pred = predict_at_batch(fitted, make_schedule("constant", steps=4000, peak=1e-3), 4000, 2e5)
+    fig = plot_prediction(fitted, [pred], tokens_per_step=2e5)
+    assert fig.axes[1].get_xlabel() == "step (200,000 tokens)"
+    ends = [line.get_xdata()[-1] for line in fig.axes[0].lines]
+    assert max(ends) == 4000  # c's 8,000 clock steps are the target's 4,000, as predicted
+    plt.close(fig)
+    fig = plot_prediction(fitted, [fitted.predict(pred.schedule, 4000)])
+    assert fig.axes[1].get_xlabel() == "step (100,000 tokens)"  # the clock's, as plot_fit's
+    plt.close(fig)

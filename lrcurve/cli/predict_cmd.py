@@ -354,7 +354,9 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
         rows = compared(predictions, replace(joint, step=step))
     if plot is not None:
         labels = [str(p.schedule) for p in predictions]
-        figure = plotting().plot_prediction(fitted, predictions, labels)
+        figure = plotting().plot_prediction(
+            fitted, predictions, labels, tokens_per_step=args["tokens_per_step"]
+        )
         if runs:
             from lrcurve.decision_plots import overlay_measured
 
