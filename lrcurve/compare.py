@@ -97,7 +97,7 @@ class LawResult:
     def warnings(self) -> tuple[str, ...]:
         """The full fit's warnings, then those of each fold fit that produced a held-out score."""
         folds = [
-            f"fit predicting {h.run.name}: {w}"
+            f"fit predicting {h.run.label}: {w}"
             for h in self.heldout
             if h.fitted is not self.fitted
             for w in h.fitted.warnings
@@ -342,7 +342,7 @@ def _peak_warnings(splits: Sequence[tuple[list[Run], list[Run]]]) -> tuple[str, 
         for run in held:
             mismatch = nearest_peak_said(run.peak_lr, (r.peak_lr for r in train))
             if mismatch:
-                said.append(f"held-out run {run.name}: {mismatch[1]}")
+                said.append(f"held-out run {run.label}: {mismatch[1]}")
     return tuple(dict.fromkeys(said))
 
 

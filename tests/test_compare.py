@@ -421,3 +421,20 @@ def test_a_heldout_final_whose_interval_reaches_below_0_is_not_counted():
     row = comparison_rows(Comparison("holdout", (result,)))[0]
     assert row[6:10] == (None, None, final.measured, None)  # lower, upper, measured, inside
     assert row[-1] == why  # the CSV says why too
+
+
+def test_compare_warnings_name_runs_by_their_short_label():
+    """A W&B run's full name is long; its warnings use the label the tables show."""
+    from dataclasses import replace
+
+    from lrcurve.compare import _peak_warnings
+
+    schedule = make_schedule("constant", steps=24000, peak=3e-4, warmup=2160)
+    twice = make_schedule("constant", steps=24000, peak=6e-4, warmup=2160)
+    fitted_on = mpl_run("constant", schedule, 1)
+    held = replace(
+        mpl_run("sl_slimpajama_llama_norm_nlayers24_lr0.0006", twice, 2),
+        label="wsd 2x",
+    )
+    (said,) = _peak_warnings([([fitted_on], [held])])
+    assert said.startswith("held-out run wsd 2x: peak LR 0.0006") and "slimpajama" not in said

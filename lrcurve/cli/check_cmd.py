@@ -346,9 +346,9 @@ def report_check(
     runs = [result.run for result in results]
     regimes = [fitted.regime(c.run.schedule, c.run.horizon) for _, c in checked]
     for run, regime in zip(runs, regimes):
-        extrapolation_note((short for short, _ in regime), f"{run.name}: ")
+        extrapolation_note((short for short, _ in regime), f"{run.label}: ")
     if plot is not None and not results[0].steps.size:  # it diverged before any compared point
-        note(f"no plot: {results[0].run.name} has no logged loss after warmup to draw")
+        note(f"no plot: {results[0].run.label} has no logged loss after warmup to draw")
         plot = None
     if plot is not None:
         if len(results) > 1:

@@ -283,9 +283,9 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         ],
         "measured_best": {
             str(h): {
-                "measured": mb.name,
-                "predicted": pb.name,
-                "tie_set": [m.name for m in scored if m.horizon == h and m.tied],
+                "measured": mb.label,  # as the tables name them
+                "predicted": pb.label,
+                "tie_set": [m.label for m in scored if m.horizon == h and m.tied],
             }
             for h, (mb, pb) in measured_bests(scored).items()
         },
