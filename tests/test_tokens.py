@@ -598,6 +598,19 @@ def test_predict_at_a_size_takes_the_tokens_per_step_its_runs_logged(sized_clock
     assert json.loads(r.stdout)["steps"] == 60000
 
 
+def test_optimize_at_a_size_takes_the_tokens_per_step_its_runs_logged(sized_clock):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("optimize", "sized.json", "--params", "100M", "--fractions", "0.2",
+                    "--shapes", "linear", "--json", cwd=sized_clock)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["steps"], data["tokens_per_step"], data["clock"]["unit"]) == (30000, 2e5, 1e5)
+    assert "tokens per step 200,000: as the fitted runs of 100M (c, d) logged" in r.stderr
+    assert "lrcurve: steps counted in units of 100,000 tokens" in r.stderr
+    assert not any("units of" in w for w in data["warnings"])
+
+
 def test_predict_without_a_size_says_its_steps_are_the_clocks(clock_fits):
     from tests.conftest import run_lrcurve
 
