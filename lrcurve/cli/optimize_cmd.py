@@ -235,7 +235,7 @@ def optimize_command(
     _check_applicable(family, baseline, **{k: args[k] for k in _CHECKED})
     check_outputs(force, output, plot)
     fitted, others = _at_size([load_fit(p) for p in [fit_file, *(also or [])]], params)
-    tokens_per_step = target_tokens_per_step(fitted, tokens_per_step, family)
+    tokens_per_step = target_tokens_per_step(fitted, tokens_per_step, family, None, steps is None)
     args["tokens_per_step"] = tokens_per_step
     sweep = []
     if measured:
@@ -310,38 +310,24 @@ def _optimize(
     ``tokens_per_step`` tokens a step and say its notes."""
     from dataclasses import replace
 
-    from lrcurve.cli.loading import defaults_note, say_fit
+    from lrcurve.cli.loading import defaults_note, say_fit, say_target_clock
     from lrcurve.cli.render import extrapolation_note, note, progress_bar
-    from lrcurve.errors import ParameterError
     from lrcurve.optimize import optimize
-    from lrcurve.tokens import batch_regime, clock_said, target_defaults
 
-    try:
-        with progress_bar(f"predicting {request.family} schedules") as update:
-            done = optimize(
-                fitted,
-                request,
-                None if spec is None else lambda setting: _baseline(fitted, setting, spec),
-                rewarmup_baseline=spec is not None and spec.schedule == "rewarmup",
-                progress=update,
-                level=level,
-                tokens_per_step=tokens_per_step,
-            )
-    except ParameterError as error:  # the default horizon, counted in the target's steps
-        if error.param == "steps" and request.steps is None and tokens_per_step is not None:
-            from lrcurve.cli.schedule_flags import horizon_beyond
-
-            steps = target_defaults(fitted, tokens_per_step, request.family)[0]["steps"]
-            raise horizon_beyond(steps) from None
-        raise
+    with progress_bar(f"predicting {request.family} schedules") as update:
+        done = optimize(
+            fitted,
+            request,
+            None if spec is None else lambda setting: _baseline(fitted, setting, spec),
+            rewarmup_baseline=spec is not None and spec.schedule == "rewarmup",
+            progress=update,
+            level=level,
+            tokens_per_step=tokens_per_step,
+        )
     setting = done.setting
     defaults_note(setting.used, done.defaults_said)
     say_fit(fitted, warnings=False)  # the search's warnings say them
-    if tokens_per_step is not None:
-        said = clock_said(fitted, tokens_per_step)
-        if said is not None:  # nothing to say of a target on the clock's own steps
-            note(said)
-        done = replace(done, regime=(*done.regime, *batch_regime(fitted, tokens_per_step)))
+    done = replace(done, regime=(*done.regime, *say_target_clock(fitted, tokens_per_step)))
     if setting.base_defaulted:
         note(
             f"re-warmup continues fitted run {setting.base.name}, the first that decays "

@@ -233,7 +233,13 @@ def predict_command(
     With --compare-to, several schedules at once and their differences to the first, whose
     intervals use what the predictions share (a difference is surer than either loss)."""
     from lrcurve.cli.files import check_outputs
-    from lrcurve.cli.loading import RunInputs, expand_paths, load_fit, target_tokens_per_step
+    from lrcurve.cli.loading import (
+        RunInputs,
+        expand_paths,
+        load_fit,
+        say_target_clock,
+        target_tokens_per_step,
+    )
     from lrcurve.cli.predict_many import parse_compare
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.io.tokens import parse_tokens
@@ -258,13 +264,7 @@ def predict_command(
         predict_schedule(fitted, schedule, level, model_size, tokens_per_step) for schedule in built
     ]
     _notes(fitted, predictions, (used, said), model_size)
-    if tokens_per_step is not None:
-        from lrcurve.cli.render import note
-        from lrcurve.tokens import clock_said
-
-        said = clock_said(fitted, tokens_per_step)
-        if said is not None:  # nothing to say of a target on the clock's own steps
-            note(said)
+    say_target_clock(fitted, tokens_per_step)
     if output is not None:
         write_prediction_csv(output, predictions, force)
     _report(fitted, predictions, runs, locals())
