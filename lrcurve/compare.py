@@ -52,17 +52,24 @@ class Heldout:
     final: AgainstMeasured | None = None
     level: float | None = None
     no_interval: str | None = None  # why the final has none (its interval reached below 0)
+    # the final's step on the runs' common clock of tokens when not the run's own (``final``
+    # is then at the run's own step; the plot draws on the clock): :func:`in_run_steps`
+    clock_step: int | None = None
 
     def final_dict(self) -> dict[str, Any] | None:
         """The held-out final loss: step, measured, predicted, its interval and ``inside``."""
         f = self.final
         if f is None:
             return None
+        clock = {} if self.clock_step is None else {"clock_step": self.clock_step}
         return {
             "step": f.step,
+            **clock,
             "measured": f.measured,
             "predicted": f.predicted,
-            "interval": {"level": self.level, "lower": f.lower, "upper": f.upper},
+            "interval": None  # none (why: no_interval), as docs/commands/compare.md says
+            if f.lower is None or f.upper is None
+            else {"level": self.level, "lower": f.lower, "upper": f.upper},
             "inside": f.inside,
             "no_interval": self.no_interval,
         }
@@ -90,7 +97,7 @@ class LawResult:
     def warnings(self) -> tuple[str, ...]:
         """The full fit's warnings, then those of each fold fit that produced a held-out score."""
         folds = [
-            f"fit predicting {h.run.name}: {w}"
+            f"fit predicting {h.run.label}: {w}"
             for h in self.heldout
             if h.fitted is not self.fitted
             for w in h.fitted.warnings
@@ -164,6 +171,7 @@ class Comparison:
     results: tuple[LawResult, ...]
     left_out: tuple[LeftOut, ...] = ()
     warnings: tuple[str, ...] = ()  # held-out runs outside the fitted runs' regime
+    clock_unit: float | None = None  # tokens a step of the runs' common clock (None: steps)
 
     @property
     def tied(self) -> tuple[LawResult, ...]:
@@ -213,6 +221,7 @@ class Comparison:
             "laws": [r.to_dict() for r in self.results],
             "left_out": [gone.to_dict() for gone in self.left_out],
             "warnings": list(self.warnings),
+            "clock_unit": self.clock_unit,
         }
 
 
@@ -333,7 +342,7 @@ def _peak_warnings(splits: Sequence[tuple[list[Run], list[Run]]]) -> tuple[str, 
         for run in held:
             mismatch = nearest_peak_said(run.peak_lr, (r.peak_lr for r in train))
             if mismatch:
-                said.append(f"held-out run {run.name}: {mismatch[1]}")
+                said.append(f"held-out run {run.label}: {mismatch[1]}")
     return tuple(dict.fromkeys(said))
 
 

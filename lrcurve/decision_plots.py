@@ -18,7 +18,6 @@ from lrcurve.plotting import (
     plot_search,
     run_styles,
     save_figure,
-    style_key,
     zoom_to_tail,
 )
 
@@ -75,6 +74,8 @@ def _measured_points(ax: plt.Axes, result: Search, measured: Sequence[MeasuredRu
         ax.legend(fontsize=7)
 
 
+# each law of a comparison its own line style (six laws: matplotlib's four named ones repeat)
+LAW_STYLES = ("-", "--", ":", "-.", (0, (6, 1, 1, 1, 1, 1)), (0, (12, 2, 2, 2)), (0, (9, 3)))
 MEASURED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 
 
@@ -95,6 +96,7 @@ def overlay_measured(fig: plt.Figure, runs: list[Run]) -> plt.Figure:
             markevery=max(run.steps.size // 60, 1),
             label=f"measured: {run.label}",
         )
+    zoom_to_tail(ax_loss, [run.loss for run in runs], widen=True)  # the measured points in view
     ax_loss.legend(fontsize=7)
     return fig
 
@@ -102,12 +104,14 @@ def overlay_measured(fig: plt.Figure, runs: list[Run]) -> plt.Figure:
 def _final_intervals(ax: plt.Axes, comparison: Comparison) -> None:
     """The recommended law's interval of each held-out final loss, as an error bar."""
     best = comparison.best
-    finals = [h.final for h in best.heldout if h.final is not None and h.final.lower is not None]
+    held = [h for h in best.heldout if h.final is not None and h.final.lower is not None]
+    finals = [h.final for h in held]
     if not finals:
         return
     level = f"{100 * (best.heldout[0].level or 0):.4g} %"
+    at = [h.clock_step or f.step for h, f in zip(held, finals)]
     ax.errorbar(
-        [f.step for f in finals],
+        at,  # on the clock the curves are drawn on
         [f.predicted for f in finals],
         yerr=[[f.predicted - f.lower for f in finals], [f.upper - f.predicted for f in finals]],
         fmt="none",
@@ -133,21 +137,15 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
         ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5, label=run.label)
         ax_lr.plot(run.steps, run.schedule(run.steps), "-", lw=1, color=color)
         curves.append(run.loss)
-    styles = ("-", "--", ":", "-.")
     for j, result in enumerate(comparison.results):
+        style = LAW_STYLES[j % len(LAW_STYLES)]
         for run, color in zip(shown, colors):
             grid = np.unique(np.linspace(1, run.last_step, 600).astype(np.int64))
-            ax_loss.plot(
-                grid,
-                result.fitted.curve(run.schedule, grid, model_size=run.model_size),
-                styles[j % len(styles)],
-                lw=1.1,
-                color=color,
-            )
-    style_key(
-        ax_loss,
-        [(styles[j % len(styles)], f"{r.name} law") for j, r in enumerate(comparison.results)],
-    )
+            curve = result.fitted.curve(run.schedule, grid, model_size=run.model_size)
+            ax_loss.plot(grid, curve, linestyle=style, lw=1.1, color=color)
+        ax_loss.plot([], [], linestyle=style, color="k", label=f"{result.name} law")
+    if comparison.clock_unit is not None:
+        ax_lr.set_xlabel(f"step ({comparison.clock_unit:,.0f} tokens)")
     _final_intervals(ax_loss, comparison)
     zoom_to_tail(ax_loss, curves)
     ax_loss.set_title(

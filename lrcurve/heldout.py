@@ -11,7 +11,9 @@ says why; the intervals themselves are not changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +23,9 @@ from lrcurve.fitting import fit_window
 from lrcurve.metrics import Scores, score
 from lrcurve.prediction import AgainstMeasured
 from lrcurve.runs import Run
+
+if TYPE_CHECKING:
+    from lrcurve.compare import Comparison
 
 
 def heldout_score(model: FittedLaw, run: Run, skip_fraction: float) -> Scores:
@@ -54,3 +59,22 @@ def final_against(
         f"reaches below 0, none for a loss{'; ' + why if why else ''}; not counted"
     )
     return replace(final, lower=None, upper=None, inside_share=None), reason
+
+
+def in_run_steps(comparison: Comparison, logged: Mapping[str, float], unit: float) -> Comparison:
+    """``comparison`` of runs counted on a clock of ``unit`` tokens a step
+    (:func:`lrcurve.tokens.token_clock`), its held-out finals at their runs' own steps
+    (``logged``: each run's own tokens per step, by name), their clock steps kept."""
+    from lrcurve.tokens import TargetClock
+
+    def own(h: Any) -> Any:  # a Heldout
+        clock = TargetClock(logged.get(h.run.name, unit), unit)
+        if h.final is None or clock.same:
+            return h
+        at = clock.back(h.final.step)
+        return replace(h, final=replace(h.final, step=at), clock_step=h.final.step)
+
+    results = tuple(
+        replace(r, heldout=tuple(own(h) for h in r.heldout)) for r in comparison.results
+    )
+    return replace(comparison, results=results, clock_unit=unit)

@@ -3,10 +3,12 @@ the axes when it is long (W&B run names), and a key for what dots and lines mean
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 # a legend of more entries than this, or of longer ones, goes beside the axes
 LEGEND_INSIDE = (6, 40)
@@ -62,3 +64,22 @@ def style_key(ax: plt.Axes, entries: Sequence[tuple[str, str]]) -> None:
     so that each run needs one entry only."""
     for fmt, label in entries:
         ax.plot([], [], fmt, color="k", ms=4, label=label)
+
+
+def zoom_to_tail(ax: plt.Axes, values: Sequence[Any], widen: bool = False) -> None:
+    """Show the part of the curves ``values`` where schedules differ, not the early descent
+    (``widen``: what is shown already widened to take them in too)."""
+    tail = np.concatenate([np.asarray(v, float)[len(v) // 10 :] for v in values if len(v)])
+    tail = tail[np.isfinite(tail)]
+    lo, hi = float(np.min(tail)), float(np.max(tail))
+    pad = 0.05 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    if widen:
+        shown = ax.get_ylim()
+        lo, hi = min(lo, shown[0]), max(hi, shown[1])
+    ax.set_ylim(lo, hi)
+
+
+def set_title(ax: plt.Axes, title: str, fontsize: float = 10, width: int = 95) -> None:
+    """A title wrapped onto the lines it needs (law formulas and nested schedules are long)."""
+    ax.set_title(textwrap.fill(title, width=width, break_long_words=False), fontsize=fontsize)

@@ -7,7 +7,6 @@ Agg before it draws). Colours, legends and the style key for many runs: :mod:`lr
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,9 @@ from lrcurve.plot_style import (  # noqa: F401 - re-exported: plots elsewhere us
     PREDICTION_COLORS,
     add_legend,
     run_styles,
+    set_title,
     style_key,
+    zoom_to_tail,
 )
 
 if TYPE_CHECKING:
@@ -56,11 +57,6 @@ def loss_lr_figure(ax: AxesPair = None) -> tuple[plt.Figure, plt.Axes, plt.Axes]
     return fig, ax_loss, ax_lr
 
 
-def set_title(ax: plt.Axes, title: str, fontsize: float = 10, width: int = 95) -> None:
-    """A title wrapped onto the lines it needs (law formulas and nested schedules are long)."""
-    ax.set_title(textwrap.fill(title, width=width, break_long_words=False), fontsize=fontsize)
-
-
 def save_figure(fig: plt.Figure, path: Path, replace: bool = True) -> None:
     """Lay out, write atomically (PNG/SVG/PDF by suffix; ``replace=False``: only as a new
     file) and close."""
@@ -77,14 +73,16 @@ def _data_and_fit(
     ax_lr: plt.Axes,
     alpha: float = 1.0,
     styles: Sequence[tuple[Any, str]] | None = None,
+    scale: float = 1.0,
 ) -> None:
-    """Each run's data (dots) and fitted curve (its line style), one legend entry a run."""
+    """Each run's data (dots) and fitted curve (its line style), one legend entry a run; its
+    steps drawn ``scale`` times (a clock fit's steps in a target's of other tokens a step)."""
     styles = styles or run_styles(len(fitted.runs))
     for run, (color, line) in zip(fitted.runs, styles):
-        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
+        ax_loss.plot(scale * run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
         grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
         ax_loss.plot(
-            grid,
+            scale * grid,
             fitted.curve(run.schedule, grid, model_size=run.model_size),
             line,
             lw=1.2,
@@ -92,15 +90,7 @@ def _data_and_fit(
             alpha=alpha,
             label=run.label,
         )
-        ax_lr.plot(grid, run.schedule(grid), line, lw=1, color=color, alpha=alpha)
-
-
-def zoom_to_tail(ax: plt.Axes, values: Sequence[np.ndarray]) -> None:
-    """Show the part of the curves where schedules differ, not the early descent."""
-    tail = np.concatenate([v[len(v) // 10 :] for v in values if len(v)])
-    lo, hi = float(np.min(tail)), float(np.max(tail))
-    pad = 0.05 * (hi - lo or 1.0)
-    ax.set_ylim(lo - pad, hi + pad)
+        ax_lr.plot(scale * grid, run.schedule(grid), line, lw=1, color=color, alpha=alpha)
 
 
 def plot_fit(fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:
@@ -133,11 +123,14 @@ def plot_prediction(
     predictions: Sequence[Prediction],
     labels: Sequence[str] | None = None,
     ax: AxesPair = None,
+    tokens_per_step: float | None = None,
 ) -> plt.Figure:
     """Predicted curves over the fitted data, above their LR; the band is each prediction's
     predictive interval (±2 s.e. of the fit for one predicted with ``level=None``). A label
-    longer than ``2 * MAX_LABEL`` characters (or none) becomes the schedule's short text."""
+    longer than ``2 * MAX_LABEL`` characters (or none) becomes the schedule's short text. A
+    target of ``tokens_per_step`` not the fit's: every curve in its steps, the axis says so."""
     from lrcurve.io.labels import MAX_LABEL, schedule_text
+    from lrcurve.tokens import fitted_unit, is_clock_fit, target_clock
 
     labels = [
         label if label is not None and len(label) <= 2 * MAX_LABEL else schedule_text(p.schedule)
@@ -147,7 +140,11 @@ def plot_prediction(
     # the fitted runs in shades of grey, so that no prediction shares a run's colour
     greys = np.linspace(0.3, 0.7, len(fitted.runs)) if len(fitted.runs) > 1 else [0.5]
     context = [(str(round(g, 2)), line) for g, (_, line) in zip(greys, run_styles(len(greys)))]
-    _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.5, styles=context)
+    clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
+    scale = 1.0 if clock is None or clock.same else 1 / clock.k
+    if scale != 1.0 or is_clock_fit(fitted):  # steps of the target's tokens, or the clock's
+        ax_lr.set_xlabel(f"step ({fitted_unit(fitted) / scale:,.0f} tokens)")
+    _data_and_fit(fitted, ax_loss, ax_lr, alpha=0.5, styles=context, scale=scale)
     curves = [r.loss for r in fitted.runs]
     bands = set()
     for j, (pred, label) in enumerate(zip(predictions, labels)):
@@ -157,6 +154,7 @@ def plot_prediction(
         if band is not None:
             ax_loss.fill_between(pred.steps, *band[:2], color=color, alpha=0.2, lw=0)
             bands.add(band[2])
+            curves += band[:2]  # the band in view
         ax_lr.plot(pred.steps, pred.lr, "-", lw=1.4, color=color)
         curves.append(pred.loss)
     zoom_to_tail(ax_loss, curves)

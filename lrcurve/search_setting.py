@@ -113,7 +113,7 @@ def default_baseline(
             f"the schedule of run {run.name} is not a plain constant/cosine/WSD, so cosine to 10 %"
         )
     else:
-        why = f"like run {run.name}: {describe(*family)}"
+        why = f"like run {run.label}: {describe(*family)}"
     schedule = make_schedule(family[0], steps=steps, peak=peak, warmup=warmup, **family[1])
     return schedule, f"{describe(*family)} at {steps} steps ({why})"
 

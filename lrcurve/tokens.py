@@ -26,7 +26,7 @@ from lrcurve.sizes import SAME_SIZE, grouped
 # (sizes.agreed_size), so what they accept as one value the clock counts as one
 SAME_TOKENS_RTOL = SAME_SIZE
 NAMED_RUNS = 3  # runs named per value in the warning
-CLOCK_NOTE = "steps counted in units of"  # how a clock fit's note starts (kept in the fit file)
+CLOCK_NOTE = "steps counted in units of"  # how a clock fit's note starts (old files: a warning)
 # a target's tokens per step more than this many times the clock's (or less than its inverse)
 # is no batch of a run like the fitted ones: its clock steps would be absurd (1e300 tokens a
 # step: arange of 1e300 steps; 1e-300: one clock step in 1e305 of its steps)
@@ -34,6 +34,11 @@ CLOCK_RATIO = 1000.0
 # the token clock (a step of k times the tokens is worth k steps) holds below the critical
 # batch size and was measured only at 2x (the SlimPajama 360M runs, docs/model-size.md)
 BATCH_MEASURED = 2.0
+
+
+def _times(k: float) -> str:
+    """A ratio for the user: ``1,000`` rather than ``1e+03``."""
+    return f"{k:,.0f}" if k >= 100 else f"{k:.3g}"
 
 
 def _named(labels: list[str]) -> str:
@@ -94,7 +99,7 @@ def on_clock(run: Run, unit: float) -> Run:
         return replace(run, tokens_per_step=unit)
     steps, keep = np.unique(np.round(k * run.steps).astype(np.int64), return_index=True)
     note = (
-        f"{run.label}: {run.tokens_per_step:,.0f} tokens a step, counted as {k:.3g} steps of "
+        f"{run.label}: {run.tokens_per_step:,.0f} tokens a step, counted as {_times(k)} steps of "
         f"{unit:,.0f} tokens at its LR"
     )
     return replace(
@@ -144,8 +149,8 @@ def fitted_unit(fitted: Any) -> float:
 
 def is_clock_fit(fitted: Any) -> bool:
     """``fitted`` was made on a common clock of tokens (:func:`token_clock`, ``fit --clock
-    tokens``): its note says so."""
-    return any(w.startswith(CLOCK_NOTE) for w in fitted.warnings)
+    tokens``): it carries the clock (:class:`lrcurve.clock_fit.ClockFit`)."""
+    return getattr(fitted, "clock", None) is not None
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class TargetClock:
 
     def said(self, whose: str = "the target's") -> str:
         return (
-            f"{whose} {self.tokens_per_step:,.0f} tokens a step counted as {self.k:.3g} "
+            f"{whose} {self.tokens_per_step:,.0f} tokens a step counted as {_times(self.k)} "
             f"steps of {self.unit:,.0f} tokens, the fitted runs' clock"
         )
 
@@ -195,9 +200,9 @@ class TargetClock:
         ):
             return None
         return (
-            f"batch {self.k:.3g}x the fitted",
-            f"{self.tokens_per_step:,.0f} tokens a step is {self.k:.3g}x the fitted runs' clock "
-            f"of {self.unit:,.0f}: the token clock counts a step of k times the tokens as k "
+            f"batch {_times(self.k)}x the fitted",
+            f"{self.tokens_per_step:,.0f} tokens a step is {_times(self.k)}x the fitted runs' "
+            f"clock of {self.unit:,.0f}: the token clock counts a step of k times the tokens as k "
             "steps, true below the critical batch size and measured only at 2x (SlimPajama "
             "360M); the interval is not widened for it (docs/model-size.md)",
         )
@@ -331,9 +336,11 @@ def predict_at_batch(
     return read_back(counted, schedule, n_steps, clock)
 
 
-def clock_said(fitted: Any, tokens_per_step: float) -> str:
-    """How a target of ``tokens_per_step`` tokens a step is counted on ``fitted``'s clock."""
-    return target_clock(fitted, tokens_per_step).said()
+def clock_said(fitted: Any, tokens_per_step: float) -> str | None:
+    """How a target of ``tokens_per_step`` tokens a step is counted on ``fitted``'s clock (None
+    when its steps are the clock's)."""
+    clock = target_clock(fitted, tokens_per_step)
+    return None if clock.same else clock.said()
 
 
 def check_clock(fitted: Any, run: Run, given: bool) -> tuple[TargetClock | None, str | None]:

@@ -337,7 +337,8 @@ def test_compare_writes_its_table_as_csv(holdout):
     header, *_ = text.splitlines()
     assert header == (
         "law,n_params,heldout_run,mape_percent,final_error_percent,final_predicted,final_lower,"
-        "final_upper,final_measured,final_inside,r2,aic,bic,recommended,left_out"
+        "final_upper,final_measured,final_inside,r2,aic,bic,recommended,left_out,"
+        "final_no_interval"
     )
     rows = list(csv.DictReader(text.splitlines()))
     by_law = {law["law"]: law for law in out["laws"]}
@@ -415,6 +416,25 @@ def test_a_heldout_final_whose_interval_reaches_below_0_is_not_counted():
     assert result.inside == (0, 0)
     assert f"held-out wsd: {why}" in result.warnings
     assert result.to_dict()["heldout"][0]["final"]["no_interval"] == why
+    assert result.to_dict()["heldout"][0]["final"]["interval"] is None  # null, as documented
     assert _final_cell(heldout) == "no interval (see note)"
     row = comparison_rows(Comparison("holdout", (result,)))[0]
     assert row[6:10] == (None, None, final.measured, None)  # lower, upper, measured, inside
+    assert row[-1] == why  # the CSV says why too
+
+
+def test_compare_warnings_name_runs_by_their_short_label():
+    """A W&B run's full name is long; its warnings use the label the tables show."""
+    from dataclasses import replace
+
+    from lrcurve.compare import _peak_warnings
+
+    schedule = make_schedule("constant", steps=24000, peak=3e-4, warmup=2160)
+    twice = make_schedule("constant", steps=24000, peak=6e-4, warmup=2160)
+    fitted_on = mpl_run("constant", schedule, 1)
+    held = replace(
+        mpl_run("sl_slimpajama_llama_norm_nlayers24_lr0.0006", twice, 2),
+        label="wsd 2x",
+    )
+    (said,) = _peak_warnings([([fitted_on], [held])])
+    assert said.startswith("held-out run wsd 2x: peak LR 0.0006") and "slimpajama" not in said

@@ -165,7 +165,8 @@ def test_optimize_measured_sweep_ties_and_plot(tmp_path):
     out = json.loads(lrcurve(*args, "--json", cwd=tmp_path).stdout)
     (best,) = out["measured_best"].values()
     assert best["measured"] in best["tie_set"] and 1 <= len(best["tie_set"]) <= 3
-    assert [m["name"] for m in out["measured"] if m["tied"]] == best["tie_set"]
+    assert [m["label"] for m in out["measured"] if m["tied"]] == best["tie_set"]
+    assert all(not name.startswith("ann124") for name in best["tie_set"])  # short labels
     for m in out["measured"]:  # each measured loss against its predicted interval, like compare
         assert m["lower"] < m["predicted"] < m["upper"] and m["level"] == 0.9
         assert m["inside"] == (m["lower"] <= m["measured"] <= m["upper"])

@@ -41,3 +41,25 @@ def test_importing_plotting_leaves_the_backend_to_the_caller():
         "import lrcurve.plotting; assert matplotlib.rcParams._get_backend_or_none() == before"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_prediction_plot_keeps_the_band_and_the_measured_points_in_view(samples):
+    from dataclasses import replace
+
+    from lrcurve.decision_plots import overlay_measured
+    from lrcurve.plotting import plot_prediction
+    from lrcurve.schedules import make_schedule
+
+    run = read_runs(samples / "constant.csv", warmup_steps=2160)[0]
+    fitted = fit([run], backtest=False)
+    wsd = make_schedule("wsd", steps=run.last_step, peak=run.peak_lr, warmup=2160, decay=0.3)
+    pred = fitted.predict(wsd, run.last_step, level=0.9)
+    fig = plot_prediction(fitted, [pred])
+    tail = slice(pred.steps.size // 10, None)
+    low, high = fig.axes[0].get_ylim()
+    assert low <= pred.lower[tail].min() and high >= pred.upper[tail].max()
+    below = replace(run, loss=run.loss - 0.5, label="below")  # under everything drawn
+    overlay_measured(fig, [below])
+    assert fig.axes[0].get_ylim()[0] <= below.loss[below.loss.size // 10 :].min()
+    assert fig.axes[0].get_ylim()[1] == high  # widened, not narrowed
+    plt.close(fig)

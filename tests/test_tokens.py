@@ -232,7 +232,10 @@ def test_fit_clock_tokens_and_predict_tokens_per_step_from_the_cli(cli, tmp_path
     r = cli("predict", "clock.json", "--schedule", "constant", "--tokens-per-step", "2e5", "--json")
     assert r.returncode == 0, r.stderr
     assert "the target's 200,000 tokens a step counted as 2 steps of 100,000" in r.stderr
-    assert any("units of 100,000 tokens" in w for w in json.loads(r.stdout)["warnings"])
+    data = json.loads(r.stdout)
+    assert "units of 100,000 tokens" in data["clock"]["note"] and data["clock"]["unit"] == 1e5
+    assert not any("units of" in w for w in data["warnings"])  # a note, not a warning
+    assert data["tokens_per_step"] == 2e5
     r = cli("fit", table, "--clock", "hours")
     assert r.returncode == 2 and "--clock: must be one of steps, tokens, got 'hours'" in r.stderr
 
@@ -461,6 +464,10 @@ def test_a_batch_beyond_twice_the_fitted_clock_is_said_not_widened(clock_fits):
     assert "batch" not in said and not any("critical batch" in w for w in twice["warnings"])
     four, said = predict("4e5")
     assert "extrapolating (batch 4x the fitted)" in said
+    _, said = predict("1e8")  # a readable ratio, not 1e+03x
+    assert "batch 1,000x the fitted" in said and "1e+03" not in said
+    _, said = predict("1e5")  # the clock's own steps: nothing said of counting them
+    assert "counted as" not in said and "batch" not in said
     assert any("measured only at 2x" in w for w in four["warnings"])
     # the same interval as the prediction it is read back from: 8000 clock steps at 4x
     clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--json")
@@ -525,3 +532,142 @@ def test_check_plot_draws_the_run_at_its_own_steps_and_fit_plot_labels_clock_ste
     assert plot_fit(fitted).axes[1].get_xlabel() == "step (100,000 tokens)"
     assert plot_fit(load_fit(clock_fits / "plain.json")).axes[1].get_xlabel() == "step"
     plt.close("all")
+
+
+# --- a clock fit of several sizes: the target's tokens per step at a size -----------------
+
+
+@pytest.fixture(scope="module")
+def sized_clock(tmp_path_factory):
+    """A clock fit (momentum-size) of 10M runs a, b (100,000 tokens a step, 4,000 steps) and
+    100M runs c, d (200,000 tokens a step, 30,000 steps: 60,000 on the clock): ``sized.json``,
+    and ``old.json``, the same as a fit file written before the clock had a field."""
+    from tests.conftest import run_lrcurve
+
+    folder = tmp_path_factory.mktemp("sized")
+    runs = {"a": (1e5, 1e-3, 1e7, 100), "b": (1e5, 2e-3, 1e7, 100)}
+    runs |= {"c": (2e5, 1e-3, 1e8, 750), "d": (2e5, 2e-3, 1e8, 750)}
+    rows = [
+        f"{every * i},{lr},{_loss(every * i * tokens / 1e5, lr) + 50 * size**-0.3:.5f},"
+        f"{name},{tokens:g},{size:g}"
+        for name, (tokens, lr, size, every) in runs.items()
+        for i in range(1, 41)
+    ]
+    head = "step,lr,loss,run,tokens_per_step,params\n"
+    (folder / "s.csv").write_text(head + "\n".join(rows) + "\n")
+    r = run_lrcurve(
+        "fit", "s.csv", "--law", "momentum-size", "--clock", "tokens", "-o", "sized.json",
+        cwd=folder,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "lrcurve: steps counted in units of 100,000 tokens" in r.stderr  # a note
+    assert "warning: steps counted" not in r.stderr
+    data = json.loads((folder / "sized.json").read_text())
+    assert data["clock"]["logged_tokens_per_step"] == {
+        "s:a": 1e5,
+        "s:b": 1e5,
+        "s:c": 2e5,
+        "s:d": 2e5,
+    }
+    old = {k: v for k, v in data.items() if k != "clock"}
+    old["warnings"] = [*data["warnings"], data["clock"]["note"]]
+    (folder / "old.json").write_text(json.dumps(old))
+    return folder
+
+
+def test_predict_at_a_size_takes_the_tokens_per_step_its_runs_logged(sized_clock):
+    from tests.conftest import run_lrcurve
+
+    args = ("predict", "sized.json", "--params", "100M", "--schedule", "constant", "--json")
+    r = run_lrcurve(*args, cwd=sized_clock)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["steps"], data["tokens_per_step"]) == (30000, 2e5)  # not the 60,000 clock steps
+    assert "tokens per step 200,000: as the fitted runs of 100M (c, d) logged" in r.stderr
+    assert "the fitted runs' steps=60000" in r.stderr
+    assert "warning: the fit says: steps counted" not in r.stderr
+    given = run_lrcurve(*args, "--tokens-per-step", "2e5", cwd=sized_clock)
+    assert json.loads(given.stdout)["final_loss"] == data["final_loss"]
+    # a fit file written before the clock had a field: still a clock fit, its note a note
+    r = run_lrcurve(*[a if a != "sized.json" else "old.json" for a in args], cwd=sized_clock)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["clock"]["unit"] == 1e5
+    assert "lrcurve: steps counted in units of 100,000 tokens" in r.stderr
+    assert "warning: the fit says: steps counted" not in r.stderr
+    assert "steps are clock steps of 100,000 tokens" in r.stderr  # it kept no run's own
+    assert json.loads(r.stdout)["steps"] == 60000
+
+
+def test_optimize_at_a_size_takes_the_tokens_per_step_its_runs_logged(sized_clock):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("optimize", "sized.json", "--params", "100M", "--fractions", "0.2",
+                    "--shapes", "linear", "--json", cwd=sized_clock)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["steps"], data["tokens_per_step"], data["clock"]["unit"]) == (30000, 2e5, 1e5)
+    assert "tokens per step 200,000: as the fitted runs of 100M (c, d) logged" in r.stderr
+    assert "lrcurve: steps counted in units of 100,000 tokens" in r.stderr
+    assert not any("units of" in w for w in data["warnings"])
+
+
+def test_predict_without_a_size_says_its_steps_are_the_clocks(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("predict", "clock.json", "--schedule", "constant", cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    assert "steps are clock steps of 100,000 tokens" in r.stderr  # a, b and c differ
+
+
+@pytest.mark.parametrize("command", ["predict", "optimize"])
+def test_a_default_horizon_beyond_the_most_names_tokens_per_step(sized_clock, command):
+    from tests.conftest import run_lrcurve
+
+    args = (command, "sized.json", "--params", "100M", "--tokens-per-step", "101")
+    r = run_lrcurve(*args, cwd=sized_clock)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (
+        "--tokens-per-step: the fitted runs' horizon is 59,405,941 of the target's steps, beyond "
+        "50,000,000, the most lrcurve handles; give --steps"
+    ) in r.stderr
+
+
+def test_check_json_keeps_the_batch_warning(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("check", "plain.json", "c.csv", "--json", cwd=clock_fits)
+    data = json.loads(r.stdout)
+    assert "the runs differ in tokens per step" in data["runs"][0]["warnings"][0]
+    fitted = load_fit(clock_fits / "plain.json")
+    assert data["warnings"] == [f"the fit says: {w}" for w in fitted.warnings]
+
+
+def test_compare_on_a_clock_reports_held_out_finals_at_their_own_steps(clock_fits):
+    from lrcurve.decision_plots import LAW_STYLES
+    from lrcurve.laws import LAWS
+    from tests.conftest import run_lrcurve
+
+    args = ("compare", "a.csv", "b.csv", "--holdout", "c.csv", "--clock", "tokens", "--json")
+    r = run_lrcurve(*args, cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["clock_unit"] == 1e5
+    for law in data["laws"]:  # c ran 4,000 steps of 200,000 tokens: 8,000 on the clock
+        final = law["heldout"][0]["final"]
+        assert (final["step"], final["clock_step"]) == (4000, 8000)
+    assert len(set(LAW_STYLES)) >= len(LAWS)  # each law of the plot its own line style
+
+
+def test_a_prediction_plot_at_another_batch_draws_the_fitted_runs_in_its_steps(clock_fits):
+    from lrcurve.plotting import plot_prediction, plt
+
+    fitted = load_fit(clock_fits / "clock.json")  # a, b: 4,000 steps; c: 8,000 on the clock
+    pred = predict_at_batch(fitted, make_schedule("constant", steps=4000, peak=1e-3), 4000, 2e5)
+    fig = plot_prediction(fitted, [pred], tokens_per_step=2e5)
+    assert fig.axes[1].get_xlabel() == "step (200,000 tokens)"
+    ends = [line.get_xdata()[-1] for line in fig.axes[0].lines]
+    assert max(ends) == 4000  # c's 8,000 clock steps are the target's 4,000, as predicted
+    plt.close(fig)
+    fig = plot_prediction(fitted, [fitted.predict(pred.schedule, 4000)])
+    assert fig.axes[1].get_xlabel() == "step (100,000 tokens)"  # the clock's, as plot_fit's
+    plt.close(fig)

@@ -293,7 +293,8 @@ def check_command(
     for result, _ in checked:
         for message in result.notes:
             note(message)
-    report_check(fitted, checked, plot, json_out, force, fit_file)
+    said = [warning for _, warning in clocks]
+    report_check(fitted, checked, plot, json_out, force, fit_file, said)
 
 
 def _given_tokens(text: str | None, run_file: Path) -> tuple[list[str], float | None]:
@@ -332,20 +333,22 @@ def report_check(
     json_out: bool,
     force: bool,
     fit_file: Path,
+    clock_warnings: list[str | None] | None = None,
 ) -> None:
     """Warnings, the plot, the table or JSON, and the exit status (1 on drift or divergence).
-    ``checked``: each run's result at its own steps and as checked (on the fit's clock)."""
+    ``checked``: each run's result at its own steps and as checked (on the fit's clock);
+    ``clock_warnings``: each run's, said already, that it is not on the fit's clock (--json)."""
+    from lrcurve.cli.loading import say_fit
     from lrcurve.cli.render import emit_json, extrapolation_note, note, out, plotting, save_plot
 
-    for warning in fitted.warnings:
-        note(f"warning: the fit says: {warning}")
+    say_fit(fitted)
     results = [result for result, _ in checked]
     runs = [result.run for result in results]
     regimes = [fitted.regime(c.run.schedule, c.run.horizon) for _, c in checked]
     for run, regime in zip(runs, regimes):
-        extrapolation_note((short for short, _ in regime), f"{run.name}: ")
+        extrapolation_note((short for short, _ in regime), f"{run.label}: ")
     if plot is not None and not results[0].steps.size:  # it diverged before any compared point
-        note(f"no plot: {results[0].run.name} has no logged loss after warmup to draw")
+        note(f"no plot: {results[0].run.label} has no logged loss after warmup to draw")
         plot = None
     if plot is not None:
         if len(results) > 1:
@@ -361,9 +364,12 @@ def report_check(
                 "direction": results[0].direction,
                 "fit_file": str(fit_file),
                 "law": fitted.law.name,
+                "warnings": [f"the fit says: {w}" for w in fitted.warnings],
                 "runs": [
-                    {**r.to_dict(), "warnings": [detail for _, detail in regime]}
-                    for r, regime in zip(results, regimes)
+                    {**r.to_dict(), "warnings": [*([w] if w else []), *(d for _, d in regime)]}
+                    for r, regime, w in zip(
+                        results, regimes, clock_warnings or [None] * len(results)
+                    )
                 ],
                 "plot": str(plot) if plot else None,
             }

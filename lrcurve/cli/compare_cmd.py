@@ -99,14 +99,14 @@ def _final_cell(heldout: Any) -> str:
 COMPARISON_HEADER = (
     "law", "n_params", "heldout_run", "mape_percent", "final_error_percent", "final_predicted",
     "final_lower", "final_upper", "final_measured", "final_inside", "r2", "aic", "bic",
-    "recommended", "left_out",
+    "recommended", "left_out", "final_no_interval",
 )  # fmt: skip
 
 
 def comparison_rows(comparison: Any) -> list[tuple[Any, ...]]:
-    """The table's rows for CSV: one per law and held-out run, a ``mean`` row per law (its MAPE;
-    ``final_inside``: how many held-out finals were inside), and a row per law left out with
-    the reason."""
+    """The table's rows for CSV: one per law and held-out run (why its final has no interval
+    when it has none), a ``mean`` row per law (its MAPE; ``final_inside``: how many held-out
+    finals were inside), and a row per law left out with the reason."""
     rows: list[tuple[Any, ...]] = []
     for result in comparison.results:
         best = result is comparison.best
@@ -116,12 +116,12 @@ def comparison_rows(comparison: Any) -> list[tuple[Any, ...]]:
             final += () if f is None else (f.inside,)
             rows.append((result.name, result.n_params, h.run.name, h.scores.mape))
             rows[-1] += (h.scores.final_error, *final, h.scores.r2, result.aic, result.bic)
-            rows[-1] += (best, None)
+            rows[-1] += (best, None, h.no_interval)
         inside = "{} of {}".format(*result.inside)
         rows.append((result.name, result.n_params, "mean", result.mape, *[None] * 5, inside))
-        rows[-1] += (None, None, None, best, None)
+        rows[-1] += (None, None, None, best, None, None)
     for gone in comparison.left_out:
-        rows.append((gone.name, gone.n_params, *[None] * 11, False, gone.reason))
+        rows.append((gone.name, gone.n_params, *[None] * 11, False, gone.reason, None))
     return rows
 
 
@@ -194,6 +194,7 @@ def compare_command(
     runs = inputs.load(files, warmup, named=files + holdout, strict=False)
     held = inputs.load(holdout, warmup, named=files + holdout, strict=False)
     every = labelled(inputs, runs + held)  # labels unique across fitted and held-out runs
+    logged = {r.name: r.tokens_per_step for r in every if r.tokens_per_step is not None}
     every, clock_note = counted(every, clock)  # one clock for the fitted and held-out runs
     runs, held = every[: len(runs)], every[len(runs) :]
     if clock_note is not None:
@@ -215,6 +216,10 @@ def compare_command(
             progress=update,
             level=level,
         )
+    if clock_note is not None:  # held-out finals in their runs' own steps
+        from lrcurve.heldout import in_run_steps
+
+        comparison = in_run_steps(comparison, logged, float(every[0].tokens_per_step))
     if batches is not None:  # the fits say it when their own runs differ; here held-out ones
         from dataclasses import replace
 

@@ -1,6 +1,5 @@
 """``lrcurve fit``: fit a loss law to logged runs and save a fit file."""
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -143,7 +142,8 @@ def fit_command(
     check_law_name(law)
     model = make_law(law, warmup=warmup_area, lr_exponent=lr_exponent)
     check_clock_name(clock)
-    runs, clock_note = counted(inputs.load(files, warmup), clock)
+    logged = inputs.load(files, warmup)
+    runs, clock_note = counted(logged, clock)
     check_outputs(force, output, plot)  # again, now that every file read is known as an input
     sources = [(r.source, r.name) for r in runs]
     refresh = output is None and not force and destination.is_file()
@@ -156,7 +156,10 @@ def fit_command(
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)
     if clock_note is not None:  # kept in the fit file, so predict and optimize say it again
-        fitted = replace(fitted, warnings=(*fitted.warnings, clock_note))
+        from lrcurve.clock_fit import made_on_clock
+
+        note(clock_note)
+        fitted = made_on_clock(fitted, logged, clock_note)
     for warning in fitted.warnings:
         note(f"warning: {warning}")
     save_fit(fitted, destination, replace=force or refresh)

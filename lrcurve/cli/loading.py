@@ -229,3 +229,60 @@ def check_law_name(law: str) -> None:
 
     if law not in LAWS:
         raise ParameterError(f"must be one of {', '.join(LAWS)}, got {law!r}", param="law")
+
+
+def target_tokens_per_step(
+    fitted: Any,
+    given: float | None,
+    family: str | None = None,
+    size: float | None = None,
+    default_horizon: bool = False,
+) -> float | None:
+    """The target's tokens per step: ``given``; on a clock fit without one, the fitted runs'
+    nearest ``size`` (:func:`lrcurve.clock_fit.logged_target`), said in a note; else None, the
+    note saying the steps are the clock's. A ``default_horizon`` (the fitted runs', no --steps)
+    counted in a given target's steps is refused beyond what lrcurve handles."""
+    from lrcurve.cli.schedule_flags import check_steps
+    from lrcurve.clock_fit import clock_of, logged_target
+    from lrcurve.tokens import target_defaults
+
+    if given is not None and default_horizon:
+        check_steps(target_defaults(fitted, given, family, size)[0]["steps"], given=False)
+    clock = clock_of(fitted)
+    if given is not None or clock is None:
+        return given
+    taken, whose = logged_target(fitted, family, size)
+    if taken is None:
+        note(
+            f"steps are clock steps of {clock.unit:,.0f} tokens (--tokens-per-step N to count "
+            "a target's own steps)"
+        )
+        return None
+    whose = f" {whose}" if whose else ""
+    note(f"tokens per step {taken:,.0f}: as the fitted runs{whose} logged (--tokens-per-step)")
+    return taken
+
+
+def say_fit(fitted: Any, warnings: bool = True) -> None:
+    """What the fit says of itself: a clock fit's clock (a note), then its ``warnings``."""
+    from lrcurve.clock_fit import clock_of
+
+    clock = clock_of(fitted)
+    if clock is not None:
+        note(clock.note)
+    for warning in fitted.warnings if warnings else ():
+        note(f"warning: the fit says: {warning}")
+
+
+def say_target_clock(fitted: Any, tokens_per_step: float | None) -> tuple[Any, ...]:
+    """Say how a target of ``tokens_per_step`` is counted on the fit's clock (nothing for none,
+    or for a target on the clock's own steps); its batch's extrapolation, to say with the
+    others (:func:`lrcurve.tokens.batch_regime`)."""
+    from lrcurve.tokens import batch_regime, clock_said
+
+    if tokens_per_step is None:
+        return ()
+    said = clock_said(fitted, tokens_per_step)
+    if said is not None:
+        note(said)
+    return batch_regime(fitted, tokens_per_step)

@@ -221,7 +221,7 @@ def optimize_command(
     The tie set: the candidates whose difference to the best is not distinguishable from 0 at
     --level (the differences use what the candidates' predictions share)."""
     from lrcurve.cli.files import check_outputs, mark_input
-    from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
+    from lrcurve.cli.loading import RunInputs, expand_paths, load_fit, target_tokens_per_step
     from lrcurve.cli.render import plotting, save_plot
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.io.tokens import parse_tokens
@@ -235,6 +235,8 @@ def optimize_command(
     _check_applicable(family, baseline, **{k: args[k] for k in _CHECKED})
     check_outputs(force, output, plot)
     fitted, others = _at_size([load_fit(p) for p in [fit_file, *(also or [])]], params)
+    tokens_per_step = target_tokens_per_step(fitted, tokens_per_step, family, None, steps is None)
+    args["tokens_per_step"] = tokens_per_step
     sweep = []
     if measured:
         sweep = RunInputs(label=label).load(expand_paths(measured, "--measured"), None)
@@ -308,10 +310,9 @@ def _optimize(
     ``tokens_per_step`` tokens a step and say its notes."""
     from dataclasses import replace
 
-    from lrcurve.cli.loading import defaults_note
+    from lrcurve.cli.loading import defaults_note, say_fit, say_target_clock
     from lrcurve.cli.render import extrapolation_note, note, progress_bar
     from lrcurve.optimize import optimize
-    from lrcurve.tokens import batch_regime, clock_said
 
     with progress_bar(f"predicting {request.family} schedules") as update:
         done = optimize(
@@ -325,9 +326,8 @@ def _optimize(
         )
     setting = done.setting
     defaults_note(setting.used, done.defaults_said)
-    if tokens_per_step is not None:
-        note(clock_said(fitted, tokens_per_step))
-        done = replace(done, regime=(*done.regime, *batch_regime(fitted, tokens_per_step)))
+    say_fit(fitted, warnings=False)  # the search's warnings say them
+    done = replace(done, regime=(*done.regime, *say_target_clock(fitted, tokens_per_step)))
     if setting.base_defaulted:
         note(
             f"re-warmup continues fitted run {setting.base.name}, the first that decays "

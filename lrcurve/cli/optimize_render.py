@@ -211,6 +211,7 @@ def _print_measured(scored: list[Any]) -> None:
 def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> dict:
     from dataclasses import asdict
 
+    from lrcurve.clock_fit import clock_json
     from lrcurve.opinions import measured_bests
 
     plot, result, setting = args["plot"], done.search, done.setting
@@ -228,6 +229,7 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         "peak": setting.peak,
         "warmup": setting.warmup,
         "tokens_per_step": result.tokens_per_step,
+        "clock": clock_json(fitted),
         "defaults_used": list(setting.used),
         "warnings": [*done.warnings, *(detail for _, detail in done.regime)],
         "x_name": result.x_name,
@@ -281,9 +283,9 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         ],
         "measured_best": {
             str(h): {
-                "measured": mb.name,
-                "predicted": pb.name,
-                "tie_set": [m.name for m in scored if m.horizon == h and m.tied],
+                "measured": mb.label,  # as the tables name them
+                "predicted": pb.label,
+                "tie_set": [m.label for m in scored if m.horizon == h and m.tied],
             }
             for h, (mb, pb) in measured_bests(scored).items()
         },

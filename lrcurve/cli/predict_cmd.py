@@ -233,7 +233,13 @@ def predict_command(
     With --compare-to, several schedules at once and their differences to the first, whose
     intervals use what the predictions share (a difference is surer than either loss)."""
     from lrcurve.cli.files import check_outputs
-    from lrcurve.cli.loading import RunInputs, expand_paths, load_fit
+    from lrcurve.cli.loading import (
+        RunInputs,
+        expand_paths,
+        load_fit,
+        say_target_clock,
+        target_tokens_per_step,
+    )
     from lrcurve.cli.predict_many import parse_compare
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.io.tokens import parse_tokens
@@ -249,6 +255,7 @@ def predict_command(
     fitted = load_fit(fit_file)
     if power and all(r.tokens_per_step is None for r in fitted.runs):
         tokens_per_step = None  # the power scheduler's alone: the fit has no clock to map onto
+    tokens_per_step = target_tokens_per_step(fitted, tokens_per_step, main.schedule, model_size)
     texts = ["", *(compare_to or [])]
     built, used, said = _build(fitted, specs, texts, tokens_per_step, model_size)
     runs = RunInputs().load(expand_paths(measured, "--measured"), None) if measured else []
@@ -257,11 +264,7 @@ def predict_command(
         predict_schedule(fitted, schedule, level, model_size, tokens_per_step) for schedule in built
     ]
     _notes(fitted, predictions, (used, said), model_size)
-    if tokens_per_step is not None:
-        from lrcurve.cli.render import note
-        from lrcurve.tokens import clock_said
-
-        note(clock_said(fitted, tokens_per_step))
+    say_target_clock(fitted, tokens_per_step)
     if output is not None:
         write_prediction_csv(output, predictions, force)
     _report(fitted, predictions, runs, locals())
@@ -305,13 +308,12 @@ def _notes(
 ) -> None:
     """The defaults taken (``used``: and how they were counted), the fit's warnings and where
     the predictions extrapolate."""
-    from lrcurve.cli.loading import defaults_note
+    from lrcurve.cli.loading import defaults_note, say_fit
     from lrcurve.cli.render import extrapolation_note, note
     from lrcurve.sizes import size_ratio, size_said
 
     defaults_note(*used)
-    for warning in fitted.warnings:
-        note(f"warning: the fit says: {warning}")
+    say_fit(fitted)
     extrapolating = [e for p in predictions for e in p.extrapolating]
     extrapolation_note(extrapolating)
     if extrapolating and size_said(model_size, fitted.sizes) is not None:
@@ -352,19 +354,25 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
         rows = compared(predictions, replace(joint, step=step))
     if plot is not None:
         labels = [str(p.schedule) for p in predictions]
-        figure = plotting().plot_prediction(fitted, predictions, labels)
+        figure = plotting().plot_prediction(
+            fitted, predictions, labels, tokens_per_step=args["tokens_per_step"]
+        )
         if runs:
             from lrcurve.decision_plots import overlay_measured
 
             overlay_measured(figure, runs)
         save_plot(figure, plot, args["force"])
     if args["json_out"]:
+        from lrcurve.clock_fit import clock_json
+
         data = prediction_json(fitted, first.schedule, first, args["every"])
         warnings = list(fitted.warnings) + [w for p in predictions for w in p.warnings]
         emit_json(
             {
                 **data,
                 "model_size": args["model_size"],
+                "tokens_per_step": args["tokens_per_step"],
+                "clock": clock_json(fitted),
                 "defaults_used": args["used"],
                 "warnings": list(dict.fromkeys(warnings)),
                 "schedules": rows,

@@ -226,7 +226,7 @@ class ScheduleSpec:
             raise InputError("give the peak LR with --peak")
         if self.peak is not None:  # a peak from the fit file was checked as the file was read
             check_peak_lr(peak, "--peak: peak LR")
-        check_steps(steps)
+        check_steps(steps, given=self.steps is not None)
         rewarm = self.schedule == "rewarmup"
         warmup = (
             (self.warmup or 0) if rewarm else default_from("warmup", self.warmup, defaults, used, 0)
@@ -367,9 +367,23 @@ class ScheduleSpec:
         return rewarmup(base.schedule, at_step, body, warmup)
 
 
-def check_steps(steps: int) -> None:
-    """Refuse ``--steps`` beyond what the laws can hold in memory."""
+def check_steps(steps: int, given: bool = True) -> None:
+    """Refuse ``--steps`` beyond what the laws can hold in memory (not ``given``: the fitted
+    runs' horizon, beyond it only counted in a target's steps of fewer tokens)."""
     from lrcurve.runs import MAX_STEPS
 
+    if steps > MAX_STEPS and not given:
+        raise horizon_beyond(steps)
     if steps > MAX_STEPS:
         raise InputError(f"--steps {steps} is beyond {MAX_STEPS:,} steps, the most lrcurve handles")
+
+
+def horizon_beyond(steps: int) -> InputError:
+    """The refusal of a default horizon of ``steps`` beyond ``MAX_STEPS``: the fitted runs'
+    horizon (at most it) counted in the steps of a target of fewer tokens a step."""
+    from lrcurve.runs import MAX_STEPS
+
+    return InputError(
+        f"--tokens-per-step: the fitted runs' horizon is {steps:,} of the target's steps, "
+        f"beyond {MAX_STEPS:,}, the most lrcurve handles; give --steps, or more tokens a step"
+    )

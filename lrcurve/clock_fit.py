@@ -1,0 +1,109 @@
+"""A fit made on a common clock of tokens (``fit --clock tokens``): its clock, kept in the fit
+file as a field of its own (``"clock"``), not among the fit's warnings.
+
+The clock keeps its unit (tokens per clock step), the note the fit printed, and each fitted
+run's logged tokens per step, so a prediction at a fitted size can map the clock's steps back
+to the steps those runs took (:func:`lrcurve.tokens.target_defaults`). Fit files written before
+the field kept the note among their warnings: they are still read as clock fits (without the
+runs' logged tokens per step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from lrcurve.fitted import FittedLaw
+from lrcurve.tokens import CLOCK_NOTE, SAME_TOKENS_RTOL, fitted_unit
+
+
+@dataclass(frozen=True)
+class Clock:
+    """``unit`` tokens a clock step; ``logged``: each fitted run's own tokens per step (by run
+    name; empty for a fit file written before they were kept); ``note``: what the fit said."""
+
+    unit: float
+    note: str
+    logged: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "note": self.note, "logged_tokens_per_step": dict(self.logged)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Clock:
+        logged = data.get("logged_tokens_per_step") or {}
+        own = {str(name): float(tokens) for name, tokens in logged.items()}
+        return cls(float(data["unit"]), str(data["note"]), own)
+
+    def logged_of(self, runs: Sequence[Any]) -> float | None:
+        """The one logged tokens per step of ``runs`` (within 1 %), None when unknown or not one."""
+        values = [self.logged.get(r.name) for r in runs]
+        if not values or any(v is None for v in values):
+            return None
+        low, high = min(values), max(values)  # type: ignore[type-var]
+        return float(low) if high <= low * (1 + SAME_TOKENS_RTOL) else None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ClockFit(FittedLaw):
+    """A :class:`FittedLaw` made on a clock of tokens, and that clock."""
+
+    clock: Clock | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        return data if self.clock is None else {**data, "clock": self.clock.to_dict()}
+
+
+def with_clock(fitted: FittedLaw, clock: Clock) -> ClockFit:
+    """``fitted`` carrying ``clock``."""
+    kept = {f.name: getattr(fitted, f.name) for f in fields(FittedLaw)}
+    return ClockFit(**kept, clock=clock)
+
+
+def made_on_clock(fitted: FittedLaw, logged: Sequence[Any], note: str) -> ClockFit:
+    """``fitted``, made on a clock of tokens from the runs ``logged`` (as read, before
+    :func:`lrcurve.tokens.token_clock`), carrying that clock and ``note``."""
+    own = {r.name: float(r.tokens_per_step) for r in logged if r.tokens_per_step is not None}
+    return with_clock(fitted, Clock(fitted_unit(fitted), note, own))
+
+
+def clock_of(fitted: Any) -> Clock | None:
+    """The clock ``fitted`` was made on, None for a fit in steps as logged."""
+    return getattr(fitted, "clock", None)
+
+
+def clock_json(fitted: Any) -> dict[str, Any] | None:
+    """The clock of ``fitted`` for a command's --json: its unit and note (None: in steps)."""
+    clock = clock_of(fitted)
+    return None if clock is None else {"unit": clock.unit, "note": clock.note}
+
+
+def read_clock(fitted: FittedLaw, data: dict[str, Any]) -> FittedLaw:
+    """``fitted`` as read from a fit file's ``data``: with its ``"clock"`` field, or (a file
+    written before the field) with the clock note found among its warnings, taken out of them."""
+    if data.get("clock") is not None:
+        return with_clock(fitted, Clock.from_dict(data["clock"]))
+    old = [w for w in fitted.warnings if w.startswith(CLOCK_NOTE)]
+    if not old:
+        return fitted
+    rest = tuple(w for w in fitted.warnings if not w.startswith(CLOCK_NOTE))
+    return with_clock(replace(fitted, warnings=rest), Clock(fitted_unit(fitted), old[0]))
+
+
+def logged_target(
+    fitted: Any, family: str | None = None, model_size: float | None = None
+) -> tuple[float | None, str | None]:
+    """On a clock fit, the tokens per step a target takes when none is given: the one logged by
+    the fitted runs its defaults come from (:func:`lrcurve.default_runs.default_runs`: those of
+    the fitted size nearest ``model_size``), and which runs those are in words; None (and
+    None) when the fit is not a clock fit, does not keep them, or they differ."""
+    from lrcurve.default_runs import default_runs
+
+    clock = clock_of(fitted)
+    if clock is None:
+        return None, None
+    size = getattr(fitted, "at_size", None) if model_size is None else model_size
+    chosen = default_runs(fitted.runs, size, family)
+    return clock.logged_of(chosen.runs), chosen.said
