@@ -8,7 +8,6 @@ their sum of squares): ``AIC = n ln(RSS/n) + 2k``, ``BIC = n ln(RSS/n) + k ln n`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -22,8 +21,14 @@ from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import Law, LRHistory
 from lrcurve.memory import check_memory
 from lrcurve.metrics import Scores, score
-from lrcurve.prediction import Prediction
-from lrcurve.regime import decay_said, horizon_said, lr_regime, nearest_peak_said
+from lrcurve.prediction import Prediction, refuse_nonpositive_loss  # noqa: F401 - also here
+from lrcurve.regime import (
+    below_zero_said,
+    decay_said,
+    horizon_said,
+    lr_regime,
+    nearest_peak_said,
+)
 from lrcurve.report import fit_report
 from lrcurve.runs import MIN_LOSS, Run
 from lrcurve.schedules import Schedule
@@ -57,20 +62,6 @@ class Parameter:
             "lower": self.lower,
             "upper": self.upper,
         }
-
-
-def refuse_nonpositive_loss(
-    loss: NDArray[np.float64], peak: float, fitted_peak: float, where: Callable[[int], str]
-) -> None:
-    """Refuse a predicted loss at or below zero (``where(i)`` says where entry ``i`` is): a law
-    taken far from its fit, e.g. to a peak LR thousands of times the fitted one, gives one."""
-    low = np.flatnonzero(loss <= MIN_LOSS)
-    if low.size:
-        i = int(low[0])
-        raise ExtrapolationError(
-            f"the law predicts a loss of {loss[i]:.4g} {where(i)}: this schedule is far outside "
-            f"the fitted runs (peak LR {peak:g}; fitted at {fitted_peak:g})"
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +246,8 @@ class FittedLaw:
         sd = None
         if level is not None and with_stderr:
             sd = curve_sd(self, schedule, steps, loss, stderr, history.held, model_size=size)
-            regime = (*regime, *self._below_zero(loss, interval_factor(level) * sd, level))
+            half = interval_factor(level) * sd
+            regime = (*regime, *below_zero_said(loss, half, level, self.unpinned))
         return Prediction(
             schedule,
             steps,
@@ -272,24 +264,6 @@ class FittedLaw:
     def unpinned(self) -> list[str]:
         """The fitted parameters whose s.e. exceeds their value (the runs do not pin them)."""
         return [p.name for p in self.params if p.stderr is not None and p.stderr > abs(p.value)]
-
-    def _below_zero(
-        self, loss: NDArray[np.float64], half: NDArray[np.float64], level: float
-    ) -> list[tuple[str, str]]:
-        """Said when the interval reaches below 0, none for a loss: the parameters' noise of a
-        fit that does not pin them (runs that confound two of them)."""
-        below = np.flatnonzero(loss - half <= 0)
-        if not below.size:
-            return []
-        names = ", ".join(self.unpinned) or "some parameters"
-        return [
-            (
-                "the interval reaches below 0",
-                f"the {100 * level:.4g} % interval reaches below 0 from step {below[0] + 1}: "
-                f"the fit does not pin {names} (s.e. above the value), so the interval says "
-                "nothing there; fit runs that tell them apart",
-            )
-        ]
 
     def peak_warning(self, peak: float) -> str | None:
         """Said when a peak LR is none of those the runs were fitted at."""

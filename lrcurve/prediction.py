@@ -3,14 +3,16 @@ and the predictive interval of :mod:`lrcurve.uncertainty`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import ReadError
+from lrcurve.errors import ExtrapolationError, ReadError
 from lrcurve.metrics import Scores, score
+from lrcurve.runs import MIN_LOSS
 from lrcurve.schedules import Schedule
 from lrcurve.uncertainty import interval_factor
 
@@ -168,4 +170,18 @@ class Prediction:
                 "lower": column(self.lower),
                 "upper": column(self.upper),
             }
+        )
+
+
+def refuse_nonpositive_loss(
+    loss: NDArray[np.float64], peak: float, fitted_peak: float, where: Callable[[int], str]
+) -> None:
+    """Refuse a predicted loss at or below zero (``where(i)`` says where entry ``i`` is): a law
+    taken far from its fit, e.g. to a peak LR thousands of times the fitted one, gives one."""
+    low = np.flatnonzero(loss <= MIN_LOSS)
+    if low.size:
+        i = int(low[0])
+        raise ExtrapolationError(
+            f"the law predicts a loss of {loss[i]:.4g} {where(i)}: this schedule is far outside "
+            f"the fitted runs (peak LR {peak:g}; fitted at {fitted_peak:g})"
         )
