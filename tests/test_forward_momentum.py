@@ -16,12 +16,14 @@ from lrcurve.compare import build_laws
 from lrcurve.errors import ParameterError
 from lrcurve.laws import LAWS, law_from_dict, law_to_dict, make_law
 from lrcurve.laws.base import FitData, LRHistory
-from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw
+from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
 from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 
 THETA = np.array([2.9, 0.55, 0.5, 2000.0, -7.3])  # L0, A, alpha, C, log10_eps
-SIZE_THETA = np.append(THETA, [400.0, 0.34, 1.0, 1.0])  # B, beta, kappa, mu
+SIZE_THETA = np.append(THETA, [400.0, 0.34, 1.0, 1.0, 0.0])  # B, beta, kappa, mu, D
+LR_TERM_THETA = np.append(THETA, [400.0, 0.34, 0.8, 0.6, 30.0])  # and the LR term
 
 
 def naive_momentum(lr: np.ndarray, eps: float, b1: float = 0.9, b2: float = 0.999) -> np.ndarray:
@@ -176,6 +178,7 @@ def test_a_single_size_starts_from_the_size_free_fit():
     [
         (ForwardMomentumLaw(), THETA),
         (ForwardMomentumSizeLaw(warmup="full", lr_exponent=0.8), SIZE_THETA),
+        (ForwardMomentumSizeLaw(warmup="full", lr_exponent=0.8), LR_TERM_THETA),
     ],
 )
 def test_analytic_jacobian_matches_finite_differences(law, theta):
@@ -184,7 +187,7 @@ def test_analytic_jacobian_matches_finite_differences(law, theta):
     prepared = law.prepare(history, np.arange(100, 24001, 37))
     analytic = law.jacobian(theta, prepared)
     for j in range(theta.size):
-        h = 1e-6 * max(abs(theta[j]), 1e-3)
+        h = 1e-6 * (abs(theta[j]) or 1.0)  # D = 0: a step of 1e-9 is lost in the rounding
         up, down = theta.copy(), theta.copy()
         up[j] += h
         down[j] -= h
@@ -207,6 +210,7 @@ def test_every_step_is_bit_identical_to_the_evaluation(kind, options, warmup):
     for law, theta, size in (
         (ForwardMomentumLaw(warmup=warmup), THETA, None),
         (ForwardMomentumSizeLaw(warmup=warmup, lr_exponent=0.7), SIZE_THETA, 3e8),
+        (ForwardMomentumSizeLaw(warmup=warmup, lr_exponent=0.7), LR_TERM_THETA, 3e8),
     ):
         history = LRHistory.of(schedule, n)
         history = LRHistory(history.lr, history.warmup_steps, size)

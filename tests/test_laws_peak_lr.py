@@ -13,7 +13,8 @@ from lrcurve.fitfile import load_fit, save_fit
 from lrcurve.fitting import fit
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import LRHistory
-from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw
+from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
@@ -113,8 +114,9 @@ def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path)
 
 # L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu
 MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6])
-# L0, A, alpha, C, log10_eps, B, beta, kappa, mu
-FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5])
+# L0, A, alpha, C, log10_eps, B, beta, kappa, mu, D
+FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5, 50.0])
+FM_PAPER = np.r_[FM_TRUTH[:-3], 1.0, 1.0, 0.0]  # kappa = mu = 1, no LR term: the paper's law
 
 
 def _numeric_jacobian(law, theta, prepared):
@@ -204,7 +206,7 @@ def test_forward_momentum_size_recovers_kappa_and_mu_from_two_peak_lrs():
 
 def test_forward_momentum_size_of_one_peak_lr_is_the_papers_law():
     one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    truth = np.r_[FM_TRUTH[:-2], 1.0, 1.0]
+    truth = np.r_[FM_TRUTH[:-3], 1.0, 1.0, FM_TRUTH[-1]]
     fitted = fit(
         size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak),
         ForwardMomentumSizeLaw(),
@@ -212,12 +214,13 @@ def test_forward_momentum_size_of_one_peak_lr_is_the_papers_law():
     )
     assert {"kappa", "mu"} <= set(fitted.held) and not fitted.warnings
     assert fitted.values == pytest.approx(truth, rel=1e-3)
-    # at kappa = mu = 1 the run's A and C are the law's own: the same bits as without the terms
+    # at kappa = mu = 1 and D = 0 the run's A and C are the law's own: the same bits as
+    # without the terms
     history = LRHistory.of(make_schedule("wsd", steps=3000, peak=6e-4, warmup=100), 3000, 2e8)
     law, steps = ForwardMomentumSizeLaw(), np.arange(1, 3001)
     assert np.array_equal(
-        law.predict(truth, history, steps),
-        ForwardMomentumLaw.evaluate(law, truth, law.prepare(history, steps)),
+        law.predict(FM_PAPER, history, steps),
+        ForwardMomentumLaw.evaluate(law, FM_PAPER, law.prepare(history, steps)),
     )
 
 
@@ -227,26 +230,29 @@ def test_forward_momentum_size_every_step_is_its_evaluation_with_the_peak_lr_ter
     assert np.array_equal(law.every_step(FM_TRUTH, history), law.predict(FM_TRUTH, history, every))
 
 
-def test_a_forward_momentum_size_fit_file_from_before_the_terms_loads_them_held_at_1(tmp_path):
+def test_a_forward_momentum_size_fit_file_from_before_the_terms_loads_them_held(tmp_path):
+    """Held at the law as it was: kappa = mu = 1 and no LR term."""
     one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    truth = np.r_[FM_TRUTH[:-2], 1.0, 1.0]
+    truth = FM_PAPER
     runs = size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak)
     fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
     path = tmp_path / "old.fit.json"
     save_fit(fitted, path)
     data = json.loads(path.read_text())
-    for name in ("kappa", "mu"):  # as the law wrote it before it had them
+    for name in ("kappa", "mu", "D"):  # as the law wrote it before it had them
         del data["params"][name]
-    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu")]
+    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu", "D")]
     if data["covariance"] is not None:
-        data["covariance"] = [row[:-2] for row in data["covariance"][:-2]]
+        data["covariance"] = [row[:-3] for row in data["covariance"][:-3]]
     path.write_text(json.dumps(data))
     loaded = load_fit(path)
-    assert loaded.values == pytest.approx(fitted.values) and {"kappa", "mu"} <= set(loaded.held)
+    old = np.r_[fitted.values[:-3], 1.0, 1.0, 0.0]
+    assert loaded.values == pytest.approx(old) and {"kappa", "mu", "D"} <= set(loaded.held)
     schedule = make_schedule("wsd", steps=6000, peak=6e-4, warmup=200, decay=0.3)
     steps = np.arange(1, 6001)
     assert np.array_equal(
-        loaded.curve(schedule, steps, model_size=2e8), fitted.curve(schedule, steps, model_size=2e8)
+        loaded.curve(schedule, steps, model_size=2e8),
+        ForwardMomentumSizeLaw().every_step(old, LRHistory.of(schedule, 6000, 2e8)),
     )
 
 

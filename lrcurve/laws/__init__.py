@@ -6,7 +6,8 @@ from typing import Any
 
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import Law
-from lrcurve.laws.forward_momentum import ForwardMomentumLaw, ForwardMomentumSizeLaw
+from lrcurve.laws.forward_momentum import ForwardMomentumLaw
+from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw

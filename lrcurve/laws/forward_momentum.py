@@ -58,7 +58,6 @@ the others (variable projection); the fit uses the analytic Jacobian.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -70,19 +69,14 @@ from scipy.signal import lfilter
 from lrcurve.areas import forward_area, lr_drops
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import (
-    FitData,
     Law,
     LRHistory,
     Param,
     forward_lr,
-    linear_fits,
-    power_law_design,
-    power_law_starts,
-    residual_sums,
     running_sum,
     step_chunks,
 )
-from lrcurve.laws.peak_lr import KAPPA_START, at_peak, log_peak, peak_holds
+from lrcurve.laws.peak_lr import log_peak
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 LOG10_EPS_RANGE = (-12.0, -4.0)
@@ -99,6 +93,7 @@ class _Prepared:
     every_step: bool  # the requested steps are 1..last
     log_n: float  # log of the model size (size-aware law), else 0
     log_q: float = 0.0  # ln(peak LR / P_REF) of the run (lrcurve.laws.peak_lr)
+    lr: NDArray[np.float64] | None = None  # the LR at the requested steps (the size law's D)
 
 
 def adam_moments(
@@ -267,123 +262,3 @@ class ForwardMomentumLaw(Law):
         """``M_eps`` at the requested steps for the given ``log10_eps``."""
         eps = 10.0 ** nonlinear["log10_eps"]
         return self._at_steps(normalised(prepared.m_hat, prepared.root_v, eps), prepared)
-
-
-SIZE_PARAMS = (
-    Param("B", 0.0, np.inf, linear=True),
-    Param("beta", 1e-3, 2.0, grid=(0.1, 0.2, 0.3, 0.5, 0.8)),
-)
-PEAK_PARAMS = (  # as the momentum-size law's (lrcurve.laws.peak_lr)
-    Param("kappa", -1.0, 3.0, grid=(1.0,), added_at=1.0),  # and KAPPA_START
-    Param("mu", -2.0, 4.0, grid=(0.0, 1.0), added_at=1.0),
-)
-
-
-@dataclass(frozen=True)
-class ForwardMomentumSizeLaw(ForwardMomentumLaw):
-    """The Forward–Momentum law with the paper's model-size term ``B * N^-beta``, and the
-    size-aware laws' peak-LR exponents: with ``q`` a run's peak LR over ``P_REF``,
-    ``A -> A q^(-(kappa-1) alpha)`` (``S ~ peak^kappa``) and ``C -> C q^(mu-1)`` (the
-    annealing term ``~ peak^mu``; :mod:`lrcurve.laws.peak_lr`), held at 1 (the paper's law, to
-    the bit) unless the runs have two or more peak LRs."""
-
-    name: ClassVar[str] = "forward-momentum-size"
-    formula: ClassVar[str] = (
-        "L(s, N) = L0 + A*S(s)^-alpha + B*N^-beta - C*M_eps(s), M_eps = sum m^/(1+sqrt(v^)/eps)"
-    )
-    params: ClassVar[tuple[Param, ...]] = ForwardMomentumLaw.params + SIZE_PARAMS + PEAK_PARAMS
-    size_aware: ClassVar[bool] = True
-
-    def _size_term(self, theta: NDArray[np.float64], log_n: float) -> float:
-        B, beta = theta[5:7]
-        return float(B * np.exp(-beta * log_n))
-
-    def _size_columns(
-        self, theta: NDArray[np.float64], log_n: float, like: NDArray[np.float64]
-    ) -> list[NDArray[np.float64]]:
-        B, beta = theta[5:7]
-        power = np.exp(-beta * log_n)
-        return [np.full_like(like, power), np.full_like(like, -B * log_n * power)]
-
-    @staticmethod
-    def at_peak(theta: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
-        """``theta`` with ``A`` and ``C`` as a run of peak ``P_REF * e^log_q`` sees them."""
-        kappa, mu = theta[7:9]
-        if kappa == 1.0 and mu == 1.0:
-            return theta
-        out = theta.copy()
-        out[1], out[3] = at_peak(theta[1], theta[2], theta[3], log_q, kappa, mu)
-        return out
-
-    def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
-        return super().evaluate(self.at_peak(theta, prepared.log_q), prepared)
-
-    def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
-        return super().every_step(self.at_peak(theta, log_peak(history)), history)
-
-    def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
-        """The law's Jacobian at the run's ``A, C``, by the chain rule through
-        ``A q^(-(kappa-1) alpha)`` and ``C q^(mu-1)``."""
-        log_q, seen = prepared.log_q, self.at_peak(theta, prepared.log_q)
-        inner = super().jacobian(seen, prepared)
-        alpha, kappa, mu = theta[[2, 7, 8]]
-        d_a, d_c = inner[:, 1].copy(), inner[:, 3].copy()  # d/dA and d/dC as the run sees them
-        inner[:, 1] = d_a * np.exp(-(kappa - 1.0) * alpha * log_q)
-        inner[:, 2] += d_a * seen[1] * (-(kappa - 1.0) * log_q)
-        inner[:, 3] = d_c * np.exp((mu - 1.0) * log_q)
-        columns = [d_a * seen[1] * (-alpha * log_q), d_c * seen[3] * log_q]
-        return np.column_stack([inner, *columns])
-
-    def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
-        return peak_holds(histories)
-
-    def initial_guesses(self, data: Sequence[FitData]) -> list[NDArray[np.float64]]:
-        """The variable-projection starts (:meth:`_size_starts`) at ``kappa = 1`` and, when the
-        runs can pin ``kappa``, each again at :data:`KAPPA_START` (``A`` kept at ``P_REF``)."""
-        held = self.held_values([d.history for d in data])
-        starts = self._size_starts(data, "mu" in held)
-        if "kappa" in held:
-            return starts
-        return starts + [np.r_[s[:7], KAPPA_START, s[8]] for s in starts]
-
-    def _size_starts(self, data: Sequence[FitData], mu_held: bool) -> list[NDArray[np.float64]]:
-        """Variable projection over ``(alpha, log10_eps, beta, mu)``: ``L0, A, C, B`` solved by
-        weighted least squares at each grid point (:func:`power_law_starts` with the size
-        column added), the best :attr:`keep_starts` kept. With one model size the size term
-        is a constant: the size-free starts, ``B = 0``."""
-        if len({d.history.model_size for d in data}) < 2:
-            for d in data:
-                self.log_model_size(d.history)  # refuse a run without its size
-            base = ForwardMomentumLaw(**self.options())
-            starts = power_law_starts(base, data, self.keep_starts)
-            return [np.r_[s, 0.0, SIZE_PARAMS[1].grid[2], 1.0, 1.0] for s in starts]
-        prepared = [self.prepare(d.history, d.steps) for d in data]
-        weights = np.concatenate([1.0 / d.loss for d in data])
-        target = np.concatenate([d.loss for d in data]) * weights
-        log_s1 = np.concatenate([p.log_s1 for p in prepared])
-        log_n = np.concatenate([np.full(p.log_s1.size, p.log_n) for p in prepared])
-        alphas = np.asarray(self.params[2].grid)
-        power_terms = np.exp(-np.outer(log_s1, alphas)) * weights[:, None]
-        lo = np.array([max(p.lower, p.start_min) for p in self.params])
-        _, hi = self.bounds()
-        candidates: list[tuple[float, NDArray[np.float64]]] = []
-        mus = (1.0,) if mu_held else PEAK_PARAMS[1].grid
-        grid = itertools.product(self.params[4].grid, SIZE_PARAMS[1].grid, mus)
-        for log10_eps, beta, mu in grid:
-            momentum = np.concatenate(
-                [
-                    self.annealing_term(p, log10_eps=log10_eps) * np.exp((mu - 1.0) * p.log_q)
-                    for p in prepared
-                ]
-            )
-            design = power_law_design(weights, power_terms, -momentum)
-            size = np.broadcast_to((np.exp(-beta * log_n) * weights)[:, None], power_terms.shape)
-            design = np.concatenate([design, size[:, :, None]], axis=-1)  # (L0, A, C, B)
-            coef = linear_fits(design, target)
-            fixed = np.broadcast_to([log10_eps, beta, 1.0, mu], (alphas.size, 4))
-            thetas = np.column_stack([coef[:, :2], alphas, coef[:, 2], fixed[:, 0], coef[:, 3]])
-            thetas = np.clip(np.column_stack([thetas, fixed[:, 1:]]), lo, hi)
-            rss = residual_sums(design, thetas[:, [0, 1, 3, 5]], target)
-            candidates.extend(zip(rss.tolist(), thetas))
-        candidates.sort(key=lambda c: c[0])
-        return [theta for _, theta in candidates[: self.keep_starts]]
