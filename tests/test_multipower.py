@@ -407,7 +407,7 @@ def test_blocks_merged_on_demand_give_the_stored_trees_numbers_to_the_bit(name, 
     import lrcurve.laws.change_tree as change_tree
     from lrcurve.laws.loss_drop import loss_drop_every_step
 
-    n = 60_001
+    n = 20_001  # 2,500 blocks of the 8 leaves the implicit levels merge: every path walked
     history = LRHistory.of(family(name, n), n)
     params = np.array([[0.5, 2.0, 0.6, 0.3], [1.0, 0.5, 1.0, 0.0], [0.8, 8.0, 0.3, 1.2]])
     sparse = np.unique(np.r_[np.arange(1, n + 1, 7), n])
