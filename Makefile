@@ -26,9 +26,10 @@ demo: $(STAMP)
 	@echo "demo outputs in $(DEMO)/"
 
 # Two workers (pytest-xdist): CI has 2 cores, and the suite stays under 3 minutes on them.
-# --dist loadscope keeps a module's tests on one worker, so its fitted fixtures are made once.
+# --dist loadscope keeps a module's tests on one worker, so its fitted fixtures are made once;
+# --no-loadscope-reorder dispatches them in the order tests/conftest.py gives: slowest first.
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadscope
+	$(PY) -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
 
 # The property and malformed-input tests with 20x the examples (tens of minutes on 2 cores);
 # run before a release.

@@ -206,3 +206,26 @@ def cli(tmp_path: Path) -> Callable[..., CliResult]:
         return run_lrcurve(*args, cwd=cwd, env=env, input=input)
 
     return run
+
+
+# The scopes that take longest, dispatched first (`make test` runs xdist's loadscope with
+# --no-loadscope-reorder, which keeps this order): a scope of a few slow tests (a docs page's
+# fits) dispatched last keeps one worker busy while the other idles.
+SLOWEST_FIRST = (
+    "tests/test_docs.py",
+    "tests/test_multipower.py",
+    "tests/test_fitting.py",
+    "tests/test_fuzz.py",
+    "tests/test_cli_stops.py",
+    "tests/test_compare.py",
+    "tests/test_laws_peak_lr.py",
+    "tests/test_process.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return SLOWEST_FIRST.index(path) if path in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module's own order is kept
