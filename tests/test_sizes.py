@@ -556,3 +556,16 @@ def test_check_refuses_a_size_free_fit_of_several_sizes(size_fit_dir, cli):
         r = cli("check", "blend.json", files[1], *extra, cwd=d)
         assert r.returncode == 2, r.stdout
         assert "fitted on 25M, 100M as one model, so it predicts none of them" in r.stderr
+
+
+def test_forward_momentum_size_holds_beta_at_the_prior_with_two_sizes():
+    """It left beta arbitrary ("not identifiable ... no run decays") with no s.e. anywhere."""
+    from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
+
+    law = ForwardMomentumSizeLaw()
+    truth = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 1.0, 1.0, 0.0])
+    two = fit(_runs(law, truth, SIZES[:2]), law, backtest=False)
+    assert two["beta"].value == BETA_PRIOR and "beta" in two.held
+    assert any("beta held at 0.34" in w for w in two.warnings)
+    assert not any("not identifiable" in w for w in two.warnings)
+    assert two["B"].stderr is not None and two["B"].stderr < 0.1 * two["B"].value

@@ -32,8 +32,9 @@ from lrcurve.laws.base import (
     residual_sums,
 )
 from lrcurve.laws.forward_momentum import ForwardMomentumLaw, _Prepared
+from lrcurve.laws.momentum_size import BETA_PRIOR
 from lrcurve.laws.peak_lr import KAPPA_START, at_peak, log_peak, peak_holds
-from lrcurve.sizes import decays
+from lrcurve.sizes import decays, distinct
 
 SIZE_PARAMS = (
     Param("B", 0.0, np.inf, linear=True),
@@ -121,6 +122,8 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         held = peak_holds(histories)
+        if len(distinct(h.model_size for h in histories)) < 3:  # as momentum-size's size_holds
+            held["beta"] = (BETA_PRIOR, "two model sizes cannot pin the offset's size term")
         if not any(decays(h.held) for h in histories):
             held["D"] = (0.0, "")  # a constant LR per run: the LR term is an offset per run
         return held
