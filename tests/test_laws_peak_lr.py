@@ -88,21 +88,26 @@ def test_the_fit_at_one_size_keeps_the_peak_lr_terms(two_peaks):
     assert "peak_exponents" not in law_to_dict(MomentumLaw())  # the published law's file as before
 
 
-def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path):
-    """An old file has no kappa, mu (held at 1) nor D (held at 0: the law it was fitted as)."""
-    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    fitted = fit(_runs(PUBLISHED_PEAK, one_peak), MomentumSizeLaw(), backtest=False)
+def _as_written_before(fitted, tmp_path):
+    """``fitted`` saved as the law wrote it before it had kappa, mu and D, and loaded; and the
+    values it was fitted as (kappa = mu = 1, no LR term)."""
     path = tmp_path / "old.fit.json"
     save_fit(fitted, path)
     data = json.loads(path.read_text())
-    for name in ("kappa", "mu", "D"):  # as the law wrote it before it had them
+    for name in ("kappa", "mu", "D"):
         del data["params"][name]
     data["held"] = [h for h in data["held"] if h not in ("kappa", "mu", "D")]
     if data["covariance"] is not None:
         data["covariance"] = [row[:-3] for row in data["covariance"][:-3]]
     path.write_text(json.dumps(data))
-    loaded = load_fit(path)
-    old = np.r_[fitted.values[:-3], 1.0, 1.0, 0.0]
+    return load_fit(path), np.r_[fitted.values[:-3], 1.0, 1.0, 0.0]
+
+
+def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path):
+    """An old file has no kappa, mu (held at 1) nor D (held at 0: the law it was fitted as)."""
+    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
+    fitted = fit(_runs(PUBLISHED_PEAK, one_peak), MomentumSizeLaw(), backtest=False)
+    loaded, old = _as_written_before(fitted, tmp_path)
     assert loaded.values == pytest.approx(old) and {"kappa", "mu", "D"} <= set(loaded.held)
     schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.3)
     steps = np.arange(1, 6001)
@@ -236,17 +241,7 @@ def test_a_forward_momentum_size_fit_file_from_before_the_terms_loads_them_held(
     truth = FM_PAPER
     runs = size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak)
     fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
-    path = tmp_path / "old.fit.json"
-    save_fit(fitted, path)
-    data = json.loads(path.read_text())
-    for name in ("kappa", "mu", "D"):  # as the law wrote it before it had them
-        del data["params"][name]
-    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu", "D")]
-    if data["covariance"] is not None:
-        data["covariance"] = [row[:-3] for row in data["covariance"][:-3]]
-    path.write_text(json.dumps(data))
-    loaded = load_fit(path)
-    old = np.r_[fitted.values[:-3], 1.0, 1.0, 0.0]
+    loaded, old = _as_written_before(fitted, tmp_path)
     assert loaded.values == pytest.approx(old) and {"kappa", "mu", "D"} <= set(loaded.held)
     schedule = make_schedule("wsd", steps=6000, peak=6e-4, warmup=200, decay=0.3)
     steps = np.arange(1, 6001)
