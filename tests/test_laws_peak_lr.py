@@ -29,6 +29,9 @@ SIZES = (25e6, 100e6, 400e6)
 # L0, A, alpha, B, beta, C, gamma, lam, kappa, mu, D
 TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 0.2, 0.5, 100.0])
 PUBLISHED_PEAK = np.r_[TRUTH[:-3], 1.0, 1.0, TRUTH[-1]]  # kappa = mu = 1
+# forward-momentum-size: L0, A, alpha, C, log10_eps, B, beta, kappa, mu, D
+FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5, 50.0])
+FM_PAPER = np.r_[FM_TRUTH[:-3], 1.0, 1.0, 0.0]  # kappa = mu = 1, no LR term: the paper's law
 
 
 def _runs(truth, kinds=(("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4))):
@@ -103,25 +106,26 @@ def _as_written_before(fitted, tmp_path):
     return load_fit(path), np.r_[fitted.values[:-3], 1.0, 1.0, 0.0]
 
 
-def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path):
+@pytest.mark.parametrize(
+    "law, truth, peak",
+    [(MomentumSizeLaw(), PUBLISHED_PEAK, 3e-4), (ForwardMomentumSizeLaw(), FM_PAPER, 6e-4)],
+)
+def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path, law, truth, peak):
     """An old file has no kappa, mu (held at 1) nor D (held at 0: the law it was fitted as)."""
     one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    fitted = fit(_runs(PUBLISHED_PEAK, one_peak), MomentumSizeLaw(), backtest=False)
+    fitted = fit(size_runs(law, truth, SIZES, one_peak), law, backtest=False)
     loaded, old = _as_written_before(fitted, tmp_path)
     assert loaded.values == pytest.approx(old) and {"kappa", "mu", "D"} <= set(loaded.held)
-    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.3)
+    schedule = make_schedule("wsd", steps=6000, peak=peak, warmup=200, decay=0.3)
     steps = np.arange(1, 6001)
     assert np.array_equal(
         loaded.curve(schedule, steps, model_size=2e8),
-        MomentumSizeLaw().every_step(old, LRHistory.of(schedule, 6000, 2e8)),
+        law.every_step(old, LRHistory.of(schedule, 6000, 2e8)),
     )
 
 
 # L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu
 MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6])
-# L0, A, alpha, C, log10_eps, B, beta, kappa, mu, D
-FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5, 50.0])
-FM_PAPER = np.r_[FM_TRUTH[:-3], 1.0, 1.0, 0.0]  # kappa = mu = 1, no LR term: the paper's law
 
 
 def _numeric_jacobian(law, theta, prepared):
@@ -233,22 +237,6 @@ def test_forward_momentum_size_every_step_is_its_evaluation_with_the_peak_lr_ter
     history, law = _wsd_history(2e-3)[0], ForwardMomentumSizeLaw()
     every = np.arange(1, 3001)
     assert np.array_equal(law.every_step(FM_TRUTH, history), law.predict(FM_TRUTH, history, every))
-
-
-def test_a_forward_momentum_size_fit_file_from_before_the_terms_loads_them_held(tmp_path):
-    """Held at the law as it was: kappa = mu = 1 and no LR term."""
-    one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    truth = FM_PAPER
-    runs = size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak)
-    fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
-    loaded, old = _as_written_before(fitted, tmp_path)
-    assert loaded.values == pytest.approx(old) and {"kappa", "mu", "D"} <= set(loaded.held)
-    schedule = make_schedule("wsd", steps=6000, peak=6e-4, warmup=200, decay=0.3)
-    steps = np.arange(1, 6001)
-    assert np.array_equal(
-        loaded.curve(schedule, steps, model_size=2e8),
-        ForwardMomentumSizeLaw().every_step(old, LRHistory.of(schedule, 6000, 2e8)),
-    )
 
 
 def test_the_lr_term_is_held_at_0_without_a_decay_and_kept_at_one_size(two_peaks):
