@@ -17,7 +17,7 @@ import numpy as np
 
 from lrcurve import __version__
 from lrcurve.backtest import backtest_scale
-from lrcurve.clock_fit import read_clock
+from lrcurve.clock import read_clock
 from lrcurve.errors import InputError, ReadError
 from lrcurve.fitting import FittedLaw, fit_window
 from lrcurve.io.files import read_json
@@ -174,7 +174,7 @@ def load_fit(path: Path | None) -> FittedLaw:
             f"format {FORMAT} (fit the runs again)"
         )
     try:
-        fitted = read_clock(FittedLaw.from_dict(with_added_params(data)), data)
+        fitted = read_clock(FittedLaw.from_dict(with_added_params(data)))
         _check_fit(fitted)
     except KeyError as err:
         raise ReadError(f"{path}: damaged fit file: no {err}") from None

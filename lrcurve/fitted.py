@@ -21,6 +21,7 @@ from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import Law, LRHistory
 from lrcurve.memory import check_memory
 from lrcurve.metrics import Scores, score
+from lrcurve.parameter import Parameter
 from lrcurve.prediction import Prediction, refuse_nonpositive_loss  # noqa: F401 - also here
 from lrcurve.regime import (
     below_zero_said,
@@ -38,30 +39,7 @@ from lrcurve.uncertainty import curve_sd, interval_factor, z_value
 if TYPE_CHECKING:
     import pandas as pd
 
-
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    value: float
-    stderr: float | None
-    lower: float
-    upper: float
-
-    @property
-    def at_bound(self) -> bool:
-        span = max(abs(self.value), 1e-12)
-        return bool(
-            abs(self.value - self.lower) <= 1e-6 * span
-            or abs(self.value - self.upper) <= 1e-6 * span
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "stderr": self.stderr,
-            "lower": self.lower,
-            "upper": self.upper,
-        }
+    from lrcurve.clock import Clock
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +56,8 @@ class FittedLaw:
     (:func:`lrcurve.size_fit.fitted_at_size`), whose interval keeps the size term;
     ``sized_from``: the size-aware fit it views, whose predictions at ``at_size`` it gives (its
     own covariance leaves out the peak-LR exponents and the LR term that the view holds fixed).
+    ``clock``: the clock of tokens the runs were counted on (``fit --clock tokens``; None: in
+    steps as logged).
     """
 
     law: Law
@@ -94,6 +74,7 @@ class FittedLaw:
     backtest_scale: float | None = None
     at_size: float | None = None
     sized_from: FittedLaw | None = field(default=None, repr=False, compare=False)
+    clock: Clock | None = None
 
     @property
     def values(self) -> NDArray[np.float64]:
@@ -373,10 +354,13 @@ class FittedLaw:
             "horizon": self.horizon,
             "model_sizes": list(self.sizes),
             "runs": [{**run.to_dict(), "scores": scores[run.name].to_dict()} for run in self.runs],
+            **({} if self.clock is None else {"clock": self.clock.to_dict()}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FittedLaw:
+        from lrcurve.clock import Clock
+
         cov = data.get("covariance")
         params = tuple(Parameter(name, **p) for name, p in data["params"].items())
         held = tuple(str(name) for name in data.get("held", ()))
@@ -397,4 +381,5 @@ class FittedLaw:
             backtest_scale=None
             if data.get("backtest_scale") is None
             else float(data["backtest_scale"]),
+            clock=None if data.get("clock") is None else Clock.from_dict(data["clock"]),
         )

@@ -149,7 +149,7 @@ def fitted_unit(fitted: Any) -> float:
 
 def is_clock_fit(fitted: Any) -> bool:
     """``fitted`` was made on a common clock of tokens (:func:`token_clock`, ``fit --clock
-    tokens``): it carries the clock (:class:`lrcurve.clock_fit.ClockFit`)."""
+    tokens``): it carries the clock (:attr:`lrcurve.fitted.FittedLaw.clock`)."""
     return getattr(fitted, "clock", None) is not None
 
 

@@ -671,3 +671,16 @@ def test_a_prediction_plot_at_another_batch_draws_the_fitted_runs_in_its_steps(c
     fig = plot_prediction(fitted, [fitted.predict(pred.schedule, 4000)])
     assert fig.axes[1].get_xlabel() == "step (100,000 tokens)"  # the clock's, as plot_fit's
     plt.close(fig)
+
+
+def test_the_clock_is_a_field_of_the_fit_kept_through_its_dict_and_a_replace(clock_fits):
+    from lrcurve.fitted import FittedLaw
+
+    fitted = load_fit(clock_fits / "clock.json")
+    assert type(fitted) is FittedLaw and fitted.clock is not None
+    assert fitted.clock.unit == 1e5 and set(fitted.clock.logged.values()) == {1e5, 2e5}
+    again = FittedLaw.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert again.clock == fitted.clock
+    assert replace(fitted, backtest_scale=0.01).clock == fitted.clock
+    assert load_fit(clock_fits / "plain.json").clock is None
+    assert "clock" not in load_fit(clock_fits / "plain.json").to_dict()

@@ -156,7 +156,7 @@ def fit_command(
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)
     if clock_note is not None:  # kept in the fit file, so predict and optimize say it again
-        from lrcurve.clock_fit import made_on_clock
+        from lrcurve.clock import made_on_clock
 
         note(clock_note)
         fitted = made_on_clock(fitted, logged, clock_note)

@@ -239,11 +239,11 @@ def target_tokens_per_step(
     default_horizon: bool = False,
 ) -> float | None:
     """The target's tokens per step: ``given``; on a clock fit without one, the fitted runs'
-    nearest ``size`` (:func:`lrcurve.clock_fit.logged_target`), said in a note; else None, the
+    nearest ``size`` (:func:`lrcurve.clock.logged_target`), said in a note; else None, the
     note saying the steps are the clock's. A ``default_horizon`` (the fitted runs', no --steps)
     counted in a given target's steps is refused beyond what lrcurve handles."""
     from lrcurve.cli.schedule_flags import check_steps
-    from lrcurve.clock_fit import clock_of, logged_target
+    from lrcurve.clock import clock_of, logged_target
     from lrcurve.tokens import target_defaults
 
     if given is not None and default_horizon:
@@ -265,7 +265,7 @@ def target_tokens_per_step(
 
 def say_fit(fitted: Any, warnings: bool = True) -> None:
     """What the fit says of itself: a clock fit's clock (a note), then its ``warnings``."""
-    from lrcurve.clock_fit import clock_of
+    from lrcurve.clock import clock_of
 
     clock = clock_of(fitted)
     if clock is not None:

@@ -211,7 +211,7 @@ def _print_measured(scored: list[Any]) -> None:
 def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> dict:
     from dataclasses import asdict
 
-    from lrcurve.clock_fit import clock_json
+    from lrcurve.clock import clock_json
     from lrcurve.opinions import measured_bests
 
     plot, result, setting = args["plot"], done.search, done.setting

@@ -363,7 +363,7 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
             overlay_measured(figure, runs)
         save_plot(figure, plot, args["force"])
     if args["json_out"]:
-        from lrcurve.clock_fit import clock_json
+        from lrcurve.clock import clock_json
 
         data = prediction_json(fitted, first.schedule, first, args["every"])
         warnings = list(fitted.warnings) + [w for p in predictions for w in p.warnings]

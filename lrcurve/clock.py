@@ -1,5 +1,6 @@
-"""A fit made on a common clock of tokens (``fit --clock tokens``): its clock, kept in the fit
-file as a field of its own (``"clock"``), not among the fit's warnings.
+"""The clock of tokens a fit was made on (``fit --clock tokens``): a field of the fitted law
+(:attr:`lrcurve.fitted.FittedLaw.clock`), kept in the fit file as a field of its own
+(``"clock"``), not among the fit's warnings.
 
 The clock keeps its unit (tokens per clock step), the note the fit printed, and each fitted
 run's logged tokens per step, so a prediction at a fitted size can map the clock's steps back
@@ -11,11 +12,13 @@ runs' logged tokens per step).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from lrcurve.fitted import FittedLaw
 from lrcurve.tokens import CLOCK_NOTE, SAME_TOKENS_RTOL, fitted_unit
+
+if TYPE_CHECKING:
+    from lrcurve.fitted import FittedLaw
 
 
 @dataclass(frozen=True)
@@ -45,28 +48,11 @@ class Clock:
         return float(low) if high <= low * (1 + SAME_TOKENS_RTOL) else None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ClockFit(FittedLaw):
-    """A :class:`FittedLaw` made on a clock of tokens, and that clock."""
-
-    clock: Clock | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        return data if self.clock is None else {**data, "clock": self.clock.to_dict()}
-
-
-def with_clock(fitted: FittedLaw, clock: Clock) -> ClockFit:
-    """``fitted`` carrying ``clock``."""
-    kept = {f.name: getattr(fitted, f.name) for f in fields(FittedLaw)}
-    return ClockFit(**kept, clock=clock)
-
-
-def made_on_clock(fitted: FittedLaw, logged: Sequence[Any], note: str) -> ClockFit:
+def made_on_clock(fitted: FittedLaw, logged: Sequence[Any], note: str) -> FittedLaw:
     """``fitted``, made on a clock of tokens from the runs ``logged`` (as read, before
     :func:`lrcurve.tokens.token_clock`), carrying that clock and ``note``."""
     own = {r.name: float(r.tokens_per_step) for r in logged if r.tokens_per_step is not None}
-    return with_clock(fitted, Clock(fitted_unit(fitted), note, own))
+    return replace(fitted, clock=Clock(fitted_unit(fitted), note, own))
 
 
 def clock_of(fitted: Any) -> Clock | None:
@@ -80,16 +66,16 @@ def clock_json(fitted: Any) -> dict[str, Any] | None:
     return None if clock is None else {"unit": clock.unit, "note": clock.note}
 
 
-def read_clock(fitted: FittedLaw, data: dict[str, Any]) -> FittedLaw:
-    """``fitted`` as read from a fit file's ``data``: with its ``"clock"`` field, or (a file
-    written before the field) with the clock note found among its warnings, taken out of them."""
-    if data.get("clock") is not None:
-        return with_clock(fitted, Clock.from_dict(data["clock"]))
+def read_clock(fitted: FittedLaw) -> FittedLaw:
+    """``fitted`` as read from a fit file written before the ``"clock"`` field: with the clock
+    note found among its warnings, taken out of them, as its clock."""
+    if fitted.clock is not None:
+        return fitted
     old = [w for w in fitted.warnings if w.startswith(CLOCK_NOTE)]
     if not old:
         return fitted
     rest = tuple(w for w in fitted.warnings if not w.startswith(CLOCK_NOTE))
-    return with_clock(replace(fitted, warnings=rest), Clock(fitted_unit(fitted), old[0]))
+    return replace(fitted, warnings=rest, clock=Clock(fitted_unit(fitted), old[0]))
 
 
 def logged_target(
