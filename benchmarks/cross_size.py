@@ -32,7 +32,7 @@ target of another batch on the fitted runs' clock: its ``-tokens`` outcome). Bac
 run, too slow for 40 runs on a shared machine).
 
     python benchmarks/cross_size.py [--data DIR] [--laws momentum-size,multipower-size,...]
-                                    [--markdown docs/model-size.md]
+                                    [--markdown docs/model-size.md] [--fits FILE]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from lrcurve.laws import make_law
 from lrcurve.metrics import score
 from lrcurve.runs import Run
 from lrcurve.sizes import format_size
-from lrcurve.tokens import batch_groups, on_clock
+from lrcurve.tokens import BATCH_LR_EXPONENT, batch_groups, on_clock
 from lrcurve.uncertainty import (
     DEFAULT,
     SIZE_FACTOR,
@@ -70,6 +70,9 @@ SCALING = {"sl", "sl53", "sl93", "sl166", "ann0.2"}
 C_GRID = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05)
 LEVEL = 0.9
 CURVE_FROM = 0.1  # whole-curve coverage counts the points after this fraction of a run
+# the LR exponent of the token clock (lrcurve.tokens.BATCH_LR_EXPONENT, Adam's 0.5) against the
+# LR kept (0) and SGD's linear rule (1), on the only targets of another batch: shown, not chosen
+BATCH_EXPONENTS = (0.0, 0.5, 1.0)
 
 
 @dataclass
@@ -152,10 +155,47 @@ def scaling_scenarios(folder: Path) -> list[Scenario]:
         fitted = [r for r in runs if r.model_size <= last_fitted * 1.01]
         targets = [r for r in runs if r not in fitted]
         out.append(Scenario(name, "lr-scheduling", fitted, targets))
-        ((unit, _),) = batch_groups(fitted)
-        common = [on_clock(r, unit) for r in targets if r.tokens_per_step > 1.01 * unit]
-        out.append(Scenario(f"{name}-tokens", "lr-scheduling", fitted, common))
+        out.append(replace(clocked(out[-1]), name=f"{name}-tokens"))
     return out
+
+
+def clocked(scenario: Scenario, lr_exponent: float = BATCH_LR_EXPONENT) -> Scenario:
+    """``scenario`` with only its targets of a larger batch than the fitted runs', counted on
+    their clock (:func:`lrcurve.tokens.on_clock` with ``lr_exponent``)."""
+    ((unit, _),) = batch_groups(scenario.fit_runs)
+    wider = [r for r in scenario.targets if r.tokens_per_step > 1.01 * unit]
+    return replace(scenario, targets=[on_clock(r, unit, lr_exponent) for r in wider])
+
+
+def batch_rule(
+    scenarios: list[Scenario], fits: dict[tuple[str, str], FittedLaw]
+) -> list[tuple[float, Outcome]]:
+    """The targets of a larger batch predicted at each of :data:`BATCH_EXPONENTS`."""
+    out = []
+    for scenario in (s for s in scenarios if s.name + "-tokens" in {t.name for t in scenarios}):
+        for (name, law), fitted in fits.items():
+            if name == scenario.name:
+                for exponent in BATCH_EXPONENTS:
+                    variant = replace(clocked(scenario, exponent), name=f"{name}-tokens")
+                    out += [(exponent, o) for o in evaluate(variant, law, fitted)]
+    return out
+
+
+def batch_rule_table(rows: list[tuple[float, Outcome]], c: float) -> list[str]:
+    lines = [
+        "| scenario | law | LR exponent | mean MAPE % | final errors % | final inside 90 % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in dict.fromkeys((o.scenario, o.law, e) for e, o in rows):
+        group = [o for e, o in rows if (o.scenario, o.law, e) == key]
+        errors = " ".join(f"{o.final_error:+.2f}" for o in group)
+        inside = sum(o.final_inside(c) for o in group)
+        adopted = " (adopted)" if key[2] == BATCH_LR_EXPONENT else ""
+        lines.append(
+            f"| {key[0]} | {key[1]} | {key[2]:g}{adopted} | "
+            f"{np.mean([o.mape for o in group]):.3f} | {errors} | {inside} of {len(group)} |"
+        )
+    return lines
 
 
 def fit_scenario(scenario: Scenario, law_name: str, cuts: tuple[float, ...]) -> FittedLaw:
@@ -299,12 +339,19 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")
     parser.add_argument("--save", type=Path, metavar="FILE", help="keep the outcomes (pickle)")
     parser.add_argument("--load", type=Path, nargs="*", help="tables from saved outcomes only")
+    parser.add_argument(
+        "--fits",
+        type=Path,
+        metavar="FILE",
+        help="reuse the fits kept here (pickle, by scenario and law) and keep new ones: the "
+        "targets are predicted again without refitting (delete it after changing a law)",
+    )
     args = parser.parse_args()
     if args.load:
         saved = [pickle.loads(path.read_bytes()) for path in args.load]
-        render(
-            args, [o for outcomes, _ in saved for o in outcomes], [t for _, ts in saved for t in ts]
-        )
+        outcomes = [o for kept in saved for o in kept[0]]
+        timing = [t for kept in saved for t in kept[1]]
+        render(args, outcomes, timing, [r for kept in saved for r in (kept[2:] or [[]])[0]])
         return
     wanted = args.scenarios.split(",")
     scenarios = mpl_scenarios(data_set(args.data, "multipowerlaw"))
@@ -313,18 +360,25 @@ def main() -> None:
     cuts = tuple(float(c) for c in args.cuts.split(","))
     outcomes: list[Outcome] = []
     timing = []
-    fits: dict[tuple[int, str], FittedLaw] = {}  # a -tokens scenario shares its fit
+    # by the scenario's fitted runs (a -tokens scenario shares its fit) and law
+    fits: dict[tuple[str, str], FittedLaw] = {}
+    if args.fits and args.fits.exists():
+        fits = pickle.loads(args.fits.read_bytes())
     for scenario in (s for s in scenarios if s.name in wanted):
         for law in args.laws.split(","):
             start = time.perf_counter()
-            key = (id(scenario.fit_runs), law)
-            fits[key] = fits.get(key) or fit_scenario(scenario, law, cuts)
+            key = (scenario.name.removesuffix("-tokens"), law)
+            if key not in fits:
+                fits[key] = fit_scenario(scenario, law, cuts)
+                if args.fits:
+                    args.fits.write_bytes(pickle.dumps(fits))
             outcomes += evaluate(scenario, law, fits[key])
             timing.append(f"{scenario.name} {law}: {time.perf_counter() - start:.0f} s")
             print(timing[-1], flush=True)
+    rule = batch_rule([s for s in scenarios if s.name in wanted], fits)
     if args.save:
-        args.save.write_bytes(pickle.dumps((outcomes, timing)))
-    render(args, outcomes, timing)
+        args.save.write_bytes(pickle.dumps((outcomes, timing, rule)))
+    render(args, outcomes, timing, rule)
 
 
 def as_lrcurve_runs(outcomes: list[Outcome]) -> list[Outcome]:
@@ -342,11 +396,19 @@ def as_lrcurve_runs(outcomes: list[Outcome]) -> list[Outcome]:
     ]
 
 
-def render(args: argparse.Namespace, outcomes: list[Outcome], timing: list[str]) -> None:
+def render(
+    args: argparse.Namespace,
+    outcomes: list[Outcome],
+    timing: list[str],
+    rule: list[tuple[float, Outcome]],
+) -> None:
     """Print the tables (and write them to ``--markdown``)."""
     cv_lines, _ = cross_validation(as_lrcurve_runs(outcomes))
     lines = ["### Per scenario", "", *summary_table(outcomes, SIZE_FACTOR), ""]
     lines += ["### Size coefficient, cross-validated across data sets", "", *cv_lines, ""]
+    if rule:
+        lines += ["### The token clock's LR rule (targets of twice the batch)", ""]
+        lines += [*batch_rule_table(rule, SIZE_FACTOR), ""]
     lines += ["### Per curve", "", *curve_table(outcomes, SIZE_FACTOR), ""]
     lines += ["Fit times (fit + backtests, shared 2-core machine): " + "; ".join(timing)]
     print("\n".join(lines))

@@ -6,6 +6,12 @@ step as two steps of the others, yet counts once, so a fit of runs of several ba
 mixes two clocks (on the SlimPajama scaling family the 360M runs, at twice the batch, are
 predicted +2.4 to +5.5 % too high from the smaller sizes; docs/model-size.md). A fit of such
 runs says so (:func:`batch_warning`).
+
+On a common clock of tokens (:func:`on_clock`) a step of ``k`` times the tokens at LR ``eta``
+counts as ``k`` steps at ``eta / sqrt(k)``: Adam's square-root scaling rule (Malladi et al.,
+arXiv 2205.10287: ``k`` times the batch at ``sqrt(k)`` times the LR follows the same SDE in
+``k`` times fewer steps), read backwards. The larger batch averages away gradient noise,
+which a law sees only through the LR.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ CLOCK_RATIO = 1000.0
 # the token clock (a step of k times the tokens is worth k steps) holds below the critical
 # batch size and was measured only at 2x (the SlimPajama 360M runs, docs/model-size.md)
 BATCH_MEASURED = 2.0
+# Adam's square-root scaling rule (module docstring): the exponent of k in the LR a clock step
+# of a run of k times the tokens has. Taken from the theory, not fitted: no data set here varies
+# the batch at one size (docs/model-size.md gives the 360M figures at 0, 0.5 and 1)
+BATCH_LR_EXPONENT = 0.5
 
 
 def _times(k: float) -> str:
@@ -70,9 +80,25 @@ def batch_warning(runs: Sequence[Any]) -> str | None:
     )
 
 
-def stretched(schedule: Schedule, k: float, n_steps: int) -> Piecewise:
+def lr_scale(k: float, exponent: float = BATCH_LR_EXPONENT) -> float:
+    """The factor on the LR of a run of ``k`` times the clock's tokens a step, counted on the
+    clock: ``k^-exponent``, ``1 / sqrt(k)`` by Adam's rule (:data:`BATCH_LR_EXPONENT`)."""
+    return float(k**-exponent)
+
+
+def _at_lr(k: float) -> str:
+    """How a step of ``k`` times the tokens is counted, in words."""
+    return (
+        f"at its LR / {_times(1 / lr_scale(k))}" if k > 1 else f"at its LR x {_times(lr_scale(k))}"
+    )
+
+
+def stretched(
+    schedule: Schedule, k: float, n_steps: int, lr_exponent: float = BATCH_LR_EXPONENT
+) -> Piecewise:
     """``schedule`` over ``n_steps`` steps on a clock of ``1/k`` of its steps: clock step ``t``
-    has the LR of step ``ceil(t / k)`` (``k = 2``: each step twice at its LR)."""
+    has the LR of step ``ceil(t / k)`` times :func:`lr_scale` (``k = 2``: each step twice at its
+    LR / sqrt(2); ``lr_exponent``: another rule's, for benchmarks/cross_size.py)."""
     if k * n_steps > MAX_STEPS:
         raise ParameterError(
             f"{n_steps:,} steps of {k:.3g}x the tokens are {k * n_steps:,.0f} steps on the clock, "
@@ -82,12 +108,13 @@ def stretched(schedule: Schedule, k: float, n_steps: int) -> Piecewise:
     lr = schedule.per_step(n_steps)
     at = np.arange(1, max(round(k * n_steps), 2) + 1)
     index = np.clip(np.ceil(at / k).astype(np.int64), 1, n_steps) - 1
-    return Piecewise(at.astype(np.float64), lr[index], round(k * schedule.warmup_steps))
+    scaled = lr[index] * lr_scale(k, lr_exponent)
+    return Piecewise(at.astype(np.float64), scaled, round(k * schedule.warmup_steps))
 
 
-def on_clock(run: Run, unit: float) -> Run:
+def on_clock(run: Run, unit: float, lr_exponent: float = BATCH_LR_EXPONENT) -> Run:
     """``run`` counted in steps of ``unit`` tokens: a run of ``k x unit`` tokens a step has
-    each of its steps counted ``k`` times at its LR (its schedule stretched ``k``-fold)."""
+    each of its steps counted ``k`` times at its LR / sqrt(k) (its schedule :func:`stretched`)."""
     if run.tokens_per_step is None:
         raise ParameterError(
             f"{run.label}: its tokens per step are not known (no batch size and sequence length "
@@ -100,13 +127,13 @@ def on_clock(run: Run, unit: float) -> Run:
     steps, keep = np.unique(np.round(k * run.steps).astype(np.int64), return_index=True)
     note = (
         f"{run.label}: {run.tokens_per_step:,.0f} tokens a step, counted as {_times(k)} steps of "
-        f"{unit:,.0f} tokens at its LR"
+        f"{unit:,.0f} tokens {_at_lr(k)} (Adam's square-root rule)"
     )
     return replace(
         run,
         steps=steps,
         loss=run.loss[keep],
-        schedule=stretched(run.schedule, k, run.horizon),
+        schedule=stretched(run.schedule, k, run.horizon, lr_exponent),
         tokens_per_step=unit,
         notes=(*run.notes, note),
         diverged_at=None if run.diverged_at is None else round(k * run.diverged_at),
@@ -127,7 +154,8 @@ def token_clock(runs: Sequence[Run]) -> tuple[list[Run], str]:
     clocked = [on_clock(run, unit) for run in runs]
     note = (
         f"{CLOCK_NOTE} {unit:,.0f} tokens (the smallest tokens per step fitted): "
-        "a run of k times the tokens a step counts each step k times at its LR; a prediction "
+        "a run of k times the tokens a step counts each step k times at its LR / sqrt(k) "
+        "(Adam's square-root rule); a prediction "
         "takes the target's tokens per step to map back to its steps"
     )
     return clocked, note
@@ -186,7 +214,7 @@ class TargetClock:
     def said(self, whose: str = "the target's") -> str:
         return (
             f"{whose} {self.tokens_per_step:,.0f} tokens a step counted as {_times(self.k)} "
-            f"steps of {self.unit:,.0f} tokens, the fitted runs' clock"
+            f"steps of {self.unit:,.0f} tokens {_at_lr(self.k)}, the fitted runs' clock"
         )
 
     def batch_said(self) -> Said | None:
@@ -203,8 +231,8 @@ class TargetClock:
             f"batch {_times(self.k)}x the fitted",
             f"{self.tokens_per_step:,.0f} tokens a step is {_times(self.k)}x the fitted runs' "
             f"clock of {self.unit:,.0f}: the token clock counts a step of k times the tokens as k "
-            "steps, true below the critical batch size and measured only at 2x (SlimPajama "
-            "360M); the interval is not widened for it (docs/model-size.md)",
+            "steps at the LR / sqrt(k), a rule for batches below the critical one, measured only "
+            "at 2x (SlimPajama 360M); the interval is not widened for it (docs/model-size.md)",
         )
 
 
@@ -309,7 +337,7 @@ def read_back(prediction: Any, schedule: Schedule, n_steps: int, clock: TargetCl
         prediction,
         schedule=schedule,
         steps=np.arange(1, n_steps + 1, dtype=np.int64),
-        lr=prediction.lr[at],
+        lr=prediction.lr[at] / lr_scale(clock.k),
         loss=prediction.loss[at],
         loss_stderr=back(prediction.loss_stderr),
         sd=back(prediction.sd),

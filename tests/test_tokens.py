@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrcurve.errors import ParameterError, ReadError
 from lrcurve.fitfile import load_fit, save_fit
@@ -16,7 +18,7 @@ from lrcurve.io import read_runs
 from lrcurve.io.stitch import stitch
 from lrcurve.io.tokens import parse_tokens
 from lrcurve.schedules import make_schedule
-from lrcurve.tokens import batch_warning, on_clock, predict_at_batch, token_clock
+from lrcurve.tokens import batch_warning, on_clock, predict_at_batch, stretched, token_clock
 from tests.conftest import data_path
 
 WANDB = "lr-scheduling", "data"
@@ -176,15 +178,21 @@ def test_a_fit_file_without_tokens_per_step_loads(tmp_path):
 # --- a common clock of tokens --------------------------------------------------------------
 
 
-def test_on_clock_counts_each_step_of_k_times_the_tokens_k_times_at_its_lr():
+def test_on_clock_counts_each_step_of_k_times_the_tokens_k_times_at_its_lr_over_sqrt_k():
     run = read_runs(_export(BIG))[0]
     clocked = on_clock(run, 102400)
     assert np.array_equal(clocked.steps, 2 * run.steps)
     assert np.array_equal(clocked.loss, run.loss)
     n = run.last_step
-    assert np.array_equal(clocked.schedule.per_step(2 * n), np.repeat(run.schedule.per_step(n), 2))
+    twice = np.repeat(run.schedule.per_step(n), 2) / np.sqrt(2)  # Adam's square-root rule
+    assert np.allclose(clocked.schedule.per_step(2 * n), twice, rtol=1e-12)
     assert clocked.warmup_steps == 2 * run.warmup_steps and clocked.tokens_per_step == 102400
-    assert "204,800 tokens a step, counted as 2 steps of 102,400 tokens" in clocked.notes[-1]
+    assert (
+        "204,800 tokens a step, counted as 2 steps of 102,400 tokens at its LR / 1.41"
+        in (clocked.notes[-1])
+    )
+    half = stretched(run.schedule, 0.5, n)  # half the tokens: a step in two, at the LR x 1.41
+    assert np.allclose(half.per_step(n // 2), np.sqrt(2) * run.schedule.per_step(n)[1::2])
     same = on_clock(run, 204800)
     assert same.steps is run.steps and same.tokens_per_step == 204800
 
@@ -208,11 +216,13 @@ def test_a_target_of_twice_the_batch_is_predicted_on_the_fitted_clock(tmp_path):
     fitted = fit(runs, backtest=False)
     constant = runs[0].schedule
     doubled = predict_at_batch(fitted, constant, 3000, 2e5, level=0.9)
-    plain = fitted.predict(constant, 6000, level=0.9)
+    at_root = replace(constant, lrs=constant.lrs / np.sqrt(2))  # each step twice at LR / sqrt 2
+    plain = fitted.predict(at_root, 6000, level=0.9)
     assert doubled.steps.tolist() == list(range(1, 3001))
     assert np.allclose(doubled.loss, plain.loss[1::2]) and np.allclose(doubled.sd, plain.sd[1::2])
+    assert np.allclose(doubled.lr, constant.per_step(3000))  # shown at the target's own LR
     same = predict_at_batch(fitted, constant, 3000, 1e5, level=0.9)
-    assert np.allclose(same.loss, plain.loss[:3000])
+    assert np.allclose(same.loss, fitted.predict(constant, 3000).loss)
     with pytest.raises(ParameterError, match="must be above 0"):
         predict_at_batch(fitted, constant, 3000, 0.0)
 
@@ -308,8 +318,10 @@ def test_optimize_scores_the_targets_candidates_on_the_fitted_clock(clock_fits):
     assert "steps=4000" in target["defaults_used"]  # the fit's 8000 clock steps, in the target's
     assert "in the target's steps of 200,000 tokens: the fitted runs' steps=8000" in said
     assert "the target's 200,000 tokens a step counted as 2 steps of 100,000 tokens" in said
-    # a WSD of 4000 steps of twice the tokens is about the same WSD over 8000 clock steps
-    clock, _ = search("--steps", "8000", "--shapes", "linear", "--json")
+    # a WSD of 4000 steps of twice the tokens is about the same WSD over 8000 clock steps at the
+    # peak LR / sqrt(2)
+    root = f"{target['peak'] / np.sqrt(2):.17g}"
+    clock, _ = search("--steps", "8000", "--peak", root, "--shapes", "linear", "--json")
     steps, _ = search("--steps", "4000", "--shapes", "linear", "--json")
     losses = [[c["loss"] for c in d["candidates"]] for d in (target, clock, steps)]
     assert np.allclose(losses[0], losses[1], rtol=2e-4)
@@ -469,8 +481,11 @@ def test_a_batch_beyond_twice_the_fitted_clock_is_said_not_widened(clock_fits):
     _, said = predict("1e5")  # the clock's own steps: nothing said of counting them
     assert "counted as" not in said and "batch" not in said
     assert any("measured only at 2x" in w for w in four["warnings"])
-    # the same interval as the prediction it is read back from: 8000 clock steps at 4x
-    clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--json")
+    # the same interval as the prediction it is read back from: 8000 clock steps at 4x, at the
+    # LR / 2 (the fit's default peak, 2e-3, halved)
+    assert four["schedule"]["value"] == 2e-3
+    clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--peak", "1e-3",
+             "--json")  # fmt: skip
     assert four["final"]["interval"] == pytest.approx(
         run_json(clock_fits, *clock)["final"]["interval"]
     )
@@ -684,3 +699,21 @@ def test_the_clock_is_a_field_of_the_fit_kept_through_its_dict_and_a_replace(clo
     assert replace(fitted, backtest_scale=0.01).clock == fitted.clock
     assert load_fit(clock_fits / "plain.json").clock is None
     assert "clock" not in load_fit(clock_fits / "plain.json").to_dict()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 8),
+    st.floats(1e-4, 1e-2),
+    st.integers(20, 5000),
+    st.sampled_from(("constant", "cosine", "wsd")),
+)
+def test_a_schedule_on_the_clock_keeps_its_shape_and_sums_sqrt_k_times_its_lr(k, peak, n, kind):
+    # an integer k: each step exactly k clock steps, at the LR / sqrt(k)
+    schedule = make_schedule(kind, steps=n, peak=peak)
+    clocked = stretched(schedule, k, n)
+    lr = schedule.per_step(n)
+    on = clocked.per_step(k * n)
+    assert np.isclose(on.sum(), np.sqrt(k) * lr.sum(), rtol=1e-9)
+    assert np.allclose(on.reshape(n, k).T, lr / np.sqrt(k), rtol=1e-12)
+    assert np.isclose(clocked.peak, lr.max() / np.sqrt(k), rtol=1e-12)

@@ -221,7 +221,8 @@ Clock = Annotated[
         "--clock",
         help="Count the runs' steps as logged ('steps'), or in units of the smallest tokens "
         "per step among them ('tokens': a run of k times the tokens a step counts each step "
-        "k times at its LR; predict takes the target's --tokens-per-step to map back).",
+        "k times at its LR / sqrt(k), Adam's square-root rule; predict takes the target's "
+        "--tokens-per-step to map back).",
     ),
 ]
 TargetTokens = Annotated[
