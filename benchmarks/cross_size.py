@@ -364,18 +364,25 @@ def main() -> None:
     fits: dict[tuple[str, str], FittedLaw] = {}
     if args.fits and args.fits.exists():
         fits = pickle.loads(args.fits.read_bytes())
+    loaded = set(fits)
     for scenario in (s for s in scenarios if s.name in wanted):
         for law in args.laws.split(","):
             start = time.perf_counter()
             key = (scenario.name.removesuffix("-tokens"), law)
+            kept = key in loaded
             if key not in fits:
                 fits[key] = fit_scenario(scenario, law, cuts)
                 if args.fits:
                     args.fits.write_bytes(pickle.dumps(fits))
             outcomes += evaluate(scenario, law, fits[key])
-            timing.append(f"{scenario.name} {law}: {time.perf_counter() - start:.0f} s")
+            took = f"{time.perf_counter() - start:.0f} s" + (" (fit kept from --fits)" * kept)
+            timing.append(f"{scenario.name} {law}: {took}")
             print(timing[-1], flush=True)
-    rule = batch_rule([s for s in scenarios if s.name in wanted], fits)
+    laws = args.laws.split(",")
+    rule = batch_rule(
+        [s for s in scenarios if s.name in wanted],
+        {key: fitted for key, fitted in fits.items() if key[1] in laws},
+    )
     if args.save:
         args.save.write_bytes(pickle.dumps((outcomes, timing, rule)))
     render(args, outcomes, timing, rule)

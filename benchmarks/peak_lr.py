@@ -12,10 +12,10 @@ fitted points' steps after warmup) or on the runs it did not see:
   final-loss error %.
 
 Then the choice of the size-aware laws' peak-LR exponents (lrcurve/laws/peak_lr.py) and of
-momentum-size's LR term ``D``, on the OpenWebText2 family (which benchmarks/cross_size.py does
-not score): momentum-size fitted on its 60M and 93M runs, with both exponents held at 1 (the
-published law), ``kappa`` alone fitted, both fitted, and both with ``D``, scored on the 166M
-runs.
+the size-aware laws' LR term ``D``, on the OpenWebText2 family (which benchmarks/cross_size.py
+does not score): momentum-size fitted on its 60M and 93M runs, with both exponents held at 1
+(the published law), ``kappa`` alone fitted, both fitted, and both with ``D``; multipower-size
+with both fitted, without and with ``D``; scored on the 166M runs.
 
     python benchmarks/peak_lr.py [--data DIR] [--markdown docs/model-size.md]
 """
@@ -34,8 +34,9 @@ from public_data import add_data_option, data_set
 
 from lrcurve import fit, read_runs
 from lrcurve.fitted import FittedLaw
-from lrcurve.laws.base import LRHistory
+from lrcurve.laws.base import Law, LRHistory
 from lrcurve.laws.momentum_size import MomentumSizeLaw
+from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 from lrcurve.metrics import score
 from lrcurve.runs import Run
 
@@ -99,43 +100,49 @@ def row(name: str, cos: list[Run], constant: list[Run], cooldowns: list[Run]) ->
     )
 
 
-@dataclass(frozen=True)
-class _Holding(MomentumSizeLaw):
-    """momentum-size with some peak-LR exponents held at 1 (and the LR term ``D`` at 0)
-    whatever the runs."""
+def holding(law: type[Law]) -> type[Law]:
+    """``law`` with some peak-LR exponents held at 1 (and the LR term ``D`` at 0) whatever the
+    runs (``hold``)."""
 
-    hold: tuple[str, ...] = ()
+    @dataclass(frozen=True)
+    class Holding(law):  # type: ignore[valid-type, misc]
+        hold: tuple[str, ...] = ()
 
-    def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
-        held = {name: (0.0 if name == "D" else 1.0, "") for name in self.hold}
-        return {**super().held_values(histories), **held}
+        def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
+            held = {name: (0.0 if name == "D" else 1.0, "") for name in self.hold}
+            return {**super().held_values(histories), **held}
+
+    return Holding
+
+
+VARIANTS = (
+    (MomentumSizeLaw, "published", ("kappa", "mu", "D")),
+    (MomentumSizeLaw, "kappa fitted", ("mu", "D")),
+    (MomentumSizeLaw, "both fitted", ("D",)),
+    (MomentumSizeLaw, "both fitted, and the LR term D", ()),
+    (MultiPowerSizeLaw, "both fitted", ("D",)),
+    (MultiPowerSizeLaw, "both fitted, and the LR term D", ()),
+)
 
 
 def choice(groups: dict[tuple[str, int], dict[str, list[Run]]]) -> list[str]:
-    """The three variants on OpenWebText2: fitted below 100M, scored on the larger size."""
+    """The variants on OpenWebText2: fitted below 100M, scored on the larger size."""
     runs = [
         r for (ds, _), g in groups.items() if ds == "openwebtext2" for rs in g.values() for r in rs
     ]
     fitted_runs = [r for r in runs if r.model_size < 1e8]
     targets = [r for r in runs if r.model_size >= 1e8]
     lines = [
-        "| momentum-size on OpenWebText2 60M + 93M -> 166M | mean MAPE % | final err % | "
-        "kappa | mu | lam |",
+        "| OpenWebText2 60M + 93M -> 166M | variant | mean MAPE % | final err % | kappa | mu |",
         "|---|---|---|---|---|---|",
     ]
-    variants = (
-        ("published", ("kappa", "mu", "D")),
-        ("kappa fitted", ("mu", "D")),
-        ("both fitted", ("D",)),
-        ("both fitted, and the LR term D", ()),
-    )
-    for name, hold in variants:
-        fitted = fit(fitted_runs, _Holding(hold=hold), backtest=False)
+    for law, name, hold in VARIANTS:
+        fitted = fit(fitted_runs, holding(law)(hold=hold), backtest=False)
         errors = final_errors(fitted, targets)
         lines.append(
-            f"| {name} | {mape(fitted, targets):.2f} | {min(errors):+.1f} to {max(errors):+.1f} "
-            f"| {fitted['kappa'].value:.2f} | {fitted['mu'].value:.2f} | "
-            f"{fitted['lam'].value:.4f} |"
+            f"| {law.name} | {name} | {mape(fitted, targets):.2f} | "
+            f"{min(errors):+.1f} to {max(errors):+.1f} "
+            f"| {fitted['kappa'].value:.2f} | {fitted['mu'].value:.2f} |"
         )
     return lines
 

@@ -19,7 +19,7 @@ from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import MomentumSizeLaw
 from lrcurve.laws.multipower import MultiPowerLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
-from lrcurve.laws.peak_lr import distinct_peaks, peak_holds
+from lrcurve.laws.peak_lr import P_REF, distinct_peaks, peak_holds
 from lrcurve.schedules import make_schedule
 from lrcurve.schedules.compose import rewarmup
 from lrcurve.size_fit import fitted_at_size
@@ -124,8 +124,8 @@ def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path,
     )
 
 
-# L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu
-MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6])
+# L0, A, alpha, B, C, beta, gamma, E, eps, zeta, kappa, mu, D
+MP_THETA = np.array([1.8, 0.9, 0.45, 400.0, 2.0, 0.6, 0.5, 0.5, 0.3, 0.2, 0.3, 0.6, 150.0])
 
 
 def _numeric_jacobian(law, theta, prepared):
@@ -162,6 +162,7 @@ def test_the_multipower_law_at_one_size_keeps_the_peak_lr_terms(peak):
     prepared = sized.prepare(history, steps)
     free, theta = sized.at_size(MP_THETA, 2e8)
     assert free.peak_exponents == (0.3, 0.6) and law_from_dict(law_to_dict(free)) == free
+    assert free.lr_coefficient == pytest.approx(150.0 * 0.2**0.2)  # D n^zeta, n = N / 1e9
     free_prepared = free.prepare(history, steps)
     assert free.evaluate(theta, free_prepared) == pytest.approx(
         sized.evaluate(MP_THETA, prepared), rel=1e-12
@@ -263,3 +264,36 @@ def test_the_lr_term_is_held_at_0_without_a_decay_and_kept_at_one_size(two_peaks
     assert law_from_dict(json.loads(json.dumps(law_to_dict(free)))) == free
     assert np.array_equal(free.every_step(theta, history), law.every_step(TRUTH, history))
     assert "lr_coefficient" not in law_to_dict(MomentumLaw())  # the published law's file
+
+
+def test_a_multipower_size_fit_file_from_before_the_lr_term_loads_it_held_at_0(tmp_path):
+    from lrcurve.fitted import FittedLaw
+    from lrcurve.parameter import Parameter
+
+    law = MultiPowerSizeLaw()
+    truth = np.r_[MP_THETA[:-1], 0.0]
+    runs = size_runs(law, truth, (5e7, 2e8), (("constant", 3e-4), ("wsd", 3e-4)))
+    lower, upper = law.bounds()
+    params = tuple(
+        Parameter(name, float(v), None, float(lo), float(hi))
+        for name, v, lo, hi in zip(law.param_names, MP_THETA, lower, upper)
+    )
+    fitted = FittedLaw(law, params, tuple(runs), 0.1, None, True, "")
+    path = tmp_path / "old.fit.json"
+    save_fit(fitted, path)
+    data = json.loads(path.read_text())
+    del data["params"]["D"]
+    path.write_text(json.dumps(data))
+    loaded = load_fit(path)
+    assert "D" in loaded.held and loaded.values == pytest.approx(truth)
+    schedule = make_schedule("wsd", steps=3000, peak=6e-4, warmup=100, decay=0.3)
+    assert np.array_equal(
+        loaded.curve(schedule, np.arange(1, 3001), model_size=1e8),
+        law.every_step(truth, LRHistory.of(schedule, 3000, 1e8)),
+    )
+    # the LR term: D n^zeta q^(mu-1) eta_t, the LR with the warmup held
+    added = fitted.curve(schedule, np.arange(1, 3001), model_size=1e8) - loaded.curve(
+        schedule, np.arange(1, 3001), model_size=1e8
+    )
+    held = LRHistory.of(schedule, 3000).held
+    assert added == pytest.approx(150.0 * 0.1**0.2 * (6e-4 / P_REF) ** (0.6 - 1) * held, rel=1e-9)

@@ -63,6 +63,7 @@ class _Prepared:
     log_s1: NDArray[np.float64]  # log(S1 + S_W) at the requested steps
     loss_drop: LossDrop
     log_q: float = 0.0  # ln(peak LR / P_REF) of the run (lrcurve.laws.peak_lr)
+    lr_now: NDArray[np.float64] | None = None  # the LR (warmup held) at the requested steps
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class MultiPowerLaw(Law):
     # (kappa, mu) of lrcurve.laws.peak_lr: A and B scaled with the run's peak LR; set by the
     # multipower-size law's fit at one size, (1, 1) (the published law) otherwise
     peak_exponents: tuple[float, float] = (1.0, 1.0)
+    lr_coefficient: float = 0.0  # D of the multipower-size law's LR term at one size
 
     def __post_init__(self) -> None:
         self.check_options()
@@ -104,6 +106,13 @@ class MultiPowerLaw(Law):
         """The factors ``q^(-(kappa-1)*alpha)`` and ``q^(mu-1)`` on ``A`` and ``B``."""
         kappa, mu = self.peak_exponents
         return np.exp(-(kappa - 1.0) * alpha * log_q), float(np.exp((mu - 1.0) * log_q))
+
+    def lr_term(self, log_q: float) -> float:
+        """The coefficient of the LR term ``+ D * eta_t`` at a run of peak ``P_REF * e^log_q``
+        (scaled like ``B``; 0 unless this is a multipower-size fit at one size)."""
+        if not self.lr_coefficient:
+            return 0.0
+        return self.lr_coefficient * self.peak_factors(0.0, log_q)[1]
 
     def at_peak(self, thetas: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
         """Rows of ``thetas`` with ``A`` and ``B`` at a run of peak ``P_REF * e^log_q``."""
@@ -122,7 +131,8 @@ class MultiPowerLaw(Law):
         s1 = forward_area(forward_lr(history, n, self.warmup, self.lr_exponent))
         drop_lr = history.annealing_lr(self.warmup, n)
         loss_drop = LossDrop.of(drop_lr, steps, self.tolerance)
-        return _Prepared(np.log(s1[steps - 1]), loss_drop, log_peak(history))
+        lr_now = history.held[steps - 1]
+        return _Prepared(np.log(s1[steps - 1]), loss_drop, log_peak(history), lr_now)
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         return self.evaluate_many(np.asarray(theta)[None, :], prepared)[0]
@@ -133,7 +143,9 @@ class MultiPowerLaw(Law):
         thetas = self.at_peak(np.asarray(thetas, dtype=np.float64), prepared.log_q)
         L0, A, alpha = (thetas[:, i, None] for i in self.index(*LINEAR))
         drop = prepared.loss_drop.many(thetas[:, self.index(*DROP)])
-        return L0 + A * np.exp(-alpha * prepared.log_s1) - drop
+        out = L0 + A * np.exp(-alpha * prepared.log_s1) - drop
+        D = self.lr_term(prepared.log_q)
+        return out + D * prepared.lr_now if D else out
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
         """:meth:`evaluate` at every step, to the bit, in less memory: ``LD`` without the
@@ -144,6 +156,7 @@ class MultiPowerLaw(Law):
         drop_lr = history.annealing_lr(self.warmup, n)
         out = loss_drop_every_step(drop_lr, thetas[:, self.index(*DROP)], self.tolerance)[0]
         forward = forward_lr(history, n, self.warmup, 1.0)
+        D = self.lr_term(log_peak(history))
         s1 = 0.0
         for part in step_chunks(n):
             terms = forward[part]
@@ -151,6 +164,8 @@ class MultiPowerLaw(Law):
                 terms = np.power(terms, self.lr_exponent)
             s1_part = running_sum(terms, s1)
             out[part] = (L0 + A * np.exp(-alpha * np.log(s1_part)) - out[part])[0]
+            if D:
+                out[part] += D * history.held[part]
             s1 = s1_part[-1]
         return out
 
