@@ -717,3 +717,15 @@ def test_a_schedule_on_the_clock_keeps_its_shape_and_sums_sqrt_k_times_its_lr(k,
     assert np.isclose(on.sum(), np.sqrt(k) * lr.sum(), rtol=1e-9)
     assert np.allclose(on.reshape(n, k).T, lr / np.sqrt(k), rtol=1e-12)
     assert np.isclose(clocked.peak, lr.max() / np.sqrt(k), rtol=1e-12)
+
+
+def test_schedule_show_says_a_clock_fits_default_steps_are_its_clock_steps(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("schedule", "show", "--fit", "clock.json", "--schedule", "cosine",
+                    cwd=clock_fits)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "steps=8000, peak=0.002, warmup=0 (clock steps of 100,000 tokens, the fit's)" in r.stderr
+    r = run_lrcurve("schedule", "show", "--fit", "plain.json", "--schedule", "cosine",
+                    cwd=clock_fits)  # fmt: skip
+    assert "steps=4000, peak=0.002, warmup=0\n" in r.stderr and "clock" not in r.stderr

@@ -99,9 +99,13 @@ def show_command(
     else:
         from lrcurve.cli.loading import fit_defaults, load_fit
         from lrcurve.cli.render import note
+        from lrcurve.clock import clock_of
 
         fitted = load_fit(fit)
         built, used = spec.build(fitted.runs, fit_defaults(fitted))
+        clock = clock_of(fitted)
+        if used and clock is not None and any(u.split("=")[0] in ("steps", "warmup") for u in used):
+            used = [*used[:-1], f"{used[-1]} (clock steps of {clock.unit:,.0f} tokens, the fit's)"]
         if used:
             note(f"from the fitted runs: {', '.join(used)}")
     show_schedule(built, lam, output, plot, json_out, force)
