@@ -310,6 +310,9 @@ def target_defaults(
     size = getattr(fitted, "at_size", None) if model_size is None else model_size
     chosen = default_runs(fitted.runs, size, family)
     defaults = chosen.defaults
+    fit_clock = getattr(fitted, "clock", None)
+    if fit_clock is not None:  # the LR the runs logged, not the LR they count at on the clock
+        defaults["peak"] = max(logged_peak(r, fit_clock) for r in chosen.peak_runs)
     steps, warmup = defaults["steps"], defaults["warmup"]
     clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
     counted = None
@@ -322,6 +325,14 @@ def target_defaults(
     if chosen.said is None and counted is None:
         return defaults, None
     return defaults, DefaultsSaid(chosen.said, counted)
+
+
+def logged_peak(run: Run, clock: Any) -> float:
+    """The peak LR ``run`` logged, from its peak on a fit's ``clock``
+    (:class:`lrcurve.clock.Clock`: :func:`lr_scale` of its logged tokens per step undone; as
+    on the clock when the fit does not keep them)."""
+    logged = clock.logged.get(run.name)
+    return run.peak_lr if logged is None else run.peak_lr / lr_scale(logged / clock.unit)
 
 
 def read_back(prediction: Any, schedule: Schedule, n_steps: int, clock: TargetClock) -> Any:

@@ -729,3 +729,13 @@ def test_schedule_show_says_a_clock_fits_default_steps_are_its_clock_steps(clock
     r = run_lrcurve("schedule", "show", "--fit", "plain.json", "--schedule", "cosine",
                     cwd=clock_fits)  # fmt: skip
     assert "steps=4000, peak=0.002, warmup=0\n" in r.stderr and "clock" not in r.stderr
+
+
+def test_a_clock_fits_default_peak_is_the_lr_the_runs_logged(cli, tmp_path):
+    # c logs 2e-3 at twice the tokens: 1.41e-3 on the clock, 2e-3 its own
+    table = _table(tmp_path / "t.csv", {"a": ("1e5", 1e-3), "c": ("2e5", 2e-3)})
+    assert cli("fit", table, "--clock", "tokens", "-o", "clock.json").returncode == 0
+    r = cli("predict", "clock.json", "--schedule", "constant", "--tokens-per-step", "2e5", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["schedule"]["value"] == pytest.approx(2e-3)
+    assert "peak=0.002" in r.stderr
