@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from lrcurve.tokens import CLOCK_NOTE, SAME_TOKENS_RTOL, fitted_unit
+import numpy as np
+
+from lrcurve.tokens import BATCH_LR_EXPONENT, CLOCK_NOTE, SAME_TOKENS_RTOL, fitted_unit, lr_scale
 
 if TYPE_CHECKING:
     from lrcurve.fitted import FittedLaw
@@ -29,15 +31,35 @@ class Clock:
     unit: float
     note: str
     logged: Mapping[str, float] = field(default_factory=dict)
+    lr_exponent: float = 0.0  # the clock's LR rule (lrcurve.tokens.lr_scale); 0 before it had one
 
     def to_dict(self) -> dict[str, Any]:
-        return {"unit": self.unit, "note": self.note, "logged_tokens_per_step": dict(self.logged)}
+        return {
+            "unit": self.unit,
+            "note": self.note,
+            "logged_tokens_per_step": dict(self.logged),
+            "lr_exponent": self.lr_exponent,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Clock:
+        """The clock of a fit file (one written before the LR rule counted at the LR as logged:
+        exponent 0); a unit or tokens per step not above 0 is refused."""
         logged = data.get("logged_tokens_per_step") or {}
         own = {str(name): float(tokens) for name, tokens in logged.items()}
-        return cls(float(data["unit"]), str(data["note"]), own)
+        unit, exponent = float(data["unit"]), float(data.get("lr_exponent", 0.0))
+        for what, value in (("unit", unit), *own.items()):
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"clock: tokens per step of {what} is {value:g}, not above 0")
+        if not (np.isfinite(exponent) and 0 <= exponent <= 1):
+            raise ValueError(f"clock: lr_exponent {exponent:g} is not in [0, 1]")
+        return cls(unit, str(data["note"]), own, exponent)
+
+    def own_lr_factor(self, name: str) -> float:
+        """What the clock LR of the fitted run ``name`` is multiplied by to give the LR it
+        logged (1 when its tokens per step are not kept)."""
+        logged = self.logged.get(name)
+        return 1.0 if logged is None else 1.0 / lr_scale(logged / self.unit, self.lr_exponent)
 
     def logged_of(self, runs: Sequence[Any]) -> float | None:
         """The one logged tokens per step of ``runs`` (within 1 %), None when unknown or not one."""
@@ -52,7 +74,7 @@ def made_on_clock(fitted: FittedLaw, logged: Sequence[Any], note: str) -> Fitted
     """``fitted``, made on a clock of tokens from the runs ``logged`` (as read, before
     :func:`lrcurve.tokens.token_clock`), carrying that clock and ``note``."""
     own = {r.name: float(r.tokens_per_step) for r in logged if r.tokens_per_step is not None}
-    return replace(fitted, clock=Clock(fitted_unit(fitted), note, own))
+    return replace(fitted, clock=Clock(fitted_unit(fitted), note, own, BATCH_LR_EXPONENT))
 
 
 def clock_of(fitted: Any) -> Clock | None:

@@ -76,7 +76,8 @@ def _data_and_fit(
     scale: float = 1.0,
 ) -> None:
     """Each run's data (dots) and fitted curve (its line style), one legend entry a run; its
-    steps drawn ``scale`` times (a clock fit's steps in a target's of other tokens a step)."""
+    steps drawn ``scale`` times (a clock fit's steps in a target's of other tokens a step), its
+    LR as logged (a clock fit's runs count at another on the clock)."""
     styles = styles or run_styles(len(fitted.runs))
     for run, (color, line) in zip(fitted.runs, styles):
         ax_loss.plot(scale * run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
@@ -90,7 +91,8 @@ def _data_and_fit(
             alpha=alpha,
             label=run.label,
         )
-        ax_lr.plot(scale * grid, run.schedule(grid), line, lw=1, color=color, alpha=alpha)
+        own = 1.0 if fitted.clock is None else fitted.clock.own_lr_factor(run.name)
+        ax_lr.plot(scale * grid, own * run.schedule(grid), line, lw=1, color=color, alpha=alpha)
 
 
 def plot_fit(fitted: FittedLaw, ax: AxesPair = None) -> plt.Figure:

@@ -86,11 +86,19 @@ def lr_scale(k: float, exponent: float = BATCH_LR_EXPONENT) -> float:
     return float(k**-exponent)
 
 
-def _at_lr(k: float) -> str:
+def _at_lr(k: float, exponent: float = BATCH_LR_EXPONENT) -> str:
     """How a step of ``k`` times the tokens is counted, in words."""
-    return (
-        f"at its LR / {_times(1 / lr_scale(k))}" if k > 1 else f"at its LR x {_times(lr_scale(k))}"
-    )
+    scale = lr_scale(k, exponent)
+    if scale == 1.0:
+        return "at its LR"
+    return f"at its LR / {_times(1 / scale)}" if scale < 1 else f"at its LR x {_times(scale)}"
+
+
+def clock_exponent(fitted: Any) -> float:
+    """The LR rule a target is counted on ``fitted``'s clock with: the clock's own (0 in a fit
+    file from before the rule), :data:`BATCH_LR_EXPONENT` for a fit in steps as logged."""
+    clock = getattr(fitted, "clock", None)
+    return BATCH_LR_EXPONENT if clock is None else clock.lr_exponent
 
 
 def stretched(
@@ -127,7 +135,7 @@ def on_clock(run: Run, unit: float, lr_exponent: float = BATCH_LR_EXPONENT) -> R
     steps, keep = np.unique(np.round(k * run.steps).astype(np.int64), return_index=True)
     note = (
         f"{run.label}: {run.tokens_per_step:,.0f} tokens a step, counted as {_times(k)} steps of "
-        f"{unit:,.0f} tokens {_at_lr(k)} (Adam's square-root rule)"
+        f"{unit:,.0f} tokens {_at_lr(k, lr_exponent)}"
     )
     return replace(
         run,
@@ -189,6 +197,12 @@ class TargetClock:
 
     tokens_per_step: float
     unit: float
+    lr_exponent: float = BATCH_LR_EXPONENT  # the LR rule (lr_scale)
+
+    @property
+    def lr_factor(self) -> float:
+        """The factor on the target's LR on the clock (:func:`lr_scale`)."""
+        return lr_scale(self.k, self.lr_exponent)
 
     @property
     def k(self) -> float:
@@ -209,12 +223,13 @@ class TargetClock:
 
     def schedule(self, schedule: Schedule, n_steps: int) -> Schedule:
         """``schedule``'s first ``n_steps`` target steps on the clock."""
-        return schedule if self.same else stretched(schedule, self.k, n_steps)
+        return schedule if self.same else stretched(schedule, self.k, n_steps, self.lr_exponent)
 
     def said(self, whose: str = "the target's") -> str:
         return (
             f"{whose} {self.tokens_per_step:,.0f} tokens a step counted as {_times(self.k)} "
-            f"steps of {self.unit:,.0f} tokens {_at_lr(self.k)}, the fitted runs' clock"
+            f"steps of {self.unit:,.0f} tokens {_at_lr(self.k, self.lr_exponent)}, the fitted "
+            "runs' clock"
         )
 
     def batch_said(self) -> Said | None:
@@ -241,7 +256,7 @@ def target_clock(fitted: Any, tokens_per_step: float) -> TargetClock:
     not above 0 or when the fitted runs do not share one."""
     if not tokens_per_step > 0:
         raise ParameterError(f"must be above 0, got {tokens_per_step:g}", param="tokens_per_step")
-    clock = TargetClock(float(tokens_per_step), fitted_unit(fitted))
+    clock = TargetClock(float(tokens_per_step), fitted_unit(fitted), clock_exponent(fitted))
     if not 1 / CLOCK_RATIO <= clock.k <= CLOCK_RATIO:
         raise ParameterError(
             f"{tokens_per_step:g} is {clock.k:.3g}x the fitted runs' {clock.unit:,.0f} tokens a "
@@ -310,29 +325,22 @@ def target_defaults(
     size = getattr(fitted, "at_size", None) if model_size is None else model_size
     chosen = default_runs(fitted.runs, size, family)
     defaults = chosen.defaults
-    fit_clock = getattr(fitted, "clock", None)
-    if fit_clock is not None:  # the LR the runs logged, not the LR they count at on the clock
-        defaults["peak"] = max(logged_peak(r, fit_clock) for r in chosen.peak_runs)
     steps, warmup = defaults["steps"], defaults["warmup"]
     clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
     counted = None
     if clock is not None and not clock.same:
-        defaults.update(steps=max(clock.back(steps), 2), warmup=clock.back(warmup))
+        peak = defaults["peak"]  # the LR of the clock's steps, at the target's batch
+        own = peak / clock.lr_factor
+        defaults.update(steps=max(clock.back(steps), 2), warmup=clock.back(warmup), peak=own)
         counted = (
             f"in the target's steps of {clock.tokens_per_step:,.0f} tokens: the fitted runs' "
             f"steps={steps:g}, warmup={warmup:g} are steps of {clock.unit:,.0f} tokens"
         )
+        if own != peak:
+            counted += f"; their peak {peak:.6g} there is {own:.6g} at the target's tokens a step"
     if chosen.said is None and counted is None:
         return defaults, None
     return defaults, DefaultsSaid(chosen.said, counted)
-
-
-def logged_peak(run: Run, clock: Any) -> float:
-    """The peak LR ``run`` logged, from its peak on a fit's ``clock``
-    (:class:`lrcurve.clock.Clock`: :func:`lr_scale` of its logged tokens per step undone; as
-    on the clock when the fit does not keep them)."""
-    logged = clock.logged.get(run.name)
-    return run.peak_lr if logged is None else run.peak_lr / lr_scale(logged / clock.unit)
 
 
 def read_back(prediction: Any, schedule: Schedule, n_steps: int, clock: TargetClock) -> Any:
@@ -348,7 +356,7 @@ def read_back(prediction: Any, schedule: Schedule, n_steps: int, clock: TargetCl
         prediction,
         schedule=schedule,
         steps=np.arange(1, n_steps + 1, dtype=np.int64),
-        lr=prediction.lr[at] / lr_scale(clock.k),
+        lr=schedule.per_step(n_steps),
         loss=prediction.loss[at],
         loss_stderr=back(prediction.loss_stderr),
         sd=back(prediction.sd),
@@ -365,6 +373,7 @@ def predict_at_batch(
     if clock.same:
         return fitted.predict(schedule, n_steps, **options)
     counted = fitted.predict(clock.schedule(schedule, n_steps), clock.step(n_steps), **options)
+    counted = in_target_lr(counted, fitted, clock)
     said = clock.batch_said()
     if said is not None:  # said with the prediction's other extrapolations
         counted = replace(
@@ -373,6 +382,30 @@ def predict_at_batch(
             extrapolating=(*counted.extrapolating, said[0]),
         )
     return read_back(counted, schedule, n_steps, clock)
+
+
+def in_target_lr(prediction: Any, fitted: Any, clock: TargetClock) -> Any:
+    """``prediction`` on ``clock`` with its peak-LR extrapolation said in the target's LR: the
+    target's peak, and the fitted runs' clock peaks at the target's batch (the same ratio)."""
+    from lrcurve.regime import nearest_peak_said
+
+    peaks = [r.peak_lr for r in fitted.runs]
+    on_clock_said = nearest_peak_said(prediction.schedule.peak, peaks)
+    if on_clock_said is None or clock.lr_factor == 1.0:
+        return prediction
+    scale = 1 / clock.lr_factor
+    said = nearest_peak_said(prediction.schedule.peak * scale, [p * scale for p in peaks])
+    if said is None:  # the same ratio: not expected, kept as said on the clock
+        return prediction
+
+    def swap(texts: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
+        return tuple(new if t == old else t for t in texts)
+
+    return replace(
+        prediction,
+        warnings=swap(prediction.warnings, on_clock_said[1], said[1]),
+        extrapolating=swap(prediction.extrapolating, on_clock_said[0], said[0]),
+    )
 
 
 def clock_said(fitted: Any, tokens_per_step: float) -> str | None:
@@ -406,7 +439,7 @@ def check_at_batch(fitted: Any, run: Run, clock: TargetClock, **options: Any) ->
     on the clock (to draw with the fit's curve)."""
     from lrcurve.check import check_run
 
-    counted = check_run(fitted, on_clock(run, clock.unit), **options)
+    counted = check_run(fitted, on_clock(run, clock.unit, clock.lr_exponent), **options)
     if clock.same:
         return replace(counted, run=run), counted
     clock_steps = np.round(clock.k * run.steps).astype(np.int64)

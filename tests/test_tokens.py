@@ -18,7 +18,14 @@ from lrcurve.io import read_runs
 from lrcurve.io.stitch import stitch
 from lrcurve.io.tokens import parse_tokens
 from lrcurve.schedules import make_schedule
-from lrcurve.tokens import batch_warning, on_clock, predict_at_batch, stretched, token_clock
+from lrcurve.tokens import (
+    batch_warning,
+    clock_said,
+    on_clock,
+    predict_at_batch,
+    stretched,
+    token_clock,
+)
 from tests.conftest import data_path
 
 WANDB = "lr-scheduling", "data"
@@ -339,12 +346,16 @@ def test_predict_takes_the_fits_defaults_in_the_targets_steps(clock_fits):
     r = run_lrcurve(*args, "--tokens-per-step", "2e5", cwd=clock_fits)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["steps"] == 4000
+    # the fitted runs' highest clock peak, 2e-3, at twice the tokens: 2e-3 * sqrt(2)
     assert (
-        "from the fitted runs: steps=4000, peak=0.002, warmup=0 (in the target's steps of "
-        "200,000 tokens: the fitted runs' steps=8000, warmup=0 are steps of 100,000 tokens)"
+        "from the fitted runs: steps=4000, peak=0.00282843, warmup=0 (in the target's steps of "
+        "200,000 tokens: the fitted runs' steps=8000, warmup=0 are steps of 100,000 tokens; "
+        "their peak 0.002 there is 0.00282843 at the target's tokens a step)"
     ) in r.stderr
+    assert json.loads(r.stdout)["schedule"]["value"] == pytest.approx(2e-3 * np.sqrt(2))
     r = run_lrcurve(*args, cwd=clock_fits)
     assert json.loads(r.stdout)["steps"] == 8000 and "target's steps" not in r.stderr
+    assert json.loads(r.stdout)["schedule"]["value"] == 2e-3  # the clock's own
 
 
 def test_check_counts_a_run_of_another_batch_on_a_clock_fit_and_reads_it_back(clock_fits):
@@ -482,10 +493,9 @@ def test_a_batch_beyond_twice_the_fitted_clock_is_said_not_widened(clock_fits):
     assert "counted as" not in said and "batch" not in said
     assert any("measured only at 2x" in w for w in four["warnings"])
     # the same interval as the prediction it is read back from: 8000 clock steps at 4x, at the
-    # LR / 2 (the fit's default peak, 2e-3, halved)
-    assert four["schedule"]["value"] == 2e-3
-    clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--peak", "1e-3",
-             "--json")  # fmt: skip
+    # LR / 2: the default peak is the fit's clock peak, 2e-3, at four times the tokens
+    assert four["schedule"]["value"] == pytest.approx(4e-3)
+    clock = ("predict", "clock.json", "--schedule", "constant", "--steps", "8000", "--json")
     assert four["final"]["interval"] == pytest.approx(
         run_json(clock_fits, *clock)["final"]["interval"]
     )
@@ -725,7 +735,8 @@ def test_schedule_show_says_a_clock_fits_default_steps_are_its_clock_steps(clock
     r = run_lrcurve("schedule", "show", "--fit", "clock.json", "--schedule", "cosine",
                     cwd=clock_fits)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "steps=8000, peak=0.002, warmup=0 (clock steps of 100,000 tokens, the fit's)" in r.stderr
+    said = "steps=8000, peak=0.002, warmup=0 (steps=8000, warmup=0: clock steps of 100,000 tokens"
+    assert said in r.stderr
     r = run_lrcurve("schedule", "show", "--fit", "plain.json", "--schedule", "cosine",
                     cwd=clock_fits)  # fmt: skip
     assert "steps=4000, peak=0.002, warmup=0\n" in r.stderr and "clock" not in r.stderr
@@ -739,3 +750,51 @@ def test_a_clock_fits_default_peak_is_the_lr_the_runs_logged(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["schedule"]["value"] == pytest.approx(2e-3)
     assert "peak=0.002" in r.stderr
+
+
+def test_a_clock_fit_file_from_before_the_lr_rule_keeps_counting_at_the_lr_as_logged(clock_fits):
+    """A file without the clock's ``lr_exponent`` was fitted with each step counted at its LR:
+    its targets are counted so too, not under the square-root rule."""
+    data = json.loads((clock_fits / "clock.json").read_text())
+    assert data["clock"]["lr_exponent"] == 0.5
+    del data["clock"]["lr_exponent"]
+    (clock_fits / "before.json").write_text(json.dumps(data))
+    old = load_fit(clock_fits / "before.json")
+    assert old.clock.lr_exponent == 0.0
+    constant = make_schedule("constant", steps=3000, peak=1e-3)
+    doubled = predict_at_batch(old, constant, 3000, 2e5, level=0.9)
+    plain = old.predict(make_schedule("constant", steps=6000, peak=1e-3), 6000, level=0.9)
+    assert np.allclose(doubled.loss, plain.loss[1::2])
+    assert "2 steps of 100,000 tokens at its LR, the fitted" in clock_said(old, 2e5)
+    assert "at its LR / 1.41" in clock_said(load_fit(clock_fits / "clock.json"), 2e5)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("unit", 0, "clock: tokens per step of unit is 0, not above 0"),
+        ("logged_tokens_per_step", {"c": -5}, "clock: tokens per step of c is -5, not above 0"),
+        ("lr_exponent", 3, "clock: lr_exponent 3 is not in"),
+    ],
+)
+def test_a_damaged_clock_in_a_fit_file_is_refused(clock_fits, tmp_path, field, value, message):
+    data = json.loads((clock_fits / "clock.json").read_text())
+    data["clock"][field] = value
+    (tmp_path / "f.json").write_text(json.dumps(data))
+    with pytest.raises(ReadError, match=f"f.json: damaged fit file: {message}"):
+        load_fit(tmp_path / "f.json")
+
+
+@pytest.mark.parametrize("tokens", [5e4, 1.5e5, 2e5])
+def test_a_prediction_read_back_shows_the_targets_own_lr_at_every_step(clock_fits, tokens):
+    fitted = load_fit(clock_fits / "plain.json")
+    wsd = make_schedule("wsd", steps=2000, peak=1e-3, warmup=100, decay=0.2)
+    prediction = predict_at_batch(fitted, wsd, 2000, tokens, level=None)
+    assert np.array_equal(prediction.lr, wsd.per_step(2000))
+
+
+def test_a_peak_lr_extrapolation_is_said_in_the_targets_lr(clock_fits):
+    fitted = load_fit(clock_fits / "clock.json")  # clock peaks 1e-3, 2e-3 and c's 7.07e-4
+    wide = make_schedule("constant", steps=3000, peak=8e-3)  # 5.66e-3 on the clock
+    said = predict_at_batch(fitted, wide, 3000, 2e5, level=0.9).extrapolating
+    assert "peak LR 0.008, fitted at 0.00282843" in said  # 2e-3 at twice the tokens

@@ -104,10 +104,12 @@ def show_command(
         fitted = load_fit(fit)
         built, used = spec.build(fitted.runs, fit_defaults(fitted))
         clock = clock_of(fitted)
-        if used and clock is not None and any(u.split("=")[0] in ("steps", "warmup") for u in used):
-            used = [*used[:-1], f"{used[-1]} (clock steps of {clock.unit:,.0f} tokens, the fit's)"]
+        counted = [u for u in used if u.split("=")[0] in ("steps", "warmup")]
+        said = ""
+        if clock is not None and counted:
+            said = f" ({', '.join(counted)}: clock steps of {clock.unit:,.0f} tokens, the fit's)"
         if used:
-            note(f"from the fitted runs: {', '.join(used)}")
+            note(f"from the fitted runs: {', '.join(used)}{said}")
     show_schedule(built, lam, output, plot, json_out, force)
 
 
