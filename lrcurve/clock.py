@@ -4,9 +4,9 @@
 
 The clock keeps its unit (tokens per clock step), the note the fit printed, and each fitted
 run's logged tokens per step, so a prediction at a fitted size can map the clock's steps back
-to the steps those runs took (:func:`lrcurve.tokens.target_defaults`). Fit files written before
-the field kept the note among their warnings: they are still read as clock fits (without the
-runs' logged tokens per step).
+to the steps those runs took (:func:`lrcurve.target_clock.target_defaults`). Fit files written
+before the field kept the note among their warnings: they are still read as clock fits (without
+the runs' logged tokens per step).
 """
 
 from __future__ import annotations

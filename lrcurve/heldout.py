@@ -65,7 +65,7 @@ def in_run_steps(comparison: Comparison, logged: Mapping[str, float], unit: floa
     """``comparison`` of runs counted on a clock of ``unit`` tokens a step
     (:func:`lrcurve.tokens.token_clock`), its held-out finals at their runs' own steps
     (``logged``: each run's own tokens per step, by name), their clock steps kept."""
-    from lrcurve.tokens import TargetClock
+    from lrcurve.target_clock import TargetClock
 
     def own(h: Any) -> Any:  # a Heldout
         clock = TargetClock(logged.get(h.run.name, unit), unit)

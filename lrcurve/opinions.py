@@ -15,7 +15,7 @@ from lrcurve.fitting import FittedLaw
 from lrcurve.optimize import Progress, Search, predicted_losses
 from lrcurve.runs import Run
 from lrcurve.search_setting import recognise, short_label
-from lrcurve.tokens import counted_on
+from lrcurve.target_clock import counted_on
 from lrcurve.uncertainty import predictive_interval
 
 

@@ -59,7 +59,7 @@ from lrcurve.search_setting import (  # noqa: F401 - also this module's names, a
     settle,
 )
 from lrcurve.sizes import size_said
-from lrcurve.tokens import DefaultsSaid, counted_on, refuse_rewarmup, target_defaults
+from lrcurve.target_clock import DefaultsSaid, counted_on, refuse_rewarmup, target_defaults
 
 CHUNK_VALUES = 8_000_000  # per-step LRs held at once by the fast path (64 MB)
 
@@ -252,7 +252,7 @@ def search(
     """Score every candidate and the baseline at ``at_step`` (default: the last step), and
     (``level`` not None) predict them jointly for their differences' intervals; the schedules
     of a target of ``tokens_per_step`` tokens a step are counted on the fit's clock
-    (:func:`lrcurve.tokens.counted_on`)."""
+    (:func:`lrcurve.target_clock.counted_on`)."""
     at_step = _score_step(family, candidates, at_step, steps)
     schedules = [c.schedule for c in candidates] + [baseline]
     schedules, clock_step = counted_on(fitted, schedules, at_step, tokens_per_step)
@@ -312,7 +312,7 @@ class Optimization:
     (no ``baseline`` given); ``warnings``: the fit's and the search's, one sentence each;
     ``regime``: where the search leaves the fitted regime (it widens the intervals), each as
     (a few words, the detail); ``defaults_said``: how the defaults taken from the fit were
-    counted in the target's steps (:func:`lrcurve.tokens.target_defaults`)."""
+    counted in the target's steps (:func:`lrcurve.target_clock.target_defaults`)."""
 
     setting: Setting
     search: Search

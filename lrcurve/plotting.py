@@ -132,7 +132,8 @@ def plot_prediction(
     longer than ``2 * MAX_LABEL`` characters (or none) becomes the schedule's short text. A
     target of ``tokens_per_step`` not the fit's: every curve in its steps, the axis says so."""
     from lrcurve.io.labels import MAX_LABEL, schedule_text
-    from lrcurve.tokens import fitted_unit, is_clock_fit, target_clock
+    from lrcurve.target_clock import target_clock
+    from lrcurve.tokens import fitted_unit, is_clock_fit
 
     labels = [
         label if label is not None and len(label) <= 2 * MAX_LABEL else schedule_text(p.schedule)

@@ -18,14 +18,8 @@ from lrcurve.io import read_runs
 from lrcurve.io.stitch import stitch
 from lrcurve.io.tokens import parse_tokens
 from lrcurve.schedules import make_schedule
-from lrcurve.tokens import (
-    batch_warning,
-    clock_said,
-    on_clock,
-    predict_at_batch,
-    stretched,
-    token_clock,
-)
+from lrcurve.target_clock import clock_said, predict_at_batch
+from lrcurve.tokens import batch_warning, on_clock, stretched, token_clock
 from tests.conftest import data_path
 
 WANDB = "lr-scheduling", "data"
@@ -543,7 +537,7 @@ def test_check_plot_draws_the_run_at_its_own_steps_and_fit_plot_labels_clock_ste
     import matplotlib.pyplot as plt
 
     from lrcurve.plotting import plot_check, plot_fit
-    from lrcurve.tokens import check_at_batch, target_clock
+    from lrcurve.target_clock import check_at_batch, target_clock
 
     fitted = load_fit(clock_fits / "clock.json")
     run = read_runs(clock_fits / "c.csv")[0]  # 200,000 tokens a step: 2 clock steps each

@@ -235,7 +235,7 @@ def check_command(
     from lrcurve.cli.schedule_flags import ScheduleSpec
     from lrcurve.errors import InputError
     from lrcurve.io.smoothing import parse_smoothing
-    from lrcurve.tokens import check_at_batch, check_clock
+    from lrcurve.target_clock import check_at_batch, check_clock
     from lrcurve.uncertainty import z_value
 
     power = "power" in (schedule, then)
@@ -321,7 +321,7 @@ def _say_clocks(runs: list[Any], clocks: list[tuple[Any, str | None]]) -> None:
 
 def _fit_warmup(fitted: Any, clock: Any) -> int:
     """The fitted runs' warmup in the steps of a run on ``clock`` (None: the fit's steps)."""
-    from lrcurve.tokens import target_defaults
+    from lrcurve.target_clock import target_defaults
 
     return target_defaults(fitted, None if clock is None else clock.tokens_per_step)[0]["warmup"]
 

@@ -41,14 +41,14 @@ def load_fit(path: Path | None) -> Any:
 
 def fit_defaults(fitted: Any) -> dict[str, Any]:
     """The schedule settings a command takes from the fitted runs when not given."""
-    from lrcurve.tokens import target_defaults
+    from lrcurve.target_clock import target_defaults
 
     return target_defaults(fitted)[0]
 
 
 def defaults_note(used: list[str] | tuple[str, ...], said: Any = None) -> None:
     """Say the settings taken from the fitted runs (``name=value``) and ``said``
-    (:class:`lrcurve.tokens.DefaultsSaid`): which fitted runs gave them, and how the steps and
+    (:class:`lrcurve.target_clock.DefaultsSaid`): which fitted runs gave them, and how the steps and
     warmup were counted in the target's steps when they are among them."""
     if not used:
         return
@@ -244,7 +244,7 @@ def target_tokens_per_step(
     counted in a given target's steps is refused beyond what lrcurve handles."""
     from lrcurve.cli.schedule_flags import check_steps
     from lrcurve.clock import clock_of, logged_target
-    from lrcurve.tokens import target_defaults
+    from lrcurve.target_clock import target_defaults
 
     if given is not None and default_horizon:
         check_steps(target_defaults(fitted, given, family, size)[0]["steps"], given=False)
@@ -277,8 +277,8 @@ def say_fit(fitted: Any, warnings: bool = True) -> None:
 def say_target_clock(fitted: Any, tokens_per_step: float | None) -> tuple[Any, ...]:
     """Say how a target of ``tokens_per_step`` is counted on the fit's clock (nothing for none,
     or for a target on the clock's own steps); its batch's extrapolation, to say with the
-    others (:func:`lrcurve.tokens.batch_regime`)."""
-    from lrcurve.tokens import batch_regime, clock_said
+    others (:func:`lrcurve.target_clock.batch_regime`)."""
+    from lrcurve.target_clock import batch_regime, clock_said
 
     if tokens_per_step is None:
         return ()

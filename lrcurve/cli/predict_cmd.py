@@ -39,9 +39,9 @@ def predict_schedule(
 ) -> Any:
     """``fitted``'s prediction over the whole of ``schedule`` with its interval at ``level``
     for a model of ``model_size`` parameters trained on ``tokens_per_step`` tokens a step
-    (counted on the fitted runs' clock, :func:`lrcurve.tokens.predict_at_batch`), refused where
-    the law cannot make one (no horizon, too long, non-finite or non-positive loss, a size a
-    size-free law was not fitted at)."""
+    (counted on the fitted runs' clock, :func:`lrcurve.target_clock.predict_at_batch`), refused
+    where the law cannot make one (no horizon, too long, non-finite or non-positive loss, a size
+    a size-free law was not fitted at)."""
     from lrcurve.errors import ParameterError
     from lrcurve.runs import MAX_STEPS
     from lrcurve.sizes import refuse_size_free
@@ -56,7 +56,7 @@ def predict_schedule(
         )
     refuse_size_free(fitted.law, fitted.sizes, model_size)
     if tokens_per_step is not None:
-        from lrcurve.tokens import predict_at_batch
+        from lrcurve.target_clock import predict_at_batch
 
         return predict_at_batch(
             fitted, schedule, n_steps, tokens_per_step, level=level, model_size=model_size
@@ -279,11 +279,11 @@ def _build(
 ) -> tuple[list[Any], list[str], Any]:
     """Each spec's schedule (its --lr-file marked an input), the defaults the first took (of
     the fitted runs nearest ``model_size``, in the steps of a target of ``tokens_per_step``
-    tokens a step) and how they were taken (:func:`lrcurve.tokens.target_defaults`); an
+    tokens a step) and how they were taken (:func:`lrcurve.target_clock.target_defaults`); an
     error in a --compare-to spec (``texts``: as given, the first empty) names it."""
     from lrcurve.cli.files import mark_input
     from lrcurve.errors import InputError
-    from lrcurve.tokens import refuse_rewarmup, target_defaults
+    from lrcurve.target_clock import refuse_rewarmup, target_defaults
 
     defaults, said = target_defaults(fitted, tokens_per_step, specs[0].schedule, model_size)
     built, used = [], []
@@ -342,7 +342,7 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
         from dataclasses import replace
 
         from lrcurve.differences import joint_prediction
-        from lrcurve.tokens import counted_on
+        from lrcurve.target_clock import counted_on
 
         step = min(int(p.steps[-1]) for p in predictions)
         schedules, at = counted_on(  # a target of other tokens per step: on the fit's clock
