@@ -18,8 +18,8 @@ of the lowest count as tied, and the tie goes to the law with the fewest paramet
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -172,6 +172,7 @@ class Comparison:
     left_out: tuple[LeftOut, ...] = ()
     warnings: tuple[str, ...] = ()  # held-out runs outside the fitted runs' regime
     clock_unit: float | None = None  # tokens a step of the runs' common clock (None: steps)
+    clock_logged: Mapping[str, float] = field(default_factory=dict)  # each run's own, by name
 
     @property
     def tied(self) -> tuple[LawResult, ...]:

@@ -792,3 +792,17 @@ def test_a_peak_lr_extrapolation_is_said_in_the_targets_lr(clock_fits):
     wide = make_schedule("constant", steps=3000, peak=8e-3)  # 5.66e-3 on the clock
     said = predict_at_batch(fitted, wide, 3000, 2e5, level=0.9).extrapolating
     assert "peak LR 0.008, fitted at 0.00282843" in said  # 2e-3 at twice the tokens
+
+
+def test_compare_plot_on_a_clock_draws_each_runs_lr_as_logged(clock_fits, monkeypatch):
+    import lrcurve.decision_plots as plots
+    from tests.conftest import run_lrcurve
+
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.append(fig))
+    args = ("a.csv", "b.csv", "--clock", "tokens", "--holdout", "c.csv", "--plot", "c.png")
+    r = run_lrcurve("compare", *args, cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    lr_axis = drawn[0].axes[1]
+    peaks = sorted(round(float(line.get_ydata().max()), 6) for line in lr_axis.get_lines())
+    assert peaks and set(peaks) <= {1e-3, 2e-3}  # c logged 1e-3 at twice the tokens, not 7.07e-4
