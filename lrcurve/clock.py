@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrcurve.tokens import BATCH_LR_EXPONENT, CLOCK_NOTE, SAME_TOKENS_RTOL, fitted_unit, lr_scale
+from lrcurve.tokens import (
+    BATCH_LR_EXPONENT,
+    CLOCK_NOTE,
+    SAME_TOKENS_RTOL,
+    fitted_unit,
+    own_lr_factor,
+)
 
 if TYPE_CHECKING:
     from lrcurve.fitted import FittedLaw
@@ -59,7 +65,7 @@ class Clock:
         """What the clock LR of the fitted run ``name`` is multiplied by to give the LR it
         logged (1 when its tokens per step are not kept)."""
         logged = self.logged.get(name)
-        return 1.0 if logged is None else 1.0 / lr_scale(logged / self.unit, self.lr_exponent)
+        return 1.0 if logged is None else own_lr_factor(logged, self.unit, self.lr_exponent)
 
     def logged_of(self, runs: Sequence[Any]) -> float | None:
         """The one logged tokens per step of ``runs`` (within 1 %), None when unknown or not one."""

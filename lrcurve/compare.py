@@ -292,9 +292,12 @@ def compare(
     skip_fraction: float = DEFAULT_SKIP,
     progress: Progress | None = None,
     level: float = 0.9,
+    own_lr: Mapping[str, float] | None = None,
 ) -> Comparison:
     """Fit each of ``laws`` (default: every law, default options) and score it on held-out curves
-    (each final loss also against its predictive interval at ``level``).
+    (each final loss also against its predictive interval at ``level``). ``own_lr``: runs on a
+    clock of tokens, the factor from each one's LR there to the LR it logged (by name), for
+    what is said of a held-out run's peak LR.
 
     ``left_out`` (from ``build_laws``) is reported with the laws that fail to fit; a law that
     fails is left out and the rest are compared; ``InputError`` when none can be."""
@@ -332,18 +335,23 @@ def compare(
         raise InputError(
             "no law could be compared: " + "; ".join(f"{g.name}: {g.reason}" for g in gone)
         )
-    return Comparison(method, tuple(results), gone, _peak_warnings(splits))
+    return Comparison(method, tuple(results), gone, _peak_warnings(splits, own_lr))
 
 
-def _peak_warnings(splits: Sequence[tuple[list[Run], list[Run]]]) -> tuple[str, ...]:
+def _peak_warnings(
+    splits: Sequence[tuple[list[Run], list[Run]]], own_lr: Mapping[str, float] | None = None
+) -> tuple[str, ...]:
     """A held-out run whose peak LR is none of its fitted runs': the size-free laws are fitted
-    at one peak LR, so its score says as much about that as about the law."""
+    at one peak LR, so its score says as much about that as about the law. On a clock, said in
+    the held-out run's own LR (the fitted runs' clock peaks at its tokens a step)."""
     said = []
     for train, held in splits:
         for run in held:
-            mismatch = nearest_peak_said(run.peak_lr, (r.peak_lr for r in train))
+            f = (own_lr or {}).get(run.name, 1.0)
+            mismatch = nearest_peak_said(f * run.peak_lr, (f * r.peak_lr for r in train))
+            at = "" if f == 1.0 else " (the fitted runs' peak at its tokens a step, on the clock)"
             if mismatch:
-                said.append(f"held-out run {run.label}: {mismatch[1]}")
+                said.append(f"held-out run {run.label}: {mismatch[1]}{at}")
     return tuple(dict.fromkeys(said))
 
 

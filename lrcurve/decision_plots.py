@@ -125,11 +125,11 @@ def _final_intervals(ax: plt.Axes, comparison: Comparison) -> None:
 
 def _own_lr(comparison: Comparison, run: Run) -> float:
     """The factor from ``run``'s LR on the comparison's clock to the LR it logged."""
-    from lrcurve.tokens import lr_scale
+    from lrcurve.tokens import own_lr_factor
 
     logged = comparison.clock_logged.get(run.name)
     unit = comparison.clock_unit
-    return 1.0 if logged is None or unit is None else 1.0 / lr_scale(logged / unit)
+    return 1.0 if logged is None or unit is None else own_lr_factor(logged, unit)
 
 
 def plot_comparison(comparison: Comparison, path: Path) -> None:

@@ -16,7 +16,7 @@ which a law sees only through the LR.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -83,6 +83,19 @@ def lr_scale(k: float, exponent: float = BATCH_LR_EXPONENT) -> float:
     """The factor on the LR of a run of ``k`` times the clock's tokens a step, counted on the
     clock: ``k^-exponent``, ``1 / sqrt(k)`` by Adam's rule (:data:`BATCH_LR_EXPONENT`)."""
     return float(k**-exponent)
+
+
+def own_lr_factor(
+    tokens_per_step: float, unit: float, exponent: float = BATCH_LR_EXPONENT
+) -> float:
+    """What a run of ``tokens_per_step`` has its LR on a clock of ``unit`` multiplied by to
+    give the LR it logged: ``1 / lr_scale(k)``."""
+    return 1.0 / lr_scale(tokens_per_step / unit, exponent)
+
+
+def own_lrs(logged: Mapping[str, float], unit: float) -> dict[str, float]:
+    """:func:`own_lr_factor` of each run of ``logged`` (tokens per step by name)."""
+    return {name: own_lr_factor(tokens, unit) for name, tokens in logged.items()}
 
 
 def lr_rule_text(k: float, exponent: float = BATCH_LR_EXPONENT) -> str:

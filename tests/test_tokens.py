@@ -240,6 +240,7 @@ def test_fit_clock_tokens_and_predict_tokens_per_step_from_the_cli(cli, tmp_path
     assert r.returncode == 0, r.stderr
     assert "differ in tokens per step" not in r.stderr
     assert "c: 200,000 tokens a step, counted as 2 steps of 100,000 tokens" in r.stderr
+    assert "c: peak LR 0.001 (0.000707107 on the clock), warmup 0 steps" in r.stderr
     r = cli("predict", "clock.json", "--schedule", "constant", "--tokens-per-step", "2e5", "--json")
     assert r.returncode == 0, r.stderr
     assert "the target's 200,000 tokens a step counted as 2 steps of 100,000" in r.stderr
@@ -806,3 +807,12 @@ def test_compare_plot_on_a_clock_draws_each_runs_lr_as_logged(clock_fits, monkey
     lr_axis = drawn[0].axes[1]
     peaks = sorted(round(float(line.get_ydata().max()), 6) for line in lr_axis.get_lines())
     assert peaks and set(peaks) <= {1e-3, 2e-3}  # c logged 1e-3 at twice the tokens, not 7.07e-4
+
+
+def test_compare_on_a_clock_says_a_held_out_peak_in_its_own_lr(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    r = run_lrcurve("compare", "a.csv", "--clock", "tokens", "--holdout", "c.csv", cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    # c logged 1e-3 at twice a's tokens a step: a's 1e-3 is 1.41e-3 there
+    assert "c: peak LR 0.001 differs from the fitted runs' 0.00141421 (the nearest)" in r.stderr

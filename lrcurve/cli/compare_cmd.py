@@ -175,7 +175,7 @@ def compare_command(
     from lrcurve.compare import build_laws, compare
     from lrcurve.errors import InputError
     from lrcurve.sizes import sized, split_largest_size
-    from lrcurve.tokens import batch_groups, batch_warning
+    from lrcurve.tokens import batch_groups, batch_warning, own_lrs
     from lrcurve.uncertainty import z_value
 
     inputs = RunInputs.pick(locals())
@@ -215,6 +215,7 @@ def compare_command(
             skip_fraction=skip,
             progress=update,
             level=level,
+            own_lr=None if clock_note is None else own_lrs(logged, every[0].tokens_per_step),
         )
     if clock_note is not None:  # held-out finals in their runs' own steps
         from lrcurve.heldout import in_run_steps

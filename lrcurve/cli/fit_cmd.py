@@ -176,9 +176,12 @@ def fit_command(
 
     for run in fitted.runs:
         size = "" if run.model_size is None else f"{format_size(run.model_size)} parameters, "
+        own = 1.0 if fitted.clock is None else fitted.clock.own_lr_factor(run.name)
+        peak = f"peak LR {own * run.peak_lr:g}" + (
+            f" ({run.peak_lr:g} on the clock)" if own != 1.0 else ""
+        )
         err.print(
-            f"{run.label}: {size}peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps, "
-            f"LR {run.lr_origin}",
+            f"{run.label}: {size}{peak}, warmup {run.warmup_steps} steps, LR {run.lr_origin}",
             style="dim",
         )
     out.print(f"wrote {destination}" + (f" and {plot}" if plot else ""))
