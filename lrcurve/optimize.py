@@ -44,7 +44,7 @@ from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.peak_lr import log_peak
-from lrcurve.regime import horizon_said
+from lrcurve.regime import Said, horizon_said
 from lrcurve.schedules import Schedule
 from lrcurve.search_setting import (  # noqa: F401 - also this module's names, as before the split
     SearchRequest,
@@ -59,7 +59,14 @@ from lrcurve.search_setting import (  # noqa: F401 - also this module's names, a
     settle,
 )
 from lrcurve.sizes import size_said
-from lrcurve.target_clock import DefaultsSaid, counted_on, refuse_rewarmup, target_defaults
+from lrcurve.target_clock import (
+    DefaultsSaid,
+    counted_on,
+    in_target_units,
+    refuse_rewarmup,
+    target_clock,
+    target_defaults,
+)
 
 CHUNK_VALUES = 8_000_000  # per-step LRs held at once by the fast path (64 MB)
 
@@ -359,16 +366,26 @@ def optimize(
         tokens_per_step=tokens_per_step,
     )
     warnings = [f"the fit says: {warning}" for warning in fitted.warnings]
-    if max(c.schedule.peak for c in candidates) > 1.2 * fitted.peak_lr:  # peaks: for all
+    clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
+    own = 1.0 if clock is None else 1.0 / clock.lr_factor  # the fitted peak at the target's
+    if max(c.schedule.peak for c in candidates) > 1.2 * own * fitted.peak_lr:  # peaks: for all
+        at_target = "" if own == 1.0 else " at the target's tokens a step"
         warnings.append(
-            f"some candidates' LR exceeds the fitted runs' peak {fitted.peak_lr:g}; the law has "
-            "no penalty for too high an LR and extrapolates there"
+            f"some candidates' LR exceeds the fitted runs' peak {own * fitted.peak_lr:g}"
+            f"{at_target}; the law has no penalty for too high an LR and extrapolates there"
         )
     clock_steps = counted_on(fitted, [], setting.steps, tokens_per_step)[1]
     size = size_said(fitted.at_size, fitted.sizes)
-    said = [s for s in (horizon_said(clock_steps, fitted.horizon), size) if s]
     best, at = counted_on(fitted, [result.best.schedule], result.at_step, tokens_per_step)
-    decay = fitted.decay_regime(best[0], at)
+
+    def said_here(said: list[Said], n_steps: int) -> list[Said]:  # in the target's units
+        if clock is None:
+            return said
+        return list(in_target_units(said, fitted, clock, best[0], n_steps))
+
+    horizon = said_here([s for s in (horizon_said(clock_steps, fitted.horizon),) if s], clock_steps)
+    said = [*horizon, *([size] if size else [])]
+    decay = said_here(fitted.decay_regime(best[0], at), at)
     if decay:
         said.append(
             (

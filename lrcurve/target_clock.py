@@ -219,7 +219,7 @@ def predict_at_batch(
     if clock.same:
         return fitted.predict(schedule, n_steps, **options)
     counted = fitted.predict(clock.schedule(schedule, n_steps), clock.step(n_steps), **options)
-    counted = in_target_lr(counted, fitted, clock)
+    counted = in_target_lr(counted, fitted, clock, clock.step(n_steps))
     said = clock.batch_said()
     if said is not None:  # said with the prediction's other extrapolations
         counted = replace(
@@ -230,28 +230,77 @@ def predict_at_batch(
     return read_back(counted, schedule, n_steps, clock)
 
 
-def in_target_lr(prediction: Any, fitted: Any, clock: TargetClock) -> Any:
-    """``prediction`` on ``clock`` with its peak-LR extrapolation said in the target's LR: the
-    target's peak, and the fitted runs' clock peaks at the target's batch (the same ratio)."""
-    from lrcurve.regime import nearest_peak_said
+def in_target_units(
+    said: Sequence[Said], fitted: Any, clock: TargetClock, schedule: Schedule, n_steps: int
+) -> tuple[Said, ...]:
+    """What a prediction of ``schedule`` on ``clock`` (``n_steps`` clock steps) said of the
+    fitted regime (peak LR, horizon, how low and fast the LR falls), in the target's steps and
+    LR: the fitted runs' clock values taken to the target's tokens a step (the same ratios)."""
+    from lrcurve.laws.base import LRHistory
+    from lrcurve.regime import decay_said, horizon_said, nearest_peak_said
 
+    if clock.same or not said:
+        return tuple(said)
+    f = 1.0 / clock.lr_factor  # clock LR -> the target's
     peaks = [r.peak_lr for r in fitted.runs]
-    on_clock_said = nearest_peak_said(prediction.schedule.peak, peaks)
-    if on_clock_said is None or clock.lr_factor == 1.0:
-        return prediction
-    scale = 1 / clock.lr_factor
-    said = nearest_peak_said(prediction.schedule.peak * scale, [p * scale for p in peaks])
-    if said is None:  # the same ratio: not expected, kept as said on the clock
-        return prediction
+    pairs = [
+        (
+            nearest_peak_said(schedule.peak, peaks),
+            nearest_peak_said(f * schedule.peak, [f * p for p in peaks]),
+        ),
+        (
+            horizon_said(n_steps, fitted.horizon),
+            horizon_said(clock.back(n_steps), clock.back(fitted.horizon)),
+        ),
+    ]
+    lr = LRHistory.of(schedule, n_steps).held
+    lowest, steepest = fitted._fitted_lr_regime
+    on, there = (
+        fitted.decay_regime(schedule, n_steps, lr),
+        decay_said(f * lr, f * schedule.peak, f * lowest, steepest),
+    )
+    pairs += list(zip(on, there)) if len(on) == len(there) else []
+    mapping = {old: new for old, new in pairs if old is not None and new is not None}
+    return tuple(mapping.get(s, s) for s in said)
 
-    def swap(texts: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
-        return tuple(new if t == old else t for t in texts)
 
+def in_target_lr(
+    prediction: Any, fitted: Any, clock: TargetClock, n_steps: int | None = None
+) -> Any:
+    """``prediction`` on ``clock`` with what it says of the fitted regime in the target's
+    units (:func:`in_target_units`)."""
+    said = list(zip(prediction.extrapolating, prediction.warnings))
+    if len(prediction.extrapolating) != len(prediction.warnings):
+        return prediction  # not one-to-one: kept as said on the clock
+    n = prediction.steps.size if n_steps is None else n_steps
+    moved = in_target_units(said, fitted, clock, prediction.schedule, n)
     return replace(
         prediction,
-        warnings=swap(prediction.warnings, on_clock_said[1], said[1]),
-        extrapolating=swap(prediction.extrapolating, on_clock_said[0], said[0]),
+        extrapolating=tuple(short for short, _ in moved),
+        warnings=tuple(detail for _, detail in moved),
     )
+
+
+def other_tokens_said(runs: Sequence[Run], tokens_per_step: float | None) -> list[str]:
+    """Measured ``runs`` that logged other tokens a step than a target's ``tokens_per_step``
+    (compared step by step with its prediction, each is another target), one line each."""
+    return [
+        f"measured run {run.label} logged {run.tokens_per_step:,.0f} tokens a step, the "
+        f"prediction is for {tokens_per_step:,.0f} (--tokens-per-step)"
+        for run in runs
+        if run.tokens_per_step
+        and tokens_per_step
+        and abs(run.tokens_per_step / tokens_per_step - 1) > SAME_TOKENS_RTOL
+    ]
+
+
+def regime_on(
+    fitted: Any, schedule: Schedule, n_steps: int, clock: TargetClock | None
+) -> tuple[Said, ...]:
+    """:meth:`~lrcurve.fitted.FittedLaw.regime` of ``schedule`` on the fit's clock, said in the
+    target's units when it has a ``clock`` (:func:`in_target_units`)."""
+    said = fitted.regime(schedule, n_steps)
+    return said if clock is None else in_target_units(said, fitted, clock, schedule, n_steps)
 
 
 def clock_said(fitted: Any, tokens_per_step: float) -> str | None:

@@ -240,7 +240,7 @@ def test_fit_clock_tokens_and_predict_tokens_per_step_from_the_cli(cli, tmp_path
     assert r.returncode == 0, r.stderr
     assert "differ in tokens per step" not in r.stderr
     assert "c: 200,000 tokens a step, counted as 2 steps of 100,000 tokens" in r.stderr
-    assert "c: peak LR 0.001 (0.000707107 on the clock), warmup 0 steps" in r.stderr
+    assert "c: peak LR 0.001, warmup 0 steps (0.000707107 and 0 steps on the clock)" in r.stderr
     r = cli("predict", "clock.json", "--schedule", "constant", "--tokens-per-step", "2e5", "--json")
     assert r.returncode == 0, r.stderr
     assert "the target's 200,000 tokens a step counted as 2 steps of 100,000" in r.stderr
@@ -816,3 +816,51 @@ def test_compare_on_a_clock_says_a_held_out_peak_in_its_own_lr(clock_fits):
     assert r.returncode == 0, r.stderr
     # c logged 1e-3 at twice a's tokens a step: a's 1e-3 is 1.41e-3 there
     assert "c: peak LR 0.001 differs from the fitted runs' 0.00141421 (the nearest)" in r.stderr
+
+
+def test_what_is_said_of_the_fitted_regime_is_in_the_targets_units(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    def run_json(*args):
+        r = run_lrcurve(*args, "--json", cwd=clock_fits)
+        assert r.returncode in (0, 1), r.stderr
+        return json.loads(r.stdout), r.stderr
+
+    # predict: the horizon in the target's steps (8000 of them are 16,000 clock steps)
+    data, _ = run_json("predict", "clock.json", "--schedule", "constant", "--steps", "8000",
+                       "--tokens-per-step", "2e5")  # fmt: skip
+    assert "8000 steps is 2.0x the longest fitted run; the law extrapolates" in data["warnings"]
+    # optimize: its default peak (the clock's 2e-3 at twice the tokens) is not beyond the fit
+    data, _ = run_json("optimize", "clock.json", "--tokens-per-step", "2e5", "--fractions",
+                       "0.2", "--shapes", "linear")  # fmt: skip
+    assert not any("exceeds the fitted runs' peak" in w for w in data["warnings"])
+    # check: a run of twice the tokens at 4e-3 (2.83e-3 on the clock) said in its own LR
+    rows = (clock_fits / "c.csv").read_text().replace(",0.001,", ",0.004,").replace(",c,", ",d,")
+    (clock_fits / "d.csv").write_text(rows)
+    data, said = run_json("check", "clock.json", "d.csv")
+    assert "peak LR 0.004, fitted at 0.00282843" in said
+
+
+def test_optimize_counts_a_measured_run_on_a_clock_fit_by_its_own_tokens(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    def measured(*extra):
+        args = ("optimize", "clock.json", "--fractions", "0.2", "--shapes", "linear",
+                "--measured", "c.csv", "--json", *extra)  # fmt: skip
+        r = run_lrcurve(*args, cwd=clock_fits)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["measured"][0]["predicted"]
+
+    assert measured() == pytest.approx(measured("--tokens-per-step", "2e5"), rel=1e-9)
+
+
+def test_predict_says_a_measured_run_of_other_tokens_a_step(clock_fits):
+    from tests.conftest import run_lrcurve
+
+    args = ("predict", "clock.json", "--schedule", "constant", "--measured", "c.csv")
+    r = run_lrcurve(*args, "--tokens-per-step", "1e5", cwd=clock_fits)
+    assert r.returncode == 0, r.stderr
+    said = "measured run c:c logged 200,000 tokens a step, the prediction is for 100,000"
+    assert said in r.stderr
+    r = run_lrcurve(*args, "--tokens-per-step", "2e5", cwd=clock_fits)
+    assert "logged 200,000 tokens a step" not in r.stderr

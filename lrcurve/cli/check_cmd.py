@@ -294,7 +294,8 @@ def check_command(
         for message in result.notes:
             note(message)
     said = [warning for _, warning in clocks]
-    report_check(fitted, checked, plot, json_out, force, fit_file, said)
+    targets = [clock for clock, _ in clocks]
+    report_check(fitted, checked, plot, json_out, force, fit_file, said, targets)
 
 
 def _given_tokens(text: str | None, run_file: Path) -> tuple[list[str], float | None]:
@@ -334,17 +335,24 @@ def report_check(
     force: bool,
     fit_file: Path,
     clock_warnings: list[str | None] | None = None,
+    targets: list[Any] | None = None,
 ) -> None:
     """Warnings, the plot, the table or JSON, and the exit status (1 on drift or divergence).
     ``checked``: each run's result at its own steps and as checked (on the fit's clock);
-    ``clock_warnings``: each run's, said already, that it is not on the fit's clock (--json)."""
+    ``clock_warnings``: each run's, said already, that it is not on the fit's clock (--json);
+    ``targets``: each run's :class:`~lrcurve.target_clock.TargetClock` (None: as logged),
+    what is said of the fitted regime given in the run's own steps and LR."""
     from lrcurve.cli.loading import say_fit
     from lrcurve.cli.render import emit_json, extrapolation_note, note, out, plotting, save_plot
+    from lrcurve.target_clock import regime_on
 
     say_fit(fitted)
     results = [result for result, _ in checked]
     runs = [result.run for result in results]
-    regimes = [fitted.regime(c.run.schedule, c.run.horizon) for _, c in checked]
+    regimes = [
+        regime_on(fitted, c.run.schedule, c.run.horizon, clock)
+        for (_, c), clock in zip(checked, targets or [None] * len(checked))
+    ]
     for run, regime in zip(runs, regimes):
         extrapolation_note((short for short, _ in regime), f"{run.label}: ")
     if plot is not None and not results[0].steps.size:  # it diverged before any compared point

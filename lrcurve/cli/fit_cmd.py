@@ -176,12 +176,19 @@ def fit_command(
 
     for run in fitted.runs:
         size = "" if run.model_size is None else f"{format_size(run.model_size)} parameters, "
-        own = 1.0 if fitted.clock is None else fitted.clock.own_lr_factor(run.name)
-        peak = f"peak LR {own * run.peak_lr:g}" + (
-            f" ({run.peak_lr:g} on the clock)" if own != 1.0 else ""
-        )
-        err.print(
-            f"{run.label}: {size}{peak}, warmup {run.warmup_steps} steps, LR {run.lr_origin}",
-            style="dim",
-        )
+        err.print(f"{run.label}: {size}{_as_logged(fitted, run)}, LR {run.lr_origin}", style="dim")
     out.print(f"wrote {destination}" + (f" and {plot}" if plot else ""))
+
+
+def _as_logged(fitted: Any, run: Any) -> str:
+    """A fitted run's peak LR and warmup as it logged them (on a clock of tokens, and there)."""
+    clock = fitted.clock
+    logged = None if clock is None else clock.logged.get(run.name)
+    if logged is None or abs(logged / clock.unit - 1) <= 1e-2:
+        return f"peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps"
+    own_peak = clock.own_lr_factor(run.name) * run.peak_lr
+    own_warmup = round(run.warmup_steps * clock.unit / logged)
+    return (
+        f"peak LR {own_peak:g}, warmup {own_warmup} steps ({run.peak_lr:g} and "
+        f"{run.warmup_steps} steps on the clock)"
+    )

@@ -388,12 +388,13 @@ def _against_measured(
     from dataclasses import replace
 
     from lrcurve.opinions import against_measured
-    from lrcurve.tokens import clock_exponent, fitted_unit, on_clock
+    from lrcurve.tokens import clock_exponent, fitted_unit, is_clock_fit, on_clock
 
-    if not sweep or tokens_per_step is None:
+    if not sweep or (tokens_per_step is None and not is_clock_fit(fitted)):
         return against_measured(fitted, sweep, level) if sweep else []
     unit = fitted_unit(fitted)
-    own = [r if r.tokens_per_step else replace(r, tokens_per_step=tokens_per_step) for r in sweep]
+    given = tokens_per_step or unit  # on a clock fit without it: the clock's own steps
+    own = [r if r.tokens_per_step else replace(r, tokens_per_step=given) for r in sweep]
     rule = clock_exponent(fitted)
     scored = against_measured(fitted, [on_clock(r, unit, rule) for r in own], level)
     return [replace(m, horizon=r.horizon, step=r.last_step) for m, r in zip(scored, own)]

@@ -328,9 +328,12 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
     measured runs against the first."""
     from lrcurve.cli.predict_many import compared, print_compared, print_measured
     from lrcurve.cli.render import emit_json, note, out, plotting, save_plot
+    from lrcurve.target_clock import other_tokens_said
 
     output, plot, first = args["output"], args["plot"], predictions[0]
     scored = [first.against(run) for run in runs]
+    for said in other_tokens_said(runs, args["tokens_per_step"]):
+        note(f"warning: {said}")
     for s in scored:
         if s.lr_gap > LR_GAP:
             note(
