@@ -152,6 +152,7 @@ class DefaultsSaid:
 
     runs: str | None = None
     clock: str | None = None
+    peak: str | None = None  # how the peak was taken to the target's tokens a step
 
 
 def target_defaults(
@@ -173,7 +174,7 @@ def target_defaults(
     defaults = chosen.defaults
     steps, warmup = defaults["steps"], defaults["warmup"]
     clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
-    counted = None
+    counted = lr_said = None
     if clock is not None and not clock.same:
         peak = defaults["peak"]  # the LR of the clock's steps, at the target's batch
         own = peak / clock.lr_factor
@@ -183,10 +184,10 @@ def target_defaults(
             f"steps={steps:g}, warmup={warmup:g} are steps of {clock.unit:,.0f} tokens"
         )
         if own != peak:
-            counted += f"; their peak {peak:.6g} there is {own:.6g} at the target's tokens a step"
+            lr_said = f"the fitted peak {peak:.6g} on the clock is {own:.6g} at the target's"
     if chosen.said is None and counted is None:
         return defaults, None
-    return defaults, DefaultsSaid(chosen.said, counted)
+    return defaults, DefaultsSaid(chosen.said, counted, lr_said)
 
 
 def read_back(prediction: Any, schedule: Schedule, n_steps: int, clock: TargetClock) -> Any:

@@ -345,9 +345,11 @@ def test_predict_takes_the_fits_defaults_in_the_targets_steps(clock_fits):
     assert (
         "from the fitted runs: steps=4000, peak=0.00282843, warmup=0 (in the target's steps of "
         "200,000 tokens: the fitted runs' steps=8000, warmup=0 are steps of 100,000 tokens; "
-        "their peak 0.002 there is 0.00282843 at the target's tokens a step)"
+        "the fitted peak 0.002 on the clock is 0.00282843 at the target's)"
     ) in r.stderr
     assert json.loads(r.stdout)["schedule"]["value"] == pytest.approx(2e-3 * np.sqrt(2))
+    r = run_lrcurve(*args, "--tokens-per-step", "2e5", "--peak", "1e-3", cwd=clock_fits)
+    assert "steps of 100,000 tokens)" in r.stderr and "the fitted peak" not in r.stderr
     r = run_lrcurve(*args, cwd=clock_fits)
     assert json.loads(r.stdout)["steps"] == 8000 and "target's steps" not in r.stderr
     assert json.loads(r.stdout)["schedule"]["value"] == 2e-3  # the clock's own

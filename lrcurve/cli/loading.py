@@ -53,10 +53,11 @@ def defaults_note(used: list[str] | tuple[str, ...], said: Any = None) -> None:
     if not used:
         return
     whose = "" if said is None or said.runs is None else f" {said.runs}"
-    counted = said is not None and said.clock is not None
-    counted = counted and any(u.split("=")[0] in ("steps", "warmup") for u in used)
-    text = f"from the fitted runs{whose}: {', '.join(used)}"
-    note(text + (f" ({said.clock})" if counted else ""))
+    names = {u.split("=")[0] for u in used}
+    parts = [] if said is None else [said.clock if names & {"steps", "warmup"} else None]
+    parts += [] if said is None else [said.peak if "peak" in names else None]
+    counted = "; ".join(p for p in parts if p)
+    note(f"from the fitted runs{whose}: {', '.join(used)}" + (f" ({counted})" if counted else ""))
 
 
 def say_notes(runs: list[Any]) -> None:
