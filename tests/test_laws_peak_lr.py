@@ -278,7 +278,7 @@ def test_a_multipower_size_fit_file_from_before_the_lr_term_loads_it_held_at_0(t
         Parameter(name, float(v), None, float(lo), float(hi))
         for name, v, lo, hi in zip(law.param_names, MP_THETA, lower, upper)
     )
-    fitted = FittedLaw(law, params, tuple(runs), 0.1, None, True, "")
+    fitted = FittedLaw(law, params, tuple(runs), 0.1, None, True, "", backtest_scale=0.01)
     path = tmp_path / "old.fit.json"
     save_fit(fitted, path)
     data = json.loads(path.read_text())
