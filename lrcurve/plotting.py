@@ -75,9 +75,8 @@ def _data_and_fit(
     styles: Sequence[tuple[Any, str]] | None = None,
     scale: float = 1.0,
 ) -> None:
-    """Each run's data (dots) and fitted curve (its line style), one legend entry a run; its
-    steps drawn ``scale`` times (a clock fit's in a target's of other tokens a step), LR as
-    logged."""
+    """Each run's data (dots), fitted curve (its line style, one legend entry) and LR as
+    logged; steps ``scale`` times (a clock fit's in a target's of other tokens a step)."""
     styles = styles or run_styles(len(fitted.runs))
     for run, (color, line) in zip(fitted.runs, styles):
         ax_loss.plot(scale * run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
