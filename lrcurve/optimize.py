@@ -38,6 +38,7 @@ from lrcurve.candidates import (  # noqa: F401 - also this module's names, as be
     rewarmup_candidates,
     wsd_candidates,
 )
+from lrcurve.default_runs import default_runs
 from lrcurve.differences import Difference, JointPrediction, joint_prediction
 from lrcurve.errors import ExtrapolationError, InputError, ParameterError
 from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
@@ -348,7 +349,8 @@ def optimize(
     defaults, defaults_said = target_defaults(fitted, tokens_per_step, request.family)
     setting = settle(fitted.runs, defaults, request, rewarmup_baseline)
     candidates = candidates_of(request, setting)
-    chosen = baseline(setting) if baseline else baseline_of(fitted.runs, request.family, setting)
+    near = default_runs(fitted.runs, fitted.at_size, request.family).runs  # the target size's
+    chosen = baseline(setting) if baseline else baseline_of([*near], request.family, setting)
     end = setting.score_step or setting.steps
     if chosen[0].horizon is not None and chosen[0].horizon < end:
         raise ParameterError(

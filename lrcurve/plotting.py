@@ -342,13 +342,12 @@ def plot_search(result: Search, fitted: FittedLaw, ax: AxesPair = None) -> plt.F
         ax.plot(x, loss, "o-", ms=3.5, lw=1.3, color=f"C{i}", label=series)
     baseline = result.baseline_label.split(" (")[0]
     ax.axhline(result.baseline_loss, color="k", ls="--", lw=1, label=f"baseline: {baseline}")
-    best = f"best: {result.best.label}"
-    ax.plot(
-        [result.best.x], [result.best_loss], "*", ms=14, color="gold", mec="k", zorder=5, label=best
-    )
+    best = dict(ms=14, color="gold", mec="k", zorder=5, label=f"best: {result.best.label}")
+    ax.plot([result.best.x], [result.best_loss], "*", **best)
     ax.set_xlabel(result.x_name)
     ax.set_ylabel(f"predicted loss at step {result.at_step}")
-    ax.set_title(f"{result.family}: predicted loss ({fitted.law.name} law)", fontsize=10)
+    law = (fitted.sized_from or fitted).law.name  # a size-aware fit seen at one size: its own
+    ax.set_title(f"{result.family}: predicted loss ({law} law)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     steps = np.unique(np.linspace(1, result.steps, 2000).round().astype(np.int64))

@@ -569,3 +569,15 @@ def test_forward_momentum_size_holds_beta_at_the_prior_with_two_sizes():
     assert any("beta held at 0.34" in w for w in two.warnings)
     assert not any("not identifiable" in w for w in two.warnings)
     assert two["B"].stderr is not None and two["B"].stderr < 0.1 * two["B"].value
+
+
+def test_optimize_at_a_fitted_size_takes_its_baseline_from_that_sizes_runs(momentum_fit):
+    from lrcurve.optimize import SearchRequest, optimize
+    from lrcurve.size_fit import fitted_at_size
+
+    sizes = sorted({r.model_size for r in momentum_fit.runs})
+    mine = [r for r in momentum_fit.runs if r.model_size == sizes[-1]]
+    first = next(r for r in mine if "constant" not in r.name)  # its first decaying run
+    request = SearchRequest(fractions=(0.2,), shapes=("linear",))
+    done = optimize(fitted_at_size(momentum_fit, sizes[-1]), request)
+    assert f"like run {first.label}" in done.search.baseline_label
