@@ -45,7 +45,7 @@ from lrcurve.fitting import FittedLaw, refuse_nonpositive_loss
 from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.peak_lr import log_peak
-from lrcurve.regime import Said, horizon_said
+from lrcurve.regime import below_zero_said, horizon_said
 from lrcurve.schedules import Schedule
 from lrcurve.search_setting import (  # noqa: F401 - also this module's names, as before the split
     SearchRequest,
@@ -376,24 +376,22 @@ def optimize(
             f"some candidates' LR exceeds the fitted runs' peak {own * fitted.peak_lr:g}"
             f"{at_target}; the law has no penalty for too high an LR and extrapolates there"
         )
+    joint = result.joint
+    if joint is not None:  # an interval below 0 says nothing
+        half = joint.loss - joint.lower
+        said = below_zero_said(joint.loss, half, joint.level, fitted.unpinned, "for some losses")
+        warnings += [detail for _, detail in said]
     clock_steps = counted_on(fitted, [], setting.steps, tokens_per_step)[1]
     size = size_said(fitted.at_size, fitted.sizes)
     best, at = counted_on(fitted, [result.best.schedule], result.at_step, tokens_per_step)
-
-    def said_here(said: list[Said], n_steps: int) -> list[Said]:  # in the target's units
-        if clock is None:
-            return said
-        return list(in_target_units(said, fitted, clock, best[0], n_steps))
-
-    horizon = said_here([s for s in (horizon_said(clock_steps, fitted.horizon),) if s], clock_steps)
-    said = [*horizon, *([size] if size else [])]
-    decay = said_here(fitted.decay_regime(best[0], at), at)
+    said = [s for s in (horizon_said(clock_steps, fitted.horizon),) if s]
+    decay = fitted.decay_regime(best[0], at)
+    if clock is not None:  # in the target's steps and LR
+        said = list(in_target_units(said, fitted, clock, best[0], clock_steps))
+        decay = list(in_target_units(decay, fitted, clock, best[0], at))
+    said += [size] if size else []
     if decay:
-        said.append(
-            (
-                f"the best candidate: {', '.join(short for short, _ in decay)}",
-                f"the best candidate: {'; '.join(detail for _, detail in decay)}",
-            )
-        )
+        shorts, details = (", ".join(s for s, _ in decay), "; ".join(d for _, d in decay))
+        said.append((f"the best candidate: {shorts}", f"the best candidate: {details}"))
     regime = tuple(said)
     return Optimization(setting, result, baseline is None, tuple(warnings), regime, defaults_said)

@@ -93,18 +93,24 @@ def decay_said(lr: NDArray[np.float64], peak: float, lowest: float, steepest: fl
 
 
 def below_zero_said(
-    loss: NDArray[np.float64], half: NDArray[np.float64], level: float, unpinned: Sequence[str]
+    loss: NDArray[np.float64],
+    half: NDArray[np.float64],
+    level: float,
+    unpinned: Sequence[str],
+    where: str | None = None,
 ) -> list[Said]:
     """Said when the interval ``loss ± half`` reaches below 0, none for a loss: the parameters'
-    noise of a fit that does not pin ``unpinned`` (runs that confound two of them)."""
+    noise of a fit that does not pin ``unpinned`` (runs that confound two of them). ``where``:
+    which losses, in words (default: from which step)."""
     below = np.flatnonzero(loss - half <= 0)
     if not below.size:
         return []
     names = ", ".join(unpinned) or "some parameters"
+    where = f"from step {below[0] + 1}" if where is None else where
     return [
         (
             "the interval reaches below 0",
-            f"the {100 * level:.4g} % interval reaches below 0 from step {below[0] + 1}: "
+            f"the {100 * level:.4g} % interval reaches below 0 {where}: "
             f"the fit does not pin {names} (s.e. above the value), so the interval says "
             "nothing there; fit runs that tell them apart",
         )

@@ -554,3 +554,15 @@ def test_optimize_writes_every_candidate_as_csv_not_just_the_top(fit_dir):
     assert same.returncode == 2 and "-o and --plot" in same.stderr
     fit_file = lrcurve("optimize", "-o", "lrcurve.fit.json", "--force", cwd=fit_dir)
     assert fit_file.returncode == 2 and "one of the inputs" in fit_file.stderr
+
+
+def test_optimize_says_when_its_intervals_reach_below_zero(fitted):
+    from dataclasses import replace
+
+    from lrcurve.optimize import SearchRequest, optimize
+
+    request = SearchRequest(fractions=(0.2,), shapes=("linear",))
+    assert not any("below 0" in w for w in optimize(fitted, request).warnings)
+    loose = replace(fitted, covariance=fitted.covariance * 1e8)  # parameters pinned by nothing
+    said = [w for w in optimize(loose, request).warnings if "below 0" in w]
+    assert said and "the 90 % interval reaches below 0 for some losses" in said[0]
