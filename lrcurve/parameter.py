@@ -16,10 +16,11 @@ class Parameter:
 
     @property
     def at_bound(self) -> bool:
-        span = max(abs(self.value), 1e-12)
+        """At a bound to 1e-6 of its value, or (a bound of 0, say) nearer it than 1e-3 of its
+        s.e.: indistinguishable from the bound."""
+        tolerance = max(1e-6 * max(abs(self.value), 1e-12), 1e-3 * (self.stderr or 0.0))
         return bool(
-            abs(self.value - self.lower) <= 1e-6 * span
-            or abs(self.value - self.upper) <= 1e-6 * span
+            abs(self.value - self.lower) <= tolerance or abs(self.value - self.upper) <= tolerance
         )
 
     def to_dict(self) -> dict[str, Any]:
