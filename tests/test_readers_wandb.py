@@ -781,3 +781,13 @@ def test_a_schedule_read_from_a_stitched_branch_lists_both_files_read(index):
     schedule = read_schedule(path, inputs=read)
     assert read == list(read_runs(path)[0].inputs) and len(read) == 2 and str(path) in read
     assert schedule.horizon == json.loads(path.read_text())["config"]["iterations"]
+
+
+def test_a_parent_and_its_stitched_branch_say_the_parents_notes_once(cli):
+    folder = data_path("lr-scheduling", "data")
+    files = sorted(folder.glob("*_slimpajama_llama_norm_nlayers8_*wsd*.json"))
+    assert len(files) >= 2  # the stable run and its 20 % cooldown branch
+    r = cli("fit", *files, "--law", "momentum", "-o", "f.json")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if "model size 33.5M" in line]
+    assert len(lines) == len(set(lines)) == 2  # one per file: the parent's is not repeated

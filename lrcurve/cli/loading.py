@@ -61,10 +61,10 @@ def defaults_note(used: list[str] | tuple[str, ...], said: Any = None) -> None:
 
 
 def say_notes(runs: list[Any]) -> None:
-    """What reading ``runs`` repaired or noticed, on stderr."""
-    for run in runs:
-        for message in run.notes:
-            note(message)
+    """What reading ``runs`` repaired or noticed, on stderr, each once (a cooldown branch
+    carries the notes of the parent it is stitched onto, itself among the runs)."""
+    for message in dict.fromkeys(m for run in runs for m in run.notes):
+        note(message)
 
 
 @dataclass
