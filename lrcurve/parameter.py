@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +17,12 @@ class Parameter:
 
     @property
     def at_bound(self) -> bool:
-        """At a bound to 1e-6 of its value, or (a bound of 0, say) nearer it than 1e-3 of its
-        s.e.: indistinguishable from the bound."""
-        tolerance = max(1e-6 * max(abs(self.value), 1e-12), 1e-3 * (self.stderr or 0.0))
-        return bool(
-            abs(self.value - self.lower) <= tolerance or abs(self.value - self.upper) <= tolerance
+        """Within 1e-6 of a bound, relative to the larger of the two and 1 (a bound of 0 is
+        reached at 1e-6: L0 = 1e-8 nats is the optimiser stopped at it)."""
+        return any(
+            abs(self.value - bound) <= 1e-6 * max(abs(self.value), abs(bound), 1.0)
+            for bound in (self.lower, self.upper)
+            if math.isfinite(bound)
         )
 
     def to_dict(self) -> dict[str, Any]:
