@@ -797,7 +797,7 @@ def test_a_peak_lr_extrapolation_is_said_in_the_targets_lr(clock_fits):
     assert "peak LR 0.008, fitted at 0.00282843" in said  # 2e-3 at twice the tokens
 
 
-def test_compare_plot_on_a_clock_draws_each_runs_lr_as_logged(clock_fits, monkeypatch):
+def test_compare_on_a_clock_draws_and_says_each_runs_lr_as_logged(clock_fits, monkeypatch):
     import lrcurve.decision_plots as plots
     from tests.conftest import run_lrcurve
 
@@ -806,18 +806,11 @@ def test_compare_plot_on_a_clock_draws_each_runs_lr_as_logged(clock_fits, monkey
     args = ("a.csv", "b.csv", "--clock", "tokens", "--holdout", "c.csv", "--plot", "c.png")
     r = run_lrcurve("compare", *args, cwd=clock_fits)
     assert r.returncode == 0, r.stderr
+    # said in c's own LR: it logged 1e-3 at twice a's tokens a step, where a's 1e-3 is 1.41e-3
+    assert "c: peak LR 0.001 differs from the fitted runs' 0.00141421 (the nearest)" in r.stderr
     lr_axis = drawn[0].axes[1]
     peaks = sorted(round(float(line.get_ydata().max()), 6) for line in lr_axis.get_lines())
     assert peaks and set(peaks) <= {1e-3, 2e-3}  # c logged 1e-3 at twice the tokens, not 7.07e-4
-
-
-def test_compare_on_a_clock_says_a_held_out_peak_in_its_own_lr(clock_fits):
-    from tests.conftest import run_lrcurve
-
-    r = run_lrcurve("compare", "a.csv", "--clock", "tokens", "--holdout", "c.csv", cwd=clock_fits)
-    assert r.returncode == 0, r.stderr
-    # c logged 1e-3 at twice a's tokens a step: a's 1e-3 is 1.41e-3 there
-    assert "c: peak LR 0.001 differs from the fitted runs' 0.00141421 (the nearest)" in r.stderr
 
 
 def test_what_is_said_of_the_fitted_regime_is_in_the_targets_units(clock_fits):
