@@ -172,7 +172,7 @@ class Comparison:
     left_out: tuple[LeftOut, ...] = ()
     warnings: tuple[str, ...] = ()  # held-out runs outside the fitted runs' regime
     clock_unit: float | None = None  # tokens a step of the runs' common clock (None: steps)
-    clock_logged: Mapping[str, float] = field(default_factory=dict)  # each run's own, by name
+    own_lr: Mapping[str, float] = field(default_factory=dict)  # clock LR -> logged, by name
 
     @property
     def tied(self) -> tuple[LawResult, ...]:
@@ -335,7 +335,8 @@ def compare(
         raise InputError(
             "no law could be compared: " + "; ".join(f"{g.name}: {g.reason}" for g in gone)
         )
-    return Comparison(method, tuple(results), gone, _peak_warnings(splits, own_lr))
+    own = dict(own_lr or {})
+    return Comparison(method, tuple(results), gone, _peak_warnings(splits, own), own_lr=own)
 
 
 def _peak_warnings(

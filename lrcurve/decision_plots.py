@@ -123,15 +123,6 @@ def _final_intervals(ax: plt.Axes, comparison: Comparison) -> None:
     )
 
 
-def _own_lr(comparison: Comparison, run: Run) -> float:
-    """The factor from ``run``'s LR on the comparison's clock to the LR it logged."""
-    from lrcurve.tokens import own_lr_factor
-
-    logged = comparison.clock_logged.get(run.name)
-    unit = comparison.clock_unit
-    return 1.0 if logged is None or unit is None else own_lr_factor(logged, unit)
-
-
 def plot_comparison(comparison: Comparison, path: Path) -> None:
     """Every run's data against each law fitted to the fit runs (held-out runs are predicted
     unseen, with the recommended law's interval of their final loss as an error bar)."""
@@ -144,7 +135,8 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
     colors = [color for color, _ in run_styles(len(shown))]
     for run, color in zip(shown, colors):
         ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5, label=run.label)
-        ax_lr.plot(run.steps, _own_lr(comparison, run) * run.schedule(run.steps), lw=1, color=color)
+        own = comparison.own_lr.get(run.name, 1.0)  # its LR as logged, not on the clock
+        ax_lr.plot(run.steps, own * run.schedule(run.steps), lw=1, color=color)
         curves.append(run.loss)
     for j, result in enumerate(comparison.results):
         style = LAW_STYLES[j % len(LAW_STYLES)]

@@ -77,4 +77,4 @@ def in_run_steps(comparison: Comparison, logged: Mapping[str, float], unit: floa
     results = tuple(
         replace(r, heldout=tuple(own(h) for h in r.heldout)) for r in comparison.results
     )
-    return replace(comparison, results=results, clock_unit=unit, clock_logged=dict(logged))
+    return replace(comparison, results=results, clock_unit=unit)

@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def at_bound(value: float, bound: float) -> bool:
+    """``value`` within 1e-6 of a finite ``bound``, relative to the larger of the two and 1 (a
+    bound of 0 is reached at 1e-6: L0 = 1e-8 nats is the optimiser stopped at it)."""
+    return math.isfinite(bound) and abs(value - bound) <= 1e-6 * max(abs(value), abs(bound), 1.0)
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -17,13 +23,7 @@ class Parameter:
 
     @property
     def at_bound(self) -> bool:
-        """Within 1e-6 of a bound, relative to the larger of the two and 1 (a bound of 0 is
-        reached at 1e-6: L0 = 1e-8 nats is the optimiser stopped at it)."""
-        return any(
-            abs(self.value - bound) <= 1e-6 * max(abs(self.value), abs(bound), 1.0)
-            for bound in (self.lower, self.upper)
-            if math.isfinite(bound)
-        )
+        return at_bound(self.value, self.lower) or at_bound(self.value, self.upper)
 
     def to_dict(self) -> dict[str, Any]:
         return {

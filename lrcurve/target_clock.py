@@ -91,9 +91,10 @@ class TargetClock:
         return (
             f"batch {ratio_text(self.k)}x the fitted",
             f"{self.tokens_per_step:,.0f} tokens a step is {ratio_text(self.k)}x the fitted runs' "
-            f"clock of {self.unit:,.0f}: the token clock counts a step of k times the tokens as k "
-            "steps at the LR / sqrt(k), a rule for batches below the critical one, measured only "
-            "at 2x (SlimPajama 360M); the interval is not widened for it (docs/model-size.md)",
+            f"clock of {self.unit:,.0f}: the token clock counts each of its steps as "
+            f"{ratio_text(self.k)} {lr_rule_text(self.k, self.lr_exponent)}, a rule for batches "
+            "below the critical one, measured only at 2x (SlimPajama 360M); the interval is not "
+            "widened for it (docs/model-size.md)",
         )
 
 
@@ -265,16 +266,13 @@ def in_target_units(
     return tuple(mapping.get(s, s) for s in said)
 
 
-def in_target_lr(
-    prediction: Any, fitted: Any, clock: TargetClock, n_steps: int | None = None
-) -> Any:
-    """``prediction`` on ``clock`` with what it says of the fitted regime in the target's
-    units (:func:`in_target_units`)."""
+def in_target_lr(prediction: Any, fitted: Any, clock: TargetClock, n_steps: int) -> Any:
+    """``prediction`` on ``clock`` (over ``n_steps`` clock steps) with what it says of the
+    fitted regime in the target's units (:func:`in_target_units`)."""
     said = list(zip(prediction.extrapolating, prediction.warnings))
     if len(prediction.extrapolating) != len(prediction.warnings):
         return prediction  # not one-to-one: kept as said on the clock
-    n = prediction.steps.size if n_steps is None else n_steps
-    moved = in_target_units(said, fitted, clock, prediction.schedule, n)
+    moved = in_target_units(said, fitted, clock, prediction.schedule, n_steps)
     return replace(
         prediction,
         extrapolating=tuple(short for short, _ in moved),

@@ -182,13 +182,14 @@ def fit_command(
 
 def _as_logged(fitted: Any, run: Any) -> str:
     """A fitted run's peak LR and warmup as it logged them (on a clock of tokens, and there)."""
+    from lrcurve.target_clock import TargetClock
+
     clock = fitted.clock
     logged = None if clock is None else clock.logged.get(run.name)
-    if logged is None or abs(logged / clock.unit - 1) <= 1e-2:
+    own = None if logged is None else TargetClock(logged, clock.unit, clock.lr_exponent)
+    if own is None or own.same:
         return f"peak LR {run.peak_lr:g}, warmup {run.warmup_steps} steps"
-    own_peak = clock.own_lr_factor(run.name) * run.peak_lr
-    own_warmup = round(run.warmup_steps * clock.unit / logged)
     return (
-        f"peak LR {own_peak:g}, warmup {own_warmup} steps ({run.peak_lr:g} and "
-        f"{run.warmup_steps} steps on the clock)"
+        f"peak LR {run.peak_lr / own.lr_factor:g}, warmup {own.back(run.warmup_steps)} steps "
+        f"({run.peak_lr:g} and {run.warmup_steps} steps on the clock)"
     )

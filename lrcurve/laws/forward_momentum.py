@@ -77,6 +77,7 @@ from lrcurve.laws.base import (
     step_chunks,
 )
 from lrcurve.laws.peak_lr import log_peak
+from lrcurve.parameter import at_bound
 
 WARMUP_CONVENTIONS = ("peak", "actual", "full")
 LOG10_EPS_RANGE = (-12.0, -4.0)
@@ -253,7 +254,7 @@ class ForwardMomentumLaw(Law):
         """``log10_eps`` when it is at its upper bound and every step of these runs has
         ``sqrt(v^) < SATURATED * eps``: ``M_eps`` is then the sum of drops, the law's limit."""
         log10_eps = float(theta[self.index("log10_eps")[0]])
-        if log10_eps < LOG10_EPS_RANGE[1] - 1e-6:  # not at the bound (as Parameter.at_bound)
+        if not at_bound(log10_eps, LOG10_EPS_RANGE[1]):
             return ()
         largest = max((float(p.root_v.max()) for p in prepared if p.root_v.size), default=0.0)
         return ("log10_eps",) if largest < SATURATED * 10.0**log10_eps else ()

@@ -62,8 +62,8 @@ DROP = ("B", "C", "beta", "gamma")  # the loss drop's parameters, in LossDrop's 
 class _Prepared:
     log_s1: NDArray[np.float64]  # log(S1 + S_W) at the requested steps
     loss_drop: LossDrop
+    lr_now: NDArray[np.float64]  # the LR (warmup held) at the requested steps
     log_q: float = 0.0  # ln(peak LR / P_REF) of the run (lrcurve.laws.peak_lr)
-    lr_now: NDArray[np.float64] | None = None  # the LR (warmup held) at the requested steps
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class MultiPowerLaw(Law):
         drop_lr = history.annealing_lr(self.warmup, n)
         loss_drop = LossDrop.of(drop_lr, steps, self.tolerance)
         lr_now = history.held[steps - 1]
-        return _Prepared(np.log(s1[steps - 1]), loss_drop, log_peak(history), lr_now)
+        return _Prepared(np.log(s1[steps - 1]), loss_drop, lr_now, log_peak(history))
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         return self.evaluate_many(np.asarray(theta)[None, :], prepared)[0]

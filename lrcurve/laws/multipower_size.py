@@ -140,8 +140,9 @@ class MultiPowerSizeLaw(MultiPowerLaw):
         scaled_a, scaled_b = reduced[i_a], reduced[i_b]  # A and B as the run sees them
         inner[:, i_a] = d_a * np.exp(-(kappa - 1.0) * alpha * log_q)
         inner[:, i_alpha] += d_a * scaled_a * (-(kappa - 1.0) * log_q)
-        inner[:, i_b] = d_b * n**zeta * np.exp((mu - 1.0) * log_q)
-        lr_term = n**zeta * np.exp((mu - 1.0) * log_q) * prepared.base.lr_now  # d / dD
+        scale = n**zeta * np.exp((mu - 1.0) * log_q)  # on B and D
+        inner[:, i_b] = d_b * scale
+        lr_term = scale * prepared.base.lr_now  # d / dD
         size_columns = [
             d_l0 * offset,
             -d_l0 * E * offset * np.log(n),
