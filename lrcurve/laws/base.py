@@ -27,6 +27,7 @@ WARMUP_AS_RUN: dict[str, tuple[bool, bool]] = {
 
 
 STEP_CHUNK = 1 << 16  # steps computed at once where a whole-run temporary would cost memory
+FINITE_STEP = float(np.sqrt(np.finfo(np.float64).eps))  # scipy's 2-point step, times max(|x|, 1)
 
 
 def step_chunks(n_steps: int, size: int = STEP_CHUNK) -> Iterator[slice]:
@@ -244,13 +245,16 @@ class Law:
     def derivatives(self, theta: NDArray[np.float64], prepared: Any) -> NDArray[np.float64]:
         """``d evaluate / d theta`` (points x parameters) for propagating uncertainties: the
         analytic :meth:`jacobian` when the law has one, else one-sided finite differences
-        that step away from an upper bound."""
+        that step away from an upper bound. The step is scipy's for its fit's Jacobian,
+        ``sqrt(eps) max(|theta|, 1)``: a step relative to the value alone shrinks with it, and a
+        parameter near 0 (``L0`` at its bound) then got a derivative of rounding noise, which
+        inflated the s.e. of the curve 50-100x where it cancels against another's."""
         analytic = self.jacobian(theta, prepared)
         if analytic is not None:
             return analytic
         theta = np.asarray(theta, dtype=np.float64)
         _, hi = self.bounds()
-        h = 1e-6 * np.maximum(np.abs(theta), 1e-8)
+        h = FINITE_STEP * np.maximum(np.abs(theta), 1.0)
         h = np.where(theta + h > hi, -h, h)
         shifted = self.evaluate_many(theta + np.diag(h), prepared)
         return ((shifted - self.evaluate(theta, prepared)) / h[:, None]).T
