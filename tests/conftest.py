@@ -67,9 +67,10 @@ class CliResult:
     stderr: str
 
 
-def size_runs(law, truth, sizes, kinds):
+def size_runs(law, truth, sizes, kinds, noise=0.0):
     """Synthetic runs of a size-aware ``law`` at ``truth``: for each model size of ``sizes``,
-    one run (6000 steps, warmup 200, logged every 60) per ``(kind, peak LR)`` of ``kinds``."""
+    one run (6000 steps, warmup 200, logged every 60) per ``(kind, peak LR)`` of ``kinds``,
+    with a seeded relative Gaussian ``noise`` on each logged loss."""
     import numpy as np
 
     from lrcurve.laws.base import LRHistory
@@ -83,6 +84,7 @@ def size_runs(law, truth, sizes, kinds):
             schedule = make_schedule(kind, steps=6000, peak=peak, warmup=200, **extra)
             steps = np.arange(100, 6001, 60)
             loss = law.predict(truth, LRHistory.of(schedule, 6000, n), steps)
+            loss = loss * (1 + noise * np.random.default_rng(len(runs)).standard_normal(loss.size))
             runs.append(Run(f"{kind}-{peak:g}-{n:g}", steps, loss, schedule, model_size=n))
     return runs
 

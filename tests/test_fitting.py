@@ -672,29 +672,3 @@ def test_finite_difference_derivatives_hold_for_a_parameter_at_its_bound_of_zero
     theta = np.array(TRUE)
     theta[0] = 1e-8  # L0 at its lower bound of 0, as size-aware fits leave it
     assert law.derivatives(theta, prepared)[:, 0] == pytest.approx(1.0, rel=1e-6)
-
-
-def test_the_curves_s_e_at_a_fitted_run_is_within_the_fits_own_residual_scale():
-    """The delta method's s.e. at a fitted point is ``s sqrt(h_ii)``, at most the residual
-    scale ``s``; a fit of three sizes leaves ``L0`` at its bound of 0, where a finite step
-    relative to the value alone gave a derivative of rounding noise and an s.e. 50-100x ``s``."""
-    from lrcurve.laws import make_law
-
-    sizes = (3e7, 6e7, 1.2e8)
-    runs = []
-    for n in sizes:
-        for name, kwargs in (("constant", {}), ("wsd", {"decay": 0.2})):
-            schedule = make_schedule(name, steps=6000, peak=1e-3, warmup=100, **kwargs)
-            steps = np.arange(200, 6001, 50)
-            lr = schedule(steps)
-            s1 = np.cumsum(schedule(np.arange(1, 6001)))[steps - 1]
-            anneal = np.maximum(1e-3 - lr, 0) * 40 * (n / 3e7) ** 0.2
-            loss = 3.0 * (n / 1e6) ** -0.1 + 0.5 * s1**-0.5 - anneal  # L0 = 0
-            loss *= 1 + 1e-3 * np.random.default_rng(int(n)).standard_normal(steps.size)
-            runs.append(Run(f"{name}-{n:g}", steps, loss, schedule, model_size=n))
-    fitted = fit(runs, make_law("momentum-size"), backtest=False)
-    s = np.sqrt(fitted.fit_rss / (fitted.n_fit_points - len(fitted.params)))
-    for run in runs:
-        prediction = fitted.predict(run.schedule, level=None, model_size=run.model_size)
-        relative = prediction.loss_stderr[run.steps - 1] / prediction.loss[run.steps - 1]
-        assert np.median(relative) <= s, (fitted.params[0], np.median(relative), s)

@@ -214,6 +214,49 @@ def test_a_prediction_at_a_new_size_needs_the_size_and_widens_with_it(momentum_f
     assert size_said(400e6, fitted.sizes) is None
 
 
+@pytest.fixture(scope="module")
+def unpinned_offset_fit():
+    """Noisy runs of 33M, 60M and 360M whose loss has no constant part and a flat offset
+    (``beta`` 0.09), as the lr-scheduling clock fit of docs/model-size.md: the fit leaves ``L0``
+    at its bound of 0 with an s.e. far above it."""
+    truth = MOMENTUM_TRUTH.copy()
+    truth[[0, 3, 4]] = 0.0, 2.3, 0.09
+    kinds = [("constant", 3e-4), ("wsd", 3e-4)]
+    runs = size_runs(MomentumSizeLaw(), truth, (33e6, 60e6, 360e6), kinds, noise=2e-3)
+    return fit(runs, MomentumSizeLaw(), backtest=False)
+
+
+def test_the_curves_s_e_at_a_fitted_run_is_that_of_a_typical_point(unpinned_offset_fit):
+    """The delta method's s.e. at a fitted point is ``s sqrt(h_ii)``, the leverage ``h_ii``
+    averaging ``p / n``; a point above ``3 p / n`` is one of high leverage (Hoaglin & Welsch
+    1978), which the median point of a run is not. With ``L0`` at its bound of 0 a finite step
+    relative to the value alone gave a derivative of rounding noise and 2-5x that s.e. here
+    (50-100x on the clock fit)."""
+    fitted = unpinned_offset_fit
+    assert fitted["L0"].value < 1e-6 < 0.1 < fitted["L0"].stderr
+    n, p = fitted.n_fit_points, len(fitted.params)
+    typical = np.sqrt(fitted.fit_rss / (n - p)) * np.sqrt(3 * p / n)
+    for run in fitted.runs:
+        prediction = fitted.predict(run.schedule, level=None, model_size=run.model_size)
+        relative = prediction.loss_stderr[run.steps - 1] / prediction.loss[run.steps - 1]
+        assert np.median(relative) <= typical
+
+
+def test_the_interval_grows_with_every_step_beyond_the_fitted_sizes(unpinned_offset_fit):
+    fitted = replace(unpinned_offset_fit, backtest_scale=0.003)
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
+    largest = max(fitted.sizes)
+    sizes = np.geomspace(largest * 1.01, largest * 40, 12)
+    for step in (4000, 6000):  # before the decay, and the final loss
+        stderr, width = [], []
+        for n in sizes:
+            prediction = fitted.predict(schedule, model_size=n)
+            stderr.append(prediction.loss_stderr[step - 1] / prediction.loss[step - 1])
+            width.append(prediction.half_width[step - 1] / prediction.loss[step - 1])
+        assert np.all(np.diff(stderr) > 0), (step, stderr)
+        assert np.all(np.diff(width) > 0), (step, width)
+
+
 def test_a_size_free_law_predicts_its_fitted_size_whatever_the_size():
     runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH, SIZES[:1])
     fitted = fit(runs, MomentumLaw(), backtest=False)
