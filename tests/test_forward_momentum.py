@@ -22,8 +22,8 @@ from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 
 THETA = np.array([2.9, 0.55, 0.5, 2000.0, -7.3])  # L0, A, alpha, C, log10_eps
-SIZE_THETA = np.append(THETA, [400.0, 0.34, 1.0, 1.0, 0.0])  # B, beta, kappa, mu, D
-LR_TERM_THETA = np.append(THETA, [400.0, 0.34, 0.8, 0.6, 30.0])  # and the LR term
+SIZE_THETA = np.append(THETA, [0.34, 0.34, 1.0, 1.0, 0.0])  # B, beta, kappa, mu, D
+LR_TERM_THETA = np.append(THETA, [0.34, 0.34, 0.8, 0.6, 30.0])  # and the LR term
 
 
 def naive_momentum(lr: np.ndarray, eps: float, b1: float = 0.9, b2: float = 0.999) -> np.ndarray:
@@ -147,8 +147,8 @@ def test_size_aware_fit_recovers_the_size_exponent():
     assert values["beta"] == pytest.approx(0.34, abs=0.03)
     assert values["alpha"] == pytest.approx(0.5, rel=0.05)
     # the size term it found at a size it never saw, against the true one
-    true_gap = 400.0 * (1e9**-0.34 - 4e8**-0.34)
-    found_gap = values["B"] * (1e9 ** -values["beta"] - 4e8 ** -values["beta"])
+    true_gap = 0.34 * (1.0 - 0.4**-0.34)  # n = N / 1e9
+    found_gap = values["B"] * (1.0 - 0.4 ** -values["beta"])
     assert found_gap == pytest.approx(true_gap, rel=0.1)
 
 
@@ -287,3 +287,24 @@ def test_eps_at_the_bound_is_a_limit_only_when_every_drop_is_small_next_to_it():
     assert law.at_limit(at_bound, [slow_p]) == ("log10_eps",)
     assert law.at_limit(inside, [slow_p]) == ()
     assert law.at_limit(at_bound, [slow_p, sharp_p]) == ()  # a drop of 9e-4 in one step
+
+
+def test_the_size_is_counted_in_units_of_1e9_and_an_older_fit_file_in_parameters():
+    """``n = N / 1e9`` since 2026-11-30; a law written out before has no ``size_unit`` and is
+    read back in raw parameters, predicting as it was fitted."""
+    law = ForwardMomentumSizeLaw()
+    history = LRHistory.of(wsd(), 24000, 3e8)
+    steps = np.arange(2200, 24001, 100)
+    raw = SIZE_THETA.copy()
+    raw[5] = SIZE_THETA[5] * 1e9 ** SIZE_THETA[6]  # the same size term, B in raw parameters
+    older = {k: v for k, v in law_to_dict(law).items() if k != "size_unit"}
+    assert law_from_dict(older).size_unit == 1.0
+    assert law_from_dict(law_to_dict(law)) == law and law.size_unit == 1e9
+    assert np.allclose(
+        law_from_dict(older).predict(raw, history, steps),
+        law.predict(SIZE_THETA, history, steps),
+        rtol=1e-12,
+    )
+    with pytest.raises(ParameterError) as error:
+        ForwardMomentumSizeLaw(size_unit=0.0)
+    assert error.value.param == "law.size_unit"

@@ -30,7 +30,7 @@ SIZES = (25e6, 100e6, 400e6)
 TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 0.2, 0.5, 100.0])
 PUBLISHED_PEAK = np.r_[TRUTH[:-3], 1.0, 1.0, TRUTH[-1]]  # kappa = mu = 1
 # forward-momentum-size: L0, A, alpha, C, log10_eps, B, beta, kappa, mu, D
-FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 0.2, 0.5, 50.0])
+FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 0.34, 0.34, 0.2, 0.5, 50.0])
 FM_PAPER = np.r_[FM_TRUTH[:-3], 1.0, 1.0, 0.0]  # kappa = mu = 1, no LR term: the paper's law
 
 

@@ -48,5 +48,8 @@ def law_to_dict(law: Law) -> dict[str, Any]:
 
 
 def law_from_dict(data: dict[str, Any]) -> Law:
+    """The law ``law_to_dict`` wrote; an option it lacks (written before the law had it) at its
+    value then (:attr:`Law.options_before`)."""
     data = dict(data)
-    return make_law(data.pop("name"), **data)
+    cls = law_class(data.pop("name"))
+    return cls(**{**cls.options_before, **data})  # type: ignore[call-arg]

@@ -188,6 +188,9 @@ class Law:
     warmup_conventions: ClassVar[tuple[str, ...]]  # the ``warmup`` options the law accepts
     keep_starts: ClassVar[int] = 3  # starting points the fit runs from
     size_aware: ClassVar[bool] = False  # reads the model size N of each run's history
+    # an option's value before the law gained it: a law written out before then (a fit file)
+    # is read back with it, and predicts as it was fitted
+    options_before: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

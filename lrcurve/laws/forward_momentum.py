@@ -4,7 +4,7 @@ Wang et al., *Scaling and Transferability of Annealing Strategies in Large Langu
 Training*, AAAI 2026, arXiv 2512.13705 (code: github.com/xmed-lab/fm-annealing)::
 
     L(s)    = L0 + A * S(s)^-alpha - C * M_eps(s)                 (forward-momentum)
-    L(s, N) = L0 + A * S(s)^-alpha + B * N^-beta - C * M_eps(s)   (forward-momentum-size)
+    L(s, N) = L0 + A * S(s)^-alpha + B * n^-beta - C * M_eps(s)   (forward-momentum-size)
 
     S(s)     = sum_{i<=s} eta_i^p                                 the forward effect
     d_i      = eta_{i-1} - eta_i          (d_1 = 0)               the LR drop at step i
@@ -43,8 +43,9 @@ Where the paper leaves a choice, lrcurve decides:
   ``S``, its rise no drop). With ``full`` (the paper's code) the rise enters ``M`` as
   negative drops.
 * The size term is additive (the paper's form): the model size shifts the curve, the
-  schedule terms ``A, alpha, C, eps`` are shared by all sizes. ``N`` is the raw parameter
-  count.
+  schedule terms ``A, alpha, C, eps`` are shared by all sizes. ``n = N / 1e9`` (``N`` the
+  parameter count), as the other size-aware laws count it: the fit converges where in raw
+  parameters it did not (:mod:`lrcurve.laws.forward_momentum_size`).
 * Runs of two or more peak LRs (lrcurve's, as the other size-aware laws): ``A`` and ``C``
   scale with a run's peak LR by the exponents ``kappa`` and ``mu``
   (:mod:`lrcurve.laws.peak_lr`), held at 1 (the paper's law, to the bit) when the runs
