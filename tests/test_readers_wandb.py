@@ -1,5 +1,6 @@
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -791,3 +792,34 @@ def test_a_parent_and_its_stitched_branch_say_the_parents_notes_once(cli):
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stderr.splitlines() if "model size 33.5M" in line]
     assert len(lines) == len(set(lines)) == 2  # one per file: the parent's is not repeated
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("batch_size", 1.7e308), ("sequence_length", 1.7e308), ("batch_size", 1e-9)],
+)
+def test_a_config_batch_beyond_float_range_or_below_a_token_gives_no_tokens_per_step(
+    tmp_path, key, value
+):
+    doc = json.loads(next(data_path(*LR_DATA, "data").glob(SMALL_EXPORT)).read_text())
+    doc["config"][key] = value
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(doc))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow on the user's stderr
+        (run,) = read_runs(path, parent="none")
+    assert run.tokens_per_step is None
+    assert not any("tokens per step" in note for note in run.notes)
+
+
+@pytest.mark.parametrize("fraction", [1.7e308, -1.7e308, 1.5, -0.1])
+def test_a_wsd_decay_fraction_outside_0_to_1_leaves_the_schedule_to_the_logged_lr(fraction):
+    config = {
+        "scheduler": "wsd",
+        "lr": 1e-3,
+        "iterations": 3000,
+        "warmup_steps": 300,
+        "wsd_fract_decay": fraction,
+    }
+    assert schedule_from_config(config) is None
+    assert schedule_from_config({**config, "wsd_fract_decay": 0.2}) is not None

@@ -18,6 +18,7 @@ at ``iter = k`` (after ``k`` updates, as ``train_lr`` is logged):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -88,7 +89,10 @@ def _config_schedule(config: Mapping[str, Any]) -> Schedule | None:
             peak, steps, final=fraction, start=end_of_warmup, period=steps - 1 - end_of_warmup
         )
         return Warmup(body, end_of_warmup, init=init, shape="cosine") if end_of_warmup > 0 else body
-    decay_steps = int((_number(config, "wsd_fract_decay", 0.0) or 0.0) * steps)
+    fraction = _number(config, "wsd_fract_decay", 0.0) or 0.0
+    if not 0.0 <= fraction <= 1.0:
+        return None
+    decay_steps = int(fraction * steps)
     shape = config.get("decay_type") or "linear"
     if shape not in WSD_SHAPES:
         return None
@@ -122,14 +126,17 @@ BATCH_KEYS = ("batch_size", "acc_steps", "world_size", "sequence_length")
 def tokens_per_step(config: Mapping[str, Any]) -> tuple[float, str] | None:
     """Tokens per optimiser step, ``batch_size * acc_steps * world_size * sequence_length``
     (``acc_steps`` and ``world_size`` default to 1), and the keys it multiplied; None without a
-    batch size and a sequence length."""
+    batch size and a sequence length, or when they multiply to less than a token or beyond
+    float range."""
     values = {
         k: _number(config, k, None if k in ("batch_size", "sequence_length") else 1.0)
         for k in BATCH_KEYS
     }
     if any(v is None or v <= 0 for v in values.values()):
         return None
-    total = float(np.prod([values[k] for k in BATCH_KEYS]))
+    total = math.prod(values[k] for k in BATCH_KEYS)  # type: ignore[misc]
+    if not 1.0 <= total < math.inf:
+        return None
     return total, " x ".join(k for k in BATCH_KEYS if k in config)
 
 
