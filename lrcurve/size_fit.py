@@ -14,17 +14,23 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
+from lrcurve.errors import ParameterError
 from lrcurve.fitted import FittedLaw, Parameter
+from lrcurve.laws.base import Law
 from lrcurve.sizes import refuse_size_free, target_size
 from lrcurve.uncertainty import share_residuals
 
+CENTRAL_STEP = float(np.finfo(np.float64).eps ** (1 / 3))  # the usual central-difference step
+
 
 def _jacobian(fitted: FittedLaw, size: float) -> NDArray[np.float64]:
-    """``d at_size(theta) / d theta`` by central differences."""
+    """``d at_size(theta) / d theta`` by central differences, stepping ``eps^(1/3)`` of
+    ``max(|theta|, 1)`` (a step relative to the value alone gave ``L0`` at its bound of 0 a
+    derivative of rounding noise, as in :meth:`lrcurve.laws.base.Law.derivatives`)."""
     theta = fitted.values
     columns = []
     for i, value in enumerate(theta):
-        h = 1e-6 * max(abs(value), 1e-8)
+        h = CENTRAL_STEP * max(abs(value), 1.0)
         up, down = theta.copy(), theta.copy()
         up[i], down[i] = value + h, value - h
         columns.append(
@@ -41,6 +47,13 @@ def fitted_at_size(fitted: FittedLaw, model_size: float | None) -> FittedLaw:
         return fitted
     size = target_size(fitted.law, model_size)
     assert size is not None
+    if type(fitted.law).at_size is Law.at_size:
+        raise ParameterError(
+            f"the {fitted.law.name} law has no size-free form at one size (its peak-LR "
+            "exponents and LR term have none in the size-free law): `predict --params` "
+            "predicts it at a size; `optimize --params` needs momentum-size or multipower-size",
+            param="model_size",
+        )
     law, theta = fitted.law.at_size(fitted.values, size)
     covariance = None
     if fitted.covariance is not None:

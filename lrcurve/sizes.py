@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # no numpy on the CLI's --help path, which parses sizes
 SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 FAR_SIZE_FACTOR = 10.0  # a size beyond this many times the largest fitted one is said
 MIN_SIZE = 1e4  # fewer parameters is no language model: ``--params 25`` meant 25M
+MAX_SIZE = 1e14  # more is no model of today (the largest are ~2e12): a count gone wrong
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
 
 Said = tuple[str, str]  # (a few words, the detail), as in lrcurve.regime
@@ -37,7 +38,8 @@ def format_size(n: float) -> str:
 
 
 def check_size(n: float, what: str = "model size", param: str = "model_size") -> float:
-    """``n`` as a float, refused unless a finite number of at least :data:`MIN_SIZE`."""
+    """``n`` as a float, refused unless a finite number from :data:`MIN_SIZE` to
+    :data:`MAX_SIZE`."""
     if isinstance(n, bool) or not isinstance(n, (int, float)):
         raise ParameterError(f"{what} {n!r} is not a number", param=param)
     value = float(n)
@@ -49,6 +51,11 @@ def check_size(n: float, what: str = "model size", param: str = "model_size") ->
         raise ParameterError(
             f"{what} {value:g} parameters is no language model (at least {MIN_SIZE:,.0f}); "
             "write the count with its unit, e.g. 25M for 25 million",
+            param=param,
+        )
+    if value > MAX_SIZE:
+        raise ParameterError(
+            f"{what} {value:g} parameters is beyond any model (at most {format_size(MAX_SIZE)})",
             param=param,
         )
     return value

@@ -305,6 +305,14 @@ def test_the_size_is_counted_in_units_of_1e9_and_an_older_fit_file_in_parameters
         law.predict(SIZE_THETA, history, steps),
         rtol=1e-12,
     )
-    with pytest.raises(ParameterError) as error:
-        ForwardMomentumSizeLaw(size_unit=0.0)
-    assert error.value.param == "law.size_unit"
+
+
+def test_a_fit_in_raw_parameters_says_so_in_its_formula_and_a_bad_unit_is_refused():
+    assert "B*n^-beta" in ForwardMomentumSizeLaw().formula
+    assert ForwardMomentumSizeLaw().formula.endswith("n = N/1e9")
+    older = ForwardMomentumSizeLaw(size_unit=1.0).formula
+    assert "B*N^-beta" in older and "n = N" not in older
+    for bad in (True, 0.5, -1.0, float("nan"), float("inf"), "1e9"):
+        with pytest.raises(ParameterError) as error:
+            ForwardMomentumSizeLaw(size_unit=bad)
+        assert error.value.param == "law.size_unit"

@@ -823,3 +823,43 @@ def test_a_wsd_decay_fraction_outside_0_to_1_leaves_the_schedule_to_the_logged_l
     }
     assert schedule_from_config(config) is None
     assert schedule_from_config({**config, "wsd_fract_decay": 0.2}) is not None
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("wsd_fract_decay", "0.2"),
+        ("wsd_fract_decay", True),
+        ("warmup_steps", "300"),
+        ("lr", True),
+        ("iterations", "3000"),
+        ("wsd_final_lr_scale", "0"),
+    ],
+)
+def test_a_schedule_field_set_to_no_number_rebuilds_no_schedule(key, value):
+    """A field the config sets but not to a number does not say what ran: its default (no
+    decay, no warmup) is no better a guess than the logged LR, which is used instead."""
+    config = {
+        "scheduler": "wsd",
+        "lr": 1e-3,
+        "iterations": 3000,
+        "warmup_steps": 300,
+        "wsd_fract_decay": 0.2,
+    }
+    assert schedule_from_config(config) is not None
+    assert schedule_from_config({**config, key: value}) is None
+    assert schedule_from_config({**config, "cos_final_lr": None}) is not None  # null: unset
+
+
+@pytest.mark.parametrize(
+    "key, value", [("acc_steps", "2"), ("world_size", True), ("batch_size", 1e30)]
+)
+def test_a_batch_field_set_to_no_number_or_beyond_any_batch_gives_no_tokens_per_step(key, value):
+    from lrcurve.io.wandb_config import tokens_per_step
+
+    config = {"batch_size": 50, "acc_steps": 2, "world_size": 2, "sequence_length": 512}
+    assert tokens_per_step(config) == (
+        102400.0,
+        "batch_size x acc_steps x world_size x sequence_length",
+    )
+    assert tokens_per_step({**config, key: value}) is None

@@ -23,7 +23,7 @@ from lrcurve.laws.momentum_size import BETA_PRIOR, MomentumSizeLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
 from lrcurve.schedules import make_schedule
 from lrcurve.size_fit import fitted_at_size
-from lrcurve.sizes import MIN_SIZE, parse_size, size_said, split_largest_size
+from lrcurve.sizes import MAX_SIZE, MIN_SIZE, parse_size, size_said, split_largest_size
 from lrcurve.uncertainty import share_residuals
 from tests.conftest import data_path, size_runs
 
@@ -46,6 +46,10 @@ def test_parse_size_reads_a_number_with_a_suffix(number, suffix):
         with pytest.raises(ParameterError, match="is no language model"):
             parse_size(text)
         return
+    if value > MAX_SIZE:  # beyond any model: a count gone wrong
+        with pytest.raises(ParameterError, match="is beyond any model"):
+            parse_size(text)
+        return
     assert parse_size(text) == pytest.approx(value)
 
 
@@ -56,7 +60,23 @@ def test_parse_size_reads_plain_counts_and_exponents(n):
 
 
 @pytest.mark.parametrize(
-    "text", ["0", "0M", "-3", "-25M", "abc", "25Q", "", "M", "1.3.4B", "nan", "25", "9999", "1e-3M"]
+    "text",
+    [
+        "0",
+        "0M",
+        "-3",
+        "-25M",
+        "abc",
+        "25Q",
+        "",
+        "M",
+        "1.3.4B",
+        "nan",
+        "25",
+        "9999",
+        "1e-3M",
+        "1e20",
+    ],
 )
 def test_parse_size_refuses_what_is_no_parameter_count(text):
     with pytest.raises(ParameterError) as error:
@@ -113,6 +133,33 @@ def test_a_wandb_config_gives_the_size_from_the_architecture_and_says_so():
     (run,) = read_runs(path, parent="none")
     assert run.model_size == 59845120  # the count in the data set's index.csv
     assert any("architecture (llama_norm: n_layer=10" in n for n in run.notes)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"n_layer": True},  # JSON true is no layer count
+        {"n_embd": True},
+        {"n_layer": 10**30},  # a count beyond any model
+        {"n_embd": 10**200},  # beyond float range once multiplied
+        {"n_params": 1.7e308},
+    ],
+)
+def test_a_config_size_that_is_no_count_or_beyond_any_model_gives_no_size(tmp_path, change):
+    source = data_path(
+        "lr-scheduling",
+        "data",
+        "sl_slimpajama_llama_norm_nlayers10_nhead8_lr0.001_sched_wsd_warmup300_iter17500_bs50x2_"
+        "ws2_seed0_data_seed1337.json",
+    )
+    doc = json.loads(source.read_text())
+    doc["config"].update(change)
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(doc))
+    (run,) = read_runs(path, parent="none")
+    assert run.model_size is None or run.model_size == 59845120  # the architecture's, if kept
+    if "n_params" not in change:
+        assert run.model_size is None
 
 
 def test_a_logged_count_wins_over_the_architecture():
@@ -624,3 +671,22 @@ def test_optimize_at_a_fitted_size_takes_its_baseline_from_that_sizes_runs(momen
     request = SearchRequest(fractions=(0.2,), shapes=("linear",))
     done = optimize(fitted_at_size(momentum_fit, sizes[-1]), request)
     assert f"like run {first.label}" in done.search.baseline_label
+
+
+def test_a_size_aware_law_without_a_size_free_form_is_refused_at_one_size_in_one_line():
+    from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
+
+    truth = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 0.34, 0.34, 1.0, 1.0, 0.0])
+    runs = size_runs(ForwardMomentumSizeLaw(), truth, SIZES, [("constant", 3e-4), ("wsd", 3e-4)])
+    fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
+    with pytest.raises(ParameterError, match="no size-free form at one size") as error:
+        fitted_at_size(fitted, 1e9)
+    assert error.value.param == "model_size" and "\n" not in str(error.value)
+
+
+def test_the_size_free_view_of_an_unpinned_offset_carries_l0_one_to_one(unpinned_offset_fit):
+    from lrcurve.size_fit import _jacobian
+
+    fitted = unpinned_offset_fit
+    assert fitted["L0"].value < 1e-6  # at its bound of 0, where a relative step was noise
+    assert _jacobian(fitted, 124e6)[0, 0] == pytest.approx(1.0, rel=1e-8)

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ParameterError, ReadError
 from lrcurve.runs import Run
-from lrcurve.sizes import format_size, parse_size
+from lrcurve.sizes import MAX_SIZE, MIN_SIZE, format_size, parse_size
 
 PARAMS_NAMES = ("params", "n_params", "num_params", "model_params", "model_size", "parameters")
 COUNT_KEYS = (
@@ -103,19 +103,24 @@ def config_size(
                 return n, f"the W&B {source}'s {key}"
     model = str(config.get("model", ""))
     arch = [config.get(k) for k in ARCHITECTURE_KEYS]
-    if "llama" not in model or not all(isinstance(v, int) and v > 0 for v in arch):
+    if "llama" not in model or not all(_positive_int(v) for v in arch):
         return None
     if config.get("mlp_dim_exp_factor", 1) != 1:  # another MLP width than the default
         return None
     multiple_of = config.get("multiple_of", 256)
-    if not isinstance(multiple_of, int) or multiple_of <= 0:
+    if not _positive_int(multiple_of):
         return None
     n_layer, d, vocab = arch
     how = (
         f"the W&B config's architecture ({model}: n_layer={n_layer}, n_embd={d}, "
         f"vocab_size={vocab}, multiple_of={multiple_of}; tied embeddings, computed)"
     )
-    return float(llama_params(n_layer, d, vocab, multiple_of)), how
+    count = llama_params(n_layer, d, vocab, multiple_of)  # an int: no overflow before the test
+    return (float(count), how) if MIN_SIZE <= count <= MAX_SIZE else None
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def with_config_size(run: Run, config: Mapping[str, Any], export: Any, where: str) -> Run:

@@ -23,26 +23,31 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
 
+MAX_TOKENS_PER_STEP = 1e12  # a config's batch above this is no batch (the largest are ~1e8)
 WARMUP_START = 0.01  # both schedulers warm up from lr / 100 (div_factor = init_div_factor = 100)
 ONECYCLE_FLOOR = 0.1  # OneCycleLR: initial lr / final_div_factor = (lr / 100) / 0.1
 RESUME = re.compile(r"(?:^|/)([^/]+)/ckpts/(\d+)/?$")
 
 
 def _number(config: Mapping[str, Any], key: str, default: float | None = None) -> float | None:
-    """``config[key]`` when it is a finite number, else ``default``."""
-    value = config.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    """``config[key]`` as a float; ``default`` when the config does not set it (absent or
+    null). ``ValueError`` when it sets it to anything but a finite number (a string, ``true``,
+    NaN): the config then does not say what ran, and its default is no better a guess."""
+    value = config.get(key)
+    if value is None:
         return default
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{key}={value!r} is no number")
     try:
         number = float(value)
     except OverflowError:  # an integer beyond float range
-        return default
-    return number if np.isfinite(number) else default
+        raise ValueError(f"{key}={value!r} is beyond float range") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{key}={value!r} is not finite")
+    return number
 
 
 def unwrap_config(config: Any) -> dict[str, Any]:
@@ -126,16 +131,19 @@ BATCH_KEYS = ("batch_size", "acc_steps", "world_size", "sequence_length")
 def tokens_per_step(config: Mapping[str, Any]) -> tuple[float, str] | None:
     """Tokens per optimiser step, ``batch_size * acc_steps * world_size * sequence_length``
     (``acc_steps`` and ``world_size`` default to 1), and the keys it multiplied; None without a
-    batch size and a sequence length, or when they multiply to less than a token or beyond
-    float range."""
-    values = {
-        k: _number(config, k, None if k in ("batch_size", "sequence_length") else 1.0)
-        for k in BATCH_KEYS
-    }
+    batch size and a sequence length, when one is no number, or when they multiply to less
+    than a token or more than :data:`MAX_TOKENS_PER_STEP`."""
+    try:
+        values = {
+            k: _number(config, k, None if k in ("batch_size", "sequence_length") else 1.0)
+            for k in BATCH_KEYS
+        }
+    except ValueError:
+        return None
     if any(v is None or v <= 0 for v in values.values()):
         return None
     total = math.prod(values[k] for k in BATCH_KEYS)  # type: ignore[misc]
-    if not 1.0 <= total < math.inf:
+    if not 1.0 <= total <= MAX_TOKENS_PER_STEP:
         return None
     return total, " x ".join(k for k in BATCH_KEYS if k in config)
 

@@ -64,10 +64,6 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
     have two or more peak LRs, and the LR term ``+ D q^(mu-1) eta_s`` (module docstring)."""
 
     name: ClassVar[str] = "forward-momentum-size"
-    formula: ClassVar[str] = (
-        "L(s, N) = L0 + A*S(s)^-alpha + B*n^-beta - C*M_eps(s) + D*eta_s, "
-        "M_eps = sum m^/(1+sqrt(v^)/eps), n = N/1e9"
-    )
     params: ClassVar[tuple[Param, ...]] = (
         ForwardMomentumLaw.params + SIZE_PARAMS + PEAK_PARAMS + (LR_TERM,)
     )
@@ -78,10 +74,23 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not (isinstance(self.size_unit, (int, float)) and 0 < self.size_unit < np.inf):
+        unit = self.size_unit
+        if isinstance(unit, bool) or not (isinstance(unit, (int, float)) and 1.0 <= unit < np.inf):
             raise ParameterError(
-                f"must be a number > 0, got {self.size_unit!r}", param="law.size_unit"
+                f"must be a number of parameters of at least 1, got {unit!r}",
+                param="law.size_unit",
             )
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        """The law as written, in the size unit it counts ``N`` in."""
+        size = "N^-beta" if self.size_unit == 1.0 else "n^-beta"
+        written = f"{self.size_unit:g}".replace("e+0", "e").replace("e+", "e")
+        unit = "" if self.size_unit == 1.0 else f", n = N/{written}"
+        return (
+            f"L(s, N) = L0 + A*S(s)^-alpha + B*{size} - C*M_eps(s) + D*eta_s, "
+            f"M_eps = sum m^/(1+sqrt(v^)/eps){unit}"
+        )
 
     def log_model_size(self, history: LRHistory) -> float:
         """``log n``, ``n = N / size_unit``."""
