@@ -186,7 +186,7 @@ def _best_fit(
                 bounds=(lo[free], hi[free]),
                 loss="soft_l1",
                 f_scale=ROBUST_SCALE,
-                x_scale="jac",
+                x_scale=law.x_scale,
                 max_nfev=2000,
             )
         result.x = full(result.x)

@@ -191,6 +191,8 @@ class Law:
     # an option's value before the law gained it: a law written out before then (a fit file)
     # is read back with it, and predicts as it was fitted
     options_before: ClassVar[dict[str, Any]] = {}
+    # the fit's parameter scaling (scipy's ``x_scale``): the Jacobian's column norms, or 1
+    x_scale: ClassVar[str | float] = "jac"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
