@@ -44,9 +44,6 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 ROBUST_SCALE = 1e-3  # relative residual where the soft-L1 loss turns from quadratic to linear
-# the robust fit's evaluations per start: multipower's fit of the 124M sweep at peak 5e-4
-# converges in 1977, and forward-momentum-size's once crawled to 2000 unconverged
-MAX_EVALUATIONS = 4000
 
 
 def moving_parameters(
@@ -190,7 +187,7 @@ def _best_fit(
                 loss="soft_l1",
                 f_scale=ROBUST_SCALE,
                 x_scale=law.x_scale,
-                max_nfev=MAX_EVALUATIONS,
+                max_nfev=2000,
             )
         result.x = full(result.x)
         if np.all(np.isfinite(result.fun)) and (best is None or result.cost < best.cost):
