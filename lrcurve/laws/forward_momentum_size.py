@@ -7,7 +7,9 @@ The paper's model-size term ``B * N^-beta`` (Wang et al., arXiv 2512.13705) with
 units of 1e9 (``size_unit``), as the other size-aware laws count it: in raw parameters ``B``
 and ``beta`` move together (``d/dbeta`` is ``-ln N`` times ``d/dB``, ``ln N`` 17-19 on every
 fitted size) and the fit of the SlimPajama sizes up to 124M ended every start at its 2000
-evaluations unconverged (105 s); in units of 1e9 it converges in 160-320 (14 s), lower. A fit
+evaluations unconverged (105 s); in units of 1e9 it converges in 160-320 (14 s), lower, and
+fitted unscaled (``x_scale = 1``; the sizes up to 209M crawled along the offset's ridge with
+the Jacobian's column scaling) in 81-166 from every start. A fit
 file written before 2026-11-30 has no ``size_unit`` and is read in raw parameters, as it was
 fitted. The size-aware
 laws' peak-LR exponents (``kappa``, ``mu``: :mod:`lrcurve.laws.peak_lr`), and the LR term of
@@ -71,7 +73,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
     options_before: ClassVar[dict[str, Any]] = {"size_unit": 1.0}  # raw N until 2026-11-30
     # scaled by the Jacobian's column norms, the fit of the SlimPajama sizes up to 209M crawled
     # along the offset's ridge (L0, B, beta) to its 2000 evaluations from every start; unscaled
-    # it converges in under 100 to a lower cost (and to the same optimum up to 124M, in 105)
+    # every start converges in 81-166 evaluations, to a lower cost (up to 124M: the same optimum)
     x_scale: ClassVar[str | float] = 1.0
 
     size_unit: float = SIZE_UNIT
