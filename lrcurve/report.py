@@ -28,7 +28,9 @@ def fit_report(fitted: FittedLaw) -> str:
     """Law and formula, fit statistics, parameters (value, standard error, bounds, flags),
     each fitted run's scores and the fit's warnings, one block each."""
     law = fitted.law
-    options = ", ".join(f"{k}={v}" for k, v in law.options().items())
+    options = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in law.options().items()
+    )
     free = len(fitted.params) - len(fitted.held)
     lines = [
         f"[[Law]] {law.name} ({options})",

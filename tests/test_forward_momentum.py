@@ -232,6 +232,7 @@ def test_registered_serialised_and_round_trips_through_a_fit_file(tmp_path):
     save_fit(fitted, tmp_path / "fit.json")
     again = load_fit(tmp_path / "fit.json")
     assert again.law == fitted.law and np.array_equal(again.values, fitted.values)
+    assert "(warmup=actual, lr_exponent=1, adam_beta1=0.9, adam_beta2=0.99)" in again.summary()
     schedule = wsd(decay=0.3)
     assert np.array_equal(
         again.curve(schedule, np.arange(1, 24001)), fitted.curve(schedule, np.arange(1, 24001))
