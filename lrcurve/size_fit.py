@@ -14,9 +14,7 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import ParameterError
 from lrcurve.fitted import FittedLaw, Parameter
-from lrcurve.laws.base import Law
 from lrcurve.sizes import refuse_size_free, target_size
 from lrcurve.uncertainty import share_residuals
 
@@ -47,13 +45,6 @@ def fitted_at_size(fitted: FittedLaw, model_size: float | None) -> FittedLaw:
         return fitted
     size = target_size(fitted.law, model_size)
     assert size is not None
-    if type(fitted.law).at_size is Law.at_size:
-        raise ParameterError(
-            f"the {fitted.law.name} law has no size-free form at one size (its peak-LR "
-            "exponents and LR term have none in the size-free law): `predict --params` "
-            "predicts it at a size; `optimize --params` needs momentum-size or multipower-size",
-            param="model_size",
-        )
     law, theta = fitted.law.at_size(fitted.values, size)
     covariance = None
     if fitted.covariance is not None:

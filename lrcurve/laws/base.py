@@ -290,8 +290,15 @@ class Law:
         self, theta: NDArray[np.float64], n_params: float
     ) -> tuple[Law, NDArray[np.float64]]:
         """A size-aware law at a model size: the size-free law it is there and that law's
-        parameters (:mod:`lrcurve.size_fit`)."""
-        raise NotImplementedError(f"the {self.name} law is size-free")
+        parameters (:mod:`lrcurve.size_fit`). A size-aware law without that form refuses."""
+        if not self.size_aware:
+            raise NotImplementedError(f"the {self.name} law is size-free")
+        raise ParameterError(
+            f"the {self.name} law has no size-free form at one size (its peak-LR exponents and "
+            "LR term have none in the size-free law): `predict --params` predicts it at a size; "
+            "`optimize --params` needs momentum-size or multipower-size",
+            param="model_size",
+        )
 
     def model_size(self, history: LRHistory) -> float:
         """The model size ``N`` of ``history``; refused when it has none (a size-aware law)."""
