@@ -4,7 +4,7 @@ import pytest
 from lrcurve import MomentumLaw, fit, make_schedule, read_runs
 from lrcurve.fitting import FittedLaw, moving_parameters
 from lrcurve.laws import make_law
-from lrcurve.laws.base import FitData, LRHistory
+from lrcurve.laws.base import FitData, Law, LRHistory
 from lrcurve.metrics import score
 from lrcurve.runs import Run
 from tests.conftest import SAMPLES
@@ -221,21 +221,57 @@ def test_deeply_nested_fit_file_is_refused(tmp_path, text):
         load_fit(path)
 
 
-def test_finite_difference_derivatives_match_the_momentum_law_written_out():
-    from lrcurve.areas import forward_area
-    from lrcurve.laws.base import LRHistory
+class _FiniteDifferences(MomentumLaw):
+    """The momentum law without its analytic Jacobian: derivatives by finite differences, as
+    for a law that has none."""
 
-    law = MomentumLaw()
+    jacobian = Law.jacobian
+
+
+@pytest.mark.parametrize("law", [MomentumLaw(), _FiniteDifferences()], ids=["analytic", "finite"])
+def test_derivatives_match_the_momentum_law_written_out(law):
+    from lrcurve.areas import annealing_momentum, forward_area
+
     schedule = make_schedule("cosine", steps=5000, peak=1e-3, floor=0.1)
     steps = np.arange(100, 5001, 100)
     prepared = law.prepare(LRHistory.of(schedule, 5000), steps)
     theta = np.array(TRUE)
     derivatives = law.derivatives(theta, prepared)
-    s1 = forward_area(LRHistory.of(schedule, 5000).lr)[steps - 1]
-    L0, A, alpha = theta[:3]
+    lr = LRHistory.of(schedule, 5000).lr
+    s1 = forward_area(lr)[steps - 1]
+    L0, A, alpha, C, lam = theta
     assert derivatives[:, 0] == pytest.approx(1.0, rel=1e-6)
     assert derivatives[:, 1] == pytest.approx(s1**-alpha, rel=1e-5)
     assert derivatives[:, 2] == pytest.approx(-A * np.log(s1) * s1**-alpha, rel=1e-4)
+    # d S2 / d lam written out: S2 sums m_i = sum_j lam^(i-j) d_j,
+    # so m_i' = sum_j (i-j) lam^(i-j-1) d_j (finite differences: to ~1e-8, the loss's rounding)
+    drops = np.r_[0.0, -np.diff(lr)]
+    s2 = np.cumsum(annealing_momentum(lr, lam))
+    lags = np.arange(5000)[:, None] - np.arange(5000)[None, :]
+    weights = np.where(lags > 0, lags * lam ** np.maximum(lags - 1, 0), 0.0)
+    slope = np.cumsum(weights @ drops)
+    assert derivatives[:, 3] == pytest.approx(-s2[steps - 1], rel=1e-5, abs=1e-7)
+    assert derivatives[:, 4] == pytest.approx(-C * slope[steps - 1], rel=1e-4, abs=1e-7)
+
+
+@pytest.mark.parametrize("peak", [3e-4, 2e-3])
+def test_the_analytic_jacobian_holds_with_the_peak_lr_exponents_and_the_lr_term(peak):
+    law = MomentumLaw(peak_exponents=(0.6, 0.7), lr_coefficient=100.0)
+    schedule = make_schedule("wsd", steps=3000, peak=peak, warmup=100, decay=0.3)
+    prepared = law.prepare(LRHistory.of(schedule, 3000), np.arange(50, 3001, 50))
+    theta = np.array([2.0, 0.5, 0.5, 300.0, 0.995])
+    numeric = _FiniteDifferences(peak_exponents=(0.6, 0.7), lr_coefficient=100.0).derivatives(
+        theta, prepared
+    )
+    assert law.jacobian(theta, prepared) == pytest.approx(numeric, rel=1e-4, abs=1e-9)
+
+
+def test_a_fit_with_the_analytic_jacobian_finds_the_finite_differences_optimum(samples):
+    runs = [read_runs(samples / f, warmup_steps=2160)[0] for f in ("constant.csv", "cosine.csv")]
+    analytic = fit(runs, MomentumLaw(), backtest=False)
+    finite = fit(runs, _FiniteDifferences(), backtest=False)
+    assert analytic.values == pytest.approx(finite.values, rel=1e-3)
+    assert analytic.fit_rss == pytest.approx(finite.fit_rss, rel=1e-4)
 
 
 def test_linear_fits_solve_a_batch_of_problems_and_survive_a_vanishing_column():
@@ -666,7 +702,7 @@ def test_an_interval_reaching_below_zero_is_said_naming_what_the_fit_does_not_pi
 
 
 def test_finite_difference_derivatives_hold_for_a_parameter_at_its_bound_of_zero():
-    law = MomentumLaw()
+    law = _FiniteDifferences()
     schedule = make_schedule("cosine", steps=5000, peak=1e-3, floor=0.1)
     prepared = law.prepare(LRHistory.of(schedule, 5000), np.arange(100, 5001, 100))
     theta = np.array(TRUE)

@@ -145,7 +145,12 @@ def _wsd_history(peak):
 
 @pytest.mark.parametrize("peak", [3e-4, 2e-3])
 @pytest.mark.parametrize(
-    "law, theta", [(MultiPowerSizeLaw(), MP_THETA), (ForwardMomentumSizeLaw(), FM_TRUTH)]
+    "law, theta",
+    [
+        (MultiPowerSizeLaw(), MP_THETA),
+        (ForwardMomentumSizeLaw(), FM_TRUTH),
+        (MomentumSizeLaw(), TRUTH),
+    ],
 )
 def test_the_analytic_jacobians_follow_the_peak_lr_terms(law, theta, peak):
     history, steps = _wsd_history(peak)

@@ -66,6 +66,30 @@ def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
     return (prepared.cum_drops - lam * momentum) / (1.0 - lam)
 
 
+def annealing_area_and_slope(
+    prepared: _Prepared, lam: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``S2`` and ``d S2 / d lam`` at the requested steps. ``S2`` sums the momentum, and its
+    derivative ``m'_i = m_{i-1} + lam*m'_{i-1}`` is the momentum's own filter run on it one step
+    late."""
+    momentum = lfilter([1.0], [1.0, -lam], prepared.drops)
+    slope = np.cumsum(lfilter([0.0, 1.0], [1.0, -lam], momentum))
+    if momentum.size != prepared.index.size:
+        momentum, slope = momentum[prepared.index], slope[prepared.index]
+    return (prepared.cum_drops - lam * momentum) / (1.0 - lam), slope
+
+
+def forward_columns(
+    A: float, alpha: float, kappa: float, prepared: _Prepared
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The derivatives of ``A q^(-(kappa-1) alpha) S1^-alpha`` in ``A``, ``alpha`` and
+    ``kappa`` (:mod:`lrcurve.laws.peak_lr`'s scaling of ``A`` with the run's peak LR)."""
+    log_q = prepared.log_q
+    per_A = np.exp(-alpha * (prepared.log_s1 + (kappa - 1.0) * log_q))
+    term = A * per_A
+    return per_A, -term * (prepared.log_s1 + (kappa - 1.0) * log_q), -term * alpha * log_q
+
+
 @dataclass(frozen=True)
 class MomentumLaw(Law):
     name: ClassVar[str] = "momentum"
@@ -141,6 +165,17 @@ class MomentumLaw(Law):
         out = L0 + A * np.exp(-alpha * prepared.log_s1) - C * annealing_area_at(prepared, lam)
         D = self.lr_term(prepared.log_q)
         return out + D * lr_now(prepared) if D else out
+
+    def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
+        """``d evaluate / d theta``, one row per requested step (analytic)."""
+        _, A, alpha, C, lam = theta
+        kappa, mu = self.peak_exponents
+        per_A, per_alpha, _ = forward_columns(A, alpha, kappa, prepared)
+        c_scale = float(np.exp((mu - 1.0) * prepared.log_q))
+        s2, slope = annealing_area_and_slope(prepared, lam)
+        return np.column_stack(
+            [np.ones_like(per_A), per_A, per_alpha, -c_scale * s2, -C * c_scale * slope]
+        )
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
         """:meth:`evaluate` at every step, a chunk at a time (the areas carried over from

@@ -47,7 +47,14 @@ from numpy.typing import NDArray
 
 from lrcurve.errors import ParameterError
 from lrcurve.laws.base import FitData, LRHistory, Param
-from lrcurve.laws.momentum import MomentumLaw, _Prepared, annealing_area_at, lr_now
+from lrcurve.laws.momentum import (
+    MomentumLaw,
+    _Prepared,
+    annealing_area_and_slope,
+    annealing_area_at,
+    forward_columns,
+    lr_now,
+)
 from lrcurve.laws.peak_lr import KAPPA_START, at_peak, peak_holds
 from lrcurve.sizes import decays, distinct
 
@@ -145,6 +152,32 @@ class MomentumSizeLaw(MomentumLaw):
         if not D:  # held at 0: the law without the LR term, to the bit
             return out
         return out + D * prepared.n**gamma * float(np.exp((mu - 1.0) * base.log_q)) * lr_now(base)
+
+    def jacobian(self, theta: NDArray[np.float64], prepared: _SizedPrepared) -> NDArray[np.float64]:
+        """``d evaluate / d theta``, one row per requested step (analytic, by the chain rule
+        through :meth:`reduced` and the LR term)."""
+        base, n = prepared.base, prepared.n
+        _, A, alpha, B, beta, C, gamma, lam, kappa, mu, D = theta[:11]
+        per_A, per_alpha, per_kappa = forward_columns(A, alpha, kappa, base)
+        scale = n**gamma * float(np.exp((mu - 1.0) * base.log_q))  # of C's and D's terms
+        s2, slope = annealing_area_and_slope(base, lam)
+        eta = lr_now(base)
+        scaled = scale * (D * eta - C * s2)  # the annealing and LR terms together
+        offset = np.full(per_A.shape, n ** (-beta))
+        columns = [
+            np.ones_like(per_A),  # L0
+            per_A,
+            per_alpha,
+            offset,  # B
+            -B * np.log(n) * offset,  # beta
+            -scale * s2,  # C
+            scaled * np.log(n),  # gamma
+            -C * scale * slope,  # lam
+            per_kappa,
+            scaled * base.log_q,  # mu
+            scale * eta,  # D
+        ]
+        return np.column_stack(columns)
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
         n = self.model_size(history) / SIZE_UNIT
