@@ -202,7 +202,6 @@ def _best_fit(
 
 
 def _fit_warnings(
-    params: Sequence[Parameter],
     held: Sequence[str],
     unidentified: Sequence[str],
     best: Any,
@@ -210,7 +209,10 @@ def _fit_warnings(
     law: Law,
 ) -> list[str]:
     """What the fit says about itself: runs of several batch sizes (or model sizes, to a
-    size-free law), unidentifiable parameters, values at a bound, no convergence."""
+    size-free law), unidentifiable parameters, no convergence. A parameter at a bound is not
+    warned of (the report's table and ``to_frame`` flag it): every scaling family's fit of the
+    momentum law ends with ``lam`` at its upper bound, and the predictive intervals are
+    calibrated on those fits (docs/calibration.md)."""
     said = (batch_warning(runs), size_free_warning(law, (r.model_size for r in runs)))
     warnings: list[str] = [w for w in said if w is not None]
     if unidentified:
@@ -219,11 +221,6 @@ def _fit_warnings(
             "(e.g. no run decays its LR); their values are arbitrary"
             + (" (those that change nothing on these runs are held at their start)" if held else "")
         )
-    for p in params:
-        if p.at_bound and p.name not in held:
-            warnings.append(
-                f"parameter {p.name} = {p.value:.6g} is at its bound [{p.lower:g}, {p.upper:g}]"
-            )
     if not best.success:
         warnings.append(f"the optimiser did not converge: {best.message}")
     return warnings
@@ -286,7 +283,7 @@ def fit(
         covariance,
         bool(best.success),
         str(best.message),
-        tuple(_fit_warnings(params, held, unidentified, best, runs, law) + _hold_notes(holds)),
+        tuple(_fit_warnings(held, unidentified, best, runs, law) + _hold_notes(holds)),
         n_fit_points=observed.size,
         fit_rss=float(plain @ plain),
         held=held,

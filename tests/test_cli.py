@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLES, run_lrcurve, short_log
+from tests.conftest import SAMPLES, data_path, run_lrcurve, short_log
 
 
 def lrcurve(*args, cwd, columns=None):
@@ -33,6 +33,22 @@ def test_fit_writes_default_fit_file_and_plot(fitted_dir):
     assert set(data["params"]) == {"L0", "A", "alpha", "C", "lam"}
     assert all(r["scores"]["mape"] < 0.2 for r in data["runs"])
     assert (fitted_dir / "fit.png").stat().st_size > 10_000
+
+
+def test_a_parameter_at_its_bound_is_noted_in_the_table_not_warned(tmp_path):
+    """Every SlimPajama and OpenWebText2 scaling family's fit ends with lam at its upper bound;
+    the intervals are calibrated on those fits, so a warning on each would be noise."""
+    folder = data_path("lr-scheduling", "data")
+    runs = [*folder.glob("sl_slimpajama_llama_norm_nlayers8_*.json")]
+    r = lrcurve("fit", *runs, "-o", "sp.fit.json", cwd=tmp_path, columns=120)
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr and "at its bound" not in r.stderr
+    (lam,) = [line for line in r.stdout.splitlines() if "│ lam " in line]
+    assert "at upper bound" in lam
+    (alpha,) = [line for line in r.stdout.splitlines() if "│ alpha " in line]
+    assert "bound" not in alpha
+    params = json.loads((tmp_path / "sp.fit.json").read_text())["params"]
+    assert params["lam"]["value"] == pytest.approx(params["lam"]["upper"])
 
 
 def test_predict_without_fit_file_uses_the_default_and_says_which_defaults(fitted_dir):

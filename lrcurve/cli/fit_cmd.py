@@ -49,18 +49,34 @@ def law_error_text(fitted: Any) -> str:
     return f"{100 * law_error(fitted):.2g} %"
 
 
+def parameter_note(p: Any, held: bool) -> str:
+    """``held``, ``at lower bound`` or ``at upper bound`` (a held parameter is not estimated, so
+    not said to be at a bound), else empty."""
+    from lrcurve.parameter import at_bound
+
+    if held:
+        return "held"
+    for side, bound in (("lower", p.lower), ("upper", p.upper)):
+        if at_bound(p.value, bound):
+            return f"at {side} bound"
+    return ""
+
+
 def print_fit(fitted: Any) -> None:
     from lrcurve.cli.render import out, sig, table
     from lrcurve.laws import forward_area_note
 
+    notes = {p.name: parameter_note(p, p.name in fitted.held) for p in fitted.params}
+    noted = ("note",) if any(notes.values()) else ()
     params = table(
         f"{fitted.law.name} law: {fitted.law.formula}{forward_area_note(fitted.law)}",
-        ("parameter", "value", "std. error", "rel. error"),
-        text=("parameter",),
+        ("parameter", "value", "std. error", "rel. error", *noted),
+        text=("parameter", "note"),
     )
     for p in fitted.params:
         rel = f"{100 * p.stderr / abs(p.value):.2g} %" if p.stderr is not None and p.value else "-"
-        params.add_row(p.name, sig(p.value, 6), sig(p.stderr, 3), rel)
+        row = (p.name, sig(p.value, 6), sig(p.stderr, 3), rel)
+        params.add_row(*row, *((notes[p.name],) if noted else ()))
     out.print(params)
     runs = table(
         "goodness of fit on each run (the fitted points: after warmup and the first "
