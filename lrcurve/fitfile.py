@@ -24,6 +24,7 @@ from lrcurve.io.files import read_json
 from lrcurve.laws import law_from_dict
 from lrcurve.output import write_json
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE, Run
+from lrcurve.values import is_number
 
 DEFAULT_FIT_FILE = Path("lrcurve.fit.json")
 FORMAT = 1
@@ -49,11 +50,6 @@ def save_fit(fitted: FittedLaw, path: Path, replace: bool = True) -> dict[str, A
     return data
 
 
-def _is_number(x: Any) -> bool:
-    """A JSON number (not a string of digits, not true/false)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
 def _check_fit(fitted: FittedLaw) -> None:
     """Raise ``ReadError`` unless ``fitted`` is a fit `lrcurve fit` could have written."""
     _check_params(fitted)
@@ -67,7 +63,7 @@ def _check_params(fitted: FittedLaw) -> None:
     """The parameters: numbers, the law's names, within its bounds, a matching covariance."""
     names = tuple(p.name for p in fitted.params)
     if not all(
-        _is_number(p.value) and (p.stderr is None or _is_number(p.stderr)) for p in fitted.params
+        is_number(p.value) and (p.stderr is None or is_number(p.stderr)) for p in fitted.params
     ):
         raise ReadError("parameter values and standard errors must be numbers")
     if not 0.0 <= fitted.skip_fraction < 1.0:

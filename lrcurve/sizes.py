@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lrcurve.errors import ParameterError
+from lrcurve.values import is_number
 
 if TYPE_CHECKING:  # no numpy on the CLI's --help path, which parses sizes
     from lrcurve.laws.base import Law
@@ -40,7 +41,7 @@ def format_size(n: float) -> str:
 def check_size(n: float, what: str = "model size", param: str = "model_size") -> float:
     """``n`` as a float, refused unless a finite number from :data:`MIN_SIZE` to
     :data:`MAX_SIZE`."""
-    if isinstance(n, bool) or not isinstance(n, (int, float)):
+    if not is_number(n):
         raise ParameterError(f"{what} {n!r} is not a number", param=param)
     value = float(n)
     if not math.isfinite(value) or value <= 0:

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from lrcurve.errors import ParameterError, ReadError
 from lrcurve.runs import Run
 from lrcurve.sizes import MAX_SIZE, MIN_SIZE, format_size, parse_size
+from lrcurve.values import is_number
 
 PARAMS_NAMES = ("params", "n_params", "num_params", "model_params", "model_size", "parameters")
 COUNT_KEYS = (
@@ -75,7 +76,7 @@ def table_value(
 
 def _count(config: Mapping[str, Any], key: str) -> float | None:
     value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if not (is_number(value) or isinstance(value, str)):
         return None
     try:
         return parse_size(str(value))
@@ -120,7 +121,7 @@ def config_size(
 
 
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and is_number(value) and value > 0
 
 
 def with_config_size(run: Run, config: Mapping[str, Any], export: Any, where: str) -> Run:

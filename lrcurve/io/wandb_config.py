@@ -25,6 +25,7 @@ from typing import Any
 
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
 from lrcurve.schedules import WSD, WSD_SHAPES, Cosine, Piecewise, Schedule, Warmup
+from lrcurve.values import is_number
 
 MAX_TOKENS_PER_STEP = 1e12  # a config's batch above this is no batch (the largest are ~1e8)
 WARMUP_START = 0.01  # both schedulers warm up from lr / 100 (div_factor = init_div_factor = 100)
@@ -39,7 +40,7 @@ def _number(config: Mapping[str, Any], key: str, default: float | None = None) -
     value = config.get(key)
     if value is None:
         return default
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not is_number(value):
         raise ValueError(f"{key}={value!r} is no number")
     try:
         number = float(value)

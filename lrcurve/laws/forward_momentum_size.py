@@ -45,6 +45,7 @@ from lrcurve.laws.forward_momentum import ForwardMomentumLaw, _Prepared
 from lrcurve.laws.momentum_size import BETA_PRIOR, SIZE_UNIT
 from lrcurve.laws.peak_lr import KAPPA_START, at_peak, log_peak, peak_holds
 from lrcurve.sizes import decays, distinct
+from lrcurve.values import is_number
 
 SIZE_PARAMS = (
     Param("B", 0.0, np.inf, linear=True),
@@ -81,7 +82,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
     def __post_init__(self) -> None:
         super().__post_init__()
         unit = self.size_unit
-        if isinstance(unit, bool) or not (isinstance(unit, (int, float)) and 1.0 <= unit < np.inf):
+        if not (is_number(unit) and 1.0 <= unit < np.inf):
             raise ParameterError(
                 f"must be a number of parameters of at least 1, got {unit!r}",
                 param="law.size_unit",

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from lrcurve.errors import ParameterError
+from lrcurve.values import is_number
 
 WSD_SHAPES = ("linear", "sqrt", "cosine", "square", "exp")
 WARMUP_SHAPES = ("linear", "cosine")
@@ -76,11 +77,7 @@ def _check_count(what: str, value: Any, minimum: int, optional: bool = False) ->
     optional)."""
     if value is None and optional:
         return
-    whole = (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and float(value).is_integer()
-    )
+    whole = is_number(value) and float(value).is_integer()
     if not (whole and value >= minimum):
         raise ParameterError(f"{what} must be a whole number of steps >= {minimum}, got {value!r}")
 

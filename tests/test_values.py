@@ -1,0 +1,16 @@
+import math
+
+import numpy as np
+import pytest
+
+from lrcurve.values import is_number
+
+
+@pytest.mark.parametrize("value", [3, 3.5, -1, 0, math.inf, math.nan, np.int64(7), np.float32(1.5)])
+def test_ints_and_floats_are_numbers(value):
+    assert is_number(value)
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True), "3", b"3", None, [3], {"n": 3}])
+def test_bools_strings_and_containers_are_not(value):
+    assert not is_number(value)
