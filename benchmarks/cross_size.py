@@ -5,6 +5,11 @@ Scenarios (public data in ``../shared/data``, or ``--data DIR``):
 - ``mpl-probe``: the multi-power-law paper's runs (warmup 2160): every 25M curve plus the
   100M ``constant_24000`` alone (a cheap probe of the target size) -> the other eight 100M
   curves;
+- ``mpl-probe-cooldown``: the probe and one short cooldown of the target size
+  (``wsd_20000_24000``: the constant schedule decayed to 0 over its last 4k steps; branched
+  off the probe run at 20k it costs 4k steps more, a sixth of the probe's) -> the other seven
+  100M curves: decayed runs at two sizes pin the annealing term's size exponent, which the
+  probe holds at 0;
 - ``mpl-pair``: the 25M and 100M ``constant_24000`` + ``cosine_24000`` (the paper's two-run
   protocol at both sizes) -> the other seven 100M curves;
 - ``sp-209m``: the lr-scheduling SlimPajama scaling family (8 sizes, 33M-360M, read from the
@@ -66,6 +71,7 @@ from lrcurve.uncertainty import (
 )
 
 MPL_RUNS = FIT + PREDICT  # the fitted pair first
+COOLDOWN = "wsd_20000_24000"  # a 4k-step cooldown branched off the constant run at 20k
 SCALING = {"sl", "sl53", "sl93", "sl166", "ann0.2"}
 C_GRID = (0.0, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05)
 LEVEL = 0.9
@@ -121,9 +127,13 @@ def mpl_scenarios(folder: Path) -> list[Scenario]:
             runs[size, name] = replace(run, name=f"{size}M/{name}", model_size=n)
     big = [runs["100", name] for name in MPL_RUNS]
     probe = [runs["25", name] for name in MPL_RUNS] + [runs["100", "constant_24000"]]
+    cooldown = [*probe, runs["100", COOLDOWN]]
     pair = [runs[size, name] for size in ("25", "100") for name in MPL_RUNS[:2]]
     return [
         Scenario("mpl-probe", "multipowerlaw", probe, [r for r in big if r not in probe]),
+        Scenario(
+            "mpl-probe-cooldown", "multipowerlaw", cooldown, [r for r in big if r not in cooldown]
+        ),
         Scenario("mpl-pair", "multipowerlaw", pair, [r for r in big if r not in pair]),
     ]
 
@@ -333,7 +343,9 @@ def main() -> None:
     add_data_option(parser)
     parser.add_argument("--laws", default="momentum-size,multipower-size,forward-momentum-size")
     parser.add_argument(
-        "--scenarios", default="mpl-probe,mpl-pair,sp-209m,sp-124m,sp-209m-tokens,sp-124m-tokens"
+        "--scenarios",
+        default="mpl-probe,mpl-probe-cooldown,mpl-pair,sp-209m,sp-124m,sp-209m-tokens,"
+        "sp-124m-tokens",
     )
     parser.add_argument("--cuts", default="0.6", help="backtest cuts, comma-separated")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables here")

@@ -13,7 +13,9 @@ relative to the loss, to that parameter noise:
   themselves, the RMS relative error of the final loss of each fitted run when that run is
   cut at 40-80 % and the law, refitted on the cut run and the other runs, forecasts its tail
   (never below the fit's own RMS relative residual);
-- ``t / T``: the step over the longest fitted run (horizon ratio);
+- ``t / T``: the step over the longest fitted run (horizon ratio); of a size-aware fit, the
+  longest fitted run of the size predicted when it has runs of that size
+  (:meth:`~lrcurve.fitted.FittedLaw.horizon_at`);
 - ``r_steep(t)``: how many times more the LR fell over the ``W`` steps before ``t`` (as a
   fraction of its peak) than it ever falls within ``W`` steps in a fitted run, at least 1, with
   ``W`` 5 % of the longest fitted run: how fast the loss answers a recent drop is what a
@@ -217,7 +219,7 @@ def extrapolation(
     before = lr[np.maximum(steps - 1 - window, 0)]
     recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak
     return Extrapolation(
-        horizon_ratio=np.maximum(steps / fitted.horizon, 1.0),
+        horizon_ratio=np.maximum(steps / fitted.horizon_at(size), 1.0),
         steepness=np.maximum(recent / max(fitted_fall, STEEP_FLOOR), 1.0),
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
         size_ratio=1.0 if size is None else size_ratio(size, annealed),

@@ -21,10 +21,11 @@ from lrcurve.laws.base import LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.laws.momentum_size import BETA_PRIOR, MomentumSizeLaw
 from lrcurve.laws.multipower_size import MultiPowerSizeLaw
+from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 from lrcurve.size_fit import fitted_at_size
 from lrcurve.sizes import MAX_SIZE, MIN_SIZE, parse_size, size_said, split_largest_size
-from lrcurve.uncertainty import share_residuals
+from lrcurve.uncertainty import extrapolation, share_residuals
 from tests.conftest import data_path, size_runs
 
 SIZES = (25e6, 100e6, 400e6)
@@ -223,7 +224,9 @@ def test_two_sizes_hold_beta_at_the_prior_and_one_size_is_refused():
     assert any("beta held at 0.34" in w for w in two.warnings)
     constant_only = _runs(law, MOMENTUM_TRUTH, SIZES[1:2], ("constant",))
     mixed = _runs(law, MOMENTUM_TRUTH, SIZES[:1]) + constant_only
-    assert "gamma" in fit(mixed, law, backtest=False).held  # decayed runs of one size only
+    probe = fit(mixed, law, backtest=False)
+    assert "gamma" in probe.held  # decayed runs of one size only
+    assert any("gamma held at 0" in w and "a short cooldown" in w for w in probe.warnings)
     with pytest.raises(ParameterError, match="at least two model sizes") as error:
         fit(_runs(law, MOMENTUM_TRUTH, SIZES[:1]), law, backtest=False)
     assert error.value.param == "model_size"
@@ -259,6 +262,35 @@ def test_a_prediction_at_a_new_size_needs_the_size_and_widens_with_it(momentum_f
     near = fitted.predict(schedule, model_size=1.6e9)
     assert near.final_loss == pytest.approx(truth[-1], rel=1e-6)
     assert size_said(400e6, fitted.sizes) is None
+
+
+def test_the_horizon_seen_is_that_of_the_size_predicted():
+    """Small runs to 6k steps and runs of the largest size to 3k: at the largest size 6k
+    steps are twice the horizon seen, widen the interval and are said; at a smaller fitted
+    size, or at an unseen size, the horizon is the longest fitted run's."""
+    short = {
+        n: make_schedule(kind, steps=3000, peak=3e-4, warmup=200, **extra)
+        for n, (kind, extra) in zip((1, 2), (("constant", {}), ("wsd", {"decay": 0.2})))
+    }
+    runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH, sizes=SIZES[:2])
+    steps = np.arange(100, 3001, 60)
+    for schedule in short.values():
+        loss = MomentumSizeLaw().predict(MOMENTUM_TRUTH, LRHistory.of(schedule, 3000, 400e6), steps)
+        runs.append(Run(f"short-{schedule}", steps, loss, schedule, model_size=400e6))
+    fitted = replace(fit(runs, MomentumSizeLaw(), backtest=False), backtest_scale=0.003)
+    assert [fitted.horizon_at(n) for n in (25e6, 400e6, 401e6, 1.6e9, None)] == [
+        6000,
+        3000,
+        3000,
+        6000,
+        6000,
+    ]
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
+    big, small = (fitted.predict(schedule, model_size=n) for n in (400e6, 100e6))
+    assert any("2.0x the longest fitted run" in w for w in big.warnings)
+    assert not any("longest fitted run" in w for w in small.warnings)
+    ratios = [extrapolation(fitted, schedule, [6000], model_size=n).horizon_ratio for n in SIZES]
+    assert np.concatenate(ratios) == pytest.approx([1.0, 1.0, 2.0])
 
 
 @pytest.fixture(scope="module")

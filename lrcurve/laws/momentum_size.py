@@ -91,7 +91,11 @@ def size_holds(
         held[offset_param] = (BETA_PRIOR, "two model sizes cannot pin the offset's size term")
     decayed = [h for h in histories if decays(h.held)]
     if len(distinct(h.model_size for h in decayed)) < 2:
-        held[decayed_param] = (0.0, "runs that decay their LR are of one size only")
+        held[decayed_param] = (
+            0.0,
+            "runs that decay their LR are of one size only (a short cooldown of another size "
+            "pins how the annealing gain grows with size)",
+        )
     return held
 
 
