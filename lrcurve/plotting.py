@@ -77,7 +77,10 @@ def _data_and_fit(
 ) -> None:
     """Each run's data (dots), fitted curve (its line style, one legend entry) and LR as
     logged; steps ``scale`` times (a clock fit's in a target's of other tokens a step)."""
+    from lrcurve.sizes import format_size
+
     styles = styles or run_styles(len(fitted.runs))
+    sized = len(fitted.sizes) > 1  # runs of several sizes: each label says its size
     for run, (color, line) in zip(fitted.runs, styles):
         ax_loss.plot(scale * run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
         grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
@@ -88,7 +91,9 @@ def _data_and_fit(
             lw=1.2,
             color=color,
             alpha=alpha,
-            label=run.label,
+            label=f"{run.label} ({format_size(run.model_size)})"
+            if sized and run.model_size
+            else run.label,
         )
         own = 1.0 if fitted.clock is None else fitted.clock.own_lr_factor(run.name)
         ax_lr.plot(scale * grid, own * run.schedule(grid), line, lw=1, color=color, alpha=alpha)
@@ -125,11 +130,13 @@ def plot_prediction(
     labels: Sequence[str] | None = None,
     ax: AxesPair = None,
     tokens_per_step: float | None = None,
+    model_size: float | None = None,
 ) -> plt.Figure:
     """Predicted curves over the fitted data, above their LR; the band is each prediction's
     predictive interval (±2 s.e. of the fit for one predicted with ``level=None``). A label
     longer than ``2 * MAX_LABEL`` characters (or none) becomes the schedule's short text. A
-    target of ``tokens_per_step`` not the fit's: every curve in its steps, the axis says so."""
+    target of ``tokens_per_step`` not the fit's: every curve in its steps, the axis says so; of
+    ``model_size``: the title says it."""
     from lrcurve.io.labels import MAX_LABEL, schedule_text
     from lrcurve.target_clock import target_clock
     from lrcurve.tokens import fitted_unit, is_clock_fit
@@ -161,7 +168,10 @@ def plot_prediction(
         curves.append(pred.loss)
     zoom_to_tail(ax_loss, curves)
     said = f" (band: {', '.join(sorted(bands))})" if bands else ""
-    set_title(ax_loss, f"prediction from the {fitted.law.name} law{said}")
+    from lrcurve.sizes import format_size
+
+    at = f" at {format_size(model_size)} parameters" if model_size else ""
+    set_title(ax_loss, f"prediction from the {fitted.law.name} law{at}{said}")
     add_legend(ax_loss)
     return fig
 

@@ -63,3 +63,25 @@ def test_a_prediction_plot_keeps_the_band_and_the_measured_points_in_view(sample
     assert fig.axes[0].get_ylim()[0] <= below.loss[below.loss.size // 10 :].min()
     assert fig.axes[0].get_ylim()[1] == high  # widened, not narrowed
     plt.close(fig)
+
+
+def test_a_fit_of_several_sizes_labels_each_run_with_its_size_and_the_prediction_its_target():
+    import numpy as np
+
+    from lrcurve.laws.momentum_size import MomentumSizeLaw
+    from lrcurve.plotting import plot_prediction
+    from lrcurve.schedules import make_schedule
+    from tests.conftest import size_runs
+
+    truth = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 1.0, 1.0, 100.0])
+    law = MomentumSizeLaw()
+    runs = size_runs(law, truth, (25e6, 100e6, 400e6), [("constant", 3e-4), ("wsd", 3e-4)])
+    fitted = fit(runs, law, backtest=False)
+    fig = plot_fit(fitted)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {"constant-0.0003-2.5e+07 (25M)", "wsd-0.0003-4e+08 (400M)"} <= set(labels)
+    plt.close(fig)
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
+    fig = plot_prediction(fitted, [fitted.predict(schedule, model_size=1.6e9)], model_size=1.6e9)
+    assert "at 1.6B parameters" in fig.axes[0].get_title()
+    plt.close(fig)

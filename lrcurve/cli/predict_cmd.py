@@ -358,7 +358,11 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
     if plot is not None:
         labels = [str(p.schedule) for p in predictions]
         figure = plotting().plot_prediction(
-            fitted, predictions, labels, tokens_per_step=args["tokens_per_step"]
+            fitted,
+            predictions,
+            labels,
+            tokens_per_step=args["tokens_per_step"],
+            model_size=args["model_size"],
         )
         if runs:
             from lrcurve.decision_plots import overlay_measured
