@@ -384,7 +384,7 @@ def optimize(
     clock_steps = counted_on(fitted, [], setting.steps, tokens_per_step)[1]
     size = size_said(fitted.at_size, fitted.sizes)
     best, at = counted_on(fitted, [result.best.schedule], result.at_step, tokens_per_step)
-    said = [s for s in (horizon_said(clock_steps, fitted.horizon),) if s]
+    said = [s for s in (horizon_said(clock_steps, fitted.horizon_at(fitted.at_size)),) if s]
     decay = fitted.decay_regime(best[0], at)
     if clock is not None:  # in the target's steps and LR
         said = list(in_target_units(said, fitted, clock, best[0], clock_steps))

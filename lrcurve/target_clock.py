@@ -221,7 +221,7 @@ def predict_at_batch(
     if clock.same:
         return fitted.predict(schedule, n_steps, **options)
     counted = fitted.predict(clock.schedule(schedule, n_steps), clock.step(n_steps), **options)
-    counted = in_target_lr(counted, fitted, clock, clock.step(n_steps))
+    counted = in_target_lr(counted, fitted, clock, clock.step(n_steps), options.get("model_size"))
     said = clock.batch_said()
     if said is not None:  # said with the prediction's other extrapolations
         counted = replace(
@@ -233,11 +233,17 @@ def predict_at_batch(
 
 
 def in_target_units(
-    said: Sequence[Said], fitted: Any, clock: TargetClock, schedule: Schedule, n_steps: int
+    said: Sequence[Said],
+    fitted: Any,
+    clock: TargetClock,
+    schedule: Schedule,
+    n_steps: int,
+    model_size: float | None = None,
 ) -> tuple[Said, ...]:
-    """What a prediction of ``schedule`` on ``clock`` (``n_steps`` clock steps) said of the
-    fitted regime (peak LR, horizon, how low and fast the LR falls), in the target's steps and
-    LR: the fitted runs' clock values taken to the target's tokens a step (the same ratios)."""
+    """What a prediction of ``schedule`` on ``clock`` (``n_steps`` clock steps) for a model of
+    ``model_size`` (default: the fit's) said of the fitted regime (peak LR, horizon seen at that
+    size, how low and fast the LR falls), in the target's steps and LR: the fitted runs' clock
+    values taken to the target's tokens a step (the same ratios)."""
     from lrcurve.laws.base import LRHistory
     from lrcurve.regime import decay_said, horizon_said, nearest_peak_said
 
@@ -245,14 +251,15 @@ def in_target_units(
         return tuple(said)
     f = 1.0 / clock.lr_factor  # clock LR -> the target's
     peaks = [r.peak_lr for r in fitted.runs]
+    horizon = fitted.horizon_at(fitted.at_size if model_size is None else model_size)
     pairs = [
         (
             nearest_peak_said(schedule.peak, peaks),
             nearest_peak_said(f * schedule.peak, [f * p for p in peaks]),
         ),
         (
-            horizon_said(n_steps, fitted.horizon),
-            horizon_said(clock.back(n_steps), clock.back(fitted.horizon)),
+            horizon_said(n_steps, horizon),
+            horizon_said(clock.back(n_steps), clock.back(horizon)),
         ),
     ]
     lr = LRHistory.of(schedule, n_steps).held
@@ -266,13 +273,15 @@ def in_target_units(
     return tuple(mapping.get(s, s) for s in said)
 
 
-def in_target_lr(prediction: Any, fitted: Any, clock: TargetClock, n_steps: int) -> Any:
-    """``prediction`` on ``clock`` (over ``n_steps`` clock steps) with what it says of the
-    fitted regime in the target's units (:func:`in_target_units`)."""
+def in_target_lr(
+    prediction: Any, fitted: Any, clock: TargetClock, n_steps: int, model_size: float | None
+) -> Any:
+    """``prediction`` on ``clock`` (over ``n_steps`` clock steps) for a model of ``model_size``
+    with what it says of the fitted regime in the target's units (:func:`in_target_units`)."""
     said = list(zip(prediction.extrapolating, prediction.warnings))
     if len(prediction.extrapolating) != len(prediction.warnings):
         return prediction  # not one-to-one: kept as said on the clock
-    moved = in_target_units(said, fitted, clock, prediction.schedule, n_steps)
+    moved = in_target_units(said, fitted, clock, prediction.schedule, n_steps, model_size)
     return replace(
         prediction,
         extrapolating=tuple(short for short, _ in moved),
@@ -294,12 +303,19 @@ def other_tokens_said(runs: Sequence[Run], tokens_per_step: float | None) -> lis
 
 
 def regime_on(
-    fitted: Any, schedule: Schedule, n_steps: int, clock: TargetClock | None
+    fitted: Any,
+    schedule: Schedule,
+    n_steps: int,
+    clock: TargetClock | None,
+    model_size: float | None = None,
 ) -> tuple[Said, ...]:
-    """:meth:`~lrcurve.fitted.FittedLaw.regime` of ``schedule`` on the fit's clock, said in the
-    target's units when it has a ``clock`` (:func:`in_target_units`)."""
-    said = fitted.regime(schedule, n_steps)
-    return said if clock is None else in_target_units(said, fitted, clock, schedule, n_steps)
+    """:meth:`~lrcurve.fitted.FittedLaw.regime` of ``schedule`` on the fit's clock for a model
+    of ``model_size``, said in the target's units when it has a ``clock``
+    (:func:`in_target_units`)."""
+    said = fitted.regime(schedule, n_steps, model_size=model_size)
+    if clock is None:
+        return said
+    return in_target_units(said, fitted, clock, schedule, n_steps, model_size)
 
 
 def clock_said(fitted: Any, tokens_per_step: float) -> str | None:

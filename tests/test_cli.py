@@ -49,6 +49,9 @@ def test_a_parameter_at_its_bound_is_noted_in_the_table_not_warned(tmp_path):
     assert "bound" not in alpha
     params = json.loads((tmp_path / "sp.fit.json").read_text())["params"]
     assert params["lam"]["value"] == pytest.approx(params["lam"]["upper"])
+    r = lrcurve("fit", *runs, "-o", "sp2.fit.json", "--json", cwd=tmp_path)
+    flags = {name: p["at_bound"] for name, p in json.loads(r.stdout)["params"].items()}
+    assert flags == {"L0": False, "A": False, "alpha": False, "C": False, "lam": True}
 
 
 def test_predict_without_fit_file_uses_the_default_and_says_which_defaults(fitted_dir):

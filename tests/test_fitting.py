@@ -710,3 +710,13 @@ def test_finite_difference_derivatives_hold_for_a_parameter_at_its_bound_of_zero
     theta = np.array(TRUE)
     theta[0] = 1e-8  # L0 at its lower bound of 0, as size-aware fits leave it
     assert law.derivatives(theta, prepared)[:, 0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_a_bound_warning_kept_by_an_older_fit_file_is_dropped_on_load(samples):
+    """Fit files written before 2026-11-30 kept 'parameter lam = 0.9999 is at its bound [...]'
+    among their warnings, which every predict repeated; the table's note says it now."""
+    run = read_runs(samples / "constant.csv", warmup_steps=2160)[0]
+    data = fit([run], backtest=False).to_dict()
+    kept = "the runs differ in tokens per step: ..."
+    data["warnings"] = ["parameter lam = 0.9999 is at its bound [0.99, 0.9999]", kept]
+    assert FittedLaw.from_dict(data).warnings == (kept,)

@@ -264,33 +264,73 @@ def test_a_prediction_at_a_new_size_needs_the_size_and_widens_with_it(momentum_f
     assert size_said(400e6, fitted.sizes) is None
 
 
-def test_the_horizon_seen_is_that_of_the_size_predicted():
-    """Small runs to 6k steps and runs of the largest size to 3k: at the largest size 6k
-    steps are twice the horizon seen, widen the interval and are said; at a smaller fitted
-    size, or at an unseen size, the horizon is the longest fitted run's."""
-    short = {
-        n: make_schedule(kind, steps=3000, peak=3e-4, warmup=200, **extra)
-        for n, (kind, extra) in zip((1, 2), (("constant", {}), ("wsd", {"decay": 0.2})))
-    }
+@pytest.fixture(scope="module")
+def short_at_the_largest_size():
+    """Runs of 25M and 100M to 6k steps and of 400M to 3k (a constant and a WSD run)."""
     runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH, sizes=SIZES[:2])
     steps = np.arange(100, 3001, 60)
-    for schedule in short.values():
+    for kind, extra in (("constant", {}), ("wsd", {"decay": 0.2})):
+        schedule = make_schedule(kind, steps=3000, peak=3e-4, warmup=200, **extra)
         loss = MomentumSizeLaw().predict(MOMENTUM_TRUTH, LRHistory.of(schedule, 3000, 400e6), steps)
-        runs.append(Run(f"short-{schedule}", steps, loss, schedule, model_size=400e6))
-    fitted = replace(fit(runs, MomentumSizeLaw(), backtest=False), backtest_scale=0.003)
-    assert [fitted.horizon_at(n) for n in (25e6, 400e6, 401e6, 1.6e9, None)] == [
-        6000,
-        3000,
-        3000,
-        6000,
-        6000,
-    ]
+        runs.append(Run(f"short-{kind}", steps, loss, schedule, model_size=400e6))
+    return replace(fit(runs, MomentumSizeLaw(), backtest=False), backtest_scale=0.003)
+
+
+def test_the_horizon_seen_is_that_of_the_nearest_fitted_size(short_at_the_largest_size):
+    """At 400M, or at any size nearer to it than to 100M, 6k steps are twice the horizon seen:
+    they widen the interval and are said; at 25M and 100M they are not. Of two sizes as near,
+    the shorter horizon counts (200M lies as far from 100M as from 400M)."""
+    fitted = short_at_the_largest_size
+    sizes = (25e6, 50e6, 100e6, 200e6, 400e6, 410e6, 1.6e9, None)
+    assert [fitted.horizon_at(n) for n in sizes] == [6000] * 3 + [3000] * 4 + [6000]
     schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
     big, small = (fitted.predict(schedule, model_size=n) for n in (400e6, 100e6))
     assert any("2.0x the longest fitted run" in w for w in big.warnings)
     assert not any("longest fitted run" in w for w in small.warnings)
     ratios = [extrapolation(fitted, schedule, [6000], model_size=n).horizon_ratio for n in SIZES]
     assert np.concatenate(ratios) == pytest.approx([1.0, 1.0, 2.0])
+    beyond = [fitted.predict(schedule, model_size=n) for n in (400e6, 410e6, 800e6)]
+    widths = [p.half_width[-1] / p.final_loss for p in beyond]
+    assert widths[0] <= widths[1] <= widths[2]  # no narrower just past the largest size
+
+
+def test_check_and_optimize_say_the_horizon_seen_at_the_runs_size(
+    short_at_the_largest_size, tmp_path, cli
+):
+    from lrcurve.fitfile import save_fit
+
+    save_fit(short_at_the_largest_size, tmp_path / "fit.json")
+    schedule = make_schedule("wsd", steps=6000, peak=3e-4, warmup=200, decay=0.2)
+    steps = np.arange(100, 6001, 60)
+    loss = MomentumSizeLaw().predict(MOMENTUM_TRUTH, LRHistory.of(schedule, 6000, 400e6), steps)
+    rows = [f"{s},{schedule(np.array([s]))[0]:.6g},{v:.6f}" for s, v in zip(steps, loss)]
+    (tmp_path / "big.csv").write_text("step,lr,loss\n" + "\n".join(rows) + "\n")
+    checked = cli(
+        "check",
+        "fit.json",
+        "big.csv",
+        "--params",
+        "big.csv=400M",
+        "--warmup",
+        200,
+        "--json",
+        cwd=tmp_path,
+    )
+    assert checked.returncode in (0, 1), checked.stderr
+    assert "2.0x the fitted horizon" in checked.stderr
+    best = cli(
+        "optimize",
+        "fit.json",
+        "--params",
+        "400M",
+        "--steps",
+        6000,
+        "--warmup",
+        200,
+        cwd=tmp_path,
+    )
+    assert best.returncode == 0, best.stderr
+    assert "2.0x the fitted horizon" in best.stderr
 
 
 @pytest.fixture(scope="module")
@@ -722,3 +762,27 @@ def test_the_size_free_view_of_an_unpinned_offset_carries_l0_one_to_one(unpinned
     fitted = unpinned_offset_fit
     assert fitted["L0"].value < 1e-6  # at its bound of 0, where a relative step was noise
     assert _jacobian(fitted, 124e6)[0, 0] == pytest.approx(1.0, rel=1e-8)
+
+
+def test_on_a_token_clock_the_horizon_seen_at_the_size_is_said_in_the_targets_steps():
+    """400M runs of twice the tokens a step, 1.5k steps (3k on the clock of the others'): a
+    400M target of 3k of its own steps is twice the horizon seen at 400M, said in its steps."""
+    from lrcurve.target_clock import predict_at_batch
+    from lrcurve.tokens import token_clock
+
+    runs = [
+        replace(r, tokens_per_step=1e5) for r in _runs(MomentumSizeLaw(), MOMENTUM_TRUTH, SIZES[:2])
+    ]
+    steps = np.arange(50, 1501, 30)
+    for kind, extra in (("constant", {}), ("wsd", {"decay": 0.2})):
+        schedule = make_schedule(kind, steps=1500, peak=3e-4, warmup=100, **extra)
+        loss = MomentumSizeLaw().predict(MOMENTUM_TRUTH, LRHistory.of(schedule, 1500, 400e6), steps)
+        runs.append(
+            Run(f"big-{kind}", steps, loss, schedule, model_size=400e6, tokens_per_step=2e5)
+        )
+    clocked, _ = token_clock(runs)
+    fitted = replace(fit(clocked, MomentumSizeLaw(), backtest=False), backtest_scale=0.003)
+    assert fitted.horizon_at(400e6) == 3000
+    target = make_schedule("wsd", steps=3000, peak=3e-4, warmup=100, decay=0.2)
+    said = predict_at_batch(fitted, target, 3000, 2e5, level=0.9, model_size=400e6).warnings
+    assert any(w.startswith("3000 steps is 2.0x the longest fitted run") for w in said), said

@@ -350,7 +350,7 @@ def report_check(
     results = [result for result, _ in checked]
     runs = [result.run for result in results]
     regimes = [
-        regime_on(fitted, c.run.schedule, c.run.horizon, clock)
+        regime_on(fitted, c.run.schedule, c.run.horizon, clock, c.run.model_size)
         for (_, c), clock in zip(checked, targets or [None] * len(checked))
     ]
     for run, regime in zip(runs, regimes):

@@ -32,8 +32,11 @@ DEFAULT_FIT_FILE = "lrcurve.fit.json"  # fitfile.DEFAULT_FIT_FILE (a test keeps 
 
 
 def fit_summary(fitted: Any) -> dict:
-    """What ``fit --json`` prints: the fit without the raw data."""
+    """What ``fit --json`` prints: the fit without the raw data, each parameter with whether it
+    ended on a bound (``at_bound``; the fit file leaves it out: it follows from the values)."""
     full = fitted.to_dict()
+    for p in fitted.params:
+        full["params"][p.name]["at_bound"] = p.at_bound
     full["runs"] = [
         {k: v for k, v in r.items() if k not in ("steps", "loss", "schedule")} for r in full["runs"]
     ]

@@ -77,7 +77,9 @@ def _check_count(what: str, value: Any, minimum: int, optional: bool = False) ->
     optional)."""
     if value is None and optional:
         return
-    whole = is_number(value) and float(value).is_integer()
+    whole = (is_number(value) or isinstance(value, (np.integer, np.floating))) and float(
+        value
+    ).is_integer()
     if not (whole and value >= minimum):
         raise ParameterError(f"{what} must be a whole number of steps >= {minimum}, got {value!r}")
 
