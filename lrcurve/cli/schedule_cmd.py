@@ -97,19 +97,18 @@ def show_command(
             raise InputError("give the peak LR with --peak (e.g. --peak 3e-4)")
         built, _ = spec.build()
     else:
-        from lrcurve.cli.loading import fit_defaults, load_fit
-        from lrcurve.cli.render import note
+        from lrcurve.cli.loading import defaults_note, fit_defaults, load_fit
         from lrcurve.clock import clock_of
+        from lrcurve.target_clock import DefaultsSaid
 
         fitted = load_fit(fit)
         built, used = spec.build(fitted.runs, fit_defaults(fitted))
         clock = clock_of(fitted)
         counted = [u for u in used if u.split("=")[0] in ("steps", "warmup")]
-        said = ""
-        if clock is not None and counted:
-            said = f" ({', '.join(counted)}: clock steps of {clock.unit:,.0f} tokens, the fit's)"
-        if used:
-            note(f"from the fitted runs: {', '.join(used)}{said}")
+        on_clock = None
+        if clock is not None:
+            on_clock = f"{', '.join(counted)}: clock steps of {clock.unit:,.0f} tokens, the fit's"
+        defaults_note(used, DefaultsSaid(clock=on_clock))
     show_schedule(built, lam, output, plot, json_out, force)
 
 
