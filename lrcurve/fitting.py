@@ -154,6 +154,12 @@ def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitDa
                 f"first {skip_fraction:.0%} of steps; a fit needs at least 3 (lower it)",
                 param="skip_fraction",
             )
+        if law.size_aware and run.model_size is None:
+            raise ParameterError(
+                f"{run.source or run.name}: no model size; the {law.name} law is size-aware "
+                "(give it with --params FILE=N, a params column or the W&B config)",
+                param="model_size",
+            )
         history = LRHistory.of(run.schedule, run.last_step, run.model_size)
         data.append(FitData(history, run.steps[window], run.loss[window]))
     n_points = sum(d.steps.size for d in data)

@@ -12,7 +12,7 @@ BYTES_PER_STEP = {
     "momentum": (64, 256),
     "multipower": (64, 512),
     "forward-momentum": (64, 256),  # measured 40 / 168 (1M steps, WSD and cosine)
-    "forward-momentum-size": (64, 320),  # four more Jacobian columns (8 bytes a step each)
+    "forward-momentum-size": (64, 328),  # five more Jacobian columns (8 bytes a step each)
 }
 UNKNOWN_LAW = (512, 1024)
 

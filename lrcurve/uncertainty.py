@@ -99,7 +99,7 @@ STEEP_FLOOR = 0.01  # a fitted fall below 1 % of the peak within W counts as 1 %
 
 
 MAX_LEVEL = 0.9999  # the highest interval level accepted
-SIZE_FACTOR = 0.01  # c_size, relative error per unit of ln(N / N_max): docs/model-size.md
+SIZE_FACTOR = 0.005  # c_size, relative error per unit of ln(N / N_max): docs/model-size.md
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 
 THETA = np.array([2.9, 0.55, 0.5, 2000.0, -7.3])  # L0, A, alpha, C, log10_eps
-SIZE_THETA = np.append(THETA, [0.34, 0.34, 1.0, 1.0, 0.0])  # B, beta, kappa, mu, D
-LR_TERM_THETA = np.append(THETA, [0.34, 0.34, 0.8, 0.6, 30.0])  # and the LR term
+SIZE_THETA = np.append(THETA, [0.34, 0.34, 1.0, 1.0, 0.0, 0.0])  # B, beta, kappa, mu, D, gamma
+LR_TERM_THETA = np.append(THETA, [0.34, 0.34, 0.8, 0.6, 30.0, 0.2])  # the LR term, C and D n^0.2
 
 
 def naive_momentum(lr: np.ndarray, eps: float, b1: float = 0.9, b2: float = 0.999) -> np.ndarray:

@@ -29,9 +29,10 @@ SIZES = (25e6, 100e6, 400e6)
 # L0, A, alpha, B, beta, C, gamma, lam, kappa, mu, D
 TRUTH = np.array([1.8, 0.9, 0.45, 0.5, 0.3, 0.2, 0.25, 0.999, 0.2, 0.5, 100.0])
 PUBLISHED_PEAK = np.r_[TRUTH[:-3], 1.0, 1.0, TRUTH[-1]]  # kappa = mu = 1
-# forward-momentum-size: L0, A, alpha, C, log10_eps, B, beta, kappa, mu, D
-FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 0.34, 0.34, 0.2, 0.5, 50.0])
-FM_PAPER = np.r_[FM_TRUTH[:-3], 1.0, 1.0, 0.0]  # kappa = mu = 1, no LR term: the paper's law
+# forward-momentum-size: L0, A, alpha, C, log10_eps, B, beta, kappa, mu, D, gamma
+FM_TRUTH = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 0.34, 0.34, 0.2, 0.5, 50.0, 0.2])
+# kappa = mu = 1, no LR term, no size exponent on C: the paper's law
+FM_PAPER = np.r_[FM_TRUTH[:7], 1.0, 1.0, 0.0, 0.0]
 
 
 def _runs(truth, kinds=(("constant", 3e-4), ("wsd", 3e-4), ("cosine", 6e-4))):
@@ -91,19 +92,27 @@ def test_the_fit_at_one_size_keeps_the_peak_lr_terms(two_peaks):
     assert "peak_exponents" not in law_to_dict(MomentumLaw())  # the published law's file as before
 
 
-def _as_written_before(fitted, tmp_path):
-    """``fitted`` saved as the law wrote it before it had kappa, mu and D, and loaded; and the
-    values it was fitted as (kappa = mu = 1, no LR term)."""
+ADDED = {"kappa": 1.0, "mu": 1.0, "D": 0.0, "gamma": 0.0}  # values of a law without them
+
+
+def _as_written_before(fitted, tmp_path, names):
+    """``fitted`` saved as the law wrote it before it had the parameters ``names`` (of
+    :data:`ADDED`), and loaded; and the values it was fitted as (those at :data:`ADDED`)."""
     path = tmp_path / "old.fit.json"
     save_fit(fitted, path)
     data = json.loads(path.read_text())
-    for name in ("kappa", "mu", "D"):
+    for name in names:
         del data["params"][name]
-    data["held"] = [h for h in data["held"] if h not in ("kappa", "mu", "D")]
+    data["held"] = [h for h in data["held"] if h not in names]
+    kept = [i for i, name in enumerate(fitted.law.param_names) if name not in names]
     if data["covariance"] is not None:
-        data["covariance"] = [row[:-3] for row in data["covariance"][:-3]]
+        data["covariance"] = [[data["covariance"][i][j] for j in kept] for i in kept]
     path.write_text(json.dumps(data))
-    return load_fit(path), np.r_[fitted.values[:-3], 1.0, 1.0, 0.0]
+    old = [
+        ADDED.get(name, v) if name in names else v
+        for name, v in zip(fitted.law.param_names, fitted.values)
+    ]
+    return load_fit(path), np.array(old)
 
 
 @pytest.mark.parametrize(
@@ -111,11 +120,13 @@ def _as_written_before(fitted, tmp_path):
     [(MomentumSizeLaw(), PUBLISHED_PEAK, 3e-4), (ForwardMomentumSizeLaw(), FM_PAPER, 6e-4)],
 )
 def test_a_fit_file_from_before_the_peak_lr_terms_loads_with_them_held(tmp_path, law, truth, peak):
-    """An old file has no kappa, mu (held at 1) nor D (held at 0: the law it was fitted as)."""
+    """An old file has no kappa, mu (held at 1) nor D (held at 0: the law it was fitted as),
+    nor, of forward-momentum-size, gamma (held at 0)."""
     one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
     fitted = fit(size_runs(law, truth, SIZES, one_peak), law, backtest=False)
-    loaded, old = _as_written_before(fitted, tmp_path)
-    assert loaded.values == pytest.approx(old) and {"kappa", "mu", "D"} <= set(loaded.held)
+    names = [p.name for p in law.params if p.added_at is not None]
+    loaded, old = _as_written_before(fitted, tmp_path, names)
+    assert loaded.values == pytest.approx(old) and set(names) <= set(loaded.held)
     schedule = make_schedule("wsd", steps=6000, peak=peak, warmup=200, decay=0.3)
     steps = np.arange(1, 6001)
     assert np.array_equal(
@@ -221,7 +232,7 @@ def test_forward_momentum_size_recovers_kappa_and_mu_from_two_peak_lrs():
 
 def test_forward_momentum_size_of_one_peak_lr_is_the_papers_law():
     one_peak = (("constant", 3e-4), ("cosine", 3e-4), ("wsd", 3e-4))
-    truth = np.r_[FM_TRUTH[:-3], 1.0, 1.0, FM_TRUTH[-1]]
+    truth = np.r_[FM_TRUTH[:7], 1.0, 1.0, FM_TRUTH[9:]]
     fitted = fit(
         size_runs(ForwardMomentumSizeLaw(), truth, SIZES, one_peak),
         ForwardMomentumSizeLaw(),

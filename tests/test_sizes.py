@@ -234,10 +234,19 @@ def test_two_sizes_hold_beta_at_the_prior_and_one_size_is_refused():
 
 def test_a_size_aware_law_refuses_a_run_without_its_size():
     runs = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH)
-    runs[0] = replace(runs[0], model_size=None)
+    runs[0] = replace(runs[0], model_size=None, source="runs/a.csv")
     with pytest.raises(ParameterError) as error:
         fit(runs, MomentumSizeLaw(), backtest=False)
     assert error.value.param == "model_size"
+    assert "runs/a.csv: no model size; the momentum-size law" in str(error.value)
+
+
+def test_no_decaying_run_holds_the_annealing_size_exponent_and_says_why():
+    constant = _runs(MomentumSizeLaw(), MOMENTUM_TRUTH, SIZES, ("constant",))
+    fitted = fit(constant, MomentumSizeLaw(), backtest=False)
+    assert "gamma" in fitted.held
+    assert any("gamma held at 0: no run decays its LR" in w for w in fitted.warnings)
+    assert not any("of one size only" in w for w in fitted.warnings)
 
 
 # --- predicting at a size -----------------------------------------------------------------
@@ -725,12 +734,27 @@ def test_forward_momentum_size_holds_beta_at_the_prior_with_two_sizes():
     from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
 
     law = ForwardMomentumSizeLaw()
-    truth = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 1.0, 1.0, 0.0])
+    truth = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 400.0, 0.34, 1.0, 1.0, 0.0, 0.0])
     two = fit(_runs(law, truth, SIZES[:2]), law, backtest=False)
     assert two["beta"].value == BETA_PRIOR and "beta" in two.held
     assert any("beta held at 0.34" in w for w in two.warnings)
     assert not any("not identifiable" in w for w in two.warnings)
     assert two["B"].stderr is not None and two["B"].stderr < 0.1 * two["B"].value
+
+
+def test_forward_momentum_size_pins_the_annealing_size_exponent_with_two_decayed_sizes():
+    """Like momentum-size's gamma (since 2026-11-30): C and D scale as n^gamma, pinned by
+    decayed runs of two sizes, held at 0 (and said) when they have one."""
+    from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
+
+    law = ForwardMomentumSizeLaw()
+    truth = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 0.34, 0.34, 1.0, 1.0, 0.0, 0.3])
+    pinned = fit(_runs(law, truth), law, backtest=False)
+    assert pinned["gamma"].value == pytest.approx(0.3, rel=1e-3) and "gamma" not in pinned.held
+    constant = _runs(law, truth, SIZES[1:], ("constant",))
+    probe = fit(_runs(law, truth, SIZES[:1]) + constant, law, backtest=False)
+    assert probe["gamma"].value == 0.0 and "gamma" in probe.held
+    assert any("gamma held at 0" in w and "a short cooldown" in w for w in probe.warnings)
 
 
 def test_optimize_at_a_fitted_size_takes_its_baseline_from_that_sizes_runs(momentum_fit):
@@ -748,7 +772,7 @@ def test_optimize_at_a_fitted_size_takes_its_baseline_from_that_sizes_runs(momen
 def test_a_size_aware_law_without_a_size_free_form_is_refused_at_one_size_in_one_line():
     from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
 
-    truth = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 0.34, 0.34, 1.0, 1.0, 0.0])
+    truth = np.array([2.9, 0.55, 0.5, 2000.0, -7.3, 0.34, 0.34, 1.0, 1.0, 0.0, 0.0])
     runs = size_runs(ForwardMomentumSizeLaw(), truth, SIZES, [("constant", 3e-4), ("wsd", 3e-4)])
     fitted = fit(runs, ForwardMomentumSizeLaw(), backtest=False)
     with pytest.raises(ParameterError, match="no size-free form at one size") as error:

@@ -1,7 +1,7 @@
 """The Forward–Momentum law across model sizes (:mod:`lrcurve.laws.forward_momentum`)::
 
-    L(s, N) = L0 + A * S(s)^-alpha + B * n^-beta - C * M_eps(s)   (+ D * eta_s: the LR term)
-    n = N / 1e9
+    L(s, N) = L0 + A * S(s)^-alpha + B * n^-beta - C * M_eps(s) * n^gamma
+              (+ D * eta_s * n^gamma: the LR term)      n = N / 1e9
 
 The paper's model-size term ``B * N^-beta`` (Wang et al., arXiv 2512.13705) with ``N`` in
 units of 1e9 (``size_unit``), as the other size-aware laws count it: in raw parameters ``B``
@@ -14,11 +14,14 @@ file written before 2026-11-30 has no ``size_unit`` and is read in raw parameter
 fitted. The size-aware
 laws' peak-LR exponents (``kappa``, ``mu``: :mod:`lrcurve.laws.peak_lr`), and the LR term of
 the momentum-size law (lrcurve's, not the paper's): ``+ D * q^(mu-1) * eta_s``, a loss that
-follows the run's current LR (warmup held) at once, scaled with the peak LR like ``C``
-(no size exponent: this law's ``C`` has none). ``D`` is held at 0 (the law without it, to the
-bit) when no run decays its LR; a fit file from before it loads with it held at 0. Chosen as
-for momentum-size, on the OpenWebText2 family (60M + 93M -> 166M: 0.94 % -> 0.67 % mean MAPE)
-and the multipowerlaw pair (0.160 % either way), scored on SlimPajama (docs/model-size.md).
+follows the run's current LR (warmup held) at once, scaled with the peak LR like ``C``.
+``D`` is held at 0 (the law without it, to the bit) when no run decays its LR; a fit file from
+before it loads with it held at 0. Chosen as for momentum-size, on the OpenWebText2 family
+(60M + 93M -> 166M: 0.94 % -> 0.67 % mean MAPE) and the multipowerlaw pair (0.160 % either
+way), scored on SlimPajama (docs/model-size.md). And lrcurve's ``n^gamma`` on the annealing
+and LR terms, momentum-size's size exponent (the paper's law has none): held at 0 when decayed
+runs have one size and in a fit file from before it (2026-11-30); chosen on the same sets
+(OpenWebText2 0.67 -> 0.47 %, the pair 0.151 -> 0.161 %).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from lrcurve.laws.base import (
     residual_sums,
 )
 from lrcurve.laws.forward_momentum import ForwardMomentumLaw, _Prepared
-from lrcurve.laws.momentum_size import BETA_PRIOR, SIZE_UNIT
+from lrcurve.laws.momentum_size import BETA_PRIOR, SIZE_UNIT, annealing_size_hold
 from lrcurve.laws.peak_lr import KAPPA_START, at_peak, log_peak, peak_holds
 from lrcurve.sizes import decays, distinct
 from lrcurve.values import is_number
@@ -56,6 +59,8 @@ PEAK_PARAMS = (  # as the momentum-size law's (lrcurve.laws.peak_lr)
     Param("mu", -2.0, 4.0, grid=(0.0, 1.0), added_at=1.0),
 )
 LR_TERM = Param("D", 0.0, np.inf, linear=True, added_at=0.0)
+# the annealing and LR terms' size exponent, as momentum-size's (since 2026-11-30; 0 before)
+ANNEALING_SIZE = Param("gamma", -2.0, 2.0, grid=(0.0,), added_at=0.0)
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
 
     name: ClassVar[str] = "forward-momentum-size"
     params: ClassVar[tuple[Param, ...]] = (
-        ForwardMomentumLaw.params + SIZE_PARAMS + PEAK_PARAMS + (LR_TERM,)
+        ForwardMomentumLaw.params + SIZE_PARAMS + PEAK_PARAMS + (LR_TERM, ANNEALING_SIZE)
     )
     size_aware: ClassVar[bool] = True
     options_before: ClassVar[dict[str, Any]] = {"size_unit": 1.0}  # raw N until 2026-11-30
@@ -91,11 +96,11 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
     @property
     def formula(self) -> str:  # type: ignore[override]
         """The law as written, in the size unit it counts ``N`` in."""
-        size = "N^-beta" if self.size_unit == 1.0 else "n^-beta"
+        n = "N" if self.size_unit == 1.0 else "n"
         written = f"{self.size_unit:g}".replace("e+0", "e").replace("e+", "e")
         unit = "" if self.size_unit == 1.0 else f", n = N/{written}"
         return (
-            f"L(s, N) = L0 + A*S(s)^-alpha + B*{size} - C*M_eps(s) + D*eta_s, "
+            f"L(s, N) = L0 + A*S(s)^-alpha + B*{n}^-beta - (C*M_eps(s) - D*eta_s)*{n}^gamma, "
             f"M_eps = sum m^/(1+sqrt(v^)/eps){unit}"
         )
 
@@ -115,13 +120,17 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
         return [np.full_like(like, power), np.full_like(like, -B * log_n * power)]
 
     @staticmethod
-    def at_peak(theta: NDArray[np.float64], log_q: float) -> NDArray[np.float64]:
-        """``theta`` with ``A`` and ``C`` as a run of peak ``P_REF * e^log_q`` sees them."""
-        kappa, mu = theta[7:9]
-        if kappa == 1.0 and mu == 1.0:
+    def at_peak(
+        theta: NDArray[np.float64], log_q: float, log_n: float = 0.0
+    ) -> NDArray[np.float64]:
+        """``theta`` with ``A`` and ``C`` as a run of peak ``P_REF * e^log_q`` and size
+        ``n = e^log_n`` sees them (``C n^gamma``)."""
+        kappa, mu, gamma = theta[7], theta[8], theta[10]
+        if kappa == 1.0 and mu == 1.0 and not gamma:
             return theta
         out = theta.copy()
         out[1], out[3] = at_peak(theta[1], theta[2], theta[3], log_q, kappa, mu)
+        out[3] *= np.exp(gamma * log_n)
         return out
 
     def prepare(self, history: LRHistory, steps: NDArray[np.int64]) -> _Prepared:
@@ -129,39 +138,47 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
         lr = history.annealing_lr(self.warmup, int(prepared.index.max()) + 1)
         return replace(prepared, lr=lr if prepared.every_step else lr[prepared.index])
 
-    def _lr_term(self, theta: NDArray[np.float64], log_q: float) -> float:
-        """The LR term's coefficient ``D q^(mu-1)`` at a run of peak ``P_REF * e^log_q``."""
-        return float(theta[9] * np.exp((theta[8] - 1.0) * log_q))
+    def _lr_term(self, theta: NDArray[np.float64], log_q: float, log_n: float) -> float:
+        """The LR term's coefficient ``D q^(mu-1) n^gamma`` at a run of peak ``P_REF * e^log_q``
+        and size ``e^log_n``."""
+        return float(theta[9] * np.exp((theta[8] - 1.0) * log_q + theta[10] * log_n))
 
     def evaluate(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
-        out = super().evaluate(self.at_peak(theta, prepared.log_q), prepared)
-        D = self._lr_term(theta, prepared.log_q)
+        log_q, log_n = prepared.log_q, prepared.log_n
+        out = super().evaluate(self.at_peak(theta, log_q, log_n), prepared)
+        D = self._lr_term(theta, log_q, log_n)
         return out + D * prepared.lr if D else out  # held at 0: the law without it, to the bit
 
     def every_step(self, theta: NDArray[np.float64], history: LRHistory) -> NDArray[np.float64]:
-        log_q = log_peak(history)
-        out = super().every_step(self.at_peak(theta, log_q), history)
-        D = self._lr_term(theta, log_q)
+        log_q, log_n = log_peak(history), self.log_model_size(history)
+        out = super().every_step(self.at_peak(theta, log_q, log_n), history)
+        D = self._lr_term(theta, log_q, log_n)
         return out + D * history.annealing_lr(self.warmup, out.size) if D else out
 
     def jacobian(self, theta: NDArray[np.float64], prepared: _Prepared) -> NDArray[np.float64]:
         """The law's Jacobian at the run's ``A, C``, by the chain rule through
-        ``A q^(-(kappa-1) alpha)``, ``C q^(mu-1)`` and ``D q^(mu-1)``."""
-        log_q, seen = prepared.log_q, self.at_peak(theta, prepared.log_q)
+        ``A q^(-(kappa-1) alpha)``, ``C q^(mu-1) n^gamma`` and ``D q^(mu-1) n^gamma``."""
+        log_q, log_n = prepared.log_q, prepared.log_n
+        seen = self.at_peak(theta, log_q, log_n)
         inner = super().jacobian(seen, prepared)
-        alpha, kappa, mu = theta[[2, 7, 8]]
+        alpha, kappa, mu, gamma = theta[[2, 7, 8, 10]]
         d_a, d_c = inner[:, 1].copy(), inner[:, 3].copy()  # d/dA and d/dC as the run sees them
+        scale = np.exp((mu - 1.0) * log_q + gamma * log_n)  # of C and D
         inner[:, 1] = d_a * np.exp(-(kappa - 1.0) * alpha * log_q)
         inner[:, 2] += d_a * seen[1] * (-(kappa - 1.0) * log_q)
-        inner[:, 3] = d_c * np.exp((mu - 1.0) * log_q)
-        d_d = np.exp((mu - 1.0) * log_q) * prepared.lr
-        d_mu = (d_c * seen[3] + theta[9] * d_d) * log_q
-        return np.column_stack([inner, d_a * seen[1] * (-alpha * log_q), d_mu, d_d])
+        inner[:, 3] = d_c * scale
+        d_d = scale * prepared.lr
+        scaled = d_c * seen[3] + theta[9] * d_d  # the annealing and LR terms together
+        d_kappa = d_a * seen[1] * (-alpha * log_q)
+        return np.column_stack([inner, d_kappa, scaled * log_q, d_d, scaled * log_n])
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         held = peak_holds(histories)
         if len(distinct(h.model_size for h in histories)) < 3:  # as momentum-size's size_holds
             held["beta"] = (BETA_PRIOR, "two model sizes cannot pin the offset's size term")
+        annealing = annealing_size_hold(histories)
+        if annealing is not None:
+            held["gamma"] = annealing
         if not any(decays(h.held) for h in histories):
             held["D"] = (0.0, "")  # a constant LR per run: the LR term is an offset per run
         return held
@@ -190,7 +207,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
             shared = {f.name: getattr(self, f.name) for f in fields(ForwardMomentumLaw)}
             base = ForwardMomentumLaw(**shared)
             starts = power_law_starts(base, data, self.keep_starts)
-            return [np.r_[s, 0.0, SIZE_PARAMS[1].grid[2], 1.0, 1.0, 0.0] for s in starts]
+            return [np.r_[s, 0.0, SIZE_PARAMS[1].grid[2], 1.0, 1.0, 0.0, 0.0] for s in starts]
         prepared = [self.prepare(d.history, d.steps) for d in data]
         weights = np.concatenate([1.0 / d.loss for d in data])
         target = np.concatenate([d.loss for d in data]) * weights
@@ -218,7 +235,8 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
             d_col = coef[:, 4] if lr_term else np.zeros(alphas.size)
             fixed = np.broadcast_to([log10_eps, beta, 1.0, mu], (alphas.size, 4))
             thetas = np.column_stack([coef[:, :2], alphas, coef[:, 2], fixed[:, 0], coef[:, 3]])
-            thetas = np.clip(np.column_stack([thetas, fixed[:, 1:], d_col]), lo, hi)
+            gamma = np.zeros(alphas.size)  # the fit moves it from the size-free annealing term
+            thetas = np.clip(np.column_stack([thetas, fixed[:, 1:], d_col, gamma]), lo, hi)
             linear = [0, 1, 3, 5, 9] if lr_term else [0, 1, 3, 5]
             rss = residual_sums(design, thetas[:, linear], target)
             candidates.extend(zip(rss.tolist(), thetas))

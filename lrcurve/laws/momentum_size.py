@@ -60,6 +60,10 @@ from lrcurve.sizes import decays, distinct
 
 SIZE_UNIT = 1e9  # n = N / SIZE_UNIT
 BETA_PRIOR = 0.34  # Hoffmann et al. 2022 (Chinchilla), L = E + A/N^0.34 + B/D^0.28
+DECAYED_ONE_SIZE = (
+    "runs that decay their LR are of one size only (a short cooldown of another size pins how "
+    "the annealing gain grows with size)"
+)
 
 
 @dataclass(frozen=True)
@@ -89,14 +93,19 @@ def size_holds(
     held: dict[str, tuple[float, str]] = {}
     if len(sizes) < 3:
         held[offset_param] = (BETA_PRIOR, "two model sizes cannot pin the offset's size term")
-    decayed = [h for h in histories if decays(h.held)]
-    if len(distinct(h.model_size for h in decayed)) < 2:
-        held[decayed_param] = (
-            0.0,
-            "runs that decay their LR are of one size only (a short cooldown of another size "
-            "pins how the annealing gain grows with size)",
-        )
+    annealing = annealing_size_hold(histories)
+    if annealing is not None:
+        held[decayed_param] = annealing
     return held
+
+
+def annealing_size_hold(histories: Sequence[LRHistory]) -> tuple[float, str] | None:
+    """The annealing term's size exponent held at 0 (value, why) unless runs that decay their
+    LR have two sizes or more."""
+    decayed = distinct(h.model_size for h in histories if decays(h.held))
+    if not decayed:
+        return 0.0, "no run decays its LR"
+    return (0.0, DECAYED_ONE_SIZE) if len(decayed) < 2 else None
 
 
 @dataclass(frozen=True)
