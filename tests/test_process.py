@@ -139,3 +139,24 @@ def test_compare_in_an_80_column_console_keeps_names_and_numbers_whole(tmp_path)
     for row in curves:  # numbers whole; the interval wraps at its space: "in [3.2412," "3.2874]"
         assert all(" " not in cell for cell in (row[2], row[3]))
         assert row[4].startswith(("in [", "OUT of [")) and row[4].endswith(",")
+
+
+def test_a_narrow_console_never_cuts_a_number_or_a_header(tmp_path):
+    """At 80 columns, beside a long run name, the measured-runs table showed step 23920 as
+    2392 and its headers as 'measur', 'predicte': numbers keep their width, the name folds."""
+    import os
+
+    long = tmp_path / "cosine_run_of_the_25m_model_with_a_long_wandb_name_v2.csv"
+    long.write_text((SAMPLES / "cosine.csv").read_text())
+    fitted = lrcurve_process("fit", SAMPLES / "constant.csv", SAMPLES / "cosine.csv",
+                             "--warmup", "2160", cwd=tmp_path)  # fmt: skip
+    assert fitted.returncode == 0, fitted.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "lrcurve", "predict", "--schedule", "cosine", "--steps", "24000",
+         "--floor", "0.1", "--measured", str(long)],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = result.stdout[result.stdout.index("measured runs against") :]
+    row = next(line for line in table.splitlines() if "23920" in line)
+    assert "3.3044" in row and "┃ measured ┃" in table and "┃ predicted ┃" in table

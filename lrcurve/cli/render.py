@@ -81,15 +81,28 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 NAME_WIDTH = 48
+NAME_MIN = 8  # a name column folds to no narrower, so that some of each name shows
 
 
 def table(title: str, columns: Sequence[str], text: Sequence[str] = ()) -> Any:
     """A left-titled table: ``text`` columns (run names, settings) fold at ``NAME_WIDTH``
-    characters, the others (numbers) are right-aligned and never wrap, so long W&B run names
-    cannot squeeze the numbers out."""
+    characters, the others (numbers) are right-aligned and never wrap nor shrink below their
+    widest cell or header, so long W&B run names or a narrow console cannot cut a number
+    (``71920`` shown as ``7192`` at 80 columns); the text columns give way."""
+    from rich.cells import cell_len
     from rich.table import Table
 
-    result = Table(title=title, title_justify="left")
+    class NumbersWhole(Table):
+        def add_row(self, *renderables: Any, **options: Any) -> None:
+            super().add_row(*renderables, **options)
+            for column, cell in zip(self.columns, renderables):
+                if isinstance(cell, str) and column.justify == "right":
+                    header = str(column.header)
+                    words = [cell, header] if column.no_wrap else cell.split() + header.split()
+                    widest = max(cell_len(w) for w in words)
+                    column.min_width = max(column.min_width or 0, widest)
+
+    result = NumbersWhole(title=title, title_justify="left")
     add_columns(result, columns, text)
     return result
 
@@ -98,10 +111,13 @@ def add_columns(table: Any, names: Sequence[str], text: Sequence[str] = ()) -> N
     """Add columns to ``table``: ``text`` ones fold, the others never wrap (see :func:`table`)."""
     for name in names:
         if name in text:
-            table.add_column(name, justify="left", overflow="fold", max_width=NAME_WIDTH)
+            table.add_column(
+                name, justify="left", overflow="fold", max_width=NAME_WIDTH, min_width=NAME_MIN
+            )
         else:
-            # an interval ("3.2766 in [3.2412, 3.2874]") may wrap at its spaces; a number never
-            wraps = "interval" in name or "[" in name
+            # an interval ("3.2766 in [3.2412, 3.2874]") or a verdict ("yes (100 % of points)")
+            # may wrap at its spaces; a number never
+            wraps = "interval" in name or "[" in name or name == "inside"
             table.add_column(name, justify="right", overflow="fold", no_wrap=not wraps)
 
 
