@@ -268,7 +268,8 @@ def fit(
     guesses = law.initial_guesses(data) if start is None else [np.asarray(start, np.float64)]
     starts = [np.clip(_holding(law, x0, holds), lo, hi) for x0 in guesses]
     best, held_mask = _best_fit(law, prepared, residuals, jacobian, starts, progress, fixed)
-    limits = np.isin(law.param_names, law.at_limit(best.x, prepared))
+    # a limit the fit reached; parameters it held at their start stay unidentified, and said
+    limits = np.isin(law.param_names, law.at_limit(best.x, prepared)) & ~held_mask
     held_mask, fixed = held_mask | limits, fixed | limits
     held = tuple(name for name, h in zip(law.param_names, held_mask) if h)
     plain = residuals(best.x)

@@ -18,6 +18,7 @@ from lrcurve.laws import LAWS, law_from_dict, law_to_dict, make_law
 from lrcurve.laws.base import FitData, LRHistory
 from lrcurve.laws.forward_momentum import ForwardMomentumLaw
 from lrcurve.laws.forward_momentum_size import ForwardMomentumSizeLaw
+from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
 from lrcurve.schedules import make_schedule
 
@@ -316,3 +317,23 @@ def test_a_fit_in_raw_parameters_says_so_in_its_formula_and_a_bad_unit_is_refuse
         with pytest.raises(ParameterError) as error:
             ForwardMomentumSizeLaw(size_unit=bad)
         assert error.value.param == "law.size_unit"
+
+
+@pytest.mark.parametrize(
+    "law, theta, shaping",
+    [
+        (ForwardMomentumLaw(), np.array([2.9, 0.55, 0.5, 0.0, -7.3]), {"C", "log10_eps"}),
+        (MomentumLaw(), np.array([2.9, 0.55, 0.5, 0.0, 0.999]), {"C", "lam"}),
+    ],
+)
+def test_an_annealing_term_fitted_to_zero_is_held_with_what_shapes_it(law, theta, shaping):
+    """Runs with no annealing gain: the fit puts C at its bound 0, where eps (lam) changes
+    nothing; left free, their s.e. ran to 1e17 and a fitted run's interval to [-8.7, 14.5]."""
+    runs = [
+        Run(name, steps, loss, schedule)
+        for name, schedule, _, steps, loss in synthetic_runs(law, theta, noise=1e-4)
+    ]
+    fitted = fit(runs, law, backtest=False)
+    assert shaping <= set(fitted.held) and fitted["C"].value < 1e-6
+    prediction = fitted.predict(runs[1].schedule, 24000, level=0.9)
+    assert prediction.half_width[-1] < 0.05 * prediction.final_loss

@@ -96,7 +96,10 @@ def table(title: str, columns: Sequence[str], text: Sequence[str] = ()) -> Any:
         def add_row(self, *renderables: Any, **options: Any) -> None:
             super().add_row(*renderables, **options)
             for column, cell in zip(self.columns, renderables):
-                if isinstance(cell, str) and column.justify == "right":
+                if isinstance(cell, str) and column.justify == "left":  # a name: folds, to 8
+                    shown = min(NAME_MIN, max(cell_len(cell), cell_len(str(column.header))))
+                    column.min_width = max(column.min_width or 0, shown)
+                elif isinstance(cell, str) and column.justify == "right":
                     header = str(column.header)
                     words = [cell, header] if column.no_wrap else cell.split() + header.split()
                     widest = max(cell_len(w) for w in words)
@@ -111,9 +114,7 @@ def add_columns(table: Any, names: Sequence[str], text: Sequence[str] = ()) -> N
     """Add columns to ``table``: ``text`` ones fold, the others never wrap (see :func:`table`)."""
     for name in names:
         if name in text:
-            table.add_column(
-                name, justify="left", overflow="fold", max_width=NAME_WIDTH, min_width=NAME_MIN
-            )
+            table.add_column(name, justify="left", overflow="fold", max_width=NAME_WIDTH)
         else:
             # an interval ("3.2766 in [3.2412, 3.2874]") or a verdict ("yes (100 % of points)")
             # may wrap at its spaces; a number never

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrcurve.errors import ParameterError
+from lrcurve.parameter import at_bound
 from lrcurve.schedules import Schedule
 
 # warmup convention -> (the forward area sees the warmup as run, the annealing term does):
@@ -193,6 +194,8 @@ class Law:
     options_before: ClassVar[dict[str, Any]] = {}
     # the fit's parameter scaling (scipy's ``x_scale``): the Jacobian's column norms, or 1
     x_scale: ClassVar[str | float] = "jac"
+    # a term's amplitude -> the parameters that shape it, which change nothing when it is 0
+    shapes: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -278,8 +281,16 @@ class Law:
     def at_limit(self, theta: NDArray[np.float64], prepared: Sequence[Any]) -> tuple[str, ...]:
         """Parameters at a bound where the law has reached a limit on these runs (moving them
         further changes no prediction by more than a rounding): the fit holds them there
-        instead of warning that they are at a bound. None by default."""
-        return ()
+        instead of estimating them. By default a term switched off: an amplitude of
+        :attr:`shapes` at its lower bound 0, with the parameters that shape the term, which
+        then change nothing (left free, their s.e. ran to 1e17 and the delta method gave a
+        fitted size's final loss an interval of [-8.7, 14.5])."""
+        held: list[str] = []
+        for amplitude, shaping in self.shapes.items():
+            value = float(theta[self.index(amplitude)[0]])
+            if self.params[self.index(amplitude)[0]].lower == 0.0 and at_bound(value, 0.0):
+                held += [amplitude, *shaping]
+        return tuple(held)
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         """Parameters these runs cannot pin, which the fit holds: name -> (value, why). A

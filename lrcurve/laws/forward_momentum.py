@@ -142,6 +142,7 @@ class ForwardMomentumLaw(Law):
     )
     warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
     keep_starts: ClassVar[int] = 3
+    shapes: ClassVar[dict[str, tuple[str, ...]]] = {"C": ("log10_eps",)}
 
     warmup: str = "actual"
     lr_exponent: float = 1.0
@@ -252,11 +253,13 @@ class ForwardMomentumLaw(Law):
         return []
 
     def at_limit(self, theta: NDArray[np.float64], prepared: Sequence[Any]) -> tuple[str, ...]:
-        """``log10_eps`` when it is at its upper bound and every step of these runs has
-        ``sqrt(v^) < SATURATED * eps``: ``M_eps`` is then the sum of drops, the law's limit."""
+        """``C`` and ``log10_eps`` when ``C`` is 0 (:meth:`Law.at_limit`); else ``log10_eps``
+        when it is at its upper bound and every step of these runs has ``sqrt(v^) < SATURATED *
+        eps``: ``M_eps`` is then the sum of drops, the law's limit."""
+        switched_off = super().at_limit(theta, prepared)  # C at 0, and so log10_eps
         log10_eps = float(theta[self.index("log10_eps")[0]])
-        if not at_bound(log10_eps, LOG10_EPS_RANGE[1]):
-            return ()
+        if switched_off or not at_bound(log10_eps, LOG10_EPS_RANGE[1]):
+            return switched_off
         largest = max((float(p.root_v.max()) for p in prepared if p.root_v.size), default=0.0)
         return ("log10_eps",) if largest < SATURATED * 10.0**log10_eps else ()
 

@@ -110,6 +110,7 @@ class MomentumLaw(Law):
     )
     warmup_conventions: ClassVar[tuple[str, ...]] = WARMUP_CONVENTIONS
     keep_starts: ClassVar[int] = 3
+    shapes: ClassVar[dict[str, tuple[str, ...]]] = {"C": ("lam",)}
 
     warmup: str = "actual"
     lr_exponent: float = 1.0
