@@ -140,6 +140,7 @@ class LawResult:
                 {
                     "run": h.run.name,
                     "label": h.run.label,
+                    "model_size": h.run.model_size,
                     **h.scores.to_dict(),
                     "final": h.final_dict(),
                 }

@@ -356,8 +356,11 @@ def plot_search(result: Search, fitted: FittedLaw, ax: AxesPair = None) -> plt.F
     ax.plot([result.best.x], [result.best_loss], "*", **best)
     ax.set_xlabel(result.x_name)
     ax.set_ylabel(f"predicted loss at step {result.at_step}")
+    from lrcurve.sizes import format_size
+
     law = (fitted.sized_from or fitted).law.name  # a size-aware fit seen at one size: its own
-    ax.set_title(f"{result.family}: predicted loss ({law} law)", fontsize=10)
+    at = f" at {format_size(fitted.at_size)} parameters" if fitted.sized_from else ""
+    ax.set_title(f"{result.family}: predicted loss ({law} law{at})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     steps = np.unique(np.linspace(1, result.steps, 2000).round().astype(np.int64))

@@ -169,7 +169,7 @@ def target_size(law: Law, model_size: float | None) -> float | None:
         return None
     if model_size is None:
         raise ParameterError(
-            f"the {law.name} law is size-aware: give the model size to predict",
+            f"the {law.name} law is size-aware: give the model size (--params)",
             param="model_size",
         )
     return check_size(model_size)

@@ -455,6 +455,10 @@ def test_holding_out_the_largest_size():
     assert {r.model_size for r in held} == {SIZES[2]}
     with pytest.raises(ParameterError, match="at least three sizes"):
         split_largest_size(fitted)
+    from lrcurve.compare import compare
+
+    scored = compare(fitted, held, laws=[MomentumSizeLaw()]).to_dict()
+    assert {h["model_size"] for h in scored["laws"][0]["heldout"]} == {SIZES[2]}
 
 
 def test_compare_and_fit_know_the_size_aware_laws():
@@ -516,7 +520,7 @@ def test_fit_and_predict_a_larger_model_from_the_cli(size_fit_dir, cli):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), "--params: the momentum-size law is size-aware: give the model size to predict"),
+        ((), "--params: the momentum-size law is size-aware: give the model size (--params)"),
         (
             ("--params", "0"),
             "--params: model size '0' = 0 must be a finite parameter count above 0",
@@ -765,8 +769,14 @@ def test_optimize_at_a_fitted_size_takes_its_baseline_from_that_sizes_runs(momen
     mine = [r for r in momentum_fit.runs if r.model_size == sizes[-1]]
     first = next(r for r in mine if "constant" not in r.name)  # its first decaying run
     request = SearchRequest(fractions=(0.2,), shapes=("linear",))
-    done = optimize(fitted_at_size(momentum_fit, sizes[-1]), request)
+    at_size = fitted_at_size(momentum_fit, sizes[-1])
+    done = optimize(at_size, request)
     assert f"like run {first.label}" in done.search.baseline_label
+    from lrcurve.plotting import plot_search, plt
+
+    figure = plot_search(done.search, at_size)
+    assert "(momentum-size law at 400M parameters)" in figure.axes[0].get_title()
+    plt.close(figure)
 
 
 def test_a_size_aware_law_without_a_size_free_form_is_refused_at_one_size_in_one_line():
