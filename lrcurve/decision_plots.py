@@ -97,7 +97,7 @@ def overlay_measured(fig: plt.Figure, runs: list[Run]) -> plt.Figure:
             label=f"measured: {run.label}",
         )
     zoom_to_tail(ax_loss, [run.loss for run in runs], widen=True)  # the measured points in view
-    ax_loss.legend(fontsize=7)
+    add_legend(ax_loss, fontsize=7)  # beside the axes when long, as the prediction's was
     return fig
 
 

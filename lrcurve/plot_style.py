@@ -41,12 +41,18 @@ def add_legend(ax: plt.Axes, fontsize: float = 8, **kwargs: Any) -> None:
     if len(labels) <= LEGEND_INSIDE[0] and longest <= LEGEND_INSIDE[1]:
         ax.legend(handles, labels, fontsize=fontsize, **kwargs)
         return
-    columns = 1 if len(labels) <= 24 else 2
-    # about 0.6 em a character, plus the line sample and padding (inches)
-    width = columns * (longest * 0.6 * fontsize / 72 + 0.7)
     fig = ax.figure
     w, h = fig.get_size_inches()
-    fig.set_size_inches(w + width, h)
+    # as many columns as keep it within the axes' height (a row ~1.5 em): 30 fitted runs in
+    # one column ran past the loss axes into the LR panel's side
+    rows = max(4, int(ax.get_position().height * h / (1.5 * fontsize / 72)))
+    columns = -(-len(labels) // rows)
+    # about 0.6 em a character, plus the line sample and padding (inches)
+    width = columns * (longest * 0.6 * fontsize / 72 + 0.7)
+    # a legend added again (more entries drawn since) widens the figure only by what it gains
+    before = getattr(ax, "_lrcurve_legend_width", 0.0)
+    fig.set_size_inches(w + max(width - before, 0.0), h)
+    ax._lrcurve_legend_width = max(width, before)  # type: ignore[attr-defined]
     ax.legend(
         handles,
         labels,

@@ -85,3 +85,22 @@ def test_a_fit_of_several_sizes_labels_each_run_with_its_size_and_the_prediction
     fig = plot_prediction(fitted, [fitted.predict(schedule, model_size=1.6e9)], model_size=1.6e9)
     assert "at 1.6B parameters" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_a_long_legend_added_again_stays_beside_the_axes_and_within_the_figure():
+    """30 fitted runs and measured points added after: the second legend (overlay_measured's)
+    was drawn inside the axes over the curves' ends, taller than the figure."""
+    from lrcurve.plot_style import add_legend
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for i in range(30):
+        ax.plot([0, 1], [i, i], label=f"wsd 20% linear 37.5k lr 5e-4 (run {i}) (124M)")
+    add_legend(ax)
+    widened = fig.get_size_inches()[0]
+    ax.plot([0, 1], [0, 1], "o", label="measured: wsd 20% linear 37.5k lr 5e-4")
+    add_legend(ax, fontsize=7)
+    fig.canvas.draw()
+    legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes.x1 and legend.height <= fig.bbox.height
+    assert fig.get_size_inches()[0] == widened  # widened once, not again
+    plt.close(fig)
