@@ -246,3 +246,21 @@ def test_predict_rewarmup_continues_the_first_decaying_run_and_says_so(fitted_di
     assert json.loads(default.stdout)["final_loss"] == json.loads(chosen.stdout)["final_loss"]
     constant = lrcurve(*args, "--base-run", "constant", cwd=fitted_dir)
     assert json.loads(constant.stdout)["final_loss"] != json.loads(default.stdout)["final_loss"]
+
+
+def test_runs_of_one_name_in_different_folders_are_named_by_their_folder(tmp_path):
+    """The multi-power-law sizes' files share their names (csv_25/constant_24000.csv,
+    csv_100/constant_24000.csv): they were told apart as #1 and #3 only."""
+    for folder in ("csv_25", "csv_100", "x/run", "y/run"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "constant.csv").write_text((SAMPLES / "constant.csv").read_text())
+    r = lrcurve("fit", "csv_25/constant.csv", "csv_100/constant.csv", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [run["name"] for run in json.loads(r.stdout)["runs"]] == [
+        "csv_25/constant",
+        "csv_100/constant",
+    ]
+    r = lrcurve("fit", "x/run/constant.csv", "y/run/constant.csv", "-o", "2.json", "--json",
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert [run["name"] for run in json.loads(r.stdout)["runs"]] == ["constant#1", "constant#2"]

@@ -60,6 +60,24 @@ def defaults_note(used: list[str] | tuple[str, ...], said: Any = None) -> None:
     note(f"from the fitted runs{whose}: {', '.join(used)}" + (f" ({counted})" if counted else ""))
 
 
+def distinct_names(runs: list[Any]) -> list[Any]:
+    """``runs`` with names that tell them apart: a name shared by runs of different folders
+    gets its folder's name (``csv_25/constant_24000``, the multi-power-law sizes' files); when
+    that is not enough, every run its position (``constant_24000#3``)."""
+    names = [r.name for r in runs]
+    if len(set(names)) == len(names):
+        return runs
+    shared = {n for n in names if names.count(n) > 1}
+    folders = [Path(r.source).parent.name if r.source else "" for r in runs]
+    renamed = [
+        replace(r, name=f"{folder}/{r.name}") if r.name in shared and folder else r
+        for r, folder in zip(runs, folders)
+    ]
+    if len({r.name for r in renamed}) == len(renamed):
+        return renamed
+    return [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
+
+
 def say_notes(runs: list[Any]) -> None:
     """What reading ``runs`` repaired or noticed, on stderr, each once (a cooldown branch
     carries the notes of the parent it is stitched onto, itself among the runs)."""
@@ -139,9 +157,7 @@ class RunInputs:
             runs.extend(with_given(read, path, given, "tokens_per_step", "tokens per step"))
             mark_input(path)
         mark_runs(runs)
-        names = [r.name for r in runs]
-        if len(set(names)) != len(names):
-            runs = [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
+        runs = distinct_names(runs)
         runs = label_runs(runs, labels, strict)
         if not quiet:
             say_notes(runs)
