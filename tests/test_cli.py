@@ -264,3 +264,13 @@ def test_runs_of_one_name_in_different_folders_are_named_by_their_folder(tmp_pat
                 cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert [run["name"] for run in json.loads(r.stdout)["runs"]] == ["constant#1", "constant#2"]
+
+
+def test_every_sets_the_tables_rows_as_it_sets_the_jsons_points(fitted_dir):
+    args = ("predict", "--schedule", "wsd", "--steps", 24000, "--every", 5000)
+    table = lrcurve(*args, cwd=fitted_dir)
+    assert table.returncode == 0, table.stderr
+    rows = [line.split("│")[1].strip() for line in table.stdout.splitlines() if line[:1] == "│"]
+    assert rows == ["5000", "10000", "15000", "20000", "24000"]
+    data = json.loads(lrcurve(*args, "--json", cwd=fitted_dir).stdout)
+    assert data["curve"]["step"] == [5000, 10000, 15000, 20000, 24000]

@@ -91,16 +91,23 @@ def write_prediction_csv(path: Path, predictions: list[Any], force: bool) -> Non
     write_csv(path, header, columns, formats, replace=force)
 
 
+def every_index(n_steps: int, warmup: int, every: int) -> Any:
+    """The indices of steps ``every, 2 every, ...`` after ``warmup`` and of the last step (past
+    the horizon: the last step alone)."""
+    import numpy as np
+
+    stride = min(every, n_steps)
+    idx = np.unique(np.concatenate([np.arange(stride - 1, n_steps, stride), [n_steps - 1]]))
+    return idx[idx >= min(warmup, n_steps - 1)]
+
+
 def prediction_json(fitted: Any, schedule: Any, prediction: Any, every: int | None) -> dict:
     """``predict --json``: one point every ``every`` steps (default ~1000 points) after warmup."""
-    import numpy as np
 
     from lrcurve.laws import law_to_dict
 
     n_steps = schedule.horizon
-    stride = min(every or max(1, n_steps // 1000), n_steps)  # past the horizon: the last step
-    idx = np.unique(np.concatenate([np.arange(stride - 1, n_steps, stride), [n_steps - 1]]))
-    idx = idx[idx >= min(schedule.warmup_steps, n_steps - 1)]
+    idx = every_index(n_steps, schedule.warmup_steps, every or max(1, n_steps // 1000))
     lower, upper = prediction.final_interval
     return {
         "schedule": schedule.to_dict(),
@@ -135,8 +142,13 @@ def interval_text(loss: float, lower: float, upper: float, level: float | None =
 
 
 def print_prediction(
-    fitted: Any, schedule: Any, prediction: Any, model_size: float | None = None
+    fitted: Any,
+    schedule: Any,
+    prediction: Any,
+    model_size: float | None = None,
+    every: int | None = None,
 ) -> None:
+    """The prediction's table: about 12 rows after warmup, or a row every ``every`` steps."""
     from lrcurve.cli.fit_cmd import law_error_text
     from lrcurve.cli.render import out, sampled_indices, table
     from lrcurve.laws import forward_area_note
@@ -153,7 +165,13 @@ def print_prediction(
         ("step", "LR", f"loss [{level} interval]"),
     )
     lower, upper = prediction.lower, prediction.upper
-    for i in sampled_indices(n_steps, start=schedule.warmup_steps):  # the laws skip warmup
+    start = min(schedule.warmup_steps, n_steps - 1)  # the laws skip warmup
+    shown = (
+        sampled_indices(n_steps, start=start)
+        if every is None
+        else every_index(n_steps, schedule.warmup_steps, every)
+    )
+    for i in shown:
         rows.add_row(
             str(prediction.steps[i]),
             f"{prediction.lr[i]:.4g}",
@@ -179,7 +197,10 @@ def predict_command(
     every: Annotated[
         int | None,
         typer.Option(
-            "--every", min=1, help="JSON: one point every N steps (default: about 1000 points)."
+            "--every",
+            min=1,
+            help="One point every N steps, in the table and the JSON (default: about 12 rows "
+            "in the table, 1000 points in the JSON).",
         ),
     ] = None,
     plot: Annotated[
@@ -390,7 +411,7 @@ def _report(fitted: Any, predictions: list[Any], runs: list[Any], args: dict[str
         )
         return
     if rows is None:
-        print_prediction(fitted, first.schedule, first, args["model_size"])
+        print_prediction(fitted, first.schedule, first, args["model_size"], args["every"])
     else:
         print_compared(rows, args["level"])
     if scored:
