@@ -274,3 +274,25 @@ def test_every_sets_the_tables_rows_as_it_sets_the_jsons_points(fitted_dir):
     assert rows == ["5000", "10000", "15000", "20000", "24000"]
     data = json.loads(lrcurve(*args, "--json", cwd=fitted_dir).stdout)
     assert data["curve"]["step"] == [5000, 10000, 15000, 20000, 24000]
+
+
+def test_a_note_that_every_file_says_alike_is_said_once(tmp_path):
+    """A fit of 30 W&B exports said each of three notes 30 times (review 9): from three files
+    on, a note alike but for each file's own figures in brackets is said once."""
+    folder = data_path("lr-scheduling", "data")
+    files = [
+        next(folder.glob(pattern))
+        for pattern in (
+            "stable-124m_*_lr0.001_*iter50000*.json",
+            "cos-10-124m_*_lr0.001_*iter25000*.json",
+            "ann124-0.2_*_lr0.001_*iter25000*.json",
+        )
+    ]
+    r = lrcurve("fit", *files, "-o", "w.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert "lrcurve: every file (3): model size 124M from the W&B config's architecture" in lines
+    assert sum("final evaluation" in line for line in lines) == 1
+    assert sum("tokens per step" in line for line in lines) == 1
+    one = lrcurve("fit", files[0], "-o", "one.json", cwd=tmp_path)  # one file: its own figures
+    assert "(123587328 parameters)" in one.stderr and "every file" not in one.stderr

@@ -4,6 +4,7 @@ names duplicates apart, says the readers' notes and marks every file read as an 
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -78,11 +79,35 @@ def distinct_names(runs: list[Any]) -> list[Any]:
     return [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
 
 
+GROUPED = 3  # files saying the same note are said in one line from this many on
+
+
 def say_notes(runs: list[Any]) -> None:
     """What reading ``runs`` repaired or noticed, on stderr, each once (a cooldown branch
-    carries the notes of the parent it is stitched onto, itself among the runs)."""
-    for message in dict.fromkeys(m for run in runs for m in run.notes):
-        note(message)
+    carries the notes of the parent it is stitched onto, itself among the runs); a note that
+    :data:`GROUPED` files or more say alike (``FILE: text``), once for all of them (a fit of
+    30 W&B exports said each of three notes 30 times)."""
+    sources = {str(run.source) for run in runs if run.source}
+    messages = list(dict.fromkeys(m for run in runs for m in run.notes))
+    keys, places = [], {}
+    for message in messages:
+        where, _, text = message.partition(": ")
+        # alike but for a file's own figures in brackets ("(3.0713 at step 25000)")
+        key = re.sub(r" \([^()]*\d[^()]*\)", "", text) if where in sources else message
+        keys.append(key)
+        places.setdefault(key, []).append(where)
+    done: set[str] = set()
+    for message, key in zip(messages, keys):
+        group = places[key]
+        if len(group) < GROUPED:
+            note(message)
+        elif key not in done:  # said at its first file, once
+            done.add(key)
+            if len(group) == len(sources):
+                note(f"every file ({len(group)}): {key}")
+            else:
+                names = ", ".join(Path(where).name for where in group[:2])
+                note(f"{len(group)} files ({names} and {len(group) - 2} more): {key}")
 
 
 @dataclass
