@@ -20,6 +20,7 @@ from lrcurve.plotting import (
     save_figure,
     zoom_to_tail,
 )
+from lrcurve.sizes import format_size
 
 if TYPE_CHECKING:
     from lrcurve.compare import Comparison
@@ -75,7 +76,16 @@ def _measured_points(ax: plt.Axes, result: Search, measured: Sequence[MeasuredRu
 
 
 # each law of a comparison its own line style (six laws: matplotlib's four named ones repeat)
-LAW_STYLES = ("-", "--", ":", "-.", (0, (6, 1, 1, 1, 1, 1)), (0, (12, 2, 2, 2)), (0, (9, 3)))
+# far apart at a glance (six laws compared: long and short dashes, dots, dash-dots, one solid)
+LAW_STYLES = (
+    "-",
+    (0, (7, 2)),
+    (0, (1, 1.5)),
+    (0, (7, 2, 1, 2)),
+    (0, (2, 4)),
+    (0, (7, 2, 1, 2, 1, 2)),
+    (0, (14, 4)),
+)
 MEASURED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 
 
@@ -133,8 +143,14 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
     ]
     curves = []
     colors = [color for color, _ in run_styles(len(shown))]
+    held = {h.run.name for h in first.heldout} if comparison.method == "holdout" else set()
+    sized = len({r.model_size for r in shown if r.model_size}) > 1
     for run, color in zip(shown, colors):
-        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5, label=run.label)
+        label = run.label + (
+            f" ({format_size(run.model_size)})" if sized and run.model_size else ""
+        )
+        label += " (held out)" if run.name in held else ""
+        ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5, label=label)
         own = comparison.own_lr.get(run.name, 1.0)  # its LR as logged, not on the clock
         ax_lr.plot(run.steps, own * run.schedule(run.steps), lw=1, color=color)
         curves.append(run.loss)
@@ -152,5 +168,5 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
     ax_loss.set_title(
         f"law comparison ({comparison.method}); recommended: {comparison.best.name}", fontsize=10
     )
-    add_legend(ax_loss, fontsize=7, markerscale=3)
+    add_legend(ax_loss, fontsize=7, markerscale=3, handlelength=4)
     save_figure(fig, path)

@@ -438,3 +438,22 @@ def test_compare_warnings_name_runs_by_their_short_label():
     )
     (said,) = _peak_warnings([([fitted_on], [held])])
     assert said.startswith("held-out run wsd 2x: peak LR 0.0006") and "slimpajama" not in said
+
+
+def test_the_comparison_plot_marks_the_held_out_runs_and_tells_the_laws_apart(
+    samples, tmp_path, monkeypatch
+):
+    from lrcurve import decision_plots
+    from lrcurve.laws.momentum import MomentumLaw
+
+    drawn = []
+    monkeypatch.setattr(decision_plots, "save_figure", lambda fig, path: drawn.append(fig))
+    runs = [read_runs(samples / f"{n}.csv", warmup_steps=2160)[0] for n in ("constant", "cosine")]
+    held = read_runs(samples / "wsd.csv", warmup_steps=2160)
+    laws = [MomentumLaw(), ForwardMomentumLaw()]
+    decision_plots.plot_comparison(compare(runs, held, laws=laws), tmp_path / "c.png")
+    legend = drawn[0].axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "wsd (held out)" in texts and "constant" in texts
+    styles = [h.get_linestyle() for h, t in zip(legend.legend_handles, texts) if "law" in t]
+    assert len(set(styles)) == len(laws)
