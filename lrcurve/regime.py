@@ -19,6 +19,7 @@ DROP_WINDOW = 256  # steps over which the steepest LR fall of a schedule is meas
 STEEP_FACTOR = 2.0  # a fall this many times steeper than any fitted run's is out of regime
 STEEP_MINIMUM = 0.05  # ... and at least this fraction of the peak
 LOW_FACTOR = 0.5  # an LR below this fraction of the fitted runs' lowest is out of regime
+LOW_GAP = 0.01  # of the peak: a decay to 0 where a fitted run's last step is at 2e-6 is none lower
 PEAK_FACTOR = 1.2  # a peak LR beyond this factor of the fitted one (either way) is out of regime
 
 Said = tuple[str, str]  # (a few words, the detail)
@@ -71,7 +72,7 @@ def decay_said(lr: NDArray[np.float64], peak: float, lowest: float, steepest: fl
     """Said when a per-step ``lr`` (warmup held) of peak ``peak`` falls lower or faster than
     the fitted runs' ``lowest`` and ``steepest`` (:func:`lr_regime`)."""
     said = []
-    if lr.size and float(lr.min()) < LOW_FACTOR * lowest:
+    if lr.size and float(lr.min()) < LOW_FACTOR * lowest - LOW_GAP * peak:
         said.append(
             (
                 f"LR falls to {float(lr.min()):.2g}",
