@@ -18,9 +18,9 @@ from lrcurve.plotting import (
     plot_search,
     run_styles,
     save_figure,
+    sized_label,
     zoom_to_tail,
 )
-from lrcurve.sizes import format_size
 
 if TYPE_CHECKING:
     from lrcurve.compare import Comparison
@@ -146,10 +146,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
     held = {h.run.name for h in first.heldout} if comparison.method == "holdout" else set()
     sized = len({r.model_size for r in shown if r.model_size}) > 1
     for run, color in zip(shown, colors):
-        label = run.label + (
-            f" ({format_size(run.model_size)})" if sized and run.model_size else ""
-        )
-        label += " (held out)" if run.name in held else ""
+        label = sized_label(run, sized) + (" (held out)" if run.name in held else "")
         ax_loss.plot(run.steps, run.loss, ".", ms=3, color=color, alpha=0.5, label=label)
         own = comparison.own_lr.get(run.name, 1.0)  # its LR as logged, not on the clock
         ax_lr.plot(run.steps, own * run.schedule(run.steps), lw=1, color=color)

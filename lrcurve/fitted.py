@@ -132,6 +132,11 @@ class FittedLaw:
         """The model sizes ``N`` of the fitted runs, ascending (empty when none was given)."""
         return tuple(sorted({r.model_size for r in self.runs if r.model_size is not None}))
 
+    def predicted_size(self, model_size: float | None) -> float | None:
+        """The size a prediction is for: ``model_size``, else the size a size-free view of a
+        size-aware fit keeps (:attr:`at_size`; None for a fit of no size)."""
+        return self.at_size if model_size is None else model_size
+
     def target_size(self, model_size: float | None) -> float | None:
         """The size to predict at (:func:`lrcurve.sizes.target_size`)."""
         return target_size(self.law, model_size)
@@ -298,7 +303,7 @@ class FittedLaw:
         """Where a prediction leaves the regime the fit saw (a longer horizon, another peak LR,
         a decay lower or steeper than the fitted runs', a model size not fitted), each as (a
         few words, the detail). ``lr``: as in :meth:`decay_regime`."""
-        size = self.at_size if model_size is None else model_size
+        size = self.predicted_size(model_size)
         said = (
             horizon_said(n_steps, self.horizon_at(size)),
             nearest_peak_said(schedule.peak, (r.peak_lr for r in self.runs)),

@@ -22,8 +22,16 @@ class Parameter:
     upper: float
 
     @property
+    def bound(self) -> str | None:
+        """``"lower"`` or ``"upper"`` when the value is at that bound, else None."""
+        for side, limit in (("lower", self.lower), ("upper", self.upper)):
+            if at_bound(self.value, limit):
+                return side
+        return None
+
+    @property
     def at_bound(self) -> bool:
-        return at_bound(self.value, self.lower) or at_bound(self.value, self.upper)
+        return self.bound is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {

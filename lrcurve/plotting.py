@@ -67,6 +67,14 @@ def save_figure(fig: plt.Figure, path: Path, replace: bool = True) -> None:
         plt.close(fig)
 
 
+def sized_label(run: Any, sized: bool) -> str:
+    """A run's legend label, with its model size when the runs drawn have several
+    (``constant 10k lr 1e-3 (33.5M)``)."""
+    from lrcurve.sizes import format_size
+
+    return f"{run.label} ({format_size(run.model_size)})" if sized and run.model_size else run.label
+
+
 def _data_and_fit(
     fitted: FittedLaw,
     ax_loss: plt.Axes,
@@ -77,10 +85,8 @@ def _data_and_fit(
 ) -> None:
     """Each run's data (dots), fitted curve (its line style, one legend entry) and LR as
     logged; steps ``scale`` times (a clock fit's in a target's of other tokens a step)."""
-    from lrcurve.sizes import format_size
-
     styles = styles or run_styles(len(fitted.runs))
-    sized = len(fitted.sizes) > 1  # runs of several sizes: each label says its size
+    sized = len(fitted.sizes) > 1
     for run, (color, line) in zip(fitted.runs, styles):
         ax_loss.plot(scale * run.steps, run.loss, ".", ms=3, color=color, alpha=0.5 * alpha)
         grid = np.unique(np.linspace(1, run.last_step, 800).astype(np.int64))
@@ -91,9 +97,7 @@ def _data_and_fit(
             lw=1.2,
             color=color,
             alpha=alpha,
-            label=f"{run.label} ({format_size(run.model_size)})"
-            if sized and run.model_size
-            else run.label,
+            label=sized_label(run, sized),
         )
         own = 1.0 if fitted.clock is None else fitted.clock.own_lr_factor(run.name)
         ax_lr.plot(scale * grid, own * run.schedule(grid), line, lw=1, color=color, alpha=alpha)

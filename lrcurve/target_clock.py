@@ -251,7 +251,7 @@ def in_target_units(
         return tuple(said)
     f = 1.0 / clock.lr_factor  # clock LR -> the target's
     peaks = [r.peak_lr for r in fitted.runs]
-    horizon = fitted.horizon_at(fitted.at_size if model_size is None else model_size)
+    horizon = fitted.horizon_at(fitted.predicted_size(model_size))
     pairs = [
         (
             nearest_peak_said(schedule.peak, peaks),

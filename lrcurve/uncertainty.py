@@ -13,8 +13,8 @@ relative to the loss, to that parameter noise:
   themselves, the RMS relative error of the final loss of each fitted run when that run is
   cut at 40-80 % and the law, refitted on the cut run and the other runs, forecasts its tail
   (never below the fit's own RMS relative residual);
-- ``t / T``: the step over the longest fitted run (horizon ratio); of a size-aware fit, the
-  longest fitted run of the size predicted when it has runs of that size
+- ``t / T``: the step over the longest fitted run (horizon ratio); of a fit of several sizes,
+  the longest fitted run of the fitted size nearest the one predicted
   (:meth:`~lrcurve.fitted.FittedLaw.horizon_at`);
 - ``r_steep(t)``: how many times more the LR fell over the ``W`` steps before ``t`` (as a
   fraction of its peak) than it ever falls within ``W`` steps in a fitted run, at least 1, with
@@ -214,7 +214,7 @@ def extrapolation(
     fitted_fall = max(steepest_fall(h, r.peak_lr, window) for h, r in zip(held, fitted.runs))
     # the sizes whose runs show the annealing term, or every fitted size if none does
     annealed = [r.model_size for h, r in zip(held, fitted.runs) if decays(h)] or fitted.sizes
-    size = fitted.at_size if model_size is None else model_size  # a size-free view keeps its N
+    size = fitted.predicted_size(model_size)
     lr = LRHistory.of(schedule, int(steps.max())).held if lr is None else lr
     before = lr[np.maximum(steps - 1 - window, 0)]
     recent = np.maximum(before - lr[steps - 1], 0.0) / schedule.peak

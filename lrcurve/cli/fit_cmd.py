@@ -55,14 +55,9 @@ def law_error_text(fitted: Any) -> str:
 def parameter_note(p: Any, held: bool) -> str:
     """``held``, ``at lower bound`` or ``at upper bound`` (a held parameter is not estimated, so
     not said to be at a bound), else empty."""
-    from lrcurve.parameter import at_bound
-
     if held:
         return "held"
-    for side, bound in (("lower", p.lower), ("upper", p.upper)):
-        if at_bound(p.value, bound):
-            return f"at {side} bound"
-    return ""
+    return f"at {p.bound} bound" if p.bound else ""
 
 
 def print_fit(fitted: Any) -> None:

@@ -165,9 +165,8 @@ def print_prediction(
         ("step", "LR", f"loss [{level} interval]"),
     )
     lower, upper = prediction.lower, prediction.upper
-    start = min(schedule.warmup_steps, n_steps - 1)  # the laws skip warmup
-    shown = (
-        sampled_indices(n_steps, start=start)
+    shown = (  # after warmup: the laws skip it
+        sampled_indices(n_steps, start=schedule.warmup_steps)
         if every is None
         else every_index(n_steps, schedule.warmup_steps, every)
     )

@@ -287,8 +287,8 @@ class Law:
         fitted size's final loss an interval of [-8.7, 14.5])."""
         held: list[str] = []
         for amplitude, shaping in self.shapes.items():
-            value = float(theta[self.index(amplitude)[0]])
-            if self.params[self.index(amplitude)[0]].lower == 0.0 and at_bound(value, 0.0):
+            (i,) = self.index(amplitude)
+            if self.params[i].lower == 0.0 and at_bound(float(theta[i]), 0.0):
                 held += [amplitude, *shaping]
         return tuple(held)
 

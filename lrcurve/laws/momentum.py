@@ -60,10 +60,17 @@ def lr_now(prepared: _Prepared) -> NDArray[np.float64]:
 def annealing_area_at(prepared: _Prepared, lam: float) -> NDArray[np.float64]:
     """``S2`` at the requested steps: ``S2(s) = (D(s) - lam*m_s) / (1 - lam)``,
     where ``D`` is the summed drops and ``m_s`` the momentum (one linear filter)."""
-    momentum = lfilter([1.0], [1.0, -lam], prepared.drops)
-    if momentum.size != prepared.index.size:
-        momentum = momentum[prepared.index]
-    return (prepared.cum_drops - lam * momentum) / (1.0 - lam)
+    return _area(prepared, lam, lfilter([1.0], [1.0, -lam], prepared.drops))
+
+
+def _at_requested(prepared: _Prepared, values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per-step ``values`` (steps ``1..last``) at the requested steps."""
+    return values if values.size == prepared.index.size else values[prepared.index]
+
+
+def _area(prepared: _Prepared, lam: float, momentum: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``S2(s) = (D(s) - lam*m_s) / (1 - lam)`` from the momentum at every step."""
+    return (prepared.cum_drops - lam * _at_requested(prepared, momentum)) / (1.0 - lam)
 
 
 def annealing_area_and_slope(
@@ -74,9 +81,7 @@ def annealing_area_and_slope(
     late."""
     momentum = lfilter([1.0], [1.0, -lam], prepared.drops)
     slope = np.cumsum(lfilter([0.0, 1.0], [1.0, -lam], momentum))
-    if momentum.size != prepared.index.size:
-        momentum, slope = momentum[prepared.index], slope[prepared.index]
-    return (prepared.cum_drops - lam * momentum) / (1.0 - lam), slope
+    return _area(prepared, lam, momentum), _at_requested(prepared, slope)
 
 
 def forward_columns(
