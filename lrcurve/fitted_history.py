@@ -18,6 +18,7 @@ from lrcurve.laws.base import LRHistory
 from lrcurve.sizes import same_size
 
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
+NEAR_LR = 0.05  # tau: an LR gap this share of the peak farther than the nearest run weighs 1/e
 DEPARTURE_FLOOR = 0.1  # eps: an LR gap counts relative to the lower LR plus eps times the peak
 
 if TYPE_CHECKING:  # lrcurve.fitted builds on lrcurve.uncertainty, which builds on this
@@ -79,25 +80,35 @@ def share_residuals(target: FittedLaw, source: FittedLaw) -> None:
 
 
 def local_misfit(
-    fitted: FittedLaw, steps: NDArray[np.int64], window: int, lr: NDArray[np.float64]
+    fitted: FittedLaw,
+    steps: NDArray[np.int64],
+    window: int,
+    lr: NDArray[np.float64],
+    peak: float,
 ) -> NDArray[np.float64]:
     """``f(t)``: at each of ``steps``, the ``|mean|`` of the relative residuals logged within
     ``window / 2`` steps of it (after warmup, including the steps the fit skipped) of the
     fitted run whose LR there is nearest the predicted schedule's ``lr`` (per step, warmup
-    held; the largest among equally near runs). A step outside a run is taken as its nearest
-    logged one, and its LR as its last: its misfit and LR are held beyond it."""
-    best = np.full(steps.size, np.inf)
-    out = np.zeros(steps.size)
+    held). A step outside a run is taken as its nearest logged one, and its LR as its last:
+    its misfit and LR are held beyond it.
+
+    Runs nearly as near count too, each weighted by ``exp(-(g_j - g_min) / (tau peak))`` of
+    how much farther its LR gap ``g_j`` is (``tau`` :data:`NEAR_LR`), and the largest
+    weighted misfit is taken: equally near runs give the largest of their misfits, and where
+    the nearest run changes along a schedule (through a cooldown between a constant and a
+    cosine run) ``f`` moves smoothly instead of jumping from one run's misfit to the other's."""
+    gaps, means = [], []
     for at, total, run_lr in _running_residuals(fitted):
         near = np.clip(steps, at[0], at[-1])
         lo = np.searchsorted(at, near - window / 2)
         hi = np.searchsorted(at, near + window / 2, side="right")
-        mean = np.abs(total[hi] - total[lo]) / np.maximum(hi - lo, 1)
-        gap = np.abs(run_lr[np.minimum(steps, run_lr.size) - 1] - lr[steps - 1])
-        tie = np.isclose(gap, best, rtol=1e-9, atol=0.0)
-        out = np.where(gap < best, mean, np.where(tie, np.maximum(out, mean), out))
-        best = np.minimum(best, gap)
-    return out
+        means.append(np.abs(total[hi] - total[lo]) / np.maximum(hi - lo, 1))
+        gaps.append(np.abs(run_lr[np.minimum(steps, run_lr.size) - 1] - lr[steps - 1]))
+    if not gaps:
+        return np.zeros(steps.size)
+    gap = np.array(gaps)
+    weight = np.exp(-(gap - gap.min(axis=0)) / (NEAR_LR * peak))
+    return np.max(weight * np.array(means), axis=0)
 
 
 def history_departure(

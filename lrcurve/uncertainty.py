@@ -40,7 +40,8 @@ relative to the loss, to that parameter noise:
   times ``n``;
 - ``f(t)`` (:func:`local_misfit`): the law's own systematic misfit near step ``t`` of the
   fitted run whose LR there is nearest the schedule's, its ``|mean relative residual|`` over
-  the ``W`` steps around ``t``: a new run is no better predicted at a stage of
+  the ``W`` steps around ``t`` (runs nearly as near weigh in, so it moves smoothly where the
+  nearest run changes): a new run is no better predicted at a stage of
   training than the fitted runs were, which matters early, where the fit skipped its first
   steps and the law misses the fast initial fall by up to a few %;
 - ``m_peak``: 1 when its peak LR differs from the fitted runs' by over 20 %;
@@ -224,7 +225,7 @@ def extrapolation(
         peak_flag=int(fitted.peak_warning(schedule.peak) is not None),
         size_ratio=1.0 if size is None else size_ratio(size, annealed),
         annealed=np.clip(1.0 - lr[steps - 1] / schedule.peak, 0.0, 1.0),
-        misfit=local_misfit(fitted, steps, window, lr),
+        misfit=local_misfit(fitted, steps, window, lr, schedule.peak),
         departure=history_departure(fitted, steps, lr, schedule.peak, size),
         noise=point_noise(fitted),
     )

@@ -8,7 +8,7 @@ import pytest
 
 from lrcurve.backtest import backtest_errors, backtest_scale, residual_rms
 from lrcurve.errors import ParameterError
-from lrcurve.fitted_history import history_departure
+from lrcurve.fitted_history import NEAR_LR, history_departure
 from lrcurve.fitting import fit
 from lrcurve.laws import MomentumLaw
 from lrcurve.laws.base import LRHistory
@@ -272,19 +272,44 @@ def test_a_wsd_interval_is_narrow_before_its_cooldown_and_widens_through_it(fitt
 
 def test_the_local_misfit_is_the_mean_residual_of_the_fitted_run_at_the_nearest_lr(fitted):
     """f(t): where the law misses the fitted run that ran at the schedule's LR, a new run's
-    interval there is at least that wide; logging noise averages out over the window."""
+    interval there is at least that wide; logging noise averages out over the window. A run
+    whose LR there is far from the schedule's does not count; one about as near may raise it."""
     window = round(0.05 * fitted.horizon)
     steps = np.array([1000, 4000, 7000], dtype=np.int64)
-    for run in fitted.runs:  # each fitted schedule is nearest to itself
-        lr = LRHistory.of(run.schedule, 3 * STEPS).held
-        misfit = local_misfit(fitted, steps, window, lr)
+    histories = [LRHistory.of(run.schedule, 3 * STEPS).held for run in fitted.runs]
+    for run, lr in zip(fitted.runs, histories):  # each fitted schedule is nearest to itself
+        misfit = local_misfit(fitted, steps, window, lr, PEAK)
         for step, value in zip(steps, misfit):
             near = np.abs(run.steps - step) <= window / 2
-            own = np.mean(fitted.predict_run(run)[near] / run.loss[near] - 1)
-            assert value == pytest.approx(abs(own))
+            own = abs(np.mean(fitted.predict_run(run)[near] / run.loss[near] - 1))
+            others = min(abs(h[step - 1] - lr[step - 1]) for h in histories if h is not lr)
+            if others > 20 * NEAR_LR * PEAK:  # weighed by e^-20 at most
+                assert value == pytest.approx(own)
+            else:
+                assert value >= own * (1 - 1e-9)
         assert np.all(misfit < 0.001)  # the synthetic runs' noise is 0.1 % a point
-        beyond = local_misfit(fitted, np.array([STEPS, 3 * STEPS]), window, lr)
+        beyond = local_misfit(fitted, np.array([STEPS, 3 * STEPS]), window, lr, PEAK)
         assert beyond[1] == pytest.approx(beyond[0])  # held beyond the fitted runs
+
+
+def test_the_local_misfit_moves_smoothly_where_the_nearest_run_changes(fitted):
+    """As a schedule's LR at a step passes from the constant run's to the cosine run's (as
+    through a cooldown), f(t) goes from the one run's misfit to the other's without a jump,
+    and where both are as near it is the larger."""
+    window = round(0.05 * fitted.horizon)
+    step = np.array([5500], dtype=np.int64)
+    runs_lr = [LRHistory.of(r.schedule, STEPS).held[step[0] - 1] for r in fitted.runs]
+    own = []
+    for value in runs_lr:
+        lr = np.full(STEPS, value)
+        own.append(local_misfit(fitted, step, window, lr, PEAK)[0])
+    assert abs(own[0] - own[1]) > 0  # the runs miss by different amounts there
+    values = np.linspace(*runs_lr, 2001)
+    misfit = np.array(
+        [local_misfit(fitted, step, window, np.full(STEPS, v), PEAK)[0] for v in values]
+    )
+    assert np.abs(np.diff(misfit)).max() < 0.05 * abs(own[0] - own[1])  # 1 if it switched
+    assert misfit[1000] == pytest.approx(max(own), rel=1e-6)
 
 
 def test_the_misfit_joins_the_discrepancy_in_quadrature():
