@@ -48,7 +48,8 @@ def format_value(value: Any) -> str:
 
 
 def _pct(fraction: float) -> str:
-    return f"{100 * fraction:.3g} %"
+    percent = 100 * fraction
+    return f"{percent:.0f} %" if percent >= 1000 else f"{percent:.3g} %"
 
 
 def _check_fractions(values: Sequence[float], what: str, lo: float, hi: float, param: str) -> None:

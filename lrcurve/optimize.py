@@ -232,10 +232,17 @@ def _score_step(
     return at_step
 
 
-def _edge_notes(result: Search) -> tuple[str, ...]:
-    """A note when the best candidate is at the edge of its series' range."""
+def _edge_notes(result: Search, fitted_peak: float) -> tuple[str, ...]:
+    """A note when the best candidate is at the edge of its series' range (a maximum LR at
+    the top edge and not below the fitted peak: what the law cannot bound)."""
     best = result.best
     xs = sorted({c.x for c in result.candidates if c.series == best.series})
+    if result.family == "rewarmup" and best.x == xs[-1] and best.x >= fitted_peak * (1 - 1e-9):
+        return (
+            f"the best max LR ({format_value(best.x)}) is the highest searched: the law lowers "
+            "the loss with more LR without limit (it has no term for an LR too high to train "
+            f"stably), so it cannot place an optimum above the fitted peak ({fitted_peak:g})",
+        )
     if len(xs) > 2 and best.x in (xs[0], xs[-1]):
         return (
             f"the best {result.x_name} ({format_value(best.x)}) is at the edge of the range "
@@ -306,7 +313,7 @@ def search(
     return replace(
         result,
         gain_stderr=gain_stderr,
-        notes=_edge_notes(result),
+        notes=_edge_notes(result, fitted.peak_lr),
         joint=None if level is None else joint,
     )
 

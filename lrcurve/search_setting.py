@@ -118,13 +118,20 @@ def default_baseline(
     return schedule, f"{describe(*family)} at {steps} steps ({why})"
 
 
+def rewarmup_family(base: Schedule) -> tuple[str, dict[str, Any]]:
+    """The family a re-warmup's default baseline repeats: the base run's, or cosine to 10 %
+    when the base run is constant or not a plain constant/cosine/WSD."""
+    family = recognise(base)
+    if family is None or family[0] == "constant":
+        return "cosine", {"floor": 0.1}
+    return family
+
+
 def default_rewarmup_baseline(
     runs: Sequence[Run], base: Schedule, from_step: int, steps: int, peak: float, warmup: int
 ) -> tuple[Schedule, str]:
     """Re-warm to the fitted peak over the fitted warmup and repeat the base run's family."""
-    family = recognise(base) or ("cosine", {"floor": 0.1})
-    if family[0] == "constant":
-        family = ("cosine", {"floor": 0.1})
+    family = rewarmup_family(base)
     phase = steps - from_step
     w = min(warmup, phase - 1)
     body = make_schedule(family[0], steps=phase, peak=peak, warmup=w, **family[1])
@@ -225,7 +232,19 @@ def rewarmup_setting(runs: Sequence[Run], request: SearchRequest, setting: Setti
         base = matches[0]
     start = request.at_step or base.horizon
     check_from_step(start, setting.steps, None if request.at_step else base.name)
-    return replace(setting, base=base, base_defaulted=request.base_run is None, start=start)
+    used = setting.used
+    if request.family == "rewarmup" and request.floors is None:  # candidates_of's default
+        used += (f"floor={rewarmup_floor(base.schedule):.3g}",)
+    return replace(
+        setting, used=used, base=base, base_defaulted=request.base_run is None, start=start
+    )
+
+
+def rewarmup_floor(base: Schedule) -> float:
+    """The final LR (a fraction of the peak) re-warmup candidates decay to by default: the
+    default baseline's (:func:`rewarmup_family`), so that a search weighs the re-warmup's
+    maximum LR and length, not a lower final LR."""
+    return float(rewarmup_family(base)[1].get("floor", 0.0))
 
 
 def _given(value: tuple[Any, ...] | None, default: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -255,7 +274,7 @@ def candidates_of(request: SearchRequest, setting: Setting) -> list[Candidate]:
         _given(request.max_lrs, DEFAULT_MAX_LRS),
         request.rewarmups,
         request.then or "cosine",
-        floors,
+        _given(request.floors, (rewarmup_floor(setting.base.schedule),)),
         decay=request.decay,
         shape=request.shape,
     )

@@ -365,6 +365,25 @@ def test_optimize_rewarmup_at_step(fit_dir):
     assert out["at_step"] == 29000 and len(out["candidates"]) == 6 and "cosine_24000" in r.stderr
 
 
+def test_a_rewarmup_search_decays_to_the_baselines_floor_and_cannot_bound_the_max_lr(fit_dir):
+    """The candidates end at the LR the default baseline ends at (cosine to 10 %, like the base
+    run), so the gain is the re-warmup's own; a best max LR at the top of the grid and at the
+    fitted peak is not said to have an optimum beyond it: the law rewards LR without limit."""
+    args = ("optimize", "--family", "rewarmup", "--at-step", 24000, "--steps", 48000, "--json")
+    r = lrcurve(*args, "--max-lrs", "0.5,0.8,1,2", "--rewarmups", "0,1000", cwd=fit_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    floors = {c["floor"] for c in out["candidates"]}
+    assert len(floors) == 1 and floors.pop() == pytest.approx(0.1, abs=1e-3)
+    assert "floor=0.1" in r.stderr and "to 10 %" in out["baseline"]["label"]
+    assert "may lie beyond" not in r.stderr
+    assert "cannot place an optimum above the fitted peak (0.0003)" in r.stderr
+    # a floor asked for is the floor searched
+    r = lrcurve(*args, "--max-lrs", "0.5,1", "--rewarmups", "0", "--floors", "0", cwd=fit_dir)
+    assert {c["floor"] for c in json.loads(r.stdout)["candidates"]} == {0.0}
+    assert "floor=" not in r.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
