@@ -120,6 +120,19 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+LATE_START = 0.01  # a log starting after this share of its steps did not log its beginning
+
+
+def starts_late_at_peak(run: Run) -> bool:
+    """Whether the run has no warmup yet its log starts late (after :data:`LATE_START` of its
+    steps) with the LR already at its peak: the log may have begun after a warmup it does not
+    show, which the laws' LR areas would then count at the peak."""
+    first = int(run.steps[0])
+    if run.warmup_steps > 0 or first <= max(1, LATE_START * run.last_step):
+        return False
+    return bool(run.schedule(np.array([first]))[0] >= run.peak_lr * (1 - SAME_LR_RTOL))
+
+
 # Two logged LRs closer than this (relative) are the same LR level.
 SAME_LR_RTOL = 1e-6
 

@@ -54,6 +54,28 @@ def test_a_parameter_at_its_bound_is_noted_in_the_table_not_warned(tmp_path):
     assert flags == {"L0": False, "A": False, "alpha": False, "C": False, "lam": True}
 
 
+def test_fit_warns_when_logs_start_late_at_the_peak_lr_and_no_warmup_is_given(tmp_path):
+    """The sample runs' logs start at step 2176 at the peak LR: without --warmup the fit
+    counts the warmup at the peak (alpha 0.83 instead of 0.52), which is said; --warmup,
+    0 included, says what the run did, and a log that starts at step 1 says nothing."""
+    runs = (SAMPLES / "constant.csv", SAMPLES / "cosine.csv")
+    r = lrcurve("fit", *runs, "-o", "a.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (warning,) = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert "constant, cosine: the logs start at step 2160 or later" in warning
+    assert "give --warmup N" in warning
+    for warmup in ("0", "2160"):
+        r = lrcurve("fit", *runs, "--warmup", warmup, "-o", "b.json", "--force", cwd=tmp_path)
+        assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    early = tmp_path / "early.csv"
+    rows = (SAMPLES / "constant.csv").read_text().splitlines()
+    early.write_text("\n".join([rows[0], "1,0.0003,10.0", *rows[1:]]) + "\n")
+    r = lrcurve("fit", early, SAMPLES / "cosine.csv", "-o", "c.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (warning,) = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert warning.startswith("lrcurve: warning: cosine: the log starts at step 2160 ")
+
+
 def test_predict_without_fit_file_uses_the_default_and_says_which_defaults(fitted_dir):
     r = lrcurve("predict", "--schedule", "wsd", "--decay", "0.15", "--json", cwd=fitted_dir)
     assert r.returncode == 0, r.stderr

@@ -167,6 +167,8 @@ def fit_command(
             "elsewhere"
         )
     check_writable(destination, force or refresh)
+    if warmup is None:  # after every refusal, which is one line
+        _say_late_starts(logged)
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)
     if clock_note is not None:  # kept in the fit file, so predict and optimize say it again
@@ -192,6 +194,25 @@ def fit_command(
         size = "" if run.model_size is None else f"{format_size(run.model_size)} parameters, "
         err.print(f"{run.label}: {size}{_as_logged(fitted, run)}, LR {run.lr_origin}", style="dim")
     out.print(f"wrote {destination}" + (f" and {plot}" if plot else ""))
+
+
+def _say_late_starts(runs: list[Any]) -> None:
+    """Warn of runs whose log starts late at the peak LR with no warmup known."""
+    from lrcurve.cli.render import note
+    from lrcurve.runs import starts_late_at_peak
+
+    late = [run for run in runs if starts_late_at_peak(run)]
+    if late:
+        names = ", ".join(run.label for run in late[:3])
+        names += f" and {len(late) - 3} more" if len(late) > 3 else ""
+        starts = sorted({int(run.steps[0]) for run in late})
+        logs = "the log starts" if len(late) == 1 else "the logs start"
+        later = " or later" if len(starts) > 1 else ""
+        note(
+            f"warning: {names}: {logs} at step {starts[0]}{later} with the LR at its peak, so "
+            "no warmup is assumed; if the runs warmed up before that, give --warmup N (the fit "
+            "depends on it; --warmup 0 says there was none)"
+        )
 
 
 def _as_logged(fitted: Any, run: Any) -> str:
