@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, data_path
 
 COMMANDS = ("fit", "predict", "optimize", "check", "compare", "schedule", "lr-horizon")
 
@@ -139,6 +139,26 @@ def test_compare_in_an_80_column_console_keeps_names_and_numbers_whole(tmp_path)
     for row in curves:  # numbers whole; the interval wraps at its space: "in [3.2412," "3.2874]"
         assert all(" " not in cell for cell in (row[2], row[3]))
         assert row[4].startswith(("in [", "OUT of [")) and row[4].endswith(",")
+
+
+def test_an_80_column_console_shows_every_column_of_a_wide_table(tmp_path):
+    """lr-horizon's table (7 columns) lost its last one and the rest of a header at 80
+    columns: the headers wrap at their spaces first, and no line is longer than the console."""
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lrcurve", "lr-horizon", "--table",
+         str(data_path("lr-scheduling") / "index.csv"), "--where", "family=ann124-0.1",
+         "--target", "1e10"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└"]  # the table
+    assert all(len(line) <= 80 for line in lines)
+    header = [line for line in lines if line.startswith("┃")]
+    assert any("bracketed" in line for line in header) and any("s.e.)" in line for line in header)
+    row = next(line for line in lines if line.startswith("│") and "1.536e+09" in line)
+    assert row.rstrip().endswith("yes │")
 
 
 def test_a_narrow_console_never_cuts_a_number_or_a_header(tmp_path):

@@ -86,24 +86,54 @@ NAME_MIN = 8  # a name column folds to no narrower, so that some of each name sh
 
 def table(title: str, columns: Sequence[str], text: Sequence[str] = ()) -> Any:
     """A left-titled table: ``text`` columns (run names, settings) fold at ``NAME_WIDTH``
-    characters, the others (numbers) are right-aligned and never wrap nor shrink below their
-    widest cell or header, so long W&B run names or a narrow console cannot cut a number
-    (``71920`` shown as ``7192`` at 80 columns); the text columns give way."""
+    characters, the others (numbers) are right-aligned and never shrink below their widest
+    cell, so long W&B run names or a narrow console cannot cut a number (``71920`` shown as
+    ``7192`` at 80 columns); the text columns give way, then the headers wrap at their
+    spaces (``horizon (tokens)`` on two lines) and intervals and verdicts at theirs, and on
+    the narrowest consoles a header folds (``predicted`` as ``predic`` / ``ted``)."""
     from rich.cells import cell_len
     from rich.table import Table
 
     class NumbersWhole(Table):
         def add_row(self, *renderables: Any, **options: Any) -> None:
             super().add_row(*renderables, **options)
-            for column, cell in zip(self.columns, renderables):
-                if isinstance(cell, str) and column.justify == "left":  # a name: folds, to 8
-                    shown = min(NAME_MIN, max(cell_len(cell), cell_len(str(column.header))))
-                    column.min_width = max(column.min_width or 0, shown)
-                elif isinstance(cell, str) and column.justify == "right":
-                    header = str(column.header)
-                    words = [cell, header] if column.no_wrap else cell.split() + header.split()
+            for column, cell in zip(self.columns, renderables):  # the least widths, see below
+                if not isinstance(cell, str):
+                    continue
+                header = max((cell_len(w) for w in str(column.header).split()), default=0)
+                if column.justify == "left":  # a name: wraps at its spaces, then folds, to 8
+                    word = max(cell_len(w) for w in [*cell.split(), ""])
+                    shown = min(NAME_MIN, max(cell_len(cell), header))
+                    column.whole = max(getattr(column, "whole", 0), shown)
+                    words = min(NAME_WIDTH, max(word, header))
+                    column.words = max(getattr(column, "words", 0), words)
+                else:  # a number whole; an interval or a verdict to its widest word
+                    words = cell.split() if getattr(column, "wraps", False) else [cell]
                     widest = max(cell_len(w) for w in words)
-                    column.min_width = max(column.min_width or 0, widest)
+                    column.whole = max(getattr(column, "whole", 0), widest)
+                    column.words = max(getattr(column, "words", 0), widest, header)
+
+        def _calculate_column_widths(self, console: Any, options: Any) -> list[int]:
+            # each column's natural width, less a share of the excess in proportion to how far
+            # it lies above its least: the widest word of its header and cells (text wraps at
+            # its spaces) if all fit, else names to 8 (they fold), else headers fold too
+            from rich._ratio import ratio_reduce
+
+            natural = super()._calculate_column_widths(console, options.update_width(10**6))
+            room = options.max_width  # rich gives it without the borders
+            if sum(natural) <= room:
+                return super()._calculate_column_widths(console, options)
+            padding = [self._get_padding_width(i) for i in range(len(self.columns))]
+            for names, others in (("words", "words"), ("whole", "words"), ("whole", "whole")):
+                least = [
+                    getattr(c, names if c.justify == "left" else others, 1) + p
+                    for c, p in zip(self.columns, padding)
+                ]
+                if sum(least) <= room:
+                    break
+            slack = [max(n - low, 0) for n, low in zip(natural, least)]
+            excess = min(sum(natural) - room, sum(slack))
+            return ratio_reduce(excess, slack, slack, natural)
 
     result = NumbersWhole(title=title, title_justify="left")
     add_columns(result, columns, text)
@@ -111,15 +141,17 @@ def table(title: str, columns: Sequence[str], text: Sequence[str] = ()) -> Any:
 
 
 def add_columns(table: Any, names: Sequence[str], text: Sequence[str] = ()) -> None:
-    """Add columns to ``table``: ``text`` ones fold, the others never wrap (see :func:`table`)."""
+    """Add columns to ``table``: ``text`` ones fold, the others are numbers whose header may
+    wrap at its spaces and whose cells may not, except an interval's or a verdict's (see
+    :func:`table`)."""
     for name in names:
         if name in text:
             table.add_column(name, justify="left", overflow="fold", max_width=NAME_WIDTH)
         else:
+            table.add_column(name, justify="right", overflow="fold")
             # an interval ("3.2766 in [3.2412, 3.2874]") or a verdict ("yes (100 % of points)")
-            # may wrap at its spaces; a number never
-            wraps = "interval" in name or "[" in name or name == "inside"
-            table.add_column(name, justify="right", overflow="fold", no_wrap=not wraps)
+            # may wrap at its spaces; a number never (its column is never narrower than it)
+            table.columns[-1].wraps = "interval" in name or "[" in name or name == "inside"
 
 
 def sig(value: float | None, digits: int = 5) -> str:
