@@ -179,6 +179,19 @@ def test_schedule_show_json():
     )
 
 
+def test_schedule_show_counts_the_warmup_as_the_laws_do():
+    """S1 counts the warmup's real LR (the default laws' convention, 'actual'), not the peak
+    from step 1; --warmup-area peak counts it at the peak; a --fit takes its law's."""
+    args = ("schedule", "show", "wsd", "--steps", 24000, "--peak", 3e-4, "--warmup", 500)
+    actual = json.loads(lrcurve(*args, "--json", cwd=SAMPLES).stdout)
+    peak = json.loads(lrcurve(*args, "--json", "--warmup-area", "peak", cwd=SAMPLES).stdout)
+    stable = 3e-4 * (24000 - 500 - 0.5 * 4800)
+    assert actual["warmup_area"] == "actual" and peak["warmup_area"] == "peak"
+    assert actual["S1"] == pytest.approx(stable + 3e-4 * 500 / 2, rel=1e-3)
+    assert peak["S1"] == pytest.approx(stable + 3e-4 * 500, rel=1e-3)
+    assert "S1 (forward, warmup actual)" in lrcurve(*args, cwd=SAMPLES).stdout
+
+
 def test_names_with_brackets_are_printed_verbatim(tmp_path):
     rows = "\n".join(
         f"[/dim],{s},1e-3,{4.0 - 0.1 * i**0.5:.4f}" for i, s in enumerate(range(100, 1100, 100))

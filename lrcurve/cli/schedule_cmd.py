@@ -27,7 +27,7 @@ from lrcurve.cli.schedule_flags import (
     TokensPerStep,
     Warmup,
 )
-from lrcurve.errors import InputError
+from lrcurve.errors import InputError, ParameterError
 
 Lam = Annotated[
     float,
@@ -41,6 +41,16 @@ def show_command(
         typer.Argument(help="Schedule family (same as --schedule).", show_default=False),
     ] = None,
     lam: Lam = 0.999,
+    warmup_area: Annotated[
+        str | None,
+        typer.Option(
+            "--warmup-area",
+            help="How the areas count warmup: 'actual' (its real LR in S1; the default laws'), "
+            "'peak' (at the peak LR) or 'full' (also in S2); default: the --fit law's, else "
+            "actual.",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write step,lr for every step as CSV.")
     ] = None,
@@ -87,6 +97,7 @@ def show_command(
             raise InputError(f"schedule {name} and --schedule {schedule}: give one family")
         spec.schedule = name
     check_outputs(force, output, plot)
+    check_warmup_area(warmup_area)
     if lr_file is not None:
         mark_input(lr_file)
     if fit is None:
@@ -109,7 +120,18 @@ def show_command(
         if clock is not None:
             on_clock = f"{', '.join(counted)}: clock steps of {clock.unit:,.0f} tokens, the fit's"
         defaults_note(used, DefaultsSaid(clock=on_clock))
-    show_schedule(built, lam, output, plot, json_out, force)
+        warmup_area = warmup_area or fitted.law.options().get("warmup")
+    show_schedule(built, lam, output, plot, json_out, force, warmup_area=warmup_area or "actual")
+
+
+def check_warmup_area(warmup_area: str | None) -> None:
+    """Refuse a ``--warmup-area`` that is not a laws' convention."""
+    from lrcurve.laws.base import WARMUP_AS_RUN
+
+    if warmup_area is not None and warmup_area not in WARMUP_AS_RUN:
+        raise ParameterError(
+            f"must be one of {', '.join(WARMUP_AS_RUN)}, got {warmup_area!r}", param="warmup_area"
+        )
 
 
 def show_schedule(
@@ -120,8 +142,10 @@ def show_schedule(
     json_out: bool,
     force: bool,
     extra: dict[str, Any] | None = None,
+    warmup_area: str = "actual",
 ) -> None:
-    """Print (or write) a schedule's LR and areas; ``extra`` is added to the JSON."""
+    """Print (or write) a schedule's LR and areas, its warmup counted as ``warmup_area`` says
+    (the laws' convention); ``extra`` is added to the JSON."""
     import numpy as np
     from rich.table import Table
 
@@ -134,8 +158,9 @@ def show_schedule(
     if n is None:
         raise InputError("the schedule has no horizon; give --steps")
     lr = schedule.per_step(n)
-    law_lr = LRHistory.of(schedule, n).held  # the warmup at the LR it reaches
-    s1, s2 = forward_area(law_lr), annealing_area(law_lr, lam)
+    history = LRHistory.of(schedule, n)
+    s1 = forward_area(history.forward_lr(warmup_area, n))
+    s2 = annealing_area(history.annealing_lr(warmup_area, n), lam)
     if output is not None:
         write_csv(output, "step,lr", [np.arange(1, n + 1), lr], ["%d", "%.8g"], replace=force)
     if plot is not None:
@@ -148,6 +173,7 @@ def show_schedule(
                 "schedule_text": str(schedule),
                 "steps": n,
                 "lam": lam,
+                "warmup_area": warmup_area,
                 "sampled": {
                     "step": (idx + 1).tolist(),
                     "lr": lr[idx].tolist(),
@@ -163,7 +189,8 @@ def show_schedule(
         return
     out.print(f"schedule: {schedule}", soft_wrap=True)
     table = Table(title=f"LR and areas at sampled steps ({n} steps)", title_justify="left")
-    for column in ("step", "LR", "S1 (forward)", f"S2 (annealing, λ={lam:g})"):
+    forward = f"S1 (forward, warmup {warmup_area})"
+    for column in ("step", "LR", forward, f"S2 (annealing, λ={lam:g})"):
         table.add_column(column, justify="right")
     for i in idx:
         table.add_row(str(i + 1), f"{lr[i]:.4g}", f"{s1[i]:.4g}", f"{s2[i]:.4g}")
