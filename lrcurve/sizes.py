@@ -155,10 +155,18 @@ def size_said(n: float | None, sizes: tuple[float, ...]) -> Said | None:
             f"model size {format_size(n)} is 1/{smallest / n:.0f} of the smallest fitted size "
             f"({format_size(smallest)}); the size law extrapolates far and its interval is wide",
         )
+    if smallest < n < largest:
+        below = max(s for s in sizes if s < n)
+        above = min(s for s in sizes if s > n)
+        where = f"between the fitted {format_size(below)} and {format_size(above)}"
+        how = "interpolates"
+    else:
+        side = "above the largest" if n > largest else "below the smallest"
+        where = f"{side} fitted, {format_size(largest if n > largest else smallest)}"
+        how = "extrapolates"
     return (
-        f"unseen size {format_size(n)}",
-        f"model size {format_size(n)} was not fitted (fitted: {fitted}); the size law "
-        "interpolates or extrapolates in N",
+        f"size {format_size(n)} {where}",
+        f"model size {format_size(n)} was not fitted (fitted: {fitted}); the size law {how} in N",
     )
 
 

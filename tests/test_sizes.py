@@ -412,7 +412,10 @@ def test_a_size_free_law_on_several_sizes_warns_and_predicts_none_of_them():
 
 def test_a_size_far_below_the_fitted_ones_is_said():
     assert size_said(1e6, (25e6, 100e6))[0] == "1/25 of the smallest fitted size"
-    assert size_said(5e6, (25e6, 100e6))[0] == "unseen size 5M"
+    assert size_said(5e6, (25e6, 100e6))[0] == "size 5M below the smallest fitted, 25M"
+    assert size_said(60e6, (25e6, 50e6, 100e6))[0] == "size 60M between the fitted 50M and 100M"
+    assert "interpolates" in size_said(60e6, (25e6, 100e6))[1]
+    assert size_said(400e6, (25e6, 100e6))[0] == "size 400M above the largest fitted, 100M"
 
 
 def test_the_sizes_round_trip_through_the_fit_json(momentum_fit):
@@ -577,7 +580,7 @@ def test_the_interval_widens_with_size_said_only_outside_the_fitted_sizes(size_f
     d, _ = size_fit_dir
     widens = "the interval also widens with the size"
     inside = cli("predict", d / "lrcurve.fit.json", "--schedule", "wsd", "--params", "50M")
-    assert inside.returncode == 0 and "unseen size 50M" in inside.stderr
+    assert inside.returncode == 0 and "size 50M between the fitted 25M and 100M" in inside.stderr
     assert widens not in inside.stderr
     outside = cli("predict", d / "lrcurve.fit.json", "--schedule", "wsd", "--params", "400M")
     assert outside.returncode == 0 and widens in outside.stderr
@@ -631,7 +634,7 @@ def test_optimize_at_a_far_size_says_so_without_a_note_on_every_use(size_fit_dir
     assert any("1000x the largest fitted size" in w for w in out["warnings"]), out["warnings"]
     fitted = cli("optimize", d / "lrcurve.fit.json", "--params", "100M", "--json")
     said = json.loads(fitted.stdout)["warnings"]
-    assert not any("fitted size" in w or "unseen size" in w or ", as the" in w for w in said)
+    assert not any("fitted size" in w or "size 100M" in w or ", as the" in w for w in said)
 
 
 @pytest.fixture(scope="module")
