@@ -271,6 +271,9 @@ def test_optimize_wsd_json_and_plot(fit_dir):
     out = json.loads(r.stdout)
     assert len(out["candidates"]) == 26 and out["best"]["shape"] in ("linear", "sqrt")
     assert out["best"]["loss"] == min(c["loss"] for c in out["candidates"])
+    ranked = sorted(out["candidates"], key=lambda c: c["rank"])  # the table's order
+    assert [c["rank"] for c in ranked] == list(range(1, 27)) and ranked[0]["x"] == out["best"]["x"]
+    assert all(a["loss"] <= b["loss"] for a, b in zip(ranked, ranked[1:]))
     assert out["gain"] == pytest.approx(out["baseline"]["loss"] - out["best"]["loss"])
     assert 0 < out["gain_stderr"] < out["gain"]
     assert (

@@ -211,6 +211,8 @@ def _print_measured(scored: list[Any]) -> None:
 def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> dict:
     from dataclasses import asdict
 
+    import numpy as np
+
     from lrcurve.clock import clock_json
     from lrcurve.opinions import measured_bests
 
@@ -218,6 +220,8 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
     output = args["output"]
     decisions = _decisions(result)
     best = int(result.order[0])
+    rank = np.empty(len(result.candidates), dtype=int)
+    rank[result.order] = np.arange(1, len(result.candidates) + 1)
     gain = result.gain_interval
     joint = result.joint
     return {
@@ -262,9 +266,9 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
         "best_per_series": {
             s: {"x": x, "loss": v} for s, (x, v) in result.best_per_series().items()
         },
-        "candidates": [
-            {**_candidate_json(c, float(v)), **d}
-            for c, v, d in zip(result.candidates, result.loss, decisions)
+        "candidates": [  # in the grid's order; "rank" is the table's (1: the best)
+            {"rank": int(rank[i]), **_candidate_json(c, float(v)), **d}
+            for i, (c, v, d) in enumerate(zip(result.candidates, result.loss, decisions))
         ],
         "notes": list(result.notes),
         "plot": str(plot) if plot else None,
