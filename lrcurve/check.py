@@ -148,10 +148,12 @@ class CheckResult:
 
     @property
     def band(self) -> str:
-        """The band in words: ``±0.5 % band`` or ``90 % predictive band``."""
+        """The band in words: ``±0.5 % band``, or the check band and what it is made of
+        (``check band (1.75x the 90 % interval + 8x the logging noise)``)."""
         if self.tolerance is not None:
             return f"±{100 * self.tolerance:.3g} % band"
-        return f"{100 * self.level:.4g} % predictive band"
+        noise = "" if self.noise is None else f" + {self.noise_factor:g}x the logging noise"
+        return f"check band ({self.law_factor:g}x the {100 * self.level:.4g} % interval{noise})"
 
     @property
     def deviation(self) -> NDArray[np.float64]:

@@ -486,12 +486,12 @@ def test_default_band_passes_a_healthy_run_and_fails_a_2_percent_drift(fitted, s
         assert w.spread.noise == pytest.approx(ok.noise / np.sqrt(w.points))
         half = interval_factor(0.9) * np.hypot(LAW_FACTOR * law, NOISE_FACTOR * w.spread.noise)
         assert -w.lower == w.upper == pytest.approx(half)
-    assert "inside the 90 % predictive band" in ok.summary()
+    assert "inside the check band (1.75x the 90 % interval" in ok.summary()
     bad = check_run(fitted, drifted)
     first = bad.first_drift
     assert bad.status == "drift" and first.end >= onset and first.start <= onset + 2000
     assert all(not w.failed for w in bad.windows if w.end < onset)
-    assert "left the 90 % predictive band" in bad.summary()
+    assert "left the check band (1.75x the 90 % interval" in bad.summary()
     # a lower level is a narrower band; the fixed tolerance is still there for who wants it
     narrow = check_run(fitted, healthy, level=0.5)
     assert all(n.upper < w.upper for n, w in zip(narrow.windows, ok.windows))
@@ -533,7 +533,7 @@ def test_cli_default_band_exit_codes_and_json(fitted, synthetic, files, lrcurve)
     assert report["runs"][0]["first_drift_step"] <= onset + 2000
     text = lrcurve("check", "fit.json", "drifted.csv", cwd=files)
     assert text.returncode == 1 and "lrcurve check: DRIFT:" in text.stdout
-    said = f"90 % predictive band x{LAW_FACTOR:g} with {NOISE_FACTOR:g}x the logging noise"
+    said = f"check band ({LAW_FACTOR:g}x the 90 % interval + {NOISE_FACTOR:g}x the logging noise)"
     assert said in " ".join(text.stdout.split())
     bad = lrcurve("check", "fit.json", "healthy.csv", "--level", "1.5", cwd=files)
     assert bad.returncode == 2 and "--level" in bad.stderr

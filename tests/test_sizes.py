@@ -592,7 +592,7 @@ def test_check_takes_the_runs_size_from_params(size_fit_dir, cli):
     run = str(files[1])  # the 25M cosine run, a fitted one
     ok = cli("check", "lrcurve.fit.json", run, "--params", f"{run}=25M", cwd=d)
     assert ok.returncode == 0, ok.stderr
-    assert "inside the 90 % predictive band" in ok.stdout
+    assert "inside the check band (1.75x the 90 % interval" in ok.stdout
     missing = cli("check", "lrcurve.fit.json", run, cwd=d)
     assert missing.returncode == 2 and "--params" in missing.stderr.splitlines()[-1]
 

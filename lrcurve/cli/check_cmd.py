@@ -109,12 +109,9 @@ def print_result(result: Any) -> None:
 
     band = f"tolerance ±{100 * result.tolerance:.3g} %" if result.tolerance else result.band
     if result.noise is not None:
-        band += (
-            f" x{result.law_factor:g} with {result.noise_factor:g}x the logging noise "
-            f"({100 * result.noise:.3f} %)"
-        )
+        band += f", logging noise {100 * result.noise:.3f} %"
     rows = table(
-        f"{result.run.label}: logged loss against the prediction ({band})",
+        f"{result.run.label}: logged loss against the prediction; {band}",
         ("steps", "points", "deviation %", "band ±%", "verdict"),
         text=("verdict",),
     )
