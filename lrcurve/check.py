@@ -215,7 +215,7 @@ class CheckResult:
         if self.diverged:
             text += (
                 f"the run diverged at step {self.run.diverged_at} (its loss is NaN or infinite "
-                "from there to the last logged step); before it, "
+                "there, after finite values); before it, "
             )
         text += self._verdict()
         if self.forecast is not None:

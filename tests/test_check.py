@@ -249,11 +249,11 @@ def test_an_lr_file_is_read_once_when_it_takes_the_fits_warmup(files, lrcurve, m
 def test_notes_from_reading_the_run_are_said_once(files, lrcurve):
     """check reads the log again with the fit's warmup; its notes were printed twice."""
     rows = pd.read_csv(SAMPLES / "wsd.csv").head(60)
-    rows.loc[4, "loss"] = float("nan")
-    rows.to_csv(files / "nanloss.csv", index=False, na_rep="nan")
-    r = lrcurve("check", "fit.json", "nanloss.csv", cwd=files)
+    rows = pd.concat([rows, rows.iloc[[4]]])  # a step logged again: said as read
+    rows.to_csv(files / "again.csv", index=False)
+    r = lrcurve("check", "fit.json", "again.csv", cwd=files)
     assert (
-        r.stderr.count("dropped 1 rows whose 'loss' is NaN") == 1
+        r.stderr.count("1 steps logged more than once") == 1
         and "from the fit: warmup=2160" in r.stderr
     ), r.stderr
 
@@ -342,6 +342,29 @@ def test_a_diverged_run_fails_the_check(files, lrcurve, fraction):
     assert js.returncode == 1 and report["status"] == "diverged"
     run = report["runs"][0]
     assert run["status"] == "diverged" and run["diverged_at"] == at and run["to_step"] < at
+
+
+@pytest.mark.parametrize("rows, bad", [(slice(50, 126), "nan"), (slice(79, 80), "inf")])
+def test_a_nan_or_inf_loss_mid_run_fails_the_check_though_finite_ones_follow(
+    files, lrcurve, rows, bad
+):
+    """Review 11: 45 % of the losses NaN mid-run, or one inf, then finite again: check said
+    OK (the rows were dropped with a note) or refused the file; a gate fails such a run at the
+    first of them. fit still drops them with a note."""
+    log = pd.read_csv(SAMPLES / "wsd.csv")
+    log["loss"] = log["loss"].astype(object)
+    log.loc[log.index[rows], "loss"] = bad
+    log.to_csv(files / "midway.csv", index=False)
+    at = int(log.step.iloc[rows.start])
+    r = lrcurve("check", "fit.json", "midway.csv", "--json", cwd=files)
+    assert r.returncode == 1, r.stderr
+    run = json.loads(r.stdout)["runs"][0]
+    assert run["status"] == "diverged" and run["diverged_at"] == at and run["to_step"] < at
+    assert f"NaN or infinite at step {at} after finite values" in r.stderr
+    fit = lrcurve(
+        "fit", "midway.csv", "--warmup", WARMUP, "-o", "midway.json", "--force", cwd=files
+    )
+    assert fit.returncode == 0 and "dropped" in fit.stderr and "diverged" not in fit.stderr
 
 
 def test_fit_of_a_diverged_log_stays_a_note_or_a_refusal(files, lrcurve):

@@ -10,7 +10,8 @@ step it has no point at was not logged (a blank cell). The checks and repairs:
   lines, so a blank cell never replaces a value); steps out of order are sorted; both said;
 - NaN or infinite values are dropped and said, and refused when they are most of a series;
   losses that are NaN or infinite from some step to the end of the log, after finite ones,
-  say that the run diverged there (``Run.diverged_at``; ``lrcurve check`` fails such a run);
+  say that the run diverged there (``Run.diverged_at``; ``lrcurve check`` fails such a run,
+  and reads a NaN or infinite loss after finite ones anywhere so);
 - the loss is converted to nats (:mod:`lrcurve.io.units`); a loss at step 0 (before any
   update) and losses while the LR has been 0 since the start are dropped and said;
 - the logged LR becomes the run's schedule (:func:`lrcurve.runs.logged_schedule`); when it
@@ -154,15 +155,38 @@ def non_finite_tail(values: NDArray[np.float64]) -> int:
     return 0 if not finite.size else int(values.size - 1 - finite[-1])
 
 
+def first_non_finite(values: NDArray[np.float64]) -> int | None:
+    """The index of the first NaN or infinite value after a finite one (None if none)."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    start = int(np.argmax(finite))
+    bad = np.flatnonzero(~finite[start:])
+    return None if not bad.size else start + int(bad[0])
+
+
 def logged_loss(
     series: Series, where: str, notes: list[str], options: ReadOptions
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int | None]:
     """:func:`last_logged` for the loss, and the step where the run diverged: the first of the
     NaN or infinite losses that end the log after finite ones (said as such, not as dropped
-    rows). ``options.keep_diverged`` leaves that tail out of ``max_bad_fraction``."""
+    rows). ``options.keep_diverged`` (a gate's reading) leaves that tail out of
+    ``max_bad_fraction``, and takes a NaN or infinite loss after finite ones anywhere, finite
+    ones following or not, for the step the run diverged at: a gate must not pass a run that
+    logged a NaN loss because it logged finite ones again."""
     last = _last_points(series, where, notes)
     last = np.arange(series.steps.size) if last is None else last
     tail = non_finite_tail(series.values[last])
+    later = first_non_finite(series.values[last]) if options.keep_diverged else None
+    if later is not None and later < last.size - tail:  # bad, then finite again: a gate fails it
+        first, bad = float(series.steps[last[later]]), ~np.isfinite(series.values[last[later:]])
+        notes.append(
+            f"{where}: {series.name!r} is NaN or infinite at step {first:g} after finite values "
+            f"({int(bad.sum())} such rows to step {series.steps[last[later:]][bad][-1]:g}, "
+            f"finite ones between): the run diverged at step {first:g}"
+        )
+        steps, values = _finite(series, last[:later], where, notes, options.max_bad_fraction)
+        return steps, values, int(first)
     if not tail:
         return (*last_logged(series, where, notes, options.max_bad_fraction), None)
     first = float(series.steps[last[-tail]])
