@@ -546,6 +546,21 @@ def test_read_schedule(tmp_path):
     assert any("sorted" in n for n in notes) and any("more than once" in n for n in notes)
 
 
+def test_a_step_change_written_as_two_rows_at_one_step_is_a_step(tmp_path):
+    """Review 11: 10000,3e-4 then 10000,3e-5 (how a drop is written) kept the last value, so
+    the LR ramped from step 1 to 10000; it holds to step 9999 and drops at 10000."""
+    rows = [(1, 3e-4), (10000, 3e-4), (10000, 3e-5), (20000, 3e-5), (20000, 3e-6), (20001, 3e-6)]
+    notes: list[str] = []
+    path = write(tmp_path, table(rows, "step,lr"), "drop.csv")
+    schedule = read_schedule(path, warmup_steps=0, notes=notes)
+    lr = schedule(np.array([1, 5000, 9999, 10000, 15000, 19999, 20000, 20001]))
+    assert lr.tolist() == pytest.approx([3e-4, 3e-4, 3e-4, 3e-5, 3e-5, 3e-5, 3e-6, 3e-6])
+    assert notes == [
+        f"{path}: 2 step changes written as two rows at one step (step 10000, 20000): the LR "
+        "changes at that step"
+    ]
+
+
 def test_schedule_file_of_several_runs_is_refused(tmp_path):
     """A run column was ignored: two runs' LRs were merged into one zigzag schedule, said only as
     "sorted"."""

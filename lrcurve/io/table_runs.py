@@ -142,13 +142,36 @@ def table_schedule(tf: TableFile, options: ReadOptions, notes: list[str]) -> Sch
     steps = table.numbers[step]
     check_steps(steps, where, step, table.rows())
     kept = np.flatnonzero(~table.blank[lr])
-    series = Series(lr, steps[kept], table.numbers[lr][kept], kept + 2)
+    lr_steps = step_changes_written_twice(steps[kept], table.numbers[lr][kept], where, notes)
+    series = Series(lr, lr_steps, table.numbers[lr][kept], kept + 2)
     lr_steps, lr_values = last_logged(series, where, notes, 0.5)
     if lr_steps.size < 2:
         raise ReadError(
             f"{where}: a schedule file needs at least 2 rows of step and lr (found {lr_steps.size})"
         )
     return lr_schedule(lr_steps, lr_values, where, lr, options.warmup_steps)[0]
+
+
+def step_changes_written_twice(
+    steps: NDArray[np.float64], lr: NDArray[np.float64], where: str, notes: list[str]
+) -> NDArray[np.float64]:
+    """The steps of a schedule file with a step change written as two rows at one step
+    (``10000,3e-4`` then ``10000,3e-5``, the usual way to write a drop) read as the old LR
+    to the step before and the new one from that step (said); a log's repeated step keeps its
+    last value instead (:func:`lrcurve.io.series.last_logged`)."""
+    twice = np.flatnonzero((steps[1:] == steps[:-1]) & (lr[1:] != lr[:-1]))
+    room = twice[(twice == 0) | (steps[twice - 1] < steps[twice] - 1)]  # a step free before
+    if not room.size:
+        return steps
+    steps = steps.copy()
+    steps[room] -= 1
+    shown = ", ".join(f"{s:g}" for s in steps[room + 1][:3]) + (", ..." if room.size > 3 else "")
+    changes = "a step change" if room.size == 1 else f"{room.size} step changes"
+    notes.append(
+        f"{where}: {changes} written as two rows at one step (step {shown}): the LR changes "
+        "at that step"
+    )
+    return steps
 
 
 def one_run(path: object, names: list[str], where: str = "") -> None:
