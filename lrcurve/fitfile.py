@@ -82,10 +82,31 @@ def _check_params(fitted: FittedLaw) -> None:
     )
     if np.any(stderrs < 0):
         raise ReadError("negative standard errors")
-    if fitted.covariance is not None and fitted.covariance.shape != (len(names), len(names)):
+    covariance = fitted.covariance
+    if covariance is not None and covariance.shape != (len(names), len(names)):
+        raise ReadError(f"covariance of shape {covariance.shape} for {len(names)} parameters")
+    if covariance is not None and not _is_covariance(covariance, stderrs):
         raise ReadError(
-            f"covariance of shape {fitted.covariance.shape} for {len(names)} parameters"
+            "the covariance is not a symmetric matrix of finite numbers whose diagonal holds "
+            "the squared standard errors (as a fit writes it)"
         )
+    scale = fitted.backtest_scale
+    if scale is not None and not (is_number(scale) and 0 <= scale < 1):
+        raise ReadError(f"backtest_scale {scale!r} is not a relative error in [0, 1)")
+
+
+def _is_covariance(matrix: np.ndarray, stderrs: np.ndarray) -> bool:
+    """Finite, symmetric to rounding, its diagonal the squared standard errors (0 where there
+    is none: a held parameter); its delta-method matrix need not be strictly positive
+    definite."""
+    diagonal = np.diag(matrix)
+    if not np.all(np.isfinite(matrix)) or np.any(diagonal < 0):
+        return False
+    squared = np.where(np.isnan(stderrs), 0.0, stderrs) ** 2
+    if not np.allclose(diagonal, squared, rtol=1e-6, atol=1e-300):
+        return False
+    scale = np.sqrt(np.outer(diagonal, diagonal))
+    return bool(np.all(np.abs(matrix - matrix.T) <= 1e-6 * scale + 1e-300))
 
 
 def _check_run(fitted: FittedLaw, run: Run) -> None:

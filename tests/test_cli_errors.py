@@ -299,6 +299,12 @@ def damaged(data: dict) -> list[tuple[str, dict | list | str]]:
         ("warmup 1e13", edit(lambda d: d["runs"][0]["schedule"].update(steps=10**13))),
         ("format 99", edit(lambda d: d.update(format=99))),
         ("no format", edit(lambda d: d.pop("format"))),
+        # review 11: these gave [nan, nan] with check passing, or intervals of +-1e152
+        ("backtest scale NaN", edit(lambda d: d.update(backtest_scale=float("nan")))),
+        ("backtest scale -1", edit(lambda d: d.update(backtest_scale=-1))),
+        ("covariance asymmetric", edit(lambda d: d["covariance"][0].__setitem__(1, 1.0))),
+        ("covariance 1e300", edit(lambda d: d["covariance"][0].__setitem__(0, 1e300))),
+        ("covariance NaN", edit(lambda d: d["covariance"][1].__setitem__(1, float("nan")))),
     ]
 
 
