@@ -75,6 +75,13 @@ def wsd_candidates(
     """WSD with every decay fraction x shape x final-LR fraction."""
     _check_fractions(fractions, "WSD decay fractions", 0.0, 1.0, "fractions")
     _check_fractions(floors, "floors", 0.0, 1.0, "floors")
+    early = [f for f in fractions if steps - round(f * steps) < warmup]
+    if early:
+        raise ParameterError(
+            f"{', '.join(f'{f:g}' for f in early)}: a decay over that share of {steps} steps "
+            f"starts inside the {warmup}-step warmup (the LR would never reach the peak)",
+            param="fractions",
+        )
     unknown = [s for s in shapes if s not in WSD_SHAPES]
     if unknown or not shapes:
         raise ParameterError(

@@ -251,12 +251,25 @@ def _given(value: tuple[Any, ...] | None, default: tuple[Any, ...]) -> tuple[Any
     return default if value is None else value
 
 
+def decays_after_warmup(steps: int, warmup: int) -> tuple[float, ...]:
+    """The default WSD decay fractions whose decay starts after the warmup (the others would
+    never reach the peak); refused when none does."""
+    fractions = tuple(f for f in DEFAULT_FRACTIONS if steps - round(f * steps) >= warmup)
+    if not fractions:
+        raise ParameterError(
+            f"every default decay of {steps} steps starts inside the {warmup}-step warmup: give "
+            "more steps, a shorter warmup or --fractions",
+            param="steps",
+        )
+    return fractions
+
+
 def candidates_of(request: SearchRequest, setting: Setting) -> list[Candidate]:
     """The candidates of ``request``'s family and grids (the defaults where not given)."""
     family, steps, peak, warmup = request.family, setting.steps, setting.peak, setting.warmup
     floors = _given(request.floors, DEFAULT_COSINE_FLOORS if family == "cosine" else (0.0,))
     if family == "wsd":
-        fractions = _given(request.fractions, DEFAULT_FRACTIONS)
+        fractions = _given(request.fractions, decays_after_warmup(steps, warmup))
         shapes = _given(request.shapes, DEFAULT_SHAPES)
         return wsd_candidates(steps, peak, warmup, fractions, shapes, floors)
     if family == "cosine":

@@ -368,6 +368,20 @@ def test_optimize_rewarmup_at_step(fit_dir):
     assert out["at_step"] == 29000 and len(out["candidates"]) == 6 and "cosine_24000" in r.stderr
 
 
+def test_a_wsd_search_leaves_out_decays_that_would_start_inside_the_warmup(fit_dir):
+    """Review 11: at 4000 steps after a 2160-step warmup the 50 % and 60 % decays never reached
+    the peak yet were ranked; they are left out of the default grid, refused when asked for,
+    and a horizon where every default decay does so is refused."""
+    r = lrcurve("optimize", "--family", "wsd", "--steps", 4000, "--json", cwd=fit_dir)
+    assert r.returncode == 0, r.stderr
+    assert max(c["x"] for c in json.loads(r.stdout)["candidates"]) == 0.4
+    refused = lrcurve("optimize", "--steps", 4000, "--fractions", "0.1,0.5", cwd=fit_dir)
+    assert refused.returncode == 2 and refused.stderr.startswith("lrcurve: error: --fractions")
+    assert "0.5: a decay over that share of 4000 steps starts inside" in refused.stderr
+    short = lrcurve("optimize", "--steps", 2200, cwd=fit_dir)
+    assert short.returncode == 2 and "every default decay of 2200 steps" in short.stderr
+
+
 def test_a_rewarmup_search_decays_to_the_baselines_floor_and_cannot_bound_the_max_lr(fit_dir):
     """The candidates end at the LR the default baseline ends at (cosine to 10 %, like the base
     run), so the gain is the re-warmup's own; a best max LR at the top of the grid and at the

@@ -368,3 +368,15 @@ def test_an_unlogged_warmup_is_taken_as_a_linear_rise_from_zero(tmp_path):
     assert run.schedule(np.array([1, 150, 300, 350])) == pytest.approx([1e-6, 1.5e-4, 3e-4, 3e-4])
     again = schedule_from_dict(run.schedule.to_dict())
     assert again == run.schedule and again.warmup_steps == 300
+
+
+def test_a_wsd_decay_that_would_start_inside_the_warmup_starts_at_its_end():
+    """Review 11: a 20 % decay of 2600 steps after a 2160-step warmup never reached the peak
+    (2.5e-4 of 3e-4); decay 1.0 with a warmup means 'decay from the warmup's end'."""
+    short = make_schedule("wsd", steps=2600, peak=3e-4, warmup=2160, decay=0.2)
+    lr = short(np.array([2160, 2161, 2600]))
+    assert lr[0] == pytest.approx(3e-4) and lr[1] < 3e-4 and lr[2] == 0.0
+    whole = make_schedule("wsd", steps=10000, peak=1e-3, warmup=1000, decay=1.0, shape="linear")
+    assert whole(np.array([1000, 5500, 10000])).tolist() == pytest.approx([1e-3, 5e-4, 0.0])
+    usual = make_schedule("wsd", steps=10000, peak=1e-3, warmup=1000, decay=0.2)
+    assert usual(np.array([8000, 9000])).tolist() == pytest.approx([1e-3, 5e-4])

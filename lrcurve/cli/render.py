@@ -109,7 +109,7 @@ def table(title: str, columns: Sequence[str], text: Sequence[str] = ()) -> Any:
                     column.words = max(getattr(column, "words", 0), words)
                 else:  # a number whole; an interval or a verdict to its widest word
                     words = cell.split() if getattr(column, "wraps", False) else [cell]
-                    widest = max(cell_len(w) for w in words)
+                    widest = max((cell_len(w) for w in words), default=0)
                     column.whole = max(getattr(column, "whole", 0), widest)
                     column.words = max(getattr(column, "words", 0), widest, header)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from lrcurve.errors import ParameterError
@@ -103,7 +104,9 @@ def make_schedule(
 
     ``decay``, ``shape`` and ``floor`` default per family: WSD decays linearly over the last
     20 % to 0, the power scheduler exponentially over the last 10 % to 1 % of its LR (the
-    defaults of :class:`WSD` and :class:`Power`), cosine to 0.
+    defaults of :class:`WSD` and :class:`Power`), cosine to 0. A WSD decay that would start
+    inside the warmup (``decay`` 1 with a warmup) starts at its end instead: the warmup rises
+    to the peak, which the schedule would otherwise never reach.
     """
     decay_option = {} if decay is None else {"decay": decay}
     _check_run(steps, peak, warmup)
@@ -115,6 +118,8 @@ def make_schedule(
         body = families.WSD(
             peak, steps, **decay_option, shape=shape or "linear", final=floor or 0.0
         )
+        if body.decay_start < warmup:  # decay 1.0 with a warmup: from the warmup's end
+            body = replace(body, decay=(steps - warmup) / steps)
     elif name == "cyclic":
         cycle = cycle or max((steps - warmup) // 4, 1)
         body = families.CyclicCosine(peak, cycle, final=floor or 0.0, start=warmup, steps=steps)
