@@ -845,6 +845,7 @@ LIVE = table([(100 * i, 4.0 - 0.1 * i, 3.170452527640976e-05) for i in range(1, 
         ("800,3.,3.170452527640976e-05", "'loss' 3. has fewer digits than any earlier"),
         ("800,3.2,3.17e-05", "'lr' 3.17e-05 has fewer digits than any earlier value (16"),
         ("800,3.2,0", None),  # the LR fallen to 0: no digits to compare, kept
+        ("800,3.2,0.0", None),  # a zero cut from 3.17e-05 would not read 0.0: kept
         ("800,3.25,3.170452527640976e-05", None),  # more digits than before: kept
     ],
 )
@@ -860,6 +861,17 @@ def test_a_row_cut_mid_write_at_the_end_of_a_live_log(tmp_path, last, why):
     assert run.last_step == 700 and run.peak_lr == pytest.approx(3.170452527640976e-05)
     assert run.notes == tuple(cut)
     assert len(cut) == 1 and why in cut[0] and "does not end in a newline" in cut[0], cut
+
+
+def test_a_zero_cut_from_a_small_lr_at_the_end_of_a_live_log(tmp_path):
+    """Review 11: '24032,3.3011,0.000' cut from 0.0003 was kept: the LR 'fell to 0' at the last
+    step. A zero with fewer decimals than every earlier LR is cut; '0' and a zero with as
+    many decimals are an LR fallen to 0."""
+    rows = table([(100 * i, 4.0 - 0.1 * i, 0.0003) for i in range(1, 8)], "step,loss,lr")
+    for last, cut in (("800,3.2,0.000", True), ("800,3.2,0", False), ("800,3.2,0.0000", False)):
+        (run,) = read_runs(write(tmp_path, rows + last, "live.csv"))
+        assert (run.last_step == 700) is cut, last
+        assert any("is a zero with fewer decimals" in n for n in run.notes) is cut, run.notes
 
 
 def test_a_cut_row_inside_a_file_is_refused_and_a_complete_file_is_read_whole(tmp_path):

@@ -331,9 +331,20 @@ def significant_digits(cells: pd.Series) -> pd.Series:
     return digits.str.len()
 
 
+def decimals(cells: pd.Series) -> pd.Series:
+    """How many digits each number's text shows after its decimal point (-1: no point, or
+    written with an exponent)."""
+    text = cells.fillna("").astype(str).str.strip().str.lower()
+    after = text.str.split(".").str[1].fillna("")
+    plain = text.str.contains(".", regex=False) & ~text.str.contains("e", regex=False)
+    return after.str.len().where(plain, -1)
+
+
 def _fewer_digits(last: pd.DataFrame, columns: _Columns) -> str:
     """Why the last row of ``last`` looks cut: a non-zero value of a column (the step aside)
-    with fewer significant digits than every earlier row of the chunk; ``""`` if none."""
+    with fewer significant digits than every earlier row of the chunk, or a zero written with
+    fewer decimals than every earlier value written with a decimal point (``0.000`` cut from
+    ``0.0003``; a zero written ``0`` is an LR fallen to 0); ``""`` if none."""
     earlier = last.iloc[-DIGITS_SEEN - 1 : -1]
     if earlier.empty:
         return ""
@@ -346,6 +357,12 @@ def _fewer_digits(last: pd.DataFrame, columns: _Columns) -> str:
             return (
                 f"its {column!r} {cell.iloc[0].strip()} has fewer digits than any earlier "
                 f"value ({int(seen.min())} or more)"
+            )
+        places, before = int(decimals(cell).iloc[0]), decimals(earlier[column])
+        if shown == 0 and places >= 0 and (before > places).all():
+            return (
+                f"its {column!r} {cell.iloc[0].strip()} is a zero with fewer decimals than any "
+                f"earlier value ({int(before.min())} or more)"
             )
     return ""
 
