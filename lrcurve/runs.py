@@ -133,6 +133,29 @@ def starts_late_at_peak(run: Run) -> bool:
     return bool(run.schedule(np.array([first]))[0] >= run.peak_lr * (1 - SAME_LR_RTOL))
 
 
+def starts_in_a_decay(run: Run, peak: float) -> bool:
+    """Whether the run's log starts late (after its warmup and :data:`LATE_START` of its
+    steps) with its LR falling and below ``peak`` (the fit's; 95 % of it at most): what it
+    ran before, its peak included, is not in the log, and the laws take the LR before the
+    first logged step as the first logged one."""
+    first = int(run.steps[0])
+    if first <= max(1, run.warmup_steps, LATE_START * run.last_step) or run.steps.size < 2:
+        return False
+    lr = run.schedule(run.steps[:2])
+    return bool(lr[1] < lr[0] * (1 - SAME_LR_RTOL) and lr[0] < 0.95 * peak)
+
+
+def in_a_decay_said(run: Run, remedy: str) -> str:
+    """What :func:`starts_in_a_decay` means for ``run``, and ``remedy``."""
+    first = int(run.steps[0])
+    return (
+        f"{run.label}: the log starts at step {first} with the LR already falling (from "
+        f"{float(run.schedule(np.array([first]))[0]):g}): what the run ran before, its peak "
+        f"included, is not in the log and is taken as that first LR, which understates its LR "
+        f"area; {remedy}"
+    )
+
+
 # Two logged LRs closer than this (relative) are the same LR level.
 SAME_LR_RTOL = 1e-6
 

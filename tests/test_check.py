@@ -367,6 +367,27 @@ def test_a_nan_or_inf_loss_mid_run_fails_the_check_though_finite_ones_follow(
     assert fit.returncode == 0 and "dropped" in fit.stderr and "diverged" not in fit.stderr
 
 
+def test_a_log_that_starts_in_a_decay_is_said_and_checked_on_the_fits_peak(files, lrcurve):
+    """Review 11: the last 85 rows of the cosine run (from step 13168, its LR already falling),
+    2.5 % worse after step 16000, passed: the LR before the log was taken as its first value
+    and the peak as the log's highest. That is said; with the schedule's flags but no --peak
+    the peak is the fit's, and the drift is caught; fit says it too."""
+    log = pd.read_csv(SAMPLES / "cosine.csv").tail(85)
+    log.loc[log.step > 16000, "loss"] *= 1.025
+    log.to_csv(files / "late.csv", index=False)
+    r = lrcurve("check", "fit.json", "late.csv", cwd=files)
+    (said,) = [line for line in r.stderr.splitlines() if "already falling" in line]
+    assert "the log starts at step 13168" in said and "--schedule and its flags" in said
+    flags = ("--schedule", "cosine", "--steps", 24000, "--floor", 0.1)
+    r = lrcurve("check", "fit.json", "late.csv", *flags, cwd=files)
+    assert r.returncode == 1 and "DRIFT" in r.stdout, r.stdout + r.stderr
+    assert "from the fit: peak=0.0003 (the log starts in a decay" in r.stderr
+    assert "already falling" not in r.stderr
+    both = (SAMPLES / "constant.csv", "late.csv", "--warmup", WARMUP)  # the constant's peak
+    fit = lrcurve("fit", *both, "-o", "late.json", "--force", cwd=files)
+    assert fit.returncode == 0 and "late: the log starts at step 13168 with the LR" in fit.stderr
+
+
 def test_fit_of_a_diverged_log_stays_a_note_or_a_refusal(files, lrcurve):
     """Only check judges runs: fit reads a short NaN tail with a note, refuses a long one."""
     at = diverged_log(files / "short_tail.csv", 0.18)

@@ -65,13 +65,20 @@ DEFAULT_DIRECTION = "worse"  # lrcurve.check's, not imported here: --help must n
 VERDICT = {"ok": "OK", "drift": "DRIFT", "diverged": "DIVERGED"}
 
 
-def with_flag_schedule(run: Any, spec: Any) -> Any:
+def with_flag_schedule(run: Any, spec: Any, fitted_peak: float) -> Any:
     """``run`` under the schedule of the flags (its planned horizon), checked against its
-    logged LR."""
+    logged LR; the peak not given is the log's, or the fit's when the log starts in a decay
+    (below the peak it does not show)."""
     from lrcurve.cli.render import note
     from lrcurve.io.stitch import logged_lr, lr_mismatch
+    from lrcurve.runs import starts_in_a_decay
 
-    schedule, used = spec.build((run,), {"peak": run.peak_lr, "warmup": run.warmup_steps})
+    late = starts_in_a_decay(run, fitted_peak) and spec.peak is None
+    peak = fitted_peak if late else run.peak_lr
+    schedule, used = spec.build((run,), {"peak": peak, "warmup": run.warmup_steps})
+    if late:
+        note(f"{run.name}: from the fit: peak={peak:g} (the log starts in a decay, below its peak)")
+        used = [u for u in used if not u.startswith("peak=")]
     if schedule.horizon is not None and schedule.horizon < run.last_step:
         from lrcurve.errors import InputError
 
@@ -275,10 +282,17 @@ def check_command(
     if planned:
         if lr_file is not None:
             mark_input(lr_file)
-        runs = [with_flag_schedule(run, spec) for run in runs]  # may refuse: before any note
+        runs = [with_flag_schedule(run, spec, fitted.peak_lr) for run in runs]  # may refuse
     if inherited:
         note(inherited)
     say_notes(runs)
+    if not planned:
+        from lrcurve.runs import in_a_decay_said, starts_in_a_decay
+
+        remedy = "give its schedule (--schedule and its flags, or --lr-file) to check it fairly"
+        for run in runs:
+            if starts_in_a_decay(run, fitted.peak_lr):
+                note(f"warning: {in_a_decay_said(run, remedy)}")
     _say_clocks(runs, clocks)
     options = {"direction": direction, "smooth": smooth, "level": level}
     checked = [

@@ -167,8 +167,7 @@ def fit_command(
             "elsewhere"
         )
     check_writable(destination, force or refresh)
-    if warmup is None:  # after every refusal, which is one line
-        _say_late_starts(logged)
+    _say_late_starts(logged, warmup_given=warmup is not None)  # after every refusal
     with progress_bar(f"fitting the {law} law") as update:
         fitted = fit(runs, model, skip_fraction=skip, progress=update)
     if clock_note is not None:  # kept in the fit file, so predict and optimize say it again
@@ -196,12 +195,17 @@ def fit_command(
     out.print(f"wrote {destination}" + (f" and {plot}" if plot else ""))
 
 
-def _say_late_starts(runs: list[Any]) -> None:
-    """Warn of runs whose log starts late at the peak LR with no warmup known."""
+def _say_late_starts(runs: list[Any], warmup_given: bool) -> None:
+    """Warn of runs whose log starts in a decay, or late at the peak LR with no warmup
+    given."""
     from lrcurve.cli.render import note
-    from lrcurve.runs import starts_late_at_peak
+    from lrcurve.runs import in_a_decay_said, starts_in_a_decay, starts_late_at_peak
 
-    late = [run for run in runs if starts_late_at_peak(run)]
+    peak = max(run.peak_lr for run in runs)
+    for run in runs:
+        if starts_in_a_decay(run, peak):
+            note(f"warning: {in_a_decay_said(run, 'fit runs logged from their start')}")
+    late = [] if warmup_given else [run for run in runs if starts_late_at_peak(run)]
     if late:
         names = ", ".join(run.label for run in late[:3])
         names += f" and {len(late) - 3} more" if len(late) > 3 else ""
