@@ -204,3 +204,28 @@ def test_an_unreadable_event_file_is_named_as_such(tmp_path, content):
     write_events(tmp_path / "empty_run", {})  # a valid log with no scalars: which series is missing
     with pytest.raises(InputError, match="no loss series"):
         read_runs(tmp_path / "empty_run")
+
+
+def test_the_column_flags_name_a_logs_series_or_are_refused(tmp_path):
+    """Review 11: --lr-col my_lr on a log with tags my_lr and lr fitted on lr, silently; the
+    LR and loss flags name a TensorBoard log's tags, a step or run column is refused."""
+    from lrcurve.errors import ParameterError
+    from lrcurve.io import Columns
+
+    steps = np.arange(100, 3100, 100)
+    write_events(
+        tmp_path,
+        {
+            "val/loss": curve(steps),
+            "my_lr": [(int(s), 3e-4) for s in steps],
+            "lr": [(int(s), 3e-3) for s in steps],
+        },
+    )
+    assert read_runs(tmp_path)[0].peak_lr == pytest.approx(3e-3)  # the usual name
+    mine = read_runs(tmp_path, columns=Columns(lr="my_lr", loss="val/loss"))[0]
+    assert mine.peak_lr == pytest.approx(3e-4) and mine.loss_series == "val/loss"
+    with pytest.raises(InputError, match=r"no series 'nothing' \(series: "):
+        read_runs(tmp_path, columns=Columns(lr="nothing"))
+    with pytest.raises(ParameterError, match="is a TensorBoard log, whose steps and runs") as err:
+        read_runs(tmp_path, columns=Columns(step="iteration"))
+    assert err.value.param == "step_col"

@@ -67,9 +67,41 @@ def log_format(path: Path) -> str:
     return "table"
 
 
+FORMAT_NAMES = {
+    "wandb-api": "W&B run",
+    "wandb-run": "W&B run folder",
+    "tensorboard": "TensorBoard log",
+    "wandb-json": "W&B export",
+}
+
+
+def series_options(path: Path, fmt: str, options: ReadOptions) -> ReadOptions:
+    """``options`` for a log of named series (``fmt`` not a table): ``--lr-col`` and
+    ``--loss-col`` name its LR and loss series; a step or run column is refused, as such a log
+    has its own steps and runs."""
+    columns = options.columns
+    for given, param in ((columns.step, "step_col"), (columns.run, "run_col")):
+        if given is not None:
+            raise ParameterError(
+                f"{given!r}: {path} is a {FORMAT_NAMES[fmt]}, whose steps and runs are its own "
+                "(this flag names a table's column)",
+                param=param,
+            )
+    if columns.loss is None:
+        return options
+    if options.loss not in (None, "auto", columns.loss):
+        raise ParameterError(
+            f"{columns.loss!r} and --loss {options.loss!r}: name the loss series once",
+            param="loss_col",
+        )
+    return replace(options, loss=columns.loss)
+
+
 def _read(path: Path, options: ReadOptions) -> list[Logged]:
     """The runs of ``path`` as its format reads them."""
     fmt = log_format(path)
+    if fmt != "table":
+        options = series_options(path, fmt, options)
     if fmt == "wandb-api":
         return read_wandb_api(str(path), options)
     if fmt == "wandb-run":

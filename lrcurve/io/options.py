@@ -142,13 +142,14 @@ def find_named(names: Sequence[str], given: str, where: str, what: str = "column
     if given in names:
         return given
     found = [n for n in names if n.lower() == given.lower()]
+    plural = what if what.endswith("s") else f"{what}s"
     if len(found) > 1:
         raise ReadError(
-            f"{where}: {what}s {found[0]!r} and {found[1]!r} both match {given!r} ignoring case; "
-            "give the exact name"
+            f"{where}: {plural} {found[0]!r} and {found[1]!r} both match {given!r} ignoring "
+            "case; give the exact name"
         )
     if not found:
-        raise ReadError(f"{where}: no {what} {given!r} ({what}s: {', '.join(names) or 'none'})")
+        raise ReadError(f"{where}: no {what} {given!r} ({plural}: {', '.join(names) or 'none'})")
     return found[0]
 
 
@@ -171,8 +172,11 @@ def choose_loss(names: Sequence[str], loss: str | None, where: str) -> str:
     return picked
 
 
-def choose_lr(names: Sequence[str], where: str) -> str | None:
-    """The learning-rate series, if logged (PyTorch Lightning names it ``lr-<Optimizer>``)."""
+def choose_lr(names: Sequence[str], where: str, given: str | None = None) -> str | None:
+    """The learning-rate series ``given`` names, or else the one logged under a usual name,
+    if any (PyTorch Lightning names it ``lr-<Optimizer>``)."""
+    if given is not None:
+        return find_named(names, given, where, "series")
     found = match(names, LR_NAMES, where)
     if found is None:
         found = next((n for n in names if n.lower().rsplit("/", 1)[-1].startswith("lr-")), None)

@@ -113,7 +113,7 @@ def read_tensorboard(path: Path, options: ReadOptions) -> list[Logged]:
             else [t for t in tags if any(w in t.lower() for w in words)]
         )
         loss_tag = choose_loss(candidates, loss, where)
-        lr_tag = choose_lr(tags, where)
+        lr_tag = choose_lr(tags, where, options.columns.lr)
         if lr_tag is None:
             raise ReadError(
                 f"{where}: no learning-rate tag (tags: {', '.join(tags) or 'none'}); log the LR "

@@ -271,7 +271,7 @@ def export_run(path: Path, name: str, export: dict[str, Any], options: ReadOptio
         reasons = "; left out: " + "; ".join(left_out.values()) if left_out else ""
         raise ReadError(f"{error.message}{reasons}", param=error.param) from None
     notes = _series_notes(series, left_out, step_columns, names, loss_name, options, where)
-    lr_name = choose_lr(list(series), where)
+    lr_name = choose_lr(list(series), where, options.columns.lr)
     schedule = schedule_from_config(config)
     if schedule is None and lr_name is None:
         raise ReadError(
@@ -366,7 +366,7 @@ def read_wandb_panel(tf: TableFile, options: ReadOptions) -> list[Logged]:
         name = path.stem if len(by_run) == 1 else f"{path.stem}:{run_name}"
         where = f"{path} (run {run_name})"
         loss_name = choose_loss(_loss_candidates(series, options.loss), options.loss, where)
-        lr_name = choose_lr(list(series), where)
+        lr_name = choose_lr(list(series), where, options.columns.lr)
         if lr_name is None:
             raise ReadError(
                 f"{where}: the panel has no learning-rate metric (metrics: {', '.join(series)}); "
