@@ -308,6 +308,19 @@ def damaged(data: dict) -> list[tuple[str, dict | list | str]]:
     ]
 
 
+@pytest.mark.parametrize("where", ["-o", "--plot", "fit"])
+def test_a_file_name_too_long_is_bad_input(fitted, lrcurve, where):
+    """Review 11: a 300-character name for an output, a plot or the fit file ended in an
+    internal error (OSError, exit 3)."""
+    long = "a" * 300
+    args = {
+        "-o": ("fit.json", "-o", f"{long}.csv"),
+        "--plot": ("fit.json", "--plot", f"{long}.png"),
+        "fit": (f"{long}.json",),
+    }[where]
+    refused(lrcurve("predict", *args, "--schedule", "cosine"), long, "too long")
+
+
 def test_predict_refuses_damaged_fit_files(fitted, lrcurve):
     data = json.loads(fitted.read_text())
     for label, content in damaged(data):

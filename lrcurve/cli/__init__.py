@@ -100,6 +100,11 @@ def _run() -> int:
         _exit("interrupted", 130)
     except LrcurveError as error:
         _exit(f"error: {_one_line(error.render(FLAGS))}", error.exit_code)
+    except OSError as error:
+        if error.filename is None:  # not about a path the user gave: a bug or the machine's
+            raise
+        # a path that cannot be used as given (a name too long, a loop of links, no access)
+        _exit(f"error: {error.filename}: {_one_line(error.strerror or str(error))}", 2)
     return code if isinstance(code, int) else 0
 
 
