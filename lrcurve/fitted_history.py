@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from lrcurve.fit_window import fit_window
 from lrcurve.laws.base import LRHistory
+from lrcurve.runs import Run
 from lrcurve.sizes import same_size
 
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
@@ -71,6 +73,45 @@ def point_noise(fitted: FittedLaw) -> float:
         noises = [logging_noise(np.diff(total)) for _, total, _ in _running_residuals(fitted)]
         _NOISE[fitted] = float(np.sqrt(np.mean(np.square(noises)))) if noises else 0.0
     return _NOISE[fitted]
+
+
+MISFIT_WARNING = 0.03  # a run missed by more, over a stretch of its later points, is said
+MISFIT_FROM = 0.5  # the share of a run before which its misfit is not judged
+
+
+def worst_misfit(fitted: FittedLaw, run: Run) -> tuple[float, int]:
+    """How far the law misses ``run`` where it fitted it in its second half, systematically:
+    the largest ``|mean relative residual|`` over ``k`` consecutive fitted points (``k`` a
+    twentieth of them, at least 5, so that logging noise averages out), and the step that
+    stretch ends at. Early on the law misses healthy runs by up to 5 % (the fast initial fall;
+    a cosine run at another peak LR than the constant one, as in the scaling families), which
+    the intervals hold (:func:`local_misfit`); after half the run the shared families' fits
+    miss by 1.6 % at most, while a bad point, a loss rising at the end or runs of several model
+    sizes fitted as one are missed by 5 % and more."""
+    window = fit_window(run, max(fitted.skip_fraction, MISFIT_FROM))
+    if not window.any():
+        return 0.0, int(run.last_step)
+    with np.errstate(all="ignore"):
+        relative = np.nan_to_num(fitted.predict_run(run)[window] / run.loss[window] - 1.0)
+    k = min(max(5, relative.size // 20), relative.size)
+    means = np.convolve(relative, np.ones(k) / k, mode="valid")
+    worst = int(np.argmax(np.abs(means)))
+    return float(np.abs(means[worst])), int(run.steps[window][worst + k - 1])
+
+
+def misfit_warnings(fitted: FittedLaw) -> list[str]:
+    """A warning per run the law misses by over :data:`MISFIT_WARNING` (:func:`worst_misfit`)."""
+    said = []
+    for run in fitted.runs:
+        value, step = worst_misfit(fitted, run)
+        if value > MISFIT_WARNING:
+            said.append(
+                f"the law misses run {run.label or run.name} by {100 * value:.1f} % on average "
+                f"over a stretch of its second half (to step {step}; fits of healthy runs miss "
+                "by 1.6 % at most there): a bad point, a run that diverged, runs that do not "
+                "belong together? The fit plot shows where"
+            )
+    return said
 
 
 def share_residuals(target: FittedLaw, source: FittedLaw) -> None:

@@ -22,6 +22,7 @@ from scipy.optimize import OptimizeResult, least_squares
 from lrcurve.errors import InputError, ParameterError
 from lrcurve.fit_window import DEFAULT_SKIP, fit_points, fit_window
 from lrcurve.fitted import FittedLaw, Parameter, Prediction, refuse_nonpositive_loss
+from lrcurve.fitted_history import misfit_warnings
 from lrcurve.laws.base import FitData, Law, LRHistory
 from lrcurve.laws.momentum import MomentumLaw
 from lrcurve.runs import Run
@@ -295,6 +296,7 @@ def fit(
         fit_rss=float(plain @ plain),
         held=held,
     )
+    fitted = replace(fitted, warnings=(*fitted.warnings, *misfit_warnings(fitted)))
     if not backtest:
         return fitted
     from lrcurve.backtest import backtest_scale  # it refits through this module

@@ -720,3 +720,32 @@ def test_a_bound_warning_kept_by_an_older_fit_file_is_dropped_on_load(samples):
     kept = "the runs differ in tokens per step: ..."
     data["warnings"] = ["parameter lam = 0.9999 is at its bound [0.99, 0.9999]", kept]
     assert FittedLaw.from_dict(data).warnings == (kept,)
+
+
+@pytest.mark.parametrize("damage", ["spike", "rise", "another model"])
+def test_a_fit_that_misses_a_run_says_so(damage):
+    """Review 11: one loss of 50, or a loss rising over the last fifth, were fitted with R^2
+    near 0 and no word; so would a run of another model (its loss 5 % higher); the healthy fit
+    says nothing."""
+    from dataclasses import replace
+
+    from lrcurve.fitted_history import MISFIT_WARNING, worst_misfit
+
+    constant, cosine = (
+        read_runs(SAMPLES / f"{n}.csv", warmup_steps=2160)[0] for n in ("constant", "cosine")
+    )
+    healthy = fit([constant, cosine], backtest=False)
+    assert not any("misses run" in w for w in healthy.warnings)
+    assert all(worst_misfit(healthy, run)[0] < MISFIT_WARNING / 2 for run in healthy.runs)
+    loss = cosine.loss.copy()
+    if damage == "spike":
+        loss[100] = 50.0
+        bad = replace(cosine, loss=loss)
+    elif damage == "rise":
+        tail = cosine.steps > 0.8 * cosine.last_step
+        loss[tail] *= 1 + 0.002 * np.arange(tail.sum())
+        bad = replace(cosine, loss=loss)
+    else:
+        bad = replace(cosine, loss=loss * np.linspace(1.0, 1.1, loss.size))
+    said = [w for w in fit([constant, bad], backtest=False).warnings if "misses run" in w]
+    assert len(said) == 1 and "misses run cosine by" in said[0], said

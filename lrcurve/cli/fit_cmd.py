@@ -201,7 +201,7 @@ def _say_late_starts(runs: list[Any], warmup_given: bool) -> None:
     from lrcurve.cli.render import note
     from lrcurve.runs import in_a_decay_said, starts_in_a_decay, starts_late_at_peak
 
-    peak = max(run.peak_lr for run in runs)
+    peak = max((run.peak_lr for run in runs), default=0.0)
     for run in runs:
         if starts_in_a_decay(run, peak):
             note(f"warning: {in_a_decay_said(run, 'fit runs logged from their start')}")
