@@ -723,7 +723,7 @@ def test_a_bound_warning_kept_by_an_older_fit_file_is_dropped_on_load(samples):
 
 
 @pytest.mark.parametrize("damage", ["spike", "rise", "another model"])
-def test_a_fit_that_misses_a_run_says_so(damage):
+def test_a_fit_that_misses_a_run_says_so(sample_fits, damage):
     """Review 11: one loss of 50, or a loss rising over the last fifth, were fitted with R^2
     near 0 and no word; so would a run of another model (its loss 5 % higher); the healthy fit
     says nothing."""
@@ -731,10 +731,8 @@ def test_a_fit_that_misses_a_run_says_so(damage):
 
     from lrcurve.fitted_history import MISFIT_WARNING, worst_misfit
 
-    constant, cosine = (
-        read_runs(SAMPLES / f"{n}.csv", warmup_steps=2160)[0] for n in ("constant", "cosine")
-    )
-    healthy = fit([constant, cosine], backtest=False)
+    healthy = sample_fits[0]  # the default law on the sample constant and cosine runs
+    constant, cosine = healthy.runs
     assert not any("misses run" in w for w in healthy.warnings)
     assert all(worst_misfit(healthy, run)[0] < MISFIT_WARNING / 2 for run in healthy.runs)
     loss = cosine.loss.copy()
