@@ -335,7 +335,7 @@ def decimals(cells: pd.Series) -> pd.Series:
     """How many digits each number's text shows after its decimal point (-1: no point, or
     written with an exponent)."""
     text = cells.fillna("").astype(str).str.strip().str.lower()
-    after = text.str.split(".").str[1].fillna("")
+    after = text.str.partition(".")[2]
     plain = text.str.contains(".", regex=False) & ~text.str.contains("e", regex=False)
     return after.str.len().where(plain, -1)
 
