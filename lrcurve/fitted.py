@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lrcurve.errors import ExtrapolationError
+from lrcurve.errors import ExtrapolationError, ParameterError
 from lrcurve.fit_window import DEFAULT_SKIP, fit_window
 from lrcurve.laws import law_from_dict, law_to_dict
 from lrcurve.laws.base import Law, LRHistory
@@ -33,7 +33,7 @@ from lrcurve.regime import (
     nearest_peak_said,
 )
 from lrcurve.report import fit_report
-from lrcurve.runs import MIN_LOSS, Run
+from lrcurve.runs import MAX_STEPS, MIN_LOSS, Run
 from lrcurve.schedules import Schedule
 from lrcurve.sizes import same_size, size_said, target_size
 from lrcurve.uncertainty import curve_sd, interval_factor, z_value
@@ -210,8 +210,16 @@ class FittedLaw:
     ) -> NDArray[np.float64]:
         """The loss at ``steps`` of ``schedule`` (at ``theta``, default the fitted values) for
         a model of ``model_size`` parameters (see :meth:`target_size`)."""
-        steps = np.asarray(steps, dtype=np.int64)
+        asked = np.asarray(steps)
+        whole = np.isfinite(asked) & (asked == np.round(asked))
+        if asked.size and not np.all(whole & (asked >= 1) & (asked <= MAX_STEPS)):
+            raise ParameterError(
+                f"steps must be whole numbers from 1 to {MAX_STEPS:,}", param="steps"
+            )
+        steps = asked.astype(np.int64)
         size = self.target_size(model_size)
+        if not steps.size:
+            return np.zeros(steps.shape)
         return self._checked(self._evaluate(schedule, steps, theta, size), steps, schedule)
 
     def predict(
@@ -235,6 +243,13 @@ class FittedLaw:
         if level is not None:
             z_value(level)  # refuses a level outside (0, 1) before any work
         size = self.target_size(model_size)
+        if n_steps is not None and not (
+            isinstance(n_steps, (int, np.integer)) and 1 <= n_steps <= MAX_STEPS
+        ):
+            raise ParameterError(
+                f"must be a whole number of steps from 1 to {MAX_STEPS:,}, got {n_steps!r}",
+                param="steps",
+            )
         n = n_steps or schedule.horizon
         if not n or n < 1:
             raise ExtrapolationError("the schedule has no horizon; give the number of steps")

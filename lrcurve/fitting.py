@@ -140,6 +140,18 @@ def _hold_notes(holds: dict[str, tuple[float, str]]) -> list[str]:
     return [f"{name} held at {value:g}: {why}" for name, (value, why) in holds.items() if why]
 
 
+def _check_run(run: Run) -> None:
+    """Refuse a run no reader would make: steps not increasing from 1, or a loss after the
+    warmup that is not a finite positive number (the readers drop or refuse those, naming the
+    row)."""
+    where = run.source or run.name
+    if not run.steps.size or run.steps[0] < 1 or np.any(np.diff(run.steps) <= 0):
+        raise InputError(f"{where}: steps must increase from 1 or later")
+    after = run.loss[run.steps > run.warmup_steps]  # those a fit may use
+    if not np.all(np.isfinite(after) & (after > 0)):
+        raise InputError(f"{where}: losses after the warmup must be finite positive numbers")
+
+
 def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitData]:
     """Each run's points in its fit window; refuses too few."""
     if not runs:
@@ -148,6 +160,7 @@ def _fit_data(runs: Sequence[Run], skip_fraction: float, law: Law) -> list[FitDa
         raise ParameterError(f"must be in [0, 1), got {skip_fraction}", param="skip_fraction")
     data: list[FitData] = []
     for run in runs:
+        _check_run(run)
         window = fit_points(run, skip_fraction)
         if window.size < 3:
             raise ParameterError(
@@ -236,19 +249,23 @@ def _fit_warnings(
 # over 60 lines: one fit's steps in their order (data, residuals, starts, solve, report)
 def fit(
     runs: Sequence[Run],
-    law: Law | None = None,
+    law: Law | str | None = None,
     *,
     skip_fraction: float = DEFAULT_SKIP,
     progress: Progress | None = None,
     start: NDArray[np.float64] | None = None,
     backtest: bool = True,
 ) -> FittedLaw:
-    """Fit ``law`` (default: the momentum law) jointly to ``runs``.
+    """Fit ``law`` (a law or its name; default: the momentum law) jointly to ``runs``.
 
     ``start``: the one starting point (a warm start from a fit of similar runs) instead of the
     law's own. ``backtest``: also measure the law's error on its own runs,
     :attr:`FittedLaw.backtest_scale` (:func:`lrcurve.backtest.backtest_scale`, a few refits
     warm-started from this fit), which the predictive intervals scale with."""
+    if isinstance(law, str):
+        from lrcurve.laws import make_law
+
+        law = make_law(law)
     law = law or MomentumLaw()
     data = _fit_data(runs, skip_fraction, law)
     prepared = [law.prepare(d.history, d.steps) for d in data]

@@ -61,8 +61,13 @@ class Run:
     label: str = ""
 
     def __post_init__(self) -> None:
-        if len(self.steps) != len(self.loss):
-            raise ValueError("steps and loss differ in length")
+        steps, loss = np.asarray(self.steps), np.asarray(self.loss, dtype=np.float64)
+        if steps.ndim != 1 or loss.shape != steps.shape:
+            raise InputError(f"run {self.name!r}: steps and loss must be 1-D and of one length")
+        if steps.size and not np.all(np.isfinite(steps) & (steps == np.round(steps))):
+            raise InputError(f"run {self.name!r}: steps must be whole numbers")
+        object.__setattr__(self, "steps", steps.astype(np.int64, copy=False))
+        object.__setattr__(self, "loss", loss)
         if not self.label:
             object.__setattr__(self, "label", self.name)
 

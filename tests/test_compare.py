@@ -260,7 +260,7 @@ def short_run(name, steps):
     schedule = make_schedule("wsd", steps=24000, peak=3e-4, warmup=2160, decay=0.2)
     steps = np.asarray(steps)
     loss = MomentumLaw().predict(
-        np.array([2.9, 0.6, 0.5, 400.0, 0.999]), LRHistory.of(schedule, 24000), steps
+        np.array([2.9, 0.6, 0.5, 0.45, 0.999]), LRHistory.of(schedule, 24000), steps
     )
     return Run(name, steps, loss, schedule)
 

@@ -747,3 +747,30 @@ def test_a_fit_that_misses_a_run_says_so(sample_fits, damage):
         bad = replace(cosine, loss=loss * np.linspace(1.0, 1.1, loss.size))
     said = [w for w in fit([constant, bad], backtest=False).warnings if "misses run" in w]
     assert len(said) == 1 and "misses run cosine by" in said[0], said
+
+
+def test_the_library_refuses_steps_and_losses_no_reader_would_give(sample_fits):
+    """Review 11: curve() at step 0 gave the last step's loss, at -1 the one before; fit() of
+    negated losses returned numbers, of a NaN loss a LinAlgError, of lists a TypeError."""
+    from dataclasses import replace
+
+    from lrcurve.errors import InputError, ParameterError
+
+    fitted = sample_fits[0]
+    constant, cosine = fitted.runs
+    for steps in ([0, 24000], [-1, 24000], [np.nan], [1.5], [10**12]):
+        with pytest.raises(ParameterError, match="whole numbers from 1"):
+            fitted.curve(cosine.schedule, np.array(steps))
+    assert fitted.curve(cosine.schedule, np.array([], dtype=int)).size == 0
+    for n in (0, -5, 3000.5):
+        with pytest.raises(ParameterError, match="a whole number of steps"):
+            fitted.predict(cosine.schedule, n)
+    nan = np.where(np.arange(constant.loss.size) == 5, np.nan, constant.loss)
+    for bad in (replace(constant, loss=-constant.loss), replace(constant, loss=nan)):
+        with pytest.raises(InputError, match="the warmup must be finite positive numbers"):
+            fit([bad, cosine], backtest=False)
+    with pytest.raises(InputError, match="steps must increase from 1"):
+        fit([replace(constant, steps=constant.steps[::-1].copy()), cosine], backtest=False)
+    listed = Run("listed", list(constant.steps), list(constant.loss), constant.schedule)
+    by_name = fit([listed, cosine], "momentum", backtest=False)
+    assert by_name.values == pytest.approx(fitted.values, rel=1e-6)
