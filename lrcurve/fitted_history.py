@@ -8,6 +8,7 @@ recompute it for every fitted run, so it is kept per fit (weakly, dropped with t
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from lrcurve.sizes import same_size
 
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
 NEAR_LR = 0.05  # tau: an LR gap this share of the peak farther than the nearest run weighs 1/e
+WHOLE_DEPARTURE = 0.1  # h0 of lrcurve.uncertainty: a departure this large takes the whole term
+SIZE_APART = math.log(1.2)  # sizes this far apart in ln N are apart wholly (size_apart)
 DEPARTURE_FLOOR = 0.1  # eps: an LR gap counts relative to the lower LR plus eps times the peak
 
 if TYPE_CHECKING:  # lrcurve.fitted builds on lrcurve.uncertainty, which builds on this
@@ -164,9 +167,10 @@ def history_departure(
     peak)`` (per step, warmup held; ``eps`` :data:`DEPARTURE_FLOOR`), at most 1. Beyond a
     run's last logged step ``n`` its departure is at least ``(t - n) / t``, the share of the
     history it did not see (smooth, so the interval does not jump one step past ``n``); a run
-    of another model size than ``model_size`` (beyond :data:`~lrcurve.sizes.SAME_SIZE`) did not
-    see the history at all (1). ``h = 0`` where the schedule so far is a fitted run's (a branch
-    before its cooldown, the stable part of a WSD run fitted with a constant run): the law's
+    of another model size than ``model_size`` departs by at least :func:`size_apart` (the
+    history at another size is another model's). ``h = 0`` where the schedule so far is a
+    fitted run's (a branch before its cooldown, the stable part of a WSD run fitted with a
+    constant run): the law's
     error there is that run's own residual, not an extrapolation. A largest gap rather than a
     mean, as the law's annealing term answers a recent gap fully; relative to the lower LR, as
     a gap near the end of a decay moves the loss most (a linear decay to 0 and a cosine one to
@@ -174,12 +178,24 @@ def history_departure(
     124M sweeps)."""
     out = np.ones(steps.size)
     for run, run_lr in zip(fitted.runs, fitted_lrs(fitted)):
-        size = run.model_size
-        if not (model_size is None or size is None or same_size(size, model_size)):
+        apart = size_apart(model_size, run.model_size)
+        if apart >= 1.0:
             continue
         n = min(run_lr.size, lr.size)
         low = np.minimum(lr[:n], run_lr[:n]) + DEPARTURE_FLOOR * peak
         gap = np.maximum.accumulate(np.abs(lr[:n] - run_lr[:n]) / low)
         beyond = np.maximum(steps - run_lr.size, 0) / np.maximum(steps, 1)
-        out = np.minimum(out, np.maximum(gap[np.minimum(steps, n) - 1], beyond))
+        seen = np.maximum(np.maximum(gap[np.minimum(steps, n) - 1], beyond), apart)
+        out = np.minimum(out, seen)
     return out
+
+
+def size_apart(model_size: float | None, run_size: float | None) -> float:
+    """The departure of a run of ``run_size`` from a prediction at ``model_size``: 0 for one
+    size (or an unknown one), growing with ``|ln(N / N_run)|`` to :data:`WHOLE_DEPARTURE` (the
+    whole extrapolation term) at :data:`SIZE_APART`, so that the interval widens smoothly from
+    a fitted size (at 355M it jumped to the whole term that 360M did not have).
+    No benchmark target lies within it (the nearest, 152M from 124M, is ln 1.23 away)."""
+    if model_size is None or run_size is None or same_size(model_size, run_size):
+        return 0.0
+    return min(1.0, WHOLE_DEPARTURE * abs(math.log(model_size / run_size)) / SIZE_APART)

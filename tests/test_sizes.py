@@ -823,3 +823,23 @@ def test_on_a_token_clock_the_horizon_seen_at_the_size_is_said_in_the_targets_st
     target = make_schedule("wsd", steps=3000, peak=3e-4, warmup=100, decay=0.2)
     said = predict_at_batch(fitted, target, 3000, 2e5, level=0.9, model_size=400e6).warnings
     assert any(w.startswith("3000 steps is 2.0x the longest fitted run") for w in said), said
+
+
+def test_the_interval_widens_smoothly_away_from_a_fitted_size(momentum_fit):
+    """Review 9: at 355M the interval of a schedule a fitted 360M run ran jumped to the whole
+    extrapolation term; it grows with |ln(N / N_fitted)| to the whole at 1.2x, then as before."""
+    from lrcurve.fitted_history import size_apart
+
+    run = next(r for r in momentum_fit.runs if r.model_size == 100e6)
+    at = np.array([run.last_step // 2], dtype=np.int64)
+
+    def half_width(size):
+        p = momentum_fit.predict(run.schedule, run.last_step, model_size=size)
+        return float((p.sd / p.loss)[at - 1][0])
+
+    widths = [half_width(f * 100e6) for f in (1.0, 1.014, 1.05, 1.1, 1.2, 1.3)]
+    assert widths[1] < widths[0] + 0.2 * (widths[4] - widths[0])  # 1.4 % away: nearly as sure
+    assert all(a <= b + 1e-12 for a, b in zip(widths, widths[1:4]))
+    assert widths[4] > 2 * widths[0]
+    assert size_apart(100e6, 100.5e6) == 0.0 and size_apart(None, 100e6) == 0.0
+    assert size_apart(120e6, 100e6) == pytest.approx(0.1) and size_apart(1e12, 1e6) == 1.0
