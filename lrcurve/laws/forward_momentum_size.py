@@ -45,9 +45,9 @@ from lrcurve.laws.base import (
     residual_sums,
 )
 from lrcurve.laws.forward_momentum import ForwardMomentumLaw, _Prepared
-from lrcurve.laws.momentum_size import BETA_PRIOR, SIZE_UNIT, annealing_size_hold
+from lrcurve.laws.momentum_size import SIZE_UNIT, size_holds
 from lrcurve.laws.peak_lr import KAPPA_START, at_peak, log_peak, peak_holds
-from lrcurve.sizes import decays, distinct
+from lrcurve.sizes import decays
 from lrcurve.values import is_number
 
 SIZE_PARAMS = (
@@ -174,11 +174,7 @@ class ForwardMomentumSizeLaw(ForwardMomentumLaw):
 
     def held_values(self, histories: Sequence[LRHistory]) -> dict[str, tuple[float, str]]:
         held = peak_holds(histories)
-        if len(distinct(h.model_size for h in histories)) < 3:  # as momentum-size's size_holds
-            held["beta"] = (BETA_PRIOR, "two model sizes cannot pin the offset's size term")
-        annealing = annealing_size_hold(histories)
-        if annealing is not None:
-            held["gamma"] = annealing
+        held.update(size_holds(histories, self.name, "beta", "gamma", one_size=True))
         if not any(decays(h.held) for h in histories):
             held["D"] = (0.0, "")  # a constant LR per run: the LR term is an offset per run
         return held

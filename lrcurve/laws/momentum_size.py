@@ -77,14 +77,18 @@ class _SizedPrepared:
 
 
 def size_holds(
-    histories: Sequence[LRHistory], law_name: str, offset_param: str, decayed_param: str
+    histories: Sequence[LRHistory],
+    law_name: str,
+    offset_param: str,
+    decayed_param: str,
+    one_size: bool = False,
 ) -> dict[str, tuple[float, str]]:
     """The size exponents runs of too few sizes cannot pin, held (value, why): that of the
-    offset's size term (``offset_param``) at :data:`BETA_PRIOR` with two sizes, that of the
-    annealing term (``decayed_param``) at 0 when decayed runs have one size. Refuses a single
-    size."""
+    offset's size term (``offset_param``) at :data:`BETA_PRIOR` with two sizes (or one), that
+    of the annealing term (``decayed_param``) at 0 when decayed runs have one size. Refuses a
+    single size unless ``one_size`` (a law whose size terms vanish at one size)."""
     sizes = distinct(h.model_size for h in histories)
-    if len(sizes) < 2:
+    if len(sizes) < 2 and not one_size:
         raise ParameterError(
             f"the {law_name} law needs runs of at least two model sizes (got "
             f"{len(sizes)}); fit one size with the size-free law",
