@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from lrcurve.output import write_atomic
 from lrcurve.plot_style import (  # noqa: F401 - re-exported: plots elsewhere use them from here
@@ -150,9 +151,10 @@ def plot_prediction(
         for p, label in zip(predictions, labels or [None] * len(predictions))
     ]
     fig, ax_loss, ax_lr = loss_lr_figure(ax)
-    # the fitted runs in shades of grey, so that no prediction shares a run's colour
-    greys = np.linspace(0.3, 0.7, len(fitted.runs)) if len(fitted.runs) > 1 else [0.5]
-    context = [(str(round(g, 2)), line) for g, (_, line) in zip(greys, run_styles(len(greys)))]
+    # the fitted runs in shades of grey, so that no prediction shares a run's colour, each in
+    # its own line style too (four or more greys alone cannot be told apart)
+    greys = np.linspace(0.15, 0.7, len(fitted.runs)) if len(fitted.runs) > 1 else [0.5]
+    context = [(str(round(g, 2)), LINE_STYLES[i % len(LINE_STYLES)]) for i, g in enumerate(greys)]
     clock = None if tokens_per_step is None else target_clock(fitted, tokens_per_step)
     scale = 1.0 if clock is None or clock.same else 1 / clock.k
     if scale != 1.0 or is_clock_fit(fitted):  # steps of the target's tokens, or the clock's
@@ -245,12 +247,23 @@ def plot_horizon(
         )
     ax_law.set_xscale("log")
     ax_law.set_yscale("log")
+    # horizons within a decade or two: labels at 1, 2 and 5 alone (2, 3, 4, 6 x 10^9 ran into
+    # each other), written 2e9
+    ax_law.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax_law.xaxis.set_major_formatter(FuncFormatter(_short_number))
+    ax_law.xaxis.set_minor_formatter(NullFormatter())
     ax_law.set_xlabel(f"horizon D ({unit})")
     ax_law.set_ylabel("optimal peak LR")
     ax_law.legend(fontsize=8)
     for ax in (ax_sweep, ax_law):
         ax.grid(alpha=0.3, which="both")
     return fig
+
+
+def _short_number(value: float, _position: object = None) -> str:
+    """``2e9``, ``1e10``: a tick's number in few characters."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _draw_forecast(ax: plt.Axes, prediction: Prediction, last_step: int) -> None:
