@@ -21,7 +21,8 @@ from lrcurve.runs import Run
 from lrcurve.sizes import same_size
 
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
-NEAR_LR = 0.05  # tau: an LR gap this share of the peak farther than the nearest run weighs 1/e
+NEAR_LR = 0.2  # tau: a run whose LR gap is this share of the nearest's farther weighs 1/e
+NEAR_FLOOR = 0.001  # eps: gaps below this share of the peak are the same LR
 WHOLE_DEPARTURE = 0.1  # h0 of lrcurve.uncertainty: a departure this large takes the whole term
 SIZE_APART = math.log(1.2)  # sizes this far apart in ln N are apart wholly (size_apart)
 DEPARTURE_FLOOR = 0.1  # eps: an LR gap counts relative to the lower LR plus eps times the peak
@@ -136,11 +137,14 @@ def local_misfit(
     held). A step outside a run is taken as its nearest logged one, and its LR as its last:
     its misfit and LR are held beyond it.
 
-    Runs nearly as near count too, each weighted by ``exp(-(g_j - g_min) / (tau peak))`` of
-    how much farther its LR gap ``g_j`` is (``tau`` :data:`NEAR_LR`), and the largest
-    weighted misfit is taken: equally near runs give the largest of their misfits, and where
-    the nearest run changes along a schedule (through a cooldown between a constant and a
-    cosine run) ``f`` moves smoothly instead of jumping from one run's misfit to the other's."""
+    Runs nearly as near count too, each weighted by ``exp(-(g_j - g_min) / (tau g_min + eps
+    peak))`` of how much farther its LR gap ``g_j`` is than the nearest's ``g_min`` (``tau``
+    :data:`NEAR_LR`, ``eps`` :data:`NEAR_FLOOR`), and the largest weighted misfit is taken:
+    equally near runs give the largest of their misfits, and where the nearest run changes
+    along a schedule (through a cooldown between a constant and a cosine run) ``f`` moves
+    smoothly instead of jumping from one run's misfit to the other's; where the schedule runs
+    at a fitted run's LR (``g_min = 0``: a WSD run's stable part and the constant run) that
+    run's misfit alone counts."""
     gaps, means = [], []
     for at, total, run_lr in _running_residuals(fitted):
         near = np.clip(steps, at[0], at[-1])
@@ -151,7 +155,8 @@ def local_misfit(
     if not gaps:
         return np.zeros(steps.size)
     gap = np.array(gaps)
-    weight = np.exp(-(gap - gap.min(axis=0)) / (NEAR_LR * peak))
+    nearest = gap.min(axis=0)
+    weight = np.exp(-(gap - nearest) / (NEAR_LR * nearest + NEAR_FLOOR * peak))
     return np.max(weight * np.array(means), axis=0)
 
 
