@@ -9,6 +9,7 @@ one ends in one message naming it instead of failing later.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,18 @@ def with_added_params(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _in_words(error: Exception) -> str:
+    """What is wrong with a fit file's entry, without Python's names for it (an entry with a
+    field missing or unknown reached a constructor as ``X.__init__() ... 'lower'``)."""
+    text = str(error)
+    fields = re.findall(r"'(\w+)'", text)
+    if "__init__()" in text and "missing" in text:
+        return f"an entry lacks the field(s) {', '.join(fields)}"
+    if "__init__()" in text and "unexpected keyword" in text:
+        return f"an entry has the unknown field {', '.join(fields)}"
+    return text
+
+
 def load_fit(path: Path | None) -> FittedLaw:
     if path is None:
         path = DEFAULT_FIT_FILE
@@ -196,7 +209,7 @@ def load_fit(path: Path | None) -> FittedLaw:
     except KeyError as err:
         raise ReadError(f"{path}: damaged fit file: no {err}") from None
     except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
-        raise ReadError(f"{path}: damaged fit file: {err}") from None
+        raise ReadError(f"{path}: damaged fit file: {_in_words(err)}") from None
     if fitted.backtest_scale is None:  # written before fits kept it: measured now, as fit would
         fitted = replace(fitted, backtest_scale=backtest_scale(fitted))
     return fitted

@@ -305,6 +305,8 @@ def damaged(data: dict) -> list[tuple[str, dict | list | str]]:
         ("covariance asymmetric", edit(lambda d: d["covariance"][0].__setitem__(1, 1.0))),
         ("covariance 1e300", edit(lambda d: d["covariance"][0].__setitem__(0, 1e300))),
         ("covariance NaN", edit(lambda d: d["covariance"][1].__setitem__(1, float("nan")))),
+        ("param field missing", edit(lambda d: d["params"]["A"].pop("lower"))),
+        ("param field unknown", edit(lambda d: d["params"]["A"].update(bogus=1))),
     ]
 
 
@@ -331,7 +333,7 @@ def test_predict_refuses_damaged_fit_files(fitted, lrcurve):
             lrcurve("predict", "damaged.json", "--schedule", "cosine", "-o", "curve.csv"),
             "damaged.json",
         )
-        assert "fit file" in line, (label, line)
+        assert "fit file" in line and "__init__" not in line, (label, line)
         assert snapshot(fitted.parent) == before, label
 
 

@@ -14,7 +14,7 @@ from lrcurve.io import Columns, read_runs, read_schedule
 from lrcurve.laws.base import LRHistory
 from lrcurve.runs import MAX_STEPS
 from lrcurve.schedules import MultiStep
-from tests.conftest import FUZZ_SCALE
+from tests.conftest import FUZZ_SCALE, SAMPLES
 
 
 def write(tmp_path: Path, text: str, name: str = "run.csv") -> Path:
@@ -913,3 +913,12 @@ def test_a_table_too_large_for_memory_is_refused_up_front(tmp_path, monkeypatch)
     monkeypatch.setattr(files, "available_memory", lambda: 100)
     message = refused(path, "too large to read", "GiB")
     assert "MemoryError" not in message
+
+
+def test_a_smoothing_window_over_half_the_run_is_refused():
+    """Review 11: --smooth window:100000 flattened every run to its mean (R^2 -1.5e25)."""
+    from lrcurve.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"window:100000: a window over half of .*171 points"):
+        read_runs(SAMPLES / "constant.csv", smooth="window:100000")
+    assert read_runs(SAMPLES / "constant.csv", smooth="window:11")[0].loss.size == 171

@@ -92,6 +92,12 @@ def smooth_run(run: Run, spec: str, series: str) -> Run:
     smoothing = resolve_smoothing(spec, series)
     if smoothing.kind == "none":
         return run
+    if smoothing.kind == "window" and smoothing.value > run.steps.size / 2:
+        raise ParameterError(
+            f"{smoothing}: a window over half of {run.source or run.name}'s {run.steps.size} "
+            "points would flatten its curve; take a shorter one",
+            param="smooth",
+        )
     note = (
         f"{run.source or run.name}: smoothed the {series!r} series with {smoothing} "
         "(smooth='none' to fit the raw points)"
