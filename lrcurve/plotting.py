@@ -395,9 +395,11 @@ def plot_power_fit(
     schedule: Schedule | None = None,
     per_step: float | None = None,
     ax: AxesPair = None,
+    target: tuple[float, float] | None = None,
 ) -> plt.Figure:
     """Left: ``lr/batch`` against tokens (log-log) with the fitted line (Shen et al.
-    2408.13359); right, with ``schedule``: the implied Power schedule against tokens seen."""
+    2408.13359), drawn on to the ``target`` run's ``(batch, tokens)`` and marked there; right,
+    with ``schedule``: the implied Power schedule against tokens seen."""
     panels = 2 if schedule is not None else 1
     if ax is None:
         fig, grid_axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
@@ -409,11 +411,24 @@ def plot_power_fit(
         rows = fitted.batch == batch
         x, y = fitted.tokens[rows], fitted.lr[rows] / batch
         left.loglog(x, y, "o", color=f"C{i}", label=f"batch {batch:g}")
-    grid = np.geomspace(fitted.tokens.min() / 1.5, fitted.tokens.max() * 1.5, 100)
+    right_end = fitted.tokens.max() * 1.5 if target is None else max(target[1], fitted.tokens.max())
+    grid = np.geomspace(fitted.tokens.min() / 1.5, right_end * 1.2, 100)
     line = fitted.a * grid**fitted.b
     left.loglog(grid, line, "k-", lw=1.2, label=f"a n^b: a={fitted.a:.3g}, b={fitted.b:.3f}")
     band = np.exp(2 * fitted.optimal_lr_log_stderr(grid))
     left.fill_between(grid, line / band, line * band, color="k", alpha=0.12, lw=0)
+    if target is not None:
+        batch, tokens = target
+        at = fitted.a * tokens**fitted.b
+        left.errorbar(
+            [tokens],
+            [at],
+            yerr=[[at - at / np.exp(2 * fitted.optimal_lr_log_stderr(tokens))],
+                  [at * np.exp(2 * fitted.optimal_lr_log_stderr(tokens)) - at]],
+            fmt="s",
+            color="C3",
+            label=f"the new run: batch {batch:g}, {tokens:.3g} tokens, LR {batch * at:.3g}",
+        )  # fmt: skip
     left.set_xlabel("training tokens n")
     left.set_ylabel("optimal LR / batch")
     left.set_title("optimal LR sweeps and the fitted power law (band: ±2 s.e.)", fontsize=9)
@@ -424,6 +439,7 @@ def plot_power_fit(
         axes[1].plot(steps * per_step, schedule(steps), lw=1.5)
         axes[1].set_xlabel("tokens seen")
         axes[1].set_ylabel("learning rate")
-        set_title(axes[1], str(schedule), fontsize=7, width=60)
+        said = f"{schedule.horizon:,} steps of {per_step:,.0f} tokens"
+        set_title(axes[1], f"the Power schedule: peak {schedule.peak:g}, {said}", fontsize=9)
         axes[1].grid(alpha=0.3)
     return fig

@@ -321,3 +321,26 @@ def test_the_laws_hold_a_power_warmup_at_the_lr_it_reaches():
     assert (
         np.all(np.diff(history.held) <= 0) and history.lr[0] < reached
     )  # the real warmup still ramps
+
+
+def test_the_power_fit_plot_draws_the_law_on_to_the_new_run():
+    """Review 10: the plot stopped at the sweeps and titled its schedule panel with the
+    schedule's repr; the line now reaches the new run's tokens, marked with its LR, and the
+    panel says the schedule in words."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lrcurve.plotting import plot_power_fit
+
+    batch, tokens = np.repeat([16.0, 32.0], 5), np.tile(np.geomspace(1e9, 1.6e10, 5), 2)
+    fitted = fit_power_law(batch, tokens, batch * 4.6 * tokens**-0.51)
+    schedule = power_schedule(4.6, -0.51, 256, 2**20, 1e11, 0.02, warmup=100)
+    figure = plot_power_fit(fitted, schedule, 2**20, target=(256, 1e11))
+    left, right = figure.axes[:2]
+    assert left.get_xlim()[1] >= 1e11
+    (marked,) = [t.get_text() for t in left.get_legend().get_texts() if "new run" in t.get_text()]
+    assert f"LR {256 * 4.6 * 1e11**-0.51:.3g}" in marked
+    assert (
+        right.get_title().startswith("the Power schedule: peak 0.02,")
+        and "(" not in right.get_title()
+    )

@@ -136,7 +136,9 @@ def fit_power_command(
         result["new_run"], schedule = new_run(fitted, batch, tokens, per_step, peak, **options)
     if plot is not None:
         per_step = result.get("new_run", {}).get("tokens_per_step")
-        save_plot(plotting().plot_power_fit(fitted, schedule, per_step), plot, force)
+        target = None if batch is None or tokens is None else (batch, tokens)
+        figure = plotting().plot_power_fit(fitted, schedule, per_step, target=target)
+        save_plot(figure, plot, force)
         result["plot"] = str(plot)
     if json_out:
         emit_json(result)
