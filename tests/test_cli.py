@@ -315,7 +315,7 @@ def test_every_sets_the_tables_rows_as_it_sets_the_jsons_points(fitted_dir):
 
 
 def test_a_note_that_every_file_says_alike_is_said_once(tmp_path):
-    """A fit of 30 W&B exports said each of three notes 30 times (review 9): from three files
+    """A fit of 30 W&B exports said each of three notes 30 times (review 9): from two files
     on, a note alike but for each file's own figures in brackets is said once."""
     folder = data_path("lr-scheduling", "data")
     files = [
@@ -334,3 +334,10 @@ def test_a_note_that_every_file_says_alike_is_said_once(tmp_path):
     assert sum("tokens per step" in line for line in lines) == 1
     one = lrcurve("fit", files[0], "-o", "one.json", cwd=tmp_path)  # one file: its own figures
     assert "(123587328 parameters)" in one.stderr and "every file" not in one.stderr
+    # two files of three alike (review 10: a two-file fit said each note twice, long paths)
+    two = lrcurve("fit", *files[:2], SAMPLES / "constant.csv", "-o", "two.json", cwd=tmp_path)
+    (said,) = [line for line in two.stderr.splitlines() if "model size 124M" in line]
+    assert said == (
+        f"lrcurve: 2 files ({files[0].name} and {files[1].name}): model size 124M from the W&B "
+        "config's architecture"
+    )

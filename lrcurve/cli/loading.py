@@ -79,7 +79,7 @@ def distinct_names(runs: list[Any]) -> list[Any]:
     return [replace(r, name=f"{r.name}#{i + 1}") for i, r in enumerate(runs)]
 
 
-GROUPED = 3  # files saying the same note are said in one line from this many on
+GROUPED = 2  # files saying the same note are said in one line from this many on
 
 
 def say_notes(runs: list[Any]) -> None:
@@ -106,8 +106,13 @@ def say_notes(runs: list[Any]) -> None:
             if len(group) == len(sources):
                 note(f"every file ({len(group)}): {key}")
             else:
-                names = ", ".join(Path(where).name for where in group[:2])
-                note(f"{len(group)} files ({names} and {len(group) - 2} more): {key}")
+                names = [Path(where).name for where in group]
+                shown = (
+                    " and ".join(names)
+                    if len(names) == 2
+                    else f"{', '.join(names[:2])} and {len(names) - 2} more"
+                )
+                note(f"{len(group)} files ({shown}): {key}")
 
 
 @dataclass
