@@ -102,10 +102,13 @@ def measured_bests(scored: Sequence[MeasuredRun]) -> dict[int, tuple[MeasuredRun
 
 @dataclass(frozen=True)
 class LawOpinion:
-    """Another fitted law's losses for the same candidates, and where it puts the best."""
+    """Another fitted law's losses for the same candidates, where it puts the best, and the
+    candidates it cannot tell from its best at the search's level (``tied``, empty when the
+    search has no intervals)."""
 
     law: str
     loss: NDArray[np.float64]
+    tied: tuple[int, ...] = ()
 
     @property
     def best(self) -> int:
@@ -125,5 +128,28 @@ def other_laws(
     opinions = []
     for f in fits:
         counted, at = counted_on(f, schedules, result.at_step, result.tokens_per_step)
-        opinions.append(LawOpinion(f.law.name, predicted_losses(f, counted, at, progress=progress)))
+        loss = predicted_losses(f, counted, at, progress=progress)
+        tied: tuple[int, ...] = ()
+        if result.joint is not None:
+            origin = f.sized_from
+            joint = joint_prediction(
+                f if origin is None else origin,
+                counted,
+                at,
+                level=result.joint.level,
+                loss=loss,
+                model_size=None if origin is None else f.at_size,
+            )
+            tied = tuple(int(i) for i in joint.tie_set())
+        opinions.append(LawOpinion(f.law.name, loss, tied))
     return opinions
+
+
+def tied_by_any(result: Search, opinions: Sequence[LawOpinion]) -> list[int]:
+    """The candidates some law cannot tell from its own best: the search's tie set and each
+    other law's, the search's order first. Where the laws disagree about the best, the tie
+    set of one law says less than it seems; this one holds what either could pick."""
+    seen = list(result.tie_set)
+    for opinion in opinions:
+        seen += [i for i in opinion.tied if i not in seen]
+    return seen

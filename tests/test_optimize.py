@@ -544,6 +544,19 @@ def test_other_laws_score_the_same_candidates_and_report_disagreement(tmp_path):
         v < other["losses"][ours.index(min(ours))] for v in other["losses"]
     )
     assert other["best"]["loss"] == pytest.approx(min(other["losses"]))
+    # each law's own tie set, and theirs together (review 10: the search's tie set alone hid
+    # that the other law picks elsewhere)
+    ours_tied = [c["label"] for c in result["tie_set"]]
+    assert other["best"]["label"] in other["tie_set"]
+    union = result["tie_set_of_the_laws"]
+    assert union[: len(ours_tied)] == ours_tied and set(other["tie_set"]) <= set(union)
+    assert len(union) == len(set(ours_tied) | set(other["tie_set"]))
+    code, out, err = run_cli(
+        tmp_path, "optimize", "actual.json", "--family", "wsd", "--steps", "72000",
+        "--also", "peak.json",
+    )  # fmt: skip
+    (said,) = [line for line in out.splitlines() if line.startswith("tie set of the laws")]
+    assert f"{len(union)} of {len(result['candidates'])} candidates" in said
 
 
 def test_search_and_the_setting_refuse_a_score_step_past_the_end_alike(fitted):

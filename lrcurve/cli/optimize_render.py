@@ -15,7 +15,13 @@ def _x_text(search_result: Any, x: float) -> str:
 
 
 def _candidate_json(candidate: Any, loss: float) -> dict[str, Any]:
-    return {**candidate.params, "series": candidate.series, "x": candidate.x, "loss": loss}
+    return {
+        "label": candidate.label,
+        **candidate.params,
+        "series": candidate.series,
+        "x": candidate.x,
+        "loss": loss,
+    }
 
 
 def _interval_json(level: float, lower: float, upper: float) -> dict[str, float]:
@@ -166,6 +172,23 @@ def _print_opinions(result: Any, law: str, opinions: list[Any], top: int) -> Non
             f"{result.best.label}: {verdict}",
             soft_wrap=True,
         )
+    if result.joint is not None:
+        from lrcurve.opinions import tied_by_any
+
+        union = tied_by_any(result, opinions)
+        laws = " or ".join((law, *(o.law for o in opinions)))
+        extra = len(union) - len(result.tie_set)
+        more = (
+            f"{extra} more than the {law} law's alone: its tie set says less than it seems"
+            if extra
+            else f"the {law} law's"
+        )
+        level = f"{100 * result.joint.level:.4g} %"
+        out.print(
+            f"tie set of the laws ({level}, not distinguishable from the best by the {laws} law): "
+            f"{len(union)} of {len(result.candidates)} candidates, {more}",
+            soft_wrap=True,
+        )
 
 
 def _print_measured(scored: list[Any]) -> None:
@@ -214,7 +237,7 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
     import numpy as np
 
     from lrcurve.clock import clock_json
-    from lrcurve.opinions import measured_bests
+    from lrcurve.opinions import measured_bests, tied_by_any
 
     plot, result, setting = args["plot"], done.search, done.setting
     output = args["output"]
@@ -279,9 +302,13 @@ def _json(done: Any, fitted: Any, opinions: list, scored: list, args: dict) -> d
                 "best": _candidate_json(result.candidates[o.best], float(o.loss[o.best])),
                 "rank_of_our_best": o.rank_of(int(result.order[0])),
                 "losses": o.loss.tolist(),
+                "tie_set": [result.candidates[i].label for i in o.tied],
             }
             for o in opinions
         ],
+        "tie_set_of_the_laws": [result.candidates[i].label for i in tied_by_any(result, opinions)]
+        if opinions and joint is not None
+        else None,
         "measured": [
             {**asdict(m), "error_percent": m.error_percent, "inside": m.inside} for m in scored
         ],
