@@ -922,3 +922,19 @@ def test_a_smoothing_window_over_half_the_run_is_refused():
     with pytest.raises(ParameterError, match=r"window:100000: a window over half of .*171 points"):
         read_runs(SAMPLES / "constant.csv", smooth="window:100000")
     assert read_runs(SAMPLES / "constant.csv", smooth="window:11")[0].loss.size == 171
+
+
+def test_a_schedule_file_that_starts_late_says_what_came_before(tmp_path):
+    """Review 11: a schedule file starting at step 1000 held its first LR back to step 1
+    without a word; with a warmup it rises from 0, as said."""
+    path = write(tmp_path, table([(1000, 3e-4), (20000, 3e-4), (24000, 0.0)], "step,lr"), "l.csv")
+    notes: list[str] = []
+    schedule = read_schedule(path, warmup_steps=0, notes=notes)
+    assert schedule(np.array([1, 999])).tolist() == pytest.approx([3e-4, 3e-4])
+    assert notes == [
+        f"{path}: the schedule starts at step 1000; the LR before it is taken as its first "
+        "value, 0.0003"
+    ]
+    notes.clear()
+    read_schedule(path, warmup_steps=2000, notes=notes)
+    assert not any("starts at step" in n for n in notes)

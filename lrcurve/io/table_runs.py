@@ -149,7 +149,13 @@ def table_schedule(tf: TableFile, options: ReadOptions, notes: list[str]) -> Sch
         raise ReadError(
             f"{where}: a schedule file needs at least 2 rows of step and lr (found {lr_steps.size})"
         )
-    return lr_schedule(lr_steps, lr_values, where, lr, options.warmup_steps)[0]
+    schedule, origin = lr_schedule(lr_steps, lr_values, where, lr, options.warmup_steps)
+    if lr_steps[0] > 1 and "unlogged warmup" not in origin:
+        notes.append(
+            f"{where}: the schedule starts at step {lr_steps[0]:g}; the LR before it is taken as "
+            f"its first value, {lr_values[0]:g}"
+        )
+    return schedule
 
 
 def step_changes_written_twice(
