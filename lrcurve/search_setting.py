@@ -91,6 +91,19 @@ def short_label(schedule: Schedule) -> str:
     return describe(*family) if family is not None else str(schedule)
 
 
+def held_gap_said(base: Run, at_step: int) -> str | None:
+    """What a re-warmup at ``at_step`` after ``base``'s last logged step assumes of the gap
+    (its last LR held); None when it starts within the run or within 1 % of its steps past
+    its last log (a run of 24000 steps logged to 23920)."""
+    if at_step <= base.last_step * 1.01:
+        return None
+    lr = float(base.schedule(np.array([base.last_step]))[0])
+    return (
+        f"run {base.name} was logged to step {base.last_step}: its last LR, {lr:g}, is taken "
+        f"as held to the re-warmup at step {at_step}"
+    )
+
+
 def first_decaying_run(runs: Sequence[Run]) -> tuple[Run, tuple[str, dict[str, Any]] | None]:
     """The first run whose schedule decays (the natural baseline and re-warmup base), with
     its recognised family; the first run when none decays."""

@@ -615,3 +615,17 @@ def test_optimize_says_when_its_intervals_reach_below_zero(fitted):
     loose = replace(fitted, covariance=fitted.covariance * 1e8)  # parameters pinned by nothing
     said = [w for w in optimize(loose, request).warnings if "below 0" in w]
     assert said and "the 90 % interval reaches below 0 for some losses" in said[0]
+
+
+def test_a_rewarmup_after_the_base_runs_last_log_says_the_held_gap(fit_dir):
+    """Review 11: --at-step 30000 after a run logged to 23920 held its last LR over the gap
+    without a word; a start within 1 % of the run past its last log says nothing."""
+    args = ("--family", "rewarmup", "--steps", 48000, "--max-lrs", "1", "--rewarmups", "0")
+    far = lrcurve("optimize", *args, "--at-step", 30000, cwd=fit_dir)
+    assert far.returncode == 0, far.stderr
+    assert (
+        "was logged to step 23920: its last LR, 3.00089e-05, is taken as held to the "
+        "re-warmup at step 30000" in far.stderr
+    )
+    near = lrcurve("optimize", *args, "--at-step", 24000, cwd=fit_dir)
+    assert near.returncode == 0 and "was logged to step" not in near.stderr

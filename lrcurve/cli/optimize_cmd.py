@@ -333,6 +333,12 @@ def _optimize(
             f"re-warmup continues fitted run {setting.base.name}, the first that decays "
             "(--base-run to choose)"
         )
+    if setting.base is not None and setting.start is not None:
+        from lrcurve.search_setting import held_gap_said
+
+        gap = held_gap_said(setting.base, setting.start)
+        if gap:
+            note(gap)
     if done.baseline_defaulted:
         note(f"baseline (--baseline to choose): {done.search.baseline_label}")
     for warning in done.warnings:

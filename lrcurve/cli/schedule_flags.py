@@ -335,7 +335,7 @@ class ScheduleSpec:
         decays (optimize's rule: continual pretraining resumes an annealed checkpoint), said
         in ``used``."""
         from lrcurve.schedules import rewarmup
-        from lrcurve.search_setting import first_decaying_run
+        from lrcurve.search_setting import first_decaying_run, held_gap_said
 
         if not runs:
             raise InputError("--schedule rewarmup continues a fitted run; give a fit file")
@@ -358,6 +358,11 @@ class ScheduleSpec:
                 f"re-warmup's new phase (steps {at_step}..{steps})"
             )
         _check_milestones(milestones, at_step, steps)
+        gap = held_gap_said(base, at_step)
+        if gap:
+            from lrcurve.cli.render import note
+
+            note(gap)
         body = _made(  # the new phase counts its steps from --at-step
             self.new_phase,
             steps=steps - at_step,
