@@ -49,6 +49,21 @@ if TYPE_CHECKING:
 _BOUND_WARNING = re.compile(r"parameter \S+ = \S+ is at its bound \[")
 
 
+def whole_steps(n_steps: Any) -> int:
+    """``n_steps`` as an int: a whole number from 1 to ``MAX_STEPS`` (an int, a whole float, a
+    numpy scalar or 0-d array), else refused."""
+    try:
+        value = float(np.asarray(n_steps, dtype=np.float64))
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (value.is_integer() and 1 <= value <= MAX_STEPS) or isinstance(n_steps, bool):
+        raise ParameterError(
+            f"must be a whole number of steps from 1 to {MAX_STEPS:,}, got {n_steps!r}",
+            param="steps",
+        )
+    return int(value)
+
+
 @dataclass(frozen=True, eq=False)
 class FittedLaw:
     """A law with fitted parameters, the runs it saw, and how well it fits them.
@@ -243,13 +258,8 @@ class FittedLaw:
         if level is not None:
             z_value(level)  # refuses a level outside (0, 1) before any work
         size = self.target_size(model_size)
-        if n_steps is not None and not (
-            isinstance(n_steps, (int, np.integer)) and 1 <= n_steps <= MAX_STEPS
-        ):
-            raise ParameterError(
-                f"must be a whole number of steps from 1 to {MAX_STEPS:,}, got {n_steps!r}",
-                param="steps",
-            )
+        if n_steps is not None:
+            n_steps = whole_steps(n_steps)
         n = n_steps or schedule.horizon
         if not n or n < 1:
             raise ExtrapolationError("the schedule has no horizon; give the number of steps")

@@ -367,6 +367,19 @@ def test_a_nan_or_inf_loss_mid_run_fails_the_check_though_finite_ones_follow(
     assert fit.returncode == 0 and "dropped" in fit.stderr and "diverged" not in fit.stderr
 
 
+def test_a_validation_loss_logged_every_few_rows_with_nan_between_is_no_divergence(files, lrcurve):
+    """Review 12: a val column finite every third row and 'nan' between (a train column on
+    every row) was called DIVERGED at the first gap; short NaN stretches are rows not
+    evaluated, a long one or an inf is a divergence."""
+    log = pd.read_csv(SAMPLES / "wsd.csv")
+    log["loss"] = log["loss"].astype(object)
+    gaps = (log.index % 3 != 0) & (log.step > 12000) & (log.index < len(log) - 1)
+    log.loc[gaps, "loss"] = "nan"  # the last row evaluated (a NaN tail is a divergence)
+    log.to_csv(files / "sparse.csv", index=False)
+    r = lrcurve("check", "fit.json", "sparse.csv", cwd=files)
+    assert r.returncode == 0 and "OK" in r.stdout and "diverged" not in r.stdout, r.stdout
+
+
 def test_a_log_that_starts_in_a_decay_is_said_and_checked_on_the_fits_peak(files, lrcurve):
     """Review 11: the last 85 rows of the cosine run (from step 13168, its LR already falling),
     2.5 % worse after step 16000, passed: the LR before the log was taken as its first value

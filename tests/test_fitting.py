@@ -762,9 +762,11 @@ def test_the_library_refuses_steps_and_losses_no_reader_would_give(sample_fits):
         with pytest.raises(ParameterError, match="whole numbers from 1"):
             fitted.curve(cosine.schedule, np.array(steps))
     assert fitted.curve(cosine.schedule, np.array([], dtype=int)).size == 0
-    for n in (0, -5, 3000.5):
+    for n in (0, -5, 3000.5, True):
         with pytest.raises(ParameterError, match="a whole number of steps"):
             fitted.predict(cosine.schedule, n)
+    for n in (np.array(24000), 24000.0, np.int32(24000)):  # whole numbers however written
+        assert fitted.predict(cosine.schedule, n, level=None).steps[-1] == 24000
     nan = np.where(np.arange(constant.loss.size) == 5, np.nan, constant.loss)
     for bad in (replace(constant, loss=-constant.loss), replace(constant, loss=nan)):
         with pytest.raises(InputError, match="the warmup must be finite positive numbers"):

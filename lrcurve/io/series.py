@@ -155,14 +155,25 @@ def non_finite_tail(values: NDArray[np.float64]) -> int:
     return 0 if not finite.size else int(values.size - 1 - finite[-1])
 
 
+NAN_STRETCH = 0.1  # a NaN stretch over this share of the rows, mid-log, is a divergence
+
+
 def first_non_finite(values: NDArray[np.float64]) -> int | None:
-    """The index of the first NaN or infinite value after a finite one (None if none)."""
+    """Where the loss diverged mid-log, finite values following or not: the first infinite
+    value after a finite one, or the first of a stretch of NaN values over
+    :data:`NAN_STRETCH` of the rows (at least 3); None if none. Shorter NaN stretches are
+    rows not evaluated (a validation loss logged every few rows, ``nan`` between)."""
     finite = np.isfinite(values)
     if not finite.any():
         return None
     start = int(np.argmax(finite))
-    bad = np.flatnonzero(~finite[start:])
-    return None if not bad.size else start + int(bad[0])
+    tail = values[start:]
+    candidates = [int(i) for i in np.flatnonzero(np.isinf(tail))[:1]]
+    nan = np.isnan(tail).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], nan, [0]])))
+    longest = max(3, int(np.ceil(NAN_STRETCH * values.size)))
+    candidates += [int(a) for a, b in zip(edges[::2], edges[1::2]) if b - a >= longest][:1]
+    return None if not candidates else start + min(candidates)
 
 
 def logged_loss(
