@@ -33,6 +33,7 @@ from lrcurve.io.table import find_column, numeric_column
 from lrcurve.io.table import read_frame as read_table
 from lrcurve.runs import MAX_STEPS, PEAK_LR_RANGE
 from lrcurve.schedules import Power, Schedule, with_warmup
+from lrcurve.schedules.build import decaying_after_warmup
 
 BATCH_NAMES = ("batch", "batch_size", "bs", "beta", "global_batch_size", "batch_sequences")
 TOKENS_NAMES = (
@@ -227,7 +228,7 @@ def power_schedule(
     if not 0 <= warmup < steps:
         raise ParameterError(f"({warmup}) must be in [0, {steps}) steps", param="warmup")
     body = Power(a, b, batch, tokens_per_step, lr_max, steps, decay=decay, shape=shape, final=floor)
-    return with_warmup(body, warmup)
+    return with_warmup(decaying_after_warmup(body, warmup), warmup)
 
 
 def tokens_per_step_of(batch: float, seq_len: int | None, tokens_per_step: float | None) -> float:

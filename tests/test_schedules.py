@@ -380,3 +380,17 @@ def test_a_wsd_decay_that_would_start_inside_the_warmup_starts_at_its_end():
     assert whole(np.array([1000, 5500, 10000])).tolist() == pytest.approx([1e-3, 5e-4, 0.0])
     usual = make_schedule("wsd", steps=10000, peak=1e-3, warmup=1000, decay=0.2)
     assert usual(np.array([8000, 9000])).tolist() == pytest.approx([1e-3, 5e-4])
+
+
+def test_a_power_decay_that_would_start_inside_the_warmup_starts_at_its_end():
+    """Review 12: the WSD fix left the power schedule's decay starting inside its warmup (the
+    LR reached 2 % of its top); it now starts at the warmup's end, as WSD's does."""
+    from lrcurve.power import power_schedule
+
+    options = dict(power_a=100.0, power_b=-0.1, batch=1.0, tokens_per_step=1e5)
+    built = make_schedule("power", steps=2600, peak=3e-4, warmup=2160, decay=1.0, **options)
+    direct = power_schedule(100.0, -0.1, 1.0, 1e5, 2600 * 1e5, 3e-4, warmup=2160, decay=1.0)
+    for schedule in (built, direct):
+        top = schedule(np.array([2160]))[0]
+        assert top == pytest.approx(float(np.max(schedule(np.arange(1, 2601)))))
+        assert schedule(np.array([2600]))[0] < 0.05 * top

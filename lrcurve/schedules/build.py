@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from lrcurve.errors import ParameterError
 from lrcurve.schedules import families
@@ -82,6 +82,17 @@ def _power_body(
     )
 
 
+DecayingBody = TypeVar("DecayingBody", families.WSD, families.Power)
+
+
+def decaying_after_warmup(body: DecayingBody, warmup: int) -> DecayingBody:
+    """``body`` with a final decay that would start inside the warmup (``decay`` 1 with a
+    warmup) starting at the warmup's end instead, so that the warmup reaches its top."""
+    if body.decay_start >= warmup:
+        return body
+    return replace(body, decay=(body.steps - warmup) / body.steps)
+
+
 def make_schedule(
     name: str,
     *,
@@ -104,9 +115,9 @@ def make_schedule(
 
     ``decay``, ``shape`` and ``floor`` default per family: WSD decays linearly over the last
     20 % to 0, the power scheduler exponentially over the last 10 % to 1 % of its LR (the
-    defaults of :class:`WSD` and :class:`Power`), cosine to 0. A WSD decay that would start
-    inside the warmup (``decay`` 1 with a warmup) starts at its end instead: the warmup rises
-    to the peak, which the schedule would otherwise never reach.
+    defaults of :class:`WSD` and :class:`Power`), cosine to 0. A WSD or power decay that
+    would start inside the warmup (``decay`` 1 with a warmup) starts at its end instead: the
+    warmup rises to the top of the schedule, which it would otherwise never reach.
     """
     decay_option = {} if decay is None else {"decay": decay}
     _check_run(steps, peak, warmup)
@@ -118,8 +129,7 @@ def make_schedule(
         body = families.WSD(
             peak, steps, **decay_option, shape=shape or "linear", final=floor or 0.0
         )
-        if body.decay_start < warmup:  # decay 1.0 with a warmup: from the warmup's end
-            body = replace(body, decay=(steps - warmup) / steps)
+        body = decaying_after_warmup(body, warmup)
     elif name == "cyclic":
         cycle = cycle or max((steps - warmup) // 4, 1)
         body = families.CyclicCosine(peak, cycle, final=floor or 0.0, start=warmup, steps=steps)
@@ -128,6 +138,7 @@ def make_schedule(
     elif name == "power":
         power = (power_a, power_b, batch, tokens_per_step)
         body = _power_body(steps, peak, decay_option, shape, floor, power)
+        body = decaying_after_warmup(body, warmup)
     else:
         raise ParameterError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_NAMES)}")
     return with_warmup(body, warmup)
