@@ -90,7 +90,7 @@ def test_ctrl_c_during_start_up_or_work_is_one_line_and_exit_130(fit_file, tmp_p
         frames = re.findall(r'File "([^"]+)", line \d+, in (\w+)', err)
         assert not [f for f, name in frames if "lrcurve" in f and name in ("main", "_run")], err
     else:
-        assert process.returncode == 130 and "Traceback" not in err
+        assert process.returncode == 130 and "Traceback" not in err, (process.returncode, err)
         assert err.splitlines()[-1] == "lrcurve: interrupted"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
