@@ -23,7 +23,7 @@ from lrcurve.sizes import same_size
 MAD_TO_SD = 1.4826  # a Gaussian's s.d. over its median absolute deviation
 NEAR_LR = 0.2  # tau: a run whose LR gap is this share of the nearest's farther weighs 1/e
 NEAR_FLOOR = 0.001  # eps: gaps below this share of the peak are the same LR
-WHOLE_DEPARTURE = 0.1  # h0 of lrcurve.uncertainty: a departure this large takes the whole term
+WHOLE_DEPARTURE = 0.1  # h0, Discrepancy.departure_scale: a departure taking the whole term
 SIZE_APART = math.log(1.2)  # sizes this far apart in ln N are apart wholly (size_apart)
 DEPARTURE_FLOOR = 0.1  # eps: an LR gap counts relative to the lower LR plus eps times the peak
 

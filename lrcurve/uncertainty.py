@@ -82,7 +82,13 @@ from numpy.typing import NDArray
 
 from lrcurve.backtest import residual_rms
 from lrcurve.errors import ExtrapolationError, ParameterError
-from lrcurve.fitted_history import fitted_lrs, history_departure, local_misfit, point_noise
+from lrcurve.fitted_history import (
+    WHOLE_DEPARTURE,
+    fitted_lrs,
+    history_departure,
+    local_misfit,
+    point_noise,
+)
 from lrcurve.fitted_history import share_residuals as share_residuals  # its old home
 from lrcurve.laws.base import LRHistory
 from lrcurve.sizes import decays, size_ratio
@@ -117,7 +123,7 @@ class Discrepancy:
     # q(level): |error| / sd quantiles of held-out final losses (benchmarks/calibration.py)
     quantiles: tuple[tuple[float, float], ...] = ((0.5, 1.003), (0.8, 1.282), (0.9, 1.709))
     size_factor: float = SIZE_FACTOR
-    departure_scale: float = 0.1  # h0: the history departure at which the term is whole
+    departure_scale: float = WHOLE_DEPARTURE  # h0: the departure at which the term is whole
     departure_floor: float = 0.0  # w0: the term's least share, where the history was seen
     noise_factor: float = 2.0  # n: the point noise n sigma_fit, added in quadrature
 
